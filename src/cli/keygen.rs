@@ -1,0 +1,57 @@
+//! `ckplan keygen`: a new P-256 key pair for server-to-server auth.
+
+use super::{ExitStatus, Globals};
+use crate::cloudkit::auth;
+use anyhow::Context;
+use std::io::Write;
+use std::path::PathBuf;
+
+/// Make a P-256 private key (PEM, mode 0600) and print its public key to register.
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Example:\n  ckplan keygen -o keys/dev.pem > keys/dev.pub.pem\n  \
+    # paste keys/dev.pub.pem into CloudKit Console > API Access > Server-to-Server Keys,\n  \
+    # or start the emulator with --key keys/dev.pub.pem"
+)]
+pub struct Args {
+    /// Where to write the private key
+    #[arg(short, long, value_name = "FILE", default_value = "ckplan-key.pem")]
+    pub output: PathBuf,
+    /// Replace an existing file
+    #[arg(long)]
+    pub force: bool,
+}
+
+pub fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitStatus> {
+    let (private, public) = auth::generate_key_pair();
+    write_private_key(&args.output, private.as_bytes(), args.force)
+        .with_context(|| format!("failed to write private key `{}`", args.output.display()))?;
+    print!("{public}");
+    if !globals.quiet {
+        eprintln!(
+            "Wrote private key to `{}` (mode 0600). Register the public key above in the \
+             CloudKit console (API Access > Server-to-Server Keys) or pass it to \
+             `ckplan emulator --key`.",
+            args.output.display()
+        );
+    }
+    Ok(ExitStatus::Success)
+}
+
+fn write_private_key(path: &std::path::Path, pem: &[u8], force: bool) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true);
+    if force {
+        options.create(true).truncate(true);
+    } else {
+        options.create_new(true);
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(pem)?;
+    file.sync_all()
+}

@@ -1,0 +1,92 @@
+//! The command line: argument parsing, one file per command, and the only code that prints,
+//! prompts, reads environment variables or decides the exit code.
+
+pub mod completions;
+pub mod keygen;
+pub mod output;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Terraform-style plan and apply for Apple CloudKit records.
+#[derive(Debug, Parser)]
+#[command(name = "ckplan", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    /// Configuration file [default: ./ckplan.yaml]
+    #[arg(long, global = true, env = "CKPLAN_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Never colour output (NO_COLOR is honoured too)
+    #[arg(long, global = true)]
+    pub no_color: bool,
+    /// More detail: -v lists records, -vv traces requests
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Only errors
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    Keygen(keygen::Args),
+    Completions(completions::Args),
+}
+
+/// The process exit status: 0 success, 1 error, 2 changes present (`--detailed-exitcode`),
+/// 3 apply stopped on conflicts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExitStatus {
+    Success,
+    Error,
+    ChangesPresent,
+    Conflicts,
+}
+
+impl From<ExitStatus> for ExitCode {
+    fn from(status: ExitStatus) -> Self {
+        ExitCode::from(match status {
+            ExitStatus::Success => 0,
+            ExitStatus::Error => 1,
+            ExitStatus::ChangesPresent => 2,
+            ExitStatus::Conflicts => 3,
+        })
+    }
+}
+
+/// Options every command sees.
+#[derive(Clone, Debug)]
+pub struct Globals {
+    pub config: Option<PathBuf>,
+    pub verbose: u8,
+    pub quiet: bool,
+}
+
+impl Globals {
+    /// The configuration file: `--config`, `CKPLAN_CONFIG`, or `./ckplan.yaml`.
+    pub fn config_path(&self) -> PathBuf {
+        self.config
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("ckplan.yaml"))
+    }
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
+    output::init(cli.no_color, cli.verbose, cli.quiet);
+    let globals = Globals {
+        config: cli.config,
+        verbose: cli.verbose,
+        quiet: cli.quiet,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Keygen(args) => keygen::run(args, &globals),
+            Command::Completions(args) => completions::run(args),
+        }
+    })
+}

@@ -1,0 +1,370 @@
+//! Server-to-server request signing (protocol notes §2.1), shared by the client (signing)
+//! and the emulator (verification).
+//!
+//! Message: `<date>:<base64(sha256(body))>:<subpath>`, date `YYYY-MM-DDTHH:MM:SSZ`,
+//! signature ECDSA P-256 over SHA-256 of the message, ASN.1 DER, standard base64.
+
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine;
+use chrono::{DateTime, NaiveDateTime, Utc};
+use p256::ecdsa::signature::{Signer, Verifier};
+use p256::ecdsa::{Signature, SigningKey, VerifyingKey};
+use p256::pkcs8::{
+    DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey, LineEnding,
+};
+use sha2::{Digest, Sha256};
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+pub const HEADER_KEY_ID: &str = "X-Apple-CloudKit-Request-KeyID";
+pub const HEADER_DATE: &str = "X-Apple-CloudKit-Request-ISO8601Date";
+pub const HEADER_SIGNATURE: &str = "X-Apple-CloudKit-Request-SignatureV1";
+
+const DATE_FORMAT: &str = "%Y-%m-%dT%H:%M:%SZ";
+
+/// `YYYY-MM-DDTHH:MM:SSZ`, UTC, no fractional seconds.
+pub fn format_date(at: DateTime<Utc>) -> String {
+    at.format(DATE_FORMAT).to_string()
+}
+
+/// Parses a date in exactly the signed format; anything else (offsets, fractions) is `None`.
+pub fn parse_date(text: &str) -> Option<DateTime<Utc>> {
+    if text.len() != 20 {
+        return None;
+    }
+    NaiveDateTime::parse_from_str(text, DATE_FORMAT)
+        .ok()
+        .map(|naive| naive.and_utc())
+}
+
+/// Standard base64 of the SHA-256 of the raw body bytes.
+pub fn body_hash(body: &[u8]) -> String {
+    BASE64.encode(Sha256::digest(body))
+}
+
+/// The exact string that is signed.
+pub fn signed_message(date: &str, body: &[u8], subpath: &str) -> String {
+    format!("{date}:{}:{subpath}", body_hash(body))
+}
+
+/// Why a key could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("failed to read key file `{path}`")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("key file `{path}` is not a P-256 (prime256v1) private key in SEC1 (`EC PRIVATE KEY`) or PKCS#8 (`PRIVATE KEY`) PEM: {reason}")]
+    NotP256Private { path: PathBuf, reason: String },
+    #[error("key file `{path}` is not a P-256 public key in SPKI (`PUBLIC KEY`) PEM: {reason}")]
+    NotP256Public { path: PathBuf, reason: String },
+}
+
+/// A server-to-server key: its ID and private half. `Debug` shows only the key ID.
+#[derive(Clone)]
+pub struct RequestSigner {
+    key_id: String,
+    key: SigningKey,
+}
+
+impl fmt::Debug for RequestSigner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RequestSigner")
+            .field("key_id", &self.key_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The headers of one signed request.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SignedHeaders {
+    pub key_id: String,
+    pub date: String,
+    pub signature: String,
+}
+
+impl RequestSigner {
+    pub fn new(key_id: impl Into<String>, key: SigningKey) -> Self {
+        Self {
+            key_id: key_id.into(),
+            key,
+        }
+    }
+
+    /// Loads a SEC1 or PKCS#8 PEM private key from `path`.
+    pub fn from_pem_file(key_id: impl Into<String>, path: &Path) -> Result<Self, KeyError> {
+        let pem = std::fs::read_to_string(path).map_err(|source| KeyError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let key = parse_private_pem(&pem).map_err(|reason| KeyError::NotP256Private {
+            path: path.to_owned(),
+            reason,
+        })?;
+        Ok(Self::new(key_id, key))
+    }
+
+    pub fn key_id(&self) -> &str {
+        &self.key_id
+    }
+
+    pub fn verifying_key(&self) -> VerifyingKey {
+        *self.key.verifying_key()
+    }
+
+    /// Signs a request made at `at`.
+    pub fn sign(&self, at: DateTime<Utc>, body: &[u8], subpath: &str) -> SignedHeaders {
+        let date = format_date(at);
+        let message = signed_message(&date, body, subpath);
+        let signature: Signature = self.key.sign(message.as_bytes());
+        SignedHeaders {
+            key_id: self.key_id.clone(),
+            date,
+            signature: BASE64.encode(signature.to_der().as_bytes()),
+        }
+    }
+}
+
+/// Parses a private key from SEC1 (`EC PRIVATE KEY`) or PKCS#8 (`PRIVATE KEY`) PEM.
+pub fn parse_private_pem(pem: &str) -> Result<SigningKey, String> {
+    if pem.contains("BEGIN EC PRIVATE KEY") {
+        let secret = p256::SecretKey::from_sec1_pem(pem).map_err(|e| e.to_string())?;
+        return Ok(SigningKey::from(secret));
+    }
+    if pem.contains("BEGIN PRIVATE KEY") {
+        return SigningKey::from_pkcs8_pem(pem).map_err(|e| match e {
+            p256::pkcs8::Error::PublicKey(_) | p256::pkcs8::Error::KeyMalformed => {
+                format!("{e} (is it a key on another curve, or RSA?)")
+            }
+            other => other.to_string(),
+        });
+    }
+    Err("no `EC PRIVATE KEY` or `PRIVATE KEY` PEM block found".to_owned())
+}
+
+/// Parses a public key from SPKI PEM (`PUBLIC KEY`), as the CloudKit console takes it.
+pub fn parse_public_pem(pem: &str) -> Result<VerifyingKey, String> {
+    VerifyingKey::from_public_key_pem(pem).map_err(|e| e.to_string())
+}
+
+pub fn load_public_pem(path: &Path) -> Result<VerifyingKey, KeyError> {
+    let pem = std::fs::read_to_string(path).map_err(|source| KeyError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    parse_public_pem(&pem).map_err(|reason| KeyError::NotP256Public {
+        path: path.to_owned(),
+        reason,
+    })
+}
+
+pub fn public_key_pem(key: &VerifyingKey) -> String {
+    key.to_public_key_pem(LineEnding::LF)
+        .expect("a P-256 public key always encodes")
+}
+
+/// A new random key as PKCS#8 PEM (private) and SPKI PEM (public).
+pub fn generate_key_pair() -> (String, String) {
+    let key = SigningKey::random(&mut rand::rngs::OsRng);
+    let private = key
+        .to_pkcs8_pem(LineEnding::LF)
+        .expect("a P-256 key always encodes")
+        .to_string();
+    (private, public_key_pem(key.verifying_key()))
+}
+
+/// Why a signature was refused.
+#[derive(Debug, PartialEq, thiserror::Error)]
+pub enum VerifyError {
+    #[error("signature is not base64")]
+    NotBase64,
+    #[error("signature is not an ASN.1 DER ECDSA signature")]
+    NotDer,
+    #[error("signature does not match")]
+    Mismatch,
+}
+
+/// Verifies a base64 DER signature over the signed message. Raw 64-byte `r||s` is refused:
+/// every observed CloudKit client sends DER.
+pub fn verify(
+    key: &VerifyingKey,
+    date: &str,
+    body: &[u8],
+    subpath: &str,
+    signature_base64: &str,
+) -> Result<(), VerifyError> {
+    let der = BASE64
+        .decode(signature_base64.trim())
+        .map_err(|_| VerifyError::NotBase64)?;
+    let signature = Signature::from_der(&der).map_err(|_| VerifyError::NotDer)?;
+    key.verify(signed_message(date, body, subpath).as_bytes(), &signature)
+        .map_err(|_| VerifyError::Mismatch)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    /// A throwaway key generated for these tests only; it is registered nowhere.
+    const TEST_SEC1: &str = "-----BEGIN EC PRIVATE KEY-----
+MHcCAQEEIHxw8NWp84xL9b0MuG1a+wNTGgKPnoS3XT6tzLC4R0ZsoAoGCCqGSM49
+AwEHoUQDQgAE/36NBqHn61lwp4aeNGLUqBPxoH5TAgx2naa9P2RHag+L3IatITss
+Th5SlLyC6RDNG73+L+j1TEBLUFY3q8CI2w==
+-----END EC PRIVATE KEY-----
+";
+
+    fn fixed_date() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2016, 1, 25, 22, 15, 43).unwrap()
+    }
+
+    #[test]
+    fn signed_message_is_exact() {
+        let subpath =
+            "/database/1/iCloud.com.example.gkumar.MyApp/development/public/records/query";
+        let body = br#"{"query":{"recordType":"Artist"}}"#;
+        let hash = body_hash(body);
+        assert_eq!(hash.len(), 44);
+        assert_eq!(
+            signed_message("2016-01-25T22:15:43Z", body, subpath),
+            format!("2016-01-25T22:15:43Z:{hash}:{subpath}")
+        );
+        // SHA-256 of the empty body, as GET requests sign it.
+        assert_eq!(
+            body_hash(b""),
+            "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="
+        );
+        assert_eq!(format_date(fixed_date()), "2016-01-25T22:15:43Z");
+    }
+
+    #[test]
+    fn dates_parse_only_in_the_signed_format() {
+        assert_eq!(parse_date("2016-01-25T22:15:43Z"), Some(fixed_date()));
+        assert_eq!(parse_date("2016-01-25T22:15:43.000Z"), None);
+        assert_eq!(parse_date("2016-01-25T22:15:43+00:00"), None);
+        assert_eq!(parse_date("2016-01-25 22:15:43Z"), None);
+    }
+
+    #[test]
+    fn sec1_and_pkcs8_keys_sign_verifiably() {
+        let sec1 = parse_private_pem(TEST_SEC1).unwrap();
+        let pkcs8 = sec1.to_pkcs8_pem(LineEnding::LF).unwrap();
+        let from_pkcs8 = parse_private_pem(&pkcs8).unwrap();
+        assert_eq!(sec1.verifying_key(), from_pkcs8.verifying_key());
+
+        let signer = RequestSigner::new("key-1", from_pkcs8);
+        let headers = signer.sign(
+            fixed_date(),
+            b"{}",
+            "/database/1/c/development/public/records/query",
+        );
+        assert!(
+            headers.signature.starts_with("ME"),
+            "DER starts with 0x30: {}",
+            headers.signature
+        );
+        let key = signer.verifying_key();
+        verify(
+            &key,
+            &headers.date,
+            b"{}",
+            "/database/1/c/development/public/records/query",
+            &headers.signature,
+        )
+        .unwrap();
+        assert_eq!(
+            verify(
+                &key,
+                &headers.date,
+                b"{ }",
+                "/database/1/c/development/public/records/query",
+                &headers.signature
+            ),
+            Err(VerifyError::Mismatch)
+        );
+    }
+
+    #[test]
+    fn raw_r_s_signatures_are_refused() {
+        let key = parse_private_pem(TEST_SEC1).unwrap();
+        let message = signed_message("2016-01-25T22:15:43Z", b"", "/p");
+        let signature: Signature = key.sign(message.as_bytes());
+        let raw = BASE64.encode(signature.to_bytes());
+        assert_eq!(
+            verify(key.verifying_key(), "2016-01-25T22:15:43Z", b"", "/p", &raw),
+            Err(VerifyError::NotDer)
+        );
+    }
+
+    #[test]
+    fn debug_never_shows_the_key() {
+        let signer = RequestSigner::new("key-1", parse_private_pem(TEST_SEC1).unwrap());
+        let shown = format!("{signer:?}");
+        assert!(shown.contains("key-1"));
+        assert!(!shown.contains("MHcCAQEE"));
+        assert!(!shown.to_lowercase().contains("secret"));
+    }
+
+    #[test]
+    fn other_curves_and_garbage_are_refused() {
+        assert!(parse_private_pem("hello").is_err());
+        // A secp384r1 key (generated for this test).
+        let p384 = "-----BEGIN PRIVATE KEY-----
+MIG2AgEAMBAGByqGSM49AgEGBSuBBAAiBIGeMIGbAgEBBDAWzT0bfb5ZNA9DDZMd
+i6NDadG9LyCEedbD6d2YRj5b40fkZrSlJQjfF/Xt6Kcxb7ehZANiAASINoWldPSK
+fBj467NJzTSbKSxfPwDreqExZALPd/13jZrUIRfDUOzlwsGh00DvwmUpZKJdH8/5
+N912Q1oV+hGfU9UCy0f717aQ4S1J3/Me87b3QT3FTl7Ah8JanisqK8U=
+-----END PRIVATE KEY-----
+";
+        assert!(parse_private_pem(p384).is_err());
+    }
+
+    #[test]
+    fn openssl_verifies_our_signature() {
+        let Ok(output) = std::process::Command::new("openssl")
+            .arg("version")
+            .output()
+        else {
+            eprintln!("skipped: openssl not found");
+            return;
+        };
+        assert!(output.status.success());
+        let dir = tempfile::tempdir().unwrap();
+        let signer = RequestSigner::new("k", parse_private_pem(TEST_SEC1).unwrap());
+        let body = br#"{"records":[]}"#;
+        let subpath = "/database/1/iCloud.x/development/public/records/lookup";
+        let headers = signer.sign(fixed_date(), body, subpath);
+        let message = signed_message(&headers.date, body, subpath);
+        std::fs::write(dir.path().join("msg"), &message).unwrap();
+        std::fs::write(
+            dir.path().join("sig"),
+            BASE64.decode(&headers.signature).unwrap(),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("pub.pem"),
+            public_key_pem(&signer.verifying_key()),
+        )
+        .unwrap();
+        let status = std::process::Command::new("openssl")
+            .current_dir(dir.path())
+            .args([
+                "dgst",
+                "-sha256",
+                "-verify",
+                "pub.pem",
+                "-signature",
+                "sig",
+                "msg",
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            status.status.success(),
+            "{}",
+            String::from_utf8_lossy(&status.stdout)
+        );
+    }
+}
