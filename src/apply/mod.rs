@@ -1,0 +1,361 @@
+//! Executing a plan: exactly its changes, in dependency order, in batches of at most 200
+//! with several in flight, every per-record result inspected, conflicts resolved by
+//! `--on-conflict`, unknown outcomes resolved by looking records up (never by resending
+//! blindly), and everything journaled so a killed run can be resumed.
+
+pub mod journal;
+pub mod outcome;
+pub mod resolve;
+mod work;
+
+pub use outcome::{Outcome, Outcomes, Receipt, ReceiptEntry, RecordKey, Totals};
+pub use resolve::OnConflict;
+
+use crate::cloudkit::client::{Client, Lookup, OperationResult};
+use crate::cloudkit::wire::ServerErrorCode;
+use crate::cloudkit::CloudKitError;
+use crate::diff::CompareRules;
+use crate::plan::{Action, Change, Plan};
+use crate::record::{ChangeTag, Record, RecordType};
+use futures::stream::{self, StreamExt};
+use journal::{Entry, Journal, JournalError, Replay, SentRecord};
+use resolve::Decision;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Mutex;
+use work::Work;
+
+/// The most operations CloudKit takes in one request.
+pub const BATCH_SIZE: usize = 200;
+
+/// How an apply runs.
+#[derive(Clone, Debug)]
+pub struct ApplyOptions {
+    pub on_conflict: OnConflict,
+    /// Batches in flight at once.
+    pub parallelism: usize,
+    /// Rounds of re-sending after conflicts resolved as "send again" or per-record
+    /// throttling, before giving up on a record.
+    pub max_rounds: u32,
+}
+
+/// Progress callbacks (the CLI draws bars from them).
+pub trait Observer: Send + Sync {
+    fn started(&self, _operations: usize) {}
+    fn batch_finished(&self, _operations: usize) {}
+}
+
+/// Observes nothing.
+pub struct Silent;
+impl Observer for Silent {}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    #[error("looking up records to resolve conflicts failed")]
+    Lookup(#[source] CloudKitError),
+}
+
+/// What an apply did.
+#[derive(Debug)]
+pub struct ApplyReport {
+    /// Final outcome per record (this run and earlier runs of the same plan).
+    pub outcomes: Outcomes,
+    /// Whether every change of the plan has a final outcome.
+    pub complete: bool,
+    /// A request failed in a way that stopped the run (after retries).
+    pub error: Option<CloudKitError>,
+    /// Whether the run found the plan already fully applied by an earlier run.
+    pub was_already_complete: bool,
+}
+
+impl ApplyReport {
+    pub fn has_conflicts(&self) -> bool {
+        self.outcomes.values().any(Outcome::is_conflict)
+    }
+    pub fn has_failures(&self) -> bool {
+        self.error.is_some() || self.outcomes.values().any(|o| matches!(o, Outcome::Failed { .. }))
+    }
+}
+
+struct Run<'a> {
+    plan: &'a Plan,
+    client: &'a Client,
+    options: &'a ApplyOptions,
+    rules: HashMap<RecordType, CompareRules>,
+    journal: Mutex<Journal>,
+    outcomes: Mutex<Outcomes>,
+    stop: AtomicBool,
+    error: Mutex<Option<CloudKitError>>,
+    batches: AtomicU64,
+    observer: &'a dyn Observer,
+}
+
+/// What a batch left to do next.
+#[derive(Default)]
+struct Leftovers<'a> {
+    /// Refused (CONFLICT, EXISTS, NOT_FOUND): look up, then decide.
+    refused: Vec<Work<'a>>,
+    /// Outcome unknown: look up, then decide.
+    unknown: Vec<Work<'a>>,
+    /// Retry as is (per-record THROTTLED and the like).
+    retry: Vec<Work<'a>>,
+}
+
+/// Applies `plan` with `client`. `replay` is what earlier runs journaled; the journal must
+/// already have this run's `Start` entry.
+pub async fn execute(
+    plan: &Plan,
+    client: &Client,
+    options: &ApplyOptions,
+    replay: Replay,
+    journal: Journal,
+    observer: &dyn Observer,
+) -> Result<ApplyReport, ApplyError> {
+    let was_already_complete = replay.complete;
+    let mut done = replay.done;
+    // A failure is not final: a later run tries again.
+    done.retain(|_, outcome| !matches!(outcome, Outcome::Failed { .. }));
+    let run = Run {
+        plan,
+        client,
+        options,
+        rules: plan.compare_rules(),
+        journal: Mutex::new(journal),
+        outcomes: Mutex::new(done),
+        stop: AtomicBool::new(false),
+        error: Mutex::new(None),
+        batches: AtomicU64::new(0),
+        observer,
+    };
+    let pending = plan
+        .changes
+        .iter()
+        .filter(|c| !run.outcomes.lock().expect("lock").contains_key(&work::key(c)))
+        .count();
+    observer.started(pending);
+    for phase in phases(plan) {
+        if run.stop.load(Ordering::SeqCst) {
+            break;
+        }
+        run.phase(phase, &replay.uncertain).await?;
+    }
+    let outcomes = run.outcomes.into_inner().expect("lock");
+    let complete = plan.changes.iter().all(|c| outcomes.contains_key(&work::key(c)));
+    let mut journal = run.journal.into_inner().expect("lock");
+    journal.append(&Entry::Finished { at: crate::plan::now_rfc3339(), complete })?;
+    Ok(ApplyReport {
+        outcomes,
+        complete,
+        error: run.error.into_inner().expect("lock"),
+        was_already_complete,
+    })
+}
+
+/// Creates and updates type by type in dependency order, then deletions in reverse order.
+fn phases(plan: &Plan) -> Vec<Vec<&Change>> {
+    let mut order: Vec<&RecordType> = plan.type_order.iter().collect();
+    let mut extra: Vec<&RecordType> =
+        plan.changes.iter().map(|c| &c.record_type).filter(|t| !order.contains(t)).collect();
+    extra.sort();
+    extra.dedup();
+    order.extend(extra);
+    let of = |record_type: &RecordType, deletes: bool| -> Vec<&Change> {
+        plan.changes
+            .iter()
+            .filter(|c| &c.record_type == record_type && (c.action == Action::Delete) == deletes)
+            .collect()
+    };
+    let mut phases: Vec<Vec<&Change>> = order.iter().map(|t| of(t, false)).collect();
+    phases.extend(order.iter().rev().map(|t| of(t, true)));
+    phases.retain(|p| !p.is_empty());
+    phases
+}
+
+impl<'a> Run<'a> {
+    fn rules(&self, record_type: &RecordType) -> CompareRules {
+        self.rules.get(record_type).cloned().unwrap_or_default()
+    }
+
+    fn finish(&self, finals: Vec<(RecordKey, Outcome)>) -> Result<(), JournalError> {
+        if finals.is_empty() {
+            return Ok(());
+        }
+        if self.options.on_conflict == OnConflict::Abort && finals.iter().any(|(_, o)| o.is_conflict())
+        {
+            self.stop.store(true, Ordering::SeqCst);
+        }
+        self.journal.lock().expect("lock").append(&Entry::Outcomes { outcomes: finals.clone() })?;
+        self.outcomes.lock().expect("lock").extend(finals);
+        Ok(())
+    }
+
+    async fn phase(
+        &self,
+        changes: Vec<&'a Change>,
+        uncertain: &BTreeMap<RecordKey, Option<ChangeTag>>,
+    ) -> Result<(), ApplyError> {
+        let mut todo = Vec::new();
+        let mut unknown = Vec::new();
+        for change in changes {
+            let key = work::key(change);
+            if self.outcomes.lock().expect("lock").contains_key(&key) {
+                continue;
+            }
+            match uncertain.get(&key) {
+                Some(sent_tag) => unknown.push(Work::resend(change, sent_tag.clone())),
+                None => todo.push(Work::fresh(change)),
+            }
+        }
+        if !unknown.is_empty() {
+            todo.extend(self.resolve(Vec::new(), unknown).await?);
+        }
+        let mut round = 0;
+        while !todo.is_empty() && !self.stop.load(Ordering::SeqCst) {
+            round += 1;
+            let leftovers = self.send_all(todo).await?;
+            let mut next = self.resolve(leftovers.refused, leftovers.unknown).await?;
+            next.extend(leftovers.retry);
+            if round >= self.options.max_rounds && !next.is_empty() {
+                let finals = next
+                    .iter()
+                    .map(|w| {
+                        (w.key(), Outcome::Failed {
+                            code: "GAVE_UP".into(),
+                            reason: format!("still not applied after {round} rounds"),
+                        })
+                    })
+                    .collect();
+                self.finish(finals)?;
+                break;
+            }
+            todo = next;
+        }
+        Ok(())
+    }
+
+    /// Sends `todo` in batches, `parallelism` at a time, and sorts what comes back.
+    async fn send_all(&self, todo: Vec<Work<'a>>) -> Result<Leftovers<'a>, ApplyError> {
+        let mut batches = Vec::new();
+        let mut todo = todo.into_iter().peekable();
+        while todo.peek().is_some() {
+            batches.push(todo.by_ref().take(BATCH_SIZE).collect::<Vec<_>>());
+        }
+        let results: Vec<Result<Leftovers<'a>, ApplyError>> = stream::iter(batches)
+            .map(|batch| self.send_batch(batch))
+            .buffer_unordered(self.options.parallelism.max(1))
+            .collect()
+            .await;
+        let mut all = Leftovers::default();
+        for result in results {
+            let leftovers = result?;
+            all.refused.extend(leftovers.refused);
+            all.unknown.extend(leftovers.unknown);
+            all.retry.extend(leftovers.retry);
+        }
+        Ok(all)
+    }
+
+    async fn send_batch(&self, batch: Vec<Work<'a>>) -> Result<Leftovers<'a>, ApplyError> {
+        if self.stop.load(Ordering::SeqCst) {
+            return Ok(Leftovers::default());
+        }
+        let number = self.batches.fetch_add(1, Ordering::SeqCst);
+        let sent = batch
+            .iter()
+            .map(|w| SentRecord {
+                key: w.key(),
+                operation: format!("{:?}", w.operation),
+                change_tag: w.change_tag.clone(),
+            })
+            .collect();
+        self.journal.lock().expect("lock").append(&Entry::Sent { batch: number, records: sent })?;
+        let operations = batch.iter().map(Work::operation).collect();
+        let count = batch.len();
+        let mut leftovers = Leftovers::default();
+        match self.client.modify_batch(operations).await {
+            Ok(results) => {
+                let mut finals = Vec::new();
+                for (work, result) in batch.into_iter().zip(results) {
+                    match result {
+                        OperationResult::Saved(record) => finals.push((work.key(), work.saved(record))),
+                        OperationResult::Deleted(_) => finals.push((work.key(), Outcome::Deleted)),
+                        OperationResult::Failed(_, failure) => match failure.code {
+                            ServerErrorCode::Conflict
+                            | ServerErrorCode::Exists
+                            | ServerErrorCode::NotFound => leftovers.refused.push(work),
+                            ServerErrorCode::Throttled
+                            | ServerErrorCode::TryAgainLater
+                            | ServerErrorCode::InternalError => leftovers.retry.push(work),
+                            code => finals.push((work.key(), Outcome::Failed {
+                                code: code.to_string(),
+                                reason: failure.reason.unwrap_or_default(),
+                            })),
+                        },
+                    }
+                }
+                self.finish(finals)?;
+            }
+            Err(error) if error.may_have_been_applied() => {
+                tracing::warn!("batch {number}: outcome unknown ({error}); looking the records up");
+                leftovers.unknown = batch;
+            }
+            Err(error) => {
+                // Certainly not applied, and retries are exhausted: stop starting batches.
+                // The journal still lists these records as sent, so a later run looks
+                // them up before anything else.
+                tracing::error!("batch {number}: {error}");
+                self.stop.store(true, Ordering::SeqCst);
+                self.error.lock().expect("lock").get_or_insert(error);
+            }
+        }
+        self.observer.batch_finished(count);
+        Ok(leftovers)
+    }
+
+    /// Looks up refused and unknown-outcome records and decides what to do with each.
+    /// Returns the work to send again.
+    async fn resolve(
+        &self,
+        refused: Vec<Work<'a>>,
+        unknown: Vec<Work<'a>>,
+    ) -> Result<Vec<Work<'a>>, ApplyError> {
+        if refused.is_empty() && unknown.is_empty() {
+            return Ok(Vec::new());
+        }
+        let names: Vec<_> =
+            refused.iter().chain(&unknown).map(|w| w.change.record_name.clone()).collect();
+        let found = self.client.lookup(&names).await.map_err(ApplyError::Lookup)?;
+        let mut current: HashMap<_, Record> = HashMap::new();
+        for lookup in found {
+            if let Lookup::Found(record) = lookup {
+                current.insert(record.record_name.clone(), record);
+            }
+        }
+        let policy = self.options.on_conflict;
+        let mut again = Vec::new();
+        let mut finals = Vec::new();
+        let tagged = refused.into_iter().map(|w| (w, false)).chain(unknown.into_iter().map(|w| (w, true)));
+        for (work, outcome_unknown) in tagged {
+            let rules = self.rules(&work.change.record_type);
+            let now = current.get(&work.change.record_name);
+            let decision = if outcome_unknown {
+                resolve::after_unknown_outcome(work.change, work.change_tag.as_ref(), now, policy, &rules)
+            } else {
+                resolve::after_refusal(work.change, now, policy, &rules)
+            };
+            match decision {
+                Decision::AlreadyApplied { change_tag } => {
+                    finals.push((work.key(), Outcome::AlreadyApplied { change_tag }))
+                }
+                Decision::Send { change_tag } => {
+                    again.push(Work::after_conflict(work.change, change_tag, now, &rules))
+                }
+                Decision::Conflict(reason) => finals.push((work.key(), Outcome::conflict(&reason))),
+            }
+        }
+        self.finish(finals)?;
+        Ok(again)
+    }
+}

@@ -1,0 +1,322 @@
+//! What to do with one planned change once CloudKit has said no (CONFLICT, EXISTS,
+//! NOT_FOUND) or once the outcome of a request is unknown: pure decisions over the planned
+//! change and the record as it is now. No I/O.
+
+use crate::diff::{values_equal, CompareRules};
+use crate::plan::{Action, Change};
+use crate::record::{ChangeTag, FieldValue, Record};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// `--on-conflict`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum OnConflict {
+    /// Skip what is already applied, re-apply over unrelated concurrent edits, report the rest.
+    Replan,
+    /// Start no new batch, finish the ones in flight, report.
+    Abort,
+    /// Last writer wins: re-apply the desired values over the fresh change tag.
+    Overwrite,
+}
+
+/// One field of a reported conflict: what the plan saw, what CloudKit has now, what the
+/// plan wanted.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FieldConflict {
+    pub field: String,
+    pub planned_before: Option<FieldValue>,
+    pub now: Option<FieldValue>,
+    pub wanted: Option<FieldValue>,
+}
+
+/// Why a change was not written.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ConflictReason {
+    /// Someone changed fields this plan also changes.
+    ConcurrentEdit(Vec<FieldConflict>),
+    /// The record the plan updates or deletes was deleted meanwhile.
+    DeletedMeanwhile,
+    /// The record the plan creates was created meanwhile with other values.
+    CreatedMeanwhile(Vec<FieldConflict>),
+    /// The record the plan deletes was changed meanwhile.
+    ChangedBeforeDelete,
+    /// `--on-conflict abort` stopped at the first conflict.
+    Aborted,
+}
+
+/// The decision for one change.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Decision {
+    /// The record already is as planned (an earlier run, or someone else, did it).
+    AlreadyApplied { change_tag: Option<ChangeTag> },
+    /// Send the operation again against this change tag (`None`: a create).
+    Send { change_tag: Option<ChangeTag> },
+    /// Do not write; report.
+    Conflict(ConflictReason),
+}
+
+/// The fields the change sets or removes, with the value wanted for each (`None`: removed).
+pub fn wanted_fields(change: &Change) -> BTreeMap<&str, Option<&FieldValue>> {
+    let mut wanted = BTreeMap::new();
+    match change.action {
+        Action::Create => {
+            for (name, value) in change.after.iter().flatten() {
+                wanted.insert(name.as_str(), Some(value));
+            }
+        }
+        Action::Update => {
+            let after = change.after.as_ref();
+            for name in change.before.keys() {
+                wanted.insert(name.as_str(), after.and_then(|fields| fields.get(name)));
+            }
+            for name in &change.removed {
+                wanted.insert(name.as_str(), None);
+            }
+        }
+        Action::Delete => {}
+    }
+    wanted
+}
+
+fn same(a: Option<&FieldValue>, b: Option<&FieldValue>, rules: &CompareRules) -> bool {
+    match (a, b) {
+        (None, None) => true,
+        (Some(a), Some(b)) => values_equal(a, b, rules),
+        _ => false,
+    }
+}
+
+fn field_conflicts(change: &Change, current: &Record, rules: &CompareRules) -> Vec<FieldConflict> {
+    wanted_fields(change)
+        .into_iter()
+        .filter(|(name, wanted)| !same(current.fields.get(*name), *wanted, rules))
+        .map(|(name, wanted)| FieldConflict {
+            field: name.to_owned(),
+            planned_before: change.before.get(name).cloned().flatten(),
+            now: current.fields.get(name).cloned(),
+            wanted: wanted.cloned(),
+        })
+        .collect()
+}
+
+/// Whether `current` holds every value the change wants (fields it does not touch are
+/// someone else's business, except for a create, where cloud-only fields that are not
+/// ignored also count).
+pub fn is_applied(change: &Change, current: Option<&Record>, rules: &CompareRules) -> bool {
+    match (change.action, current) {
+        (Action::Delete, current) => current.is_none(),
+        (_, None) => false,
+        (Action::Create, Some(record)) => {
+            field_conflicts(change, record, rules).is_empty()
+                && record.fields.keys().all(|name| {
+                    rules.ignore_fields.contains(name)
+                        || change.after.as_ref().is_some_and(|after| after.contains_key(name))
+                })
+        }
+        (Action::Update, Some(record)) => field_conflicts(change, record, rules).is_empty(),
+    }
+}
+
+/// Decides after CloudKit refused the change (CONFLICT, EXISTS or NOT_FOUND) and the record
+/// was looked up again (`current`: as it is now, `None` if absent).
+pub fn after_refusal(
+    change: &Change,
+    current: Option<&Record>,
+    policy: OnConflict,
+    rules: &CompareRules,
+) -> Decision {
+    if is_applied(change, current, rules) {
+        return Decision::AlreadyApplied { change_tag: current.and_then(|r| r.change_tag.clone()) };
+    }
+    let Some(current) = current else {
+        // Updated or deleted record gone: never re-created behind someone's back.
+        return match change.action {
+            Action::Create => Decision::Send { change_tag: None },
+            _ => Decision::Conflict(ConflictReason::DeletedMeanwhile),
+        };
+    };
+    let fresh = current.change_tag.clone();
+    if policy == OnConflict::Abort {
+        return Decision::Conflict(ConflictReason::Aborted);
+    }
+    if policy == OnConflict::Overwrite {
+        return Decision::Send { change_tag: fresh };
+    }
+    match change.action {
+        Action::Create => {
+            Decision::Conflict(ConflictReason::CreatedMeanwhile(field_conflicts(change, current, rules)))
+        }
+        Action::Delete => Decision::Conflict(ConflictReason::ChangedBeforeDelete),
+        Action::Update => {
+            let touched: Vec<FieldConflict> = field_conflicts(change, current, rules)
+                .into_iter()
+                .filter(|c| !same(c.now.as_ref(), c.planned_before.as_ref(), rules))
+                .collect();
+            if touched.is_empty() {
+                Decision::Send { change_tag: fresh }
+            } else {
+                Decision::Conflict(ConflictReason::ConcurrentEdit(touched))
+            }
+        }
+    }
+}
+
+/// Decides for an operation whose request may or may not have been applied (the reply was
+/// lost). `sent_tag` is the change tag the lost request carried.
+pub fn after_unknown_outcome(
+    change: &Change,
+    sent_tag: Option<&ChangeTag>,
+    current: Option<&Record>,
+    policy: OnConflict,
+    rules: &CompareRules,
+) -> Decision {
+    if is_applied(change, current, rules) {
+        return Decision::AlreadyApplied { change_tag: current.and_then(|r| r.change_tag.clone()) };
+    }
+    let untouched = match (change.action, current) {
+        (Action::Create, None) => true,
+        (Action::Update | Action::Delete, Some(record)) => {
+            record.change_tag.as_ref() == sent_tag && sent_tag.is_some()
+        }
+        _ => false,
+    };
+    if untouched {
+        // The request never took effect: send it again as it was.
+        return Decision::Send { change_tag: sent_tag.cloned() };
+    }
+    after_refusal(change, current, policy, rules)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::Fields;
+
+    fn rules() -> CompareRules {
+        CompareRules::default()
+    }
+
+    fn cloud(tag: &str, fields: &[(&str, FieldValue)]) -> Record {
+        let mut record = Record::new("Team", "team-1");
+        record.change_tag = Some(ChangeTag::new(tag));
+        for (name, value) in fields {
+            record.fields.insert((*name).to_owned(), value.clone());
+        }
+        record
+    }
+
+    fn fields(pairs: &[(&str, FieldValue)]) -> Fields {
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect()
+    }
+
+    /// Plan: team-1 name "Old" → "New" (city "Boston" unchanged), planned against tag t1.
+    fn update_change() -> Change {
+        Change {
+            action: Action::Update,
+            record_type: "Team".into(),
+            record_name: "team-1".into(),
+            change_tag: Some(ChangeTag::new("t1")),
+            before: [("name".to_owned(), Some(FieldValue::string("Old")))].into(),
+            after: Some(fields(&[
+                ("name", FieldValue::string("New")),
+                ("city", FieldValue::string("Boston")),
+            ])),
+            removed: vec![],
+        }
+    }
+
+    #[test]
+    fn already_applied_update_is_skipped() {
+        let now = cloud("t2", &[("name", FieldValue::string("New")), ("city", FieldValue::string("Boston"))]);
+        let decision = after_refusal(&update_change(), Some(&now), OnConflict::Replan, &rules());
+        assert_eq!(decision, Decision::AlreadyApplied { change_tag: Some(ChangeTag::new("t2")) });
+    }
+
+    #[test]
+    fn unrelated_concurrent_edit_is_reapplied_with_fresh_tag() {
+        let now = cloud("t2", &[("name", FieldValue::string("Old")), ("city", FieldValue::string("Cambridge"))]);
+        let decision = after_refusal(&update_change(), Some(&now), OnConflict::Replan, &rules());
+        assert_eq!(decision, Decision::Send { change_tag: Some(ChangeTag::new("t2")) });
+    }
+
+    #[test]
+    fn overlapping_concurrent_edit_is_reported_under_replan() {
+        let now = cloud("t2", &[("name", FieldValue::string("Theirs"))]);
+        let Decision::Conflict(ConflictReason::ConcurrentEdit(fields)) =
+            after_refusal(&update_change(), Some(&now), OnConflict::Replan, &rules())
+        else {
+            panic!("expected a reported conflict");
+        };
+        assert_eq!(fields.len(), 1);
+        assert_eq!(fields[0].planned_before, Some(FieldValue::string("Old")));
+        assert_eq!(fields[0].now, Some(FieldValue::string("Theirs")));
+        assert_eq!(fields[0].wanted, Some(FieldValue::string("New")));
+    }
+
+    #[test]
+    fn overwrite_and_abort_policies() {
+        let now = cloud("t2", &[("name", FieldValue::string("Theirs"))]);
+        assert_eq!(
+            after_refusal(&update_change(), Some(&now), OnConflict::Overwrite, &rules()),
+            Decision::Send { change_tag: Some(ChangeTag::new("t2")) }
+        );
+        assert_eq!(
+            after_refusal(&update_change(), Some(&now), OnConflict::Abort, &rules()),
+            Decision::Conflict(ConflictReason::Aborted)
+        );
+    }
+
+    #[test]
+    fn deleted_meanwhile_is_reported_not_recreated() {
+        for policy in [OnConflict::Replan, OnConflict::Overwrite, OnConflict::Abort] {
+            assert_eq!(
+                after_refusal(&update_change(), None, policy, &rules()),
+                Decision::Conflict(ConflictReason::DeletedMeanwhile)
+            );
+        }
+    }
+
+    #[test]
+    fn lost_reply_resolved_by_lookup() {
+        let change = update_change();
+        let sent = ChangeTag::new("t1");
+        let untouched = cloud("t1", &[("name", FieldValue::string("Old"))]);
+        assert_eq!(
+            after_unknown_outcome(&change, Some(&sent), Some(&untouched), OnConflict::Replan, &rules()),
+            Decision::Send { change_tag: Some(sent.clone()) }
+        );
+        let applied = cloud("t9", &[("name", FieldValue::string("New")), ("city", FieldValue::string("Boston"))]);
+        assert_eq!(
+            after_unknown_outcome(&change, Some(&sent), Some(&applied), OnConflict::Replan, &rules()),
+            Decision::AlreadyApplied { change_tag: Some(ChangeTag::new("t9")) }
+        );
+    }
+
+    #[test]
+    fn create_outcomes() {
+        let change = Change {
+            action: Action::Create,
+            record_type: "Team".into(),
+            record_name: "team-1".into(),
+            change_tag: None,
+            before: BTreeMap::new(),
+            after: Some(fields(&[("name", FieldValue::string("New"))])),
+            removed: vec![],
+        };
+        assert_eq!(
+            after_unknown_outcome(&change, None, None, OnConflict::Replan, &rules()),
+            Decision::Send { change_tag: None }
+        );
+        let same = cloud("t5", &[("name", FieldValue::string("New"))]);
+        assert_eq!(
+            after_refusal(&change, Some(&same), OnConflict::Replan, &rules()),
+            Decision::AlreadyApplied { change_tag: Some(ChangeTag::new("t5")) }
+        );
+        let other = cloud("t5", &[("name", FieldValue::string("Other"))]);
+        assert!(matches!(
+            after_refusal(&change, Some(&other), OnConflict::Replan, &rules()),
+            Decision::Conflict(ConflictReason::CreatedMeanwhile(_))
+        ));
+    }
+}
