@@ -22,6 +22,7 @@ use p256::ecdsa::{SigningKey, VerifyingKey};
 use serde_json::{json, Value};
 use std::collections::VecDeque;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
@@ -66,6 +67,7 @@ type Responder = Box<dyn FnMut(&Received) -> Reply + Send>;
 struct Shared {
     responder: Mutex<Responder>,
     log: Mutex<Vec<Received>>,
+    connections: AtomicUsize,
 }
 
 struct Server {
@@ -81,10 +83,12 @@ impl Server {
         let shared = Arc::new(Shared {
             responder: Mutex::new(Box::new(responder)),
             log: Mutex::new(Vec::new()),
+            connections: AtomicUsize::new(0),
         });
         let accepting = shared.clone();
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
+                accepting.connections.fetch_add(1, Ordering::SeqCst);
                 tokio::spawn(serve_connection(stream, accepting.clone()));
             }
         });
@@ -104,6 +108,10 @@ impl Server {
 
     fn endpoint(&self) -> String {
         format!("http://{}", self.address)
+    }
+
+    fn connections(&self) -> usize {
+        self.shared.connections.load(Ordering::SeqCst)
     }
 
     fn requests(&self) -> Vec<Received> {
@@ -838,4 +846,43 @@ fn malformed_endpoint_is_a_clear_error() {
             "{text}"
         );
     }
+}
+
+#[tokio::test]
+async fn connections_are_reused_across_sequential_and_parallel_requests() {
+    let server = Server::start(modify_responder).await;
+    let (client, _) = client_for(&server, 1);
+    for _ in 0..10 {
+        client.modify_batch(vec![create("op-0007")]).await.unwrap();
+    }
+    assert_eq!(
+        server.connections(),
+        1,
+        "sequential requests opened new connections"
+    );
+
+    // A season of 5,760 games: 29 batches, 8 in flight at a time.
+    let operations: Vec<Operation> = (0..5760).map(|i| create(&format!("op-{i:04}"))).collect();
+    let batches: Vec<Vec<Operation>> = operations.chunks(200).map(<[Operation]>::to_vec).collect();
+    let started = Instant::now();
+    let mut saved = 0;
+    for wave in batches.chunks(8) {
+        let results =
+            futures::future::join_all(wave.iter().map(|batch| client.modify_batch(batch.clone())))
+                .await;
+        saved += results.into_iter().map(|r| r.unwrap().len()).sum::<usize>();
+    }
+    let elapsed = started.elapsed();
+    assert_eq!(saved, 5760);
+    assert!(
+        server.connections() <= 8,
+        "{} connections",
+        server.connections()
+    );
+    assert_eq!(client.request_counts()["records/modify"], 10 + 29);
+    eprintln!(
+        "5760 operations in 29 batches, 8 in flight: {} ms over {} connections",
+        elapsed.as_millis(),
+        server.connections()
+    );
 }
