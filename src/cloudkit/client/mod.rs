@@ -1,0 +1,438 @@
+//! The CloudKit Web Services client: one pooled HTTP connection set, every request signed
+//! afresh with the server-to-server key, retried when that is safe, and decoded with the JSON
+//! path of any mismatch. On top of the single-request primitives (`post`, `get`) it offers the
+//! record operations ckplan needs: a paginated query, chunked lookups and modify batches whose
+//! results come back typed, in request order.
+
+mod records;
+
+pub use records::{Lookup, OperationResult, RecordFailure};
+
+use super::auth::{RequestSigner, HEADER_DATE, HEADER_KEY_ID, HEADER_SIGNATURE};
+use super::error::{is_read_operation, reply_error, CloudKitError};
+use super::retry::{retry_after_duration, RetryPolicy};
+use super::target::Target;
+use chrono::{DateTime, Utc};
+use reqwest::{Method, Url};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+use tracing::{debug, warn};
+
+/// Apple's endpoint.
+pub const DEFAULT_ENDPOINT: &str = "https://api.apple-cloudkit.com";
+/// Most operations one modify request may carry, and most records one reply holds.
+pub const MAX_RECORDS_PER_REQUEST: usize = 200;
+
+const CONTENT_TYPE_JSON: &str = "application/json; charset=utf-8";
+
+/// Transport settings of a client.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClientOptions {
+    pub retry: RetryPolicy,
+    /// Whole request, from sending to the last byte of the reply.
+    pub request_timeout: Duration,
+    pub connect_timeout: Duration,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        Self {
+            retry: RetryPolicy::default(),
+            request_timeout: Duration::from_secs(60),
+            connect_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Where request dates come from; replaceable so tests can see each attempt re-signed.
+pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+
+/// A CloudKit Web Services client for one target. Cheap to clone; clones share connections
+/// and request counts. `Debug` shows the key ID, never the key.
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    http: reqwest::Client,
+    endpoint: Url,
+    target: Target,
+    signer: RequestSigner,
+    options: ClientOptions,
+    clock: Clock,
+    /// HTTP attempts made, per operation.
+    counts: Mutex<BTreeMap<String, u64>>,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("endpoint", &self.inner.endpoint.as_str())
+            .field("target", &self.inner.target)
+            .field("key_id", &self.inner.signer.key_id())
+            .field("options", &self.inner.options)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// A client for `target` at `endpoint` (`https://api.apple-cloudkit.com`, or a local
+    /// emulator such as `http://127.0.0.1:8080`).
+    pub fn new(
+        endpoint: &str,
+        target: Target,
+        signer: RequestSigner,
+        options: ClientOptions,
+    ) -> Result<Client, CloudKitError> {
+        Self::with_clock(endpoint, target, signer, options, Arc::new(Utc::now))
+    }
+
+    /// As `new`, with request dates taken from `clock`.
+    pub fn with_clock(
+        endpoint: &str,
+        target: Target,
+        signer: RequestSigner,
+        options: ClientOptions,
+        clock: Clock,
+    ) -> Result<Client, CloudKitError> {
+        let endpoint = parse_endpoint(endpoint)?;
+        let mut builder = reqwest::Client::builder()
+            .user_agent(concat!("ckplan/", env!("CARGO_PKG_VERSION")))
+            .timeout(options.request_timeout)
+            .connect_timeout(options.connect_timeout)
+            // Batches run in parallel; keep their connections instead of reopening them.
+            .pool_max_idle_per_host(64)
+            .pool_idle_timeout(Duration::from_secs(90))
+            .tcp_keepalive(Duration::from_secs(60))
+            .tcp_nodelay(true);
+        if is_loopback(&endpoint) {
+            // A local emulator must never be reached through a proxy from the environment.
+            builder = builder.no_proxy();
+        }
+        let http = builder
+            .build()
+            .map_err(|source| CloudKitError::HttpClient { source })?;
+        Ok(Client {
+            inner: Arc::new(Inner {
+                http,
+                endpoint,
+                target,
+                signer,
+                options,
+                clock,
+                counts: Mutex::new(BTreeMap::new()),
+            }),
+        })
+    }
+
+    pub fn target(&self) -> &Target {
+        &self.inner.target
+    }
+
+    pub fn key_id(&self) -> &str {
+        self.inner.signer.key_id()
+    }
+
+    pub fn endpoint(&self) -> &Url {
+        &self.inner.endpoint
+    }
+
+    /// HTTP attempts made so far (retries included), per operation such as `records/modify`.
+    pub fn request_counts(&self) -> BTreeMap<String, u64> {
+        self.inner
+            .counts
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// One POST of `body` to `operation` (such as `zones/lookup`), retried as the policy and
+    /// the operation allow, its reply decoded as `Resp`.
+    pub async fn post<Req, Resp>(&self, operation: &str, body: &Req) -> Result<Resp, CloudKitError>
+    where
+        Req: Serialize + ?Sized,
+        Resp: DeserializeOwned,
+    {
+        self.call(operation, body).await.map(|(_, reply)| reply)
+    }
+
+    /// One GET of `operation` (such as `zones/list` or `users/current`), signed over the
+    /// empty body.
+    pub async fn get<Resp: DeserializeOwned>(
+        &self,
+        operation: &str,
+    ) -> Result<Resp, CloudKitError> {
+        let (status, reply) = self.execute(Method::GET, operation, Vec::new()).await?;
+        decode(operation, status, &reply)
+    }
+
+    async fn call<Req, Resp>(
+        &self,
+        operation: &str,
+        body: &Req,
+    ) -> Result<(u16, Resp), CloudKitError>
+    where
+        Req: Serialize + ?Sized,
+        Resp: DeserializeOwned,
+    {
+        let bytes = serde_json::to_vec(body).map_err(|source| CloudKitError::Encode {
+            operation: operation.to_owned(),
+            source,
+        })?;
+        let (status, reply) = self.execute(Method::POST, operation, bytes).await?;
+        Ok((status, decode(operation, status, &reply)?))
+    }
+
+    /// Sends until a 2xx reply, a final error, or the retry budget is spent.
+    async fn execute(
+        &self,
+        method: Method,
+        operation: &str,
+        body: Vec<u8>,
+    ) -> Result<(u16, Vec<u8>), CloudKitError> {
+        let url = self.url(operation)?;
+        let started = Instant::now();
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let error = match self
+                .attempt(&method, operation, &url, &body, attempts)
+                .await
+            {
+                Ok(reply) => return Ok(reply),
+                Err(error) => error,
+            };
+            // A write that may have reached the server is never resent blindly: the caller
+            // resolves it by looking the records up.
+            let resend = error.is_retryable()
+                || (is_read_operation(operation)
+                    && matches!(error, CloudKitError::MaybeSent { .. }));
+            let wait = resend
+                .then(|| retry_wait(&self.inner.options.retry, attempts, started, &error))
+                .flatten();
+            let Some(wait) = wait else {
+                if resend {
+                    warn!(operation, attempts, error = %error, "cloudkit request failed; retries exhausted");
+                }
+                return Err(error);
+            };
+            debug!(operation, attempt = attempts, wait_ms = millis(wait), error = %error, "cloudkit request will be retried");
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// One signed attempt. Non-2xx replies become errors here.
+    async fn attempt(
+        &self,
+        method: &Method,
+        operation: &str,
+        url: &Url,
+        body: &[u8],
+        attempt: u32,
+    ) -> Result<(u16, Vec<u8>), CloudKitError> {
+        let signed = self
+            .inner
+            .signer
+            .sign((self.inner.clock)(), body, url.path());
+        self.count(operation);
+        let started = Instant::now();
+        let response = self
+            .inner
+            .http
+            .request(method.clone(), url.clone())
+            .header(reqwest::header::CONTENT_TYPE, CONTENT_TYPE_JSON)
+            .header(HEADER_KEY_ID, &signed.key_id)
+            .header(HEADER_DATE, &signed.date)
+            .header(HEADER_SIGNATURE, &signed.signature)
+            .body(body.to_vec())
+            .send()
+            .await
+            .map_err(|source| CloudKitError::transport(operation, source))?;
+        let status = response.status().as_u16();
+        // The reply has begun, so the request was sent: a failure now leaves its effect unknown.
+        let reply = response
+            .bytes()
+            .await
+            .map_err(|source| CloudKitError::MaybeSent {
+                operation: operation.to_owned(),
+                source,
+            })?;
+        debug!(
+            operation,
+            attempt,
+            status,
+            elapsed_ms = millis(started.elapsed()),
+            request_bytes = body.len(),
+            reply_bytes = reply.len(),
+            "cloudkit request"
+        );
+        if (200..300).contains(&status) {
+            Ok((status, reply.into()))
+        } else {
+            Err(reply_error(operation, status, &reply))
+        }
+    }
+
+    fn url(&self, operation: &str) -> Result<Url, CloudKitError> {
+        let subpath = self.inner.target.subpath(operation);
+        self.inner
+            .endpoint
+            .join(&subpath)
+            .map_err(|error| CloudKitError::Endpoint {
+                endpoint: self.inner.endpoint.to_string(),
+                reason: format!("cannot append `{subpath}`: {error}"),
+            })
+    }
+
+    fn count(&self, operation: &str) {
+        let mut counts = self
+            .inner
+            .counts
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        *counts.entry(operation.to_owned()).or_insert(0) += 1;
+    }
+}
+
+/// The wait before the next attempt, or `None` to give up. Kept out of `execute` so the
+/// thread-local random source never lives across an await.
+fn retry_wait(
+    policy: &RetryPolicy,
+    attempts: u32,
+    started: Instant,
+    error: &CloudKitError,
+) -> Option<Duration> {
+    let retry_after = retry_after_duration(error.retry_after());
+    policy.next_delay(
+        attempts,
+        started.elapsed(),
+        retry_after,
+        &mut rand::thread_rng(),
+    )
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Decodes a 2xx reply, naming the JSON path of the first mismatch.
+fn decode<T: DeserializeOwned>(
+    operation: &str,
+    status: u16,
+    body: &[u8],
+) -> Result<T, CloudKitError> {
+    let mut deserializer = serde_json::Deserializer::from_slice(body);
+    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+        CloudKitError::Undecodable {
+            operation: operation.to_owned(),
+            status,
+            path: error.path().to_string(),
+            message: error.inner().to_string(),
+        }
+    })?;
+    deserializer
+        .end()
+        .map_err(|error| CloudKitError::Undecodable {
+            operation: operation.to_owned(),
+            status,
+            path: ".".to_owned(),
+            message: error.to_string(),
+        })?;
+    Ok(value)
+}
+
+fn parse_endpoint(endpoint: &str) -> Result<Url, CloudKitError> {
+    let refuse = |reason: String| CloudKitError::Endpoint {
+        endpoint: endpoint.to_owned(),
+        reason,
+    };
+    let url = Url::parse(endpoint.trim()).map_err(|error| refuse(error.to_string()))?;
+    if !matches!(url.scheme(), "https" | "http") {
+        return Err(refuse(format!(
+            "scheme `{}` is not `https` or `http`",
+            url.scheme()
+        )));
+    }
+    if url.host_str().map_or(true, str::is_empty) {
+        return Err(refuse("it names no host".to_owned()));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(refuse("it must not carry credentials".to_owned()));
+    }
+    if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
+        return Err(refuse(
+            "it must be a scheme, host and port only; requests go to `/database/1/...` under it"
+                .to_owned(),
+        ));
+    }
+    Ok(url)
+}
+
+fn is_loopback(url: &Url) -> bool {
+    let Some(host) = url.host_str() else {
+        return false;
+    };
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    bare.parse::<std::net::IpAddr>()
+        .map_or(host.eq_ignore_ascii_case("localhost"), |address| {
+            address.is_loopback()
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cloudkit::wire::QueryResponse;
+
+    #[test]
+    fn endpoints_are_validated_with_a_reason() {
+        assert!(parse_endpoint(DEFAULT_ENDPOINT).is_ok());
+        assert!(parse_endpoint("http://127.0.0.1:8080").is_ok());
+        assert!(parse_endpoint("http://127.0.0.1:8080/").is_ok());
+        for (bad, reason) in [
+            ("api.apple-cloudkit.com", "relative URL without a base"),
+            ("ftp://example.com", "scheme `ftp`"),
+            (
+                "http://127.0.0.1:8080/database/1",
+                "scheme, host and port only",
+            ),
+            ("https://user:pw@example.com", "credentials"),
+            ("http://[::1", "invalid IPv6"),
+        ] {
+            let error = parse_endpoint(bad).unwrap_err().to_string();
+            assert!(error.contains(&format!("`{bad}`")), "{error}");
+            assert!(error.contains(reason), "{error}");
+        }
+    }
+
+    #[test]
+    fn loopback_hosts_are_recognised() {
+        for (endpoint, loopback) in [
+            ("http://127.0.0.1:1", true),
+            ("http://[::1]:1", true),
+            ("http://localhost:1", true),
+            ("https://api.apple-cloudkit.com", false),
+        ] {
+            assert_eq!(is_loopback(&Url::parse(endpoint).unwrap()), loopback);
+        }
+    }
+
+    #[test]
+    fn decode_names_the_json_path() {
+        let error = decode::<QueryResponse>(
+            "records/query",
+            200,
+            br#"{"records": [], "continuationMarker": 7}"#,
+        )
+        .unwrap_err();
+        let CloudKitError::Undecodable { path, .. } = error else {
+            panic!("{error:?}")
+        };
+        assert_eq!(path, "continuationMarker");
+    }
+}

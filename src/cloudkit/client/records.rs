@@ -1,0 +1,383 @@
+//! The record operations of the client: a query that follows continuation markers, lookups in
+//! chunks of 200, and modify batches; and the pure conversion of their replies into typed,
+//! request-ordered results (a reply that cannot be matched to its request is refused).
+
+use super::{Client, MAX_RECORDS_PER_REQUEST};
+use crate::cloudkit::error::CloudKitError;
+use crate::cloudkit::wire::{
+    LookupEntry, LookupRequest, ModifyRequest, Operation, OperationType, Query, QueryRequest,
+    QueryResponse, RecordError, RecordResult, RecordsResponse, ServerErrorCode, WireRecord, ZoneId,
+    DEFAULT_ZONE,
+};
+use crate::record::{Record, RecordName, RecordType};
+use std::collections::HashSet;
+use tracing::debug;
+
+const QUERY: &str = "records/query";
+const LOOKUP: &str = "records/lookup";
+const MODIFY: &str = "records/modify";
+
+/// The outcome for one name of a lookup.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Lookup {
+    Found(Record),
+    NotFound(RecordName),
+    Error(RecordName, RecordError),
+}
+
+/// A per-record failure inside a successful modify reply.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RecordFailure {
+    pub code: ServerErrorCode,
+    pub reason: Option<String>,
+    pub retry_after: Option<f64>,
+}
+
+/// The outcome of one operation of a modify request.
+#[derive(Clone, Debug, PartialEq)]
+pub enum OperationResult {
+    /// Created or updated; the record carries its new change tag.
+    Saved(Record),
+    Deleted(RecordName),
+    Failed(RecordName, RecordFailure),
+}
+
+impl Client {
+    /// `zoneID` of every records request: sent only for a custom zone.
+    fn zone_id(&self) -> Option<ZoneId> {
+        let zone = &self.inner.target.zone;
+        (zone != DEFAULT_ZONE).then(|| ZoneId::named(zone))
+    }
+
+    /// Every record of `record_type`, following continuation markers page by page (200 a
+    /// page). `on_page` hears the number of records read so far after each page.
+    pub async fn query_all(
+        &self,
+        record_type: &RecordType,
+        on_page: &mut (dyn FnMut(usize) + Send),
+    ) -> Result<Vec<Record>, CloudKitError> {
+        let mut records = Vec::new();
+        let mut markers_seen = HashSet::new();
+        let mut marker = None;
+        loop {
+            let request = QueryRequest {
+                zone_id: self.zone_id(),
+                results_limit: Some(MAX_RECORDS_PER_REQUEST as u32),
+                query: Query {
+                    record_type: record_type.0.clone(),
+                    filter_by: Vec::new(),
+                    sort_by: Vec::new(),
+                },
+                continuation_marker: marker.take(),
+                desired_keys: None,
+                zone_wide: None,
+                numbers_as_strings: None,
+            };
+            let reply: QueryResponse = self.post(QUERY, &request).await?;
+            let page_size = reply.records.len();
+            for entry in reply.records {
+                records.push(query_record(entry)?);
+            }
+            debug!(record_type = %record_type, page_size, records = records.len(), "cloudkit query page");
+            on_page(records.len());
+            match reply.continuation_marker.filter(|m| !m.is_empty()) {
+                None => return Ok(records),
+                Some(next) if !markers_seen.insert(next.clone()) => {
+                    return Err(CloudKitError::RepeatedMarker {
+                        record_type: record_type.0.clone(),
+                    })
+                }
+                Some(next) => marker = Some(next),
+            }
+        }
+    }
+
+    /// Looks `names` up, 200 a request, one result per name in the order given.
+    pub async fn lookup(&self, names: &[RecordName]) -> Result<Vec<Lookup>, CloudKitError> {
+        let mut results = Vec::with_capacity(names.len());
+        for chunk in names.chunks(MAX_RECORDS_PER_REQUEST) {
+            let request = LookupRequest {
+                records: chunk
+                    .iter()
+                    .map(|name| LookupEntry {
+                        record_name: name.0.clone(),
+                        desired_keys: None,
+                    })
+                    .collect(),
+                zone_id: self.zone_id(),
+                desired_keys: None,
+                numbers_as_strings: None,
+            };
+            let (status, reply): (u16, RecordsResponse) = self.call(LOOKUP, &request).await?;
+            expect_one_per_request(LOOKUP, status, chunk.len(), reply.records.len())?;
+            debug!(records = chunk.len(), "cloudkit lookup chunk");
+            for (index, (name, entry)) in chunk.iter().zip(reply.records).enumerate() {
+                expect_name(LOOKUP, status, index, Some(name.as_str()), &entry)?;
+                results.push(lookup_result(name, entry)?);
+            }
+        }
+        Ok(results)
+    }
+
+    /// Sends `operations` (at most 200) in one modify request; one result per operation, in
+    /// order. Ops succeed or fail independently: `atomic` is never sent in the default zone
+    /// (CloudKit refuses it there) and is sent as `false` in a custom zone.
+    pub async fn modify_batch(
+        &self,
+        operations: Vec<Operation>,
+    ) -> Result<Vec<OperationResult>, CloudKitError> {
+        if operations.len() > MAX_RECORDS_PER_REQUEST {
+            return Err(CloudKitError::TooManyOperations {
+                count: operations.len(),
+                limit: MAX_RECORDS_PER_REQUEST,
+            });
+        }
+        if operations.is_empty() {
+            return Ok(Vec::new());
+        }
+        let zone_id = self.zone_id();
+        let request = ModifyRequest {
+            atomic: zone_id.as_ref().map(|_| false),
+            zone_id,
+            operations,
+            desired_keys: None,
+            numbers_as_strings: None,
+        };
+        let (status, reply): (u16, RecordsResponse) = self.call(MODIFY, &request).await?;
+        let count = request.operations.len();
+        expect_one_per_request(MODIFY, status, count, reply.records.len())?;
+        debug!(records = count, "cloudkit modify batch");
+        request
+            .operations
+            .iter()
+            .zip(reply.records)
+            .enumerate()
+            .map(|(index, (operation, entry))| operation_result(status, index, operation, entry))
+            .collect()
+    }
+
+    /// Sends `operations` in sequential batches of at most 200; results in order.
+    pub async fn modify(
+        &self,
+        operations: Vec<Operation>,
+    ) -> Result<Vec<OperationResult>, CloudKitError> {
+        let mut results = Vec::with_capacity(operations.len());
+        let mut remaining = operations;
+        while !remaining.is_empty() {
+            let rest = remaining.split_off(remaining.len().min(MAX_RECORDS_PER_REQUEST));
+            results.extend(self.modify_batch(remaining).await?);
+            remaining = rest;
+        }
+        Ok(results)
+    }
+}
+
+fn decode_record(operation: &str, wire: &WireRecord) -> Result<Record, CloudKitError> {
+    wire.to_record().map_err(|message| CloudKitError::Decode {
+        operation: operation.to_owned(),
+        record_name: wire.record_name.clone().unwrap_or_default(),
+        message,
+    })
+}
+
+fn query_record(entry: RecordResult) -> Result<Record, CloudKitError> {
+    match entry {
+        RecordResult::Record(wire) => decode_record(QUERY, &wire),
+        RecordResult::Error(error) => Err(CloudKitError::RecordFailed {
+            operation: QUERY.to_owned(),
+            record_name: error.record_name.unwrap_or_default(),
+            code: error.server_error_code,
+            reason: error.reason,
+        }),
+    }
+}
+
+fn lookup_result(name: &RecordName, entry: RecordResult) -> Result<Lookup, CloudKitError> {
+    Ok(match entry {
+        RecordResult::Record(wire) if wire.deleted == Some(true) => Lookup::NotFound(name.clone()),
+        RecordResult::Record(wire) => Lookup::Found(decode_record(LOOKUP, &wire)?),
+        RecordResult::Error(error) if error.server_error_code == ServerErrorCode::NotFound => {
+            Lookup::NotFound(name.clone())
+        }
+        RecordResult::Error(error) => Lookup::Error(name.clone(), error),
+    })
+}
+
+fn operation_result(
+    status: u16,
+    index: usize,
+    operation: &Operation,
+    entry: RecordResult,
+) -> Result<OperationResult, CloudKitError> {
+    let requested = operation.record.record_name.as_deref();
+    expect_name(MODIFY, status, index, requested, &entry)?;
+    let name = |reply_name: Option<&String>| {
+        RecordName::new(reply_name.map_or(requested.unwrap_or_default(), |n| n.as_str()))
+    };
+    Ok(match entry {
+        RecordResult::Error(error) => OperationResult::Failed(
+            name(error.record_name.as_ref()),
+            RecordFailure {
+                code: error.server_error_code,
+                reason: error.reason,
+                retry_after: error.retry_after,
+            },
+        ),
+        RecordResult::Record(wire) => match operation.operation_type {
+            OperationType::Delete | OperationType::ForceDelete => {
+                OperationResult::Deleted(name(wire.record_name.as_ref()))
+            }
+            _ => {
+                // Replies may leave out what the request said (type, name); fill it in.
+                let mut wire = wire;
+                if wire.record_type.is_none() {
+                    wire.record_type = operation.record.record_type.clone();
+                }
+                if wire.record_name.is_none() {
+                    wire.record_name = operation.record.record_name.clone();
+                }
+                OperationResult::Saved(decode_record(MODIFY, &wire)?)
+            }
+        },
+    })
+}
+
+fn expect_one_per_request(
+    operation: &str,
+    status: u16,
+    sent: usize,
+    received: usize,
+) -> Result<(), CloudKitError> {
+    if sent == received {
+        return Ok(());
+    }
+    Err(CloudKitError::Undecodable {
+        operation: operation.to_owned(),
+        status,
+        path: "records".to_owned(),
+        message: format!("expected {sent} entries, one per requested record, got {received}"),
+    })
+}
+
+/// Results are matched to requests by position; a reply entry naming another record means
+/// that matching would be wrong, so it is refused.
+fn expect_name(
+    operation: &str,
+    status: u16,
+    index: usize,
+    requested: Option<&str>,
+    entry: &RecordResult,
+) -> Result<(), CloudKitError> {
+    let replied = match entry {
+        RecordResult::Record(wire) => wire.record_name.as_deref(),
+        RecordResult::Error(error) => error.record_name.as_deref(),
+    };
+    match (requested, replied) {
+        (Some(requested), Some(replied)) if requested != replied => {
+            Err(CloudKitError::Undecodable {
+                operation: operation.to_owned(),
+                status,
+                path: format!("records[{index}].recordName"),
+                message: format!("expected `{requested}` (request order), got `{replied}`"),
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::FieldValue;
+    use serde_json::json;
+
+    fn operation(kind: OperationType, name: &str) -> Operation {
+        let record = Record::new("Team", name).with_field("n", FieldValue::int64(1));
+        Operation {
+            operation_type: kind,
+            record: WireRecord::from_record(&record),
+            desired_keys: None,
+        }
+    }
+
+    fn entry(value: serde_json::Value) -> RecordResult {
+        serde_json::from_value(value).unwrap()
+    }
+
+    #[test]
+    fn modify_entries_become_typed_results() {
+        let saved = operation_result(
+            200,
+            0,
+            &operation(OperationType::Create, "a"),
+            entry(json!({"recordName": "a", "recordChangeTag": "t2",
+                         "fields": {"n": {"value": 1, "type": "INT64"}}})),
+        )
+        .unwrap();
+        let OperationResult::Saved(record) = saved else {
+            panic!("{saved:?}")
+        };
+        assert_eq!(
+            record.record_type.as_str(),
+            "Team",
+            "type filled from the request"
+        );
+        assert_eq!(record.change_tag.unwrap().as_str(), "t2");
+
+        let deleted = operation_result(
+            200,
+            0,
+            &operation(OperationType::Delete, "b"),
+            entry(json!({"recordName": "b", "deleted": true})),
+        )
+        .unwrap();
+        assert_eq!(deleted, OperationResult::Deleted(RecordName::new("b")));
+
+        let failed = operation_result(
+            200,
+            0,
+            &operation(OperationType::Update, "c"),
+            entry(json!({"recordName": "c", "serverErrorCode": "CONFLICT", "reason": "oplock", "retryAfter": 1})),
+        )
+        .unwrap();
+        assert_eq!(
+            failed,
+            OperationResult::Failed(
+                RecordName::new("c"),
+                RecordFailure {
+                    code: ServerErrorCode::Conflict,
+                    reason: Some("oplock".into()),
+                    retry_after: Some(1.0)
+                }
+            )
+        );
+    }
+
+    #[test]
+    fn a_reply_out_of_order_is_refused() {
+        let error = operation_result(
+            200,
+            3,
+            &operation(OperationType::Create, "a"),
+            entry(json!({"recordName": "z", "recordType": "Team"})),
+        )
+        .unwrap_err();
+        let CloudKitError::Undecodable { path, .. } = &error else {
+            panic!("{error:?}")
+        };
+        assert_eq!(path, "records[3].recordName");
+        assert!(error.may_have_been_applied());
+    }
+
+    #[test]
+    fn undecodable_field_names_the_record_and_field() {
+        let error = query_record(entry(json!({"recordName": "r1", "recordType": "Team",
+            "fields": {"when": {"value": "soon", "type": "TIMESTAMP"}}})))
+        .unwrap_err();
+        let text = error.to_string();
+        assert!(
+            text.contains("`r1`") && text.contains("fields.when"),
+            "{text}"
+        );
+    }
+}

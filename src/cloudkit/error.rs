@@ -1,0 +1,334 @@
+//! Every way a CloudKit call can fail, split by what the caller must do about it: the request
+//! certainly had no effect (`NotSent`), it may have taken effect (`MaybeSent`, an undecodable
+//! reply to a write), or the service answered no (`Service`). Also the one function that maps a
+//! non-2xx reply to the service's typed error.
+
+use super::wire::{ErrorBody, ServerErrorCode};
+
+/// Operations that only read: resending them after an unclear failure is harmless.
+const READ_OPERATIONS: [&str; 12] = [
+    "records/query",
+    "records/lookup",
+    "records/changes",
+    "zones/list",
+    "zones/lookup",
+    "zones/changes",
+    "changes/database",
+    "changes/zone",
+    "subscriptions/list",
+    "subscriptions/lookup",
+    "users/current",
+    "users/caller",
+];
+
+/// Whether `operation` (such as `records/query`) only reads.
+pub fn is_read_operation(operation: &str) -> bool {
+    READ_OPERATIONS.contains(&operation)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CloudKitError {
+    #[error("malformed cloudkit endpoint `{endpoint}`: {reason}")]
+    Endpoint { endpoint: String, reason: String },
+
+    #[error("could not build the http client: {source}")]
+    HttpClient {
+        #[source]
+        source: reqwest::Error,
+    },
+
+    #[error("could not encode the `{operation}` request body")]
+    Encode {
+        operation: String,
+        #[source]
+        source: serde_json::Error,
+    },
+
+    #[error("`{operation}` request was not sent, so it had no effect")]
+    NotSent {
+        operation: String,
+        #[source]
+        source: reqwest::Error,
+    },
+
+    #[error(
+        "`{operation}` request failed after it may have reached cloudkit; it may have taken effect"
+    )]
+    MaybeSent {
+        operation: String,
+        #[source]
+        source: reqwest::Error,
+    },
+
+    #[error("cannot decode the `{operation}` reply (http {status}) at `{path}`: {message}")]
+    Undecodable {
+        operation: String,
+        status: u16,
+        path: String,
+        message: String,
+    },
+
+    #[error("cloudkit refused `{operation}`: http {status} `{code}`{}", reason_suffix(.reason))]
+    Service {
+        operation: String,
+        status: u16,
+        code: ServerErrorCode,
+        reason: Option<String>,
+        retry_after: Option<f64>,
+        uuid: Option<String>,
+    },
+
+    #[error("query of `{record_type}` returned a continuation marker it had already returned; stopped to avoid an endless loop")]
+    RepeatedMarker { record_type: String },
+
+    #[error("a modify batch of {count} operations exceeds the cloudkit limit of {limit}")]
+    TooManyOperations { count: usize, limit: usize },
+
+    #[error("record `{record_name}` in the `{operation}` reply cannot be decoded: {message}")]
+    Decode {
+        operation: String,
+        record_name: String,
+        message: String,
+    },
+
+    #[error("the `{operation}` reply holds an error for record `{record_name}`: `{code}`{}", reason_suffix(.reason))]
+    RecordFailed {
+        operation: String,
+        record_name: String,
+        code: ServerErrorCode,
+        reason: Option<String>,
+    },
+}
+
+fn reason_suffix(reason: &Option<String>) -> String {
+    reason
+        .as_deref()
+        .map_or_else(String::new, |reason| format!(" ({reason})"))
+}
+
+impl CloudKitError {
+    /// Whether a write may have taken effect despite this error, so that the caller must look
+    /// the records up before deciding anything. False only when that is certain.
+    pub fn may_have_been_applied(&self) -> bool {
+        match self {
+            CloudKitError::MaybeSent { .. } => true,
+            CloudKitError::Undecodable { operation, .. }
+            | CloudKitError::Decode { operation, .. } => !is_read_operation(operation),
+            CloudKitError::Service {
+                operation,
+                status,
+                code,
+                ..
+            } => {
+                !is_read_operation(operation)
+                    && *status >= 500
+                    && !matches!(
+                        code,
+                        ServerErrorCode::TryAgainLater | ServerErrorCode::Throttled
+                    )
+            }
+            _ => false,
+        }
+    }
+
+    /// Whether resending the same request is safe and may succeed: throttling and transient
+    /// service errors, and transport failures before anything was sent. `MaybeSent` is not
+    /// retryable: a write may already have happened (reads are resent by the client itself).
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            CloudKitError::NotSent { source, .. } => !source.is_builder(),
+            CloudKitError::Service { status, code, .. } => {
+                matches!(
+                    code,
+                    ServerErrorCode::Throttled
+                        | ServerErrorCode::TryAgainLater
+                        | ServerErrorCode::InternalError
+                ) || matches!(status, 429 | 500 | 503)
+            }
+            _ => false,
+        }
+    }
+
+    /// The server's suggested wait in seconds, when it gave one.
+    pub fn retry_after(&self) -> Option<f64> {
+        match self {
+            CloudKitError::Service { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+
+    /// Classifies a transport failure by whether the request can have reached the server.
+    pub(crate) fn transport(operation: &str, source: reqwest::Error) -> Self {
+        let operation = operation.to_owned();
+        // A connect failure (refused, DNS, TLS handshake, connect timeout) or a request that
+        // could not be built never put a byte of the request on the wire. Anything later
+        // (timeout while waiting, connection closed before or during the reply) may have.
+        if source.is_connect() || source.is_builder() {
+            CloudKitError::NotSent { operation, source }
+        } else {
+            CloudKitError::MaybeSent { operation, source }
+        }
+    }
+}
+
+/// Maps a non-2xx reply to an error: the documented `{serverErrorCode, reason, uuid}` body
+/// when there is one; otherwise the code CloudKit uses for that HTTP status; otherwise
+/// `Undecodable`.
+pub fn reply_error(operation: &str, status: u16, body: &[u8]) -> CloudKitError {
+    let mut deserializer = serde_json::Deserializer::from_slice(body);
+    match serde_path_to_error::deserialize::<_, ErrorBody>(&mut deserializer) {
+        Ok(error) => CloudKitError::Service {
+            operation: operation.to_owned(),
+            status,
+            code: error.server_error_code,
+            reason: error.reason,
+            retry_after: error.retry_after,
+            uuid: error.uuid,
+        },
+        Err(decode) => match code_for_status(status) {
+            Some(code) => CloudKitError::Service {
+                operation: operation.to_owned(),
+                status,
+                code,
+                reason: body_excerpt(body),
+                retry_after: None,
+                uuid: None,
+            },
+            None => CloudKitError::Undecodable {
+                operation: operation.to_owned(),
+                status,
+                path: decode.path().to_string(),
+                message: format!(
+                    "{}; body starts `{}`",
+                    decode.inner(),
+                    body_excerpt(body).unwrap_or_default()
+                ),
+            },
+        },
+    }
+}
+
+/// The code CloudKit documents for an HTTP status, when the status identifies one.
+/// 400, 404 and 409 are shared by several codes; the most general one is chosen.
+fn code_for_status(status: u16) -> Option<ServerErrorCode> {
+    Some(match status {
+        400 => ServerErrorCode::BadRequest,
+        401 => ServerErrorCode::AuthenticationFailed,
+        403 => ServerErrorCode::AccessDenied,
+        404 => ServerErrorCode::NotFound,
+        409 => ServerErrorCode::Conflict,
+        412 => ServerErrorCode::ValidatingReferenceError,
+        413 => ServerErrorCode::QuotaExceeded,
+        421 => ServerErrorCode::AuthenticationRequired,
+        429 => ServerErrorCode::Throttled,
+        500 => ServerErrorCode::InternalError,
+        503 => ServerErrorCode::TryAgainLater,
+        _ => return None,
+    })
+}
+
+/// The first line of a body, trimmed to 200 characters, for error messages.
+fn body_excerpt(body: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(body);
+    let line = text.lines().map(str::trim).find(|line| !line.is_empty())?;
+    Some(line.chars().take(200).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn documented_error_body_becomes_service_error() {
+        let body =
+            br#"{"uuid":"u-1","serverErrorCode":"THROTTLED","reason":"slow down","retryAfter":2}"#;
+        let error = reply_error("records/modify", 429, body);
+        let CloudKitError::Service {
+            code,
+            reason,
+            retry_after,
+            uuid,
+            status,
+            ..
+        } = &error
+        else {
+            panic!("{error:?}")
+        };
+        assert_eq!(*code, ServerErrorCode::Throttled);
+        assert_eq!(reason.as_deref(), Some("slow down"));
+        assert_eq!(*retry_after, Some(2.0));
+        assert_eq!(uuid.as_deref(), Some("u-1"));
+        assert_eq!(*status, 429);
+        assert!(error.is_retryable());
+        assert!(!error.may_have_been_applied());
+        assert_eq!(
+            error.to_string(),
+            "cloudkit refused `records/modify`: http 429 `THROTTLED` (slow down)"
+        );
+    }
+
+    #[test]
+    fn non_json_body_takes_the_code_of_its_status() {
+        let error = reply_error("records/query", 503, b"<html>\n<b>Service Unavailable</b>");
+        let CloudKitError::Service { code, reason, .. } = &error else {
+            panic!("{error:?}")
+        };
+        assert_eq!(*code, ServerErrorCode::TryAgainLater);
+        assert_eq!(reason.as_deref(), Some("<html>"));
+        assert!(error.is_retryable());
+    }
+
+    #[test]
+    fn unknown_status_with_garbage_is_undecodable() {
+        let error = reply_error("records/modify", 502, b"bad gateway");
+        let CloudKitError::Undecodable {
+            status, message, ..
+        } = &error
+        else {
+            panic!("{error:?}")
+        };
+        assert_eq!(*status, 502);
+        assert!(message.contains("bad gateway"), "{message}");
+        assert!(!error.is_retryable());
+        assert!(
+            error.may_have_been_applied(),
+            "a write behind a 502 is unknown"
+        );
+    }
+
+    #[test]
+    fn only_transient_codes_retry() {
+        for (status, code, retryable) in [
+            (429, "THROTTLED", true),
+            (503, "TRY_AGAIN_LATER", true),
+            (500, "INTERNAL_ERROR", true),
+            (401, "AUTHENTICATION_FAILED", false),
+            (400, "BAD_REQUEST", false),
+            (403, "ACCESS_DENIED", false),
+            (404, "NOT_FOUND", false),
+            (409, "CONFLICT", false),
+            (421, "AUTHENTICATION_REQUIRED", false),
+            (400, "SOMETHING_NEW", false),
+        ] {
+            let body = format!(r#"{{"serverErrorCode":"{code}"}}"#);
+            let error = reply_error("records/query", status, body.as_bytes());
+            assert_eq!(error.is_retryable(), retryable, "{code}");
+        }
+    }
+
+    #[test]
+    fn internal_error_on_a_write_may_have_been_applied() {
+        let body = br#"{"serverErrorCode":"INTERNAL_ERROR"}"#;
+        assert!(reply_error("records/modify", 500, body).may_have_been_applied());
+        assert!(!reply_error("records/query", 500, body).may_have_been_applied());
+    }
+
+    #[test]
+    fn reads_are_known() {
+        assert!(is_read_operation("records/query"));
+        assert!(is_read_operation("records/lookup"));
+        assert!(!is_read_operation("records/modify"));
+        assert!(!is_read_operation("zones/modify"));
+        assert!(!is_read_operation("assets/upload"));
+    }
+}
