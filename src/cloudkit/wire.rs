@@ -302,6 +302,7 @@ pub struct RecordError {
 /// One entry of a `records` array in a reply: a record, or an error for that record. An
 /// entry with a `serverErrorCode` is an error.
 #[derive(Clone, Debug, PartialEq)]
+#[allow(clippy::large_enum_variant)] // replies hold mostly records; boxing each costs more
 pub enum RecordResult {
     Record(WireRecord),
     Error(RecordError),

@@ -234,9 +234,7 @@ impl FieldValue {
     /// lists of those. `None` when nothing fits (null, booleans, empty lists).
     pub fn infer_type(json: &Json) -> Option<FieldType> {
         match json {
-            Json::Array(items) => match infer_element(items.first()?)? {
-                t => Some(FieldType::List(t)),
-            },
+            Json::Array(items) => infer_element(items.first()?).map(FieldType::List),
             other => infer_element(other).map(FieldType::Scalar),
         }
     }
