@@ -124,6 +124,7 @@ struct PlanDocument {
 /// The options the plan was made with.
 #[derive(Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "PlanOptions")]
 struct OptionsDocument {
     /// Whether records only in CloudKit are deleted (`--delete-orphans`).
     delete_orphans: bool,
@@ -134,6 +135,7 @@ struct OptionsDocument {
 /// The digest of one input file.
 #[derive(Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "InputDigest")]
 struct InputDocument {
     /// Relative to the configuration file's directory, `/`-separated.
     path: String,
@@ -145,6 +147,7 @@ struct InputDocument {
 /// What the plan found for one record type.
 #[derive(Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "TypeSummary")]
 struct SummaryDocument {
     record_type: RecordType,
     create: usize,
@@ -158,6 +161,7 @@ struct SummaryDocument {
 /// One planned change.
 #[derive(Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Change")]
 struct ChangeDocument {
     action: Action,
     record_type: RecordType,
@@ -175,6 +179,7 @@ struct ChangeDocument {
 /// A field value in CloudKit's wire form.
 #[derive(Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "FieldValue")]
 struct FieldDocument {
     /// The value as CloudKit writes it (a string, number, list, or dictionary).
     value: Json,
