@@ -7,5 +7,6 @@
 
 pub mod cli;
 pub mod cloudkit;
+pub mod config;
 pub mod diff;
 pub mod record;
