@@ -14,6 +14,7 @@ pub use order::{type_order, TypeOrder};
 pub use template::{NameTemplate, TemplateError};
 
 use crate::cloudkit::{Database, Environment, Target};
+use crate::diff::CompareRules;
 use crate::record::load::Problem;
 use crate::record::{FieldType, RecordType, ScalarType};
 use std::collections::{BTreeMap, BTreeSet};
@@ -21,8 +22,7 @@ use std::path::{Path, PathBuf};
 
 /// The CloudKit Web Services host used when `endpoint` is not given.
 pub const DEFAULT_ENDPOINT: &str = "https://api.apple-cloudkit.com";
-/// The default LOCATION comparison tolerance, in degrees.
-pub const DEFAULT_LOCATION_TOLERANCE: f64 = 0.0001;
+pub use crate::diff::DEFAULT_LOCATION_TOLERANCE;
 
 /// Where requests go.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -80,6 +80,16 @@ pub struct TypeConfig {
     pub fields: BTreeMap<String, FieldSpec>,
     pub ignore_fields: BTreeSet<String>,
     pub location_tolerance: f64,
+}
+
+impl TypeConfig {
+    /// The comparison rules of this type (`ignore_fields`, `location_tolerance`).
+    pub fn compare_rules(&self) -> CompareRules {
+        CompareRules {
+            ignore_fields: self.ignore_fields.clone(),
+            location_tolerance: self.location_tolerance,
+        }
+    }
 }
 
 /// `ckplan.yaml`, resolved.
