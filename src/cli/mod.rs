@@ -4,6 +4,7 @@
 pub mod completions;
 pub mod keygen;
 pub mod output;
+pub mod validate;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -33,6 +34,7 @@ pub struct Cli {
 pub enum Command {
     Keygen(keygen::Args),
     Completions(completions::Args),
+    Validate(validate::Args),
 }
 
 /// The process exit status: 0 success, 1 error, 2 changes present (`--detailed-exitcode`),
@@ -87,6 +89,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         match cli.command {
             Command::Keygen(args) => keygen::run(args, &globals),
             Command::Completions(args) => completions::run(args),
+            Command::Validate(args) => validate::run(args, &globals),
         }
     })
 }

@@ -21,13 +21,19 @@ fn location_tolerance_boundary_both_sides() {
         location_tolerance: 0.01,
         ..rules()
     };
-    assert!(values_equal(&base, &FieldValue::location(42.005, -71.0), &loose));
+    assert!(values_equal(
+        &base,
+        &FieldValue::location(42.005, -71.0),
+        &loose
+    ));
 }
 
 #[test]
 fn location_ignores_other_members() {
     let mut with_altitude = Location::new(42.0, -71.0);
-    with_altitude.extra.insert("altitude".into(), serde_json::json!(12.0));
+    with_altitude
+        .extra
+        .insert("altitude".into(), serde_json::json!(12.0));
     assert!(equal(
         FieldValue::Scalar(Value::Location(with_altitude)),
         FieldValue::location(42.0, -71.0)
@@ -42,7 +48,10 @@ fn reference_compares_record_name_only() {
         zone_id: Some(serde_json::json!({"zoneName": "_defaultZone"})),
     }));
     assert!(equal(FieldValue::reference("stadium-1"), other));
-    assert!(!equal(FieldValue::reference("stadium-1"), FieldValue::reference("stadium-2")));
+    assert!(!equal(
+        FieldValue::reference("stadium-1"),
+        FieldValue::reference("stadium-2")
+    ));
 }
 
 #[test]
@@ -52,7 +61,10 @@ fn scalars_compare_by_value_and_type() {
     assert!(!equal(FieldValue::int64(1), FieldValue::timestamp(1)));
     assert!(!equal(FieldValue::int64(1), FieldValue::double(1.0)));
     assert!(equal(FieldValue::double(0.0), FieldValue::double(-0.0)));
-    assert!(equal(FieldValue::double(f64::NAN), FieldValue::double(f64::NAN)));
+    assert!(equal(
+        FieldValue::double(f64::NAN),
+        FieldValue::double(f64::NAN)
+    ));
     let unknown = |v| FieldValue::Unknown {
         type_name: "BOOLEAN".into(),
         value: serde_json::json!(v),
@@ -64,15 +76,24 @@ fn scalars_compare_by_value_and_type() {
 #[test]
 fn lists_compare_element_wise_in_order() {
     let list = |items: &[i64]| {
-        FieldValue::List(ScalarType::Int64, items.iter().copied().map(Value::Int64).collect())
+        FieldValue::List(
+            ScalarType::Int64,
+            items.iter().copied().map(Value::Int64).collect(),
+        )
     };
     assert!(equal(list(&[1, 2]), list(&[1, 2])));
     assert!(!equal(list(&[1, 2]), list(&[2, 1])));
     assert!(!equal(list(&[1, 2]), list(&[1, 2, 3])));
     assert!(!equal(list(&[1]), FieldValue::int64(1)));
-    assert!(equal(list(&[]), FieldValue::List(ScalarType::String, vec![])));
+    assert!(equal(
+        list(&[]),
+        FieldValue::List(ScalarType::String, vec![])
+    ));
     let locations = |latitude| {
-        FieldValue::List(ScalarType::Location, vec![Value::Location(Location::new(latitude, 0.0))])
+        FieldValue::List(
+            ScalarType::Location,
+            vec![Value::Location(Location::new(latitude, 0.0))],
+        )
     };
     assert!(equal(locations(1.0), locations(1.00005)));
     assert!(!equal(locations(1.0), locations(1.0002)));
@@ -100,7 +121,13 @@ fn categories_and_order() {
     let summary: Vec<(&str, Category, Option<&str>)> = diff
         .records
         .iter()
-        .map(|r| (r.record_name.as_str(), r.category, r.change_tag.as_ref().map(|t| t.as_str())))
+        .map(|r| {
+            (
+                r.record_name.as_str(),
+                r.category,
+                r.change_tag.as_ref().map(|t| t.as_str()),
+            )
+        })
         .collect();
     assert_eq!(
         summary,
@@ -174,7 +201,10 @@ fn system_metadata_is_not_compared() {
     let current = vec![cloud("a", "other-tag").with_field("n", FieldValue::int64(1))];
     let diff = compare_type(&"Team".into(), desired, current, &rules());
     assert_eq!(diff.records[0].category, Category::Unchanged);
-    assert_eq!(diff.records[0].change_tag.as_ref().map(|t| t.as_str()), Some("other-tag"));
+    assert_eq!(
+        diff.records[0].change_tag.as_ref().map(|t| t.as_str()),
+        Some("other-tag")
+    );
 }
 
 fn element() -> impl Strategy<Value = Value> {

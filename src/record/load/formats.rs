@@ -149,6 +149,8 @@ fn read_ndjson(reader: impl Read, sink: &mut dyn FnMut(Item)) {
                 continue;
             }
         };
+        // Without its line ending, an error at the end of the line gets that line's column.
+        let text = text.trim_end_matches(['\n', '\r']);
         if text.trim().is_empty() {
             continue;
         }

@@ -153,10 +153,13 @@ pub fn load_all(config: &Config) -> LocalData {
             loaded.problems.extend(problems);
         }
     }
-    for loaded in data.types.values_mut() {
+    // Problems in the order of the configured files, then by place.
+    for (record_type, loaded) in &mut data.types {
+        let files = &config.types[record_type].files;
+        let file_index = |problem: &Problem| files.iter().position(|f| *f == problem.file);
         loaded
             .problems
-            .sort_by_key(|p| (p.file.clone(), place_key(p.place)));
+            .sort_by_key(|p| (file_index(p), place_key(p.place)));
     }
     data
 }

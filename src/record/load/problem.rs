@@ -14,14 +14,30 @@ pub enum Severity {
     Warning,
 }
 
-/// A position in a file. Lines and columns count from 1, indexes from 0.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
+/// A position in a file. Lines and columns count from 1, indexes from 0. Serialized as
+/// `{"line": 12}`, `{"line": 3, "column": 7}` or `{"index": 4}`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Place {
     Line(usize),
     LineColumn(usize, usize),
     /// The position of a record in a sequence whose lines are not known.
     Index(usize),
+}
+
+impl Serialize for Place {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(None)?;
+        match self {
+            Place::Line(line) => map.serialize_entry("line", line)?,
+            Place::LineColumn(line, column) => {
+                map.serialize_entry("line", line)?;
+                map.serialize_entry("column", column)?;
+            }
+            Place::Index(index) => map.serialize_entry("index", index)?,
+        }
+        map.end()
+    }
 }
 
 impl fmt::Display for Place {
