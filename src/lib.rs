@@ -7,6 +7,7 @@
 
 pub mod cli;
 pub mod cloudkit;
+pub mod config;
 pub mod diff;
 pub mod plan;
 pub mod record;
