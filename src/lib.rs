@@ -8,4 +8,5 @@
 pub mod cli;
 pub mod cloudkit;
 pub mod diff;
+pub mod emulator;
 pub mod record;
