@@ -2,6 +2,7 @@
 //! prompts, reads environment variables or decides the exit code.
 
 pub mod completions;
+pub mod emulator;
 pub mod keygen;
 pub mod output;
 
@@ -33,6 +34,7 @@ pub struct Cli {
 pub enum Command {
     Keygen(keygen::Args),
     Completions(completions::Args),
+    Emulator(emulator::Args),
 }
 
 /// The process exit status: 0 success, 1 error, 2 changes present (`--detailed-exitcode`),
@@ -87,6 +89,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         match cli.command {
             Command::Keygen(args) => keygen::run(args, &globals),
             Command::Completions(args) => completions::run(args),
+            Command::Emulator(args) => emulator::run(args, &globals).await,
         }
     })
 }

@@ -66,7 +66,8 @@ async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Result<Reply
         Ok(collected) => collected.to_bytes(),
         Err(_) => Bytes::new(),
     };
-    let outcome = if path.starts_with("/_emulator/") {
+    let is_admin = path.starts_with("/_emulator/");
+    let outcome = if is_admin {
         Ok(admin(&shared, &method, &path))
     } else {
         let signed = SignedRequest {
@@ -81,7 +82,9 @@ async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Result<Reply
         Ok(reply) => reply.status().as_u16().to_string(),
         Err(Dropped) => "dropped".to_owned(),
     };
-    *shared.lock().stats.statuses.entry(status.clone()).or_default() += 1;
+    if !is_admin {
+        *shared.lock().stats.statuses.entry(status.clone()).or_default() += 1;
+    }
     if shared.log_requests {
         tracing::info!(
             "{method} {path} {status} {}ms",
