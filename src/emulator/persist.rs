@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 const LOG_FILE: &str = "log.ndjson";
 const SNAPSHOT_FILE: &str = "snapshot.json";
@@ -84,11 +85,25 @@ struct Snapshot {
     scopes: Vec<SnapshotScope>,
 }
 
+/// A log write not yet known to be on disk.
+#[must_use = "a commit is durable only once `wait` returns"]
+pub struct Pending(Option<(PathBuf, Arc<File>)>);
+
+impl Pending {
+    /// Syncs the log (covering every line written before this one).
+    pub fn wait(self) -> Result<(), PersistError> {
+        match self.0 {
+            Some((path, log)) => log.sync_data().map_err(io(&path)),
+            None => Ok(()),
+        }
+    }
+}
+
 /// The open log of one data directory.
 #[derive(Debug)]
 pub struct Persister {
     dir: PathBuf,
-    log: File,
+    log: Arc<File>,
     sequence: u64,
     since_snapshot: u64,
 }
@@ -114,21 +129,23 @@ impl Persister {
             .map_err(io(&log_path))?;
         Ok(Self {
             dir: dir.to_owned(),
-            log,
+            log: Arc::new(log),
             sequence,
             since_snapshot: lines,
         })
     }
 
-    /// Makes one request's changes durable (written and synced) before it is answered.
+    /// Writes one request's changes to the log. The returned `Pending` must be waited on
+    /// (it syncs the log) before the request is answered; waiting outside the store lock
+    /// lets concurrent requests share their syncs.
     pub fn commit(
         &mut self,
         scope: &Scope,
         changes: &[Change],
         store: &Store,
-    ) -> Result<(), PersistError> {
+    ) -> Result<Pending, PersistError> {
         if changes.is_empty() {
-            return Ok(());
+            return Ok(Pending(None));
         }
         let entry = LogEntry {
             seq: self.sequence + 1,
@@ -140,8 +157,9 @@ impl Persister {
         self.append(&entry)?;
         if self.since_snapshot >= SNAPSHOT_EVERY {
             self.snapshot(store)?;
+            return Ok(Pending(None));
         }
-        Ok(())
+        Ok(Pending(Some((self.dir.join(LOG_FILE), self.log.clone()))))
     }
 
     /// Logs that everything was cleared, then compacts.
@@ -154,6 +172,7 @@ impl Persister {
             reset: true,
         };
         self.append(&entry)?;
+        self.log.sync_data().map_err(io(&self.dir.join(LOG_FILE)))?;
         self.snapshot(store)
     }
 
@@ -164,8 +183,7 @@ impl Persister {
             source: e.into(),
         })?;
         line.push(b'\n');
-        self.log.write_all(&line).map_err(io(&path))?;
-        self.log.sync_data().map_err(io(&path))?;
+        (&*self.log).write_all(&line).map_err(io(&path))?;
         self.sequence = entry.seq;
         self.since_snapshot += 1;
         Ok(())
@@ -214,9 +232,7 @@ impl Persister {
             .map_err(io(&self.dir))?;
         // Entries up to `sequence` are now in the snapshot; replay would skip them anyway.
         self.log.set_len(0).map_err(io(&self.dir.join(LOG_FILE)))?;
-        self.log
-            .sync_all()
-            .map_err(io(&self.dir.join(LOG_FILE)))?;
+        self.log.sync_all().map_err(io(&self.dir.join(LOG_FILE)))?;
         self.since_snapshot = 0;
         Ok(())
     }
@@ -338,9 +354,8 @@ fn replay_log(
     while offset < text.len() {
         line_number += 1;
         let end = text[offset..].iter().position(|b| *b == b'\n');
-        let parsed = end.and_then(|end| {
-            serde_json::from_slice::<LogEntry>(&text[offset..offset + end]).ok()
-        });
+        let parsed = end
+            .and_then(|end| serde_json::from_slice::<LogEntry>(&text[offset..offset + end]).ok());
         let Some(entry) = parsed else {
             let is_last = end.map_or(true, |end| offset + end + 1 >= text.len());
             if !is_last {
@@ -430,6 +445,8 @@ mod tests {
         let modified = store.modify(&scope(), &request, 1_000).unwrap();
         persister
             .commit(&scope(), &modified.changes, store)
+            .unwrap()
+            .wait()
             .unwrap();
     }
 
@@ -449,7 +466,10 @@ mod tests {
         write(&mut store, &mut persister, "b", 1902);
         write(&mut store, &mut persister, "a", 1903);
         let restored = reopen(dir.path());
-        assert_eq!(restored.scopes[&scope()].records, store.scopes[&scope()].records);
+        assert_eq!(
+            restored.scopes[&scope()].records,
+            store.scopes[&scope()].records
+        );
         assert_eq!(restored.counter, store.counter);
         assert_eq!(
             restored.scopes[&scope()].schema,
@@ -466,7 +486,8 @@ mod tests {
         drop(persister);
         let log = dir.path().join(LOG_FILE);
         let mut file = OpenOptions::new().append(true).open(&log).unwrap();
-        file.write_all(br#"{"seq":2,"counter":9,"scope":{"contai"#).unwrap();
+        file.write_all(br#"{"seq":2,"counter":9,"scope":{"contai"#)
+            .unwrap();
         drop(file);
         let mut restored = Store::new(Default::default());
         let mut persister = Persister::open(dir.path(), &mut restored).unwrap();
@@ -478,7 +499,11 @@ mod tests {
     #[test]
     fn corruption_in_the_middle_refuses_to_start() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join(LOG_FILE), "garbage\n{\"seq\":1,\"counter\":1}\n").unwrap();
+        std::fs::write(
+            dir.path().join(LOG_FILE),
+            "garbage\n{\"seq\":1,\"counter\":1}\n",
+        )
+        .unwrap();
         let error = Persister::open(dir.path(), &mut Store::new(Default::default())).unwrap_err();
         assert!(error.to_string().contains("line 1"), "{error}");
     }

@@ -122,6 +122,10 @@ pub fn route(method: &Method, path: &str) -> Result<Route, RequestError> {
 
 /// Decodes a JSON body into `T`; malformed JSON or a wrong shape is a 400.
 pub fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, RequestError> {
+    if let Ok(parsed) = serde_json::from_slice(body) {
+        return Ok(parsed);
+    }
+    // Slow path, only to tell malformed JSON from a wrong shape.
     let json: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
         RequestError::bad_request(format!("BadRequestException: malformed JSON body: {e}"))
     })?;
@@ -163,8 +167,8 @@ pub fn error_reply_after(error: &RequestError, retry_after: Option<f64>) -> Repl
         retry_after,
         redirect_url: None,
     };
-    let status = StatusCode::from_u16(error.code.http_status())
-        .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let status =
+        StatusCode::from_u16(error.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     reply(status, serde_json::to_vec(&body).unwrap_or_default())
 }
 
@@ -209,9 +213,15 @@ mod tests {
         assert_eq!(route.scope.container, "iCloud.com.example");
         let env = super::route(&Method::POST, "/database/1/c/staging/public/records/query");
         assert_eq!(env.unwrap_err().code, ServerErrorCode::BadRequest);
-        let db = super::route(&Method::POST, "/database/1/c/development/secret/records/query");
+        let db = super::route(
+            &Method::POST,
+            "/database/1/c/development/secret/records/query",
+        );
         assert_eq!(db.unwrap_err().code, ServerErrorCode::BadRequest);
-        let op = super::route(&Method::POST, "/database/1/c/development/public/records/nope");
+        let op = super::route(
+            &Method::POST,
+            "/database/1/c/development/public/records/nope",
+        );
         assert_eq!(op.unwrap_err().code, ServerErrorCode::NotFound);
         let get = super::route(&Method::GET, "/database/1/c/development/public/zones/list");
         assert_eq!(get.unwrap().endpoint, Endpoint::ZonesList);

@@ -98,17 +98,15 @@ fn check_indexes(store: &Store, request: &QueryRequest) -> Result<(), RequestErr
         return Ok(());
     }
     let query = &request.query;
-    let mut names: Vec<&str> = query
-        .filter_by
-        .iter()
-        .map(|f| filter::field_label(f.field_name.as_deref(), f.system_field_name.as_deref()))
-        .chain(
-            query
-                .sort_by
-                .iter()
-                .map(|s| filter::field_label(s.field_name.as_deref(), s.system_field_name.as_deref())),
-        )
-        .collect();
+    let mut names: Vec<&str> =
+        query
+            .filter_by
+            .iter()
+            .map(|f| filter::field_label(f.field_name.as_deref(), f.system_field_name.as_deref()))
+            .chain(query.sort_by.iter().map(|s| {
+                filter::field_label(s.field_name.as_deref(), s.system_field_name.as_deref())
+            }))
+            .collect();
     if names.is_empty() {
         names.push("recordName");
     }

@@ -5,9 +5,10 @@
 //! drop). Admin routes under `/_emulator/` are unsigned.
 
 use super::faults::{Fault, RETRY_AFTER_SECONDS};
+use super::persist::Pending;
 use super::protocol::{self, Endpoint, Reply, Route};
 use super::signature::{self, SignedRequest};
-use super::store::{RequestError, Scope};
+use super::store::{Modified, RequestError, Scope};
 use super::{Shared, State};
 use crate::cloudkit::wire::{
     LookupRequest, ModifyRequest, OperationType, QueryRequest, RecordResult, RecordsResponse,
@@ -83,7 +84,12 @@ async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Result<Reply
         Err(Dropped) => "dropped".to_owned(),
     };
     if !is_admin {
-        *shared.lock().stats.statuses.entry(status.clone()).or_default() += 1;
+        *shared
+            .lock()
+            .stats
+            .statuses
+            .entry(status.clone())
+            .or_default() += 1;
     }
     if shared.log_requests {
         tracing::info!(
@@ -129,7 +135,11 @@ async fn database(
         Ok(route) => route,
         Err(error) => return Ok(protocol::error_reply(&error)),
     };
-    count(shared, |state| &mut state.stats.requests, route.endpoint.name());
+    count(
+        shared,
+        |state| &mut state.stats.requests,
+        route.endpoint.name(),
+    );
     let now = chrono::Utc::now();
     if let Err(reason) = signature::check(&request, &shared.keys, shared.clock_skew, now) {
         tracing::debug!("emulator: authentication failed: {reason}");
@@ -222,6 +232,22 @@ async fn dispatch(shared: &Arc<Shared>, route: &Route, body: &[u8]) -> Result<Re
 /// Applies, logs durably, counts; all under the one lock so log order is apply order.
 fn modify(shared: &Shared, scope: &Scope, request: &ModifyRequest) -> Result<Reply, RequestError> {
     let now = chrono::Utc::now().timestamp_millis();
+    let (modified, pending) = apply_modify(shared, scope, request, now)?;
+    if let Some(pending) = pending {
+        pending.wait().map_err(|e| internal(&e))?;
+    }
+    Ok(protocol::json_reply(&RecordsResponse {
+        records: modified.results,
+    }))
+}
+
+/// The locked part of modify: apply, write the log line, count.
+fn apply_modify(
+    shared: &Shared,
+    scope: &Scope,
+    request: &ModifyRequest,
+    now: i64,
+) -> Result<(Modified, Option<Pending>), RequestError> {
     let mut state = shared.lock();
     let State {
         store,
@@ -235,11 +261,14 @@ fn modify(shared: &Shared, scope: &Scope, request: &ModifyRequest) -> Result<Rep
             .or_default() += 1;
     }
     let modified = store.modify(scope, request, now)?;
-    if let Some(persister) = persister {
-        persister
-            .commit(scope, &modified.changes, store)
-            .map_err(|e| internal(&e))?;
-    }
+    let pending = match persister {
+        Some(persister) => Some(
+            persister
+                .commit(scope, &modified.changes, store)
+                .map_err(|e| internal(&e))?,
+        ),
+        None => None,
+    };
     for result in &modified.results {
         let outcome = match result {
             RecordResult::Record(_) => "ok".to_owned(),
@@ -247,9 +276,7 @@ fn modify(shared: &Shared, scope: &Scope, request: &ModifyRequest) -> Result<Rep
         };
         *stats.outcomes.entry(outcome).or_default() += 1;
     }
-    Ok(protocol::json_reply(&RecordsResponse {
-        records: modified.results,
-    }))
+    Ok((modified, pending))
 }
 
 fn zones_lookup(shared: &Shared, request: &ZonesLookupRequest) -> serde_json::Value {
@@ -284,7 +311,11 @@ fn operation_name(kind: OperationType) -> &'static str {
     }
 }
 
-fn count(shared: &Shared, map: impl FnOnce(&mut State) -> &mut std::collections::BTreeMap<String, u64>, key: &str) {
+fn count(
+    shared: &Shared,
+    map: impl FnOnce(&mut State) -> &mut std::collections::BTreeMap<String, u64>,
+    key: &str,
+) {
     let mut state = shared.lock();
     *map(&mut state).entry(key.to_owned()).or_default() += 1;
 }

@@ -159,9 +159,10 @@ impl Store {
                 request.operations.len()
             )));
         }
-        let missing_tag = request.operations.iter().any(|op| {
-            op.operation_type.needs_tag() && op.record.record_change_tag.is_none()
-        });
+        let missing_tag = request
+            .operations
+            .iter()
+            .any(|op| op.operation_type.needs_tag() && op.record.record_change_tag.is_none());
         if missing_tag {
             return Err(RequestError::bad_request(
                 "BadRequestException: missing required field 'recordChangeTag'",
@@ -194,7 +195,7 @@ impl Store {
                     modified.changes.push(change);
                     entry
                 }
-                Err(failure) => RecordResult::Error(failure),
+                Err(failure) => RecordResult::Error(*failure),
             };
             modified.results.push(result);
         }
@@ -315,7 +316,7 @@ impl Store {
         operation: &Operation,
         seen: &mut HashSet<String>,
         now: i64,
-    ) -> Result<Change, RecordError> {
+    ) -> Result<Change, Box<RecordError>> {
         let kind = operation.operation_type;
         let record = &operation.record;
         let name = match &record.record_name {
@@ -325,14 +326,14 @@ impl Store {
                 generated_name(self.counter)
             }
             None => {
-                return Err(record_error(
+                return Err(Box::new(record_error(
                     "",
                     ServerErrorCode::BadRequest,
                     "missing required field 'recordName'",
-                ))
+                )))
             }
         };
-        let fail = |code, reason: &str| Err(record_error(&name, code, reason));
+        let fail = |code, reason: &str| Err(Box::new(record_error(&name, code, reason)));
         if !seen.insert(name.clone()) {
             return fail(
                 ServerErrorCode::BadRequest,
@@ -385,8 +386,10 @@ impl Store {
         };
         let data = self.scopes.entry(scope.clone()).or_default();
         let types = data.schema.get(&record_type);
-        let (set, remove) = decode_fields(&record_type, types, record.fields.as_ref())
-            .map_err(|reason| record_error(&name, ServerErrorCode::BadRequest, &reason))?;
+        let (set, remove) =
+            decode_fields(&record_type, types, record.fields.as_ref()).map_err(|reason| {
+                Box::new(record_error(&name, ServerErrorCode::BadRequest, &reason))
+            })?;
         let merge = matches!(kind, OperationType::Update | OperationType::ForceUpdate);
         let previous = data.records.get(&name);
         let mut fields = match previous {

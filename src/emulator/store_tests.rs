@@ -20,8 +20,11 @@ fn modify(store: &mut Store, body: Json) -> Result<Json, RequestError> {
 }
 
 fn one(store: &mut Store, op: &str, record: Json) -> Json {
-    let results = modify(store, json!({"operations": [{"operationType": op, "record": record}]}))
-        .unwrap();
+    let results = modify(
+        store,
+        json!({"operations": [{"operationType": op, "record": record}]}),
+    )
+    .unwrap();
     results[0].clone()
 }
 
@@ -54,27 +57,31 @@ fn create_reply_has_the_live_shape_without_zone() {
         json!({"recordName": "t1", "recordType": "Team", "fields": {"name": {"value": "Sox"}}}),
     );
     // serde_json::Value sorts keys; the order on the wire is the struct's.
-    let request: ModifyRequest = serde_json::from_value(json!({"operations": [{"operationType": "forceUpdate",
+    let request: ModifyRequest =
+        serde_json::from_value(json!({"operations": [{"operationType": "forceUpdate",
         "record": {"recordName": "t1"}}]}))
-    .unwrap();
+        .unwrap();
     let modified = store.modify(&scope(), &request, 5).unwrap();
     let text = serde_json::to_string(&modified.results[0]).unwrap();
     let positions: Vec<usize> = [
-            "recordName",
-            "recordType",
-            "fields",
-            "pluginFields",
-            "recordChangeTag",
-            "created",
-            "modified",
-            "deleted",
-        ]
-        .iter()
-        .map(|key| text.find(&format!("\"{key}\"")).unwrap())
-        .collect();
+        "recordName",
+        "recordType",
+        "fields",
+        "pluginFields",
+        "recordChangeTag",
+        "created",
+        "modified",
+        "deleted",
+    ]
+    .iter()
+    .map(|key| text.find(&format!("\"{key}\"")).unwrap())
+    .collect();
     assert!(positions.windows(2).all(|w| w[0] < w[1]), "{text}");
     assert!(!text.contains("zoneID"));
-    assert_eq!(reply["fields"]["name"], json!({"value": "Sox", "type": "STRING"}));
+    assert_eq!(
+        reply["fields"]["name"],
+        json!({"value": "Sox", "type": "STRING"})
+    );
     assert_eq!(reply["created"]["deviceID"], "2");
     let user = reply["created"]["userRecordName"].as_str().unwrap();
     assert!(user.starts_with('_') && user.len() == 33, "{user}");
@@ -108,13 +115,20 @@ fn update_merges_and_null_removes() {
         json!({"recordName": "t1", "recordChangeTag": tag,
                "fields": {"a": {"value": 10}, "b": null, "c": {"value": null}}}),
     );
-    assert_eq!(reply["fields"], json!({"a": {"value": 10, "type": "INT64"}}));
+    assert_eq!(
+        reply["fields"],
+        json!({"a": {"value": 10, "type": "INT64"}})
+    );
 }
 
 #[test]
 fn replace_drops_unnamed_fields() {
     let mut store = Store::new(Indexes::default());
-    let tag = create(&mut store, "t1", json!({"a": {"value": 1}, "b": {"value": 2}}));
+    let tag = create(
+        &mut store,
+        "t1",
+        json!({"a": {"value": 1}, "b": {"value": 2}}),
+    );
     let reply = one(
         &mut store,
         "replace",
@@ -184,7 +198,10 @@ fn request_level_failures_apply_nothing() {
     );
     assert_eq!(store.record_count(), 0);
     let atomic = modify(&mut store, json!({"operations": [], "atomic": true})).unwrap_err();
-    assert_eq!(atomic.reason, "atomic operations not supported in default zone");
+    assert_eq!(
+        atomic.reason,
+        "atomic operations not supported in default zone"
+    );
     assert!(modify(&mut store, json!({"operations": [], "atomic": false})).is_ok());
     let ops: Vec<Json> = (0..201)
         .map(|i| json!({"operationType": "create", "record": {"recordName": format!("r{i}"), "recordType": "Team"}}))
@@ -197,7 +214,11 @@ fn request_level_failures_apply_nothing() {
 #[test]
 fn types_are_fixed_by_first_write() {
     let mut store = Store::new(Indexes::default());
-    create(&mut store, "t1", json!({"founded": {"value": 1901, "type": "INT64"}}));
+    create(
+        &mut store,
+        "t1",
+        json!({"founded": {"value": 1901, "type": "INT64"}}),
+    );
     let mismatch = one(
         &mut store,
         "create",
@@ -215,7 +236,10 @@ fn types_are_fixed_by_first_write() {
         "create",
         json!({"recordName": "t4", "recordType": "Team", "fields": {"at": {"value": 1.5, "type": "TIMESTAMP"}}}),
     );
-    assert_eq!(fractional["reason"], "Invalid value, expected type TIMESTAMP.");
+    assert_eq!(
+        fractional["reason"],
+        "Invalid value, expected type TIMESTAMP."
+    );
     // The failed write did not fix the type of `at`.
     let reply = one(
         &mut store,
@@ -265,7 +289,10 @@ fn query_pages_filters_and_desired_keys() {
         }
     }
     assert_eq!(names, (5..25).rev().collect::<Vec<i64>>());
-    let none = query(&store, json!({"query": {"recordType": "Team"}, "desiredKeys": []}));
+    let none = query(
+        &store,
+        json!({"query": {"recordType": "Team"}, "desiredKeys": []}),
+    );
     assert!(none["records"][0].get("fields").is_none());
     let unknown = query(&store, json!({"query": {"recordType": "Nobody"}}));
     assert_eq!(unknown, json!({"records": []}));
