@@ -325,72 +325,32 @@ impl Store {
                 self.counter += 1;
                 generated_name(self.counter)
             }
-            None => {
-                return Err(Box::new(record_error(
-                    "",
-                    ServerErrorCode::BadRequest,
-                    "missing required field 'recordName'",
-                )))
-            }
+            None => String::new(),
         };
-        let fail = |code, reason: &str| Err(Box::new(record_error(&name, code, reason)));
+        let fail = |(code, reason): (ServerErrorCode, String)| {
+            Box::new(record_error(&name, code, &reason))
+        };
+        if name.is_empty() {
+            return Err(fail(bad("missing required field 'recordName'")));
+        }
         if !seen.insert(name.clone()) {
-            return fail(
-                ServerErrorCode::BadRequest,
-                "record appears more than once in this request",
-            );
+            return Err(fail(bad("record appears more than once in this request")));
         }
         let existing = self.scopes.get(scope).and_then(|s| s.records.get(&name));
-        match (kind, existing) {
-            (OperationType::Create, Some(_)) => {
-                return fail(ServerErrorCode::Exists, "record to insert already exists")
-            }
-            (_, None) if kind != OperationType::Create && !creates_when_absent(kind) => {
-                return fail(ServerErrorCode::NotFound, "Record not found")
-            }
-            (_, Some(current))
-                if kind.needs_tag()
-                    && record.record_change_tag.as_deref() != Some(&current.change_tag) =>
-            {
-                return fail(
-                    ServerErrorCode::Conflict,
-                    "client oplock error updating record",
-                )
-            }
-            _ => {}
-        }
+        check_preconditions(kind, record, existing).map_err(fail)?;
         if matches!(kind, OperationType::Delete | OperationType::ForceDelete) {
             if let Some(data) = self.scopes.get_mut(scope) {
                 data.records.remove(&name);
             }
             return Ok(Change::Delete { name });
         }
-        let record_type = match (existing, &record.record_type) {
-            (Some(current), Some(given)) if *given != current.record_type => {
-                return fail(
-                    ServerErrorCode::BadRequest,
-                    &format!(
-                        "record type '{given}' does not match the existing record's type '{}'",
-                        current.record_type
-                    ),
-                )
-            }
-            (Some(current), _) => current.record_type.clone(),
-            (None, Some(given)) => given.clone(),
-            (None, None) => {
-                return fail(
-                    ServerErrorCode::BadRequest,
-                    "missing required field 'recordType'",
-                )
-            }
-        };
+        let record_type = resolve_type(record, existing).map_err(fail)?;
+        let merge = matches!(kind, OperationType::Update | OperationType::ForceUpdate);
+        let change_tag = self.next_tag();
         let data = self.scopes.entry(scope.clone()).or_default();
         let types = data.schema.get(&record_type);
-        let (set, remove) =
-            decode_fields(&record_type, types, record.fields.as_ref()).map_err(|reason| {
-                Box::new(record_error(&name, ServerErrorCode::BadRequest, &reason))
-            })?;
-        let merge = matches!(kind, OperationType::Update | OperationType::ForceUpdate);
+        let (set, remove) = decode_fields(&record_type, types, record.fields.as_ref())
+            .map_err(|reason| fail((ServerErrorCode::BadRequest, reason)))?;
         let previous = data.records.get(&name);
         let mut fields = match previous {
             Some(current) if merge => current.fields.clone(),
@@ -406,15 +366,13 @@ impl Store {
                 .or_insert_with(|| value.field_type());
             fields.insert(field, value);
         }
-        let created = previous.map_or(now, |current| current.created);
         let stored = StoredRecord {
             record_type,
             fields,
-            change_tag: self.next_tag(),
-            created,
+            change_tag,
+            created: previous.map_or(now, |current| current.created),
             modified: now,
         };
-        let data = self.scopes.entry(scope.clone()).or_default();
         data.records.insert(name.clone(), stored.clone());
         Ok(Change::Put {
             name,
@@ -433,11 +391,56 @@ impl Store {
     }
 }
 
-fn creates_when_absent(kind: OperationType) -> bool {
-    matches!(
+fn bad(reason: &str) -> (ServerErrorCode, String) {
+    (ServerErrorCode::BadRequest, reason.to_owned())
+}
+
+/// EXISTS for a create over a record, NOT_FOUND for a missing one (except the force
+/// variants that create), CONFLICT for a stale tag.
+fn check_preconditions(
+    kind: OperationType,
+    record: &WireRecord,
+    existing: Option<&StoredRecord>,
+) -> Result<(), (ServerErrorCode, String)> {
+    let creates_when_absent = matches!(
         kind,
-        OperationType::ForceUpdate | OperationType::ForceReplace
-    )
+        OperationType::Create | OperationType::ForceUpdate | OperationType::ForceReplace
+    );
+    match existing {
+        Some(_) if kind == OperationType::Create => Err((
+            ServerErrorCode::Exists,
+            "record to insert already exists".to_owned(),
+        )),
+        None if !creates_when_absent => {
+            Err((ServerErrorCode::NotFound, "Record not found".to_owned()))
+        }
+        Some(current)
+            if kind.needs_tag()
+                && record.record_change_tag.as_deref() != Some(&current.change_tag) =>
+        {
+            Err((
+                ServerErrorCode::Conflict,
+                "client oplock error updating record".to_owned(),
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The existing record's type; a different one given is refused; a new record needs one.
+fn resolve_type(
+    record: &WireRecord,
+    existing: Option<&StoredRecord>,
+) -> Result<String, (ServerErrorCode, String)> {
+    match (existing, &record.record_type) {
+        (Some(current), Some(given)) if *given != current.record_type => Err(bad(&format!(
+            "record type '{given}' does not match the existing record's type '{}'",
+            current.record_type
+        ))),
+        (Some(current), _) => Ok(current.record_type.clone()),
+        (None, Some(given)) => Ok(given.clone()),
+        (None, None) => Err(bad("missing required field 'recordType'")),
+    }
 }
 
 /// Only the default zone exists (public database semantics).
