@@ -2,6 +2,7 @@
 //! prompts, reads environment variables or decides the exit code.
 
 pub mod completions;
+pub mod emulator;
 pub mod keygen;
 pub mod output;
 pub mod apply;
@@ -47,9 +48,11 @@ pub enum Command {
     Apply(apply::Args),
     Import(import::Args),
     DeleteAll(delete_all::Args),
+    Emulator(emulator::Args),
     Keygen(keygen::Args),
     Menu(menu::Args),
     Completions(completions::Args),
+    Emulator(emulator::Args),
 }
 
 /// The process exit status: 0 success, 1 error, 2 changes present (`--detailed-exitcode`),
@@ -112,9 +115,11 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             Command::Apply(args) => apply::run(args, &globals).await,
             Command::Import(args) => import::run(args, &globals).await,
             Command::DeleteAll(args) => delete_all::run(args, &globals).await,
+            Command::Emulator(args) => emulator::run(args, &globals).await,
             Command::Keygen(args) => keygen::run(args, &globals),
             Command::Menu(args) => menu::run(args, &globals).await,
             Command::Completions(args) => completions::run(args),
+            Command::Emulator(args) => emulator::run(args, &globals).await,
         }
     })
 }
