@@ -28,11 +28,39 @@ pub fn init(no_color: bool, verbose: u8, quiet: bool) {
         .try_init();
 }
 
-/// `error: <message>` and each cause on its own `  caused by:` line, on stderr.
+/// `error: <message>`, each cause on its own `  caused by:` line, then any `hint:`, on
+/// stderr.
 pub fn print_error(error: &anyhow::Error) {
     eprintln!("{} {error}", style("error:").red().bold().for_stderr());
     for cause in error.chain().skip(1) {
         eprintln!("  caused by: {cause}");
+    }
+    if let Some(hint) = hint(error) {
+        eprintln!("{} {hint}", style("hint:").cyan().bold().for_stderr());
+    }
+}
+
+/// Advice for the CloudKit errors people meet first.
+fn hint(error: &anyhow::Error) -> Option<&'static str> {
+    use crate::cloudkit::wire::ServerErrorCode;
+    use crate::cloudkit::CloudKitError;
+    let service = error
+        .chain()
+        .find_map(|cause| match cause.downcast_ref::<CloudKitError>() {
+            Some(CloudKitError::Service { code, reason, .. }) => Some((code, reason.as_deref())),
+            _ => None,
+        });
+    match service? {
+        (ServerErrorCode::BadRequest, Some(reason)) if reason.contains("not marked queryable") => {
+            Some("in CloudKit Console, add a QUERYABLE index for that field of the record type (`recordName` for queries without a filter), then deploy the schema")
+        }
+        (ServerErrorCode::AuthenticationFailed, _) => Some(
+            "check `auth.key_id`, that the public key is registered for this container and environment, and that this machine's clock is right",
+        ),
+        (ServerErrorCode::AccessDenied, _) => Some(
+            "grant the key's role CREATE and WRITE on the record type in CloudKit Console (Security Roles)",
+        ),
+        _ => None,
     }
 }
 
