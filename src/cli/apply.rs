@@ -199,12 +199,27 @@ async fn apply_plan(
         .receipt
         .clone()
         .unwrap_or_else(|| receipt_path_for(path));
-    if replay.complete
-        && plan
+    // Failed records are tried again; conflicts are final for this plan (re-plan instead).
+    let finished = |c: &crate::plan::Change| {
+        replay
+            .done
+            .get(&key(c))
+            .is_some_and(|o| !matches!(o, Outcome::Failed { .. }))
+    };
+    if replay.complete && plan.changes.iter().all(finished) {
+        let conflicts = plan
             .changes
             .iter()
-            .all(|c| replay.done.contains_key(&key(c)))
-    {
+            .filter(|c| replay.done.get(&key(c)).is_some_and(Outcome::is_conflict))
+            .count();
+        if conflicts > 0 {
+            eprintln!(
+                "This plan was already run and ended with {conflicts} conflicts (receipt: `{}`); nothing to do.\n\
+                 hint: run `ckplan plan` again to plan against CloudKit as it is now",
+                receipt_path.display()
+            );
+            return Ok(ExitStatus::Conflicts);
+        }
         eprintln!(
             "This plan was already applied in full; nothing to do (receipt: `{}`).",
             receipt_path.display()
