@@ -123,7 +123,7 @@ impl Env {
             .build()
             .unwrap();
         let (private_pem, public_pem) = generate_key_pair();
-        let keys = tempfile::tempdir().unwrap().into_path();
+        let keys = tempfile::tempdir().unwrap().keep();
         let public_path = keys.join("test.pub.pem");
         std::fs::write(&public_path, &public_pem).unwrap();
         let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("ckplan"))
