@@ -267,7 +267,8 @@ async fn apply_plan(
     )
     .with_context(|| format!("failed to write receipt `{}`", receipt_path.display()))?;
     print_conflicts(&report);
-    finish(&report, &receipt.totals, &receipt_path, path)
+    let not_started = plan.changes.len() - receipt.records.len();
+    finish(&report, &receipt.totals, not_started, &receipt_path, path)
 }
 
 fn key(change: &crate::plan::Change) -> apply::RecordKey {
@@ -293,9 +294,12 @@ fn print_conflicts(report: &ApplyReport) {
                     key.record_type, key.record_name
                 ));
                 for field in fields {
-                    let shown = |v: &Option<crate::cloudkit::wire::WireField>| {
-                        v.as_ref()
-                            .map_or("(absent)".to_owned(), |f| f.value.to_string())
+                    // As `ckplan show` renders values; raw JSON if a value does not decode.
+                    let shown = |v: &Option<crate::cloudkit::wire::WireField>| match v {
+                        None => "(absent)".to_owned(),
+                        Some(field) => field
+                            .to_value(None)
+                            .map_or_else(|_| field.value.to_string(), |v| show::render_value(&v)),
                     };
                     eprintln!(
                         "    {}: planned before {}, now {}, wanted {}",
@@ -322,6 +326,7 @@ fn print_conflicts(report: &ApplyReport) {
 fn finish(
     report: &ApplyReport,
     totals: &apply::Totals,
+    not_started: usize,
     receipt: &Path,
     plan: &Path,
 ) -> anyhow::Result<ExitStatus> {
@@ -341,6 +346,13 @@ fn finish(
             "apply stopped; run `ckplan apply {}` again to resume",
             plan.display()
         )));
+    }
+    if report.has_conflicts() && not_started > 0 {
+        eprintln!(
+            "Apply stopped on {} conflicts: {line}{already}; {not_started} planned changes not started.",
+            totals.conflicts
+        );
+        return Ok(ExitStatus::Conflicts);
     }
     if report.has_conflicts() {
         eprintln!(
