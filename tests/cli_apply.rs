@@ -516,3 +516,92 @@ fn rerunning_a_plan_with_failed_records_tries_them_again() {
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert_eq!(modify_requests(&before, &env.stats()), 1);
 }
+
+#[test]
+fn a_new_plan_saved_under_the_same_name_applies() {
+    let env = Env::new();
+    assert_eq!(env.run(&["plan", "-o", "out.plan"]).code, 0);
+    assert_eq!(env.run(&["apply", "out.plan"]).code, 0);
+    plan_with(&env, |stadiums| stadiums[0]["name"] = json!("Harbor Field II"));
+    let run = env.run(&["apply", "out.plan"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let start = run.stderr.find("out.plan.journal.").unwrap() + "out.plan.journal.".len();
+    let tag = &run.stderr[start..start + 12];
+    insta::assert_snapshot!(run.stderr.replace(tag, "[TAG]"));
+    let kept: Vec<String> = std::fs::read_dir(env.dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with("out.plan."))
+        .collect();
+    assert_eq!(kept.len(), 4, "{kept:?}");
+    assert_eq!(receipt(&env)["totals"]["updated"], 1);
+}
+
+#[test]
+fn replan_reports_an_orphan_changed_before_its_delete_and_skips_one_already_gone() {
+    let env = Env::new();
+    env.seed(&[
+        Record::new("Stadium", "stadium-8").with_field("name", FieldValue::string("Old")),
+        Record::new("Stadium", "stadium-9").with_field("name", FieldValue::string("Old")),
+    ]);
+    assert_eq!(env.run(&["plan", "--delete-orphans", "-o", "out.plan"]).code, 0);
+    env.edit("Stadium", "stadium-8", &[("name", Some(FieldValue::string("Revived")))]);
+    env.force_delete("stadium-9");
+    let run = env.run(&["apply", "out.plan"]);
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("conflict: Stadium `stadium-8`: changed meanwhile; not deleted"),
+        "{}",
+        run.stderr
+    );
+    assert!(env.lookup("stadium-8").is_some());
+    let records = receipt(&env)["records"].clone();
+    let outcome = |name: &str| {
+        records
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["record_name"] == name)
+            .unwrap()["outcome"]
+            .clone()
+    };
+    assert_eq!(outcome("stadium-9"), "already_applied");
+    assert_eq!(outcome("stadium-8"), "conflict");
+}
+
+#[test]
+fn replan_skips_a_create_someone_made_with_the_same_values() {
+    let env = Env::new();
+    assert_eq!(env.run(&["plan", "--type", "Stadium", "-o", "out.plan"]).code, 0);
+    env.seed(&[stadium(3)]);
+    let run = env.run(&["apply", "out.plan"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        last_line(&run.stderr),
+        "Apply complete: 2 created, 0 updated, 0 deleted, 0 unchanged skipped. (1 already applied)"
+    );
+}
+
+#[test]
+fn ignored_fields_are_neither_removed_nor_compared() {
+    let env = Env::new();
+    let config = env.read("ckplan.yaml").replace(
+        "    fields: {name: STRING, stadium: REFERENCE, founded: INT64}\n",
+        "    fields: {name: STRING, stadium: REFERENCE, founded: INT64}\n    ignore_fields: [followers]\n",
+    );
+    env.write("ckplan.yaml", &config);
+    env.publish();
+    env.edit("Team", "team-1", &[("followers", Some(FieldValue::int64(1200)))]);
+    assert_no_changes(&env);
+    let mut teams = common::teams();
+    teams[0]["name"] = json!("Baltimore Blue Crabs");
+    env.set_teams(&teams);
+    assert_eq!(env.run(&["plan", "-o", "out.plan"]).code, 0);
+    env.edit("Team", "team-1", &[("followers", Some(FieldValue::int64(1300)))]);
+    let run = env.run(&["apply", "out.plan"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let team = env.lookup("team-1").unwrap();
+    assert_eq!(team.fields.get("followers"), Some(&FieldValue::int64(1300)));
+    assert_eq!(string_field(&team, "name"), "Baltimore Blue Crabs");
+    assert_no_changes(&env);
+}

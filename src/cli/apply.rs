@@ -194,11 +194,19 @@ async fn apply_plan(
     globals: &Globals,
 ) -> anyhow::Result<ExitStatus> {
     let journal_path = journal::path_for(path);
-    let replay = journal::Journal::replay(&journal_path, checksum)?;
     let receipt_path = args
         .receipt
         .clone()
         .unwrap_or_else(|| receipt_path_for(path));
+    let replay = match journal::Journal::replay(&journal_path, checksum) {
+        // A new plan saved under the name of one applied before (`ckplan plan > out.plan`
+        // every day): keep the earlier run's records aside and start afresh.
+        Err(journal::JournalError::OtherPlan { found, .. }) => {
+            keep_previous_run(&journal_path, &receipt_path, &found)?;
+            journal::Replay::default()
+        }
+        replay => replay?,
+    };
     // Failed records are tried again; conflicts are final for this plan (re-plan instead).
     let finished = |c: &crate::plan::Change| {
         replay
@@ -269,6 +277,31 @@ async fn apply_plan(
     print_conflicts(&report);
     let not_started = plan.changes.len() - receipt.records.len();
     finish(&report, &receipt.totals, not_started, &receipt_path, path)
+}
+
+/// Renames the journal (and the receipt, if it is that plan's) of the plan that was saved
+/// under the same name before, tagging both with the start of its checksum.
+fn keep_previous_run(journal: &Path, receipt: &Path, previous: &str) -> anyhow::Result<()> {
+    let hex = previous.trim_start_matches("blake3:");
+    let tag = &hex[..hex.len().min(12)];
+    let mut kept_journal = journal.as_os_str().to_owned();
+    kept_journal.push(format!(".{tag}"));
+    let kept_journal = PathBuf::from(kept_journal);
+    std::fs::rename(journal, &kept_journal)
+        .with_context(|| format!("failed to move `{}` aside", journal.display()))?;
+    let receipt_checksum = std::fs::read_to_string(receipt)
+        .ok()
+        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+        .and_then(|receipt| receipt["plan_checksum"].as_str().map(str::to_owned));
+    let mut kept = format!("`{}`", kept_journal.display());
+    if receipt_checksum.as_deref() == Some(previous) {
+        let kept_receipt = receipt.with_extension(format!("{tag}.json"));
+        std::fs::rename(receipt, &kept_receipt)
+            .with_context(|| format!("failed to move `{}` aside", receipt.display()))?;
+        kept.push_str(&format!(" and `{}`", kept_receipt.display()));
+    }
+    eprintln!("note: this is a new plan; the earlier plan's apply records are kept as {kept}.");
+    Ok(())
 }
 
 fn key(change: &crate::plan::Change) -> apply::RecordKey {
