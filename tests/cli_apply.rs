@@ -43,7 +43,11 @@ fn string_field(record: &Record, field: &str) -> String {
 
 fn assert_no_changes(env: &Env) {
     let run = env.run(&["plan", "--detailed-exitcode", "-o", "check.plan"]);
-    assert_eq!(run.code, 0, "a fresh plan still has changes:\n{}", run.stderr);
+    assert_eq!(
+        run.code, 0,
+        "a fresh plan still has changes:\n{}",
+        run.stderr
+    );
 }
 
 #[test]
@@ -113,15 +117,30 @@ fn receipt_records_checksum_key_id_outcomes_and_totals() {
     assert_eq!(update["outcome"], "updated");
     assert_eq!(
         update["planned_change_tag"],
-        json!(plan.changes.iter().find(|c| c.record_name.as_str() == "stadium-1").unwrap().change_tag.as_ref().unwrap().0)
+        json!(
+            plan.changes
+                .iter()
+                .find(|c| c.record_name.as_str() == "stadium-1")
+                .unwrap()
+                .change_tag
+                .as_ref()
+                .unwrap()
+                .0
+        )
     );
 }
 
 #[test]
 fn replan_reapplies_over_an_edit_of_a_field_the_plan_leaves_alone() {
     let env = published();
-    plan_with(&env, |stadiums| stadiums[0]["name"] = json!("Harbor Field II"));
-    env.edit("Stadium", "stadium-1", &[("city", Some(FieldValue::string("Annapolis")))]);
+    plan_with(&env, |stadiums| {
+        stadiums[0]["name"] = json!("Harbor Field II")
+    });
+    env.edit(
+        "Stadium",
+        "stadium-1",
+        &[("city", Some(FieldValue::string("Annapolis")))],
+    );
     let run = env.run(&["apply", "out.plan"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let now = env.lookup("stadium-1").unwrap();
@@ -136,12 +155,21 @@ fn replan_reapplies_over_an_edit_of_a_field_the_plan_leaves_alone() {
 #[test]
 fn replan_reports_an_edit_of_a_field_the_plan_also_changes() {
     let env = published();
-    plan_with(&env, |stadiums| stadiums[0]["name"] = json!("Harbor Field II"));
-    env.edit("Stadium", "stadium-1", &[("name", Some(FieldValue::string("Crab Bowl")))]);
+    plan_with(&env, |stadiums| {
+        stadiums[0]["name"] = json!("Harbor Field II")
+    });
+    env.edit(
+        "Stadium",
+        "stadium-1",
+        &[("name", Some(FieldValue::string("Crab Bowl")))],
+    );
     let run = env.run(&["apply", "out.plan"]);
     assert_eq!(run.code, 3, "{}", run.stderr);
     insta::assert_snapshot!(run.stderr);
-    assert_eq!(string_field(&env.lookup("stadium-1").unwrap(), "name"), "Crab Bowl");
+    assert_eq!(
+        string_field(&env.lookup("stadium-1").unwrap(), "name"),
+        "Crab Bowl"
+    );
     let receipt = receipt(&env);
     assert_eq!(receipt["totals"]["conflicts"], 1);
     let entry = &receipt["records"][0];
@@ -158,8 +186,14 @@ fn replan_reports_an_edit_of_a_field_the_plan_also_changes() {
 #[test]
 fn replan_skips_a_record_someone_already_made_as_planned() {
     let env = published();
-    plan_with(&env, |stadiums| stadiums[0]["name"] = json!("Harbor Field II"));
-    env.edit("Stadium", "stadium-1", &[("name", Some(FieldValue::string("Harbor Field II")))]);
+    plan_with(&env, |stadiums| {
+        stadiums[0]["name"] = json!("Harbor Field II")
+    });
+    env.edit(
+        "Stadium",
+        "stadium-1",
+        &[("name", Some(FieldValue::string("Harbor Field II")))],
+    );
     let run = env.run(&["apply", "out.plan"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(
@@ -172,7 +206,9 @@ fn replan_skips_a_record_someone_already_made_as_planned() {
 #[test]
 fn replan_reports_a_record_deleted_meanwhile_and_does_not_recreate_it() {
     let env = published();
-    plan_with(&env, |stadiums| stadiums[0]["name"] = json!("Harbor Field II"));
+    plan_with(&env, |stadiums| {
+        stadiums[0]["name"] = json!("Harbor Field II")
+    });
     env.force_delete("stadium-1");
     let run = env.run(&["apply", "out.plan"]);
     assert_eq!(run.code, 3, "{}", run.stderr);
@@ -187,7 +223,11 @@ fn replan_reports_a_record_deleted_meanwhile_and_does_not_recreate_it() {
 
 /// The local data with a new stadium-4 (and `edit`), planned; then someone else creates
 /// stadium-4 with only a name.
-fn create_planned_then_created_by_someone(env: &Env, name: &str, edit: impl FnOnce(&mut Vec<Json>)) {
+fn create_planned_then_created_by_someone(
+    env: &Env,
+    name: &str,
+    edit: impl FnOnce(&mut Vec<Json>),
+) {
     plan_with(env, |stadiums| {
         stadiums.push(json!({"id": 4, "name": "New Park", "city": "Denver",
             "location": {"latitude": 39.7559, "longitude": -104.9942}, "capacity": 50144}));
@@ -207,7 +247,10 @@ fn replan_reports_a_create_that_finds_the_record_existing() {
     let run = env.run(&["apply", "out.plan"]);
     assert_eq!(run.code, 3, "{}", run.stderr);
     insta::assert_snapshot!(run.stderr);
-    assert_eq!(string_field(&env.lookup("stadium-4").unwrap(), "name"), "Someone's Park");
+    assert_eq!(
+        string_field(&env.lookup("stadium-4").unwrap(), "name"),
+        "Someone's Park"
+    );
 }
 
 #[test]
@@ -216,11 +259,21 @@ fn overwrite_lets_the_last_writer_win() {
     create_planned_then_created_by_someone(&env, "Someone's Park", |stadiums| {
         stadiums[0]["name"] = json!("Harbor Field II")
     });
-    env.edit("Stadium", "stadium-1", &[("name", Some(FieldValue::string("Crab Bowl")))]);
+    env.edit(
+        "Stadium",
+        "stadium-1",
+        &[("name", Some(FieldValue::string("Crab Bowl")))],
+    );
     let run = env.run(&["apply", "out.plan", "--on-conflict", "overwrite"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert_eq!(string_field(&env.lookup("stadium-1").unwrap(), "name"), "Harbor Field II");
-    assert_eq!(string_field(&env.lookup("stadium-4").unwrap(), "name"), "New Park");
+    assert_eq!(
+        string_field(&env.lookup("stadium-1").unwrap(), "name"),
+        "Harbor Field II"
+    );
+    assert_eq!(
+        string_field(&env.lookup("stadium-4").unwrap(), "name"),
+        "New Park"
+    );
     assert_no_changes(&env);
 }
 
@@ -230,16 +283,30 @@ fn abort_stops_before_the_next_batch() {
     // Stadiums are planned as creates (batch 1), teams after them (batch 2).
     let run = env.run(&["plan", "-o", "out.plan"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    let theirs = Record::new("Stadium", "stadium-2").with_field("name", FieldValue::string("Theirs"));
-    env.modify(vec![operation(OperationType::Create, WireRecord::from_record(&theirs))]);
+    let theirs =
+        Record::new("Stadium", "stadium-2").with_field("name", FieldValue::string("Theirs"));
+    env.modify(vec![operation(
+        OperationType::Create,
+        WireRecord::from_record(&theirs),
+    )]);
     let before = env.stats();
-    let run = env.run(&["apply", "out.plan", "--on-conflict", "abort", "--parallelism", "1"]);
+    let run = env.run(&[
+        "apply",
+        "out.plan",
+        "--on-conflict",
+        "abort",
+        "--parallelism",
+        "1",
+    ]);
     assert_eq!(run.code, 3, "{}", run.stderr);
     insta::assert_snapshot!(run.stderr);
     let after = env.stats();
     assert_eq!(modify_requests(&before, &after), 1, "{after:?}");
     assert!(env.records("Team").is_empty());
-    assert_eq!(string_field(&env.lookup("stadium-2").unwrap(), "name"), "Theirs");
+    assert_eq!(
+        string_field(&env.lookup("stadium-2").unwrap(), "name"),
+        "Theirs"
+    );
 }
 
 #[test]
@@ -265,7 +332,10 @@ fn reapplying_without_the_journal_finds_everything_already_applied() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(receipt(&env)["totals"]["already_applied"], 5);
     let after = env.stats();
-    assert_eq!(after.operations.get("create"), before.operations.get("create").map(|n| n + 5).as_ref());
+    assert_eq!(
+        after.operations.get("create"),
+        before.operations.get("create").map(|n| n + 5).as_ref()
+    );
     assert_eq!(after.records, 5);
 }
 
@@ -282,7 +352,10 @@ fn refused_with_zero_requests(env: &Env, expected: &str) {
 fn tampered_plan_is_refused_with_zero_requests() {
     let env = Env::new();
     assert_eq!(env.run(&["plan", "-o", "out.plan"]).code, 0);
-    env.write("out.plan", &env.read("out.plan").replace("Bay Stadium", "Bay Stadion"));
+    env.write(
+        "out.plan",
+        &env.read("out.plan").replace("Bay Stadium", "Bay Stadion"),
+    );
     refused_with_zero_requests(&env, "checksum mismatch");
 }
 
@@ -290,7 +363,9 @@ fn tampered_plan_is_refused_with_zero_requests() {
 fn plan_of_another_format_version_is_refused_with_zero_requests() {
     let env = Env::new();
     assert_eq!(env.run(&["plan", "-o", "out.plan"]).code, 0);
-    let text = env.read("out.plan").replace("\"format_version\": 1,", "\"format_version\": 2,");
+    let text = env
+        .read("out.plan")
+        .replace("\"format_version\": 1,", "\"format_version\": 2,");
     env.write("out.plan", &text);
     refused_with_zero_requests(&env, "plan format version 2 is not supported");
 }
@@ -313,7 +388,11 @@ fn production_needs_allow_production() {
     refused_with_zero_requests(&env, "without --allow-production");
     let smart = env.run(&["apply", "--auto-approve"]);
     assert_eq!(smart.code, 1, "{}", smart.stderr);
-    assert!(smart.stderr.contains("without --allow-production"), "{}", smart.stderr);
+    assert!(
+        smart.stderr.contains("without --allow-production"),
+        "{}",
+        smart.stderr
+    );
     assert_eq!(env.stats().requests.get("records/modify"), None);
     let run = env.run(&["apply", "out.plan", "--allow-production"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
@@ -325,7 +404,10 @@ fn smart_sync_dry_run_lists_and_writes_nothing() {
     let env = published();
     let mut stadiums = common::stadiums();
     stadiums[2]["capacity"] = json!(47000);
-    stadiums.as_array_mut().unwrap().push(json!({"id": 4, "name": "New Park"}));
+    stadiums
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"id": 4, "name": "New Park"}));
     env.set_stadiums(&stadiums);
     let before = env.stats();
     let run = env.run(&["apply", "--dry-run"]);
@@ -340,7 +422,11 @@ fn smart_sync_refuses_to_prompt_without_a_terminal_and_applies_with_auto_approve
     let before = env.stats();
     let run = env.run_with_stdin(&["apply"], "yes\n");
     assert_eq!(run.code, 1, "{}", run.stderr);
-    assert!(run.stderr.contains("refusing to ask for confirmation"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("refusing to ask for confirmation"),
+        "{}",
+        run.stderr
+    );
     assert_eq!(modify_requests(&before, &env.stats()), 0);
     let run = env.run(&["apply", "--auto-approve"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
@@ -360,7 +446,11 @@ fn smart_sync_refuses_to_prompt_without_a_terminal_and_applies_with_auto_approve
 #[test]
 fn import_force_replaces_every_record() {
     let env = published();
-    env.edit("Stadium", "stadium-1", &[("name", Some(FieldValue::string("Crab Bowl")))]);
+    env.edit(
+        "Stadium",
+        "stadium-1",
+        &[("name", Some(FieldValue::string("Crab Bowl")))],
+    );
     let before = env.stats();
     let run = env.run(&["import"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
@@ -369,9 +459,13 @@ fn import_force_replaces_every_record() {
         "Import complete: 5 records force-replaced, 0 failed."
     );
     let after = env.stats();
-    let force = |s: &ckplan::emulator::Stats| s.operations.get("forceReplace").copied().unwrap_or(0);
+    let force =
+        |s: &ckplan::emulator::Stats| s.operations.get("forceReplace").copied().unwrap_or(0);
     assert_eq!(force(&after) - force(&before), 5);
-    assert_eq!(string_field(&env.lookup("stadium-1").unwrap(), "name"), "Harbor Field");
+    assert_eq!(
+        string_field(&env.lookup("stadium-1").unwrap(), "name"),
+        "Harbor Field"
+    );
     assert_no_changes(&env);
 }
 
@@ -383,7 +477,10 @@ fn delete_all_empties_one_type_after_confirmation() {
     assert_eq!(env.records("Team").len(), 2);
     let run = env.run(&["delete-all", "--type", "Team", "--yes"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert_eq!(last_line(&run.stderr), "Deleted 2 `Team` records, 0 failed.");
+    assert_eq!(
+        last_line(&run.stderr),
+        "Deleted 2 `Team` records, 0 failed."
+    );
     assert!(env.records("Team").is_empty());
     assert_eq!(env.records("Stadium").len(), 3);
 }
@@ -393,7 +490,12 @@ fn menu_runs_a_diff_then_a_smart_sync_answered_on_piped_stdin() {
     let env = Env::new();
     let run = env.run_with_stdin(&["menu"], "2\n12\nyes\n0\n");
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert!(run.stdout.contains("Stadium: 0 unchanged, 3 new, 0 updated, 0 deleted"), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("Stadium: 0 unchanged, 3 new, 0 updated, 0 deleted"),
+        "{}",
+        run.stdout
+    );
     assert!(
         run.stderr
             .contains("Do you want to perform these actions? Only 'yes' will be accepted."),
@@ -401,7 +503,8 @@ fn menu_runs_a_diff_then_a_smart_sync_answered_on_piped_stdin() {
         run.stderr
     );
     assert!(
-        run.stderr.contains("Apply complete: 5 created, 0 updated, 0 deleted, 0 unchanged skipped."),
+        run.stderr
+            .contains("Apply complete: 5 created, 0 updated, 0 deleted, 0 unchanged skipped."),
         "{}",
         run.stderr
     );
@@ -444,7 +547,10 @@ fn killed_apply_resumes_to_completion_without_creating_anything_twice() {
     child.kill().unwrap();
     child.wait().unwrap();
     let stored = env.stats().records;
-    assert!(stored < 1002, "the apply finished before it was killed ({stored} records)");
+    assert!(
+        stored < 1002,
+        "the apply finished before it was killed ({stored} records)"
+    );
 
     let run = env.run(&["apply", "out.plan", "--parallelism", "1"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
@@ -493,8 +599,14 @@ fn dropped_replies_are_resolved_by_lookup_to_completion() {
 #[test]
 fn rerunning_a_plan_that_ended_in_conflicts_says_so() {
     let env = published();
-    plan_with(&env, |stadiums| stadiums[0]["name"] = json!("Harbor Field II"));
-    env.edit("Stadium", "stadium-1", &[("name", Some(FieldValue::string("Crab Bowl")))]);
+    plan_with(&env, |stadiums| {
+        stadiums[0]["name"] = json!("Harbor Field II")
+    });
+    env.edit(
+        "Stadium",
+        "stadium-1",
+        &[("name", Some(FieldValue::string("Crab Bowl")))],
+    );
     assert_eq!(env.run(&["apply", "out.plan"]).code, 3);
     let before = env.stats();
     let run = env.run(&["apply", "out.plan"]);
@@ -522,7 +634,9 @@ fn a_new_plan_saved_under_the_same_name_applies() {
     let env = Env::new();
     assert_eq!(env.run(&["plan", "-o", "out.plan"]).code, 0);
     assert_eq!(env.run(&["apply", "out.plan"]).code, 0);
-    plan_with(&env, |stadiums| stadiums[0]["name"] = json!("Harbor Field II"));
+    plan_with(&env, |stadiums| {
+        stadiums[0]["name"] = json!("Harbor Field II")
+    });
     let run = env.run(&["apply", "out.plan"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let start = run.stderr.find("out.plan.journal.").unwrap() + "out.plan.journal.".len();
@@ -544,13 +658,22 @@ fn replan_reports_an_orphan_changed_before_its_delete_and_skips_one_already_gone
         Record::new("Stadium", "stadium-8").with_field("name", FieldValue::string("Old")),
         Record::new("Stadium", "stadium-9").with_field("name", FieldValue::string("Old")),
     ]);
-    assert_eq!(env.run(&["plan", "--delete-orphans", "-o", "out.plan"]).code, 0);
-    env.edit("Stadium", "stadium-8", &[("name", Some(FieldValue::string("Revived")))]);
+    assert_eq!(
+        env.run(&["plan", "--delete-orphans", "-o", "out.plan"])
+            .code,
+        0
+    );
+    env.edit(
+        "Stadium",
+        "stadium-8",
+        &[("name", Some(FieldValue::string("Revived")))],
+    );
     env.force_delete("stadium-9");
     let run = env.run(&["apply", "out.plan"]);
     assert_eq!(run.code, 3, "{}", run.stderr);
     assert!(
-        run.stderr.contains("conflict: Stadium `stadium-8`: changed meanwhile; not deleted"),
+        run.stderr
+            .contains("conflict: Stadium `stadium-8`: changed meanwhile; not deleted"),
         "{}",
         run.stderr
     );
@@ -572,7 +695,11 @@ fn replan_reports_an_orphan_changed_before_its_delete_and_skips_one_already_gone
 #[test]
 fn replan_skips_a_create_someone_made_with_the_same_values() {
     let env = Env::new();
-    assert_eq!(env.run(&["plan", "--type", "Stadium", "-o", "out.plan"]).code, 0);
+    assert_eq!(
+        env.run(&["plan", "--type", "Stadium", "-o", "out.plan"])
+            .code,
+        0
+    );
     env.seed(&[stadium(3)]);
     let run = env.run(&["apply", "out.plan"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
@@ -591,17 +718,50 @@ fn ignored_fields_are_neither_removed_nor_compared() {
     );
     env.write("ckplan.yaml", &config);
     env.publish();
-    env.edit("Team", "team-1", &[("followers", Some(FieldValue::int64(1200)))]);
+    env.edit(
+        "Team",
+        "team-1",
+        &[("followers", Some(FieldValue::int64(1200)))],
+    );
     assert_no_changes(&env);
     let mut teams = common::teams();
     teams[0]["name"] = json!("Baltimore Blue Crabs");
     env.set_teams(&teams);
     assert_eq!(env.run(&["plan", "-o", "out.plan"]).code, 0);
-    env.edit("Team", "team-1", &[("followers", Some(FieldValue::int64(1300)))]);
+    env.edit(
+        "Team",
+        "team-1",
+        &[("followers", Some(FieldValue::int64(1300)))],
+    );
     let run = env.run(&["apply", "out.plan"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let team = env.lookup("team-1").unwrap();
     assert_eq!(team.fields.get("followers"), Some(&FieldValue::int64(1300)));
     assert_eq!(string_field(&team, "name"), "Baltimore Blue Crabs");
     assert_no_changes(&env);
+}
+
+#[test]
+fn menu_plans_shows_and_applies_a_plan_file_and_deletes_a_type() {
+    let env = Env::new();
+    let run = env.run_with_stdin(&["menu"], "4\n\n5\n\n6\n\n8\nTeam\nTeam\n0\n");
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stdout.contains("+ create Stadium stadium-1"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stderr
+            .contains("Apply complete: 5 created, 0 updated, 0 deleted, 0 unchanged skipped."),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("Deleted 2 `Team` records, 0 failed."),
+        "{}",
+        run.stderr
+    );
+    assert!(env.records("Team").is_empty());
+    assert_eq!(env.records("Stadium").len(), 3);
 }

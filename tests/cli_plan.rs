@@ -85,7 +85,11 @@ fn diff_json_and_type_filter() {
 fn plan_to_a_pipe_carries_the_emulators_current_change_tags() {
     let env = seeded();
     // Someone writes after the seed, so the tags differ from the seed's replies.
-    env.edit("Stadium", "stadium-3", &[("city", Some(FieldValue::string("Oakland")))]);
+    env.edit(
+        "Stadium",
+        "stadium-3",
+        &[("city", Some(FieldValue::string("Oakland")))],
+    );
     let run = env.run(&["plan"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     insta::assert_snapshot!(run.stderr);
@@ -142,7 +146,10 @@ fn delete_orphans_plans_the_delete_against_its_tag() {
         .find(|c| c.action == Action::Delete)
         .unwrap();
     assert_eq!(delete.record_name.as_str(), "stadium-9");
-    assert_eq!(delete.change_tag, env.lookup("stadium-9").unwrap().change_tag);
+    assert_eq!(
+        delete.change_tag,
+        env.lookup("stadium-9").unwrap().change_tag
+    );
     assert!(plan.options.delete_orphans);
 }
 
@@ -157,7 +164,10 @@ fn type_filter_is_recorded_in_the_plan() {
     );
     let plan = plan_of(&env.read("team.plan"));
     assert_eq!(plan.options.types, Some(vec!["Team".into()]));
-    assert!(plan.changes.iter().all(|c| c.record_type.as_str() == "Team"));
+    assert!(plan
+        .changes
+        .iter()
+        .all(|c| c.record_type.as_str() == "Team"));
     assert_eq!(plan.summary.len(), 1);
 }
 
@@ -235,7 +245,12 @@ fn unwritable_output_is_an_error_and_leaves_nothing() {
     let env = Env::new();
     let run = env.run(&["plan", "-o", "missing/dir/out.plan"]);
     assert_eq!(run.code, 1);
-    assert!(run.stderr.contains("failed to write plan `missing/dir/out.plan`"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("failed to write plan `missing/dir/out.plan`"),
+        "{}",
+        run.stderr
+    );
     assert!(!env.path("missing").exists());
 }
 
@@ -269,7 +284,14 @@ fn show_renders_create_update_and_delete() {
     let mut stadiums = common::stadiums();
     stadiums.as_array_mut().unwrap().truncate(3);
     env.set_stadiums(&stadiums);
-    let run = env.run(&["plan", "--type", "Stadium", "--delete-orphans", "-o", "out.plan"]);
+    let run = env.run(&[
+        "plan",
+        "--type",
+        "Stadium",
+        "--delete-orphans",
+        "-o",
+        "out.plan",
+    ]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     insta::assert_snapshot!("show_plan_stderr", run.stderr);
     let show = env.run(&["show", "out.plan"]);
@@ -277,4 +299,3 @@ fn show_renders_create_update_and_delete() {
     let created_at = plan_of(&env.read("out.plan")).created_at;
     insta::assert_snapshot!(show.stdout.replace(&created_at, "[TIME]"));
 }
-

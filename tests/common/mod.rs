@@ -139,7 +139,10 @@ impl Env {
             .read_line(&mut line)
             .unwrap();
         let url = line.trim().to_owned();
-        assert!(url.starts_with("http://127.0.0.1:"), "emulator said `{url}`");
+        assert!(
+            url.starts_with("http://127.0.0.1:"),
+            "emulator said `{url}`"
+        );
         Self::finish(
             runtime,
             Some(Server::Process(child)),
