@@ -765,3 +765,57 @@ fn menu_plans_shows_and_applies_a_plan_file_and_deletes_a_type() {
     assert!(env.records("Team").is_empty());
     assert_eq!(env.records("Stadium").len(), 3);
 }
+
+#[test]
+fn dropped_replies_to_updates_and_deletes_are_resolved_by_lookup() {
+    let env = Env::with_faults(ckplan::emulator::Faults {
+        drop_rate: 0.3,
+        seed: 5,
+        ..Default::default()
+    });
+    env.set_stadiums(&many_stadiums(600));
+    env.publish();
+    let dropped = env.stats().faults.dropped;
+    let mut stadiums = many_stadiums(300);
+    for stadium in stadiums.as_array_mut().unwrap() {
+        stadium["city"] = json!("Shelbyville");
+    }
+    env.set_stadiums(&stadiums);
+    let plan = env.run(&[
+        "plan",
+        "--delete-orphans",
+        "-o",
+        "out.plan",
+        "--receipt",
+        "r.json",
+    ]);
+    assert_eq!(
+        plan.code, 2,
+        "`--receipt` belongs to apply: {}",
+        plan.stderr
+    );
+    assert_eq!(
+        env.run(&["plan", "--delete-orphans", "-o", "out.plan"])
+            .code,
+        0
+    );
+    let run = env.run(&["apply", "out.plan", "--receipt", "r.json", "-q"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let stats = env.stats();
+    assert!(
+        stats.faults.dropped > dropped,
+        "no reply was dropped: {stats:?}"
+    );
+    let receipt: Json = serde_json::from_str(&env.read("r.json")).unwrap();
+    let totals = &receipt["totals"];
+    assert_eq!(
+        totals["updated"].as_u64().unwrap()
+            + totals["deleted"].as_u64().unwrap()
+            + totals["already_applied"].as_u64().unwrap(),
+        600,
+        "{totals}"
+    );
+    assert!(totals["already_applied"].as_u64().unwrap() > 0, "{totals}");
+    assert!(!env.path("out.plan.receipt.json").exists());
+    assert_no_changes(&env);
+}
