@@ -51,7 +51,7 @@ fn diff_verbose_lists_records_and_changed_fields() {
     let run = env.run(&["diff", "-v"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     insta::assert_snapshot!(run.stdout);
-    let changes_only = env.run(&["diff", "-v", "--changes-only", "--type", "Stadium"]);
+    let changes_only = env.run(&["diff", "--changes-only", "--type", "Stadium"]);
     assert_eq!(changes_only.code, 0, "{}", changes_only.stderr);
     insta::assert_snapshot!(changes_only.stdout);
 }
