@@ -425,7 +425,7 @@ impl ApplyBar {
         let bar = (!quiet && output::stderr_is_terminal()).then(|| {
             let bar = ProgressBar::new(0);
             bar.set_style(
-                ProgressStyle::with_template("{bar:40} {pos}/{len} operations ({elapsed})")
+                ProgressStyle::with_template("{bar:40} {pos}/{len} planned changes ({elapsed})")
                     .expect("valid template"),
             );
             bar
@@ -446,24 +446,24 @@ impl ApplyBar {
 }
 
 impl Observer for ApplyBar {
-    fn started(&self, operations: usize) {
+    fn started(&self, changes: usize) {
         self.total
-            .store(operations, std::sync::atomic::Ordering::SeqCst);
+            .store(changes, std::sync::atomic::Ordering::SeqCst);
         if let Some(bar) = &self.bar {
-            bar.set_length(operations as u64);
+            bar.set_length(changes as u64);
         }
     }
 
-    fn batch_finished(&self, operations: usize) {
+    fn changes_finished(&self, changes: usize) {
         let done = self
             .done
-            .fetch_add(operations, std::sync::atomic::Ordering::SeqCst)
-            + operations;
+            .fetch_add(changes, std::sync::atomic::Ordering::SeqCst)
+            + changes;
         match &self.bar {
             Some(bar) => bar.set_position(done as u64),
             None if !self.quiet => {
                 let total = self.total.load(std::sync::atomic::Ordering::SeqCst);
-                eprintln!("applied a batch of {operations} operations ({done}/{total})");
+                eprintln!("{done}/{total} planned changes done");
             }
             None => {}
         }
