@@ -819,3 +819,30 @@ fn dropped_replies_to_updates_and_deletes_are_resolved_by_lookup() {
     assert!(!env.path("out.plan.receipt.json").exists());
     assert_no_changes(&env);
 }
+
+#[test]
+fn a_refused_key_stops_the_apply_with_a_resumable_error() {
+    let env = Env::new();
+    assert_eq!(env.run(&["plan", "-o", "out.plan"]).code, 0);
+    let (other, _) = ckplan::cloudkit::auth::generate_key_pair();
+    env.write("keys/other.pem", &other);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::Permissions::from_mode(0o600);
+        std::fs::set_permissions(env.path("keys/other.pem"), mode).unwrap();
+    }
+    let output = env
+        .ckplan()
+        .args(["apply", "out.plan"])
+        .env("CKPLAN_PRIVATE_KEY_FILE", env.path("keys/other.pem"))
+        .output()
+        .unwrap();
+    let stderr = env.filter(&String::from_utf8(output.stderr).unwrap());
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    insta::assert_snapshot!(stderr);
+    assert_eq!(env.stats().records, 0);
+    let run = env.run(&["apply", "out.plan"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_no_changes(&env);
+}
