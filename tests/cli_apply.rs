@@ -143,6 +143,13 @@ fn replan_reapplies_over_an_edit_of_a_field_the_plan_leaves_alone() {
     );
     let run = env.run(&["apply", "out.plan"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
+    // Sent twice, counted once.
+    let progress: Vec<_> = run
+        .stderr
+        .lines()
+        .filter(|line| line.ends_with("planned changes done"))
+        .collect();
+    assert_eq!(progress, ["1/1 planned changes done"]);
     let now = env.lookup("stadium-1").unwrap();
     assert_eq!(string_field(&now, "name"), "Harbor Field II");
     assert_eq!(string_field(&now, "city"), "Annapolis");
