@@ -42,8 +42,11 @@ pub struct ApplyOptions {
 
 /// Progress callbacks (the CLI draws bars from them).
 pub trait Observer: Send + Sync {
-    fn started(&self, _operations: usize) {}
-    fn batch_finished(&self, _operations: usize) {}
+    /// The run has `_changes` planned changes without a final outcome.
+    fn started(&self, _changes: usize) {}
+    /// `_changes` more of them reached their final outcome (applied, already applied,
+    /// conflict or failed). Each change is counted once, however often it was sent.
+    fn changes_finished(&self, _changes: usize) {}
 }
 
 /// Observes nothing.
@@ -296,6 +299,7 @@ impl<'a> Run<'a> {
             .append(&Entry::Outcomes {
                 outcomes: finals.clone(),
             })?;
+        self.observer.changes_finished(finals.len());
         self.outcomes.lock().expect("lock").extend(finals);
         Ok(())
     }
@@ -387,7 +391,6 @@ impl<'a> Run<'a> {
             records: sent,
         })?;
         let operations = batch.iter().map(Work::operation).collect();
-        let count = batch.len();
         let mut leftovers = Leftovers::default();
         match self.client.modify_batch(operations).await {
             Ok(results) => {
@@ -425,12 +428,11 @@ impl<'a> Run<'a> {
                 // Certainly not applied, and retries are exhausted: stop starting batches.
                 // The journal still lists these records as sent, so a later run looks
                 // them up before anything else.
-                tracing::error!("batch {number}: {error}");
+                tracing::debug!("batch {number}: {error}");
                 self.stop.store(true, Ordering::SeqCst);
                 self.error.lock().expect("lock").get_or_insert(error);
             }
         }
-        self.observer.batch_finished(count);
         Ok(leftovers)
     }
 
