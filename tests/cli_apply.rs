@@ -287,7 +287,13 @@ fn overwrite_lets_the_last_writer_win() {
 #[test]
 fn abort_stops_before_the_next_batch() {
     let env = Env::new();
-    // Stadiums are planned as creates (batch 1), teams after them (batch 2).
+    // 250 stadiums and 2 teams: batch 1 holds 200 stadiums (stadium-2 among them), batch 2
+    // the other 50 and the teams.
+    let many: Vec<Json> = (1..=250)
+        .map(|id| json!({"id": id, "name": format!("Stadium {id}"), "city": "Somewhere",
+                          "location": {"latitude": 40.0, "longitude": -75.0}, "capacity": 1000 + id}))
+        .collect();
+    env.set_stadiums(&Json::Array(many));
     let run = env.run(&["plan", "-o", "out.plan"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let theirs =

@@ -382,22 +382,22 @@ fn finish(
     }
     if report.has_conflicts() && not_started > 0 {
         eprintln!(
-            "Apply stopped on {} conflicts: {line}{already}; {not_started} planned changes not started.",
-            totals.conflicts
+            "Apply stopped on {}: {line}{already}; {not_started} planned changes not started.",
+            plural(totals.conflicts, "conflict")
         );
         return Ok(ExitStatus::Conflicts);
     }
     if report.has_conflicts() {
         eprintln!(
-            "Apply finished with {} conflicts: {line}{already}.",
-            totals.conflicts
+            "Apply finished with {}: {line}{already}.",
+            plural(totals.conflicts, "conflict")
         );
         return Ok(ExitStatus::Conflicts);
     }
     if report.has_failures() {
         eprintln!(
-            "Apply finished with {} failed records: {line}{already}.",
-            totals.failed
+            "Apply finished with {} failed: {line}{already}.",
+            plural(totals.failed, "record")
         );
         return Ok(ExitStatus::Error);
     }
@@ -410,6 +410,10 @@ fn finish(
         }
     );
     Ok(ExitStatus::Success)
+}
+
+fn plural(count: usize, noun: &str) -> String {
+    format!("{count} {noun}{}", if count == 1 { "" } else { "s" })
 }
 
 /// A bar per batch on terminals, plain lines otherwise.

@@ -20,12 +20,17 @@ pub fn init(no_color: bool, verbose: u8, quiet: bool) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("CKPLAN_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("ckplan={level}")));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(!no_color && std::io::stderr().is_terminal())
-        .with_target(false)
-        .try_init();
+        .with_target(false);
+    // Times only help when tracing requests (-vv); warnings read better without them.
+    let _ = if verbose >= 2 {
+        builder.try_init()
+    } else {
+        builder.without_time().try_init()
+    };
 }
 
 /// `error: <message>`, each cause on its own `  caused by:` line, then any `hint:`, on
