@@ -228,57 +228,6 @@ fn phases(plan: &Plan) -> Vec<Vec<&Change>> {
     phases.into_iter().map(|(_, phase)| phase).collect()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::plan::Change;
-
-    fn change(record_type: &str, name: usize, action: Action) -> Change {
-        Change {
-            action,
-            record_type: record_type.into(),
-            record_name: format!("{record_type}-{name:05}").into(),
-            change_tag: None,
-            before: BTreeMap::new(),
-            after: None,
-            removed: Vec::new(),
-        }
-    }
-
-    #[test]
-    fn batches_span_type_boundaries_and_phases_respect_dependencies() {
-        let mut changes = Vec::new();
-        changes.extend((0..32).map(|i| change("Stadium", i, Action::Create)));
-        changes.extend((0..60).map(|i| change("Team", i, Action::Create)));
-        changes.extend((0..5760).map(|i| change("Game", i, Action::Create)));
-        changes.extend((0..3).map(|i| change("Team", 1000 + i, Action::Delete)));
-        let plan = Plan::build(
-            crate::cloudkit::Target {
-                container: "c".into(),
-                environment: crate::cloudkit::Environment::Development,
-                database: crate::cloudkit::Database::Public,
-                zone: "_defaultZone".into(),
-            },
-            crate::plan::PlanOptions::default(),
-            Vec::new(),
-            vec!["Stadium".into(), "Team".into(), "Game".into()],
-            Vec::new(),
-            String::new(),
-        );
-        let plan = Plan { changes, ..plan };
-        let phases = phases(&plan);
-        let sizes: Vec<usize> = phases.iter().map(Vec::len).collect();
-        // Stadiums open the first batch (with the teams and 108 games); the rest of the
-        // games run concurrently once it is done, but the batch holding the last games and
-        // the team deletions waits for all of them.
-        assert_eq!(sizes, [200, 5600, 55]);
-        let batches: usize = phases.iter().map(|p| p.len().div_ceil(BATCH_SIZE)).sum();
-        assert_eq!(batches, (32 + 60 + 5760 + 3_usize).div_ceil(BATCH_SIZE));
-        assert_eq!(phases[0][31].record_type.as_str(), "Stadium");
-        assert_eq!(phases[0][32].record_type.as_str(), "Team");
-    }
-}
-
 impl<'a> Run<'a> {
     fn rules(&self, record_type: &RecordType) -> CompareRules {
         self.rules.get(record_type).cloned().unwrap_or_default()
@@ -501,4 +450,55 @@ impl<'a> Run<'a> {
 /// Now, RFC 3339 in UTC to the second.
 pub fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::Change;
+
+    fn change(record_type: &str, name: usize, action: Action) -> Change {
+        Change {
+            action,
+            record_type: record_type.into(),
+            record_name: format!("{record_type}-{name:05}").into(),
+            change_tag: None,
+            before: BTreeMap::new(),
+            after: None,
+            removed: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn batches_span_type_boundaries_and_phases_respect_dependencies() {
+        let mut changes = Vec::new();
+        changes.extend((0..32).map(|i| change("Stadium", i, Action::Create)));
+        changes.extend((0..60).map(|i| change("Team", i, Action::Create)));
+        changes.extend((0..5760).map(|i| change("Game", i, Action::Create)));
+        changes.extend((0..3).map(|i| change("Team", 1000 + i, Action::Delete)));
+        let plan = Plan::build(
+            crate::cloudkit::Target {
+                container: "c".into(),
+                environment: crate::cloudkit::Environment::Development,
+                database: crate::cloudkit::Database::Public,
+                zone: "_defaultZone".into(),
+            },
+            crate::plan::PlanOptions::default(),
+            Vec::new(),
+            vec!["Stadium".into(), "Team".into(), "Game".into()],
+            Vec::new(),
+            String::new(),
+        );
+        let plan = Plan { changes, ..plan };
+        let phases = phases(&plan);
+        let sizes: Vec<usize> = phases.iter().map(Vec::len).collect();
+        // Stadiums open the first batch (with the teams and 108 games); the rest of the
+        // games run concurrently once it is done, but the batch holding the last games and
+        // the team deletions waits for all of them.
+        assert_eq!(sizes, [200, 5600, 55]);
+        let batches: usize = phases.iter().map(|p| p.len().div_ceil(BATCH_SIZE)).sum();
+        assert_eq!(batches, (32 + 60 + 5760 + 3_usize).div_ceil(BATCH_SIZE));
+        assert_eq!(phases[0][31].record_type.as_str(), "Stadium");
+        assert_eq!(phases[0][32].record_type.as_str(), "Team");
+    }
 }
