@@ -199,7 +199,10 @@ async fn apply_plan(
         .receipt
         .clone()
         .unwrap_or_else(|| receipt_path_for(path));
+    // A run killed after the journal's last entry but before the receipt was written
+    // falls through: it sends nothing and writes the receipt from the journal.
     if replay.complete
+        && receipt_path.exists()
         && plan
             .changes
             .iter()
