@@ -208,10 +208,16 @@ async fn apply_plan(
             .iter()
             .all(|c| replay.done.contains_key(&key(c)))
     {
+        let conflicts = replay.done.values().filter(|o| o.is_conflict()).count();
         eprintln!(
             "This plan was already applied in full; nothing to do (receipt: `{}`).",
             receipt_path.display()
         );
+        if conflicts > 0 {
+            // The conflicts it reported still stand: same exit status as that run.
+            eprintln!("It finished with {conflicts} conflicts; see the receipt.");
+            return Ok(ExitStatus::Conflicts);
+        }
         return Ok(ExitStatus::Success);
     }
     if replay.runs > 0 && !globals.quiet {
