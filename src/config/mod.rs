@@ -139,9 +139,18 @@ impl Config {
     /// Reads and resolves `path`. Fails on unreadable files, YAML errors, unknown keys,
     /// a bad endpoint, template or tolerance; per-field problems are kept in `problems()`.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        let bytes = std::fs::read(path).map_err(|source| ConfigError::Read {
             path: path.to_owned(),
             source,
+        })?;
+        let text = String::from_utf8(bytes).map_err(|error| {
+            let (line, column) = text_position(error.as_bytes(), error.utf8_error().valid_up_to());
+            ConfigError::Parse {
+                path: path.to_owned(),
+                line: Some(line),
+                column: Some(column),
+                message: "invalid UTF-8".to_owned(),
+            }
         })?;
         Self::parse(path, &text)
     }
@@ -179,6 +188,14 @@ impl Config {
             zone: self.zone.clone(),
         }
     }
+}
+
+/// 1-based line and column (in characters) of byte `offset`.
+fn text_position(bytes: &[u8], offset: usize) -> (usize, usize) {
+    let before = String::from_utf8_lossy(&bytes[..offset.min(bytes.len())]);
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
 }
 
 /// The JSON Schema of `ckplan.yaml`.

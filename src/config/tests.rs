@@ -192,3 +192,28 @@ fn cycles_fall_back_to_name_order_with_a_warning() {
     let cycle: Vec<&str> = order.cycle.iter().flatten().map(|t| t.as_str()).collect();
     assert_eq!(cycle, ["A", "B", "C"]);
 }
+
+/// Regression (bad-input case `generated_config_invalid_utf8`): a config with a byte that
+/// is not UTF-8 failed as "stream did not contain valid UTF-8", with no line.
+#[test]
+fn invalid_utf8_fails_with_line_and_column() {
+    let directory = tempfile::tempdir().unwrap();
+    let path = directory.path().join("ckplan.yaml");
+    std::fs::write(&path, b"container: c\n# caf\xC3\x28\n").unwrap();
+    let error = Config::load(&path).unwrap_err();
+    assert!(
+        matches!(
+            error,
+            ConfigError::Parse {
+                line: Some(2),
+                column: Some(6),
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    assert!(
+        error.to_string().ends_with(":2:6: invalid UTF-8"),
+        "{error}"
+    );
+}

@@ -51,7 +51,11 @@ fn data_cases() -> Vec<Case> {
     invalid_utf8_config.extend_from_slice(b"# \xE2\x28\xA1\n");
     let huge = "x".repeat(1_100_000);
     let deep_json = format!("{}{}", "[".repeat(5000), "]".repeat(5000));
-    let deep_yaml = format!("- id: 1\n  name: {}{}\n", "[".repeat(5000), "]".repeat(5000));
+    let deep_yaml = format!(
+        "- id: 1\n  name: {}{}\n",
+        "[".repeat(5000),
+        "]".repeat(5000)
+    );
     vec![
         case(
             "generated_ndjson_invalid_utf8",
@@ -66,7 +70,7 @@ fn data_cases() -> Vec<Case> {
         case(
             "generated_config_invalid_utf8",
             vec![("ckplan.yaml", invalid_utf8_config)],
-            &["ckplan.yaml", "UTF-8"],
+            &["ckplan.yaml`:31:3", "invalid UTF-8"],
         ),
         case(
             "generated_json_huge_string",
@@ -200,15 +204,31 @@ fn plan_cases() -> Vec<Case> {
     let mut missing = plan_case("generated_plan_missing_file", empty, &["nope.plan"]);
     missing.args = vec!["apply".into(), "nope.plan".into()];
     vec![
-        plan_case("generated_plan_edited", edited_value, &["bad.plan", "modified"]),
-        plan_case("generated_plan_truncated", truncated, &["bad.plan", "truncated", "line"]),
-        plan_case("generated_plan_reordered", reordered, &["bad.plan", "modified"]),
+        plan_case(
+            "generated_plan_edited",
+            edited_value,
+            &["bad.plan", "modified"],
+        ),
+        plan_case(
+            "generated_plan_truncated",
+            truncated,
+            &["bad.plan", "truncated", "line"],
+        ),
+        plan_case(
+            "generated_plan_reordered",
+            reordered,
+            &["bad.plan", "modified"],
+        ),
         plan_case(
             "generated_plan_unknown_version",
             unknown_version,
             &["bad.plan", "format version 7"],
         ),
-        plan_case("generated_plan_checksum_removed", checksum_removed, &["bad.plan", "checksum"]),
+        plan_case(
+            "generated_plan_checksum_removed",
+            checksum_removed,
+            &["bad.plan", "checksum"],
+        ),
         plan_case(
             "generated_plan_other_container",
             other_container,
@@ -219,9 +239,21 @@ fn plan_cases() -> Vec<Case> {
             other_environment,
             &["bad.plan", "production"],
         ),
-        plan_case("generated_plan_other_zone", other_zone, &["bad.plan", "Elsewhere"]),
-        plan_case("generated_plan_not_utf8", not_utf8, &["bad.plan"]),
-        plan_case("generated_plan_is_a_receipt", a_receipt, &["bad.plan", "not a ckplan plan"]),
+        plan_case(
+            "generated_plan_other_zone",
+            other_zone,
+            &["bad.plan", "Elsewhere"],
+        ),
+        plan_case(
+            "generated_plan_not_utf8",
+            not_utf8,
+            &["bad.plan", "invalid UTF-8", "line "],
+        ),
+        plan_case(
+            "generated_plan_is_a_receipt",
+            a_receipt,
+            &["bad.plan", "not a ckplan plan"],
+        ),
         plan_case("generated_plan_empty", empty, &["bad.plan", "empty"]),
         missing,
     ]
