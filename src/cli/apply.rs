@@ -56,9 +56,9 @@ pub async fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitStatus> {
     let config = workspace::load_config(globals)?;
     match args.plan.clone() {
         Some(path) => {
-            let text = std::fs::read_to_string(&path)
+            let bytes = std::fs::read(&path)
                 .with_context(|| format!("failed to read plan `{}`", path.display()))?;
-            let plan = file::from_text(&text)
+            let plan = file::from_bytes(&bytes)
                 .with_context(|| format!("refusing plan `{}`", path.display()))?;
             check_target(&plan, &config, &path)?;
             production_guard(&config, args.allow_production, globals)?;
