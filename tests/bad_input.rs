@@ -64,7 +64,11 @@ fn disk_cases() -> Vec<Case> {
         .collect();
     directories.sort();
     for directory in directories {
-        let name = directory.file_name().unwrap().to_string_lossy().into_owned();
+        let name = directory
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
         let text = std::fs::read_to_string(directory.join("case.yaml"))
             .unwrap_or_else(|e| panic!("{name}/case.yaml: {e}"));
         let file: CaseFile =
@@ -220,7 +224,10 @@ fn judge(case: &Case, ran: &Ran) -> Vec<String> {
         }
     }
     if ran.modify_requests > 0 {
-        wrong.push(format!("{} writes reached the emulator", ran.modify_requests));
+        wrong.push(format!(
+            "{} writes reached the emulator",
+            ran.modify_requests
+        ));
     }
     wrong
 }
@@ -247,7 +254,12 @@ async fn every_bad_input_fails_clearly_without_writing() {
         let ran = run_case(case).await;
         let wrong = judge(case, &ran);
         if std::env::var_os("CKPLAN_SHOW_BAD_INPUT").is_some() {
-            eprintln!("== {} (exit {})\n{}", case.name, ran.code, shorten(&ran.stderr));
+            eprintln!(
+                "== {} (exit {})\n{}",
+                case.name,
+                ran.code,
+                shorten(&ran.stderr)
+            );
         }
         if !wrong.is_empty() {
             failures.push(format!(

@@ -130,7 +130,10 @@ fn a_record_over_the_size_limit_is_an_error_naming_it() {
     let data = load_all(&config);
     let found = messages(&data);
     assert_eq!(found.len(), 1, "{found:?}");
-    assert!(found[0].starts_with("t.ndjson:1 Error record is "), "{found:?}");
+    assert!(
+        found[0].starts_with("t.ndjson:1 Error record is "),
+        "{found:?}"
+    );
     assert!(found[0].contains("1 MB record size limit"));
     assert_eq!(data.records(&"T".into()).len(), 1);
 }
