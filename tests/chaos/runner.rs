@@ -195,17 +195,36 @@ impl Setup {
 
     /// Runs the binary in the workspace; kills it after `kill_after` if it is still running.
     async fn run(&self, args: &[&str], kill_after: Option<Duration>) -> (Ended, String) {
+        let (ended, stderr, _) = self.run_with(args, &[], kill_after).await;
+        (ended, stderr)
+    }
+
+    /// Runs the binary to the end with extra environment variables; (end, stderr, stdout).
+    pub async fn ckplan(&self, args: &[&str], env: &[(&str, &str)]) -> (Ended, String, String) {
+        self.run_with(args, env, None).await
+    }
+
+    async fn run_with(
+        &self,
+        args: &[&str],
+        env: &[(&str, &str)],
+        kill_after: Option<Duration>,
+    ) -> (Ended, String, String) {
         let stderr_path = self.directory.path().join("stderr.log");
+        let stdout_path = self.directory.path().join("stdout.log");
         let stderr = std::fs::File::create(&stderr_path).expect("stderr file");
+        let stdout = std::fs::File::create(&stdout_path).expect("stdout file");
         let mut child = Command::new(env!("CARGO_BIN_EXE_ckplan"))
             .current_dir(self.directory.path())
             .env_remove("CKPLAN_CONFIG")
             .env_remove("CKPLAN_KEY_ID")
             .env_remove("CKPLAN_PRIVATE_KEY_FILE")
+            .env_remove("CKPLAN_LOG")
             .env("NO_COLOR", "1")
+            .envs(env.iter().copied())
             .args(args)
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(stdout)
             .stderr(stderr)
             .spawn()
             .expect("ckplan starts");
@@ -226,7 +245,8 @@ impl Setup {
             tokio::time::sleep(Duration::from_millis(3)).await;
         };
         let text = std::fs::read_to_string(&stderr_path).unwrap_or_default();
-        (ended, text)
+        let out = std::fs::read_to_string(&stdout_path).unwrap_or_default();
+        (ended, text, out)
     }
 
     pub fn set_faults(&self, faults: Faults) {
