@@ -204,16 +204,43 @@ pub fn config_schema() -> schemars::schema::RootSchema {
 }
 
 /// serde_yaml's message without its trailing ` at line L column C` (the error carries it).
+/// Quoted values are shortened (see `shorten_quoted`).
 fn yaml_message(error: &serde_yaml::Error) -> String {
     let text = error.to_string();
-    match error.location() {
+    let text = match error.location() {
         Some(l) => text.replacen(
             &format!(" at line {} column {}", l.line(), l.column()),
             "",
             1,
         ),
         None => text,
+    };
+    shorten_quoted(&text)
+}
+
+/// serde_yaml quotes the offending value whole: given a private key as the config
+/// (`--config key.pem`), the error printed the key. Any quoted value longer than
+/// `LONGEST_QUOTE` characters is cut to its first `QUOTE_PREFIX`, which for a PEM file is
+/// its `-----BEGIN` line.
+fn shorten_quoted(text: &str) -> String {
+    const LONGEST_QUOTE: usize = 40;
+    const QUOTE_PREFIX: usize = 16;
+    let mut out = String::with_capacity(text.len().min(256));
+    let mut parts = text.split('"');
+    if let Some(first) = parts.next() {
+        out.push_str(first);
     }
+    for (index, part) in parts.enumerate() {
+        out.push('"');
+        let quoted = index % 2 == 0;
+        if quoted && part.chars().count() > LONGEST_QUOTE {
+            out.extend(part.chars().take(QUOTE_PREFIX));
+            out.push('…');
+        } else {
+            out.push_str(part);
+        }
+    }
+    out
 }
 
 fn resolve(path: &Path, text: &str, file: ConfigFile) -> Result<Config, ConfigError> {

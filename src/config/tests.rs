@@ -217,3 +217,26 @@ fn invalid_utf8_fails_with_line_and_column() {
         "{error}"
     );
 }
+
+/// Regression (security test: `ckplan --config key.pem`): the YAML error quoted the whole
+/// file, printing the private key.
+#[test]
+fn a_private_key_given_as_config_is_not_echoed() {
+    let (private, _) = crate::cloudkit::auth::generate_key_pair();
+    let body_line = private.lines().nth(2).unwrap().to_owned();
+    let error = parse(&private).unwrap_err().to_string();
+    assert!(!error.contains(&body_line), "{error}");
+    assert!(error.contains("\"-----BEGIN PRIVA…\""), "{error}");
+    let short = parse("container: [\"x\"]\n").unwrap_err().to_string();
+    assert!(short.contains("container"), "{short}");
+}
+
+#[test]
+fn only_long_quoted_values_are_shortened() {
+    assert_eq!(shorten_quoted("a \"short\" b"), "a \"short\" b");
+    let long = format!("found \"{}\", expected \"x\"", "k".repeat(50));
+    assert_eq!(
+        shorten_quoted(&long),
+        format!("found \"{}…\", expected \"x\"", "k".repeat(16))
+    );
+}
