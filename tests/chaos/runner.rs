@@ -200,6 +200,7 @@ impl Setup {
     }
 
     /// Runs the binary to the end with extra environment variables; (end, stderr, stdout).
+    #[allow(dead_code)] // used by tests/security.rs
     pub async fn ckplan(&self, args: &[&str], env: &[(&str, &str)]) -> (Ended, String, String) {
         self.run_with(args, env, None).await
     }
