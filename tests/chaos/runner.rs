@@ -161,7 +161,7 @@ impl Setup {
                 parallelism.as_str(),
             ];
             let kill_after =
-                (attempt < kills).then(|| Duration::from_millis(random.gen_range(0..500)));
+                (attempt < kills).then(|| Duration::from_millis(random.gen_range(0..300)));
             let (ended, stderr) = self.run(&args, kill_after).await;
             runs.runs += 1;
             runs.log
