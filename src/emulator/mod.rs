@@ -185,6 +185,11 @@ impl RunningEmulator {
         self.shared.stats()
     }
 
+    /// Replaces the injected faults (reseeding their random source) while serving.
+    pub fn set_faults(&self, faults: Faults) {
+        self.shared.injector.set(faults);
+    }
+
     /// Stops accepting, closes connections, compacts the data directory.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);

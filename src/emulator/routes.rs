@@ -4,7 +4,7 @@
 //! latency, throttle/unavailable faults, body, store operation, persistence, reply (or
 //! drop). Admin routes under `/_emulator/` are unsigned.
 
-use super::faults::{Fault, RETRY_AFTER_SECONDS};
+use super::faults::Fault;
 use super::persist::Pending;
 use super::protocol::{self, Endpoint, Reply, Route};
 use super::signature::{self, SignedRequest};
@@ -183,7 +183,7 @@ fn refuse(shared: &Shared, fault: Option<Fault>) -> Option<Reply> {
     };
     Some(protocol::error_reply_after(
         &RequestError::new(code, reason),
-        Some(RETRY_AFTER_SECONDS),
+        Some(shared.injector.retry_after()),
     ))
 }
 
