@@ -4,7 +4,7 @@
 //! error bodies with the status CloudKit uses for each code.
 
 use super::store::{RequestError, Scope};
-use crate::cloudkit::wire::{ErrorBody, ServerErrorCode};
+use crate::cloudkit::wire::ServerErrorCode;
 use crate::cloudkit::{Database, Environment};
 use http_body_util::Full;
 use hyper::body::Bytes;
@@ -160,16 +160,28 @@ pub fn error_reply(error: &RequestError) -> Reply {
 
 /// As `error_reply`, with `retryAfter` (seconds).
 pub fn error_reply_after(error: &RequestError, retry_after: Option<f64>) -> Reply {
-    let body = ErrorBody {
-        uuid: Some(new_uuid()),
-        server_error_code: error.code.clone(),
-        reason: Some(error.reason.clone()),
-        retry_after,
-        redirect_url: None,
+    let body = ErrorReply {
+        uuid: new_uuid(),
+        server_error_code: &error.code,
+        reason: &error.reason,
+        retry_after: retry_after.map(|seconds| seconds.max(0.0).ceil() as u64),
     };
     let status =
         StatusCode::from_u16(error.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     reply(status, serde_json::to_vec(&body).unwrap_or_default())
+}
+
+/// A request-level error body in live key order. `retryAfter` is a whole number of
+/// seconds (rounded up): typed clients decode it as an integer (CloudKitClient `Int`,
+/// CloudKitWebServices `UInt`) and would reject `1.0`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ErrorReply<'a> {
+    uuid: String,
+    server_error_code: &'a ServerErrorCode,
+    reason: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    retry_after: Option<u64>,
 }
 
 fn reply(status: StatusCode, body: Vec<u8>) -> Reply {
