@@ -133,7 +133,7 @@ async fn database(
 ) -> Result<Reply, Dropped> {
     let route = match protocol::route(method, request.path) {
         Ok(route) => route,
-        Err(error) => return Ok(protocol::error_reply(&error)),
+        Err(refused) => return Ok(refused.reply()),
     };
     count(
         shared,
