@@ -190,15 +190,18 @@ fn percent_decode(text: &str) -> String {
     String::from_utf8(decoded).unwrap_or_else(|_| text.to_owned())
 }
 
-/// Decodes a JSON body into `T`; malformed JSON or a wrong shape is a 400.
+/// Decodes a JSON body into `T`; malformed JSON or a wrong shape is a 400. A `null` member
+/// counts as absent (CloudKitClient sends every unset optional key as `null`, such as
+/// `"filterBy": null`), except inside `fields`, where `null` removes a field.
 pub fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, RequestError> {
     if let Ok(parsed) = serde_json::from_slice(body) {
         return Ok(parsed);
     }
-    // Slow path, only to tell malformed JSON from a wrong shape.
-    let json: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
+    // Slow path: drop nulls, or tell malformed JSON from a wrong shape.
+    let mut json: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
         RequestError::bad_request(format!("BadRequestException: malformed JSON body: {e}"))
     })?;
+    drop_null_members(&mut json);
     serde_json::from_value(json).map_err(|e| {
         let message = e.to_string();
         let reason = match message
@@ -210,6 +213,28 @@ pub fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, RequestError> {
         };
         RequestError::bad_request(reason)
     })
+}
+
+/// Removes `null` object members at every depth except directly inside `fields`.
+fn drop_null_members(json: &mut serde_json::Value) {
+    match json {
+        serde_json::Value::Object(members) => {
+            members.retain(|_, value| !value.is_null());
+            for (key, value) in members.iter_mut() {
+                if key == "fields" {
+                    value
+                        .as_object_mut()
+                        .into_iter()
+                        .flat_map(|fields| fields.values_mut())
+                        .for_each(drop_null_members);
+                } else {
+                    drop_null_members(value);
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(drop_null_members),
+        _ => {}
+    }
 }
 
 /// A 200 with a JSON body.
@@ -335,6 +360,19 @@ mod tests {
         );
         let error = parse_body::<crate::cloudkit::wire::ModifyRequest>(b"{").unwrap_err();
         assert!(error.reason.contains("malformed JSON"), "{}", error.reason);
+    }
+
+    #[test]
+    fn null_members_count_as_absent_except_fields() {
+        let body =
+            br#"{"query":{"recordType":"T","filterBy":null,"sortBy":null},"resultsLimit":null}"#;
+        let request: crate::cloudkit::wire::QueryRequest = parse_body(body).unwrap();
+        assert!(request.query.filter_by.is_empty());
+        let body = br#"{"operations":[{"operationType":"update","desiredKeys":null,"record":{"recordName":"a","recordChangeTag":"1","zoneID":null,"fields":{"gone":null,"kept":{"value":1,"type":null}}}}],"atomic":null}"#;
+        let request: crate::cloudkit::wire::ModifyRequest = parse_body(body).unwrap();
+        let fields = request.operations[0].record.fields.as_ref().unwrap();
+        assert_eq!(fields["gone"], None);
+        assert!(fields["kept"].is_some());
     }
 
     #[test]
