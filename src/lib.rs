@@ -1,11 +1,17 @@
 //! ckplan: Terraform-style plan and apply for Apple CloudKit records.
 //!
 //! Layers, from the bottom: `record` (the model), `cloudkit` (wire, signing, client),
-//! `config` and `record::load` (local state), `diff` and `plan` (pure), `apply`
-//! (execution), `emulator` (a CloudKit-compatible server), and `cli` (the only part that
-//! prints, prompts, reads the environment or exits).
+//! `config` and `record::load` (local state), `diff` and `plan` (pure), `sync` (reading
+//! both states and comparing them), `apply` (execution), `emulator` (a CloudKit-compatible
+//! server sharing only the wire types and signing with the client), and `cli` (the only
+//! part that prints, prompts, reads the environment or exits).
 
+pub mod apply;
 pub mod cli;
 pub mod cloudkit;
+pub mod config;
 pub mod diff;
+pub mod emulator;
+pub mod plan;
 pub mod record;
+pub mod sync;

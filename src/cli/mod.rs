@@ -2,8 +2,18 @@
 //! prompts, reads environment variables or decides the exit code.
 
 pub mod completions;
+pub mod emulator;
 pub mod keygen;
 pub mod output;
+pub mod apply;
+pub mod delete_all;
+pub mod diff;
+pub mod import;
+pub mod menu;
+pub mod plan;
+pub mod show;
+pub mod validate;
+mod workspace;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -31,8 +41,18 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    Validate(validate::Args),
+    Diff(diff::Args),
+    Plan(plan::Args),
+    Show(show::Args),
+    Apply(apply::Args),
+    Import(import::Args),
+    DeleteAll(delete_all::Args),
+    Emulator(emulator::Args),
     Keygen(keygen::Args),
+    Menu(menu::Args),
     Completions(completions::Args),
+    Emulator(emulator::Args),
 }
 
 /// The process exit status: 0 success, 1 error, 2 changes present (`--detailed-exitcode`),
@@ -62,6 +82,8 @@ pub struct Globals {
     pub config: Option<PathBuf>,
     pub verbose: u8,
     pub quiet: bool,
+    /// Questions may be answered on stdin even when it is not a terminal (`ckplan menu`).
+    pub interactive: bool,
 }
 
 impl Globals {
@@ -79,14 +101,25 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         config: cli.config,
         verbose: cli.verbose,
         quiet: cli.quiet,
+        interactive: false,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     runtime.block_on(async move {
         match cli.command {
+            Command::Validate(args) => validate::run(args, &globals),
+            Command::Diff(args) => diff::run(args, &globals).await,
+            Command::Plan(args) => plan::run(args, &globals).await,
+            Command::Show(args) => show::run(args, &globals),
+            Command::Apply(args) => apply::run(args, &globals).await,
+            Command::Import(args) => import::run(args, &globals).await,
+            Command::DeleteAll(args) => delete_all::run(args, &globals).await,
+            Command::Emulator(args) => emulator::run(args, &globals).await,
             Command::Keygen(args) => keygen::run(args, &globals),
+            Command::Menu(args) => menu::run(args, &globals).await,
             Command::Completions(args) => completions::run(args),
+            Command::Emulator(args) => emulator::run(args, &globals).await,
         }
     })
 }

@@ -1,6 +1,8 @@
 //! Pure comparison of desired records with CloudKit's (DESIGN.md "Comparison rules").
 //! No I/O.
 
+mod compare;
 mod report;
 
+pub use compare::{compare_type, values_equal, CompareRules, DEFAULT_LOCATION_TOLERANCE};
 pub use report::{Category, FieldChange, RecordDiff, TypeDiff};

@@ -1,0 +1,133 @@
+//! `ckplan emulator`: runs the CloudKit-compatible server until Ctrl-C or SIGTERM. Prints
+//! the URL it listens on as the one line of stdout, so scripts can read it.
+
+use super::{output, ExitStatus, Globals};
+use crate::cloudkit::auth;
+use crate::emulator::{self, EmulatorConfig, Faults, RegisteredKey};
+use anyhow::Context;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Run a local CloudKit-compatible server (records, zones, users; S2S signatures checked).
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Example:\n  \
+    ckplan keygen -o dev.pem > dev.pub.pem\n  \
+    ckplan emulator --listen 127.0.0.1:8787 --data .ckplan/emulator --key 3f1c...=dev.pub.pem\n  \
+    # then point ckplan.yaml at `endpoint: http://127.0.0.1:8787`\n\n\
+    Admin routes (unsigned): GET /_emulator/stats, POST /_emulator/reset.\n\
+    Faults for tests: --latency-ms 50 --throttle-rate 0.1 --drop-rate 0.05 --seed 7")]
+pub struct Args {
+    /// Address to listen on (port 0 picks a free port)
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8787")]
+    pub listen: SocketAddr,
+    /// Keep records in DIR across restarts (default: in memory)
+    #[arg(long, value_name = "DIR")]
+    pub data: Option<PathBuf>,
+    /// A public key (SPKI PEM) allowed to sign: KEYID=PUBKEY.pem, or PUBKEY.pem for any key ID
+    #[arg(long = "key", value_name = "KEYID=PUBKEY.pem")]
+    pub keys: Vec<String>,
+    /// Largest accepted distance between the signed date and now; 0 turns the check off
+    #[arg(long, value_name = "SECONDS", default_value_t = 600)]
+    pub clock_skew_secs: u64,
+    /// Refuse queries that filter or sort on fields not declared with --index
+    #[arg(long)]
+    pub require_indexes: bool,
+    /// A queryable field, `Type.field` (`Type.recordName` allows unfiltered queries)
+    #[arg(long = "index", value_name = "TYPE.FIELD")]
+    pub indexes: Vec<String>,
+    /// Sleep this long before answering every database request
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    pub latency_ms: u64,
+    /// Probability of answering 429 THROTTLED (before any effect)
+    #[arg(long, value_name = "P", default_value_t = 0.0, value_parser = probability)]
+    pub throttle_rate: f64,
+    /// Probability of answering 503 TRY_AGAIN_LATER (before any effect)
+    #[arg(long, value_name = "P", default_value_t = 0.0, value_parser = probability)]
+    pub unavailable_rate: f64,
+    /// Probability that records/modify applies the write, then closes the connection unanswered
+    #[arg(long, value_name = "P", default_value_t = 0.0, value_parser = probability)]
+    pub drop_rate: f64,
+    /// Seed of the fault decisions
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub seed: u64,
+}
+
+fn probability(text: &str) -> Result<f64, String> {
+    let value: f64 = text
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number"))?;
+    if (0.0..=1.0).contains(&value) {
+        Ok(value)
+    } else {
+        Err(format!("`{text}` is not a probability between 0 and 1"))
+    }
+}
+
+/// `KEYID=PUBKEY.pem` or `PUBKEY.pem`.
+fn registered_key(spec: &str) -> anyhow::Result<RegisteredKey> {
+    let (key_id, path) = match spec.split_once('=') {
+        Some((id, path)) if !id.is_empty() => (Some(id.to_owned()), path),
+        _ => (None, spec),
+    };
+    let key = auth::load_public_pem(std::path::Path::new(path))
+        .with_context(|| format!("failed to load `--key {spec}`"))?;
+    Ok(RegisteredKey { key_id, key })
+}
+
+pub async fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitStatus> {
+    let keys = args
+        .keys
+        .iter()
+        .map(|spec| registered_key(spec))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    if keys.is_empty() {
+        output::warn(
+            "no `--key` given: every signed request will be refused with AUTHENTICATION_FAILED",
+        );
+    }
+    let config = EmulatorConfig {
+        listen: args.listen,
+        data_dir: args.data,
+        keys,
+        clock_skew: Duration::from_secs(args.clock_skew_secs),
+        require_indexes: args.require_indexes,
+        indexes: args.indexes,
+        faults: Faults {
+            latency_ms: args.latency_ms,
+            throttle_rate: args.throttle_rate,
+            unavailable_rate: args.unavailable_rate,
+            drop_rate: args.drop_rate,
+            seed: args.seed,
+        },
+        log_requests: globals.verbose > 0,
+    };
+    let running = emulator::start(config)
+        .await
+        .with_context(|| format!("failed to start the emulator on `{}`", args.listen))?;
+    let mut stdout = std::io::stdout();
+    writeln!(stdout, "{}", running.url())?;
+    stdout.flush()?;
+    if !globals.quiet {
+        eprintln!("CloudKit emulator listening; Ctrl-C to stop.");
+    }
+    wait_for_stop().await?;
+    running.shutdown().await;
+    Ok(ExitStatus::Success)
+}
+
+async fn wait_for_stop() -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            result = tokio::signal::ctrl_c() => result?,
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    tokio::signal::ctrl_c().await?;
+    Ok(())
+}

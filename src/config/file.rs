@@ -1,0 +1,81 @@
+//! The serde shape of `ckplan.yaml`, exactly as written by users. Unknown keys are rejected
+//! so that a typo fails loudly; `config::Config` is the resolved, checked form.
+
+use crate::cloudkit::{Database, Environment};
+use schemars::JsonSchema;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// `ckplan.yaml`.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    /// CloudKit container identifier, e.g. `iCloud.com.example.SportsTime`.
+    pub container: String,
+    pub environment: Environment,
+    /// Default `public` (server-to-server keys reach the public database only).
+    #[serde(default = "default_database")]
+    pub database: Database,
+    /// Default `_defaultZone`.
+    #[serde(default = "default_zone")]
+    pub zone: String,
+    /// `https://api.apple-cloudkit.com` (default), `http://127.0.0.1:PORT`, `embedded`
+    /// (in-process emulator storing in `.ckplan/emulator`) or `embedded:DIR`.
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    #[serde(default)]
+    pub auth: Option<AuthFile>,
+    /// Record types, applied in the dependency order computed from REFERENCE fields.
+    #[serde(default)]
+    pub types: BTreeMap<String, TypeFile>,
+}
+
+/// Server-to-server key. `CKPLAN_KEY_ID` and `CKPLAN_PRIVATE_KEY_FILE` override these.
+#[derive(Clone, Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AuthFile {
+    #[serde(default)]
+    pub key_id: Option<String>,
+    /// PEM file, relative to the config file.
+    #[serde(default)]
+    pub private_key_file: Option<PathBuf>,
+}
+
+/// One data file, or several whose records are merged (a recordName must be unique
+/// across them).
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum FileList {
+    One(PathBuf),
+    Many(Vec<PathBuf>),
+}
+
+/// One record type.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TypeFile {
+    /// `.json` (array), `.ndjson`/`.jsonl`, `.yaml`/`.yml`; relative to the config file.
+    pub file: FileList,
+    /// Plain records: a template over the record's own keys, e.g. `team-{id}`.
+    #[serde(default)]
+    pub record_name: Option<String>,
+    /// CloudKit type of each field: `STRING`, `INT64`, `DOUBLE`, `TIMESTAMP`, `BYTES`,
+    /// `LOCATION`, `ASSETID`, `REFERENCE` (optionally `REFERENCE(Type)`), or `<TYPE>_LIST`.
+    #[serde(default)]
+    pub fields: BTreeMap<String, String>,
+    /// Fields the app writes itself: never compared, never sent.
+    #[serde(default)]
+    pub ignore_fields: Vec<String>,
+    /// Latitude/longitude tolerance when comparing LOCATION values; default 0.0001.
+    #[serde(default)]
+    pub location_tolerance: Option<f64>,
+}
+
+fn default_database() -> Database {
+    Database::Public
+}
+
+fn default_zone() -> String {
+    crate::cloudkit::wire::DEFAULT_ZONE.to_owned()
+}

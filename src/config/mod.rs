@@ -1,0 +1,370 @@
+//! `ckplan.yaml`: the target (container, environment, database, zone), the endpoint, the
+//! server-to-server key and the record types with their files and field types. Loading
+//! resolves paths against the config file's directory; syntax errors fail with file, line
+//! and column, while per-field mistakes (an unknown type name, a reference to a type that
+//! is not configured) are collected as `Problem`s so `validate` can list them all.
+
+mod file;
+mod order;
+mod template;
+
+pub use file::{AuthFile, ConfigFile, FileList, TypeFile};
+pub(crate) use order::referenced_names;
+pub use order::{type_order, TypeOrder};
+pub use template::{NameTemplate, TemplateError};
+
+use crate::cloudkit::{Database, Environment, Target};
+use crate::diff::CompareRules;
+use crate::record::load::Problem;
+use crate::record::{FieldType, RecordType, ScalarType};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+/// The CloudKit Web Services host used when `endpoint` is not given.
+pub const DEFAULT_ENDPOINT: &str = "https://api.apple-cloudkit.com";
+pub use crate::diff::DEFAULT_LOCATION_TOLERANCE;
+
+/// Where requests go.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Endpoint {
+    /// An `http://` or `https://` base URL, without a trailing slash.
+    Url(String),
+    /// The in-process emulator, storing its state in `dir`.
+    Embedded { dir: PathBuf },
+}
+
+/// The server-to-server key. The CLI applies `CKPLAN_KEY_ID` / `CKPLAN_PRIVATE_KEY_FILE`
+/// through `override_with`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Auth {
+    pub key_id: Option<String>,
+    pub private_key_file: Option<PathBuf>,
+}
+
+impl Auth {
+    /// Replaces the values that are given (environment variables win over the file).
+    pub fn override_with(&mut self, key_id: Option<String>, private_key_file: Option<PathBuf>) {
+        if let Some(key_id) = key_id {
+            self.key_id = Some(key_id);
+        }
+        if let Some(file) = private_key_file {
+            self.private_key_file = Some(file);
+        }
+    }
+}
+
+/// The declared type of one field, with the referenced record type when the config names
+/// it (`REFERENCE(Stadium)`). An unknown type name is kept as `FieldType::Unknown` and
+/// reported by `Config::problems`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FieldSpec {
+    pub field_type: FieldType,
+    pub target: Option<RecordType>,
+}
+
+impl FieldSpec {
+    pub fn is_reference(&self) -> bool {
+        matches!(
+            self.field_type,
+            FieldType::Scalar(ScalarType::Reference) | FieldType::List(ScalarType::Reference)
+        )
+    }
+}
+
+/// One record type, resolved.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TypeConfig {
+    /// Data files, resolved against the config file's directory.
+    pub files: Vec<PathBuf>,
+    pub record_name: Option<NameTemplate>,
+    pub fields: BTreeMap<String, FieldSpec>,
+    pub ignore_fields: BTreeSet<String>,
+    pub location_tolerance: f64,
+}
+
+impl TypeConfig {
+    /// The comparison rules of this type (`ignore_fields`, `location_tolerance`).
+    pub fn compare_rules(&self) -> CompareRules {
+        CompareRules {
+            ignore_fields: self.ignore_fields.clone(),
+            location_tolerance: self.location_tolerance,
+        }
+    }
+}
+
+/// `ckplan.yaml`, resolved.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Config {
+    /// The file it was read from, as given.
+    pub path: PathBuf,
+    pub container: String,
+    pub environment: Environment,
+    pub database: Database,
+    pub zone: String,
+    pub endpoint: Endpoint,
+    pub auth: Auth,
+    pub types: BTreeMap<RecordType, TypeConfig>,
+    problems: Vec<Problem>,
+}
+
+/// Why a config file could not be loaded at all.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("failed to read config `{}`", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("invalid config `{}`{}: {message}", path.display(), place(*line, *column))]
+    Parse {
+        path: PathBuf,
+        line: Option<usize>,
+        column: Option<usize>,
+        message: String,
+    },
+    #[error("invalid config `{}`: {message}", path.display())]
+    Invalid { path: PathBuf, message: String },
+}
+
+fn place(line: Option<usize>, column: Option<usize>) -> String {
+    match (line, column) {
+        (Some(line), Some(column)) => format!(":{line}:{column}"),
+        (Some(line), None) => format!(":{line}"),
+        _ => String::new(),
+    }
+}
+
+impl Config {
+    /// Reads and resolves `path`. Fails on unreadable files, YAML errors, unknown keys,
+    /// a bad endpoint, template or tolerance; per-field problems are kept in `problems()`.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::parse(path, &text)
+    }
+
+    /// Resolves `text` as if read from `path`.
+    pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
+        let file: ConfigFile = serde_yaml::from_str(text).map_err(|error| {
+            let location = error.location();
+            ConfigError::Parse {
+                path: path.to_owned(),
+                line: location.as_ref().map(|l| l.line()),
+                column: location.as_ref().map(|l| l.column()),
+                message: yaml_message(&error),
+            }
+        })?;
+        resolve(path, text, file)
+    }
+
+    /// Mistakes in field declarations: unknown type names, reference targets that are not
+    /// configured. `record::load::load_all` reports them with the data problems.
+    pub fn problems(&self) -> &[Problem] {
+        &self.problems
+    }
+
+    /// The directory relative paths are resolved against.
+    pub fn directory(&self) -> &Path {
+        self.path.parent().unwrap_or(Path::new(""))
+    }
+
+    pub fn target(&self) -> Target {
+        Target {
+            container: self.container.clone(),
+            environment: self.environment,
+            database: self.database,
+            zone: self.zone.clone(),
+        }
+    }
+}
+
+/// The JSON Schema of `ckplan.yaml`.
+pub fn config_schema() -> schemars::schema::RootSchema {
+    schemars::schema_for!(ConfigFile)
+}
+
+/// serde_yaml's message without its trailing ` at line L column C` (the error carries it).
+fn yaml_message(error: &serde_yaml::Error) -> String {
+    let text = error.to_string();
+    match error.location() {
+        Some(l) => text.replacen(
+            &format!(" at line {} column {}", l.line(), l.column()),
+            "",
+            1,
+        ),
+        None => text,
+    }
+}
+
+fn resolve(path: &Path, text: &str, file: ConfigFile) -> Result<Config, ConfigError> {
+    let directory = path.parent().unwrap_or(Path::new(""));
+    let invalid = |message: String| ConfigError::Invalid {
+        path: path.to_owned(),
+        message,
+    };
+    if file.container.trim().is_empty() {
+        return Err(invalid("`container` is empty".into()));
+    }
+    let endpoint = parse_endpoint(file.endpoint.as_deref(), directory).map_err(invalid)?;
+    let auth = file.auth.unwrap_or_default();
+    let mut types = BTreeMap::new();
+    for (name, type_file) in file.types {
+        let type_config = resolve_type(&name, type_file, directory).map_err(invalid)?;
+        types.insert(RecordType::new(name), type_config);
+    }
+    let problems = field_problems(path, text, &types);
+    Ok(Config {
+        path: path.to_owned(),
+        container: file.container,
+        environment: file.environment,
+        database: file.database,
+        zone: file.zone,
+        endpoint,
+        auth: Auth {
+            key_id: auth.key_id,
+            private_key_file: auth.private_key_file.map(|p| directory.join(p)),
+        },
+        types,
+        problems,
+    })
+}
+
+/// `https://...`, `http://...`, `embedded` or `embedded:DIR` (relative to the config file).
+pub fn parse_endpoint(text: Option<&str>, directory: &Path) -> Result<Endpoint, String> {
+    let text = text.unwrap_or(DEFAULT_ENDPOINT).trim();
+    if text == "embedded" {
+        return Ok(Endpoint::Embedded {
+            dir: directory.join(".ckplan").join("emulator"),
+        });
+    }
+    if let Some(dir) = text.strip_prefix("embedded:") {
+        if dir.is_empty() {
+            return Err("`endpoint: embedded:` needs a directory after the colon".into());
+        }
+        return Ok(Endpoint::Embedded {
+            dir: directory.join(dir),
+        });
+    }
+    let host = text
+        .strip_prefix("https://")
+        .or_else(|| text.strip_prefix("http://"));
+    match host {
+        Some(host) if !host.is_empty() && !host.starts_with('/') => {
+            Ok(Endpoint::Url(text.trim_end_matches('/').to_owned()))
+        }
+        _ => Err(format!(
+            "endpoint `{text}` is not an http(s) URL, `embedded` or `embedded:DIR`"
+        )),
+    }
+}
+
+fn resolve_type(name: &str, file: TypeFile, directory: &Path) -> Result<TypeConfig, String> {
+    let files = match file.file {
+        FileList::One(path) => vec![path],
+        FileList::Many(paths) => paths,
+    };
+    if files.is_empty() {
+        return Err(format!("type `{name}`: `file` lists no files"));
+    }
+    let record_name = file
+        .record_name
+        .as_deref()
+        .map(NameTemplate::parse)
+        .transpose()
+        .map_err(|message| format!("type `{name}`: {message}"))?;
+    let location_tolerance = file
+        .location_tolerance
+        .unwrap_or(DEFAULT_LOCATION_TOLERANCE);
+    if !(location_tolerance.is_finite() && location_tolerance >= 0.0) {
+        return Err(format!(
+            "type `{name}`: location_tolerance `{location_tolerance}` is not a number >= 0"
+        ));
+    }
+    let fields = file
+        .fields
+        .into_iter()
+        .map(|(field, type_name)| (field, parse_field_spec(&type_name)))
+        .collect();
+    Ok(TypeConfig {
+        files: files.into_iter().map(|f| directory.join(f)).collect(),
+        record_name,
+        fields,
+        ignore_fields: file.ignore_fields.into_iter().collect(),
+        location_tolerance,
+    })
+}
+
+/// `INT64`, `STRING_LIST`, `REFERENCE`, `REFERENCE(Stadium)`, `REFERENCE_LIST(Team)`.
+/// Anything else becomes `FieldType::Unknown` holding the text as written.
+pub fn parse_field_spec(text: &str) -> FieldSpec {
+    let trimmed = text.trim();
+    let unknown = || FieldSpec {
+        field_type: FieldType::Unknown(trimmed.to_owned()),
+        target: None,
+    };
+    let (base, target) = match trimmed.split_once('(') {
+        Some((base, rest)) => match rest.strip_suffix(')') {
+            Some(target) if !target.trim().is_empty() => {
+                (base.trim(), Some(RecordType::new(target.trim())))
+            }
+            _ => return unknown(),
+        },
+        None => (trimmed, None),
+    };
+    let Some(field_type) = FieldType::parse_known(base) else {
+        return unknown();
+    };
+    let spec = FieldSpec { field_type, target };
+    if spec.target.is_some() && !spec.is_reference() {
+        return unknown();
+    }
+    spec
+}
+
+fn field_problems(
+    path: &Path,
+    text: &str,
+    types: &BTreeMap<RecordType, TypeConfig>,
+) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    for (record_type, type_config) in types {
+        for (field, spec) in &type_config.fields {
+            let line = find_field_line(text, record_type.as_str(), field);
+            let problem = |message: String| {
+                Problem::error(path, record_type, message)
+                    .at(line.map(crate::record::load::Place::Line))
+                    .field(field)
+            };
+            if let FieldType::Unknown(name) = &spec.field_type {
+                problems.push(problem(format!(
+                    "unknown field type `{name}` (expected STRING, INT64, DOUBLE, TIMESTAMP, \
+                     BYTES, REFERENCE, LOCATION, ASSETID, a `_LIST` of one, or REFERENCE(Type))"
+                )));
+            }
+            if let Some(target) = spec.target.as_ref().filter(|t| !types.contains_key(*t)) {
+                problems.push(problem(format!(
+                    "references type `{target}`, which is not configured under `types:`"
+                )));
+            }
+        }
+    }
+    problems
+}
+
+/// The 1-based line declaring `field` under `record_type`, found by indentation-blind
+/// search (serde_yaml keeps no positions of values). `None` if not found.
+fn find_field_line(text: &str, record_type: &str, field: &str) -> Option<usize> {
+    let mut lines = text.lines().enumerate();
+    let type_key = format!("{record_type}:");
+    lines.find(|(_, line)| line.trim_start().starts_with(&type_key))?;
+    let field_key = format!("{field}:");
+    lines
+        .find(|(_, line)| line.trim_start().starts_with(&field_key))
+        .map(|(index, _)| index + 1)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,194 @@
+use super::*;
+use crate::record::{FieldValue, Record};
+
+fn parse(text: &str) -> Result<Config, ConfigError> {
+    Config::parse(Path::new("project/ckplan.yaml"), text)
+}
+
+const MINIMAL: &str = "container: iCloud.com.example.App\nenvironment: development\n";
+
+#[test]
+fn defaults_apply() {
+    let config = parse(MINIMAL).unwrap();
+    assert_eq!(config.database, Database::Public);
+    assert_eq!(config.zone, "_defaultZone");
+    assert_eq!(config.endpoint, Endpoint::Url(DEFAULT_ENDPOINT.into()));
+    assert_eq!(config.auth, Auth::default());
+    assert_eq!(
+        config.target().subpath("records/query"),
+        "/database/1/iCloud.com.example.App/development/public/records/query"
+    );
+}
+
+#[test]
+fn paths_resolve_against_the_config_directory() {
+    let config = parse(&format!(
+        "{MINIMAL}endpoint: embedded\nauth:\n  key_id: abc\n  private_key_file: keys/dev.pem\n\
+         types:\n  Team:\n    file: data/teams.yaml\n    record_name: \"team-{{id}}\"\n    \
+         fields:\n      name: STRING\n      stadium: REFERENCE(Stadium)\n      \
+         colors: STRING_LIST\n    ignore_fields: [followers]\n    location_tolerance: 0.5\n  \
+         Stadium:\n    file: [a.json, b.ndjson]\n"
+    ))
+    .unwrap();
+    assert_eq!(
+        config.endpoint,
+        Endpoint::Embedded {
+            dir: PathBuf::from("project/.ckplan/emulator")
+        }
+    );
+    assert_eq!(
+        config.auth.private_key_file,
+        Some(PathBuf::from("project/keys/dev.pem"))
+    );
+    let team = &config.types[&RecordType::from("Team")];
+    assert_eq!(team.files, [PathBuf::from("project/data/teams.yaml")]);
+    assert_eq!(
+        team.record_name.as_ref().map(|t| t.as_str()),
+        Some("team-{id}")
+    );
+    assert_eq!(
+        team.fields["stadium"].target,
+        Some(RecordType::from("Stadium"))
+    );
+    assert_eq!(team.fields["colors"].field_type.to_string(), "STRING_LIST");
+    assert!(team.ignore_fields.contains("followers"));
+    assert_eq!(team.location_tolerance, 0.5);
+    let stadium = &config.types[&RecordType::from("Stadium")];
+    assert_eq!(stadium.files.len(), 2);
+    assert_eq!(stadium.location_tolerance, DEFAULT_LOCATION_TOLERANCE);
+    assert!(config.problems().is_empty());
+}
+
+#[test]
+fn unknown_key_fails_with_line_and_column() {
+    let error = parse(&format!(
+        "{MINIMAL}types:\n  Team:\n    file: t.json\n    feilds: {{}}\n"
+    ))
+    .unwrap_err();
+    let message = error.to_string();
+    assert!(
+        message.starts_with("invalid config `project/ckplan.yaml`:6:5: "),
+        "{message}"
+    );
+    assert!(message.contains("unknown field `feilds`"), "{message}");
+}
+
+#[test]
+fn endpoints_parse() {
+    let directory = Path::new("p");
+    assert_eq!(
+        parse_endpoint(Some("http://127.0.0.1:8080/"), directory),
+        Ok(Endpoint::Url("http://127.0.0.1:8080".into()))
+    );
+    assert_eq!(
+        parse_endpoint(Some("embedded:state"), directory),
+        Ok(Endpoint::Embedded {
+            dir: PathBuf::from("p/state")
+        })
+    );
+    assert!(parse_endpoint(Some("ftp://x"), directory).is_err());
+    assert!(parse_endpoint(Some("https://"), directory).is_err());
+    assert!(parse(&format!("{MINIMAL}endpoint: embeded\n")).is_err());
+}
+
+#[test]
+fn field_problems_name_type_field_and_line() {
+    let config = parse(&format!(
+        "{MINIMAL}types:\n  Game:\n    file: g.json\n    fields:\n      home: REFERENCE(Team)\n      \
+         score: INTEGER\n      name: STRING(Team)\n"
+    ))
+    .unwrap();
+    let problems: Vec<String> = config.problems().iter().map(|p| p.to_string()).collect();
+    assert_eq!(problems.len(), 3, "{problems:?}");
+    assert!(problems[0].starts_with(
+        "project/ckplan.yaml:7: Game field `home`: references type `Team`, which is not configured"
+    ));
+    assert!(problems[1].starts_with(
+        "project/ckplan.yaml:9: Game field `name`: unknown field type `STRING(Team)`"
+    ));
+    assert!(problems[2]
+        .starts_with("project/ckplan.yaml:8: Game field `score`: unknown field type `INTEGER`"));
+}
+
+#[test]
+fn bad_template_and_tolerance_fail() {
+    assert!(parse(&format!(
+        "{MINIMAL}types:\n  T:\n    file: t.json\n    record_name: \"x-{{id\"\n"
+    ))
+    .is_err());
+    assert!(parse(&format!(
+        "{MINIMAL}types:\n  T:\n    file: t.json\n    location_tolerance: -1\n"
+    ))
+    .is_err());
+}
+
+#[test]
+fn auth_override_replaces_given_values_only() {
+    let mut auth = Auth {
+        key_id: Some("file".into()),
+        private_key_file: Some("a.pem".into()),
+    };
+    auth.override_with(Some("env".into()), None);
+    assert_eq!(auth.key_id.as_deref(), Some("env"));
+    assert_eq!(auth.private_key_file, Some(PathBuf::from("a.pem")));
+}
+
+#[test]
+fn schema_names_the_keys() {
+    let schema = serde_json::to_string(&config_schema()).unwrap();
+    for key in [
+        "container",
+        "location_tolerance",
+        "ignore_fields",
+        "private_key_file",
+    ] {
+        assert!(schema.contains(key), "{key}");
+    }
+}
+
+fn order_config(fields: &str) -> Config {
+    parse(&format!(
+        "{MINIMAL}types:\n  Game:\n    file: g.json\n{fields}  Stadium:\n    file: s.json\n  \
+         Team:\n    file: t.json\n"
+    ))
+    .unwrap()
+}
+
+#[test]
+fn declared_targets_order_types() {
+    let config =
+        order_config("    fields:\n      home: REFERENCE(Team)\n      venue: REFERENCE(Stadium)\n");
+    let order = type_order(&config, []);
+    let names: Vec<&str> = order.types.iter().map(|t| t.as_str()).collect();
+    assert_eq!(names, ["Stadium", "Team", "Game"]);
+    assert_eq!(order.cycle, None);
+}
+
+#[test]
+fn undeclared_targets_are_found_in_local_data() {
+    let config = order_config("");
+    let records = [
+        Record::new("Stadium", "fenway").with_field("team", FieldValue::reference("team-1")),
+        Record::new("Team", "team-1"),
+        Record::new("Game", "g1").with_field("home", FieldValue::reference("team-1")),
+        Record::new("Game", "g2").with_field("previous", FieldValue::reference("g1")),
+    ];
+    let order = type_order(&config, &records);
+    let names: Vec<&str> = order.types.iter().map(|t| t.as_str()).collect();
+    assert_eq!(names, ["Team", "Game", "Stadium"]);
+}
+
+#[test]
+fn cycles_fall_back_to_name_order_with_a_warning() {
+    let config = parse(&format!(
+        "{MINIMAL}types:\n  A:\n    file: a.json\n    fields:\n      b: REFERENCE(B)\n  \
+         B:\n    file: b.json\n    fields:\n      a: REFERENCE(A)\n  C:\n    file: c.json\n    \
+         fields:\n      a: REFERENCE(A)\n  D:\n    file: d.json\n"
+    ))
+    .unwrap();
+    let order = type_order(&config, []);
+    let names: Vec<&str> = order.types.iter().map(|t| t.as_str()).collect();
+    assert_eq!(names, ["D", "A", "B", "C"]);
+    let cycle: Vec<&str> = order.cycle.iter().flatten().map(|t| t.as_str()).collect();
+    assert_eq!(cycle, ["A", "B", "C"]);
+}

@@ -1,0 +1,204 @@
+//! The comparison rules of DESIGN.md, kept exactly: scalars by value, LOCATION by latitude
+//! and longitude within a tolerance, REFERENCE by recordName only, lists element by element,
+//! system metadata never (it is not in `fields`), and a field CloudKit has but the local
+//! file lacks is a difference unless the type ignores it. Pure and linear after sorting.
+
+use super::report::{Category, FieldChange, RecordDiff, TypeDiff};
+use crate::record::{FieldValue, Fields, Record, RecordType, Value};
+use std::cmp::Ordering;
+use std::collections::BTreeSet;
+use std::iter::Peekable;
+
+/// The default LOCATION tolerance, in degrees.
+pub const DEFAULT_LOCATION_TOLERANCE: f64 = 0.0001;
+
+/// Slack for the rounding of decimal coordinates into binary floating point: `42.0001 -
+/// 42.0` is `1.0000000000331966e-4`, which must still count as within `0.0001`.
+const FLOAT_SLACK: f64 = 1e-12;
+
+/// What a type's comparison ignores and tolerates.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CompareRules {
+    /// Fields the app writes itself: never compared, never in `desired`.
+    pub ignore_fields: BTreeSet<String>,
+    /// Largest latitude or longitude difference, in degrees, still counted as equal.
+    pub location_tolerance: f64,
+}
+
+impl Default for CompareRules {
+    fn default() -> Self {
+        Self {
+            ignore_fields: BTreeSet::new(),
+            location_tolerance: DEFAULT_LOCATION_TOLERANCE,
+        }
+    }
+}
+
+/// Whether two field values are equal under the rules.
+pub fn values_equal(a: &FieldValue, b: &FieldValue, rules: &CompareRules) -> bool {
+    match (a, b) {
+        (FieldValue::Scalar(a), FieldValue::Scalar(b)) => elements_equal(a, b, rules),
+        (FieldValue::List(a_type, a), FieldValue::List(b_type, b)) => {
+            // Two empty lists hold the same nothing whatever their declared element type.
+            (a_type == b_type || a.is_empty() && b.is_empty())
+                && a.len() == b.len()
+                && a.iter().zip(b).all(|(a, b)| elements_equal(a, b, rules))
+        }
+        (
+            FieldValue::Unknown {
+                type_name: a_type,
+                value: a,
+            },
+            FieldValue::Unknown {
+                type_name: b_type,
+                value: b,
+            },
+        ) => a_type == b_type && a == b,
+        _ => false,
+    }
+}
+
+fn elements_equal(a: &Value, b: &Value, rules: &CompareRules) -> bool {
+    match (a, b) {
+        (Value::String(a), Value::String(b)) | (Value::Bytes(a), Value::Bytes(b)) => a == b,
+        (Value::Int64(a), Value::Int64(b)) | (Value::Timestamp(a), Value::Timestamp(b)) => a == b,
+        // IEEE equality (-0.0 equals 0.0), except that NaN equals NaN so that a value
+        // always equals itself.
+        (Value::Double(a), Value::Double(b)) => a == b || a.is_nan() && b.is_nan(),
+        (Value::Reference(a), Value::Reference(b)) => a.record_name == b.record_name,
+        (Value::Location(a), Value::Location(b)) => {
+            let within = |x: f64, y: f64| (x - y).abs() <= rules.location_tolerance + FLOAT_SLACK;
+            within(a.latitude, b.latitude) && within(a.longitude, b.longitude)
+        }
+        (Value::Asset(a), Value::Asset(b)) => a == b,
+        _ => false,
+    }
+}
+
+/// Compares the desired records of one type with CloudKit's. The result is ordered by
+/// recordName; desired fields are moved into it, not copied.
+pub fn compare_type(
+    record_type: &RecordType,
+    mut desired: Vec<Record>,
+    mut current: Vec<Record>,
+    rules: &CompareRules,
+) -> TypeDiff {
+    desired.sort_unstable_by(|a, b| a.record_name.cmp(&b.record_name));
+    current.sort_unstable_by(|a, b| a.record_name.cmp(&b.record_name));
+    let mut records = Vec::with_capacity(desired.len().max(current.len()));
+    let mut desired = desired.into_iter().peekable();
+    let mut current = current.into_iter().peekable();
+    loop {
+        let order = match (desired.peek(), current.peek()) {
+            (Some(d), Some(c)) => d.record_name.cmp(&c.record_name),
+            (Some(_), None) => Ordering::Less,
+            (None, Some(_)) => Ordering::Greater,
+            (None, None) => break,
+        };
+        let diff = match order {
+            Ordering::Less => new_record(next(&mut desired), rules),
+            Ordering::Greater => deleted_record(next(&mut current)),
+            Ordering::Equal => both(next(&mut desired), next(&mut current), rules),
+        };
+        records.push(diff);
+    }
+    TypeDiff {
+        record_type: record_type.clone(),
+        records,
+    }
+}
+
+fn next<I: Iterator<Item = Record>>(records: &mut Peekable<I>) -> Record {
+    records.next().expect("peeked a record")
+}
+
+fn without_ignored(mut fields: Fields, rules: &CompareRules) -> Fields {
+    if !rules.ignore_fields.is_empty() {
+        fields.retain(|name, _| !rules.ignore_fields.contains(name));
+    }
+    fields
+}
+
+fn new_record(record: Record, rules: &CompareRules) -> RecordDiff {
+    RecordDiff {
+        record_type: record.record_type,
+        record_name: record.record_name,
+        category: Category::New,
+        change_tag: None,
+        changes: Vec::new(),
+        desired: Some(without_ignored(record.fields, rules)),
+    }
+}
+
+fn deleted_record(record: Record) -> RecordDiff {
+    RecordDiff {
+        record_type: record.record_type,
+        record_name: record.record_name,
+        category: Category::Deleted,
+        change_tag: record.change_tag,
+        changes: Vec::new(),
+        desired: None,
+    }
+}
+
+fn both(desired: Record, current: Record, rules: &CompareRules) -> RecordDiff {
+    let fields = without_ignored(desired.fields, rules);
+    let changes = field_changes(&fields, current.fields, rules);
+    RecordDiff {
+        record_type: desired.record_type,
+        record_name: desired.record_name,
+        category: if changes.is_empty() {
+            Category::Unchanged
+        } else {
+            Category::Updated
+        },
+        change_tag: current.change_tag,
+        changes,
+        desired: Some(fields),
+    }
+}
+
+/// Differences between desired fields (ignored ones already removed) and CloudKit's, by
+/// merging the two name-ordered maps.
+fn field_changes(desired: &Fields, current: Fields, rules: &CompareRules) -> Vec<FieldChange> {
+    let mut changes = Vec::new();
+    let mut desired = desired.iter().peekable();
+    let mut current = current
+        .into_iter()
+        .filter(|(name, _)| !rules.ignore_fields.contains(name))
+        .peekable();
+    loop {
+        let order = match (desired.peek(), current.peek()) {
+            (Some((d, _)), Some((c, _))) => d.as_str().cmp(c.as_str()),
+            (Some(_), None) => Ordering::Less,
+            (None, Some(_)) => Ordering::Greater,
+            (None, None) => break,
+        };
+        let change = match order {
+            Ordering::Less => desired.next().map(|(name, after)| FieldChange {
+                field: name.clone(),
+                before: None,
+                after: Some(after.clone()),
+            }),
+            Ordering::Greater => current.next().map(|(name, before)| FieldChange {
+                field: name,
+                before: Some(before),
+                after: None,
+            }),
+            Ordering::Equal => {
+                let (name, after) = desired.next().expect("peeked a field");
+                let (_, before) = current.next().expect("peeked a field");
+                (!values_equal(after, &before, rules)).then(|| FieldChange {
+                    field: name.clone(),
+                    before: Some(before),
+                    after: Some(after.clone()),
+                })
+            }
+        };
+        changes.extend(change);
+    }
+    changes
+}
+
+#[cfg(test)]
+mod tests;

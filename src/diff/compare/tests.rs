@@ -1,0 +1,257 @@
+use super::*;
+use crate::record::{Location, Reference, ScalarType};
+use proptest::prelude::*;
+
+fn rules() -> CompareRules {
+    CompareRules::default()
+}
+
+fn equal(a: FieldValue, b: FieldValue) -> bool {
+    values_equal(&a, &b, &rules())
+}
+
+#[test]
+fn location_tolerance_boundary_both_sides() {
+    let base = FieldValue::location(42.0, -71.0);
+    assert!(equal(base.clone(), FieldValue::location(42.0001, -71.0)));
+    assert!(equal(base.clone(), FieldValue::location(41.9999, -71.0001)));
+    assert!(!equal(base.clone(), FieldValue::location(42.00011, -71.0)));
+    assert!(!equal(base.clone(), FieldValue::location(42.0, -70.99989)));
+    let loose = CompareRules {
+        location_tolerance: 0.01,
+        ..rules()
+    };
+    assert!(values_equal(
+        &base,
+        &FieldValue::location(42.005, -71.0),
+        &loose
+    ));
+}
+
+#[test]
+fn location_ignores_other_members() {
+    let mut with_altitude = Location::new(42.0, -71.0);
+    with_altitude
+        .extra
+        .insert("altitude".into(), serde_json::json!(12.0));
+    assert!(equal(
+        FieldValue::Scalar(Value::Location(with_altitude)),
+        FieldValue::location(42.0, -71.0)
+    ));
+}
+
+#[test]
+fn reference_compares_record_name_only() {
+    let other = FieldValue::Scalar(Value::Reference(Reference {
+        record_name: "stadium-1".into(),
+        action: Some("DELETE_SELF".into()),
+        zone_id: Some(serde_json::json!({"zoneName": "_defaultZone"})),
+    }));
+    assert!(equal(FieldValue::reference("stadium-1"), other));
+    assert!(!equal(
+        FieldValue::reference("stadium-1"),
+        FieldValue::reference("stadium-2")
+    ));
+}
+
+#[test]
+fn scalars_compare_by_value_and_type() {
+    assert!(equal(FieldValue::string("a"), FieldValue::string("a")));
+    assert!(!equal(FieldValue::string("a"), FieldValue::string("b")));
+    assert!(!equal(FieldValue::int64(1), FieldValue::timestamp(1)));
+    assert!(!equal(FieldValue::int64(1), FieldValue::double(1.0)));
+    assert!(equal(FieldValue::double(0.0), FieldValue::double(-0.0)));
+    assert!(equal(
+        FieldValue::double(f64::NAN),
+        FieldValue::double(f64::NAN)
+    ));
+    let unknown = |v| FieldValue::Unknown {
+        type_name: "BOOLEAN".into(),
+        value: serde_json::json!(v),
+    };
+    assert!(equal(unknown(true), unknown(true)));
+    assert!(!equal(unknown(true), unknown(false)));
+}
+
+#[test]
+fn lists_compare_element_wise_in_order() {
+    let list = |items: &[i64]| {
+        FieldValue::List(
+            ScalarType::Int64,
+            items.iter().copied().map(Value::Int64).collect(),
+        )
+    };
+    assert!(equal(list(&[1, 2]), list(&[1, 2])));
+    assert!(!equal(list(&[1, 2]), list(&[2, 1])));
+    assert!(!equal(list(&[1, 2]), list(&[1, 2, 3])));
+    assert!(!equal(list(&[1]), FieldValue::int64(1)));
+    assert!(equal(
+        list(&[]),
+        FieldValue::List(ScalarType::String, vec![])
+    ));
+    let locations = |latitude| {
+        FieldValue::List(
+            ScalarType::Location,
+            vec![Value::Location(Location::new(latitude, 0.0))],
+        )
+    };
+    assert!(equal(locations(1.0), locations(1.00005)));
+    assert!(!equal(locations(1.0), locations(1.0002)));
+}
+
+fn cloud(name: &str, tag: &str) -> Record {
+    let mut record = Record::new("Team", name);
+    record.change_tag = Some(tag.into());
+    record
+}
+
+#[test]
+fn categories_and_order() {
+    let desired = vec![
+        Record::new("Team", "c").with_field("n", FieldValue::int64(1)),
+        Record::new("Team", "a").with_field("n", FieldValue::int64(1)),
+        Record::new("Team", "b").with_field("n", FieldValue::int64(1)),
+    ];
+    let current = vec![
+        cloud("d", "t4"),
+        cloud("b", "t2").with_field("n", FieldValue::int64(1)),
+        cloud("c", "t3").with_field("n", FieldValue::int64(2)),
+    ];
+    let diff = compare_type(&"Team".into(), desired, current, &rules());
+    let summary: Vec<(&str, Category, Option<&str>)> = diff
+        .records
+        .iter()
+        .map(|r| {
+            (
+                r.record_name.as_str(),
+                r.category,
+                r.change_tag.as_ref().map(|t| t.as_str()),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("a", Category::New, None),
+            ("b", Category::Unchanged, Some("t2")),
+            ("c", Category::Updated, Some("t3")),
+            ("d", Category::Deleted, Some("t4")),
+        ]
+    );
+    assert_eq!(
+        diff.records[2].changes,
+        [FieldChange {
+            field: "n".into(),
+            before: Some(FieldValue::int64(2)),
+            after: Some(FieldValue::int64(1)),
+        }]
+    );
+    assert!(diff.records[3].desired.is_none());
+    assert_eq!(diff.count(Category::Unchanged), 1);
+}
+
+#[test]
+fn missing_and_present_fields_both_directions() {
+    let desired = vec![Record::new("Team", "a")
+        .with_field("local_only", FieldValue::string("x"))
+        .with_field("same", FieldValue::int64(1))];
+    let current = vec![cloud("a", "t")
+        .with_field("cloud_only", FieldValue::string("y"))
+        .with_field("same", FieldValue::int64(1))];
+    let diff = compare_type(&"Team".into(), desired, current, &rules());
+    assert_eq!(
+        diff.records[0].changes,
+        [
+            FieldChange {
+                field: "cloud_only".into(),
+                before: Some(FieldValue::string("y")),
+                after: None,
+            },
+            FieldChange {
+                field: "local_only".into(),
+                before: None,
+                after: Some(FieldValue::string("x")),
+            },
+        ]
+    );
+}
+
+#[test]
+fn ignored_fields_are_never_compared_nor_desired() {
+    let rules = CompareRules {
+        ignore_fields: ["followers".to_owned()].into(),
+        ..rules()
+    };
+    let desired = vec![
+        Record::new("Team", "a").with_field("followers", FieldValue::int64(1)),
+        Record::new("Team", "b").with_field("followers", FieldValue::int64(1)),
+    ];
+    let current = vec![cloud("a", "t").with_field("followers", FieldValue::int64(99))];
+    let diff = compare_type(&"Team".into(), desired, current, &rules);
+    assert_eq!(diff.records[0].category, Category::Unchanged);
+    for record in &diff.records {
+        assert_eq!(record.desired.as_ref().map(|f| f.len()), Some(0));
+    }
+}
+
+#[test]
+fn system_metadata_is_not_compared() {
+    // The change tag (and created / modified, which never reach `fields`) differ freely.
+    let desired = vec![Record::new("Team", "a").with_field("n", FieldValue::int64(1))];
+    let current = vec![cloud("a", "other-tag").with_field("n", FieldValue::int64(1))];
+    let diff = compare_type(&"Team".into(), desired, current, &rules());
+    assert_eq!(diff.records[0].category, Category::Unchanged);
+    assert_eq!(
+        diff.records[0].change_tag.as_ref().map(|t| t.as_str()),
+        Some("other-tag")
+    );
+}
+
+fn element() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        any::<String>().prop_map(Value::String),
+        any::<i64>().prop_map(Value::Int64),
+        any::<f64>().prop_map(Value::Double),
+        any::<i64>().prop_map(Value::Timestamp),
+        "[a-z]{1,8}".prop_map(|name| Value::Reference(Reference::to(name.as_str()))),
+        (-90.0..90.0f64, -180.0..180.0f64)
+            .prop_map(|(latitude, longitude)| Value::Location(Location::new(latitude, longitude))),
+    ]
+}
+
+fn field_value() -> impl Strategy<Value = FieldValue> {
+    prop_oneof![
+        element().prop_map(FieldValue::Scalar),
+        proptest::collection::vec(any::<i64>().prop_map(Value::Int64), 0..4)
+            .prop_map(|items| FieldValue::List(ScalarType::Int64, items)),
+    ]
+}
+
+fn records() -> impl Strategy<Value = Vec<Record>> {
+    proptest::collection::btree_map(
+        "[a-z]{1,6}",
+        proptest::collection::btree_map("[a-z]{1,4}", field_value(), 0..5),
+        0..12,
+    )
+    .prop_map(|by_name| {
+        by_name
+            .into_iter()
+            .map(|(name, fields)| Record {
+                fields,
+                ..cloud(&name, "tag")
+            })
+            .collect()
+    })
+}
+
+proptest! {
+    #[test]
+    fn comparing_records_with_themselves_finds_no_changes(records in records()) {
+        let diff = compare_type(&"Team".into(), records.clone(), records.clone(), &rules());
+        prop_assert_eq!(diff.records.len(), records.len());
+        for record in &diff.records {
+            prop_assert_eq!(record.category, Category::Unchanged);
+            prop_assert!(record.changes.is_empty());
+        }
+    }
+}

@@ -1,0 +1,236 @@
+//! A CloudKit-compatible HTTP server for tests, the quickstart and anyone without an Apple
+//! account: the same URL layout, S2S signature check, JSON shapes and error codes as
+//! CloudKit Web Services (see `cloudkit-protocol.md`), with strict, deterministic and
+//! observable behaviour. `routes` owns HTTP (routing, parsing, error encoding),
+//! `signature` the S2S check, `store` (+ `query`, `filter`) the pure record semantics,
+//! `persist` durability, `faults` seeded fault injection.
+//!
+//! Choices made where the protocol notes are unsure (§13), and known differences:
+//!
+//! - Signatures: the subpath may be signed with or without the query string; an empty body
+//!   may be signed as the SHA-256 of nothing or (MistKit) as an empty hash slot
+//!   `date::path`. DER only; raw `r||s` is refused. Default clock skew ±10 minutes
+//!   (`clock_skew` zero turns the check off). Every failure, missing headers included, is
+//!   401 AUTHENTICATION_FAILED "Authentication failed". Unknown routes are answered (404)
+//!   before the signature is checked. S2S is accepted on every database, not only public.
+//! - Only the default zone exists (public-database semantics): a request naming another
+//!   zone is a request-level 404 ZONE_NOT_FOUND; zones/lookup answers per zone.
+//!   `atomic: true` is 400 "atomic operations not supported in default zone".
+//! - Modify: update/replace/delete of a missing record and forceDelete of a missing record
+//!   are per-record NOT_FOUND "Record not found" (not a silent no-op). A successful delete
+//!   answers `{recordName, deleted: true}`. Modify replies carry the record without
+//!   `zoneID` (as the single live capture); query and lookup replies carry it. A recordType
+//!   that differs from the existing record's is a per-record BAD_REQUEST. More than 200
+//!   operations is a request-level 400, as is a tag-requiring operation without a tag
+//!   (nothing is applied then). A second operation on the same record name in one request
+//!   is a per-record BAD_REQUEST. A create without recordName gets an upper-case UUID.
+//! - Schema: just-in-time, as in development. A field's type is fixed by its first write
+//!   (per record type); later writes of another declared type get per-record BAD_REQUEST
+//!   "invalid attempt to set value type … defined to be: …"; undecodable values (a
+//!   fractional TIMESTAMP) get "Invalid value, expected type TIMESTAMP.". Untyped values
+//!   take the schema's type, else an inferred one. Unknown type names are refused.
+//! - Query: an unknown record type gives an empty result (live production answers 404 "Did
+//!   not find record type"; development's just-in-time schema makes first publishes work).
+//!   `resultsLimit` above 200 is clamped to 200, 0 is a 400. `desiredKeys: []` omits the
+//!   `fields` key (recordType stays, so clients can tell records from errors). An untyped
+//!   IN / NOT_IN filter is ignored, as live CloudKit does. Records lacking a filtered field
+//!   match no comparator; lacking a sorted field, they sort first. The default order is
+//!   recordName ascending and every sort ends with recordName, so pages are stable. Index
+//!   enforcement only with `require_indexes`.
+//! - Change tags: lower-case base-36 of a store-wide counter (short, unlike live's 8
+//!   characters); they change on every write, deterministic from an empty store.
+//!   `created`/`modified` carry one developer user record name and deviceID "2".
+//! - Replies are compact JSON (live output is pretty-printed and gzip-encoded); per-record
+//!   errors carry `recordName, reason, serverErrorCode` only, like live ones.
+//! - users/caller answers `{userRecordName}` like users/current (the documented
+//!   `{users: [...]}` shape is not modelled).
+
+mod faults;
+mod filter;
+mod persist;
+mod protocol;
+mod query;
+mod routes;
+mod signature;
+pub mod store;
+
+pub use faults::Faults;
+pub use persist::PersistError;
+pub use signature::AuthError;
+
+use persist::Persister;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+use store::{Indexes, Store};
+
+/// Everything the emulator is started with.
+#[derive(Clone, Debug)]
+pub struct EmulatorConfig {
+    pub listen: SocketAddr,
+    /// Where the store is kept; `None` keeps it in memory.
+    pub data_dir: Option<PathBuf>,
+    pub keys: Vec<RegisteredKey>,
+    /// Allowed distance between the signed date and now; zero disables the check.
+    pub clock_skew: Duration,
+    /// Refuse queries on fields not listed in `indexes`.
+    pub require_indexes: bool,
+    /// `Type.field` names that are queryable (used with `require_indexes`).
+    pub indexes: Vec<String>,
+    pub faults: Faults,
+    /// Log each request (method, path, status, milliseconds) at info level.
+    pub log_requests: bool,
+}
+
+impl Default for EmulatorConfig {
+    /// 127.0.0.1 on a free port, in memory, no keys, ±10 minutes, no faults.
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            data_dir: None,
+            keys: Vec::new(),
+            clock_skew: Duration::from_secs(600),
+            require_indexes: false,
+            indexes: Vec::new(),
+            faults: Faults::default(),
+            log_requests: false,
+        }
+    }
+}
+
+/// A public key allowed to sign requests.
+#[derive(Clone, Debug)]
+pub struct RegisteredKey {
+    /// `None`: accepted for any key ID.
+    pub key_id: Option<String>,
+    pub key: p256::ecdsa::VerifyingKey,
+}
+
+/// Counters of injected faults.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct FaultStats {
+    pub throttled: u64,
+    pub unavailable: u64,
+    pub dropped: u64,
+}
+
+/// What `GET /_emulator/stats` answers and `RunningEmulator::stats` returns.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Stats {
+    /// Requests per endpoint (`records/modify`, ...), whatever their outcome.
+    pub requests: BTreeMap<String, u64>,
+    /// Replies per HTTP status (`"200"`, `"401"`, ...).
+    pub statuses: BTreeMap<String, u64>,
+    /// Modify operations per operation type (`create`, `forceReplace`, ...).
+    pub operations: BTreeMap<String, u64>,
+    /// Per-record outcomes of modify: `ok` or the serverErrorCode.
+    pub outcomes: BTreeMap<String, u64>,
+    pub faults: FaultStats,
+    /// Records currently stored, all scopes together.
+    pub records: u64,
+}
+
+/// Mutable state, all behind one lock.
+struct State {
+    store: Store,
+    persister: Option<Persister>,
+    stats: Stats,
+}
+
+/// What every connection shares.
+struct Shared {
+    state: Mutex<State>,
+    keys: Vec<RegisteredKey>,
+    clock_skew: Duration,
+    log_requests: bool,
+    injector: faults::Injector,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn stats(&self) -> Stats {
+        let state = self.lock();
+        let mut stats = state.stats.clone();
+        stats.records = state.store.record_count() as u64;
+        stats
+    }
+}
+
+/// A started emulator. Dropping it without `shutdown` leaves the server running until the
+/// runtime ends.
+pub struct RunningEmulator {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    stop: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl RunningEmulator {
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn stats(&self) -> Stats {
+        self.shared.stats()
+    }
+
+    /// Stops accepting, closes connections, compacts the data directory.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+        let mut state = self.shared.lock();
+        let State {
+            store, persister, ..
+        } = &mut *state;
+        if let Some(persister) = persister {
+            if let Err(error) = persister.snapshot(store) {
+                tracing::warn!("emulator: failed to write the final snapshot: {error}");
+            }
+        }
+    }
+}
+
+/// Loads the store, binds `config.listen` and serves in the background; returns at once.
+pub async fn start(config: EmulatorConfig) -> anyhow::Result<RunningEmulator> {
+    let indexes = Indexes {
+        required: config.require_indexes,
+        queryable: config.indexes.iter().cloned().collect::<BTreeSet<_>>(),
+    };
+    let mut store = Store::new(indexes);
+    let persister = match &config.data_dir {
+        Some(dir) => Some(Persister::open(dir, &mut store)?),
+        None => None,
+    };
+    let listener = tokio::net::TcpListener::bind(config.listen).await?;
+    let addr = listener.local_addr()?;
+    let shared = Arc::new(Shared {
+        state: Mutex::new(State {
+            store,
+            persister,
+            stats: Stats::default(),
+        }),
+        keys: config.keys,
+        clock_skew: config.clock_skew,
+        log_requests: config.log_requests,
+        injector: faults::Injector::new(config.faults),
+    });
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(routes::serve(listener, shared.clone(), stopped));
+    Ok(RunningEmulator {
+        addr,
+        shared,
+        stop,
+        task,
+    })
+}

@@ -1,0 +1,317 @@
+//! Unit tests of the store's modify / lookup / query semantics, with JSON requests written
+//! from the protocol notes.
+
+use super::*;
+use crate::cloudkit::wire::QueryRequest;
+use serde_json::{json, Value as Json};
+
+fn scope() -> Scope {
+    Scope {
+        container: "iCloud.test".into(),
+        environment: Environment::Development,
+        database: Database::Public,
+    }
+}
+
+fn modify(store: &mut Store, body: Json) -> Result<Json, RequestError> {
+    let request: ModifyRequest = serde_json::from_value(body).unwrap();
+    let modified = store.modify(&scope(), &request, 1_700_000_000_000)?;
+    Ok(serde_json::to_value(&modified.results).unwrap())
+}
+
+fn one(store: &mut Store, op: &str, record: Json) -> Json {
+    let results = modify(
+        store,
+        json!({"operations": [{"operationType": op, "record": record}]}),
+    )
+    .unwrap();
+    results[0].clone()
+}
+
+fn create(store: &mut Store, name: &str, fields: Json) -> String {
+    let result = one(
+        store,
+        "create",
+        json!({"recordName": name, "recordType": "Team", "fields": fields}),
+    );
+    result["recordChangeTag"].as_str().unwrap().to_owned()
+}
+
+fn lookup(store: &Store, name: &str) -> Json {
+    let request: LookupRequest =
+        serde_json::from_value(json!({"records": [{"recordName": name}]})).unwrap();
+    serde_json::to_value(&store.lookup(&scope(), &request).unwrap()[0]).unwrap()
+}
+
+fn query(store: &Store, body: Json) -> Json {
+    let request: QueryRequest = serde_json::from_value(body).unwrap();
+    serde_json::to_value(store.query(&scope(), &request).unwrap()).unwrap()
+}
+
+#[test]
+fn create_reply_has_the_live_shape_without_zone() {
+    let mut store = Store::new(Indexes::default());
+    let reply = one(
+        &mut store,
+        "create",
+        json!({"recordName": "t1", "recordType": "Team", "fields": {"name": {"value": "Sox"}}}),
+    );
+    // serde_json::Value sorts keys; the order on the wire is the struct's.
+    let request: ModifyRequest =
+        serde_json::from_value(json!({"operations": [{"operationType": "forceUpdate",
+        "record": {"recordName": "t1"}}]}))
+        .unwrap();
+    let modified = store.modify(&scope(), &request, 5).unwrap();
+    let text = serde_json::to_string(&modified.results[0]).unwrap();
+    let positions: Vec<usize> = [
+        "recordName",
+        "recordType",
+        "fields",
+        "pluginFields",
+        "recordChangeTag",
+        "created",
+        "modified",
+        "deleted",
+    ]
+    .iter()
+    .map(|key| text.find(&format!("\"{key}\"")).unwrap())
+    .collect();
+    assert!(positions.windows(2).all(|w| w[0] < w[1]), "{text}");
+    assert!(!text.contains("zoneID"));
+    assert_eq!(
+        reply["fields"]["name"],
+        json!({"value": "Sox", "type": "STRING"})
+    );
+    assert_eq!(reply["created"]["deviceID"], "2");
+    let user = reply["created"]["userRecordName"].as_str().unwrap();
+    assert!(user.starts_with('_') && user.len() == 33, "{user}");
+    assert_eq!(lookup(&store, "t1")["zoneID"]["zoneType"], "DEFAULT_ZONE");
+}
+
+#[test]
+fn tags_change_on_every_write() {
+    let mut store = Store::new(Indexes::default());
+    let first = create(&mut store, "t1", json!({}));
+    let second = one(&mut store, "forceUpdate", json!({"recordName": "t1"}));
+    assert_ne!(second["recordChangeTag"], json!(first));
+    assert!(second["recordChangeTag"]
+        .as_str()
+        .unwrap()
+        .chars()
+        .all(|c| c.is_ascii_digit() || c.is_ascii_lowercase()));
+}
+
+#[test]
+fn update_merges_and_null_removes() {
+    let mut store = Store::new(Indexes::default());
+    let tag = create(
+        &mut store,
+        "t1",
+        json!({"a": {"value": 1}, "b": {"value": 2}, "c": {"value": 3}}),
+    );
+    let reply = one(
+        &mut store,
+        "update",
+        json!({"recordName": "t1", "recordChangeTag": tag,
+               "fields": {"a": {"value": 10}, "b": null, "c": {"value": null}}}),
+    );
+    assert_eq!(
+        reply["fields"],
+        json!({"a": {"value": 10, "type": "INT64"}})
+    );
+}
+
+#[test]
+fn replace_drops_unnamed_fields() {
+    let mut store = Store::new(Indexes::default());
+    let tag = create(
+        &mut store,
+        "t1",
+        json!({"a": {"value": 1}, "b": {"value": 2}}),
+    );
+    let reply = one(
+        &mut store,
+        "replace",
+        json!({"recordName": "t1", "recordChangeTag": tag, "fields": {"b": {"value": 5}}}),
+    );
+    assert_eq!(reply["fields"], json!({"b": {"value": 5, "type": "INT64"}}));
+}
+
+#[test]
+fn conflicts_exists_and_not_found_are_per_record() {
+    let mut store = Store::new(Indexes::default());
+    create(&mut store, "t1", json!({}));
+    let results = modify(
+        &mut store,
+        json!({"operations": [
+            {"operationType": "create", "record": {"recordName": "t1", "recordType": "Team"}},
+            {"operationType": "update", "record": {"recordName": "t1", "recordChangeTag": "zz"}},
+            {"operationType": "delete", "record": {"recordName": "gone", "recordChangeTag": "1"}},
+            {"operationType": "forceDelete", "record": {"recordName": "gone2"}},
+            {"operationType": "forceDelete", "record": {"recordName": "t1"}}
+        ]}),
+    )
+    .unwrap();
+    assert_eq!(
+        results,
+        json!([
+            {"recordName": "t1", "reason": "record to insert already exists", "serverErrorCode": "EXISTS"},
+            {"recordName": "t1", "reason": "record appears more than once in this request", "serverErrorCode": "BAD_REQUEST"},
+            {"recordName": "gone", "reason": "Record not found", "serverErrorCode": "NOT_FOUND"},
+            {"recordName": "gone2", "reason": "Record not found", "serverErrorCode": "NOT_FOUND"},
+            {"recordName": "t1", "reason": "record appears more than once in this request", "serverErrorCode": "BAD_REQUEST"}
+        ])
+    );
+    let deleted = one(&mut store, "forceDelete", json!({"recordName": "t1"}));
+    assert_eq!(deleted, json!({"recordName": "t1", "deleted": true}));
+    assert_eq!(lookup(&store, "t1")["serverErrorCode"], "NOT_FOUND");
+}
+
+#[test]
+fn stale_tag_is_a_conflict() {
+    let mut store = Store::new(Indexes::default());
+    let tag = create(&mut store, "t1", json!({}));
+    one(&mut store, "forceUpdate", json!({"recordName": "t1"}));
+    let reply = one(
+        &mut store,
+        "replace",
+        json!({"recordName": "t1", "recordChangeTag": tag}),
+    );
+    assert_eq!(reply["serverErrorCode"], "CONFLICT");
+    assert_eq!(reply["reason"], "client oplock error updating record");
+}
+
+#[test]
+fn request_level_failures_apply_nothing() {
+    let mut store = Store::new(Indexes::default());
+    let missing_tag = modify(
+        &mut store,
+        json!({"operations": [
+            {"operationType": "create", "record": {"recordName": "new", "recordType": "Team"}},
+            {"operationType": "update", "record": {"recordName": "x"}}
+        ]}),
+    )
+    .unwrap_err();
+    assert_eq!(
+        missing_tag.reason,
+        "BadRequestException: missing required field 'recordChangeTag'"
+    );
+    assert_eq!(store.record_count(), 0);
+    let atomic = modify(&mut store, json!({"operations": [], "atomic": true})).unwrap_err();
+    assert_eq!(
+        atomic.reason,
+        "atomic operations not supported in default zone"
+    );
+    assert!(modify(&mut store, json!({"operations": [], "atomic": false})).is_ok());
+    let ops: Vec<Json> = (0..201)
+        .map(|i| json!({"operationType": "create", "record": {"recordName": format!("r{i}"), "recordType": "Team"}}))
+        .collect();
+    let too_many = modify(&mut store, json!({"operations": ops})).unwrap_err();
+    assert_eq!(too_many.code, ServerErrorCode::BadRequest);
+    assert_eq!(store.record_count(), 0);
+}
+
+#[test]
+fn types_are_fixed_by_first_write() {
+    let mut store = Store::new(Indexes::default());
+    create(
+        &mut store,
+        "t1",
+        json!({"founded": {"value": 1901, "type": "INT64"}}),
+    );
+    let mismatch = one(
+        &mut store,
+        "create",
+        json!({"recordName": "t2", "recordType": "Team", "fields": {"founded": {"value": "x", "type": "STRING"}}}),
+    );
+    assert_eq!(mismatch["serverErrorCode"], "BAD_REQUEST");
+    let untyped_double = one(
+        &mut store,
+        "create",
+        json!({"recordName": "t3", "recordType": "Team", "fields": {"founded": {"value": "abc"}}}),
+    );
+    assert_eq!(untyped_double["serverErrorCode"], "BAD_REQUEST");
+    let fractional = one(
+        &mut store,
+        "create",
+        json!({"recordName": "t4", "recordType": "Team", "fields": {"at": {"value": 1.5, "type": "TIMESTAMP"}}}),
+    );
+    assert_eq!(
+        fractional["reason"],
+        "Invalid value, expected type TIMESTAMP."
+    );
+    // The failed write did not fix the type of `at`.
+    let reply = one(
+        &mut store,
+        "create",
+        json!({"recordName": "t5", "recordType": "Team", "fields": {"at": {"value": "s"}}}),
+    );
+    assert_eq!(reply["fields"]["at"]["type"], "STRING");
+}
+
+#[test]
+fn create_without_name_gets_a_uuid() {
+    let mut store = Store::new(Indexes::default());
+    let reply = one(&mut store, "create", json!({"recordType": "Team"}));
+    let name = reply["recordName"].as_str().unwrap();
+    assert_eq!(name.len(), 36, "{name}");
+    assert_eq!(name.matches('-').count(), 4);
+}
+
+#[test]
+fn query_pages_filters_and_desired_keys() {
+    let mut store = Store::new(Indexes::default());
+    for i in 0..25 {
+        create(
+            &mut store,
+            &format!("t{i:02}"),
+            json!({"n": {"value": i}, "name": {"value": format!("team {i}")}}),
+        );
+    }
+    let mut names = Vec::new();
+    let mut marker: Option<Json> = None;
+    loop {
+        let mut body = json!({"query": {"recordType": "Team",
+            "filterBy": [{"comparator": "GREATER_THAN_OR_EQUALS", "fieldName": "n", "fieldValue": {"value": 5}}],
+            "sortBy": [{"fieldName": "n", "ascending": false}]},
+            "resultsLimit": 4, "desiredKeys": ["n"]});
+        if let Some(m) = &marker {
+            body["continuationMarker"] = m.clone();
+        }
+        let page = query(&store, body);
+        for record in page["records"].as_array().unwrap() {
+            assert!(record["fields"].get("name").is_none());
+            names.push(record["fields"]["n"]["value"].as_i64().unwrap());
+        }
+        match page.get("continuationMarker") {
+            Some(m) => marker = Some(m.clone()),
+            None => break,
+        }
+    }
+    assert_eq!(names, (5..25).rev().collect::<Vec<i64>>());
+    let none = query(
+        &store,
+        json!({"query": {"recordType": "Team"}, "desiredKeys": []}),
+    );
+    assert!(none["records"][0].get("fields").is_none());
+    let unknown = query(&store, json!({"query": {"recordType": "Nobody"}}));
+    assert_eq!(unknown, json!({"records": []}));
+}
+
+#[test]
+fn index_enforcement() {
+    let mut indexes = Indexes {
+        required: true,
+        ..Indexes::default()
+    };
+    indexes.queryable.insert("Team.n".into());
+    let store = Store::new(indexes);
+    let request: QueryRequest =
+        serde_json::from_value(json!({"query": {"recordType": "Team"}})).unwrap();
+    let error = store.query(&scope(), &request).unwrap_err();
+    assert_eq!(error.reason, "Field 'recordName' is not marked queryable");
+    let request: QueryRequest = serde_json::from_value(json!({"query": {"recordType": "Team",
+        "sortBy": [{"fieldName": "n"}]}}))
+    .unwrap();
+    assert!(store.query(&scope(), &request).is_ok());
+}

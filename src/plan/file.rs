@@ -1,0 +1,568 @@
+//! The on-disk plan format, and the only code that knows it: pretty-printed JSON
+//! (two-space indent, members in a fixed order, maps sorted by key, a final newline), with a
+//! format name, a format version and a checksum, described by `schemas/plan.schema.json`.
+//!
+//! Field values use CloudKit's wire form `{"value": ..., "type": "..."}` (see
+//! [`WireField`]), so they read like CloudKit's own JSON and round-trip exactly. An absent
+//! value in `before` is `null`.
+//!
+//! # Checksum
+//!
+//! `checksum` is `"blake3:"` followed by the lowercase hex BLAKE3 hash of the document's
+//! canonical serialization without its `checksum` member: compact JSON (no whitespace
+//! outside strings), object members sorted by key in Unicode code point order, strings
+//! escaped as serde_json does (only `"`, `\`, and control characters; those as `\b \f \n \r
+//! \t` or `\u00xx` with lowercase hex; everything else literal UTF-8), integers in decimal,
+//! and other numbers in shortest round-trip form (`0.5`, `1.0`, `1e-7`, `1e+20`). This is
+//! Python's `json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)`
+//! except that Python pads negative exponents (`1e-07`), which only numbers below 1e-4 use.
+//! The checksum covers content, not layout: re-indenting a plan keeps it valid, changing any
+//! value does not.
+//!
+//! Reading checks, in this order so that the message is the useful one: JSON syntax (with
+//! line and column), the format name, the format version, the checksum, the structure
+//! (naming the JSON path), then every field value against its type.
+
+#[cfg(test)]
+mod tests;
+
+use super::{Action, Change, InputDigest, Plan, PlanOptions, TypeSummary, FORMAT_VERSION};
+use crate::cloudkit::target::Target;
+use crate::cloudkit::wire::WireField;
+use crate::record::{ChangeTag, FieldValue, Fields, RecordName, RecordType};
+use schemars::gen::SchemaGenerator;
+use schemars::schema::{RootSchema, Schema, SchemaObject};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value as Json;
+use std::collections::BTreeMap;
+
+/// The value of the `format` member of every plan file.
+pub const FORMAT_NAME: &str = "ckplan-plan";
+
+/// Why a plan file cannot be used.
+#[derive(Debug, PartialEq, thiserror::Error)]
+pub enum PlanFileError {
+    #[error("not a ckplan plan: {reason}")]
+    NotAPlan { reason: String },
+    #[error("plan is truncated: it ends at line {line}, column {column}")]
+    Truncated { line: usize, column: usize },
+    #[error("plan is not valid JSON at line {line}, column {column}: {message}")]
+    NotJson {
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error(
+        "plan format version {found} is not supported by ckplan {tool_version} \
+         (supports {supported})"
+    )]
+    UnsupportedVersion {
+        found: u64,
+        tool_version: &'static str,
+        supported: u32,
+    },
+    #[error("plan has no checksum: it was not written by ckplan or was cut short")]
+    ChecksumMissing,
+    #[error("plan was modified after it was written: checksum mismatch")]
+    ChecksumMismatch { expected: String, found: String },
+    #[error("plan is invalid at `{path}`: {message}")]
+    Structure { path: String, message: String },
+    #[error(
+        "plan change {index} ({record_type} `{record_name}`): `{side}` field `{field}`: {message}"
+    )]
+    FieldValue {
+        index: usize,
+        record_type: RecordType,
+        record_name: RecordName,
+        side: &'static str,
+        field: String,
+        message: String,
+    },
+    #[error("plan change {index} ({action} {record_type} `{record_name}`): {problem}")]
+    Inconsistent {
+        index: usize,
+        action: Action,
+        record_type: RecordType,
+        record_name: RecordName,
+        problem: &'static str,
+    },
+}
+
+/// A ckplan plan: what `ckplan apply` will do, against which record versions, decided
+/// when and from which inputs.
+#[derive(Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(title = "ckplan plan file")]
+struct PlanDocument {
+    /// Always `ckplan-plan`.
+    #[schemars(schema_with = "format_name_schema")]
+    format: String,
+    /// The format version; this schema describes version 1.
+    #[schemars(schema_with = "format_version_schema")]
+    format_version: u32,
+    /// The ckplan version that wrote the plan.
+    tool_version: String,
+    /// When the plan was made, RFC 3339 in UTC.
+    created_at: String,
+    /// Where the records live.
+    target: Target,
+    options: OptionsDocument,
+    /// BLAKE3 digests of the configuration file (first) and the data files.
+    inputs: Vec<InputDocument>,
+    /// Record types in dependency order: referenced types first.
+    type_order: Vec<RecordType>,
+    /// Counts per record type, alphabetical.
+    summary: Vec<SummaryDocument>,
+    /// The changes, ordered by record type then record name.
+    changes: Vec<ChangeDocument>,
+    /// `blake3:` and the hex BLAKE3 of the canonical document without this member.
+    #[schemars(regex(pattern = r"^blake3:[0-9a-f]{64}$"))]
+    checksum: String,
+}
+
+/// The options the plan was made with.
+#[derive(Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "PlanOptions")]
+struct OptionsDocument {
+    /// Whether records only in CloudKit are deleted (`--delete-orphans`).
+    delete_orphans: bool,
+    /// The `--type` filter; null when every configured type was planned.
+    types: Option<Vec<RecordType>>,
+}
+
+/// The digest of one input file.
+#[derive(Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "InputDigest")]
+struct InputDocument {
+    /// Relative to the configuration file's directory, `/`-separated.
+    path: String,
+    /// Lowercase hex BLAKE3 of the file's bytes.
+    #[schemars(regex(pattern = r"^[0-9a-f]{64}$"))]
+    blake3: String,
+}
+
+/// What the plan found for one record type.
+#[derive(Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "TypeSummary")]
+struct SummaryDocument {
+    record_type: RecordType,
+    create: usize,
+    update: usize,
+    delete: usize,
+    unchanged: usize,
+    /// Records only in CloudKit, deleted or not.
+    orphans: usize,
+}
+
+/// One planned change.
+#[derive(Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "Change")]
+struct ChangeDocument {
+    action: Action,
+    record_type: RecordType,
+    record_name: RecordName,
+    /// The recordChangeTag the change was planned against (update, delete); null for create.
+    change_tag: Option<ChangeTag>,
+    /// CloudKit's values of the fields this change touches; null where CloudKit has none.
+    before: BTreeMap<String, Option<FieldDocument>>,
+    /// The full desired fields (create, update); null for delete.
+    after: Option<BTreeMap<String, FieldDocument>>,
+    /// Fields present in CloudKit and absent locally, removed by an update.
+    removed: Vec<String>,
+}
+
+/// A field value in CloudKit's wire form.
+#[derive(Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "FieldValue")]
+struct FieldDocument {
+    /// The value as CloudKit writes it (a string, number, list, or dictionary).
+    value: Json,
+    /// The CloudKit type: `STRING`, `INT64`, `TIMESTAMP`, `LOCATION`, `REFERENCE_LIST`, ...
+    #[serde(rename = "type")]
+    field_type: String,
+}
+
+fn format_name_schema(_: &mut SchemaGenerator) -> Schema {
+    const_schema(Json::from(FORMAT_NAME))
+}
+
+fn format_version_schema(_: &mut SchemaGenerator) -> Schema {
+    const_schema(Json::from(FORMAT_VERSION))
+}
+
+fn const_schema(value: Json) -> Schema {
+    Schema::Object(SchemaObject {
+        const_value: Some(value),
+        ..SchemaObject::default()
+    })
+}
+
+/// The JSON Schema of the plan file, as committed in `schemas/plan.schema.json`.
+pub fn plan_schema() -> RootSchema {
+    schemars::schema_for!(PlanDocument)
+}
+
+/// The plan file's text: deterministic for equal plans, checksum included.
+pub fn to_text(plan: &Plan) -> String {
+    let mut document = PlanDocument::from_plan(plan);
+    // Serializing these types cannot fail: every map has string keys.
+    let body = serde_json::to_value(&document).expect("plan documents serialize");
+    document.checksum = checksum_of(&body);
+    let mut text = serde_json::to_string_pretty(&document).expect("plan documents serialize");
+    text.push('\n');
+    text
+}
+
+/// Reads and verifies a plan file's text.
+pub fn from_text(text: &str) -> Result<Plan, PlanFileError> {
+    let mut value = parse_json(text)?;
+    check_identity(&value)?;
+    verify_checksum(&mut value)?;
+    let document: PlanDocument =
+        serde_path_to_error::deserialize(value).map_err(|error| PlanFileError::Structure {
+            path: error.path().to_string(),
+            message: error.inner().to_string(),
+        })?;
+    document.into_plan()
+}
+
+fn parse_json(text: &str) -> Result<Json, PlanFileError> {
+    if text.trim().is_empty() {
+        return Err(PlanFileError::NotAPlan {
+            reason: "the file is empty".to_owned(),
+        });
+    }
+    serde_json::from_str(text).map_err(|error| {
+        let (line, column) = (error.line(), error.column());
+        if error.classify() == serde_json::error::Category::Eof {
+            PlanFileError::Truncated { line, column }
+        } else {
+            // serde_json appends " at line L column C" itself; say it once.
+            let message = error.to_string();
+            let message = match message.rfind(" at line ") {
+                Some(end) => message[..end].to_owned(),
+                None => message,
+            };
+            PlanFileError::NotJson {
+                line,
+                column,
+                message,
+            }
+        }
+    })
+}
+
+fn check_identity(value: &Json) -> Result<(), PlanFileError> {
+    let not_a_plan = |reason: String| PlanFileError::NotAPlan { reason };
+    let object = value
+        .as_object()
+        .ok_or_else(|| not_a_plan("the document is not a JSON object".to_owned()))?;
+    match object.get("format") {
+        Some(Json::String(name)) if name == FORMAT_NAME => {}
+        Some(other) => {
+            return Err(not_a_plan(format!(
+                "`format` is `{other}`, expected `{FORMAT_NAME}`"
+            )))
+        }
+        None => return Err(not_a_plan("it has no `format` member".to_owned())),
+    }
+    let version = object.get("format_version");
+    match version.and_then(Json::as_u64) {
+        Some(found) if found == u64::from(FORMAT_VERSION) => Ok(()),
+        Some(found) => Err(PlanFileError::UnsupportedVersion {
+            found,
+            tool_version: env!("CARGO_PKG_VERSION"),
+            supported: FORMAT_VERSION,
+        }),
+        None => Err(PlanFileError::Structure {
+            path: "format_version".to_owned(),
+            message: match version {
+                Some(other) => format!("expected a positive integer, found `{other}`"),
+                None => "missing".to_owned(),
+            },
+        }),
+    }
+}
+
+/// Checks the checksum, leaving the document as it was.
+fn verify_checksum(value: &mut Json) -> Result<(), PlanFileError> {
+    let Some(object) = value.as_object_mut() else {
+        return Err(PlanFileError::ChecksumMissing);
+    };
+    let found = match object.remove("checksum") {
+        Some(Json::String(found)) => found,
+        Some(other) => {
+            return Err(PlanFileError::Structure {
+                path: "checksum".to_owned(),
+                message: format!("expected a string, found `{other}`"),
+            })
+        }
+        None => return Err(PlanFileError::ChecksumMissing),
+    };
+    let expected = checksum_of(value);
+    if found != expected {
+        return Err(PlanFileError::ChecksumMismatch { expected, found });
+    }
+    if let Some(object) = value.as_object_mut() {
+        object.insert("checksum".to_owned(), Json::String(found));
+    }
+    Ok(())
+}
+
+/// `blake3:<hex>` of the canonical form of `value` without a `checksum` member.
+fn checksum_of(value: &Json) -> String {
+    let mut bytes = Vec::new();
+    match value {
+        Json::Object(map) => {
+            let mut body = map.clone();
+            body.remove("checksum");
+            write_canonical(&Json::Object(body), &mut bytes);
+        }
+        other => write_canonical(other, &mut bytes),
+    }
+    format!("blake3:{}", blake3::hash(&bytes).to_hex())
+}
+
+/// Compact JSON with object members sorted by key, whatever order the map keeps.
+fn write_canonical(value: &Json, out: &mut Vec<u8>) {
+    match value {
+        Json::Object(map) => {
+            let mut members: Vec<(&String, &Json)> = map.iter().collect();
+            members.sort_by(|a, b| a.0.cmp(b.0));
+            out.push(b'{');
+            for (index, (key, member)) in members.into_iter().enumerate() {
+                if index > 0 {
+                    out.push(b',');
+                }
+                write_scalar(&Json::String(key.clone()), out);
+                out.push(b':');
+                write_canonical(member, out);
+            }
+            out.push(b'}');
+        }
+        Json::Array(items) => {
+            out.push(b'[');
+            for (index, item) in items.iter().enumerate() {
+                if index > 0 {
+                    out.push(b',');
+                }
+                write_canonical(item, out);
+            }
+            out.push(b']');
+        }
+        scalar => write_scalar(scalar, out),
+    }
+}
+
+fn write_scalar(value: &Json, out: &mut Vec<u8>) {
+    // Writing a scalar into a Vec cannot fail.
+    serde_json::to_writer(&mut *out, value).expect("scalars serialize");
+}
+
+fn field_document(value: &FieldValue) -> FieldDocument {
+    let wire = WireField::from_value(value);
+    FieldDocument {
+        value: wire.value,
+        field_type: wire
+            .field_type
+            .unwrap_or_else(|| value.field_type().to_string()),
+    }
+}
+
+fn fields_document(fields: &Fields) -> BTreeMap<String, FieldDocument> {
+    fields
+        .iter()
+        .map(|(name, value)| (name.clone(), field_document(value)))
+        .collect()
+}
+
+impl PlanDocument {
+    fn from_plan(plan: &Plan) -> Self {
+        PlanDocument {
+            format: FORMAT_NAME.to_owned(),
+            format_version: plan.format_version,
+            tool_version: plan.tool_version.clone(),
+            created_at: plan.created_at.clone(),
+            target: plan.target.clone(),
+            options: OptionsDocument {
+                delete_orphans: plan.options.delete_orphans,
+                types: plan.options.types.clone(),
+            },
+            inputs: plan
+                .inputs
+                .iter()
+                .map(|input| InputDocument {
+                    path: input.path.clone(),
+                    blake3: input.blake3.clone(),
+                })
+                .collect(),
+            type_order: plan.type_order.clone(),
+            summary: plan.summary.iter().map(SummaryDocument::from).collect(),
+            changes: plan.changes.iter().map(ChangeDocument::from).collect(),
+            checksum: String::new(),
+        }
+    }
+
+    fn into_plan(self) -> Result<Plan, PlanFileError> {
+        let changes = self
+            .changes
+            .into_iter()
+            .enumerate()
+            .map(|(index, change)| change.into_change(index))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Plan {
+            format_version: self.format_version,
+            tool_version: self.tool_version,
+            created_at: self.created_at,
+            target: self.target,
+            options: PlanOptions {
+                delete_orphans: self.options.delete_orphans,
+                types: self.options.types,
+            },
+            inputs: self
+                .inputs
+                .into_iter()
+                .map(|input| InputDigest {
+                    path: input.path,
+                    blake3: input.blake3,
+                })
+                .collect(),
+            summary: self.summary.into_iter().map(TypeSummary::from).collect(),
+            type_order: self.type_order,
+            changes,
+        })
+    }
+}
+
+impl From<&TypeSummary> for SummaryDocument {
+    fn from(summary: &TypeSummary) -> Self {
+        SummaryDocument {
+            record_type: summary.record_type.clone(),
+            create: summary.create,
+            update: summary.update,
+            delete: summary.delete,
+            unchanged: summary.unchanged,
+            orphans: summary.orphans,
+        }
+    }
+}
+
+impl From<SummaryDocument> for TypeSummary {
+    fn from(summary: SummaryDocument) -> Self {
+        TypeSummary {
+            record_type: summary.record_type,
+            create: summary.create,
+            update: summary.update,
+            delete: summary.delete,
+            unchanged: summary.unchanged,
+            orphans: summary.orphans,
+        }
+    }
+}
+
+impl From<&Change> for ChangeDocument {
+    fn from(change: &Change) -> Self {
+        ChangeDocument {
+            action: change.action,
+            record_type: change.record_type.clone(),
+            record_name: change.record_name.clone(),
+            change_tag: change.change_tag.clone(),
+            before: change
+                .before
+                .iter()
+                .map(|(name, value)| (name.clone(), value.as_ref().map(field_document)))
+                .collect(),
+            after: change.after.as_ref().map(fields_document),
+            removed: change.removed.clone(),
+        }
+    }
+}
+
+impl ChangeDocument {
+    fn into_change(self, index: usize) -> Result<Change, PlanFileError> {
+        self.check_consistency(index)?;
+        let decode = |side: &'static str, field: &str, document: FieldDocument| {
+            let wire = WireField {
+                value: document.value,
+                field_type: Some(document.field_type),
+            };
+            wire.to_value(None)
+                .map_err(|message| PlanFileError::FieldValue {
+                    index,
+                    record_type: self.record_type.clone(),
+                    record_name: self.record_name.clone(),
+                    side,
+                    field: field.to_owned(),
+                    message,
+                })
+        };
+        let mut before = BTreeMap::new();
+        for (field, document) in self.before {
+            let value = match document {
+                Some(document) => Some(decode("before", &field, document)?),
+                None => None,
+            };
+            before.insert(field, value);
+        }
+        let after = match self.after {
+            Some(documents) => {
+                let mut fields = Fields::new();
+                for (field, document) in documents {
+                    let value = decode("after", &field, document)?;
+                    fields.insert(field, value);
+                }
+                Some(fields)
+            }
+            None => None,
+        };
+        Ok(Change {
+            action: self.action,
+            record_type: self.record_type,
+            record_name: self.record_name,
+            change_tag: self.change_tag,
+            before,
+            after,
+            removed: self.removed,
+        })
+    }
+
+    /// Refuses shapes apply could not execute: a create or update without desired fields,
+    /// a delete with them, a create planned against a change tag.
+    fn check_consistency(&self, index: usize) -> Result<(), PlanFileError> {
+        let problem = match (self.action, &self.after, &self.change_tag) {
+            (Action::Create, None, _) | (Action::Update, None, _) => {
+                "`after` is missing: the desired fields are needed"
+            }
+            (Action::Delete, Some(_), _) => "`after` must be null for a delete",
+            (Action::Create, _, Some(_)) => "`change_tag` must be null for a create",
+            (Action::Create, _, None) if !self.removed.is_empty() => {
+                "`removed` must be empty for a create"
+            }
+            _ => return Ok(()),
+        };
+        Err(PlanFileError::Inconsistent {
+            index,
+            action: self.action,
+            record_type: self.record_type.clone(),
+            record_name: self.record_name.clone(),
+            problem,
+        })
+    }
+}
+
+/// The canonical bytes the checksum is computed over, for tests and other tools.
+pub fn canonical_body(text: &str) -> Result<Vec<u8>, PlanFileError> {
+    let mut value = parse_json(text)?;
+    if let Some(object) = value.as_object_mut() {
+        object.remove("checksum");
+    }
+    let mut bytes = Vec::new();
+    write_canonical(&value, &mut bytes);
+    Ok(bytes)
+}

@@ -1,0 +1,428 @@
+use super::*;
+use crate::cloudkit::target::{Database, Environment};
+use crate::record::{Location, Reference, ScalarType, Value};
+use proptest::prelude::*;
+use serde_json::json;
+
+fn target() -> Target {
+    Target {
+        container: "iCloud.com.example.SportsTime".into(),
+        environment: Environment::Development,
+        database: Database::Public,
+        zone: "_defaultZone".into(),
+    }
+}
+
+/// A small plan with one change of each kind.
+fn sample_plan() -> Plan {
+    let after = Fields::from([
+        ("capacity".to_owned(), FieldValue::int64(37755)),
+        (
+            "location".to_owned(),
+            FieldValue::location(42.3467, -71.0972),
+        ),
+        ("name".to_owned(), FieldValue::string("Fenway Park")),
+        (
+            "opened".to_owned(),
+            FieldValue::timestamp(-1_821_484_800_000),
+        ),
+    ]);
+    let team = Fields::from([
+        (
+            "stadium".to_owned(),
+            FieldValue::reference("stadium-fenway"),
+        ),
+        (
+            "colors".to_owned(),
+            FieldValue::List(
+                ScalarType::String,
+                vec![Value::String("red".into()), Value::String("navy".into())],
+            ),
+        ),
+    ]);
+    Plan {
+        format_version: FORMAT_VERSION,
+        tool_version: "0.1.0".into(),
+        created_at: "2025-01-02T03:04:05Z".into(),
+        target: target(),
+        options: PlanOptions {
+            delete_orphans: true,
+            types: None,
+        },
+        inputs: vec![InputDigest {
+            path: "ckplan.yaml".into(),
+            blake3: "0".repeat(64),
+        }],
+        summary: vec![TypeSummary {
+            record_type: "Stadium".into(),
+            create: 1,
+            update: 1,
+            delete: 1,
+            unchanged: 29,
+            orphans: 1,
+        }],
+        type_order: vec!["Stadium".into(), "Team".into()],
+        changes: vec![
+            Change {
+                action: Action::Update,
+                record_type: "Stadium".into(),
+                record_name: "stadium-fenway".into(),
+                change_tag: Some(ChangeTag::new("k3")),
+                before: BTreeMap::from([
+                    ("capacity".to_owned(), Some(FieldValue::int64(37731))),
+                    ("nickname".to_owned(), Some(FieldValue::string("Friendly"))),
+                    ("opened".to_owned(), None),
+                ]),
+                after: Some(after),
+                removed: vec!["nickname".into()],
+            },
+            Change {
+                action: Action::Create,
+                record_type: "Team".into(),
+                record_name: "team-7".into(),
+                change_tag: None,
+                before: BTreeMap::new(),
+                after: Some(team),
+                removed: Vec::new(),
+            },
+            Change {
+                action: Action::Delete,
+                record_type: "Team".into(),
+                record_name: "team-9".into(),
+                change_tag: Some(ChangeTag::new("k9")),
+                before: BTreeMap::new(),
+                after: None,
+                removed: Vec::new(),
+            },
+        ],
+    }
+}
+
+/// Re-serializes an edited document with a correct checksum, as a tool that knows the
+/// format would: the checks after the checksum must still catch what is wrong.
+fn resealed(mut value: Json) -> String {
+    let checksum = checksum_of(&value);
+    value["checksum"] = Json::String(checksum);
+    serde_json::to_string_pretty(&value).unwrap()
+}
+
+fn sample_value() -> Json {
+    serde_json::from_str(&to_text(&sample_plan())).unwrap()
+}
+
+#[test]
+fn the_format_reads_as_documented() {
+    insta::assert_snapshot!(to_text(&sample_plan()));
+}
+
+#[test]
+fn sample_round_trips() {
+    let plan = sample_plan();
+    assert_eq!(from_text(&to_text(&plan)), Ok(plan));
+}
+
+#[test]
+fn canonical_form_is_compact_and_sorted() {
+    let text = r#"{"checksum": "x", "b": [1, 2.5, "x\n", -0.0, 1e20, 0.0000001, 123456789012345678.0], "a": {"d": null, "c": true}}"#;
+    let bytes = canonical_body(text).unwrap();
+    assert_eq!(
+        String::from_utf8(bytes).unwrap(),
+        r#"{"a":{"c":true,"d":null},"b":[1,2.5,"x\n",-0.0,1e+20,1e-7,1.2345678901234568e+17]}"#
+    );
+}
+
+#[test]
+fn reindented_plan_stays_valid() {
+    let compact = serde_json::to_string(&sample_value()).unwrap();
+    assert_eq!(from_text(&compact), Ok(sample_plan()));
+}
+
+#[test]
+fn unknown_version_is_refused_before_the_checksum() {
+    let text = to_text(&sample_plan()).replace("\"format_version\": 1,", "\"format_version\": 7,");
+    let error = from_text(&text).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "plan format version 7 is not supported by ckplan {} (supports 1)",
+            env!("CARGO_PKG_VERSION")
+        )
+    );
+}
+
+#[test]
+fn missing_checksum_is_refused() {
+    let mut value = sample_value();
+    value.as_object_mut().unwrap().remove("checksum");
+    let text = serde_json::to_string_pretty(&value).unwrap();
+    assert_eq!(from_text(&text), Err(PlanFileError::ChecksumMissing));
+}
+
+#[test]
+fn reordered_changes_are_refused() {
+    let mut value = sample_value();
+    value["changes"].as_array_mut().unwrap().swap(0, 2);
+    let text = serde_json::to_string_pretty(&value).unwrap();
+    let error = from_text(&text).unwrap_err();
+    assert!(matches!(error, PlanFileError::ChecksumMismatch { .. }));
+    assert_eq!(
+        error.to_string(),
+        "plan was modified after it was written: checksum mismatch"
+    );
+}
+
+#[test]
+fn other_documents_are_not_plans() {
+    for text in [
+        "",
+        "  \n",
+        "[]",
+        r#"{"hello": 1}"#,
+        r#"{"format": "tfplan"}"#,
+    ] {
+        let error = from_text(text).unwrap_err();
+        assert!(
+            matches!(error, PlanFileError::NotAPlan { .. }),
+            "{text:?}: {error}"
+        );
+    }
+    assert_eq!(
+        from_text(r#"{"format": "tfplan"}"#)
+            .unwrap_err()
+            .to_string(),
+        "not a ckplan plan: `format` is `\"tfplan\"`, expected `ckplan-plan`"
+    );
+}
+
+#[test]
+fn syntax_errors_name_line_and_column() {
+    let error = from_text("{\n  \"format\": ckplan\n}").unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "plan is not valid JSON at line 2, column 13: expected value"
+    );
+    let error = from_text("{\n  \"format\": \"ckplan-plan\",\n").unwrap_err();
+    assert_eq!(error, PlanFileError::Truncated { line: 3, column: 0 });
+}
+
+#[test]
+fn structure_errors_name_the_path() {
+    let mut value = sample_value();
+    value["changes"][1]["action"] = json!("upsert");
+    let error = from_text(&resealed(value)).unwrap_err();
+    let PlanFileError::Structure { path, message } = &error else {
+        panic!("{error}");
+    };
+    assert_eq!(path, "changes[1].action");
+    assert!(message.contains("unknown variant `upsert`"), "{message}");
+}
+
+#[test]
+fn unknown_members_are_refused() {
+    let mut value = sample_value();
+    value["changes"][0]["force"] = json!(true);
+    let error = from_text(&resealed(value)).unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .starts_with("plan is invalid at `changes[0].force`: unknown field `force`"),
+        "{error}"
+    );
+}
+
+#[test]
+fn values_not_matching_their_type_name_change_record_and_field() {
+    let mut value = sample_value();
+    value["changes"][0]["after"]["capacity"]["value"] = json!("lots");
+    let error = from_text(&resealed(value)).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "plan change 0 (Stadium `stadium-fenway`): `after` field `capacity`: \
+         invalid value, expected type INT64"
+    );
+}
+
+#[test]
+fn a_delete_with_desired_fields_is_refused() {
+    let mut value = sample_value();
+    value["changes"][2]["after"] = json!({});
+    let error = from_text(&resealed(value)).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "plan change 2 (delete Team `team-9`): `after` must be null for a delete"
+    );
+}
+
+fn arb_element(element: ScalarType) -> BoxedStrategy<Value> {
+    let finite = any::<f64>().prop_filter("finite", |f| f.is_finite());
+    match element {
+        ScalarType::String => any::<String>().prop_map(Value::String).boxed(),
+        ScalarType::Int64 => any::<i64>().prop_map(Value::Int64).boxed(),
+        ScalarType::Double => finite.prop_map(Value::Double).boxed(),
+        ScalarType::Timestamp => any::<i64>().prop_map(Value::Timestamp).boxed(),
+        ScalarType::Bytes => "[A-Za-z0-9+/]{0,12}={0,2}".prop_map(Value::Bytes).boxed(),
+        ScalarType::Reference => (
+            "[a-z0-9-]{1,12}",
+            proptest::option::of(prop_oneof!["NONE", "DELETE_SELF", "VALIDATE"]),
+            any::<bool>(),
+        )
+            .prop_map(|(name, action, zoned)| {
+                Value::Reference(Reference {
+                    record_name: RecordName::new(name),
+                    action,
+                    zone_id: zoned.then(|| json!({"zoneName": "_defaultZone"})),
+                })
+            })
+            .boxed(),
+        ScalarType::Location => (finite.clone(), finite.clone(), proptest::option::of(finite))
+            .prop_map(|(latitude, longitude, altitude)| {
+                let mut location = Location::new(latitude, longitude);
+                if let Some(altitude) = altitude {
+                    location.extra.insert("altitude".into(), json!(altitude));
+                }
+                Value::Location(location)
+            })
+            .boxed(),
+        ScalarType::AssetId => ("[a-f0-9]{8}", any::<u32>())
+            .prop_map(|(sum, size)| Value::Asset(json!({"fileChecksum": sum, "size": size})))
+            .boxed(),
+    }
+}
+
+fn arb_field_value() -> impl Strategy<Value = FieldValue> {
+    let element = proptest::sample::select(ScalarType::ALL.to_vec());
+    prop_oneof![
+        4 => element.clone().prop_flat_map(arb_element).prop_map(FieldValue::Scalar),
+        2 => element.prop_flat_map(|t| {
+            proptest::collection::vec(arb_element(t), 0..4)
+                .prop_map(move |items| FieldValue::List(t, items))
+        }),
+        1 => any::<bool>().prop_map(|b| FieldValue::Unknown {
+            type_name: "BOOLEAN".into(),
+            value: json!(b),
+        }),
+    ]
+}
+
+fn arb_fields() -> impl Strategy<Value = Fields> {
+    proptest::collection::btree_map("[a-z][a-zA-Z_]{0,7}", arb_field_value(), 0..4)
+}
+
+fn arb_change() -> impl Strategy<Value = Change> {
+    let before = proptest::collection::btree_map(
+        "[a-z]{1,6}",
+        proptest::option::of(arb_field_value()),
+        0..3,
+    );
+    (
+        proptest::sample::select(vec![Action::Create, Action::Update, Action::Delete]),
+        "[A-Z][a-z]{0,6}",
+        "[a-z0-9-]{1,10}",
+        "[a-zA-Z0-9]{1,6}",
+        before,
+        arb_fields(),
+        proptest::collection::vec("[a-z]{1,6}", 0..2),
+    )
+        .prop_map(|(action, record_type, name, tag, before, after, removed)| {
+            let is = |a| action == a;
+            Change {
+                action,
+                record_type: RecordType::new(record_type),
+                record_name: RecordName::new(name),
+                change_tag: (!is(Action::Create)).then(|| ChangeTag::new(tag)),
+                before: if is(Action::Create) {
+                    BTreeMap::new()
+                } else {
+                    before
+                },
+                after: (!is(Action::Delete)).then_some(after),
+                removed: if is(Action::Update) {
+                    removed
+                } else {
+                    Vec::new()
+                },
+            }
+        })
+}
+
+fn arb_plan() -> impl Strategy<Value = Plan> {
+    let summary = ("[A-Z][a-z]{0,6}", any::<[u16; 5]>()).prop_map(|(t, n)| TypeSummary {
+        record_type: RecordType::new(t),
+        create: n[0].into(),
+        update: n[1].into(),
+        delete: n[2].into(),
+        unchanged: n[3].into(),
+        orphans: n[4].into(),
+    });
+    let input = ("[a-z/]{1,12}\\.(yaml|json)", "[0-9a-f]{64}")
+        .prop_map(|(path, blake3)| InputDigest { path, blake3 });
+    let options = (
+        any::<bool>(),
+        proptest::option::of(proptest::collection::vec("[A-Z][a-z]{0,5}", 0..3)),
+    )
+        .prop_map(|(delete_orphans, types)| PlanOptions {
+            delete_orphans,
+            types: types.map(|t| t.into_iter().map(RecordType::new).collect()),
+        });
+    (
+        options,
+        proptest::collection::vec(input, 0..3),
+        proptest::collection::vec(summary, 0..3),
+        proptest::collection::vec("[A-Z][a-z]{0,5}", 0..3),
+        proptest::collection::vec(arb_change(), 0..5),
+        any::<String>(),
+    )
+        .prop_map(
+            |(options, inputs, summary, order, changes, created_at)| Plan {
+                format_version: FORMAT_VERSION,
+                tool_version: "0.1.0".into(),
+                created_at,
+                target: target(),
+                options,
+                inputs,
+                summary,
+                type_order: order.into_iter().map(RecordType::new).collect(),
+                changes,
+            },
+        )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    #[test]
+    fn read_of_write_is_identity(plan in arb_plan()) {
+        let text = to_text(&plan);
+        prop_assert_eq!(&text, &to_text(&plan.clone()), "not deterministic");
+        prop_assert_eq!(from_text(&text), Ok(plan));
+    }
+
+    #[test]
+    fn single_byte_edits_are_refused(plan in arb_plan(), at in any::<prop::sample::Index>(),
+                                     byte in 0x21u8..0x7f) {
+        let text = to_text(&plan);
+        let index = at.index(text.len());
+        let original = text.as_bytes()[index];
+        prop_assume!(!original.is_ascii_whitespace() && original != byte);
+        let mut edited = text.clone().into_bytes();
+        edited[index] = byte;
+        let Ok(edited) = String::from_utf8(edited) else { return Ok(()) };
+        if from_text(&edited).is_ok() {
+            // Only a spelling of the same content may pass (`1e20` and `1E20`, `\u001f`
+            // and `\u001F`): the checksum covers content, not layout.
+            let same: Result<Json, _> = serde_json::from_str(&edited);
+            prop_assert_eq!(same.ok(), serde_json::from_str::<Json>(&text).ok(),
+                "edit at {} accepted", index);
+        }
+    }
+
+    #[test]
+    fn truncations_are_refused(plan in arb_plan(), at in any::<prop::sample::Index>()) {
+        let text = to_text(&plan);
+        let body = text.trim_end();
+        let cut = at.index(body.len());
+        if let Some(prefix) = body.get(..cut) {
+            prop_assert!(from_text(prefix).is_err());
+        }
+    }
+}

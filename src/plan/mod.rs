@@ -1,0 +1,391 @@
+//! The plan: the closed set of actions `ckplan apply` will take, each a
+//! `Change { action, before, after }` planned against a record's change tag, with the target,
+//! options, input digests and per-type summary that make a plan self-contained. Built purely
+//! from the diff (`crate::diff`); no I/O. The on-disk format lives only in [`file`].
+
+pub mod file;
+
+use crate::cloudkit::target::Target;
+use crate::diff::{Category, RecordDiff, TypeDiff};
+use crate::record::{ChangeTag, FieldValue, Fields, RecordName, RecordType};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// The plan format version this build writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// What apply does to one record. Closed: apply never does anything else.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    /// CloudKit `create`: fails if the record appeared meanwhile.
+    Create,
+    /// CloudKit `update` with the planned change tag.
+    Update,
+    /// CloudKit `delete` with the planned change tag.
+    Delete,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Create => "create",
+            Action::Update => "update",
+            Action::Delete => "delete",
+        }
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One planned change to one record.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Change {
+    pub action: Action,
+    pub record_type: RecordType,
+    pub record_name: RecordName,
+    /// The change tag the plan was made against (updates and deletes).
+    pub change_tag: Option<ChangeTag>,
+    /// CloudKit's values of the fields this change touches (`None`: absent in CloudKit).
+    /// Empty for creates.
+    pub before: BTreeMap<String, Option<FieldValue>>,
+    /// The full desired fields (creates and updates); `None` for deletes.
+    pub after: Option<Fields>,
+    /// Fields to remove: present in CloudKit, absent locally (updates only).
+    pub removed: Vec<String>,
+}
+
+/// What the plan found for one record type.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TypeSummary {
+    pub record_type: RecordType,
+    pub create: usize,
+    pub update: usize,
+    pub delete: usize,
+    pub unchanged: usize,
+    /// Records only in CloudKit, whether or not this plan deletes them.
+    pub orphans: usize,
+}
+
+/// The options a plan was made with.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PlanOptions {
+    pub delete_orphans: bool,
+    /// The `--type` filter; `None` means every configured type.
+    pub types: Option<Vec<RecordType>>,
+}
+
+/// The digest of one input file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InputDigest {
+    /// Relative to the configuration file's directory, with `/` separators.
+    pub path: String,
+    /// BLAKE3 of the file's bytes, lowercase hex.
+    pub blake3: String,
+}
+
+/// A complete plan: everything apply needs besides credentials.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Plan {
+    pub format_version: u32,
+    pub tool_version: String,
+    /// RFC 3339, UTC.
+    pub created_at: String,
+    pub target: Target,
+    pub options: PlanOptions,
+    /// The configuration file first, then the data files.
+    pub inputs: Vec<InputDigest>,
+    /// One entry per planned type, alphabetical.
+    pub summary: Vec<TypeSummary>,
+    /// Dependency order for apply: referenced types first.
+    pub type_order: Vec<RecordType>,
+    /// Ordered by record type (alphabetical) then record name, so that plans diff well.
+    pub changes: Vec<Change>,
+}
+
+impl Plan {
+    /// Turns diffs into a plan: new records are created, updated ones updated, orphans
+    /// deleted only with `delete_orphans`. Diffs of types outside `options.types` are left
+    /// out.
+    pub fn build(
+        target: Target,
+        options: PlanOptions,
+        inputs: Vec<InputDigest>,
+        type_order: Vec<RecordType>,
+        diffs: Vec<TypeDiff>,
+        created_at: String,
+    ) -> Plan {
+        let mut summary = Vec::new();
+        let mut changes = Vec::new();
+        for diff in diffs {
+            let selected = options
+                .types
+                .as_ref()
+                .map_or(true, |types| types.contains(&diff.record_type));
+            if !selected {
+                continue;
+            }
+            let first_change = changes.len();
+            for record in &diff.records {
+                changes.extend(change_for(record, options.delete_orphans));
+            }
+            summary.push(summarize(&diff, &changes[first_change..]));
+        }
+        summary.sort_by(|a, b| a.record_type.cmp(&b.record_type));
+        changes.sort_by(|a, b| {
+            (&a.record_type, &a.record_name).cmp(&(&b.record_type, &b.record_name))
+        });
+        Plan {
+            format_version: FORMAT_VERSION,
+            tool_version: env!("CARGO_PKG_VERSION").to_owned(),
+            created_at,
+            target,
+            options,
+            inputs,
+            summary,
+            type_order,
+            changes,
+        }
+    }
+
+    pub fn has_changes(&self) -> bool {
+        !self.changes.is_empty()
+    }
+
+    /// The number of creates, updates and deletes.
+    pub fn counts(&self) -> (usize, usize, usize) {
+        let count = |action| self.changes.iter().filter(|c| c.action == action).count();
+        (
+            count(Action::Create),
+            count(Action::Update),
+            count(Action::Delete),
+        )
+    }
+
+    /// Orphans this plan leaves alone because it was made without `--delete-orphans`.
+    pub fn orphans_kept(&self) -> usize {
+        if self.options.delete_orphans {
+            return 0;
+        }
+        self.summary.iter().map(|s| s.orphans).sum()
+    }
+}
+
+fn change_for(record: &RecordDiff, delete_orphans: bool) -> Option<Change> {
+    let mut change = Change {
+        action: Action::Create,
+        record_type: record.record_type.clone(),
+        record_name: record.record_name.clone(),
+        change_tag: None,
+        before: BTreeMap::new(),
+        after: None,
+        removed: Vec::new(),
+    };
+    match record.category {
+        Category::Unchanged => return None,
+        Category::Deleted if !delete_orphans => return None,
+        Category::New => change.after = Some(record.desired.clone().unwrap_or_default()),
+        Category::Updated => {
+            change.action = Action::Update;
+            change.after = Some(record.desired.clone().unwrap_or_default());
+            change.removed = record
+                .changes
+                .iter()
+                .filter(|field| field.after.is_none())
+                .map(|field| field.field.clone())
+                .collect();
+        }
+        Category::Deleted => change.action = Action::Delete,
+    }
+    if change.action != Action::Create {
+        change.change_tag = record.change_tag.clone();
+        change.before = record
+            .changes
+            .iter()
+            .map(|field| (field.field.clone(), field.before.clone()))
+            .collect();
+    }
+    Some(change)
+}
+
+fn summarize(diff: &TypeDiff, changes: &[Change]) -> TypeSummary {
+    let count = |action| changes.iter().filter(|c| c.action == action).count();
+    TypeSummary {
+        record_type: diff.record_type.clone(),
+        create: count(Action::Create),
+        update: count(Action::Update),
+        delete: count(Action::Delete),
+        unchanged: diff.count(Category::Unchanged),
+        orphans: diff.count(Category::Deleted),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cloudkit::target::{Database, Environment};
+    use crate::diff::FieldChange;
+
+    fn target() -> Target {
+        Target {
+            container: "iCloud.com.example.SportsTime".into(),
+            environment: Environment::Development,
+            database: Database::Public,
+            zone: "_defaultZone".into(),
+        }
+    }
+
+    fn record(record_type: &str, name: &str, category: Category) -> RecordDiff {
+        let desired = (category != Category::Deleted)
+            .then(|| Fields::from([("name".to_owned(), FieldValue::string(name))]));
+        let change_tag = (category != Category::New).then(|| ChangeTag::new("k1"));
+        RecordDiff {
+            record_type: record_type.into(),
+            record_name: name.into(),
+            category,
+            change_tag,
+            changes: Vec::new(),
+            desired,
+        }
+    }
+
+    fn diffs() -> Vec<TypeDiff> {
+        let mut updated = record("Team", "team-7", Category::Updated);
+        updated.changes = vec![
+            FieldChange {
+                field: "founded".into(),
+                before: Some(FieldValue::int64(1901)),
+                after: Some(FieldValue::int64(1902)),
+            },
+            FieldChange {
+                field: "nickname".into(),
+                before: Some(FieldValue::string("Sox")),
+                after: None,
+            },
+        ];
+        vec![
+            TypeDiff {
+                record_type: "Team".into(),
+                records: vec![
+                    updated,
+                    record("Team", "team-1", Category::Unchanged),
+                    record("Team", "team-9", Category::Deleted),
+                ],
+            },
+            TypeDiff {
+                record_type: "Stadium".into(),
+                records: vec![
+                    record("Stadium", "stadium-b", Category::New),
+                    record("Stadium", "stadium-a", Category::New),
+                ],
+            },
+        ]
+    }
+
+    fn build(options: PlanOptions) -> Plan {
+        let order = vec!["Stadium".into(), "Team".into()];
+        Plan::build(target(), options, Vec::new(), order, diffs(), "t".into())
+    }
+
+    #[test]
+    fn orphans_are_kept_without_delete_orphans() {
+        let plan = build(PlanOptions::default());
+        assert_eq!(plan.counts(), (2, 1, 0));
+        assert_eq!(plan.orphans_kept(), 1);
+        let team = &plan.summary[1];
+        assert_eq!((team.update, team.unchanged, team.orphans), (1, 1, 1));
+    }
+
+    #[test]
+    fn orphans_are_deleted_with_delete_orphans() {
+        let plan = build(PlanOptions {
+            delete_orphans: true,
+            types: None,
+        });
+        assert_eq!(plan.counts(), (2, 1, 1));
+        assert_eq!(plan.orphans_kept(), 0);
+        let delete = plan.changes.last().expect("a delete");
+        assert_eq!(delete.action, Action::Delete);
+        assert_eq!(delete.change_tag, Some(ChangeTag::new("k1")));
+        assert_eq!(delete.after, None);
+    }
+
+    #[test]
+    fn changes_are_ordered_by_type_then_name() {
+        let plan = build(PlanOptions::default());
+        let names: Vec<_> = plan
+            .changes
+            .iter()
+            .map(|c| c.record_name.as_str())
+            .collect();
+        assert_eq!(names, ["stadium-a", "stadium-b", "team-7"]);
+        let types: Vec<_> = plan
+            .summary
+            .iter()
+            .map(|s| s.record_type.as_str())
+            .collect();
+        assert_eq!(types, ["Stadium", "Team"]);
+    }
+
+    #[test]
+    fn update_carries_before_removed_and_full_after() {
+        let plan = build(PlanOptions::default());
+        let update = &plan.changes[2];
+        assert_eq!(update.action, Action::Update);
+        assert_eq!(update.change_tag, Some(ChangeTag::new("k1")));
+        assert_eq!(update.before["founded"], Some(FieldValue::int64(1901)));
+        assert_eq!(update.removed, ["nickname"]);
+        assert!(update
+            .after
+            .as_ref()
+            .is_some_and(|f| f.contains_key("name")));
+        let create = &plan.changes[0];
+        assert!(create.before.is_empty() && create.change_tag.is_none());
+    }
+
+    #[test]
+    fn type_filter_leaves_other_types_out() {
+        let plan = build(PlanOptions {
+            delete_orphans: false,
+            types: Some(vec!["Team".into()]),
+        });
+        assert_eq!(plan.summary.len(), 1);
+        assert_eq!(plan.counts(), (0, 1, 0));
+        assert!(plan.has_changes());
+    }
+
+    #[test]
+    fn no_changes_when_everything_is_unchanged() {
+        let diff = TypeDiff {
+            record_type: "Team".into(),
+            records: vec![record("Team", "team-1", Category::Unchanged)],
+        };
+        let plan = Plan::build(
+            target(),
+            PlanOptions::default(),
+            Vec::new(),
+            Vec::new(),
+            vec![diff],
+            "t".into(),
+        );
+        assert!(!plan.has_changes());
+        assert_eq!(plan.summary[0].unchanged, 1);
+    }
+}

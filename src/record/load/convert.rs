@@ -1,0 +1,306 @@
+//! Turning one record object from a data file into a `Record`: CloudKit-native records
+//! (`{recordName, recordType?, fields: {name: {value, type?}}}`) and plain ones (`{"id": 7,
+//! "name": ...}`, typed by the config's `fields:` and named by its `record_name` template).
+//! A record with any error yields no `Record`; every problem in it is reported.
+
+use super::problem::{Origin, Problem};
+use super::values::{decode, describe};
+use crate::config::{FieldSpec, TypeConfig};
+use crate::record::{FieldType, FieldValue, Fields, Record, RecordName, RecordType};
+use serde_json::{Map, Value as Json};
+use std::collections::BTreeSet;
+
+/// Record keys CloudKit itself writes; accepted (and not uploaded) in native records.
+const NATIVE_KEYS: [&str; 11] = [
+    "recordName",
+    "recordType",
+    "fields",
+    "recordChangeTag",
+    "created",
+    "modified",
+    "deleted",
+    "zoneID",
+    "pluginFields",
+    "parent",
+    "share",
+];
+
+/// Converts records of one type, remembering which ignored fields it already warned about.
+pub struct Converter<'a> {
+    record_type: &'a RecordType,
+    config: &'a TypeConfig,
+    warned_ignored: BTreeSet<String>,
+}
+
+/// The problems of one record, with its origin and (once known) its name.
+struct Report<'a> {
+    record_type: &'a RecordType,
+    origin: &'a Origin,
+    record_name: Option<RecordName>,
+    problems: &'a mut Vec<Problem>,
+    errors: usize,
+}
+
+impl Report<'_> {
+    fn error(&mut self, field: Option<&str>, message: String) {
+        self.errors += 1;
+        let problem = Problem::error(&self.origin.file, self.record_type, message);
+        self.push(problem, field);
+    }
+
+    fn warning(&mut self, field: Option<&str>, message: String) {
+        let problem = Problem::warning(&self.origin.file, self.record_type, message);
+        self.push(problem, field);
+    }
+
+    fn push(&mut self, problem: Problem, field: Option<&str>) {
+        let mut problem = problem
+            .at(Some(self.origin.place))
+            .record(self.record_name.as_ref());
+        problem.field = field.map(str::to_owned);
+        self.problems.push(problem);
+    }
+}
+
+impl<'a> Converter<'a> {
+    pub fn new(record_type: &'a RecordType, config: &'a TypeConfig) -> Self {
+        Self {
+            record_type,
+            config,
+            warned_ignored: BTreeSet::new(),
+        }
+    }
+
+    /// Converts `json` read at `origin`, adding its problems to `problems`.
+    pub fn convert(
+        &mut self,
+        json: Json,
+        origin: &Origin,
+        problems: &mut Vec<Problem>,
+    ) -> Option<Record> {
+        let mut report = Report {
+            record_type: self.record_type,
+            origin,
+            record_name: None,
+            problems,
+            errors: 0,
+        };
+        let Json::Object(object) = json else {
+            report.error(
+                None,
+                format!("expected a record object, found {}", describe(&json)),
+            );
+            return None;
+        };
+        let is_native = object.get("fields").is_some_and(Json::is_object)
+            && (object.contains_key("recordName") || object.contains_key("recordType"));
+        let (name, fields) = if is_native {
+            self.native(object, &mut report)
+        } else {
+            self.plain(object, &mut report)
+        };
+        let record_name = name?;
+        (report.errors == 0).then(|| Record {
+            record_type: self.record_type.clone(),
+            record_name,
+            change_tag: None,
+            fields,
+        })
+    }
+
+    fn native(
+        &mut self,
+        mut object: Map<String, Json>,
+        report: &mut Report,
+    ) -> (Option<RecordName>, Fields) {
+        let name = match object.get("recordName") {
+            Some(Json::String(name)) if !name.is_empty() => Some(RecordName::new(name.as_str())),
+            other => {
+                let found = other.map_or("nothing".to_owned(), describe);
+                report.error(
+                    None,
+                    format!("`recordName` must be a non-empty string, found {found}"),
+                );
+                None
+            }
+        };
+        report.record_name = name.clone();
+        match object.get("recordType") {
+            None => {}
+            Some(Json::String(t)) if t == self.record_type.as_str() => {}
+            Some(other) => report.error(
+                None,
+                format!(
+                    "`recordType` is {}, but this file holds `{}` records",
+                    describe(other),
+                    self.record_type
+                ),
+            ),
+        }
+        for key in object.keys().filter(|k| !NATIVE_KEYS.contains(&k.as_str())) {
+            report.error(None, format!("unknown key `{key}` in a CloudKit record"));
+        }
+        let mut fields = Fields::new();
+        let Some(Json::Object(raw_fields)) = object.remove("fields") else {
+            return (name, fields);
+        };
+        for (field, wire) in raw_fields {
+            if let Some(value) = self.native_field(&field, wire, report) {
+                fields.insert(field, value);
+            }
+        }
+        (name, fields)
+    }
+
+    fn native_field(&mut self, field: &str, wire: Json, report: &mut Report) -> Option<FieldValue> {
+        let spec = self.field_spec(field, report)?;
+        let Json::Object(mut wire) = wire else {
+            let message = format!(
+                "expected a field object {{value, type?}}, found {}",
+                describe(&wire)
+            );
+            report.error(Some(field), message);
+            return None;
+        };
+        let value = wire.remove("value").unwrap_or(Json::Null);
+        if value.is_null() {
+            return None;
+        }
+        let own_type = match wire.get("type") {
+            None | Some(Json::Null) => None,
+            Some(Json::String(name)) => match FieldType::parse_known(name) {
+                Some(t) => Some(t),
+                None => {
+                    report.error(Some(field), format!("unknown field type `{name}`"));
+                    return None;
+                }
+            },
+            Some(other) => {
+                report.error(
+                    Some(field),
+                    format!("`type` must be a string, found {}", describe(other)),
+                );
+                return None;
+            }
+        };
+        let field_type = match (own_type, spec.map(|s| &s.field_type)) {
+            (Some(own), Some(declared)) if own != *declared => {
+                let message = format!("has type `{own}`, but the config declares `{declared}`");
+                report.error(Some(field), message);
+                return None;
+            }
+            (Some(own), _) => own,
+            (None, Some(declared)) => declared.clone(),
+            (None, None) => match FieldValue::infer_type(&value) {
+                Some(inferred) => inferred,
+                None => {
+                    let message = format!(
+                        "cannot infer the type of {}; give it a `type` or declare it under `fields:`",
+                        describe(&value)
+                    );
+                    report.error(Some(field), message);
+                    return None;
+                }
+            },
+        };
+        decode(&field_type, &value)
+            .map_err(|message| report.error(Some(field), message))
+            .ok()
+    }
+
+    /// The declared spec of `field` (`Some(None)` when undeclared and allowed), or `None`
+    /// when the field is not to be decoded: ignored, of a type the config already reported
+    /// as unknown, or undeclared while the config lists fields (a likely typo).
+    fn field_spec(&mut self, field: &str, report: &mut Report) -> Option<Option<&'a FieldSpec>> {
+        if self.config.ignore_fields.contains(field) {
+            self.warn_ignored(field, report);
+            return None;
+        }
+        match self.config.fields.get(field) {
+            Some(spec) if matches!(spec.field_type, FieldType::Unknown(_)) => None,
+            Some(spec) => Some(Some(spec)),
+            None if self.config.fields.is_empty() => Some(None),
+            None => {
+                report.error(Some(field), unknown_key(field, self.record_type));
+                None
+            }
+        }
+    }
+
+    fn warn_ignored(&mut self, field: &str, report: &mut Report) {
+        if self.warned_ignored.insert(field.to_owned()) {
+            let message = "is listed in `ignore_fields`, so its local values are never sent \
+                           (further occurrences in this type are not reported)";
+            report.warning(Some(field), message.to_owned());
+        }
+    }
+
+    fn plain(
+        &mut self,
+        object: Map<String, Json>,
+        report: &mut Report,
+    ) -> (Option<RecordName>, Fields) {
+        let name = self.plain_name(&object, report);
+        report.record_name = name.clone();
+        let template_keys: BTreeSet<&str> = match &self.config.record_name {
+            Some(template) => template.keys().collect(),
+            None => BTreeSet::from(["recordName"]),
+        };
+        let mut fields = Fields::new();
+        for (key, value) in object {
+            if !self.config.fields.contains_key(&key) {
+                if self.config.ignore_fields.contains(&key) {
+                    self.warn_ignored(&key, report);
+                } else if !template_keys.contains(key.as_str()) {
+                    report.error(Some(&key), unknown_key(&key, self.record_type));
+                }
+                continue;
+            }
+            let Some(Some(spec)) = self.field_spec(&key, report) else {
+                continue;
+            };
+            if value.is_null() {
+                continue;
+            }
+            match decode(&spec.field_type, &value) {
+                Ok(decoded) => {
+                    fields.insert(key, decoded);
+                }
+                Err(message) => report.error(Some(&key), message),
+            }
+        }
+        (name, fields)
+    }
+
+    fn plain_name(&self, object: &Map<String, Json>, report: &mut Report) -> Option<RecordName> {
+        match (&self.config.record_name, object.get("recordName")) {
+            (Some(template), _) => match template.render(object) {
+                Ok(name) => Some(RecordName::new(name)),
+                Err(error) => {
+                    report.error(None, error.to_string());
+                    None
+                }
+            },
+            (None, Some(Json::String(name))) if !name.is_empty() => {
+                Some(RecordName::new(name.as_str()))
+            }
+            (None, found) => {
+                let found = found.map_or("no `recordName` key".to_owned(), |v| {
+                    format!("`recordName` {}", describe(v))
+                });
+                report.error(
+                    None,
+                    format!("cannot name the record: the type has no `record_name` template and {found}"),
+                );
+                None
+            }
+        }
+    }
+}
+
+fn unknown_key(key: &str, record_type: &RecordType) -> String {
+    format!("unknown key `{key}`: not listed under `fields:` of type `{record_type}` (a typo?)")
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,238 @@
+//! Reading record objects out of data files, one at a time: JSON arrays element by element
+//! (never the whole file as one value), NDJSON line by line, YAML sequences. Every record
+//! comes with its place (line, or index when lines are unknown); malformed input becomes
+//! an error item with line and column.
+
+use super::problem::Place;
+use serde::de::{DeserializeSeed, Deserializer as _, SeqAccess, Visitor};
+use serde_json::Value as Json;
+use std::cell::Cell;
+use std::fmt;
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+
+/// A data file format, chosen by extension.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Json,
+    Ndjson,
+    Yaml,
+}
+
+impl Format {
+    pub fn of(path: &Path) -> Option<Format> {
+        let extension = path.extension()?.to_str()?.to_ascii_lowercase();
+        match extension.as_str() {
+            "json" => Some(Format::Json),
+            "ndjson" | "jsonl" => Some(Format::Ndjson),
+            "yaml" | "yml" => Some(Format::Yaml),
+            _ => None,
+        }
+    }
+}
+
+/// What reading a file yields, in file order.
+#[derive(Debug, PartialEq)]
+pub enum Item {
+    Record(Json, Place),
+    Error(Option<Place>, String),
+}
+
+/// Reads every record of `reader` in `format`, handing each to `sink`.
+pub fn read_records(reader: impl Read, format: Format, sink: &mut dyn FnMut(Item)) {
+    match format {
+        Format::Json => read_json(reader, sink),
+        Format::Ndjson => read_ndjson(reader, sink),
+        Format::Yaml => read_yaml(reader, sink),
+    }
+}
+
+/// Counts the newlines read so far, so the line of each array element is known.
+struct CountingReader<'a, R> {
+    inner: R,
+    newlines: &'a Cell<usize>,
+}
+
+impl<R: Read> Read for CountingReader<'_, R> {
+    fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
+        let count = self.inner.read(buffer)?;
+        let newlines = buffer[..count].iter().filter(|b| **b == b'\n').count();
+        self.newlines.set(self.newlines.get() + newlines);
+        Ok(count)
+    }
+}
+
+fn read_json(reader: impl Read, sink: &mut dyn FnMut(Item)) {
+    let newlines = Cell::new(0);
+    let counting = CountingReader {
+        inner: BufReader::new(reader),
+        newlines: &newlines,
+    };
+    let mut deserializer = serde_json::Deserializer::from_reader(counting);
+    let visitor = ArrayVisitor {
+        newlines: &newlines,
+        sink,
+    };
+    let result = deserializer
+        .deserialize_seq(visitor)
+        .and_then(|()| deserializer.end());
+    if let Err(error) = result {
+        sink(json_error(&error, None));
+    }
+}
+
+fn json_error(error: &serde_json::Error, line: Option<usize>) -> Item {
+    let text = error.to_string();
+    let suffix = format!(" at line {} column {}", error.line(), error.column());
+    let message = text.replacen(&suffix, "", 1);
+    let place = match (line, error.line()) {
+        (Some(line), _) => Place::LineColumn(line, error.column()),
+        (None, 0) => return Item::Error(None, format!("malformed JSON: {message}")),
+        (None, error_line) => Place::LineColumn(error_line, error.column()),
+    };
+    Item::Error(Some(place), format!("malformed JSON: {message}"))
+}
+
+struct ArrayVisitor<'a, 'b> {
+    newlines: &'a Cell<usize>,
+    sink: &'b mut dyn FnMut(Item),
+}
+
+impl<'de> Visitor<'de> for ArrayVisitor<'_, '_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON array of records")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while let Some((line, json)) = seq.next_element_seed(ElementSeed(self.newlines))? {
+            (self.sink)(Item::Record(json, Place::Line(line)));
+        }
+        Ok(())
+    }
+}
+
+/// Deserializes one element, noting its line: serde_json has consumed the whitespace and
+/// peeked the element's first byte when it calls the seed, so the newline count is exact.
+struct ElementSeed<'a>(&'a Cell<usize>);
+
+impl<'de> DeserializeSeed<'de> for ElementSeed<'_> {
+    type Value = (usize, Json);
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        let line = self.0.get() + 1;
+        let json = serde::Deserialize::deserialize(d)?;
+        Ok((line, json))
+    }
+}
+
+fn read_ndjson(reader: impl Read, sink: &mut dyn FnMut(Item)) {
+    let mut reader = BufReader::new(reader);
+    let mut buffer = Vec::new();
+    for line_number in 1.. {
+        buffer.clear();
+        match reader.read_until(b'\n', &mut buffer) {
+            Ok(0) => return,
+            Ok(_) => {}
+            Err(error) => {
+                let message = format!("failed to read: {error}");
+                return sink(Item::Error(Some(Place::Line(line_number)), message));
+            }
+        }
+        let text = match std::str::from_utf8(&buffer) {
+            Ok(text) => text,
+            Err(error) => {
+                let column = error.valid_up_to() + 1;
+                let place = Some(Place::LineColumn(line_number, column));
+                sink(Item::Error(place, "invalid UTF-8".into()));
+                continue;
+            }
+        };
+        // Without its line ending, an error at the end of the line gets that line's column.
+        let text = text.trim_end_matches(['\n', '\r']);
+        if text.trim().is_empty() {
+            continue;
+        }
+        match serde_json::from_str::<Json>(text) {
+            Ok(json) => sink(Item::Record(json, Place::Line(line_number))),
+            Err(error) => sink(json_error(&error, Some(line_number))),
+        }
+    }
+}
+
+fn read_yaml(mut reader: impl Read, sink: &mut dyn FnMut(Item)) {
+    let mut bytes = Vec::new();
+    if let Err(error) = reader.read_to_end(&mut bytes) {
+        return sink(Item::Error(None, format!("failed to read: {error}")));
+    }
+    let text = match String::from_utf8(bytes) {
+        Ok(text) => text,
+        Err(error) => {
+            let valid = &error.as_bytes()[..error.utf8_error().valid_up_to()];
+            let line = valid.iter().filter(|b| **b == b'\n').count() + 1;
+            let column =
+                valid.len() - valid.iter().rposition(|b| *b == b'\n').map_or(0, |p| p + 1) + 1;
+            return sink(Item::Error(
+                Some(Place::LineColumn(line, column)),
+                "invalid UTF-8".into(),
+            ));
+        }
+    };
+    let document: serde_yaml::Value = match serde_yaml::from_str(&text) {
+        Ok(document) => document,
+        Err(error) => return sink(yaml_error(&error)),
+    };
+    let items = match document {
+        serde_yaml::Value::Null => return,
+        serde_yaml::Value::Sequence(items) => items,
+        _ => {
+            return sink(Item::Error(
+                None,
+                "expected a YAML sequence of records".into(),
+            ))
+        }
+    };
+    let lines = item_lines(&text).filter(|lines| lines.len() == items.len());
+    for (index, item) in items.into_iter().enumerate() {
+        let place = match &lines {
+            Some(lines) => Place::Line(lines[index]),
+            None => Place::Index(index),
+        };
+        match serde_json::to_value(item) {
+            Ok(json) => sink(Item::Record(json, place)),
+            Err(error) => sink(Item::Error(
+                Some(place),
+                format!("unsupported YAML value: {error}"),
+            )),
+        }
+    }
+}
+
+fn yaml_error(error: &serde_yaml::Error) -> Item {
+    let text = error.to_string();
+    match error.location() {
+        Some(l) => {
+            let suffix = format!(" at line {} column {}", l.line(), l.column());
+            let message = text.replacen(&suffix, "", 1);
+            let place = Some(Place::LineColumn(l.line(), l.column()));
+            Item::Error(place, format!("malformed YAML: {message}"))
+        }
+        None => Item::Error(None, format!("malformed YAML: {text}")),
+    }
+}
+
+/// The lines of a top-level block sequence's items (`- ` in column 1). serde_yaml keeps no
+/// positions, so the caller uses these only when their count matches the items.
+fn item_lines(text: &str) -> Option<Vec<usize>> {
+    let lines: Vec<usize> = text
+        .lines()
+        .enumerate()
+        .filter(|(_, line)| *line == "-" || line.starts_with("- ") || line.starts_with("-\t"))
+        .map(|(index, _)| index + 1)
+        .collect();
+    (!lines.is_empty()).then_some(lines)
+}
+
+#[cfg(test)]
+mod tests;

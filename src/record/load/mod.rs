@@ -1,0 +1,248 @@
+//! Local data: the desired records, loaded from the files each configured type names.
+//! Every problem is collected (nothing stops at the first), each naming its file, place,
+//! record and field; cross-record checks (duplicate names, dangling references) run once
+//! everything is loaded.
+
+mod convert;
+mod formats;
+mod problem;
+mod values;
+
+pub use formats::{read_records, Format, Item};
+pub use problem::{Origin, Place, Problem, Severity};
+pub use values::decode as decode_value;
+
+use crate::config::{type_order, Config, TypeConfig, TypeOrder};
+use crate::record::{Record, RecordType};
+use convert::Converter;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::Path;
+
+/// The records of one type, where each came from, and what was wrong.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LoadedType {
+    /// Valid records, in file order, duplicates removed (the first one wins).
+    pub records: Vec<Record>,
+    /// `origins[i]` is where `records[i]` was read.
+    pub origins: Vec<Origin>,
+    pub problems: Vec<Problem>,
+}
+
+/// Every configured type's records, plus the config's own field problems.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LocalData {
+    pub types: BTreeMap<RecordType, LoadedType>,
+    /// Problems in the config file's field declarations.
+    pub problems: Vec<Problem>,
+}
+
+impl LocalData {
+    /// Every problem: the config's first, then each type's in file order.
+    pub fn problems(&self) -> impl Iterator<Item = &Problem> {
+        self.problems.iter().chain(
+            self.types
+                .values()
+                .flat_map(|loaded| loaded.problems.iter()),
+        )
+    }
+
+    pub fn error_count(&self) -> usize {
+        self.problems().filter(|p| p.is_error()).count()
+    }
+
+    pub fn warning_count(&self) -> usize {
+        self.problems().filter(|p| !p.is_error()).count()
+    }
+
+    pub fn has_errors(&self) -> bool {
+        self.problems().any(Problem::is_error)
+    }
+
+    /// The records of `record_type` (empty when it is not configured).
+    pub fn records(&self, record_type: &RecordType) -> &[Record] {
+        self.types
+            .get(record_type)
+            .map_or(&[], |loaded| loaded.records.as_slice())
+    }
+
+    /// Moves the records of `record_type` out (for `diff::compare_type`).
+    pub fn take_records(&mut self, record_type: &RecordType) -> Vec<Record> {
+        self.types
+            .get_mut(record_type)
+            .map(|loaded| std::mem::take(&mut loaded.records))
+            .unwrap_or_default()
+    }
+
+    /// The apply order of the configured types (see `config::type_order`).
+    pub fn type_order(&self, config: &Config) -> TypeOrder {
+        type_order(config, self.types.values().flat_map(|l| l.records.iter()))
+    }
+}
+
+/// Loads every file of one type and checks that record names are unique across them.
+pub fn load_type(record_type: &RecordType, type_config: &TypeConfig) -> LoadedType {
+    let mut loaded = LoadedType::default();
+    let mut converter = Converter::new(record_type, type_config);
+    let mut first_seen: HashMap<crate::record::RecordName, usize> = HashMap::new();
+    for file in &type_config.files {
+        let mut sink = |item: Item| match item {
+            Item::Record(json, place) => {
+                let origin = Origin {
+                    file: file.clone(),
+                    place,
+                };
+                let Some(record) = converter.convert(json, &origin, &mut loaded.problems) else {
+                    return;
+                };
+                if let Some(&first) = first_seen.get(&record.record_name) {
+                    let message = format!(
+                        "duplicate recordName `{}`: first defined at {}",
+                        record.record_name, loaded.origins[first]
+                    );
+                    let problem = Problem::error(file, record_type, message)
+                        .at(Some(place))
+                        .record(Some(&record.record_name));
+                    loaded.problems.push(problem);
+                    return;
+                }
+                first_seen.insert(record.record_name.clone(), loaded.records.len());
+                loaded.records.push(record);
+                loaded.origins.push(origin);
+            }
+            Item::Error(place, message) => {
+                loaded
+                    .problems
+                    .push(Problem::error(file, record_type, message).at(place));
+            }
+        };
+        read_file(file, &mut sink);
+    }
+    loaded
+}
+
+fn read_file(path: &Path, sink: &mut dyn FnMut(Item)) {
+    let Some(format) = Format::of(path) else {
+        let message =
+            "unsupported data file extension (expected .json, .ndjson, .jsonl, .yaml or .yml)";
+        return sink(Item::Error(None, message.to_owned()));
+    };
+    match std::fs::File::open(path) {
+        Ok(file) => read_records(file, format, sink),
+        Err(error) => sink(Item::Error(
+            None,
+            format!("failed to read `{}`: {error}", path.display()),
+        )),
+    }
+}
+
+/// Loads every configured type, then checks references between records.
+pub fn load_all(config: &Config) -> LocalData {
+    let mut data = LocalData {
+        problems: config.problems().to_vec(),
+        types: config
+            .types
+            .iter()
+            .map(|(record_type, type_config)| {
+                (record_type.clone(), load_type(record_type, type_config))
+            })
+            .collect(),
+    };
+    let dangling = dangling_references(config, &data);
+    for (record_type, problems) in dangling {
+        if let Some(loaded) = data.types.get_mut(&record_type) {
+            loaded.problems.extend(problems);
+        }
+    }
+    // Problems in the order of the configured files, then by place.
+    for (record_type, loaded) in &mut data.types {
+        let files = &config.types[record_type].files;
+        let file_index = |problem: &Problem| files.iter().position(|f| *f == problem.file);
+        loaded
+            .problems
+            .sort_by_key(|p| (file_index(p), place_key(p.place)));
+    }
+    data
+}
+
+fn place_key(place: Option<Place>) -> (usize, usize) {
+    match place {
+        None => (0, 0),
+        Some(Place::Line(line)) => (line, 0),
+        Some(Place::LineColumn(line, column)) => (line, column),
+        Some(Place::Index(index)) => (index, 0),
+    }
+}
+
+/// Warnings for references to recordNames no local file defines (they may exist only in
+/// CloudKit), one per type, field and missing name, at its first occurrence.
+fn dangling_references(config: &Config, data: &LocalData) -> BTreeMap<RecordType, Vec<Problem>> {
+    let names_by_type: HashMap<&RecordType, HashSet<&str>> = data
+        .types
+        .iter()
+        .map(|(t, loaded)| {
+            (
+                t,
+                loaded
+                    .records
+                    .iter()
+                    .map(|r| r.record_name.as_str())
+                    .collect(),
+            )
+        })
+        .collect();
+    let defined = |target: Option<&RecordType>, name: &str| match target {
+        Some(target) => names_by_type.get(target).map(|names| names.contains(name)),
+        None => Some(names_by_type.values().any(|names| names.contains(name))),
+    };
+    let mut found: BTreeMap<(RecordType, String, String), (Problem, usize)> = BTreeMap::new();
+    for (record_type, loaded) in &data.types {
+        let Some(type_config) = config.types.get(record_type) else {
+            continue;
+        };
+        for (record, origin) in loaded.records.iter().zip(&loaded.origins) {
+            for (field, value) in &record.fields {
+                let target = type_config
+                    .fields
+                    .get(field)
+                    .and_then(|f| f.target.as_ref());
+                for name in crate::config::referenced_names(value) {
+                    // `None`: the declared target is not configured, reported by the config.
+                    if defined(target, name) != Some(false) {
+                        continue;
+                    }
+                    let key = (record_type.clone(), field.clone(), name.to_owned());
+                    let entry = found.entry(key).or_insert_with(|| {
+                        let problem = Problem::warning(&origin.file, record_type, String::new())
+                            .at(Some(origin.place))
+                            .record(Some(&record.record_name))
+                            .field(field);
+                        (problem, 0)
+                    });
+                    entry.1 += 1;
+                }
+            }
+        }
+    }
+    let mut by_type: BTreeMap<RecordType, Vec<Problem>> = BTreeMap::new();
+    for ((record_type, field, name), (mut problem, count)) in found {
+        let target = config.types[&record_type]
+            .fields
+            .get(&field)
+            .and_then(|f| f.target.as_ref());
+        let whose = target.map_or("no local record".to_owned(), |t| {
+            format!("no local `{t}` record")
+        });
+        problem.message =
+            format!("references `{name}`, which {whose} defines (it may exist only in CloudKit)");
+        if count > 1 {
+            problem
+                .message
+                .push_str(&format!("; {count} references to it in this field"));
+        }
+        by_type.entry(record_type).or_default().push(problem);
+    }
+    by_type
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,118 @@
+use super::*;
+use crate::config::Config;
+use std::fs;
+
+fn project(files: &[(&str, &str)], types: &str) -> (tempfile::TempDir, Config) {
+    let directory = tempfile::tempdir().unwrap();
+    for (name, text) in files {
+        fs::write(directory.path().join(name), text).unwrap();
+    }
+    let path = directory.path().join("ckplan.yaml");
+    let text = format!("container: c\nenvironment: development\ntypes:\n{types}");
+    fs::write(&path, &text).unwrap();
+    let config = Config::load(&path).unwrap();
+    (directory, config)
+}
+
+fn messages(data: &LocalData) -> Vec<String> {
+    data.problems()
+        .map(|p| {
+            let file = p.file.file_name().unwrap().to_string_lossy().into_owned();
+            format!(
+                "{file}{} {:?} {}",
+                p.place.map(|p| p.to_string()).unwrap_or_default(),
+                p.severity,
+                p.message
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn duplicates_across_files_name_both_places() {
+    let (_directory, config) = project(
+        &[
+            (
+                "a.ndjson",
+                "{\"recordName\": \"x\"}\n{\"recordName\": \"y\"}\n",
+            ),
+            ("b.json", "[\n  {\"recordName\": \"y\"}\n]"),
+        ],
+        "  T:\n    file: [a.ndjson, b.json]\n",
+    );
+    let data = load_all(&config);
+    assert_eq!(data.records(&"T".into()).len(), 2);
+    let problems = messages(&data);
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(problems[0].starts_with("b.json:2 Error duplicate recordName `y`: first defined at "));
+    assert!(problems[0].ends_with("a.ndjson:2"), "{problems:?}");
+}
+
+#[test]
+fn dangling_references_warn_once_per_name() {
+    let (_directory, config) = project(
+        &[
+            ("s.json", "[{\"recordName\": \"fenway\"}]"),
+            (
+                "g.ndjson",
+                "{\"id\": 1, \"venue\": \"fenway\", \"home\": \"t1\"}\n\
+                 {\"id\": 2, \"venue\": \"wrigley\", \"home\": \"t1\"}\n\
+                 {\"id\": 3, \"venue\": \"wrigley\", \"home\": \"t1\"}\n",
+            ),
+        ],
+        "  Stadium:\n    file: s.json\n  Game:\n    file: g.ndjson\n    record_name: \"g{id}\"\n    \
+         fields:\n      venue: REFERENCE(Stadium)\n      home: REFERENCE\n",
+    );
+    let data = load_all(&config);
+    assert_eq!(data.error_count(), 0);
+    assert_eq!(
+        messages(&data),
+        [
+            "g.ndjson:1 Warning references `t1`, which no local record defines (it may exist \
+             only in CloudKit); 3 references to it in this field",
+            "g.ndjson:2 Warning references `wrigley`, which no local `Stadium` record defines \
+             (it may exist only in CloudKit); 2 references to it in this field",
+        ]
+    );
+    let order: Vec<String> = data
+        .type_order(&config)
+        .types
+        .iter()
+        .map(|t| t.to_string())
+        .collect();
+    assert_eq!(order, ["Stadium", "Game"]);
+}
+
+#[test]
+fn missing_and_unsupported_files_are_errors() {
+    let (_directory, config) = project(&[("t.csv", "")], "  T:\n    file: [nope.json, t.csv]\n");
+    let data = load_all(&config);
+    let problems = messages(&data);
+    assert_eq!(problems.len(), 2);
+    assert!(
+        problems[0].starts_with("nope.json Error failed to read"),
+        "{problems:?}"
+    );
+    assert!(problems[1].starts_with("t.csv Error unsupported data file extension"));
+}
+
+#[test]
+fn large_json_array_loads() {
+    let mut text = String::from("[\n");
+    for index in 0..20_000 {
+        let separator = if index == 0 { "" } else { ",\n" };
+        text.push_str(&format!(
+            "{separator}{{\"id\": {index}, \"name\": \"n{index}\"}}"
+        ));
+    }
+    text.push_str("\n]\n");
+    let (_directory, config) = project(
+        &[("t.json", &text)],
+        "  T:\n    file: t.json\n    record_name: \"t{id}\"\n    fields:\n      name: STRING\n",
+    );
+    let data = load_all(&config);
+    let loaded = &data.types[&RecordType::from("T")];
+    assert_eq!(loaded.records.len(), 20_000);
+    assert_eq!(loaded.origins[19_999].place, Place::Line(20_001));
+    assert!(!data.has_errors());
+}

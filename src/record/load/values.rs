@@ -1,0 +1,279 @@
+//! Decoding one field value from local data, given its declared type. Accepts what people
+//! write by hand as well as CloudKit's own encoding: TIMESTAMP as integer milliseconds or
+//! RFC 3339, REFERENCE as a recordName or `{recordName}`, LOCATION as `{latitude,
+//! longitude}`, INT64 from integers and from booleans (`true` → 1, `false` → 0, as a
+//! Swift `Bool` is stored in CloudKit). Errors read `expected INT64, found string "abc"`.
+
+use crate::record::{FieldType, FieldValue, RecordName, Reference, ScalarType, Value};
+use base64::Engine as _;
+use serde_json::Value as Json;
+
+/// Decodes `json` as a value of `field_type`.
+pub fn decode(field_type: &FieldType, json: &Json) -> Result<FieldValue, String> {
+    match field_type {
+        FieldType::Scalar(t) => decode_element(*t, json).map(FieldValue::Scalar),
+        FieldType::List(t) => {
+            let Json::Array(items) = json else {
+                return Err(format!(
+                    "expected {field_type} (an array), found {}",
+                    describe(json)
+                ));
+            };
+            let values = items
+                .iter()
+                .enumerate()
+                .map(|(index, item)| {
+                    decode_element(*t, item)
+                        .map_err(|message| format!("element {index}: {message}"))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(FieldValue::List(*t, values))
+        }
+        FieldType::Unknown(name) => Ok(FieldValue::Unknown {
+            type_name: name.clone(),
+            value: json.clone(),
+        }),
+    }
+}
+
+/// `string "abc"`, `number 1.5`, `boolean true`, `null`, `an array`, `an object`.
+pub fn describe(json: &Json) -> String {
+    match json {
+        Json::Null => "null".into(),
+        Json::Bool(flag) => format!("boolean {flag}"),
+        Json::Number(number) => format!("number {number}"),
+        Json::String(text) if text.chars().count() > 40 => {
+            let head: String = text.chars().take(40).collect();
+            format!("string {:?}...", head)
+        }
+        Json::String(text) => format!("string {text:?}"),
+        Json::Array(_) => "an array".into(),
+        Json::Object(_) => "an object".into(),
+    }
+}
+
+fn mismatch(t: ScalarType, json: &Json) -> String {
+    format!("expected {}, found {}", t.wire_name(), describe(json))
+}
+
+fn decode_element(t: ScalarType, json: &Json) -> Result<Value, String> {
+    match t {
+        ScalarType::String => match json {
+            Json::String(text) => Ok(Value::String(text.clone())),
+            _ => Err(mismatch(t, json)),
+        },
+        ScalarType::Int64 => match json {
+            Json::Number(n) if n.is_i64() => Ok(Value::Int64(n.as_i64().unwrap_or_default())),
+            Json::Number(n) if n.is_u64() => Err(format!("INT64 `{n}` is out of range")),
+            Json::Bool(flag) => Ok(Value::Int64(i64::from(*flag))),
+            _ => Err(mismatch(t, json)),
+        },
+        ScalarType::Double => match json.as_f64() {
+            Some(number) if json.is_number() => Ok(Value::Double(number)),
+            _ => Err(mismatch(t, json)),
+        },
+        ScalarType::Timestamp => decode_timestamp(json).map(Value::Timestamp),
+        ScalarType::Bytes => match json {
+            Json::String(text) => match base64::engine::general_purpose::STANDARD.decode(text) {
+                Ok(_) => Ok(Value::Bytes(text.clone())),
+                Err(error) => Err(format!("BYTES value is not base64: {error}")),
+            },
+            _ => Err(mismatch(t, json)),
+        },
+        ScalarType::Reference => decode_reference(json).map(Value::Reference),
+        ScalarType::Location => decode_location(json),
+        ScalarType::AssetId => match json {
+            Json::Object(_) => Ok(Value::Asset(json.clone())),
+            _ => Err(mismatch(t, json)),
+        },
+    }
+}
+
+const TIMESTAMP: &str = "TIMESTAMP (integer milliseconds or RFC 3339)";
+
+fn decode_timestamp(json: &Json) -> Result<i64, String> {
+    match json {
+        Json::Number(n) => {
+            if let Some(millis) = n.as_i64() {
+                return Ok(millis);
+            }
+            match n.as_f64() {
+                Some(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Ok(f as i64),
+                Some(f) if f.is_finite() && f.abs() < 9.0e15 => Err(format!(
+                    "TIMESTAMP `{n}` is not a whole number of milliseconds"
+                )),
+                _ => Err(format!("TIMESTAMP `{n}` is out of range")),
+            }
+        }
+        Json::String(text) => {
+            let parsed = chrono::DateTime::parse_from_rfc3339(text)
+                .map_err(|_| format!("expected {TIMESTAMP}, found {}", describe(json)))?;
+            if parsed.timestamp_subsec_nanos() % 1_000_000 != 0 {
+                return Err(format!(
+                    "TIMESTAMP `{text}` has sub-millisecond precision, which CloudKit cannot store"
+                ));
+            }
+            Ok(parsed.timestamp_millis())
+        }
+        _ => Err(format!("expected {TIMESTAMP}, found {}", describe(json))),
+    }
+}
+
+fn decode_reference(json: &Json) -> Result<Reference, String> {
+    let bad = || {
+        format!(
+            "expected REFERENCE (a recordName or {{recordName}}), found {}",
+            describe(json)
+        )
+    };
+    match json {
+        Json::String(name) if !name.is_empty() => Ok(Reference::to(name.as_str())),
+        Json::Object(map) => {
+            let name = map
+                .get("recordName")
+                .and_then(Json::as_str)
+                .filter(|name| !name.is_empty())
+                .ok_or_else(bad)?;
+            let action = match map.get("action") {
+                None | Some(Json::Null) => "NONE",
+                Some(Json::String(action))
+                    if ["NONE", "DELETE_SELF", "VALIDATE"].contains(&action.as_str()) =>
+                {
+                    action
+                }
+                Some(other) => {
+                    return Err(format!(
+                        "reference action must be NONE, DELETE_SELF or VALIDATE, found {}",
+                        describe(other)
+                    ))
+                }
+            };
+            Ok(Reference {
+                record_name: RecordName::new(name),
+                action: Some(action.to_owned()),
+                zone_id: map.get("zoneID").filter(|zone| !zone.is_null()).cloned(),
+            })
+        }
+        _ => Err(bad()),
+    }
+}
+
+fn decode_location(json: &Json) -> Result<Value, String> {
+    let bad = || {
+        format!(
+            "expected LOCATION {{latitude, longitude}}, found {}",
+            describe(json)
+        )
+    };
+    let Json::Object(map) = json else {
+        return Err(bad());
+    };
+    let coordinate = |key: &str| {
+        map.get(key)
+            .filter(|v| v.is_number())
+            .and_then(Json::as_f64)
+    };
+    let (Some(latitude), Some(longitude)) = (coordinate("latitude"), coordinate("longitude"))
+    else {
+        return Err(bad());
+    };
+    if !(-90.0..=90.0).contains(&latitude) || !(-180.0..=180.0).contains(&longitude) {
+        return Err(format!(
+            "LOCATION latitude `{latitude}` / longitude `{longitude}` is out of range"
+        ));
+    }
+    let location =
+        FieldValue::from_json(&FieldType::Scalar(ScalarType::Location), json).map_err(|_| bad())?;
+    match location {
+        FieldValue::Scalar(value) => Ok(value),
+        _ => Err(bad()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn decode_as(type_name: &str, json: Json) -> Result<FieldValue, String> {
+        decode(&type_name.parse().unwrap(), &json)
+    }
+
+    #[test]
+    fn plain_values_decode() {
+        assert_eq!(decode_as("INT64", json!(7)), Ok(FieldValue::int64(7)));
+        assert_eq!(decode_as("INT64", json!(true)), Ok(FieldValue::int64(1)));
+        assert_eq!(decode_as("DOUBLE", json!(3)), Ok(FieldValue::double(3.0)));
+        assert_eq!(
+            decode_as("TIMESTAMP", json!("2001-04-05T00:00:00Z")),
+            Ok(FieldValue::timestamp(986_428_800_000))
+        );
+        assert_eq!(
+            decode_as("TIMESTAMP", json!("2001-04-05T02:00:00.250+02:00")),
+            Ok(FieldValue::timestamp(986_428_800_250))
+        );
+        assert_eq!(
+            decode_as("TIMESTAMP", json!(1000.0)),
+            Ok(FieldValue::timestamp(1000))
+        );
+        assert_eq!(
+            decode_as("REFERENCE", json!("s-1")),
+            Ok(FieldValue::reference("s-1"))
+        );
+        assert_eq!(
+            decode_as("REFERENCE", json!({"recordName": "s-1"})),
+            Ok(FieldValue::reference("s-1"))
+        );
+        assert_eq!(
+            decode_as("LOCATION", json!({"latitude": 42.5, "longitude": -71})),
+            Ok(FieldValue::location(42.5, -71.0))
+        );
+        assert_eq!(
+            decode_as("STRING_LIST", json!(["a", "b"])),
+            Ok(FieldValue::List(
+                ScalarType::String,
+                vec![Value::String("a".into()), Value::String("b".into())]
+            ))
+        );
+    }
+
+    #[test]
+    fn wrong_values_are_described() {
+        assert_eq!(
+            decode_as("INT64", json!("abc")),
+            Err("expected INT64, found string \"abc\"".into())
+        );
+        assert_eq!(
+            decode_as("INT64", json!(1.5)),
+            Err("expected INT64, found number 1.5".into())
+        );
+        assert_eq!(
+            decode_as("INT64", json!(u64::MAX)),
+            Err(format!("INT64 `{}` is out of range", u64::MAX))
+        );
+        assert_eq!(
+            decode_as("TIMESTAMP", json!(1.5)),
+            Err("TIMESTAMP `1.5` is not a whole number of milliseconds".into())
+        );
+        assert!(decode_as("TIMESTAMP", json!("2001-04-05T00:00:00.0001Z"))
+            .unwrap_err()
+            .contains("sub-millisecond"));
+        assert!(decode_as("TIMESTAMP", json!(1e300))
+            .unwrap_err()
+            .contains("out of range"));
+        assert_eq!(
+            decode_as("STRING_LIST", json!(["a", 2])),
+            Err("element 1: expected STRING, found number 2".into())
+        );
+        assert!(decode_as("STRING_LIST", json!("a"))
+            .unwrap_err()
+            .contains("an array"));
+        assert!(
+            decode_as("LOCATION", json!({"latitude": 91, "longitude": 0}))
+                .unwrap_err()
+                .contains("out of range")
+        );
+        assert!(decode_as("BYTES", json!("not base64!")).is_err());
+        assert!(decode_as("REFERENCE", json!({"recordName": "a", "action": "X"})).is_err());
+    }
+}
