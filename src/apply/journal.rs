@@ -16,9 +16,16 @@ use std::path::{Path, PathBuf};
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Entry {
     /// A run started on the plan with this checksum.
-    Start { plan_checksum: String, at: String, key_id: String },
+    Start {
+        plan_checksum: String,
+        at: String,
+        key_id: String,
+    },
     /// A batch is about to be sent: these records, against these change tags.
-    Sent { batch: u64, records: Vec<SentRecord> },
+    Sent {
+        batch: u64,
+        records: Vec<SentRecord>,
+    },
     /// Final outcomes, as they become known.
     Outcomes { outcomes: Vec<(RecordKey, Outcome)> },
     /// The run ended (every record has a final outcome, or the run stopped).
@@ -47,9 +54,17 @@ pub enum JournalError {
         source: std::io::Error,
     },
     #[error("journal `{path}` line {line} is not a journal entry: {message}")]
-    Corrupt { path: PathBuf, line: usize, message: String },
+    Corrupt {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
     #[error("journal `{path}` belongs to another plan (checksum `{found}`, this plan is `{expected}`); move it away to apply this plan afresh")]
-    OtherPlan { path: PathBuf, found: String, expected: String },
+    OtherPlan {
+        path: PathBuf,
+        found: String,
+        expected: String,
+    },
 }
 
 /// What earlier runs left.
@@ -87,12 +102,20 @@ impl Journal {
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
                 return Ok(Replay::default())
             }
-            Err(source) => return Err(JournalError::Read { path: path.to_owned(), source }),
+            Err(source) => {
+                return Err(JournalError::Read {
+                    path: path.to_owned(),
+                    source,
+                })
+            }
         };
         let lines: Vec<String> = BufReader::new(file)
             .lines()
             .collect::<Result<_, _>>()
-            .map_err(|source| JournalError::Read { path: path.to_owned(), source })?;
+            .map_err(|source| JournalError::Read {
+                path: path.to_owned(),
+                source,
+            })?;
         let mut replay = Replay::default();
         for (index, line) in lines.iter().enumerate() {
             if line.trim().is_empty() {
@@ -120,8 +143,14 @@ impl Journal {
             .create(true)
             .append(true)
             .open(path)
-            .map_err(|source| JournalError::Write { path: path.to_owned(), source })?;
-        Ok(Self { path: path.to_owned(), file })
+            .map_err(|source| JournalError::Write {
+                path: path.to_owned(),
+                source,
+            })?;
+        Ok(Self {
+            path: path.to_owned(),
+            file,
+        })
     }
 
     /// Appends one entry and syncs it to disk before returning.
@@ -131,7 +160,10 @@ impl Journal {
         self.file
             .write_all(&line)
             .and_then(|()| self.file.sync_data())
-            .map_err(|source| JournalError::Write { path: self.path.clone(), source })
+            .map_err(|source| JournalError::Write {
+                path: self.path.clone(),
+                source,
+            })
     }
 
     pub fn path(&self) -> &Path {
@@ -140,9 +172,17 @@ impl Journal {
 }
 
 impl Replay {
-    fn apply(&mut self, entry: Entry, path: &Path, plan_checksum: &str) -> Result<(), JournalError> {
+    fn apply(
+        &mut self,
+        entry: Entry,
+        path: &Path,
+        plan_checksum: &str,
+    ) -> Result<(), JournalError> {
         match entry {
-            Entry::Start { plan_checksum: found, .. } => {
+            Entry::Start {
+                plan_checksum: found,
+                ..
+            } => {
                 if found != plan_checksum {
                     return Err(JournalError::OtherPlan {
                         path: path.to_owned(),
@@ -176,7 +216,10 @@ mod tests {
     use super::*;
 
     fn key(name: &str) -> RecordKey {
-        RecordKey { record_type: "Team".into(), record_name: name.into() }
+        RecordKey {
+            record_type: "Team".into(),
+            record_name: name.into(),
+        }
     }
 
     #[test]
@@ -185,13 +228,31 @@ mod tests {
         let path = dir.path().join("x.plan.journal");
         let mut journal = Journal::open(&path).unwrap();
         journal
-            .append(&Entry::Start { plan_checksum: "c".into(), at: "now".into(), key_id: "k".into() })
+            .append(&Entry::Start {
+                plan_checksum: "c".into(),
+                at: "now".into(),
+                key_id: "k".into(),
+            })
             .unwrap();
-        let sent = |name: &str| SentRecord { key: key(name), operation: "create".into(), change_tag: None };
-        journal.append(&Entry::Sent { batch: 0, records: vec![sent("a"), sent("b")] }).unwrap();
+        let sent = |name: &str| SentRecord {
+            key: key(name),
+            operation: "create".into(),
+            change_tag: None,
+        };
+        journal
+            .append(&Entry::Sent {
+                batch: 0,
+                records: vec![sent("a"), sent("b")],
+            })
+            .unwrap();
         journal
             .append(&Entry::Outcomes {
-                outcomes: vec![(key("a"), Outcome::Created { change_tag: ChangeTag::new("t") })],
+                outcomes: vec![(
+                    key("a"),
+                    Outcome::Created {
+                        change_tag: ChangeTag::new("t"),
+                    },
+                )],
             })
             .unwrap();
         drop(journal);
@@ -203,12 +264,18 @@ mod tests {
         assert_eq!(replay.done.len(), 1);
         assert!(replay.uncertain.contains_key(&key("b")));
         assert!(!replay.complete);
-        assert!(matches!(Journal::replay(&path, "other"), Err(JournalError::OtherPlan { .. })));
+        assert!(matches!(
+            Journal::replay(&path, "other"),
+            Err(JournalError::OtherPlan { .. })
+        ));
     }
 
     #[test]
     fn missing_journal_is_a_fresh_start() {
         let dir = tempfile::tempdir().unwrap();
-        assert_eq!(Journal::replay(&dir.path().join("none"), "c").unwrap(), Replay::default());
+        assert_eq!(
+            Journal::replay(&dir.path().join("none"), "c").unwrap(),
+            Replay::default()
+        );
     }
 }

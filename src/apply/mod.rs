@@ -5,6 +5,7 @@
 
 pub mod journal;
 pub mod outcome;
+pub mod receipt;
 pub mod resolve;
 mod work;
 
@@ -75,12 +76,15 @@ impl ApplyReport {
         self.outcomes.values().any(Outcome::is_conflict)
     }
     pub fn has_failures(&self) -> bool {
-        self.error.is_some() || self.outcomes.values().any(|o| matches!(o, Outcome::Failed { .. }))
+        self.error.is_some()
+            || self
+                .outcomes
+                .values()
+                .any(|o| matches!(o, Outcome::Failed { .. }))
     }
 }
 
 struct Run<'a> {
-    plan: &'a Plan,
     client: &'a Client,
     options: &'a ApplyOptions,
     rules: HashMap<RecordType, CompareRules>,
@@ -118,7 +122,6 @@ pub async fn execute(
     // A failure is not final: a later run tries again.
     done.retain(|_, outcome| !matches!(outcome, Outcome::Failed { .. }));
     let run = Run {
-        plan,
         client,
         options,
         rules: plan.compare_rules(),
@@ -132,7 +135,12 @@ pub async fn execute(
     let pending = plan
         .changes
         .iter()
-        .filter(|c| !run.outcomes.lock().expect("lock").contains_key(&work::key(c)))
+        .filter(|c| {
+            !run.outcomes
+                .lock()
+                .expect("lock")
+                .contains_key(&work::key(c))
+        })
         .count();
     observer.started(pending);
     for phase in phases(plan) {
@@ -142,9 +150,15 @@ pub async fn execute(
         run.phase(phase, &replay.uncertain).await?;
     }
     let outcomes = run.outcomes.into_inner().expect("lock");
-    let complete = plan.changes.iter().all(|c| outcomes.contains_key(&work::key(c)));
+    let complete = plan
+        .changes
+        .iter()
+        .all(|c| outcomes.contains_key(&work::key(c)));
     let mut journal = run.journal.into_inner().expect("lock");
-    journal.append(&Entry::Finished { at: crate::plan::now_rfc3339(), complete })?;
+    journal.append(&Entry::Finished {
+        at: now(),
+        complete,
+    })?;
     Ok(ApplyReport {
         outcomes,
         complete,
@@ -156,8 +170,12 @@ pub async fn execute(
 /// Creates and updates type by type in dependency order, then deletions in reverse order.
 fn phases(plan: &Plan) -> Vec<Vec<&Change>> {
     let mut order: Vec<&RecordType> = plan.type_order.iter().collect();
-    let mut extra: Vec<&RecordType> =
-        plan.changes.iter().map(|c| &c.record_type).filter(|t| !order.contains(t)).collect();
+    let mut extra: Vec<&RecordType> = plan
+        .changes
+        .iter()
+        .map(|c| &c.record_type)
+        .filter(|t| !order.contains(t))
+        .collect();
     extra.sort();
     extra.dedup();
     order.extend(extra);
@@ -182,11 +200,17 @@ impl<'a> Run<'a> {
         if finals.is_empty() {
             return Ok(());
         }
-        if self.options.on_conflict == OnConflict::Abort && finals.iter().any(|(_, o)| o.is_conflict())
+        if self.options.on_conflict == OnConflict::Abort
+            && finals.iter().any(|(_, o)| o.is_conflict())
         {
             self.stop.store(true, Ordering::SeqCst);
         }
-        self.journal.lock().expect("lock").append(&Entry::Outcomes { outcomes: finals.clone() })?;
+        self.journal
+            .lock()
+            .expect("lock")
+            .append(&Entry::Outcomes {
+                outcomes: finals.clone(),
+            })?;
         self.outcomes.lock().expect("lock").extend(finals);
         Ok(())
     }
@@ -221,10 +245,13 @@ impl<'a> Run<'a> {
                 let finals = next
                     .iter()
                     .map(|w| {
-                        (w.key(), Outcome::Failed {
-                            code: "GAVE_UP".into(),
-                            reason: format!("still not applied after {round} rounds"),
-                        })
+                        (
+                            w.key(),
+                            Outcome::Failed {
+                                code: "GAVE_UP".into(),
+                                reason: format!("still not applied after {round} rounds"),
+                            },
+                        )
                     })
                     .collect();
                 self.finish(finals)?;
@@ -270,7 +297,10 @@ impl<'a> Run<'a> {
                 change_tag: w.change_tag.clone(),
             })
             .collect();
-        self.journal.lock().expect("lock").append(&Entry::Sent { batch: number, records: sent })?;
+        self.journal.lock().expect("lock").append(&Entry::Sent {
+            batch: number,
+            records: sent,
+        })?;
         let operations = batch.iter().map(Work::operation).collect();
         let count = batch.len();
         let mut leftovers = Leftovers::default();
@@ -279,7 +309,9 @@ impl<'a> Run<'a> {
                 let mut finals = Vec::new();
                 for (work, result) in batch.into_iter().zip(results) {
                     match result {
-                        OperationResult::Saved(record) => finals.push((work.key(), work.saved(record))),
+                        OperationResult::Saved(record) => {
+                            finals.push((work.key(), work.saved(record)))
+                        }
                         OperationResult::Deleted(_) => finals.push((work.key(), Outcome::Deleted)),
                         OperationResult::Failed(_, failure) => match failure.code {
                             ServerErrorCode::Conflict
@@ -288,10 +320,13 @@ impl<'a> Run<'a> {
                             ServerErrorCode::Throttled
                             | ServerErrorCode::TryAgainLater
                             | ServerErrorCode::InternalError => leftovers.retry.push(work),
-                            code => finals.push((work.key(), Outcome::Failed {
-                                code: code.to_string(),
-                                reason: failure.reason.unwrap_or_default(),
-                            })),
+                            code => finals.push((
+                                work.key(),
+                                Outcome::Failed {
+                                    code: code.to_string(),
+                                    reason: failure.reason.unwrap_or_default(),
+                                },
+                            )),
                         },
                     }
                 }
@@ -324,9 +359,16 @@ impl<'a> Run<'a> {
         if refused.is_empty() && unknown.is_empty() {
             return Ok(Vec::new());
         }
-        let names: Vec<_> =
-            refused.iter().chain(&unknown).map(|w| w.change.record_name.clone()).collect();
-        let found = self.client.lookup(&names).await.map_err(ApplyError::Lookup)?;
+        let names: Vec<_> = refused
+            .iter()
+            .chain(&unknown)
+            .map(|w| w.change.record_name.clone())
+            .collect();
+        let found = self
+            .client
+            .lookup(&names)
+            .await
+            .map_err(ApplyError::Lookup)?;
         let mut current: HashMap<_, Record> = HashMap::new();
         for lookup in found {
             if let Lookup::Found(record) = lookup {
@@ -336,12 +378,21 @@ impl<'a> Run<'a> {
         let policy = self.options.on_conflict;
         let mut again = Vec::new();
         let mut finals = Vec::new();
-        let tagged = refused.into_iter().map(|w| (w, false)).chain(unknown.into_iter().map(|w| (w, true)));
+        let tagged = refused
+            .into_iter()
+            .map(|w| (w, false))
+            .chain(unknown.into_iter().map(|w| (w, true)));
         for (work, outcome_unknown) in tagged {
             let rules = self.rules(&work.change.record_type);
             let now = current.get(&work.change.record_name);
             let decision = if outcome_unknown {
-                resolve::after_unknown_outcome(work.change, work.change_tag.as_ref(), now, policy, &rules)
+                resolve::after_unknown_outcome(
+                    work.change,
+                    work.change_tag.as_ref(),
+                    now,
+                    policy,
+                    &rules,
+                )
             } else {
                 resolve::after_refusal(work.change, now, policy, &rules)
             };
@@ -358,4 +409,9 @@ impl<'a> Run<'a> {
         self.finish(finals)?;
         Ok(again)
     }
+}
+
+/// Now, RFC 3339 in UTC to the second.
+pub fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }

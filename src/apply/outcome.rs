@@ -17,15 +17,27 @@ pub struct RecordKey {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum Outcome {
-    Created { change_tag: ChangeTag },
-    Updated { change_tag: ChangeTag },
+    Created {
+        change_tag: ChangeTag,
+    },
+    Updated {
+        change_tag: ChangeTag,
+    },
     Deleted,
     /// Already as planned when looked at (an earlier run or someone else wrote it).
-    AlreadyApplied { change_tag: Option<ChangeTag> },
+    AlreadyApplied {
+        change_tag: Option<ChangeTag>,
+    },
     /// Not written: reported for a person to decide.
-    Conflict { reason: String, fields: Vec<ConflictField> },
+    Conflict {
+        reason: String,
+        fields: Vec<ConflictField>,
+    },
     /// CloudKit refused it for another reason (BAD_REQUEST, ACCESS_DENIED, ...).
-    Failed { code: String, reason: String },
+    Failed {
+        code: String,
+        reason: String,
+    },
 }
 
 impl Outcome {
@@ -90,7 +102,10 @@ pub struct Totals {
 
 impl Totals {
     pub fn count<'a>(outcomes: impl Iterator<Item = &'a Outcome>, unchanged: usize) -> Self {
-        let mut totals = Totals { unchanged_skipped: unchanged, ..Totals::default() };
+        let mut totals = Totals {
+            unchanged_skipped: unchanged,
+            ..Totals::default()
+        };
         for outcome in outcomes {
             match outcome {
                 Outcome::Created { .. } => totals.created += 1,

@@ -111,7 +111,10 @@ pub fn is_applied(change: &Change, current: Option<&Record>, rules: &CompareRule
             field_conflicts(change, record, rules).is_empty()
                 && record.fields.keys().all(|name| {
                     rules.ignore_fields.contains(name)
-                        || change.after.as_ref().is_some_and(|after| after.contains_key(name))
+                        || change
+                            .after
+                            .as_ref()
+                            .is_some_and(|after| after.contains_key(name))
                 })
         }
         (Action::Update, Some(record)) => field_conflicts(change, record, rules).is_empty(),
@@ -127,7 +130,9 @@ pub fn after_refusal(
     rules: &CompareRules,
 ) -> Decision {
     if is_applied(change, current, rules) {
-        return Decision::AlreadyApplied { change_tag: current.and_then(|r| r.change_tag.clone()) };
+        return Decision::AlreadyApplied {
+            change_tag: current.and_then(|r| r.change_tag.clone()),
+        };
     }
     let Some(current) = current else {
         // Updated or deleted record gone: never re-created behind someone's back.
@@ -144,9 +149,9 @@ pub fn after_refusal(
         return Decision::Send { change_tag: fresh };
     }
     match change.action {
-        Action::Create => {
-            Decision::Conflict(ConflictReason::CreatedMeanwhile(field_conflicts(change, current, rules)))
-        }
+        Action::Create => Decision::Conflict(ConflictReason::CreatedMeanwhile(field_conflicts(
+            change, current, rules,
+        ))),
         Action::Delete => Decision::Conflict(ConflictReason::ChangedBeforeDelete),
         Action::Update => {
             let touched: Vec<FieldConflict> = field_conflicts(change, current, rules)
@@ -172,7 +177,9 @@ pub fn after_unknown_outcome(
     rules: &CompareRules,
 ) -> Decision {
     if is_applied(change, current, rules) {
-        return Decision::AlreadyApplied { change_tag: current.and_then(|r| r.change_tag.clone()) };
+        return Decision::AlreadyApplied {
+            change_tag: current.and_then(|r| r.change_tag.clone()),
+        };
     }
     let untouched = match (change.action, current) {
         (Action::Create, None) => true,
@@ -183,7 +190,9 @@ pub fn after_unknown_outcome(
     };
     if untouched {
         // The request never took effect: send it again as it was.
-        return Decision::Send { change_tag: sent_tag.cloned() };
+        return Decision::Send {
+            change_tag: sent_tag.cloned(),
+        };
     }
     after_refusal(change, current, policy, rules)
 }
@@ -207,7 +216,10 @@ mod tests {
     }
 
     fn fields(pairs: &[(&str, FieldValue)]) -> Fields {
-        pairs.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect()
     }
 
     /// Plan: team-1 name "Old" → "New" (city "Boston" unchanged), planned against tag t1.
@@ -228,16 +240,38 @@ mod tests {
 
     #[test]
     fn already_applied_update_is_skipped() {
-        let now = cloud("t2", &[("name", FieldValue::string("New")), ("city", FieldValue::string("Boston"))]);
+        let now = cloud(
+            "t2",
+            &[
+                ("name", FieldValue::string("New")),
+                ("city", FieldValue::string("Boston")),
+            ],
+        );
         let decision = after_refusal(&update_change(), Some(&now), OnConflict::Replan, &rules());
-        assert_eq!(decision, Decision::AlreadyApplied { change_tag: Some(ChangeTag::new("t2")) });
+        assert_eq!(
+            decision,
+            Decision::AlreadyApplied {
+                change_tag: Some(ChangeTag::new("t2"))
+            }
+        );
     }
 
     #[test]
     fn unrelated_concurrent_edit_is_reapplied_with_fresh_tag() {
-        let now = cloud("t2", &[("name", FieldValue::string("Old")), ("city", FieldValue::string("Cambridge"))]);
+        let now = cloud(
+            "t2",
+            &[
+                ("name", FieldValue::string("Old")),
+                ("city", FieldValue::string("Cambridge")),
+            ],
+        );
         let decision = after_refusal(&update_change(), Some(&now), OnConflict::Replan, &rules());
-        assert_eq!(decision, Decision::Send { change_tag: Some(ChangeTag::new("t2")) });
+        assert_eq!(
+            decision,
+            Decision::Send {
+                change_tag: Some(ChangeTag::new("t2"))
+            }
+        );
     }
 
     #[test]
@@ -258,8 +292,15 @@ mod tests {
     fn overwrite_and_abort_policies() {
         let now = cloud("t2", &[("name", FieldValue::string("Theirs"))]);
         assert_eq!(
-            after_refusal(&update_change(), Some(&now), OnConflict::Overwrite, &rules()),
-            Decision::Send { change_tag: Some(ChangeTag::new("t2")) }
+            after_refusal(
+                &update_change(),
+                Some(&now),
+                OnConflict::Overwrite,
+                &rules()
+            ),
+            Decision::Send {
+                change_tag: Some(ChangeTag::new("t2"))
+            }
         );
         assert_eq!(
             after_refusal(&update_change(), Some(&now), OnConflict::Abort, &rules()),
@@ -283,13 +324,35 @@ mod tests {
         let sent = ChangeTag::new("t1");
         let untouched = cloud("t1", &[("name", FieldValue::string("Old"))]);
         assert_eq!(
-            after_unknown_outcome(&change, Some(&sent), Some(&untouched), OnConflict::Replan, &rules()),
-            Decision::Send { change_tag: Some(sent.clone()) }
+            after_unknown_outcome(
+                &change,
+                Some(&sent),
+                Some(&untouched),
+                OnConflict::Replan,
+                &rules()
+            ),
+            Decision::Send {
+                change_tag: Some(sent.clone())
+            }
         );
-        let applied = cloud("t9", &[("name", FieldValue::string("New")), ("city", FieldValue::string("Boston"))]);
+        let applied = cloud(
+            "t9",
+            &[
+                ("name", FieldValue::string("New")),
+                ("city", FieldValue::string("Boston")),
+            ],
+        );
         assert_eq!(
-            after_unknown_outcome(&change, Some(&sent), Some(&applied), OnConflict::Replan, &rules()),
-            Decision::AlreadyApplied { change_tag: Some(ChangeTag::new("t9")) }
+            after_unknown_outcome(
+                &change,
+                Some(&sent),
+                Some(&applied),
+                OnConflict::Replan,
+                &rules()
+            ),
+            Decision::AlreadyApplied {
+                change_tag: Some(ChangeTag::new("t9"))
+            }
         );
     }
 
@@ -311,7 +374,9 @@ mod tests {
         let same = cloud("t5", &[("name", FieldValue::string("New"))]);
         assert_eq!(
             after_refusal(&change, Some(&same), OnConflict::Replan, &rules()),
-            Decision::AlreadyApplied { change_tag: Some(ChangeTag::new("t5")) }
+            Decision::AlreadyApplied {
+                change_tag: Some(ChangeTag::new("t5"))
+            }
         );
         let other = cloud("t5", &[("name", FieldValue::string("Other"))]);
         assert!(matches!(

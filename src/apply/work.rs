@@ -10,7 +10,10 @@ use crate::record::{ChangeTag, Record};
 use std::collections::BTreeMap;
 
 pub fn key(change: &Change) -> RecordKey {
-    RecordKey { record_type: change.record_type.clone(), record_name: change.record_name.clone() }
+    RecordKey {
+        record_type: change.record_type.clone(),
+        record_name: change.record_name.clone(),
+    }
 }
 
 pub struct Work<'a> {
@@ -42,7 +45,12 @@ impl<'a> Work<'a> {
             (Action::Create | Action::Update, _) => OperationType::Update,
             (Action::Delete, _) => OperationType::Delete,
         };
-        Self { change, operation, change_tag, fields: planned_fields(change) }
+        Self {
+            change,
+            operation,
+            change_tag,
+            fields: planned_fields(change),
+        }
     }
 
     /// Sending again after a conflict was resolved as "send": over the fresh tag. A create
@@ -77,7 +85,11 @@ impl<'a> Work<'a> {
             fields: (self.operation != OperationType::Delete).then(|| self.fields.clone()),
             ..WireRecord::default()
         };
-        Operation { operation_type: self.operation, record, desired_keys: None }
+        Operation {
+            operation_type: self.operation,
+            record,
+            desired_keys: None,
+        }
     }
 
     /// The outcome of a successful save.

@@ -1,15 +1,15 @@
 //! The command line: argument parsing, one file per command, and the only code that prints,
 //! prompts, reads environment variables or decides the exit code.
 
-pub mod completions;
-pub mod emulator;
-pub mod keygen;
-pub mod output;
 pub mod apply;
+pub mod completions;
 pub mod delete_all;
 pub mod diff;
+pub mod emulator;
 pub mod import;
+pub mod keygen;
 pub mod menu;
+pub mod output;
 pub mod plan;
 pub mod show;
 pub mod validate;
@@ -48,7 +48,6 @@ pub enum Command {
     Apply(apply::Args),
     Import(import::Args),
     DeleteAll(delete_all::Args),
-    Emulator(emulator::Args),
     Keygen(keygen::Args),
     Menu(menu::Args),
     Completions(completions::Args),
@@ -115,7 +114,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             Command::Apply(args) => apply::run(args, &globals).await,
             Command::Import(args) => import::run(args, &globals).await,
             Command::DeleteAll(args) => delete_all::run(args, &globals).await,
-            Command::Emulator(args) => emulator::run(args, &globals).await,
             Command::Keygen(args) => keygen::run(args, &globals),
             Command::Menu(args) => menu::run(args, &globals).await,
             Command::Completions(args) => completions::run(args),

@@ -373,6 +373,7 @@ mod tests {
             inputs: Vec::new(),
             summary: Vec::new(),
             type_order: Vec::new(),
+            rules: Default::default(),
             changes: vec![Change {
                 action: Action::Delete,
                 record_type: "Game".into(),

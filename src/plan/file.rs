@@ -29,6 +29,7 @@ mod tests;
 use super::{Action, Change, InputDigest, Plan, PlanOptions, TypeSummary, FORMAT_VERSION};
 use crate::cloudkit::target::Target;
 use crate::cloudkit::wire::WireField;
+use crate::diff::CompareRules;
 use crate::record::{ChangeTag, FieldValue, Fields, RecordName, RecordType};
 use schemars::gen::SchemaGenerator;
 use schemars::schema::{RootSchema, Schema, SchemaObject};
@@ -112,6 +113,8 @@ struct PlanDocument {
     inputs: Vec<InputDocument>,
     /// Record types in dependency order: referenced types first.
     type_order: Vec<RecordType>,
+    /// The comparison rules of each planned type, used by apply to judge conflicts.
+    rules: BTreeMap<RecordType, RulesDocument>,
     /// Counts per record type, alphabetical.
     summary: Vec<SummaryDocument>,
     /// The changes, ordered by record type then record name.
@@ -130,6 +133,17 @@ struct OptionsDocument {
     delete_orphans: bool,
     /// The `--type` filter; null when every configured type was planned.
     types: Option<Vec<RecordType>>,
+}
+
+/// How one type's records were compared.
+#[derive(Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "CompareRules")]
+struct RulesDocument {
+    /// Fields the app writes itself: never compared, never sent.
+    ignore_fields: Vec<String>,
+    /// Largest latitude or longitude difference still counted as equal, in degrees.
+    location_tolerance: f64,
 }
 
 /// The digest of one input file.
@@ -217,6 +231,13 @@ pub fn to_text(plan: &Plan) -> String {
     let mut text = serde_json::to_string_pretty(&document).expect("plan documents serialize");
     text.push('\n');
     text
+}
+
+/// The checksum `to_text` writes for `plan` (`blake3:<hex>`): the plan's identity in
+/// journals and receipts.
+pub fn checksum(plan: &Plan) -> String {
+    let document = PlanDocument::from_plan(plan);
+    checksum_of(&serde_json::to_value(&document).expect("plan documents serialize"))
 }
 
 /// Reads and verifies a plan file's text.
@@ -403,6 +424,17 @@ impl PlanDocument {
                 })
                 .collect(),
             type_order: plan.type_order.clone(),
+            rules: plan
+                .rules
+                .iter()
+                .map(|(t, r)| {
+                    let document = RulesDocument {
+                        ignore_fields: r.ignore_fields.iter().cloned().collect(),
+                        location_tolerance: r.location_tolerance,
+                    };
+                    (t.clone(), document)
+                })
+                .collect(),
             summary: plan.summary.iter().map(SummaryDocument::from).collect(),
             changes: plan.changes.iter().map(ChangeDocument::from).collect(),
             checksum: String::new(),
@@ -435,6 +467,17 @@ impl PlanDocument {
                 .collect(),
             summary: self.summary.into_iter().map(TypeSummary::from).collect(),
             type_order: self.type_order,
+            rules: self
+                .rules
+                .into_iter()
+                .map(|(t, r)| {
+                    let rules = CompareRules {
+                        ignore_fields: r.ignore_fields.into_iter().collect(),
+                        location_tolerance: r.location_tolerance,
+                    };
+                    (t, rules)
+                })
+                .collect(),
             changes,
         })
     }

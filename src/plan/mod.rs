@@ -6,7 +6,7 @@
 pub mod file;
 
 use crate::cloudkit::target::Target;
-use crate::diff::{Category, RecordDiff, TypeDiff};
+use crate::diff::{Category, CompareRules, RecordDiff, TypeDiff};
 use crate::record::{ChangeTag, FieldValue, Fields, RecordName, RecordType};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -116,6 +116,8 @@ pub struct Plan {
     pub summary: Vec<TypeSummary>,
     /// Dependency order for apply: referenced types first.
     pub type_order: Vec<RecordType>,
+    /// Each planned type's comparison rules, so apply judges conflicts as the plan did.
+    pub rules: BTreeMap<RecordType, CompareRules>,
     /// Ordered by record type (alphabetical) then record name, so that plans diff well.
     pub changes: Vec<Change>,
 }
@@ -161,8 +163,27 @@ impl Plan {
             inputs,
             summary,
             type_order,
+            rules: BTreeMap::new(),
             changes,
         }
+    }
+
+    /// The plan with the comparison rules of its types (`ignore_fields`, tolerance).
+    pub fn with_rules(mut self, rules: BTreeMap<RecordType, CompareRules>) -> Plan {
+        let planned: Vec<RecordType> = self.summary.iter().map(|s| s.record_type.clone()).collect();
+        self.rules = rules
+            .into_iter()
+            .filter(|(t, _)| planned.contains(t))
+            .collect();
+        self
+    }
+
+    /// The comparison rules per type (defaults for a type without any).
+    pub fn compare_rules(&self) -> std::collections::HashMap<RecordType, CompareRules> {
+        self.rules
+            .iter()
+            .map(|(t, r)| (t.clone(), r.clone()))
+            .collect()
     }
 
     pub fn has_changes(&self) -> bool {

@@ -41,6 +41,7 @@ fn sample_plan() -> Plan {
         ),
     ]);
     Plan {
+        rules: BTreeMap::new(),
         format_version: FORMAT_VERSION,
         tool_version: "0.1.0".into(),
         created_at: "2025-01-02T03:04:05Z".into(),
@@ -382,6 +383,14 @@ fn arb_plan() -> impl Strategy<Value = Plan> {
                 inputs,
                 summary,
                 type_order: order.into_iter().map(RecordType::new).collect(),
+                rules: [(
+                    RecordType::new("Stadium"),
+                    crate::diff::CompareRules {
+                        ignore_fields: ["followers".to_owned()].into(),
+                        location_tolerance: 0.0001,
+                    },
+                )]
+                .into(),
                 changes,
             },
         )

@@ -225,23 +225,32 @@ fn dangling_references(config: &Config, data: &LocalData) -> BTreeMap<RecordType
     }
     let mut by_type: BTreeMap<RecordType, Vec<Problem>> = BTreeMap::new();
     for ((record_type, field, name), (mut problem, count)) in found {
-        let target = config.types[&record_type]
-            .fields
-            .get(&field)
-            .and_then(|f| f.target.as_ref());
-        let whose = target.map_or("no local record".to_owned(), |t| {
-            format!("no local `{t}` record")
-        });
-        problem.message =
-            format!("references `{name}`, which {whose} defines (it may exist only in CloudKit)");
-        if count > 1 {
-            problem
-                .message
-                .push_str(&format!("; {count} references to it in this field"));
-        }
+        problem.message = dangling_message(config, &record_type, &field, &name, count);
         by_type.entry(record_type).or_default().push(problem);
     }
     by_type
+}
+
+fn dangling_message(
+    config: &Config,
+    record_type: &RecordType,
+    field: &str,
+    name: &str,
+    count: usize,
+) -> String {
+    let target = config.types[record_type]
+        .fields
+        .get(field)
+        .and_then(|f| f.target.as_ref());
+    let whose = target.map_or("no local record".to_owned(), |t| {
+        format!("no local `{t}` record")
+    });
+    let mut message =
+        format!("references `{name}`, which {whose} defines (it may exist only in CloudKit)");
+    if count > 1 {
+        message.push_str(&format!("; {count} references to it in this field"));
+    }
+    message
 }
 
 #[cfg(test)]

@@ -1,0 +1,411 @@
+//! `ckplan apply [PLAN]`: execute a saved plan exactly, or (without PLAN) smart sync: plan
+//! in memory, show it, ask, apply.
+
+use super::{output, plan as plan_command, show, workspace, ExitStatus, Globals};
+use crate::apply::{self, journal, ApplyOptions, ApplyReport, Observer, OnConflict, Outcome};
+use crate::cloudkit::Environment;
+use crate::config::Config;
+use crate::plan::{file, Action, Plan};
+use anyhow::{bail, Context};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+
+/// Batches in flight by default (see the README's Performance section for the measurement).
+pub const DEFAULT_PARALLELISM: usize = 8;
+
+/// Execute exactly a saved plan; without PLAN, plan, show, ask and apply (smart sync).
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Examples:\n  ckplan apply out.plan                      # no prompt: the plan was the review\n  \
+    ckplan apply out.plan --on-conflict abort\n  \
+    ckplan apply                               # smart sync: plan, show, ask 'yes', apply\n  \
+    ckplan apply --dry-run                     # what smart sync would do\n  \
+    ckplan apply --delete-orphans --auto-approve"
+)]
+pub struct Args {
+    /// A plan written by `ckplan plan`
+    pub plan: Option<PathBuf>,
+    /// What to do when a record changed since it was planned
+    #[arg(long, value_enum, default_value_t = OnConflict::Replan)]
+    pub on_conflict: OnConflict,
+    /// Batches of up to 200 operations in flight at once
+    #[arg(long, default_value_t = DEFAULT_PARALLELISM, value_parser = parse_parallelism)]
+    pub parallelism: usize,
+    /// Where to write the receipt [default: PLAN.receipt.json]
+    #[arg(long, value_name = "FILE")]
+    pub receipt: Option<PathBuf>,
+    /// Needed to apply to the production environment (or type the container name)
+    #[arg(long)]
+    pub allow_production: bool,
+    /// Smart sync: also delete orphans
+    #[arg(long, conflicts_with = "plan")]
+    pub delete_orphans: bool,
+    /// Smart sync: show what would be created, updated and skipped, and stop
+    #[arg(long, conflicts_with = "plan")]
+    pub dry_run: bool,
+    /// Smart sync: apply without asking
+    #[arg(long, conflicts_with = "plan")]
+    pub auto_approve: bool,
+    /// Smart sync: only this record type (repeatable)
+    #[arg(long = "type", value_name = "TYPE", conflicts_with = "plan")]
+    pub types: Vec<String>,
+}
+
+pub async fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitStatus> {
+    let config = workspace::load_config(globals)?;
+    match args.plan.clone() {
+        Some(path) => {
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("failed to read plan `{}`", path.display()))?;
+            let plan = file::from_text(&text)
+                .with_context(|| format!("refusing plan `{}`", path.display()))?;
+            check_target(&plan, &config, &path)?;
+            production_guard(&config, args.allow_production, globals)?;
+            apply_plan(
+                &config,
+                &plan,
+                &file::checksum(&plan),
+                &path,
+                &args,
+                globals,
+            )
+            .await
+        }
+        None => smart_sync(&config, &args, globals).await,
+    }
+}
+
+fn parse_parallelism(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(n) if (1..=64).contains(&n) => Ok(n),
+        _ => Err(format!("`{text}` is not a number from 1 to 64")),
+    }
+}
+
+fn check_target(plan: &Plan, config: &Config, path: &Path) -> anyhow::Result<()> {
+    let configured = config.target();
+    if plan.target != configured {
+        bail!(
+            "refusing plan `{}`: it was made for `{}` but the configuration targets `{}`; nothing was sent",
+            path.display(),
+            plan.target,
+            configured
+        );
+    }
+    Ok(())
+}
+
+fn production_guard(config: &Config, allowed: bool, globals: &Globals) -> anyhow::Result<()> {
+    if config.environment != Environment::Production || allowed {
+        return Ok(());
+    }
+    if !output::stdin_is_terminal() && !globals.interactive {
+        bail!(
+            "refusing to write to the production environment of `{}` without --allow-production",
+            config.container
+        );
+    }
+    eprintln!(
+        "This writes to the PRODUCTION environment of `{}`.",
+        config.container
+    );
+    let answer = prompt("Type the container name to continue: ")?;
+    if answer != config.container {
+        bail!("production apply cancelled: the container name did not match");
+    }
+    Ok(())
+}
+
+fn prompt(question: &str) -> anyhow::Result<String> {
+    eprint!("{question}");
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .context("failed to read the answer")?;
+    Ok(line.trim().to_owned())
+}
+
+async fn smart_sync(config: &Config, args: &Args, globals: &Globals) -> anyhow::Result<ExitStatus> {
+    let plan = plan_command::make_plan(config, globals, &args.types, args.delete_orphans).await?;
+    eprint!("{}", plan_command::summary(&plan));
+    if args.dry_run {
+        print!("{}", dry_run_listing(&plan));
+        return Ok(ExitStatus::Success);
+    }
+    if !plan.has_changes() {
+        eprintln!("No changes. CloudKit already matches the local data.");
+        return Ok(ExitStatus::Success);
+    }
+    if !args.auto_approve {
+        if !output::stdin_is_terminal() && !globals.interactive {
+            bail!("refusing to ask for confirmation: stdin is not a terminal (use --auto-approve, or save a plan with `ckplan plan -o FILE` and apply it)");
+        }
+        eprint!(
+            "{}",
+            show::render_plan_styled(&plan, false, console::colors_enabled_stderr())
+        );
+        let answer = prompt(
+            "Do you want to perform these actions? Only 'yes' will be accepted.\n  Enter a value: ",
+        )?;
+        if answer != "yes" {
+            eprintln!("Apply cancelled.");
+            return Ok(ExitStatus::Success);
+        }
+    }
+    production_guard(config, args.allow_production, globals)?;
+    // The plan is kept like a saved one, so the journal and receipt have a home.
+    let directory = config.directory().join(".ckplan").join("plans");
+    std::fs::create_dir_all(&directory)
+        .with_context(|| format!("failed to create `{}`", directory.display()))?;
+    let path = directory.join(format!("{}.plan", plan.created_at.replace(':', "")));
+    let text = file::to_text(&plan);
+    plan_command::write_atomically(&path, text.as_bytes())
+        .with_context(|| format!("failed to write plan `{}`", path.display()))?;
+    apply_plan(config, &plan, &file::checksum(&plan), &path, args, globals).await
+}
+
+fn dry_run_listing(plan: &Plan) -> String {
+    let mut out = String::new();
+    for (action, label) in [
+        (Action::Create, "create"),
+        (Action::Update, "update"),
+        (Action::Delete, "delete"),
+    ] {
+        for change in plan.changes.iter().filter(|c| c.action == action) {
+            out.push_str(&format!(
+                "would {label} {} {}\n",
+                change.record_type, change.record_name
+            ));
+        }
+    }
+    let unchanged: usize = plan.summary.iter().map(|s| s.unchanged).sum();
+    out.push_str(&format!("would skip {unchanged} unchanged records\n"));
+    out
+}
+
+async fn apply_plan(
+    config: &Config,
+    plan: &Plan,
+    checksum: &str,
+    path: &Path,
+    args: &Args,
+    globals: &Globals,
+) -> anyhow::Result<ExitStatus> {
+    let journal_path = journal::path_for(path);
+    let replay = journal::Journal::replay(&journal_path, checksum)?;
+    let receipt_path = args
+        .receipt
+        .clone()
+        .unwrap_or_else(|| receipt_path_for(path));
+    if replay.complete
+        && plan
+            .changes
+            .iter()
+            .all(|c| replay.done.contains_key(&key(c)))
+    {
+        eprintln!(
+            "This plan was already applied in full; nothing to do (receipt: `{}`).",
+            receipt_path.display()
+        );
+        return Ok(ExitStatus::Success);
+    }
+    if replay.runs > 0 && !globals.quiet {
+        eprintln!(
+            "Resuming: {} records done in an earlier run, {} uncertain (looked up first).",
+            replay.done.len(),
+            replay.uncertain.len()
+        );
+    }
+    let connection = workspace::connect(config).await?;
+    let started_at = apply::now();
+    let mut journal = journal::Journal::open(&journal_path)?;
+    journal.append(&journal::Entry::Start {
+        plan_checksum: checksum.to_owned(),
+        at: started_at.clone(),
+        key_id: connection.client.key_id().to_owned(),
+    })?;
+    let options = ApplyOptions {
+        on_conflict: args.on_conflict,
+        parallelism: args.parallelism,
+        max_rounds: 5,
+    };
+    let bar = ApplyBar::new(globals.quiet);
+    let report = apply::execute(plan, &connection.client, &options, replay, journal, &bar).await;
+    bar.finish();
+    let key_id = connection.client.key_id().to_owned();
+    connection.close().await;
+    let report = report?;
+    let receipt = apply::receipt::build(
+        plan,
+        checksum,
+        path,
+        &key_id,
+        &started_at,
+        args.on_conflict,
+        &report,
+    );
+    plan_command::write_atomically(
+        &receipt_path,
+        serde_json::to_string_pretty(&receipt)?.as_bytes(),
+    )
+    .with_context(|| format!("failed to write receipt `{}`", receipt_path.display()))?;
+    print_conflicts(&report);
+    finish(&report, &receipt.totals, &receipt_path, path)
+}
+
+fn key(change: &crate::plan::Change) -> apply::RecordKey {
+    apply::RecordKey {
+        record_type: change.record_type.clone(),
+        record_name: change.record_name.clone(),
+    }
+}
+
+/// `PLAN.receipt.json`.
+pub fn receipt_path_for(plan: &Path) -> PathBuf {
+    let mut name = plan.as_os_str().to_owned();
+    name.push(".receipt.json");
+    PathBuf::from(name)
+}
+
+fn print_conflicts(report: &ApplyReport) {
+    for (key, outcome) in &report.outcomes {
+        match outcome {
+            Outcome::Conflict { reason, fields } => {
+                output::warn(format_args!(
+                    "conflict: {} `{}`: {reason}",
+                    key.record_type, key.record_name
+                ));
+                for field in fields {
+                    let shown = |v: &Option<crate::cloudkit::wire::WireField>| {
+                        v.as_ref()
+                            .map_or("(absent)".to_owned(), |f| f.value.to_string())
+                    };
+                    eprintln!(
+                        "    {}: planned before {}, now {}, wanted {}",
+                        field.field,
+                        shown(&field.planned_before),
+                        shown(&field.now),
+                        shown(&field.wanted)
+                    );
+                }
+            }
+            Outcome::Failed { code, reason } => {
+                eprintln!(
+                    "{} {} `{}`: {code} {reason}",
+                    console::style("error:").red().bold().for_stderr(),
+                    key.record_type,
+                    key.record_name
+                );
+            }
+            _ => {}
+        }
+    }
+}
+
+fn finish(
+    report: &ApplyReport,
+    totals: &apply::Totals,
+    receipt: &Path,
+    plan: &Path,
+) -> anyhow::Result<ExitStatus> {
+    let line = format!(
+        "{} created, {} updated, {} deleted, {} unchanged skipped",
+        totals.created, totals.updated, totals.deleted, totals.unchanged_skipped
+    );
+    let already = if totals.already_applied > 0 {
+        format!(" ({} already applied)", totals.already_applied)
+    } else {
+        String::new()
+    };
+    eprintln!("Receipt: `{}`", receipt.display());
+    if let Some(error) = &report.error {
+        eprintln!("Apply stopped: {line}{already}.");
+        return Err(anyhow::anyhow!(error.to_string()).context(format!(
+            "apply stopped; run `ckplan apply {}` again to resume",
+            plan.display()
+        )));
+    }
+    if report.has_conflicts() {
+        eprintln!(
+            "Apply finished with {} conflicts: {line}{already}.",
+            totals.conflicts
+        );
+        return Ok(ExitStatus::Conflicts);
+    }
+    if report.has_failures() {
+        eprintln!(
+            "Apply finished with {} failed records: {line}{already}.",
+            totals.failed
+        );
+        return Ok(ExitStatus::Error);
+    }
+    eprintln!(
+        "Apply complete: {line}.{}",
+        if already.is_empty() {
+            String::new()
+        } else {
+            format!(" {}", already.trim())
+        }
+    );
+    Ok(ExitStatus::Success)
+}
+
+/// A bar per batch on terminals, plain lines otherwise.
+struct ApplyBar {
+    bar: Option<ProgressBar>,
+    quiet: bool,
+    total: std::sync::atomic::AtomicUsize,
+    done: std::sync::atomic::AtomicUsize,
+}
+
+impl ApplyBar {
+    fn new(quiet: bool) -> Self {
+        let bar = (!quiet && output::stderr_is_terminal()).then(|| {
+            let bar = ProgressBar::new(0);
+            bar.set_style(
+                ProgressStyle::with_template("{bar:40} {pos}/{len} operations ({elapsed})")
+                    .expect("valid template"),
+            );
+            bar
+        });
+        Self {
+            bar,
+            quiet,
+            total: Default::default(),
+            done: Default::default(),
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+impl Observer for ApplyBar {
+    fn started(&self, operations: usize) {
+        self.total
+            .store(operations, std::sync::atomic::Ordering::SeqCst);
+        if let Some(bar) = &self.bar {
+            bar.set_length(operations as u64);
+        }
+    }
+
+    fn batch_finished(&self, operations: usize) {
+        let done = self
+            .done
+            .fetch_add(operations, std::sync::atomic::Ordering::SeqCst)
+            + operations;
+        match &self.bar {
+            Some(bar) => bar.set_position(done as u64),
+            None if !self.quiet => {
+                let total = self.total.load(std::sync::atomic::Ordering::SeqCst);
+                eprintln!("applied a batch of {operations} operations ({done}/{total})");
+            }
+            None => {}
+        }
+    }
+}

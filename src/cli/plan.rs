@@ -1,0 +1,155 @@
+//! `ckplan plan`: read CloudKit, compare, and write a reviewable plan file.
+
+use super::{output, show, workspace, ExitStatus, Globals};
+use crate::config::Config;
+use crate::plan::{file, Plan, PlanOptions};
+use crate::record::RecordType;
+use crate::sync::{self, Survey};
+use anyhow::Context;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Query CloudKit, diff, and write a plan holding each record's change tag.
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Examples:\n  ckplan plan > out.plan          # plan on stdout, summary on stderr\n  \
+    ckplan plan -o out.plan --delete-orphans\n  \
+    ckplan plan --type Team --detailed-exitcode -o team.plan; echo $?   # 0 none, 2 changes"
+)]
+pub struct Args {
+    /// Write the plan to FILE (atomically) instead of stdout
+    #[arg(short = 'o', long = "out", value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Put deletions of orphans (records only in CloudKit) in the plan
+    #[arg(long)]
+    pub delete_orphans: bool,
+    /// Only this record type (repeatable; the plan records the filter)
+    #[arg(long = "type", value_name = "TYPE")]
+    pub types: Vec<String>,
+    /// Exit 0 when there are no changes, 2 when there are
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+}
+
+/// Everything up to an in-memory plan: shared with smart sync.
+pub async fn make_plan(
+    config: &Config,
+    globals: &Globals,
+    types: &[String],
+    delete_orphans: bool,
+) -> anyhow::Result<Plan> {
+    let only: Vec<RecordType> = types.iter().map(|t| RecordType::new(t.as_str())).collect();
+    let selected = sync::selected_types(config, &only).map_err(anyhow::Error::msg)?;
+    let inputs = sync::input_digests(config).context("failed to read an input file")?;
+    let local = workspace::load_local(config)?;
+    let connection = workspace::connect(config).await?;
+    let bar = workspace::ReadBar::new(globals.quiet);
+    let survey = sync::survey(config, local, &connection.client, &selected, &bar).await;
+    bar.finish();
+    connection.close().await;
+    let Survey { diffs, type_order } = survey?;
+    if let Some(cycle) = &type_order.cycle {
+        let names: Vec<_> = cycle.iter().map(|t| t.as_str()).collect();
+        output::warn(format_args!(
+            "record types reference each other in a cycle ({}); they are applied by name",
+            names.join(", ")
+        ));
+    }
+    let options = PlanOptions {
+        delete_orphans,
+        types: (!only.is_empty()).then_some(selected.clone()),
+    };
+    let rules = config
+        .types
+        .iter()
+        .map(|(t, c)| (t.clone(), c.compare_rules()))
+        .collect();
+    Ok(Plan::build(
+        config.target(),
+        options,
+        inputs,
+        type_order.types,
+        diffs,
+        crate::apply::now(),
+    )
+    .with_rules(rules))
+}
+
+pub async fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitStatus> {
+    let config = workspace::load_config(globals)?;
+    let plan = make_plan(&config, globals, &args.types, args.delete_orphans).await?;
+    if !globals.quiet {
+        eprint!("{}", summary(&plan));
+    }
+    let text = file::to_text(&plan);
+    match &args.out {
+        Some(path) => {
+            write_atomically(path, text.as_bytes())
+                .with_context(|| format!("failed to write plan `{}`", path.display()))?;
+            if !globals.quiet {
+                eprintln!("Saved the plan to `{}`. Review it with `ckplan show {}`, then `ckplan apply {}`.",
+                    path.display(), path.display(), path.display());
+            }
+        }
+        None if output::stdout_is_terminal() => {
+            print!("{}", show::render_plan(&plan, false));
+            eprintln!(
+                "hint: this plan was not saved; run `ckplan plan -o out.plan` (or `ckplan plan > out.plan`) to keep it for `ckplan apply`"
+            );
+        }
+        None => {
+            let mut stdout = std::io::stdout().lock();
+            stdout.write_all(text.as_bytes())?;
+            stdout.flush()?;
+        }
+    }
+    Ok(if args.detailed_exitcode && plan.has_changes() {
+        ExitStatus::ChangesPresent
+    } else {
+        ExitStatus::Success
+    })
+}
+
+/// Per-type lines and totals for stderr.
+pub fn summary(plan: &Plan) -> String {
+    let mut out = String::new();
+    for s in &plan.summary {
+        out.push_str(&format!(
+            "{}: {} unchanged, {} new, {} updated, {} deleted\n",
+            s.record_type,
+            s.unchanged,
+            s.create,
+            s.update,
+            if plan.options.delete_orphans {
+                s.delete
+            } else {
+                0
+            },
+        ));
+    }
+    let orphans = plan.orphans_kept();
+    if orphans > 0 {
+        out.push_str(&format!(
+            "Would delete {orphans} orphan records (use --delete-orphans to confirm)\n"
+        ));
+    }
+    let (create, update, delete) = plan.counts();
+    out.push_str(&format!(
+        "Plan: {create} to create, {update} to update, {delete} to delete.\n"
+    ));
+    out
+}
+
+/// Writes to a temporary file beside `path`, syncs it, then renames it over `path`: a
+/// reader never sees half a file, and a failure leaves nothing behind.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let directory = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    let mut temporary = tempfile::NamedTempFile::new_in(directory)?;
+    temporary.write_all(bytes)?;
+    temporary.as_file().sync_all()?;
+    temporary.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}

@@ -1,0 +1,91 @@
+//! Turning a config into a signed client: the key, the endpoint, and for
+//! `endpoint: embedded` an in-process emulator on an ephemeral 127.0.0.1 port that trusts
+//! the configured key's public half, so even the quickstart speaks real HTTP with real
+//! signatures.
+
+use crate::cloudkit::auth::{KeyError, RequestSigner};
+use crate::cloudkit::{Client, ClientOptions, CloudKitError};
+use crate::config::{Config, Endpoint};
+use crate::emulator::{self, EmulatorConfig, RegisteredKey, RunningEmulator};
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("no server-to-server key ID: set `auth.key_id` in `{config}` or CKPLAN_KEY_ID")]
+    NoKeyId { config: PathBuf },
+    #[error(
+        "no private key file: set `auth.private_key_file` in `{config}` or CKPLAN_PRIVATE_KEY_FILE"
+    )]
+    NoKeyFile { config: PathBuf },
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    #[error(transparent)]
+    Client(#[from] CloudKitError),
+    #[error("failed to start the embedded emulator (store `{}`)", dir.display())]
+    Emulator {
+        dir: PathBuf,
+        #[source]
+        source: anyhow::Error,
+    },
+}
+
+/// A client, and the embedded emulator it talks to when there is one (kept alive as long
+/// as the connection).
+pub struct Connection {
+    pub client: Client,
+    pub emulator: Option<RunningEmulator>,
+}
+
+impl Connection {
+    /// Stops the embedded emulator, if any, after its last write reached the disk.
+    pub async fn close(self) {
+        if let Some(emulator) = self.emulator {
+            emulator.shutdown().await;
+        }
+    }
+}
+
+/// Loads the private key named by the config (the CLI has applied env overrides).
+pub fn signer(config: &Config) -> Result<RequestSigner, ConnectError> {
+    let key_id = config
+        .auth
+        .key_id
+        .clone()
+        .ok_or_else(|| ConnectError::NoKeyId {
+            config: config.path.clone(),
+        })?;
+    let key_file = config
+        .auth
+        .private_key_file
+        .clone()
+        .ok_or_else(|| ConnectError::NoKeyFile {
+            config: config.path.clone(),
+        })?;
+    Ok(RequestSigner::from_pem_file(key_id, &key_file)?)
+}
+
+pub async fn connect(config: &Config, options: ClientOptions) -> Result<Connection, ConnectError> {
+    let signer = signer(config)?;
+    let (endpoint, emulator) = match &config.endpoint {
+        Endpoint::Url(url) => (url.clone(), None),
+        Endpoint::Embedded { dir } => {
+            let emulator_config = EmulatorConfig {
+                data_dir: Some(dir.clone()),
+                keys: vec![RegisteredKey {
+                    key_id: Some(signer.key_id().to_owned()),
+                    key: signer.verifying_key(),
+                }],
+                ..EmulatorConfig::default()
+            };
+            let running = emulator::start(emulator_config).await.map_err(|source| {
+                ConnectError::Emulator {
+                    dir: dir.clone(),
+                    source,
+                }
+            })?;
+            (running.url(), Some(running))
+        }
+    };
+    let client = Client::new(&endpoint, config.target(), signer, options)?;
+    Ok(Connection { client, emulator })
+}

@@ -1,0 +1,138 @@
+//! The work shared by `diff`, `plan` and smart sync: load the desired records, read the
+//! current ones from CloudKit (every type concurrently, each type's pages in sequence, as
+//! the protocol requires), compare, and gather what a plan records about its inputs.
+
+pub mod connect;
+
+use crate::cloudkit::{Client, CloudKitError};
+use crate::config::Config;
+use crate::diff::{compare_type, TypeDiff};
+use crate::plan::InputDigest;
+use crate::record::load::LocalData;
+use crate::record::{Record, RecordType};
+use futures::future::try_join_all;
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+pub use connect::{connect, ConnectError, Connection};
+
+/// Reading progress: records read so far over all types.
+pub trait ReadProgress: Send + Sync {
+    fn records_read(&self, _total: usize) {}
+}
+
+impl ReadProgress for () {}
+
+/// Reads every record of `types` from CloudKit, all types at once.
+pub async fn read_current(
+    client: &Client,
+    types: &[RecordType],
+    progress: &dyn ReadProgress,
+) -> Result<Vec<(RecordType, Vec<Record>)>, CloudKitError> {
+    let total = AtomicUsize::new(0);
+    let reads = types.iter().map(|record_type| {
+        let total = &total;
+        async move {
+            let mut last = 0;
+            let mut on_page = |so_far: usize| {
+                let now = total.fetch_add(so_far - last, Ordering::Relaxed) + so_far - last;
+                last = so_far;
+                progress.records_read(now);
+            };
+            let records = client.query_all(record_type, &mut on_page).await?;
+            Ok::<_, CloudKitError>((record_type.clone(), records))
+        }
+    });
+    try_join_all(reads).await
+}
+
+/// Compares each type's desired records with the current ones.
+pub fn compare(
+    config: &Config,
+    local: &mut LocalData,
+    current: Vec<(RecordType, Vec<Record>)>,
+) -> Vec<TypeDiff> {
+    current
+        .into_iter()
+        .map(|(record_type, records)| {
+            let rules = config
+                .types
+                .get(&record_type)
+                .map(|t| t.compare_rules())
+                .unwrap_or_default();
+            let desired = local.take_records(&record_type);
+            compare_type(&record_type, desired, records, &rules)
+        })
+        .collect()
+}
+
+/// The types to work on: every configured type, or those named with `--type` (each must be
+/// configured).
+pub fn selected_types(config: &Config, only: &[RecordType]) -> Result<Vec<RecordType>, String> {
+    if only.is_empty() {
+        return Ok(config.types.keys().cloned().collect());
+    }
+    for record_type in only {
+        if !config.types.contains_key(record_type) {
+            let known: Vec<_> = config.types.keys().map(|t| t.as_str()).collect();
+            return Err(format!(
+                "record type `{record_type}` is not configured in `{}` (configured: {})",
+                config.path.display(),
+                known.join(", ")
+            ));
+        }
+    }
+    let mut types = only.to_vec();
+    types.sort();
+    types.dedup();
+    Ok(types)
+}
+
+/// BLAKE3 digests of the config file and every data file, paths relative to the config's
+/// directory with `/` separators.
+pub fn input_digests(config: &Config) -> std::io::Result<Vec<InputDigest>> {
+    let directory = config.directory();
+    let mut files = vec![config.path.clone()];
+    for type_config in config.types.values() {
+        files.extend(type_config.files.iter().cloned());
+    }
+    files
+        .iter()
+        .map(|file| {
+            let bytes = std::fs::read(file)?;
+            Ok(InputDigest {
+                path: relative(directory, file),
+                blake3: blake3::hash(&bytes).to_hex().to_string(),
+            })
+        })
+        .collect()
+}
+
+fn relative(directory: &Path, file: &Path) -> String {
+    let shown = file.strip_prefix(directory).unwrap_or(file);
+    shown
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// The comparison of every selected type, with the apply order of the configured types.
+pub struct Survey {
+    pub diffs: Vec<TypeDiff>,
+    pub type_order: crate::config::TypeOrder,
+}
+
+/// Reads CloudKit and compares it with `local`, for the selected types.
+pub async fn survey(
+    config: &Config,
+    mut local: LocalData,
+    client: &Client,
+    types: &[RecordType],
+    progress: &dyn ReadProgress,
+) -> Result<Survey, CloudKitError> {
+    let type_order = local.type_order(config);
+    let current = read_current(client, types, progress).await?;
+    let diffs = compare(config, &mut local, current);
+    Ok(Survey { diffs, type_order })
+}
