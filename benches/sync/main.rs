@@ -6,7 +6,8 @@
 //! time against the round-trip bound, CPU time, peak RSS, the sequential-baseline
 //! comparison, emulator and diff-engine throughput, and every target met or missed.
 //!
-//! `CKPLAN_BENCH_QUICK=1` runs only the 5,852-record set (a smoke check). Run without
+//! `CKPLAN_BENCH_QUICK=1` runs only the 5,852-record set (a smoke check);
+//! `CKPLAN_BENCH_KEEP=1` keeps the generated inputs, plans and logs. Run without
 //! `--bench` (as `cargo test` does), it runs its own checks of the generator and the
 //! measurement helpers instead.
 
@@ -43,9 +44,16 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let keep = std::env::var_os("CKPLAN_BENCH_KEEP").is_some();
     match run(root.path(), quick) {
         Ok(report) => {
             print!("{report}");
+            if keep {
+                eprintln!(
+                    "bench: inputs, plans and logs kept in `{}`",
+                    root.keep().display()
+                );
+            }
             ExitCode::SUCCESS
         }
         Err(error) => {
@@ -59,6 +67,7 @@ fn main() -> ExitCode {
 
 fn run(root: &Path, quick: bool) -> anyhow::Result<String> {
     let sizes: &[usize] = if quick { &QUICK_SIZES } else { &FULL_SIZES };
+    let load_before = measure::load_average();
     let binary = PathBuf::from(env!("CARGO_BIN_EXE_ckplan"));
     let mut bench = Bench::new(binary, root.to_owned())?;
     let inputs = suite::inputs(&bench, sizes)?;
@@ -82,9 +91,13 @@ fn run(root: &Path, quick: bool) -> anyhow::Result<String> {
     } else {
         ""
     };
+    let load = |value: Option<f64>| value.map_or("?".to_owned(), |v| format!("{v:.1}"));
     Ok(format!(
-        "## ckplan sync benchmark{mode}\n\n{cores} cores; seed {}; emulator on 127.0.0.1 in \
-         its own process; every command a release child process.\n\n{}",
+        "## ckplan sync benchmark{mode}\n\n{cores} cores; 1-minute load average {} before, {} \
+         after (other work on the machine lengthens wall times, not CPU times); seed {}; \
+         emulator on 127.0.0.1 in its own process; every command a release child process.\n\n{}",
+        load(load_before),
+        load(measure::load_average()),
         dataset::SEED,
         report::render(&results)
     ))

@@ -85,6 +85,24 @@ pub fn run_measured(command: &mut Command, log: &Path) -> anyhow::Result<Usage> 
     })
 }
 
+/// CPU time the calling thread has used so far.
+pub fn thread_cpu() -> Duration {
+    // SAFETY: an all-zero timespec is valid; clock_gettime fills it.
+    let mut now: libc::timespec = unsafe { std::mem::zeroed() };
+    // SAFETY: `now` is valid for writes; the clock id is a constant the kernel knows.
+    let result = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) };
+    if result != 0 {
+        return Duration::ZERO;
+    }
+    Duration::new(now.tv_sec as u64, now.tv_nsec as u32)
+}
+
+/// The 1-minute load average, from `/proc/loadavg` (other work on the machine).
+pub fn load_average() -> Option<f64> {
+    let text = std::fs::read_to_string("/proc/loadavg").ok()?;
+    text.split_whitespace().next()?.parse().ok()
+}
+
 /// CPU time (user + system) process `pid` has used so far, from `/proc/PID/stat`.
 pub fn process_cpu(pid: u32) -> anyhow::Result<Duration> {
     let path = format!("/proc/{pid}/stat");

@@ -123,11 +123,13 @@ fn render_throughput(out: &mut String, results: &Results) {
     for run in &results.diff {
         let _ = writeln!(
             out,
-            "| diff engine, {} ({} changed), one core | {} | {} records/s |",
+            "| diff engine (`compare_type`), {} ({} changed), one thread: per CPU second \
+             (per wall second: {}) | {} | {} records/s |",
             run.label,
             thousands(run.changed as u64),
+            thousands(run.per_second() as u64),
             thousands(run.records as u64),
-            thousands(run.per_second() as u64)
+            thousands(run.per_cpu_second() as u64)
         );
     }
     for rate in &results.emulator {

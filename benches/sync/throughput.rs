@@ -2,6 +2,7 @@
 //! records, once with nothing changed and once with 2 % changed. Building the inputs is not
 //! timed; sorting them is (`compare_type` sorts).
 
+use crate::measure;
 use ckplan::diff::{compare_type, CompareRules};
 use ckplan::record::{ChangeTag, FieldValue, Record, RecordType};
 use rand::rngs::StdRng;
@@ -14,11 +15,17 @@ pub struct DiffRun {
     pub records: usize,
     pub changed: usize,
     pub elapsed: Duration,
+    /// CPU time of the comparing thread (wall time also counts other processes' turns).
+    pub cpu: Duration,
 }
 
 impl DiffRun {
     pub fn per_second(&self) -> f64 {
         self.records as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    pub fn per_cpu_second(&self) -> f64 {
+        self.records as f64 / self.cpu.as_secs_f64().max(1e-9)
     }
 }
 
@@ -79,7 +86,9 @@ pub fn measure(records: usize) -> Vec<DiffRun> {
         .map(|(label, fraction)| {
             let (desired, current, changed) = inputs(records, fraction);
             let started = Instant::now();
+            let cpu_started = measure::thread_cpu();
             let diff = compare_type(&record_type, desired, current, &rules);
+            let cpu = measure::thread_cpu().saturating_sub(cpu_started);
             let elapsed = started.elapsed();
             assert_eq!(diff.records.len(), records, "compare_type lost records");
             drop(diff);
@@ -88,6 +97,7 @@ pub fn measure(records: usize) -> Vec<DiffRun> {
                 records,
                 changed,
                 elapsed,
+                cpu,
             }
         })
         .collect()
