@@ -138,11 +138,11 @@ fn render_throughput(out: &mut String, results: &Results) {
             .map_or("—".to_owned(), |r| thousands(r as u64));
         let _ = writeln!(
             out,
-            "| emulator at 0 ms, {}: end to end (per emulator CPU second: {}) | {} | {} records/s |",
+            "| emulator at 0 ms, {}: per emulator CPU second (end to end, client included: \
+             {}) | {} | {cpu} records/s |",
             rate.what,
-            cpu,
+            thousands(rate.end_to_end as u64),
             thousands(rate.records as u64),
-            thousands(rate.end_to_end as u64)
         );
     }
 }

@@ -121,15 +121,15 @@ fn diff_rate(results: &Results) -> Option<Check> {
     let slowest = results
         .diff
         .iter()
-        .min_by(|a, b| a.per_second().total_cmp(&b.per_second()))?;
+        .min_by(|a, b| a.per_cpu_second().total_cmp(&b.per_cpu_second()))?;
     Some(Check {
         target: "diff engine ≥ 1,000,000 records/s on one core".to_owned(),
         evidence: format!(
-            "slowest ({}): {} records/s",
+            "slowest ({}): {} records per CPU second",
             slowest.label,
-            thousands(slowest.per_second() as u64)
+            thousands(slowest.per_cpu_second() as u64)
         ),
-        met: slowest.per_second() >= 1e6,
+        met: slowest.per_cpu_second() >= 1e6,
     })
 }
 
