@@ -216,16 +216,19 @@ fn measured_child() {
     let dir = tempfile::tempdir().expect("temporary directory");
     let log = dir.path().join("log");
     let spin = "i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done; echo done";
-    let usage = run_measured(Command::new("sh").args(["-c", spin]), &log).expect("sh runs");
+    let usage = run_measured(Command::new("sh").args(["-c", spin]), &log, 0).expect("sh runs");
     assert!(usage.max_rss_kib > 0);
     assert!(usage.cpu() > Duration::ZERO && usage.wall >= Duration::from_millis(1));
     assert_eq!(std::fs::read_to_string(&log).expect("log"), "done\n");
     let failure = run_measured(
         Command::new("sh").args(["-c", "echo oops >&2; exit 4"]),
         &log,
+        0,
     );
     let message = format!("{:#}", failure.expect_err("exit 4 is an error"));
     assert!(message.contains("oops"), "{message}");
+    let expected = run_measured(Command::new("sh").args(["-c", "exit 2"]), &log, 2);
+    assert!(expected.is_ok(), "exit 2 was the expected code");
 }
 
 fn formatting() {

@@ -42,8 +42,12 @@ fn timeval(tv: libc::timeval) -> Duration {
 }
 
 /// Runs `command` to its end with stdout and stderr in `log`; fails, quoting the log's
-/// tail, unless it exits 0.
-pub fn run_measured(command: &mut Command, log: &Path) -> anyhow::Result<Usage> {
+/// tail, unless it exits with `expected_code`.
+pub fn run_measured(
+    command: &mut Command,
+    log: &Path,
+    expected_code: i32,
+) -> anyhow::Result<Usage> {
     let out = File::create(log).with_context(|| format!("failed to create `{}`", log.display()))?;
     let started = Instant::now();
     let child = command
@@ -67,12 +71,13 @@ pub fn run_measured(command: &mut Command, log: &Path) -> anyhow::Result<Usage> 
             std::io::Error::last_os_error()
         );
     }
-    if !(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0) {
+    if !(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == expected_code) {
         let text = std::fs::read_to_string(log).unwrap_or_default();
         let tail: Vec<&str> = text.lines().rev().take(20).collect();
         let tail: Vec<&str> = tail.into_iter().rev().collect();
         bail!(
-            "{command:?} failed (wait status {status}); last lines of `{}`:\n{}",
+            "{command:?} did not exit with {expected_code} (wait status {status}); last lines \
+             of `{}`:\n{}",
             log.display(),
             tail.join("\n")
         );

@@ -52,17 +52,19 @@ pub fn render(results: &Results) -> String {
     let _ = writeln!(
         out,
         "| scenario | command | RTT | records | changes | API calls (actual / min) | calls by \
-         endpoint | wall | bound | wall / bound | CPU | CPU / wall | peak RSS | RSS / record |"
+         endpoint | wall | bound | wall / bound | CPU | CPU / wall | peak RSS | RSS / record | \
+         emulator CPU |"
     );
     let _ = writeln!(
         out,
-        "|---|---|--:|--:|--:|--:|---|--:|--:|--:|--:|--:|--:|--:|"
+        "|---|---|--:|--:|--:|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|"
     );
     for row in &results.rows {
         let rss_bytes = row.usage.max_rss_kib * 1024;
         let _ = writeln!(
             out,
-            "| {} | {} | {} ms | {} | {} | {} / {} | {} | {} | {} | {} | {} | {:.1} % | {:.0} MB | {} B |",
+            "| {} | {} | {} ms | {} | {} | {} / {} | {} | {} | {} | {} | {} | {:.1} % | {:.0} MB | {} B \
+             | {} |",
             row.scenario,
             row.command,
             row.latency_ms,
@@ -78,13 +80,15 @@ pub fn render(results: &Results) -> String {
             row.usage.cpu_percent(),
             rss_bytes as f64 / 1e6,
             thousands(rss_bytes / row.records.max(1) as u64),
+            duration(row.emulator_cpu),
         );
     }
     let _ = writeln!(
         out,
         "\nBounds: plan = pages of the largest type × RTT (types read concurrently); apply = Σ \
          over dependency levels ⌈batches / parallelism⌉ × RTT (default parallelism {}); \
-         import = every batch × RTT.",
+         import = every batch × RTT. CPU and peak RSS are the command's own (wait4); \
+         emulator CPU is what the emulator process used meanwhile.",
         results.default_parallelism
     );
     render_comparisons(&mut out, &results.comparisons);

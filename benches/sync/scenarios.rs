@@ -133,6 +133,7 @@ impl Bench {
         emulator: &Emulator,
         config: &Path,
         args: &[&str],
+        expected_code: i32,
     ) -> anyhow::Result<(Usage, Stats, Duration)> {
         self.runs += 1;
         let log = self
@@ -142,7 +143,7 @@ impl Bench {
         let cpu_before = measure::process_cpu(emulator.pid())?;
         let mut command = Command::new(&self.binary);
         command.arg("--config").arg(config).args(args);
-        let usage = measure::run_measured(&mut command, &log)?;
+        let usage = measure::run_measured(&mut command, &log, expected_code)?;
         let cpu = measure::process_cpu(emulator.pid())?.saturating_sub(cpu_before);
         let stats = emulator.stats()?.since(&before);
         Ok((usage, stats, cpu))
@@ -161,8 +162,12 @@ impl Bench {
         let config = self.config(data, emulator)?;
         let plan = self.root.join(format!("plans/{:03}.plan", self.runs + 1));
         let plan_arg = plan.to_string_lossy().into_owned();
+        // `--detailed-exitcode`: 2 when the plan holds changes, 0 when not, so a plan that
+        // misses the expected changes (or finds some where none are) stops the bench.
+        let args = ["plan", "--detailed-exitcode", "-o", &plan_arg];
+        let expected_code = if changes > 0 { 2 } else { 0 };
         let (usage, stats, emulator_cpu) =
-            self.measured(emulator, &config, &["plan", "-o", &plan_arg])?;
+            self.measured(emulator, &config, &args, expected_code)?;
         let row = Row {
             scenario: scenario.to_owned(),
             command: "plan".to_owned(),
@@ -199,7 +204,7 @@ impl Bench {
             args.extend(["--parallelism".to_owned(), parallelism.to_string()]);
         }
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let (usage, stats, emulator_cpu) = self.measured(emulator, &config, &args)?;
+        let (usage, stats, emulator_cpu) = self.measured(emulator, &config, &args, 0)?;
         let changes: usize = operations.iter().map(|t| t.count).sum();
         self.check_operations(scenario, "apply", changes, &stats);
         let used = parallelism.unwrap_or(self.default_parallelism);
@@ -232,7 +237,7 @@ impl Bench {
         data: &DataDir,
     ) -> anyhow::Result<Row> {
         let config = self.config(data, emulator)?;
-        let (usage, stats, emulator_cpu) = self.measured(emulator, &config, &["import"])?;
+        let (usage, stats, emulator_cpu) = self.measured(emulator, &config, &["import"], 0)?;
         self.check_operations(scenario, "import", data.records, &stats);
         Ok(Row {
             scenario: scenario.to_owned(),

@@ -2,6 +2,7 @@
 //! drawn from their rows.
 
 use crate::dataset::type_counts;
+use crate::report::thousands;
 use crate::scenarios::{Bench, DataDir, Row, BASELINE_SIZE, SPORTS_SET};
 use std::collections::BTreeMap;
 
@@ -163,7 +164,7 @@ pub fn comparisons(rows: &[Row], inputs: &Inputs, latencies: &[u64]) -> Vec<Comp
             let fast_label = "plan + apply".to_owned();
             if let Some(one) = find(rows, latency, size, SEQUENTIAL, "apply --parallelism 1") {
                 out.push(Comparison {
-                    what: format!("first publish of {size}"),
+                    what: format!("first publish of {}", thousands(size as u64)),
                     latency_ms: latency,
                     fast_label: fast_label.clone(),
                     fast,
@@ -173,7 +174,7 @@ pub fn comparisons(rows: &[Row], inputs: &Inputs, latencies: &[u64]) -> Vec<Comp
             }
             if let Some(import) = find(rows, latency, size, SEQUENTIAL, "import") {
                 out.push(Comparison {
-                    what: format!("first publish of {size}"),
+                    what: format!("first publish of {}", thousands(size as u64)),
                     latency_ms: latency,
                     fast_label,
                     fast,
@@ -187,7 +188,7 @@ pub fn comparisons(rows: &[Row], inputs: &Inputs, latencies: &[u64]) -> Vec<Comp
         let import = find(rows, latency, SPORTS_SET, CHANGE, "import");
         if let (Some(plan), Some(apply), Some(import)) = (plan, apply, import) {
             out.push(Comparison {
-                what: format!("2 % change of {SPORTS_SET}"),
+                what: format!("2 % change of {}", thousands(SPORTS_SET as u64)),
                 latency_ms: latency,
                 fast_label: "plan + apply".to_owned(),
                 fast: plan.usage.wall + apply.usage.wall,
