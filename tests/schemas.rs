@@ -6,10 +6,16 @@ use std::path::Path;
 
 /// Every generated schema: its path under the crate root and how to make it.
 fn schemas() -> Vec<(&'static str, serde_json::Value)> {
-    vec![(
-        "schemas/plan.schema.json",
-        to_json(ckplan::plan::file::plan_schema()),
-    )]
+    vec![
+        (
+            "schemas/plan.schema.json",
+            to_json(ckplan::plan::file::plan_schema()),
+        ),
+        (
+            "schemas/config.schema.json",
+            to_json(ckplan::config::config_schema()),
+        ),
+    ]
 }
 
 fn to_json(schema: impl serde::Serialize) -> serde_json::Value {

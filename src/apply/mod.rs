@@ -42,8 +42,11 @@ pub struct ApplyOptions {
 
 /// Progress callbacks (the CLI draws bars from them).
 pub trait Observer: Send + Sync {
-    fn started(&self, _operations: usize) {}
-    fn batch_finished(&self, _operations: usize) {}
+    /// The run has `_changes` planned changes without a final outcome.
+    fn started(&self, _changes: usize) {}
+    /// `_changes` more of them reached their final outcome (applied, already applied,
+    /// conflict or failed). Each change is counted once, however often it was sent.
+    fn changes_finished(&self, _changes: usize) {}
 }
 
 /// Observes nothing.
@@ -167,8 +170,10 @@ pub async fn execute(
     })
 }
 
-/// Creates and updates type by type in dependency order, then deletions in reverse order.
-fn phases(plan: &Plan) -> Vec<Vec<&Change>> {
+/// The changes in the order they are sent: creates and updates type by type in dependency
+/// order, then deletions in reverse order; each change with its level (its place in that
+/// sequence of type groups).
+fn ordered(plan: &Plan) -> Vec<(usize, &Change)> {
     let mut order: Vec<&RecordType> = plan.type_order.iter().collect();
     let mut extra: Vec<&RecordType> = plan
         .changes
@@ -179,16 +184,48 @@ fn phases(plan: &Plan) -> Vec<Vec<&Change>> {
     extra.sort();
     extra.dedup();
     order.extend(extra);
-    let of = |record_type: &RecordType, deletes: bool| -> Vec<&Change> {
-        plan.changes
+    let groups = order
+        .iter()
+        .map(|t| (*t, false))
+        .chain(order.iter().rev().map(|t| (*t, true)));
+    groups
+        .enumerate()
+        .flat_map(|(level, (record_type, deletes))| {
+            plan.changes
+                .iter()
+                .filter(move |c| {
+                    &c.record_type == record_type && (c.action == Action::Delete) == deletes
+                })
+                .map(move |c| (level, c))
+        })
+        .collect()
+}
+
+/// Splits the ordered changes into batches of `BATCH_SIZE` across type boundaries (CloudKit
+/// applies a request's operations in order, so stadiums before teams in one request is
+/// still stadiums first), and groups consecutive batches into phases whose batches run
+/// concurrently. Batches holding one level only share a phase with the batches of the same
+/// level; a batch spanning levels is a phase of its own, since its later part depends on
+/// every batch before it. This sends the fewest requests, ⌈changes / 200⌉.
+fn phases(plan: &Plan) -> Vec<Vec<&Change>> {
+    let ordered = ordered(plan);
+    // (level when every batch of the phase holds that level only, changes)
+    let mut phases: Vec<(Option<usize>, Vec<&Change>)> = Vec::new();
+    for batch in ordered.chunks(BATCH_SIZE) {
+        let first = batch[0].0;
+        let level = batch
             .iter()
-            .filter(|c| &c.record_type == record_type && (c.action == Action::Delete) == deletes)
-            .collect()
-    };
-    let mut phases: Vec<Vec<&Change>> = order.iter().map(|t| of(t, false)).collect();
-    phases.extend(order.iter().rev().map(|t| of(t, true)));
-    phases.retain(|p| !p.is_empty());
-    phases
+            .all(|(level, _)| *level == first)
+            .then_some(first);
+        let changes = batch.iter().map(|(_, c)| *c);
+        match phases.last_mut() {
+            Some((Some(phase_level), phase)) if level == Some(*phase_level) => {
+                phase.extend(changes)
+            }
+            _ => phases.push((level, changes.collect())),
+        }
+    }
+    phases.into_iter().map(|(_, phase)| phase).collect()
 }
 
 impl<'a> Run<'a> {
@@ -211,6 +248,7 @@ impl<'a> Run<'a> {
             .append(&Entry::Outcomes {
                 outcomes: finals.clone(),
             })?;
+        self.observer.changes_finished(finals.len());
         self.outcomes.lock().expect("lock").extend(finals);
         Ok(())
     }
@@ -302,7 +340,6 @@ impl<'a> Run<'a> {
             records: sent,
         })?;
         let operations = batch.iter().map(Work::operation).collect();
-        let count = batch.len();
         let mut leftovers = Leftovers::default();
         match self.client.modify_batch(operations).await {
             Ok(results) => {
@@ -340,12 +377,11 @@ impl<'a> Run<'a> {
                 // Certainly not applied, and retries are exhausted: stop starting batches.
                 // The journal still lists these records as sent, so a later run looks
                 // them up before anything else.
-                tracing::error!("batch {number}: {error}");
+                tracing::debug!("batch {number}: {error}");
                 self.stop.store(true, Ordering::SeqCst);
                 self.error.lock().expect("lock").get_or_insert(error);
             }
         }
-        self.observer.batch_finished(count);
         Ok(leftovers)
     }
 
@@ -414,4 +450,55 @@ impl<'a> Run<'a> {
 /// Now, RFC 3339 in UTC to the second.
 pub fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::Change;
+
+    fn change(record_type: &str, name: usize, action: Action) -> Change {
+        Change {
+            action,
+            record_type: record_type.into(),
+            record_name: format!("{record_type}-{name:05}").into(),
+            change_tag: None,
+            before: BTreeMap::new(),
+            after: None,
+            removed: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn batches_span_type_boundaries_and_phases_respect_dependencies() {
+        let mut changes = Vec::new();
+        changes.extend((0..32).map(|i| change("Stadium", i, Action::Create)));
+        changes.extend((0..60).map(|i| change("Team", i, Action::Create)));
+        changes.extend((0..5760).map(|i| change("Game", i, Action::Create)));
+        changes.extend((0..3).map(|i| change("Team", 1000 + i, Action::Delete)));
+        let plan = Plan::build(
+            crate::cloudkit::Target {
+                container: "c".into(),
+                environment: crate::cloudkit::Environment::Development,
+                database: crate::cloudkit::Database::Public,
+                zone: "_defaultZone".into(),
+            },
+            crate::plan::PlanOptions::default(),
+            Vec::new(),
+            vec!["Stadium".into(), "Team".into(), "Game".into()],
+            Vec::new(),
+            String::new(),
+        );
+        let plan = Plan { changes, ..plan };
+        let phases = phases(&plan);
+        let sizes: Vec<usize> = phases.iter().map(Vec::len).collect();
+        // Stadiums open the first batch (with the teams and 108 games); the rest of the
+        // games run concurrently once it is done, but the batch holding the last games and
+        // the team deletions waits for all of them.
+        assert_eq!(sizes, [200, 5600, 55]);
+        let batches: usize = phases.iter().map(|p| p.len().div_ceil(BATCH_SIZE)).sum();
+        assert_eq!(batches, (32 + 60 + 5760 + 3_usize).div_ceil(BATCH_SIZE));
+        assert_eq!(phases[0][31].record_type.as_str(), "Stadium");
+        assert_eq!(phases[0][32].record_type.as_str(), "Team");
+    }
 }

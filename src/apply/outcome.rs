@@ -70,7 +70,10 @@ impl Outcome {
             }
             ConflictReason::DeletedMeanwhile => ("deleted meanwhile; not re-created", &[]),
             ConflictReason::ChangedBeforeDelete => ("changed meanwhile; not deleted", &[]),
-            ConflictReason::Aborted => ("conflict; apply aborted (--on-conflict abort)", &[]),
+            ConflictReason::Aborted(fields) => (
+                "changed meanwhile; apply aborted (--on-conflict abort)",
+                fields,
+            ),
         };
         Outcome::Conflict {
             reason: text.to_owned(),

@@ -41,8 +41,9 @@ pub enum ConflictReason {
     CreatedMeanwhile(Vec<FieldConflict>),
     /// The record the plan deletes was changed meanwhile.
     ChangedBeforeDelete,
-    /// `--on-conflict abort` stopped at the first conflict.
-    Aborted,
+    /// `--on-conflict abort` stopped at the first conflict: the record's fields that differ
+    /// from what the plan wants.
+    Aborted(Vec<FieldConflict>),
 }
 
 /// The decision for one change.
@@ -143,7 +144,9 @@ pub fn after_refusal(
     };
     let fresh = current.change_tag.clone();
     if policy == OnConflict::Abort {
-        return Decision::Conflict(ConflictReason::Aborted);
+        return Decision::Conflict(ConflictReason::Aborted(field_conflicts(
+            change, current, rules,
+        )));
     }
     if policy == OnConflict::Overwrite {
         return Decision::Send { change_tag: fresh };
@@ -302,10 +305,13 @@ mod tests {
                 change_tag: Some(ChangeTag::new("t2"))
             }
         );
-        assert_eq!(
-            after_refusal(&update_change(), Some(&now), OnConflict::Abort, &rules()),
-            Decision::Conflict(ConflictReason::Aborted)
-        );
+        let Decision::Conflict(ConflictReason::Aborted(fields)) =
+            after_refusal(&update_change(), Some(&now), OnConflict::Abort, &rules())
+        else {
+            panic!("expected an aborted conflict");
+        };
+        let names: Vec<_> = fields.iter().map(|f| f.field.as_str()).collect();
+        assert_eq!(names, ["name"]);
     }
 
     #[test]

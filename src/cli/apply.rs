@@ -194,17 +194,40 @@ async fn apply_plan(
     globals: &Globals,
 ) -> anyhow::Result<ExitStatus> {
     let journal_path = journal::path_for(path);
-    let replay = journal::Journal::replay(&journal_path, checksum)?;
     let receipt_path = args
         .receipt
         .clone()
         .unwrap_or_else(|| receipt_path_for(path));
-    if replay.complete
-        && plan
+    let replay = match journal::Journal::replay(&journal_path, checksum) {
+        // A new plan saved under the name of one applied before (`ckplan plan > out.plan`
+        // every day): keep the earlier run's records aside and start afresh.
+        Err(journal::JournalError::OtherPlan { found, .. }) => {
+            keep_previous_run(&journal_path, &receipt_path, &found)?;
+            journal::Replay::default()
+        }
+        replay => replay?,
+    };
+    // Failed records are tried again; conflicts are final for this plan (re-plan instead).
+    let finished = |c: &crate::plan::Change| {
+        replay
+            .done
+            .get(&key(c))
+            .is_some_and(|o| !matches!(o, Outcome::Failed { .. }))
+    };
+    if replay.complete && plan.changes.iter().all(finished) {
+        let conflicts = plan
             .changes
             .iter()
-            .all(|c| replay.done.contains_key(&key(c)))
-    {
+            .filter(|c| replay.done.get(&key(c)).is_some_and(Outcome::is_conflict))
+            .count();
+        if conflicts > 0 {
+            eprintln!(
+                "This plan was already run and ended with {conflicts} conflicts (receipt: `{}`); nothing to do.\n\
+                 hint: run `ckplan plan` again to plan against CloudKit as it is now",
+                receipt_path.display()
+            );
+            return Ok(ExitStatus::Conflicts);
+        }
         eprintln!(
             "This plan was already applied in full; nothing to do (receipt: `{}`).",
             receipt_path.display()
@@ -252,7 +275,33 @@ async fn apply_plan(
     )
     .with_context(|| format!("failed to write receipt `{}`", receipt_path.display()))?;
     print_conflicts(&report);
-    finish(&report, &receipt.totals, &receipt_path, path)
+    let not_started = plan.changes.len() - receipt.records.len();
+    finish(&report, &receipt.totals, not_started, &receipt_path, path)
+}
+
+/// Renames the journal (and the receipt, if it is that plan's) of the plan that was saved
+/// under the same name before, tagging both with the start of its checksum.
+fn keep_previous_run(journal: &Path, receipt: &Path, previous: &str) -> anyhow::Result<()> {
+    let hex = previous.trim_start_matches("blake3:");
+    let tag = &hex[..hex.len().min(12)];
+    let mut kept_journal = journal.as_os_str().to_owned();
+    kept_journal.push(format!(".{tag}"));
+    let kept_journal = PathBuf::from(kept_journal);
+    std::fs::rename(journal, &kept_journal)
+        .with_context(|| format!("failed to move `{}` aside", journal.display()))?;
+    let receipt_checksum = std::fs::read_to_string(receipt)
+        .ok()
+        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+        .and_then(|receipt| receipt["plan_checksum"].as_str().map(str::to_owned));
+    let mut kept = format!("`{}`", kept_journal.display());
+    if receipt_checksum.as_deref() == Some(previous) {
+        let kept_receipt = receipt.with_extension(format!("{tag}.json"));
+        std::fs::rename(receipt, &kept_receipt)
+            .with_context(|| format!("failed to move `{}` aside", receipt.display()))?;
+        kept.push_str(&format!(" and `{}`", kept_receipt.display()));
+    }
+    eprintln!("note: this is a new plan; the earlier plan's apply records are kept as {kept}.");
+    Ok(())
 }
 
 fn key(change: &crate::plan::Change) -> apply::RecordKey {
@@ -278,9 +327,12 @@ fn print_conflicts(report: &ApplyReport) {
                     key.record_type, key.record_name
                 ));
                 for field in fields {
-                    let shown = |v: &Option<crate::cloudkit::wire::WireField>| {
-                        v.as_ref()
-                            .map_or("(absent)".to_owned(), |f| f.value.to_string())
+                    // As `ckplan show` renders values; raw JSON if a value does not decode.
+                    let shown = |v: &Option<crate::cloudkit::wire::WireField>| match v {
+                        None => "(absent)".to_owned(),
+                        Some(field) => field
+                            .to_value(None)
+                            .map_or_else(|_| field.value.to_string(), |v| show::render_value(&v)),
                     };
                     eprintln!(
                         "    {}: planned before {}, now {}, wanted {}",
@@ -307,6 +359,7 @@ fn print_conflicts(report: &ApplyReport) {
 fn finish(
     report: &ApplyReport,
     totals: &apply::Totals,
+    not_started: usize,
     receipt: &Path,
     plan: &Path,
 ) -> anyhow::Result<ExitStatus> {
@@ -327,17 +380,24 @@ fn finish(
             plan.display()
         )));
     }
+    if report.has_conflicts() && not_started > 0 {
+        eprintln!(
+            "Apply stopped on {}: {line}{already}; {not_started} planned changes not started.",
+            plural(totals.conflicts, "conflict")
+        );
+        return Ok(ExitStatus::Conflicts);
+    }
     if report.has_conflicts() {
         eprintln!(
-            "Apply finished with {} conflicts: {line}{already}.",
-            totals.conflicts
+            "Apply finished with {}: {line}{already}.",
+            plural(totals.conflicts, "conflict")
         );
         return Ok(ExitStatus::Conflicts);
     }
     if report.has_failures() {
         eprintln!(
-            "Apply finished with {} failed records: {line}{already}.",
-            totals.failed
+            "Apply finished with {} failed: {line}{already}.",
+            plural(totals.failed, "record")
         );
         return Ok(ExitStatus::Error);
     }
@@ -350,6 +410,10 @@ fn finish(
         }
     );
     Ok(ExitStatus::Success)
+}
+
+fn plural(count: usize, noun: &str) -> String {
+    format!("{count} {noun}{}", if count == 1 { "" } else { "s" })
 }
 
 /// A bar per batch on terminals, plain lines otherwise.
@@ -365,7 +429,7 @@ impl ApplyBar {
         let bar = (!quiet && output::stderr_is_terminal()).then(|| {
             let bar = ProgressBar::new(0);
             bar.set_style(
-                ProgressStyle::with_template("{bar:40} {pos}/{len} operations ({elapsed})")
+                ProgressStyle::with_template("{bar:40} {pos}/{len} planned changes ({elapsed})")
                     .expect("valid template"),
             );
             bar
@@ -386,24 +450,24 @@ impl ApplyBar {
 }
 
 impl Observer for ApplyBar {
-    fn started(&self, operations: usize) {
+    fn started(&self, changes: usize) {
         self.total
-            .store(operations, std::sync::atomic::Ordering::SeqCst);
+            .store(changes, std::sync::atomic::Ordering::SeqCst);
         if let Some(bar) = &self.bar {
-            bar.set_length(operations as u64);
+            bar.set_length(changes as u64);
         }
     }
 
-    fn batch_finished(&self, operations: usize) {
+    fn changes_finished(&self, changes: usize) {
         let done = self
             .done
-            .fetch_add(operations, std::sync::atomic::Ordering::SeqCst)
-            + operations;
+            .fetch_add(changes, std::sync::atomic::Ordering::SeqCst)
+            + changes;
         match &self.bar {
             Some(bar) => bar.set_position(done as u64),
             None if !self.quiet => {
                 let total = self.total.load(std::sync::atomic::Ordering::SeqCst);
-                eprintln!("applied a batch of {operations} operations ({done}/{total})");
+                eprintln!("{done}/{total} planned changes done");
             }
             None => {}
         }

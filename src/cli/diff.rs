@@ -15,7 +15,8 @@ pub struct Args {
     /// Only this record type (repeatable)
     #[arg(long = "type", value_name = "TYPE")]
     pub types: Vec<String>,
-    /// With -v, leave unchanged records out of the listing
+    /// List the records that change (new, updated, orphans) with their changed fields; -v
+    /// lists unchanged records too unless this is given
     #[arg(long)]
     pub changes_only: bool,
     /// Machine-readable report on stdout
@@ -46,7 +47,11 @@ pub async fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitStatus> {
     } else {
         print!(
             "{}",
-            report_text(&survey.diffs, globals.verbose > 0, args.changes_only)
+            report_text(
+                &survey.diffs,
+                globals.verbose > 0 || args.changes_only,
+                args.changes_only
+            )
         );
     }
     Ok(ExitStatus::Success)

@@ -48,10 +48,10 @@ pub enum Command {
     Apply(apply::Args),
     Import(import::Args),
     DeleteAll(delete_all::Args),
+    Emulator(emulator::Args),
     Keygen(keygen::Args),
     Menu(menu::Args),
     Completions(completions::Args),
-    Emulator(emulator::Args),
 }
 
 /// The process exit status: 0 success, 1 error, 2 changes present (`--detailed-exitcode`),

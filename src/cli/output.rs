@@ -20,19 +20,52 @@ pub fn init(no_color: bool, verbose: u8, quiet: bool) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("CKPLAN_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("ckplan={level}")));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(!no_color && std::io::stderr().is_terminal())
-        .with_target(false)
-        .try_init();
+        .with_target(false);
+    // Times only help when tracing requests (-vv); warnings read better without them.
+    let _ = if verbose >= 2 {
+        builder.try_init()
+    } else {
+        builder.without_time().try_init()
+    };
 }
 
-/// `error: <message>` and each cause on its own `  caused by:` line, on stderr.
+/// `error: <message>`, each cause on its own `  caused by:` line, then any `hint:`, on
+/// stderr.
 pub fn print_error(error: &anyhow::Error) {
     eprintln!("{} {error}", style("error:").red().bold().for_stderr());
     for cause in error.chain().skip(1) {
         eprintln!("  caused by: {cause}");
+    }
+    if let Some(hint) = hint(error) {
+        eprintln!("{} {hint}", style("hint:").cyan().bold().for_stderr());
+    }
+}
+
+/// Advice for the CloudKit errors people meet first.
+fn hint(error: &anyhow::Error) -> Option<&'static str> {
+    use crate::cloudkit::wire::ServerErrorCode;
+    use crate::cloudkit::CloudKitError;
+    let service = error
+        .chain()
+        .find_map(|cause| match cause.downcast_ref::<CloudKitError>() {
+            Some(CloudKitError::Service { code, reason, .. }) => Some((code, reason.as_deref())),
+            _ => None,
+        });
+    match service? {
+        (ServerErrorCode::BadRequest, Some(reason)) if reason.contains("not marked queryable") => {
+            Some("in CloudKit Console, add a QUERYABLE index for that field of the record type (`recordName` for queries without a filter), then deploy the schema")
+        }
+        (ServerErrorCode::AuthenticationFailed, _) => Some(
+            "check `auth.key_id`, that the public key is registered for this container and environment, and that this machine's clock is right",
+        ),
+        (ServerErrorCode::AccessDenied, _) => Some(
+            "grant the key's role CREATE and WRITE on the record type in CloudKit Console (Security Roles)",
+        ),
+        _ => None,
     }
 }
 

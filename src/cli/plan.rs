@@ -120,11 +120,8 @@ pub fn summary(plan: &Plan) -> String {
             s.unchanged,
             s.create,
             s.update,
-            if plan.options.delete_orphans {
-                s.delete
-            } else {
-                0
-            },
+            // As in `diff`: the orphans, deleted or not; the line below says which.
+            s.orphans,
         ));
     }
     let orphans = plan.orphans_kept();

@@ -23,10 +23,15 @@ pub fn load_config(globals: &Globals) -> anyhow::Result<Config> {
         .filter(|v| !v.is_empty())
         .map(PathBuf::from);
     config.auth.override_with(key_id, key_file);
-    if let Some(key_file) = &config.auth.private_key_file {
+    // The embedded emulator's key guards nothing; a real key readable by others does.
+    if let (Some(key_file), false) = (&config.auth.private_key_file, is_embedded(&config)) {
         warn_if_key_is_readable_by_others(key_file);
     }
     Ok(config)
+}
+
+fn is_embedded(config: &Config) -> bool {
+    matches!(config.endpoint, crate::config::Endpoint::Embedded { .. })
 }
 
 #[cfg(unix)]

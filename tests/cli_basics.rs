@@ -1,0 +1,69 @@
+//! `keygen`, `completions` and `--help`: the commands that need no config.
+
+use assert_cmd::Command;
+
+fn ckplan() -> Command {
+    let mut command = Command::cargo_bin("ckplan").unwrap();
+    command.env("NO_COLOR", "1").env_remove("CKPLAN_CONFIG");
+    command
+}
+
+#[test]
+fn keygen_writes_a_private_key_with_mode_0600_and_prints_the_public_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("dev.pem");
+    let output = ckplan().args(["keygen", "-o"]).arg(&key).output().unwrap();
+    assert!(output.status.success());
+    let public = String::from_utf8(output.stdout).unwrap();
+    assert!(public.starts_with("-----BEGIN PUBLIC KEY-----"), "{public}");
+    let private = std::fs::read_to_string(&key).unwrap();
+    assert!(!public.contains(private.lines().nth(1).unwrap()));
+    // The pair matches: the public key printed is the private key's.
+    let signing = ckplan::cloudkit::auth::parse_private_pem(&private).unwrap();
+    let verifying = ckplan::cloudkit::auth::parse_public_pem(&public).unwrap();
+    assert_eq!(signing.verifying_key(), &verifying);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+    // An existing key is never overwritten without --force.
+    let again = ckplan().args(["keygen", "-o"]).arg(&key).output().unwrap();
+    assert_eq!(again.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("failed to write private key"));
+    assert_eq!(std::fs::read_to_string(&key).unwrap(), private);
+}
+
+#[test]
+fn completions_are_generated_for_bash() {
+    let output = ckplan().args(["completions", "bash"]).output().unwrap();
+    assert!(output.status.success());
+    let script = String::from_utf8(output.stdout).unwrap();
+    assert!(script.contains("ckplan") && script.contains("apply"));
+}
+
+#[test]
+fn every_command_has_a_worked_example_in_its_help() {
+    for command in [
+        "validate",
+        "diff",
+        "plan",
+        "show",
+        "apply",
+        "import",
+        "delete-all",
+        "emulator",
+        "keygen",
+        "menu",
+        "completions",
+    ] {
+        let output = ckplan().args([command, "--help"]).output().unwrap();
+        assert!(output.status.success(), "{command}");
+        let help = String::from_utf8(output.stdout).unwrap();
+        assert!(
+            help.contains("Example"),
+            "`ckplan {command} --help` has no example:\n{help}"
+        );
+    }
+}

@@ -1,0 +1,470 @@
+//! Shared set-up of the CLI tests: a temporary project (config, data files, a freshly
+//! generated key), a CloudKit emulator on 127.0.0.1 whose URL is the config's `endpoint:`
+//! (in-process, or the `ckplan emulator` binary for tests that kill processes), a runner
+//! for the `ckplan` binary, and a "second writer": ckplan's own client used directly, as
+//! another publisher or the app would write between `plan` and `apply`.
+
+#![allow(dead_code)]
+
+use assert_cmd::Command;
+use ckplan::cloudkit::auth::{generate_key_pair, parse_private_pem, RequestSigner};
+use ckplan::cloudkit::target::{Database, Environment, Target};
+use ckplan::cloudkit::wire::{Operation, OperationType, WireRecord};
+use ckplan::cloudkit::{Client, ClientOptions, Lookup, OperationResult};
+use ckplan::emulator::{self, EmulatorConfig, Faults, RegisteredKey, RunningEmulator, Stats};
+use ckplan::record::{FieldValue, Record, RecordName, RecordType};
+use serde_json::{json, Value as Json};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+
+pub const CONTAINER: &str = "iCloud.com.example.CliTest";
+pub const KEY_ID: &str = "cli-test-key";
+
+/// What one run of the binary gave.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+enum Server {
+    InProcess(RunningEmulator),
+    Process(Child),
+}
+
+/// A project directory and the emulator it talks to.
+pub struct Env {
+    pub runtime: tokio::runtime::Runtime,
+    pub dir: tempfile::TempDir,
+    server: Option<Server>,
+    url: String,
+    private_pem: String,
+}
+
+/// Three stadiums and two teams: small, with every field kind the tests need.
+pub fn stadiums() -> Json {
+    json!([
+        {"id": 1, "name": "Harbor Field", "city": "Baltimore",
+         "location": {"latitude": 39.2839, "longitude": -76.6217}, "capacity": 45971},
+        {"id": 2, "name": "Lakeside Park", "city": "Chicago",
+         "location": {"latitude": 41.9484, "longitude": -87.6553}, "capacity": 41649},
+        {"id": 3, "name": "Bay Stadium", "city": "Oakland",
+         "location": {"latitude": 37.7516, "longitude": -122.2005}, "capacity": 46847}
+    ])
+}
+
+pub fn teams() -> Json {
+    json!([
+        {"id": 1, "name": "Baltimore Crabs", "stadium": "stadium-1", "founded": 1954},
+        {"id": 2, "name": "Chicago Gulls", "stadium": "stadium-2", "founded": 1901}
+    ])
+}
+
+fn config_text(url: &str, container: &str, environment: &str) -> String {
+    format!(
+        "container: {container}\n\
+         environment: {environment}\n\
+         database: public\n\
+         endpoint: {url}\n\
+         auth:\n  key_id: {KEY_ID}\n  private_key_file: keys/test.pem\n\
+         types:\n\
+         \x20 Stadium:\n\
+         \x20   file: data/stadiums.json\n\
+         \x20   record_name: \"stadium-{{id}}\"\n\
+         \x20   fields: {{name: STRING, city: STRING, location: LOCATION, capacity: INT64}}\n\
+         \x20 Team:\n\
+         \x20   file: data/teams.json\n\
+         \x20   record_name: \"team-{{id}}\"\n\
+         \x20   fields: {{name: STRING, stadium: REFERENCE, founded: INT64}}\n"
+    )
+}
+
+impl Env {
+    /// A project with the default data and an in-process emulator without faults.
+    pub fn new() -> Self {
+        Self::with_faults(Faults::default())
+    }
+
+    /// A project whose in-process emulator injects `faults`.
+    pub fn with_faults(faults: Faults) -> Self {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let (private_pem, public_pem) = generate_key_pair();
+        let key = ckplan::cloudkit::auth::parse_public_pem(&public_pem).unwrap();
+        let config = EmulatorConfig {
+            keys: vec![RegisteredKey {
+                key_id: Some(KEY_ID.to_owned()),
+                key,
+            }],
+            faults,
+            ..EmulatorConfig::default()
+        };
+        let running = runtime.block_on(emulator::start(config)).unwrap();
+        let url = running.url();
+        Self::finish(
+            runtime,
+            Some(Server::InProcess(running)),
+            url,
+            private_pem,
+            public_pem,
+        )
+    }
+
+    /// A project whose emulator is the `ckplan emulator` binary with `flags`, so a test can
+    /// kill `ckplan apply` without losing the server.
+    pub fn with_emulator_process(flags: &[&str]) -> Self {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let (private_pem, public_pem) = generate_key_pair();
+        let keys = tempfile::tempdir().unwrap().keep();
+        let public_path = keys.join("test.pub.pem");
+        std::fs::write(&public_path, &public_pem).unwrap();
+        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("ckplan"))
+            .args(["emulator", "--listen", "127.0.0.1:0", "--key"])
+            .arg(format!("{KEY_ID}={}", public_path.display()))
+            .args(flags)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = line.trim().to_owned();
+        assert!(
+            url.starts_with("http://127.0.0.1:"),
+            "emulator said `{url}`"
+        );
+        Self::finish(
+            runtime,
+            Some(Server::Process(child)),
+            url,
+            private_pem,
+            public_pem,
+        )
+    }
+
+    fn finish(
+        runtime: tokio::runtime::Runtime,
+        server: Option<Server>,
+        url: String,
+        private_pem: String,
+        public_pem: String,
+    ) -> Self {
+        let env = Env {
+            runtime,
+            dir: tempfile::tempdir().unwrap(),
+            server,
+            url,
+            private_pem,
+        };
+        env.write("keys/test.pem", &env.private_pem);
+        env.write("keys/test.pub.pem", &public_pem);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let key = env.path("keys/test.pem");
+            std::fs::set_permissions(key, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
+        env.set_config(CONTAINER, "development");
+        env.set_stadiums(&stadiums());
+        env.set_teams(&teams());
+        env
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    pub fn path(&self, relative: &str) -> PathBuf {
+        self.dir.path().join(relative)
+    }
+
+    pub fn write(&self, relative: &str, text: &str) {
+        let path = self.path(relative);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+
+    pub fn read(&self, relative: &str) -> String {
+        std::fs::read_to_string(self.path(relative)).unwrap()
+    }
+
+    pub fn set_config(&self, container: &str, environment: &str) {
+        self.write(
+            "ckplan.yaml",
+            &config_text(&self.url, container, environment),
+        );
+    }
+
+    pub fn set_stadiums(&self, records: &Json) {
+        self.write(
+            "data/stadiums.json",
+            &serde_json::to_string_pretty(records).unwrap(),
+        );
+    }
+
+    pub fn set_teams(&self, records: &Json) {
+        self.write(
+            "data/teams.json",
+            &serde_json::to_string_pretty(records).unwrap(),
+        );
+    }
+
+    /// `ckplan` in the project directory, without colour and without the credential
+    /// environment of whoever runs the tests.
+    pub fn ckplan(&self) -> Command {
+        let mut command = Command::cargo_bin("ckplan").unwrap();
+        command
+            .current_dir(self.dir.path())
+            .env("NO_COLOR", "1")
+            .env_remove("CLICOLOR_FORCE")
+            .env_remove("CKPLAN_CONFIG")
+            .env_remove("CKPLAN_KEY_ID")
+            .env_remove("CKPLAN_PRIVATE_KEY_FILE")
+            .env_remove("CKPLAN_LOG")
+            .timeout(std::time::Duration::from_secs(60));
+        command
+    }
+
+    /// Runs `ckplan ARGS` with empty stdin; paths and the URL filtered out of the output.
+    pub fn run(&self, args: &[&str]) -> Run {
+        self.run_with_stdin(args, "")
+    }
+
+    pub fn run_with_stdin(&self, args: &[&str], stdin: &str) -> Run {
+        let output = self
+            .ckplan()
+            .args(args)
+            .write_stdin(stdin.as_bytes().to_vec())
+            .output()
+            .unwrap();
+        Run {
+            code: output.status.code().unwrap_or(-1),
+            stdout: self.filter(&String::from_utf8(output.stdout).unwrap()),
+            stderr: self.filter(&String::from_utf8(output.stderr).unwrap()),
+        }
+    }
+
+    /// Replaces the project directory with `[DIR]` and the emulator URL with `[URL]`.
+    pub fn filter(&self, text: &str) -> String {
+        let dir = self.dir.path().display().to_string();
+        let canonical = self
+            .dir
+            .path()
+            .canonicalize()
+            .unwrap()
+            .display()
+            .to_string();
+        text.replace(&canonical, "[DIR]")
+            .replace(&dir, "[DIR]")
+            .replace(&self.url, "[URL]")
+    }
+
+    /// The emulator's counters, read over its admin route.
+    pub fn stats(&self) -> Stats {
+        let url = format!("{}/_emulator/stats", self.url);
+        self.runtime.block_on(async {
+            reqwest::Client::builder()
+                .no_proxy()
+                .build()
+                .unwrap()
+                .get(url)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap()
+        })
+    }
+
+    /// A client of the same target with the same key: the second writer.
+    pub fn writer(&self) -> Client {
+        self.writer_for(CONTAINER, Environment::Development)
+    }
+
+    pub fn writer_for(&self, container: &str, environment: Environment) -> Client {
+        let key = parse_private_pem(&self.private_pem).unwrap();
+        let target = Target {
+            container: container.to_owned(),
+            environment,
+            database: Database::Public,
+            zone: "_defaultZone".to_owned(),
+        };
+        Client::new(
+            &self.url,
+            target,
+            RequestSigner::new(KEY_ID, key),
+            ClientOptions::default(),
+        )
+        .unwrap()
+    }
+
+    /// Sends one modify request as the second writer; panics on a per-record failure.
+    pub fn modify(&self, operations: Vec<Operation>) -> Vec<Record> {
+        let client = self.writer();
+        let results = self
+            .runtime
+            .block_on(client.modify_batch(operations))
+            .unwrap();
+        results
+            .into_iter()
+            .filter_map(|result| match result {
+                OperationResult::Saved(record) => Some(record),
+                OperationResult::Deleted(_) => None,
+                OperationResult::Failed(name, failure) => {
+                    panic!("second writer: `{name}` failed: {failure:?}")
+                }
+            })
+            .collect()
+    }
+
+    /// Force-replaces `records` (the state "someone" put in CloudKit).
+    pub fn seed(&self, records: &[Record]) {
+        let operations = records
+            .iter()
+            .map(|record| operation(OperationType::ForceReplace, WireRecord::from_record(record)))
+            .collect();
+        self.modify(operations);
+    }
+
+    /// `update` of some fields of `name` against its current change tag, as the app would;
+    /// `None` removes a field.
+    pub fn edit(&self, record_type: &str, name: &str, fields: &[(&str, Option<FieldValue>)]) {
+        let current = self.lookup(name).expect("record to edit exists");
+        let mut wire = WireRecord {
+            record_name: Some(name.to_owned()),
+            record_type: Some(record_type.to_owned()),
+            record_change_tag: current.change_tag.map(|t| t.0),
+            ..WireRecord::default()
+        };
+        wire.fields = Some(
+            fields
+                .iter()
+                .map(|(field, value)| {
+                    (
+                        (*field).to_owned(),
+                        value
+                            .as_ref()
+                            .map(ckplan::cloudkit::wire::WireField::from_value),
+                    )
+                })
+                .collect(),
+        );
+        self.modify(vec![operation(OperationType::Update, wire)]);
+    }
+
+    /// `forceDelete` of `name`.
+    pub fn force_delete(&self, name: &str) {
+        let wire = WireRecord {
+            record_name: Some(name.to_owned()),
+            ..WireRecord::default()
+        };
+        self.modify(vec![operation(OperationType::ForceDelete, wire)]);
+    }
+
+    pub fn lookup(&self, name: &str) -> Option<Record> {
+        let client = self.writer();
+        let found = self
+            .runtime
+            .block_on(client.lookup(&[RecordName::new(name)]))
+            .unwrap();
+        match found.into_iter().next() {
+            Some(Lookup::Found(record)) => Some(record),
+            _ => None,
+        }
+    }
+
+    /// Every record of `record_type`, by record name.
+    pub fn records(&self, record_type: &str) -> Vec<Record> {
+        let client = self.writer();
+        self.runtime
+            .block_on(client.query_all(&RecordType::new(record_type), &mut |_| {}))
+            .unwrap()
+    }
+
+    /// Applies the current local data the quick way (plan + apply), asserting success.
+    pub fn publish(&self) {
+        let plan = self.run(&["plan", "-o", "setup.plan"]);
+        assert_eq!(plan.code, 0, "{}", plan.stderr);
+        let apply = self.run(&["apply", "setup.plan"]);
+        assert_eq!(apply.code, 0, "{}", apply.stderr);
+        std::fs::remove_file(self.path("setup.plan")).unwrap();
+    }
+
+    /// Stops the server (waiting for an in-process one to finish).
+    pub fn stop(&mut self) {
+        match self.server.take() {
+            Some(Server::InProcess(running)) => self.runtime.block_on(running.shutdown()),
+            Some(Server::Process(mut child)) => {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+            None => {}
+        }
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+pub fn operation(operation_type: OperationType, record: WireRecord) -> Operation {
+    Operation {
+        operation_type,
+        record,
+        desired_keys: None,
+    }
+}
+
+/// The desired stadium `id` of [`stadiums`] as a record.
+pub fn stadium(id: i64) -> Record {
+    let data = stadiums();
+    let item = data
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == id)
+        .unwrap();
+    Record::new("Stadium", format!("stadium-{id}"))
+        .with_field("name", FieldValue::string(item["name"].as_str().unwrap()))
+        .with_field("city", FieldValue::string(item["city"].as_str().unwrap()))
+        .with_field(
+            "location",
+            FieldValue::location(
+                item["location"]["latitude"].as_f64().unwrap(),
+                item["location"]["longitude"].as_f64().unwrap(),
+            ),
+        )
+        .with_field(
+            "capacity",
+            FieldValue::int64(item["capacity"].as_i64().unwrap()),
+        )
+}
+
+/// Modify requests in `after` not counted in `before`.
+pub fn modify_requests(before: &Stats, after: &Stats) -> u64 {
+    let count = |stats: &Stats| stats.requests.get("records/modify").copied().unwrap_or(0);
+    count(after) - count(before)
+}
+
+/// Every request of any kind made between two stats readings.
+pub fn all_requests(before: &Stats, after: &Stats) -> u64 {
+    let total = |stats: &Stats| stats.requests.values().sum::<u64>();
+    total(after) - total(before)
+}
+
+pub fn path_text(path: &Path) -> String {
+    path.display().to_string()
+}
