@@ -156,9 +156,11 @@ fn minimum_calls() {
     let sports = type_counts(32, 60, 5_760);
     assert_eq!(min_plan_calls(&sports), 1 + 1 + 29);
     assert_eq!(min_plan_calls(&type_counts(0, 0, 0)), 3);
-    assert_eq!(min_apply_calls(&sports), 31);
+    // Batches span type boundaries: 5,852 operations are 30 requests, not 1 + 1 + 29.
+    assert_eq!(min_apply_calls(&sports), 30);
     assert_eq!(min_apply_calls(&type_counts(0, 0, 115)), 1);
-    assert_eq!(min_apply_calls(&type_counts(32, 60, 99_908)), 1 + 1 + 500);
+    assert_eq!(min_apply_calls(&type_counts(32, 60, 99_908)), 500);
+    assert_eq!(min_apply_calls(&type_counts(0, 0, 0)), 0);
 }
 
 fn round_trip_bounds() {
@@ -166,11 +168,26 @@ fn round_trip_bounds() {
     let sports = type_counts(32, 60, 5_760);
     assert_eq!(read_bound(&sports, rtt), Duration::from_millis(29 * 20));
     assert_eq!(read_bound(&type_counts(0, 0, 0), rtt), rtt);
-    // Stadium 1 batch, Team 1, Game 29 at 8 in flight: 1 + 1 + 4 round trips.
-    assert_eq!(write_bound(&sports, 8, rtt), Duration::from_millis(6 * 20));
-    assert_eq!(write_bound(&sports, 1, rtt), Duration::from_millis(31 * 20));
+    // The first batch holds the stadiums, the teams and 108 games (alone); the other 29
+    // hold games only, 8 in flight: 1 + 4 round trips.
+    assert_eq!(write_bound(&sports, 8, rtt), Duration::from_millis(5 * 20));
+    assert_eq!(write_bound(&sports, 1, rtt), Duration::from_millis(30 * 20));
     assert_eq!(write_bound(&type_counts(0, 0, 115), 8, rtt), rtt);
     assert_eq!(write_bound(&type_counts(0, 0, 0), 8, rtt), Duration::ZERO);
+    // Level-aligned batches: 200 stadiums (1), 400 teams (2 at once), 1,000 games (5 → 2).
+    let aligned = type_counts(200, 400, 1_000);
+    assert_eq!(
+        write_bound(&aligned, 4, rtt),
+        Duration::from_millis((1 + 1 + 2) * 20)
+    );
+    // Spanning batches in the middle: 100 stadiums + 100 teams (spanning), 200 teams, 100
+    // teams + 100 games (spanning), then 900 games in 5 batches: 1 + 1 + 1 + ⌈5/8⌉.
+    let middle = type_counts(100, 400, 1_000);
+    assert_eq!(write_bound(&middle, 8, rtt), Duration::from_millis(4 * 20));
+    assert_eq!(
+        bounds::sequential_bound(&sports, rtt),
+        Duration::from_millis(30 * 20)
+    );
     assert_eq!(bounds::ratio(Duration::from_millis(30), rtt), Some(1.5));
     assert_eq!(bounds::ratio(rtt, Duration::ZERO), None);
 }

@@ -249,7 +249,7 @@ impl Bench {
             min_calls: bounds::min_apply_calls(&data.counts),
             call_detail: stats.describe(),
             usage,
-            bound: bounds::write_bound(&data.counts, 1, Duration::from_millis(latency_ms)),
+            bound: bounds::sequential_bound(&data.counts, Duration::from_millis(latency_ms)),
             emulator_cpu,
             served: data.records,
         })
