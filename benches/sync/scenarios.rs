@@ -1,6 +1,6 @@
 //! The scenarios: for each latency, one emulator process; for each size, a first publish
 //! (plan on an empty cloud, apply), a re-plan with no changes, at 5,852 records a 2 % change
-//! sync and the old script's `import`, and for the baseline size a first publish applied
+//! sync and the old script's `import`, and for the baseline size at 20 ms a first publish applied
 //! one batch at a time and by `import`. Each command is a child process measured by
 //! `wait4`; API calls are the difference of the emulator's counters around it.
 
@@ -19,6 +19,8 @@ pub const SPORTS_SET: usize = 5_852;
 pub const CHANGED_FRACTION: f64 = 0.02;
 /// The size of the sequential-baseline comparison (the largest size when it is not run).
 pub const BASELINE_SIZE: usize = 50_000;
+/// The latency the sequential baseline runs at (the issue compares there only).
+pub const BASELINE_LATENCY_MS: u64 = 20;
 const KEY_ID: &str = "bench-key";
 
 /// What one measured command did.

@@ -3,7 +3,7 @@
 
 use crate::dataset::type_counts;
 use crate::report::thousands;
-use crate::scenarios::{Bench, DataDir, Row, BASELINE_SIZE, SPORTS_SET};
+use crate::scenarios::{Bench, DataDir, Row, BASELINE_LATENCY_MS, BASELINE_SIZE, SPORTS_SET};
 use std::collections::BTreeMap;
 
 pub const FIRST_PUBLISH: &str = "first publish";
@@ -94,7 +94,7 @@ pub fn run_latency(
             )?);
             rows.push(bench.import(&emulator, latency_ms, CHANGE, changed)?);
         }
-        if size == inputs.baseline_size {
+        if size == inputs.baseline_size && latency_ms == BASELINE_LATENCY_MS {
             emulator.reset()?;
             let empty = type_counts(0, 0, 0);
             let (_, plan) = bench.plan(
