@@ -85,10 +85,13 @@ pub fn render(results: &Results) -> String {
     }
     let _ = writeln!(
         out,
-        "\nBounds: plan = pages of the largest type × RTT (types read concurrently); apply = Σ \
-         over dependency levels ⌈batches / parallelism⌉ × RTT (default parallelism {}); \
-         import = every batch × RTT. CPU and peak RSS are the command's own (wait4); \
-         emulator CPU is what the emulator process used meanwhile.",
+        "\nBounds: plan = pages of the largest type × RTT (types read concurrently); apply = \
+         operations in dependency order cut into batches of 200 across type boundaries, each \
+         run of one level's batches ⌈run / parallelism⌉ × RTT and each batch spanning levels \
+         one RTT (default parallelism {}); import = one batch at a time. Minimum calls: plan \
+         Σ over types ⌈records / 200⌉ (1 for an empty type), apply and import ⌈operations / \
+         200⌉. CPU and peak RSS are the command's own (wait4); emulator CPU is what the \
+         emulator process used meanwhile.",
         results.default_parallelism
     );
     render_comparisons(&mut out, &results.comparisons);
