@@ -439,7 +439,7 @@ async fn records_have_the_live_key_order_and_system_fields() {
     let me = emu.get("users/current").await;
     assert_eq!(me.json, json!({"userRecordName": owner}));
     let caller = emu.get("users/caller").await;
-    assert_eq!(caller.json, json!({"userRecordName": owner}));
+    assert_eq!(caller.json, json!({"users": [{"userRecordName": owner}]}));
     let zones = emu.get("zones/list").await;
     assert_eq!(
         zones.json,

@@ -56,9 +56,9 @@ pub async fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitStatus> {
     let config = workspace::load_config(globals)?;
     match args.plan.clone() {
         Some(path) => {
-            let text = std::fs::read_to_string(&path)
+            let bytes = std::fs::read(&path)
                 .with_context(|| format!("failed to read plan `{}`", path.display()))?;
-            let plan = file::from_text(&text)
+            let plan = file::from_bytes(&bytes)
                 .with_context(|| format!("refusing plan `{}`", path.display()))?;
             check_target(&plan, &config, &path)?;
             production_guard(&config, args.allow_production, globals)?;
@@ -214,7 +214,9 @@ async fn apply_plan(
             .get(&key(c))
             .is_some_and(|o| !matches!(o, Outcome::Failed { .. }))
     };
-    if replay.complete && plan.changes.iter().all(finished) {
+    // A run killed after the journal's last entry but before the receipt was written
+    // falls through: it sends nothing and writes the receipt from the journal.
+    if replay.complete && receipt_path.exists() && plan.changes.iter().all(finished) {
         let conflicts = plan
             .changes
             .iter()

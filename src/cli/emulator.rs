@@ -52,6 +52,16 @@ pub struct Args {
     /// Seed of the fault decisions
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub seed: u64,
+    /// `retryAfter` sent with injected 429 / 503 replies (0 makes chaos runs fast)
+    #[arg(long, value_name = "SECONDS", default_value_t = 1.0, value_parser = seconds)]
+    pub retry_after_secs: f64,
+}
+
+fn seconds(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(value) if value.is_finite() && value >= 0.0 => Ok(value),
+        _ => Err(format!("`{text}` is not a number of seconds")),
+    }
 }
 
 fn probability(text: &str) -> Result<f64, String> {
@@ -100,6 +110,7 @@ pub async fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitStatus> {
             unavailable_rate: args.unavailable_rate,
             drop_rate: args.drop_rate,
             seed: args.seed,
+            retry_after_secs: args.retry_after_secs,
         },
         log_requests: globals.verbose > 0,
     };

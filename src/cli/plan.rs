@@ -40,8 +40,9 @@ pub async fn make_plan(
 ) -> anyhow::Result<Plan> {
     let only: Vec<RecordType> = types.iter().map(|t| RecordType::new(t.as_str())).collect();
     let selected = sync::selected_types(config, &only).map_err(anyhow::Error::msg)?;
-    let inputs = sync::input_digests(config).context("failed to read an input file")?;
+    // Local data first: it names every unreadable file with its problem.
     let local = workspace::load_local(config)?;
+    let inputs = sync::input_digests(config).context("failed to read an input file")?;
     let connection = workspace::connect(config).await?;
     let bar = workspace::ReadBar::new(globals.quiet);
     let survey = sync::survey(config, local, &connection.client, &selected, &bar).await;

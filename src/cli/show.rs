@@ -34,9 +34,9 @@ pub struct Args {
 
 pub fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitStatus> {
     let path = args.plan.display();
-    let text = std::fs::read_to_string(&args.plan)
-        .with_context(|| format!("failed to read plan `{path}`"))?;
-    let plan = file::from_text(&text).map_err(|error| {
+    let bytes =
+        std::fs::read(&args.plan).with_context(|| format!("failed to read plan `{path}`"))?;
+    let plan = file::from_bytes(&bytes).map_err(|error| {
         anyhow::anyhow!("refusing plan `{path}`: {error}\nhint: make a new plan with `ckplan plan`")
     })?;
     let output = if args.json {

@@ -139,9 +139,18 @@ impl Config {
     /// Reads and resolves `path`. Fails on unreadable files, YAML errors, unknown keys,
     /// a bad endpoint, template or tolerance; per-field problems are kept in `problems()`.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        let bytes = std::fs::read(path).map_err(|source| ConfigError::Read {
             path: path.to_owned(),
             source,
+        })?;
+        let text = String::from_utf8(bytes).map_err(|error| {
+            let (line, column) = text_position(error.as_bytes(), error.utf8_error().valid_up_to());
+            ConfigError::Parse {
+                path: path.to_owned(),
+                line: Some(line),
+                column: Some(column),
+                message: "invalid UTF-8".to_owned(),
+            }
         })?;
         Self::parse(path, &text)
     }
@@ -181,22 +190,57 @@ impl Config {
     }
 }
 
+/// 1-based line and column (in characters) of byte `offset`.
+fn text_position(bytes: &[u8], offset: usize) -> (usize, usize) {
+    let before = String::from_utf8_lossy(&bytes[..offset.min(bytes.len())]);
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
 /// The JSON Schema of `ckplan.yaml`.
 pub fn config_schema() -> schemars::schema::RootSchema {
     schemars::schema_for!(ConfigFile)
 }
 
 /// serde_yaml's message without its trailing ` at line L column C` (the error carries it).
+/// Quoted values are shortened (see `shorten_quoted`).
 fn yaml_message(error: &serde_yaml::Error) -> String {
     let text = error.to_string();
-    match error.location() {
+    let text = match error.location() {
         Some(l) => text.replacen(
             &format!(" at line {} column {}", l.line(), l.column()),
             "",
             1,
         ),
         None => text,
+    };
+    shorten_quoted(&text)
+}
+
+/// serde_yaml quotes the offending value whole: given a private key as the config
+/// (`--config key.pem`), the error printed the key. Any quoted value longer than
+/// `LONGEST_QUOTE` characters is cut to its first `QUOTE_PREFIX`, which for a PEM file is
+/// its `-----BEGIN` line.
+fn shorten_quoted(text: &str) -> String {
+    const LONGEST_QUOTE: usize = 40;
+    const QUOTE_PREFIX: usize = 16;
+    let mut out = String::with_capacity(text.len().min(256));
+    let mut parts = text.split('"');
+    if let Some(first) = parts.next() {
+        out.push_str(first);
     }
+    for (index, part) in parts.enumerate() {
+        out.push('"');
+        let quoted = index % 2 == 0;
+        if quoted && part.chars().count() > LONGEST_QUOTE {
+            out.extend(part.chars().take(QUOTE_PREFIX));
+            out.push('…');
+        } else {
+            out.push_str(part);
+        }
+    }
+    out
 }
 
 fn resolve(path: &Path, text: &str, file: ConfigFile) -> Result<Config, ConfigError> {

@@ -192,3 +192,51 @@ fn cycles_fall_back_to_name_order_with_a_warning() {
     let cycle: Vec<&str> = order.cycle.iter().flatten().map(|t| t.as_str()).collect();
     assert_eq!(cycle, ["A", "B", "C"]);
 }
+
+/// Regression (bad-input case `generated_config_invalid_utf8`): a config with a byte that
+/// is not UTF-8 failed as "stream did not contain valid UTF-8", with no line.
+#[test]
+fn invalid_utf8_fails_with_line_and_column() {
+    let directory = tempfile::tempdir().unwrap();
+    let path = directory.path().join("ckplan.yaml");
+    std::fs::write(&path, b"container: c\n# caf\xC3\x28\n").unwrap();
+    let error = Config::load(&path).unwrap_err();
+    assert!(
+        matches!(
+            error,
+            ConfigError::Parse {
+                line: Some(2),
+                column: Some(6),
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    assert!(
+        error.to_string().ends_with(":2:6: invalid UTF-8"),
+        "{error}"
+    );
+}
+
+/// Regression (security test: `ckplan --config key.pem`): the YAML error quoted the whole
+/// file, printing the private key.
+#[test]
+fn a_private_key_given_as_config_is_not_echoed() {
+    let (private, _) = crate::cloudkit::auth::generate_key_pair();
+    let body_line = private.lines().nth(2).unwrap().to_owned();
+    let error = parse(&private).unwrap_err().to_string();
+    assert!(!error.contains(&body_line), "{error}");
+    assert!(error.contains("\"-----BEGIN PRIVA…\""), "{error}");
+    let short = parse("container: [\"x\"]\n").unwrap_err().to_string();
+    assert!(short.contains("container"), "{short}");
+}
+
+#[test]
+fn only_long_quoted_values_are_shortened() {
+    assert_eq!(shorten_quoted("a \"short\" b"), "a \"short\" b");
+    let long = format!("found \"{}\", expected \"x\"", "k".repeat(50));
+    assert_eq!(
+        shorten_quoted(&long),
+        format!("found \"{}…\", expected \"x\"", "k".repeat(16))
+    );
+}

@@ -1,13 +1,15 @@
 //! Fault injection, off by default and reproducible: one `StdRng` seeded from
 //! `Faults::seed` decides, request by request, whether to throttle, to answer "try again
-//! later", or (records/modify only) to apply the write and then drop the connection.
+//! later", or (records/modify only) to apply the write and then drop the connection. The
+//! faults can be replaced while the server runs (tests seed data without faults, then turn
+//! them on for the run under test).
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::sync::Mutex;
 
 /// What to inject. Rates are probabilities in 0..=1; 0 disables a fault.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Faults {
     /// Sleep this long before answering every database request.
     pub latency_ms: u64,
@@ -18,6 +20,23 @@ pub struct Faults {
     /// records/modify only: apply and persist, then close the connection unanswered.
     pub drop_rate: f64,
     pub seed: u64,
+    /// `retryAfter` in seconds sent with injected THROTTLED / TRY_AGAIN_LATER (0 lets
+    /// chaos tests run fast while still sending the field).
+    pub retry_after_secs: f64,
+}
+
+impl Default for Faults {
+    /// No faults; `retryAfter` 1 second.
+    fn default() -> Self {
+        Self {
+            latency_ms: 0,
+            throttle_rate: 0.0,
+            unavailable_rate: 0.0,
+            drop_rate: 0.0,
+            seed: 0,
+            retry_after_secs: DEFAULT_RETRY_AFTER_SECONDS,
+        }
+    }
 }
 
 /// The fault chosen for one request.
@@ -28,41 +47,56 @@ pub enum Fault {
     Drop,
 }
 
-/// `retryAfter` in seconds sent with injected THROTTLED / TRY_AGAIN_LATER.
-pub const RETRY_AFTER_SECONDS: f64 = 1.0;
+/// Default `retryAfter` in seconds sent with injected THROTTLED / TRY_AGAIN_LATER.
+pub const DEFAULT_RETRY_AFTER_SECONDS: f64 = 1.0;
 
 /// The seeded decision source.
 #[derive(Debug)]
 pub struct Injector {
-    faults: Faults,
-    rng: Mutex<StdRng>,
+    state: Mutex<(Faults, StdRng)>,
 }
 
 impl Injector {
     pub fn new(faults: Faults) -> Self {
         let rng = StdRng::seed_from_u64(faults.seed);
         Self {
-            faults,
-            rng: Mutex::new(rng),
+            state: Mutex::new((faults, rng)),
         }
     }
 
+    /// Replaces the faults and reseeds from `faults.seed`.
+    pub fn set(&self, faults: Faults) {
+        let rng = StdRng::seed_from_u64(faults.seed);
+        *self.state.lock().unwrap_or_else(|p| p.into_inner()) = (faults, rng);
+    }
+
     pub fn latency(&self) -> std::time::Duration {
-        std::time::Duration::from_millis(self.faults.latency_ms)
+        let state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        std::time::Duration::from_millis(state.0.latency_ms)
+    }
+
+    /// `retryAfter` to send with an injected refusal.
+    pub fn retry_after(&self) -> f64 {
+        self.state
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .0
+            .retry_after_secs
     }
 
     /// Draws the fault for one database request. Rates of 0 draw nothing, so a run
     /// without faults consumes no randomness.
     pub fn decide(&self, is_modify: bool) -> Option<Fault> {
-        let mut rng = self.rng.lock().unwrap_or_else(|p| p.into_inner());
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let (faults, rng) = &mut *state;
         let mut hit = |rate: f64| rate > 0.0 && rng.gen::<f64>() < rate;
-        if hit(self.faults.throttle_rate) {
+        if hit(faults.throttle_rate) {
             return Some(Fault::Throttle);
         }
-        if hit(self.faults.unavailable_rate) {
+        if hit(faults.unavailable_rate) {
             return Some(Fault::Unavailable);
         }
-        if is_modify && hit(self.faults.drop_rate) {
+        if is_modify && hit(faults.drop_rate) {
             return Some(Fault::Drop);
         }
         None
@@ -109,5 +143,21 @@ mod tests {
         assert_eq!(first, draws(&b));
         assert!(first.contains(&Some(Fault::Throttle)));
         assert!(first.contains(&None));
+    }
+
+    #[test]
+    fn faults_can_be_turned_on_and_off_while_running() {
+        let injector = Injector::new(Faults::default());
+        assert_eq!(injector.decide(false), None);
+        injector.set(Faults {
+            throttle_rate: 1.0,
+            retry_after_secs: 0.0,
+            ..Faults::default()
+        });
+        assert_eq!(injector.decide(false), Some(Fault::Throttle));
+        assert_eq!(injector.retry_after(), 0.0);
+        injector.set(Faults::default());
+        assert_eq!(injector.decide(false), None);
+        assert_eq!(injector.retry_after(), DEFAULT_RETRY_AFTER_SECONDS);
     }
 }

@@ -13,6 +13,12 @@
 //!   (`clock_skew` zero turns the check off). Every failure, missing headers included, is
 //!   401 AUTHENTICATION_FAILED "Authentication failed". Unknown routes are answered (404)
 //!   before the signature is checked. S2S is accepted on every database, not only public.
+//! - HTTP: one trailing slash is ignored and the container is percent-decoded (the
+//!   signature still covers the path as sent). Any Content-Type is read as JSON. The GET
+//!   endpoints (zones/list, users/current, users/caller) also take POST and ignore any
+//!   body; another method on a known endpoint is 405 with an `Allow` header and a CloudKit
+//!   BAD_REQUEST body (real CloudKit's answer is not captured). Request members that are
+//!   `null` count as absent, except inside `fields`, where `null` removes the field.
 //! - Only the default zone exists (public-database semantics): a request naming another
 //!   zone is a request-level 404 ZONE_NOT_FOUND; zones/lookup answers per zone.
 //!   `atomic: true` is 400 "atomic operations not supported in default zone".
@@ -42,8 +48,11 @@
 //!   `created`/`modified` carry one developer user record name and deviceID "2".
 //! - Replies are compact JSON (live output is pretty-printed and gzip-encoded); per-record
 //!   errors carry `recordName, reason, serverErrorCode` only, like live ones.
-//! - users/caller answers `{userRecordName}` like users/current (the documented
-//!   `{users: [...]}` shape is not modelled).
+//!   `retryAfter` is a whole number of seconds (typed clients decode an integer).
+//! - A reference saved without `action` is stored with `action: NONE`.
+//! - users/current answers `{userRecordName}` (as live); users/caller the documented
+//!   `{users: [{userRecordName}]}` (no `lookupInfo` or `nameComponents`: S2S callers are
+//!   not discoverable).
 
 mod faults;
 mod filter;
@@ -183,6 +192,11 @@ impl RunningEmulator {
 
     pub fn stats(&self) -> Stats {
         self.shared.stats()
+    }
+
+    /// Replaces the injected faults (reseeding their random source) while serving.
+    pub fn set_faults(&self, faults: Faults) {
+        self.shared.injector.set(faults);
     }
 
     /// Stops accepting, closes connections, compacts the data directory.

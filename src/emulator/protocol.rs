@@ -4,7 +4,7 @@
 //! error bodies with the status CloudKit uses for each code.
 
 use super::store::{RequestError, Scope};
-use crate::cloudkit::wire::{ErrorBody, ServerErrorCode};
+use crate::cloudkit::wire::ServerErrorCode;
 use crate::cloudkit::{Database, Environment};
 use http_body_util::Full;
 use hyper::body::Bytes;
@@ -46,11 +46,16 @@ impl Endpoint {
 
     /// GET endpoints also take POST; the others take POST only.
     fn allows(self, method: &Method) -> bool {
+        self.allowed_methods()
+            .split(", ")
+            .any(|allowed| allowed == method.as_str())
+    }
+
+    /// The `Allow` header of a 405.
+    fn allowed_methods(self) -> &'static str {
         match self {
-            Endpoint::ZonesList | Endpoint::UsersCaller | Endpoint::UsersCurrent => {
-                method == Method::GET || method == Method::POST
-            }
-            _ => method == Method::POST,
+            Endpoint::ZonesList | Endpoint::UsersCaller | Endpoint::UsersCurrent => "GET, POST",
+            _ => "POST",
         }
     }
 }
@@ -62,26 +67,64 @@ pub struct Route {
     pub endpoint: Endpoint,
 }
 
-/// Parses the request path (without query string).
-pub fn route(method: &Method, path: &str) -> Result<Route, RequestError> {
+/// Why a request was not routed: a CloudKit error, or a method the endpoint does not take.
+#[derive(Debug)]
+pub enum Refused {
+    Error(RequestError),
+    /// 405 with an `Allow` header and a CloudKit error body (BAD_REQUEST).
+    Method {
+        error: RequestError,
+        allow: &'static str,
+    },
+}
+
+impl Refused {
+    pub fn reply(&self) -> Reply {
+        match self {
+            Refused::Error(error) => error_reply(error),
+            Refused::Method { error, allow } => {
+                let mut response = error_reply(error);
+                *response.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+                response.headers_mut().insert(
+                    hyper::header::ALLOW,
+                    hyper::header::HeaderValue::from_static(allow),
+                );
+                response
+            }
+        }
+    }
+
+    #[cfg(test)]
+    fn code(&self) -> &ServerErrorCode {
+        match self {
+            Refused::Error(error) | Refused::Method { error, .. } => &error.code,
+        }
+    }
+}
+
+/// Parses the request path (without query string). One trailing slash is ignored and the
+/// container segment is percent-decoded, since clients build URLs differently.
+pub fn route(method: &Method, path: &str) -> Result<Route, Refused> {
     let not_found = || {
-        RequestError::new(
+        Refused::Error(RequestError::new(
             ServerErrorCode::NotFound,
             format!("no such endpoint `{path}`"),
-        )
+        ))
     };
-    let rest = path.strip_prefix("/database/1/").ok_or_else(not_found)?;
+    let trimmed = path.strip_suffix('/').unwrap_or(path);
+    let rest = trimmed.strip_prefix("/database/1/").ok_or_else(not_found)?;
     let mut parts = rest.splitn(4, '/');
     let (Some(container), Some(environment), Some(database), Some(operation)) =
         (parts.next(), parts.next(), parts.next(), parts.next())
     else {
         return Err(not_found());
     };
+    let bad_request = |reason: String| Refused::Error(RequestError::bad_request(reason));
     let environment = match environment {
         "development" => Environment::Development,
         "production" => Environment::Production,
         other => {
-            return Err(RequestError::bad_request(format!(
+            return Err(bad_request(format!(
                 "BadRequestException: unknown environment '{other}'"
             )))
         }
@@ -91,7 +134,7 @@ pub fn route(method: &Method, path: &str) -> Result<Route, RequestError> {
         "private" => Database::Private,
         "shared" => Database::Shared,
         other => {
-            return Err(RequestError::bad_request(format!(
+            return Err(bad_request(format!(
                 "BadRequestException: unknown database '{other}'"
             )))
         }
@@ -101,18 +144,21 @@ pub fn route(method: &Method, path: &str) -> Result<Route, RequestError> {
         .find(|(name, _)| *name == operation)
         .map(|(_, e)| *e)
         .ok_or_else(not_found)?;
+    let container = percent_decode(container);
     if container.is_empty() {
         return Err(not_found());
     }
     if !endpoint.allows(method) {
-        return Err(RequestError::new(
-            ServerErrorCode::NotFound,
-            format!("`{method}` is not served for `{operation}`"),
-        ));
+        return Err(Refused::Method {
+            error: RequestError::bad_request(format!(
+                "method `{method}` is not allowed for `{operation}`"
+            )),
+            allow: endpoint.allowed_methods(),
+        });
     }
     Ok(Route {
         scope: Scope {
-            container: container.to_owned(),
+            container,
             environment,
             database,
         },
@@ -120,15 +166,42 @@ pub fn route(method: &Method, path: &str) -> Result<Route, RequestError> {
     })
 }
 
-/// Decodes a JSON body into `T`; malformed JSON or a wrong shape is a 400.
+/// `%XX` escapes decoded; a malformed escape or non-UTF-8 result leaves the text as is.
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut index = 0;
+    while index < bytes.len() {
+        let escape = (bytes[index] == b'%')
+            .then(|| text.get(index + 1..index + 3))
+            .flatten()
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
+        match escape {
+            Some(byte) => {
+                decoded.push(byte);
+                index += 3;
+            }
+            None => {
+                decoded.push(bytes[index]);
+                index += 1;
+            }
+        }
+    }
+    String::from_utf8(decoded).unwrap_or_else(|_| text.to_owned())
+}
+
+/// Decodes a JSON body into `T`; malformed JSON or a wrong shape is a 400. A `null` member
+/// counts as absent (CloudKitClient sends every unset optional key as `null`, such as
+/// `"filterBy": null`), except inside `fields`, where `null` removes a field.
 pub fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, RequestError> {
     if let Ok(parsed) = serde_json::from_slice(body) {
         return Ok(parsed);
     }
-    // Slow path, only to tell malformed JSON from a wrong shape.
-    let json: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
+    // Slow path: drop nulls, or tell malformed JSON from a wrong shape.
+    let mut json: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
         RequestError::bad_request(format!("BadRequestException: malformed JSON body: {e}"))
     })?;
+    drop_null_members(&mut json);
     serde_json::from_value(json).map_err(|e| {
         let message = e.to_string();
         let reason = match message
@@ -140,6 +213,28 @@ pub fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, RequestError> {
         };
         RequestError::bad_request(reason)
     })
+}
+
+/// Removes `null` object members at every depth except directly inside `fields`.
+fn drop_null_members(json: &mut serde_json::Value) {
+    match json {
+        serde_json::Value::Object(members) => {
+            members.retain(|_, value| !value.is_null());
+            for (key, value) in members.iter_mut() {
+                if key == "fields" {
+                    value
+                        .as_object_mut()
+                        .into_iter()
+                        .flat_map(|fields| fields.values_mut())
+                        .for_each(drop_null_members);
+                } else {
+                    drop_null_members(value);
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(drop_null_members),
+        _ => {}
+    }
 }
 
 /// A 200 with a JSON body.
@@ -160,16 +255,28 @@ pub fn error_reply(error: &RequestError) -> Reply {
 
 /// As `error_reply`, with `retryAfter` (seconds).
 pub fn error_reply_after(error: &RequestError, retry_after: Option<f64>) -> Reply {
-    let body = ErrorBody {
-        uuid: Some(new_uuid()),
-        server_error_code: error.code.clone(),
-        reason: Some(error.reason.clone()),
-        retry_after,
-        redirect_url: None,
+    let body = ErrorReply {
+        uuid: new_uuid(),
+        server_error_code: &error.code,
+        reason: &error.reason,
+        retry_after: retry_after.map(|seconds| seconds.max(0.0).ceil() as u64),
     };
     let status =
         StatusCode::from_u16(error.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     reply(status, serde_json::to_vec(&body).unwrap_or_default())
+}
+
+/// A request-level error body in live key order. `retryAfter` is a whole number of
+/// seconds (rounded up): typed clients decode it as an integer (CloudKitClient `Int`,
+/// CloudKitWebServices `UInt`) and would reject `1.0`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ErrorReply<'a> {
+    uuid: String,
+    server_error_code: &'a ServerErrorCode,
+    reason: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    retry_after: Option<u64>,
 }
 
 fn reply(status: StatusCode, body: Vec<u8>) -> Reply {
@@ -212,19 +319,36 @@ mod tests {
         assert_eq!(route.endpoint, Endpoint::Query);
         assert_eq!(route.scope.container, "iCloud.com.example");
         let env = super::route(&Method::POST, "/database/1/c/staging/public/records/query");
-        assert_eq!(env.unwrap_err().code, ServerErrorCode::BadRequest);
+        assert_eq!(env.unwrap_err().code(), &ServerErrorCode::BadRequest);
         let db = super::route(
             &Method::POST,
             "/database/1/c/development/secret/records/query",
         );
-        assert_eq!(db.unwrap_err().code, ServerErrorCode::BadRequest);
+        assert_eq!(db.unwrap_err().code(), &ServerErrorCode::BadRequest);
         let op = super::route(
             &Method::POST,
             "/database/1/c/development/public/records/nope",
         );
-        assert_eq!(op.unwrap_err().code, ServerErrorCode::NotFound);
+        assert_eq!(op.unwrap_err().code(), &ServerErrorCode::NotFound);
         let get = super::route(&Method::GET, "/database/1/c/development/public/zones/list");
         assert_eq!(get.unwrap().endpoint, Endpoint::ZonesList);
+        let slash = super::route(
+            &Method::POST,
+            "/database/1/iCloud%2Ea/development/public/records/modify/",
+        );
+        let slash = slash.unwrap();
+        assert_eq!(slash.endpoint, Endpoint::Modify);
+        assert_eq!(slash.scope.container, "iCloud.a");
+        let wrong = super::route(
+            &Method::GET,
+            "/database/1/c/development/public/records/query",
+        );
+        assert_eq!(
+            wrong.unwrap_err().reply().status(),
+            StatusCode::METHOD_NOT_ALLOWED
+        );
+        assert_eq!(percent_decode("a%2"), "a%2");
+        assert_eq!(percent_decode("%E2%98%95%zz"), "\u{2615}%zz");
     }
 
     #[test]
@@ -236,6 +360,19 @@ mod tests {
         );
         let error = parse_body::<crate::cloudkit::wire::ModifyRequest>(b"{").unwrap_err();
         assert!(error.reason.contains("malformed JSON"), "{}", error.reason);
+    }
+
+    #[test]
+    fn null_members_count_as_absent_except_fields() {
+        let body =
+            br#"{"query":{"recordType":"T","filterBy":null,"sortBy":null},"resultsLimit":null}"#;
+        let request: crate::cloudkit::wire::QueryRequest = parse_body(body).unwrap();
+        assert!(request.query.filter_by.is_empty());
+        let body = br#"{"operations":[{"operationType":"update","desiredKeys":null,"record":{"recordName":"a","recordChangeTag":"1","zoneID":null,"fields":{"gone":null,"kept":{"value":1,"type":null}}}}],"atomic":null}"#;
+        let request: crate::cloudkit::wire::ModifyRequest = parse_body(body).unwrap();
+        let fields = request.operations[0].record.fields.as_ref().unwrap();
+        assert_eq!(fields["gone"], None);
+        assert!(fields["kept"].is_some());
     }
 
     #[test]

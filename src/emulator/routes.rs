@@ -4,7 +4,7 @@
 //! latency, throttle/unavailable faults, body, store operation, persistence, reply (or
 //! drop). Admin routes under `/_emulator/` are unsigned.
 
-use super::faults::{Fault, RETRY_AFTER_SECONDS};
+use super::faults::Fault;
 use super::persist::Pending;
 use super::protocol::{self, Endpoint, Reply, Route};
 use super::signature::{self, SignedRequest};
@@ -133,7 +133,7 @@ async fn database(
 ) -> Result<Reply, Dropped> {
     let route = match protocol::route(method, request.path) {
         Ok(route) => route,
-        Err(error) => return Ok(protocol::error_reply(&error)),
+        Err(refused) => return Ok(refused.reply()),
     };
     count(
         shared,
@@ -183,7 +183,7 @@ fn refuse(shared: &Shared, fault: Option<Fault>) -> Option<Reply> {
     };
     Some(protocol::error_reply_after(
         &RequestError::new(code, reason),
-        Some(RETRY_AFTER_SECONDS),
+        Some(shared.injector.retry_after()),
     ))
 }
 
@@ -222,9 +222,16 @@ async fn dispatch(shared: &Arc<Shared>, route: &Route, body: &[u8]) -> Result<Re
             let request: ZonesLookupRequest = protocol::parse_body(body)?;
             Ok(protocol::json_reply(&zones_lookup(shared, &request)))
         }
-        Endpoint::UsersCaller | Endpoint::UsersCurrent => {
+        Endpoint::UsersCurrent => {
             let user_record_name = shared.lock().store.user_record_name().to_owned();
             Ok(protocol::json_reply(&UserIdentity { user_record_name }))
+        }
+        Endpoint::UsersCaller => {
+            // Documented (FetchCurrentUserIdentity): an array with one user identity.
+            let user_record_name = shared.lock().store.user_record_name().to_owned();
+            Ok(protocol::json_reply(
+                &json!({"users": [{"userRecordName": user_record_name}]}),
+            ))
         }
     }
 }

@@ -9,7 +9,7 @@ use crate::cloudkit::wire::{
     ServerErrorCode, Stamp, WireField, WireRecord, ZoneId, DEFAULT_ZONE,
 };
 use crate::cloudkit::{Database, Environment};
-use crate::record::{FieldType, FieldValue, Fields};
+use crate::record::{FieldType, FieldValue, Fields, Value};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
@@ -514,7 +514,29 @@ fn decode_field(
         .or_else(|| FieldValue::infer_type(&field.value))
         .ok_or_else(|| format!("Cannot infer the type of field '{name}'; give its 'type'"))?;
     FieldValue::from_json(&field_type, &field.value)
+        .map(with_reference_actions)
         .map_err(|_| format!("Invalid value, expected type {field_type}."))
+}
+
+/// A reference saved as `{recordName}` alone (CloudKitClient, CloudKit JS) is stored with
+/// `action: NONE`, so replies always carry the `action` that typed clients require.
+fn with_reference_actions(value: FieldValue) -> FieldValue {
+    fn fill(value: &mut Value) {
+        if let Value::Reference(reference) = value {
+            reference.action.get_or_insert_with(|| "NONE".to_owned());
+        }
+    }
+    match value {
+        FieldValue::Scalar(mut scalar) => {
+            fill(&mut scalar);
+            FieldValue::Scalar(scalar)
+        }
+        FieldValue::List(scalar_type, mut items) => {
+            items.iter_mut().for_each(fill);
+            FieldValue::List(scalar_type, items)
+        }
+        other => other,
+    }
 }
 
 /// Lowercase base-36 text of `number`.

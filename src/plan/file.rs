@@ -240,6 +240,21 @@ pub fn checksum(plan: &Plan) -> String {
     checksum_of(&serde_json::to_value(&document).expect("plan documents serialize"))
 }
 
+/// Reads and verifies a plan file's bytes (text that is not UTF-8 is refused with its place).
+pub fn from_bytes(bytes: &[u8]) -> Result<Plan, PlanFileError> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => from_text(text),
+        Err(error) => {
+            let before = String::from_utf8_lossy(&bytes[..error.valid_up_to()]);
+            Err(PlanFileError::NotJson {
+                line: before.matches('\n').count() + 1,
+                column: before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1,
+                message: "invalid UTF-8".to_owned(),
+            })
+        }
+    }
+}
+
 /// Reads and verifies a plan file's text.
 pub fn from_text(text: &str) -> Result<Plan, PlanFileError> {
     let mut value = parse_json(text)?;

@@ -435,3 +435,19 @@ proptest! {
         }
     }
 }
+
+/// Regression (bad-input case `generated_plan_not_utf8`): a plan with a byte that is not
+/// UTF-8 was refused as "stream did not contain valid UTF-8", with no place.
+#[test]
+fn bytes_that_are_not_utf8_are_refused_with_their_place() {
+    let mut bytes = b"{\n  \"format\": \"ckplan-plan\",\n  \"x\": \"".to_vec();
+    bytes.push(0xFF);
+    assert_eq!(
+        from_bytes(&bytes),
+        Err(PlanFileError::NotJson {
+            line: 3,
+            column: 9,
+            message: "invalid UTF-8".into()
+        })
+    );
+}

@@ -94,6 +94,10 @@ pub fn load_type(record_type: &RecordType, type_config: &TypeConfig) -> LoadedTy
                 let Some(record) = converter.convert(json, &origin, &mut loaded.problems) else {
                     return;
                 };
+                if let Some(problem) = oversized(&record, file, record_type, place) {
+                    loaded.problems.push(problem);
+                    return;
+                }
                 if let Some(&first) = first_seen.get(&record.record_name) {
                     let message = format!(
                         "duplicate recordName `{}`: first defined at {}",
@@ -118,6 +122,33 @@ pub fn load_type(record_type: &RecordType, type_config: &TypeConfig) -> LoadedTy
         read_file(file, &mut sink);
     }
     loaded
+}
+
+/// CloudKit's largest record, assets excluded ("1 MB"; counted here as 1 MiB of field
+/// names and values in wire JSON, so no record CloudKit would take is refused).
+pub const MAX_RECORD_BYTES: usize = 1 << 20;
+
+/// An error for a record CloudKit would refuse for its size: better said before anything
+/// is sent than as a per-record failure halfway through an apply.
+fn oversized(
+    record: &Record,
+    file: &Path,
+    record_type: &RecordType,
+    place: Place,
+) -> Option<Problem> {
+    let bytes: usize = record
+        .fields
+        .iter()
+        .map(|(name, value)| name.len() + value.to_json(false).to_string().len())
+        .sum();
+    (bytes > MAX_RECORD_BYTES).then(|| {
+        let message = format!(
+            "record is {bytes} bytes, over CloudKit's 1 MB record size limit ({MAX_RECORD_BYTES} bytes)"
+        );
+        Problem::error(file, record_type, message)
+            .at(Some(place))
+            .record(Some(&record.record_name))
+    })
 }
 
 fn read_file(path: &Path, sink: &mut dyn FnMut(Item)) {

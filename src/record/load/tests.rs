@@ -116,3 +116,24 @@ fn large_json_array_loads() {
     assert_eq!(loaded.origins[19_999].place, Place::Line(20_001));
     assert!(!data.has_errors());
 }
+
+/// Regression (bad-input corpus `generated_json_huge_string`): a record over CloudKit's
+/// 1 MB limit was accepted and sent, to fail halfway through an apply.
+#[test]
+fn a_record_over_the_size_limit_is_an_error_naming_it() {
+    let big = "x".repeat(MAX_RECORD_BYTES + 1);
+    let text = format!("{{\"id\": 1, \"name\": \"{big}\"}}\n{{\"id\": 2, \"name\": \"small\"}}\n");
+    let (_directory, config) = project(
+        &[("t.ndjson", &text)],
+        "  T:\n    file: t.ndjson\n    record_name: \"t-{id}\"\n    fields: {name: STRING}\n",
+    );
+    let data = load_all(&config);
+    let found = messages(&data);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(
+        found[0].starts_with("t.ndjson:1 Error record is "),
+        "{found:?}"
+    );
+    assert!(found[0].contains("1 MB record size limit"));
+    assert_eq!(data.records(&"T".into()).len(), 1);
+}

@@ -1,0 +1,362 @@
+//! Running one seed of the chaos suite: an in-process emulator, a workspace (config, key,
+//! local files), the `ckplan` binary planning and then applying under injected faults while
+//! being killed at seeded random moments, and a client of our own for seeding CloudKit, for
+//! the concurrent writer and for reading the final state back.
+
+use super::world::{World, GAME, TEAM};
+use ckplan::cloudkit::auth::{self, RequestSigner};
+use ckplan::cloudkit::retry::RetryPolicy;
+use ckplan::cloudkit::wire::{Operation, OperationType, WireRecord};
+use ckplan::cloudkit::{Client, ClientOptions, Target};
+use ckplan::emulator::{self, EmulatorConfig, Faults, RegisteredKey, RunningEmulator};
+use ckplan::record::{Fields, Record};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const CONTAINER: &str = "iCloud.com.example.Chaos";
+const KEY_ID: &str = "chaos-key";
+/// A `ckplan apply` that has not converged after this many runs fails the seed.
+const MAX_RUNS: usize = 12;
+/// No single run may take longer than this.
+const RUN_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// A seed's emulator, workspace and our own client.
+pub struct Setup {
+    pub world: World,
+    pub emulator: RunningEmulator,
+    pub client: Client,
+    pub directory: tempfile::TempDir,
+}
+
+/// How one `ckplan` process ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Ended {
+    Exited(i32),
+    Killed,
+}
+
+/// What the apply loop did.
+#[derive(Debug, Default)]
+pub struct ApplyRuns {
+    pub runs: usize,
+    pub kills: usize,
+    pub final_code: i32,
+    /// stderr of every run, for diagnosis.
+    pub log: String,
+}
+
+impl Setup {
+    pub async fn new(seed: u64) -> Setup {
+        let world = World::generate(seed);
+        let (private_pem, public_pem) = auth::generate_key_pair();
+        let public = auth::parse_public_pem(&public_pem).expect("generated public key");
+        let emulator = emulator::start(EmulatorConfig {
+            keys: vec![RegisteredKey {
+                key_id: Some(KEY_ID.into()),
+                key: public,
+            }],
+            ..EmulatorConfig::default()
+        })
+        .await
+        .expect("emulator starts");
+        let directory = tempfile::tempdir().expect("temp dir");
+        write_workspace(directory.path(), &world, &emulator.url(), &private_pem);
+        let signer = RequestSigner::new(
+            KEY_ID,
+            auth::parse_private_pem(&private_pem).expect("generated private key"),
+        );
+        let options = ClientOptions {
+            retry: RetryPolicy::immediate(5),
+            ..ClientOptions::default()
+        };
+        let client = Client::new(&emulator.url(), target(), signer, options).expect("client");
+        Setup {
+            world,
+            emulator,
+            client,
+            directory,
+        }
+    }
+
+    pub fn plan_path(&self) -> PathBuf {
+        self.directory.path().join("chaos.plan")
+    }
+
+    /// Stores the records CloudKit holds before the plan (no faults).
+    pub async fn seed_cloud(&self) {
+        let operations = self
+            .world
+            .initial_records()
+            .iter()
+            .map(|record| operation(OperationType::ForceReplace, record))
+            .collect();
+        let results = self.client.modify(operations).await.expect("seeding");
+        assert!(results
+            .iter()
+            .all(|r| matches!(r, ckplan::cloudkit::client::OperationResult::Saved(_))));
+    }
+
+    /// The concurrent writer: every edit of the world, forced (no faults).
+    pub async fn write_concurrently(&self) {
+        let mut operations = Vec::new();
+        for ((record_type, name), edit, version) in self.world.edits() {
+            let mut record = Record::new(record_type.as_str(), name.as_str());
+            let kind = match (edit, version) {
+                (_, None) => OperationType::ForceDelete,
+                (super::world::Edit::CreateOther | super::world::Edit::CreateSame, Some(f)) => {
+                    record.fields = f;
+                    OperationType::Create
+                }
+                (_, Some(fields)) => {
+                    record.fields = fields;
+                    OperationType::ForceReplace
+                }
+            };
+            operations.push(operation(kind, &record));
+        }
+        let results = self.client.modify(operations).await.expect("writer");
+        for result in results {
+            assert!(
+                !matches!(
+                    result,
+                    ckplan::cloudkit::client::OperationResult::Failed(..)
+                ),
+                "the writer's edit failed: {result:?}"
+            );
+        }
+    }
+
+    /// `ckplan plan --delete-orphans` until it succeeds (reads retry on their own; a run
+    /// whose retries were exhausted by injected faults is simply run again).
+    pub async fn plan(&self) -> String {
+        let mut log = String::new();
+        for _ in 0..MAX_RUNS {
+            let plan = self.plan_path();
+            let args = ["plan", "--delete-orphans", "-o", path_text(&plan)];
+            let (ended, stderr) = self.run(&args, None).await;
+            log.push_str(&stderr);
+            if ended == Ended::Exited(0) {
+                return std::fs::read_to_string(plan).expect("plan written");
+            }
+        }
+        panic!("seed {}: plan never succeeded:\n{log}", self.world.seed);
+    }
+
+    /// `ckplan apply PLAN`, killed with SIGKILL 0–3 times at seeded random moments, then run
+    /// until it exits 0 (done) or 3 (done, conflicts reported).
+    pub async fn apply_with_kills(&self, random: &mut StdRng) -> ApplyRuns {
+        let mut runs = ApplyRuns::default();
+        let kills = random.gen_range(0..=3);
+        let plan = self.plan_path();
+        for attempt in 0..MAX_RUNS {
+            let parallelism = random.gen_range(1..=8).to_string();
+            let args = [
+                "apply",
+                path_text(&plan),
+                "--parallelism",
+                parallelism.as_str(),
+            ];
+            let kill_after =
+                (attempt < kills).then(|| Duration::from_millis(random.gen_range(0..300)));
+            let (ended, stderr) = self.run(&args, kill_after).await;
+            runs.runs += 1;
+            runs.log
+                .push_str(&format!("--- run {attempt} ({ended:?})\n{stderr}"));
+            match ended {
+                Ended::Killed => runs.kills += 1,
+                Ended::Exited(code @ (0 | 3)) => {
+                    runs.final_code = code;
+                    return runs;
+                }
+                Ended::Exited(_) => {}
+            }
+        }
+        panic!(
+            "seed {}: apply did not converge in {MAX_RUNS} runs:\n{}",
+            self.world.seed, runs.log
+        );
+    }
+
+    /// One `ckplan apply PLAN`, not killed.
+    pub async fn apply_once(&self) -> (Ended, String) {
+        self.run(&["apply", path_text(&self.plan_path())], None)
+            .await
+    }
+
+    pub fn receipt_path(&self) -> PathBuf {
+        let mut name = self.plan_path().into_os_string();
+        name.push(".receipt.json");
+        name.into()
+    }
+
+    /// Runs the binary in the workspace; kills it after `kill_after` if it is still running.
+    async fn run(&self, args: &[&str], kill_after: Option<Duration>) -> (Ended, String) {
+        let (ended, stderr, _) = self.run_with(args, &[], kill_after).await;
+        (ended, stderr)
+    }
+
+    /// Runs the binary to the end with extra environment variables; (end, stderr, stdout).
+    #[allow(dead_code)] // used by tests/security.rs
+    pub async fn ckplan(&self, args: &[&str], env: &[(&str, &str)]) -> (Ended, String, String) {
+        self.run_with(args, env, None).await
+    }
+
+    async fn run_with(
+        &self,
+        args: &[&str],
+        env: &[(&str, &str)],
+        kill_after: Option<Duration>,
+    ) -> (Ended, String, String) {
+        let stderr_path = self.directory.path().join("stderr.log");
+        let stdout_path = self.directory.path().join("stdout.log");
+        let stderr = std::fs::File::create(&stderr_path).expect("stderr file");
+        let stdout = std::fs::File::create(&stdout_path).expect("stdout file");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ckplan"))
+            .current_dir(self.directory.path())
+            .env_remove("CKPLAN_CONFIG")
+            .env_remove("CKPLAN_KEY_ID")
+            .env_remove("CKPLAN_PRIVATE_KEY_FILE")
+            .env_remove("CKPLAN_LOG")
+            .env("NO_COLOR", "1")
+            .envs(env.iter().copied())
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(stdout)
+            .stderr(stderr)
+            .spawn()
+            .expect("ckplan starts");
+        let started = Instant::now();
+        let ended = loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                break Ended::Exited(status.code().unwrap_or(-1));
+            }
+            if kill_after.is_some_and(|after| started.elapsed() >= after) {
+                child.kill().expect("kill -9");
+                child.wait().expect("reaped");
+                break Ended::Killed;
+            }
+            if started.elapsed() > RUN_TIMEOUT {
+                child.kill().expect("kill");
+                panic!("seed {}: `ckplan {args:?}` hung", self.world.seed);
+            }
+            tokio::time::sleep(Duration::from_millis(3)).await;
+        };
+        let text = std::fs::read_to_string(&stderr_path).unwrap_or_default();
+        let out = std::fs::read_to_string(&stdout_path).unwrap_or_default();
+        (ended, text, out)
+    }
+
+    pub fn set_faults(&self, faults: Faults) {
+        self.emulator.set_faults(faults);
+    }
+
+    /// Every record CloudKit holds now (faults must be off).
+    pub async fn cloud(&self) -> BTreeMap<(String, String), Record> {
+        let mut all = BTreeMap::new();
+        for record_type in [TEAM, GAME] {
+            let records = self
+                .client
+                .query_all(&record_type.into(), &mut |_| {})
+                .await
+                .expect("final query");
+            for record in records {
+                let key = (record_type.to_owned(), record.record_name.0.clone());
+                assert!(
+                    all.insert(key, record).is_none(),
+                    "a record name came back twice"
+                );
+            }
+        }
+        all
+    }
+}
+
+/// Faults for one seed's apply: throttling, 503s and dropped replies at seeded rates,
+/// a little latency, `retryAfter` 0 so the run is not slowed by the server's pause.
+pub fn seeded_faults(random: &mut StdRng, seed: u64) -> Faults {
+    Faults {
+        latency_ms: random.gen_range(0..=3),
+        throttle_rate: random.gen_range(0.0..0.3),
+        unavailable_rate: random.gen_range(0.0..0.2),
+        drop_rate: random.gen_range(0.0..0.3),
+        seed,
+        retry_after_secs: 0.0,
+    }
+}
+
+/// Faults for planning: reads are never dropped (only modify is), so only refusals.
+pub fn read_faults(seed: u64) -> Faults {
+    Faults {
+        throttle_rate: 0.1,
+        unavailable_rate: 0.05,
+        seed,
+        retry_after_secs: 0.0,
+        ..Faults::default()
+    }
+}
+
+pub fn random_for(seed: u64) -> StdRng {
+    StdRng::seed_from_u64(seed ^ 0x00c0_ffee)
+}
+
+fn target() -> Target {
+    Target {
+        container: CONTAINER.into(),
+        environment: ckplan::cloudkit::Environment::Development,
+        database: ckplan::cloudkit::target::Database::Public,
+        zone: "_defaultZone".into(),
+    }
+}
+
+fn operation(kind: OperationType, record: &Record) -> Operation {
+    let mut wire = WireRecord::from_record(record);
+    if kind == OperationType::ForceDelete {
+        wire.fields = None;
+    }
+    Operation {
+        operation_type: kind,
+        record: wire,
+        desired_keys: None,
+    }
+}
+
+fn path_text(path: &Path) -> &str {
+    path.to_str().expect("temp paths are UTF-8")
+}
+
+fn write_workspace(directory: &Path, world: &World, url: &str, private_pem: &str) {
+    let config = format!(
+        "container: {CONTAINER}\nenvironment: development\nendpoint: {url}\n\
+         auth:\n  key_id: {KEY_ID}\n  private_key_file: key.pem\n\
+         types:\n  \
+           Team:\n    file: teams.json\n    record_name: \"team-{{id}}\"\n    \
+             fields: {{name: STRING, score: INT64, note: STRING}}\n  \
+           Game:\n    file: games.ndjson\n    record_name: \"game-{{id}}\"\n    \
+             fields: {{home: REFERENCE, score: INT64, note: STRING}}\n"
+    );
+    std::fs::write(directory.join("ckplan.yaml"), config).expect("config");
+    let key = directory.join("key.pem");
+    std::fs::write(&key, private_pem).expect("key");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    }
+    let (teams, games) = world.local_files();
+    std::fs::write(directory.join("teams.json"), teams).expect("teams");
+    std::fs::write(directory.join("games.ndjson"), games).expect("games");
+}
+
+/// Fields as compared by the suite: exactly, with references by record name.
+pub fn same_fields(a: &Fields, b: &Fields) -> bool {
+    let rules = ckplan::diff::CompareRules::default();
+    a.len() == b.len()
+        && a.iter().all(|(name, value)| {
+            b.get(name)
+                .is_some_and(|other| ckplan::diff::values_equal(value, other, &rules))
+        })
+}

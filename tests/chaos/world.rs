@@ -1,0 +1,330 @@
+//! One seeded world of the chaos suite: the desired records (local files), the records
+//! CloudKit holds before the plan, the concurrent writer's edits between plan and apply, and
+//! from those three the exact state every record must end in and the set of records whose
+//! conflicts must be reported. Pure: no I/O.
+
+use ckplan::record::{FieldValue, Fields, Record};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// `(record type, record name)`.
+pub type Key = (String, String);
+
+/// What the local files say about a record, relative to CloudKit before the plan.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Category {
+    /// Local only: the plan creates it.
+    Create,
+    /// CloudKit holds another `score`: the plan updates that field only.
+    Update,
+    /// Equal on both sides: not in the plan.
+    Unchanged,
+    /// CloudKit only: the plan (made with `--delete-orphans`) deletes it.
+    Orphan,
+}
+
+/// What the concurrent writer does to a record between plan and apply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Edit {
+    /// Changes `score`, a field the plan also changes.
+    Score,
+    /// Changes `note`, a field the plan leaves alone.
+    Note,
+    Delete,
+    /// Creates the record the plan creates, with another `note`.
+    CreateOther,
+    /// Creates the record the plan creates, exactly as desired.
+    CreateSame,
+}
+
+/// One record of the world.
+#[derive(Clone, Debug)]
+pub struct Entry {
+    pub category: Category,
+    /// The local file's version (`None` for orphans).
+    pub desired: Option<Fields>,
+    /// CloudKit's version when the plan is made (`None` for creates).
+    pub initial: Option<Fields>,
+    pub edit: Option<Edit>,
+}
+
+/// Every record of one seed, keyed by type and name.
+pub struct World {
+    pub seed: u64,
+    pub entries: BTreeMap<Key, Entry>,
+}
+
+/// How a record must end.
+pub struct Expected {
+    /// `None`: absent.
+    pub records: BTreeMap<Key, Option<Fields>>,
+    /// Records whose change must be reported as a conflict.
+    pub conflicts: BTreeSet<Key>,
+}
+
+pub const TEAM: &str = "Team";
+pub const GAME: &str = "Game";
+
+impl World {
+    /// 20–40 teams and 280–560 games, a quarter to be created, half updated, a quarter
+    /// unchanged, plus 10–40 orphan games; about one record in eight edited by the writer.
+    pub fn generate(seed: u64) -> World {
+        let mut random = StdRng::seed_from_u64(seed);
+        let mut entries = BTreeMap::new();
+        let teams = random.gen_range(20..=40);
+        let games = random.gen_range(280..=560);
+        for index in 0..teams {
+            let fields = team_fields(index, &mut random);
+            let entry = local_entry(fields, &mut random);
+            entries.insert((TEAM.to_owned(), format!("team-{index}")), entry);
+        }
+        for index in 0..games {
+            let fields = game_fields(index, teams, &mut random);
+            let entry = local_entry(fields, &mut random);
+            entries.insert((GAME.to_owned(), format!("game-{index}")), entry);
+        }
+        for index in 0..random.gen_range(10..=40) {
+            let mut fields = game_fields(index, teams, &mut random);
+            fields.insert("note".into(), FieldValue::string(format!("orphan {index}")));
+            let entry = Entry {
+                category: Category::Orphan,
+                desired: None,
+                initial: Some(fields),
+                edit: orphan_edit(&mut random),
+            };
+            entries.insert((GAME.to_owned(), format!("orphan-{index}")), entry);
+        }
+        World { seed, entries }
+    }
+
+    /// The records CloudKit holds before the plan.
+    pub fn initial_records(&self) -> Vec<Record> {
+        self.records(|entry| entry.initial.clone())
+    }
+
+    /// What the writer leaves (its version of every record it touched).
+    pub fn writer_version(&self, key: &Key) -> Option<Fields> {
+        let entry = &self.entries[key];
+        let mut fields = match entry.category {
+            Category::Create => entry.desired.clone(),
+            _ => entry.initial.clone(),
+        };
+        match entry.edit? {
+            Edit::Score => set(&mut fields, "score", FieldValue::int64(writer_score(key))),
+            Edit::Note | Edit::CreateOther => set(
+                &mut fields,
+                "note",
+                FieldValue::string(format!("edited by the writer ({})", key.1)),
+            ),
+            Edit::Delete => fields = None,
+            Edit::CreateSame => {}
+        }
+        fields
+    }
+
+    /// The writer's edits, as `(key, version after the edit)`.
+    pub fn edits(&self) -> Vec<(Key, Edit, Option<Fields>)> {
+        self.entries
+            .iter()
+            .filter_map(|(key, entry)| Some((key.clone(), entry.edit?, self.writer_version(key))))
+            .collect()
+    }
+
+    /// The state every record must end in, and the conflicts that must be reported.
+    pub fn expected(&self) -> Expected {
+        let mut records = BTreeMap::new();
+        let mut conflicts = BTreeSet::new();
+        for (key, entry) in &self.entries {
+            let (fields, conflict) = expect(entry, self.writer_version(key));
+            records.insert(key.clone(), fields);
+            if conflict {
+                conflicts.insert(key.clone());
+            }
+        }
+        Expected { records, conflicts }
+    }
+
+    /// Changes the plan must hold: (creates, updates, deletes).
+    pub fn planned_counts(&self) -> (usize, usize, usize) {
+        let count = |c: Category| self.entries.values().filter(|e| e.category == c).count();
+        (
+            count(Category::Create),
+            count(Category::Update),
+            count(Category::Orphan),
+        )
+    }
+
+    /// Local file contents: plain records, teams as a JSON array, games as NDJSON.
+    pub fn local_files(&self) -> (String, String) {
+        let plain = |record_type: &str| {
+            self.entries
+                .iter()
+                .filter(|((t, _), _)| t == record_type)
+                .filter_map(|((_, name), entry)| Some(plain_json(name, entry.desired.as_ref()?)))
+                .collect::<Vec<_>>()
+        };
+        let teams = serde_json::to_string_pretty(&plain(TEAM)).expect("json");
+        let games = plain(GAME)
+            .iter()
+            .map(|game| format!("{game}\n"))
+            .collect::<String>();
+        (teams, games)
+    }
+
+    fn records(&self, fields: impl Fn(&Entry) -> Option<Fields>) -> Vec<Record> {
+        self.entries
+            .iter()
+            .filter_map(|((record_type, name), entry)| {
+                Some(Record {
+                    record_type: record_type.as_str().into(),
+                    record_name: name.as_str().into(),
+                    change_tag: None,
+                    fields: fields(entry)?,
+                })
+            })
+            .collect()
+    }
+}
+
+fn expect(entry: &Entry, written: Option<Fields>) -> (Option<Fields>, bool) {
+    let desired = entry.desired.clone();
+    match (entry.category, entry.edit) {
+        (_, None) => (desired, false),
+        (Category::Create, Some(Edit::CreateSame)) => (desired, false),
+        (Category::Create, Some(_)) => (written, true),
+        (Category::Update, Some(Edit::Note)) => {
+            let mut fields = written;
+            let score = desired.as_ref().and_then(|d| d.get("score")).cloned();
+            if let Some(score) = score {
+                set(&mut fields, "score", score);
+            }
+            (fields, false)
+        }
+        (Category::Update, Some(_)) => (written, true),
+        (Category::Unchanged, Some(_)) => (written, false),
+        (Category::Orphan, Some(Edit::Delete)) => (None, false),
+        (Category::Orphan, Some(_)) => (written, true),
+    }
+}
+
+fn set(fields: &mut Option<Fields>, name: &str, value: FieldValue) {
+    if let Some(fields) = fields {
+        fields.insert(name.to_owned(), value);
+    }
+}
+
+fn writer_score(key: &Key) -> i64 {
+    1_000_000 + key.1.len() as i64
+}
+
+fn team_fields(index: usize, random: &mut StdRng) -> Fields {
+    let mut fields = Fields::new();
+    fields.insert("name".into(), FieldValue::string(format!("Team {index}")));
+    fields.insert("score".into(), FieldValue::int64(random.gen_range(0..1000)));
+    fields.insert(
+        "note".into(),
+        FieldValue::string(format!("team note {index}")),
+    );
+    fields
+}
+
+fn game_fields(index: usize, teams: usize, random: &mut StdRng) -> Fields {
+    let mut fields = Fields::new();
+    let home = random.gen_range(0..teams);
+    fields.insert("home".into(), FieldValue::reference(format!("team-{home}")));
+    fields.insert("score".into(), FieldValue::int64(random.gen_range(0..1000)));
+    fields.insert(
+        "note".into(),
+        FieldValue::string(format!("game note {index}")),
+    );
+    fields
+}
+
+/// A local record's category and the writer's edit of it.
+fn local_entry(desired: Fields, random: &mut StdRng) -> Entry {
+    let roll = random.gen_range(0..100);
+    let (category, initial) = match roll {
+        0..=24 => (Category::Create, None),
+        25..=74 => {
+            let mut initial = desired.clone();
+            let score = match desired.get("score") {
+                Some(FieldValue::Scalar(ckplan::record::Value::Int64(n))) => *n,
+                _ => 0,
+            };
+            initial.insert(
+                "score".into(),
+                FieldValue::int64(score + random.gen_range(1..100)),
+            );
+            (Category::Update, Some(initial))
+        }
+        _ => (Category::Unchanged, Some(desired.clone())),
+    };
+    let edit = local_edit(category, random);
+    Entry {
+        category,
+        desired: Some(desired),
+        initial,
+        edit,
+    }
+}
+
+fn local_edit(category: Category, random: &mut StdRng) -> Option<Edit> {
+    let roll = random.gen_range(0..100);
+    match category {
+        Category::Create => match roll {
+            0..=5 => Some(Edit::CreateOther),
+            6..=11 => Some(Edit::CreateSame),
+            _ => None,
+        },
+        Category::Update => match roll {
+            0..=4 => Some(Edit::Score),
+            5..=9 => Some(Edit::Note),
+            10..=12 => Some(Edit::Delete),
+            _ => None,
+        },
+        Category::Unchanged => (roll < 8).then_some(Edit::Note),
+        Category::Orphan => None,
+    }
+}
+
+fn orphan_edit(random: &mut StdRng) -> Option<Edit> {
+    match random.gen_range(0..100) {
+        0..=7 => Some(Edit::Note),
+        8..=13 => Some(Edit::Delete),
+        _ => None,
+    }
+}
+
+/// A plain local record: `id` feeds the `record_name` template.
+fn plain_json(name: &str, fields: &Fields) -> serde_json::Value {
+    let id = name.rsplit('-').next().unwrap_or(name);
+    let mut object = serde_json::Map::new();
+    object.insert("id".into(), serde_json::Value::String(id.to_owned()));
+    for (field, value) in fields {
+        let json = match value {
+            FieldValue::Scalar(ckplan::record::Value::Reference(reference)) => {
+                serde_json::Value::String(reference.record_name.0.clone())
+            }
+            other => other.to_json(false),
+        };
+        object.insert(field.clone(), json);
+    }
+    serde_json::Value::Object(object)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_same_seed_gives_the_same_world_with_every_kind_of_record() {
+        let world = World::generate(7);
+        let again = World::generate(7);
+        assert_eq!(world.local_files(), again.local_files());
+        let (creates, updates, deletes) = world.planned_counts();
+        assert!(creates > 0 && updates > 0 && deletes > 0);
+        assert!(world.edits().len() > 10);
+        assert!(!world.expected().conflicts.is_empty());
+    }
+}
