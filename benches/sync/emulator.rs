@@ -1,0 +1,165 @@
+//! The emulator as a separate process (`ckplan emulator`), so its CPU is not the measured
+//! command's; its unsigned admin routes (`GET /_emulator/stats`, `POST /_emulator/reset`)
+//! spoken over a plain HTTP/1.1 socket so the harness shares no code with the client it
+//! measures.
+
+use anyhow::{bail, Context};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// The counters the bench reads from `GET /_emulator/stats`.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+pub struct Stats {
+    /// Requests per endpoint (`records/query`, `records/modify`, ...).
+    #[serde(default)]
+    pub requests: BTreeMap<String, u64>,
+    /// Modify operations per operation type (`create`, `update`, ...).
+    #[serde(default)]
+    pub operations: BTreeMap<String, u64>,
+}
+
+impl Stats {
+    /// What happened between `before` and `self`.
+    pub fn since(&self, before: &Stats) -> Stats {
+        let minus = |now: &BTreeMap<String, u64>, then: &BTreeMap<String, u64>| {
+            now.iter()
+                .map(|(k, v)| {
+                    (
+                        k.clone(),
+                        v.saturating_sub(then.get(k).copied().unwrap_or(0)),
+                    )
+                })
+                .filter(|(_, v)| *v > 0)
+                .collect()
+        };
+        Stats {
+            requests: minus(&self.requests, &before.requests),
+            operations: minus(&self.operations, &before.operations),
+        }
+    }
+
+    pub fn total_requests(&self) -> u64 {
+        self.requests.values().sum()
+    }
+
+    pub fn requests_to(&self, endpoint: &str) -> u64 {
+        self.requests.get(endpoint).copied().unwrap_or(0)
+    }
+
+    pub fn total_operations(&self) -> u64 {
+        self.operations.values().sum()
+    }
+
+    /// `records/query 3, records/modify 30`: every endpoint that was called.
+    pub fn describe(&self) -> String {
+        let parts: Vec<String> = self
+            .requests
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect();
+        parts.join(", ")
+    }
+}
+
+/// A running `ckplan emulator`; killed when dropped.
+pub struct Emulator {
+    child: Child,
+    pub url: String,
+    authority: String,
+}
+
+impl Emulator {
+    /// Starts `binary emulator` on a free 127.0.0.1 port with one registered key and the
+    /// given latency, and waits for the URL it prints.
+    pub fn start(binary: &Path, key: &str, latency_ms: u64, log: &Path) -> anyhow::Result<Self> {
+        let log = std::fs::File::create(log)?;
+        let mut child = Command::new(binary)
+            .args([
+                "--quiet",
+                "emulator",
+                "--listen",
+                "127.0.0.1:0",
+                "--key",
+                key,
+            ])
+            .args(["--latency-ms", &latency_ms.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("failed to start `{} emulator`", binary.display()))?;
+        let stdout = child.stdout.take().context("emulator stdout")?;
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line)?;
+        let url = line.trim().to_owned();
+        let Some(authority) = url.strip_prefix("http://").map(str::to_owned) else {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!("the emulator printed `{url}` instead of its URL");
+        };
+        Ok(Self {
+            child,
+            url,
+            authority,
+        })
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn stats(&self) -> anyhow::Result<Stats> {
+        let body = self.admin("GET", "/_emulator/stats")?;
+        serde_json::from_str(&body).context("failed to decode `/_emulator/stats`")
+    }
+
+    /// Empties the store and the counters.
+    pub fn reset(&self) -> anyhow::Result<()> {
+        self.admin("POST", "/_emulator/reset").map(drop)
+    }
+
+    fn admin(&self, method: &str, path: &str) -> anyhow::Result<String> {
+        let mut stream = TcpStream::connect(&self.authority)
+            .with_context(|| format!("failed to connect to `{}`", self.url))?;
+        stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+        write!(
+            stream,
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\
+             Content-Length: 0\r\n\r\n",
+            self.authority
+        )?;
+        let mut reply = String::new();
+        stream.read_to_string(&mut reply)?;
+        parse_reply(&reply).with_context(|| format!("{method} {path} on `{}`", self.url))
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The body of a `200` HTTP/1.1 reply with a Content-Length (not chunked).
+pub fn parse_reply(reply: &str) -> anyhow::Result<String> {
+    let Some((head, body)) = reply.split_once("\r\n\r\n") else {
+        bail!("incomplete HTTP reply");
+    };
+    let status = head.lines().next().unwrap_or_default();
+    if status.split_whitespace().nth(1) != Some("200") {
+        bail!("answered `{status}`: {body}");
+    }
+    if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        bail!("chunked replies are not supported by the bench's admin client");
+    }
+    Ok(body.to_owned())
+}
