@@ -20,15 +20,21 @@ pub struct Work<'a> {
     pub change: &'a Change,
     pub operation: OperationType,
     pub change_tag: Option<ChangeTag>,
-    /// Fields to send; `None` removes the field.
-    pub fields: BTreeMap<String, Option<WireField>>,
+    /// Fields to remove besides the planned ones (a create that found the record there).
+    pub also_removed: Vec<String>,
 }
 
-fn planned_fields(change: &Change) -> BTreeMap<String, Option<WireField>> {
-    wanted_fields(change)
+/// The fields to send, built from the change when the operation is sent (so a work item
+/// holds no copy of them); `None` removes the field.
+fn planned_fields(change: &Change, also_removed: &[String]) -> BTreeMap<String, Option<WireField>> {
+    let mut fields: BTreeMap<String, Option<WireField>> = wanted_fields(change)
         .into_iter()
         .map(|(name, value)| (name.to_owned(), value.map(WireField::from_value)))
-        .collect()
+        .collect();
+    for name in also_removed {
+        fields.entry(name.clone()).or_insert(None);
+    }
+    fields
 }
 
 impl<'a> Work<'a> {
@@ -49,7 +55,7 @@ impl<'a> Work<'a> {
             change,
             operation,
             change_tag,
-            fields: planned_fields(change),
+            also_removed: Vec::new(),
         }
     }
 
@@ -64,9 +70,11 @@ impl<'a> Work<'a> {
     ) -> Self {
         let mut work = Self::resend(change, change_tag);
         if change.action == Action::Create {
+            let wanted = change.after.as_ref();
             for name in current.into_iter().flat_map(|r| r.fields.keys()) {
-                if !rules.ignore_fields.contains(name) && !work.fields.contains_key(name) {
-                    work.fields.insert(name.clone(), None);
+                let planned = wanted.is_some_and(|fields| fields.contains_key(name));
+                if !rules.ignore_fields.contains(name) && !planned {
+                    work.also_removed.push(name.clone());
                 }
             }
         }
@@ -82,13 +90,16 @@ impl<'a> Work<'a> {
             record_name: Some(self.change.record_name.0.clone()),
             record_type: Some(self.change.record_type.0.clone()),
             record_change_tag: self.change_tag.as_ref().map(|t| t.0.clone()),
-            fields: (self.operation != OperationType::Delete).then(|| self.fields.clone()),
+            fields: (self.operation != OperationType::Delete)
+                .then(|| planned_fields(self.change, &self.also_removed)),
             ..WireRecord::default()
         };
+        // Only the new change tag is read from a save's reply: ask for no fields back.
+        let desired_keys = (self.operation != OperationType::Delete).then(Vec::new);
         Operation {
             operation_type: self.operation,
             record,
-            desired_keys: None,
+            desired_keys,
         }
     }
 

@@ -58,19 +58,12 @@ pub async fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitStatus> {
         Some(path) => {
             let bytes = std::fs::read(&path)
                 .with_context(|| format!("failed to read plan `{}`", path.display()))?;
-            let plan = file::from_bytes(&bytes)
+            let file::VerifiedPlan { plan, checksum } = file::read_bytes(&bytes)
                 .with_context(|| format!("refusing plan `{}`", path.display()))?;
+            drop(bytes);
             check_target(&plan, &config, &path)?;
             production_guard(&config, args.allow_production, globals)?;
-            apply_plan(
-                &config,
-                &plan,
-                &file::checksum(&plan),
-                &path,
-                &args,
-                globals,
-            )
-            .await
+            apply_plan(&config, &plan, &checksum, &path, &args, globals).await
         }
         None => smart_sync(&config, &args, globals).await,
     }
@@ -160,10 +153,13 @@ async fn smart_sync(config: &Config, args: &Args, globals: &Globals) -> anyhow::
     std::fs::create_dir_all(&directory)
         .with_context(|| format!("failed to create `{}`", directory.display()))?;
     let path = directory.join(format!("{}.plan", plan.created_at.replace(':', "")));
-    let text = file::to_text(&plan);
-    plan_command::write_atomically(&path, text.as_bytes())
-        .with_context(|| format!("failed to write plan `{}`", path.display()))?;
-    apply_plan(config, &plan, &file::checksum(&plan), &path, args, globals).await
+    let mut checksum = String::new();
+    plan_command::write_atomically_with(&path, |out| {
+        checksum = file::write_to(&plan, out)?;
+        Ok(())
+    })
+    .with_context(|| format!("failed to write plan `{}`", path.display()))?;
+    apply_plan(config, &plan, &checksum, &path, args, globals).await
 }
 
 fn dry_run_listing(plan: &Plan) -> String {

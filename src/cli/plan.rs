@@ -82,10 +82,9 @@ pub async fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitStatus> {
     if !globals.quiet {
         eprint!("{}", summary(&plan));
     }
-    let text = file::to_text(&plan);
     match &args.out {
         Some(path) => {
-            write_atomically(path, text.as_bytes())
+            write_atomically_with(path, |out| file::write_to(&plan, out).map(drop))
                 .with_context(|| format!("failed to write plan `{}`", path.display()))?;
             if !globals.quiet {
                 eprintln!("Saved the plan to `{}`. Review it with `ckplan show {}`, then `ckplan apply {}`.",
@@ -99,8 +98,8 @@ pub async fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitStatus> {
             );
         }
         None => {
-            let mut stdout = std::io::stdout().lock();
-            stdout.write_all(text.as_bytes())?;
+            let mut stdout = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+            file::write_to(&plan, &mut stdout)?;
             stdout.flush()?;
         }
     }
@@ -141,12 +140,24 @@ pub fn summary(plan: &Plan) -> String {
 /// Writes to a temporary file beside `path`, syncs it, then renames it over `path`: a
 /// reader never sees half a file, and a failure leaves nothing behind.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    write_atomically_with(path, |out| out.write_all(bytes))
+}
+
+/// As [`write_atomically`], the contents streamed by `write` into a buffered writer.
+pub fn write_atomically_with(
+    path: &Path,
+    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> std::io::Result<()> {
     let directory = match path.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent,
         _ => Path::new("."),
     };
     let mut temporary = tempfile::NamedTempFile::new_in(directory)?;
-    temporary.write_all(bytes)?;
+    {
+        let mut out = std::io::BufWriter::with_capacity(1 << 16, temporary.as_file_mut());
+        write(&mut out)?;
+        out.flush()?;
+    }
     temporary.as_file().sync_all()?;
     temporary.persist(path).map_err(|e| e.error)?;
     Ok(())

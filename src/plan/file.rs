@@ -37,6 +37,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 use std::collections::BTreeMap;
+use std::io::Write as _;
 
 /// The value of the `format` member of every plan file.
 pub const FORMAT_NAME: &str = "ckplan-plan";
@@ -224,26 +225,91 @@ pub fn plan_schema() -> RootSchema {
 
 /// The plan file's text: deterministic for equal plans, checksum included.
 pub fn to_text(plan: &Plan) -> String {
-    let mut document = PlanDocument::from_plan(plan);
-    // Serializing these types cannot fail: every map has string keys.
-    let body = serde_json::to_value(&document).expect("plan documents serialize");
-    document.checksum = checksum_of(&body);
-    let mut text = serde_json::to_string_pretty(&document).expect("plan documents serialize");
-    text.push('\n');
-    text
+    let mut bytes = Vec::new();
+    // Writing into a Vec cannot fail.
+    write_to(plan, &mut bytes).expect("plans write to memory");
+    // serde_json writes only UTF-8.
+    String::from_utf8(bytes).expect("plan text is UTF-8")
+}
+
+/// Streams the plan file's text (as [`to_text`]) to `out`, one change at a time, without
+/// holding the whole document; returns the checksum it wrote. Pass a buffered writer.
+pub fn write_to(plan: &Plan, mut out: impl std::io::Write) -> std::io::Result<String> {
+    let checksum = checksum(plan);
+    let view = PlanView::new(plan, &plan.changes, Some(&checksum));
+    serde_json::to_writer_pretty(&mut out, &view)?;
+    out.write_all(b"\n")?;
+    Ok(checksum)
 }
 
 /// The checksum `to_text` writes for `plan` (`blake3:<hex>`): the plan's identity in
-/// journals and receipts.
+/// journals and receipts. Computed change by change, without the whole document.
 pub fn checksum(plan: &Plan) -> String {
-    let document = PlanDocument::from_plan(plan);
-    checksum_of(&serde_json::to_value(&document).expect("plan documents serialize"))
+    // Serializing these types cannot fail: every map has string keys.
+    let header =
+        serde_json::to_value(PlanView::new(plan, &[], None)).expect("plan documents serialize");
+    let Json::Object(header) = header else {
+        unreachable!("a plan document serializes to an object")
+    };
+    let mut hasher = blake3::Hasher::new();
+    {
+        let mut out = std::io::BufWriter::with_capacity(1 << 16, &mut hasher);
+        let mut members: Vec<(&String, &Json)> = header.iter().collect();
+        members.sort_by(|a, b| a.0.cmp(b.0));
+        out.write_all(b"{").expect("hashing cannot fail");
+        for (index, (key, member)) in members.into_iter().enumerate() {
+            if index > 0 {
+                out.write_all(b",").expect("hashing cannot fail");
+            }
+            write_key(key, &mut out);
+            if key == "changes" {
+                write_canonical_changes(&plan.changes, &mut out);
+            } else {
+                write_canonical(member, &mut out);
+            }
+        }
+        out.write_all(b"}").expect("hashing cannot fail");
+        out.flush().expect("hashing cannot fail");
+    }
+    format!("blake3:{}", hasher.finalize().to_hex())
+}
+
+/// `[` the canonical form of each change `]`, one small JSON value at a time.
+fn write_canonical_changes(changes: &[Change], out: &mut impl std::io::Write) {
+    out.write_all(b"[").expect("hashing cannot fail");
+    for (index, change) in changes.iter().enumerate() {
+        if index > 0 {
+            out.write_all(b",").expect("hashing cannot fail");
+        }
+        let value =
+            serde_json::to_value(ChangeDocument::from(change)).expect("plan documents serialize");
+        write_canonical(&value, out);
+    }
+    out.write_all(b"]").expect("hashing cannot fail");
+}
+
+/// A plan read from a file whose checksum matched, with that checksum.
+#[derive(Debug, PartialEq)]
+pub struct VerifiedPlan {
+    pub plan: Plan,
+    /// `blake3:<hex>`, as [`checksum`] computes it for `plan`.
+    pub checksum: String,
 }
 
 /// Reads and verifies a plan file's bytes (text that is not UTF-8 is refused with its place).
 pub fn from_bytes(bytes: &[u8]) -> Result<Plan, PlanFileError> {
+    read_bytes(bytes).map(|verified| verified.plan)
+}
+
+/// Reads and verifies a plan file's text.
+pub fn from_text(text: &str) -> Result<Plan, PlanFileError> {
+    read_text(text).map(|verified| verified.plan)
+}
+
+/// As [`from_bytes`], also returning the verified checksum so callers need not recompute it.
+pub fn read_bytes(bytes: &[u8]) -> Result<VerifiedPlan, PlanFileError> {
     match std::str::from_utf8(bytes) {
-        Ok(text) => from_text(text),
+        Ok(text) => read_text(text),
         Err(error) => {
             let before = String::from_utf8_lossy(&bytes[..error.valid_up_to()]);
             Err(PlanFileError::NotJson {
@@ -255,17 +321,20 @@ pub fn from_bytes(bytes: &[u8]) -> Result<Plan, PlanFileError> {
     }
 }
 
-/// Reads and verifies a plan file's text.
-pub fn from_text(text: &str) -> Result<Plan, PlanFileError> {
+/// As [`from_text`], also returning the verified checksum. The text is parsed once.
+pub fn read_text(text: &str) -> Result<VerifiedPlan, PlanFileError> {
     let mut value = parse_json(text)?;
     check_identity(&value)?;
-    verify_checksum(&mut value)?;
+    let checksum = verify_checksum(&mut value)?;
     let document: PlanDocument =
         serde_path_to_error::deserialize(value).map_err(|error| PlanFileError::Structure {
             path: error.path().to_string(),
             message: error.inner().to_string(),
         })?;
-    document.into_plan()
+    Ok(VerifiedPlan {
+        plan: document.into_plan()?,
+        checksum,
+    })
 }
 
 fn parse_json(text: &str) -> Result<Json, PlanFileError> {
@@ -326,8 +395,8 @@ fn check_identity(value: &Json) -> Result<(), PlanFileError> {
     }
 }
 
-/// Checks the checksum, leaving the document as it was.
-fn verify_checksum(value: &mut Json) -> Result<(), PlanFileError> {
+/// Checks the checksum, leaving the document as it was; returns the checksum.
+fn verify_checksum(value: &mut Json) -> Result<String, PlanFileError> {
     let Some(object) = value.as_object_mut() else {
         return Err(PlanFileError::ChecksumMissing);
     };
@@ -346,59 +415,71 @@ fn verify_checksum(value: &mut Json) -> Result<(), PlanFileError> {
         return Err(PlanFileError::ChecksumMismatch { expected, found });
     }
     if let Some(object) = value.as_object_mut() {
-        object.insert("checksum".to_owned(), Json::String(found));
+        object.insert("checksum".to_owned(), Json::String(found.clone()));
     }
-    Ok(())
+    Ok(found)
 }
 
-/// `blake3:<hex>` of the canonical form of `value` without a `checksum` member.
+/// `blake3:<hex>` of the canonical form of `value` without a `checksum` member, streamed
+/// into the hash.
 fn checksum_of(value: &Json) -> String {
-    let mut bytes = Vec::new();
-    match value {
-        Json::Object(map) => {
-            let mut body = map.clone();
-            body.remove("checksum");
-            write_canonical(&Json::Object(body), &mut bytes);
+    let mut hasher = blake3::Hasher::new();
+    {
+        let mut out = std::io::BufWriter::with_capacity(1 << 16, &mut hasher);
+        match value {
+            Json::Object(map) => write_canonical_object(map, Some("checksum"), &mut out),
+            other => write_canonical(other, &mut out),
         }
-        other => write_canonical(other, &mut bytes),
+        out.flush().expect("hashing cannot fail");
     }
-    format!("blake3:{}", blake3::hash(&bytes).to_hex())
+    format!("blake3:{}", hasher.finalize().to_hex())
 }
 
-/// Compact JSON with object members sorted by key, whatever order the map keeps.
-fn write_canonical(value: &Json, out: &mut Vec<u8>) {
+/// Compact JSON with object members sorted by key, whatever order the map keeps. The
+/// writers used here (memory, a hasher) cannot fail.
+fn write_canonical(value: &Json, out: &mut impl std::io::Write) {
     match value {
-        Json::Object(map) => {
-            let mut members: Vec<(&String, &Json)> = map.iter().collect();
-            members.sort_by(|a, b| a.0.cmp(b.0));
-            out.push(b'{');
-            for (index, (key, member)) in members.into_iter().enumerate() {
-                if index > 0 {
-                    out.push(b',');
-                }
-                write_scalar(&Json::String(key.clone()), out);
-                out.push(b':');
-                write_canonical(member, out);
-            }
-            out.push(b'}');
-        }
+        Json::Object(map) => write_canonical_object(map, None, out),
         Json::Array(items) => {
-            out.push(b'[');
+            out.write_all(b"[").expect("canonical writes cannot fail");
             for (index, item) in items.iter().enumerate() {
                 if index > 0 {
-                    out.push(b',');
+                    out.write_all(b",").expect("canonical writes cannot fail");
                 }
                 write_canonical(item, out);
             }
-            out.push(b']');
+            out.write_all(b"]").expect("canonical writes cannot fail");
         }
-        scalar => write_scalar(scalar, out),
+        scalar => serde_json::to_writer(&mut *out, scalar).expect("canonical writes cannot fail"),
     }
 }
 
-fn write_scalar(value: &Json, out: &mut Vec<u8>) {
-    // Writing a scalar into a Vec cannot fail.
-    serde_json::to_writer(&mut *out, value).expect("scalars serialize");
+/// An object's members sorted by key, leaving out the member named `skip`.
+fn write_canonical_object(
+    map: &serde_json::Map<String, Json>,
+    skip: Option<&str>,
+    out: &mut impl std::io::Write,
+) {
+    let mut members: Vec<(&String, &Json)> = map
+        .iter()
+        .filter(|(key, _)| Some(key.as_str()) != skip)
+        .collect();
+    members.sort_by(|a, b| a.0.cmp(b.0));
+    out.write_all(b"{").expect("canonical writes cannot fail");
+    for (index, (key, member)) in members.into_iter().enumerate() {
+        if index > 0 {
+            out.write_all(b",").expect("canonical writes cannot fail");
+        }
+        write_key(key, out);
+        write_canonical(member, out);
+    }
+    out.write_all(b"}").expect("canonical writes cannot fail");
+}
+
+/// A member name and its colon, escaped as a JSON string.
+fn write_key(key: &str, out: &mut impl std::io::Write) {
+    serde_json::to_writer(&mut *out, key).expect("canonical writes cannot fail");
+    out.write_all(b":").expect("canonical writes cannot fail");
 }
 
 fn field_document(value: &FieldValue) -> FieldDocument {
@@ -418,14 +499,43 @@ fn fields_document(fields: &Fields) -> BTreeMap<String, FieldDocument> {
         .collect()
 }
 
-impl PlanDocument {
-    fn from_plan(plan: &Plan) -> Self {
-        PlanDocument {
-            format: FORMAT_NAME.to_owned(),
+/// What the writer serializes: [`PlanDocument`]'s members in the same order, borrowing the
+/// plan and turning one change at a time into its document.
+#[derive(Serialize)]
+struct PlanView<'a> {
+    format: &'static str,
+    format_version: u32,
+    tool_version: &'a str,
+    created_at: &'a str,
+    target: &'a Target,
+    options: OptionsDocument,
+    inputs: Vec<InputDocument>,
+    type_order: &'a [RecordType],
+    rules: BTreeMap<RecordType, RulesDocument>,
+    summary: Vec<SummaryDocument>,
+    changes: ChangesView<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    checksum: Option<&'a str>,
+}
+
+/// The changes, serialized one [`ChangeDocument`] at a time.
+struct ChangesView<'a>(&'a [Change]);
+
+impl Serialize for ChangesView<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter().map(ChangeDocument::from))
+    }
+}
+
+impl<'a> PlanView<'a> {
+    /// The plan with `changes` in place of its own, and `checksum` if given.
+    fn new(plan: &'a Plan, changes: &'a [Change], checksum: Option<&'a str>) -> Self {
+        PlanView {
+            format: FORMAT_NAME,
             format_version: plan.format_version,
-            tool_version: plan.tool_version.clone(),
-            created_at: plan.created_at.clone(),
-            target: plan.target.clone(),
+            tool_version: &plan.tool_version,
+            created_at: &plan.created_at,
+            target: &plan.target,
             options: OptionsDocument {
                 delete_orphans: plan.options.delete_orphans,
                 types: plan.options.types.clone(),
@@ -438,7 +548,7 @@ impl PlanDocument {
                     blake3: input.blake3.clone(),
                 })
                 .collect(),
-            type_order: plan.type_order.clone(),
+            type_order: &plan.type_order,
             rules: plan
                 .rules
                 .iter()
@@ -451,11 +561,13 @@ impl PlanDocument {
                 })
                 .collect(),
             summary: plan.summary.iter().map(SummaryDocument::from).collect(),
-            changes: plan.changes.iter().map(ChangeDocument::from).collect(),
-            checksum: String::new(),
+            changes: ChangesView(changes),
+            checksum,
         }
     }
+}
 
+impl PlanDocument {
     fn into_plan(self) -> Result<Plan, PlanFileError> {
         let changes = self
             .changes
@@ -616,11 +728,11 @@ impl ChangeDocument {
 
 /// The canonical bytes the checksum is computed over, for tests and other tools.
 pub fn canonical_body(text: &str) -> Result<Vec<u8>, PlanFileError> {
-    let mut value = parse_json(text)?;
-    if let Some(object) = value.as_object_mut() {
-        object.remove("checksum");
-    }
+    let value = parse_json(text)?;
     let mut bytes = Vec::new();
-    write_canonical(&value, &mut bytes);
+    match &value {
+        Json::Object(map) => write_canonical_object(map, Some("checksum"), &mut bytes),
+        other => write_canonical(other, &mut bytes),
+    }
     Ok(bytes)
 }
