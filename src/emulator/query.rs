@@ -106,6 +106,23 @@ impl<'a> Candidates<'a> {
             .then_some((name, record))
     }
 
+    /// Every match: a walk of the scope's records when the type is most of them (no
+    /// lookups), else lookups of the type's names.
+    fn all_matching(&self) -> Box<dyn Iterator<Item = (&'a String, &'a StoredRecord)> + '_> {
+        let (Some(data), Some(names)) = (self.data, self.names) else {
+            return Box::new(std::iter::empty());
+        };
+        if names.len() * 2 < data.records().len() {
+            return Box::new(names.iter().filter_map(|name| self.matching(name)));
+        }
+        let record_type = data.get(names.iter().next().map_or("", String::as_str));
+        let record_type = record_type.map(|r| r.record_type.as_str()).unwrap_or("");
+        Box::new(data.records().iter().filter(move |(name, record)| {
+            record.record_type == record_type
+                && self.filters.iter().all(|f| f.matches(name, record))
+        }))
+    }
+
     /// Name order: a range scan from the marker's name, stopping after `count` matches.
     fn by_name(&self, after: Option<&Position>, descending: bool, count: usize) -> Page<'a> {
         let Some(names) = self.names else {
@@ -129,18 +146,15 @@ impl<'a> Candidates<'a> {
     /// Any other order: the matches after the marker, of which only the first `count`
     /// are fully sorted.
     fn sorted(&self, sorts: &[Sort], after: Option<&Position>, count: usize) -> Page<'a> {
-        let mut keyed: Vec<(Vec<SortValue>, &'a String, &'a StoredRecord)> = self
-            .names
-            .into_iter()
-            .flatten()
-            .filter_map(|name| self.matching(name))
+        let keyed = self
+            .all_matching()
             .map(|(name, r)| (sort_keys(sorts, name, r), name, r))
             .filter(|(keys, name, _)| {
                 after.map_or(true, |a| {
                     compare(sorts, keys, name, &a.keys, &a.name).is_gt()
                 })
-            })
-            .collect();
+            });
+        let mut keyed: Vec<(Vec<SortValue>, &'a String, &'a StoredRecord)> = keyed.collect();
         let order = |a: &(Vec<SortValue>, &String, &StoredRecord),
                      b: &(Vec<SortValue>, &String, &StoredRecord)| {
             compare(sorts, &a.0, a.1, &b.0, b.1)

@@ -356,6 +356,13 @@ fn paging_follows_every_order_and_skips_other_types() {
             json!({"recordName": format!("o{i}"), "recordType": "Other"}),
         );
     }
+    // Team is now under half the scope: sorted queries look its names up in the index
+    // (query_pages_filters_and_desired_keys covers the walk of a single-type scope).
+    one(
+        &mut store,
+        "create",
+        json!({"recordName": "o10", "recordType": "Other"}),
+    );
     let ascending: Vec<String> = (0..10).map(|i| format!("t{i}")).collect();
     let all = paged_names(&mut store, json!({"recordType": "Team"}), |_, _| {});
     assert_eq!(all, ascending);
