@@ -1241,6 +1241,77 @@ async fn modify_throughput_on_loopback() {
     assert_eq!(emu.running.stats().records, total as u64);
 }
 
+/// Prints records/s of records/query pages (200 a page, following the continuation
+/// marker) over 100,000 records of one type plus 20,000 of another, in memory: default
+/// order, a filtered default order and a sorted query. Run with
+/// `cargo test --release --test emulator query_paging_throughput -- --ignored --nocapture`.
+/// Asserts only that every record came back once, never a speed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "measurement; run in release mode with --nocapture"]
+async fn query_paging_throughput_on_loopback() {
+    use futures::StreamExt;
+    let emu = Emu::default().await;
+    let seed = |record_type: &'static str, batches: usize| {
+        (0..batches).map(move |batch| {
+            let operations: Vec<Json> = (0..200)
+                .map(|i| {
+                    json!({"operationType": "create", "record": {
+                    "recordName": format!("{record_type}-{batch:04}-{i:03}"),
+                    "recordType": record_type,
+                    "fields": {"n": {"value": (batch * 200 + i) % 977}, "s": {"value": "x"}}}})
+                })
+                .collect();
+            json!({"operations": operations})
+        })
+    };
+    let bodies: Vec<Json> = seed("Page", 500).chain(seed("Other", 100)).collect();
+    let statuses: Vec<u16> = futures::stream::iter(bodies.iter())
+        .map(|body| async { emu.post("records/modify", body).await.status })
+        .buffer_unordered(4)
+        .collect()
+        .await;
+    assert!(statuses.iter().all(|s| *s == 200));
+    let queries = [
+        ("default order", json!({"recordType": "Page"})),
+        (
+            "filtered, default order",
+            json!({"recordType": "Page", "filterBy": [{"comparator": "GREATER_THAN_OR_EQUALS",
+                "fieldName": "n", "fieldValue": {"value": 0}}]}),
+        ),
+        (
+            "sorted by n descending",
+            json!({"recordType": "Page", "sortBy": [{"fieldName": "n", "ascending": false}]}),
+        ),
+    ];
+    for (label, query) in queries {
+        let started = Instant::now();
+        let mut seen = std::collections::HashSet::new();
+        let mut marker: Option<Json> = None;
+        loop {
+            let mut body = json!({"query": query, "resultsLimit": 200});
+            if let Some(marker) = marker.take() {
+                body["continuationMarker"] = marker;
+            }
+            let reply = emu.post("records/query", &body).await;
+            assert_eq!(reply.status, 200, "{}", reply.text);
+            for record in reply.json["records"].as_array().unwrap() {
+                assert!(seen.insert(record["recordName"].as_str().unwrap().to_owned()));
+            }
+            match reply.json.get("continuationMarker") {
+                Some(next) if !next.is_null() => marker = Some(next.clone()),
+                _ => break,
+            }
+        }
+        let elapsed = started.elapsed();
+        eprintln!(
+            "query ({label}): {} records in {elapsed:?} ({:.0} records/s, pages of 200)",
+            seen.len(),
+            seen.len() as f64 / elapsed.as_secs_f64()
+        );
+        assert_eq!(seen.len(), 100_000);
+    }
+}
+
 #[test]
 fn cli_prints_its_url_and_answers() {
     use std::io::BufRead;

@@ -188,16 +188,15 @@ fn decode_operand(
 
 impl Compiled {
     pub fn matches(&self, name: &str, record: &StoredRecord) -> bool {
-        let subject = match &self.subject {
-            Subject::Field(field) => match record.fields.get(field) {
-                Some(value) => value.clone(),
-                None => return false,
-            },
-            Subject::RecordName => FieldValue::string(name),
-            Subject::Created => FieldValue::timestamp(record.created),
-            Subject::Modified => FieldValue::timestamp(record.modified),
-        };
-        self.evaluate(&subject)
+        match &self.subject {
+            Subject::Field(field) => record
+                .fields
+                .get(field)
+                .is_some_and(|value| self.evaluate(value)),
+            Subject::RecordName => self.evaluate(&FieldValue::string(name)),
+            Subject::Created => self.evaluate(&FieldValue::timestamp(record.created)),
+            Subject::Modified => self.evaluate(&FieldValue::timestamp(record.modified)),
+        }
     }
 
     fn evaluate(&self, subject: &FieldValue) -> bool {
@@ -243,11 +242,11 @@ impl Compiled {
     }
 }
 
-fn elements(value: &FieldValue) -> Vec<Value> {
+fn elements(value: &FieldValue) -> &[Value] {
     match value {
-        FieldValue::Scalar(v) => vec![v.clone()],
-        FieldValue::List(_, items) => items.clone(),
-        FieldValue::Unknown { .. } => Vec::new(),
+        FieldValue::Scalar(v) => std::slice::from_ref(v),
+        FieldValue::List(_, items) => items,
+        FieldValue::Unknown { .. } => &[],
     }
 }
 

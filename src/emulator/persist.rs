@@ -242,7 +242,7 @@ fn snapshot_scope(scope: &Scope, data: &ScopeData) -> SnapshotScope {
     SnapshotScope {
         scope: scope.clone(),
         records: data
-            .records
+            .records()
             .iter()
             .map(|(name, record)| persisted(name, record))
             .collect(),
@@ -322,7 +322,7 @@ fn load_snapshot(dir: &Path, store: &mut Store) -> Result<u64, PersistError> {
         let data = store.scopes.entry(part.scope).or_default();
         for record in part.records {
             let (name, stored) = restored(record).map_err(&corrupt)?;
-            data.records.insert(name, stored);
+            data.insert(name, stored);
         }
         for (record_type, fields) in part.schema {
             let types = data.schema.entry(record_type).or_default();
@@ -467,8 +467,8 @@ mod tests {
         write(&mut store, &mut persister, "a", 1903);
         let restored = reopen(dir.path());
         assert_eq!(
-            restored.scopes[&scope()].records,
-            store.scopes[&scope()].records
+            restored.scopes[&scope()].records(),
+            store.scopes[&scope()].records()
         );
         assert_eq!(restored.counter, store.counter);
         assert_eq!(

@@ -4,13 +4,15 @@
 //! returned, so a follow-up request may add or change `zoneID`, `zoneWide`,
 //! `numbersAsStrings`, `desiredKeys` or `resultsLimit` and still continue where it stopped.
 
-use super::filter::{self, SortValue};
-use super::store::{RequestError, Scope, Store, StoredRecord};
-use crate::cloudkit::wire::{QueryRequest, QueryResponse, RecordResult};
+use super::filter::{self, Compiled, SortValue};
+use super::store::{RequestError, Scope, ScopeData, Store, StoredRecord};
+use crate::cloudkit::wire::{QueryRequest, QueryResponse, RecordResult, Sort};
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
+use std::collections::BTreeSet;
+use std::ops::Bound;
 
 /// Default and maximum `resultsLimit` (protocol notes §4, §8).
 pub const MAX_RESULTS: u32 = 200;
@@ -52,26 +54,20 @@ pub fn run(
         None => None,
     };
     let sorts = &query.sort_by;
-    let mut matching: Vec<(Position, &String, &StoredRecord)> = store
-        .scopes
-        .get(scope)
-        .map(|data| {
-            data.records
-                .iter()
-                .filter(|(_, r)| r.record_type == query.record_type)
-                .filter(|(name, r)| filters.iter().all(|f| f.matches(name, r)))
-                .map(|(name, r)| (position(sorts, name, r), name, r))
-                .collect()
-        })
-        .unwrap_or_default();
-    matching.sort_by(|a, b| compare(sorts, &a.0, &b.0));
-    let start = match &after {
-        Some(after) => matching.partition_point(|(p, _, _)| compare(sorts, p, after).is_le()),
-        None => 0,
+    let candidates = Candidates {
+        data: store.scopes.get(scope),
+        names: store
+            .scopes
+            .get(scope)
+            .and_then(|data| data.names_of_type(&query.record_type)),
+        filters: &filters,
     };
-    let page = &matching[start.min(matching.len())..];
+    let mut page = match name_order(sorts) {
+        Some(descending) => candidates.by_name(after.as_ref(), descending, limit + 1),
+        None => candidates.sorted(sorts, after.as_ref(), limit + 1),
+    };
     let more = page.len() > limit;
-    let page = &page[..page.len().min(limit)];
+    page.truncate(limit);
     let render = super::store::Render {
         desired_keys: request.desired_keys.as_deref(),
         numbers_as_strings: request.numbers_as_strings.unwrap_or(false),
@@ -79,16 +75,110 @@ pub fn run(
     };
     let records = page
         .iter()
-        .map(|(_, name, r)| RecordResult::Record(store.render(name, r, render)))
+        .map(|(name, r)| RecordResult::Record(store.render(name, r, render)))
         .collect();
     let continuation_marker = match (more, page.last()) {
-        (true, Some((last, _, _))) => Some(encode_marker(&digest, last)),
+        (true, Some((name, r))) => Some(encode_marker(&digest, &position(sorts, name, r))),
         _ => None,
     };
     Ok(QueryResponse {
         records,
         continuation_marker,
     })
+}
+
+/// The records of the queried type that pass every filter, reached through the scope's
+/// name index.
+struct Candidates<'a> {
+    data: Option<&'a ScopeData>,
+    names: Option<&'a BTreeSet<String>>,
+    filters: &'a [Compiled],
+}
+
+type Page<'a> = Vec<(&'a String, &'a StoredRecord)>;
+
+impl<'a> Candidates<'a> {
+    fn matching(&self, name: &'a String) -> Option<(&'a String, &'a StoredRecord)> {
+        let record = self.data?.get(name)?;
+        self.filters
+            .iter()
+            .all(|f| f.matches(name, record))
+            .then_some((name, record))
+    }
+
+    /// Every match: a walk of the scope's records when the type is most of them (no
+    /// lookups), else lookups of the type's names.
+    fn all_matching(&self) -> Box<dyn Iterator<Item = (&'a String, &'a StoredRecord)> + '_> {
+        let (Some(data), Some(names)) = (self.data, self.names) else {
+            return Box::new(std::iter::empty());
+        };
+        if names.len() * 2 < data.records().len() {
+            return Box::new(names.iter().filter_map(|name| self.matching(name)));
+        }
+        let record_type = data.get(names.iter().next().map_or("", String::as_str));
+        let record_type = record_type.map(|r| r.record_type.as_str()).unwrap_or("");
+        Box::new(data.records().iter().filter(move |(name, record)| {
+            record.record_type == record_type
+                && self.filters.iter().all(|f| f.matches(name, record))
+        }))
+    }
+
+    /// Name order: a range scan from the marker's name, stopping after `count` matches.
+    fn by_name(&self, after: Option<&Position>, descending: bool, count: usize) -> Page<'a> {
+        let Some(names) = self.names else {
+            return Vec::new();
+        };
+        let from = after.map(|p| p.name.as_str());
+        let bounds = match (from, descending) {
+            (None, _) => (Bound::Unbounded, Bound::Unbounded),
+            (Some(name), false) => (Bound::Excluded(name), Bound::Unbounded),
+            (Some(name), true) => (Bound::Unbounded, Bound::Excluded(name)),
+        };
+        let range = names.range::<str, _>(bounds);
+        let matching = |name: &'a String| self.matching(name);
+        if descending {
+            range.rev().filter_map(matching).take(count).collect()
+        } else {
+            range.filter_map(matching).take(count).collect()
+        }
+    }
+
+    /// Any other order: the matches after the marker, of which only the first `count`
+    /// are fully sorted.
+    fn sorted(&self, sorts: &[Sort], after: Option<&Position>, count: usize) -> Page<'a> {
+        let keyed = self
+            .all_matching()
+            .map(|(name, r)| (sort_keys(sorts, name, r), name, r))
+            .filter(|(keys, name, _)| {
+                after.map_or(true, |a| {
+                    compare(sorts, keys, name, &a.keys, &a.name).is_gt()
+                })
+            });
+        let mut keyed: Vec<(Vec<SortValue>, &'a String, &'a StoredRecord)> = keyed.collect();
+        let order = |a: &(Vec<SortValue>, &String, &StoredRecord),
+                     b: &(Vec<SortValue>, &String, &StoredRecord)| {
+            compare(sorts, &a.0, a.1, &b.0, b.1)
+        };
+        if keyed.len() > count {
+            keyed.select_nth_unstable_by(count, order);
+            keyed.truncate(count);
+        }
+        keyed.sort_by(order);
+        keyed.into_iter().map(|(_, name, r)| (name, r)).collect()
+    }
+}
+
+/// `Some(descending)` when the order is by recordName alone: no sort, or sorts that are
+/// constant for every record before a `recordName` sort.
+fn name_order(sorts: &[Sort]) -> Option<bool> {
+    for sort in sorts {
+        match (&sort.field_name, sort.system_field_name.as_deref()) {
+            (None, Some("recordName")) => return Some(sort.ascending == Some(false)),
+            (None, Some("createdTimestamp" | "modifiedTimestamp")) | (Some(_), _) => return None,
+            (None, _) => {}
+        }
+    }
+    Some(false)
 }
 
 /// With `--require-indexes`: every filtered or sorted field needs `Type.field`; a query
@@ -121,20 +211,30 @@ fn check_indexes(store: &Store, request: &QueryRequest) -> Result<(), RequestErr
     Ok(())
 }
 
-fn position(sorts: &[crate::cloudkit::wire::Sort], name: &str, record: &StoredRecord) -> Position {
+fn sort_keys(sorts: &[Sort], name: &str, record: &StoredRecord) -> Vec<SortValue> {
+    sorts
+        .iter()
+        .map(|sort| filter::sort_value(sort, name, record))
+        .collect()
+}
+
+fn position(sorts: &[Sort], name: &str, record: &StoredRecord) -> Position {
     Position {
-        keys: sorts
-            .iter()
-            .map(|sort| filter::sort_value(sort, name, record))
-            .collect(),
+        keys: sort_keys(sorts, name, record),
         name: name.to_owned(),
     }
 }
 
 /// Sort keys in order (each ascending unless `ascending: false`), then recordName ascending.
-fn compare(sorts: &[crate::cloudkit::wire::Sort], a: &Position, b: &Position) -> Ordering {
+fn compare(
+    sorts: &[Sort],
+    a_keys: &[SortValue],
+    a_name: &str,
+    b_keys: &[SortValue],
+    b_name: &str,
+) -> Ordering {
     for (index, sort) in sorts.iter().enumerate() {
-        let (Some(x), Some(y)) = (a.keys.get(index), b.keys.get(index)) else {
+        let (Some(x), Some(y)) = (a_keys.get(index), b_keys.get(index)) else {
             continue;
         };
         let order = x.compare(y);
@@ -147,7 +247,7 @@ fn compare(sorts: &[crate::cloudkit::wire::Sort], a: &Position, b: &Position) ->
             return order;
         }
     }
-    a.name.cmp(&b.name)
+    a_name.cmp(b_name)
 }
 
 fn query_digest(scope: &Scope, request: &QueryRequest) -> String {

@@ -40,11 +40,69 @@ pub struct StoredRecord {
 /// `recordType` → field name → the type fixed by the field's first write.
 pub type Schema = BTreeMap<String, BTreeMap<String, FieldType>>;
 
-/// The records and schema of one scope (default zone only).
+/// The records and schema of one scope (default zone only). Records are reached through
+/// methods so that the per-type name index stays in step with them.
 #[derive(Clone, Debug, Default)]
 pub struct ScopeData {
-    pub records: BTreeMap<String, StoredRecord>,
+    records: BTreeMap<String, StoredRecord>,
+    /// `recordType` → the names of its records in name order: queries page through this
+    /// instead of scanning and sorting every record of the scope.
+    names_by_type: HashMap<String, BTreeSet<String>>,
     pub schema: Schema,
+}
+
+impl ScopeData {
+    /// Every record of the scope, by name.
+    pub fn records(&self) -> &BTreeMap<String, StoredRecord> {
+        &self.records
+    }
+
+    pub fn get(&self, name: &str) -> Option<&StoredRecord> {
+        self.records.get(name)
+    }
+
+    /// The names of the records of `record_type`, in name order.
+    pub fn names_of_type(&self, record_type: &str) -> Option<&BTreeSet<String>> {
+        self.names_by_type.get(record_type)
+    }
+
+    /// Stores `record` under `name`, replacing any record of that name.
+    pub fn insert(&mut self, name: String, record: StoredRecord) {
+        let retyped = self
+            .records
+            .get(&name)
+            .filter(|previous| previous.record_type != record.record_type)
+            .map(|previous| previous.record_type.clone());
+        if let Some(former_type) = retyped {
+            self.unindex(&former_type, &name);
+        }
+        match self.names_by_type.get_mut(&record.record_type) {
+            Some(names) if names.contains(&name) => {}
+            Some(names) => {
+                names.insert(name.clone());
+            }
+            None => {
+                let names = BTreeSet::from([name.clone()]);
+                self.names_by_type.insert(record.record_type.clone(), names);
+            }
+        }
+        self.records.insert(name, record);
+    }
+
+    pub fn remove(&mut self, name: &str) -> Option<StoredRecord> {
+        let removed = self.records.remove(name)?;
+        self.unindex(&removed.record_type, name);
+        Some(removed)
+    }
+
+    fn unindex(&mut self, record_type: &str, name: &str) {
+        if let Some(names) = self.names_by_type.get_mut(record_type) {
+            names.remove(name);
+            if names.is_empty() {
+                self.names_by_type.remove(record_type);
+            }
+        }
+    }
 }
 
 /// A committed effect, in the order applied; `persist` logs these.
@@ -215,7 +273,7 @@ impl Store {
                 request.records.len()
             )));
         }
-        let records = self.scopes.get(scope).map(|s| &s.records);
+        let records = self.scopes.get(scope);
         let results = request
             .records
             .iter()
@@ -255,10 +313,10 @@ impl Store {
                         .entry(field.clone())
                         .or_insert_with(|| value.field_type());
                 }
-                data.records.insert(name, record);
+                data.insert(name, record);
             }
             Change::Delete { name } => {
-                data.records.remove(&name);
+                data.remove(&name);
             }
         }
     }
@@ -336,11 +394,11 @@ impl Store {
         if !seen.insert(name.clone()) {
             return Err(fail(bad("record appears more than once in this request")));
         }
-        let existing = self.scopes.get(scope).and_then(|s| s.records.get(&name));
+        let existing = self.scopes.get(scope).and_then(|s| s.get(&name));
         check_preconditions(kind, record, existing).map_err(fail)?;
         if matches!(kind, OperationType::Delete | OperationType::ForceDelete) {
             if let Some(data) = self.scopes.get_mut(scope) {
-                data.records.remove(&name);
+                data.remove(&name);
             }
             return Ok(Change::Delete { name });
         }
@@ -373,7 +431,7 @@ impl Store {
             created: previous.map_or(now, |current| current.created),
             modified: now,
         };
-        data.records.insert(name.clone(), stored.clone());
+        data.insert(name.clone(), stored.clone());
         Ok(Change::Put {
             name,
             record: stored,

@@ -4,6 +4,7 @@
 use super::*;
 use crate::cloudkit::wire::QueryRequest;
 use serde_json::{json, Value as Json};
+use std::ops::Bound;
 
 fn scope() -> Scope {
     Scope {
@@ -314,4 +315,102 @@ fn index_enforcement() {
         "sortBy": [{"fieldName": "n"}]}}))
     .unwrap();
     assert!(store.query(&scope(), &request).is_ok());
+}
+
+/// Every recordName of `query` followed page by page (`resultsLimit` 3); `between` runs
+/// after each page with the page's last name.
+fn paged_names(
+    store: &mut Store,
+    query_body: Json,
+    between: impl Fn(&mut Store, &str),
+) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut marker: Option<Json> = None;
+    loop {
+        let mut body = json!({"query": query_body, "resultsLimit": 3});
+        if let Some(m) = marker.take() {
+            body["continuationMarker"] = m;
+        }
+        let page = query(store, body);
+        for record in page["records"].as_array().unwrap() {
+            names.push(record["recordName"].as_str().unwrap().to_owned());
+        }
+        if let Some(last) = names.last() {
+            between(store, last);
+        }
+        match page.get("continuationMarker") {
+            Some(m) => marker = Some(m.clone()),
+            None => return names,
+        }
+    }
+}
+
+#[test]
+fn paging_follows_every_order_and_skips_other_types() {
+    let mut store = Store::new(Indexes::default());
+    for i in [7, 3, 9, 1, 5, 8, 2, 6, 4, 0] {
+        create(&mut store, &format!("t{i}"), json!({"n": {"value": i % 3}}));
+        one(
+            &mut store,
+            "create",
+            json!({"recordName": format!("o{i}"), "recordType": "Other"}),
+        );
+    }
+    // Team is now under half the scope: sorted queries look its names up in the index
+    // (query_pages_filters_and_desired_keys covers the walk of a single-type scope).
+    one(
+        &mut store,
+        "create",
+        json!({"recordName": "o10", "recordType": "Other"}),
+    );
+    let ascending: Vec<String> = (0..10).map(|i| format!("t{i}")).collect();
+    let all = paged_names(&mut store, json!({"recordType": "Team"}), |_, _| {});
+    assert_eq!(all, ascending);
+    let by_name_descending = json!({"recordType": "Team",
+        "sortBy": [{"systemFieldName": "recordName", "ascending": false}]});
+    let descending = paged_names(&mut store, by_name_descending, |_, _| {});
+    assert_eq!(
+        descending,
+        ascending.iter().rev().cloned().collect::<Vec<_>>()
+    );
+    let by_n = json!({"recordType": "Team", "sortBy": [{"fieldName": "n", "ascending": false}]});
+    let sorted = paged_names(&mut store, by_n, |_, _| {});
+    let expected = ["t2", "t5", "t8", "t1", "t4", "t7", "t0", "t3", "t6", "t9"];
+    assert_eq!(sorted, expected);
+    let filtered = json!({"recordType": "Team", "filterBy": [{"comparator": "EQUALS",
+        "fieldName": "n", "fieldValue": {"value": 1}}]});
+    assert_eq!(
+        paged_names(&mut store, filtered, |_, _| {}),
+        ["t1", "t4", "t7"]
+    );
+}
+
+#[test]
+fn paging_continues_after_the_last_record_is_deleted_or_retyped() {
+    let mut store = Store::new(Indexes::default());
+    for i in 0..9 {
+        create(&mut store, &format!("t{i}"), json!({}));
+    }
+    // Deletes the page's last record (the marker's) and the one after it.
+    let deleting = |store: &mut Store, last: &str| {
+        let data = store.scopes.get_mut(&scope()).unwrap();
+        let names = data.names_of_type("Team").unwrap();
+        let next = names
+            .range::<str, _>((Bound::Excluded(last), Bound::Unbounded))
+            .next();
+        for name in [Some(last.to_owned()), next.cloned()].into_iter().flatten() {
+            data.remove(&name);
+        }
+    };
+    let names = paged_names(&mut store, json!({"recordType": "Team"}), deleting);
+    assert_eq!(names, ["t0", "t1", "t2", "t4", "t5", "t6", "t8"]);
+    let data = store.scopes.get_mut(&scope()).unwrap();
+    let mut record = data.get("t0").unwrap().clone();
+    record.record_type = "Other".into();
+    data.insert("t0".into(), record);
+    let teams: Vec<&String> = data.names_of_type("Team").unwrap().iter().collect();
+    assert_eq!(teams, ["t1", "t4", "t5"]);
+    assert!(data.names_of_type("Other").unwrap().contains("t0"));
+    data.remove("t0");
+    assert!(data.names_of_type("Other").is_none());
 }
