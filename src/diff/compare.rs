@@ -35,6 +35,7 @@ impl Default for CompareRules {
 }
 
 /// Whether two field values are equal under the rules.
+#[inline]
 pub fn values_equal(a: &FieldValue, b: &FieldValue, rules: &CompareRules) -> bool {
     match (a, b) {
         (FieldValue::Scalar(a), FieldValue::Scalar(b)) => elements_equal(a, b, rules),
@@ -58,6 +59,7 @@ pub fn values_equal(a: &FieldValue, b: &FieldValue, rules: &CompareRules) -> boo
     }
 }
 
+#[inline]
 fn elements_equal(a: &Value, b: &Value, rules: &CompareRules) -> bool {
     match (a, b) {
         (Value::String(a), Value::String(b)) | (Value::Bytes(a), Value::Bytes(b)) => a == b,
@@ -83,8 +85,8 @@ pub fn compare_type(
     mut current: Vec<Record>,
     rules: &CompareRules,
 ) -> TypeDiff {
-    desired.sort_unstable_by(|a, b| a.record_name.cmp(&b.record_name));
-    current.sort_unstable_by(|a, b| a.record_name.cmp(&b.record_name));
+    sort_by_name(&mut desired);
+    sort_by_name(&mut current);
     let mut records = Vec::with_capacity(desired.len().max(current.len()));
     let mut desired = desired.into_iter().peekable();
     let mut current = current.into_iter().peekable();
@@ -105,6 +107,18 @@ pub fn compare_type(
     TypeDiff {
         record_type: record_type.clone(),
         records,
+    }
+}
+
+/// Sorts by recordName unless already sorted: CloudKit query results arrive in recordName
+/// order and local files often are, so the O(n) check usually saves the O(n log n) sort.
+/// Names are unique after validation, so an unstable sort loses nothing.
+fn sort_by_name(records: &mut [Record]) {
+    if !records
+        .windows(2)
+        .all(|pair| pair[0].record_name <= pair[1].record_name)
+    {
+        records.sort_unstable_by(|a, b| a.record_name.cmp(&b.record_name));
     }
 }
 

@@ -35,18 +35,18 @@ fn location_ignores_other_members() {
         .extra
         .insert("altitude".into(), serde_json::json!(12.0));
     assert!(equal(
-        FieldValue::Scalar(Value::Location(with_altitude)),
+        FieldValue::Scalar(Value::Location(Box::new(with_altitude))),
         FieldValue::location(42.0, -71.0)
     ));
 }
 
 #[test]
 fn reference_compares_record_name_only() {
-    let other = FieldValue::Scalar(Value::Reference(Reference {
+    let other = FieldValue::Scalar(Value::Reference(Box::new(Reference {
         record_name: "stadium-1".into(),
         action: Some("DELETE_SELF".into()),
         zone_id: Some(serde_json::json!({"zoneName": "_defaultZone"})),
-    }));
+    })));
     assert!(equal(FieldValue::reference("stadium-1"), other));
     assert!(!equal(
         FieldValue::reference("stadium-1"),
@@ -67,7 +67,7 @@ fn scalars_compare_by_value_and_type() {
     ));
     let unknown = |v| FieldValue::Unknown {
         type_name: "BOOLEAN".into(),
-        value: serde_json::json!(v),
+        value: Box::new(serde_json::json!(v)),
     };
     assert!(equal(unknown(true), unknown(true)));
     assert!(!equal(unknown(true), unknown(false)));
@@ -92,7 +92,7 @@ fn lists_compare_element_wise_in_order() {
     let locations = |latitude| {
         FieldValue::List(
             ScalarType::Location,
-            vec![Value::Location(Location::new(latitude, 0.0))],
+            vec![Value::Location(Box::new(Location::new(latitude, 0.0)))],
         )
     };
     assert!(equal(locations(1.0), locations(1.00005)));
@@ -213,9 +213,10 @@ fn element() -> impl Strategy<Value = Value> {
         any::<i64>().prop_map(Value::Int64),
         any::<f64>().prop_map(Value::Double),
         any::<i64>().prop_map(Value::Timestamp),
-        "[a-z]{1,8}".prop_map(|name| Value::Reference(Reference::to(name.as_str()))),
-        (-90.0..90.0f64, -180.0..180.0f64)
-            .prop_map(|(latitude, longitude)| Value::Location(Location::new(latitude, longitude))),
+        "[a-z]{1,8}".prop_map(|name| Value::Reference(Box::new(Reference::to(name.as_str())))),
+        (-90.0..90.0f64, -180.0..180.0f64).prop_map(|(latitude, longitude)| Value::Location(
+            Box::new(Location::new(latitude, longitude))
+        )),
     ]
 }
 
@@ -254,4 +255,88 @@ proptest! {
             prop_assert!(record.changes.is_empty());
         }
     }
+}
+
+/// Process CPU time (user + system, all threads) from `/proc/self/stat`, in seconds; Linux
+/// counts it in clock ticks of 1/100 s.
+fn process_cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").expect("linux /proc/self/stat");
+    let after_name = &stat[stat.rfind(')').expect("stat has a command name") + 2..];
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of stat(5); field 3 is the first after the name.
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    ticks as f64 / 100.0
+}
+
+/// A game record of six fields, as the SportsTime example has.
+fn game(index: usize) -> Record {
+    Record::new("Game", format!("game-{index:08}"))
+        .with_field(
+            "homeTeam",
+            FieldValue::reference(format!("team-{}", index % 30)),
+        )
+        .with_field(
+            "awayTeam",
+            FieldValue::reference(format!("team-{}", (index + 7) % 30)),
+        )
+        .with_field(
+            "venue",
+            FieldValue::string(format!("Stadium {}", index % 30)),
+        )
+        .with_field("homeScore", FieldValue::int64((index % 11) as i64))
+        .with_field(
+            "startTime",
+            FieldValue::timestamp(1_700_000_000_000 + index as i64 * 60_000),
+        )
+        .with_field(
+            "location",
+            FieldValue::location(42.0 + (index % 90) as f64 / 10.0, -71.0),
+        )
+}
+
+fn measure(label: &str, desired: Vec<Record>, current: Vec<Record>) {
+    let count = desired.len();
+    let (cpu_start, wall_start) = (process_cpu_seconds(), std::time::Instant::now());
+    let diff = compare_type(&"Game".into(), desired, current, &rules());
+    let (cpu, wall) = (
+        process_cpu_seconds() - cpu_start,
+        wall_start.elapsed().as_secs_f64(),
+    );
+    println!(
+        "{label}: {count} records, wall {wall:.3} s ({:.0} records/s), cpu {cpu:.2} s ({:.0} records/cpu-s)",
+        count as f64 / wall,
+        count as f64 / cpu.max(0.01),
+    );
+    assert_eq!(diff.records.len(), count);
+    drop(diff);
+}
+
+/// `cargo test --release --lib diff::compare::tests::throughput -- --ignored --nocapture`
+#[test]
+#[ignore = "a release-mode measurement, run by hand"]
+fn throughput() {
+    const COUNT: usize = 1_000_000;
+    let desired: Vec<Record> = (0..COUNT).map(game).collect();
+    let cloud_copy = |records: &[Record], changed_every: usize| -> Vec<Record> {
+        let mut current = records.to_vec();
+        for (index, record) in current.iter_mut().enumerate() {
+            record.change_tag = Some(format!("tag-{index}").into());
+            if changed_every > 0 && index % changed_every == 0 {
+                record
+                    .fields
+                    .insert("homeScore".into(), FieldValue::int64(-1));
+            }
+        }
+        current
+    };
+    let unchanged = cloud_copy(&desired, 0);
+    measure("sorted, unchanged", desired.clone(), unchanged);
+    let changed = cloud_copy(&desired, 50);
+    measure("sorted, 2 % changed", desired.clone(), changed);
+    let changed = cloud_copy(&desired, 50);
+    let mut shuffled = desired;
+    // A fixed permutation: reversed halves interleaved, so that neither side is sorted.
+    shuffled.reverse();
+    shuffled.swap(0, COUNT / 2);
+    measure("local unsorted, 2 % changed", shuffled, changed);
 }

@@ -268,11 +268,11 @@ fn arb_element(element: ScalarType) -> BoxedStrategy<Value> {
             any::<bool>(),
         )
             .prop_map(|(name, action, zoned)| {
-                Value::Reference(Reference {
+                Value::Reference(Box::new(Reference {
                     record_name: RecordName::new(name),
                     action,
                     zone_id: zoned.then(|| json!({"zoneName": "_defaultZone"})),
-                })
+                }))
             })
             .boxed(),
         ScalarType::Location => (finite.clone(), finite.clone(), proptest::option::of(finite))
@@ -281,11 +281,13 @@ fn arb_element(element: ScalarType) -> BoxedStrategy<Value> {
                 if let Some(altitude) = altitude {
                     location.extra.insert("altitude".into(), json!(altitude));
                 }
-                Value::Location(location)
+                Value::Location(Box::new(location))
             })
             .boxed(),
         ScalarType::AssetId => ("[a-f0-9]{8}", any::<u32>())
-            .prop_map(|(sum, size)| Value::Asset(json!({"fileChecksum": sum, "size": size})))
+            .prop_map(|(sum, size)| {
+                Value::Asset(Box::new(json!({"fileChecksum": sum, "size": size})))
+            })
             .boxed(),
     }
 }
@@ -300,7 +302,7 @@ fn arb_field_value() -> impl Strategy<Value = FieldValue> {
         }),
         1 => any::<bool>().prop_map(|b| FieldValue::Unknown {
             type_name: "BOOLEAN".into(),
-            value: json!(b),
+            value: Box::new(json!(b)),
         }),
     ]
 }

@@ -31,7 +31,7 @@ pub fn decode(field_type: &FieldType, json: &Json) -> Result<FieldValue, String>
         }
         FieldType::Unknown(name) => Ok(FieldValue::Unknown {
             type_name: name.clone(),
-            value: json.clone(),
+            value: Box::new(json.clone()),
         }),
     }
 }
@@ -80,10 +80,12 @@ fn decode_element(t: ScalarType, json: &Json) -> Result<Value, String> {
             },
             _ => Err(mismatch(t, json)),
         },
-        ScalarType::Reference => decode_reference(json).map(Value::Reference),
+        ScalarType::Reference => {
+            decode_reference(json).map(|reference| Value::Reference(Box::new(reference)))
+        }
         ScalarType::Location => decode_location(json),
         ScalarType::AssetId => match json {
-            Json::Object(_) => Ok(Value::Asset(json.clone())),
+            Json::Object(_) => Ok(Value::Asset(Box::new(json.clone()))),
             _ => Err(mismatch(t, json)),
         },
     }
