@@ -792,7 +792,7 @@ async fn garbage_replies_are_undecodable_naming_the_path() {
     ])
     .await;
     let (client, _) = client_for(&server, 1);
-    for expected_path in ["records[1]", ".", "records"] {
+    for expected_path in ["records[1].recordChangeTag", ".", "records"] {
         let error = query(&client).await.unwrap_err();
         let CloudKitError::Undecodable {
             path,

@@ -8,6 +8,8 @@ use serde_json::Value as Json;
 use std::collections::BTreeMap;
 use std::fmt;
 
+mod entry;
+
 /// The zone of the public database's only zone.
 pub const DEFAULT_ZONE: &str = "_defaultZone";
 
@@ -300,7 +302,7 @@ pub struct RecordError {
 }
 
 /// One entry of a `records` array in a reply: a record, or an error for that record. An
-/// entry with a `serverErrorCode` is an error.
+/// entry with a `serverErrorCode` is an error. Decoded in `entry`.
 #[derive(Clone, Debug, PartialEq)]
 #[allow(clippy::large_enum_variant)] // replies hold mostly records; boxing each costs more
 pub enum RecordResult {
@@ -313,22 +315,6 @@ impl Serialize for RecordResult {
         match self {
             RecordResult::Record(r) => r.serialize(serializer),
             RecordResult::Error(e) => e.serialize(serializer),
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for RecordResult {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        use serde::de::Error;
-        let json = Json::deserialize(deserializer)?;
-        if json.get("serverErrorCode").is_some() {
-            serde_json::from_value(json)
-                .map(RecordResult::Error)
-                .map_err(D::Error::custom)
-        } else {
-            serde_json::from_value(json)
-                .map(RecordResult::Record)
-                .map_err(D::Error::custom)
         }
     }
 }

@@ -180,12 +180,24 @@ impl Client {
         Req: Serialize + ?Sized,
         Resp: DeserializeOwned,
     {
+        let (status, reply) = self.call_raw(operation, body).await?;
+        Ok((status, decode(operation, status, &reply)?))
+    }
+
+    /// One POST of `body`, retried like `post`, its 2xx reply left undecoded.
+    async fn call_raw<Req>(
+        &self,
+        operation: &str,
+        body: &Req,
+    ) -> Result<(u16, Vec<u8>), CloudKitError>
+    where
+        Req: Serialize + ?Sized,
+    {
         let bytes = serde_json::to_vec(body).map_err(|source| CloudKitError::Encode {
             operation: operation.to_owned(),
             source,
         })?;
-        let (status, reply) = self.execute(Method::POST, operation, bytes).await?;
-        Ok((status, decode(operation, status, &reply)?))
+        self.execute(Method::POST, operation, bytes).await
     }
 
     /// Sends until a 2xx reply, a final error, or the retry budget is spent.

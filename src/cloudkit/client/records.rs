@@ -2,14 +2,15 @@
 //! chunks of 200, and modify batches; and the pure conversion of their replies into typed,
 //! request-ordered results (a reply that cannot be matched to its request is refused).
 
-use super::{Client, MAX_RECORDS_PER_REQUEST};
+use super::{decode, Client, MAX_RECORDS_PER_REQUEST};
 use crate::cloudkit::error::CloudKitError;
 use crate::cloudkit::wire::{
     LookupEntry, LookupRequest, ModifyRequest, Operation, OperationType, Query, QueryRequest,
-    QueryResponse, RecordError, RecordResult, RecordsResponse, ServerErrorCode, WireRecord, ZoneId,
-    DEFAULT_ZONE,
+    RecordError, RecordResult, RecordsResponse, ServerErrorCode, WireRecord, ZoneId, DEFAULT_ZONE,
 };
 use crate::record::{Record, RecordName, RecordType};
+use serde::Deserialize;
+use serde_json::value::RawValue;
 use std::collections::HashSet;
 use tracing::debug;
 
@@ -50,7 +51,9 @@ impl Client {
     }
 
     /// Every record of `record_type`, following continuation markers page by page (200 a
-    /// page). `on_page` hears the number of records read so far after each page.
+    /// page). `on_page` hears the number of records read so far after each page. Pages are
+    /// pipelined: only the marker of a reply is read before the next page is asked for, and
+    /// the reply's records are decoded on a blocking thread while that request is in flight.
     pub async fn query_all(
         &self,
         record_type: &RecordType,
@@ -58,38 +61,67 @@ impl Client {
     ) -> Result<Vec<Record>, CloudKitError> {
         let mut records = Vec::new();
         let mut markers_seen = HashSet::new();
-        let mut marker = None;
+        let mut page = self.query_page(record_type, None).await?;
         loop {
-            let request = QueryRequest {
-                zone_id: self.zone_id(),
-                results_limit: Some(MAX_RECORDS_PER_REQUEST as u32),
-                query: Query {
-                    record_type: record_type.0.clone(),
-                    filter_by: Vec::new(),
-                    sort_by: Vec::new(),
-                },
-                continuation_marker: marker.take(),
-                desired_keys: None,
-                zone_wide: None,
-                numbers_as_strings: None,
+            let next = page
+                .continuation_marker
+                .take()
+                .filter(|marker| !marker.is_empty());
+            let repeated = next
+                .as_ref()
+                .is_some_and(|marker| !markers_seen.insert(marker.clone()));
+            let decoding = decode_page_in_background(page);
+            let (decoded, following) = match next {
+                Some(marker) if !repeated => {
+                    let (decoded, following) =
+                        tokio::join!(decoding, self.query_page(record_type, Some(marker)));
+                    (decoded, Some(following))
+                }
+                _ => (decoding.await, None),
             };
-            let reply: QueryResponse = self.post(QUERY, &request).await?;
-            let page_size = reply.records.len();
-            for entry in reply.records {
-                records.push(query_record(entry)?);
-            }
+            let decoded = decoded?;
+            let page_size = decoded.len();
+            records.extend(decoded);
             debug!(record_type = %record_type, page_size, records = records.len(), "cloudkit query page");
             on_page(records.len());
-            match reply.continuation_marker.filter(|m| !m.is_empty()) {
+            if repeated {
+                return Err(CloudKitError::RepeatedMarker {
+                    record_type: record_type.0.clone(),
+                });
+            }
+            match following {
                 None => return Ok(records),
-                Some(next) if !markers_seen.insert(next.clone()) => {
-                    return Err(CloudKitError::RepeatedMarker {
-                        record_type: record_type.0.clone(),
-                    })
-                }
-                Some(next) => marker = Some(next),
+                Some(following) => page = following?,
             }
         }
+    }
+
+    /// One query request; the reply's marker is read, its records are kept undecoded.
+    async fn query_page(
+        &self,
+        record_type: &RecordType,
+        continuation_marker: Option<String>,
+    ) -> Result<QueryPage, CloudKitError> {
+        let request = QueryRequest {
+            zone_id: self.zone_id(),
+            results_limit: Some(MAX_RECORDS_PER_REQUEST as u32),
+            query: Query {
+                record_type: record_type.0.clone(),
+                filter_by: Vec::new(),
+                sort_by: Vec::new(),
+            },
+            continuation_marker,
+            desired_keys: None,
+            zone_wide: None,
+            numbers_as_strings: None,
+        };
+        let (status, reply) = self.call_raw(QUERY, &request).await?;
+        let envelope: QueryEnvelope = decode(QUERY, status, &reply)?;
+        Ok(QueryPage {
+            status,
+            records: envelope.records,
+            continuation_marker: envelope.continuation_marker,
+        })
     }
 
     /// Looks `names` up, 200 a request, one result per name in the order given.
@@ -170,6 +202,76 @@ impl Client {
         }
         Ok(results)
     }
+}
+
+/// A query reply with its `records` array still undecoded, so that the continuation marker
+/// is known after a cheap scan of the body.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct QueryEnvelope {
+    #[serde(default, deserialize_with = "present_raw")]
+    records: Option<Box<RawValue>>,
+    #[serde(default)]
+    continuation_marker: Option<String>,
+}
+
+/// A present `records` member kept as is, even `null`, so that its decoding refuses it.
+fn present_raw<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Box<RawValue>>, D::Error> {
+    Box::<RawValue>::deserialize(deserializer).map(Some)
+}
+
+/// One query reply read as far as its marker.
+struct QueryPage {
+    status: u16,
+    records: Option<Box<RawValue>>,
+    continuation_marker: Option<String>,
+}
+
+/// Decodes the records of `page` on a blocking thread, so the caller can wait for the next
+/// page meanwhile.
+async fn decode_page_in_background(page: QueryPage) -> Result<Vec<Record>, CloudKitError> {
+    let status = page.status;
+    let Some(raw) = page.records else {
+        return Ok(Vec::new());
+    };
+    match tokio::task::spawn_blocking(move || decode_page(status, &raw)).await {
+        Ok(decoded) => decoded,
+        Err(error) => match error.try_into_panic() {
+            Ok(panic) => std::panic::resume_unwind(panic),
+            Err(error) => Err(CloudKitError::Undecodable {
+                operation: QUERY.to_owned(),
+                status,
+                path: "records".to_owned(),
+                message: format!("decoding was cancelled: {error}"),
+            }),
+        },
+    }
+}
+
+/// The records of one query reply; a mismatch names its path from the reply's root.
+fn decode_page(status: u16, raw: &RawValue) -> Result<Vec<Record>, CloudKitError> {
+    let entries: Vec<RecordResult> =
+        decode(QUERY, status, raw.get().as_bytes()).map_err(|error| match error {
+            CloudKitError::Undecodable {
+                operation,
+                status,
+                path,
+                message,
+            } => CloudKitError::Undecodable {
+                operation,
+                status,
+                path: if path == "." {
+                    "records".to_owned()
+                } else {
+                    format!("records{path}")
+                },
+                message,
+            },
+            other => other,
+        })?;
+    entries.into_iter().map(query_record).collect()
 }
 
 fn decode_record(operation: &str, wire: &WireRecord) -> Result<Record, CloudKitError> {
