@@ -814,6 +814,8 @@ fn dropped_replies_to_updates_and_deletes_are_resolved_by_lookup() {
     );
     let run = env.run(&["apply", "out.plan", "--receipt", "r.json", "-q"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
+    // -q: only errors; the summary and receipt lines are left out.
+    assert!(!run.stderr.contains("Apply complete"), "{}", run.stderr);
     let stats = env.stats();
     assert!(
         stats.faults.dropped > dropped,

@@ -299,3 +299,38 @@ fn show_renders_create_update_and_delete() {
     let created_at = plan_of(&env.read("out.plan")).created_at;
     insta::assert_snapshot!(show.stdout.replace(&created_at, "[TIME]"));
 }
+
+/// DESIGN.md "The plan file": `show` refuses a plan made for another target than the
+/// configuration in use (production above all), and still reviews any plan offline when no
+/// configuration is in use.
+#[test]
+fn show_refuses_a_plan_for_another_target_than_the_configuration() {
+    let env = seeded();
+    let run = env.run(&["plan", "-o", "out.plan"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    env.set_config("iCloud.com.example.Other", "production");
+    let show = env.run(&["show", "out.plan"]);
+    assert_eq!(
+        (show.code, show.stdout.as_str()),
+        (1, ""),
+        "{}",
+        show.stderr
+    );
+    assert!(
+        show.stderr
+            .contains("refusing plan `out.plan`: it was made for"),
+        "{}",
+        show.stderr
+    );
+    assert!(
+        show.stderr.contains("iCloud.com.example.Other/production"),
+        "{}",
+        show.stderr
+    );
+
+    // Without a configuration in use, the plan alone is shown.
+    std::fs::remove_file(env.path("ckplan.yaml")).unwrap();
+    let show = env.run(&["show", "out.plan"]);
+    assert_eq!(show.code, 0, "{}", show.stderr);
+    assert!(show.stdout.contains("Plan:"));
+}

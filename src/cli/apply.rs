@@ -274,7 +274,14 @@ async fn apply_plan(
     .with_context(|| format!("failed to write receipt `{}`", receipt_path.display()))?;
     print_conflicts(&report);
     let not_started = plan.changes.len() - receipt.records.len();
-    finish(&report, &receipt.totals, not_started, &receipt_path, path)
+    finish(
+        &report,
+        &receipt.totals,
+        not_started,
+        &receipt_path,
+        path,
+        globals.quiet,
+    )
 }
 
 /// Renames the journal (and the receipt, if it is that plan's) of the plan that was saved
@@ -360,6 +367,7 @@ fn finish(
     not_started: usize,
     receipt: &Path,
     plan: &Path,
+    quiet: bool,
 ) -> anyhow::Result<ExitStatus> {
     let line = format!(
         "{} created, {} updated, {} deleted, {} unchanged skipped",
@@ -370,7 +378,9 @@ fn finish(
     } else {
         String::new()
     };
-    eprintln!("Receipt: `{}`", receipt.display());
+    if !quiet {
+        eprintln!("Receipt: `{}`", receipt.display());
+    }
     if let Some(error) = &report.error {
         eprintln!("Apply stopped: {line}{already}.");
         return Err(anyhow::anyhow!(error.to_string()).context(format!(
@@ -399,14 +409,16 @@ fn finish(
         );
         return Ok(ExitStatus::Error);
     }
-    eprintln!(
-        "Apply complete: {line}.{}",
-        if already.is_empty() {
-            String::new()
-        } else {
-            format!(" {}", already.trim())
-        }
-    );
+    if !quiet {
+        eprintln!(
+            "Apply complete: {line}.{}",
+            if already.is_empty() {
+                String::new()
+            } else {
+                format!(" {}", already.trim())
+            }
+        );
+    }
     Ok(ExitStatus::Success)
 }
 

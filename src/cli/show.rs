@@ -39,6 +39,7 @@ pub fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitStatus> {
     let plan = file::from_bytes(&bytes).map_err(|error| {
         anyhow::anyhow!("refusing plan `{path}`: {error}\nhint: make a new plan with `ckplan plan`")
     })?;
+    check_target(&plan, globals, &path.to_string())?;
     let output = if args.json {
         file::to_text(&plan)
     } else {
@@ -55,6 +56,30 @@ pub fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitStatus> {
         }
         _ => Ok(ExitStatus::Success),
     }
+}
+
+/// Refuses a plan made for another target than the configuration in use, when there is one
+/// (`--config`, `CKPLAN_CONFIG` or `./ckplan.yaml`): a plan reviewed against the wrong
+/// container or environment is the mistake the target check exists for. Without a
+/// configuration, `show` works offline on the plan alone.
+fn check_target(plan: &Plan, globals: &Globals, path: &str) -> anyhow::Result<()> {
+    let config_path = globals.config_path();
+    if globals.config.is_none() && !config_path.exists() {
+        return Ok(());
+    }
+    let config = crate::config::Config::load(&config_path)
+        .with_context(|| format!("failed to check plan `{path}` against its configuration"))?;
+    let configured = config.target();
+    if plan.target != configured {
+        anyhow::bail!(
+            "refusing plan `{path}`: it was made for `{}` but `{}` targets `{}`\n\
+             hint: pass the matching --config, or review it where no ckplan.yaml is in use",
+            plan.target,
+            config_path.display(),
+            configured
+        );
+    }
+    Ok(())
 }
 
 /// The plan as review text, coloured when stdout takes colour.
