@@ -2,7 +2,6 @@
 
 use super::{workspace, ExitStatus, Globals};
 use crate::diff::{Category, TypeDiff};
-use crate::record::RecordType;
 use crate::sync;
 use serde_json::json;
 
@@ -26,12 +25,7 @@ pub struct Args {
 
 pub async fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitStatus> {
     let config = workspace::load_config(globals)?;
-    let only: Vec<RecordType> = args
-        .types
-        .iter()
-        .map(|t| RecordType::new(t.as_str()))
-        .collect();
-    let types = sync::selected_types(&config, &only).map_err(anyhow::Error::msg)?;
+    let types = workspace::selected_types(&config, &args.types)?;
     let local = workspace::load_local(&config)?;
     let connection = workspace::connect(&config).await?;
     let bar = workspace::ReadBar::new(globals.quiet || args.json);

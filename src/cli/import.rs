@@ -4,8 +4,6 @@
 use super::{output, workspace, ExitStatus, Globals};
 use crate::cloudkit::client::OperationResult;
 use crate::cloudkit::wire::{Operation, OperationType, WireRecord};
-use crate::record::RecordType;
-use crate::sync;
 use anyhow::Context;
 
 /// Force-replace every local record (no diff, no change tags: overwrites concurrent edits).
@@ -21,12 +19,7 @@ pub struct Args {
 
 pub async fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitStatus> {
     let config = workspace::load_config(globals)?;
-    let only: Vec<RecordType> = args
-        .types
-        .iter()
-        .map(|t| RecordType::new(t.as_str()))
-        .collect();
-    let selected = sync::selected_types(&config, &only).map_err(anyhow::Error::msg)?;
+    let selected = workspace::selected_types(&config, &args.types)?;
     let mut local = workspace::load_local(&config)?;
     let order = local.type_order(&config).types;
     let connection = workspace::connect(&config).await?;

@@ -3,7 +3,6 @@
 use super::{output, show, workspace, ExitStatus, Globals};
 use crate::config::Config;
 use crate::plan::{file, Plan, PlanOptions};
-use crate::record::RecordType;
 use crate::sync::{self, Survey};
 use anyhow::Context;
 use std::io::Write;
@@ -38,8 +37,7 @@ pub async fn make_plan(
     types: &[String],
     delete_orphans: bool,
 ) -> anyhow::Result<Plan> {
-    let only: Vec<RecordType> = types.iter().map(|t| RecordType::new(t.as_str())).collect();
-    let selected = sync::selected_types(config, &only).map_err(anyhow::Error::msg)?;
+    let selected = workspace::selected_types(config, types)?;
     // Local data first: it names every unreadable file with its problem.
     let local = workspace::load_local(config)?;
     let inputs = sync::input_digests(config).context("failed to read an input file")?;
@@ -58,7 +56,7 @@ pub async fn make_plan(
     }
     let options = PlanOptions {
         delete_orphans,
-        types: (!only.is_empty()).then_some(selected.clone()),
+        types: (!types.is_empty()).then_some(selected.clone()),
     };
     let rules = config
         .types

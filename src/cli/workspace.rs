@@ -6,6 +6,7 @@ use super::{output, Globals};
 use crate::cloudkit::ClientOptions;
 use crate::config::Config;
 use crate::record::load::{self, LocalData};
+use crate::record::RecordType;
 use crate::sync::{self, Connection, ReadProgress};
 use anyhow::{bail, Context};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -72,6 +73,12 @@ pub fn load_local(config: &Config) -> anyhow::Result<LocalData> {
         );
     }
     Ok(local)
+}
+
+/// The record types named with `--type` (each must be configured), or every configured type.
+pub fn selected_types(config: &Config, types: &[String]) -> anyhow::Result<Vec<RecordType>> {
+    let only: Vec<RecordType> = types.iter().map(|t| RecordType::new(t.as_str())).collect();
+    sync::selected_types(config, &only).map_err(anyhow::Error::msg)
 }
 
 pub async fn connect(config: &Config) -> anyhow::Result<Connection> {

@@ -419,6 +419,19 @@ pub enum OperationType {
     ForceDelete,
 }
 
+impl ModifyRequest {
+    /// A request of these operations in the default zone, with nothing else set.
+    pub fn new(operations: Vec<Operation>) -> Self {
+        Self {
+            operations,
+            zone_id: None,
+            atomic: None,
+            desired_keys: None,
+            numbers_as_strings: None,
+        }
+    }
+}
+
 impl OperationType {
     /// Whether CloudKit requires `recordChangeTag` for this operation.
     pub fn needs_tag(self) -> bool {
@@ -549,17 +562,11 @@ mod tests {
     #[test]
     fn modify_request_matches_the_documented_shape() {
         let record = Record::new("Stadium", "s1").with_field("name", FieldValue::string("Fenway"));
-        let request = ModifyRequest {
-            operations: vec![Operation {
-                operation_type: OperationType::ForceReplace,
-                record: WireRecord::from_record(&record),
-                desired_keys: None,
-            }],
-            zone_id: None,
-            atomic: None,
+        let request = ModifyRequest::new(vec![Operation {
+            operation_type: OperationType::ForceReplace,
+            record: WireRecord::from_record(&record),
             desired_keys: None,
-            numbers_as_strings: None,
-        };
+        }]);
         assert_eq!(
             serde_json::to_value(&request).unwrap(),
             json!({"operations": [{"operationType": "forceReplace", "record": {

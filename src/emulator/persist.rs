@@ -431,17 +431,11 @@ mod tests {
 
     fn write(store: &mut Store, persister: &mut Persister, name: &str, year: i64) {
         let record = Record::new("Team", name).with_field("founded", FieldValue::int64(year));
-        let request = ModifyRequest {
-            operations: vec![Operation {
-                operation_type: OperationType::ForceReplace,
-                record: WireRecord::from_record(&record),
-                desired_keys: None,
-            }],
-            zone_id: None,
-            atomic: None,
+        let request = ModifyRequest::new(vec![Operation {
+            operation_type: OperationType::ForceReplace,
+            record: WireRecord::from_record(&record),
             desired_keys: None,
-            numbers_as_strings: None,
-        };
+        }]);
         let modified = store.modify(&scope(), &request, 1_000).unwrap();
         persister
             .commit(&scope(), &modified.changes, store)

@@ -171,9 +171,7 @@ impl Client {
         let request = ModifyRequest {
             atomic: zone_id.as_ref().map(|_| false),
             zone_id,
-            operations,
-            desired_keys: None,
-            numbers_as_strings: None,
+            ..ModifyRequest::new(operations)
         };
         let (status, reply): (u16, RecordsResponse) = self.call(MODIFY, &request).await?;
         let count = request.operations.len();
