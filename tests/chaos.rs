@@ -189,7 +189,7 @@ async fn check_store_and_records(
         let now = cloud.get(&key);
         let tag = now.and_then(|r| r.change_tag.clone());
         match &entry.outcome {
-            Outcome::Created { change_tag } | Outcome::Updated { change_tag } => {
+            Outcome::Created { change_tag } | Outcome::Updated { change_tag, .. } => {
                 assert_eq!(tag.as_ref(), Some(change_tag), "seed {seed}: {key:?} tag")
             }
             Outcome::AlreadyApplied { change_tag } => {

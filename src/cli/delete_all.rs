@@ -1,12 +1,10 @@
 //! `ckplan delete-all --type T`: the old behaviour, kept: delete every record of a type,
 //! after confirmation.
 
-use super::{output, workspace, ExitStatus, Globals};
+use super::{workspace, ExitStatus, Globals};
 use crate::cloudkit::client::OperationResult;
 use crate::cloudkit::wire::{Operation, OperationType, WireRecord};
-use crate::record::RecordType;
 use anyhow::{bail, Context};
-use std::io::BufRead;
 
 /// Delete every record of one type from CloudKit (asks first).
 #[derive(Debug, clap::Args)]
@@ -25,7 +23,9 @@ pub struct Args {
 
 pub async fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitStatus> {
     let config = workspace::load_config(globals)?;
-    let record_type = RecordType::new(args.record_type.as_str());
+    // Only a configured type: a typo must not pass as "nothing to delete".
+    let record_type =
+        workspace::selected_types(&config, std::slice::from_ref(&args.record_type))?.remove(0);
     let connection = workspace::connect(&config).await?;
     let records = connection
         .client
@@ -33,23 +33,20 @@ pub async fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitStatus> {
         .await?;
     if records.is_empty() {
         eprintln!("No `{record_type}` records in `{}`.", config.target());
-        connection.close().await;
         return Ok(ExitStatus::Success);
     }
     if !args.yes {
-        if !output::stdin_is_terminal() && !globals.interactive {
+        let prompter = &globals.context.prompter;
+        if !prompter.can_ask() {
             bail!("refusing to delete without confirmation: stdin is not a terminal (use --yes)");
         }
-        eprint!(
+        let answer = prompter.ask(&format!(
             "Delete all {} `{record_type}` records from `{}`? Type `{record_type}` to confirm: ",
             records.len(),
             config.target()
-        );
-        let mut answer = String::new();
-        std::io::stdin().lock().read_line(&mut answer)?;
-        if answer.trim() != record_type.as_str() {
+        ))?;
+        if answer.as_deref() != Some(record_type.as_str()) {
             eprintln!("Cancelled; nothing was deleted.");
-            connection.close().await;
             return Ok(ExitStatus::Success);
         }
     }

@@ -5,9 +5,10 @@
 use super::{output, Globals};
 use crate::cloudkit::ClientOptions;
 use crate::config::Config;
+use crate::plan::{Plan, PlanOptions};
 use crate::record::load::{self, LocalData};
 use crate::record::RecordType;
-use crate::sync::{self, Connection, ReadProgress};
+use crate::sync::{self, Connection, ReadProgress, Survey};
 use anyhow::{bail, Context};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::PathBuf;
@@ -117,4 +118,75 @@ impl ReadProgress for ReadBar {
             bar.set_position(total as u64);
         }
     }
+}
+
+/// Everything up to an in-memory plan: shared with smart sync.
+pub async fn make_plan(
+    config: &Config,
+    globals: &Globals,
+    types: &[String],
+    delete_orphans: bool,
+) -> anyhow::Result<Plan> {
+    let selected = selected_types(config, types)?;
+    // Local data first: it names every unreadable file with its problem.
+    let local = load_local(config)?;
+    let inputs = sync::input_digests(config).context("failed to read an input file")?;
+    let connection = connect(config).await?;
+    let bar = ReadBar::new(globals.quiet);
+    let survey = sync::survey(config, local, &connection.client, &selected, &bar).await;
+    bar.finish();
+    connection.close().await;
+    let Survey { diffs, type_order } = survey?;
+    if let Some(cycle) = &type_order.cycle {
+        let names: Vec<_> = cycle.iter().map(|t| t.as_str()).collect();
+        output::warn(format_args!(
+            "record types reference each other in a cycle ({}); they are applied by name",
+            names.join(", ")
+        ));
+    }
+    let options = PlanOptions {
+        delete_orphans,
+        types: (!types.is_empty()).then_some(selected.clone()),
+    };
+    let rules = config
+        .types
+        .iter()
+        .map(|(t, c)| (t.clone(), c.compare_rules()))
+        .collect();
+    Ok(Plan::build(
+        config.target(),
+        options,
+        inputs,
+        type_order.types,
+        diffs,
+        globals.context.clock.timestamp(),
+    )
+    .with_rules(rules))
+}
+
+/// Per-type lines and totals for stderr.
+pub fn summary(plan: &Plan) -> String {
+    let mut out = String::new();
+    for s in &plan.summary {
+        out.push_str(&format!(
+            "{}: {} unchanged, {} new, {} updated, {} deleted\n",
+            s.record_type,
+            s.unchanged,
+            s.create,
+            s.update,
+            // As in `diff`: the orphans, deleted or not; the line below says which.
+            s.orphans,
+        ));
+    }
+    let orphans = plan.orphans_kept();
+    if orphans > 0 {
+        out.push_str(&format!(
+            "Would delete {orphans} orphan records (use --delete-orphans to confirm)\n"
+        ));
+    }
+    let (create, update, delete) = plan.counts();
+    out.push_str(&format!(
+        "Plan: {create} to create, {update} to update, {delete} to delete.\n"
+    ));
+    out
 }

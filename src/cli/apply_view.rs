@@ -1,0 +1,252 @@
+//! What `ckplan apply` shows: progress, each conflict and failure as it becomes final
+//! (before the count that includes it), and the closing summary that decides the exit
+//! status.
+
+use super::{output, show, ExitStatus};
+use crate::apply::session::KeptAside;
+use crate::apply::{Applied, Outcome, RecordKey, Totals};
+use crate::cloudkit::wire::WireField;
+use crate::plan::{Action, Plan};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// `would create …` lines of a smart sync dry run, for stdout.
+pub fn dry_run_listing(plan: &Plan) -> String {
+    let mut out = String::new();
+    for (action, label) in [
+        (Action::Create, "create"),
+        (Action::Update, "update"),
+        (Action::Delete, "delete"),
+    ] {
+        for change in plan.changes.iter().filter(|c| c.action == action) {
+            out.push_str(&format!(
+                "would {label} {} {}\n",
+                change.record_type, change.record_name
+            ));
+        }
+    }
+    let unchanged: usize = plan.summary.iter().map(|s| s.unchanged).sum();
+    out.push_str(&format!("would skip {unchanged} unchanged records\n"));
+    out
+}
+
+pub fn kept_aside(kept: &KeptAside) {
+    let mut names = format!("`{}`", kept.journal.display());
+    if let Some(receipt) = &kept.receipt {
+        names.push_str(&format!(" and `{}`", receipt.display()));
+    }
+    eprintln!("note: this is a new plan; the earlier plan's apply records are kept as {names}.");
+}
+
+/// The plan was run to the end before: nothing is sent.
+pub fn already_run(conflicts: usize, receipt: &Path) -> ExitStatus {
+    if conflicts > 0 {
+        eprintln!(
+            "This plan was already run and ended with {} (receipt: `{}`); nothing to do.\n\
+             hint: run `ckplan plan` again to plan against CloudKit as it is now",
+            plural(conflicts, "conflict"),
+            receipt.display()
+        );
+        return ExitStatus::Conflicts;
+    }
+    eprintln!(
+        "This plan was already applied in full; nothing to do (receipt: `{}`).",
+        receipt.display()
+    );
+    ExitStatus::Success
+}
+
+/// As `ckplan show` renders values; raw JSON if a value does not decode.
+fn shown(value: &Option<WireField>) -> String {
+    match value {
+        None => "(absent)".to_owned(),
+        Some(field) => field
+            .to_value(None)
+            .map_or_else(|_| field.value.to_string(), |v| show::render_value(&v)),
+    }
+}
+
+/// One final outcome worth a line of its own: a conflict (reported or overwritten) or a
+/// failure.
+fn report_outcome(key: &RecordKey, outcome: &Outcome) {
+    let name = format!("{} `{}`", key.record_type, key.record_name);
+    match outcome {
+        Outcome::Conflict { reason, fields } => {
+            output::warn(format_args!("conflict: {name}: {reason}"));
+            for field in fields {
+                eprintln!(
+                    "    {}: planned before {}, now {}, wanted {}",
+                    field.field,
+                    shown(&field.planned_before),
+                    shown(&field.now),
+                    shown(&field.wanted)
+                );
+            }
+        }
+        Outcome::Updated { overwritten, .. } if !overwritten.is_empty() => {
+            output::warn(format_args!(
+                "conflict: {name}: changed meanwhile; overwritten (--on-conflict overwrite)"
+            ));
+            for field in overwritten {
+                eprintln!(
+                    "    {}: planned before {}, overwritten {}, written {}",
+                    field.field,
+                    shown(&field.planned_before),
+                    shown(&field.overwritten),
+                    shown(&field.written)
+                );
+            }
+        }
+        Outcome::Failed { code, reason } => {
+            eprintln!(
+                "{} {name}: {code} {reason}",
+                console::style("error:").red().bold().for_stderr()
+            );
+        }
+        _ => {}
+    }
+}
+
+/// The closing lines and the exit status.
+pub fn finish(applied: &Applied, plan: &Path, quiet: bool) -> anyhow::Result<ExitStatus> {
+    let Applied {
+        report,
+        receipt,
+        receipt_path,
+        not_started,
+    } = applied;
+    let totals = &receipt.totals;
+    let line = totals_line(totals);
+    if !quiet {
+        eprintln!("Receipt: `{}`", receipt_path.display());
+        let earlier = report
+            .from_earlier_runs
+            .iter()
+            .filter(|key| report.outcomes.get(*key).is_some_and(Outcome::is_conflict))
+            .count();
+        if earlier > 0 {
+            eprintln!(
+                "note: {} from an earlier run of this plan stay reported (listed in the receipt).",
+                plural(earlier, "conflict")
+            );
+        }
+    }
+    let resume = || format!("run `ckplan apply {}` again to resume", plan.display());
+    if let Some(error) = &report.error {
+        eprintln!("Apply stopped: {line}.");
+        return Err(
+            anyhow::anyhow!(error.to_string()).context(format!("apply stopped; {}", resume()))
+        );
+    }
+    if report.cancelled {
+        eprintln!("Apply interrupted: {line}; {not_started} planned changes not started.");
+        anyhow::bail!(
+            "apply interrupted; the journal holds every outcome so far; {}",
+            resume()
+        );
+    }
+    let conflicts = plural(totals.conflicts, "conflict");
+    if report.has_conflicts() && *not_started > 0 {
+        eprintln!(
+            "Apply stopped on {conflicts}: {line}; {not_started} planned changes not started."
+        );
+        return Ok(ExitStatus::Conflicts);
+    }
+    if report.has_conflicts() {
+        eprintln!("Apply finished with {conflicts}: {line}.");
+        return Ok(ExitStatus::Conflicts);
+    }
+    if report.has_failures() {
+        eprintln!(
+            "Apply finished with {} failed: {line}.",
+            plural(totals.failed, "record")
+        );
+        return Ok(ExitStatus::Error);
+    }
+    if !quiet {
+        eprintln!("Apply complete: {line}.");
+    }
+    Ok(ExitStatus::Success)
+}
+
+fn totals_line(totals: &Totals) -> String {
+    let mut line = format!(
+        "{} created, {} updated, {} deleted, {} unchanged skipped",
+        totals.created, totals.updated, totals.deleted, totals.unchanged_skipped
+    );
+    if totals.already_applied > 0 {
+        line.push_str(&format!(" ({} already applied)", totals.already_applied));
+    }
+    if totals.overwritten > 0 {
+        line.push_str(&format!(
+            "; {} overwritten over someone else's edit",
+            plural(totals.overwritten, "conflict")
+        ));
+    }
+    line
+}
+
+fn plural(count: usize, noun: &str) -> String {
+    format!("{count} {noun}{}", if count == 1 { "" } else { "s" })
+}
+
+/// A bar on terminals, plain lines otherwise; conflicts and failures are printed as they
+/// become final, before the count that includes them.
+pub struct ApplyBar {
+    bar: Option<ProgressBar>,
+    quiet: bool,
+    total: AtomicUsize,
+    done: AtomicUsize,
+}
+
+impl ApplyBar {
+    pub fn new(quiet: bool) -> Self {
+        let bar = (!quiet && output::stderr_is_terminal()).then(|| {
+            let bar = ProgressBar::new(0);
+            bar.set_style(
+                ProgressStyle::with_template("{bar:40} {pos}/{len} planned changes ({elapsed})")
+                    .expect("valid template"),
+            );
+            bar
+        });
+        Self {
+            bar,
+            quiet,
+            total: AtomicUsize::new(0),
+            done: AtomicUsize::new(0),
+        }
+    }
+
+    pub fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+impl crate::apply::Observer for ApplyBar {
+    fn started(&self, changes: usize) {
+        self.total.store(changes, Ordering::SeqCst);
+        if let Some(bar) = &self.bar {
+            bar.set_length(changes as u64);
+        }
+    }
+
+    fn changes_finished(&self, finals: &[(RecordKey, Outcome)]) {
+        let print = || finals.iter().for_each(|(key, o)| report_outcome(key, o));
+        match &self.bar {
+            Some(bar) => bar.suspend(print),
+            None => print(),
+        }
+        let done = self.done.fetch_add(finals.len(), Ordering::SeqCst) + finals.len();
+        match &self.bar {
+            Some(bar) => bar.set_position(done as u64),
+            None if !self.quiet => {
+                let total = self.total.load(Ordering::SeqCst);
+                eprintln!("{done}/{total} planned changes done");
+            }
+            None => {}
+        }
+    }
+}
