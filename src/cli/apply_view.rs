@@ -117,7 +117,7 @@ pub fn finish(applied: &Applied, plan: &Path, quiet: bool) -> anyhow::Result<Exi
         not_started,
     } = applied;
     let totals = &receipt.totals;
-    let line = totals_line(totals);
+    let line = totals_line(totals, true);
     if !quiet {
         eprintln!("Receipt: `{}`", receipt_path.display());
         let earlier = report
@@ -165,17 +165,22 @@ pub fn finish(applied: &Applied, plan: &Path, quiet: bool) -> anyhow::Result<Exi
         return Ok(ExitStatus::Error);
     }
     if !quiet {
-        eprintln!("Apply complete: {line}.");
+        let already = match totals.already_applied {
+            0 => String::new(),
+            n => format!(" ({n} already applied)"),
+        };
+        eprintln!("Apply complete: {}.{already}", totals_line(totals, false));
     }
     Ok(ExitStatus::Success)
 }
 
-fn totals_line(totals: &Totals) -> String {
+/// `N created, … skipped`, with `(N already applied)` when `already` asks for it.
+fn totals_line(totals: &Totals, already: bool) -> String {
     let mut line = format!(
         "{} created, {} updated, {} deleted, {} unchanged skipped",
         totals.created, totals.updated, totals.deleted, totals.unchanged_skipped
     );
-    if totals.already_applied > 0 {
+    if already && totals.already_applied > 0 {
         line.push_str(&format!(" ({} already applied)", totals.already_applied));
     }
     if totals.overwritten > 0 {

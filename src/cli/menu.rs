@@ -88,8 +88,8 @@ async fn dispatch(choice: &str, globals: &Globals) -> anyhow::Result<ExitStatus>
     super::dispatch(cli.command, globals).await
 }
 
-/// Runs the items chosen on stdin until `0` or the end of input. The exit status is the
-/// last item's; quitting is not a failure.
+/// Runs the items chosen on stdin until `0` or the end of input, then exits 0: each item's
+/// failure was reported when it happened, and quitting is not one.
 pub async fn run(_args: Args, globals: &Globals) -> anyhow::Result<ExitStatus> {
     let mut context = globals.context.clone();
     context.prompter = Arc::new(StdinPrompter {
@@ -99,7 +99,6 @@ pub async fn run(_args: Args, globals: &Globals) -> anyhow::Result<ExitStatus> {
         context,
         ..globals.clone()
     };
-    let mut last = ExitStatus::Success;
     loop {
         eprintln!("\nckplan menu");
         for (number, label) in ITEMS {
@@ -111,13 +110,9 @@ pub async fn run(_args: Args, globals: &Globals) -> anyhow::Result<ExitStatus> {
         if matches!(choice.as_str(), "0" | "q" | "quit") {
             break;
         }
-        last = match Box::pin(dispatch(&choice, &globals)).await {
-            Ok(status) => status,
-            Err(error) => {
-                super::output::print_error(&error);
-                ExitStatus::Error
-            }
-        };
+        if let Err(error) = Box::pin(dispatch(&choice, &globals)).await {
+            super::output::print_error(&error);
+        }
     }
-    Ok(last)
+    Ok(ExitStatus::Success)
 }
