@@ -3,8 +3,10 @@
 //! Layers, from the bottom (a module may use those above it in this list, never those
 //! below; `python3 ../shared/tools/layers.py` checks the arrows):
 //!
-//! - `record`: the model (names, types, change tags, field values); uses nothing.
-//! - `cloudkit`: wire shapes, signing, client, retry, typed errors; knows no plans.
+//! - `record`: the model (names, types, change tags, field values, the target); uses
+//!   nothing.
+//! - `cloudkit`: wire shapes, signing, client, retry, typed errors; takes a
+//!   `record::Target`, knows no plans.
 //! - `config`: `ckplan.yaml` → target, endpoint, auth, record types, and the `Problem`
 //!   shape its own and the data files' findings share.
 //! - `local`: the local data files → desired records, with file:line problems; reads

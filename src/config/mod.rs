@@ -15,8 +15,8 @@ pub use order::{type_order, TypeOrder};
 pub use problem::{Origin, Place, Problem, Severity};
 pub use template::{NameTemplate, TemplateError};
 
-use crate::cloudkit::{Database, Environment, Target};
 use crate::diff::CompareRules;
+use crate::record::{Database, Environment, Target};
 use crate::record::{FieldType, RecordType, ScalarType};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
