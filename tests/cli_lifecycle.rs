@@ -155,7 +155,14 @@ fn issue_12_a_second_emulator_on_one_data_directory_refuses_to_start() {
     let mut url = [0_u8; 7];
     first.stdout.take().unwrap().read_exact(&mut url).unwrap();
     assert_eq!(&url, b"http://");
-    let second = emulator(false).output().unwrap();
+    let mut second = emulator(false).spawn().unwrap();
+    let started = Instant::now();
+    while second.try_wait().unwrap().is_none() && started.elapsed() < Duration::from_secs(15) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // A second server that started is stopped here so the failure shows instead of a hang.
+    let _ = second.kill();
+    let second = second.wait_with_output().unwrap();
     first.kill().unwrap();
     first.wait().unwrap();
     let stderr = String::from_utf8_lossy(&second.stderr);

@@ -5,10 +5,10 @@ use super::apply_view::{self, ApplyBar};
 use super::{show, signals, workspace, ExitStatus, Globals};
 use crate::apply::session::{Paths, Previous, Session};
 use crate::apply::{ApplyOptions, OnConflict, StopFlag};
-use crate::cloudkit::Environment;
 use crate::config::Config;
 use crate::lock::Holder;
 use crate::plan::{file, Plan};
+use crate::record::Environment;
 use anyhow::{bail, Context};
 use std::path::{Path, PathBuf};
 
