@@ -17,6 +17,8 @@
 //! - `apply`: execution, conflict resolution, journal, receipt.
 //! - `emulator`: a CloudKit-compatible server sharing only the wire types and signing
 //!   with the client.
+//! - `ops`: one job of a command each (import, delete-all) over a connected client,
+//!   returning data; commands call these instead of building wire operations.
 //! - `cli`: the only part that prints, prompts, reads the environment or exits.
 //!
 //! Beside them, usable by any layer: `context` (clock, seed, prompter), `lock` (exclusive
@@ -32,6 +34,7 @@ pub mod durable;
 pub mod emulator;
 pub mod local;
 pub mod lock;
+pub mod ops;
 pub mod plan;
 pub mod record;
 pub mod sync;

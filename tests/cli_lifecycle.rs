@@ -341,3 +341,24 @@ fn issue_12_menu_exits_0_when_quit_after_a_failed_item() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(run.stderr.contains("missing.plan"), "{}", run.stderr);
 }
+
+#[test]
+fn issue_10_an_endpoint_plan_would_refuse_does_not_validate() {
+    let env = Env::new();
+    let config = env.read("ckplan.yaml");
+    let endpoint = config.lines().find(|l| l.starts_with("endpoint:")).unwrap();
+    env.write(
+        "ckplan.yaml",
+        &config.replace(endpoint, "endpoint: http://127.0.0.1:8080/database/1"),
+    );
+    for command in ["validate", "plan"] {
+        let run = env.run(&[command]);
+        assert_eq!(run.code, 1, "{command}: {}", run.stderr);
+        assert!(
+            run.stderr
+                .contains("it must be a scheme, host and port only"),
+            "{command}: {}",
+            run.stderr
+        );
+    }
+}

@@ -2,8 +2,7 @@
 //! after confirmation.
 
 use super::{workspace, ExitStatus, Globals};
-use crate::cloudkit::client::OperationResult;
-use crate::cloudkit::wire::{Operation, OperationType, WireRecord};
+use crate::ops::delete_all;
 use anyhow::{bail, Context};
 
 /// Delete every record of one type from CloudKit (asks first).
@@ -27,11 +26,8 @@ pub async fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitStatus> {
     let record_type =
         workspace::selected_types(&config, std::slice::from_ref(&args.record_type))?.remove(0);
     let connection = workspace::connect(&config).await?;
-    let records = connection
-        .client
-        .query_all(&record_type, &mut |_| {})
-        .await?;
-    if records.is_empty() {
+    let names = delete_all::list(&connection.client, &record_type).await?;
+    if names.is_empty() {
         eprintln!("No `{record_type}` records in `{}`.", config.target());
         return Ok(ExitStatus::Success);
     }
@@ -42,7 +38,7 @@ pub async fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitStatus> {
         }
         let answer = prompter.ask(&format!(
             "Delete all {} `{record_type}` records from `{}`? Type `{record_type}` to confirm: ",
-            records.len(),
+            names.len(),
             config.target()
         ))?;
         if answer.as_deref() != Some(record_type.as_str()) {
@@ -50,32 +46,15 @@ pub async fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitStatus> {
             return Ok(ExitStatus::Success);
         }
     }
-    let operations: Vec<Operation> = records
-        .iter()
-        .map(|record| Operation {
-            operation_type: OperationType::ForceDelete,
-            record: WireRecord {
-                record_name: Some(record.record_name.0.clone()),
-                ..WireRecord::default()
-            },
-            desired_keys: None,
-        })
-        .collect();
-    let results = connection
-        .client
-        .modify(operations)
+    let deleted = delete_all::delete(&connection.client, &names)
         .await
         .context("delete-all stopped")?;
     connection.close().await;
-    let failed = results
-        .iter()
-        .filter(|r| matches!(r, OperationResult::Failed(..)))
-        .count();
     eprintln!(
-        "Deleted {} `{record_type}` records, {failed} failed.",
-        results.len() - failed
+        "Deleted {} `{record_type}` records, {} failed.",
+        deleted.deleted, deleted.failed
     );
-    Ok(if failed > 0 {
+    Ok(if deleted.failed > 0 {
         ExitStatus::Error
     } else {
         ExitStatus::Success

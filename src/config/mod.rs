@@ -293,17 +293,14 @@ pub fn parse_endpoint(text: Option<&str>, directory: &Path) -> Result<Endpoint, 
             dir: directory.join(dir),
         });
     }
-    let host = text
-        .strip_prefix("https://")
-        .or_else(|| text.strip_prefix("http://"));
-    match host {
-        Some(host) if !host.is_empty() && !host.starts_with('/') => {
-            Ok(Endpoint::Url(text.trim_end_matches('/').to_owned()))
-        }
-        _ => Err(format!(
+    if !text.contains("://") {
+        return Err(format!(
             "endpoint `{text}` is not an http(s) URL, `embedded` or `embedded:DIR`"
-        )),
+        ));
     }
+    // The client's own parser: what validates here is what `plan` and `apply` accept.
+    crate::cloudkit::client::parse_endpoint(text).map_err(|error| error.to_string())?;
+    Ok(Endpoint::Url(text.trim_end_matches('/').to_owned()))
 }
 
 fn resolve_type(name: &str, file: TypeFile, directory: &Path) -> Result<TypeConfig, String> {

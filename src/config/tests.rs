@@ -88,6 +88,18 @@ fn endpoints_parse() {
     );
     assert!(parse_endpoint(Some("ftp://x"), directory).is_err());
     assert!(parse_endpoint(Some("https://"), directory).is_err());
+}
+
+#[test]
+fn issue_10_an_endpoint_with_a_path_is_refused_as_the_client_refuses_it() {
+    let error = parse_endpoint(Some("http://127.0.0.1:8080/database/1"), Path::new("p"));
+    assert!(
+        error
+            .as_ref()
+            .unwrap_err()
+            .contains("scheme, host and port only"),
+        "{error:?}"
+    );
     assert!(parse(&format!("{MINIMAL}endpoint: embeded\n")).is_err());
 }
 

@@ -370,7 +370,12 @@ fn decode<T: DeserializeOwned>(
     Ok(value)
 }
 
-fn parse_endpoint(endpoint: &str) -> Result<Url, CloudKitError> {
+/// The one parser of a CloudKit Web Services base URL (the config's `endpoint:` and the
+/// client both use it): `http` or `https`, a host, an optional port, no credentials, no path
+/// beyond `/` (requests go to `/database/1/...` under it), no query or fragment.
+///
+/// Errors: `CloudKitError::Endpoint` naming the text and why.
+pub fn parse_endpoint(endpoint: &str) -> Result<Url, CloudKitError> {
     let refuse = |reason: String| CloudKitError::Endpoint {
         endpoint: endpoint.to_owned(),
         reason,
