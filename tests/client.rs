@@ -181,6 +181,7 @@ fn options(retry: RetryPolicy) -> ClientOptions {
         retry,
         request_timeout: Duration::from_secs(10),
         connect_timeout: Duration::from_secs(2),
+        ..ClientOptions::default()
     }
 }
 
@@ -739,6 +740,7 @@ async fn modify_timeout_is_maybe_sent_and_not_resent() {
             retry: RetryPolicy::immediate(5),
             request_timeout: Duration::from_millis(300),
             connect_timeout: Duration::from_secs(2),
+            ..ClientOptions::default()
         },
     )
     .unwrap();

@@ -186,7 +186,7 @@ async fn apply_plan(
         ),
         _ => {}
     }
-    let connection = workspace::connect(config).await?;
+    let connection = workspace::connect(config, globals).await?;
     let options = ApplyOptions {
         on_conflict: args.on_conflict,
         parallelism: args.parallelism,

@@ -25,7 +25,7 @@ pub async fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitStatus> {
     // Only a configured type: a typo must not pass as "nothing to delete".
     let record_type =
         workspace::selected_types(&config, std::slice::from_ref(&args.record_type))?.remove(0);
-    let connection = workspace::connect(&config).await?;
+    let connection = workspace::connect(&config, globals).await?;
     let names = delete_all::list(&connection.client, &record_type).await?;
     if names.is_empty() {
         eprintln!("No `{record_type}` records in `{}`.", config.target());

@@ -21,7 +21,7 @@ pub async fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitStatus> {
     let selected = workspace::selected_types(&config, &args.types)?;
     let mut local = workspace::load_local(&config)?;
     let order = local.type_order(&config).types;
-    let connection = workspace::connect(&config).await?;
+    let connection = workspace::connect(&config, globals).await?;
     let observer = Progress {
         quiet: globals.quiet,
     };

@@ -82,8 +82,14 @@ pub fn selected_types(config: &Config, types: &[String]) -> anyhow::Result<Vec<R
     sync::selected_types(config, &only).map_err(anyhow::Error::msg)
 }
 
-pub async fn connect(config: &Config) -> anyhow::Result<Connection> {
-    sync::connect(config, ClientOptions::default())
+/// Connects with the run's seed (`CKPLAN_RANDOMNESS_SEED`) for retry jitter and the
+/// embedded emulator.
+pub async fn connect(config: &Config, globals: &Globals) -> anyhow::Result<Connection> {
+    let options = ClientOptions {
+        seed: globals.context.seed,
+        ..ClientOptions::default()
+    };
+    sync::connect(config, options)
         .await
         .with_context(|| format!("failed to connect to CloudKit for `{}`", config.target()))
 }
@@ -131,7 +137,7 @@ pub async fn make_plan(
     // Local data first: it names every unreadable file with its problem.
     let local = load_local(config)?;
     let inputs = sync::input_digests(config).context("failed to read an input file")?;
-    let connection = connect(config).await?;
+    let connection = connect(config, globals).await?;
     let bar = ReadBar::new(globals.quiet);
     let survey = sync::survey(config, local, &connection.client, &selected, &bar).await;
     bar.finish();

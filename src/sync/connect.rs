@@ -89,7 +89,7 @@ pub async fn connect(config: &Config, options: ClientOptions) -> Result<Connecti
     let (endpoint, emulator) = match &config.endpoint {
         Endpoint::Url(url) => (url.clone(), None),
         Endpoint::Embedded { dir } => {
-            let emulator_config = EmulatorConfig {
+            let mut emulator_config = EmulatorConfig {
                 data_dir: Some(dir.clone()),
                 keys: vec![RegisteredKey {
                     key_id: Some(signer.key_id().to_owned()),
@@ -97,6 +97,10 @@ pub async fn connect(config: &Config, options: ClientOptions) -> Result<Connecti
                 }],
                 ..EmulatorConfig::default()
             };
+            // The run's seed (`CKPLAN_RANDOMNESS_SEED`) seeds the embedded server too.
+            if let Some(seed) = options.seed {
+                emulator_config.faults.seed = seed;
+            }
             let running = emulator::start(emulator_config).await.map_err(|source| {
                 ConnectError::Emulator {
                     dir: dir.clone(),
