@@ -362,3 +362,36 @@ fn issue_10_an_endpoint_plan_would_refuse_does_not_validate() {
         );
     }
 }
+
+#[test]
+fn issue_12_a_plan_is_refused_through_another_endpoint_and_show_names_its_endpoint() {
+    let env = Env::new();
+    assert_eq!(env.run(&["plan", "-o", "out.plan"]).code, 0);
+    let show = env.run(&["show", "out.plan"]);
+    assert_eq!(show.code, 0, "{}", show.stderr);
+    assert!(
+        show.stdout.contains("  endpoint: [URL]\n"),
+        "{}",
+        show.stdout
+    );
+
+    let config = env.read("ckplan.yaml");
+    let endpoint = config.lines().find(|l| l.starts_with("endpoint:")).unwrap();
+    env.write(
+        "ckplan.yaml",
+        &config.replace(endpoint, "endpoint: embedded"),
+    );
+    let before = env.stats();
+    let run = env.run(&["apply", "out.plan"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains(
+            "it was made against endpoint `[URL]` but the configuration points at `embedded`; nothing was sent"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(all_requests(&before, &env.stats()), 0);
+    assert!(!env.path(".ckplan/emulator").exists());
+    assert!(!env.path("out.plan.journal").exists());
+}

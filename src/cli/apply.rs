@@ -87,7 +87,14 @@ fn check_target(plan: &Plan, config: &Config, path: &Path) -> anyhow::Result<()>
             configured
         );
     }
-    Ok(())
+    let endpoint = config.endpoint.describe();
+    match &plan.endpoint {
+        Some(planned) if *planned != endpoint => bail!(
+            "refusing plan `{}`: it was made against endpoint `{planned}` but the configuration points at `{endpoint}`; nothing was sent",
+            path.display()
+        ),
+        _ => Ok(()),
+    }
 }
 
 fn production_guard(config: &Config, allowed: bool, globals: &Globals) -> anyhow::Result<()> {

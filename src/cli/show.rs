@@ -145,6 +145,9 @@ impl Renderer {
             "  made {} by ckplan {}",
             plan.created_at, plan.tool_version
         );
+        if let Some(endpoint) = &plan.endpoint {
+            let _ = writeln!(out, "  endpoint: {endpoint}");
+        }
         let yes_no = if options.delete_orphans { "yes" } else { "no" };
         let _ = writeln!(out, "  delete orphans: {yes_no}");
         let _ = writeln!(out, "  types: {types}");
@@ -394,6 +397,7 @@ mod tests {
                 database: crate::record::Database::Public,
                 zone: "_defaultZone".into(),
             },
+            endpoint: None,
             options: Default::default(),
             inputs: Vec::new(),
             summary: Vec::new(),

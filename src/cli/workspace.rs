@@ -167,7 +167,8 @@ pub async fn make_plan(
         diffs,
         globals.context.clock.timestamp(),
     )
-    .with_rules(rules))
+    .with_rules(rules)
+    .with_endpoint(config.endpoint.describe()))
 }
 
 /// Per-type lines and totals for stderr.

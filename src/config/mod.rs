@@ -34,6 +34,16 @@ pub enum Endpoint {
     Embedded { dir: PathBuf },
 }
 
+impl Endpoint {
+    /// How a plan records it: `embedded`, or the base URL.
+    pub fn describe(&self) -> String {
+        match self {
+            Endpoint::Url(url) => url.clone(),
+            Endpoint::Embedded { .. } => "embedded".to_owned(),
+        }
+    }
+}
+
 /// The server-to-server key. The CLI applies `CKPLAN_KEY_ID` / `CKPLAN_PRIVATE_KEY_FILE`
 /// through `override_with`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

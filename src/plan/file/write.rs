@@ -56,6 +56,8 @@ pub(super) struct PlanView<'a> {
     tool_version: &'a str,
     created_at: &'a str,
     target: &'a Target,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    endpoint: Option<&'a str>,
     options: OptionsDocument,
     inputs: Vec<InputDocument>,
     type_order: &'a [RecordType],
@@ -84,6 +86,7 @@ impl<'a> PlanView<'a> {
             tool_version: &plan.tool_version,
             created_at: &plan.created_at,
             target: &plan.target,
+            endpoint: plan.endpoint.as_deref(),
             options: OptionsDocument {
                 delete_orphans: plan.options.delete_orphans,
                 types: plan.options.types.clone(),
