@@ -344,7 +344,7 @@ fn assert_record_error(entry: &Json, code: &str) {
     assert_eq!(entry["serverErrorCode"], code, "{entry}");
     assert!(entry.get("recordType").is_none(), "{entry}");
     assert!(
-        entry.get("retryAfter").map_or(true, Json::is_u64),
+        entry.get("retryAfter").is_none_or(Json::is_u64),
         "{entry}"
     );
 }

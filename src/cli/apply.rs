@@ -7,7 +7,7 @@ use crate::apply::session::{Paths, Previous, Session};
 use crate::apply::{ApplyOptions, OnConflict, StopFlag};
 use crate::config::Config;
 use crate::lock::Holder;
-use crate::plan::{file, Plan};
+use crate::plan::{file, Action, Plan};
 use crate::record::Environment;
 use anyhow::{bail, Context};
 use std::path::{Path, PathBuf};
@@ -125,7 +125,7 @@ async fn smart_sync(config: &Config, args: &Args, globals: &Globals) -> anyhow::
     let plan = workspace::make_plan(config, globals, &args.types, args.delete_orphans).await?;
     eprint!("{}", workspace::summary(&plan));
     if args.dry_run {
-        print!("{}", apply_view::dry_run_listing(&plan));
+        print!("{}", dry_run_listing(&plan));
         return Ok(ExitStatus::Success);
     }
     if !plan.has_changes() {
@@ -162,6 +162,26 @@ async fn smart_sync(config: &Config, args: &Args, globals: &Globals) -> anyhow::
     })
     .with_context(|| format!("failed to write plan `{}`", path.display()))?;
     apply_plan(config, &plan, &checksum, &path, args, globals).await
+}
+
+/// `would create …` lines of a smart sync dry run, for stdout.
+pub fn dry_run_listing(plan: &Plan) -> String {
+    let mut out = String::new();
+    for (action, label) in [
+        (Action::Create, "create"),
+        (Action::Update, "update"),
+        (Action::Delete, "delete"),
+    ] {
+        for change in plan.changes.iter().filter(|c| c.action == action) {
+            out.push_str(&format!(
+                "would {label} {} {}\n",
+                change.record_type, change.record_name
+            ));
+        }
+    }
+    let unchanged: usize = plan.summary.iter().map(|s| s.unchanged).sum();
+    out.push_str(&format!("would skip {unchanged} unchanged records\n"));
+    out
 }
 
 /// Locks the plan, reports what earlier runs left, connects, applies, renders.

@@ -6,30 +6,9 @@ use super::{output, show, ExitStatus};
 use crate::apply::session::KeptAside;
 use crate::apply::{Applied, Outcome, RecordKey, Totals};
 use crate::cloudkit::wire::WireField;
-use crate::plan::{Action, Plan};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
-
-/// `would create …` lines of a smart sync dry run, for stdout.
-pub fn dry_run_listing(plan: &Plan) -> String {
-    let mut out = String::new();
-    for (action, label) in [
-        (Action::Create, "create"),
-        (Action::Update, "update"),
-        (Action::Delete, "delete"),
-    ] {
-        for change in plan.changes.iter().filter(|c| c.action == action) {
-            out.push_str(&format!(
-                "would {label} {} {}\n",
-                change.record_type, change.record_name
-            ));
-        }
-    }
-    let unchanged: usize = plan.summary.iter().map(|s| s.unchanged).sum();
-    out.push_str(&format!("would skip {unchanged} unchanged records\n"));
-    out
-}
 
 pub fn kept_aside(kept: &KeptAside) {
     let mut names = format!("`{}`", kept.journal.display());

@@ -378,7 +378,7 @@ fn replay_log(
         let parsed = end
             .and_then(|end| serde_json::from_slice::<LogEntry>(&text[offset..offset + end]).ok());
         let Some(entry) = parsed else {
-            let is_last = end.map_or(true, |end| offset + end + 1 >= text.len());
+            let is_last = end.is_none_or(|end| offset + end + 1 >= text.len());
             if !is_last {
                 return Err(PersistError::Corrupt {
                     path: path.to_owned(),

@@ -144,7 +144,7 @@ impl Plan {
             let selected = options
                 .types
                 .as_ref()
-                .map_or(true, |types| types.contains(&diff.record_type));
+                .is_none_or(|types| types.contains(&diff.record_type));
             if !selected {
                 continue;
             }

@@ -401,7 +401,7 @@ pub fn parse_endpoint(endpoint: &str) -> Result<Url, CloudKitError> {
             url.scheme()
         )));
     }
-    if url.host_str().map_or(true, str::is_empty) {
+    if url.host_str().is_none_or(str::is_empty) {
         return Err(refuse("it names no host".to_owned()));
     }
     if !url.username().is_empty() || url.password().is_some() {
