@@ -379,9 +379,9 @@ fn lookup_responder(request: &Received) -> Reply {
         .map(|entry| {
             let name = entry["recordName"].as_str().unwrap();
             let number: usize = name.trim_start_matches("team-").parse().unwrap();
-            if number % 7 == 0 {
+            if number.is_multiple_of(7) {
                 json!({"recordName": name, "serverErrorCode": "NOT_FOUND", "reason": "Record not found"})
-            } else if number % 11 == 0 {
+            } else if number.is_multiple_of(11) {
                 json!({"recordName": name, "serverErrorCode": "ACCESS_DENIED", "reason": "no"})
             } else {
                 wire_record("Team", name, "t9")
@@ -422,7 +422,7 @@ async fn lookup_chunks_by_200_and_keeps_order() {
             }
             Lookup::Found(record) => {
                 assert_eq!(&record.record_name, name);
-                assert!(number % 7 != 0 && number % 11 != 0);
+                assert!(!number.is_multiple_of(7) && !number.is_multiple_of(11));
             }
         }
     }
