@@ -4,7 +4,7 @@
 
 use super::{output, Globals};
 use crate::cloudkit::ClientOptions;
-use crate::config::Config;
+use crate::config::{Config, Overrides};
 use crate::local::{self, LocalData};
 use crate::plan::{Plan, PlanOptions};
 use crate::record::RecordType;
@@ -13,18 +13,22 @@ use anyhow::{bail, Context};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::PathBuf;
 
-/// Loads the config (`--config`, `CKPLAN_CONFIG`, `./ckplan.yaml`) and applies
-/// `CKPLAN_KEY_ID` / `CKPLAN_PRIVATE_KEY_FILE`.
+/// `CKPLAN_KEY_ID` and `CKPLAN_PRIVATE_KEY_FILE`, empty values ignored.
+fn environment_overrides() -> Overrides {
+    Overrides {
+        key_id: std::env::var("CKPLAN_KEY_ID")
+            .ok()
+            .filter(|v| !v.is_empty()),
+        private_key_file: std::env::var_os("CKPLAN_PRIVATE_KEY_FILE")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from),
+    }
+}
+
+/// The configuration in force: the file (`--config`, `CKPLAN_CONFIG`, `./ckplan.yaml`)
+/// resolved with the environment's overrides.
 pub fn load_config(globals: &Globals) -> anyhow::Result<Config> {
-    let path = globals.config_path();
-    let mut config = Config::load(&path)?;
-    let key_id = std::env::var("CKPLAN_KEY_ID")
-        .ok()
-        .filter(|v| !v.is_empty());
-    let key_file = std::env::var_os("CKPLAN_PRIVATE_KEY_FILE")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from);
-    config.auth.override_with(key_id, key_file);
+    let config = Config::resolve(&globals.config_path(), &environment_overrides())?;
     // The embedded emulator's key guards nothing; a real key readable by others does.
     if let (Some(key_file), false) = (&config.auth.private_key_file, is_embedded(&config)) {
         warn_if_key_is_readable_by_others(key_file);

@@ -44,8 +44,16 @@ impl Endpoint {
     }
 }
 
-/// The server-to-server key. The CLI applies `CKPLAN_KEY_ID` / `CKPLAN_PRIVATE_KEY_FILE`
-/// through `override_with`.
+/// What wins over the file when a configuration is resolved: the values of
+/// `CKPLAN_KEY_ID` and `CKPLAN_PRIVATE_KEY_FILE`, which only the command line reads.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Overrides {
+    pub key_id: Option<String>,
+    /// As given (relative to the working directory, not the config file).
+    pub private_key_file: Option<PathBuf>,
+}
+
+/// The server-to-server key; `Config::resolve` applies the overrides.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Auth {
     pub key_id: Option<String>,
@@ -164,6 +172,16 @@ impl Config {
             }
         })?;
         Self::parse(path, &text)
+    }
+
+    /// The configuration in force: `path` loaded and checked, then `overrides` applied. The
+    /// command line's one way to a configuration that talks to CloudKit.
+    pub fn resolve(path: &Path, overrides: &Overrides) -> Result<Config, ConfigError> {
+        let mut config = Self::load(path)?;
+        config
+            .auth
+            .override_with(overrides.key_id.clone(), overrides.private_key_file.clone());
+        Ok(config)
     }
 
     /// Resolves `text` as if read from `path`.

@@ -252,3 +252,32 @@ fn only_long_quoted_values_are_shortened() {
         format!("found \"{}…\", expected \"x\"", "k".repeat(16))
     );
 }
+
+#[test]
+fn resolve_applies_the_overrides_over_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ckplan.yaml");
+    std::fs::write(
+        &path,
+        format!("{MINIMAL}auth:\n  key_id: file\n  private_key_file: keys/dev.pem\n"),
+    )
+    .unwrap();
+    let overrides = Overrides {
+        key_id: Some("env".into()),
+        private_key_file: None,
+    };
+    let config = Config::resolve(&path, &overrides).unwrap();
+    assert_eq!(config.auth.key_id.as_deref(), Some("env"));
+    assert_eq!(
+        config.auth.private_key_file,
+        Some(dir.path().join("keys/dev.pem"))
+    );
+    assert_eq!(
+        Config::resolve(&path, &Overrides::default())
+            .unwrap()
+            .auth
+            .key_id
+            .as_deref(),
+        Some("file")
+    );
+}
