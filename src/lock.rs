@@ -43,8 +43,8 @@ impl Holder {
     }
 }
 
-/// The machine's name, from the kernel where it says (Linux), else `localhost`-style
-/// fallback `unknown host`.
+/// The machine's name, from the kernel where it says (Linux) or `/etc/hostname`, else
+/// `unknown host`.
 fn host_name() -> String {
     ["/proc/sys/kernel/hostname", "/etc/hostname"]
         .iter()

@@ -247,10 +247,18 @@ impl Receipt {
             path: path.to_owned(),
             source,
         })?;
-        serde_json::from_str(&text).map_err(|error| ReceiptError::Invalid {
-            path: path.to_owned(),
-            message: error.to_string(),
-        })
+        let receipt: Receipt =
+            serde_json::from_str(&text).map_err(|error| ReceiptError::Invalid {
+                path: path.to_owned(),
+                message: error.to_string(),
+            })?;
+        if receipt.format != super::receipt::FORMAT {
+            return Err(ReceiptError::Invalid {
+                path: path.to_owned(),
+                message: format!("format `{}`", receipt.format),
+            });
+        }
+        Ok(receipt)
     }
 }
 
