@@ -458,3 +458,31 @@ fn bytes_that_are_not_utf8_are_refused_with_their_place() {
         })
     );
 }
+
+#[test]
+fn issue_10_the_plan_file_spells_every_target_in_its_own_form() {
+    for environment in [Environment::Development, Environment::Production] {
+        for database in [Database::Public, Database::Private, Database::Shared] {
+            let plan = Plan {
+                target: Target {
+                    environment,
+                    database,
+                    ..target()
+                },
+                ..sample_plan()
+            };
+            let text = to_text(&plan);
+            let value: Json = serde_json::from_str(&text).unwrap();
+            assert_eq!(
+                value["target"],
+                json!({
+                    "container": "iCloud.com.example.SportsTime",
+                    "environment": environment.as_str(),
+                    "database": database.as_str(),
+                    "zone": "_defaultZone",
+                })
+            );
+            assert_eq!(from_text(&text), Ok(plan));
+        }
+    }
+}
