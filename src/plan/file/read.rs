@@ -124,7 +124,7 @@ fn verify_checksum(value: &mut Json) -> Result<String, PlanFileError> {
         }
         None => return Err(PlanFileError::ChecksumMissing),
     };
-    let expected = checksum_of(value);
+    let expected = checksum_of(object);
     if found != expected {
         return Err(PlanFileError::ChecksumMismatch { expected, found });
     }
