@@ -6,7 +6,6 @@
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use std::sync::Mutex;
 
 /// What to inject. Rates are probabilities in 0..=1; 0 disables a fault.
 #[derive(Clone, Debug, PartialEq)]
@@ -50,45 +49,37 @@ pub enum Fault {
 /// Default `retryAfter` in seconds sent with injected THROTTLED / TRY_AGAIN_LATER.
 pub const DEFAULT_RETRY_AFTER_SECONDS: f64 = 1.0;
 
-/// The seeded decision source.
+/// The seeded decision source, kept in the emulator's locked state.
 #[derive(Debug)]
 pub struct Injector {
-    state: Mutex<(Faults, StdRng)>,
+    faults: Faults,
+    rng: StdRng,
 }
 
 impl Injector {
     pub fn new(faults: Faults) -> Self {
         let rng = StdRng::seed_from_u64(faults.seed);
-        Self {
-            state: Mutex::new((faults, rng)),
-        }
+        Self { faults, rng }
     }
 
     /// Replaces the faults and reseeds from `faults.seed`.
-    pub fn set(&self, faults: Faults) {
-        let rng = StdRng::seed_from_u64(faults.seed);
-        *self.state.lock().unwrap_or_else(|p| p.into_inner()) = (faults, rng);
+    pub fn set(&mut self, faults: Faults) {
+        *self = Self::new(faults);
     }
 
     pub fn latency(&self) -> std::time::Duration {
-        let state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        std::time::Duration::from_millis(state.0.latency_ms)
+        std::time::Duration::from_millis(self.faults.latency_ms)
     }
 
     /// `retryAfter` to send with an injected refusal.
     pub fn retry_after(&self) -> f64 {
-        self.state
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .0
-            .retry_after_secs
+        self.faults.retry_after_secs
     }
 
     /// Draws the fault for one database request. Rates of 0 draw nothing, so a run
     /// without faults consumes no randomness.
-    pub fn decide(&self, is_modify: bool) -> Option<Fault> {
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        let (faults, rng) = &mut *state;
+    pub fn decide(&mut self, is_modify: bool) -> Option<Fault> {
+        let Self { faults, rng } = self;
         let mut hit = |rate: f64| rate > 0.0 && rng.gen::<f64>() < rate;
         if hit(faults.throttle_rate) {
             return Some(Fault::Throttle);
@@ -109,18 +100,18 @@ mod tests {
 
     #[test]
     fn no_faults_by_default() {
-        let injector = Injector::new(Faults::default());
+        let mut injector = Injector::new(Faults::default());
         assert!((0..1000).all(|_| injector.decide(true).is_none()));
     }
 
     #[test]
     fn certain_faults_always_fire_and_drop_is_modify_only() {
-        let throttle = Injector::new(Faults {
+        let mut throttle = Injector::new(Faults {
             throttle_rate: 1.0,
             ..Faults::default()
         });
         assert_eq!(throttle.decide(false), Some(Fault::Throttle));
-        let drop = Injector::new(Faults {
+        let mut drop = Injector::new(Faults {
             drop_rate: 1.0,
             ..Faults::default()
         });
@@ -136,18 +127,18 @@ mod tests {
             seed: 42,
             ..Faults::default()
         };
-        let a = Injector::new(faults.clone());
-        let b = Injector::new(faults);
-        let draws = |i: &Injector| (0..200).map(|_| i.decide(false)).collect::<Vec<_>>();
-        let first = draws(&a);
-        assert_eq!(first, draws(&b));
+        let mut a = Injector::new(faults.clone());
+        let mut b = Injector::new(faults);
+        let draws = |i: &mut Injector| (0..200).map(|_| i.decide(false)).collect::<Vec<_>>();
+        let first = draws(&mut a);
+        assert_eq!(first, draws(&mut b));
         assert!(first.contains(&Some(Fault::Throttle)));
         assert!(first.contains(&None));
     }
 
     #[test]
     fn faults_can_be_turned_on_and_off_while_running() {
-        let injector = Injector::new(Faults::default());
+        let mut injector = Injector::new(Faults::default());
         assert_eq!(injector.decide(false), None);
         injector.set(Faults {
             throttle_rate: 1.0,

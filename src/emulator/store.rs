@@ -152,6 +152,8 @@ pub struct Store {
     pub scopes: HashMap<Scope, ScopeData>,
     /// Source of change tags and generated names; only grows, persisted with the data.
     pub counter: u64,
+    /// Mixed into change tags and generated names (`EmulatorConfig::seed`).
+    pub seed: u64,
     pub indexes: Indexes,
     user_record_name: String,
 }
@@ -169,6 +171,7 @@ impl Store {
         Self {
             scopes: HashMap::new(),
             counter: 0,
+            seed: 0,
             indexes,
             user_record_name: developer_record_name(),
         }
@@ -362,10 +365,15 @@ impl Store {
         }
     }
 
-    /// The next counter value as a short base-36 tag.
-    fn next_tag(&mut self) -> String {
-        self.counter += 1;
-        base36(self.counter)
+    /// A fresh change tag, never equal to `previous` (the record's current tag).
+    fn next_tag(&mut self, previous: Option<&str>) -> String {
+        loop {
+            self.counter += 1;
+            let tag = change_tag(self.seed, self.counter);
+            if previous != Some(tag.as_str()) {
+                return tag;
+            }
+        }
     }
 
     fn apply(
@@ -381,7 +389,7 @@ impl Store {
             Some(name) => name.clone(),
             None if kind == OperationType::Create => {
                 self.counter += 1;
-                generated_name(self.counter)
+                generated_name(self.seed, self.counter)
             }
             None => String::new(),
         };
@@ -404,7 +412,8 @@ impl Store {
         }
         let record_type = resolve_type(record, existing).map_err(fail)?;
         let merge = matches!(kind, OperationType::Update | OperationType::ForceUpdate);
-        let change_tag = self.next_tag();
+        let previous_tag = existing.map(|current| current.change_tag.clone());
+        let change_tag = self.next_tag(previous_tag.as_deref());
         let data = self.scopes.entry(scope.clone()).or_default();
         let types = data.schema.get(&record_type);
         let (set, remove) = decode_fields(&record_type, types, record.fields.as_ref())
@@ -612,10 +621,22 @@ pub fn base36(mut number: u64) -> String {
     String::from_utf8(out).unwrap_or_default()
 }
 
-/// A UUID-shaped name (upper case, as CloudKit JS makes them), derived from the counter so
-/// that runs are reproducible.
-fn generated_name(counter: u64) -> String {
-    let hash = blake3::hash(format!("ckplan-emulator-record-{counter}").as_bytes());
+/// Eight lower-case base-36 characters, the shape of live tags (`kf3z2sxt`, protocol
+/// notes §3.1), drawn from the seed and the counter: reproducible for a seed, opaque to
+/// clients, and different on every write.
+pub fn change_tag(seed: u64, counter: u64) -> String {
+    const SPACE: u64 = 36u64.pow(8);
+    let hash = blake3::hash(format!("ckplan-emulator-tag-{seed}-{counter}").as_bytes());
+    let mut number = [0u8; 8];
+    number.copy_from_slice(&hash.as_bytes()[..8]);
+    let tag = base36(u64::from_le_bytes(number) % SPACE);
+    format!("{tag:0>8}")
+}
+
+/// A UUID-shaped name (upper case, as CloudKit JS makes them), derived from the seed and
+/// the counter so that runs are reproducible.
+fn generated_name(seed: u64, counter: u64) -> String {
+    let hash = blake3::hash(format!("ckplan-emulator-record-{seed}-{counter}").as_bytes());
     let hex: String = hash.as_bytes()[..16]
         .iter()
         .map(|b| format!("{b:02X}"))
