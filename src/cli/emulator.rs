@@ -112,6 +112,7 @@ pub async fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitStatus> {
             drop_rate: args.drop_rate,
             seed: args.seed,
             retry_after_secs: args.retry_after_secs,
+            ..Faults::default()
         },
         log_requests: globals.verbose > 0,
         clock: emulator::Clock::System,

@@ -1,9 +1,11 @@
 //! The unsigned admin routes under `/_emulator/`, for tests and operators, never part of
 //! CloudKit's protocol: `GET stats` (counters), `GET requests?since=SEQ` (the request log),
 //! `GET dump` (the exact stored records, an oracle that does not go through any client),
-//! `POST reset` (forget everything).
+//! `GET`/`POST faults` (read or replace the injected faults, reseeding them), `POST reset`
+//! (forget everything).
 
 use super::protocol::{self, Reply};
+use super::faults::Faults;
 use super::requests::LoggedRequest;
 use super::store::{RequestError, Store};
 use super::{Shared, State};
@@ -47,7 +49,13 @@ struct RequestsReply {
 }
 
 /// Answers an admin request; `query` is the raw query string.
-pub(super) fn handle(shared: &Shared, method: &Method, path: &str, query: Option<&str>) -> Reply {
+pub(super) fn handle(
+    shared: &Shared,
+    method: &Method,
+    path: &str,
+    query: Option<&str>,
+    body: &[u8],
+) -> Reply {
     match (method, path) {
         (&Method::GET, "/_emulator/stats") => protocol::json_reply(&shared.stats()),
         (&Method::GET, "/_emulator/dump") => protocol::json_reply(&dump(&shared.lock().store)),
@@ -61,6 +69,10 @@ pub(super) fn handle(shared: &Shared, method: &Method, path: &str, query: Option
             ),
         },
         (&Method::POST, "/_emulator/reset") => reset(shared),
+        (&Method::GET, "/_emulator/faults") => {
+            protocol::json_reply(shared.lock().faults.faults())
+        }
+        (&Method::POST, "/_emulator/faults") => set_faults(shared, body),
         _ => refuse(
             shared,
             RequestError::new(
@@ -83,6 +95,23 @@ fn since(query: Option<&str>) -> Option<u64> {
         Some(value) => value.parse().ok(),
         None => Some(0),
     }
+}
+
+/// Replaces the faults (and reseeds them) from a JSON `Faults` body.
+fn set_faults(shared: &Shared, body: &[u8]) -> Reply {
+    let faults: Faults = match serde_json::from_slice(body) {
+        Ok(faults) => faults,
+        Err(error) => {
+            let reason = format!("BadRequestException: invalid faults: {error}");
+            return refuse(shared, RequestError::bad_request(reason));
+        }
+    };
+    if let Some(key) = faults.invalid_rate() {
+        let reason = format!("BadRequestException: `{key}` must be between 0 and 1");
+        return refuse(shared, RequestError::bad_request(reason));
+    }
+    shared.lock().faults.set(faults.clone());
+    protocol::json_reply(&faults)
 }
 
 fn reset(shared: &Shared) -> Reply {

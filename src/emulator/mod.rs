@@ -137,9 +137,27 @@ pub struct RegisteredKey {
 /// Counters of injected faults.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct FaultStats {
+    /// Requests answered 429 THROTTLED.
     pub throttled: u64,
+    /// Requests answered 503 TRY_AGAIN_LATER.
     pub unavailable: u64,
+    /// Modify requests committed, then closed unanswered.
     pub dropped: u64,
+    /// Modify records answered with a per-record THROTTLED.
+    #[serde(default)]
+    pub records_throttled: u64,
+    /// Lookup records answered with an injected error.
+    #[serde(default)]
+    pub lookup_errors: u64,
+    /// Modify requests committed, then answered 500 INTERNAL_ERROR.
+    #[serde(default)]
+    pub errors_after_commit: u64,
+    /// Query pages that began with the previous page's last record.
+    #[serde(default)]
+    pub pages_repeated: u64,
+    /// Query pages that left out the record after the boundary.
+    #[serde(default)]
+    pub pages_skipped: u64,
 }
 
 /// What `GET /_emulator/stats` answers and `RunningEmulator::stats` returns.

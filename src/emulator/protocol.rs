@@ -4,7 +4,7 @@
 //! error bodies with the status CloudKit uses for each code.
 
 use super::store::{RequestError, Scope};
-use crate::cloudkit::wire::ServerErrorCode;
+use crate::cloudkit::wire::{QueryResponse, RecordResult, ServerErrorCode};
 use crate::cloudkit::{Database, Environment};
 use http_body_util::Full;
 use hyper::body::Bytes;
@@ -252,6 +252,77 @@ pub fn json_reply<T: Serialize>(body: &T) -> Reply {
     }
 }
 
+/// `{records: [...]}` of records/lookup and records/modify: one entry per record, in
+/// request order; error entries carry `retryAfter` as whole seconds.
+pub fn records_reply(records: &[RecordResult]) -> Reply {
+    json_reply(&RecordsBody {
+        records: records.iter().map(Entry).collect(),
+    })
+}
+
+/// The records/query reply: `{records, continuationMarker?}`.
+pub fn query_reply(reply: &QueryResponse) -> Reply {
+    json_reply(&QueryBody {
+        records: reply.records.iter().map(Entry).collect(),
+        continuation_marker: reply.continuation_marker.as_deref(),
+    })
+}
+
+#[derive(Serialize)]
+struct RecordsBody<'a> {
+    records: Vec<Entry<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct QueryBody<'a> {
+    records: Vec<Entry<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    continuation_marker: Option<&'a str>,
+}
+
+/// A reply entry: the record as is, or the error with an integer `retryAfter`.
+struct Entry<'a>(&'a RecordResult);
+
+/// A per-record error entry as sent.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ErrorEntry<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    record_name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'a str>,
+    server_error_code: &'a ServerErrorCode,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    retry_after: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    uuid: Option<&'a str>,
+    #[serde(rename = "redirectURL", skip_serializing_if = "Option::is_none")]
+    redirect_url: Option<&'a str>,
+}
+
+impl Serialize for Entry<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            RecordResult::Record(record) => record.serialize(serializer),
+            RecordResult::Error(error) => ErrorEntry {
+                record_name: error.record_name.as_deref(),
+                reason: error.reason.as_deref(),
+                server_error_code: &error.server_error_code,
+                retry_after: error.retry_after.map(whole_seconds),
+                uuid: error.uuid.as_deref(),
+                redirect_url: error.redirect_url.as_deref(),
+            }
+            .serialize(serializer),
+        }
+    }
+}
+
+/// Seconds rounded up to a whole number (typed clients decode `retryAfter` as an integer).
+fn whole_seconds(seconds: f64) -> u64 {
+    seconds.max(0.0).ceil() as u64
+}
+
 /// A request-level error with CloudKit's body and status; `uuid` comes from the
 /// emulator's seeded source, `retry_after` (seconds) is sent when given.
 pub fn error_reply(error: &RequestError, uuid: String, retry_after: Option<f64>) -> Reply {
@@ -259,7 +330,7 @@ pub fn error_reply(error: &RequestError, uuid: String, retry_after: Option<f64>)
         uuid,
         server_error_code: &error.code,
         reason: &error.reason,
-        retry_after: retry_after.map(|seconds| seconds.max(0.0).ceil() as u64),
+        retry_after: retry_after.map(whole_seconds),
     };
     let status =
         StatusCode::from_u16(error.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);

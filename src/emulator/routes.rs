@@ -6,7 +6,7 @@
 //! unsigned (see `admin`).
 
 use super::admin;
-use super::faults::Fault;
+use super::faults::{CommitFault, Hook, PageFault, RequestFault};
 use super::persist::Pending;
 use super::protocol::{self, Endpoint, Reply, Route};
 use super::requests::{LoggedRequest, OperationOutcome};
@@ -14,8 +14,7 @@ use super::signature::{self, SignedRequest};
 use super::store::{Modified, RequestError, Scope};
 use super::{Shared, State};
 use crate::cloudkit::wire::{
-    LookupRequest, ModifyRequest, OperationType, QueryRequest, RecordResult, RecordsResponse,
-    ServerErrorCode, UserIdentity, Zone, ZonesLookupRequest, ZonesResponse,
+    LookupRequest, ModifyRequest, OperationType, QueryRequest, RecordResult, ServerErrorCode, UserIdentity, Zone, ZonesLookupRequest, ZonesResponse,
 };
 use http_body_util::BodyExt;
 use hyper::body::{Bytes, Incoming};
@@ -82,7 +81,7 @@ async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Result<Reply
     let mut trace = Trace::default();
     let is_admin = path.starts_with("/_emulator/");
     let outcome = if is_admin {
-        Ok(admin::handle(&shared, &method, &path, query.as_deref()))
+        Ok(admin::handle(&shared, &method, &path, query.as_deref(), &body))
     } else {
         let signed = SignedRequest {
             headers: &headers,
@@ -168,41 +167,67 @@ async fn database(
         tokio::time::sleep(latency).await;
     }
     let is_modify = route.endpoint == Endpoint::Modify;
-    let fault = shared.lock().faults.decide(is_modify);
-    if let Some(reply) = refuse(shared, fault, trace) {
-        return Ok(reply);
+    let fault = shared.lock().faults.request(is_modify);
+    if let Some(fault) = fault {
+        return Ok(refuse(shared, fault, trace));
     }
     let reply = dispatch(shared, &route, request.body, trace).await;
-    if fault == Some(Fault::Drop) {
-        shared.lock().stats.faults.dropped += 1;
-        return Err(Dropped);
+    match reply {
+        Ok(Handled::Reply(reply)) => Ok(reply),
+        Ok(Handled::Committed(reply, fault)) => after_commit(shared, reply, fault, trace),
+        Err(error) => Ok(fail(shared, trace, &error, None)),
     }
-    Ok(reply.unwrap_or_else(|error| fail(shared, trace, &error, None)))
+}
+
+/// A records/modify whose writes are committed: answered, dropped, or answered 500.
+fn after_commit(
+    shared: &Shared,
+    reply: Reply,
+    fault: Option<CommitFault>,
+    trace: &mut Trace,
+) -> Result<Reply, Dropped> {
+    match fault {
+        None => Ok(reply),
+        Some(CommitFault::Drop) => {
+            shared.lock().stats.faults.dropped += 1;
+            Err(Dropped)
+        }
+        Some(CommitFault::InternalError) => {
+            shared.lock().stats.faults.errors_after_commit += 1;
+            let error = RequestError::new(ServerErrorCode::InternalError, "Internal server error");
+            Ok(fail(shared, trace, &error, None))
+        }
+    }
 }
 
 /// Throttle and unavailable faults, answered before any effect.
-fn refuse(shared: &Shared, fault: Option<Fault>, trace: &mut Trace) -> Option<Reply> {
-    let (code, reason) = match fault? {
-        Fault::Throttle => {
+fn refuse(shared: &Shared, fault: RequestFault, trace: &mut Trace) -> Reply {
+    let (code, reason) = match fault {
+        RequestFault::Throttle => {
             shared.lock().stats.faults.throttled += 1;
             (ServerErrorCode::Throttled, "Request throttled")
         }
-        Fault::Unavailable => {
+        RequestFault::Unavailable => {
             shared.lock().stats.faults.unavailable += 1;
             (
                 ServerErrorCode::TryAgainLater,
                 "Service temporarily unavailable, try again later",
             )
         }
-        Fault::Drop => return None,
     };
     let retry_after = shared.lock().faults.retry_after();
-    Some(fail(
+    fail(
         shared,
         trace,
         &RequestError::new(code, reason),
         Some(retry_after),
-    ))
+    )
+}
+
+/// A reply, or for records/modify a reply to send once the commit fault is decided.
+enum Handled {
+    Reply(Reply),
+    Committed(Reply, Option<CommitFault>),
 }
 
 async fn dispatch(
@@ -210,33 +235,58 @@ async fn dispatch(
     route: &Route,
     body: &[u8],
     trace: &mut Trace,
+) -> Result<Handled, RequestError> {
+    if route.endpoint == Endpoint::Modify {
+        let request: ModifyRequest = protocol::parse_body(body)?;
+        let shared = shared.clone();
+        let scope = route.scope.clone();
+        let (reply, operations, fault) =
+            tokio::task::spawn_blocking(move || modify(&shared, &scope, &request))
+                .await
+                .map_err(|e| internal(&e))??;
+        trace.operations = operations;
+        return Ok(Handled::Committed(reply, fault));
+    }
+    read(shared, route, body, trace).map(Handled::Reply)
+}
+
+/// Every endpoint but records/modify.
+fn read(
+    shared: &Shared,
+    route: &Route,
+    body: &[u8],
+    trace: &mut Trace,
 ) -> Result<Reply, RequestError> {
     let scope = &route.scope;
     match route.endpoint {
-        Endpoint::Modify => {
-            let request: ModifyRequest = protocol::parse_body(body)?;
-            let shared = shared.clone();
-            let scope = scope.clone();
-            let (reply, operations) =
-                tokio::task::spawn_blocking(move || modify(&shared, &scope, &request))
-                    .await
-                    .map_err(|e| internal(&e))??;
-            trace.operations = operations;
-            Ok(reply)
-        }
+        Endpoint::Modify => Err(internal(&"records/modify is not a read")),
         Endpoint::Query => {
             let request: QueryRequest = protocol::parse_body(body)?;
-            let reply = shared.lock().store.query(scope, &request)?;
+            let (reply, fault) = query(shared, scope, &request)?;
+            let outcome = match fault {
+                None => "ok",
+                Some(PageFault::RepeatPrevious) => "repeated",
+                Some(PageFault::SkipOne) => "skipped",
+            };
             trace
                 .operations
-                .push(OperationOutcome::new("query", None, "ok"));
-            Ok(protocol::json_reply(&reply))
+                .push(OperationOutcome::new("query", None, outcome));
+            Ok(protocol::query_reply(&reply))
         }
         Endpoint::Lookup => {
             let request: LookupRequest = protocol::parse_body(body)?;
-            let records = shared.lock().store.lookup(scope, &request)?;
+            let mut state = shared.lock();
+            let State { store, faults, .. } = &mut *state;
+            let records = store.lookup(scope, &request, faults)?;
+            drop(state);
             trace.operations = outcomes(&records, |_| "lookup");
-            Ok(protocol::json_reply(&RecordsResponse { records }))
+            let errors = trace
+                .operations
+                .iter()
+                .filter(|o| o.outcome != "ok" && o.outcome != "NOT_FOUND")
+                .count() as u64;
+            shared.lock().stats.faults.lookup_errors += errors;
+            Ok(protocol::records_reply(&records))
         }
         Endpoint::ZonesList => {
             let zone_id = shared.lock().store.default_zone_id();
@@ -287,27 +337,53 @@ fn outcomes(
         .collect()
 }
 
+/// One query page under the lock, counting an injected page fault.
+fn query(
+    shared: &Shared,
+    scope: &Scope,
+    request: &QueryRequest,
+) -> Result<(crate::cloudkit::wire::QueryResponse, Option<PageFault>), RequestError> {
+    let mut state = shared.lock();
+    let State {
+        store,
+        faults,
+        stats,
+        ..
+    } = &mut *state;
+    let (reply, fault) = store.query(scope, request, faults)?;
+    match fault {
+        Some(PageFault::RepeatPrevious) => stats.faults.pages_repeated += 1,
+        Some(PageFault::SkipOne) => stats.faults.pages_skipped += 1,
+        None => {}
+    }
+    Ok((reply, fault))
+}
+
+type ModifyOutcome = (Reply, Vec<OperationOutcome>, Option<CommitFault>);
+
 /// Applies, logs durably, counts; all under the one lock so log order is apply order.
+/// The commit fault is drawn once the writes are durable.
 fn modify(
     shared: &Shared,
     scope: &Scope,
     request: &ModifyRequest,
-) -> Result<(Reply, Vec<OperationOutcome>), RequestError> {
+) -> Result<ModifyOutcome, RequestError> {
     let now = shared.clock.now_millis();
     let (modified, pending) = apply_modify(shared, scope, request, now)?;
     if let Some(pending) = pending {
         pending.wait().map_err(|e| internal(&e))?;
     }
+    let fault = shared.lock().faults.after_commit();
     let kinds: Vec<&'static str> = request
         .operations
         .iter()
         .map(|operation| operation_name(operation.operation_type))
         .collect();
     let operations = outcomes(&modified.results, |index| kinds[index]);
-    let reply = protocol::json_reply(&RecordsResponse {
-        records: modified.results,
-    });
-    Ok((reply, operations))
+    let throttled = operations.iter().filter(|o| o.outcome == "THROTTLED").count() as u64;
+    shared.lock().stats.faults.records_throttled += throttled;
+    let reply = protocol::records_reply(&modified.results);
+    Ok((reply, operations, fault))
 }
 
 /// The locked part of modify: apply and write the log line.
@@ -319,9 +395,12 @@ fn apply_modify(
 ) -> Result<(Modified, Option<Pending>), RequestError> {
     let mut state = shared.lock();
     let State {
-        store, persister, ..
+        store,
+        persister,
+        faults,
+        ..
     } = &mut *state;
-    let modified = store.modify(scope, request, now)?;
+    let modified = store.modify(scope, request, now, faults)?;
     let pending = match persister {
         Some(persister) => Some(
             persister

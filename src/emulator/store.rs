@@ -3,6 +3,7 @@
 //! no HTTP, no clock (callers pass `now` in milliseconds), no files. `query` lives in its
 //! own module; `persist` records the `Change`s this module returns.
 
+use super::faults::{Hook, PageFault, RecordFault};
 use super::query;
 use crate::cloudkit::wire::{
     LookupRequest, ModifyRequest, Operation, OperationType, RecordError, RecordResult,
@@ -207,6 +208,7 @@ impl Store {
         scope: &Scope,
         request: &ModifyRequest,
         now: i64,
+        hook: &mut dyn Hook,
     ) -> Result<Modified, RequestError> {
         check_zone(request.zone_id.as_ref())?;
         if request.atomic == Some(true) {
@@ -241,7 +243,7 @@ impl Store {
                 numbers_as_strings,
                 with_zone: false,
             };
-            let result = match self.apply(scope, operation, &mut seen, now) {
+            let result = match self.apply(scope, operation, &mut seen, now, hook) {
                 Ok(change) => {
                     let entry = match &change {
                         Change::Put { name, record } => {
@@ -263,11 +265,13 @@ impl Store {
         Ok(modified)
     }
 
-    /// records/lookup: one entry per requested name, in order.
+    /// records/lookup: one entry per requested name, in order; the hook may put an error
+    /// entry in place of any of them.
     pub fn lookup(
         &self,
         scope: &Scope,
         request: &LookupRequest,
+        hook: &mut dyn Hook,
     ) -> Result<Vec<RecordResult>, RequestError> {
         check_zone(request.zone_id.as_ref())?;
         if request.records.len() > MAX_OPERATIONS {
@@ -282,6 +286,9 @@ impl Store {
             .iter()
             .map(|entry| {
                 let name = &entry.record_name;
+                if let Some(fault) = hook.record_read(name) {
+                    return RecordResult::Error(fault_error(name, &fault));
+                }
                 match records.and_then(|r| r.get(name)) {
                     Some(record) => {
                         let render = Render {
@@ -382,6 +389,7 @@ impl Store {
         operation: &Operation,
         seen: &mut HashSet<String>,
         now: i64,
+        hook: &mut dyn Hook,
     ) -> Result<Change, Box<RecordError>> {
         let kind = operation.operation_type;
         let record = &operation.record;
@@ -401,6 +409,9 @@ impl Store {
         }
         if !seen.insert(name.clone()) {
             return Err(fail(bad("record appears more than once in this request")));
+        }
+        if let Some(fault) = hook.record_write(&name) {
+            return Err(Box::new(fault_error(&name, &fault)));
         }
         let existing = self.scopes.get(scope).and_then(|s| s.get(&name));
         check_preconditions(kind, record, existing).map_err(fail)?;
@@ -447,14 +458,15 @@ impl Store {
         })
     }
 
-    /// records/query; see `query`.
+    /// records/query; see `query`. Also returns the page fault the hook injected, if any.
     pub fn query(
         &self,
         scope: &Scope,
         request: &crate::cloudkit::wire::QueryRequest,
-    ) -> Result<crate::cloudkit::wire::QueryResponse, RequestError> {
+        hook: &mut dyn Hook,
+    ) -> Result<(crate::cloudkit::wire::QueryResponse, Option<PageFault>), RequestError> {
         check_zone(request.zone_id.as_ref())?;
-        query::run(self, scope, request)
+        query::run(self, scope, request, hook)
     }
 }
 
@@ -529,6 +541,14 @@ pub fn record_error(name: &str, code: ServerErrorCode, reason: &str) -> RecordEr
         retry_after: None,
         uuid: None,
         redirect_url: None,
+    }
+}
+
+/// The error entry of an injected per-record fault, `retryAfter` in whole seconds.
+fn fault_error(name: &str, fault: &RecordFault) -> RecordError {
+    RecordError {
+        retry_after: fault.retry_after.map(|seconds| seconds.max(0.0).ceil()),
+        ..record_error(name, fault.code.clone(), fault.reason)
     }
 }
 

@@ -1163,7 +1163,8 @@ async fn stats_count_requests_and_reset_clears_everything() {
     assert_eq!(over_http["records"], 2);
     assert_eq!(
         over_http["faults"],
-        json!({"throttled": 0, "unavailable": 0, "dropped": 0})
+        json!({"throttled": 0, "unavailable": 0, "dropped": 0, "records_throttled": 0,
+            "lookup_errors": 0, "errors_after_commit": 0, "pages_repeated": 0, "pages_skipped": 0})
     );
     let reset = reqwest::Client::new()
         .post(format!("{url}/_emulator/reset"))
