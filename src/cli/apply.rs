@@ -1,7 +1,7 @@
 //! `ckplan apply [PLAN]`: execute a saved plan exactly, or (without PLAN) smart sync: plan
 //! in memory, show it, ask, apply.
 
-use super::{output, plan as plan_command, show, workspace, ExitStatus, Globals};
+use super::{output, plan as plan_command, show, workspace, CommandResult, ExitStatus, Globals};
 use crate::apply::{self, journal, ApplyOptions, ApplyReport, Observer, OnConflict, Outcome};
 use crate::cloudkit::Environment;
 use crate::config::Config;
@@ -52,9 +52,9 @@ pub struct Args {
     pub types: Vec<String>,
 }
 
-pub async fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitStatus> {
+pub async fn run(args: Args, globals: &Globals) -> CommandResult {
     let config = workspace::load_config(globals)?;
-    match args.plan.clone() {
+    let status = match args.plan.clone() {
         Some(path) => {
             let bytes = std::fs::read(&path)
                 .with_context(|| format!("failed to read plan `{}`", path.display()))?;
@@ -63,10 +63,11 @@ pub async fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitStatus> {
             drop(bytes);
             check_target(&plan, &config, &path)?;
             production_guard(&config, args.allow_production, globals)?;
-            apply_plan(&config, &plan, &checksum, &path, &args, globals).await
+            apply_plan(&config, &plan, &checksum, &path, &args, globals).await?
         }
-        None => smart_sync(&config, &args, globals).await,
-    }
+        None => smart_sync(&config, &args, globals).await?,
+    };
+    Ok(status)
 }
 
 fn parse_parallelism(text: &str) -> Result<usize, String> {
@@ -124,7 +125,7 @@ async fn smart_sync(config: &Config, args: &Args, globals: &Globals) -> anyhow::
     let plan = plan_command::make_plan(config, globals, &args.types, args.delete_orphans).await?;
     eprint!("{}", plan_command::summary(&plan));
     if args.dry_run {
-        print!("{}", dry_run_listing(&plan));
+        globals.printer.data(&dry_run_listing(&plan))?;
         return Ok(ExitStatus::Success);
     }
     if !plan.has_changes() {
@@ -232,7 +233,7 @@ async fn apply_plan(
         );
         return Ok(ExitStatus::Success);
     }
-    if replay.runs > 0 && !globals.quiet {
+    if replay.runs > 0 && !globals.printer.is_quiet() {
         eprintln!(
             "Resuming: {} records done in an earlier run, {} uncertain (looked up first).",
             replay.done.len(),
@@ -252,12 +253,12 @@ async fn apply_plan(
         parallelism: args.parallelism,
         max_rounds: 5,
     };
-    let bar = ApplyBar::new(globals.quiet);
+    let bar = ApplyBar::new(globals.printer.is_quiet());
     let report = apply::execute(plan, &connection.client, &options, replay, journal, &bar).await;
     bar.finish();
     let key_id = connection.client.key_id().to_owned();
     connection.close().await;
-    let report = report?;
+    let mut report = report?;
     let receipt = apply::receipt::build(
         plan,
         checksum,
@@ -272,15 +273,15 @@ async fn apply_plan(
         serde_json::to_string_pretty(&receipt)?.as_bytes(),
     )
     .with_context(|| format!("failed to write receipt `{}`", receipt_path.display()))?;
-    print_conflicts(&report);
+    print_conflicts(&report, &globals.printer);
     let not_started = plan.changes.len() - receipt.records.len();
     finish(
-        &report,
+        &mut report,
         &receipt.totals,
         not_started,
         &receipt_path,
         path,
-        globals.quiet,
+        globals.printer.is_quiet(),
     )
 }
 
@@ -323,11 +324,11 @@ pub fn receipt_path_for(plan: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-fn print_conflicts(report: &ApplyReport) {
+fn print_conflicts(report: &ApplyReport, printer: &super::Printer) {
     for (key, outcome) in &report.outcomes {
         match outcome {
             Outcome::Conflict { reason, fields } => {
-                output::warn(format_args!(
+                printer.warn(format_args!(
                     "conflict: {} `{}`: {reason}",
                     key.record_type, key.record_name
                 ));
@@ -362,7 +363,7 @@ fn print_conflicts(report: &ApplyReport) {
 }
 
 fn finish(
-    report: &ApplyReport,
+    report: &mut ApplyReport,
     totals: &apply::Totals,
     not_started: usize,
     receipt: &Path,
@@ -381,9 +382,10 @@ fn finish(
     if !quiet {
         eprintln!("Receipt: `{}`", receipt.display());
     }
-    if let Some(error) = &report.error {
+    // The CloudKit error stays typed, so the printed error keeps its hint.
+    if let Some(error) = report.error.take() {
         eprintln!("Apply stopped: {line}{already}.");
-        return Err(anyhow::anyhow!(error.to_string()).context(format!(
+        return Err(anyhow::Error::new(error).context(format!(
             "apply stopped; run `ckplan apply {}` again to resume",
             plan.display()
         )));

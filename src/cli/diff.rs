@@ -1,6 +1,6 @@
 //! `ckplan diff`: what a plan would change, per type, without writing anything.
 
-use super::{workspace, ExitStatus, Globals};
+use super::{workspace, CommandResult, ExitStatus, Globals};
 use crate::diff::{Category, TypeDiff};
 use crate::sync;
 use serde_json::json;
@@ -23,30 +23,26 @@ pub struct Args {
     pub json: bool,
 }
 
-pub async fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitStatus> {
+pub async fn run(args: Args, globals: &Globals) -> CommandResult {
     let config = workspace::load_config(globals)?;
     let types = workspace::selected_types(&config, &args.types)?;
-    let local = workspace::load_local(&config)?;
+    let local = workspace::load_local(&config, &globals.printer)?;
     let connection = workspace::connect(&config).await?;
-    let bar = workspace::ReadBar::new(globals.quiet || args.json);
+    let bar = workspace::ReadBar::new(globals.printer.shows_progress() && !args.json);
     let survey = sync::survey(&config, local, &connection.client, &types, &bar).await;
     bar.finish();
     connection.close().await;
     let survey = survey?;
     if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&report_json(&survey.diffs))?
-        );
+        let json = serde_json::to_string_pretty(&report_json(&survey.diffs))
+            .map_err(anyhow::Error::from)?;
+        globals.printer.data(&format!("{json}\n"))?;
     } else {
-        print!(
-            "{}",
-            report_text(
-                &survey.diffs,
-                globals.verbose > 0 || args.changes_only,
-                args.changes_only
-            )
-        );
+        globals.printer.data(&report_text(
+            &survey.diffs,
+            globals.verbose > 0 || args.changes_only,
+            args.changes_only,
+        ))?;
     }
     Ok(ExitStatus::Success)
 }

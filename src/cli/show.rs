@@ -2,14 +2,13 @@
 //! it for review, Terraform-style. Works offline: no configuration, no credentials.
 //! [`render_plan`] is shared with `ckplan plan`, which shows the same text on terminals.
 
-use super::{ExitStatus, Globals};
+use super::{CommandError, CommandResult, ExitStatus, Globals};
 use crate::plan::{file, Action, Change, Plan};
 use crate::record::{FieldValue, Value};
 use anyhow::Context;
 use console::Style;
 use similar::{ChangeTag as LineTag, TextDiff};
 use std::fmt::Write as _;
-use std::io::Write as _;
 use std::path::PathBuf;
 
 /// Render a saved plan for review, after checking that it is intact.
@@ -32,37 +31,27 @@ pub struct Args {
     pub json: bool,
 }
 
-pub fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitStatus> {
+pub fn run(args: Args, globals: &Globals) -> CommandResult {
     let path = args.plan.display();
     let bytes =
         std::fs::read(&args.plan).with_context(|| format!("failed to read plan `{path}`"))?;
-    let plan = file::from_bytes(&bytes).map_err(|error| {
-        anyhow::anyhow!("refusing plan `{path}`: {error}\nhint: make a new plan with `ckplan plan`")
-    })?;
+    let plan = file::from_bytes(&bytes)
+        .map_err(|error| CommandError::from(error).prefixed(format!("refusing plan `{path}`")))?;
     check_target(&plan, globals, &path.to_string())?;
     let output = if args.json {
         file::to_text(&plan)
     } else {
         render_plan(&plan, globals.verbose > 0)
     };
-    let mut stdout = std::io::stdout().lock();
-    match stdout
-        .write_all(output.as_bytes())
-        .and_then(|()| stdout.flush())
-    {
-        // A reader that stops early (`| head`) is not an error.
-        Err(error) if error.kind() != std::io::ErrorKind::BrokenPipe => {
-            Err(error).context("failed to write to stdout")
-        }
-        _ => Ok(ExitStatus::Success),
-    }
+    globals.printer.data(&output)?;
+    Ok(ExitStatus::Success)
 }
 
 /// Refuses a plan made for another target than the configuration in use, when there is one
 /// (`--config`, `CKPLAN_CONFIG` or `./ckplan.yaml`): a plan reviewed against the wrong
 /// container or environment is the mistake the target check exists for. Without a
 /// configuration, `show` works offline on the plan alone.
-fn check_target(plan: &Plan, globals: &Globals, path: &str) -> anyhow::Result<()> {
+fn check_target(plan: &Plan, globals: &Globals, path: &str) -> Result<(), CommandError> {
     let config_path = globals.config_path();
     if globals.config.is_none() && !config_path.exists() {
         return Ok(());
@@ -71,13 +60,13 @@ fn check_target(plan: &Plan, globals: &Globals, path: &str) -> anyhow::Result<()
         .with_context(|| format!("failed to check plan `{path}` against its configuration"))?;
     let configured = config.target();
     if plan.target != configured {
-        anyhow::bail!(
-            "refusing plan `{path}`: it was made for `{}` but `{}` targets `{}`\n\
-             hint: pass the matching --config, or review it where no ckplan.yaml is in use",
+        return Err(CommandError::user(format_args!(
+            "refusing plan `{path}`: it was made for `{}` but `{}` targets `{}`",
             plan.target,
             config_path.display(),
             configured
-        );
+        ))
+        .with_hint("pass the matching --config, or review it where no ckplan.yaml is in use"));
     }
     Ok(())
 }
