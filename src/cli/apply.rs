@@ -1,11 +1,12 @@
 //! `ckplan apply [PLAN]`: execute a saved plan exactly, or (without PLAN) smart sync: plan
 //! in memory, show it, ask, apply.
 
-use super::{output, plan as plan_command, show, workspace, CommandResult, ExitStatus, Globals};
+use super::{output, plan as plan_command, workspace, CommandResult, ExitStatus, Globals};
 use crate::apply::{self, journal, ApplyOptions, ApplyReport, Observer, OnConflict, Outcome};
 use crate::cloudkit::Environment;
 use crate::config::Config;
-use crate::plan::{file, Action, Plan};
+use crate::plan::{file, Plan};
+use crate::render::{self, plural};
 use anyhow::{bail, Context};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::BufRead;
@@ -123,13 +124,15 @@ fn prompt(question: &str) -> anyhow::Result<String> {
 
 async fn smart_sync(config: &Config, args: &Args, globals: &Globals) -> anyhow::Result<ExitStatus> {
     let plan = plan_command::make_plan(config, globals, &args.types, args.delete_orphans).await?;
-    eprint!("{}", plan_command::summary(&plan));
+    eprint!("{}", render::summary::plan_summary(&plan));
     if args.dry_run {
-        globals.printer.data(&dry_run_listing(&plan))?;
+        globals.printer.data(&render::plan::dry_run(&plan))?;
         return Ok(ExitStatus::Success);
     }
     if !plan.has_changes() {
-        eprintln!("No changes. CloudKit already matches the local data.");
+        globals
+            .printer
+            .status(render::summary::no_changes_line(&plan));
         return Ok(ExitStatus::Success);
     }
     if !args.auto_approve {
@@ -138,7 +141,7 @@ async fn smart_sync(config: &Config, args: &Args, globals: &Globals) -> anyhow::
         }
         eprint!(
             "{}",
-            show::render_plan_styled(&plan, false, console::colors_enabled_stderr())
+            render::plan::review(&plan, false, globals.printer.colour_stderr())
         );
         let answer = prompt(
             "Do you want to perform these actions? Only 'yes' will be accepted.\n  Enter a value: ",
@@ -161,25 +164,6 @@ async fn smart_sync(config: &Config, args: &Args, globals: &Globals) -> anyhow::
     })
     .with_context(|| format!("failed to write plan `{}`", path.display()))?;
     apply_plan(config, &plan, &checksum, &path, args, globals).await
-}
-
-fn dry_run_listing(plan: &Plan) -> String {
-    let mut out = String::new();
-    for (action, label) in [
-        (Action::Create, "create"),
-        (Action::Update, "update"),
-        (Action::Delete, "delete"),
-    ] {
-        for change in plan.changes.iter().filter(|c| c.action == action) {
-            out.push_str(&format!(
-                "would {label} {} {}\n",
-                change.record_type, change.record_name
-            ));
-        }
-    }
-    let unchanged: usize = plan.summary.iter().map(|s| s.unchanged).sum();
-    out.push_str(&format!("would skip {unchanged} unchanged records\n"));
-    out
 }
 
 async fn apply_plan(
@@ -221,8 +205,9 @@ async fn apply_plan(
             .count();
         if conflicts > 0 {
             eprintln!(
-                "This plan was already run and ended with {conflicts} conflicts (receipt: `{}`); nothing to do.\n\
+                "This plan was already run and ended with {} (receipt: `{}`); nothing to do.\n\
                  hint: run `ckplan plan` again to plan against CloudKit as it is now",
+                plural(conflicts, "conflict"),
                 receipt_path.display()
             );
             return Ok(ExitStatus::Conflicts);
@@ -235,8 +220,8 @@ async fn apply_plan(
     }
     if replay.runs > 0 && !globals.printer.is_quiet() {
         eprintln!(
-            "Resuming: {} records done in an earlier run, {} uncertain (looked up first).",
-            replay.done.len(),
+            "Resuming: {} done in an earlier run, {} uncertain (looked up first).",
+            plural(replay.done.len(), "record"),
             replay.uncertain.len()
         );
     }
@@ -336,13 +321,14 @@ fn print_conflicts(report: &ApplyReport, printer: &super::Printer) {
                     // As `ckplan show` renders values; raw JSON if a value does not decode.
                     let shown = |v: &Option<crate::cloudkit::wire::WireField>| match v {
                         None => "(absent)".to_owned(),
-                        Some(field) => field
-                            .to_value(None)
-                            .map_or_else(|_| field.value.to_string(), |v| show::render_value(&v)),
+                        Some(field) => field.to_value(None).map_or_else(
+                            |_| render::escape(&field.value.to_string()).into_owned(),
+                            |v| render::plan::value_text(&v),
+                        ),
                     };
                     eprintln!(
                         "    {}: planned before {}, now {}, wanted {}",
-                        field.field,
+                        render::escape(&field.field),
                         shown(&field.planned_before),
                         shown(&field.now),
                         shown(&field.wanted)
@@ -350,12 +336,10 @@ fn print_conflicts(report: &ApplyReport, printer: &super::Printer) {
                 }
             }
             Outcome::Failed { code, reason } => {
-                eprintln!(
-                    "{} {} `{}`: {code} {reason}",
-                    console::style("error:").red().bold().for_stderr(),
-                    key.record_type,
-                    key.record_name
-                );
+                printer.error(format_args!(
+                    "{} `{}`: {code} {reason}",
+                    key.record_type, key.record_name
+                ));
             }
             _ => {}
         }
@@ -392,8 +376,9 @@ fn finish(
     }
     if report.has_conflicts() && not_started > 0 {
         eprintln!(
-            "Apply stopped on {}: {line}{already}; {not_started} planned changes not started.",
-            plural(totals.conflicts, "conflict")
+            "Apply stopped on {}: {line}{already}; {} not started.",
+            plural(totals.conflicts, "conflict"),
+            plural(not_started, "planned change")
         );
         return Ok(ExitStatus::Conflicts);
     }
@@ -422,10 +407,6 @@ fn finish(
         );
     }
     Ok(ExitStatus::Success)
-}
-
-fn plural(count: usize, noun: &str) -> String {
-    format!("{count} {noun}{}", if count == 1 { "" } else { "s" })
 }
 
 /// A bar per batch on terminals, plain lines otherwise.

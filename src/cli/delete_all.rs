@@ -43,8 +43,8 @@ pub async fn run(args: Args, globals: &Globals) -> CommandResult {
             ));
         }
         eprint!(
-            "Delete all {} `{record_type}` records from `{}`? Type `{record_type}` to confirm: ",
-            records.len(),
+            "Delete all {} from `{}`? Type `{record_type}` to confirm: ",
+            crate::render::plural(records.len(), &format!("`{record_type}` record")),
             config.target()
         );
         let mut answer = String::new();
@@ -77,8 +77,8 @@ pub async fn run(args: Args, globals: &Globals) -> CommandResult {
         .filter(|r| matches!(r, OperationResult::Failed(..)))
         .count();
     eprintln!(
-        "Deleted {} `{record_type}` records, {failed} failed.",
-        results.len() - failed
+        "Deleted {}, {failed} failed.",
+        crate::render::plural(results.len() - failed, &format!("`{record_type}` record"))
     );
     Ok(if failed > 0 {
         ExitStatus::Error

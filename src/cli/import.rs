@@ -64,7 +64,10 @@ pub async fn run(args: Args, globals: &Globals) -> CommandResult {
         }
     }
     connection.close().await;
-    eprintln!("Import complete: {imported} records force-replaced, {failed} failed.");
+    eprintln!(
+        "Import complete: {} force-replaced, {failed} failed.",
+        crate::render::plural(imported, "record")
+    );
     Ok(if failed > 0 {
         ExitStatus::Error
     } else {

@@ -4,10 +4,13 @@
 //! nowhere else. A closed stdout ends the command quietly ([`ErrorKind::BrokenPipe`]); a
 //! closed stderr is ignored: nothing here can panic on a pipe.
 //!
-//! Every line is written as given: text from CloudKit or from data files must already be
-//! escaped by the `render` module before it reaches a printer.
+//! Data and talk are written as given: the views in [`crate::render`] escape the untrusted
+//! text in them before styling. Warnings, errors and hints are plain messages, so the
+//! printer escapes them itself ([`render::escape_lines`]): a record name in an error
+//! cannot reach the terminal raw.
 
 use super::error::{CommandError, ErrorKind};
+use crate::render;
 use std::io::{IsTerminal, Write};
 
 /// Where and how output goes. Cheap to copy; every command receives one through
@@ -107,7 +110,8 @@ impl Printer {
     pub fn warn(&self, message: impl std::fmt::Display) {
         if !self.quiet {
             let prefix = self.label("warning:", console::Style::new().yellow().bold());
-            self.stderr_line(&format!("{prefix} {message}"));
+            let message = message.to_string();
+            self.stderr_line(&format!("{prefix} {}", render::escape_lines(&message)));
         }
     }
 
@@ -122,7 +126,8 @@ impl Printer {
     /// failed, a bad line in a data file); always shown.
     pub fn error(&self, message: impl std::fmt::Display) {
         let prefix = self.label("error:", console::Style::new().red().bold());
-        self.stderr_line(&format!("{prefix} {message}"));
+        let message = message.to_string();
+        self.stderr_line(&format!("{prefix} {}", render::escape_lines(&message)));
     }
 
     /// A question on stderr, without a line end, shown even with `-q`.
@@ -142,10 +147,11 @@ impl Printer {
         let mut text = format!(
             "{} {}\n",
             self.label("error:", console::Style::new().red().bold()),
-            error.error()
+            render::escape_lines(&error.error().to_string())
         );
         for cause in error.error().chain().skip(1) {
-            text.push_str(&format!("  caused by: {cause}\n"));
+            let cause = cause.to_string();
+            text.push_str(&format!("  caused by: {}\n", render::escape_lines(&cause)));
         }
         for hint in error.hints() {
             text.push_str(&self.hint_line(hint));
@@ -156,7 +162,7 @@ impl Printer {
 
     fn hint_line(&self, message: &str) -> String {
         let prefix = self.label("hint:", console::Style::new().cyan().bold());
-        format!("{prefix} {message}")
+        format!("{prefix} {}", render::escape_lines(message))
     }
 
     fn label(&self, text: &str, style: console::Style) -> String {

@@ -5,6 +5,7 @@
 use super::{CommandResult, ExitStatus, Globals, Printer};
 use crate::config::Config;
 use crate::record::load::{load_all, LocalData, Problem, Severity};
+use crate::render::{escape, plural};
 use anyhow::Context;
 
 /// Check ckplan.yaml and every data file it names (no network).
@@ -54,14 +55,15 @@ pub fn run(args: Args, globals: &Globals) -> CommandResult {
         for record_type in &order.types {
             let count = data.records(record_type).len();
             printer.status(format_args!(
-                "{record_type}: {count} {}",
+                "{}: {}",
+                escape(record_type.as_str()),
                 plural(count, "record")
             ));
         }
     }
     printer.outcome(
         format_args!(
-            "validate: {errors} {}, {warnings} {}",
+            "validate: {}, {}",
             plural(errors, "error"),
             plural(warnings, "warning")
         ),
@@ -102,12 +104,4 @@ fn json_report(data: &LocalData, cycle_warning: &Option<String>) -> serde_json::
         "errors": data.error_count(),
         "warnings": data.warning_count() + usize::from(cycle_warning.is_some()),
     })
-}
-
-fn plural(count: usize, word: &str) -> String {
-    if count == 1 {
-        word.to_owned()
-    } else {
-        format!("{word}s")
-    }
 }

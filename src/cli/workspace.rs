@@ -65,8 +65,8 @@ pub fn load_local(config: &Config, printer: &Printer) -> anyhow::Result<LocalDat
     let errors = local.error_count();
     if errors > 0 {
         bail!(
-            "local data has {errors} error{}; nothing was sent (run `ckplan validate` for the full report)",
-            if errors == 1 { "" } else { "s" }
+            "local data has {}; nothing was sent (run `ckplan validate` for the full report)",
+            crate::render::plural(errors, "error")
         );
     }
     Ok(local)
