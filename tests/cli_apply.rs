@@ -452,7 +452,7 @@ fn smart_sync_refuses_to_prompt_without_a_terminal_and_applies_with_auto_approve
     assert_eq!(again.code, 0, "{}", again.stderr);
     assert_eq!(
         last_line(&again.stderr),
-        "No changes. CloudKit already matches the local data."
+        "No changes: CloudKit already matches the local data."
     );
 }
 
