@@ -3,9 +3,9 @@
 
 use super::{output, plan as plan_command, workspace, CommandResult, ExitStatus, Globals};
 use crate::apply::{self, journal, ApplyOptions, ApplyReport, Observer, OnConflict, Outcome};
-use crate::cloudkit::Environment;
 use crate::config::Config;
 use crate::plan::{file, Plan};
+use crate::record::Environment;
 use crate::render::{self, plural};
 use anyhow::{bail, Context};
 use indicatif::{ProgressBar, ProgressStyle};

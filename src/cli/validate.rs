@@ -4,7 +4,7 @@
 
 use super::{CommandResult, ExitStatus, Globals, Printer};
 use crate::config::Config;
-use crate::record::load::{load_all, LocalData, Problem, Severity};
+use crate::local::{load_all, LocalData, Problem, Severity};
 use crate::render::{escape, plural};
 use anyhow::Context;
 
