@@ -41,16 +41,6 @@ impl Printer {
         }
     }
 
-    /// A printer that shows everything without colour (tests, embedding).
-    pub fn plain() -> Self {
-        Self {
-            quiet: false,
-            verbose: 0,
-            colour_stdout: false,
-            colour_stderr: false,
-        }
-    }
-
     /// `-q`: only errors, failure verdicts and data.
     pub fn is_quiet(&self) -> bool {
         self.quiet
