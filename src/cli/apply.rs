@@ -220,8 +220,9 @@ async fn apply_plan(
             .count();
         if conflicts > 0 {
             eprintln!(
-                "This plan was already run and ended with {conflicts} conflicts (receipt: `{}`); nothing to do.\n\
+                "This plan was already run and ended with {} (receipt: `{}`); nothing to do.\n\
                  hint: run `ckplan plan` again to plan against CloudKit as it is now",
+                plural(conflicts, "conflict"),
                 receipt_path.display()
             );
             return Ok(ExitStatus::Conflicts);

@@ -81,6 +81,14 @@ pub enum PlanFileError {
         field: String,
         message: String,
     },
+    #[error(
+        "plan summary for `{record_type}` says {summary} but its changes are {changes}"
+    )]
+    SummaryMismatch {
+        record_type: RecordType,
+        summary: String,
+        changes: String,
+    },
     #[error("plan change {index} ({action} {record_type} `{record_name}`): {problem}")]
     Inconsistent {
         index: usize,
@@ -575,7 +583,7 @@ impl PlanDocument {
             .enumerate()
             .map(|(index, change)| change.into_change(index))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Plan {
+        let plan = Plan {
             format_version: self.format_version,
             tool_version: self.tool_version,
             created_at: self.created_at,
@@ -606,7 +614,16 @@ impl PlanDocument {
                 })
                 .collect(),
             changes,
-        })
+        };
+        if let Some((record_type, summary, changes)) = plan.summary_disagreement() {
+            let counts = |[c, u, d]: [usize; 3]| format!("create {c}, update {u}, delete {d}");
+            return Err(PlanFileError::SummaryMismatch {
+                record_type,
+                summary: counts(summary),
+                changes: counts(changes),
+            });
+        }
+        Ok(plan)
     }
 }
 
