@@ -97,8 +97,8 @@ async fn run_seed(seed: u64) -> Figures {
     check_plan(&setup, &plan);
     setup.write_concurrently().await;
     let before = setup.emulator.stats();
-    setup.set_faults(seeded_faults(&mut random, seed));
-    let runs = setup.apply_with_kills(&mut random).await;
+    let faults = seeded_faults(&mut random, seed);
+    let runs = setup.apply_with_kills(&mut random, faults).await;
     setup.set_faults(Faults::default());
     let after = setup.emulator.stats();
     for operation in after.operations.keys() {

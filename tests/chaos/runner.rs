@@ -4,6 +4,7 @@
 //! the concurrent writer and for reading the final state back.
 
 use super::world::{World, GAME, TEAM};
+use ckplan::apply::journal::{self, Journal};
 use ckplan::cloudkit::auth::{self, RequestSigner};
 use ckplan::cloudkit::retry::RetryPolicy;
 use ckplan::cloudkit::wire::{Operation, OperationType, WireRecord};
@@ -137,7 +138,7 @@ impl Setup {
         for _ in 0..MAX_RUNS {
             let plan = self.plan_path();
             let args = ["plan", "--delete-orphans", "-o", path_text(&plan)];
-            let (ended, stderr) = self.run(&args, None).await;
+            let (ended, stderr) = self.run(&args).await;
             log.push_str(&stderr);
             if ended == Ended::Exited(0) {
                 return std::fs::read_to_string(plan).expect("plan written");
@@ -146,12 +147,19 @@ impl Setup {
         panic!("seed {}: plan never succeeded:\n{log}", self.world.seed);
     }
 
-    /// `ckplan apply PLAN`, killed with SIGKILL 0–3 times at seeded random moments, then run
-    /// until it exits 0 (done) or 3 (done, conflicts reported).
-    pub async fn apply_with_kills(&self, random: &mut StdRng) -> ApplyRuns {
+    /// `ckplan apply PLAN` under `faults`, killed with SIGKILL 0–3 times at seeded moments
+    /// strictly inside the run (after its k-th `records/modify` request arrived, k seeded
+    /// among the requests it must still send, while that request is held by latency), then
+    /// run until it exits 0 (done) or 3 (done, conflicts reported).
+    pub async fn apply_with_kills(&self, random: &mut StdRng, faults: Faults) -> ApplyRuns {
         let mut runs = ApplyRuns::default();
         let kills = random.gen_range(0..=3);
         let plan = self.plan_path();
+        let checksum = ckplan::plan::file::read_text(
+            &std::fs::read_to_string(&plan).expect("the plan file"),
+        )
+        .expect("the plan reads back")
+        .checksum;
         for attempt in 0..MAX_RUNS {
             let parallelism = random.gen_range(1..=8).to_string();
             let args = [
@@ -160,12 +168,36 @@ impl Setup {
                 "--parallelism",
                 parallelism.as_str(),
             ];
-            let kill_after =
-                (attempt < kills).then(|| Duration::from_millis(random.gen_range(0..300)));
-            let (ended, stderr) = self.run(&args, kill_after).await;
+            let batches = self.batches_to_send(&checksum);
+            let kill = (attempt < kills && batches > 0).then(|| random.gen_range(1..=batches));
+            // A request held 25 ms cannot be answered before the kill (polled every 3 ms).
+            let latency_ms = if kill.is_some() { 25 } else { faults.latency_ms };
+            self.set_faults(Faults {
+                latency_ms,
+                ..faults.clone()
+            });
+            let (ended, stderr, _) = self.run_with(&args, &[], kill).await;
             runs.runs += 1;
             runs.log
                 .push_str(&format!("--- run {attempt} ({ended:?})\n{stderr}"));
+            if kill.is_some() && ended != Ended::Killed {
+                // It may fail on its own first (retries exhausted), never finish.
+                assert!(
+                    !matches!(ended, Ended::Exited(0 | 3)),
+                    "seed {}: the run finished before its kill point:\n{}",
+                    self.world.seed,
+                    runs.log
+                );
+            }
+            if ended == Ended::Killed {
+                let journal = Journal::replay(&journal::path_for(&plan), &checksum)
+                    .expect("the journal replays");
+                assert!(
+                    !journal.complete,
+                    "seed {}: the kill landed after the run finished",
+                    self.world.seed
+                );
+            }
             match ended {
                 Ended::Killed => runs.kills += 1,
                 Ended::Exited(code @ (0 | 3)) => {
@@ -181,10 +213,25 @@ impl Setup {
         );
     }
 
+    /// The least number of `records/modify` requests the next apply must send: batches of
+    /// 200 over the changes the journal has neither finished nor left uncertain.
+    fn batches_to_send(&self, checksum: &str) -> u64 {
+        let plan_text = std::fs::read_to_string(self.plan_path()).expect("the plan file");
+        let plan = ckplan::plan::file::from_text(&plan_text).expect("the plan reads back");
+        let journal = Journal::replay(&journal::path_for(&self.plan_path()), checksum)
+            .expect("the journal replays");
+        let finished = journal
+            .done
+            .values()
+            .filter(|outcome| !matches!(outcome, ckplan::apply::Outcome::Failed { .. }))
+            .count();
+        let remaining = plan.changes.len() - finished - journal.uncertain.len();
+        remaining.div_ceil(ckplan::apply::BATCH_SIZE) as u64
+    }
+
     /// One `ckplan apply PLAN`, not killed.
     pub async fn apply_once(&self) -> (Ended, String) {
-        self.run(&["apply", path_text(&self.plan_path())], None)
-            .await
+        self.run(&["apply", path_text(&self.plan_path())]).await
     }
 
     pub fn receipt_path(&self) -> PathBuf {
@@ -193,10 +240,15 @@ impl Setup {
         name.into()
     }
 
-    /// Runs the binary in the workspace; kills it after `kill_after` if it is still running.
-    async fn run(&self, args: &[&str], kill_after: Option<Duration>) -> (Ended, String) {
-        let (ended, stderr, _) = self.run_with(args, &[], kill_after).await;
+    /// Runs the binary in the workspace to its end.
+    async fn run(&self, args: &[&str]) -> (Ended, String) {
+        let (ended, stderr, _) = self.run_with(args, &[], None).await;
         (ended, stderr)
+    }
+
+    fn modify_requests(&self) -> u64 {
+        let stats = self.emulator.stats();
+        stats.requests.get("records/modify").copied().unwrap_or(0)
     }
 
     /// Runs the binary to the end with extra environment variables; (end, stderr, stdout).
@@ -205,12 +257,15 @@ impl Setup {
         self.run_with(args, env, None).await
     }
 
+    /// Runs the binary; with `kill_after_modify: Some(k)`, kills it with SIGKILL once the
+    /// emulator has received `k` `records/modify` requests from it.
     async fn run_with(
         &self,
         args: &[&str],
         env: &[(&str, &str)],
-        kill_after: Option<Duration>,
+        kill_after_modify: Option<u64>,
     ) -> (Ended, String, String) {
+        let modify_before = self.modify_requests();
         let stderr_path = self.directory.path().join("stderr.log");
         let stdout_path = self.directory.path().join("stdout.log");
         let stderr = std::fs::File::create(&stderr_path).expect("stderr file");
@@ -234,7 +289,8 @@ impl Setup {
             if let Some(status) = child.try_wait().expect("wait") {
                 break Ended::Exited(status.code().unwrap_or(-1));
             }
-            if kill_after.is_some_and(|after| started.elapsed() >= after) {
+            let sent = || self.modify_requests() - modify_before;
+            if kill_after_modify.is_some_and(|k| sent() >= k) {
                 child.kill().expect("kill -9");
                 child.wait().expect("reaped");
                 break Ended::Killed;

@@ -158,6 +158,11 @@ fn read_file(path: &Path, sink: &mut dyn FnMut(Item)) {
         return sink(Item::Error(None, message.to_owned()));
     };
     match std::fs::File::open(path) {
+        // Opening a directory succeeds on Unix; reading it would be called malformed data.
+        Ok(_) if path.is_dir() => sink(Item::Error(
+            None,
+            format!("failed to read `{}`: it is a directory", path.display()),
+        )),
         Ok(file) => read_records(file, format, sink),
         Err(error) => sink(Item::Error(
             None,
