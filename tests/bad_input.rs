@@ -256,7 +256,9 @@ fn error_blocks(stderr: &str) -> Vec<String> {
 /// `:digits` at the start of `text`: the number and the rest.
 fn number_after_colon(text: &str) -> Option<(usize, &str)> {
     let digits = text.strip_prefix(':')?;
-    let end = digits.find(|c: char| !c.is_ascii_digit()).unwrap_or(digits.len());
+    let end = digits
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(digits.len());
     Some((digits[..end].parse().ok()?, &digits[end..]))
 }
 
@@ -409,13 +411,20 @@ async fn every_bad_input_fails_clearly_without_writing() {
 fn readme_corpus_size() -> usize {
     let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
         .expect("README.md");
-    let at = readme.find("-case corpus").expect("the README states the corpus size");
+    let at = readme
+        .find("-case corpus")
+        .expect("the README states the corpus size");
     let digits: String = readme[..at]
         .chars()
         .rev()
         .take_while(char::is_ascii_digit)
         .collect();
-    digits.chars().rev().collect::<String>().parse().expect("a number")
+    digits
+        .chars()
+        .rev()
+        .collect::<String>()
+        .parse()
+        .expect("a number")
 }
 
 /// The runner's reading of errors, on the shapes ckplan prints.
@@ -428,7 +437,12 @@ fn errors_are_read_back_exactly() {
     );
     assert_eq!(
         (data.line, data.column, data.record, data.field),
-        (Some(2), Some(7), Some("stadium-1".into()), Some("capacity".into()))
+        (
+            Some(2),
+            Some(7),
+            Some("stadium-1".into()),
+            Some("capacity".into())
+        )
     );
     let config = read(
         "invalid config `ckplan.yaml`:4:11: database: unknown variant `publik`",
@@ -438,13 +452,22 @@ fn errors_are_read_back_exactly() {
         (config.line, config.column, config.record, config.field),
         (Some(4), Some(11), None, Some("database".into()))
     );
-    let bare = read("data/games.ndjson:2: Game: expected a record object", "data/games.ndjson");
-    assert_eq!((bare.line, bare.column, bare.record, bare.field), (Some(2), None, None, None));
+    let bare = read(
+        "data/games.ndjson:2: Game: expected a record object",
+        "data/games.ndjson",
+    );
+    assert_eq!(
+        (bare.line, bare.column, bare.record, bare.field),
+        (Some(2), None, None, None)
+    );
     let nested = read(
         "failed to connect\nfailed to read key file `keys/none.pem`\nNo such file",
         "keys/none.pem",
     );
-    assert_eq!((nested.line, nested.record, nested.field), (None, None, None));
+    assert_eq!(
+        (nested.line, nested.record, nested.field),
+        (None, None, None)
+    );
     assert_eq!(
         error_blocks("warning: w\nerror: a\n  caused by: b\nhint: h\nerror: c\n"),
         ["a\nb", "c"]

@@ -277,7 +277,10 @@ async fn chaos_long_converges_and_loses_nothing() {
 async fn the_emulator_keeps_every_acknowledged_write_across_sigkill() {
     for seed in 0..3 {
         let (rounds, records) = durability::crash_rounds(seed, 3).await;
-        assert_eq!(rounds, 3, "seed {seed}: a kill did not land amid the writes");
+        assert_eq!(
+            rounds, 3,
+            "seed {seed}: a kill did not land amid the writes"
+        );
         assert!(
             records > 0,
             "seed {seed}: no write was acknowledged before the kills"

@@ -559,7 +559,10 @@ fn killed_apply_resumes_to_completion_without_creating_anything_twice() {
         assert!(started.elapsed().as_secs() < 20, "apply never got going");
         std::thread::sleep(std::time::Duration::from_millis(2));
     }
-    assert!(child.try_wait().unwrap().is_none(), "the apply ended by itself");
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the apply ended by itself"
+    );
     child.kill().unwrap();
     child.wait().unwrap();
     let stored = env.stats().records;

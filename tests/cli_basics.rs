@@ -58,11 +58,17 @@ fn issue_13_completions_are_real_scripts_for_bash_zsh_and_fish() {
 
     let fish = completions("fish");
     assert!(fish.contains("complete -c ckplan"), "fish:\n{fish}");
-    assert!(fish.contains("__fish_use_subcommand"), "fish subcommand condition");
+    assert!(
+        fish.contains("__fish_use_subcommand"),
+        "fish subcommand condition"
+    );
     assert!(fish.contains("-a \"apply\"") && fish.contains("-l auto-approve"));
 
     for (shell, script) in [("bash", &bash), ("zsh", &zsh), ("fish", &fish)] {
-        assert!(!script.contains("Usage:"), "{shell}: help text, not a script");
+        assert!(
+            !script.contains("Usage:"),
+            "{shell}: help text, not a script"
+        );
     }
     let help = String::from_utf8(ckplan().arg("--help").output().unwrap().stdout).unwrap();
     assert!(!help.contains("complete -c ckplan") && !help.contains("COMPREPLY"));

@@ -131,8 +131,10 @@ fn plan_is_deterministic_apart_from_its_creation_time() {
     }
     // Made in different seconds: byte for byte the same apart from the `created_at` line
     // and the checksum line that covers it.
-    let (first, second): (Vec<&str>, Vec<&str>) =
-        (first.stdout.split('\n').collect(), second.stdout.split('\n').collect());
+    let (first, second): (Vec<&str>, Vec<&str>) = (
+        first.stdout.split('\n').collect(),
+        second.stdout.split('\n').collect(),
+    );
     assert_eq!(first.len(), second.len());
     let mut differing = Vec::new();
     for (index, (a, b)) in first.iter().zip(&second).enumerate() {
@@ -141,7 +143,10 @@ fn plan_is_deterministic_apart_from_its_creation_time() {
             let time_or_checksum = |line: &str| {
                 line.starts_with("  \"created_at\": \"") || line.starts_with("  \"checksum\": \"")
             };
-            assert!(time_or_checksum(a) && time_or_checksum(b), "line {index}: {a} / {b}");
+            assert!(
+                time_or_checksum(a) && time_or_checksum(b),
+                "line {index}: {a} / {b}"
+            );
         }
     }
     assert_eq!(differing.len(), 2, "{differing:?}");

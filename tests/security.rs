@@ -317,7 +317,11 @@ async fn the_emulator_refuses_replays_changed_dates_and_borrowed_key_ids() {
     .unwrap();
     let five_minutes_ago = chrono::Utc::now() - chrono::Duration::minutes(5);
     let mut captured = capture(&lenient.url(), &first, five_minutes_ago);
-    assert_eq!(send(&http, &captured).await, 200, "accepted within the skew");
+    assert_eq!(
+        send(&http, &captured).await,
+        200,
+        "accepted within the skew"
+    );
     captured.url = captured.url.replace(&lenient.url(), &url);
     assert_eq!(send(&http, &captured).await, 401, "a stale replay");
     lenient.shutdown().await;

@@ -281,9 +281,15 @@ fn issue_13_colour_forced_on_is_turned_off_by_no_color_and_the_flag() {
     let path = write_plan(dir.path(), &file::to_text(&sample_plan(false)));
     let plan = path.to_str().unwrap();
     let (coloured, _) = show_forced_colour(dir.path(), &["show", plan], &[]);
-    assert!(coloured.contains("\u{1b}["), "no colour when forced:\n{coloured}");
+    assert!(
+        coloured.contains("\u{1b}["),
+        "no colour when forced:\n{coloured}"
+    );
     let (_, error) = show_forced_colour(dir.path(), &["show", "missing.plan"], &[]);
-    assert!(error.starts_with("\u{1b}["), "the error is not coloured:\n{error}");
+    assert!(
+        error.starts_with("\u{1b}["),
+        "the error is not coloured:\n{error}"
+    );
 
     let off = [
         show_forced_colour(dir.path(), &["show", plan], &[("NO_COLOR", "1")]),

@@ -2,8 +2,8 @@
 //! terminal summary.
 
 use super::resolve::{ConflictReason, FieldConflict};
-use crate::plan::Action;
 use crate::cloudkit::wire::WireField;
+use crate::plan::Action;
 use crate::record::{ChangeTag, FieldValue, RecordName, RecordType};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

@@ -314,13 +314,21 @@ Th5SlLyC6RDNG73+L+j1TEBLUFY3q8CI2w==
             hex.to_uppercase(),
             BASE64.encode(&scalar),
             format!("{scalar:?}"),
-            format!("{:?}", &scalar[..8]).trim_end_matches(']').to_owned(),
+            format!("{:?}", &scalar[..8])
+                .trim_end_matches(']')
+                .to_owned(),
         ];
         for text in [&shown, &alternate] {
             for rendering in &renderings {
-                assert!(!text.contains(rendering.as_str()), "{text} shows {rendering}");
+                assert!(
+                    !text.contains(rendering.as_str()),
+                    "{text} shows {rendering}"
+                );
             }
-            assert!(!text.contains(&hex[..16]), "{text} shows part of the scalar");
+            assert!(
+                !text.contains(&hex[..16]),
+                "{text} shows part of the scalar"
+            );
         }
     }
 
@@ -342,7 +350,10 @@ N912Q1oV+hGfU9UCy0f717aQ4S1J3/Me87b3QT3FTl7Ah8JanisqK8U=
     /// says on purpose that this machine has none.
     #[test]
     fn openssl_verifies_our_signature() {
-        let output = match std::process::Command::new("openssl").arg("version").output() {
+        let output = match std::process::Command::new("openssl")
+            .arg("version")
+            .output()
+        {
             Ok(output) => output,
             Err(error) if std::env::var_os("CKPLAN_TEST_WITHOUT_OPENSSL").is_some() => {
                 eprintln!("not run: openssl not found ({error}), CKPLAN_TEST_WITHOUT_OPENSSL set");

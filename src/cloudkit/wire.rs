@@ -572,9 +572,16 @@ mod tests {
             assert_eq!(decoded, code);
             assert_eq!(serde_json::to_value(&code).unwrap(), json!(name));
         }
-        assert_eq!(CODES.len(), documented.len(), "a code without a documented row");
+        assert_eq!(
+            CODES.len(),
+            documented.len(),
+            "a code without a documented row"
+        );
         assert_eq!(ServerErrorCode::Exists, ServerErrorCode::parse("EXISTS"));
-        assert_eq!(ServerErrorCode::Conflict, ServerErrorCode::parse("CONFLICT"));
+        assert_eq!(
+            ServerErrorCode::Conflict,
+            ServerErrorCode::parse("CONFLICT")
+        );
         assert_eq!(
             ServerErrorCode::parse("LIMIT_EXCEEDED"),
             ServerErrorCode::Other("LIMIT_EXCEEDED".into())

@@ -234,12 +234,22 @@ fn dangling_references(config: &Config, data: &LocalData) -> BTreeMap<RecordType
         .types
         .iter()
         .map(|(t, loaded)| {
-            let names = loaded.problems.iter().filter(|p| p.severity == Severity::Error);
-            (t, names.filter_map(|p| Some(p.record_name.as_ref()?.as_str())).collect())
+            let names = loaded
+                .problems
+                .iter()
+                .filter(|p| p.severity == Severity::Error);
+            (
+                t,
+                names
+                    .filter_map(|p| Some(p.record_name.as_ref()?.as_str()))
+                    .collect(),
+            )
         })
         .collect();
     let invalid = |target: Option<&RecordType>, name: &str| match target {
-        Some(target) => invalid_by_type.get(target).is_some_and(|n| n.contains(name)),
+        Some(target) => invalid_by_type
+            .get(target)
+            .is_some_and(|n| n.contains(name)),
         None => invalid_by_type.values().any(|names| names.contains(name)),
     };
     let mut found: BTreeMap<(RecordType, String, String), (Problem, usize)> = BTreeMap::new();

@@ -81,9 +81,7 @@ pub enum PlanFileError {
         field: String,
         message: String,
     },
-    #[error(
-        "plan summary for `{record_type}` says {summary} but its changes are {changes}"
-    )]
+    #[error("plan summary for `{record_type}` says {summary} but its changes are {changes}")]
     SummaryMismatch {
         record_type: RecordType,
         summary: String,

@@ -187,7 +187,10 @@ pub async fn crash_rounds(seed: u64, rounds: usize) -> (usize, usize) {
         // the server in the middle of them, not before the first.
         let started = std::time::Instant::now();
         while acknowledged_writes(&acknowledged) == before {
-            assert!(started.elapsed() < Duration::from_secs(30), "no write acknowledged");
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "no write acknowledged"
+            );
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
         tokio::time::sleep(Duration::from_millis(random.gen_range(0..400))).await;

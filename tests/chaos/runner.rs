@@ -156,11 +156,10 @@ impl Setup {
         let mut runs = ApplyRuns::default();
         let kills = random.gen_range(0..=3);
         let plan = self.plan_path();
-        let checksum = ckplan::plan::file::read_text(
-            &std::fs::read_to_string(&plan).expect("the plan file"),
-        )
-        .expect("the plan reads back")
-        .checksum;
+        let checksum =
+            ckplan::plan::file::read_text(&std::fs::read_to_string(&plan).expect("the plan file"))
+                .expect("the plan reads back")
+                .checksum;
         for attempt in 0..MAX_RUNS {
             let parallelism = random.gen_range(1..=8).to_string();
             let args = [
@@ -172,7 +171,11 @@ impl Setup {
             let batches = self.batches_to_send(&checksum);
             let kill = (attempt < kills && batches > 0).then(|| random.gen_range(1..=batches));
             // A request held 25 ms cannot be answered before the kill (polled every 3 ms).
-            let latency_ms = if kill.is_some() { 25 } else { faults.latency_ms };
+            let latency_ms = if kill.is_some() {
+                25
+            } else {
+                faults.latency_ms
+            };
             self.set_faults(Faults {
                 latency_ms,
                 ..faults.clone()
