@@ -502,3 +502,85 @@ fn issue_13_ckplan_config_and_ckplan_key_id_are_used() {
         "{stdout}"
     );
 }
+
+/// Sends one signed `records/modify` creating `name` to the emulator behind `env`, with raw
+/// HTTP; returns the status and body, or `None` when the connection closed unanswered.
+fn raw_create(env: &Env, name: &str) -> (Option<(u16, Json)>, std::time::Duration) {
+    use ckplan::cloudkit::auth;
+    let signer = auth::RequestSigner::new(
+        common::KEY_ID,
+        auth::parse_private_pem(&env.read("keys/test.pem")).unwrap(),
+    );
+    let path = format!("/database/1/{CONTAINER}/development/public/records/modify");
+    let body = serde_json::json!({"operations": [{"operationType": "create", "record": {
+        "recordName": name, "recordType": "Stadium",
+        "fields": {"name": {"value": name, "type": "STRING"}}}}]})
+    .to_string();
+    let headers = signer.sign(chrono::Utc::now(), body.as_bytes(), &path);
+    let started = std::time::Instant::now();
+    let reply = env.runtime.block_on(async {
+        let sent = reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .unwrap()
+            .post(format!("{}{path}", env.url()))
+            .header(auth::HEADER_KEY_ID, headers.key_id)
+            .header(auth::HEADER_DATE, headers.date)
+            .header(auth::HEADER_SIGNATURE, headers.signature)
+            .body(body)
+            .send()
+            .await
+            .ok()?;
+        let status = sent.status().as_u16();
+        Some((status, sent.json::<Json>().await.ok()?))
+    });
+    (reply, started.elapsed())
+}
+
+/// `ckplan emulator`'s fault flags do what its help says: `--latency-ms` delays every
+/// database request, `--throttle-rate 1` answers 429 THROTTLED with `--retry-after-secs`,
+/// `--unavailable-rate 1` 503 TRY_AGAIN_LATER, both before any effect; `--drop-rate 1`
+/// applies the write and closes the connection unanswered.
+#[test]
+fn issue_13_the_emulators_fault_flags_inject_what_they_say() {
+    let slow = Env::with_emulator_process(&["--latency-ms", "400"]);
+    let (reply, took) = raw_create(&slow, "slow");
+    assert_eq!(reply.map(|(status, _)| status), Some(200));
+    assert!(took >= std::time::Duration::from_millis(400), "{took:?}");
+
+    let throttled =
+        Env::with_emulator_process(&["--throttle-rate", "1", "--retry-after-secs", "7"]);
+    let (reply, _) = raw_create(&throttled, "t");
+    let (status, body) = reply.expect("an answer");
+    assert_eq!(status, 429);
+    assert_eq!(body["serverErrorCode"], "THROTTLED");
+    assert_eq!(body["retryAfter"], 7);
+    assert_eq!(
+        throttled.stats().records,
+        0,
+        "a throttled write took effect"
+    );
+    assert_eq!(throttled.stats().faults.throttled, 1);
+
+    let unavailable = Env::with_emulator_process(&["--unavailable-rate", "1"]);
+    let (reply, _) = raw_create(&unavailable, "u");
+    let (status, body) = reply.expect("an answer");
+    assert_eq!(status, 503);
+    assert_eq!(body["serverErrorCode"], "TRY_AGAIN_LATER");
+    assert_eq!(
+        unavailable.stats().records,
+        0,
+        "a refused write took effect"
+    );
+
+    let dropping = Env::with_emulator_process(&["--drop-rate", "1", "--seed", "3"]);
+    let (reply, _) = raw_create(&dropping, "d");
+    assert!(reply.is_none(), "answered despite --drop-rate 1: {reply:?}");
+    let stats = dropping.stats();
+    assert_eq!((stats.records, stats.faults.dropped), (1, 1), "{stats:?}");
+
+    let calm = Env::with_emulator_process(&[]);
+    let (reply, took) = raw_create(&calm, "c");
+    assert_eq!(reply.map(|(status, _)| status), Some(200));
+    assert!(took < std::time::Duration::from_millis(400), "{took:?}");
+}
