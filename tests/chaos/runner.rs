@@ -3,7 +3,7 @@
 //! being killed at seeded random moments, and a client of our own for seeding CloudKit, for
 //! the concurrent writer and for reading the final state back.
 
-use super::world::{World, GAME, TEAM};
+use super::world::World;
 use ckplan::apply::journal::{self, Journal};
 use ckplan::cloudkit::auth::{self, RequestSigner};
 use ckplan::cloudkit::retry::RetryPolicy;
@@ -11,7 +11,7 @@ use ckplan::cloudkit::wire::{Operation, OperationType, WireRecord};
 use ckplan::cloudkit::{Client, ClientOptions};
 use ckplan::emulator::{self, EmulatorConfig, Faults, RegisteredKey, RunningEmulator};
 use ckplan::record::Target;
-use ckplan::record::{Fields, Record};
+use ckplan::record::Record;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::collections::BTreeMap;
@@ -310,28 +310,69 @@ impl Setup {
         (ended, text, out)
     }
 
-    pub fn set_faults(&self, faults: Faults) {
-        self.emulator.set_faults(faults);
+    /// `GET /_emulator/PATH` with raw HTTP (admin routes are unsigned), as JSON.
+    pub async fn admin(&self, path: &str) -> serde_json::Value {
+        reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .expect("http client")
+            .get(format!("{}/_emulator/{path}", self.emulator.url()))
+            .send()
+            .await
+            .expect("admin route answers")
+            .json()
+            .await
+            .expect("admin JSON")
     }
 
-    /// Every record CloudKit holds now (faults must be off).
-    pub async fn cloud(&self) -> BTreeMap<(String, String), Record> {
-        let mut all = BTreeMap::new();
-        for record_type in [TEAM, GAME] {
-            let records = self
-                .client
-                .query_all(&record_type.into(), &mut |_| {})
-                .await
-                .expect("final query");
-            for record in records {
-                let key = (record_type.to_owned(), record.record_name.0.clone());
+    /// The stored records of the suite's container, exactly as the emulator holds them
+    /// (`GET /_emulator/dump`): `(type, name)` → (change tag, fields in wire JSON).
+    pub async fn dump(&self) -> BTreeMap<(String, String), (String, serde_json::Value)> {
+        let dump = self.admin("dump").await;
+        let mut records = BTreeMap::new();
+        let scopes = dump["scopes"].as_array().expect("scopes");
+        for scope in scopes.iter().filter(|s| s["container"] == CONTAINER) {
+            assert_eq!(
+                (&scope["environment"], &scope["database"]),
+                (&"development".into(), &"public".into())
+            );
+            for record in scope["records"].as_array().expect("records") {
+                let text = |member: &str| record[member].as_str().expect(member).to_owned();
+                let key = (text("recordType"), text("recordName"));
+                let value = (text("recordChangeTag"), record["fields"].clone());
                 assert!(
-                    all.insert(key, record).is_none(),
-                    "a record name came back twice"
+                    records.insert(key, value).is_none(),
+                    "a record twice in the dump"
                 );
             }
         }
-        all
+        records
+    }
+
+    /// The sequence number of the last request the emulator logged.
+    pub async fn last_request(&self) -> u64 {
+        let log = self.admin("requests").await;
+        let requests = log["requests"].as_array().expect("requests");
+        requests
+            .last()
+            .map_or(0, |r| r["seq"].as_u64().expect("seq"))
+    }
+
+    /// Per-record modify outcomes logged after `since`: (operation, record name, outcome).
+    pub async fn outcomes_since(&self, since: u64) -> Vec<(String, String, String)> {
+        let log = self.admin(&format!("requests?since={since}")).await;
+        let mut outcomes = Vec::new();
+        for request in log["requests"].as_array().expect("requests") {
+            for operation in request["operations"].as_array().expect("operations") {
+                let text = |member: &str| operation[member].as_str().unwrap_or("").to_owned();
+                outcomes.push((text("operation"), text("recordName"), text("outcome")));
+            }
+        }
+        outcomes
+    }
+
+    pub fn set_faults(&self, faults: Faults) {
+        self.emulator.set_faults(faults);
     }
 }
 
@@ -409,14 +450,4 @@ fn write_workspace(directory: &Path, world: &World, url: &str, private_pem: &str
     let (teams, games) = world.local_files();
     std::fs::write(directory.join("teams.json"), teams).expect("teams");
     std::fs::write(directory.join("games.ndjson"), games).expect("games");
-}
-
-/// Fields as compared by the suite: exactly, with references by record name.
-pub fn same_fields(a: &Fields, b: &Fields) -> bool {
-    let rules = ckplan::diff::CompareRules::default();
-    a.len() == b.len()
-        && a.iter().all(|(name, value)| {
-            b.get(name)
-                .is_some_and(|other| ckplan::diff::values_equal(value, other, &rules))
-        })
 }
