@@ -432,3 +432,38 @@ async fn a_plan_applied_with_conflicts_still_exits_3_when_run_again() {
     assert!(stderr.contains("already run and ended with"), "{stderr}");
     assert!(stderr.contains("conflicts"), "{stderr}");
 }
+
+/// Regression (issue 13): a client killed while its write was being processed left the
+/// write committed but missing from the emulator's request log and counters, so the
+/// suite's count of creates came up short. The request now runs to its end.
+#[tokio::test(flavor = "multi_thread")]
+async fn issue_13_a_write_whose_client_went_away_is_still_logged() {
+    use tokio::io::AsyncWriteExt;
+    let setup = Setup::new(1).await;
+    setup.set_faults(Faults {
+        latency_ms: 300,
+        ..Faults::default()
+    });
+    let path = format!(
+        "/database/1/{}/development/public/records/modify",
+        runner::CONTAINER
+    );
+    let body = r#"{"operations":[{"operationType":"create","record":{"recordName":"gone-1","recordType":"Team","fields":{"name":{"value":"x","type":"STRING"}}}}]}"#;
+    let request = setup.signed_request(&path, body);
+    let mut stream = tokio::net::TcpStream::connect(setup.emulator.addr())
+        .await
+        .expect("connect");
+    stream.write_all(request.as_bytes()).await.expect("send");
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    drop(stream);
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    let outcomes = setup.outcomes_since(0).await;
+    assert!(
+        outcomes.contains(&("create".into(), "gone-1".into(), "ok".into())),
+        "{outcomes:?}"
+    );
+    assert!(setup
+        .dump()
+        .await
+        .contains_key(&("Team".into(), "gone-1".into())));
+}

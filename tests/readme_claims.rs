@@ -584,3 +584,177 @@ fn issue_13_the_emulators_fault_flags_inject_what_they_say() {
     assert_eq!(reply.map(|(status, _)| status), Some(200));
     assert!(took < std::time::Duration::from_millis(400), "{took:?}");
 }
+
+/// Per-record operations the emulator logged after request `since`, oldest first:
+/// (sequence number, operation, record name, outcome).
+fn logged_operations(env: &Env, since: u64) -> Vec<(u64, String, String, String)> {
+    let url = format!("{}/_emulator/requests?since={since}", env.url());
+    let log: Json = env.runtime.block_on(async {
+        let client = reqwest::Client::builder().no_proxy().build().unwrap();
+        client.get(url).send().await.unwrap().json().await.unwrap()
+    });
+    let mut operations = Vec::new();
+    for request in log["requests"].as_array().unwrap() {
+        let seq = request["seq"].as_u64().unwrap();
+        for operation in request["operations"].as_array().unwrap() {
+            let text = |member: &str| operation[member].as_str().unwrap_or("").to_owned();
+            operations.push((seq, text("operation"), text("recordName"), text("outcome")));
+        }
+    }
+    operations
+}
+
+fn last_seq(env: &Env) -> u64 {
+    let url = format!("{}/_emulator/requests", env.url());
+    let log: Json = env.runtime.block_on(async {
+        let client = reqwest::Client::builder().no_proxy().build().unwrap();
+        client.get(url).send().await.unwrap().json().await.unwrap()
+    });
+    log["requests"]
+        .as_array()
+        .unwrap()
+        .last()
+        .map_or(0, |r| r["seq"].as_u64().unwrap())
+}
+
+/// After a kill, `apply` again looks up exactly the records whose outcome the journal left
+/// uncertain (each once), none of the confirmed or unsent ones, and reads nothing else.
+#[test]
+fn issue_13_resume_looks_up_only_the_uncertain_records() {
+    use ckplan::apply::journal::{path_for, Journal};
+    let env = Env::with_emulator_process(&["--latency-ms", "60"]);
+    env.set_stadiums(&many_stadiums(1000));
+    assert_eq!(env.run(&["plan", "-o", "out.plan"]).code, 0);
+    let mut child = Command::new(ckplan_bin())
+        .args(["apply", "out.plan", "--parallelism", "1"])
+        .current_dir(env.dir.path())
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    // The second batch has arrived and is held by the latency: kill now.
+    while env
+        .stats()
+        .requests
+        .get("records/modify")
+        .copied()
+        .unwrap_or(0)
+        < 2
+    {
+        assert!(started.elapsed().as_secs() < 30, "apply never got going");
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let checksum = ckplan::plan::file::read_text(&env.read("out.plan"))
+        .unwrap()
+        .checksum;
+    let journal = Journal::replay(&path_for(&env.path("out.plan")), &checksum).unwrap();
+    assert!(!journal.complete);
+    let uncertain: std::collections::BTreeSet<String> = journal
+        .uncertain
+        .keys()
+        .map(|key| key.record_name.0.clone())
+        .collect();
+    assert_eq!(uncertain.len(), 200, "one batch in flight at the kill");
+    assert_eq!(journal.done.len(), 200, "one batch confirmed");
+
+    let since = last_seq(&env);
+    let run = env.run(&["apply", "out.plan", "--parallelism", "1"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let operations = logged_operations(&env, since);
+    let looked_up: Vec<&String> = operations
+        .iter()
+        .filter(|(_, operation, _, _)| operation == "lookup")
+        .map(|(_, _, name, _)| name)
+        .collect();
+    let distinct: std::collections::BTreeSet<String> =
+        looked_up.iter().map(|n| (*n).clone()).collect();
+    assert_eq!(
+        looked_up.len(),
+        distinct.len(),
+        "a record was looked up twice"
+    );
+    assert_eq!(
+        distinct, uncertain,
+        "looked up other records than the uncertain ones"
+    );
+    assert!(
+        !operations
+            .iter()
+            .any(|(_, operation, _, _)| operation == "query"),
+        "the resume read CloudKit beyond the uncertain records"
+    );
+    assert_eq!(env.stats().records, 1002);
+}
+
+/// Creates go in dependency order (stadiums before the teams that reference them) and
+/// deletions in reverse (teams before their stadiums), as CloudKit receives them.
+#[test]
+fn issue_13_deletions_go_in_reverse_dependency_order() {
+    let env = Env::new();
+    let config = env
+        .read("ckplan.yaml")
+        .replace("stadium: REFERENCE,", "stadium: REFERENCE(Stadium),");
+    assert!(config.contains("REFERENCE(Stadium)"));
+    env.write("ckplan.yaml", &config);
+    let orphan_stadium = |name: &str| {
+        ckplan::record::Record::new("Stadium", name)
+            .with_field("name", ckplan::record::FieldValue::string(name))
+    };
+    let orphan_team = |name: &str, stadium: &str| {
+        ckplan::record::Record::new("Team", name)
+            .with_field("stadium", ckplan::record::FieldValue::reference(stadium))
+    };
+    env.seed(&[
+        orphan_stadium("stadium-8"),
+        orphan_stadium("stadium-9"),
+        orphan_team("team-8", "stadium-8"),
+        orphan_team("team-9", "stadium-9"),
+    ]);
+    assert_eq!(
+        env.run(&["plan", "--delete-orphans", "-o", "out.plan"])
+            .code,
+        0
+    );
+    let since = last_seq(&env);
+    let run = env.run(&["apply", "out.plan", "--parallelism", "1"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let writes: Vec<(String, String)> = logged_operations(&env, since)
+        .into_iter()
+        .filter(|(_, _, _, outcome)| outcome == "ok")
+        .map(|(_, operation, name, _)| (operation, name))
+        .collect();
+    let position = |operation: &str, prefix: &str| -> Vec<usize> {
+        writes
+            .iter()
+            .enumerate()
+            .filter(|(_, (o, n))| o == operation && n.starts_with(prefix))
+            .map(|(index, _)| index)
+            .collect()
+    };
+    let (team_deletes, stadium_deletes) =
+        (position("delete", "team-"), position("delete", "stadium-"));
+    let (stadium_creates, team_creates) =
+        (position("create", "stadium-"), position("create", "team-"));
+    assert_eq!(
+        (team_deletes.len(), stadium_deletes.len()),
+        (2, 2),
+        "{writes:?}"
+    );
+    assert_eq!(
+        (stadium_creates.len(), team_creates.len()),
+        (3, 2),
+        "{writes:?}"
+    );
+    assert!(
+        team_deletes.iter().max() < stadium_deletes.iter().min(),
+        "{writes:?}"
+    );
+    assert!(
+        stadium_creates.iter().max() < team_creates.iter().min(),
+        "{writes:?}"
+    );
+}

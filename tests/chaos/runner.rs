@@ -10,8 +10,8 @@ use ckplan::cloudkit::retry::RetryPolicy;
 use ckplan::cloudkit::wire::{Operation, OperationType, WireRecord};
 use ckplan::cloudkit::{Client, ClientOptions};
 use ckplan::emulator::{self, EmulatorConfig, Faults, RegisteredKey, RunningEmulator};
-use ckplan::record::Target;
 use ckplan::record::Record;
+use ckplan::record::Target;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::collections::BTreeMap;
@@ -308,6 +308,25 @@ impl Setup {
         let text = std::fs::read_to_string(&stderr_path).unwrap_or_default();
         let out = std::fs::read_to_string(&stdout_path).unwrap_or_default();
         (ended, text, out)
+    }
+
+    /// A complete HTTP/1.1 POST of `body` to `path`, signed with the workspace's key.
+    pub fn signed_request(&self, path: &str, body: &str) -> String {
+        let key = std::fs::read_to_string(self.directory.path().join("key.pem")).expect("key");
+        let signer = RequestSigner::new(KEY_ID, auth::parse_private_pem(&key).expect("key"));
+        let headers = signer.sign(chrono::Utc::now(), body.as_bytes(), path);
+        format!(
+            "POST {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\n{}: {}\r\n{}: {}\r\n{}: {}\r\n\r\n{body}",
+            self.emulator.addr(),
+            body.len(),
+            auth::HEADER_KEY_ID,
+            headers.key_id,
+            auth::HEADER_DATE,
+            headers.date,
+            auth::HEADER_SIGNATURE,
+            headers.signature
+        )
     }
 
     /// `GET /_emulator/PATH` with raw HTTP (admin routes are unsigned), as JSON.
