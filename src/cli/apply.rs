@@ -2,13 +2,14 @@
 //! in memory, show it, ask, apply.
 
 use super::apply_view::{self, ApplyBar};
-use super::{show, signals, workspace, ExitStatus, Globals};
+use super::{signals, workspace, CommandError, CommandResult, ExitStatus, Globals};
 use crate::apply::session::{Paths, Previous, Session};
 use crate::apply::{ApplyOptions, OnConflict, StopFlag};
 use crate::config::Config;
 use crate::lock::Holder;
-use crate::plan::{file, Action, Plan};
+use crate::plan::{file, Plan};
 use crate::record::Environment;
+use crate::render::{self, plural};
 use anyhow::{bail, Context};
 use std::path::{Path, PathBuf};
 
@@ -53,7 +54,7 @@ pub struct Args {
     pub types: Vec<String>,
 }
 
-pub async fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitStatus> {
+pub async fn run(args: Args, globals: &Globals) -> CommandResult {
     let config = workspace::load_config(globals)?;
     match args.plan.clone() {
         Some(path) => {
@@ -64,7 +65,7 @@ pub async fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitStatus> {
             drop(bytes);
             check_target(&plan, &config, &path)?;
             production_guard(&config, args.allow_production, globals)?;
-            apply_plan(&config, &plan, &checksum, &path, &args, globals).await
+            Ok(apply_plan(&config, &plan, &checksum, &path, &args, globals).await?)
         }
         None => smart_sync(&config, &args, globals).await,
     }
@@ -121,25 +122,26 @@ fn production_guard(config: &Config, allowed: bool, globals: &Globals) -> anyhow
     Ok(())
 }
 
-async fn smart_sync(config: &Config, args: &Args, globals: &Globals) -> anyhow::Result<ExitStatus> {
+async fn smart_sync(config: &Config, args: &Args, globals: &Globals) -> CommandResult {
+    let printer = &globals.printer;
     let plan = workspace::make_plan(config, globals, &args.types, args.delete_orphans).await?;
-    eprint!("{}", workspace::summary(&plan));
+    eprint!("{}", render::summary::plan_summary(&plan));
     if args.dry_run {
-        print!("{}", dry_run_listing(&plan));
+        printer.data(&render::plan::dry_run(&plan))?;
         return Ok(ExitStatus::Success);
     }
     if !plan.has_changes() {
-        eprintln!("No changes. CloudKit already matches the local data.");
+        printer.status(render::summary::no_changes_line(&plan));
         return Ok(ExitStatus::Success);
     }
     if !args.auto_approve {
         let prompter = &globals.context.prompter;
         if !prompter.can_ask() {
-            bail!("refusing to ask for confirmation: stdin is not a terminal (use --auto-approve, or save a plan with `ckplan plan -o FILE` and apply it)");
+            return Err(CommandError::user("refusing to ask for confirmation: stdin is not a terminal (use --auto-approve, or save a plan with `ckplan plan -o FILE` and apply it)"));
         }
         eprint!(
             "{}",
-            show::render_plan_styled(&plan, false, console::colors_enabled_stderr())
+            render::plan::review(&plan, false, printer.colour_stderr())
         );
         let answer = prompter
             .ask("Do you want to perform these actions? Only 'yes' will be accepted.\n  Enter a value: ")
@@ -161,27 +163,7 @@ async fn smart_sync(config: &Config, args: &Args, globals: &Globals) -> anyhow::
         Ok(())
     })
     .with_context(|| format!("failed to write plan `{}`", path.display()))?;
-    apply_plan(config, &plan, &checksum, &path, args, globals).await
-}
-
-/// `would create …` lines of a smart sync dry run, for stdout.
-pub fn dry_run_listing(plan: &Plan) -> String {
-    let mut out = String::new();
-    for (action, label) in [
-        (Action::Create, "create"),
-        (Action::Update, "update"),
-        (Action::Delete, "delete"),
-    ] {
-        for change in plan.changes.iter().filter(|c| c.action == action) {
-            out.push_str(&format!(
-                "would {label} {} {}\n",
-                change.record_type, change.record_name
-            ));
-        }
-    }
-    let unchanged: usize = plan.summary.iter().map(|s| s.unchanged).sum();
-    out.push_str(&format!("would skip {unchanged} unchanged records\n"));
-    out
+    Ok(apply_plan(config, &plan, &checksum, &path, args, globals).await?)
 }
 
 /// Locks the plan, reports what earlier runs left, connects, applies, renders.
@@ -194,6 +176,7 @@ async fn apply_plan(
     globals: &Globals,
 ) -> anyhow::Result<ExitStatus> {
     let clock = globals.context.clock;
+    let printer = &globals.printer;
     let holder = Holder::this_process("ckplan apply", &clock.timestamp());
     let session = Session::open(
         plan,
@@ -202,15 +185,16 @@ async fn apply_plan(
         &holder,
     )?;
     if let Some(kept) = session.kept_aside() {
-        apply_view::kept_aside(kept);
+        apply_view::kept_aside(kept, printer);
     }
     match session.previous() {
         Previous::Finished { conflicts } => {
             return Ok(apply_view::already_run(conflicts, &session.paths().receipt))
         }
-        Previous::Resume { done, uncertain } if !globals.quiet => eprintln!(
-            "Resuming: {done} records done in an earlier run, {uncertain} uncertain (looked up first)."
-        ),
+        Previous::Resume { done, uncertain } => printer.status(format_args!(
+            "Resuming: {} done in an earlier run, {uncertain} uncertain (looked up first).",
+            plural(done, "record")
+        )),
         _ => {}
     }
     let connection = workspace::connect(config, globals).await?;
@@ -222,10 +206,10 @@ async fn apply_plan(
     };
     let stop = StopFlag::new();
     let listening = signals::stop_on_signal(stop.clone());
-    let bar = ApplyBar::new(globals.quiet);
+    let bar = ApplyBar::new(*printer);
     let applied = session.run(&connection.client, &options, &bar, &stop).await;
     drop(listening);
     bar.finish();
     connection.close().await;
-    apply_view::finish(&applied?, path, globals.quiet)
+    apply_view::finish(applied?, path, printer)
 }

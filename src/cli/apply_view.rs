@@ -2,20 +2,23 @@
 //! (before the count that includes it), and the closing summary that decides the exit
 //! status.
 
-use super::{output, show, ExitStatus};
+use super::{ExitStatus, Printer};
 use crate::apply::session::KeptAside;
 use crate::apply::{Applied, Outcome, RecordKey, Totals};
 use crate::cloudkit::wire::WireField;
+use crate::render::{self, plural};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-pub fn kept_aside(kept: &KeptAside) {
+pub fn kept_aside(kept: &KeptAside, printer: &Printer) {
     let mut names = format!("`{}`", kept.journal.display());
     if let Some(receipt) = &kept.receipt {
         names.push_str(&format!(" and `{}`", receipt.display()));
     }
-    eprintln!("note: this is a new plan; the earlier plan's apply records are kept as {names}.");
+    printer.status(format_args!(
+        "note: this is a new plan; the earlier plan's apply records are kept as {names}."
+    ));
 }
 
 /// The plan was run to the end before: nothing is sent.
@@ -40,23 +43,24 @@ pub fn already_run(conflicts: usize, receipt: &Path) -> ExitStatus {
 fn shown(value: &Option<WireField>) -> String {
     match value {
         None => "(absent)".to_owned(),
-        Some(field) => field
-            .to_value(None)
-            .map_or_else(|_| field.value.to_string(), |v| show::render_value(&v)),
+        Some(field) => field.to_value(None).map_or_else(
+            |_| render::escape(&field.value.to_string()).into_owned(),
+            |v| render::plan::value_text(&v),
+        ),
     }
 }
 
 /// One final outcome worth a line of its own: a conflict (reported or overwritten) or a
 /// failure.
-fn report_outcome(key: &RecordKey, outcome: &Outcome) {
+fn report_outcome(key: &RecordKey, outcome: &Outcome, printer: &Printer) {
     let name = format!("{} `{}`", key.record_type, key.record_name);
     match outcome {
         Outcome::Conflict { reason, fields } => {
-            output::warn(format_args!("conflict: {name}: {reason}"));
+            printer.warn(format_args!("conflict: {name}: {reason}"));
             for field in fields {
                 eprintln!(
                     "    {}: planned before {}, now {}, wanted {}",
-                    field.field,
+                    render::escape(&field.field),
                     shown(&field.planned_before),
                     shown(&field.now),
                     shown(&field.wanted)
@@ -64,33 +68,29 @@ fn report_outcome(key: &RecordKey, outcome: &Outcome) {
             }
         }
         Outcome::Updated { overwritten, .. } if !overwritten.is_empty() => {
-            output::warn(format_args!(
+            printer.warn(format_args!(
                 "conflict: {name}: changed meanwhile; overwritten (--on-conflict overwrite)"
             ));
             for field in overwritten {
                 eprintln!(
                     "    {}: planned before {}, overwritten {}, written {}",
-                    field.field,
+                    render::escape(&field.field),
                     shown(&field.planned_before),
                     shown(&field.overwritten),
                     shown(&field.written)
                 );
             }
         }
-        Outcome::Failed { code, reason } => {
-            eprintln!(
-                "{} {name}: {code} {reason}",
-                console::style("error:").red().bold().for_stderr()
-            );
-        }
+        Outcome::Failed { code, reason } => printer.error(format_args!("{name}: {code} {reason}")),
         _ => {}
     }
 }
 
 /// The closing lines and the exit status.
-pub fn finish(applied: &Applied, plan: &Path, quiet: bool) -> anyhow::Result<ExitStatus> {
+pub fn finish(applied: Applied, plan: &Path, printer: &Printer) -> anyhow::Result<ExitStatus> {
+    let quiet = printer.is_quiet();
     let Applied {
-        report,
+        mut report,
         receipt,
         receipt_path,
         not_started,
@@ -112,11 +112,10 @@ pub fn finish(applied: &Applied, plan: &Path, quiet: bool) -> anyhow::Result<Exi
         }
     }
     let resume = || format!("run `ckplan apply {}` again to resume", plan.display());
-    if let Some(error) = &report.error {
+    // The CloudKit error stays typed, so the printed error keeps its hint.
+    if let Some(error) = report.error.take() {
         eprintln!("Apply stopped: {line}.");
-        return Err(
-            anyhow::anyhow!(error.to_string()).context(format!("apply stopped; {}", resume()))
-        );
+        return Err(anyhow::Error::new(error).context(format!("apply stopped; {}", resume())));
     }
     if report.cancelled {
         eprintln!("Apply interrupted: {line}; {not_started} planned changes not started.");
@@ -126,7 +125,7 @@ pub fn finish(applied: &Applied, plan: &Path, quiet: bool) -> anyhow::Result<Exi
         );
     }
     let conflicts = plural(totals.conflicts, "conflict");
-    if report.has_conflicts() && *not_started > 0 {
+    if report.has_conflicts() && not_started > 0 {
         eprintln!(
             "Apply stopped on {conflicts}: {line}; {not_started} planned changes not started."
         );
@@ -171,22 +170,18 @@ fn totals_line(totals: &Totals, already: bool) -> String {
     line
 }
 
-fn plural(count: usize, noun: &str) -> String {
-    format!("{count} {noun}{}", if count == 1 { "" } else { "s" })
-}
-
 /// A bar on terminals, plain lines otherwise; conflicts and failures are printed as they
 /// become final, before the count that includes them.
 pub struct ApplyBar {
     bar: Option<ProgressBar>,
-    quiet: bool,
+    printer: Printer,
     total: AtomicUsize,
     done: AtomicUsize,
 }
 
 impl ApplyBar {
-    pub fn new(quiet: bool) -> Self {
-        let bar = (!quiet && output::stderr_is_terminal()).then(|| {
+    pub fn new(printer: Printer) -> Self {
+        let bar = printer.shows_progress().then(|| {
             let bar = ProgressBar::new(0);
             bar.set_style(
                 ProgressStyle::with_template("{bar:40} {pos}/{len} planned changes ({elapsed})")
@@ -196,7 +191,7 @@ impl ApplyBar {
         });
         Self {
             bar,
-            quiet,
+            printer,
             total: AtomicUsize::new(0),
             done: AtomicUsize::new(0),
         }
@@ -218,7 +213,11 @@ impl crate::apply::Observer for ApplyBar {
     }
 
     fn changes_finished(&self, finals: &[(RecordKey, Outcome)]) {
-        let print = || finals.iter().for_each(|(key, o)| report_outcome(key, o));
+        let print = || {
+            finals
+                .iter()
+                .for_each(|(key, o)| report_outcome(key, o, &self.printer))
+        };
         match &self.bar {
             Some(bar) => bar.suspend(print),
             None => print(),
@@ -226,7 +225,7 @@ impl crate::apply::Observer for ApplyBar {
         let done = self.done.fetch_add(finals.len(), Ordering::SeqCst) + finals.len();
         match &self.bar {
             Some(bar) => bar.set_position(done as u64),
-            None if !self.quiet => {
+            None if !self.printer.is_quiet() => {
                 let total = self.total.load(Ordering::SeqCst);
                 eprintln!("{done}/{total} planned changes done");
             }

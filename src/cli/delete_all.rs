@@ -1,9 +1,9 @@
 //! `ckplan delete-all --type T`: the old behaviour, kept: delete every record of a type,
 //! after confirmation.
 
-use super::{workspace, ExitStatus, Globals};
+use super::{workspace, CommandError, CommandResult, ExitStatus, Globals};
 use crate::ops::delete_all;
-use anyhow::{bail, Context};
+use anyhow::Context;
 
 /// Delete every record of one type from CloudKit (asks first).
 #[derive(Debug, clap::Args)]
@@ -20,7 +20,7 @@ pub struct Args {
     pub yes: bool,
 }
 
-pub async fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitStatus> {
+pub async fn run(args: Args, globals: &Globals) -> CommandResult {
     let config = workspace::load_config(globals)?;
     // Only a configured type: a typo must not pass as "nothing to delete".
     let record_type =
@@ -34,11 +34,13 @@ pub async fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitStatus> {
     if !args.yes {
         let prompter = &globals.context.prompter;
         if !prompter.can_ask() {
-            bail!("refusing to delete without confirmation: stdin is not a terminal (use --yes)");
+            return Err(CommandError::user(
+                "refusing to delete without confirmation: stdin is not a terminal (use --yes)",
+            ));
         }
         let answer = prompter.ask(&format!(
-            "Delete all {} `{record_type}` records from `{}`? Type `{record_type}` to confirm: ",
-            names.len(),
+            "Delete all {} from `{}`? Type `{record_type}` to confirm: ",
+            crate::render::plural(names.len(), &format!("`{record_type}` record")),
             config.target()
         ))?;
         if answer.as_deref() != Some(record_type.as_str()) {
@@ -51,8 +53,9 @@ pub async fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitStatus> {
         .context("delete-all stopped")?;
     connection.close().await;
     eprintln!(
-        "Deleted {} `{record_type}` records, {} failed.",
-        deleted.deleted, deleted.failed
+        "Deleted {}, {} failed.",
+        crate::render::plural(deleted.deleted, &format!("`{record_type}` record")),
+        deleted.failed
     );
     Ok(if deleted.failed > 0 {
         ExitStatus::Error

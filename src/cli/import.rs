@@ -1,7 +1,7 @@
 //! `ckplan import`: the old behaviour, kept: `forceReplace` every local record in
 //! sequential batches of 200, no diff, no review.
 
-use super::{output, workspace, ExitStatus, Globals};
+use super::{workspace, CommandResult, ExitStatus, Globals, Printer};
 use crate::ops::import::{self, ImportObserver};
 use crate::record::{RecordName, RecordType};
 
@@ -16,21 +16,22 @@ pub struct Args {
     pub types: Vec<String>,
 }
 
-pub async fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitStatus> {
+pub async fn run(args: Args, globals: &Globals) -> CommandResult {
     let config = workspace::load_config(globals)?;
     let selected = workspace::selected_types(&config, &args.types)?;
-    let mut local = workspace::load_local(&config)?;
+    let mut local = workspace::load_local(&config, &globals.printer)?;
     let order = local.type_order(&config).types;
     let connection = workspace::connect(&config, globals).await?;
     let observer = Progress {
-        quiet: globals.quiet,
+        printer: globals.printer,
     };
     let imported =
         import::force_replace(&connection.client, &mut local, &order, &selected, &observer).await?;
     connection.close().await;
     eprintln!(
-        "Import complete: {} records force-replaced, {} failed.",
-        imported.imported, imported.failed
+        "Import complete: {} force-replaced, {} failed.",
+        crate::render::plural(imported.imported, "record"),
+        imported.failed
     );
     Ok(if imported.failed > 0 {
         ExitStatus::Error
@@ -41,17 +42,17 @@ pub async fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitStatus> {
 
 /// `Type: done/total` per batch; a warning per refused record.
 struct Progress {
-    quiet: bool,
+    printer: Printer,
 }
 
 impl ImportObserver for Progress {
     fn batch_done(&self, record_type: &RecordType, done: usize, total: usize) {
-        if !self.quiet {
-            eprintln!("{record_type}: {done}/{total}");
-        }
+        self.printer
+            .status(format_args!("{record_type}: {done}/{total}"));
     }
 
     fn failed(&self, record_type: &RecordType, name: &RecordName, code: &str, reason: &str) {
-        output::warn(format_args!("{record_type} `{name}`: {code} {reason}"));
+        self.printer
+            .warn(format_args!("{record_type} `{name}`: {code} {reason}"));
     }
 }

@@ -2,7 +2,7 @@
 //! answers to the questions the commands ask) line by line from stdin, so it also works
 //! with piped input.
 
-use super::{prompt::StdinPrompter, Cli, ExitStatus, Globals};
+use super::{prompt::StdinPrompter, Cli, CommandError, CommandResult, ExitStatus, Globals};
 use clap::Parser;
 use std::sync::Arc;
 
@@ -30,8 +30,8 @@ const ITEMS: &[(&str, &str)] = &[
 
 /// The command line of a menu item (after `ckplan`), asking for what it needs; `None` for
 /// an unknown item.
-fn command_line(choice: &str, globals: &Globals) -> anyhow::Result<Option<Vec<String>>> {
-    let ask = |question: &str, default: &str| -> anyhow::Result<String> {
+fn command_line(choice: &str, globals: &Globals) -> Result<Option<Vec<String>>, CommandError> {
+    let ask = |question: &str, default: &str| -> Result<String, CommandError> {
         let answer = globals
             .context
             .prompter
@@ -73,16 +73,17 @@ fn command_line(choice: &str, globals: &Globals) -> anyhow::Result<Option<Vec<St
 
 /// Parses the item's command line exactly as the binary would and runs it with the menu's
 /// global options.
-async fn dispatch(choice: &str, globals: &Globals) -> anyhow::Result<ExitStatus> {
+async fn dispatch(choice: &str, globals: &Globals) -> CommandResult {
     let Some(words) = command_line(choice, globals)? else {
         eprintln!("No item `{choice}`; choose a number from the list.");
         return Ok(ExitStatus::Error);
     };
-    let cli = Cli::try_parse_from(std::iter::once("ckplan".to_owned()).chain(words))?;
+    let cli = Cli::try_parse_from(std::iter::once("ckplan".to_owned()).chain(words))
+        .map_err(|error| CommandError::user(error.to_string().trim_end()))?;
     let globals = Globals {
         config: cli.config.or_else(|| globals.config.clone()),
         verbose: globals.verbose.max(cli.verbose),
-        quiet: globals.quiet || cli.quiet,
+        printer: globals.printer,
         context: globals.context.clone(),
     };
     super::dispatch(cli.command, globals).await
@@ -90,7 +91,7 @@ async fn dispatch(choice: &str, globals: &Globals) -> anyhow::Result<ExitStatus>
 
 /// Runs the items chosen on stdin until `0` or the end of input, then exits 0: each item's
 /// failure was reported when it happened, and quitting is not one.
-pub async fn run(_args: Args, globals: &Globals) -> anyhow::Result<ExitStatus> {
+pub async fn run(_args: Args, globals: &Globals) -> CommandResult {
     let mut context = globals.context.clone();
     context.prompter = Arc::new(StdinPrompter {
         piped_answers: true,
@@ -111,7 +112,7 @@ pub async fn run(_args: Args, globals: &Globals) -> anyhow::Result<ExitStatus> {
             break;
         }
         if let Err(error) = Box::pin(dispatch(&choice, &globals)).await {
-            super::output::print_error(&error);
+            globals.printer.command_error(&error);
         }
     }
     Ok(ExitStatus::Success)

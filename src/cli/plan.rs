@@ -1,9 +1,9 @@
 //! `ckplan plan`: read CloudKit, compare, and write a reviewable plan file.
 
-use super::{output, show, workspace, ExitStatus, Globals};
+use super::{output, workspace, CommandResult, ExitStatus, Globals};
 use crate::plan::file;
+use crate::render;
 use anyhow::Context;
-use std::io::Write;
 use std::path::PathBuf;
 
 /// Query CloudKit, diff, and write a plan holding each record's change tag.
@@ -23,39 +23,37 @@ pub struct Args {
     /// Only this record type (repeatable; the plan records the filter)
     #[arg(long = "type", value_name = "TYPE")]
     pub types: Vec<String>,
-    /// Exit 0 when there are no changes, 2 when there are
+    /// Exit 0 when CloudKit matches the local data, 2 when it does not (changes to apply, or
+    /// orphans this plan keeps)
     #[arg(long)]
     pub detailed_exitcode: bool,
 }
 
-pub async fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitStatus> {
+pub async fn run(args: Args, globals: &Globals) -> CommandResult {
+    let printer = &globals.printer;
     let config = workspace::load_config(globals)?;
     let plan = workspace::make_plan(&config, globals, &args.types, args.delete_orphans).await?;
-    if !globals.quiet {
-        eprint!("{}", workspace::summary(&plan));
-    }
+    printer.status(render::summary::plan_summary(&plan).trim_end());
     match &args.out {
         Some(path) => {
             crate::durable::write_atomically_with(path, |out| file::write_to(&plan, out).map(drop))
                 .with_context(|| format!("failed to write plan `{}`", path.display()))?;
-            if !globals.quiet {
-                eprintln!("Saved the plan to `{}`. Review it with `ckplan show {}`, then `ckplan apply {}`.",
-                    path.display(), path.display(), path.display());
-            }
+            let path = path.display();
+            printer.status(format_args!(
+                "Saved the plan to `{path}`. Review it with `ckplan show {path}`, then `ckplan apply {path}`."
+            ));
         }
         None if output::stdout_is_terminal() => {
-            print!("{}", show::render_plan(&plan, false));
-            eprintln!(
-                "hint: this plan was not saved; run `ckplan plan -o out.plan` (or `ckplan plan > out.plan`) to keep it for `ckplan apply`"
+            printer.data(&render::plan::review(&plan, false, printer.colour_stdout()))?;
+            printer.hint(
+                "this plan was not saved; run `ckplan plan -o out.plan` (or `ckplan plan > out.plan`) to keep it for `ckplan apply`",
             );
         }
-        None => {
-            let mut stdout = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
-            file::write_to(&plan, &mut stdout)?;
-            stdout.flush()?;
-        }
+        None => printer.data_with(|out| file::write_to(&plan, out).map(drop))?,
     }
-    Ok(if args.detailed_exitcode && plan.has_changes() {
+    // Orphans the plan keeps are still a difference between CloudKit and the local data.
+    let differs = plan.has_changes() || plan.orphans_kept() > 0;
+    Ok(if args.detailed_exitcode && differs {
         ExitStatus::ChangesPresent
     } else {
         ExitStatus::Success

@@ -2,7 +2,7 @@
 //! environment overrides, loading local data with every problem shown, connecting, and
 //! reading progress on stderr.
 
-use super::{output, Globals};
+use super::{Globals, Printer};
 use crate::cloudkit::ClientOptions;
 use crate::config::{Config, Overrides};
 use crate::local::{self, LocalData};
@@ -31,7 +31,7 @@ pub fn load_config(globals: &Globals) -> anyhow::Result<Config> {
     let config = Config::resolve(&globals.config_path(), &environment_overrides())?;
     // The embedded emulator's key guards nothing; a real key readable by others does.
     if let (Some(key_file), false) = (&config.auth.private_key_file, is_embedded(&config)) {
-        warn_if_key_is_readable_by_others(key_file);
+        warn_if_key_is_readable_by_others(key_file, &globals.printer);
     }
     Ok(config)
 }
@@ -41,11 +41,11 @@ fn is_embedded(config: &Config) -> bool {
 }
 
 #[cfg(unix)]
-fn warn_if_key_is_readable_by_others(path: &std::path::Path) {
+fn warn_if_key_is_readable_by_others(path: &std::path::Path, printer: &Printer) {
     use std::os::unix::fs::PermissionsExt;
     if let Ok(metadata) = std::fs::metadata(path) {
         if metadata.permissions().mode() & 0o077 != 0 {
-            output::warn(format_args!(
+            printer.warn(format_args!(
                 "private key `{}` is readable by group or others; run `chmod 600 {}`",
                 path.display(),
                 path.display()
@@ -55,26 +55,23 @@ fn warn_if_key_is_readable_by_others(path: &std::path::Path) {
 }
 
 #[cfg(not(unix))]
-fn warn_if_key_is_readable_by_others(_path: &std::path::Path) {}
+fn warn_if_key_is_readable_by_others(_path: &std::path::Path, _printer: &Printer) {}
 
 /// Loads every data file, prints every problem on stderr, and fails if any is an error.
-pub fn load_local(config: &Config) -> anyhow::Result<LocalData> {
+pub fn load_local(config: &Config, printer: &Printer) -> anyhow::Result<LocalData> {
     let local = local::load_all(config);
     for problem in local.problems() {
         if problem.is_error() {
-            eprintln!(
-                "{} {problem}",
-                console::style("error:").red().bold().for_stderr()
-            );
+            printer.error(problem);
         } else {
-            output::warn(problem);
+            printer.warn(problem);
         }
     }
     let errors = local.error_count();
     if errors > 0 {
         bail!(
-            "local data has {errors} error{}; nothing was sent (run `ckplan validate` for the full report)",
-            if errors == 1 { "" } else { "s" }
+            "local data has {}; nothing was sent (run `ckplan validate` for the full report)",
+            crate::render::plural(errors, "error")
         );
     }
     Ok(local)
@@ -102,8 +99,9 @@ pub async fn connect(config: &Config, globals: &Globals) -> anyhow::Result<Conne
 pub struct ReadBar(Option<ProgressBar>);
 
 impl ReadBar {
-    pub fn new(quiet: bool) -> Self {
-        if quiet || !output::stderr_is_terminal() {
+    /// `visible`: [`super::Printer::shows_progress`], and the command wants a spinner.
+    pub fn new(visible: bool) -> Self {
+        if !visible {
             return Self(None);
         }
         let bar = ProgressBar::new_spinner();
@@ -139,17 +137,17 @@ pub async fn make_plan(
 ) -> anyhow::Result<Plan> {
     let selected = selected_types(config, types)?;
     // Local data first: it names every unreadable file with its problem.
-    let local = load_local(config)?;
+    let local = load_local(config, &globals.printer)?;
     let inputs = sync::input_digests(config).context("failed to read an input file")?;
     let connection = connect(config, globals).await?;
-    let bar = ReadBar::new(globals.quiet);
+    let bar = ReadBar::new(globals.printer.shows_progress());
     let survey = sync::survey(config, local, &connection.client, &selected, &bar).await;
     bar.finish();
     connection.close().await;
     let Survey { diffs, type_order } = survey?;
     if let Some(cycle) = &type_order.cycle {
         let names: Vec<_> = cycle.iter().map(|t| t.as_str()).collect();
-        output::warn(format_args!(
+        globals.printer.warn(format_args!(
             "record types reference each other in a cycle ({}); they are applied by name",
             names.join(", ")
         ));
@@ -173,31 +171,4 @@ pub async fn make_plan(
     )
     .with_rules(rules)
     .with_endpoint(config.endpoint.describe()))
-}
-
-/// Per-type lines and totals for stderr.
-pub fn summary(plan: &Plan) -> String {
-    let mut out = String::new();
-    for s in &plan.summary {
-        out.push_str(&format!(
-            "{}: {} unchanged, {} new, {} updated, {} deleted\n",
-            s.record_type,
-            s.unchanged,
-            s.create,
-            s.update,
-            // As in `diff`: the orphans, deleted or not; the line below says which.
-            s.orphans,
-        ));
-    }
-    let orphans = plan.orphans_kept();
-    if orphans > 0 {
-        out.push_str(&format!(
-            "Would delete {orphans} orphan records (use --delete-orphans to confirm)\n"
-        ));
-    }
-    let (create, update, delete) = plan.counts();
-    out.push_str(&format!(
-        "Plan: {create} to create, {update} to update, {delete} to delete.\n"
-    ));
-    out
 }
