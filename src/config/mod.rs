@@ -321,7 +321,7 @@ pub fn parse_endpoint(text: Option<&str>, directory: &Path) -> Result<Endpoint, 
             dir: directory.join(dir),
         });
     }
-    if !text.contains("://") {
+    if !(text.starts_with("http://") || text.starts_with("https://")) {
         return Err(format!(
             "endpoint `{text}` is not an http(s) URL, `embedded` or `embedded:DIR`"
         ));
