@@ -62,13 +62,13 @@ pub fn report_text(diffs: &[TypeDiff], verbose: bool, changes_only: bool) -> Str
             diff.count(Category::Unchanged),
             diff.count(Category::New),
             diff.count(Category::Updated),
-            diff.count(Category::Deleted),
+            diff.count(Category::Orphan),
         ));
         if verbose {
             out.push_str(&listing(diff, changes_only));
         }
     }
-    let orphans: usize = diffs.iter().map(|d| d.count(Category::Deleted)).sum();
+    let orphans: usize = diffs.iter().map(|d| d.count(Category::Orphan)).sum();
     if orphans > 0 {
         out.push_str(&format!(
             "Would delete {orphans} orphan records (use --delete-orphans to confirm)\n"
@@ -83,7 +83,7 @@ fn listing(diff: &TypeDiff, changes_only: bool) -> String {
         let mark = match record.category {
             Category::New => "+ new",
             Category::Updated => "~ updated",
-            Category::Deleted => "- orphan",
+            Category::Orphan => "- orphan",
             Category::Unchanged if changes_only => continue,
             Category::Unchanged => "  unchanged",
         };
@@ -125,11 +125,11 @@ fn report_json(diffs: &[TypeDiff]) -> serde_json::Value {
                     "unchanged": diff.count(Category::Unchanged),
                     "new": diff.count(Category::New),
                     "updated": diff.count(Category::Updated),
-                    "deleted": diff.count(Category::Deleted),
+                    "deleted": diff.count(Category::Orphan),
                 },
                 "new": names(diff, Category::New),
                 "updated": updated,
-                "deleted": names(diff, Category::Deleted),
+                "deleted": names(diff, Category::Orphan),
             })
         })
         .collect();

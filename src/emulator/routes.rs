@@ -14,7 +14,8 @@ use super::signature::{self, SignedRequest};
 use super::store::{Modified, RequestError, Scope};
 use super::{Shared, State};
 use crate::cloudkit::wire::{
-    LookupRequest, ModifyRequest, OperationType, QueryRequest, RecordResult, ServerErrorCode, UserIdentity, Zone, ZonesLookupRequest, ZonesResponse,
+    LookupRequest, ModifyRequest, OperationType, QueryRequest, RecordResult, ServerErrorCode,
+    UserIdentity, Zone, ZonesLookupRequest, ZonesResponse,
 };
 use http_body_util::BodyExt;
 use hyper::body::{Bytes, Incoming};
@@ -81,7 +82,13 @@ async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Result<Reply
     let mut trace = Trace::default();
     let is_admin = path.starts_with("/_emulator/");
     let outcome = if is_admin {
-        Ok(admin::handle(&shared, &method, &path, query.as_deref(), &body))
+        Ok(admin::handle(
+            &shared,
+            &method,
+            &path,
+            query.as_deref(),
+            &body,
+        ))
     } else {
         let signed = SignedRequest {
             headers: &headers,
@@ -127,7 +134,12 @@ fn record(shared: &Shared, at: i64, method: &Method, path: &str, status: &str, t
 }
 
 /// A request-level error reply with a seeded `uuid`, noted in the trace.
-fn fail(shared: &Shared, trace: &mut Trace, error: &RequestError, retry_after: Option<f64>) -> Reply {
+fn fail(
+    shared: &Shared,
+    trace: &mut Trace,
+    error: &RequestError,
+    retry_after: Option<f64>,
+) -> Reply {
     trace.error = Some(error.code.to_string());
     let uuid = shared.lock().entropy.uuid();
     protocol::error_reply(error, uuid, retry_after)
@@ -380,7 +392,10 @@ fn modify(
         .map(|operation| operation_name(operation.operation_type))
         .collect();
     let operations = outcomes(&modified.results, |index| kinds[index]);
-    let throttled = operations.iter().filter(|o| o.outcome == "THROTTLED").count() as u64;
+    let throttled = operations
+        .iter()
+        .filter(|o| o.outcome == "THROTTLED")
+        .count() as u64;
     shared.lock().stats.faults.records_throttled += throttled;
     let reply = protocol::records_reply(&modified.results);
     Ok((reply, operations, fault))

@@ -221,7 +221,7 @@ fn change_for(record: &RecordDiff, delete_orphans: bool) -> Option<Change> {
     };
     match record.category {
         Category::Unchanged => return None,
-        Category::Deleted if !delete_orphans => return None,
+        Category::Orphan if !delete_orphans => return None,
         Category::New => change.after = Some(record.desired.clone().unwrap_or_default()),
         Category::Updated => {
             change.action = Action::Update;
@@ -233,7 +233,7 @@ fn change_for(record: &RecordDiff, delete_orphans: bool) -> Option<Change> {
                 .map(|field| field.field.clone())
                 .collect();
         }
-        Category::Deleted => change.action = Action::Delete,
+        Category::Orphan => change.action = Action::Delete,
     }
     if change.action != Action::Create {
         change.change_tag = record.change_tag.clone();
@@ -254,7 +254,7 @@ fn summarize(diff: &TypeDiff, changes: &[Change]) -> TypeSummary {
         update: count(Action::Update),
         delete: count(Action::Delete),
         unchanged: diff.count(Category::Unchanged),
-        orphans: diff.count(Category::Deleted),
+        orphans: diff.count(Category::Orphan),
     }
 }
 
@@ -274,7 +274,7 @@ mod tests {
     }
 
     fn record(record_type: &str, name: &str, category: Category) -> RecordDiff {
-        let desired = (category != Category::Deleted)
+        let desired = (category != Category::Orphan)
             .then(|| Fields::from([("name".to_owned(), FieldValue::string(name))]));
         let change_tag = (category != Category::New).then(|| ChangeTag::new("k1"));
         RecordDiff {
@@ -307,7 +307,7 @@ mod tests {
                 records: vec![
                     updated,
                     record("Team", "team-1", Category::Unchanged),
-                    record("Team", "team-9", Category::Deleted),
+                    record("Team", "team-9", Category::Orphan),
                 ],
             },
             TypeDiff {
