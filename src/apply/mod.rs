@@ -9,7 +9,7 @@ pub mod receipt;
 pub mod resolve;
 mod work;
 
-pub use outcome::{Outcome, Outcomes, Receipt, ReceiptEntry, RecordKey, Totals};
+pub use outcome::{Failure, Outcome, Outcomes, Receipt, ReceiptEntry, RecordKey, Totals};
 pub use resolve::OnConflict;
 
 use crate::cloudkit::client::{Client, Lookup, OperationResult};
@@ -286,8 +286,7 @@ impl<'a> Run<'a> {
                         (
                             w.key(),
                             Outcome::Failed {
-                                code: "GAVE_UP".into(),
-                                reason: format!("still not applied after {round} rounds"),
+                                cause: Failure::GaveUp { rounds: round },
                             },
                         )
                     })
@@ -331,7 +330,7 @@ impl<'a> Run<'a> {
             .iter()
             .map(|w| SentRecord {
                 key: w.key(),
-                operation: format!("{:?}", w.operation),
+                operation: w.operation,
                 change_tag: w.change_tag.clone(),
             })
             .collect();
@@ -360,8 +359,10 @@ impl<'a> Run<'a> {
                             code => finals.push((
                                 work.key(),
                                 Outcome::Failed {
-                                    code: code.to_string(),
-                                    reason: failure.reason.unwrap_or_default(),
+                                    cause: Failure::Refused {
+                                        code,
+                                        reason: failure.reason.unwrap_or_default(),
+                                    },
                                 },
                             )),
                         },

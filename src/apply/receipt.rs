@@ -7,6 +7,10 @@ use super::{now, ApplyReport, OnConflict};
 use crate::plan::Plan;
 use std::path::Path;
 
+/// The receipt's format name. 2: a failed record says its `cause` by name (`refused` with
+/// CloudKit's code and reason, or `gave_up` with the rounds tried); 1 had a bare `code`.
+pub const FORMAT: &str = "ckplan-receipt/2";
+
 pub fn build(
     plan: &Plan,
     plan_checksum: &str,
@@ -32,7 +36,7 @@ pub fn build(
         .collect::<Vec<_>>();
     let unchanged = plan.summary.iter().map(|s| s.unchanged).sum();
     Receipt {
-        format: "ckplan-receipt/1".to_owned(),
+        format: FORMAT.to_owned(),
         plan_checksum: plan_checksum.to_owned(),
         plan_file: plan_file.display().to_string(),
         target: plan.target.clone(),

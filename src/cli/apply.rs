@@ -242,11 +242,11 @@ async fn apply_plan(
     let connection = workspace::connect(config).await?;
     let started_at = apply::now();
     let mut journal = journal::Journal::open(&journal_path)?;
-    journal.append(&journal::Entry::Start {
-        plan_checksum: checksum.to_owned(),
-        at: started_at.clone(),
-        key_id: connection.client.key_id().to_owned(),
-    })?;
+    journal.append(&journal::Entry::start(
+        checksum,
+        &started_at,
+        connection.client.key_id(),
+    ))?;
     let options = ApplyOptions {
         on_conflict: args.on_conflict,
         parallelism: args.parallelism,
@@ -348,9 +348,9 @@ fn print_conflicts(report: &ApplyReport) {
                     );
                 }
             }
-            Outcome::Failed { code, reason } => {
+            Outcome::Failed { cause } => {
                 eprintln!(
-                    "{} {} `{}`: {code} {reason}",
+                    "{} {} `{}`: {cause}",
                     console::style("error:").red().bold().for_stderr(),
                     key.record_type,
                     key.record_name
