@@ -3,6 +3,7 @@
 
 use super::resolve::{ConflictReason, FieldConflict};
 use crate::cloudkit::wire::{ServerErrorCode, WireField};
+use crate::plan::Action;
 use crate::record::{ChangeTag, FieldValue, RecordName, RecordType};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -96,7 +97,11 @@ impl Outcome {
             }
             ConflictReason::DeletedMeanwhile => ("deleted meanwhile; not re-created", &[]),
             ConflictReason::ChangedBeforeDelete => ("changed meanwhile; not deleted", &[]),
-            ConflictReason::Aborted(fields) => (
+            ConflictReason::Aborted(Action::Create, fields) => (
+                "created meanwhile with other values; apply aborted (--on-conflict abort)",
+                fields,
+            ),
+            ConflictReason::Aborted(_, fields) => (
                 "changed meanwhile; apply aborted (--on-conflict abort)",
                 fields,
             ),
@@ -211,6 +216,24 @@ mod tests {
         assert_eq!(
             Failure::GaveUp { rounds: 5 }.to_string(),
             "still not applied after 5 rounds"
+        );
+    }
+
+    /// Regression (issue 13): `--on-conflict abort` on a record created meanwhile said
+    /// "changed meanwhile".
+    #[test]
+    fn issue_13_an_aborted_create_says_created_meanwhile() {
+        let reason = |action| match Outcome::conflict(&ConflictReason::Aborted(action, vec![])) {
+            Outcome::Conflict { reason, .. } => reason,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            reason(Action::Create),
+            "created meanwhile with other values; apply aborted (--on-conflict abort)"
+        );
+        assert_eq!(
+            reason(Action::Update),
+            "changed meanwhile; apply aborted (--on-conflict abort)"
         );
     }
 }

@@ -101,13 +101,34 @@ fn field_problems_name_type_field_and_line() {
     let problems: Vec<String> = config.problems().iter().map(|p| p.to_string()).collect();
     assert_eq!(problems.len(), 3, "{problems:?}");
     assert!(problems[0].starts_with(
-        "project/ckplan.yaml:7: Game field `home`: references type `Team`, which is not configured"
+        "project/ckplan.yaml:7:7: Game field `home`: references type `Team`, which is not configured"
     ));
     assert!(problems[1].starts_with(
-        "project/ckplan.yaml:9: Game field `name`: unknown field type `STRING(Team)`"
+        "project/ckplan.yaml:9:7: Game field `name`: unknown field type `STRING(Team)`"
     ));
     assert!(problems[2]
-        .starts_with("project/ckplan.yaml:8: Game field `score`: unknown field type `INTEGER`"));
+        .starts_with("project/ckplan.yaml:8:7: Game field `score`: unknown field type `INTEGER`"));
+}
+
+/// Regression (issue 13): a bad field type in flow style (`fields: {a: X, b: Y}`) was
+/// reported without a line.
+#[test]
+fn issue_13_field_problems_in_flow_style_name_line_and_column() {
+    let config = parse(&format!(
+        "{MINIMAL}types:\n  Game:\n    file: g.json\n    fields: {{name: STRING, score: INT46}}\n  \
+         Team:\n    file: t.json\n    fields: {{score: INT46}}\n"
+    ))
+    .unwrap();
+    let problems: Vec<String> = config.problems().iter().map(|p| p.to_string()).collect();
+    assert_eq!(problems.len(), 2, "{problems:?}");
+    assert!(
+        problems[0].starts_with("project/ckplan.yaml:6:28: Game field `score`: unknown field"),
+        "{problems:?}"
+    );
+    assert!(
+        problems[1].starts_with("project/ckplan.yaml:9:14: Team field `score`: unknown field"),
+        "{problems:?}"
+    );
 }
 
 #[test]

@@ -12,7 +12,8 @@
 //!
 //! Reading checks, in this order so that the message is the useful one: JSON syntax (with
 //! line and column), the format name, the format version, the checksum, the structure
-//! (naming the JSON path), then every field value against its type.
+//! (naming the JSON path), every field value against its type, then the summary against the
+//! changes.
 //!
 //! Parts: [`format`] (the serde document types and the JSON Schema), `write` (plan →
 //! document, streamed), `read` (text → verified plan), [`checksum`] (the canonical form).
@@ -73,6 +74,12 @@ pub enum PlanFileError {
         side: &'static str,
         field: String,
         message: String,
+    },
+    #[error("plan summary for `{record_type}` says {summary} but its changes are {changes}")]
+    SummaryMismatch {
+        record_type: RecordType,
+        summary: String,
+        changes: String,
     },
     #[error("plan change {index} ({action} {record_type} `{record_name}`): {problem}")]
     Inconsistent {

@@ -142,7 +142,7 @@ impl PlanDocument {
             .enumerate()
             .map(|(index, change)| change.into_change(index))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Plan {
+        let plan = Plan {
             format_version: self.format_version,
             tool_version: self.tool_version,
             created_at: self.created_at,
@@ -173,7 +173,16 @@ impl PlanDocument {
                 })
                 .collect(),
             changes,
-        })
+        };
+        if let Some((record_type, summary, changes)) = plan.summary_disagreement() {
+            let counts = |[c, u, d]: [usize; 3]| format!("create {c}, update {u}, delete {d}");
+            return Err(PlanFileError::SummaryMismatch {
+                record_type,
+                summary: counts(summary),
+                changes: counts(changes),
+            });
+        }
+        Ok(plan)
     }
 }
 
