@@ -316,7 +316,7 @@ fn show_renders_create_update_and_delete() {
     insta::assert_snapshot!("show_plan_stderr", run.stderr);
     let show = env.run(&["show", "out.plan"]);
     assert_eq!((show.code, show.stderr.as_str()), (0, ""));
-    let created_at = plan_of(&env.read("out.plan")).created_at;
+    let created_at = plan_of(&env.read("out.plan")).created_at.to_string();
     insta::assert_snapshot!(show.stdout.replace(&created_at, "[TIME]"));
 }
 

@@ -148,7 +148,7 @@ fn sample_plan(delete_orphans: bool) -> Plan {
         inputs,
         order,
         diffs,
-        "2025-03-01T12:00:00Z".into(),
+        "2025-03-01T12:00:00Z".parse().unwrap(),
     )
 }
 

@@ -8,7 +8,7 @@
 //! another version is refused with [`JournalError::Version`], never half-read.
 
 use super::outcome::{Outcome, RecordKey};
-use crate::record::ChangeTag;
+use crate::record::{ChangeTag, Timestamp};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
@@ -28,7 +28,7 @@ pub enum Entry {
         /// The journal format, [`VERSION`].
         version: u32,
         plan_checksum: String,
-        at: String,
+        at: Timestamp,
         key_id: String,
     },
     /// A batch is about to be sent: these records, against these change tags.
@@ -39,16 +39,16 @@ pub enum Entry {
     /// Final outcomes, as they become known.
     Outcomes { outcomes: Vec<(RecordKey, Outcome)> },
     /// The run ended (every record has a final outcome, or the run stopped).
-    Finished { at: String, complete: bool },
+    Finished { at: Timestamp, complete: bool },
 }
 
 impl Entry {
     /// The entry that starts a run, in this ckplan's journal format.
-    pub fn start(plan_checksum: &str, at: &str, key_id: &str) -> Entry {
+    pub fn start(plan_checksum: &str, at: Timestamp, key_id: &str) -> Entry {
         Entry::Start {
             version: VERSION,
             plan_checksum: plan_checksum.to_owned(),
-            at: at.to_owned(),
+            at,
             key_id: key_id.to_owned(),
         }
     }
@@ -303,7 +303,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("x.plan.journal");
         let mut journal = Journal::open(&path).unwrap();
-        journal.append(&Entry::start("c", "now", "k")).unwrap();
+        journal
+            .append(&Entry::start("c", Timestamp::now(), "k"))
+            .unwrap();
         let sent = |name: &str| SentRecord {
             key: key(name),
             operation: WriteKind::Create,
@@ -391,7 +393,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("x.plan.journal");
         let mut journal = Journal::open(&path).unwrap();
-        for entry in [Entry::start("c", "now", "k"), sent, outcomes] {
+        for entry in [Entry::start("c", Timestamp::now(), "k"), sent, outcomes] {
             journal.append(&entry).unwrap();
         }
         let replay = Journal::replay(&path, "c").unwrap();
@@ -429,7 +431,7 @@ mod tests {
         let newer = Entry::Start {
             version: VERSION + 1,
             plan_checksum: "c".into(),
-            at: "now".into(),
+            at: Timestamp::now(),
             key_id: "k".into(),
         };
         std::fs::write(&path, serde_json::to_string(&newer).unwrap() + "\n").unwrap();

@@ -17,7 +17,7 @@ use crate::cloudkit::wire::ServerErrorCode;
 use crate::cloudkit::CloudKitError;
 use crate::diff::CompareRules;
 use crate::plan::{Action, Change, Plan};
-use crate::record::{ChangeTag, Record, RecordType};
+use crate::record::{ChangeTag, Record, RecordType, Timestamp};
 use futures::stream::{self, StreamExt};
 use journal::{Entry, Journal, JournalError, Replay, SentRecord};
 use resolve::Decision;
@@ -448,9 +448,9 @@ impl<'a> Run<'a> {
     }
 }
 
-/// Now, RFC 3339 in UTC to the second.
-pub fn now() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+/// Now, to the second (written as RFC 3339 in UTC).
+pub fn now() -> Timestamp {
+    Timestamp::now()
 }
 
 #[cfg(test)]
@@ -488,7 +488,7 @@ mod tests {
             Vec::new(),
             vec!["Stadium".into(), "Team".into(), "Game".into()],
             Vec::new(),
-            String::new(),
+            Timestamp::now(),
         );
         let plan = Plan { changes, ..plan };
         let phases = phases(&plan);

@@ -4,7 +4,7 @@
 use super::resolve::{ConflictReason, FieldConflict};
 use crate::cloudkit::wire::{ServerErrorCode, WireField};
 use crate::plan::Action;
-use crate::record::{ChangeTag, FieldValue, RecordName, RecordType};
+use crate::record::{ChangeTag, FieldValue, RecordName, RecordType, Timestamp};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -162,8 +162,8 @@ pub struct Receipt {
     pub plan_file: String,
     pub target: crate::record::Target,
     pub key_id: String,
-    pub started_at: String,
-    pub finished_at: String,
+    pub started_at: Timestamp,
+    pub finished_at: Timestamp,
     pub on_conflict: super::OnConflict,
     pub complete: bool,
     pub totals: Totals,

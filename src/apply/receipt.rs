@@ -5,6 +5,7 @@
 use super::outcome::{Receipt, ReceiptEntry, Totals};
 use super::{now, ApplyReport, OnConflict};
 use crate::plan::Plan;
+use crate::record::Timestamp;
 use std::path::Path;
 
 /// The receipt's format name. 2: a failed record says its `cause` by name (`refused` with
@@ -16,7 +17,7 @@ pub fn build(
     plan_checksum: &str,
     plan_file: &Path,
     key_id: &str,
-    started_at: &str,
+    started_at: Timestamp,
     on_conflict: OnConflict,
     report: &ApplyReport,
 ) -> Receipt {
@@ -41,7 +42,7 @@ pub fn build(
         plan_file: plan_file.display().to_string(),
         target: plan.target.clone(),
         key_id: key_id.to_owned(),
-        started_at: started_at.to_owned(),
+        started_at,
         finished_at: now(),
         on_conflict,
         complete: report.complete,

@@ -156,7 +156,8 @@ async fn smart_sync(config: &Config, args: &Args, globals: &Globals) -> anyhow::
     let directory = config.directory().join(".ckplan").join("plans");
     std::fs::create_dir_all(&directory)
         .with_context(|| format!("failed to create `{}`", directory.display()))?;
-    let path = directory.join(format!("{}.plan", plan.created_at.replace(':', "")));
+    let stamp = plan.created_at.to_string().replace(':', "");
+    let path = directory.join(format!("{stamp}.plan"));
     let mut checksum = String::new();
     plan_command::write_atomically_with(&path, |out| {
         checksum = file::write_to(&plan, out)?;
@@ -230,7 +231,7 @@ async fn apply_plan(
     let mut journal = journal::Journal::open(&journal_path)?;
     journal.append(&journal::Entry::start(
         checksum,
-        &started_at,
+        started_at,
         connection.client.key_id(),
     ))?;
     let options = ApplyOptions {
@@ -249,7 +250,7 @@ async fn apply_plan(
         checksum,
         path,
         &key_id,
-        &started_at,
+        started_at,
         args.on_conflict,
         &report,
     );

@@ -6,8 +6,8 @@
 pub mod file;
 
 use crate::diff::{Category, CompareRules, RecordDiff, TypeDiff};
-use crate::record::Target;
 use crate::record::{ChangeTag, FieldValue, Fields, RecordName, RecordType};
+use crate::record::{Target, Timestamp};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -106,8 +106,8 @@ pub struct InputDigest {
 pub struct Plan {
     pub format_version: u32,
     pub tool_version: String,
-    /// RFC 3339, UTC.
-    pub created_at: String,
+    /// When the plan was made (to the second).
+    pub created_at: Timestamp,
     pub target: Target,
     pub options: PlanOptions,
     /// The configuration file first, then the data files.
@@ -132,7 +132,7 @@ impl Plan {
         inputs: Vec<InputDigest>,
         type_order: Vec<RecordType>,
         diffs: Vec<TypeDiff>,
-        created_at: String,
+        created_at: Timestamp,
     ) -> Plan {
         let mut summary = Vec::new();
         let mut changes = Vec::new();
@@ -348,7 +348,14 @@ mod tests {
 
     fn build(options: PlanOptions) -> Plan {
         let order = vec!["Stadium".into(), "Team".into()];
-        Plan::build(target(), options, Vec::new(), order, diffs(), "t".into())
+        Plan::build(
+            target(),
+            options,
+            Vec::new(),
+            order,
+            diffs(),
+            "2025-01-01T00:00:00Z".parse().unwrap(),
+        )
     }
 
     #[test]
@@ -430,7 +437,7 @@ mod tests {
             Vec::new(),
             Vec::new(),
             vec![diff],
-            "t".into(),
+            "2025-01-01T00:00:00Z".parse().unwrap(),
         );
         assert!(!plan.has_changes());
         assert_eq!(plan.summary[0].unchanged, 1);

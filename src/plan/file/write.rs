@@ -44,7 +44,7 @@ pub(super) struct PlanView<'a> {
     format: &'static str,
     format_version: u32,
     tool_version: &'a str,
-    created_at: &'a str,
+    created_at: String,
     target: TargetDocument,
     options: OptionsDocument,
     inputs: Vec<InputDocument>,
@@ -72,7 +72,7 @@ impl<'a> PlanView<'a> {
             format: FORMAT_NAME,
             format_version: plan.format_version,
             tool_version: &plan.tool_version,
-            created_at: &plan.created_at,
+            created_at: plan.created_at.to_string(),
             target: TargetDocument::from(&plan.target),
             options: OptionsDocument {
                 delete_orphans: plan.options.delete_orphans,
