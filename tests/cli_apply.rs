@@ -452,7 +452,7 @@ fn smart_sync_refuses_to_prompt_without_a_terminal_and_applies_with_auto_approve
     assert_eq!(again.code, 0, "{}", again.stderr);
     assert_eq!(
         last_line(&again.stderr),
-        "No changes. CloudKit already matches the local data."
+        "No changes: CloudKit already matches the local data."
     );
 }
 
@@ -505,7 +505,7 @@ fn menu_runs_a_diff_then_a_smart_sync_answered_on_piped_stdin() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(
         run.stdout
-            .contains("Stadium: 0 unchanged, 3 new, 0 updated, 0 deleted"),
+            .contains("Stadium: 0 unchanged, 3 new, 0 updated, 0 orphans"),
         "{}",
         run.stdout
     );

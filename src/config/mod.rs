@@ -158,7 +158,7 @@ impl Config {
 
     /// Resolves `text` as if read from `path`.
     pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
-        let file: ConfigFile = serde_yaml::from_str(text).map_err(|error| {
+        let file = ConfigFile::from_yaml(text).map_err(|error| {
             let location = error.location();
             ConfigError::Parse {
                 path: path.to_owned(),

@@ -2,9 +2,11 @@
 //! (two-space indent, members in a fixed order, maps sorted by key, a final newline), with a
 //! format name, a format version and a checksum, described by `schemas/plan.schema.json`.
 //!
-//! Field values use CloudKit's wire form `{"value": ..., "type": "..."}` (see
-//! [`WireField`]), so they read like CloudKit's own JSON and round-trip exactly. An absent
-//! value in `before` is `null`.
+//! Field values use the form of CloudKit's wire `{"value": ..., "type": "..."}`, so they
+//! read like CloudKit's own JSON and round-trip exactly, but the plan file owns that
+//! encoding (`format::FieldDocument`), as it owns its form of the target
+//! (`format::TargetDocument`): nothing here uses the transport's types, so a change there
+//! cannot silently change plans on disk. An absent value in `before` is `null`.
 //!
 //! The checksum and the canonical form it hashes are described in [`checksum`].
 //!

@@ -4,10 +4,9 @@
 use super::checksum::checksum_of;
 use super::format::{ChangeDocument, FieldDocument, PlanDocument, SummaryDocument};
 use super::{PlanFileError, VerifiedPlan, FORMAT_NAME};
-use crate::cloudkit::wire::WireField;
 use crate::diff::CompareRules;
 use crate::plan::{Action, Change, InputDigest, Plan, PlanOptions, TypeSummary, FORMAT_VERSION};
-use crate::record::Fields;
+use crate::record::{Fields, Target};
 use serde_json::Value as Json;
 use std::collections::BTreeMap;
 
@@ -125,7 +124,7 @@ fn verify_checksum(value: &mut Json) -> Result<String, PlanFileError> {
         }
         None => return Err(PlanFileError::ChecksumMissing),
     };
-    let expected = checksum_of(value);
+    let expected = checksum_of(object);
     if found != expected {
         return Err(PlanFileError::ChecksumMismatch { expected, found });
     }
@@ -147,7 +146,7 @@ impl PlanDocument {
             format_version: self.format_version,
             tool_version: self.tool_version,
             created_at: self.created_at,
-            target: self.target,
+            target: Target::from(self.target),
             options: PlanOptions {
                 delete_orphans: self.options.delete_orphans,
                 types: self.options.types,
@@ -204,11 +203,8 @@ impl ChangeDocument {
     fn into_change(self, index: usize) -> Result<Change, PlanFileError> {
         self.check_consistency(index)?;
         let decode = |side: &'static str, field: &str, document: FieldDocument| {
-            let wire = WireField {
-                value: document.value,
-                field_type: Some(document.field_type),
-            };
-            wire.to_value(None)
+            document
+                .to_value()
                 .map_err(|message| PlanFileError::FieldValue {
                     index,
                     record_type: self.record_type.clone(),

@@ -117,7 +117,7 @@ fn sample_plan() -> Plan {
 /// Re-serializes an edited document with a correct checksum, as a tool that knows the
 /// format would: the checks after the checksum must still catch what is wrong.
 fn resealed(mut value: Json) -> String {
-    let checksum = checksum_of(&value);
+    let checksum = checksum_of(value.as_object().expect("a plan is an object"));
     value["checksum"] = Json::String(checksum);
     serde_json::to_string_pretty(&value).unwrap()
 }
@@ -472,6 +472,19 @@ proptest! {
         prop_assert_eq!(from_text(&text), Ok(plan));
     }
 
+    /// Issue 10: the writer (streaming, change by change) and the reader (the parsed
+    /// document) hash through one canonical path, so they agree with each other and with
+    /// the documented canonical bytes.
+    #[test]
+    fn issue_10_writer_and_reader_hash_the_same_canonical_bytes(plan in arb_plan()) {
+        let text = to_text(&plan);
+        let documented = format!("blake3:{}", blake3::hash(&canonical_body(&text).unwrap()).to_hex());
+        let value: Json = serde_json::from_str(&text).unwrap();
+        prop_assert_eq!(&checksum(&plan), &documented);
+        prop_assert_eq!(&checksum_of(value.as_object().unwrap()), &documented);
+        prop_assert_eq!(&value["checksum"], &json!(documented));
+    }
+
     #[test]
     fn single_byte_edits_are_refused(plan in arb_plan(), at in any::<prop::sample::Index>(),
                                      byte in 0x21u8..0x7f) {
@@ -516,4 +529,32 @@ fn bytes_that_are_not_utf8_are_refused_with_their_place() {
             message: "invalid UTF-8".into()
         })
     );
+}
+
+#[test]
+fn issue_10_the_plan_file_spells_every_target_in_its_own_form() {
+    for environment in [Environment::Development, Environment::Production] {
+        for database in [Database::Public, Database::Private, Database::Shared] {
+            let plan = Plan {
+                target: Target {
+                    environment,
+                    database,
+                    ..target()
+                },
+                ..sample_plan()
+            };
+            let text = to_text(&plan);
+            let value: Json = serde_json::from_str(&text).unwrap();
+            assert_eq!(
+                value["target"],
+                json!({
+                    "container": "iCloud.com.example.SportsTime",
+                    "environment": environment.as_str(),
+                    "database": database.as_str(),
+                    "zone": "_defaultZone",
+                })
+            );
+            assert_eq!(from_text(&text), Ok(plan));
+        }
+    }
 }
