@@ -434,12 +434,10 @@ fn find_field_place(text: &str, record_type: &str, field: &str) -> Option<(usize
     let field_key = format!("{field}:");
     lines.find_map(|(index, line)| {
         let starts = line.match_indices(&field_key).map(|(at, _)| at);
-        let key = starts
-            .filter(|&at| {
-                let before = line[..at].trim_end();
-                before.is_empty() || before.ends_with('{') || before.ends_with(',')
-            })
-            .next()?;
+        let key = starts.into_iter().find(|&at| {
+            let before = line[..at].trim_end();
+            before.is_empty() || before.ends_with('{') || before.ends_with(',')
+        })?;
         Some((index + 1, line[..key].chars().count() + 1))
     })
 }
