@@ -1,32 +1,39 @@
 //! The receipt: the audit record of an apply, written next to the plan. It names the plan
 //! (checksum), when, by which key ID (never the key), each change's outcome with its new
-//! change tag, every conflict and how it was resolved, and totals.
+//! change tag, every conflict and how it was resolved (reported, or overwritten with the
+//! value that was lost), and totals.
 
-use super::outcome::{Receipt, ReceiptEntry, Totals};
-use super::{now, ApplyReport, OnConflict};
+use super::outcome::{ConflictEntry, Receipt, ReceiptEntry, Totals};
+use super::{ApplyReport, OnConflict};
 use crate::plan::Plan;
 use crate::record::Timestamp;
 use std::path::Path;
 
-/// The receipt's format name. 2: a failed record says its `cause` by name (`refused` with
-/// CloudKit's code and reason, or `gave_up` with the rounds tried); 1 had a bare `code`.
+/// The receipt's format name; a reader refuses others. 2: a failed record says its `cause`
+/// by name (`refused` with CloudKit's code and reason, or `gave_up` with the rounds tried);
+/// 1 had a bare `code`.
 pub const FORMAT: &str = "ckplan-receipt/2";
 
-pub fn build(
-    plan: &Plan,
-    plan_checksum: &str,
-    plan_file: &Path,
-    key_id: &str,
-    started_at: Timestamp,
-    on_conflict: OnConflict,
-    report: &ApplyReport,
-) -> Receipt {
+/// What the receipt says besides the outcomes.
+pub struct Header<'a> {
+    pub plan_checksum: &'a str,
+    pub plan_file: &'a Path,
+    pub key_id: &'a str,
+    pub started_at: Timestamp,
+    pub finished_at: Timestamp,
+    pub on_conflict: OnConflict,
+}
+
+pub fn build(plan: &Plan, header: &Header<'_>, report: &ApplyReport) -> Receipt {
+    let mut conflicts = Vec::new();
     let records = plan
         .changes
         .iter()
         .filter_map(|change| {
             let key = super::work::key(change);
-            report.outcomes.get(&key).map(|outcome| ReceiptEntry {
+            let outcome = report.outcomes.get(&key)?;
+            conflicts.extend(ConflictEntry::of(&key, outcome));
+            Some(ReceiptEntry {
                 record_type: change.record_type.clone(),
                 record_name: change.record_name.clone(),
                 action: change.action,
@@ -38,15 +45,22 @@ pub fn build(
     let unchanged = plan.summary.iter().map(|s| s.unchanged).sum();
     Receipt {
         format: FORMAT.to_owned(),
-        plan_checksum: plan_checksum.to_owned(),
-        plan_file: plan_file.display().to_string(),
+        plan_checksum: header.plan_checksum.to_owned(),
+        plan_file: header.plan_file.display().to_string(),
         target: plan.target.clone(),
-        key_id: key_id.to_owned(),
-        started_at,
-        finished_at: now(),
-        on_conflict,
+        key_id: header.key_id.to_owned(),
+        started_at: header.started_at,
+        finished_at: header.finished_at,
+        on_conflict: header.on_conflict,
         complete: report.complete,
         totals: Totals::count(records.iter().map(|r| &r.outcome), unchanged),
+        conflicts,
         records,
     }
+}
+
+/// Writes `receipt` to `path` atomically (mode 0600).
+pub fn write(receipt: &Receipt, path: &Path) -> std::io::Result<()> {
+    let text = serde_json::to_string_pretty(receipt).map_err(std::io::Error::other)?;
+    crate::durable::write_atomically(path, text.as_bytes())
 }

@@ -2,8 +2,8 @@
 //! change tag, with which fields (a `None` field is removed).
 
 use super::journal::WriteKind;
-use super::outcome::{Outcome, RecordKey};
-use super::resolve::wanted_fields;
+use super::outcome::{Outcome, OverwrittenField, RecordKey};
+use super::resolve::{wanted_fields, FieldConflict};
 use crate::cloudkit::wire::{Operation, OperationType, WireField, WireRecord};
 use crate::diff::CompareRules;
 use crate::plan::{Action, Change};
@@ -23,6 +23,8 @@ pub struct Work<'a> {
     pub change_tag: Option<ChangeTag>,
     /// Fields to remove besides the planned ones (a create that found the record there).
     pub also_removed: Vec<String>,
+    /// Someone else's values this operation writes over (`--on-conflict overwrite`).
+    pub overwritten: Vec<FieldConflict>,
 }
 
 /// The fields to send, built from the change when the operation is sent (so a work item
@@ -57,6 +59,7 @@ impl<'a> Work<'a> {
             operation,
             change_tag,
             also_removed: Vec::new(),
+            overwritten: Vec::new(),
         }
     }
 
@@ -114,7 +117,14 @@ impl<'a> Work<'a> {
         let change_tag = record.change_tag.unwrap_or_else(|| ChangeTag::new(""));
         match self.operation {
             WriteKind::Create => Outcome::Created { change_tag },
-            _ => Outcome::Updated { change_tag },
+            _ => Outcome::Updated {
+                change_tag,
+                overwritten: self
+                    .overwritten
+                    .iter()
+                    .map(OverwrittenField::from_conflict)
+                    .collect(),
+            },
         }
     }
 }

@@ -152,6 +152,7 @@ impl PlanDocument {
                 }
             })?,
             target: Target::from(self.target),
+            endpoint: self.endpoint,
             options: PlanOptions {
                 delete_orphans: self.options.delete_orphans,
                 types: self.options.types,
