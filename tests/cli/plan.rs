@@ -2,7 +2,7 @@
 //! (issue "plan"): exact counts on a seeded store, plans carrying the emulator's current
 //! change tags, the plan file written atomically or not at all, and refusal of tampered plans.
 
-mod common;
+use crate::common;
 
 use ckplan::plan::{file, Action, Plan};
 use ckplan::record::FieldValue;
