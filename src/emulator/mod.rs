@@ -63,6 +63,7 @@ mod protocol;
 mod query;
 mod requests;
 mod routes;
+mod scope;
 mod signature;
 pub mod store;
 
@@ -105,11 +106,13 @@ pub struct EmulatorConfig {
     /// Seed of everything the emulator invents: error `uuid`s, change tags, generated
     /// record names. Fault decisions use `faults.seed`.
     pub seed: u64,
+    /// gzip-encode reply bodies when the request's `Accept-Encoding` allows it.
+    pub gzip: bool,
 }
 
 impl Default for EmulatorConfig {
     /// 127.0.0.1 on a free port, in memory, no keys, ±10 minutes, no faults, wall time,
-    /// seed 0.
+    /// seed 0, gzip when accepted.
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -122,6 +125,7 @@ impl Default for EmulatorConfig {
             log_requests: false,
             clock: Clock::System,
             seed: 0,
+            gzip: true,
         }
     }
 }
@@ -218,6 +222,7 @@ struct Shared {
     clock_skew: Duration,
     log_requests: bool,
     clock: Clock,
+    gzip: bool,
 }
 
 impl Shared {
@@ -314,6 +319,7 @@ pub async fn start(config: EmulatorConfig) -> anyhow::Result<RunningEmulator> {
         clock_skew: config.clock_skew,
         log_requests: config.log_requests,
         clock: config.clock,
+        gzip: config.gzip,
     });
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let task = tokio::spawn(routes::serve(listener, shared.clone(), stopped));

@@ -14,7 +14,8 @@ use super::signature::{self, SignedRequest};
 use super::store::{Modified, RequestError, Scope};
 use super::{Shared, State};
 use crate::cloudkit::wire::{
-    LookupRequest, ModifyRequest, OperationType, QueryRequest, RecordResult, ServerErrorCode, UserIdentity, Zone, ZonesLookupRequest, ZonesResponse,
+    LookupRequest, ModifyRequest, OperationType, QueryRequest, RecordResult, ServerErrorCode,
+    UserIdentity, Zone, ZonesLookupRequest, ZonesResponse,
 };
 use http_body_util::BodyExt;
 use hyper::body::{Bytes, Incoming};
@@ -74,22 +75,31 @@ async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Result<Reply
     let path = request.uri().path().to_owned();
     let query = request.uri().query().map(str::to_owned);
     let headers = request.headers().clone();
-    let body = match request.into_body().collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(_) => Bytes::new(),
-    };
+    let accepts_gzip = shared.gzip && protocol::accepts_gzip(&headers);
+    let limited = http_body_util::Limited::new(request.into_body(), protocol::MAX_REQUEST_BYTES);
     let mut trace = Trace::default();
+    let body = match limited.collect().await {
+        Ok(collected) => Some(collected.to_bytes()),
+        Err(error) if error.is::<http_body_util::LengthLimitError>() => None,
+        Err(_) => Some(Bytes::new()),
+    };
     let is_admin = path.starts_with("/_emulator/");
-    let outcome = if is_admin {
-        Ok(admin::handle(&shared, &method, &path, query.as_deref(), &body))
+    let outcome = if let Some(body) = body {
+        respond(
+            &shared,
+            &method,
+            &path,
+            query.as_deref(),
+            &headers,
+            &body,
+            &mut trace,
+        )
+        .await
     } else {
-        let signed = SignedRequest {
-            headers: &headers,
-            path: &path,
-            query: query.as_deref(),
-            body: &body,
-        };
-        database(&shared, &method, signed, &mut trace).await
+        trace.endpoint = protocol::route(&method, &path)
+            .ok()
+            .map(|r| r.endpoint.name());
+        Ok(protocol::too_large_reply())
     };
     let status = match &outcome {
         Ok(reply) => reply.status().as_u16().to_string(),
@@ -104,7 +114,52 @@ async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Result<Reply
             started.elapsed().as_millis()
         );
     }
-    outcome
+    match outcome {
+        Ok(reply) if accepts_gzip => Ok(compressed(reply).await),
+        other => other,
+    }
+}
+
+/// `reply` with a gzip-encoded body and `Content-Encoding: gzip`.
+async fn compressed(reply: Reply) -> Reply {
+    let (mut parts, body) = reply.into_parts();
+    let bytes = match body.collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(never) => match never {},
+    };
+    match protocol::gzip(&bytes) {
+        Some(packed) => {
+            parts.headers.insert(
+                hyper::header::CONTENT_ENCODING,
+                hyper::header::HeaderValue::from_static("gzip"),
+            );
+            parts.headers.remove(hyper::header::CONTENT_LENGTH);
+            Reply::from_parts(parts, http_body_util::Full::new(Bytes::from(packed)))
+        }
+        None => Reply::from_parts(parts, http_body_util::Full::new(bytes)),
+    }
+}
+
+/// An admin or database request with its whole body.
+async fn respond(
+    shared: &Arc<Shared>,
+    method: &Method,
+    path: &str,
+    query: Option<&str>,
+    headers: &hyper::HeaderMap,
+    body: &Bytes,
+    trace: &mut Trace,
+) -> Result<Reply, Dropped> {
+    if path.starts_with("/_emulator/") {
+        return Ok(admin::handle(shared, method, path, query, body));
+    }
+    let signed = SignedRequest {
+        headers,
+        path,
+        query,
+        body,
+    };
+    database(shared, method, signed, trace).await
 }
 
 /// Logs the request and counts its status and operation outcomes.
@@ -127,7 +182,12 @@ fn record(shared: &Shared, at: i64, method: &Method, path: &str, status: &str, t
 }
 
 /// A request-level error reply with a seeded `uuid`, noted in the trace.
-fn fail(shared: &Shared, trace: &mut Trace, error: &RequestError, retry_after: Option<f64>) -> Reply {
+fn fail(
+    shared: &Shared,
+    trace: &mut Trace,
+    error: &RequestError,
+    retry_after: Option<f64>,
+) -> Reply {
     trace.error = Some(error.code.to_string());
     let uuid = shared.lock().entropy.uuid();
     protocol::error_reply(error, uuid, retry_after)
@@ -307,11 +367,15 @@ fn read(
             Ok(protocol::json_reply(&UserIdentity { user_record_name }))
         }
         Endpoint::UsersCaller => {
-            // Documented (FetchCurrentUserIdentity): an array with one user identity.
+            // Both documented shapes in one body: Apple's Web Services page
+            // (FetchCurrentUserIdentity) answers `{users: [identity]}`; CloudKit JS's
+            // `fetchCurrentUserIdentity()` resolves to the body itself as a UserIdentity
+            // and reads its top-level `userRecordName`.
             let user_record_name = shared.lock().store.user_record_name().to_owned();
-            Ok(protocol::json_reply(
-                &json!({"users": [{"userRecordName": user_record_name}]}),
-            ))
+            Ok(protocol::json_reply(&json!({
+                "userRecordName": user_record_name,
+                "users": [{"userRecordName": user_record_name}],
+            })))
         }
     }
 }
@@ -350,6 +414,8 @@ fn query(
         stats,
         ..
     } = &mut *state;
+    let lag_on = faults.index_lag_ms() > 0;
+    store.catch_up(scope, shared.clock.now_millis(), lag_on);
     let (reply, fault) = store.query(scope, request, faults)?;
     match fault {
         Some(PageFault::RepeatPrevious) => stats.faults.pages_repeated += 1,
@@ -380,7 +446,10 @@ fn modify(
         .map(|operation| operation_name(operation.operation_type))
         .collect();
     let operations = outcomes(&modified.results, |index| kinds[index]);
-    let throttled = operations.iter().filter(|o| o.outcome == "THROTTLED").count() as u64;
+    let throttled = operations
+        .iter()
+        .filter(|o| o.outcome == "THROTTLED")
+        .count() as u64;
     shared.lock().stats.faults.records_throttled += throttled;
     let reply = protocol::records_reply(&modified.results);
     Ok((reply, operations, fault))

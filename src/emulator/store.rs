@@ -5,6 +5,7 @@
 
 use super::faults::{Hook, PageFault, RecordFault};
 use super::query;
+pub use super::scope::{RecordSet, Schema, ScopeData};
 use crate::cloudkit::wire::{
     LookupRequest, ModifyRequest, Operation, OperationType, RecordError, RecordResult,
     ServerErrorCode, Stamp, WireField, WireRecord, ZoneId, DEFAULT_ZONE,
@@ -16,6 +17,12 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 /// At most this many operations per modify and names per lookup (protocol notes §8).
 pub const MAX_OPERATIONS: usize = 200;
+
+/// Largest record accepted, in bytes of its fields as JSON `{name: {value, type}}`:
+/// "Maximum record size (not including Asset fields): 1 MB" (Apple, CloudKit Web Services
+/// Reference, Data Size Limits; protocol notes §8), read strictly as 1,000,000 bytes.
+/// The page gives no error code; a larger record gets a per-record BAD_REQUEST.
+pub const MAX_RECORD_BYTES: usize = 1_000_000;
 
 /// `deviceID` of every `created` / `modified` stamp, as seen live for S2S writes.
 const DEVICE_ID: &str = "2";
@@ -36,74 +43,6 @@ pub struct StoredRecord {
     pub change_tag: String,
     pub created: i64,
     pub modified: i64,
-}
-
-/// `recordType` → field name → the type fixed by the field's first write.
-pub type Schema = BTreeMap<String, BTreeMap<String, FieldType>>;
-
-/// The records and schema of one scope (default zone only). Records are reached through
-/// methods so that the per-type name index stays in step with them.
-#[derive(Clone, Debug, Default)]
-pub struct ScopeData {
-    records: BTreeMap<String, StoredRecord>,
-    /// `recordType` → the names of its records in name order: queries page through this
-    /// instead of scanning and sorting every record of the scope.
-    names_by_type: HashMap<String, BTreeSet<String>>,
-    pub schema: Schema,
-}
-
-impl ScopeData {
-    /// Every record of the scope, by name.
-    pub fn records(&self) -> &BTreeMap<String, StoredRecord> {
-        &self.records
-    }
-
-    pub fn get(&self, name: &str) -> Option<&StoredRecord> {
-        self.records.get(name)
-    }
-
-    /// The names of the records of `record_type`, in name order.
-    pub fn names_of_type(&self, record_type: &str) -> Option<&BTreeSet<String>> {
-        self.names_by_type.get(record_type)
-    }
-
-    /// Stores `record` under `name`, replacing any record of that name.
-    pub fn insert(&mut self, name: String, record: StoredRecord) {
-        let retyped = self
-            .records
-            .get(&name)
-            .filter(|previous| previous.record_type != record.record_type)
-            .map(|previous| previous.record_type.clone());
-        if let Some(former_type) = retyped {
-            self.unindex(&former_type, &name);
-        }
-        match self.names_by_type.get_mut(&record.record_type) {
-            Some(names) if names.contains(&name) => {}
-            Some(names) => {
-                names.insert(name.clone());
-            }
-            None => {
-                let names = BTreeSet::from([name.clone()]);
-                self.names_by_type.insert(record.record_type.clone(), names);
-            }
-        }
-        self.records.insert(name, record);
-    }
-
-    pub fn remove(&mut self, name: &str) -> Option<StoredRecord> {
-        let removed = self.records.remove(name)?;
-        self.unindex(&removed.record_type, name);
-        Some(removed)
-    }
-
-    fn unindex(&mut self, record_type: &str, name: &str) {
-        if let Some(names) = self.names_by_type.get_mut(record_type) {
-            names.remove(name);
-            if names.is_empty() {
-                self.names_by_type.remove(record_type);
-            }
-        }
-    }
 }
 
 /// A committed effect, in the order applied; `persist` logs these.
@@ -183,7 +122,7 @@ impl Store {
     }
 
     pub fn record_count(&self) -> usize {
-        self.scopes.values().map(|s| s.records.len()).sum()
+        self.scopes.values().map(|s| s.records().len()).sum()
     }
 
     /// Forgets every record, schema and the counter.
@@ -415,9 +354,13 @@ impl Store {
         }
         let existing = self.scopes.get(scope).and_then(|s| s.get(&name));
         check_preconditions(kind, record, existing).map_err(fail)?;
+        let visible_at = match hook.index_lag_ms() {
+            0 => None,
+            lag => Some(now.saturating_add(lag)),
+        };
         if matches!(kind, OperationType::Delete | OperationType::ForceDelete) {
             if let Some(data) = self.scopes.get_mut(scope) {
-                data.remove(&name);
+                data.write(&name, None, visible_at);
             }
             return Ok(Change::Delete { name });
         }
@@ -429,13 +372,20 @@ impl Store {
         let types = data.schema.get(&record_type);
         let (set, remove) = decode_fields(&record_type, types, record.fields.as_ref())
             .map_err(|reason| fail((ServerErrorCode::BadRequest, reason)))?;
-        let previous = data.records.get(&name);
+        let previous = data.get(&name);
         let mut fields = match previous {
             Some(current) if merge => current.fields.clone(),
             _ => Fields::new(),
         };
+        let created = previous.map_or(now, |current| current.created);
         for field in &remove {
             fields.remove(field);
+        }
+        let size = record_size(&fields, &set);
+        if size > MAX_RECORD_BYTES {
+            return Err(fail(bad(&format!(
+                "Record size {size} bytes exceeds the maximum of {MAX_RECORD_BYTES} bytes"
+            ))));
         }
         let schema = data.schema.entry(record_type.clone()).or_default();
         for (field, value) in set {
@@ -448,14 +398,21 @@ impl Store {
             record_type,
             fields,
             change_tag,
-            created: previous.map_or(now, |current| current.created),
+            created,
             modified: now,
         };
-        data.insert(name.clone(), stored.clone());
+        data.write(&name, Some(stored.clone()), visible_at);
         Ok(Change::Put {
             name,
             record: stored,
         })
+    }
+
+    /// Makes the writes due by `now` visible to queries of `scope` (index lag).
+    pub fn catch_up(&mut self, scope: &Scope, now: i64, lag_on: bool) {
+        if let Some(data) = self.scopes.get_mut(scope) {
+            data.catch_up(now, lag_on);
+        }
     }
 
     /// records/query; see `query`. Also returns the page fault the hook injected, if any.
@@ -542,6 +499,31 @@ pub fn record_error(name: &str, code: ServerErrorCode, reason: &str) -> RecordEr
         uuid: None,
         redirect_url: None,
     }
+}
+
+/// The size of a record's fields once `set` is applied: bytes of the JSON object of
+/// `{name: {value, type}}`, counted without building it.
+fn record_size(fields: &Fields, set: &[(String, FieldValue)]) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0 += bytes.len();
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(2);
+    let replaced: HashSet<&str> = set.iter().map(|(name, _)| name.as_str()).collect();
+    let kept = fields
+        .iter()
+        .filter(|(name, _)| !replaced.contains(name.as_str()));
+    for (name, value) in kept.chain(set.iter().map(|(name, value)| (name, value))) {
+        count.0 += name.len() + 4;
+        let _ = serde_json::to_writer(&mut count, &WireField::from_value(value));
+    }
+    count.0
 }
 
 /// The error entry of an injected per-record fault, `retryAfter` in whole seconds.

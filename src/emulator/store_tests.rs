@@ -2,8 +2,8 @@
 //! from the protocol notes.
 
 use super::*;
-use crate::emulator::faults::Exact;
 use crate::cloudkit::wire::QueryRequest;
+use crate::emulator::faults::Exact;
 use serde_json::{json, Value as Json};
 use std::ops::Bound;
 
@@ -296,8 +296,11 @@ fn query_pages_filters_and_desired_keys() {
         json!({"query": {"recordType": "Team"}, "desiredKeys": []}),
     );
     assert!(none["records"][0].get("fields").is_none());
-    let unknown = query(&store, json!({"query": {"recordType": "Nobody"}}));
-    assert_eq!(unknown, json!({"records": []}));
+    let request: QueryRequest =
+        serde_json::from_value(json!({"query": {"recordType": "Nobody"}})).unwrap();
+    let unknown = store.query(&scope(), &request, &mut Exact).unwrap_err();
+    assert_eq!(unknown.code, ServerErrorCode::NotFound);
+    assert_eq!(unknown.reason, "Did not find record type: Nobody");
 }
 
 #[test]
@@ -307,7 +310,8 @@ fn index_enforcement() {
         ..Indexes::default()
     };
     indexes.queryable.insert("Team.n".into());
-    let store = Store::new(indexes);
+    let mut store = Store::new(indexes);
+    create(&mut store, "t1", json!({"n": {"value": 1}}));
     let request: QueryRequest =
         serde_json::from_value(json!({"query": {"recordType": "Team"}})).unwrap();
     let error = store.query(&scope(), &request, &mut Exact).unwrap_err();
@@ -395,7 +399,7 @@ fn paging_continues_after_the_last_record_is_deleted_or_retyped() {
     // Deletes the page's last record (the marker's) and the one after it.
     let deleting = |store: &mut Store, last: &str| {
         let data = store.scopes.get_mut(&scope()).unwrap();
-        let names = data.names_of_type("Team").unwrap();
+        let names = data.queryable().names_of_type("Team").unwrap();
         let next = names
             .range::<str, _>((Bound::Excluded(last), Bound::Unbounded))
             .next();
@@ -409,9 +413,18 @@ fn paging_continues_after_the_last_record_is_deleted_or_retyped() {
     let mut record = data.get("t0").unwrap().clone();
     record.record_type = "Other".into();
     data.insert("t0".into(), record);
-    let teams: Vec<&String> = data.names_of_type("Team").unwrap().iter().collect();
+    let teams: Vec<&String> = data
+        .queryable()
+        .names_of_type("Team")
+        .unwrap()
+        .iter()
+        .collect();
     assert_eq!(teams, ["t1", "t4", "t5"]);
-    assert!(data.names_of_type("Other").unwrap().contains("t0"));
+    assert!(data
+        .queryable()
+        .names_of_type("Other")
+        .unwrap()
+        .contains("t0"));
     data.remove("t0");
-    assert!(data.names_of_type("Other").is_none());
+    assert!(data.queryable().names_of_type("Other").is_none());
 }
