@@ -56,6 +56,7 @@
 
 mod admin;
 mod clock;
+mod domain;
 mod faults;
 mod filter;
 mod persist;
@@ -66,6 +67,7 @@ mod routes;
 mod scope;
 mod signature;
 pub mod store;
+mod translate;
 
 pub use admin::{Dump, DumpedRecord, DumpedScope};
 pub use clock::{Clock, ManualClock};

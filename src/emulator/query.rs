@@ -4,11 +4,12 @@
 //! returned, so a follow-up request may add or change `zoneID`, `zoneWide`,
 //! `numbersAsStrings`, `desiredKeys` or `resultsLimit` and still continue where it stopped.
 
+use super::domain::Page;
 use super::faults::{Hook, PageFault};
 use super::filter::{self, Compiled, SortValue};
 use super::store::{RecordSet, RequestError, Scope, Store, StoredRecord};
 use crate::cloudkit::wire::ServerErrorCode;
-use crate::cloudkit::wire::{QueryRequest, QueryResponse, RecordResult, Sort};
+use crate::cloudkit::wire::{QueryRequest, Sort};
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
@@ -36,12 +37,12 @@ struct Marker {
 /// One page of a query, and the page fault injected into it (only when it changed the
 /// page). Faults touch only continued pages: a repeat needs `resultsLimit` ≥ 2 so that
 /// every page still moves forward.
-pub fn run(
-    store: &Store,
+pub fn run<'a>(
+    store: &'a Store,
     scope: &Scope,
     request: &QueryRequest,
     hook: &mut dyn Hook,
-) -> Result<(QueryResponse, Option<PageFault>), RequestError> {
+) -> Result<Page<'a>, RequestError> {
     let query = &request.query;
     let limit = match request.results_limit {
         Some(0) => {
@@ -95,37 +96,28 @@ pub fn run(
     }
     let more = page.len() > limit;
     page.truncate(limit);
-    let render = super::store::Render {
-        desired_keys: request.desired_keys.as_deref(),
-        numbers_as_strings: request.numbers_as_strings.unwrap_or(false),
-        with_zone: true,
-    };
-    let records = page
-        .iter()
-        .map(|(name, r)| RecordResult::Record(store.render(name, r, render)))
-        .collect();
     let continuation_marker = match (more, page.last()) {
         (true, Some((name, r))) => Some(encode_marker(&digest, &position(sorts, name, r))),
         _ => None,
     };
-    let response = QueryResponse {
-        records,
+    Ok(Page {
+        records: page,
         continuation_marker,
-    };
-    Ok((response, applied))
+        fault: applied,
+    })
 }
 
 /// The records of the queried type that pass every filter, reached through the name
 /// index of what queries see (lagging behind writes under index lag).
-struct Candidates<'a> {
+struct Candidates<'a, 'f> {
     data: Option<&'a RecordSet>,
     names: Option<&'a BTreeSet<String>>,
-    filters: &'a [Compiled],
+    filters: &'f [Compiled],
 }
 
-type Page<'a> = Vec<(&'a String, &'a StoredRecord)>;
+type Matches<'a> = Vec<(&'a String, &'a StoredRecord)>;
 
-impl<'a> Candidates<'a> {
+impl<'a> Candidates<'a, '_> {
     fn matching(&self, name: &'a String) -> Option<(&'a String, &'a StoredRecord)> {
         let record = self.data?.get(name)?;
         self.filters
@@ -160,7 +152,7 @@ impl<'a> Candidates<'a> {
     }
 
     /// Name order: a range scan from the marker's name, stopping after `count` matches.
-    fn by_name(&self, after: Option<&Position>, descending: bool, count: usize) -> Page<'a> {
+    fn by_name(&self, after: Option<&Position>, descending: bool, count: usize) -> Matches<'a> {
         let Some(names) = self.names else {
             return Vec::new();
         };
@@ -181,7 +173,7 @@ impl<'a> Candidates<'a> {
 
     /// Any other order: the matches after the marker, of which only the first `count`
     /// are fully sorted.
-    fn sorted(&self, sorts: &[Sort], after: Option<&Position>, count: usize) -> Page<'a> {
+    fn sorted(&self, sorts: &[Sort], after: Option<&Position>, count: usize) -> Matches<'a> {
         let keyed = self
             .all_matching()
             .map(|(name, r)| (sort_keys(sorts, name, r), name, r))

@@ -6,16 +6,18 @@
 //! unsigned (see `admin`).
 
 use super::admin;
+use super::domain::{ReadOutcome, WriteBatch, WriteOutcome};
 use super::faults::{CommitFault, Hook, PageFault, RequestFault};
 use super::persist::Pending;
 use super::protocol::{self, Endpoint, Reply, Route};
 use super::requests::{LoggedRequest, OperationOutcome};
 use super::signature::{self, SignedRequest};
-use super::store::{Modified, RequestError, Scope};
+use super::store::{RequestError, Scope};
+use super::translate;
 use super::{Shared, State};
 use crate::cloudkit::wire::{
-    LookupRequest, ModifyRequest, OperationType, QueryRequest, RecordResult, ServerErrorCode,
-    UserIdentity, Zone, ZonesLookupRequest, ZonesResponse,
+    LookupRequest, ModifyRequest, QueryRequest, QueryResponse, ServerErrorCode, UserIdentity, Zone,
+    ZonesLookupRequest, ZonesResponse,
 };
 use http_body_util::BodyExt;
 use hyper::body::{Bytes, Incoming};
@@ -322,6 +324,7 @@ fn read(
         Endpoint::Modify => Err(internal(&"records/modify is not a read")),
         Endpoint::Query => {
             let request: QueryRequest = protocol::parse_body(body)?;
+            translate::check_query(&request)?;
             let (reply, fault) = query(shared, scope, &request)?;
             let outcome = match fault {
                 None => "ok",
@@ -335,21 +338,28 @@ fn read(
         }
         Endpoint::Lookup => {
             let request: LookupRequest = protocol::parse_body(body)?;
+            let names = translate::lookup_names(&request)?;
             let mut state = shared.lock();
-            let State { store, faults, .. } = &mut *state;
-            let records = store.lookup(scope, &request, faults)?;
-            drop(state);
-            trace.operations = outcomes(&records, |_| "lookup");
-            let errors = trace
-                .operations
+            let State {
+                store,
+                faults,
+                stats,
+                ..
+            } = &mut *state;
+            let found = store.lookup(scope, &names, faults);
+            trace.operations = read_outcomes(&found);
+            stats.faults.lookup_errors += found
                 .iter()
-                .filter(|o| o.outcome != "ok" && o.outcome != "NOT_FOUND")
+                .filter(
+                    |o| matches!(o, ReadOutcome::Failed(f) if f.code != ServerErrorCode::NotFound),
+                )
                 .count() as u64;
-            shared.lock().stats.faults.lookup_errors += errors;
+            let records = translate::lookup_results(&found, &request, store.user_record_name());
+            drop(state);
             Ok(protocol::records_reply(&records))
         }
         Endpoint::ZonesList => {
-            let zone_id = shared.lock().store.default_zone_id();
+            let zone_id = translate::zone_id(shared.lock().store.user_record_name());
             Ok(protocol::json_reply(&ZonesResponse {
                 zones: vec![Zone {
                     zone_id,
@@ -380,33 +390,47 @@ fn read(
     }
 }
 
-/// One outcome per reply entry: `ok` or the entry's serverErrorCode.
-fn outcomes(
-    results: &[RecordResult],
-    operation: impl Fn(usize) -> &'static str,
-) -> Vec<OperationOutcome> {
-    results
+/// One logged outcome per name read: `ok` or the failure's serverErrorCode.
+fn read_outcomes(found: &[ReadOutcome<'_>]) -> Vec<OperationOutcome> {
+    found
         .iter()
-        .enumerate()
-        .map(|(index, result)| match result {
-            RecordResult::Record(record) => {
-                OperationOutcome::new(operation(index), record.record_name.as_deref(), "ok")
+        .map(|outcome| match outcome {
+            ReadOutcome::Found { name, .. } => OperationOutcome::new("lookup", Some(name), "ok"),
+            ReadOutcome::Failed(failure) => {
+                OperationOutcome::new("lookup", Some(&failure.record_name), failure.code.as_str())
             }
-            RecordResult::Error(error) => OperationOutcome::new(
-                operation(index),
-                error.record_name.as_deref(),
-                error.server_error_code.as_str(),
-            ),
         })
         .collect()
 }
 
-/// One query page under the lock, counting an injected page fault.
+/// One logged outcome per write: `ok` or the failure's serverErrorCode.
+fn write_outcomes(batch: &WriteBatch, outcomes: &[WriteOutcome]) -> Vec<OperationOutcome> {
+    batch
+        .writes
+        .iter()
+        .zip(outcomes)
+        .map(|(write, outcome)| {
+            let operation = write.kind.name();
+            match outcome {
+                WriteOutcome::Saved { name, .. } | WriteOutcome::Deleted { name } => {
+                    OperationOutcome::new(operation, Some(name), "ok")
+                }
+                WriteOutcome::Failed(failure) => OperationOutcome::new(
+                    operation,
+                    Some(&failure.record_name),
+                    failure.code.as_str(),
+                ),
+            }
+        })
+        .collect()
+}
+
+/// One query page under the lock, rendered, counting an injected page fault.
 fn query(
     shared: &Shared,
     scope: &Scope,
     request: &QueryRequest,
-) -> Result<(crate::cloudkit::wire::QueryResponse, Option<PageFault>), RequestError> {
+) -> Result<(QueryResponse, Option<PageFault>), RequestError> {
     let mut state = shared.lock();
     let State {
         store,
@@ -416,13 +440,14 @@ fn query(
     } = &mut *state;
     let lag_on = faults.index_lag_ms() > 0;
     store.catch_up(scope, shared.clock.now_millis(), lag_on);
-    let (reply, fault) = store.query(scope, request, faults)?;
-    match fault {
+    let page = store.query(scope, request, faults)?;
+    match page.fault {
         Some(PageFault::RepeatPrevious) => stats.faults.pages_repeated += 1,
         Some(PageFault::SkipOne) => stats.faults.pages_skipped += 1,
         None => {}
     }
-    Ok((reply, fault))
+    let reply = translate::query_response(&page, request, store.user_record_name());
+    Ok((reply, page.fault))
 }
 
 type ModifyOutcome = (Reply, Vec<OperationOutcome>, Option<CommitFault>);
@@ -434,34 +459,32 @@ fn modify(
     scope: &Scope,
     request: &ModifyRequest,
 ) -> Result<ModifyOutcome, RequestError> {
+    let batch = translate::write_batch(request)?;
     let now = shared.clock.now_millis();
-    let (modified, pending) = apply_modify(shared, scope, request, now)?;
+    let (outcomes, pending, user_record_name) = apply_modify(shared, scope, &batch, now)?;
     if let Some(pending) = pending {
         pending.wait().map_err(|e| internal(&e))?;
     }
     let fault = shared.lock().faults.after_commit();
-    let kinds: Vec<&'static str> = request
-        .operations
-        .iter()
-        .map(|operation| operation_name(operation.operation_type))
-        .collect();
-    let operations = outcomes(&modified.results, |index| kinds[index]);
+    let operations = write_outcomes(&batch, &outcomes);
     let throttled = operations
         .iter()
         .filter(|o| o.outcome == "THROTTLED")
         .count() as u64;
     shared.lock().stats.faults.records_throttled += throttled;
-    let reply = protocol::records_reply(&modified.results);
-    Ok((reply, operations, fault))
+    let results = translate::modify_results(&outcomes, request, &user_record_name);
+    Ok((protocol::records_reply(&results), operations, fault))
 }
+
+type Applied = (Vec<WriteOutcome>, Option<Pending>, String);
 
 /// The locked part of modify: apply and write the log line.
 fn apply_modify(
     shared: &Shared,
     scope: &Scope,
-    request: &ModifyRequest,
+    batch: &WriteBatch,
     now: i64,
-) -> Result<(Modified, Option<Pending>), RequestError> {
+) -> Result<Applied, RequestError> {
     let mut state = shared.lock();
     let State {
         store,
@@ -469,20 +492,20 @@ fn apply_modify(
         faults,
         ..
     } = &mut *state;
-    let modified = store.modify(scope, request, now, faults)?;
+    let outcomes = store.modify(scope, batch, now, faults)?;
     let pending = match persister {
         Some(persister) => Some(
             persister
-                .commit(scope, &modified.changes, store)
+                .commit(scope, &outcomes, store)
                 .map_err(|e| internal(&e))?,
         ),
         None => None,
     };
-    Ok((modified, pending))
+    Ok((outcomes, pending, store.user_record_name().to_owned()))
 }
 
 fn zones_lookup(shared: &Shared, request: &ZonesLookupRequest) -> serde_json::Value {
-    let default_zone = shared.lock().store.default_zone_id();
+    let default_zone = translate::zone_id(shared.lock().store.user_record_name());
     let zones: Vec<serde_json::Value> = request
         .zones
         .iter()
@@ -499,18 +522,6 @@ fn zones_lookup(shared: &Shared, request: &ZonesLookupRequest) -> serde_json::Va
         })
         .collect();
     json!({ "zones": zones })
-}
-
-fn operation_name(kind: OperationType) -> &'static str {
-    match kind {
-        OperationType::Create => "create",
-        OperationType::Update => "update",
-        OperationType::ForceUpdate => "forceUpdate",
-        OperationType::Replace => "replace",
-        OperationType::ForceReplace => "forceReplace",
-        OperationType::Delete => "delete",
-        OperationType::ForceDelete => "forceDelete",
-    }
 }
 
 fn count(

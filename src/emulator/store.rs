@@ -1,15 +1,16 @@
 //! The emulator's records and their CloudKit semantics: modify (seven operation types,
 //! change tags, conflicts), lookup, and the field-type schema fixed by first write. Pure:
-//! no HTTP, no clock (callers pass `now` in milliseconds), no files. `query` lives in its
-//! own module; `persist` records the `Change`s this module returns.
+//! no HTTP, no clock (callers pass `now` in milliseconds), no files; it takes and returns
+//! the domain types of `domain` (`translate` converts wire bodies). `query` lives in its
+//! own module; `persist` records the writes this module returns.
 
-use super::faults::{Hook, PageFault, RecordFault};
+use super::domain::{
+    FieldInput, Page, ReadOutcome, RecordFailure, Write, WriteBatch, WriteOutcome,
+};
+use super::faults::{Hook, RecordFault};
 use super::query;
 pub use super::scope::{RecordSet, Schema, ScopeData};
-use crate::cloudkit::wire::{
-    LookupRequest, ModifyRequest, Operation, OperationType, RecordError, RecordResult,
-    ServerErrorCode, Stamp, WireField, WireRecord, ZoneId, DEFAULT_ZONE,
-};
+use crate::cloudkit::wire::{QueryRequest, ServerErrorCode, WireField};
 use crate::cloudkit::{Database, Environment};
 use crate::record::{FieldType, FieldValue, Fields, Value};
 use serde::{Deserialize, Serialize};
@@ -23,9 +24,6 @@ pub const MAX_OPERATIONS: usize = 200;
 /// Reference, Data Size Limits; protocol notes §8), read strictly as 1,000,000 bytes.
 /// The page gives no error code; a larger record gets a per-record BAD_REQUEST.
 pub const MAX_RECORD_BYTES: usize = 1_000_000;
-
-/// `deviceID` of every `created` / `modified` stamp, as seen live for S2S writes.
-const DEVICE_ID: &str = "2";
 
 /// One container, environment and database: each is a separate store.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -45,7 +43,7 @@ pub struct StoredRecord {
     pub modified: i64,
 }
 
-/// A committed effect, in the order applied; `persist` logs these.
+/// A committed effect, as `persist` logs and replays it.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Change {
     Put { name: String, record: StoredRecord },
@@ -72,13 +70,6 @@ impl RequestError {
     }
 }
 
-/// What a modify did: one result per operation, and the changes to make durable.
-#[derive(Clone, Debug, Default)]
-pub struct Modified {
-    pub results: Vec<RecordResult>,
-    pub changes: Vec<Change>,
-}
-
 /// Index declarations for `--require-indexes`: `Type.field` names that are queryable.
 #[derive(Clone, Debug, Default)]
 pub struct Indexes {
@@ -96,14 +87,6 @@ pub struct Store {
     pub seed: u64,
     pub indexes: Indexes,
     user_record_name: String,
-}
-
-/// Options of a reply record.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Render<'a> {
-    pub desired_keys: Option<&'a [String]>,
-    pub numbers_as_strings: bool,
-    pub with_zone: bool,
 }
 
 impl Store {
@@ -131,124 +114,73 @@ impl Store {
         self.counter = 0;
     }
 
-    /// The zone ID of the default zone, as replies carry it.
-    pub fn default_zone_id(&self) -> ZoneId {
-        ZoneId {
-            zone_name: DEFAULT_ZONE.to_owned(),
-            owner_record_name: Some(self.user_record_name.clone()),
-            zone_type: Some("DEFAULT_ZONE".to_owned()),
-        }
-    }
-
     /// records/modify. Request-level problems fail the whole request before anything is
-    /// applied; per-operation problems become error entries and the rest proceeds.
+    /// applied; per-write problems become `Failed` outcomes and the rest proceeds.
     pub fn modify(
         &mut self,
         scope: &Scope,
-        request: &ModifyRequest,
+        batch: &WriteBatch,
         now: i64,
         hook: &mut dyn Hook,
-    ) -> Result<Modified, RequestError> {
-        check_zone(request.zone_id.as_ref())?;
-        if request.atomic == Some(true) {
+    ) -> Result<Vec<WriteOutcome>, RequestError> {
+        if batch.atomic {
             return Err(RequestError::bad_request(
                 "atomic operations not supported in default zone",
             ));
         }
-        if request.operations.len() > MAX_OPERATIONS {
+        if batch.writes.len() > MAX_OPERATIONS {
             return Err(RequestError::bad_request(format!(
                 "BadRequestException: too many operations: {} (at most {MAX_OPERATIONS})",
-                request.operations.len()
+                batch.writes.len()
             )));
         }
-        let missing_tag = request
-            .operations
+        let missing_tag = batch
+            .writes
             .iter()
-            .any(|op| op.operation_type.needs_tag() && op.record.record_change_tag.is_none());
+            .any(|write| write.kind.needs_tag() && write.change_tag.is_none());
         if missing_tag {
             return Err(RequestError::bad_request(
                 "BadRequestException: missing required field 'recordChangeTag'",
             ));
         }
-        let numbers_as_strings = request.numbers_as_strings.unwrap_or(false);
         let mut seen = HashSet::new();
-        let mut modified = Modified::default();
-        for operation in &request.operations {
-            let render = Render {
-                desired_keys: operation
-                    .desired_keys
-                    .as_deref()
-                    .or(request.desired_keys.as_deref()),
-                numbers_as_strings,
-                with_zone: false,
-            };
-            let result = match self.apply(scope, operation, &mut seen, now, hook) {
-                Ok(change) => {
-                    let entry = match &change {
-                        Change::Put { name, record } => {
-                            RecordResult::Record(self.render(name, record, render))
-                        }
-                        Change::Delete { name } => RecordResult::Record(WireRecord {
-                            record_name: Some(name.clone()),
-                            deleted: Some(true),
-                            ..WireRecord::default()
-                        }),
-                    };
-                    modified.changes.push(change);
-                    entry
-                }
-                Err(failure) => RecordResult::Error(*failure),
-            };
-            modified.results.push(result);
-        }
-        Ok(modified)
+        let outcomes = batch
+            .writes
+            .iter()
+            .map(
+                |write| match self.apply(scope, write, &mut seen, now, hook) {
+                    Ok(outcome) => outcome,
+                    Err(failure) => WriteOutcome::Failed(failure),
+                },
+            )
+            .collect();
+        Ok(outcomes)
     }
 
-    /// records/lookup: one entry per requested name, in order; the hook may put an error
-    /// entry in place of any of them.
-    pub fn lookup(
-        &self,
+    /// records/lookup: one outcome per name, in order; the hook may fail any of them.
+    pub fn lookup<'a>(
+        &'a self,
         scope: &Scope,
-        request: &LookupRequest,
+        names: &'a [String],
         hook: &mut dyn Hook,
-    ) -> Result<Vec<RecordResult>, RequestError> {
-        check_zone(request.zone_id.as_ref())?;
-        if request.records.len() > MAX_OPERATIONS {
-            return Err(RequestError::bad_request(format!(
-                "BadRequestException: too many records: {} (at most {MAX_OPERATIONS})",
-                request.records.len()
-            )));
-        }
+    ) -> Vec<ReadOutcome<'a>> {
         let records = self.scopes.get(scope);
-        let results = request
-            .records
+        names
             .iter()
-            .map(|entry| {
-                let name = &entry.record_name;
+            .map(|name| {
                 if let Some(fault) = hook.record_read(name) {
-                    return RecordResult::Error(fault_error(name, &fault));
+                    return ReadOutcome::Failed(fault_failure(name, &fault));
                 }
                 match records.and_then(|r| r.get(name)) {
-                    Some(record) => {
-                        let render = Render {
-                            desired_keys: entry
-                                .desired_keys
-                                .as_deref()
-                                .or(request.desired_keys.as_deref()),
-                            numbers_as_strings: request.numbers_as_strings.unwrap_or(false),
-                            with_zone: true,
-                        };
-                        RecordResult::Record(self.render(name, record, render))
-                    }
-                    None => RecordResult::Error(record_error(
+                    Some(record) => ReadOutcome::Found { name, record },
+                    None => ReadOutcome::Failed(RecordFailure::new(
                         name,
                         ServerErrorCode::NotFound,
                         "Record not found",
                     )),
                 }
             })
-            .collect();
-        Ok(results)
+            .collect()
     }
 
     /// Applies a logged change again (start-up replay). Schema types come back with it.
@@ -270,47 +202,6 @@ impl Store {
         }
     }
 
-    /// The reply form of a stored record (key order as live output).
-    pub fn render(&self, name: &str, record: &StoredRecord, render: Render<'_>) -> WireRecord {
-        let fields = match render.desired_keys {
-            Some([]) => None,
-            keys => Some(
-                record
-                    .fields
-                    .iter()
-                    .filter(|(field, _)| keys.map_or(true, |k| k.iter().any(|d| d == *field)))
-                    .map(|(field, value)| {
-                        let wire = WireField {
-                            value: value.to_json(render.numbers_as_strings),
-                            field_type: Some(value.field_type().to_string()),
-                        };
-                        (field.clone(), Some(wire))
-                    })
-                    .collect(),
-            ),
-        };
-        WireRecord {
-            record_name: Some(name.to_owned()),
-            record_type: Some(record.record_type.clone()),
-            fields,
-            plugin_fields: Some(serde_json::json!({})),
-            record_change_tag: Some(record.change_tag.clone()),
-            created: Some(self.stamp(record.created)),
-            modified: Some(self.stamp(record.modified)),
-            deleted: Some(false),
-            zone_id: render.with_zone.then(|| self.default_zone_id()),
-            extra: BTreeMap::new(),
-        }
-    }
-
-    fn stamp(&self, timestamp: i64) -> Stamp {
-        Stamp {
-            timestamp,
-            user_record_name: Some(self.user_record_name.clone()),
-            device_id: Some(DEVICE_ID.to_owned()),
-        }
-    }
-
     /// A fresh change tag, never equal to `previous` (the record's current tag).
     fn next_tag(&mut self, previous: Option<&str>) -> String {
         loop {
@@ -325,24 +216,22 @@ impl Store {
     fn apply(
         &mut self,
         scope: &Scope,
-        operation: &Operation,
+        write: &Write,
         seen: &mut HashSet<String>,
         now: i64,
         hook: &mut dyn Hook,
-    ) -> Result<Change, Box<RecordError>> {
-        let kind = operation.operation_type;
-        let record = &operation.record;
-        let name = match &record.record_name {
+    ) -> Result<WriteOutcome, RecordFailure> {
+        let kind = write.kind;
+        let name = match &write.record_name {
             Some(name) => name.clone(),
-            None if kind == OperationType::Create => {
+            None if kind == super::domain::WriteKind::Create => {
                 self.counter += 1;
                 generated_name(self.seed, self.counter)
             }
             None => String::new(),
         };
-        let fail = |(code, reason): (ServerErrorCode, String)| {
-            Box::new(record_error(&name, code, &reason))
-        };
+        let fail =
+            |(code, reason): (ServerErrorCode, String)| RecordFailure::new(&name, code, &reason);
         if name.is_empty() {
             return Err(fail(bad("missing required field 'recordName'")));
         }
@@ -350,27 +239,27 @@ impl Store {
             return Err(fail(bad("record appears more than once in this request")));
         }
         if let Some(fault) = hook.record_write(&name) {
-            return Err(Box::new(fault_error(&name, &fault)));
+            return Err(fault_failure(&name, &fault));
         }
         let existing = self.scopes.get(scope).and_then(|s| s.get(&name));
-        check_preconditions(kind, record, existing).map_err(fail)?;
+        check_preconditions(write, existing).map_err(fail)?;
         let visible_at = match hook.index_lag_ms() {
             0 => None,
             lag => Some(now.saturating_add(lag)),
         };
-        if matches!(kind, OperationType::Delete | OperationType::ForceDelete) {
+        if kind.deletes() {
             if let Some(data) = self.scopes.get_mut(scope) {
                 data.write(&name, None, visible_at);
             }
-            return Ok(Change::Delete { name });
+            return Ok(WriteOutcome::Deleted { name });
         }
-        let record_type = resolve_type(record, existing).map_err(fail)?;
-        let merge = matches!(kind, OperationType::Update | OperationType::ForceUpdate);
+        let record_type = resolve_type(write, existing).map_err(fail)?;
+        let merge = kind.merges();
         let previous_tag = existing.map(|current| current.change_tag.clone());
         let change_tag = self.next_tag(previous_tag.as_deref());
         let data = self.scopes.entry(scope.clone()).or_default();
         let types = data.schema.get(&record_type);
-        let (set, remove) = decode_fields(&record_type, types, record.fields.as_ref())
+        let (set, remove) = decode_fields(&record_type, types, &write.fields)
             .map_err(|reason| fail((ServerErrorCode::BadRequest, reason)))?;
         let previous = data.get(&name);
         let mut fields = match previous {
@@ -381,7 +270,7 @@ impl Store {
         for field in &remove {
             fields.remove(field);
         }
-        let size = record_size(&fields, &set);
+        let size = record_size(&fields, &set[..]);
         if size > MAX_RECORD_BYTES {
             return Err(fail(bad(&format!(
                 "Record size {size} bytes exceeds the maximum of {MAX_RECORD_BYTES} bytes"
@@ -402,7 +291,7 @@ impl Store {
             modified: now,
         };
         data.write(&name, Some(stored.clone()), visible_at);
-        Ok(Change::Put {
+        Ok(WriteOutcome::Saved {
             name,
             record: stored,
         })
@@ -415,14 +304,13 @@ impl Store {
         }
     }
 
-    /// records/query; see `query`. Also returns the page fault the hook injected, if any.
-    pub fn query(
-        &self,
+    /// records/query: one page; see `query`.
+    pub fn query<'a>(
+        &'a self,
         scope: &Scope,
-        request: &crate::cloudkit::wire::QueryRequest,
+        request: &QueryRequest,
         hook: &mut dyn Hook,
-    ) -> Result<(crate::cloudkit::wire::QueryResponse, Option<PageFault>), RequestError> {
-        check_zone(request.zone_id.as_ref())?;
+    ) -> Result<Page<'a>, RequestError> {
         query::run(self, scope, request, hook)
     }
 }
@@ -434,25 +322,18 @@ fn bad(reason: &str) -> (ServerErrorCode, String) {
 /// EXISTS for a create over a record, NOT_FOUND for a missing one (except the force
 /// variants that create), CONFLICT for a stale tag.
 fn check_preconditions(
-    kind: OperationType,
-    record: &WireRecord,
+    write: &Write,
     existing: Option<&StoredRecord>,
 ) -> Result<(), (ServerErrorCode, String)> {
-    let creates_when_absent = matches!(
-        kind,
-        OperationType::Create | OperationType::ForceUpdate | OperationType::ForceReplace
-    );
+    let kind = write.kind;
     match existing {
-        Some(_) if kind == OperationType::Create => Err((
+        Some(_) if kind == super::domain::WriteKind::Create => Err((
             ServerErrorCode::Exists,
             "record to insert already exists".to_owned(),
         )),
-        None if !creates_when_absent => {
-            Err((ServerErrorCode::NotFound, "Record not found".to_owned()))
-        }
+        None if !kind.creates() => Err((ServerErrorCode::NotFound, "Record not found".to_owned())),
         Some(current)
-            if kind.needs_tag()
-                && record.record_change_tag.as_deref() != Some(&current.change_tag) =>
+            if kind.needs_tag() && write.change_tag.as_deref() != Some(&current.change_tag) =>
         {
             Err((
                 ServerErrorCode::Conflict,
@@ -465,10 +346,10 @@ fn check_preconditions(
 
 /// The existing record's type; a different one given is refused; a new record needs one.
 fn resolve_type(
-    record: &WireRecord,
+    write: &Write,
     existing: Option<&StoredRecord>,
 ) -> Result<String, (ServerErrorCode, String)> {
-    match (existing, &record.record_type) {
+    match (existing, &write.record_type) {
         (Some(current), Some(given)) if *given != current.record_type => Err(bad(&format!(
             "record type '{given}' does not match the existing record's type '{}'",
             current.record_type
@@ -476,28 +357,6 @@ fn resolve_type(
         (Some(current), _) => Ok(current.record_type.clone()),
         (None, Some(given)) => Ok(given.clone()),
         (None, None) => Err(bad("missing required field 'recordType'")),
-    }
-}
-
-/// Only the default zone exists (public database semantics).
-pub fn check_zone(zone: Option<&ZoneId>) -> Result<(), RequestError> {
-    match zone {
-        Some(zone) if !zone.is_default() => Err(RequestError::new(
-            ServerErrorCode::ZoneNotFound,
-            format!("Zone '{}' does not exist", zone.zone_name),
-        )),
-        _ => Ok(()),
-    }
-}
-
-pub fn record_error(name: &str, code: ServerErrorCode, reason: &str) -> RecordError {
-    RecordError {
-        record_name: Some(name.to_owned()),
-        reason: Some(reason.to_owned()),
-        server_error_code: code,
-        retry_after: None,
-        uuid: None,
-        redirect_url: None,
     }
 }
 
@@ -526,11 +385,11 @@ fn record_size(fields: &Fields, set: &[(String, FieldValue)]) -> usize {
     count.0
 }
 
-/// The error entry of an injected per-record fault, `retryAfter` in whole seconds.
-fn fault_error(name: &str, fault: &RecordFault) -> RecordError {
-    RecordError {
+/// The failure of an injected per-record fault, `retryAfter` in whole seconds.
+fn fault_failure(name: &str, fault: &RecordFault) -> RecordFailure {
+    RecordFailure {
         retry_after: fault.retry_after.map(|seconds| seconds.max(0.0).ceil()),
-        ..record_error(name, fault.code.clone(), fault.reason)
+        ..RecordFailure::new(name, fault.code.clone(), fault.reason)
     }
 }
 
@@ -541,17 +400,18 @@ type DecodedFields = (Vec<(String, FieldValue)>, Vec<String>);
 fn decode_fields(
     record_type: &str,
     types: Option<&BTreeMap<String, FieldType>>,
-    fields: Option<&BTreeMap<String, Option<WireField>>>,
+    fields: &[(String, FieldInput)],
 ) -> Result<DecodedFields, String> {
     let mut set = Vec::new();
     let mut remove = Vec::new();
-    for (name, field) in fields.into_iter().flatten() {
+    for (name, field) in fields {
         match field {
-            Some(field) if !field.value.is_null() => {
+            FieldInput::Set { value, declared } => {
                 let known = types.and_then(|t| t.get(name));
-                set.push((name.clone(), decode_field(record_type, name, known, field)?));
+                let decoded = decode_field(record_type, name, known, value, declared.as_deref())?;
+                set.push((name.clone(), decoded));
             }
-            _ => remove.push(name.clone()),
+            FieldInput::Remove => remove.push(name.clone()),
         }
     }
     Ok((set, remove))
@@ -561,9 +421,10 @@ fn decode_field(
     record_type: &str,
     name: &str,
     known: Option<&FieldType>,
-    field: &WireField,
+    value: &serde_json::Value,
+    declared: Option<&str>,
 ) -> Result<FieldValue, String> {
-    let declared = match &field.field_type {
+    let declared = match declared {
         Some(type_name) => Some(
             FieldType::parse_known(type_name)
                 .ok_or_else(|| format!("Unknown type '{type_name}' for field '{name}'"))?,
@@ -580,9 +441,9 @@ fn decode_field(
     }
     let field_type = declared
         .or_else(|| known.cloned())
-        .or_else(|| FieldValue::infer_type(&field.value))
+        .or_else(|| FieldValue::infer_type(value))
         .ok_or_else(|| format!("Cannot infer the type of field '{name}'; give its 'type'"))?;
-    FieldValue::from_json(&field_type, &field.value)
+    FieldValue::from_json(&field_type, value)
         .map(with_reference_actions)
         .map_err(|_| format!("Invalid value, expected type {field_type}."))
 }

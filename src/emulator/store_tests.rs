@@ -1,9 +1,12 @@
 //! Unit tests of the store's modify / lookup / query semantics, with JSON requests written
-//! from the protocol notes.
+//! from the protocol notes, translated to and from the store's domain types as the routes
+//! do.
 
 use super::*;
-use crate::cloudkit::wire::QueryRequest;
+use crate::cloudkit::wire::{LookupRequest, ModifyRequest, QueryRequest, RecordResult};
+use crate::cloudkit::{Database, Environment};
 use crate::emulator::faults::Exact;
+use crate::emulator::translate;
 use serde_json::{json, Value as Json};
 use std::ops::Bound;
 
@@ -17,8 +20,20 @@ fn scope() -> Scope {
 
 fn modify(store: &mut Store, body: Json) -> Result<Json, RequestError> {
     let request: ModifyRequest = serde_json::from_value(body).unwrap();
-    let modified = store.modify(&scope(), &request, 1_700_000_000_000, &mut Exact)?;
-    Ok(serde_json::to_value(&modified.results).unwrap())
+    let results = modify_results(store, &request, 1_700_000_000_000)?;
+    Ok(serde_json::to_value(&results).unwrap())
+}
+
+/// records/modify through the protocol's translation, as the routes do.
+fn modify_results(
+    store: &mut Store,
+    request: &ModifyRequest,
+    now: i64,
+) -> Result<Vec<RecordResult>, RequestError> {
+    let batch = translate::write_batch(request)?;
+    let outcomes = store.modify(&scope(), &batch, now, &mut Exact)?;
+    let user = store.user_record_name().to_owned();
+    Ok(translate::modify_results(&outcomes, request, &user))
 }
 
 fn one(store: &mut Store, op: &str, record: Json) -> Json {
@@ -42,12 +57,17 @@ fn create(store: &mut Store, name: &str, fields: Json) -> String {
 fn lookup(store: &Store, name: &str) -> Json {
     let request: LookupRequest =
         serde_json::from_value(json!({"records": [{"recordName": name}]})).unwrap();
-    serde_json::to_value(&store.lookup(&scope(), &request, &mut Exact).unwrap()[0]).unwrap()
+    let names = translate::lookup_names(&request).unwrap();
+    let found = store.lookup(&scope(), &names, &mut Exact);
+    let results = translate::lookup_results(&found, &request, store.user_record_name());
+    serde_json::to_value(&results[0]).unwrap()
 }
 
 fn query(store: &Store, body: Json) -> Json {
     let request: QueryRequest = serde_json::from_value(body).unwrap();
-    serde_json::to_value(store.query(&scope(), &request, &mut Exact).unwrap().0).unwrap()
+    let page = store.query(&scope(), &request, &mut Exact).unwrap();
+    let reply = translate::query_response(&page, &request, store.user_record_name());
+    serde_json::to_value(reply).unwrap()
 }
 
 #[test]
@@ -63,8 +83,8 @@ fn create_reply_has_the_live_shape_without_zone() {
         serde_json::from_value(json!({"operations": [{"operationType": "forceUpdate",
         "record": {"recordName": "t1"}}]}))
         .unwrap();
-    let modified = store.modify(&scope(), &request, 5, &mut Exact).unwrap();
-    let text = serde_json::to_string(&modified.results[0]).unwrap();
+    let results = modify_results(&mut store, &request, 5).unwrap();
+    let text = serde_json::to_string(&results[0]).unwrap();
     let positions: Vec<usize> = [
         "recordName",
         "recordType",
