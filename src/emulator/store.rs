@@ -11,7 +11,7 @@ use super::faults::{Hook, RecordFault};
 use super::query;
 pub use super::scope::{RecordSet, Schema, ScopeData};
 use crate::cloudkit::wire::{QueryRequest, ServerErrorCode, WireField};
-use crate::cloudkit::{Database, Environment};
+use crate::record::{Database, Environment};
 use crate::record::{FieldType, FieldValue, Fields, Value};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};

@@ -4,9 +4,9 @@
 
 use super::*;
 use crate::cloudkit::wire::{LookupRequest, ModifyRequest, QueryRequest, RecordResult};
-use crate::cloudkit::{Database, Environment};
 use crate::emulator::faults::Exact;
 use crate::emulator::translate;
+use crate::record::{Database, Environment};
 use serde_json::{json, Value as Json};
 use std::ops::Bound;
 

@@ -3,7 +3,7 @@
 //! comes with its place (line, or index when lines are unknown); malformed input becomes
 //! an error item with line and column.
 
-use super::problem::Place;
+use crate::config::Place;
 use serde::de::{DeserializeSeed, Deserializer as _, SeqAccess, Visitor};
 use serde_json::Value as Json;
 use std::cell::Cell;
@@ -85,10 +85,12 @@ fn json_error(error: &serde_json::Error, line: Option<usize>) -> Item {
     let text = error.to_string();
     let suffix = format!(" at line {} column {}", error.line(), error.column());
     let message = text.replacen(&suffix, "", 1);
+    // serde_json says column 0 for the end of input on an empty line; columns count from 1.
+    let column = error.column().max(1);
     let place = match (line, error.line()) {
-        (Some(line), _) => Place::LineColumn(line, error.column()),
+        (Some(line), _) => Place::LineColumn(line, column),
         (None, 0) => return Item::Error(None, format!("malformed JSON: {message}")),
-        (None, error_line) => Place::LineColumn(error_line, error.column()),
+        (None, error_line) => Place::LineColumn(error_line, column),
     };
     Item::Error(Some(place), format!("malformed JSON: {message}"))
 }
