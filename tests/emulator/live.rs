@@ -445,3 +445,65 @@ async fn issue_11_faults_can_be_set_over_http() {
     let unknown = http.post(&url).body(r#"{"nope": 1}"#).send().await.unwrap();
     assert_eq!(unknown.status(), 400);
 }
+
+/// `ckplan emulator`'s live-like flags reach the faults it runs with.
+#[test]
+fn issue_11_cli_flags_set_every_fault() {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ckplan"))
+        .args([
+            "emulator",
+            "--listen",
+            "127.0.0.1:0",
+            "--seed",
+            "4",
+            "--record-throttle-rate",
+            "0.1",
+            "--lookup-error-rate",
+            "0.2",
+            "--error-after-commit-rate",
+            "0.3",
+            "--page-repeat-rate",
+            "0.4",
+            "--page-skip-rate",
+            "0.5",
+            "--index-lag-ms",
+            "60",
+            "--retry-after-secs",
+            "2",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line.trim().to_owned();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let faults: Result<Json, reqwest::Error> = runtime.block_on(async {
+        reqwest::get(format!("{url}/_emulator/faults"))
+            .await?
+            .json()
+            .await
+    });
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let faults = faults.unwrap();
+    for (key, value) in [
+        ("seed", json!(4)),
+        ("recordThrottleRate", json!(0.1)),
+        ("lookupErrorRate", json!(0.2)),
+        ("errorAfterCommitRate", json!(0.3)),
+        ("pageRepeatRate", json!(0.4)),
+        ("pageSkipRate", json!(0.5)),
+        ("indexLagMs", json!(60)),
+        ("retryAfterSecs", json!(2.0)),
+    ] {
+        assert_eq!(faults[key], value, "{key} in {faults}");
+    }
+}
