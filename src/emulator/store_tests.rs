@@ -448,3 +448,68 @@ fn paging_continues_after_the_last_record_is_deleted_or_retyped() {
     data.remove("t0");
     assert!(data.queryable().names_of_type("Other").is_none());
 }
+
+/// A hook that refuses exactly the named records, to test where the store consults it.
+struct Refusing(&'static [&'static str]);
+
+impl crate::emulator::faults::Hook for Refusing {
+    fn request(&mut self, _: bool) -> Option<crate::emulator::faults::RequestFault> {
+        None
+    }
+    fn record_write(&mut self, name: &str) -> Option<RecordFault> {
+        self.0.contains(&name).then_some(RecordFault {
+            code: ServerErrorCode::Throttled,
+            reason: "Request throttled",
+            retry_after: Some(1.5),
+        })
+    }
+    fn record_read(&mut self, name: &str) -> Option<RecordFault> {
+        self.0.contains(&name).then_some(RecordFault {
+            code: ServerErrorCode::TryAgainLater,
+            reason: "later",
+            retry_after: None,
+        })
+    }
+    fn after_commit(&mut self) -> Option<crate::emulator::faults::CommitFault> {
+        None
+    }
+    fn query_page(&mut self) -> Option<crate::emulator::faults::PageFault> {
+        None
+    }
+    fn index_lag_ms(&self) -> i64 {
+        0
+    }
+}
+
+#[test]
+fn issue_10_the_hook_is_asked_per_record_before_any_effect() {
+    let mut store = Store::new(Indexes::default());
+    let tag = create(&mut store, "b", json!({"n": {"value": 1}}));
+    let request: ModifyRequest = serde_json::from_value(json!({"operations": [
+        {"operationType": "create", "record": {"recordName": "a", "recordType": "Team"}},
+        {"operationType": "update", "record": {"recordName": "b", "recordChangeTag": tag,
+            "fields": {"n": {"value": 2}}}},
+        {"operationType": "create", "record": {"recordName": "c", "recordType": "Team"}}
+    ]}))
+    .unwrap();
+    let batch = translate::write_batch(&request).unwrap();
+    let outcomes = store
+        .modify(&scope(), &batch, 9, &mut Refusing(&["b"]))
+        .unwrap();
+    assert!(matches!(&outcomes[0], WriteOutcome::Saved { name, .. } if name == "a"));
+    assert!(matches!(&outcomes[2], WriteOutcome::Saved { name, .. } if name == "c"));
+    let WriteOutcome::Failed(failure) = &outcomes[1] else {
+        panic!("b was not refused: {:?}", outcomes[1]);
+    };
+    assert_eq!(failure.code, ServerErrorCode::Throttled);
+    assert_eq!(failure.retry_after, Some(2.0), "whole seconds, rounded up");
+    let b = lookup(&store, "b");
+    assert_eq!(b["recordChangeTag"], json!(tag), "b untouched");
+    assert_eq!(b["fields"]["n"]["value"], 1);
+    let names = vec!["a".to_owned(), "b".to_owned()];
+    let found = store.lookup(&scope(), &names, &mut Refusing(&["a"]));
+    assert!(
+        matches!(&found[0], ReadOutcome::Failed(f) if f.code == ServerErrorCode::TryAgainLater)
+    );
+    assert!(matches!(&found[1], ReadOutcome::Found { name, .. } if *name == "b"));
+}
