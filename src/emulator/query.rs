@@ -80,20 +80,10 @@ pub fn run<'a>(
         Some(descending) => candidates.by_name(after.as_ref(), descending, limit + 1 + skip),
         None => candidates.sorted(sorts, after.as_ref(), limit + 1 + skip),
     };
-    let mut applied = None;
-    if skip == 1 && !page.is_empty() {
-        page.remove(0);
-        applied = fault;
-    }
-    if fault == Some(PageFault::RepeatPrevious) && limit >= 2 {
-        let previous = after
-            .as_ref()
-            .and_then(|a| candidates.named(&a.name, &query.record_type));
-        if let Some(previous) = previous {
-            page.insert(0, previous);
-            applied = fault;
-        }
-    }
+    let previous = after
+        .as_ref()
+        .and_then(|a| candidates.named(&a.name, &query.record_type));
+    let applied = disturb(&mut page, fault, previous, limit);
     let more = page.len() > limit;
     page.truncate(limit);
     let continuation_marker = match (more, page.last()) {
@@ -105,6 +95,29 @@ pub fn run<'a>(
         continuation_marker,
         fault: applied,
     })
+}
+
+/// Applies a page fault to a continued page fetched with one extra record for a skip:
+/// drops its first record, or puts the previous page's last record (`previous`, when it
+/// still matches) in front; a repeat needs `limit` ≥ 2 so every page moves forward.
+/// Returns the fault if it changed the page.
+fn disturb<'a>(
+    page: &mut Matches<'a>,
+    fault: Option<PageFault>,
+    previous: Option<(&'a String, &'a StoredRecord)>,
+    limit: usize,
+) -> Option<PageFault> {
+    match (fault?, previous) {
+        (PageFault::SkipOne, _) if !page.is_empty() => {
+            page.remove(0);
+            fault
+        }
+        (PageFault::RepeatPrevious, Some(previous)) if limit >= 2 => {
+            page.insert(0, previous);
+            fault
+        }
+        _ => None,
+    }
 }
 
 /// The records of the queried type that pass every filter, reached through the name

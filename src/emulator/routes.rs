@@ -346,28 +346,7 @@ fn read(
                 .push(OperationOutcome::new("query", None, outcome));
             Ok(protocol::query_reply(&reply))
         }
-        Endpoint::Lookup => {
-            let request: LookupRequest = protocol::parse_body(body)?;
-            let names = translate::lookup_names(&request)?;
-            let mut state = shared.lock();
-            let State {
-                store,
-                faults,
-                stats,
-                ..
-            } = &mut *state;
-            let found = store.lookup(scope, &names, faults);
-            trace.operations = read_outcomes(&found);
-            stats.faults.lookup_errors += found
-                .iter()
-                .filter(
-                    |o| matches!(o, ReadOutcome::Failed(f) if f.code != ServerErrorCode::NotFound),
-                )
-                .count() as u64;
-            let records = translate::lookup_results(&found, &request, store.user_record_name());
-            drop(state);
-            Ok(protocol::records_reply(&records))
-        }
+        Endpoint::Lookup => lookup(shared, scope, body, trace),
         Endpoint::ZonesList => {
             let zone_id = translate::zone_id(shared.lock().store.user_record_name());
             Ok(protocol::json_reply(&ZonesResponse {
@@ -398,6 +377,33 @@ fn read(
             })))
         }
     }
+}
+
+/// records/lookup under the lock, counting injected lookup errors.
+fn lookup(
+    shared: &Shared,
+    scope: &Scope,
+    body: &[u8],
+    trace: &mut Trace,
+) -> Result<Reply, RequestError> {
+    let request: LookupRequest = protocol::parse_body(body)?;
+    let names = translate::lookup_names(&request)?;
+    let mut state = shared.lock();
+    let State {
+        store,
+        faults,
+        stats,
+        ..
+    } = &mut *state;
+    let found = store.lookup(scope, &names, faults);
+    trace.operations = read_outcomes(&found);
+    stats.faults.lookup_errors += found
+        .iter()
+        .filter(|o| matches!(o, ReadOutcome::Failed(f) if f.code != ServerErrorCode::NotFound))
+        .count() as u64;
+    let records = translate::lookup_results(&found, &request, store.user_record_name());
+    drop(state);
+    Ok(protocol::records_reply(&records))
 }
 
 /// One logged outcome per name read: `ok` or the failure's serverErrorCode.

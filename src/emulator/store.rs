@@ -254,42 +254,10 @@ impl Store {
             return Ok(WriteOutcome::Deleted { name });
         }
         let record_type = resolve_type(write, existing).map_err(fail)?;
-        let merge = kind.merges();
         let previous_tag = existing.map(|current| current.change_tag.clone());
         let change_tag = self.next_tag(previous_tag.as_deref());
         let data = self.scopes.entry(scope.clone()).or_default();
-        let types = data.schema.get(&record_type);
-        let (set, remove) = decode_fields(&record_type, types, &write.fields)
-            .map_err(|reason| fail((ServerErrorCode::BadRequest, reason)))?;
-        let previous = data.get(&name);
-        let mut fields = match previous {
-            Some(current) if merge => current.fields.clone(),
-            _ => Fields::new(),
-        };
-        let created = previous.map_or(now, |current| current.created);
-        for field in &remove {
-            fields.remove(field);
-        }
-        let size = record_size(&fields, &set[..]);
-        if size > MAX_RECORD_BYTES {
-            return Err(fail(bad(&format!(
-                "Record size {size} bytes exceeds the maximum of {MAX_RECORD_BYTES} bytes"
-            ))));
-        }
-        let schema = data.schema.entry(record_type.clone()).or_default();
-        for (field, value) in set {
-            schema
-                .entry(field.clone())
-                .or_insert_with(|| value.field_type());
-            fields.insert(field, value);
-        }
-        let stored = StoredRecord {
-            record_type,
-            fields,
-            change_tag,
-            created,
-            modified: now,
-        };
+        let stored = put(data, write, &name, record_type, change_tag, now).map_err(fail)?;
         data.write(&name, Some(stored.clone()), visible_at);
         Ok(WriteOutcome::Saved {
             name,
@@ -313,6 +281,50 @@ impl Store {
     ) -> Result<Page<'a>, RequestError> {
         query::run(self, scope, request, hook)
     }
+}
+
+/// The record a create, update or replace of `name` leaves: fields decoded against the
+/// schema (merged for update), the size limit checked, new field types fixed.
+fn put(
+    data: &mut ScopeData,
+    write: &Write,
+    name: &str,
+    record_type: String,
+    change_tag: String,
+    now: i64,
+) -> Result<StoredRecord, (ServerErrorCode, String)> {
+    let types = data.schema.get(&record_type);
+    let (set, remove) = decode_fields(&record_type, types, &write.fields)
+        .map_err(|reason| (ServerErrorCode::BadRequest, reason))?;
+    let previous = data.get(name);
+    let mut fields = match previous {
+        Some(current) if write.kind.merges() => current.fields.clone(),
+        _ => Fields::new(),
+    };
+    let created = previous.map_or(now, |current| current.created);
+    for field in &remove {
+        fields.remove(field);
+    }
+    let size = record_size(&fields, &set[..]);
+    if size > MAX_RECORD_BYTES {
+        return Err(bad(&format!(
+            "Record size {size} bytes exceeds the maximum of {MAX_RECORD_BYTES} bytes"
+        )));
+    }
+    let schema = data.schema.entry(record_type.clone()).or_default();
+    for (field, value) in set {
+        schema
+            .entry(field.clone())
+            .or_insert_with(|| value.field_type());
+        fields.insert(field, value);
+    }
+    Ok(StoredRecord {
+        record_type,
+        fields,
+        change_tag,
+        created,
+        modified: now,
+    })
 }
 
 fn bad(reason: &str) -> (ServerErrorCode, String) {
