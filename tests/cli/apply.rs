@@ -2,7 +2,7 @@
 //! the binary against the emulator (issue "apply"). Conflicts are produced by a second
 //! client writing between `plan` and `apply`; request counts come from the emulator's stats.
 
-mod common;
+use crate::common;
 
 use ckplan::cloudkit::wire::{OperationType, WireRecord};
 use ckplan::plan::file;
@@ -567,7 +567,7 @@ fn killed_apply_resumes_to_completion_without_creating_anything_twice() {
     child.wait().unwrap();
     let stored = env.stats().records;
     assert!(
-        (202..1002).contains(&stored),
+        (200..1002).contains(&stored),
         "the kill did not land between the first and the last write ({stored} records)"
     );
     let checksum = ckplan::plan::file::read_text(&env.read("out.plan"))
