@@ -6,10 +6,12 @@
 mod convert;
 mod formats;
 mod problem;
+mod strict;
 mod values;
 
 pub use formats::{read_records, Format, Item};
 pub use problem::{Origin, Place, Problem, Severity};
+pub use strict::{Flaw, FlawKind};
 pub use values::decode as decode_value;
 
 use crate::config::{type_order, Config, TypeConfig, TypeOrder};
@@ -112,6 +114,13 @@ pub fn load_type(record_type: &RecordType, type_config: &TypeConfig) -> LoadedTy
                 first_seen.insert(record.record_name.clone(), loaded.records.len());
                 loaded.records.push(record);
                 loaded.origins.push(origin);
+            }
+            Item::Flawed(json, place, flaws) => {
+                let origin = Origin {
+                    file: file.clone(),
+                    place,
+                };
+                converter.refuse(&json, &flaws, &origin, &mut loaded.problems);
             }
             Item::Error(place, message) => {
                 loaded
