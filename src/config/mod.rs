@@ -155,9 +155,11 @@ impl Config {
         Self::parse(path, &text)
     }
 
-    /// Resolves `text` as if read from `path`.
+    /// Resolves `text` as if read from `path`. A leading byte-order mark is skipped (editors
+    /// on Windows write one; YAML allows it).
     pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
-        let file: ConfigFile = serde_yaml::from_str(text).map_err(|error| {
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+        let parse_error = |error: serde_yaml::Error| {
             let location = error.location();
             ConfigError::Parse {
                 path: path.to_owned(),
@@ -165,7 +167,11 @@ impl Config {
                 column: location.as_ref().map(|l| l.column()),
                 message: yaml_message(&error),
             }
-        })?;
+        };
+        // Into maps such as `fields:` serde_yaml lets a repeated key overwrite the first;
+        // read as a YAML value first, any repeated key at any depth is an error at its line.
+        serde_yaml::from_str::<serde_yaml::Value>(text).map_err(parse_error)?;
+        let file: ConfigFile = serde_yaml::from_str(text).map_err(parse_error)?;
         resolve(path, text, file)
     }
 
@@ -373,15 +379,28 @@ fn field_problems(
     text: &str,
     types: &BTreeMap<RecordType, TypeConfig>,
 ) -> Vec<Problem> {
+    use crate::record::identifier::{field_name_problem, quoted, type_name_problem};
     let mut problems = Vec::new();
     for (record_type, type_config) in types {
+        if let Some(message) = type_name_problem(record_type.as_str()) {
+            let line = find_type_line(text, record_type.as_str());
+            let problem = Problem::error(path, record_type, message);
+            problems.push(problem.at(line.map(crate::record::load::Place::Line)));
+        }
         for (field, spec) in &type_config.fields {
             let line = find_field_line(text, record_type.as_str(), field);
             let problem = |message: String| {
-                Problem::error(path, record_type, message)
-                    .at(line.map(crate::record::load::Place::Line))
-                    .field(field)
+                let problem = Problem::error(path, record_type, message)
+                    .at(line.map(crate::record::load::Place::Line));
+                // A name with invisible characters is shown escaped, in the message only.
+                match quoted(field) == format!("`{field}`") {
+                    true => problem.field(field),
+                    false => problem,
+                }
             };
+            if let Some(message) = field_name_problem(field) {
+                problems.push(problem(message));
+            }
             if let FieldType::Unknown(name) = &spec.field_type {
                 problems.push(problem(format!(
                     "unknown field type `{name}` (expected STRING, INT64, DOUBLE, TIMESTAMP, \
@@ -396,6 +415,18 @@ fn field_problems(
         }
     }
     problems
+}
+
+/// The 1-based line declaring `record_type` under `types:`, as `find_field_line` finds it.
+fn find_type_line(text: &str, record_type: &str) -> Option<usize> {
+    let type_key = format!("{record_type}:");
+    let quoted_key = format!("\"{record_type}\":");
+    text.lines()
+        .position(|line| {
+            let line = line.trim_start();
+            line.starts_with(&type_key) || line.starts_with(&quoted_key)
+        })
+        .map(|index| index + 1)
 }
 
 /// The 1-based line declaring `field` under `record_type`, found by indentation-blind
