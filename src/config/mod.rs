@@ -6,16 +6,17 @@
 
 mod file;
 mod order;
+mod problem;
 mod template;
 
 pub use file::{AuthFile, ConfigFile, FileList, TypeFile};
 pub(crate) use order::referenced_names;
 pub use order::{type_order, TypeOrder};
+pub use problem::{Origin, Place, Problem, Severity};
 pub use template::{NameTemplate, TemplateError};
 
-use crate::cloudkit::{Database, Environment, Target};
 use crate::diff::CompareRules;
-use crate::record::load::Problem;
+use crate::record::{Database, Environment, Target};
 use crate::record::{FieldType, RecordType, ScalarType};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -176,7 +177,7 @@ impl Config {
     }
 
     /// Mistakes in field declarations: unknown type names, reference targets that are not
-    /// configured. `record::load::load_all` reports them with the data problems.
+    /// configured. `local::load_all` reports them with the data problems.
     pub fn problems(&self) -> &[Problem] {
         &self.problems
     }
@@ -385,13 +386,12 @@ fn field_problems(
         if let Some(message) = type_name_problem(record_type.as_str()) {
             let line = find_type_line(text, record_type.as_str());
             let problem = Problem::error(path, record_type, message);
-            problems.push(problem.at(line.map(crate::record::load::Place::Line)));
+            problems.push(problem.at(line.map(Place::Line)));
         }
         for (field, spec) in &type_config.fields {
             let line = find_field_line(text, record_type.as_str(), field);
             let problem = |message: String| {
-                let problem = Problem::error(path, record_type, message)
-                    .at(line.map(crate::record::load::Place::Line));
+                let problem = Problem::error(path, record_type, message).at(line.map(Place::Line));
                 // A name with invisible characters is shown escaped, in the message only.
                 match quoted(field) == format!("`{field}`") {
                     true => problem.field(field),

@@ -5,12 +5,11 @@
 
 mod convert;
 mod formats;
-mod problem;
 mod strict;
 mod values;
 
+pub use crate::config::{Origin, Place, Problem, Severity};
 pub use formats::{read_records, Format, Item};
-pub use problem::{Origin, Place, Problem, Severity};
 pub use strict::{Flaw, FlawKind};
 pub use values::decode as decode_value;
 

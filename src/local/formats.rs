@@ -5,8 +5,8 @@
 //! on Windows write one); duplicate keys and numbers JSON cannot hold are kept as flaws
 //! (see `strict`).
 
-use super::problem::Place;
 use super::strict::{Collector, Flaw, RecordSeed};
+use crate::config::Place;
 use serde::de::{DeserializeSeed, Deserializer as _, SeqAccess, Visitor};
 use serde_json::Value as Json;
 use std::cell::{Cell, RefCell};
