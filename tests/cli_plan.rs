@@ -334,3 +334,33 @@ fn show_refuses_a_plan_for_another_target_than_the_configuration() {
     assert_eq!(show.code, 0, "{}", show.stderr);
     assert!(show.stdout.contains("Plan:"));
 }
+
+#[test]
+fn issue_12_a_field_type_change_stops_plan_and_diff_with_the_way_out() {
+    let env = Env::new();
+    let applied = env.run(&["apply", "--auto-approve"]);
+    assert_eq!(applied.code, 0, "{}", applied.stderr);
+    let config = env.read("ckplan.yaml");
+    env.write(
+        "ckplan.yaml",
+        &config.replace("capacity: INT64", "capacity: DOUBLE"),
+    );
+    let before = env.stats();
+    for command in [&["plan", "-o", "retyped.plan"][..], &["diff"][..]] {
+        let run = env.run(command);
+        assert_eq!(run.code, 1, "{command:?}: {}", run.stderr);
+        assert!(
+            run.stderr.contains(
+                "error: field `capacity` of type `Stadium` is DOUBLE in the local data but \
+                 INT64 in CloudKit (record `stadium-1` and 2 other records): CloudKit cannot \
+                 change a field's type"
+            ),
+            "{command:?}: {}",
+            run.stderr
+        );
+        assert!(run.stderr.contains("rename the field"), "{}", run.stderr);
+        assert!(run.stdout.is_empty(), "{command:?}: {}", run.stdout);
+    }
+    assert!(!env.path("retyped.plan").exists());
+    assert_eq!(modify_requests(&before, &env.stats()), 0);
+}

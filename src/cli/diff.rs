@@ -33,6 +33,7 @@ pub async fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitStatus> {
     bar.finish();
     connection.close().await;
     let survey = survey?;
+    workspace::refuse_type_conflicts(&survey.type_conflicts)?;
     if args.json {
         println!(
             "{}",

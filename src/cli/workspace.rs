@@ -75,6 +75,25 @@ pub fn load_local(config: &Config) -> anyhow::Result<LocalData> {
     Ok(local)
 }
 
+/// Stops when a field's local type differs from CloudKit's: each conflict is printed as an
+/// error, and nothing is planned (no apply could ever make the two sides equal).
+pub fn refuse_type_conflicts(conflicts: &[crate::diff::TypeConflict]) -> anyhow::Result<()> {
+    for conflict in conflicts {
+        eprintln!(
+            "{} {conflict}",
+            console::style("error:").red().bold().for_stderr()
+        );
+    }
+    if !conflicts.is_empty() {
+        bail!(
+            "{} field{} would change type in CloudKit, which it refuses; nothing was planned",
+            conflicts.len(),
+            if conflicts.len() == 1 { "" } else { "s" }
+        );
+    }
+    Ok(())
+}
+
 /// The record types named with `--type` (each must be configured), or every configured type.
 pub fn selected_types(config: &Config, types: &[String]) -> anyhow::Result<Vec<RecordType>> {
     let only: Vec<RecordType> = types.iter().map(|t| RecordType::new(t.as_str())).collect();
