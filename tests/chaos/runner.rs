@@ -286,6 +286,7 @@ pub fn seeded_faults(random: &mut StdRng, seed: u64) -> Faults {
         drop_rate: random.gen_range(0.0..0.3),
         seed,
         retry_after_secs: 0.0,
+        ..Faults::default()
     }
 }
 
