@@ -127,7 +127,13 @@ impl<'a> Converter<'a> {
         origin: &Origin,
         problems: &mut Vec<Problem>,
     ) {
-        let native = json.as_object().is_some_and(is_native);
+        // A record cut short inside `fields` has no `fields` member yet: its flaw's path
+        // tells that it is native.
+        let native = json.as_object().is_some_and(|object| {
+            is_native(object)
+                || (object.contains_key("recordName") || object.contains_key("recordType"))
+                    && flaws.iter().any(|flaw| flaw.path.first().is_some_and(|k| k == "fields"))
+        });
         let record_name = json.as_object().and_then(|object| {
             let name = if native {
                 object

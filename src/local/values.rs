@@ -103,8 +103,8 @@ const TIMESTAMP: &str = "TIMESTAMP (integer milliseconds or RFC 3339)";
 
 /// The largest TIMESTAMP magnitude, in milliseconds: the range of an ECMAScript time value
 /// (±100,000,000 days around 1970, ECMA-262 "Time Values and Time Range"), which CloudKit JS
-/// dates and CloudKit Web Services timestamps share. Further out is a unit mistake
-/// (microseconds or nanoseconds given as milliseconds).
+/// dates and CloudKit Web Services timestamps share. Further out is a unit mistake, such
+/// as nanoseconds given as milliseconds.
 pub const MAX_TIMESTAMP_MILLIS: i64 = 8_640_000_000_000_000;
 
 fn decode_timestamp(json: &Json) -> Result<i64, String> {
@@ -116,7 +116,7 @@ fn decode_timestamp(json: &Json) -> Result<i64, String> {
                     true => Ok(millis),
                     false => Err(format!(
                         "TIMESTAMP `{n}` is out of range (at most {MAX_TIMESTAMP_MILLIS} \
-                         milliseconds from 1970; is it in micro- or nanoseconds?)"
+                         milliseconds from 1970; is it in nanoseconds?)"
                     )),
                 };
             }
