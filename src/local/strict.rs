@@ -6,6 +6,7 @@
 //! it, so the converter can refuse the record naming its file, line, record and field.
 
 use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::map::Entry;
 use serde_json::{Map, Value as Json};
 use std::cell::RefCell;
 use std::fmt;
@@ -204,20 +205,21 @@ impl<'de> Visitor<'de> for ValueVisitor<'_> {
             let value = map.next_value_seed(ValueSeed(self.collector))?;
             let mut collector = self.collector.borrow_mut();
             let key = collector.path.pop().expect("pushed the key");
-            let duplicate = if self.top {
-                collector.partial.contains_key(&key)
-            } else {
-                object.contains_key(&key)
-            };
-            if duplicate {
-                collector.path.push(key.clone());
-                collector.flaw(FlawKind::DuplicateKey(key));
-                collector.path.pop();
-            } else if self.top {
-                collector.partial.insert(key, value);
-            } else {
-                object.insert(key, value);
+            let mut partial = std::mem::take(&mut collector.partial);
+            let members = if self.top { &mut partial } else { &mut object };
+            // One lookup: insert when new, keep the first value when repeated.
+            match members.entry(key) {
+                Entry::Vacant(vacant) => {
+                    vacant.insert(value);
+                }
+                Entry::Occupied(occupied) => {
+                    let key = occupied.key().clone();
+                    collector.path.push(key.clone());
+                    collector.flaw(FlawKind::DuplicateKey(key));
+                    collector.path.pop();
+                }
             }
+            collector.partial = partial;
         }
         if self.top {
             object = std::mem::take(&mut self.collector.borrow_mut().partial);
