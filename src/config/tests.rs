@@ -256,9 +256,14 @@ fn issue_12_forbidden_type_and_field_names_are_config_problems() {
     .unwrap();
     let problems: Vec<String> = config.problems().iter().map(|p| p.to_string()).collect();
     assert_eq!(problems.len(), 3, "{problems:#?}");
-    assert!(problems[0].starts_with("project/ckplan.yaml:10: 2Stadium: record type `2Stadium`"), "{problems:#?}");
+    assert!(
+        problems[0].starts_with("project/ckplan.yaml:10: 2Stadium: record type `2Stadium`"),
+        "{problems:#?}"
+    );
     assert!(problems[1].starts_with("project/ckplan.yaml:8: Team field `home-town`: field name"));
-    assert!(problems[2].starts_with("project/ckplan.yaml:9: Team field `recordName`: field name `recordName` is reserved"));
+    assert!(problems[2].starts_with(
+        "project/ckplan.yaml:9: Team field `recordName`: field name `recordName` is reserved"
+    ));
 }
 
 #[test]
@@ -268,6 +273,9 @@ fn issue_12_duplicate_keys_in_a_nested_config_mapping_are_refused() {
     ))
     .unwrap_err()
     .to_string();
-    assert!(error.contains("duplicate entry with key \"name\""), "{error}");
+    assert!(
+        error.contains("duplicate entry with key \"name\""),
+        "{error}"
+    );
     assert!(error.contains("ckplan.yaml`:6:"), "{error}");
 }

@@ -132,7 +132,9 @@ impl<'a> Converter<'a> {
         let native = json.as_object().is_some_and(|object| {
             is_native(object)
                 || (object.contains_key("recordName") || object.contains_key("recordType"))
-                    && flaws.iter().any(|flaw| flaw.path.first().is_some_and(|k| k == "fields"))
+                    && flaws
+                        .iter()
+                        .any(|flaw| flaw.path.first().is_some_and(|k| k == "fields"))
         });
         let record_name = json.as_object().and_then(|object| {
             let name = if native {

@@ -108,7 +108,11 @@ const TIMESTAMP: &str = "TIMESTAMP (integer milliseconds or RFC 3339)";
 pub const MAX_TIMESTAMP_MILLIS: i64 = 8_640_000_000_000_000;
 
 fn decode_timestamp(json: &Json) -> Result<i64, String> {
-    let in_range = |millis: i64| millis.checked_abs().is_some_and(|m| m <= MAX_TIMESTAMP_MILLIS);
+    let in_range = |millis: i64| {
+        millis
+            .checked_abs()
+            .is_some_and(|m| m <= MAX_TIMESTAMP_MILLIS)
+    };
     match json {
         Json::Number(n) => {
             if let Some(millis) = n.as_i64() {
@@ -379,8 +383,11 @@ mod tests {
         assert!(at(json!({"heading": 1}))
             .unwrap_err()
             .contains("unknown LOCATION member `heading`"));
-        assert!(decode_as("LOCATION_LIST", json!([{"latitude": 1, "longitude": 2, "speed": "x"}]))
-            .unwrap_err()
-            .starts_with("element 0: LOCATION `speed`"));
+        assert!(decode_as(
+            "LOCATION_LIST",
+            json!([{"latitude": 1, "longitude": 2, "speed": "x"}])
+        )
+        .unwrap_err()
+        .starts_with("element 0: LOCATION `speed`"));
     }
 }

@@ -144,7 +144,12 @@ pub async fn survey(
         .iter()
         .flat_map(|(record_type, records)| {
             let desired = local.records(record_type);
-            type_conflicts(record_type, desired, records, &rules_for(config, record_type))
+            type_conflicts(
+                record_type,
+                desired,
+                records,
+                &rules_for(config, record_type),
+            )
         })
         .collect();
     let diffs = compare(config, &mut local, current);

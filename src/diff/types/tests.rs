@@ -24,7 +24,12 @@ fn issue_12_a_field_retyped_locally_is_a_conflict_not_an_update() {
         record("s-1", &[("capacity", FieldValue::double(41000.0))]),
         record("s-3", &[("name", FieldValue::string("New"))]),
     ];
-    let conflicts = type_conflicts(&"Stadium".into(), &desired, &current, &CompareRules::default());
+    let conflicts = type_conflicts(
+        &"Stadium".into(),
+        &desired,
+        &current,
+        &CompareRules::default(),
+    );
     assert_eq!(
         conflicts,
         [TypeConflict {
@@ -49,7 +54,12 @@ fn issue_12_the_stored_type_comes_from_any_record_even_an_orphan() {
     // A new record's field meets the type an orphan fixed for it.
     let current = [record("s-9", &[("opened", FieldValue::int64(1))])];
     let desired = [record("s-1", &[("opened", FieldValue::timestamp(1))])];
-    let conflicts = type_conflicts(&"Stadium".into(), &desired, &current, &CompareRules::default());
+    let conflicts = type_conflicts(
+        &"Stadium".into(),
+        &desired,
+        &current,
+        &CompareRules::default(),
+    );
     assert_eq!(conflicts.len(), 1);
     assert_eq!(conflicts[0].stored.to_string(), "INT64");
     assert_eq!(conflicts[0].local.to_string(), "TIMESTAMP");
@@ -83,5 +93,8 @@ fn same_types_unknown_types_and_ignored_fields_do_not_conflict() {
         ignore_fields: ["followers".to_string()].into(),
         ..CompareRules::default()
     };
-    assert_eq!(type_conflicts(&"Stadium".into(), &desired, &current, &rules), []);
+    assert_eq!(
+        type_conflicts(&"Stadium".into(), &desired, &current, &rules),
+        []
+    );
 }

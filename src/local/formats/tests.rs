@@ -133,13 +133,22 @@ use super::super::strict::FlawKind;
 fn issue_12_a_leading_bom_is_skipped_in_every_format() {
     let mut json = BOM.to_vec();
     json.extend_from_slice(b"[\n{\"a\": 1}\n]");
-    assert_eq!(read(Format::Json, &json), [Item::Record(json!({"a": 1}), Place::Line(2))]);
+    assert_eq!(
+        read(Format::Json, &json),
+        [Item::Record(json!({"a": 1}), Place::Line(2))]
+    );
     let mut ndjson = BOM.to_vec();
     ndjson.extend_from_slice(b"{\"a\": 1}\n{\"a\": 2}\n");
-    assert_eq!(places(&read(Format::Ndjson, &ndjson)), [Place::Line(1), Place::Line(2)]);
+    assert_eq!(
+        places(&read(Format::Ndjson, &ndjson)),
+        [Place::Line(1), Place::Line(2)]
+    );
     let mut yaml = BOM.to_vec();
     yaml.extend_from_slice(b"- a: 1\n- a: 2\n");
-    assert_eq!(places(&read(Format::Yaml, &yaml)), [Place::Line(1), Place::Line(2)]);
+    assert_eq!(
+        places(&read(Format::Yaml, &yaml)),
+        [Place::Line(1), Place::Line(2)]
+    );
 }
 
 #[test]
@@ -157,9 +166,15 @@ fn issue_12_duplicate_json_keys_are_flaws_at_any_depth() {
     assert!(matches!(&items[0], Item::Flawed(json, Place::Line(2), _) if json["name"] == "Old"));
     assert_eq!(
         flaws(&items[1]),
-        [(vec!["location", "latitude"], FlawKind::DuplicateKey("latitude".into()))]
+        [(
+            vec!["location", "latitude"],
+            FlawKind::DuplicateKey("latitude".into())
+        )]
     );
-    let lines = read(Format::Ndjson, b"{\"a\": 1}\n{\"f\": {\"x\": [{\"k\": 1, \"k\": 1}]}}\n");
+    let lines = read(
+        Format::Ndjson,
+        b"{\"a\": 1}\n{\"f\": {\"x\": [{\"k\": 1, \"k\": 1}]}}\n",
+    );
     assert_eq!(
         flaws(&lines[1]),
         [(vec!["f", "x", "0", "k"], FlawKind::DuplicateKey("k".into()))]
@@ -196,7 +211,10 @@ fn issue_12_a_json_number_beyond_a_double_is_a_flaw_of_its_record() {
         b"[\n{\"id\": 1},\n{\"id\": 2, \"values\": [1, 1e999]}\n]",
     );
     assert_eq!(places(&items), [Place::Line(2), Place::LineColumn(3, 30)]);
-    assert_eq!(flaws(&items[1]), [(vec!["values", "1"], FlawKind::OutOfRange)]);
+    assert_eq!(
+        flaws(&items[1]),
+        [(vec!["values", "1"], FlawKind::OutOfRange)]
+    );
     // What was read before the number names the record.
     assert!(matches!(&items[1], Item::Flawed(json, ..) if json["id"] == 2));
     let lines = read(Format::Ndjson, b"{\"id\": 1, \"x\": -1e400}\n{\"id\": 2}\n");

@@ -11,7 +11,9 @@ fn flaw(path: &[&str], kind: FlawKind) -> Flaw {
 fn flaws_name_the_field_of_plain_and_native_records() {
     let plain = flaw(&["location", "altitude"], FlawKind::NonFinite(".inf"));
     assert_eq!(plain.field(false), Some("location"));
-    assert!(plain.message(false).starts_with("in `altitude`: `.inf` is not a number"));
+    assert!(plain
+        .message(false)
+        .starts_with("in `altitude`: `.inf` is not a number"));
     let native = flaw(
         &["fields", "scores", "value", "2"],
         FlawKind::NonFinite(".nan"),
