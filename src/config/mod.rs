@@ -160,7 +160,7 @@ impl Config {
     /// on Windows write one; YAML allows it).
     pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-        let parse_error = |error: serde_yaml::Error| {
+        let file = ConfigFile::from_yaml(text).map_err(|error| {
             let location = error.location();
             ConfigError::Parse {
                 path: path.to_owned(),
@@ -168,11 +168,7 @@ impl Config {
                 column: location.as_ref().map(|l| l.column()),
                 message: yaml_message(&error),
             }
-        };
-        // Into maps such as `fields:` serde_yaml lets a repeated key overwrite the first;
-        // read as a YAML value first, any repeated key at any depth is an error at its line.
-        serde_yaml::from_str::<serde_yaml::Value>(text).map_err(parse_error)?;
-        let file: ConfigFile = serde_yaml::from_str(text).map_err(parse_error)?;
+        })?;
         resolve(path, text, file)
     }
 
@@ -389,9 +385,10 @@ fn field_problems(
             problems.push(problem.at(line.map(Place::Line)));
         }
         for (field, spec) in &type_config.fields {
-            let line = find_field_line(text, record_type.as_str(), field);
+            let place = find_field_place(text, record_type.as_str(), field);
             let problem = |message: String| {
-                let problem = Problem::error(path, record_type, message).at(line.map(Place::Line));
+                let problem = Problem::error(path, record_type, message)
+                    .at(place.map(|(line, column)| Place::LineColumn(line, column)));
                 // A name with invisible characters is shown escaped, in the message only.
                 match quoted(field) == format!("`{field}`") {
                     true => problem.field(field),
@@ -417,7 +414,7 @@ fn field_problems(
     problems
 }
 
-/// The 1-based line declaring `record_type` under `types:`, as `find_field_line` finds it.
+/// The 1-based line declaring `record_type` under `types:` (plain or quoted key).
 fn find_type_line(text: &str, record_type: &str) -> Option<usize> {
     let type_key = format!("{record_type}:");
     let quoted_key = format!("\"{record_type}\":");
@@ -429,16 +426,24 @@ fn find_type_line(text: &str, record_type: &str) -> Option<usize> {
         .map(|index| index + 1)
 }
 
-/// The 1-based line declaring `field` under `record_type`, found by indentation-blind
-/// search (serde_yaml keeps no positions of values). `None` if not found.
-fn find_field_line(text: &str, record_type: &str, field: &str) -> Option<usize> {
+/// The 1-based line and column of the key declaring `field` under `record_type`, in block
+/// (`field: TYPE` on its own line) or flow style (`fields: {a: STRING, field: TYPE}`), found
+/// by indentation-blind search (serde_yaml keeps no positions of values). `None` if not found.
+fn find_field_place(text: &str, record_type: &str, field: &str) -> Option<(usize, usize)> {
     let mut lines = text.lines().enumerate();
     let type_key = format!("{record_type}:");
     lines.find(|(_, line)| line.trim_start().starts_with(&type_key))?;
     let field_key = format!("{field}:");
-    lines
-        .find(|(_, line)| line.trim_start().starts_with(&field_key))
-        .map(|(index, _)| index + 1)
+    lines.find_map(|(index, line)| {
+        let starts = line.match_indices(&field_key).map(|(at, _)| at);
+        let key = starts
+            .filter(|&at| {
+                let before = line[..at].trim_end();
+                before.is_empty() || before.ends_with('{') || before.ends_with(',')
+            })
+            .next()?;
+        Some((index + 1, line[..key].chars().count() + 1))
+    })
 }
 
 #[cfg(test)]

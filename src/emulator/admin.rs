@@ -4,8 +4,8 @@
 //! `GET`/`POST faults` (read or replace the injected faults, reseeding them), `POST reset`
 //! (forget everything).
 
-use super::protocol::{self, Reply};
 use super::faults::Faults;
+use super::protocol::{self, Reply};
 use super::requests::LoggedRequest;
 use super::store::{RequestError, Store};
 use super::{Shared, State};
@@ -69,9 +69,7 @@ pub(super) fn handle(
             ),
         },
         (&Method::POST, "/_emulator/reset") => reset(shared),
-        (&Method::GET, "/_emulator/faults") => {
-            protocol::json_reply(shared.lock().faults.faults())
-        }
+        (&Method::GET, "/_emulator/faults") => protocol::json_reply(shared.lock().faults.faults()),
         (&Method::POST, "/_emulator/faults") => set_faults(shared, body),
         _ => refuse(
             shared,
@@ -91,7 +89,10 @@ fn refuse(shared: &Shared, error: RequestError) -> Reply {
 /// `since=N` from the query string; absent means 0.
 fn since(query: Option<&str>) -> Option<u64> {
     let Some(query) = query else { return Some(0) };
-    match query.split('&').find_map(|pair| pair.strip_prefix("since=")) {
+    match query
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("since="))
+    {
         Some(value) => value.parse().ok(),
         None => Some(0),
     }

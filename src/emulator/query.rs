@@ -82,7 +82,9 @@ pub fn run(
         applied = fault;
     }
     if fault == Some(PageFault::RepeatPrevious) && limit >= 2 {
-        let previous = after.as_ref().and_then(|a| candidates.named(&a.name, &query.record_type));
+        let previous = after
+            .as_ref()
+            .and_then(|a| candidates.named(&a.name, &query.record_type));
         if let Some(previous) = previous {
             page.insert(0, previous);
             applied = fault;

@@ -110,10 +110,7 @@ mod tests {
         log.push(entry("/b"));
         log.push(entry("/c"));
         let all = log.since(0);
-        assert_eq!(
-            all.iter().map(|e| e.seq).collect::<Vec<_>>(),
-            vec![1, 2, 3]
-        );
+        assert_eq!(all.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![1, 2, 3]);
         let later = log.since(2);
         assert_eq!(later.len(), 1);
         assert_eq!(later[0].path, "/c");

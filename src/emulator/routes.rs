@@ -14,7 +14,8 @@ use super::signature::{self, SignedRequest};
 use super::store::{Modified, RequestError, Scope};
 use super::{Shared, State};
 use crate::cloudkit::wire::{
-    LookupRequest, ModifyRequest, OperationType, QueryRequest, RecordResult, ServerErrorCode, UserIdentity, Zone, ZonesLookupRequest, ZonesResponse,
+    LookupRequest, ModifyRequest, OperationType, QueryRequest, RecordResult, ServerErrorCode,
+    UserIdentity, Zone, ZonesLookupRequest, ZonesResponse,
 };
 use http_body_util::BodyExt;
 use hyper::body::{Bytes, Incoming};
@@ -67,7 +68,17 @@ struct Trace {
     operations: Vec<OperationOutcome>,
 }
 
+/// Runs each request to its end on a task of its own: a client that goes away mid-request
+/// (killed, timed out) must not cancel it half-way, because its write may already be
+/// committed (the store runs on a blocking thread) and the log and counters must say so.
 async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Result<Reply, Dropped> {
+    match tokio::spawn(handle_to_end(shared, request)).await {
+        Ok(outcome) => outcome,
+        Err(error) => std::panic::resume_unwind(error.into_panic()),
+    }
+}
+
+async fn handle_to_end(shared: Arc<Shared>, request: Request<Incoming>) -> Result<Reply, Dropped> {
     let started = Instant::now();
     let at = shared.clock.now_millis();
     let method = request.method().clone();
@@ -81,7 +92,13 @@ async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Result<Reply
     let mut trace = Trace::default();
     let is_admin = path.starts_with("/_emulator/");
     let outcome = if is_admin {
-        Ok(admin::handle(&shared, &method, &path, query.as_deref(), &body))
+        Ok(admin::handle(
+            &shared,
+            &method,
+            &path,
+            query.as_deref(),
+            &body,
+        ))
     } else {
         let signed = SignedRequest {
             headers: &headers,
@@ -127,7 +144,12 @@ fn record(shared: &Shared, at: i64, method: &Method, path: &str, status: &str, t
 }
 
 /// A request-level error reply with a seeded `uuid`, noted in the trace.
-fn fail(shared: &Shared, trace: &mut Trace, error: &RequestError, retry_after: Option<f64>) -> Reply {
+fn fail(
+    shared: &Shared,
+    trace: &mut Trace,
+    error: &RequestError,
+    retry_after: Option<f64>,
+) -> Reply {
     trace.error = Some(error.code.to_string());
     let uuid = shared.lock().entropy.uuid();
     protocol::error_reply(error, uuid, retry_after)
@@ -380,7 +402,10 @@ fn modify(
         .map(|operation| operation_name(operation.operation_type))
         .collect();
     let operations = outcomes(&modified.results, |index| kinds[index]);
-    let throttled = operations.iter().filter(|o| o.outcome == "THROTTLED").count() as u64;
+    let throttled = operations
+        .iter()
+        .filter(|o| o.outcome == "THROTTLED")
+        .count() as u64;
     shared.lock().stats.faults.records_throttled += throttled;
     let reply = protocol::records_reply(&modified.results);
     Ok((reply, operations, fault))

@@ -2,8 +2,8 @@
 //! from the protocol notes.
 
 use super::*;
-use crate::emulator::faults::Exact;
 use crate::cloudkit::wire::QueryRequest;
+use crate::emulator::faults::Exact;
 use serde_json::{json, Value as Json};
 use std::ops::Bound;
 

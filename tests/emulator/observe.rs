@@ -117,7 +117,10 @@ async fn issue_10_request_log_records_every_request_with_its_operation_outcomes(
             "query": {"ok": 1}
         })
     );
-    assert_eq!(stats["outcomes"], json!({"ok": 2, "EXISTS": 1, "CONFLICT": 1, "NOT_FOUND": 1}));
+    assert_eq!(
+        stats["outcomes"],
+        json!({"ok": 2, "EXISTS": 1, "CONFLICT": 1, "NOT_FOUND": 1})
+    );
 }
 
 #[tokio::test]
@@ -143,16 +146,16 @@ async fn issue_10_dump_returns_the_exact_stored_records_sorted() {
     assert_eq!(
         dump,
         json!({"scopes": [{
-            "container": CONTAINER, "environment": "development", "database": "public",
-            "records": [
-                {"recordType": "Stadium", "recordName": "b", "recordChangeTag": tag_of("b").await,
-                 "fields": {"where": {"value": {"latitude": 42.5, "longitude": -71.1}, "type": "LOCATION"}}},
-                {"recordType": "Team", "recordName": "a", "recordChangeTag": tag_of("a").await,
-                 "fields": {"tags": {"value": ["x", "y"], "type": "STRING_LIST"}}},
-                {"recordType": "Team", "recordName": "z", "recordChangeTag": tag_of("z").await,
-                 "fields": {"at": {"value": 1700000000000_i64, "type": "TIMESTAMP"},
-                            "name": {"value": "Zed", "type": "STRING"}}}
-            ]}]})
+        "container": CONTAINER, "environment": "development", "database": "public",
+        "records": [
+            {"recordType": "Stadium", "recordName": "b", "recordChangeTag": tag_of("b").await,
+             "fields": {"where": {"value": {"latitude": 42.5, "longitude": -71.1}, "type": "LOCATION"}}},
+            {"recordType": "Team", "recordName": "a", "recordChangeTag": tag_of("a").await,
+             "fields": {"tags": {"value": ["x", "y"], "type": "STRING_LIST"}}},
+            {"recordType": "Team", "recordName": "z", "recordChangeTag": tag_of("z").await,
+             "fields": {"at": {"value": 1700000000000_i64, "type": "TIMESTAMP"},
+                        "name": {"value": "Zed", "type": "STRING"}}}
+        ]}]})
     );
     assert_eq!(dump, serde_json::to_value(emu.running.dump()).unwrap());
     let requests_before = emu.running.requests().len();
@@ -197,6 +200,8 @@ async fn issue_10_a_seed_fixes_error_uuids_and_change_tags() {
     for tag in &tags {
         let tag = tag.as_str().unwrap();
         assert_eq!(tag.len(), 8, "{tag}");
-        assert!(tag.chars().all(|c| c.is_ascii_digit() || c.is_ascii_lowercase()));
+        assert!(tag
+            .chars()
+            .all(|c| c.is_ascii_digit() || c.is_ascii_lowercase()));
     }
 }

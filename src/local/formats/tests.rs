@@ -221,3 +221,17 @@ fn issue_12_a_json_number_beyond_a_double_is_a_flaw_of_its_record() {
     assert_eq!(flaws(&lines[0]), [(vec!["x"], FlawKind::OutOfRange)]);
     assert_eq!(places(&lines), [Place::LineColumn(1, 21), Place::Line(2)]);
 }
+
+/// Regression (issue 13): a file ending on an empty line was placed at column 0; columns
+/// count from 1.
+#[test]
+fn issue_13_the_end_of_input_on_an_empty_line_is_column_1() {
+    for (text, line) in [(&b""[..], 1), (&b"[\n{\"a\": 1},\n"[..], 3)] {
+        match &read(Format::Json, text).last() {
+            Some(Item::Error(Some(place), message)) => {
+                assert_eq!(*place, Place::LineColumn(line, 1), "{message}")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
