@@ -376,24 +376,22 @@ fn field_problems(
     text: &str,
     types: &BTreeMap<RecordType, TypeConfig>,
 ) -> Vec<Problem> {
-    use crate::record::identifier::{field_name_problem, quoted, type_name_problem};
+    use crate::record::identifier::{escaped, field_name_problem, type_name_problem};
     let mut problems = Vec::new();
     for (record_type, type_config) in types {
         if let Some(message) = type_name_problem(record_type.as_str()) {
             let line = find_type_line(text, record_type.as_str());
-            let problem = Problem::error(path, record_type, message);
+            let shown = RecordType::new(escaped(record_type.as_str()));
+            let problem = Problem::error(path, &shown, message);
             problems.push(problem.at(line.map(Place::Line)));
         }
         for (field, spec) in &type_config.fields {
             let place = find_field_place(text, record_type.as_str(), field);
             let problem = |message: String| {
-                let problem = Problem::error(path, record_type, message)
-                    .at(place.map(|(line, column)| Place::LineColumn(line, column)));
-                // A name with invisible characters is shown escaped, in the message only.
-                match quoted(field) == format!("`{field}`") {
-                    true => problem.field(field),
-                    false => problem,
-                }
+                // A name with invisible characters is shown escaped.
+                Problem::error(path, record_type, message)
+                    .at(place.map(|(line, column)| Place::LineColumn(line, column)))
+                    .field(&escaped(field))
             };
             if let Some(message) = field_name_problem(field) {
                 problems.push(problem(message));

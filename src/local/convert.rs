@@ -6,7 +6,7 @@
 use super::strict::Flaw;
 use super::values::{decode, describe};
 use crate::config::{FieldSpec, Origin, Problem, TypeConfig};
-use crate::record::identifier::{field_name_problem, quoted, record_name_problem};
+use crate::record::identifier::{escaped, field_name_problem, quoted, record_name_problem};
 use crate::record::{FieldType, FieldValue, Fields, Record, RecordName, RecordType};
 use serde_json::{Map, Value as Json};
 use std::collections::BTreeSet;
@@ -58,13 +58,8 @@ impl Report<'_> {
         let mut problem = problem
             .at(Some(self.origin.place))
             .record(self.record_name.as_ref());
-        match field {
-            // A key with invisible or control characters is named escaped, in the message.
-            Some(field) if quoted(field) != format!("`{field}`") => {
-                problem.message = format!("field {}: {}", quoted(field), problem.message);
-            }
-            field => problem.field = field.map(str::to_owned),
-        }
+        // A key with invisible or control characters is named escaped.
+        problem.field = field.map(escaped);
         self.problems.push(problem);
     }
 }
@@ -106,8 +101,8 @@ impl<'a> Converter<'a> {
         };
         let record_name = name?;
         if let Some(problem) = record_name_problem(record_name.as_str()) {
-            // The name is in the message, escaped; printed raw it could rewrite the terminal.
-            report.record_name = None;
+            // Printed raw, such a name could rewrite the terminal: it is named escaped.
+            report.record_name = Some(RecordName::new(escaped(record_name.as_str())));
             report.error(None, problem);
         }
         (report.errors == 0).then(|| Record {
@@ -218,7 +213,7 @@ impl<'a> Converter<'a> {
         let spec = self.field_spec(field, report)?;
         if let Some(problem) = spec.is_none().then(|| field_name_problem(field)).flatten() {
             // Declared fields are checked in the config; this one is named only here.
-            report.error(None, problem);
+            report.error(Some(field), problem);
             return None;
         }
         let Json::Object(mut wire) = wire else {

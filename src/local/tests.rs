@@ -289,11 +289,17 @@ fn issue_12_forbidden_record_and_field_names_are_errors() {
     assert!(data.records(&"N".into()).is_empty());
     let problems = shown(&data);
     assert_eq!(problems.len(), 5, "{problems:#?}");
-    assert!(problems[0].starts_with("c.ndjson:1: City: recordName `city-zürich` contains"));
+    assert!(problems[0]
+        .starts_with("c.ndjson:1: City `city-zürich`: recordName `city-zürich` contains"));
     assert!(problems[0].contains("ASCII only"));
-    assert!(problems[1].starts_with("c.ndjson:2: City: recordName `_private` starts with `_`"));
+    assert!(problems[1]
+        .starts_with("c.ndjson:2: City `_private`: recordName `_private` starts with `_`"));
     assert!(problems[2].contains("256 characters, over CloudKit's limit of 255"));
-    assert!(problems[3].starts_with("c.ndjson:5: City: recordName `a\\u{1b}[2Jb` contains"));
+    assert!(problems[3].starts_with(
+        "c.ndjson:5: City `a\\u{1b}[2Jb`: recordName `a\\u{1b}[2Jb` contains the control \
+         character U+001B"
+    ));
     assert!(!problems[3].contains('\u{1b}'));
-    assert!(problems[4].starts_with("n.json:1: N `n-1`: field name `bad name` contains a space"));
+    assert!(problems[4]
+        .starts_with("n.json:1: N `n-1` field `bad name`: field name `bad name` contains a space"));
 }

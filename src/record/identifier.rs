@@ -56,9 +56,9 @@ pub fn record_name_problem(name: &str) -> Option<String> {
     }
     if let Some(bad) = name.chars().find(char::is_ascii_control) {
         return Some(format!(
-            "recordName {} contains the control character {}",
+            "recordName {} contains the control character U+{:04X}",
             quoted(name),
-            describe_char(bad)
+            bad as u32
         ));
     }
     if name.starts_with('_') {
@@ -122,8 +122,14 @@ fn too_long(what: &str, name: &str) -> Option<String> {
 /// `name` in backticks, every character outside printable ASCII escaped as `\u{…}` so
 /// that the message itself cannot carry terminal escapes or bidirectional overrides.
 pub fn quoted(name: &str) -> String {
-    let mut out = String::with_capacity(name.len() + 2);
-    out.push('`');
+    format!("`{}`", escaped(name))
+}
+
+/// `name` with every control, bidirectional or other invisible character written as
+/// `\u{…}` (letters of any script are kept), cut to 80 characters with `…`. Equal to
+/// `name` when it is safe to print as it is.
+pub fn escaped(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
     for c in name.chars().take(80) {
         if c == ' ' || c.is_ascii_graphic() || (c.is_alphanumeric() && !is_invisible(c)) {
             out.push(c);
@@ -134,7 +140,6 @@ pub fn quoted(name: &str) -> String {
     if name.chars().count() > 80 {
         out.push('…');
     }
-    out.push('`');
     out
 }
 
