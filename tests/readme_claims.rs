@@ -96,14 +96,14 @@ fn ckplan_in(dir: &Path, args: &[&str]) -> (i32, String, String) {
     )
 }
 
-const SPORTSTIME_PLANNED: &str = "Game: 0 unchanged, 5760 new, 0 updated, 0 deleted\n\
-    Stadium: 0 unchanged, 32 new, 0 updated, 0 deleted\n\
-    Team: 0 unchanged, 60 new, 0 updated, 0 deleted\n\
+const SPORTSTIME_PLANNED: &str = "Game: 0 unchanged, 5760 new, 0 updated, 0 orphans\n\
+    Stadium: 0 unchanged, 32 new, 0 updated, 0 orphans\n\
+    Team: 0 unchanged, 60 new, 0 updated, 0 orphans\n\
     Plan: 5852 to create, 0 to update, 0 to delete.\n";
 
-const SPORTSTIME_APPLIED: &str = "Game: 5760 unchanged, 0 new, 0 updated, 0 deleted\n\
-    Stadium: 32 unchanged, 0 new, 0 updated, 0 deleted\n\
-    Team: 60 unchanged, 0 new, 0 updated, 0 deleted\n";
+const SPORTSTIME_APPLIED: &str = "Game: 5760 unchanged, 0 new, 0 updated, 0 orphans\n\
+    Stadium: 32 unchanged, 0 new, 0 updated, 0 orphans\n\
+    Team: 60 unchanged, 0 new, 0 updated, 0 orphans\n";
 
 /// The quickstart as the README gives it: plan, apply and diff the SportsTime example with
 /// `--config`, through the embedded emulator, with the README's exact counts; the store
