@@ -2,7 +2,7 @@
 //! (issue "plan"): exact counts on a seeded store, plans carrying the emulator's current
 //! change tags, the plan file written atomically or not at all, and refusal of tampered plans.
 
-mod common;
+use crate::common;
 
 use ckplan::plan::{file, Action, Plan};
 use ckplan::record::FieldValue;
@@ -123,36 +123,47 @@ fn plan_to_a_pipe_carries_the_emulators_current_change_tags() {
 #[test]
 fn plan_is_deterministic_apart_from_its_creation_time() {
     let env = seeded();
-    let first = env.run(&["plan"]);
-    let second = env.run(&["plan"]);
-    assert_eq!((first.code, second.code), (0, 0), "{}", first.stderr);
-    // The plan records the emulator's URL, which the output filter replaced.
-    let created = |run: &common::Run| plan_of(&run.stdout.replace("[URL]", env.url())).created_at;
-    if created(&first) == created(&second) {
-        assert_eq!(first.stdout.as_bytes(), second.stdout.as_bytes());
-        return;
-    }
-    // Made in different seconds: byte for byte the same apart from the `created_at` line
-    // and the checksum line that covers it.
-    let (first, second): (Vec<&str>, Vec<&str>) = (
-        first.stdout.split('\n').collect(),
-        second.stdout.split('\n').collect(),
-    );
-    assert_eq!(first.len(), second.len());
-    let mut differing = Vec::new();
-    for (index, (a, b)) in first.iter().zip(&second).enumerate() {
-        if a != b {
-            differing.push(index);
-            let time_or_checksum = |line: &str| {
-                line.starts_with("  \"created_at\": \"") || line.starts_with("  \"checksum\": \"")
-            };
-            assert!(
-                time_or_checksum(a) && time_or_checksum(b),
-                "line {index}: {a} / {b}"
-            );
-        }
-    }
+    // With the clock pinned (CKPLAN_TIMESTAMP), two plans are the same bytes.
+    let pinned = |at: &str| {
+        let output = env
+            .ckplan()
+            .env("CKPLAN_TIMESTAMP", at)
+            .arg("plan")
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        output.stdout
+    };
+    let first = pinned("2026-01-02T03:04:05Z");
+    let second = pinned("2026-01-02T03:04:05Z");
+    assert_eq!(first, second);
+    // Another time changes exactly the `created_at` line and the checksum that covers it.
+    let later = pinned("2026-01-02T03:04:06Z");
+    let lines = |bytes: &[u8]| -> Vec<String> {
+        String::from_utf8(bytes.to_vec())
+            .unwrap()
+            .split('\n')
+            .map(str::to_owned)
+            .collect()
+    };
+    let (first, later) = (lines(&first), lines(&later));
+    assert_eq!(first.len(), later.len());
+    let differing: Vec<(&String, &String)> =
+        first.iter().zip(&later).filter(|(a, b)| a != b).collect();
     assert_eq!(differing.len(), 2, "{differing:?}");
+    assert_eq!(
+        differing[0].0,
+        "  \"created_at\": \"2026-01-02T03:04:05Z\","
+    );
+    assert_eq!(
+        differing[0].1,
+        "  \"created_at\": \"2026-01-02T03:04:06Z\","
+    );
+    assert!(differing[1].0.starts_with("  \"checksum\": \"blake3:"));
 }
 
 #[test]
@@ -319,7 +330,7 @@ fn show_renders_create_update_and_delete() {
     insta::assert_snapshot!("show_plan_stderr", run.stderr);
     let show = env.run(&["show", "out.plan"]);
     assert_eq!((show.code, show.stderr.as_str()), (0, ""));
-    let created_at = plan_of(&env.read("out.plan")).created_at;
+    let created_at = plan_of(&env.read("out.plan")).created_at.to_string();
     insta::assert_snapshot!(show.stdout.replace(&created_at, "[TIME]"));
 }
 
