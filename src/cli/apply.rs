@@ -274,8 +274,12 @@ async fn apply_plan(
     .with_context(|| format!("failed to write receipt `{}`", receipt_path.display()))?;
     print_conflicts(&report);
     let not_started = plan.changes.len() - receipt.records.len();
+    // The typed error goes to the edge whole, so that its hint is printed.
+    let mut report = report;
+    let error = report.error.take();
     finish(
         &report,
+        error,
         &receipt.totals,
         not_started,
         &receipt_path,
@@ -363,6 +367,7 @@ fn print_conflicts(report: &ApplyReport) {
 
 fn finish(
     report: &ApplyReport,
+    error: Option<crate::cloudkit::CloudKitError>,
     totals: &apply::Totals,
     not_started: usize,
     receipt: &Path,
@@ -381,9 +386,9 @@ fn finish(
     if !quiet {
         eprintln!("Receipt: `{}`", receipt.display());
     }
-    if let Some(error) = &report.error {
+    if let Some(error) = error {
         eprintln!("Apply stopped: {line}{already}.");
-        return Err(anyhow::anyhow!(error.to_string()).context(format!(
+        return Err(anyhow::Error::new(error).context(format!(
             "apply stopped; run `ckplan apply {}` again to resume",
             plan.display()
         )));

@@ -33,6 +33,9 @@ pub async fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitStatus> {
     bar.finish();
     connection.close().await;
     let survey = survey?;
+    for note in &survey.notes {
+        super::output::warn(note);
+    }
     if args.json {
         println!(
             "{}",

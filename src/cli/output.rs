@@ -45,28 +45,12 @@ pub fn print_error(error: &anyhow::Error) {
     }
 }
 
-/// Advice for the CloudKit errors people meet first.
-fn hint(error: &anyhow::Error) -> Option<&'static str> {
-    use crate::cloudkit::wire::ServerErrorCode;
-    use crate::cloudkit::CloudKitError;
-    let service = error
+/// The advice the first CloudKit error in the chain carries.
+fn hint(error: &anyhow::Error) -> Option<String> {
+    error
         .chain()
-        .find_map(|cause| match cause.downcast_ref::<CloudKitError>() {
-            Some(CloudKitError::Service { code, reason, .. }) => Some((code, reason.as_deref())),
-            _ => None,
-        });
-    match service? {
-        (ServerErrorCode::BadRequest, Some(reason)) if reason.contains("not marked queryable") => {
-            Some("in CloudKit Console, add a QUERYABLE index for that field of the record type (`recordName` for queries without a filter), then deploy the schema")
-        }
-        (ServerErrorCode::AuthenticationFailed, _) => Some(
-            "check `auth.key_id`, that the public key is registered for this container and environment, and that this machine's clock is right",
-        ),
-        (ServerErrorCode::AccessDenied, _) => Some(
-            "grant the key's role CREATE and WRITE on the record type in CloudKit Console (Security Roles)",
-        ),
-        _ => None,
-    }
+        .find_map(|cause| cause.downcast_ref::<crate::cloudkit::CloudKitError>())
+        .and_then(crate::cloudkit::CloudKitError::hint)
 }
 
 /// A warning line on stderr.

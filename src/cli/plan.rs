@@ -46,7 +46,14 @@ pub async fn make_plan(
     let survey = sync::survey(config, local, &connection.client, &selected, &bar).await;
     bar.finish();
     connection.close().await;
-    let Survey { diffs, type_order } = survey?;
+    let Survey {
+        diffs,
+        type_order,
+        notes,
+    } = survey?;
+    for note in &notes {
+        output::warn(note);
+    }
     if let Some(cycle) = &type_order.cycle {
         let names: Vec<_> = cycle.iter().map(|t| t.as_str()).collect();
         output::warn(format_args!(

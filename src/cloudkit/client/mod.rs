@@ -4,7 +4,9 @@
 //! record operations ckplan needs: a paginated query, chunked lookups and modify batches whose
 //! results come back typed, in request order.
 
+mod limits;
 mod records;
+mod resend;
 
 pub use records::{Lookup, OperationResult, RecordFailure};
 
@@ -24,8 +26,11 @@ use tracing::{debug, warn};
 
 /// Apple's endpoint.
 pub const DEFAULT_ENDPOINT: &str = "https://api.apple-cloudkit.com";
-/// Most operations one modify request may carry, and most records one reply holds.
+/// Most operations one modify request may carry, and most records one reply holds
+/// (Apple, CloudKit Web Services Reference, "Data Size Limits": 200 and 200).
 pub const MAX_RECORDS_PER_REQUEST: usize = 200;
+
+pub use limits::{record_bytes, MAX_RECORD_BYTES, MAX_REQUEST_BYTES};
 
 const CONTENT_TYPE_JSON: &str = "application/json; charset=utf-8";
 
