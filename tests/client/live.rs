@@ -1,0 +1,250 @@
+//! The client under live CloudKit's behaviours (issue 11 and issue 12 item 1), against the
+//! scripted server: unknown record types, missing indexes, per-record throttling, lookup
+//! errors, gzip, gateway errors, and pages that repeat a record.
+
+use super::*;
+use ckplan::cloudkit::client::{MAX_RECORD_BYTES, MAX_REQUEST_BYTES};
+
+fn production_client(server: &Server) -> Client {
+    let target = Target {
+        environment: Environment::Production,
+        ..target("_defaultZone")
+    };
+    Client::new(
+        &server.endpoint(),
+        target,
+        RequestSigner::new(KEY_ID, signing_key()),
+        options(RetryPolicy::immediate(3)),
+    )
+    .unwrap()
+}
+
+fn not_found_type() -> Reply {
+    Reply::Json(
+        404,
+        json!({"uuid": "u", "serverErrorCode": "NOT_FOUND", "reason": "Did not find record type: Team"}),
+    )
+}
+
+#[tokio::test]
+async fn issue_11_a_query_of_an_unknown_type_is_a_typed_error_in_both_environments() {
+    let server = Server::start(|_| not_found_type()).await;
+    let (client, _) = client_for(&server, 3);
+    let error = query(&client).await.unwrap_err();
+    let CloudKitError::UnknownRecordType {
+        record_type,
+        environment,
+        ..
+    } = &error
+    else {
+        panic!("{error:?}")
+    };
+    assert_eq!(record_type, "Team");
+    assert_eq!(*environment, Environment::Development);
+    assert_eq!(server.requests().len(), 1, "a 404 is not retried");
+
+    let error = query(&production_client(&server)).await.unwrap_err();
+    assert!(error.to_string().contains("production"), "{error}");
+    assert!(
+        error.hint().unwrap().contains("Deploy Schema Changes"),
+        "{error:?}"
+    );
+}
+
+#[tokio::test]
+async fn issue_11_not_queryable_names_the_record_type_and_field() {
+    let server = Server::scripted(vec![Reply::Json(
+        400,
+        json!({"uuid": "u", "serverErrorCode": "BAD_REQUEST", "reason": "Field 'recordName' is not marked queryable"}),
+    )])
+    .await;
+    let (client, _) = client_for(&server, 3);
+    let error = query(&client).await.unwrap_err();
+    let CloudKitError::NotQueryable { record_type, field } = &error else {
+        panic!("{error:?}")
+    };
+    assert_eq!(
+        (record_type.as_str(), field.as_str()),
+        ("Team", "recordName")
+    );
+    assert!(error.hint().unwrap().contains("record type `Team`"));
+}
+
+/// Answers a modify: the first time it sees a record named `slow-*`, THROTTLED with
+/// `retryAfter` 0.3 s; every other operation is saved.
+fn throttling_responder() -> impl FnMut(&Received) -> Reply + Send {
+    let mut throttled = std::collections::HashSet::new();
+    move |request: &Received| {
+        let entries: Vec<Value> = request.json()["operations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|operation| {
+                let name = operation["record"]["recordName"].as_str().unwrap().to_owned();
+                if name.starts_with("slow-") && throttled.insert(name.clone()) {
+                    json!({"recordName": name, "serverErrorCode": "THROTTLED", "reason": "slow down", "retryAfter": 0.3})
+                } else {
+                    wire_record("Team", &name, "t2")
+                }
+            })
+            .collect();
+        Reply::Json(200, json!({ "records": entries }))
+    }
+}
+
+#[tokio::test]
+async fn issue_11_throttled_records_are_resent_alone_after_retry_after() {
+    let server = Server::start(throttling_responder()).await;
+    let (client, _) = client_for(&server, 4);
+    let started = Instant::now();
+    let results = client
+        .modify_batch(vec![create("fast-1"), create("slow-1"), create("fast-2")])
+        .await
+        .unwrap();
+    assert!(
+        started.elapsed() >= Duration::from_millis(300),
+        "resent before retryAfter: {:?}",
+        started.elapsed()
+    );
+    assert!(results
+        .iter()
+        .all(|r| matches!(r, OperationResult::Saved(_))));
+    let names: Vec<Vec<String>> = server
+        .requests()
+        .iter()
+        .map(|r| {
+            r.json()["operations"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|o| o["record"]["recordName"].as_str().unwrap().to_owned())
+                .collect()
+        })
+        .collect();
+    assert_eq!(names, [vec!["fast-1", "slow-1", "fast-2"], vec!["slow-1"]]);
+}
+
+#[tokio::test]
+async fn issue_11_lookup_errors_are_asked_again_and_never_read_as_absent() {
+    // First lookup: a transient error; second: the record.
+    let server = Server::scripted(vec![
+        Reply::Json(
+            200,
+            json!({"records": [{"recordName": "team-1", "serverErrorCode": "TRY_AGAIN_LATER", "reason": "later", "retryAfter": 0.1}]}),
+        ),
+        Reply::Json(200, json!({"records": [wire_record("Team", "team-1", "t3")]})),
+    ])
+    .await;
+    let (client, _) = client_for(&server, 3);
+    let started = Instant::now();
+    let results = client.lookup(&[RecordName::new("team-1")]).await.unwrap();
+    assert!(matches!(&results[0], Lookup::Found(r) if r.record_name.as_str() == "team-1"));
+    assert!(started.elapsed() >= Duration::from_millis(100));
+
+    // An error that persists stays an error, after the attempts allowed.
+    let server = Server::start(|_| {
+        Reply::Json(
+            200,
+            json!({"records": [{"recordName": "team-1", "serverErrorCode": "INTERNAL_ERROR", "reason": "boom"}]}),
+        )
+    })
+    .await;
+    let (client, _) = client_for(&server, 3);
+    let results = client.lookup(&[RecordName::new("team-1")]).await.unwrap();
+    assert!(
+        matches!(&results[0], Lookup::Error(_, e) if e.server_error_code == ServerErrorCode::InternalError),
+        "{results:?}"
+    );
+    assert_eq!(server.requests().len(), 3);
+}
+
+#[tokio::test]
+async fn issue_11_gzip_replies_are_accepted_and_asked_for() {
+    let server = Server::scripted(vec![Reply::Gzip(200, page(0, 3, None))]).await;
+    let (client, _) = client_for(&server, 1);
+    assert_eq!(query(&client).await.unwrap().len(), 3);
+    let accepted = server.requests()[0].header("accept-encoding");
+    assert!(accepted.contains("gzip"), "Accept-Encoding: {accepted:?}");
+}
+
+#[tokio::test]
+async fn issue_11_an_html_502_on_a_read_is_retried() {
+    let server = Server::scripted(vec![
+        Reply::Text(502, "<html><body>502 Bad Gateway</body></html>"),
+        Reply::Text(504, "<html><body>504 Gateway Time-out</body></html>"),
+        Reply::Json(200, page(0, 2, None)),
+    ])
+    .await;
+    let (client, _) = client_for(&server, 4);
+    assert_eq!(query(&client).await.unwrap().len(), 2);
+    assert_eq!(server.requests().len(), 3);
+}
+
+#[tokio::test]
+async fn issue_12_a_record_repeated_at_a_page_boundary_is_kept_once_newest_first() {
+    let mut old = wire_record("Team", "team-0001", "t1");
+    old["modified"]["timestamp"] = json!(1_000);
+    let mut new = wire_record("Team", "team-0001", "t2");
+    new["modified"]["timestamp"] = json!(2_000);
+    let server = Server::scripted(vec![
+        Reply::Json(
+            200,
+            json!({"records": [wire_record("Team", "team-0000", "t1"), new], "continuationMarker": "m1"}),
+        ),
+        Reply::Json(200, json!({"records": [old, wire_record("Team", "team-0002", "t1")]})),
+    ])
+    .await;
+    let (client, _) = client_for(&server, 1);
+    let records = query(&client).await.unwrap();
+    let names: Vec<&str> = records.iter().map(|r| r.record_name.as_str()).collect();
+    assert_eq!(names, ["team-0000", "team-0001", "team-0002"]);
+    assert_eq!(records[1].change_tag.as_ref().unwrap().as_str(), "t2");
+}
+
+#[tokio::test]
+async fn issue_11_modify_batches_are_split_by_bytes_and_records_checked_against_1_mb() {
+    let server = Server::start(|request: &Received| {
+        let entries: Vec<Value> = request.json()["operations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| wire_record("Team", o["record"]["recordName"].as_str().unwrap(), "t2"))
+            .collect();
+        Reply::Json(200, json!({ "records": entries }))
+    })
+    .await;
+    let (client, _) = client_for(&server, 1);
+    let big = |name: &str| {
+        let record =
+            Record::new("Team", name).with_field("text", FieldValue::string("x".repeat(600_000)));
+        Operation {
+            operation_type: OperationType::Create,
+            record: WireRecord::from_record(&record),
+            desired_keys: None,
+        }
+    };
+    let results = client
+        .modify_batch((0..5).map(|i| big(&format!("big-{i}"))).collect())
+        .await
+        .unwrap();
+    assert_eq!(results.len(), 5);
+    let requests = server.requests();
+    assert_eq!(requests.len(), 2);
+    assert!(requests.iter().all(|r| r.body.len() <= MAX_REQUEST_BYTES));
+
+    let too_big = Record::new("Team", "huge")
+        .with_field("text", FieldValue::string("x".repeat(MAX_RECORD_BYTES)));
+    let error = client
+        .modify_batch(vec![Operation {
+            operation_type: OperationType::Create,
+            record: WireRecord::from_record(&too_big),
+            desired_keys: None,
+        }])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, CloudKitError::RecordTooLarge { .. }),
+        "{error:?}"
+    );
+    assert_eq!(server.requests().len(), 2, "an oversized record was sent");
+}
