@@ -5,6 +5,7 @@ pub mod apply;
 pub mod completions;
 pub mod delete_all;
 pub mod diff;
+pub mod doctor;
 pub mod emulator;
 pub mod import;
 pub mod keygen;
@@ -43,6 +44,7 @@ pub struct Cli {
 pub enum Command {
     Validate(validate::Args),
     Diff(diff::Args),
+    Doctor(doctor::Args),
     Plan(plan::Args),
     Show(show::Args),
     Apply(apply::Args),
@@ -109,6 +111,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         match cli.command {
             Command::Validate(args) => validate::run(args, &globals),
             Command::Diff(args) => diff::run(args, &globals).await,
+            Command::Doctor(args) => doctor::run(args, &globals).await,
             Command::Plan(args) => plan::run(args, &globals).await,
             Command::Show(args) => show::run(args, &globals),
             Command::Apply(args) => apply::run(args, &globals).await,

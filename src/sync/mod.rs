@@ -6,6 +6,7 @@
 
 mod confirm;
 pub mod connect;
+pub mod doctor;
 
 use crate::cloudkit::{Client, CloudKitError, Environment};
 use crate::config::Config;

@@ -72,6 +72,23 @@ struct Inner {
     clock: Clock,
     /// HTTP attempts made, per operation.
     counts: Mutex<BTreeMap<String, u64>>,
+    /// The `Date` header of the last reply that had one, with this machine's time then.
+    server_clock: Mutex<Option<ServerClock>>,
+}
+
+/// CloudKit's clock as its last reply stated it (HTTP `Date`, 1 s resolution) and this
+/// machine's clock at the moment the reply arrived.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ServerClock {
+    pub server: DateTime<Utc>,
+    pub local: DateTime<Utc>,
+}
+
+impl ServerClock {
+    /// How far this machine's clock is ahead of CloudKit's (negative: behind).
+    pub fn skew(&self) -> chrono::Duration {
+        self.local - self.server
+    }
 }
 
 impl fmt::Debug for Client {
@@ -131,6 +148,7 @@ impl Client {
                 options,
                 clock,
                 counts: Mutex::new(BTreeMap::new()),
+                server_clock: Mutex::new(None),
             }),
         })
     }
@@ -154,6 +172,33 @@ impl Client {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
+    }
+
+    /// CloudKit's clock from the last reply that carried a `Date` header (any status).
+    pub fn server_clock(&self) -> Option<ServerClock> {
+        *self
+            .inner
+            .server_clock
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn note_server_date(&self, headers: &reqwest::header::HeaderMap) {
+        let server = headers
+            .get(reqwest::header::DATE)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|text| DateTime::parse_from_rfc2822(text).ok());
+        if let Some(server) = server {
+            let clock = ServerClock {
+                server: server.with_timezone(&Utc),
+                local: (self.inner.clock)(),
+            };
+            *self
+                .inner
+                .server_clock
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner) = Some(clock);
+        }
     }
 
     /// One POST of `body` to `operation` (such as `zones/lookup`), retried as the policy and
@@ -271,6 +316,7 @@ impl Client {
             .await
             .map_err(|source| CloudKitError::transport(operation, source))?;
         let status = response.status().as_u16();
+        self.note_server_date(response.headers());
         // The reply has begun, so the request was sent: a failure now leaves its effect unknown.
         let reply = response
             .bytes()

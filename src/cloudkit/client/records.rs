@@ -104,6 +104,30 @@ impl Client {
         }
     }
 
+    /// One unfiltered query of `record_type` asking for a single record, as a probe: does
+    /// the type exist and can it be queried without a filter? Returns the number of records
+    /// the page held (0 or 1). Errors as `query_all`.
+    pub async fn probe_query(&self, record_type: &RecordType) -> Result<usize, CloudKitError> {
+        let request = QueryRequest {
+            zone_id: self.zone_id(),
+            results_limit: Some(1),
+            query: Query {
+                record_type: record_type.0.clone(),
+                filter_by: Vec::new(),
+                sort_by: Vec::new(),
+            },
+            continuation_marker: None,
+            desired_keys: Some(Vec::new()),
+            zone_wide: None,
+            numbers_as_strings: None,
+        };
+        let (_, reply): (u16, RecordsResponse) = self
+            .call(QUERY, &request)
+            .await
+            .map_err(|error| self.query_error(record_type, error))?;
+        Ok(reply.records.len())
+    }
+
     /// A query's request-level error, made specific: an unknown record type (404
     /// `NOT_FOUND`, live reason "Did not find record type: X") or a missing QUERYABLE index
     /// (400 "Field 'f' is not marked queryable"), both naming the type.
