@@ -12,9 +12,8 @@ use chrono::{DateTime, Duration as ChronoDuration, TimeZone, Utc};
 use ckplan::cloudkit::auth::{self, RequestSigner};
 use ckplan::cloudkit::client::{Clock, Lookup, OperationResult};
 use ckplan::cloudkit::wire::{Operation, OperationType, ServerErrorCode, WireRecord};
-use ckplan::cloudkit::{
-    Client, ClientOptions, CloudKitError, Database, Environment, RetryPolicy, Target,
-};
+use ckplan::cloudkit::{Client, ClientOptions, CloudKitError, RetryPolicy};
+use ckplan::record::{Database, Environment, Target};
 use ckplan::record::{FieldValue, Record, RecordName, RecordType};
 use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;

@@ -418,7 +418,7 @@ fn truncate(path: &Path, length: u64) -> Result<(), PersistError> {
 mod tests {
     use super::*;
     use crate::cloudkit::wire::{ModifyRequest, Operation, OperationType, WireRecord};
-    use crate::cloudkit::{Database, Environment};
+    use crate::record::{Database, Environment};
     use crate::record::{FieldValue, Record};
 
     fn scope() -> Scope {

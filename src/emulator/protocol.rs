@@ -5,7 +5,7 @@
 
 use super::store::{RequestError, Scope};
 use crate::cloudkit::wire::ServerErrorCode;
-use crate::cloudkit::{Database, Environment};
+use crate::record::{Database, Environment};
 use http_body_util::Full;
 use hyper::body::Bytes;
 use hyper::{Method, Response, StatusCode};

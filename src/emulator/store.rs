@@ -8,7 +8,7 @@ use crate::cloudkit::wire::{
     LookupRequest, ModifyRequest, Operation, OperationType, RecordError, RecordResult,
     ServerErrorCode, Stamp, WireField, WireRecord, ZoneId, DEFAULT_ZONE,
 };
-use crate::cloudkit::{Database, Environment};
+use crate::record::{Database, Environment};
 use crate::record::{FieldType, FieldValue, Fields, Value};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};

@@ -27,9 +27,9 @@
 mod tests;
 
 use super::{Action, Change, InputDigest, Plan, PlanOptions, TypeSummary, FORMAT_VERSION};
-use crate::cloudkit::target::Target;
 use crate::cloudkit::wire::WireField;
 use crate::diff::CompareRules;
+use crate::record::Target;
 use crate::record::{ChangeTag, FieldValue, Fields, RecordName, RecordType};
 use schemars::gen::SchemaGenerator;
 use schemars::schema::{RootSchema, Schema, SchemaObject};

@@ -1,5 +1,5 @@
 use super::*;
-use crate::cloudkit::target::{Database, Environment};
+use crate::record::{Database, Environment};
 use crate::record::{Location, Reference, ScalarType, Value};
 use proptest::prelude::*;
 use serde_json::json;
