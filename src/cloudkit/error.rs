@@ -6,8 +6,8 @@
 
 mod hint;
 
-use super::target::Environment;
 use super::wire::{ErrorBody, ServerErrorCode};
+use crate::record::Environment;
 
 /// Operations that only read: resending them after an unclear failure is harmless.
 const READ_OPERATIONS: [&str; 12] = [

@@ -2,9 +2,9 @@
 //! data, whatever the read returned (repeated or missing records across query pages).
 
 use super::*;
-use crate::cloudkit::target::{Database, Environment};
 use crate::diff::compare_type;
 use crate::record::Record;
+use crate::record::{Database, Environment};
 use proptest::prelude::*;
 
 fn target() -> Target {

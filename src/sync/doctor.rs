@@ -2,10 +2,11 @@
 //! one-record queries) and returns data: a status, what was found, and the fix for a
 //! problem. Nothing here writes to CloudKit or prints.
 
-use crate::cloudkit::{Client, CloudKitError, Environment, Target};
+use crate::cloudkit::{Client, CloudKitError};
 use crate::config::Config;
-use crate::record::load;
+use crate::local as load;
 use crate::record::RecordType;
+use crate::record::{Environment, Target};
 use serde::Serialize;
 
 /// The clock skew beyond which doctor fails. CloudKit does not document its tolerance for

@@ -8,11 +8,12 @@ mod confirm;
 pub mod connect;
 pub mod doctor;
 
-use crate::cloudkit::{Client, CloudKitError, Environment};
+use crate::cloudkit::{Client, CloudKitError};
 use crate::config::Config;
 use crate::diff::{compare_type, TypeDiff};
 use crate::local::LocalData;
 use crate::plan::InputDigest;
+use crate::record::Environment;
 use crate::record::{Record, RecordType};
 use futures::future::try_join_all;
 use std::path::Path;

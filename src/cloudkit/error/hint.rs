@@ -3,8 +3,8 @@
 //! (an apply that stops on a 401 still says to check the key).
 
 use super::{is_read_operation, CloudKitError};
-use crate::cloudkit::target::Environment;
 use crate::cloudkit::wire::ServerErrorCode;
+use crate::record::Environment;
 
 impl CloudKitError {
     /// Advice for the user, naming the record type or field concerned when the error knows
