@@ -248,3 +248,161 @@ async fn issue_11_modify_batches_are_split_by_bytes_and_records_checked_against_
     );
     assert_eq!(server.requests().len(), 2, "an oversized record was sent");
 }
+
+/// A project whose config points at `server` with three local Team records (`team-1`..3,
+/// `name` "Team team-N"); returns its directory and config.
+fn project_for(server: &Server) -> (tempfile::TempDir, ckplan::config::Config) {
+    let dir = tempfile::tempdir().unwrap();
+    let records: Vec<Value> = (1..=3)
+        .map(|i| {
+            json!({"recordName": format!("team-{i}"), "fields": {
+                "name": {"value": format!("Team team-{i}"), "type": "STRING"},
+                "founded": {"value": 1901, "type": "INT64"}}})
+        })
+        .collect();
+    std::fs::write(
+        dir.path().join("teams.json"),
+        Value::Array(records).to_string(),
+    )
+    .unwrap();
+    let (private, _) = auth::generate_key_pair();
+    std::fs::write(dir.path().join("key.pem"), private).unwrap();
+    let path = dir.path().join("ckplan.yaml");
+    std::fs::write(
+        &path,
+        format!(
+            "container: {CONTAINER}\nenvironment: development\nendpoint: {}\n\
+             auth: {{key_id: {KEY_ID}, private_key_file: key.pem}}\ntypes:\n  Team: {{file: teams.json}}\n",
+            server.endpoint()
+        ),
+    )
+    .unwrap();
+    let config = ckplan::config::Config::load(&path).unwrap();
+    (dir, config)
+}
+
+/// Query answers from a lagging index: `team-1` missing, `team-2` with an old name, and an
+/// orphan `team-9` already deleted. Lookups answer the truth: all three local records as
+/// desired, `team-9` not found.
+fn lagging_responder(request: &Received) -> Reply {
+    if request.path.ends_with("records/query") {
+        let mut stale = wire_record("Team", "team-2", "t1");
+        stale["fields"]["name"]["value"] = json!("Old name");
+        return Reply::Json(
+            200,
+            json!({"records": [stale, wire_record("Team", "team-3", "t1"), wire_record("Team", "team-9", "t1")]}),
+        );
+    }
+    let entries: Vec<Value> = request.json()["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|entry| {
+            let name = entry["recordName"].as_str().unwrap();
+            if name == "team-9" {
+                json!({"recordName": name, "serverErrorCode": "NOT_FOUND", "reason": "Record not found"})
+            } else {
+                wire_record("Team", name, "t2")
+            }
+        })
+        .collect();
+    Reply::Json(200, json!({ "records": entries }))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue_11_differences_are_confirmed_by_lookup_so_a_lagging_index_plans_nothing() {
+    let server = Server::start(lagging_responder).await;
+    let (_dir, config) = project_for(&server);
+    let (client, _) = client_for(&server, 1);
+    let types = vec![RecordType::new("Team")];
+    let local = ckplan::local::load_all(&config);
+    let survey = ckplan::sync::survey(&config, local, &client, &types, &())
+        .await
+        .unwrap();
+    let diff = &survey.diffs[0];
+    use ckplan::diff::Category;
+    let categories: Vec<(String, Category)> = diff
+        .records
+        .iter()
+        .map(|r| (r.record_name.to_string(), r.category))
+        .collect();
+    assert_eq!(
+        categories,
+        [
+            ("team-1".to_owned(), Category::Unchanged),
+            ("team-2".to_owned(), Category::Unchanged),
+            ("team-3".to_owned(), Category::Unchanged),
+        ]
+    );
+    // ⌈3 differences / 200⌉ = 1 lookup.
+    assert_eq!(client.request_counts()["records/lookup"], 1);
+    let looked_up = server
+        .requests()
+        .into_iter()
+        .find(|r| r.path.ends_with("records/lookup"))
+        .unwrap();
+    assert_eq!(looked_up.json()["records"].as_array().unwrap().len(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue_11_no_lookup_when_the_query_finds_no_difference() {
+    let server = Server::start(|_: &Received| {
+        let records: Vec<Value> = (1..=3)
+            .map(|i| wire_record("Team", &format!("team-{i}"), "t1"))
+            .collect();
+        Reply::Json(200, json!({ "records": records }))
+    })
+    .await;
+    let (_dir, config) = project_for(&server);
+    let (client, _) = client_for(&server, 1);
+    let local = ckplan::local::load_all(&config);
+    let survey = ckplan::sync::survey(&config, local, &client, &[RecordType::new("Team")], &())
+        .await
+        .unwrap();
+    assert_eq!(survey.diffs[0].count(ckplan::diff::Category::Unchanged), 3);
+    assert!(!client.request_counts().contains_key("records/lookup"));
+}
+
+/// A fresh container: the query says the type does not exist, lookups find nothing.
+fn fresh_container_responder(request: &Received) -> Reply {
+    if request.path.ends_with("records/query") {
+        return not_found_type();
+    }
+    let entries: Vec<Value> = request.json()["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| json!({"recordName": e["recordName"], "serverErrorCode": "NOT_FOUND", "reason": "Record not found"}))
+        .collect();
+    Reply::Json(200, json!({ "records": entries }))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue_11_first_read_of_a_fresh_development_container_counts_every_record_new() {
+    let server = Server::start(fresh_container_responder).await;
+    let (_dir, config) = project_for(&server);
+    let (client, _) = client_for(&server, 1);
+    let local = ckplan::local::load_all(&config);
+    let survey = ckplan::sync::survey(&config, local, &client, &[RecordType::new("Team")], &())
+        .await
+        .unwrap();
+    assert_eq!(survey.diffs[0].count(ckplan::diff::Category::New), 3);
+    assert_eq!(
+        survey.notes,
+        [ckplan::sync::ReadNote::TypeNotCreatedYet(RecordType::new(
+            "Team"
+        ))]
+    );
+
+    // Production has only what was deployed: the same 404 is an error there.
+    let production = production_client(&server);
+    let local = ckplan::local::load_all(&config);
+    let error = ckplan::sync::survey(&config, local, &production, &[RecordType::new("Team")], &())
+        .await
+        .err()
+        .unwrap();
+    assert!(
+        matches!(error, CloudKitError::UnknownRecordType { .. }),
+        "{error:?}"
+    );
+}
