@@ -349,7 +349,10 @@ impl<'a> Run<'a> {
             batch: number,
             records: sent,
         })?;
-        let operations = batch.iter().map(Work::operation).collect();
+        let operations = batch
+            .iter()
+            .map(|work| work.operation(&self.rules(&work.change.record_type)))
+            .collect();
         let mut leftovers = Leftovers::default();
         match self.client.modify_batch(operations).await {
             Ok(results) => {

@@ -267,6 +267,12 @@ fn project_for(server: &Server) -> (tempfile::TempDir, ckplan::config::Config) {
     .unwrap();
     let (private, _) = auth::generate_key_pair();
     std::fs::write(dir.path().join("key.pem"), private).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let file = dir.path().join("key.pem");
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
     let path = dir.path().join("ckplan.yaml");
     std::fs::write(
         &path,
@@ -405,4 +411,100 @@ async fn issue_11_first_read_of_a_fresh_development_container_counts_every_recor
         matches!(error, CloudKitError::UnknownRecordType { .. }),
         "{error:?}"
     );
+}
+
+/// Runs the ckplan binary in `dir` with `args`; (exit code, stdout, stderr).
+async fn ckplan_in(dir: &Path, args: &[&str]) -> (i32, String, String) {
+    let dir = dir.to_owned();
+    let args: Vec<String> = args.iter().map(|s| (*s).to_owned()).collect();
+    let output = tokio::task::spawn_blocking(move || {
+        assert_cmd::Command::cargo_bin("ckplan")
+            .unwrap()
+            .current_dir(&dir)
+            .env("NO_COLOR", "1")
+            .args(&args)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// CloudKit holds `team-1` with an old name (everything else absent). A modify is refused
+/// with CONFLICT; once a modify has been seen, every lookup of `team-1` fails with
+/// INTERNAL_ERROR.
+fn unreadable_after_conflict() -> impl FnMut(&Received) -> Reply + Send {
+    let mut modified = false;
+    move |request: &Received| {
+        let mut old = wire_record("Team", "team-1", "t1");
+        old["fields"]["name"]["value"] = json!("Old name");
+        if request.path.ends_with("records/query") {
+            return Reply::Json(200, json!({ "records": [old] }));
+        }
+        if request.path.ends_with("records/modify") {
+            modified = true;
+            let entries: Vec<Value> = request.json()["operations"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|o| json!({"recordName": o["record"]["recordName"], "serverErrorCode": "CONFLICT", "reason": "oplock"}))
+                .collect();
+            return Reply::Json(200, json!({ "records": entries }));
+        }
+        let entries: Vec<Value> = request.json()["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| match (e["recordName"].as_str(), modified) {
+                (Some("team-1"), true) => json!({"recordName": "team-1", "serverErrorCode": "INTERNAL_ERROR", "reason": "boom"}),
+                (Some("team-1"), false) => old.clone(),
+                _ => json!({"recordName": e["recordName"], "serverErrorCode": "NOT_FOUND"}),
+            })
+            .collect();
+        Reply::Json(200, json!({ "records": entries }))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue_11_a_failing_lookup_during_apply_stops_naming_the_record_and_claims_nothing() {
+    let server = Server::start(unreadable_after_conflict()).await;
+    let (dir, _config) = project_for(&server);
+    let (code, _, stderr) = ckplan_in(dir.path(), &["plan", "-o", "out.plan"]).await;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("Plan: 2 to create, 1 to update, 0 to delete."),
+        "{stderr}"
+    );
+    let (code, _, stderr) = ckplan_in(dir.path(), &["apply", "out.plan"]).await;
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("`team-1`"), "{stderr}");
+    assert!(stderr.contains("INTERNAL_ERROR"), "{stderr}");
+    let receipt = std::fs::read_to_string(dir.path().join("out.plan.receipt.json"))
+        .or_else(|_| {
+            let found = std::fs::read_dir(dir.path())
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .find(|p| p.to_string_lossy().contains("receipt"))
+                .unwrap();
+            std::fs::read_to_string(found)
+        })
+        .unwrap();
+    let receipt: Value = serde_json::from_str(&receipt).unwrap();
+    let team_1 = receipt["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["record_name"] == "team-1");
+    assert!(team_1.is_none(), "team-1 given an outcome: {team_1:?}");
+    assert_eq!(receipt["totals"]["already_applied"], 0);
+    assert_eq!(
+        receipt["totals"]["conflicts"], 0,
+        "read as deleted meanwhile"
+    );
+    assert_eq!(receipt["complete"], false);
 }
