@@ -73,11 +73,10 @@ impl Report {
 /// Runs every check against `client`'s target. Reads only: `users/caller` and one
 /// single-record query per configured type.
 pub async fn run(config: &Config, client: &Client) -> Report {
-    let mut checks = vec![local_data(config), environment(config.environment)];
     let key = key(client).await;
     let authenticated = key.status == Status::Pass;
-    checks.insert(0, key);
-    checks.insert(1, clock(client));
+    // The clock comes from the reply's `Date` header, a 401 included.
+    let mut checks = vec![key, clock(client), environment(config.environment)];
     for record_type in config.types.keys() {
         checks.push(if authenticated {
             record_type_check(client, record_type).await
@@ -89,6 +88,7 @@ pub async fn run(config: &Config, client: &Client) -> Report {
             )
         });
     }
+    checks.push(local_data(config));
     Report {
         target: config.target(),
         endpoint: client.endpoint().to_string(),
@@ -193,8 +193,10 @@ fn local_data(config: &Config) -> Check {
             "local data",
             Status::Pass,
             format!(
-                "{} record types, {records} records validate",
-                config.types.len()
+                "{} record type{}, {records} record{} validate",
+                config.types.len(),
+                plural(config.types.len()),
+                plural(records)
             ),
         )
     } else {
@@ -224,4 +226,12 @@ fn plain(text: &str) -> String {
             }
         })
         .collect()
+}
+
+fn plural(count: usize) -> &'static str {
+    if count == 1 {
+        ""
+    } else {
+        "s"
+    }
 }
