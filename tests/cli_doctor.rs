@@ -163,3 +163,31 @@ async fn issue_11_doctor_names_a_key_that_does_not_authenticate() {
     assert_no_writes(&project.server);
     project.server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue_11_doctor_fails_a_clock_minutes_off_cloudkits() {
+    use ckplan::cloudkit::auth::RequestSigner;
+    use ckplan::cloudkit::{Client, ClientOptions};
+    use ckplan::sync::doctor::{self, Status};
+    let project = project(true, EmulatorConfig::default()).await;
+    let config = ckplan::config::Config::load(&project.dir.path().join("ckplan.yaml")).unwrap();
+    let key = std::fs::read_to_string(project.dir.path().join("key.pem")).unwrap();
+    let signer = RequestSigner::new("k", parse_private_pem(&key).unwrap());
+    // Seven minutes ahead: inside the emulator's ±10 minutes, beyond doctor's 5.
+    let ahead = std::sync::Arc::new(|| chrono::Utc::now() + chrono::Duration::minutes(7));
+    let client = Client::with_clock(
+        &project.server.url(),
+        config.target(),
+        signer,
+        ClientOptions::default(),
+        ahead,
+    )
+    .unwrap();
+    let report = doctor::run(&config, &client).await;
+    let clock = report.checks.iter().find(|c| c.name == "clock").unwrap();
+    assert_eq!(clock.status, Status::Fail, "{clock:?}");
+    assert!(clock.detail.contains("ahead of"), "{clock:?}");
+    assert!(clock.fix.as_deref().unwrap().contains("NTP"), "{clock:?}");
+    assert!(!report.passed());
+    project.server.shutdown().await;
+}

@@ -77,7 +77,7 @@ struct Inner {
 }
 
 /// CloudKit's clock as its last reply stated it (HTTP `Date`, 1 s resolution) and this
-/// machine's clock at the moment the reply arrived.
+/// machine's clock when it signed that request (the time CloudKit checks).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ServerClock {
     pub server: DateTime<Utc>,
@@ -183,7 +183,8 @@ impl Client {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn note_server_date(&self, headers: &reqwest::header::HeaderMap) {
+    /// Keeps the reply's `Date` with `signed_at`, the time this machine put in the request.
+    fn note_server_date(&self, headers: &reqwest::header::HeaderMap, signed_at: DateTime<Utc>) {
         let server = headers
             .get(reqwest::header::DATE)
             .and_then(|value| value.to_str().ok())
@@ -191,7 +192,7 @@ impl Client {
         if let Some(server) = server {
             let clock = ServerClock {
                 server: server.with_timezone(&Utc),
-                local: (self.inner.clock)(),
+                local: signed_at,
             };
             *self
                 .inner
@@ -297,10 +298,8 @@ impl Client {
         body: &[u8],
         attempt: u32,
     ) -> Result<(u16, Vec<u8>), CloudKitError> {
-        let signed = self
-            .inner
-            .signer
-            .sign((self.inner.clock)(), body, url.path());
+        let signed_at = (self.inner.clock)();
+        let signed = self.inner.signer.sign(signed_at, body, url.path());
         self.count(operation);
         let started = Instant::now();
         let response = self
@@ -316,7 +315,7 @@ impl Client {
             .await
             .map_err(|source| CloudKitError::transport(operation, source))?;
         let status = response.status().as_u16();
-        self.note_server_date(response.headers());
+        self.note_server_date(response.headers(), signed_at);
         // The reply has begun, so the request was sent: a failure now leaves its effect unknown.
         let reply = response
             .bytes()
