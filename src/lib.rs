@@ -17,7 +17,10 @@
 //! - `apply`: execution, conflict resolution, journal, receipt.
 //! - `emulator`: a CloudKit-compatible server sharing only the wire types and signing
 //!   with the client.
-//! - `cli`: the only part that prints, prompts, reads the environment or exits.
+//! - `render`: pure views (plan review, diff, counts) with text and JSON backends, and the
+//!   one escaping of untrusted text for terminals; returns strings, prints nothing.
+//! - `cli`: the only part that prints, prompts, reads the environment or exits: one
+//!   `Printer` built from `-q`/`-v`/colour, one `CommandError` with kind and hints.
 
 pub mod apply;
 pub mod cli;
@@ -28,4 +31,5 @@ pub mod emulator;
 pub mod local;
 pub mod plan;
 pub mod record;
+pub mod render;
 pub mod sync;

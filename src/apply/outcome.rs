@@ -3,6 +3,7 @@
 
 use super::resolve::{ConflictReason, FieldConflict};
 use crate::cloudkit::wire::WireField;
+use crate::plan::Action;
 use crate::record::{ChangeTag, FieldValue, RecordName, RecordType};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -70,7 +71,11 @@ impl Outcome {
             }
             ConflictReason::DeletedMeanwhile => ("deleted meanwhile; not re-created", &[]),
             ConflictReason::ChangedBeforeDelete => ("changed meanwhile; not deleted", &[]),
-            ConflictReason::Aborted(fields) => (
+            ConflictReason::Aborted(Action::Create, fields) => (
+                "created meanwhile with other values; apply aborted (--on-conflict abort)",
+                fields,
+            ),
+            ConflictReason::Aborted(_, fields) => (
                 "changed meanwhile; apply aborted (--on-conflict abort)",
                 fields,
             ),
@@ -151,3 +156,26 @@ pub struct ReceiptEntry {
 
 /// Outcomes by record, ordered like the plan.
 pub type Outcomes = BTreeMap<RecordKey, Outcome>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression (issue 13): `--on-conflict abort` on a record created meanwhile said
+    /// "changed meanwhile".
+    #[test]
+    fn issue_13_an_aborted_create_says_created_meanwhile() {
+        let reason = |action| match Outcome::conflict(&ConflictReason::Aborted(action, vec![])) {
+            Outcome::Conflict { reason, .. } => reason,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            reason(Action::Create),
+            "created meanwhile with other values; apply aborted (--on-conflict abort)"
+        );
+        assert_eq!(
+            reason(Action::Update),
+            "changed meanwhile; apply aborted (--on-conflict abort)"
+        );
+    }
+}

@@ -41,9 +41,9 @@ pub enum ConflictReason {
     CreatedMeanwhile(Vec<FieldConflict>),
     /// The record the plan deletes was changed meanwhile.
     ChangedBeforeDelete,
-    /// `--on-conflict abort` stopped at the first conflict: the record's fields that differ
-    /// from what the plan wants.
-    Aborted(Vec<FieldConflict>),
+    /// `--on-conflict abort` stopped at the first conflict: the planned action and the
+    /// record's fields that differ from what the plan wants.
+    Aborted(Action, Vec<FieldConflict>),
 }
 
 /// The decision for one change.
@@ -144,9 +144,10 @@ pub fn after_refusal(
     };
     let fresh = current.change_tag.clone();
     if policy == OnConflict::Abort {
-        return Decision::Conflict(ConflictReason::Aborted(field_conflicts(
-            change, current, rules,
-        )));
+        return Decision::Conflict(ConflictReason::Aborted(
+            change.action,
+            field_conflicts(change, current, rules),
+        ));
     }
     if policy == OnConflict::Overwrite {
         return Decision::Send { change_tag: fresh };
@@ -305,7 +306,7 @@ mod tests {
                 change_tag: Some(ChangeTag::new("t2"))
             }
         );
-        let Decision::Conflict(ConflictReason::Aborted(fields)) =
+        let Decision::Conflict(ConflictReason::Aborted(Action::Update, fields)) =
             after_refusal(&update_change(), Some(&now), OnConflict::Abort, &rules())
         else {
             panic!("expected an aborted conflict");

@@ -1,11 +1,12 @@
 //! `ckplan apply [PLAN]`: execute a saved plan exactly, or (without PLAN) smart sync: plan
 //! in memory, show it, ask, apply.
 
-use super::{output, plan as plan_command, show, workspace, ExitStatus, Globals};
+use super::{output, plan as plan_command, workspace, CommandResult, ExitStatus, Globals};
 use crate::apply::{self, journal, ApplyOptions, ApplyReport, Observer, OnConflict, Outcome};
 use crate::config::Config;
-use crate::plan::{file, Action, Plan};
+use crate::plan::{file, Plan};
 use crate::record::Environment;
+use crate::render::{self, plural};
 use anyhow::{bail, Context};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::BufRead;
@@ -52,9 +53,9 @@ pub struct Args {
     pub types: Vec<String>,
 }
 
-pub async fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitStatus> {
+pub async fn run(args: Args, globals: &Globals) -> CommandResult {
     let config = workspace::load_config(globals)?;
-    match args.plan.clone() {
+    let status = match args.plan.clone() {
         Some(path) => {
             let bytes = std::fs::read(&path)
                 .with_context(|| format!("failed to read plan `{}`", path.display()))?;
@@ -63,10 +64,11 @@ pub async fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitStatus> {
             drop(bytes);
             check_target(&plan, &config, &path)?;
             production_guard(&config, args.allow_production, globals)?;
-            apply_plan(&config, &plan, &checksum, &path, &args, globals).await
+            apply_plan(&config, &plan, &checksum, &path, &args, globals).await?
         }
-        None => smart_sync(&config, &args, globals).await,
-    }
+        None => smart_sync(&config, &args, globals).await?,
+    };
+    Ok(status)
 }
 
 fn parse_parallelism(text: &str) -> Result<usize, String> {
@@ -122,13 +124,15 @@ fn prompt(question: &str) -> anyhow::Result<String> {
 
 async fn smart_sync(config: &Config, args: &Args, globals: &Globals) -> anyhow::Result<ExitStatus> {
     let plan = plan_command::make_plan(config, globals, &args.types, args.delete_orphans).await?;
-    eprint!("{}", plan_command::summary(&plan));
+    eprint!("{}", render::summary::plan_summary(&plan));
     if args.dry_run {
-        print!("{}", dry_run_listing(&plan));
+        globals.printer.data(&render::plan::dry_run(&plan))?;
         return Ok(ExitStatus::Success);
     }
     if !plan.has_changes() {
-        eprintln!("No changes. CloudKit already matches the local data.");
+        globals
+            .printer
+            .status(render::summary::no_changes_line(&plan));
         return Ok(ExitStatus::Success);
     }
     if !args.auto_approve {
@@ -137,7 +141,7 @@ async fn smart_sync(config: &Config, args: &Args, globals: &Globals) -> anyhow::
         }
         eprint!(
             "{}",
-            show::render_plan_styled(&plan, false, console::colors_enabled_stderr())
+            render::plan::review(&plan, false, globals.printer.colour_stderr())
         );
         let answer = prompt(
             "Do you want to perform these actions? Only 'yes' will be accepted.\n  Enter a value: ",
@@ -160,25 +164,6 @@ async fn smart_sync(config: &Config, args: &Args, globals: &Globals) -> anyhow::
     })
     .with_context(|| format!("failed to write plan `{}`", path.display()))?;
     apply_plan(config, &plan, &checksum, &path, args, globals).await
-}
-
-fn dry_run_listing(plan: &Plan) -> String {
-    let mut out = String::new();
-    for (action, label) in [
-        (Action::Create, "create"),
-        (Action::Update, "update"),
-        (Action::Delete, "delete"),
-    ] {
-        for change in plan.changes.iter().filter(|c| c.action == action) {
-            out.push_str(&format!(
-                "would {label} {} {}\n",
-                change.record_type, change.record_name
-            ));
-        }
-    }
-    let unchanged: usize = plan.summary.iter().map(|s| s.unchanged).sum();
-    out.push_str(&format!("would skip {unchanged} unchanged records\n"));
-    out
 }
 
 async fn apply_plan(
@@ -220,8 +205,9 @@ async fn apply_plan(
             .count();
         if conflicts > 0 {
             eprintln!(
-                "This plan was already run and ended with {conflicts} conflicts (receipt: `{}`); nothing to do.\n\
+                "This plan was already run and ended with {} (receipt: `{}`); nothing to do.\n\
                  hint: run `ckplan plan` again to plan against CloudKit as it is now",
+                plural(conflicts, "conflict"),
                 receipt_path.display()
             );
             return Ok(ExitStatus::Conflicts);
@@ -232,10 +218,10 @@ async fn apply_plan(
         );
         return Ok(ExitStatus::Success);
     }
-    if replay.runs > 0 && !globals.quiet {
+    if replay.runs > 0 && !globals.printer.is_quiet() {
         eprintln!(
-            "Resuming: {} records done in an earlier run, {} uncertain (looked up first).",
-            replay.done.len(),
+            "Resuming: {} done in an earlier run, {} uncertain (looked up first).",
+            plural(replay.done.len(), "record"),
             replay.uncertain.len()
         );
     }
@@ -252,12 +238,12 @@ async fn apply_plan(
         parallelism: args.parallelism,
         max_rounds: 5,
     };
-    let bar = ApplyBar::new(globals.quiet);
+    let bar = ApplyBar::new(globals.printer.is_quiet());
     let report = apply::execute(plan, &connection.client, &options, replay, journal, &bar).await;
     bar.finish();
     let key_id = connection.client.key_id().to_owned();
     connection.close().await;
-    let report = report?;
+    let mut report = report?;
     let receipt = apply::receipt::build(
         plan,
         checksum,
@@ -272,19 +258,15 @@ async fn apply_plan(
         serde_json::to_string_pretty(&receipt)?.as_bytes(),
     )
     .with_context(|| format!("failed to write receipt `{}`", receipt_path.display()))?;
-    print_conflicts(&report);
+    print_conflicts(&report, &globals.printer);
     let not_started = plan.changes.len() - receipt.records.len();
-    // The typed error goes to the edge whole, so that its hint is printed.
-    let mut report = report;
-    let error = report.error.take();
     finish(
-        &report,
-        error,
+        &mut report,
         &receipt.totals,
         not_started,
         &receipt_path,
         path,
-        globals.quiet,
+        globals.printer.is_quiet(),
     )
 }
 
@@ -327,11 +309,11 @@ pub fn receipt_path_for(plan: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-fn print_conflicts(report: &ApplyReport) {
+fn print_conflicts(report: &ApplyReport, printer: &super::Printer) {
     for (key, outcome) in &report.outcomes {
         match outcome {
             Outcome::Conflict { reason, fields } => {
-                output::warn(format_args!(
+                printer.warn(format_args!(
                     "conflict: {} `{}`: {reason}",
                     key.record_type, key.record_name
                 ));
@@ -339,13 +321,14 @@ fn print_conflicts(report: &ApplyReport) {
                     // As `ckplan show` renders values; raw JSON if a value does not decode.
                     let shown = |v: &Option<crate::cloudkit::wire::WireField>| match v {
                         None => "(absent)".to_owned(),
-                        Some(field) => field
-                            .to_value(None)
-                            .map_or_else(|_| field.value.to_string(), |v| show::render_value(&v)),
+                        Some(field) => field.to_value(None).map_or_else(
+                            |_| render::escape(&field.value.to_string()).into_owned(),
+                            |v| render::plan::value_text(&v),
+                        ),
                     };
                     eprintln!(
                         "    {}: planned before {}, now {}, wanted {}",
-                        field.field,
+                        render::escape(&field.field),
                         shown(&field.planned_before),
                         shown(&field.now),
                         shown(&field.wanted)
@@ -353,12 +336,10 @@ fn print_conflicts(report: &ApplyReport) {
                 }
             }
             Outcome::Failed { code, reason } => {
-                eprintln!(
-                    "{} {} `{}`: {code} {reason}",
-                    console::style("error:").red().bold().for_stderr(),
-                    key.record_type,
-                    key.record_name
-                );
+                printer.error(format_args!(
+                    "{} `{}`: {code} {reason}",
+                    key.record_type, key.record_name
+                ));
             }
             _ => {}
         }
@@ -366,8 +347,7 @@ fn print_conflicts(report: &ApplyReport) {
 }
 
 fn finish(
-    report: &ApplyReport,
-    error: Option<crate::cloudkit::CloudKitError>,
+    report: &mut ApplyReport,
     totals: &apply::Totals,
     not_started: usize,
     receipt: &Path,
@@ -386,7 +366,8 @@ fn finish(
     if !quiet {
         eprintln!("Receipt: `{}`", receipt.display());
     }
-    if let Some(error) = error {
+    // The CloudKit error stays typed, so the printed error keeps its hint.
+    if let Some(error) = report.error.take() {
         eprintln!("Apply stopped: {line}{already}.");
         return Err(anyhow::Error::new(error).context(format!(
             "apply stopped; run `ckplan apply {}` again to resume",
@@ -395,8 +376,9 @@ fn finish(
     }
     if report.has_conflicts() && not_started > 0 {
         eprintln!(
-            "Apply stopped on {}: {line}{already}; {not_started} planned changes not started.",
-            plural(totals.conflicts, "conflict")
+            "Apply stopped on {}: {line}{already}; {} not started.",
+            plural(totals.conflicts, "conflict"),
+            plural(not_started, "planned change")
         );
         return Ok(ExitStatus::Conflicts);
     }
@@ -425,10 +407,6 @@ fn finish(
         );
     }
     Ok(ExitStatus::Success)
-}
-
-fn plural(count: usize, noun: &str) -> String {
-    format!("{count} {noun}{}", if count == 1 { "" } else { "s" })
 }
 
 /// A bar per batch on terminals, plain lines otherwise.

@@ -1,11 +1,11 @@
 //! `ckplan delete-all --type T`: the old behaviour, kept: delete every record of a type,
 //! after confirmation.
 
-use super::{output, workspace, ExitStatus, Globals};
+use super::{output, workspace, CommandError, CommandResult, ExitStatus, Globals};
 use crate::cloudkit::client::OperationResult;
 use crate::cloudkit::wire::{Operation, OperationType, WireRecord};
 use crate::record::RecordType;
-use anyhow::{bail, Context};
+use anyhow::Context;
 use std::io::BufRead;
 
 /// Delete every record of one type from CloudKit (asks first).
@@ -23,7 +23,7 @@ pub struct Args {
     pub yes: bool,
 }
 
-pub async fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitStatus> {
+pub async fn run(args: Args, globals: &Globals) -> CommandResult {
     let config = workspace::load_config(globals)?;
     let record_type = RecordType::new(args.record_type.as_str());
     let connection = workspace::connect(&config).await?;
@@ -38,11 +38,13 @@ pub async fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitStatus> {
     }
     if !args.yes {
         if !output::stdin_is_terminal() && !globals.interactive {
-            bail!("refusing to delete without confirmation: stdin is not a terminal (use --yes)");
+            return Err(CommandError::user(
+                "refusing to delete without confirmation: stdin is not a terminal (use --yes)",
+            ));
         }
         eprint!(
-            "Delete all {} `{record_type}` records from `{}`? Type `{record_type}` to confirm: ",
-            records.len(),
+            "Delete all {} from `{}`? Type `{record_type}` to confirm: ",
+            crate::render::plural(records.len(), &format!("`{record_type}` record")),
             config.target()
         );
         let mut answer = String::new();
@@ -75,8 +77,8 @@ pub async fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitStatus> {
         .filter(|r| matches!(r, OperationResult::Failed(..)))
         .count();
     eprintln!(
-        "Deleted {} `{record_type}` records, {failed} failed.",
-        results.len() - failed
+        "Deleted {}, {failed} failed.",
+        crate::render::plural(results.len() - failed, &format!("`{record_type}` record"))
     );
     Ok(if failed > 0 {
         ExitStatus::Error

@@ -1,11 +1,12 @@
 //! `ckplan doctor`: a read-only preflight of the configured target before the first plan
 //! against real CloudKit. Renders `sync::doctor`'s checks; exit 0 when none failed.
 
-use super::{workspace, ExitStatus, Globals};
+use super::{workspace, CommandResult, ExitStatus, Globals};
 use crate::cloudkit::{ClientOptions, RetryPolicy};
+use crate::render::escape;
 use crate::sync::doctor::{self, Report, Status};
 use anyhow::Context;
-use console::style;
+use console::Style;
 use std::time::Duration;
 
 /// Check the key, the clock, each record type, the indexes, the environment and the local
@@ -25,7 +26,7 @@ pub struct Args {
     pub json: bool,
 }
 
-pub async fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitStatus> {
+pub async fn run(args: Args, globals: &Globals) -> CommandResult {
     let config = workspace::load_config(globals)?;
     // A preflight answers quickly: two attempts, short waits.
     let options = ClientOptions {
@@ -43,11 +44,14 @@ pub async fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitStatus> {
         .with_context(|| format!("failed to connect to CloudKit for `{}`", config.target()))?;
     let report = doctor::run(&config, &connection.client).await;
     connection.close().await;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+    let text = if args.json {
+        let mut json = serde_json::to_string_pretty(&report).context("cannot encode the report")?;
+        json.push('\n');
+        json
     } else {
-        print!("{}", render(&report));
-    }
+        render(&report, globals.printer.colour_stdout())
+    };
+    globals.printer.data(&text)?;
     Ok(if report.passed() {
         ExitStatus::Success
     } else {
@@ -55,9 +59,14 @@ pub async fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitStatus> {
     })
 }
 
-/// The report as aligned lines, a `fix:` under each problem, and a verdict.
-pub fn render(report: &Report) -> String {
-    let mut out = format!("ckplan doctor: {} at {}\n", report.target, report.endpoint);
+/// The report as aligned lines, a `fix:` under each problem, and a verdict. Text that
+/// came from CloudKit (user names, error reasons) is escaped.
+pub fn render(report: &Report, colour: bool) -> String {
+    let mut out = format!(
+        "ckplan doctor: {} at {}\n",
+        escape(&report.target.to_string()),
+        escape(&report.endpoint)
+    );
     let width = report
         .checks
         .iter()
@@ -65,18 +74,20 @@ pub fn render(report: &Report) -> String {
         .max()
         .unwrap_or(0);
     for check in &report.checks {
-        let status = match check.status {
-            Status::Pass => style("ok  ").green(),
-            Status::Warn => style("warn").yellow(),
-            Status::Fail => style("FAIL").red().bold(),
-            Status::Skipped => style("skip").dim(),
+        let (label, style) = match check.status {
+            Status::Pass => ("ok  ", Style::new().green()),
+            Status::Warn => ("warn", Style::new().yellow()),
+            Status::Fail => ("FAIL", Style::new().red().bold()),
+            Status::Skipped => ("skip", Style::new().dim()),
         };
+        let status = style.force_styling(colour).apply_to(label);
         out.push_str(&format!(
             "  {status}  {:width$}  {}\n",
-            check.name, check.detail
+            escape(&check.name),
+            escape(&check.detail)
         ));
         if let Some(fix) = &check.fix {
-            out.push_str(&format!("        {:width$}  fix: {fix}\n", ""));
+            out.push_str(&format!("        {:width$}  fix: {}\n", "", escape(fix)));
         }
     }
     let failed = report

@@ -1,7 +1,7 @@
 //! `ckplan import`: the old behaviour, kept: `forceReplace` every local record in
 //! sequential batches of 200, no diff, no review.
 
-use super::{output, workspace, ExitStatus, Globals};
+use super::{workspace, CommandResult, ExitStatus, Globals};
 use crate::cloudkit::client::OperationResult;
 use crate::cloudkit::wire::{Operation, OperationType, WireRecord};
 use anyhow::Context;
@@ -17,10 +17,10 @@ pub struct Args {
     pub types: Vec<String>,
 }
 
-pub async fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitStatus> {
+pub async fn run(args: Args, globals: &Globals) -> CommandResult {
     let config = workspace::load_config(globals)?;
     let selected = workspace::selected_types(&config, &args.types)?;
-    let mut local = workspace::load_local(&config)?;
+    let mut local = workspace::load_local(&config, &globals.printer)?;
     let order = local.type_order(&config).types;
     let connection = workspace::connect(&config).await?;
     let mut imported = 0;
@@ -46,7 +46,7 @@ pub async fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitStatus> {
                 match result {
                     OperationResult::Failed(name, failure) => {
                         failed += 1;
-                        output::warn(format_args!(
+                        globals.printer.warn(format_args!(
                             "{record_type} `{name}`: {} {}",
                             failure.code,
                             failure.reason.unwrap_or_default()
@@ -55,7 +55,7 @@ pub async fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitStatus> {
                     _ => imported += 1,
                 }
             }
-            if !globals.quiet {
+            if !globals.printer.is_quiet() {
                 eprintln!(
                     "{record_type}: {}/{total}",
                     (index * crate::apply::BATCH_SIZE + chunk.len())
@@ -64,7 +64,10 @@ pub async fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitStatus> {
         }
     }
     connection.close().await;
-    eprintln!("Import complete: {imported} records force-replaced, {failed} failed.");
+    eprintln!(
+        "Import complete: {} force-replaced, {failed} failed.",
+        crate::render::plural(imported, "record")
+    );
     Ok(if failed > 0 {
         ExitStatus::Error
     } else {

@@ -2,7 +2,10 @@
 //! answers to the questions the commands ask) line by line from stdin, so it also works
 //! with piped input.
 
-use super::{apply, delete_all, diff, import, keygen, plan, show, validate, ExitStatus, Globals};
+use super::{
+    apply, delete_all, diff, import, keygen, plan, show, validate, CommandResult, ExitStatus,
+    Globals,
+};
 use std::io::BufRead;
 use std::path::PathBuf;
 
@@ -43,7 +46,7 @@ fn ask(question: &str, default: &str) -> String {
         .unwrap_or_else(|| default.to_owned())
 }
 
-pub async fn run(_args: Args, globals: &Globals) -> anyhow::Result<ExitStatus> {
+pub async fn run(_args: Args, globals: &Globals) -> CommandResult {
     let globals = Globals {
         interactive: true,
         ..globals.clone()
@@ -63,8 +66,8 @@ pub async fn run(_args: Args, globals: &Globals) -> anyhow::Result<ExitStatus> {
         last = match outcome {
             Ok(status) => status,
             Err(error) => {
-                super::output::print_error(&error);
-                ExitStatus::Error
+                globals.printer.command_error(&error);
+                error.exit_status()
             }
         };
     }
@@ -85,7 +88,7 @@ fn smart(dry_run: bool, delete_orphans: bool) -> apply::Args {
     }
 }
 
-async fn dispatch(choice: &str, globals: &Globals) -> anyhow::Result<ExitStatus> {
+async fn dispatch(choice: &str, globals: &Globals) -> CommandResult {
     match choice {
         "1" => validate::run(validate::Args { json: false }, globals),
         "2" => {

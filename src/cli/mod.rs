@@ -7,6 +7,7 @@ pub mod delete_all;
 pub mod diff;
 pub mod doctor;
 pub mod emulator;
+pub mod error;
 pub mod import;
 pub mod keygen;
 pub mod menu;
@@ -15,6 +16,9 @@ pub mod plan;
 pub mod show;
 pub mod validate;
 mod workspace;
+
+pub use error::{CommandError, CommandResult, ErrorKind};
+pub use output::Printer;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -77,12 +81,21 @@ impl From<ExitStatus> for ExitCode {
     }
 }
 
+impl Cli {
+    /// The printer every command writes through, from `-q`, `-v` and the colour flags.
+    pub fn printer(&self) -> Printer {
+        Printer::new(self.no_color, self.verbose, self.quiet)
+    }
+}
+
 /// Options every command sees.
 #[derive(Clone, Debug)]
 pub struct Globals {
     pub config: Option<PathBuf>,
+    /// `-v` count: how much detail a command lists (records, unchanged fields).
     pub verbose: u8,
-    pub quiet: bool,
+    /// All output goes through it; it alone knows `-q` and colour.
+    pub printer: Printer,
     /// Questions may be answered on stdin even when it is not a terminal (`ckplan menu`).
     pub interactive: bool,
 }
@@ -96,17 +109,20 @@ impl Globals {
     }
 }
 
-pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
-    output::init(cli.no_color, cli.verbose, cli.quiet);
+/// Runs the command `cli` names, writing through `printer`; the caller prints the error.
+pub fn run(cli: Cli, printer: Printer) -> CommandResult {
     let globals = Globals {
         config: cli.config,
         verbose: cli.verbose,
-        quiet: cli.quiet,
+        printer,
         interactive: false,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
-        .build()?;
+        .build()
+        .map_err(|error| {
+            CommandError::new(ErrorKind::Internal, error).context("failed to start the runtime")
+        })?;
     runtime.block_on(async move {
         match cli.command {
             Command::Validate(args) => validate::run(args, &globals),
@@ -119,7 +135,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             Command::DeleteAll(args) => delete_all::run(args, &globals).await,
             Command::Keygen(args) => keygen::run(args, &globals),
             Command::Menu(args) => menu::run(args, &globals).await,
-            Command::Completions(args) => completions::run(args),
+            Command::Completions(args) => completions::run(args, &globals.printer),
             Command::Emulator(args) => emulator::run(args, &globals).await,
         }
     })

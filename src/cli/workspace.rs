@@ -2,7 +2,7 @@
 //! environment overrides, loading local data with every problem shown, connecting, and
 //! reading progress on stderr.
 
-use super::{output, Globals};
+use super::{Globals, Printer};
 use crate::cloudkit::ClientOptions;
 use crate::config::Config;
 use crate::local::{self, LocalData};
@@ -26,7 +26,7 @@ pub fn load_config(globals: &Globals) -> anyhow::Result<Config> {
     config.auth.override_with(key_id, key_file);
     // The embedded emulator's key guards nothing; a real key readable by others does.
     if let (Some(key_file), false) = (&config.auth.private_key_file, is_embedded(&config)) {
-        warn_if_key_is_readable_by_others(key_file);
+        warn_if_key_is_readable_by_others(key_file, &globals.printer);
     }
     Ok(config)
 }
@@ -36,11 +36,11 @@ fn is_embedded(config: &Config) -> bool {
 }
 
 #[cfg(unix)]
-fn warn_if_key_is_readable_by_others(path: &std::path::Path) {
+fn warn_if_key_is_readable_by_others(path: &std::path::Path, printer: &Printer) {
     use std::os::unix::fs::PermissionsExt;
     if let Ok(metadata) = std::fs::metadata(path) {
         if metadata.permissions().mode() & 0o077 != 0 {
-            output::warn(format_args!(
+            printer.warn(format_args!(
                 "private key `{}` is readable by group or others; run `chmod 600 {}`",
                 path.display(),
                 path.display()
@@ -50,26 +50,23 @@ fn warn_if_key_is_readable_by_others(path: &std::path::Path) {
 }
 
 #[cfg(not(unix))]
-fn warn_if_key_is_readable_by_others(_path: &std::path::Path) {}
+fn warn_if_key_is_readable_by_others(_path: &std::path::Path, _printer: &Printer) {}
 
 /// Loads every data file, prints every problem on stderr, and fails if any is an error.
-pub fn load_local(config: &Config) -> anyhow::Result<LocalData> {
+pub fn load_local(config: &Config, printer: &Printer) -> anyhow::Result<LocalData> {
     let local = local::load_all(config);
     for problem in local.problems() {
         if problem.is_error() {
-            eprintln!(
-                "{} {problem}",
-                console::style("error:").red().bold().for_stderr()
-            );
+            printer.error(problem);
         } else {
-            output::warn(problem);
+            printer.warn(problem);
         }
     }
     let errors = local.error_count();
     if errors > 0 {
         bail!(
-            "local data has {errors} error{}; nothing was sent (run `ckplan validate` for the full report)",
-            if errors == 1 { "" } else { "s" }
+            "local data has {}; nothing was sent (run `ckplan validate` for the full report)",
+            crate::render::plural(errors, "error")
         );
     }
     Ok(local)
@@ -91,8 +88,9 @@ pub async fn connect(config: &Config) -> anyhow::Result<Connection> {
 pub struct ReadBar(Option<ProgressBar>);
 
 impl ReadBar {
-    pub fn new(quiet: bool) -> Self {
-        if quiet || !output::stderr_is_terminal() {
+    /// `visible`: [`super::Printer::shows_progress`], and the command wants a spinner.
+    pub fn new(visible: bool) -> Self {
+        if !visible {
             return Self(None);
         }
         let bar = ProgressBar::new_spinner();

@@ -158,7 +158,7 @@ impl Config {
 
     /// Resolves `text` as if read from `path`.
     pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
-        let file: ConfigFile = serde_yaml::from_str(text).map_err(|error| {
+        let file = ConfigFile::from_yaml(text).map_err(|error| {
             let location = error.location();
             ConfigError::Parse {
                 path: path.to_owned(),
@@ -377,10 +377,10 @@ fn field_problems(
     let mut problems = Vec::new();
     for (record_type, type_config) in types {
         for (field, spec) in &type_config.fields {
-            let line = find_field_line(text, record_type.as_str(), field);
+            let place = find_field_place(text, record_type.as_str(), field);
             let problem = |message: String| {
                 Problem::error(path, record_type, message)
-                    .at(line.map(Place::Line))
+                    .at(place.map(|(line, column)| Place::LineColumn(line, column)))
                     .field(field)
             };
             if let FieldType::Unknown(name) = &spec.field_type {
@@ -399,16 +399,24 @@ fn field_problems(
     problems
 }
 
-/// The 1-based line declaring `field` under `record_type`, found by indentation-blind
-/// search (serde_yaml keeps no positions of values). `None` if not found.
-fn find_field_line(text: &str, record_type: &str, field: &str) -> Option<usize> {
+/// The 1-based line and column of the key declaring `field` under `record_type`, in block
+/// (`field: TYPE` on its own line) or flow style (`fields: {a: STRING, field: TYPE}`), found
+/// by indentation-blind search (serde_yaml keeps no positions of values). `None` if not found.
+fn find_field_place(text: &str, record_type: &str, field: &str) -> Option<(usize, usize)> {
     let mut lines = text.lines().enumerate();
     let type_key = format!("{record_type}:");
     lines.find(|(_, line)| line.trim_start().starts_with(&type_key))?;
     let field_key = format!("{field}:");
-    lines
-        .find(|(_, line)| line.trim_start().starts_with(&field_key))
-        .map(|(index, _)| index + 1)
+    lines.find_map(|(index, line)| {
+        let starts = line.match_indices(&field_key).map(|(at, _)| at);
+        let key = starts
+            .filter(|&at| {
+                let before = line[..at].trim_end();
+                before.is_empty() || before.ends_with('{') || before.ends_with(',')
+            })
+            .next()?;
+        Some((index + 1, line[..key].chars().count() + 1))
+    })
 }
 
 #[cfg(test)]

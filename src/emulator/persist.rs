@@ -436,7 +436,14 @@ mod tests {
             record: WireRecord::from_record(&record),
             desired_keys: None,
         }]);
-        let modified = store.modify(&scope(), &request, 1_000).unwrap();
+        let modified = store
+            .modify(
+                &scope(),
+                &request,
+                1_000,
+                &mut crate::emulator::faults::Exact,
+            )
+            .unwrap();
         persister
             .commit(&scope(), &modified.changes, store)
             .unwrap()

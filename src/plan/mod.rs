@@ -205,6 +205,32 @@ impl Plan {
         )
     }
 
+    /// The first type whose summary does not match the changes: a change of a type without
+    /// a summary entry, or `(create, update, delete)` counts that differ. Returns the type,
+    /// the summary's counts (zeros when it has no entry) and the changes' counts.
+    pub fn summary_disagreement(&self) -> Option<(RecordType, [usize; 3], [usize; 3])> {
+        let mut counted: BTreeMap<&RecordType, [usize; 3]> = BTreeMap::new();
+        for change in &self.changes {
+            let slot = match change.action {
+                Action::Create => 0,
+                Action::Update => 1,
+                Action::Delete => 2,
+            };
+            counted.entry(&change.record_type).or_default()[slot] += 1;
+        }
+        let summarized: BTreeMap<&RecordType, [usize; 3]> = self
+            .summary
+            .iter()
+            .map(|s| (&s.record_type, [s.create, s.update, s.delete]))
+            .collect();
+        let types = counted.keys().chain(summarized.keys());
+        types.copied().find_map(|record_type| {
+            let said = summarized.get(record_type).copied().unwrap_or_default();
+            let found = counted.get(record_type).copied().unwrap_or_default();
+            (said != found).then(|| (record_type.clone(), said, found))
+        })
+    }
+
     /// Orphans this plan leaves alone because it was made without `--delete-orphans`.
     pub fn orphans_kept(&self) -> usize {
         if self.options.delete_orphans {

@@ -116,3 +116,17 @@ fn malformed_yaml_and_bad_utf8_name_the_place() {
     let mapping = read(Format::Yaml, b"id: 1\n");
     assert!(matches!(&mapping[0], Item::Error(None, m) if m.contains("sequence")));
 }
+
+/// Regression (issue 13): a file ending on an empty line was placed at column 0; columns
+/// count from 1.
+#[test]
+fn issue_13_the_end_of_input_on_an_empty_line_is_column_1() {
+    for (text, line) in [(&b""[..], 1), (&b"[\n{\"a\": 1},\n"[..], 3)] {
+        match &read(Format::Json, text).last() {
+            Some(Item::Error(Some(place), message)) => {
+                assert_eq!(*place, Place::LineColumn(line, 1), "{message}")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
