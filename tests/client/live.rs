@@ -508,3 +508,42 @@ async fn issue_11_a_failing_lookup_during_apply_stops_naming_the_record_and_clai
     );
     assert_eq!(receipt["complete"], false);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue_11_first_plan_on_a_fresh_container_through_the_binary_counts_all_new() {
+    let server = Server::start(fresh_container_responder).await;
+    let (dir, _config) = project_for(&server);
+    let (code, _, stderr) = ckplan_in(dir.path(), &["plan", "-o", "out.plan"]).await;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("Plan: 3 to create, 0 to update, 0 to delete."),
+        "{stderr}"
+    );
+    assert_eq!(
+        stderr.matches("does not exist in development yet").count(),
+        1,
+        "said once: {stderr}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue_11_plan_under_a_lagging_index_has_no_changes_and_detailed_exitcode_0() {
+    let server = Server::start(lagging_responder).await;
+    let (dir, _config) = project_for(&server);
+    let (code, _, stderr) = ckplan_in(
+        dir.path(),
+        &[
+            "plan",
+            "--delete-orphans",
+            "--detailed-exitcode",
+            "-o",
+            "out.plan",
+        ],
+    )
+    .await;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("Plan: 0 to create, 0 to update, 0 to delete."),
+        "{stderr}"
+    );
+}
