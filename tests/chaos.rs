@@ -272,7 +272,7 @@ async fn check_store_and_records(
         let now = cloud.get(&key);
         let tag = now.map(|(tag, _)| tag.as_str());
         match &entry.outcome {
-            Outcome::Created { change_tag } | Outcome::Updated { change_tag } => {
+            Outcome::Created { change_tag } | Outcome::Updated { change_tag, .. } => {
                 assert_eq!(tag, Some(change_tag.0.as_str()), "seed {seed}: {key:?} tag")
             }
             Outcome::AlreadyApplied { change_tag } => assert_eq!(

@@ -59,9 +59,10 @@ fn issue_13_completions_are_real_scripts_for_bash_zsh_and_fish() {
     let fish = completions("fish");
     assert!(fish.contains("complete -c ckplan"), "fish:\n{fish}");
     assert!(
-        fish.contains("__fish_use_subcommand"),
+        fish.contains("-n \"__fish_ckplan_needs_command\""),
         "fish subcommand condition"
     );
+    assert!(fish.contains("-n \"__fish_ckplan_using_subcommand apply\" -l on-conflict"));
     assert!(fish.contains("-a \"apply\"") && fish.contains("-l auto-approve"));
 
     for (shell, script) in [("bash", &bash), ("zsh", &zsh), ("fish", &fish)] {

@@ -96,14 +96,14 @@ fn ckplan_in(dir: &Path, args: &[&str]) -> (i32, String, String) {
     )
 }
 
-const SPORTSTIME_PLANNED: &str = "Game: 0 unchanged, 5760 new, 0 updated, 0 deleted\n\
-    Stadium: 0 unchanged, 32 new, 0 updated, 0 deleted\n\
-    Team: 0 unchanged, 60 new, 0 updated, 0 deleted\n\
+const SPORTSTIME_PLANNED: &str = "Game: 0 unchanged, 5760 new, 0 updated, 0 orphans\n\
+    Stadium: 0 unchanged, 32 new, 0 updated, 0 orphans\n\
+    Team: 0 unchanged, 60 new, 0 updated, 0 orphans\n\
     Plan: 5852 to create, 0 to update, 0 to delete.\n";
 
-const SPORTSTIME_APPLIED: &str = "Game: 5760 unchanged, 0 new, 0 updated, 0 deleted\n\
-    Stadium: 32 unchanged, 0 new, 0 updated, 0 deleted\n\
-    Team: 60 unchanged, 0 new, 0 updated, 0 deleted\n";
+const SPORTSTIME_APPLIED: &str = "Game: 5760 unchanged, 0 new, 0 updated, 0 orphans\n\
+    Stadium: 32 unchanged, 0 new, 0 updated, 0 orphans\n\
+    Team: 60 unchanged, 0 new, 0 updated, 0 orphans\n";
 
 /// The quickstart as the README gives it: plan, apply and diff the SportsTime example with
 /// `--config`, through the embedded emulator, with the README's exact counts; the store
@@ -756,5 +756,93 @@ fn issue_13_deletions_go_in_reverse_dependency_order() {
     assert!(
         stadium_creates.iter().max() < team_creates.iter().min(),
         "{writes:?}"
+    );
+}
+
+/// The menu's other items, each answered on piped stdin and judged by what it did to
+/// CloudKit or the disk: 1 validates, 3 lists changed records, 10 and 11 list without
+/// writing (11 with the orphan's delete), 7 force-replaces everything, 9 writes a key pair,
+/// 13 applies with the orphan deleted.
+#[test]
+fn issue_13_every_menu_item_does_what_it_says() {
+    let env = Env::new();
+    env.seed(&[
+        ckplan::record::Record::new("Stadium", "stadium-9").with_field(
+            "name",
+            ckplan::record::FieldValue::string("Demolished Dome"),
+        ),
+    ]);
+    let writes = || modify_count(&env);
+    let before = writes();
+
+    let validate = env.run_with_stdin(&["menu"], "1\n0\n");
+    assert_eq!(validate.code, 0, "{}", validate.stderr);
+    let broken = env
+        .read("data/teams.json")
+        .replace("\"founded\": 1954", "\"founded\": \"old\"");
+    env.write("data/teams.json", &broken);
+    let invalid = env.run_with_stdin(&["menu"], "1\n0\n");
+    assert_eq!(
+        invalid.code, 1,
+        "validate passed bad data:\n{}",
+        invalid.stderr
+    );
+    env.set_teams(&common::teams());
+
+    let listed = env.run_with_stdin(&["menu"], "3\n0\n");
+    assert_eq!(listed.code, 0, "{}", listed.stderr);
+    assert!(
+        listed.stdout.contains("stadium-1") && listed.stdout.contains("team-2"),
+        "{}",
+        listed.stdout
+    );
+
+    let dry = env.run_with_stdin(&["menu"], "10\n0\n");
+    assert_eq!(dry.code, 0, "{}", dry.stderr);
+    assert!(dry.stdout.contains("stadium-1"), "{}", dry.stdout);
+    assert!(!dry.stdout.contains("stadium-9"), "{}", dry.stdout);
+    let dry_orphans = env.run_with_stdin(&["menu"], "11\n0\n");
+    assert_eq!(dry_orphans.code, 0, "{}", dry_orphans.stderr);
+    assert!(
+        dry_orphans.stdout.contains("stadium-9"),
+        "{}",
+        dry_orphans.stdout
+    );
+    assert_eq!(writes(), before, "a dry run wrote");
+
+    let key = env.run_with_stdin(&["menu"], "9\nmenu-key.pem\n0\n");
+    assert_eq!(key.code, 0, "{}", key.stderr);
+    let pem = env.read("menu-key.pem");
+    assert!(ckplan::cloudkit::auth::parse_private_pem(&pem).is_ok());
+
+    let synced = env.run_with_stdin(&["menu"], "13\nyes\n0\n");
+    assert_eq!(synced.code, 0, "{}", synced.stderr);
+    assert!(
+        env.lookup("stadium-9").is_none(),
+        "the orphan was not deleted"
+    );
+    assert_eq!(
+        (env.records("Stadium").len(), env.records("Team").len()),
+        (3, 2)
+    );
+
+    let force_before = env
+        .stats()
+        .operations
+        .get("forceReplace")
+        .copied()
+        .unwrap_or(0);
+    let imported = env.run_with_stdin(&["menu"], "7\n0\n");
+    assert_eq!(imported.code, 0, "{}", imported.stderr);
+    let forced = env
+        .stats()
+        .operations
+        .get("forceReplace")
+        .copied()
+        .unwrap_or(0);
+    assert_eq!(
+        forced - force_before,
+        5,
+        "import force-replaces every record"
     );
 }

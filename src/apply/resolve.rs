@@ -53,6 +53,12 @@ pub enum Decision {
     AlreadyApplied { change_tag: Option<ChangeTag> },
     /// Send the operation again against this change tag (`None`: a create).
     Send { change_tag: Option<ChangeTag> },
+    /// Send it again over someone else's values (`--on-conflict overwrite`): `fields` are
+    /// the values written over, for the receipt.
+    Overwrite {
+        change_tag: Option<ChangeTag>,
+        fields: Vec<FieldConflict>,
+    },
     /// Do not write; report.
     Conflict(ConflictReason),
 }
@@ -150,7 +156,19 @@ pub fn after_refusal(
         ));
     }
     if policy == OnConflict::Overwrite {
-        return Decision::Send { change_tag: fresh };
+        let mut fields = field_conflicts(change, current, rules);
+        if change.action == Action::Update {
+            // Only values someone else wrote since the plan was made are lost.
+            fields.retain(|c| !same(c.now.as_ref(), c.planned_before.as_ref(), rules));
+        }
+        return if fields.is_empty() {
+            Decision::Send { change_tag: fresh }
+        } else {
+            Decision::Overwrite {
+                change_tag: fresh,
+                fields,
+            }
+        };
     }
     match change.action {
         Action::Create => Decision::Conflict(ConflictReason::CreatedMeanwhile(field_conflicts(
@@ -295,17 +313,16 @@ mod tests {
     #[test]
     fn overwrite_and_abort_policies() {
         let now = cloud("t2", &[("name", FieldValue::string("Theirs"))]);
-        assert_eq!(
-            after_refusal(
-                &update_change(),
-                Some(&now),
-                OnConflict::Overwrite,
-                &rules()
-            ),
-            Decision::Send {
-                change_tag: Some(ChangeTag::new("t2"))
-            }
-        );
+        let Decision::Overwrite { change_tag, fields } = after_refusal(
+            &update_change(),
+            Some(&now),
+            OnConflict::Overwrite,
+            &rules(),
+        ) else {
+            panic!("expected an overwrite");
+        };
+        assert_eq!(change_tag, Some(ChangeTag::new("t2")));
+        assert_eq!(fields[0].now, Some(FieldValue::string("Theirs")));
         let Decision::Conflict(ConflictReason::Aborted(Action::Update, fields)) =
             after_refusal(&update_change(), Some(&now), OnConflict::Abort, &rules())
         else {

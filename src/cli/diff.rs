@@ -26,7 +26,7 @@ pub async fn run(args: Args, globals: &Globals) -> CommandResult {
     let config = workspace::load_config(globals)?;
     let types = workspace::selected_types(&config, &args.types)?;
     let local = workspace::load_local(&config, &globals.printer)?;
-    let connection = workspace::connect(&config).await?;
+    let connection = workspace::connect(&config, globals).await?;
     let bar = workspace::ReadBar::new(globals.printer.shows_progress() && !args.json);
     let survey = sync::survey(&config, local, &connection.client, &types, &bar).await;
     bar.finish();

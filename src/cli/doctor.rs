@@ -37,6 +37,7 @@ pub async fn run(args: Args, globals: &Globals) -> CommandResult {
             max_total: Duration::from_secs(10),
         },
         request_timeout: Duration::from_secs(20),
+        seed: globals.context.seed,
         ..ClientOptions::default()
     };
     let connection = crate::sync::connect(&config, options)

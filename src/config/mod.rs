@@ -34,8 +34,26 @@ pub enum Endpoint {
     Embedded { dir: PathBuf },
 }
 
-/// The server-to-server key. The CLI applies `CKPLAN_KEY_ID` / `CKPLAN_PRIVATE_KEY_FILE`
-/// through `override_with`.
+impl Endpoint {
+    /// How a plan records it: `embedded`, or the base URL.
+    pub fn describe(&self) -> String {
+        match self {
+            Endpoint::Url(url) => url.clone(),
+            Endpoint::Embedded { .. } => "embedded".to_owned(),
+        }
+    }
+}
+
+/// What wins over the file when a configuration is resolved: the values of
+/// `CKPLAN_KEY_ID` and `CKPLAN_PRIVATE_KEY_FILE`, which only the command line reads.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Overrides {
+    pub key_id: Option<String>,
+    /// As given (relative to the working directory, not the config file).
+    pub private_key_file: Option<PathBuf>,
+}
+
+/// The server-to-server key; `Config::resolve` applies the overrides.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Auth {
     pub key_id: Option<String>,
@@ -154,6 +172,16 @@ impl Config {
             }
         })?;
         Self::parse(path, &text)
+    }
+
+    /// The configuration in force: `path` loaded and checked, then `overrides` applied. The
+    /// command line's one way to a configuration that talks to CloudKit.
+    pub fn resolve(path: &Path, overrides: &Overrides) -> Result<Config, ConfigError> {
+        let mut config = Self::load(path)?;
+        config
+            .auth
+            .override_with(overrides.key_id.clone(), overrides.private_key_file.clone());
+        Ok(config)
     }
 
     /// Resolves `text` as if read from `path`.
@@ -293,17 +321,14 @@ pub fn parse_endpoint(text: Option<&str>, directory: &Path) -> Result<Endpoint, 
             dir: directory.join(dir),
         });
     }
-    let host = text
-        .strip_prefix("https://")
-        .or_else(|| text.strip_prefix("http://"));
-    match host {
-        Some(host) if !host.is_empty() && !host.starts_with('/') => {
-            Ok(Endpoint::Url(text.trim_end_matches('/').to_owned()))
-        }
-        _ => Err(format!(
+    if !text.contains("://") {
+        return Err(format!(
             "endpoint `{text}` is not an http(s) URL, `embedded` or `embedded:DIR`"
-        )),
+        ));
     }
+    // The client's own parser: what validates here is what `plan` and `apply` accept.
+    crate::cloudkit::client::parse_endpoint(text).map_err(|error| error.to_string())?;
+    Ok(Endpoint::Url(text.trim_end_matches('/').to_owned()))
 }
 
 fn resolve_type(name: &str, file: TypeFile, directory: &Path) -> Result<TypeConfig, String> {
@@ -409,12 +434,10 @@ fn find_field_place(text: &str, record_type: &str, field: &str) -> Option<(usize
     let field_key = format!("{field}:");
     lines.find_map(|(index, line)| {
         let starts = line.match_indices(&field_key).map(|(at, _)| at);
-        let key = starts
-            .filter(|&at| {
-                let before = line[..at].trim_end();
-                before.is_empty() || before.ends_with('{') || before.ends_with(',')
-            })
-            .next()?;
+        let key = starts.into_iter().find(|&at| {
+            let before = line[..at].trim_end();
+            before.is_empty() || before.ends_with('{') || before.ends_with(',')
+        })?;
         Some((index + 1, line[..key].chars().count() + 1))
     })
 }

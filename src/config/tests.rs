@@ -88,6 +88,18 @@ fn endpoints_parse() {
     );
     assert!(parse_endpoint(Some("ftp://x"), directory).is_err());
     assert!(parse_endpoint(Some("https://"), directory).is_err());
+}
+
+#[test]
+fn issue_10_an_endpoint_with_a_path_is_refused_as_the_client_refuses_it() {
+    let error = parse_endpoint(Some("http://127.0.0.1:8080/database/1"), Path::new("p"));
+    assert!(
+        error
+            .as_ref()
+            .unwrap_err()
+            .contains("scheme, host and port only"),
+        "{error:?}"
+    );
     assert!(parse(&format!("{MINIMAL}endpoint: embeded\n")).is_err());
 }
 
@@ -259,6 +271,35 @@ fn only_long_quoted_values_are_shortened() {
     assert_eq!(
         shorten_quoted(&long),
         format!("found \"{}…\", expected \"x\"", "k".repeat(16))
+    );
+}
+
+#[test]
+fn resolve_applies_the_overrides_over_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ckplan.yaml");
+    std::fs::write(
+        &path,
+        format!("{MINIMAL}auth:\n  key_id: file\n  private_key_file: keys/dev.pem\n"),
+    )
+    .unwrap();
+    let overrides = Overrides {
+        key_id: Some("env".into()),
+        private_key_file: None,
+    };
+    let config = Config::resolve(&path, &overrides).unwrap();
+    assert_eq!(config.auth.key_id.as_deref(), Some("env"));
+    assert_eq!(
+        config.auth.private_key_file,
+        Some(dir.path().join("keys/dev.pem"))
+    );
+    assert_eq!(
+        Config::resolve(&path, &Overrides::default())
+            .unwrap()
+            .auth
+            .key_id
+            .as_deref(),
+        Some("file")
     );
 }
 

@@ -109,6 +109,10 @@ pub struct Plan {
     /// RFC 3339, UTC.
     pub created_at: String,
     pub target: Target,
+    /// Where the plan's reads went: `embedded` (the in-process emulator) or the base URL
+    /// (`https://api.apple-cloudkit.com` for CloudKit). Apply refuses to send the plan
+    /// elsewhere. `None` in plans written before it was recorded.
+    pub endpoint: Option<String>,
     pub options: PlanOptions,
     /// The configuration file first, then the data files.
     pub inputs: Vec<InputDigest>,
@@ -145,7 +149,7 @@ impl Plan {
             let selected = options
                 .types
                 .as_ref()
-                .map_or(true, |types| types.contains(&diff.record_type));
+                .is_none_or(|types| types.contains(&diff.record_type));
             if !selected {
                 continue;
             }
@@ -164,6 +168,7 @@ impl Plan {
             tool_version: env!("CARGO_PKG_VERSION").to_owned(),
             created_at,
             target,
+            endpoint: None,
             options,
             inputs,
             summary,
@@ -171,6 +176,12 @@ impl Plan {
             rules: BTreeMap::new(),
             changes,
         }
+    }
+
+    /// The plan, recording the endpoint its reads went to.
+    pub fn with_endpoint(mut self, endpoint: String) -> Plan {
+        self.endpoint = Some(endpoint);
+        self
     }
 
     /// The plan with the comparison rules of its types (`ignore_fields`, tolerance).

@@ -93,6 +93,9 @@ impl Renderer {
             escape(&plan.created_at),
             escape(&plan.tool_version)
         );
+        if let Some(endpoint) = &plan.endpoint {
+            let _ = writeln!(out, "  endpoint: {}", escape(endpoint));
+        }
         let yes_no = if options.delete_orphans { "yes" } else { "no" };
         let _ = writeln!(out, "  delete orphans: {yes_no}");
         let _ = writeln!(out, "  types: {types}");

@@ -194,8 +194,10 @@ pub async fn crash_rounds(seed: u64, rounds: usize) -> (usize, usize) {
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
         tokio::time::sleep(Duration::from_millis(random.gen_range(0..400))).await;
-        // A real crash: the server was up and writers were still sending.
-        let writing = writers.iter().any(|writer| !writer.is_finished());
+        // A real crash: the server was up, writes were acknowledged in this round and
+        // writers were still sending.
+        let writing = writers.iter().any(|writer| !writer.is_finished())
+            && acknowledged_writes(&acknowledged) > before;
         let running = server.child.try_wait().expect("wait").is_none();
         server.child.kill().expect("kill -9");
         server.child.wait().expect("reaped");

@@ -4,10 +4,11 @@
 
 use super::{CommandError, ErrorKind};
 use crate::apply::journal::JournalError;
-use crate::apply::ApplyError;
+use crate::apply::{ApplyError, SessionError};
 use crate::cloudkit::auth::KeyError;
 use crate::cloudkit::CloudKitError;
 use crate::config::ConfigError;
+use crate::ops::import::ImportError;
 use crate::plan::file::PlanFileError;
 use crate::sync::ConnectError;
 
@@ -102,6 +103,39 @@ impl Classify for ApplyError {
     }
 }
 
+impl Classify for SessionError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            SessionError::Locked { .. } => ErrorKind::User,
+            SessionError::Journal(error) => Classify::kind(error),
+            SessionError::Apply(error) => Classify::kind(error),
+            SessionError::MoveAside { .. } | SessionError::WriteReceipt { .. } => {
+                ErrorKind::Internal
+            }
+        }
+    }
+    fn hints(&self) -> Vec<String> {
+        match self {
+            SessionError::Locked { .. } => vec![
+                "wait for that apply to finish; if its process is gone, the lock went with it"
+                    .to_owned(),
+            ],
+            SessionError::Journal(error) => Classify::hints(error),
+            SessionError::Apply(error) => Classify::hints(error),
+            _ => Vec::new(),
+        }
+    }
+}
+
+impl Classify for ImportError {
+    fn kind(&self) -> ErrorKind {
+        Classify::kind(&self.source)
+    }
+    fn hints(&self) -> Vec<String> {
+        Classify::hints(&self.source)
+    }
+}
+
 macro_rules! from_core_errors {
     ($($error:ty),* $(,)?) => {
         $(impl From<$error> for CommandError {
@@ -139,6 +173,8 @@ from_core_errors!(
     PlanFileError,
     JournalError,
     ApplyError,
+    SessionError,
+    ImportError,
 );
 
 impl From<anyhow::Error> for CommandError {

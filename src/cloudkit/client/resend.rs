@@ -42,11 +42,16 @@ impl Client {
         started: Instant,
         retry_after: Option<f64>,
     ) -> Option<Duration> {
+        let mut random = self
+            .inner
+            .random
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         self.inner.options.retry.next_delay(
             attempts,
             started.elapsed(),
             retry_after_duration(retry_after),
-            &mut rand::thread_rng(),
+            &mut *random,
         )
     }
 

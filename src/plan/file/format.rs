@@ -32,6 +32,10 @@ pub(super) struct PlanDocument {
     pub(super) created_at: String,
     /// Where the records live.
     pub(super) target: TargetDocument,
+    /// Where the plan's reads went: `embedded` (the in-process emulator) or the endpoint's
+    /// base URL. Absent in plans written before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) endpoint: Option<String>,
     pub(super) options: OptionsDocument,
     /// BLAKE3 digests of the configuration file (first) and the data files.
     pub(super) inputs: Vec<InputDocument>,

@@ -147,6 +147,7 @@ impl PlanDocument {
             tool_version: self.tool_version,
             created_at: self.created_at,
             target: Target::from(self.target),
+            endpoint: self.endpoint,
             options: PlanOptions {
                 delete_orphans: self.options.delete_orphans,
                 types: self.options.types,

@@ -51,6 +51,7 @@ fn sample_plan() -> Plan {
         tool_version: "0.1.0".into(),
         created_at: "2025-01-02T03:04:05Z".into(),
         target: target(),
+        endpoint: None,
         options: PlanOptions {
             delete_orphans: true,
             types: None,
@@ -446,6 +447,7 @@ fn arb_plan() -> impl Strategy<Value = Plan> {
                 tool_version: "0.1.0".into(),
                 created_at,
                 target: target(),
+                endpoint: None,
                 options,
                 inputs,
                 type_order: order.into_iter().map(RecordType::new).collect(),

@@ -46,6 +46,8 @@ pub(super) struct PlanView<'a> {
     tool_version: &'a str,
     created_at: &'a str,
     target: TargetDocument,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    endpoint: Option<&'a str>,
     options: OptionsDocument,
     inputs: Vec<InputDocument>,
     type_order: &'a [RecordType],
@@ -74,6 +76,7 @@ impl<'a> PlanView<'a> {
             tool_version: &plan.tool_version,
             created_at: &plan.created_at,
             target: TargetDocument::from(&plan.target),
+            endpoint: plan.endpoint.as_deref(),
             options: OptionsDocument {
                 delete_orphans: plan.options.delete_orphans,
                 types: plan.options.types.clone(),

@@ -12,6 +12,7 @@ fn plan_with(changes: Vec<Change>, delete_orphans: bool, orphans: usize) -> Plan
             database: crate::record::Database::Public,
             zone: "_defaultZone".into(),
         },
+        endpoint: None,
         options: crate::plan::PlanOptions {
             delete_orphans,
             types: None,
