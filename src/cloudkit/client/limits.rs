@@ -74,7 +74,7 @@ pub fn split(
                 limit: max_request_bytes - ENVELOPE_BYTES,
             });
         }
-        let full = groups.last().map_or(true, |group| {
+        let full = groups.last().is_none_or(|group| {
             group.len() >= MAX_RECORDS_PER_REQUEST || bytes + size > max_request_bytes
         });
         if full {
