@@ -167,7 +167,11 @@ pub async fn make_plan(
         diffs,
         type_order,
         type_conflicts,
+        notes,
     } = survey?;
+    for note in &notes {
+        globals.printer.warn(note);
+    }
     refuse_type_conflicts(&type_conflicts)?;
     if let Some(cycle) = &type_order.cycle {
         let names: Vec<_> = cycle.iter().map(|t| t.as_str()).collect();

@@ -132,9 +132,11 @@ pub fn load_type(record_type: &RecordType, type_config: &TypeConfig) -> LoadedTy
     loaded
 }
 
-/// CloudKit's largest record, assets excluded ("1 MB"; counted here as 1 MiB of field
-/// names and values in wire JSON, so no record CloudKit would take is refused).
-pub const MAX_RECORD_BYTES: usize = 1 << 20;
+/// CloudKit's largest record, assets excluded: "1 MB" (Apple, *CloudKit Web Services
+/// Reference*, "Data Size Limits"), read as 1,000,000 bytes, the stricter reading, and
+/// counted as field names plus values in wire JSON, as the client counts it
+/// (`cloudkit::client::MAX_RECORD_BYTES`).
+pub const MAX_RECORD_BYTES: usize = 1_000_000;
 
 /// An error for a record CloudKit would refuse for its size: better said before anything
 /// is sent than as a per-record failure halfway through an apply.
