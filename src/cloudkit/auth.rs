@@ -1,4 +1,4 @@
-//! Server-to-server request signing (protocol notes §2.1), shared by the client (signing)
+//! Server-to-server request signing (`docs/protocol.md`, "Signing"), shared by the client (signing)
 //! and the emulator (verification).
 //!
 //! Message: `<date>:<base64(sha256(body))>:<subpath>`, date `YYYY-MM-DDTHH:MM:SSZ`,

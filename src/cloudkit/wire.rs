@@ -501,7 +501,7 @@ mod tests {
 
     #[test]
     fn live_query_record_decodes() {
-        // Shape of a live records/query reply (protocol notes §3.1).
+        // Shape of a live records/query reply (`docs/protocol.md`, "Records and fields").
         let body = json!({"records": [{
             "recordName": "feed-1", "recordType": "Feed",
             "fields": {"isActive": {"value": 1, "type": "INT64"},

@@ -2,13 +2,13 @@
 //! so that a typo fails loudly; `config::Config` is the resolved, checked form.
 
 use crate::cloudkit::{Database, Environment};
-use schemars::JsonSchema;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 /// `ckplan.yaml`.
-#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ConfigFile {
     /// CloudKit container identifier, e.g. `iCloud.com.example.SportsTime`.
@@ -32,7 +32,8 @@ pub struct ConfigFile {
 }
 
 /// Server-to-server key. `CKPLAN_KEY_ID` and `CKPLAN_PRIVATE_KEY_FILE` override these.
-#[derive(Clone, Debug, Default, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, Default, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct AuthFile {
     #[serde(default)]
@@ -44,7 +45,8 @@ pub struct AuthFile {
 
 /// One data file, or several whose records are merged (a recordName must be unique
 /// across them).
-#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(untagged)]
 pub enum FileList {
     One(PathBuf),
@@ -52,7 +54,8 @@ pub enum FileList {
 }
 
 /// One record type.
-#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct TypeFile {
     /// `.json` (array), `.ndjson`/`.jsonl`, `.yaml`/`.yml`; relative to the config file.

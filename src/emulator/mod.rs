@@ -1,11 +1,12 @@
 //! A CloudKit-compatible HTTP server for tests, the quickstart and anyone without an Apple
 //! account: the same URL layout, S2S signature check, JSON shapes and error codes as
-//! CloudKit Web Services (see `cloudkit-protocol.md`), with strict, deterministic and
+//! CloudKit Web Services (`docs/protocol.md`), with strict, deterministic and
 //! observable behaviour. `routes` owns HTTP (routing, parsing, error encoding),
 //! `signature` the S2S check, `store` (+ `query`, `filter`) the pure record semantics,
 //! `persist` durability, `faults` seeded fault injection.
 //!
-//! Choices made where the protocol notes are unsure (§13), and known differences:
+//! Choices made where the protocol sources are unsure, and known differences (explained in
+//! `docs/emulator.md`):
 //!
 //! - Signatures: the subpath may be signed with or without the query string; an empty body
 //!   may be signed as the SHA-256 of nothing or (MistKit) as an empty hash slot

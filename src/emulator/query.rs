@@ -14,7 +14,7 @@ use std::cmp::Ordering;
 use std::collections::BTreeSet;
 use std::ops::Bound;
 
-/// Default and maximum `resultsLimit` (protocol notes §4, §8).
+/// Default and maximum `resultsLimit` (`docs/protocol.md`, "records/query and paging").
 pub const MAX_RESULTS: u32 = 200;
 
 /// A position in the sort order: the sort keys of a record, then its name.

@@ -13,7 +13,8 @@ use crate::record::{FieldType, FieldValue, Fields, Value};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-/// At most this many operations per modify and names per lookup (protocol notes §8).
+/// At most this many operations per modify and names per lookup (`docs/protocol.md`,
+/// "Limits").
 pub const MAX_OPERATIONS: usize = 200;
 
 /// `deviceID` of every `created` / `modified` stamp, as seen live for S2S writes.

@@ -1,5 +1,5 @@
 //! Unit tests of the store's modify / lookup / query semantics, with JSON requests written
-//! from the protocol notes.
+//! from `docs/protocol.md`.
 
 use super::*;
 use crate::cloudkit::wire::QueryRequest;

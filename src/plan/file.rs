@@ -31,9 +31,6 @@ use crate::cloudkit::target::Target;
 use crate::cloudkit::wire::WireField;
 use crate::diff::CompareRules;
 use crate::record::{ChangeTag, FieldValue, Fields, RecordName, RecordType};
-use schemars::gen::SchemaGenerator;
-use schemars::schema::{RootSchema, Schema, SchemaObject};
-use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 use std::collections::BTreeMap;
@@ -93,15 +90,16 @@ pub enum PlanFileError {
 
 /// A ckplan plan: what `ckplan apply` will do, against which record versions, decided
 /// when and from which inputs.
-#[derive(Serialize, Deserialize, JsonSchema)]
+#[derive(Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
-#[schemars(title = "ckplan plan file")]
+#[cfg_attr(feature = "schema", schemars(title = "ckplan plan file"))]
 struct PlanDocument {
     /// Always `ckplan-plan`.
-    #[schemars(schema_with = "format_name_schema")]
+    #[cfg_attr(feature = "schema", schemars(schema_with = "schema::format_name_schema"))]
     format: String,
     /// The format version; this schema describes version 1.
-    #[schemars(schema_with = "format_version_schema")]
+    #[cfg_attr(feature = "schema", schemars(schema_with = "schema::format_version_schema"))]
     format_version: u32,
     /// The ckplan version that wrote the plan.
     tool_version: String,
@@ -121,14 +119,15 @@ struct PlanDocument {
     /// The changes, ordered by record type then record name.
     changes: Vec<ChangeDocument>,
     /// `blake3:` and the hex BLAKE3 of the canonical document without this member.
-    #[schemars(regex(pattern = r"^blake3:[0-9a-f]{64}$"))]
+    #[cfg_attr(feature = "schema", schemars(regex(pattern = r"^blake3:[0-9a-f]{64}$")))]
     checksum: String,
 }
 
 /// The options the plan was made with.
-#[derive(Serialize, Deserialize, JsonSchema)]
+#[derive(Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
-#[schemars(rename = "PlanOptions")]
+#[cfg_attr(feature = "schema", schemars(rename = "PlanOptions"))]
 struct OptionsDocument {
     /// Whether records only in CloudKit are deleted (`--delete-orphans`).
     delete_orphans: bool,
@@ -137,9 +136,10 @@ struct OptionsDocument {
 }
 
 /// How one type's records were compared.
-#[derive(Serialize, Deserialize, JsonSchema)]
+#[derive(Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
-#[schemars(rename = "CompareRules")]
+#[cfg_attr(feature = "schema", schemars(rename = "CompareRules"))]
 struct RulesDocument {
     /// Fields the app writes itself: never compared, never sent.
     ignore_fields: Vec<String>,
@@ -148,21 +148,23 @@ struct RulesDocument {
 }
 
 /// The digest of one input file.
-#[derive(Serialize, Deserialize, JsonSchema)]
+#[derive(Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
-#[schemars(rename = "InputDigest")]
+#[cfg_attr(feature = "schema", schemars(rename = "InputDigest"))]
 struct InputDocument {
     /// Relative to the configuration file's directory, `/`-separated.
     path: String,
     /// Lowercase hex BLAKE3 of the file's bytes.
-    #[schemars(regex(pattern = r"^[0-9a-f]{64}$"))]
+    #[cfg_attr(feature = "schema", schemars(regex(pattern = r"^[0-9a-f]{64}$")))]
     blake3: String,
 }
 
 /// What the plan found for one record type.
-#[derive(Serialize, Deserialize, JsonSchema)]
+#[derive(Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
-#[schemars(rename = "TypeSummary")]
+#[cfg_attr(feature = "schema", schemars(rename = "TypeSummary"))]
 struct SummaryDocument {
     record_type: RecordType,
     create: usize,
@@ -174,9 +176,10 @@ struct SummaryDocument {
 }
 
 /// One planned change.
-#[derive(Serialize, Deserialize, JsonSchema)]
+#[derive(Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
-#[schemars(rename = "Change")]
+#[cfg_attr(feature = "schema", schemars(rename = "Change"))]
 struct ChangeDocument {
     action: Action,
     record_type: RecordType,
@@ -192,9 +195,10 @@ struct ChangeDocument {
 }
 
 /// A field value in CloudKit's wire form.
-#[derive(Serialize, Deserialize, JsonSchema)]
+#[derive(Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
-#[schemars(rename = "FieldValue")]
+#[cfg_attr(feature = "schema", schemars(rename = "FieldValue"))]
 struct FieldDocument {
     /// The value as CloudKit writes it (a string, number, list, or dictionary).
     value: Json,
@@ -203,25 +207,38 @@ struct FieldDocument {
     field_type: String,
 }
 
-fn format_name_schema(_: &mut SchemaGenerator) -> Schema {
-    const_schema(Json::from(FORMAT_NAME))
+/// JSON Schema generation (feature `schema`, on in the tests): the committed
+/// `schemas/plan.schema.json` is generated from the document types above.
+#[cfg(feature = "schema")]
+mod schema {
+    use super::{PlanDocument, FORMAT_NAME, FORMAT_VERSION};
+    use schemars::gen::SchemaGenerator;
+    use schemars::schema::{RootSchema, Schema, SchemaObject};
+    use serde_json::Value as Json;
+
+    pub(super) fn format_name_schema(_: &mut SchemaGenerator) -> Schema {
+        const_schema(Json::from(FORMAT_NAME))
+    }
+
+    pub(super) fn format_version_schema(_: &mut SchemaGenerator) -> Schema {
+        const_schema(Json::from(FORMAT_VERSION))
+    }
+
+    fn const_schema(value: Json) -> Schema {
+        Schema::Object(SchemaObject {
+            const_value: Some(value),
+            ..SchemaObject::default()
+        })
+    }
+
+    /// The JSON Schema of the plan file, as committed in `schemas/plan.schema.json`.
+    pub fn plan_schema() -> RootSchema {
+        schemars::schema_for!(PlanDocument)
+    }
 }
 
-fn format_version_schema(_: &mut SchemaGenerator) -> Schema {
-    const_schema(Json::from(FORMAT_VERSION))
-}
-
-fn const_schema(value: Json) -> Schema {
-    Schema::Object(SchemaObject {
-        const_value: Some(value),
-        ..SchemaObject::default()
-    })
-}
-
-/// The JSON Schema of the plan file, as committed in `schemas/plan.schema.json`.
-pub fn plan_schema() -> RootSchema {
-    schemars::schema_for!(PlanDocument)
-}
+#[cfg(feature = "schema")]
+pub use schema::plan_schema;
 
 /// The plan file's text: deterministic for equal plans, checksum included.
 pub fn to_text(plan: &Plan) -> String {
