@@ -1,10 +1,23 @@
 //! ckplan: Terraform-style plan and apply for Apple CloudKit records.
 //!
-//! Layers, from the bottom: `record` (the model), `cloudkit` (wire, signing, client),
-//! `config` and `record::load` (local state), `diff` and `plan` (pure), `sync` (reading
-//! both states and comparing them), `apply` (execution), `emulator` (a CloudKit-compatible
-//! server sharing only the wire types and signing with the client), and `cli` (the only
-//! part that prints, prompts, reads the environment or exits).
+//! Layers, from the bottom (a module may use those above it in this list, never those
+//! below; `docs/architecture.md` gives the rules and how they are checked):
+//!
+//! - `record`: the model (names, types, change tags, field values, the target); uses
+//!   nothing.
+//! - `cloudkit`: wire shapes, signing, client, retry, typed errors; takes a
+//!   `record::Target`, knows no plans.
+//! - `config`: `ckplan.yaml` → target, endpoint, auth, record types, and the `Problem`
+//!   shape its own and the data files' findings share.
+//! - `local`: the local data files → desired records, with file:line problems; reads
+//!   `config`, which never reads it back.
+//! - `diff` and `plan`: pure comparison and the plan model; `plan::file` is the only home
+//!   of the on-disk plan format.
+//! - `sync`: reading both states and comparing them.
+//! - `apply`: execution, conflict resolution, journal, receipt.
+//! - `emulator`: a CloudKit-compatible server sharing only the wire types and signing
+//!   with the client.
+//! - `cli`: the only part that prints, prompts, reads the environment or exits.
 
 pub mod apply;
 pub mod cli;
@@ -12,6 +25,7 @@ pub mod cloudkit;
 pub mod config;
 pub mod diff;
 pub mod emulator;
+pub mod local;
 pub mod plan;
 pub mod record;
 pub mod sync;

@@ -7,9 +7,8 @@ use chrono::{DateTime, Duration as ChronoDuration, TimeZone, Utc};
 use ckplan::cloudkit::auth::{self, RequestSigner};
 use ckplan::cloudkit::client::{Clock, Lookup, OperationResult};
 use ckplan::cloudkit::wire::{Operation, OperationType, ServerErrorCode, WireRecord};
-use ckplan::cloudkit::{
-    Client, ClientOptions, CloudKitError, Database, Environment, RetryPolicy, Target,
-};
+use ckplan::cloudkit::{Client, ClientOptions, CloudKitError, RetryPolicy};
+use ckplan::record::{Database, Environment, Target};
 use ckplan::record::{FieldValue, Record, RecordName, RecordType};
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
@@ -147,7 +146,9 @@ async fn handle(
     let reply = (shared.responder.lock().unwrap())(&received);
     shared.log.lock().unwrap().push(received);
     let (status, content_type, body) = match reply {
-        Reply::Json(status, value) => (status, "application/json; charset=UTF-8", value.to_string()),
+        Reply::Json(status, value) => {
+            (status, "application/json; charset=UTF-8", value.to_string())
+        }
         Reply::Text(status, text) => (status, "text/plain; charset=utf-8", text.to_owned()),
         Reply::Drop => {
             kill.notify_one();

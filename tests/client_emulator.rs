@@ -5,9 +5,10 @@
 use ckplan::cloudkit::auth::{parse_private_pem, RequestSigner};
 use ckplan::cloudkit::client::{Lookup, OperationResult};
 use ckplan::cloudkit::wire::{Operation, OperationType, ServerErrorCode, UserIdentity, WireRecord};
-use ckplan::cloudkit::{Client, ClientOptions, CloudKitError, Database, Environment, Target};
+use ckplan::cloudkit::{Client, ClientOptions, CloudKitError};
 use ckplan::emulator::{self, EmulatorConfig, RegisteredKey};
 use ckplan::record::{ChangeTag, FieldValue, Record, RecordName, RecordType};
+use ckplan::record::{Database, Environment, Target};
 
 fn target() -> Target {
     Target {

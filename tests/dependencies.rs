@@ -10,16 +10,40 @@ use std::process::Command;
 const KEPT_OUT: &[(&str, &str)] = &[
     ("axum", "the emulator serves with hyper directly"),
     ("async-trait", "came only with axum"),
-    ("schemars", "JSON Schema generation is the `schema` feature, on in tests only"),
-    ("regex", "`CKPLAN_LOG` is parsed by tracing-subscriber's `Targets`"),
-    ("regex-automata", "came only with tracing-subscriber's `env-filter`"),
-    ("matchers", "came only with tracing-subscriber's `env-filter`"),
+    (
+        "schemars",
+        "JSON Schema generation is the `schema` feature, on in tests only",
+    ),
+    (
+        "regex",
+        "`CKPLAN_LOG` is parsed by tracing-subscriber's `Targets`",
+    ),
+    (
+        "regex-automata",
+        "came only with tracing-subscriber's `env-filter`",
+    ),
+    (
+        "matchers",
+        "came only with tracing-subscriber's `env-filter`",
+    ),
     ("tracing-attributes", "ckplan uses no `#[instrument]`"),
     ("futures-macro", "only futures-util's combinators are used"),
-    ("futures-executor", "only futures-util's combinators are used"),
-    ("iana-time-zone", "only UTC clocks are read (chrono `now`, not `clock`)"),
-    ("icu_normalizer", "Cargo.lock pins idna_adapter 1.0.0: endpoints are ASCII hosts"),
-    ("icu_properties", "Cargo.lock pins idna_adapter 1.0.0: endpoints are ASCII hosts"),
+    (
+        "futures-executor",
+        "only futures-util's combinators are used",
+    ),
+    (
+        "iana-time-zone",
+        "only UTC clocks are read (chrono `now`, not `clock`)",
+    ),
+    (
+        "icu_normalizer",
+        "Cargo.lock pins idna_adapter 1.0.0: endpoints are ASCII hosts",
+    ),
+    (
+        "icu_properties",
+        "Cargo.lock pins idna_adapter 1.0.0: endpoints are ASCII hosts",
+    ),
     ("zerovec", "came only with ICU's IDNA data"),
 ];
 

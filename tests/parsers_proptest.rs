@@ -5,8 +5,8 @@
 //! makes them panic; a plan they accept writes back to a plan they accept.
 
 use ckplan::config::Config;
+use ckplan::local::{self, Format};
 use ckplan::plan::file;
-use ckplan::record::load::{self, Format};
 use proptest::prelude::*;
 use serde_json::Value as Json;
 use std::path::Path;
@@ -189,7 +189,7 @@ proptest! {
     #[test]
     fn data_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..300), format in any::<u8>()) {
         let mut items = 0;
-        load::read_records(&bytes[..], format_of(format), &mut |_| items += 1);
+        local::read_records(&bytes[..], format_of(format), &mut |_| items += 1);
     }
 
     #[test]
@@ -236,7 +236,7 @@ proptest! {
         let path = root.join("ckplan.yaml");
         std::fs::write(&path, ALL_TYPES_CONFIG).unwrap();
         let config = Config::load(&path).expect("the config is valid");
-        let data = load::load_all(&config);
+        let data = local::load_all(&config);
         let loaded: usize = data.types.values().map(|t| t.records.len()).sum();
         prop_assert!(loaded <= json_records.len() + ndjson_records.len() + yaml_records.len());
     }

@@ -2,10 +2,10 @@
 //! be trusted. Plans are written with `ckplan::plan::file::to_text`, as `ckplan plan` does.
 
 use assert_cmd::Command;
-use ckplan::cloudkit::target::{Database, Environment, Target};
 use ckplan::diff::{Category, FieldChange, RecordDiff, TypeDiff};
 use ckplan::plan::{file, InputDigest, Plan, PlanOptions};
 use ckplan::record::{ChangeTag, FieldValue, Fields, ScalarType, Value};
+use ckplan::record::{Database, Environment, Target};
 use std::path::{Path, PathBuf};
 
 fn record(

@@ -477,10 +477,10 @@ mod tests {
         changes.extend((0..5760).map(|i| change("Game", i, Action::Create)));
         changes.extend((0..3).map(|i| change("Team", 1000 + i, Action::Delete)));
         let plan = Plan::build(
-            crate::cloudkit::Target {
+            crate::record::Target {
                 container: "c".into(),
-                environment: crate::cloudkit::Environment::Development,
-                database: crate::cloudkit::Database::Public,
+                environment: crate::record::Environment::Development,
+                database: crate::record::Database::Public,
                 zone: "_defaultZone".into(),
             },
             crate::plan::PlanOptions::default(),

@@ -129,7 +129,7 @@ pub struct Receipt {
     pub format: String,
     pub plan_checksum: String,
     pub plan_file: String,
-    pub target: crate::cloudkit::Target,
+    pub target: crate::record::Target,
     pub key_id: String,
     pub started_at: String,
     pub finished_at: String,

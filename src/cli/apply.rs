@@ -3,9 +3,9 @@
 
 use super::{output, plan as plan_command, show, workspace, ExitStatus, Globals};
 use crate::apply::{self, journal, ApplyOptions, ApplyReport, Observer, OnConflict, Outcome};
-use crate::cloudkit::Environment;
 use crate::config::Config;
 use crate::plan::{file, Action, Plan};
+use crate::record::Environment;
 use anyhow::{bail, Context};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::BufRead;

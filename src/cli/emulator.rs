@@ -16,7 +16,8 @@ use std::time::Duration;
     ckplan keygen -o dev.pem > dev.pub.pem\n  \
     ckplan emulator --listen 127.0.0.1:8787 --data .ckplan/emulator --key 3f1c...=dev.pub.pem\n  \
     # then point ckplan.yaml at `endpoint: http://127.0.0.1:8787`\n\n\
-    Admin routes (unsigned): GET /_emulator/stats, POST /_emulator/reset.\n\
+    Admin routes (unsigned): GET /_emulator/stats, GET /_emulator/requests?since=N,\n\
+    GET /_emulator/dump, POST /_emulator/reset.\n\
     Faults for tests: --latency-ms 50 --throttle-rate 0.1 --drop-rate 0.05 --seed 7")]
 pub struct Args {
     /// Address to listen on (port 0 picks a free port)
@@ -49,7 +50,7 @@ pub struct Args {
     /// Probability that records/modify applies the write, then closes the connection unanswered
     #[arg(long, value_name = "P", default_value_t = 0.0, value_parser = probability)]
     pub drop_rate: f64,
-    /// Seed of the fault decisions
+    /// Seed of the fault decisions, error UUIDs, change tags and generated record names
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub seed: u64,
     /// `retryAfter` sent with injected 429 / 503 replies (0 makes chaos runs fast)
@@ -111,8 +112,11 @@ pub async fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitStatus> {
             drop_rate: args.drop_rate,
             seed: args.seed,
             retry_after_secs: args.retry_after_secs,
+            ..Faults::default()
         },
         log_requests: globals.verbose > 0,
+        clock: emulator::Clock::System,
+        seed: args.seed,
     };
     let running = emulator::start(config)
         .await

@@ -388,10 +388,10 @@ mod tests {
             format_version: crate::plan::FORMAT_VERSION,
             tool_version: "0.1.0".into(),
             created_at: "2025-01-01T00:00:00Z".into(),
-            target: crate::cloudkit::target::Target {
+            target: crate::record::Target {
                 container: "iCloud.x".into(),
-                environment: crate::cloudkit::target::Environment::Production,
-                database: crate::cloudkit::target::Database::Public,
+                environment: crate::record::Environment::Production,
+                database: crate::record::Database::Public,
                 zone: "_defaultZone".into(),
             },
             options: Default::default(),

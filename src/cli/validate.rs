@@ -4,7 +4,7 @@
 
 use super::{output, ExitStatus, Globals};
 use crate::config::Config;
-use crate::record::load::{load_all, LocalData, Problem, Severity};
+use crate::local::{load_all, LocalData, Problem, Severity};
 use anyhow::Context;
 use console::style;
 

@@ -5,7 +5,7 @@
 use super::{output, Globals};
 use crate::cloudkit::ClientOptions;
 use crate::config::Config;
-use crate::record::load::{self, LocalData};
+use crate::local::{self, LocalData};
 use crate::record::RecordType;
 use crate::sync::{self, Connection, ReadProgress};
 use anyhow::{bail, Context};
@@ -54,7 +54,7 @@ fn warn_if_key_is_readable_by_others(_path: &std::path::Path) {}
 
 /// Loads every data file, prints every problem on stderr, and fails if any is an error.
 pub fn load_local(config: &Config) -> anyhow::Result<LocalData> {
-    let local = load::load_all(config);
+    let local = local::load_all(config);
     for problem in local.problems() {
         if problem.is_error() {
             eprintln!(

@@ -4,10 +4,8 @@ pub mod auth;
 pub mod client;
 pub mod error;
 pub mod retry;
-pub mod target;
 pub mod wire;
 
 pub use client::{Client, ClientOptions, Lookup, OperationResult, RecordFailure};
 pub use error::CloudKitError;
 pub use retry::RetryPolicy;
-pub use target::{Database, Environment, Target};

@@ -1,7 +1,7 @@
 //! The serde shape of `ckplan.yaml`, exactly as written by users. Unknown keys are rejected
 //! so that a typo fails loudly; `config::Config` is the resolved, checked form.
 
-use crate::cloudkit::{Database, Environment};
+use crate::record::{Database, Environment};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -6,16 +6,17 @@
 
 mod file;
 mod order;
+mod problem;
 mod template;
 
 pub use file::{AuthFile, ConfigFile, FileList, TypeFile};
 pub(crate) use order::referenced_names;
 pub use order::{type_order, TypeOrder};
+pub use problem::{Origin, Place, Problem, Severity};
 pub use template::{NameTemplate, TemplateError};
 
-use crate::cloudkit::{Database, Environment, Target};
 use crate::diff::CompareRules;
-use crate::record::load::Problem;
+use crate::record::{Database, Environment, Target};
 use crate::record::{FieldType, RecordType, ScalarType};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -170,7 +171,7 @@ impl Config {
     }
 
     /// Mistakes in field declarations: unknown type names, reference targets that are not
-    /// configured. `record::load::load_all` reports them with the data problems.
+    /// configured. `local::load_all` reports them with the data problems.
     pub fn problems(&self) -> &[Problem] {
         &self.problems
     }
@@ -381,7 +382,7 @@ fn field_problems(
             let line = find_field_line(text, record_type.as_str(), field);
             let problem = |message: String| {
                 Problem::error(path, record_type, message)
-                    .at(line.map(crate::record::load::Place::Line))
+                    .at(line.map(Place::Line))
                     .field(field)
             };
             if let FieldType::Unknown(name) = &spec.field_type {

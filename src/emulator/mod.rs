@@ -55,19 +55,26 @@
 //!   `{users: [{userRecordName}]}` (no `lookupInfo` or `nameComponents`: S2S callers are
 //!   not discoverable).
 
+mod admin;
+mod clock;
 mod faults;
 mod filter;
 mod persist;
 mod protocol;
 mod query;
+mod requests;
 mod routes;
 mod signature;
 pub mod store;
 
+pub use admin::{Dump, DumpedRecord, DumpedScope};
+pub use clock::{Clock, ManualClock};
 pub use faults::Faults;
 pub use persist::PersistError;
+pub use requests::{LoggedRequest, OperationOutcome};
 pub use signature::AuthError;
 
+use clock::Entropy;
 use persist::Persister;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -93,10 +100,17 @@ pub struct EmulatorConfig {
     pub faults: Faults,
     /// Log each request (method, path, status, milliseconds) at info level.
     pub log_requests: bool,
+    /// Where "now" comes from: signed-date checks, `created`/`modified`, index lag, the
+    /// request log. `Clock::Manual` lets tests move time by hand.
+    pub clock: Clock,
+    /// Seed of everything the emulator invents: error `uuid`s, change tags, generated
+    /// record names. Fault decisions use `faults.seed`.
+    pub seed: u64,
 }
 
 impl Default for EmulatorConfig {
-    /// 127.0.0.1 on a free port, in memory, no keys, ±10 minutes, no faults.
+    /// 127.0.0.1 on a free port, in memory, no keys, ±10 minutes, no faults, wall time,
+    /// seed 0.
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -107,6 +121,8 @@ impl Default for EmulatorConfig {
             indexes: Vec::new(),
             faults: Faults::default(),
             log_requests: false,
+            clock: Clock::System,
+            seed: 0,
         }
     }
 }
@@ -122,9 +138,27 @@ pub struct RegisteredKey {
 /// Counters of injected faults.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct FaultStats {
+    /// Requests answered 429 THROTTLED.
     pub throttled: u64,
+    /// Requests answered 503 TRY_AGAIN_LATER.
     pub unavailable: u64,
+    /// Modify requests committed, then closed unanswered.
     pub dropped: u64,
+    /// Modify records answered with a per-record THROTTLED.
+    #[serde(default)]
+    pub records_throttled: u64,
+    /// Lookup records answered with an injected error.
+    #[serde(default)]
+    pub lookup_errors: u64,
+    /// Modify requests committed, then answered 500 INTERNAL_ERROR.
+    #[serde(default)]
+    pub errors_after_commit: u64,
+    /// Query pages that began with the previous page's last record.
+    #[serde(default)]
+    pub pages_repeated: u64,
+    /// Query pages that left out the record after the boundary.
+    #[serde(default)]
+    pub pages_skipped: u64,
 }
 
 /// What `GET /_emulator/stats` answers and `RunningEmulator::stats` returns.
@@ -134,13 +168,38 @@ pub struct Stats {
     pub requests: BTreeMap<String, u64>,
     /// Replies per HTTP status (`"200"`, `"401"`, ...).
     pub statuses: BTreeMap<String, u64>,
-    /// Modify operations per operation type (`create`, `forceReplace`, ...).
+    /// Modify operations per operation type (`create`, `forceReplace`, ...), counted when
+    /// the operation was processed (not for a request refused as a whole).
     pub operations: BTreeMap<String, u64>,
     /// Per-record outcomes of modify: `ok` or the serverErrorCode.
     pub outcomes: BTreeMap<String, u64>,
+    /// Per operation type (`create`, …, `lookup`, `query` for query pages), the count of
+    /// each outcome (`ok`, `EXISTS`, `CONFLICT`, `NOT_FOUND`, `THROTTLED`, `repeated`, …).
+    #[serde(default)]
+    pub per_operation: BTreeMap<String, BTreeMap<String, u64>>,
     pub faults: FaultStats,
     /// Records currently stored, all scopes together.
     pub records: u64,
+}
+
+impl Stats {
+    /// Counts one operation's outcome in `per_operation` (and, for modify operation
+    /// types, in `operations` and `outcomes`).
+    fn count(&mut self, outcome: &OperationOutcome) {
+        *self
+            .per_operation
+            .entry(outcome.operation.clone())
+            .or_default()
+            .entry(outcome.outcome.clone())
+            .or_default() += 1;
+        if !matches!(outcome.operation.as_str(), "lookup" | "query") {
+            *self
+                .operations
+                .entry(outcome.operation.clone())
+                .or_default() += 1;
+            *self.outcomes.entry(outcome.outcome.clone()).or_default() += 1;
+        }
+    }
 }
 
 /// Mutable state, all behind one lock.
@@ -148,6 +207,9 @@ struct State {
     store: Store,
     persister: Option<Persister>,
     stats: Stats,
+    log: requests::RequestLog,
+    entropy: Entropy,
+    faults: faults::Injector,
 }
 
 /// What every connection shares.
@@ -156,7 +218,7 @@ struct Shared {
     keys: Vec<RegisteredKey>,
     clock_skew: Duration,
     log_requests: bool,
-    injector: faults::Injector,
+    clock: Clock,
 }
 
 impl Shared {
@@ -195,9 +257,19 @@ impl RunningEmulator {
         self.shared.stats()
     }
 
+    /// Every request logged since start or reset, oldest first (see `GET /_emulator/requests`).
+    pub fn requests(&self) -> Vec<LoggedRequest> {
+        self.shared.lock().log.since(0)
+    }
+
+    /// The exact stored records, sorted (see `GET /_emulator/dump`).
+    pub fn dump(&self) -> Dump {
+        admin::dump(&self.shared.lock().store)
+    }
+
     /// Replaces the injected faults (reseeding their random source) while serving.
     pub fn set_faults(&self, faults: Faults) {
-        self.shared.injector.set(faults);
+        self.shared.lock().faults.set(faults);
     }
 
     /// Stops accepting, closes connections, compacts the data directory.
@@ -223,6 +295,7 @@ pub async fn start(config: EmulatorConfig) -> anyhow::Result<RunningEmulator> {
         queryable: config.indexes.iter().cloned().collect::<BTreeSet<_>>(),
     };
     let mut store = Store::new(indexes);
+    store.seed = config.seed;
     let persister = match &config.data_dir {
         Some(dir) => Some(Persister::open(dir, &mut store)?),
         None => None,
@@ -234,11 +307,14 @@ pub async fn start(config: EmulatorConfig) -> anyhow::Result<RunningEmulator> {
             store,
             persister,
             stats: Stats::default(),
+            log: requests::RequestLog::default(),
+            entropy: Entropy::seeded(config.seed),
+            faults: faults::Injector::new(config.faults),
         }),
         keys: config.keys,
         clock_skew: config.clock_skew,
         log_requests: config.log_requests,
-        injector: faults::Injector::new(config.faults),
+        clock: config.clock,
     });
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let task = tokio::spawn(routes::serve(listener, shared.clone(), stopped));

@@ -418,7 +418,7 @@ fn truncate(path: &Path, length: u64) -> Result<(), PersistError> {
 mod tests {
     use super::*;
     use crate::cloudkit::wire::{ModifyRequest, Operation, OperationType, WireRecord};
-    use crate::cloudkit::{Database, Environment};
+    use crate::record::{Database, Environment};
     use crate::record::{FieldValue, Record};
 
     fn scope() -> Scope {
@@ -436,7 +436,14 @@ mod tests {
             record: WireRecord::from_record(&record),
             desired_keys: None,
         }]);
-        let modified = store.modify(&scope(), &request, 1_000).unwrap();
+        let modified = store
+            .modify(
+                &scope(),
+                &request,
+                1_000,
+                &mut crate::emulator::faults::Exact,
+            )
+            .unwrap();
         persister
             .commit(&scope(), &modified.changes, store)
             .unwrap()

@@ -4,8 +4,8 @@
 //! error bodies with the status CloudKit uses for each code.
 
 use super::store::{RequestError, Scope};
-use crate::cloudkit::wire::ServerErrorCode;
-use crate::cloudkit::{Database, Environment};
+use crate::cloudkit::wire::{QueryResponse, RecordResult, ServerErrorCode};
+use crate::record::{Database, Environment};
 use http_body_util::Full;
 use hyper::body::Bytes;
 use hyper::{Method, Response, StatusCode};
@@ -79,11 +79,12 @@ pub enum Refused {
 }
 
 impl Refused {
-    pub fn reply(&self) -> Reply {
+    /// The reply, with `uuid` in its body.
+    pub fn reply(&self, uuid: String) -> Reply {
         match self {
-            Refused::Error(error) => error_reply(error),
+            Refused::Error(error) => error_reply(error, uuid, None),
             Refused::Method { error, allow } => {
-                let mut response = error_reply(error);
+                let mut response = error_reply(error, uuid, None);
                 *response.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
                 response.headers_mut().insert(
                     hyper::header::ALLOW,
@@ -94,8 +95,7 @@ impl Refused {
         }
     }
 
-    #[cfg(test)]
-    fn code(&self) -> &ServerErrorCode {
+    pub fn code(&self) -> &ServerErrorCode {
         match self {
             Refused::Error(error) | Refused::Method { error, .. } => &error.code,
         }
@@ -241,25 +241,96 @@ fn drop_null_members(json: &mut serde_json::Value) {
 pub fn json_reply<T: Serialize>(body: &T) -> Reply {
     match serde_json::to_vec(body) {
         Ok(bytes) => reply(StatusCode::OK, bytes),
-        Err(e) => error_reply(&RequestError::new(
-            ServerErrorCode::InternalError,
-            format!("failed to encode the reply: {e}"),
-        )),
+        Err(e) => error_reply(
+            &RequestError::new(
+                ServerErrorCode::InternalError,
+                format!("failed to encode the reply: {e}"),
+            ),
+            String::new(),
+            None,
+        ),
     }
 }
 
-/// A request-level error with CloudKit's body and status.
-pub fn error_reply(error: &RequestError) -> Reply {
-    error_reply_after(error, None)
+/// `{records: [...]}` of records/lookup and records/modify: one entry per record, in
+/// request order; error entries carry `retryAfter` as whole seconds.
+pub fn records_reply(records: &[RecordResult]) -> Reply {
+    json_reply(&RecordsBody {
+        records: records.iter().map(Entry).collect(),
+    })
 }
 
-/// As `error_reply`, with `retryAfter` (seconds).
-pub fn error_reply_after(error: &RequestError, retry_after: Option<f64>) -> Reply {
+/// The records/query reply: `{records, continuationMarker?}`.
+pub fn query_reply(reply: &QueryResponse) -> Reply {
+    json_reply(&QueryBody {
+        records: reply.records.iter().map(Entry).collect(),
+        continuation_marker: reply.continuation_marker.as_deref(),
+    })
+}
+
+#[derive(Serialize)]
+struct RecordsBody<'a> {
+    records: Vec<Entry<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct QueryBody<'a> {
+    records: Vec<Entry<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    continuation_marker: Option<&'a str>,
+}
+
+/// A reply entry: the record as is, or the error with an integer `retryAfter`.
+struct Entry<'a>(&'a RecordResult);
+
+/// A per-record error entry as sent.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ErrorEntry<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    record_name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'a str>,
+    server_error_code: &'a ServerErrorCode,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    retry_after: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    uuid: Option<&'a str>,
+    #[serde(rename = "redirectURL", skip_serializing_if = "Option::is_none")]
+    redirect_url: Option<&'a str>,
+}
+
+impl Serialize for Entry<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            RecordResult::Record(record) => record.serialize(serializer),
+            RecordResult::Error(error) => ErrorEntry {
+                record_name: error.record_name.as_deref(),
+                reason: error.reason.as_deref(),
+                server_error_code: &error.server_error_code,
+                retry_after: error.retry_after.map(whole_seconds),
+                uuid: error.uuid.as_deref(),
+                redirect_url: error.redirect_url.as_deref(),
+            }
+            .serialize(serializer),
+        }
+    }
+}
+
+/// Seconds rounded up to a whole number (typed clients decode `retryAfter` as an integer).
+fn whole_seconds(seconds: f64) -> u64 {
+    seconds.max(0.0).ceil() as u64
+}
+
+/// A request-level error with CloudKit's body and status; `uuid` comes from the
+/// emulator's seeded source, `retry_after` (seconds) is sent when given.
+pub fn error_reply(error: &RequestError, uuid: String, retry_after: Option<f64>) -> Reply {
     let body = ErrorReply {
-        uuid: new_uuid(),
+        uuid,
         server_error_code: &error.code,
         reason: &error.reason,
-        retry_after: retry_after.map(|seconds| seconds.max(0.0).ceil() as u64),
+        retry_after: retry_after.map(whole_seconds),
     };
     let status =
         StatusCode::from_u16(error.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -287,22 +358,6 @@ fn reply(status: StatusCode, body: Vec<u8>) -> Reply {
         hyper::header::HeaderValue::from_static("application/json; charset=UTF-8"),
     );
     response
-}
-
-/// A random version-4 UUID, lower case, for error bodies.
-fn new_uuid() -> String {
-    let mut bytes: [u8; 16] = rand::random();
-    bytes[6] = (bytes[6] & 0x0f) | 0x40;
-    bytes[8] = (bytes[8] & 0x3f) | 0x80;
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[0..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..32]
-    )
 }
 
 #[cfg(test)]
@@ -344,7 +399,7 @@ mod tests {
             "/database/1/c/development/public/records/query",
         );
         assert_eq!(
-            wrong.unwrap_err().reply().status(),
+            wrong.unwrap_err().reply(String::new()).status(),
             StatusCode::METHOD_NOT_ALLOWED
         );
         assert_eq!(percent_decode("a%2"), "a%2");
@@ -373,12 +428,5 @@ mod tests {
         let fields = request.operations[0].record.fields.as_ref().unwrap();
         assert_eq!(fields["gone"], None);
         assert!(fields["kept"].is_some());
-    }
-
-    #[test]
-    fn uuids_are_version_4() {
-        let uuid = new_uuid();
-        assert_eq!(uuid.len(), 36);
-        assert_eq!(&uuid[14..15], "4");
     }
 }

@@ -4,6 +4,7 @@
 //! returned, so a follow-up request may add or change `zoneID`, `zoneWide`,
 //! `numbersAsStrings`, `desiredKeys` or `resultsLimit` and still continue where it stopped.
 
+use super::faults::{Hook, PageFault};
 use super::filter::{self, Compiled, SortValue};
 use super::store::{RequestError, Scope, ScopeData, Store, StoredRecord};
 use crate::cloudkit::wire::{QueryRequest, QueryResponse, RecordResult, Sort};
@@ -31,11 +32,15 @@ struct Marker {
     after: Position,
 }
 
+/// One page of a query, and the page fault injected into it (only when it changed the
+/// page). Faults touch only continued pages: a repeat needs `resultsLimit` ≥ 2 so that
+/// every page still moves forward.
 pub fn run(
     store: &Store,
     scope: &Scope,
     request: &QueryRequest,
-) -> Result<QueryResponse, RequestError> {
+    hook: &mut dyn Hook,
+) -> Result<(QueryResponse, Option<PageFault>), RequestError> {
     let query = &request.query;
     let limit = match request.results_limit {
         Some(0) => {
@@ -62,10 +67,29 @@ pub fn run(
             .and_then(|data| data.names_of_type(&query.record_type)),
         filters: &filters,
     };
-    let mut page = match name_order(sorts) {
-        Some(descending) => candidates.by_name(after.as_ref(), descending, limit + 1),
-        None => candidates.sorted(sorts, after.as_ref(), limit + 1),
+    let fault = match &after {
+        Some(_) => hook.query_page(),
+        None => None,
     };
+    let skip = usize::from(fault == Some(PageFault::SkipOne));
+    let mut page = match name_order(sorts) {
+        Some(descending) => candidates.by_name(after.as_ref(), descending, limit + 1 + skip),
+        None => candidates.sorted(sorts, after.as_ref(), limit + 1 + skip),
+    };
+    let mut applied = None;
+    if skip == 1 && !page.is_empty() {
+        page.remove(0);
+        applied = fault;
+    }
+    if fault == Some(PageFault::RepeatPrevious) && limit >= 2 {
+        let previous = after
+            .as_ref()
+            .and_then(|a| candidates.named(&a.name, &query.record_type));
+        if let Some(previous) = previous {
+            page.insert(0, previous);
+            applied = fault;
+        }
+    }
     let more = page.len() > limit;
     page.truncate(limit);
     let render = super::store::Render {
@@ -81,10 +105,11 @@ pub fn run(
         (true, Some((name, r))) => Some(encode_marker(&digest, &position(sorts, name, r))),
         _ => None,
     };
-    Ok(QueryResponse {
+    let response = QueryResponse {
         records,
         continuation_marker,
-    })
+    };
+    Ok((response, applied))
 }
 
 /// The records of the queried type that pass every filter, reached through the scope's
@@ -104,6 +129,14 @@ impl<'a> Candidates<'a> {
             .iter()
             .all(|f| f.matches(name, record))
             .then_some((name, record))
+    }
+
+    /// The record called `name` if it is of `record_type` and passes every filter.
+    fn named(&self, name: &str, record_type: &str) -> Option<(&'a String, &'a StoredRecord)> {
+        let (name, record) = self.data?.records().get_key_value(name)?;
+        let matches = record.record_type == record_type
+            && self.filters.iter().all(|f| f.matches(name, record));
+        matches.then_some((name, record))
     }
 
     /// Every match: a walk of the scope's records when the type is most of them (no

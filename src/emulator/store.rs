@@ -3,12 +3,13 @@
 //! no HTTP, no clock (callers pass `now` in milliseconds), no files. `query` lives in its
 //! own module; `persist` records the `Change`s this module returns.
 
+use super::faults::{Hook, PageFault, RecordFault};
 use super::query;
 use crate::cloudkit::wire::{
     LookupRequest, ModifyRequest, Operation, OperationType, RecordError, RecordResult,
     ServerErrorCode, Stamp, WireField, WireRecord, ZoneId, DEFAULT_ZONE,
 };
-use crate::cloudkit::{Database, Environment};
+use crate::record::{Database, Environment};
 use crate::record::{FieldType, FieldValue, Fields, Value};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -153,6 +154,8 @@ pub struct Store {
     pub scopes: HashMap<Scope, ScopeData>,
     /// Source of change tags and generated names; only grows, persisted with the data.
     pub counter: u64,
+    /// Mixed into change tags and generated names (`EmulatorConfig::seed`).
+    pub seed: u64,
     pub indexes: Indexes,
     user_record_name: String,
 }
@@ -170,6 +173,7 @@ impl Store {
         Self {
             scopes: HashMap::new(),
             counter: 0,
+            seed: 0,
             indexes,
             user_record_name: developer_record_name(),
         }
@@ -205,6 +209,7 @@ impl Store {
         scope: &Scope,
         request: &ModifyRequest,
         now: i64,
+        hook: &mut dyn Hook,
     ) -> Result<Modified, RequestError> {
         check_zone(request.zone_id.as_ref())?;
         if request.atomic == Some(true) {
@@ -239,7 +244,7 @@ impl Store {
                 numbers_as_strings,
                 with_zone: false,
             };
-            let result = match self.apply(scope, operation, &mut seen, now) {
+            let result = match self.apply(scope, operation, &mut seen, now, hook) {
                 Ok(change) => {
                     let entry = match &change {
                         Change::Put { name, record } => {
@@ -261,11 +266,13 @@ impl Store {
         Ok(modified)
     }
 
-    /// records/lookup: one entry per requested name, in order.
+    /// records/lookup: one entry per requested name, in order; the hook may put an error
+    /// entry in place of any of them.
     pub fn lookup(
         &self,
         scope: &Scope,
         request: &LookupRequest,
+        hook: &mut dyn Hook,
     ) -> Result<Vec<RecordResult>, RequestError> {
         check_zone(request.zone_id.as_ref())?;
         if request.records.len() > MAX_OPERATIONS {
@@ -280,6 +287,9 @@ impl Store {
             .iter()
             .map(|entry| {
                 let name = &entry.record_name;
+                if let Some(fault) = hook.record_read(name) {
+                    return RecordResult::Error(fault_error(name, &fault));
+                }
                 match records.and_then(|r| r.get(name)) {
                     Some(record) => {
                         let render = Render {
@@ -363,10 +373,15 @@ impl Store {
         }
     }
 
-    /// The next counter value as a short base-36 tag.
-    fn next_tag(&mut self) -> String {
-        self.counter += 1;
-        base36(self.counter)
+    /// A fresh change tag, never equal to `previous` (the record's current tag).
+    fn next_tag(&mut self, previous: Option<&str>) -> String {
+        loop {
+            self.counter += 1;
+            let tag = change_tag(self.seed, self.counter);
+            if previous != Some(tag.as_str()) {
+                return tag;
+            }
+        }
     }
 
     fn apply(
@@ -375,6 +390,7 @@ impl Store {
         operation: &Operation,
         seen: &mut HashSet<String>,
         now: i64,
+        hook: &mut dyn Hook,
     ) -> Result<Change, Box<RecordError>> {
         let kind = operation.operation_type;
         let record = &operation.record;
@@ -382,7 +398,7 @@ impl Store {
             Some(name) => name.clone(),
             None if kind == OperationType::Create => {
                 self.counter += 1;
-                generated_name(self.counter)
+                generated_name(self.seed, self.counter)
             }
             None => String::new(),
         };
@@ -395,6 +411,9 @@ impl Store {
         if !seen.insert(name.clone()) {
             return Err(fail(bad("record appears more than once in this request")));
         }
+        if let Some(fault) = hook.record_write(&name) {
+            return Err(Box::new(fault_error(&name, &fault)));
+        }
         let existing = self.scopes.get(scope).and_then(|s| s.get(&name));
         check_preconditions(kind, record, existing).map_err(fail)?;
         if matches!(kind, OperationType::Delete | OperationType::ForceDelete) {
@@ -405,7 +424,8 @@ impl Store {
         }
         let record_type = resolve_type(record, existing).map_err(fail)?;
         let merge = matches!(kind, OperationType::Update | OperationType::ForceUpdate);
-        let change_tag = self.next_tag();
+        let previous_tag = existing.map(|current| current.change_tag.clone());
+        let change_tag = self.next_tag(previous_tag.as_deref());
         let data = self.scopes.entry(scope.clone()).or_default();
         let types = data.schema.get(&record_type);
         let (set, remove) = decode_fields(&record_type, types, record.fields.as_ref())
@@ -439,14 +459,15 @@ impl Store {
         })
     }
 
-    /// records/query; see `query`.
+    /// records/query; see `query`. Also returns the page fault the hook injected, if any.
     pub fn query(
         &self,
         scope: &Scope,
         request: &crate::cloudkit::wire::QueryRequest,
-    ) -> Result<crate::cloudkit::wire::QueryResponse, RequestError> {
+        hook: &mut dyn Hook,
+    ) -> Result<(crate::cloudkit::wire::QueryResponse, Option<PageFault>), RequestError> {
         check_zone(request.zone_id.as_ref())?;
-        query::run(self, scope, request)
+        query::run(self, scope, request, hook)
     }
 }
 
@@ -521,6 +542,14 @@ pub fn record_error(name: &str, code: ServerErrorCode, reason: &str) -> RecordEr
         retry_after: None,
         uuid: None,
         redirect_url: None,
+    }
+}
+
+/// The error entry of an injected per-record fault, `retryAfter` in whole seconds.
+fn fault_error(name: &str, fault: &RecordFault) -> RecordError {
+    RecordError {
+        retry_after: fault.retry_after.map(|seconds| seconds.max(0.0).ceil()),
+        ..record_error(name, fault.code.clone(), fault.reason)
     }
 }
 
@@ -613,10 +642,22 @@ pub fn base36(mut number: u64) -> String {
     String::from_utf8(out).unwrap_or_default()
 }
 
-/// A UUID-shaped name (upper case, as CloudKit JS makes them), derived from the counter so
-/// that runs are reproducible.
-fn generated_name(counter: u64) -> String {
-    let hash = blake3::hash(format!("ckplan-emulator-record-{counter}").as_bytes());
+/// Eight lower-case base-36 characters, the shape of live tags (`kf3z2sxt`,
+/// `docs/protocol.md` "Records and fields"), drawn from the seed and the counter: reproducible for a seed, opaque to
+/// clients, and different on every write.
+pub fn change_tag(seed: u64, counter: u64) -> String {
+    const SPACE: u64 = 36u64.pow(8);
+    let hash = blake3::hash(format!("ckplan-emulator-tag-{seed}-{counter}").as_bytes());
+    let mut number = [0u8; 8];
+    number.copy_from_slice(&hash.as_bytes()[..8]);
+    let tag = base36(u64::from_le_bytes(number) % SPACE);
+    format!("{tag:0>8}")
+}
+
+/// A UUID-shaped name (upper case, as CloudKit JS makes them), derived from the seed and
+/// the counter so that runs are reproducible.
+fn generated_name(seed: u64, counter: u64) -> String {
+    let hash = blake3::hash(format!("ckplan-emulator-record-{seed}-{counter}").as_bytes());
     let hex: String = hash.as_bytes()[..16]
         .iter()
         .map(|b| format!("{b:02X}"))

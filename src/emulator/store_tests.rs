@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::cloudkit::wire::QueryRequest;
+use crate::emulator::faults::Exact;
 use serde_json::{json, Value as Json};
 use std::ops::Bound;
 
@@ -16,7 +17,7 @@ fn scope() -> Scope {
 
 fn modify(store: &mut Store, body: Json) -> Result<Json, RequestError> {
     let request: ModifyRequest = serde_json::from_value(body).unwrap();
-    let modified = store.modify(&scope(), &request, 1_700_000_000_000)?;
+    let modified = store.modify(&scope(), &request, 1_700_000_000_000, &mut Exact)?;
     Ok(serde_json::to_value(&modified.results).unwrap())
 }
 
@@ -41,12 +42,12 @@ fn create(store: &mut Store, name: &str, fields: Json) -> String {
 fn lookup(store: &Store, name: &str) -> Json {
     let request: LookupRequest =
         serde_json::from_value(json!({"records": [{"recordName": name}]})).unwrap();
-    serde_json::to_value(&store.lookup(&scope(), &request).unwrap()[0]).unwrap()
+    serde_json::to_value(&store.lookup(&scope(), &request, &mut Exact).unwrap()[0]).unwrap()
 }
 
 fn query(store: &Store, body: Json) -> Json {
     let request: QueryRequest = serde_json::from_value(body).unwrap();
-    serde_json::to_value(store.query(&scope(), &request).unwrap()).unwrap()
+    serde_json::to_value(store.query(&scope(), &request, &mut Exact).unwrap().0).unwrap()
 }
 
 #[test]
@@ -62,7 +63,7 @@ fn create_reply_has_the_live_shape_without_zone() {
         serde_json::from_value(json!({"operations": [{"operationType": "forceUpdate",
         "record": {"recordName": "t1"}}]}))
         .unwrap();
-    let modified = store.modify(&scope(), &request, 5).unwrap();
+    let modified = store.modify(&scope(), &request, 5, &mut Exact).unwrap();
     let text = serde_json::to_string(&modified.results[0]).unwrap();
     let positions: Vec<usize> = [
         "recordName",
@@ -309,12 +310,12 @@ fn index_enforcement() {
     let store = Store::new(indexes);
     let request: QueryRequest =
         serde_json::from_value(json!({"query": {"recordType": "Team"}})).unwrap();
-    let error = store.query(&scope(), &request).unwrap_err();
+    let error = store.query(&scope(), &request, &mut Exact).unwrap_err();
     assert_eq!(error.reason, "Field 'recordName' is not marked queryable");
     let request: QueryRequest = serde_json::from_value(json!({"query": {"recordType": "Team",
         "sortBy": [{"fieldName": "n"}]}}))
     .unwrap();
-    assert!(store.query(&scope(), &request).is_ok());
+    assert!(store.query(&scope(), &request, &mut Exact).is_ok());
 }
 
 /// Every recordName of `query` followed page by page (`resultsLimit` 3); `between` runs

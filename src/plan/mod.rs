@@ -5,8 +5,8 @@
 
 pub mod file;
 
-use crate::cloudkit::target::Target;
 use crate::diff::{Category, CompareRules, RecordDiff, TypeDiff};
+use crate::record::Target;
 use crate::record::{ChangeTag, FieldValue, Fields, RecordName, RecordType};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -250,8 +250,8 @@ fn summarize(diff: &TypeDiff, changes: &[Change]) -> TypeSummary {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cloudkit::target::{Database, Environment};
     use crate::diff::FieldChange;
+    use crate::record::{Database, Environment};
 
     fn target() -> Target {
         Target {

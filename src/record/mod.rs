@@ -1,10 +1,11 @@
 //! The record model shared by every other part: names, types, change tags, typed field
 //! values. It knows nothing of files, HTTP or plans; `cloudkit::wire` converts to and from
-//! the JSON shapes on the wire, and `record::load` (local data) builds these from files.
+//! the JSON shapes on the wire, and `local` (local data) builds these from files.
 
-pub mod load;
+mod target;
 mod value;
 
+pub use target::{Database, Environment, Target};
 pub use value::{FieldType, FieldValue, Location, Reference, ScalarType, Value};
 
 use serde::{Deserialize, Serialize};

@@ -3,8 +3,8 @@
 //! (edited, truncated, reordered, another version, another target).
 
 use super::{default_args, Case};
-use ckplan::cloudkit::Environment;
 use ckplan::plan::file;
+use ckplan::record::Environment;
 
 fn case(name: &str, files: Vec<(&str, Vec<u8>)>, stderr: &[&str]) -> Case {
     Case {
@@ -167,7 +167,7 @@ fn checksum_removed(good: &str) -> Vec<u8> {
 }
 
 /// A genuine plan (valid checksum) whose target was changed before writing.
-fn retargeted(good: &str, change: fn(&mut ckplan::cloudkit::Target)) -> Vec<u8> {
+fn retargeted(good: &str, change: fn(&mut ckplan::record::Target)) -> Vec<u8> {
     let mut plan = file::from_text(good).unwrap();
     change(&mut plan.target);
     file::to_text(&plan).into_bytes()

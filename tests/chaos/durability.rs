@@ -8,7 +8,8 @@ use ckplan::cloudkit::auth::{self, RequestSigner};
 use ckplan::cloudkit::client::OperationResult;
 use ckplan::cloudkit::retry::RetryPolicy;
 use ckplan::cloudkit::wire::{Operation, OperationType, WireRecord};
-use ckplan::cloudkit::{Client, ClientOptions, Lookup, Target};
+use ckplan::cloudkit::{Client, ClientOptions, Lookup};
+use ckplan::record::Target;
 use ckplan::record::{FieldValue, Record, RecordName, Value};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -57,8 +58,8 @@ fn start_server(data: &Path, public_key: &Path) -> Server {
 fn client(url: &str, signer: RequestSigner) -> Client {
     let target = Target {
         container: "iCloud.com.example.Durability".into(),
-        environment: ckplan::cloudkit::Environment::Development,
-        database: ckplan::cloudkit::Database::Public,
+        environment: ckplan::record::Environment::Development,
+        database: ckplan::record::Database::Public,
         zone: "_defaultZone".into(),
     };
     let options = ClientOptions {

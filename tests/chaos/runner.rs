@@ -7,8 +7,9 @@ use super::world::{World, GAME, TEAM};
 use ckplan::cloudkit::auth::{self, RequestSigner};
 use ckplan::cloudkit::retry::RetryPolicy;
 use ckplan::cloudkit::wire::{Operation, OperationType, WireRecord};
-use ckplan::cloudkit::{Client, ClientOptions, Target};
+use ckplan::cloudkit::{Client, ClientOptions};
 use ckplan::emulator::{self, EmulatorConfig, Faults, RegisteredKey, RunningEmulator};
+use ckplan::record::Target;
 use ckplan::record::{Fields, Record};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -285,6 +286,7 @@ pub fn seeded_faults(random: &mut StdRng, seed: u64) -> Faults {
         drop_rate: random.gen_range(0.0..0.3),
         seed,
         retry_after_secs: 0.0,
+        ..Faults::default()
     }
 }
 
@@ -306,8 +308,8 @@ pub fn random_for(seed: u64) -> StdRng {
 fn target() -> Target {
     Target {
         container: CONTAINER.into(),
-        environment: ckplan::cloudkit::Environment::Development,
-        database: ckplan::cloudkit::target::Database::Public,
+        environment: ckplan::record::Environment::Development,
+        database: ckplan::record::Database::Public,
         zone: "_defaultZone".into(),
     }
 }

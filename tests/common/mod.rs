@@ -8,10 +8,10 @@
 
 use assert_cmd::Command;
 use ckplan::cloudkit::auth::{generate_key_pair, parse_private_pem, RequestSigner};
-use ckplan::cloudkit::target::{Database, Environment, Target};
 use ckplan::cloudkit::wire::{Operation, OperationType, WireRecord};
 use ckplan::cloudkit::{Client, ClientOptions, Lookup, OperationResult};
 use ckplan::emulator::{self, EmulatorConfig, Faults, RegisteredKey, RunningEmulator, Stats};
+use ckplan::record::{Database, Environment, Target};
 use ckplan::record::{FieldValue, Record, RecordName, RecordType};
 use serde_json::{json, Value as Json};
 use std::io::{BufRead, BufReader};

@@ -11,7 +11,7 @@ pub use records::{Lookup, OperationResult, RecordFailure};
 use super::auth::{RequestSigner, HEADER_DATE, HEADER_KEY_ID, HEADER_SIGNATURE};
 use super::error::{is_read_operation, reply_error, CloudKitError};
 use super::retry::{retry_after_duration, RetryPolicy};
-use super::target::Target;
+use crate::record::Target;
 use chrono::{DateTime, Utc};
 use reqwest::{Method, Url};
 use serde::de::DeserializeOwned;
@@ -291,7 +291,7 @@ impl Client {
     }
 
     fn url(&self, operation: &str) -> Result<Url, CloudKitError> {
-        let subpath = self.inner.target.subpath(operation);
+        let subpath = subpath(&self.inner.target, operation);
         self.inner
             .endpoint
             .join(&subpath)
@@ -313,6 +313,18 @@ impl Client {
 
 /// The wait before the next attempt, or `None` to give up. Kept out of `execute` so the
 /// thread-local random source never lives across an await.
+/// `/database/1/{container}/{environment}/{database}/{operation}`: the signed subpath of
+/// `operation` (e.g. `records/query`) at `target`.
+pub fn subpath(target: &Target, operation: &str) -> String {
+    format!(
+        "/database/1/{}/{}/{}/{}",
+        target.container,
+        target.environment.as_str(),
+        target.database.as_str(),
+        operation
+    )
+}
+
 fn retry_wait(
     policy: &RetryPolicy,
     attempts: u32,

@@ -1,8 +1,13 @@
+use super::checksum::checksum_of;
 use super::*;
-use crate::cloudkit::target::{Database, Environment};
+use crate::plan::{Change, InputDigest, PlanOptions, TypeSummary, FORMAT_VERSION};
+use crate::record::{ChangeTag, FieldValue, Fields, Target};
+use crate::record::{Database, Environment};
 use crate::record::{Location, Reference, ScalarType, Value};
 use proptest::prelude::*;
 use serde_json::json;
+use serde_json::Value as Json;
+use std::collections::BTreeMap;
 
 fn target() -> Target {
     Target {

@@ -1,7 +1,8 @@
 //! The emulator driven over raw HTTP with hand-written JSON, as an independent CloudKit
 //! client would: requests are signed here with p256 directly, from `docs/protocol.md`
 //! ("Signing"), never with ckplan's own signing or client code, so a misunderstanding shared
-//! by ckplan's client and the emulator cannot pass.
+//! by ckplan's client and the emulator cannot pass. `observe` covers the admin routes
+//! (request log, dump, counters) and seeding; `live` the live-like behaviours and faults.
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
@@ -12,6 +13,9 @@ use serde_json::{json, Value as Json};
 use sha2::{Digest, Sha256};
 use std::path::Path;
 use std::time::{Duration, Instant};
+
+mod live;
+mod observe;
 
 const CONTAINER: &str = "iCloud.com.example.Emulator";
 const KEY_ID: &str = "3f1c8a0b9d2e4f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8";
@@ -1159,7 +1163,8 @@ async fn stats_count_requests_and_reset_clears_everything() {
     assert_eq!(over_http["records"], 2);
     assert_eq!(
         over_http["faults"],
-        json!({"throttled": 0, "unavailable": 0, "dropped": 0})
+        json!({"throttled": 0, "unavailable": 0, "dropped": 0, "records_throttled": 0,
+            "lookup_errors": 0, "errors_after_commit": 0, "pages_repeated": 0, "pages_skipped": 0})
     );
     let reset = reqwest::Client::new()
         .post(format!("{url}/_emulator/reset"))

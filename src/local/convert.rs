@@ -3,9 +3,8 @@
 //! "name": ...}`, typed by the config's `fields:` and named by its `record_name` template).
 //! A record with any error yields no `Record`; every problem in it is reported.
 
-use super::problem::{Origin, Problem};
 use super::values::{decode, describe};
-use crate::config::{FieldSpec, TypeConfig};
+use crate::config::{FieldSpec, Origin, Problem, TypeConfig};
 use crate::record::{FieldType, FieldValue, Fields, Record, RecordName, RecordType};
 use serde_json::{Map, Value as Json};
 use std::collections::BTreeSet;

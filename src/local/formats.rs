@@ -3,7 +3,7 @@
 //! comes with its place (line, or index when lines are unknown); malformed input becomes
 //! an error item with line and column.
 
-use super::problem::Place;
+use crate::config::Place;
 use serde::de::{DeserializeSeed, Deserializer as _, SeqAccess, Visitor};
 use serde_json::Value as Json;
 use std::cell::Cell;

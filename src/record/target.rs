@@ -1,5 +1,7 @@
 //! Where records live: container, environment, database and zone. Plans record it, apply
-//! checks it, the client builds URLs from it.
+//! checks it, the client builds URLs from it (`cloudkit::client::subpath`). The serde names
+//! are CloudKit's own (`development`, `public`, ...), used by `ckplan.yaml` and receipts;
+//! the plan file has its own representation (`plan::file`).
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -48,19 +50,6 @@ pub struct Target {
     pub environment: Environment,
     pub database: Database,
     pub zone: String,
-}
-
-impl Target {
-    /// `/database/1/{container}/{environment}/{database}/{operation}`: the signed subpath.
-    pub fn subpath(&self, operation: &str) -> String {
-        format!(
-            "/database/1/{}/{}/{}/{}",
-            self.container,
-            self.environment.as_str(),
-            self.database.as_str(),
-            operation
-        )
-    }
 }
 
 impl fmt::Display for Target {

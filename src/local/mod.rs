@@ -5,11 +5,10 @@
 
 mod convert;
 mod formats;
-mod problem;
 mod values;
 
+pub use crate::config::{Origin, Place, Problem, Severity};
 pub use formats::{read_records, Format, Item};
-pub use problem::{Origin, Place, Problem, Severity};
 pub use values::decode as decode_value;
 
 use crate::config::{type_order, Config, TypeConfig, TypeOrder};

@@ -1,5 +1,7 @@
-//! What loading local data can find wrong, and where: a severity, a file, a place in it
-//! (line, line and column, or array index), and the record and field concerned.
+//! What loading the config's field declarations or the local data files can find wrong,
+//! and where: a severity, a file, a place in it (line, line and column, or array index),
+//! and the record and field concerned. It lives here, below `local`, because the config
+//! reports its own field problems in the same shape; `local` re-exports it.
 
 use crate::record::{RecordName, RecordType};
 use serde::Serialize;

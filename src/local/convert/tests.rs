@@ -1,6 +1,6 @@
 use super::*;
 use crate::config::Config;
-use crate::record::load::Place;
+use crate::local::Place;
 use serde_json::json;
 use std::path::Path;
 

@@ -1,0 +1,171 @@
+//! The plan file's serde document types, member by member, and its JSON Schema. These
+//! are the on-disk format; the in-memory model (`plan::Plan`) converts to and from them in
+//! `write` and `read`.
+
+use super::FORMAT_NAME;
+use crate::plan::{Action, FORMAT_VERSION};
+use crate::record::{ChangeTag, RecordName, RecordType, Target};
+use serde::{Deserialize, Serialize};
+use serde_json::Value as Json;
+use std::collections::BTreeMap;
+
+/// A ckplan plan: what `ckplan apply` will do, against which record versions, decided
+/// when and from which inputs.
+#[derive(Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schema", schemars(title = "ckplan plan file"))]
+pub(super) struct PlanDocument {
+    /// Always `ckplan-plan`.
+    #[cfg_attr(
+        feature = "schema",
+        schemars(schema_with = "schema::format_name_schema")
+    )]
+    pub(super) format: String,
+    /// The format version; this schema describes version 1.
+    #[cfg_attr(
+        feature = "schema",
+        schemars(schema_with = "schema::format_version_schema")
+    )]
+    pub(super) format_version: u32,
+    /// The ckplan version that wrote the plan.
+    pub(super) tool_version: String,
+    /// When the plan was made, RFC 3339 in UTC.
+    pub(super) created_at: String,
+    /// Where the records live.
+    pub(super) target: Target,
+    pub(super) options: OptionsDocument,
+    /// BLAKE3 digests of the configuration file (first) and the data files.
+    pub(super) inputs: Vec<InputDocument>,
+    /// Record types in dependency order: referenced types first.
+    pub(super) type_order: Vec<RecordType>,
+    /// The comparison rules of each planned type, used by apply to judge conflicts.
+    pub(super) rules: BTreeMap<RecordType, RulesDocument>,
+    /// Counts per record type, alphabetical.
+    pub(super) summary: Vec<SummaryDocument>,
+    /// The changes, ordered by record type then record name.
+    pub(super) changes: Vec<ChangeDocument>,
+    /// `blake3:` and the hex BLAKE3 of the canonical document without this member.
+    #[cfg_attr(
+        feature = "schema",
+        schemars(regex(pattern = r"^blake3:[0-9a-f]{64}$"))
+    )]
+    pub(super) checksum: String,
+}
+
+/// The options the plan was made with.
+#[derive(Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schema", schemars(rename = "PlanOptions"))]
+pub(super) struct OptionsDocument {
+    /// Whether records only in CloudKit are deleted (`--delete-orphans`).
+    pub(super) delete_orphans: bool,
+    /// The `--type` filter; null when every configured type was planned.
+    pub(super) types: Option<Vec<RecordType>>,
+}
+
+/// How one type's records were compared.
+#[derive(Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schema", schemars(rename = "CompareRules"))]
+pub(super) struct RulesDocument {
+    /// Fields the app writes itself: never compared, never sent.
+    pub(super) ignore_fields: Vec<String>,
+    /// Largest latitude or longitude difference still counted as equal, in degrees.
+    pub(super) location_tolerance: f64,
+}
+
+/// The digest of one input file.
+#[derive(Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schema", schemars(rename = "InputDigest"))]
+pub(super) struct InputDocument {
+    /// Relative to the configuration file's directory, `/`-separated.
+    pub(super) path: String,
+    /// Lowercase hex BLAKE3 of the file's bytes.
+    #[cfg_attr(feature = "schema", schemars(regex(pattern = r"^[0-9a-f]{64}$")))]
+    pub(super) blake3: String,
+}
+
+/// What the plan found for one record type.
+#[derive(Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schema", schemars(rename = "TypeSummary"))]
+pub(super) struct SummaryDocument {
+    pub(super) record_type: RecordType,
+    pub(super) create: usize,
+    pub(super) update: usize,
+    pub(super) delete: usize,
+    pub(super) unchanged: usize,
+    /// Records only in CloudKit, deleted or not.
+    pub(super) orphans: usize,
+}
+
+/// One planned change.
+#[derive(Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schema", schemars(rename = "Change"))]
+pub(super) struct ChangeDocument {
+    pub(super) action: Action,
+    pub(super) record_type: RecordType,
+    pub(super) record_name: RecordName,
+    /// The recordChangeTag the change was planned against (update, delete); null for create.
+    pub(super) change_tag: Option<ChangeTag>,
+    /// CloudKit's values of the fields this change touches; null where CloudKit has none.
+    pub(super) before: BTreeMap<String, Option<FieldDocument>>,
+    /// The full desired fields (create, update); null for delete.
+    pub(super) after: Option<BTreeMap<String, FieldDocument>>,
+    /// Fields present in CloudKit and absent locally, removed by an update.
+    pub(super) removed: Vec<String>,
+}
+
+/// A field value in CloudKit's wire form.
+#[derive(Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schema", schemars(rename = "FieldValue"))]
+pub(super) struct FieldDocument {
+    /// The value as CloudKit writes it (a string, number, list, or dictionary).
+    pub(super) value: Json,
+    /// The CloudKit type: `STRING`, `INT64`, `TIMESTAMP`, `LOCATION`, `REFERENCE_LIST`, ...
+    #[serde(rename = "type")]
+    pub(super) field_type: String,
+}
+
+/// JSON Schema generation (feature `schema`, on in the tests): the committed
+/// `schemas/plan.schema.json` is generated from the document types above.
+#[cfg(feature = "schema")]
+mod schema {
+    use super::{PlanDocument, FORMAT_NAME, FORMAT_VERSION};
+    use schemars::gen::SchemaGenerator;
+    use schemars::schema::{RootSchema, Schema, SchemaObject};
+    use serde_json::Value as Json;
+
+    pub(super) fn format_name_schema(_: &mut SchemaGenerator) -> Schema {
+        const_schema(Json::from(FORMAT_NAME))
+    }
+
+    pub(super) fn format_version_schema(_: &mut SchemaGenerator) -> Schema {
+        const_schema(Json::from(FORMAT_VERSION))
+    }
+
+    fn const_schema(value: Json) -> Schema {
+        Schema::Object(SchemaObject {
+            const_value: Some(value),
+            ..SchemaObject::default()
+        })
+    }
+
+    /// The JSON Schema of the plan file, as committed in `schemas/plan.schema.json`.
+    pub fn plan_schema() -> RootSchema {
+        schemars::schema_for!(PlanDocument)
+    }
+}
+
+#[cfg(feature = "schema")]
+pub use schema::plan_schema;

@@ -1,0 +1,92 @@
+//! The on-disk plan format, and the only code that knows it: pretty-printed JSON
+//! (two-space indent, members in a fixed order, maps sorted by key, a final newline), with a
+//! format name, a format version and a checksum, described by `schemas/plan.schema.json`.
+//!
+//! Field values use CloudKit's wire form `{"value": ..., "type": "..."}` (see
+//! [`WireField`]), so they read like CloudKit's own JSON and round-trip exactly. An absent
+//! value in `before` is `null`.
+//!
+//! The checksum and the canonical form it hashes are described in [`checksum`].
+//!
+//! Reading checks, in this order so that the message is the useful one: JSON syntax (with
+//! line and column), the format name, the format version, the checksum, the structure
+//! (naming the JSON path), then every field value against its type.
+//!
+//! Parts: [`format`] (the serde document types and the JSON Schema), `write` (plan →
+//! document, streamed), `read` (text → verified plan), [`checksum`] (the canonical form).
+
+mod checksum;
+mod format;
+mod read;
+#[cfg(test)]
+mod tests;
+mod write;
+
+pub use checksum::{canonical_body, checksum};
+#[cfg(feature = "schema")]
+pub use format::plan_schema;
+pub use read::{from_bytes, from_text, read_bytes, read_text};
+pub use write::{to_text, write_to};
+
+use super::{Action, Plan};
+use crate::record::{RecordName, RecordType};
+
+/// The value of the `format` member of every plan file.
+pub const FORMAT_NAME: &str = "ckplan-plan";
+
+/// Why a plan file cannot be used.
+#[derive(Debug, PartialEq, thiserror::Error)]
+pub enum PlanFileError {
+    #[error("not a ckplan plan: {reason}")]
+    NotAPlan { reason: String },
+    #[error("plan is truncated: it ends at line {line}, column {column}")]
+    Truncated { line: usize, column: usize },
+    #[error("plan is not valid JSON at line {line}, column {column}: {message}")]
+    NotJson {
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error(
+        "plan format version {found} is not supported by ckplan {tool_version} \
+         (supports {supported})"
+    )]
+    UnsupportedVersion {
+        found: u64,
+        tool_version: &'static str,
+        supported: u32,
+    },
+    #[error("plan has no checksum: it was not written by ckplan or was cut short")]
+    ChecksumMissing,
+    #[error("plan was modified after it was written: checksum mismatch")]
+    ChecksumMismatch { expected: String, found: String },
+    #[error("plan is invalid at `{path}`: {message}")]
+    Structure { path: String, message: String },
+    #[error(
+        "plan change {index} ({record_type} `{record_name}`): `{side}` field `{field}`: {message}"
+    )]
+    FieldValue {
+        index: usize,
+        record_type: RecordType,
+        record_name: RecordName,
+        side: &'static str,
+        field: String,
+        message: String,
+    },
+    #[error("plan change {index} ({action} {record_type} `{record_name}`): {problem}")]
+    Inconsistent {
+        index: usize,
+        action: Action,
+        record_type: RecordType,
+        record_name: RecordName,
+        problem: &'static str,
+    },
+}
+
+/// A plan read from a file whose checksum matched, with that checksum.
+#[derive(Debug, PartialEq)]
+pub struct VerifiedPlan {
+    pub plan: Plan,
+    /// `blake3:<hex>`, as [`checksum`] computes it for `plan`.
+    pub checksum: String,
+}

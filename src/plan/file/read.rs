@@ -1,0 +1,264 @@
+//! Text → verified plan: JSON syntax, identity, version, checksum, structure, then every
+//! field value, each failure a [`PlanFileError`] saying where.
+
+use super::checksum::checksum_of;
+use super::format::{ChangeDocument, FieldDocument, PlanDocument, SummaryDocument};
+use super::{PlanFileError, VerifiedPlan, FORMAT_NAME};
+use crate::cloudkit::wire::WireField;
+use crate::diff::CompareRules;
+use crate::plan::{Action, Change, InputDigest, Plan, PlanOptions, TypeSummary, FORMAT_VERSION};
+use crate::record::Fields;
+use serde_json::Value as Json;
+use std::collections::BTreeMap;
+
+/// Reads and verifies a plan file's bytes (text that is not UTF-8 is refused with its place).
+pub fn from_bytes(bytes: &[u8]) -> Result<Plan, PlanFileError> {
+    read_bytes(bytes).map(|verified| verified.plan)
+}
+
+/// Reads and verifies a plan file's text.
+pub fn from_text(text: &str) -> Result<Plan, PlanFileError> {
+    read_text(text).map(|verified| verified.plan)
+}
+
+/// As [`from_bytes`], also returning the verified checksum so callers need not recompute it.
+pub fn read_bytes(bytes: &[u8]) -> Result<VerifiedPlan, PlanFileError> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => read_text(text),
+        Err(error) => {
+            let before = String::from_utf8_lossy(&bytes[..error.valid_up_to()]);
+            Err(PlanFileError::NotJson {
+                line: before.matches('\n').count() + 1,
+                column: before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1,
+                message: "invalid UTF-8".to_owned(),
+            })
+        }
+    }
+}
+
+/// As [`from_text`], also returning the verified checksum. The text is parsed once.
+pub fn read_text(text: &str) -> Result<VerifiedPlan, PlanFileError> {
+    let mut value = parse_json(text)?;
+    check_identity(&value)?;
+    let checksum = verify_checksum(&mut value)?;
+    let document: PlanDocument =
+        serde_path_to_error::deserialize(value).map_err(|error| PlanFileError::Structure {
+            path: error.path().to_string(),
+            message: error.inner().to_string(),
+        })?;
+    Ok(VerifiedPlan {
+        plan: document.into_plan()?,
+        checksum,
+    })
+}
+
+pub(super) fn parse_json(text: &str) -> Result<Json, PlanFileError> {
+    if text.trim().is_empty() {
+        return Err(PlanFileError::NotAPlan {
+            reason: "the file is empty".to_owned(),
+        });
+    }
+    serde_json::from_str(text).map_err(|error| {
+        let (line, column) = (error.line(), error.column());
+        if error.classify() == serde_json::error::Category::Eof {
+            PlanFileError::Truncated { line, column }
+        } else {
+            // serde_json appends " at line L column C" itself; say it once.
+            let message = error.to_string();
+            let message = match message.rfind(" at line ") {
+                Some(end) => message[..end].to_owned(),
+                None => message,
+            };
+            PlanFileError::NotJson {
+                line,
+                column,
+                message,
+            }
+        }
+    })
+}
+
+fn check_identity(value: &Json) -> Result<(), PlanFileError> {
+    let not_a_plan = |reason: String| PlanFileError::NotAPlan { reason };
+    let object = value
+        .as_object()
+        .ok_or_else(|| not_a_plan("the document is not a JSON object".to_owned()))?;
+    match object.get("format") {
+        Some(Json::String(name)) if name == FORMAT_NAME => {}
+        Some(other) => {
+            return Err(not_a_plan(format!(
+                "`format` is `{other}`, expected `{FORMAT_NAME}`"
+            )))
+        }
+        None => return Err(not_a_plan("it has no `format` member".to_owned())),
+    }
+    let version = object.get("format_version");
+    match version.and_then(Json::as_u64) {
+        Some(found) if found == u64::from(FORMAT_VERSION) => Ok(()),
+        Some(found) => Err(PlanFileError::UnsupportedVersion {
+            found,
+            tool_version: env!("CARGO_PKG_VERSION"),
+            supported: FORMAT_VERSION,
+        }),
+        None => Err(PlanFileError::Structure {
+            path: "format_version".to_owned(),
+            message: match version {
+                Some(other) => format!("expected a positive integer, found `{other}`"),
+                None => "missing".to_owned(),
+            },
+        }),
+    }
+}
+
+/// Checks the checksum, leaving the document as it was; returns the checksum.
+fn verify_checksum(value: &mut Json) -> Result<String, PlanFileError> {
+    let Some(object) = value.as_object_mut() else {
+        return Err(PlanFileError::ChecksumMissing);
+    };
+    let found = match object.remove("checksum") {
+        Some(Json::String(found)) => found,
+        Some(other) => {
+            return Err(PlanFileError::Structure {
+                path: "checksum".to_owned(),
+                message: format!("expected a string, found `{other}`"),
+            })
+        }
+        None => return Err(PlanFileError::ChecksumMissing),
+    };
+    let expected = checksum_of(value);
+    if found != expected {
+        return Err(PlanFileError::ChecksumMismatch { expected, found });
+    }
+    if let Some(object) = value.as_object_mut() {
+        object.insert("checksum".to_owned(), Json::String(found.clone()));
+    }
+    Ok(found)
+}
+
+impl PlanDocument {
+    fn into_plan(self) -> Result<Plan, PlanFileError> {
+        let changes = self
+            .changes
+            .into_iter()
+            .enumerate()
+            .map(|(index, change)| change.into_change(index))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Plan {
+            format_version: self.format_version,
+            tool_version: self.tool_version,
+            created_at: self.created_at,
+            target: self.target,
+            options: PlanOptions {
+                delete_orphans: self.options.delete_orphans,
+                types: self.options.types,
+            },
+            inputs: self
+                .inputs
+                .into_iter()
+                .map(|input| InputDigest {
+                    path: input.path,
+                    blake3: input.blake3,
+                })
+                .collect(),
+            summary: self.summary.into_iter().map(TypeSummary::from).collect(),
+            type_order: self.type_order,
+            rules: self
+                .rules
+                .into_iter()
+                .map(|(t, r)| {
+                    let rules = CompareRules {
+                        ignore_fields: r.ignore_fields.into_iter().collect(),
+                        location_tolerance: r.location_tolerance,
+                    };
+                    (t, rules)
+                })
+                .collect(),
+            changes,
+        })
+    }
+}
+
+impl From<SummaryDocument> for TypeSummary {
+    fn from(summary: SummaryDocument) -> Self {
+        TypeSummary {
+            record_type: summary.record_type,
+            create: summary.create,
+            update: summary.update,
+            delete: summary.delete,
+            unchanged: summary.unchanged,
+            orphans: summary.orphans,
+        }
+    }
+}
+
+impl ChangeDocument {
+    fn into_change(self, index: usize) -> Result<Change, PlanFileError> {
+        self.check_consistency(index)?;
+        let decode = |side: &'static str, field: &str, document: FieldDocument| {
+            let wire = WireField {
+                value: document.value,
+                field_type: Some(document.field_type),
+            };
+            wire.to_value(None)
+                .map_err(|message| PlanFileError::FieldValue {
+                    index,
+                    record_type: self.record_type.clone(),
+                    record_name: self.record_name.clone(),
+                    side,
+                    field: field.to_owned(),
+                    message,
+                })
+        };
+        let mut before = BTreeMap::new();
+        for (field, document) in self.before {
+            let value = match document {
+                Some(document) => Some(decode("before", &field, document)?),
+                None => None,
+            };
+            before.insert(field, value);
+        }
+        let after = match self.after {
+            Some(documents) => {
+                let mut fields = Fields::new();
+                for (field, document) in documents {
+                    let value = decode("after", &field, document)?;
+                    fields.insert(field, value);
+                }
+                Some(fields)
+            }
+            None => None,
+        };
+        Ok(Change {
+            action: self.action,
+            record_type: self.record_type,
+            record_name: self.record_name,
+            change_tag: self.change_tag,
+            before,
+            after,
+            removed: self.removed,
+        })
+    }
+
+    /// Refuses shapes apply could not execute: a create or update without desired fields,
+    /// a delete with them, a create planned against a change tag.
+    fn check_consistency(&self, index: usize) -> Result<(), PlanFileError> {
+        let problem = match (self.action, &self.after, &self.change_tag) {
+            (Action::Create, None, _) | (Action::Update, None, _) => {
+                "`after` is missing: the desired fields are needed"
+            }
+            (Action::Delete, Some(_), _) => "`after` must be null for a delete",
+            (Action::Create, _, Some(_)) => "`change_tag` must be null for a create",
+            (Action::Create, _, None) if !self.removed.is_empty() => {
+                "`removed` must be empty for a create"
+            }
+            _ => return Ok(()),
+        };
+        Err(PlanFileError::Inconsistent {
+            index,
+            action: self.action,
+            record_type: self.record_type.clone(),
+            record_name: self.record_name.clone(),
+            problem,
+        })
+    }
+}

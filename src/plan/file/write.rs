@@ -1,0 +1,147 @@
+//! Plan → document: the plan file's text, streamed one change at a time.
+
+use super::checksum::checksum;
+use super::format::{
+    ChangeDocument, FieldDocument, InputDocument, OptionsDocument, RulesDocument, SummaryDocument,
+};
+use super::FORMAT_NAME;
+use crate::cloudkit::wire::WireField;
+use crate::plan::{Change, Plan, TypeSummary};
+use crate::record::{FieldValue, Fields, RecordType, Target};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// The plan file's text: deterministic for equal plans, checksum included.
+pub fn to_text(plan: &Plan) -> String {
+    let mut bytes = Vec::new();
+    // Writing into a Vec cannot fail.
+    write_to(plan, &mut bytes).expect("plans write to memory");
+    // serde_json writes only UTF-8.
+    String::from_utf8(bytes).expect("plan text is UTF-8")
+}
+
+/// Streams the plan file's text (as [`to_text`]) to `out`, one change at a time, without
+/// holding the whole document; returns the checksum it wrote. Pass a buffered writer.
+pub fn write_to(plan: &Plan, mut out: impl std::io::Write) -> std::io::Result<String> {
+    let checksum = checksum(plan);
+    let view = PlanView::new(plan, &plan.changes, Some(&checksum));
+    serde_json::to_writer_pretty(&mut out, &view)?;
+    out.write_all(b"\n")?;
+    Ok(checksum)
+}
+
+fn field_document(value: &FieldValue) -> FieldDocument {
+    let wire = WireField::from_value(value);
+    FieldDocument {
+        value: wire.value,
+        field_type: wire
+            .field_type
+            .unwrap_or_else(|| value.field_type().to_string()),
+    }
+}
+
+fn fields_document(fields: &Fields) -> BTreeMap<String, FieldDocument> {
+    fields
+        .iter()
+        .map(|(name, value)| (name.clone(), field_document(value)))
+        .collect()
+}
+
+/// What the writer serializes: [`PlanDocument`]'s members in the same order, borrowing the
+/// plan and turning one change at a time into its document.
+#[derive(Serialize)]
+pub(super) struct PlanView<'a> {
+    format: &'static str,
+    format_version: u32,
+    tool_version: &'a str,
+    created_at: &'a str,
+    target: &'a Target,
+    options: OptionsDocument,
+    inputs: Vec<InputDocument>,
+    type_order: &'a [RecordType],
+    rules: BTreeMap<RecordType, RulesDocument>,
+    summary: Vec<SummaryDocument>,
+    changes: ChangesView<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    checksum: Option<&'a str>,
+}
+
+/// The changes, serialized one [`ChangeDocument`] at a time.
+struct ChangesView<'a>(&'a [Change]);
+
+impl Serialize for ChangesView<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter().map(ChangeDocument::from))
+    }
+}
+
+impl<'a> PlanView<'a> {
+    /// The plan with `changes` in place of its own, and `checksum` if given.
+    pub(super) fn new(plan: &'a Plan, changes: &'a [Change], checksum: Option<&'a str>) -> Self {
+        PlanView {
+            format: FORMAT_NAME,
+            format_version: plan.format_version,
+            tool_version: &plan.tool_version,
+            created_at: &plan.created_at,
+            target: &plan.target,
+            options: OptionsDocument {
+                delete_orphans: plan.options.delete_orphans,
+                types: plan.options.types.clone(),
+            },
+            inputs: plan
+                .inputs
+                .iter()
+                .map(|input| InputDocument {
+                    path: input.path.clone(),
+                    blake3: input.blake3.clone(),
+                })
+                .collect(),
+            type_order: &plan.type_order,
+            rules: plan
+                .rules
+                .iter()
+                .map(|(t, r)| {
+                    let document = RulesDocument {
+                        ignore_fields: r.ignore_fields.iter().cloned().collect(),
+                        location_tolerance: r.location_tolerance,
+                    };
+                    (t.clone(), document)
+                })
+                .collect(),
+            summary: plan.summary.iter().map(SummaryDocument::from).collect(),
+            changes: ChangesView(changes),
+            checksum,
+        }
+    }
+}
+
+impl From<&TypeSummary> for SummaryDocument {
+    fn from(summary: &TypeSummary) -> Self {
+        SummaryDocument {
+            record_type: summary.record_type.clone(),
+            create: summary.create,
+            update: summary.update,
+            delete: summary.delete,
+            unchanged: summary.unchanged,
+            orphans: summary.orphans,
+        }
+    }
+}
+
+impl From<&Change> for ChangeDocument {
+    fn from(change: &Change) -> Self {
+        ChangeDocument {
+            action: change.action,
+            record_type: change.record_type.clone(),
+            record_name: change.record_name.clone(),
+            change_tag: change.change_tag.clone(),
+            before: change
+                .before
+                .iter()
+                .map(|(name, value)| (name.clone(), value.as_ref().map(field_document)))
+                .collect(),
+            after: change.after.as_ref().map(fields_document),
+            removed: change.removed.clone(),
+        }
+    }
+}
