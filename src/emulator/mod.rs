@@ -3,57 +3,12 @@
 //! CloudKit Web Services (`docs/protocol.md`), with strict, deterministic and
 //! observable behaviour. `routes` owns HTTP (routing, parsing, error encoding),
 //! `signature` the S2S check, `store` (+ `query`, `filter`) the pure record semantics,
-//! `persist` durability, `faults` seeded fault injection.
+//! `persist` durability, `clock` time and seeded entropy, `faults` the per-operation
+//! behaviour hook, `requests` and `admin` the request log and the `/_emulator/` routes.
 //!
-//! Choices made where the protocol sources are unsure, and known differences (explained in
-//! `docs/emulator.md`):
-//!
-//! - Signatures: the subpath may be signed with or without the query string; an empty body
-//!   may be signed as the SHA-256 of nothing or (MistKit) as an empty hash slot
-//!   `date::path`. DER only; raw `r||s` is refused. Default clock skew ±10 minutes
-//!   (`clock_skew` zero turns the check off). Every failure, missing headers included, is
-//!   401 AUTHENTICATION_FAILED "Authentication failed". Unknown routes are answered (404)
-//!   before the signature is checked. S2S is accepted on every database, not only public.
-//! - HTTP: one trailing slash is ignored and the container is percent-decoded (the
-//!   signature still covers the path as sent). Any Content-Type is read as JSON. The GET
-//!   endpoints (zones/list, users/current, users/caller) also take POST and ignore any
-//!   body; another method on a known endpoint is 405 with an `Allow` header and a CloudKit
-//!   BAD_REQUEST body (real CloudKit's answer is not captured). Request members that are
-//!   `null` count as absent, except inside `fields`, where `null` removes the field.
-//! - Only the default zone exists (public-database semantics): a request naming another
-//!   zone is a request-level 404 ZONE_NOT_FOUND; zones/lookup answers per zone.
-//!   `atomic: true` is 400 "atomic operations not supported in default zone".
-//! - Modify: update/replace/delete of a missing record and forceDelete of a missing record
-//!   are per-record NOT_FOUND "Record not found" (not a silent no-op). A successful delete
-//!   answers `{recordName, deleted: true}`. Modify replies carry the record without
-//!   `zoneID` (as the single live capture); query and lookup replies carry it. A recordType
-//!   that differs from the existing record's is a per-record BAD_REQUEST. More than 200
-//!   operations is a request-level 400, as is a tag-requiring operation without a tag
-//!   (nothing is applied then). A second operation on the same record name in one request
-//!   is a per-record BAD_REQUEST. A create without recordName gets an upper-case UUID.
-//! - Schema: just-in-time, as in development. A field's type is fixed by its first write
-//!   (per record type); later writes of another declared type get per-record BAD_REQUEST
-//!   "invalid attempt to set value type … defined to be: …"; undecodable values (a
-//!   fractional TIMESTAMP) get "Invalid value, expected type TIMESTAMP.". Untyped values
-//!   take the schema's type, else an inferred one. Unknown type names are refused.
-//! - Query: an unknown record type gives an empty result (live production answers 404 "Did
-//!   not find record type"; development's just-in-time schema makes first publishes work).
-//!   `resultsLimit` above 200 is clamped to 200, 0 is a 400. `desiredKeys: []` omits the
-//!   `fields` key (recordType stays, so clients can tell records from errors). An untyped
-//!   IN / NOT_IN filter is ignored, as live CloudKit does. Records lacking a filtered field
-//!   match no comparator; lacking a sorted field, they sort first. The default order is
-//!   recordName ascending and every sort ends with recordName, so pages are stable. Index
-//!   enforcement only with `require_indexes`.
-//! - Change tags: lower-case base-36 of a store-wide counter (short, unlike live's 8
-//!   characters); they change on every write, deterministic from an empty store.
-//!   `created`/`modified` carry one developer user record name and deviceID "2".
-//! - Replies are compact JSON (live output is pretty-printed and gzip-encoded); per-record
-//!   errors carry `recordName, reason, serverErrorCode` only, like live ones.
-//!   `retryAfter` is a whole number of seconds (typed clients decode an integer).
-//! - A reference saved without `action` is stored with `action: NONE`.
-//! - users/current answers `{userRecordName}` (as live); users/caller the documented
-//!   `{users: [{userRecordName}]}` (no `lookupInfo` or `nameComponents`: S2S callers are
-//!   not discoverable).
+//! Its choices where the protocol's sources are unsure or silent (signature variants,
+//! missing records, unknown types, paging, change tags, reply shapes), and its faults and
+//! admin routes, are described in `docs/emulator.md`; keep that page in step with the code.
 
 mod admin;
 mod clock;

@@ -643,8 +643,8 @@ pub fn base36(mut number: u64) -> String {
 }
 
 /// Eight lower-case base-36 characters, the shape of live tags (`kf3z2sxt`,
-/// `docs/protocol.md` "Records and fields"), drawn from the seed and the counter: reproducible for a seed, opaque to
-/// clients, and different on every write.
+/// `docs/protocol.md` "Records and fields"), drawn from the seed and the counter:
+/// reproducible for a seed, opaque to clients, and different on every write.
 pub fn change_tag(seed: u64, counter: u64) -> String {
     const SPACE: u64 = 36u64.pow(8);
     let hash = blake3::hash(format!("ckplan-emulator-tag-{seed}-{counter}").as_bytes());
