@@ -17,15 +17,28 @@
 //! - `apply`: execution, conflict resolution, journal, receipt.
 //! - `emulator`: a CloudKit-compatible server sharing only the wire types and signing
 //!   with the client.
-//! - `cli`: the only part that prints, prompts, reads the environment or exits.
+//! - `render`: pure views (plan review, diff, counts) with text and JSON backends, and the
+//!   one escaping of untrusted text for terminals; returns strings, prints nothing.
+//! - `ops`: one job of a command each (import, delete-all) over a connected client,
+//!   returning data; commands call these instead of building wire operations.
+//! - `cli`: the only part that prints, prompts, reads the environment or exits: one
+//!   `Printer` built from `-q`/`-v`/colour, one `CommandError` with kind and hints.
+//!
+//! Beside them, usable by any layer: `context` (clock, seed, prompter), `lock` (exclusive
+//! file locks naming their holder) and `durable` (atomic whole-file writes).
 
 pub mod apply;
 pub mod cli;
 pub mod cloudkit;
 pub mod config;
+pub mod context;
 pub mod diff;
+pub mod durable;
 pub mod emulator;
 pub mod local;
+pub mod lock;
+pub mod ops;
 pub mod plan;
 pub mod record;
+pub mod render;
 pub mod sync;

@@ -1,13 +1,17 @@
+//! `ckplan`: parse the arguments, build the printer, run the command, print its error
+//! through the printer, exit with the command's status.
+
 use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = ckplan::cli::Cli::parse();
-    match ckplan::cli::run(cli) {
+    let printer = cli.printer();
+    match ckplan::cli::run(cli, printer) {
         Ok(status) => status.into(),
         Err(error) => {
-            ckplan::cli::output::print_error(&error);
-            ckplan::cli::ExitStatus::Error.into()
+            printer.command_error(&error);
+            error.exit_status().into()
         }
     }
 }

@@ -3,9 +3,16 @@
 //! its own, and asserts a clear error naming the file and the place (the expected
 //! substrings of stderr), the exit code, no panic, and zero writes at the emulator.
 //!
+//! Each case states the error it expects exactly (`error:` in `case.yaml`): the file it
+//! names, the line and column (absent where the error has none), the record and the field
+//! (absent where it names none) and the message. The runner finds the `error:` line (with
+//! its `caused by:` lines) that carries the message, reads file, place, record and field
+//! back out of it, and compares all of them.
+//!
 //! Cases on disk: `tests/bad_input/cases/NAME/` holds `case.yaml` (`about`, `args`
 //! [default `apply --auto-approve`, which writes unless something refuses], `exit`
-//! [default 1], `stderr` substrings, `remove` paths) and the files it overlays. Cases whose
+//! [default 1], `error`, extra `stderr` substrings, `remove` paths) and the files it
+//! overlays. Cases whose
 //! input is awkward to keep in git (invalid UTF-8, megabytes, deep nesting, tampered
 //! plans) are built in `generated_cases` below. `{{ENDPOINT}}` in `ckplan.yaml` becomes the
 //! emulator's URL.
@@ -31,7 +38,25 @@ pub struct Case {
     pub plan: Option<fn(&str) -> Vec<u8>>,
     pub args: Vec<String>,
     pub exit: i32,
+    pub error: Expected,
+    /// Further substrings stderr must contain.
     pub stderr: Vec<String>,
+}
+
+/// The error a case must produce, every part stated.
+#[derive(Clone, Debug, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expected {
+    pub file: String,
+    #[serde(default)]
+    pub line: Option<usize>,
+    #[serde(default)]
+    pub column: Option<usize>,
+    #[serde(default)]
+    pub record: Option<String>,
+    #[serde(default)]
+    pub field: Option<String>,
+    pub message: String,
 }
 
 #[derive(serde::Deserialize)]
@@ -43,6 +68,8 @@ struct CaseFile {
     args: Option<Vec<String>>,
     #[serde(default)]
     exit: Option<i32>,
+    error: Expected,
+    #[serde(default)]
     stderr: Vec<String>,
     #[serde(default)]
     remove: Vec<String>,
@@ -83,6 +110,7 @@ fn disk_cases() -> Vec<Case> {
             plan: None,
             args: file.args.unwrap_or_else(default_args),
             exit: file.exit.unwrap_or(1),
+            error: file.error,
             stderr: file.stderr,
         });
     }
@@ -206,6 +234,97 @@ fn write_private(path: &Path, bytes: &[u8]) {
     }
 }
 
+/// Each `error:` line of stderr with the `  caused by:` lines under it.
+fn error_blocks(stderr: &str) -> Vec<String> {
+    let mut blocks: Vec<String> = Vec::new();
+    let mut open = false;
+    for line in stderr.lines() {
+        if let Some(text) = line.strip_prefix("error: ") {
+            blocks.push(text.to_owned());
+            open = true;
+        } else if let (true, Some(cause)) = (open, line.strip_prefix("  caused by: ")) {
+            let block = blocks.last_mut().expect("an open block");
+            block.push('\n');
+            block.push_str(cause);
+        } else {
+            open = false;
+        }
+    }
+    blocks
+}
+
+/// `:digits` at the start of `text`: the number and the rest.
+fn number_after_colon(text: &str) -> Option<(usize, &str)> {
+    let digits = text.strip_prefix(':')?;
+    let end = digits
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(digits.len());
+    Some((digits[..end].parse().ok()?, &digits[end..]))
+}
+
+/// `` `name` `` at the start of `text`: the name and the rest.
+fn quoted(text: &str) -> Option<(&str, &str)> {
+    let inner = text.strip_prefix('`')?;
+    let end = inner.find('`')?;
+    Some((&inner[..end], &inner[end + 1..]))
+}
+
+/// File, place, record and field as an error block states them: the first mention of
+/// `file` (bare or in backticks), `:line[:column]` right after it, then either a data
+/// problem's `Type[ `record`][ field `field`]:` or a configuration error's `key.path:`.
+fn read_error(block: &str, file: &str) -> Option<Expected> {
+    let at = block.find(file)?;
+    let mut rest = &block[at + file.len()..];
+    rest = rest.strip_prefix('`').unwrap_or(rest);
+    let (mut line, mut column) = (None, None);
+    if let Some((number, after)) = number_after_colon(rest) {
+        line = Some(number);
+        rest = after;
+        if let Some((number, after)) = number_after_colon(rest) {
+            column = Some(number);
+            rest = after;
+        }
+    }
+    let rest = rest.strip_prefix(": ").unwrap_or(rest);
+    let word_end = rest
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.'))
+        .unwrap_or(rest.len());
+    let (word, mut after) = rest.split_at(word_end);
+    let (mut record, mut field) = (None, None);
+    if word.starts_with(|c: char| c.is_ascii_uppercase()) {
+        if let Some((name, more)) = after.strip_prefix(' ').and_then(quoted) {
+            record = Some(name.to_owned());
+            after = more;
+        }
+        if let Some((name, _)) = after.strip_prefix(" field ").and_then(quoted) {
+            field = Some(name.to_owned());
+        }
+    } else if !word.is_empty() && after.starts_with(": ") {
+        field = Some(word.to_owned());
+    }
+    Some(Expected {
+        file: file.to_owned(),
+        line,
+        column,
+        record,
+        field,
+        message: String::new(),
+    })
+}
+
+/// What the error carrying `expected.message` states, or why there is none.
+fn stated_error(stderr: &str, expected: &Expected) -> Result<Expected, String> {
+    let blocks = error_blocks(stderr);
+    let block = blocks
+        .iter()
+        .find(|block| block.contains(expected.message.as_str()))
+        .ok_or_else(|| format!("no error says `{}`", expected.message))?;
+    let mut found = read_error(block, &expected.file)
+        .ok_or_else(|| format!("the error does not name `{}`: {block}", expected.file))?;
+    found.message = expected.message.clone();
+    Ok(found)
+}
+
 /// What is wrong with a run, if anything.
 fn judge(case: &Case, ran: &Ran) -> Vec<String> {
     let mut wrong = Vec::new();
@@ -215,8 +334,10 @@ fn judge(case: &Case, ran: &Ran) -> Vec<String> {
     if ran.stderr.contains("panicked") || ran.code == 101 {
         wrong.push("panicked".into());
     }
-    if !ran.stderr.contains("error") {
-        wrong.push("no `error` on stderr".into());
+    match stated_error(&ran.stderr, &case.error) {
+        Ok(found) if found == case.error => {}
+        Ok(found) => wrong.push(format!("the error states {found:?}, want {:?}", case.error)),
+        Err(reason) => wrong.push(reason),
     }
     for expected in &case.stderr {
         if !ran.stderr.contains(expected.as_str()) {
@@ -248,14 +369,20 @@ fn all_cases() -> Vec<Case> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_bad_input_fails_clearly_without_writing() {
     let cases = all_cases();
-    assert!(cases.len() >= 60, "the corpus has {} cases", cases.len());
+    assert_eq!(
+        cases.len(),
+        readme_corpus_size(),
+        "the README states another corpus size"
+    );
     let mut failures = Vec::new();
     for case in &cases {
         let ran = run_case(case).await;
         let wrong = judge(case, &ran);
         if std::env::var_os("CKPLAN_SHOW_BAD_INPUT").is_some() {
+            let blocks = error_blocks(&ran.stderr);
+            let read = blocks.first().and_then(|b| read_error(b, &case.error.file));
             eprintln!(
-                "== {} (exit {})\n{}",
+                "== {} (exit {}) {read:?}\n{}",
                 case.name,
                 ran.code,
                 shorten(&ran.stderr)
@@ -280,6 +407,75 @@ async fn every_bad_input_fails_clearly_without_writing() {
     );
 }
 
+/// The corpus size the README states ("a N-case corpus").
+fn readme_corpus_size() -> usize {
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+        .expect("README.md");
+    let at = readme
+        .find("-case corpus")
+        .expect("the README states the corpus size");
+    let digits: String = readme[..at]
+        .chars()
+        .rev()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits
+        .chars()
+        .rev()
+        .collect::<String>()
+        .parse()
+        .expect("a number")
+}
+
+/// The runner's reading of errors, on the shapes ckplan prints.
+#[test]
+fn errors_are_read_back_exactly() {
+    let read = |block: &str, file: &str| read_error(block, file).unwrap();
+    let data = read(
+        "data/stadiums.json:2:7: Stadium `stadium-1` field `capacity`: expected INT64",
+        "data/stadiums.json",
+    );
+    assert_eq!(
+        (data.line, data.column, data.record, data.field),
+        (
+            Some(2),
+            Some(7),
+            Some("stadium-1".into()),
+            Some("capacity".into())
+        )
+    );
+    let config = read(
+        "invalid config `ckplan.yaml`:4:11: database: unknown variant `publik`",
+        "ckplan.yaml",
+    );
+    assert_eq!(
+        (config.line, config.column, config.record, config.field),
+        (Some(4), Some(11), None, Some("database".into()))
+    );
+    let bare = read(
+        "data/games.ndjson:2: Game: expected a record object",
+        "data/games.ndjson",
+    );
+    assert_eq!(
+        (bare.line, bare.column, bare.record, bare.field),
+        (Some(2), None, None, None)
+    );
+    let nested = read(
+        "failed to connect\nfailed to read key file `keys/none.pem`\nNo such file",
+        "keys/none.pem",
+    );
+    assert_eq!(
+        (nested.line, nested.record, nested.field),
+        (None, None, None)
+    );
+    assert_eq!(
+        error_blocks("warning: w\nerror: a\n  caused by: b\nhint: h\nerror: c\n"),
+        ["a\nb", "c"]
+    );
+    assert_eq!(read("x.yaml:12 is", "x.yaml").line, Some(12));
+    assert_eq!(read("x.yaml:123: T", "x.yaml").line, Some(123));
+}
+
 /// The base workspace itself is valid: it plans and applies (so each case fails because of
 /// its own input, and a case's zero writes mean something).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -291,6 +487,14 @@ async fn the_base_workspace_applies() {
         plan: None,
         args: default_args(),
         exit: 0,
+        error: Expected {
+            file: String::new(),
+            line: None,
+            column: None,
+            record: None,
+            field: None,
+            message: String::new(),
+        },
         stderr: Vec::new(),
     };
     let ran = run_case(&case).await;

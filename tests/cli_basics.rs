@@ -35,12 +35,44 @@ fn keygen_writes_a_private_key_with_mode_0600_and_prints_the_public_key() {
     assert_eq!(std::fs::read_to_string(&key).unwrap(), private);
 }
 
+fn completions(shell: &str) -> String {
+    let output = ckplan().args(["completions", shell]).output().unwrap();
+    assert!(output.status.success(), "{shell}");
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// Regression (issue 13): the check passed on `--help` output. Each script must carry its
+/// shell's own machinery and complete the subcommands and a command's flags.
 #[test]
-fn completions_are_generated_for_bash() {
-    let output = ckplan().args(["completions", "bash"]).output().unwrap();
-    assert!(output.status.success());
-    let script = String::from_utf8(output.stdout).unwrap();
-    assert!(script.contains("ckplan") && script.contains("apply"));
+fn issue_13_completions_are_real_scripts_for_bash_zsh_and_fish() {
+    let bash = completions("bash");
+    assert!(bash.contains("_ckplan()"), "bash function:\n{bash}");
+    assert!(bash.contains("COMPREPLY=("), "bash reply array");
+    assert!(bash.contains("complete -F _ckplan"), "bash registration");
+    assert!(bash.contains("--auto-approve") && bash.contains("delete-all"));
+
+    let zsh = completions("zsh");
+    assert!(zsh.starts_with("#compdef ckplan"), "zsh header:\n{zsh}");
+    assert!(zsh.contains("_arguments"), "zsh _arguments");
+    assert!(zsh.contains("'apply:") && zsh.contains("--delete-orphans"));
+
+    let fish = completions("fish");
+    assert!(fish.contains("complete -c ckplan"), "fish:\n{fish}");
+    assert!(
+        fish.contains("-n \"__fish_ckplan_needs_command\""),
+        "fish subcommand condition"
+    );
+    assert!(fish.contains("-n \"__fish_ckplan_using_subcommand apply\" -l on-conflict"));
+    assert!(fish.contains("-a \"apply\"") && fish.contains("-l auto-approve"));
+
+    for (shell, script) in [("bash", &bash), ("zsh", &zsh), ("fish", &fish)] {
+        assert!(
+            !script.contains("Usage:"),
+            "{shell}: help text, not a script"
+        );
+    }
+    let help = String::from_utf8(ckplan().arg("--help").output().unwrap().stdout).unwrap();
+    assert!(!help.contains("complete -c ckplan") && !help.contains("COMPREPLY"));
 }
 
 #[test]

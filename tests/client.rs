@@ -182,6 +182,7 @@ fn options(retry: RetryPolicy) -> ClientOptions {
         retry,
         request_timeout: Duration::from_secs(10),
         connect_timeout: Duration::from_secs(2),
+        ..ClientOptions::default()
     }
 }
 
@@ -379,9 +380,9 @@ fn lookup_responder(request: &Received) -> Reply {
         .map(|entry| {
             let name = entry["recordName"].as_str().unwrap();
             let number: usize = name.trim_start_matches("team-").parse().unwrap();
-            if number % 7 == 0 {
+            if number.is_multiple_of(7) {
                 json!({"recordName": name, "serverErrorCode": "NOT_FOUND", "reason": "Record not found"})
-            } else if number % 11 == 0 {
+            } else if number.is_multiple_of(11) {
                 json!({"recordName": name, "serverErrorCode": "ACCESS_DENIED", "reason": "no"})
             } else {
                 wire_record("Team", name, "t9")
@@ -422,7 +423,7 @@ async fn lookup_chunks_by_200_and_keeps_order() {
             }
             Lookup::Found(record) => {
                 assert_eq!(&record.record_name, name);
-                assert!(number % 7 != 0 && number % 11 != 0);
+                assert!(!number.is_multiple_of(7) && !number.is_multiple_of(11));
             }
         }
     }
@@ -740,6 +741,7 @@ async fn modify_timeout_is_maybe_sent_and_not_resent() {
             retry: RetryPolicy::immediate(5),
             request_timeout: Duration::from_millis(300),
             connect_timeout: Duration::from_secs(2),
+            ..ClientOptions::default()
         },
     )
     .unwrap();

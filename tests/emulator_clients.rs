@@ -343,10 +343,7 @@ fn assert_record_error(entry: &Json, code: &str) {
     assert!(entry["reason"].is_string(), "{entry}");
     assert_eq!(entry["serverErrorCode"], code, "{entry}");
     assert!(entry.get("recordType").is_none(), "{entry}");
-    assert!(
-        entry.get("retryAfter").map_or(true, Json::is_u64),
-        "{entry}"
-    );
+    assert!(entry.get("retryAfter").is_none_or(Json::is_u64), "{entry}");
 }
 
 // ---------------------------------------------------------------------------------------

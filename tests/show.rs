@@ -255,3 +255,55 @@ fn missing_file_is_refused_with_its_path() {
     assert_eq!((code, stdout.as_str()), (1, ""));
     insta::assert_snapshot!(stderr);
 }
+
+/// `ckplan show` with colour forced on (`CLICOLOR_FORCE=1`, as on a terminal) and the given
+/// extra arguments and environment; returns (stdout, stderr).
+fn show_forced_colour(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> (String, String) {
+    let output = Command::cargo_bin("ckplan")
+        .unwrap()
+        .args(args)
+        .current_dir(dir)
+        .env_remove("NO_COLOR")
+        .env_remove("CKPLAN_CONFIG")
+        .env("CLICOLOR_FORCE", "1")
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    let text = |bytes: Vec<u8>| String::from_utf8(bytes).unwrap();
+    (text(output.stdout), text(output.stderr))
+}
+
+/// Regression (issue 13): colour was never observed on, so NO_COLOR and --no-color were
+/// never observed to turn it off.
+#[test]
+fn issue_13_colour_forced_on_is_turned_off_by_no_color_and_the_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_plan(dir.path(), &file::to_text(&sample_plan(false)));
+    let plan = path.to_str().unwrap();
+    let (coloured, _) = show_forced_colour(dir.path(), &["show", plan], &[]);
+    assert!(
+        coloured.contains("\u{1b}["),
+        "no colour when forced:\n{coloured}"
+    );
+    let (_, error) = show_forced_colour(dir.path(), &["show", "missing.plan"], &[]);
+    assert!(
+        error.starts_with("\u{1b}["),
+        "the error is not coloured:\n{error}"
+    );
+
+    let off = [
+        show_forced_colour(dir.path(), &["show", plan], &[("NO_COLOR", "1")]),
+        show_forced_colour(dir.path(), &["--no-color", "show", plan], &[]),
+        show_forced_colour(dir.path(), &["show", "missing.plan"], &[("NO_COLOR", "1")]),
+        show_forced_colour(dir.path(), &["--no-color", "show", "missing.plan"], &[]),
+    ];
+    for (stdout, stderr) in &off {
+        assert!(!stdout.contains('\u{1b}'), "{stdout}");
+        assert!(!stderr.contains('\u{1b}'), "{stderr}");
+    }
+    // The same text, only without the escapes.
+    let plain = &off[0].0;
+    let stripped = console::strip_ansi_codes(&coloured);
+    assert_eq!(&stripped, plain);
+    assert!(off[2].1.starts_with("error: "), "{}", off[2].1);
+}

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 type CheckFn = fn();
 
-const CHECKS: [(&str, CheckFn); 10] = [
+const CHECKS: [(&str, CheckFn); 11] = [
     ("generator sizes", generator_sizes),
     ("generator is deterministic", generator_is_deterministic),
     ("two percent change", two_percent_change),
@@ -25,6 +25,10 @@ const CHECKS: [(&str, CheckFn); 10] = [
     ("stats difference", stats_difference),
     ("measured child", measured_child),
     ("formatting", formatting),
+    (
+        "targets met and missed",
+        crate::target_checks::targets_are_met_and_missed_by_the_numbers,
+    ),
 ];
 
 pub fn run() -> ExitCode {

@@ -19,6 +19,7 @@ mod measure;
 mod report;
 mod scenarios;
 mod suite;
+mod target_checks;
 mod targets;
 mod throughput;
 

@@ -137,16 +137,17 @@ impl Journal {
         Ok(replay)
     }
 
-    /// Opens (creating) the journal for appending.
+    /// Opens (creating, mode 0600 on Unix like plans and receipts) the journal for
+    /// appending.
     pub fn open(path: &Path) -> Result<Self, JournalError> {
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .map_err(|source| JournalError::Write {
-                path: path.to_owned(),
-                source,
-            })?;
+        let mut options = OpenOptions::new();
+        options.create(true).append(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let file = options.open(path).map_err(|source| JournalError::Write {
+            path: path.to_owned(),
+            source,
+        })?;
         Ok(Self {
             path: path.to_owned(),
             file,

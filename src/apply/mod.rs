@@ -3,25 +3,30 @@
 //! `--on-conflict`, unknown outcomes resolved by looking records up (never by resending
 //! blindly), and everything journaled so a killed run can be resumed.
 
+mod cancel;
 pub mod journal;
 pub mod outcome;
 pub mod receipt;
 pub mod resolve;
+pub mod session;
 mod work;
 
+pub use cancel::StopFlag;
 pub use outcome::{Outcome, Outcomes, Receipt, ReceiptEntry, RecordKey, Totals};
 pub use resolve::OnConflict;
+pub use session::{Applied, Previous, Session, SessionError};
 
 use crate::cloudkit::client::{Client, Lookup, OperationResult};
 use crate::cloudkit::wire::ServerErrorCode;
 use crate::cloudkit::CloudKitError;
+use crate::context::Clock;
 use crate::diff::CompareRules;
 use crate::plan::{Action, Change, Plan};
 use crate::record::{ChangeTag, Record, RecordType};
 use futures::stream::{self, StreamExt};
 use journal::{Entry, Journal, JournalError, Replay, SentRecord};
 use resolve::Decision;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 use work::Work;
@@ -38,15 +43,18 @@ pub struct ApplyOptions {
     /// Rounds of re-sending after conflicts resolved as "send again" or per-record
     /// throttling, before giving up on a record.
     pub max_rounds: u32,
+    /// Stamps the journal's entries.
+    pub clock: Clock,
 }
 
 /// Progress callbacks (the CLI draws bars from them).
 pub trait Observer: Send + Sync {
     /// The run has `_changes` planned changes without a final outcome.
     fn started(&self, _changes: usize) {}
-    /// `_changes` more of them reached their final outcome (applied, already applied,
-    /// conflict or failed). Each change is counted once, however often it was sent.
-    fn changes_finished(&self, _changes: usize) {}
+    /// More of them reached their final outcome (applied, already applied, conflict or
+    /// failed), journaled before this is called. Each change is reported once, however
+    /// often it was sent.
+    fn changes_finished(&self, _finals: &[(RecordKey, Outcome)]) {}
 }
 
 /// Observes nothing.
@@ -72,6 +80,10 @@ pub struct ApplyReport {
     pub error: Option<CloudKitError>,
     /// Whether the run found the plan already fully applied by an earlier run.
     pub was_already_complete: bool,
+    /// Records whose outcome an earlier run of the plan decided (not sent by this run).
+    pub from_earlier_runs: BTreeSet<RecordKey>,
+    /// The caller's stop flag ended the run before every change had an outcome.
+    pub cancelled: bool,
 }
 
 impl ApplyReport {
@@ -93,7 +105,10 @@ struct Run<'a> {
     rules: HashMap<RecordType, CompareRules>,
     journal: Mutex<Journal>,
     outcomes: Mutex<Outcomes>,
+    /// Set by the run itself (`--on-conflict abort`, a request that failed for good).
     stop: AtomicBool,
+    /// Set by the caller (Ctrl-C).
+    cancel: &'a StopFlag,
     error: Mutex<Option<CloudKitError>>,
     batches: AtomicU64,
     observer: &'a dyn Observer,
@@ -111,7 +126,8 @@ struct Leftovers<'a> {
 }
 
 /// Applies `plan` with `client`. `replay` is what earlier runs journaled; the journal must
-/// already have this run's `Start` entry.
+/// already have this run's `Start` entry. Once `cancel` is raised no new batch starts; the
+/// batches in flight finish and are journaled, and the report says `cancelled`.
 pub async fn execute(
     plan: &Plan,
     client: &Client,
@@ -119,11 +135,13 @@ pub async fn execute(
     replay: Replay,
     journal: Journal,
     observer: &dyn Observer,
+    cancel: &StopFlag,
 ) -> Result<ApplyReport, ApplyError> {
     let was_already_complete = replay.complete;
     let mut done = replay.done;
     // A failure is not final: a later run tries again.
     done.retain(|_, outcome| !matches!(outcome, Outcome::Failed { .. }));
+    let from_earlier_runs = done.keys().cloned().collect();
     let run = Run {
         client,
         options,
@@ -131,6 +149,7 @@ pub async fn execute(
         journal: Mutex::new(journal),
         outcomes: Mutex::new(done),
         stop: AtomicBool::new(false),
+        cancel,
         error: Mutex::new(None),
         batches: AtomicU64::new(0),
         observer,
@@ -147,7 +166,7 @@ pub async fn execute(
         .count();
     observer.started(pending);
     for phase in phases(plan) {
-        if run.stop.load(Ordering::SeqCst) {
+        if run.stopping() {
             break;
         }
         run.phase(phase, &replay.uncertain).await?;
@@ -159,7 +178,7 @@ pub async fn execute(
         .all(|c| outcomes.contains_key(&work::key(c)));
     let mut journal = run.journal.into_inner().expect("lock");
     journal.append(&Entry::Finished {
-        at: now(),
+        at: options.clock.timestamp(),
         complete,
     })?;
     Ok(ApplyReport {
@@ -167,6 +186,8 @@ pub async fn execute(
         complete,
         error: run.error.into_inner().expect("lock"),
         was_already_complete,
+        from_earlier_runs,
+        cancelled: cancel.is_stopped() && !complete,
     })
 }
 
@@ -229,6 +250,10 @@ fn phases(plan: &Plan) -> Vec<Vec<&Change>> {
 }
 
 impl<'a> Run<'a> {
+    fn stopping(&self) -> bool {
+        self.stop.load(Ordering::SeqCst) || self.cancel.is_stopped()
+    }
+
     fn rules(&self, record_type: &RecordType) -> CompareRules {
         self.rules.get(record_type).cloned().unwrap_or_default()
     }
@@ -248,7 +273,7 @@ impl<'a> Run<'a> {
             .append(&Entry::Outcomes {
                 outcomes: finals.clone(),
             })?;
-        self.observer.changes_finished(finals.len());
+        self.observer.changes_finished(&finals);
         self.outcomes.lock().expect("lock").extend(finals);
         Ok(())
     }
@@ -274,7 +299,7 @@ impl<'a> Run<'a> {
             todo.extend(self.resolve(Vec::new(), unknown).await?);
         }
         let mut round = 0;
-        while !todo.is_empty() && !self.stop.load(Ordering::SeqCst) {
+        while !todo.is_empty() && !self.stopping() {
             round += 1;
             let leftovers = self.send_all(todo).await?;
             let mut next = self.resolve(leftovers.refused, leftovers.unknown).await?;
@@ -323,7 +348,7 @@ impl<'a> Run<'a> {
     }
 
     async fn send_batch(&self, batch: Vec<Work<'a>>) -> Result<Leftovers<'a>, ApplyError> {
-        if self.stop.load(Ordering::SeqCst) {
+        if self.stopping() {
             return Ok(Leftovers::default());
         }
         let number = self.batches.fetch_add(1, Ordering::SeqCst);
@@ -439,17 +464,17 @@ impl<'a> Run<'a> {
                 Decision::Send { change_tag } => {
                     again.push(Work::after_conflict(work.change, change_tag, now, &rules))
                 }
+                Decision::Overwrite { change_tag, fields } => {
+                    let mut work = Work::after_conflict(work.change, change_tag, now, &rules);
+                    work.overwritten = fields;
+                    again.push(work)
+                }
                 Decision::Conflict(reason) => finals.push((work.key(), Outcome::conflict(&reason))),
             }
         }
         self.finish(finals)?;
         Ok(again)
     }
-}
-
-/// Now, RFC 3339 in UTC to the second.
-pub fn now() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 #[cfg(test)]

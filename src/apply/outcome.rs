@@ -3,6 +3,7 @@
 
 use super::resolve::{ConflictReason, FieldConflict};
 use crate::cloudkit::wire::WireField;
+use crate::plan::Action;
 use crate::record::{ChangeTag, FieldValue, RecordName, RecordType};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -22,6 +23,9 @@ pub enum Outcome {
     },
     Updated {
         change_tag: ChangeTag,
+        /// Someone else's values this update wrote over (`--on-conflict overwrite`).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        overwritten: Vec<OverwrittenField>,
     },
     Deleted,
     /// Already as planned when looked at (an earlier run or someone else wrote it).
@@ -55,6 +59,76 @@ pub struct ConflictField {
     pub wanted: Option<WireField>,
 }
 
+/// One field of a conflict resolved by writing over it (`--on-conflict overwrite`): the
+/// value the plan saw, the value someone else had written since (now lost), and the value
+/// written, in wire form.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OverwrittenField {
+    pub field: String,
+    pub planned_before: Option<WireField>,
+    pub overwritten: Option<WireField>,
+    pub written: Option<WireField>,
+}
+
+impl OverwrittenField {
+    pub fn from_conflict(conflict: &FieldConflict) -> Self {
+        Self {
+            field: conflict.field.clone(),
+            planned_before: wire(&conflict.planned_before),
+            overwritten: wire(&conflict.now),
+            written: wire(&conflict.wanted),
+        }
+    }
+}
+
+/// How a conflict ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Resolution {
+    /// Not written; reported for a person to decide.
+    Reported,
+    /// Written over someone else's values (`--on-conflict overwrite`).
+    Overwritten,
+}
+
+/// One conflict of a run, in the receipt: every conflict is listed here with how it ended.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ConflictEntry {
+    pub record_type: RecordType,
+    pub record_name: RecordName,
+    pub resolution: Resolution,
+    /// The fields involved: for `overwritten`, `now` is the value that was overwritten.
+    pub fields: Vec<ConflictField>,
+}
+
+impl ConflictEntry {
+    /// The conflict `outcome` records for `key`, if any.
+    pub fn of(key: &RecordKey, outcome: &Outcome) -> Option<Self> {
+        let (resolution, fields) = match outcome {
+            Outcome::Conflict { fields, .. } => (Resolution::Reported, fields.clone()),
+            Outcome::Updated { overwritten, .. } if !overwritten.is_empty() => (
+                Resolution::Overwritten,
+                overwritten
+                    .iter()
+                    .map(|f| ConflictField {
+                        field: f.field.clone(),
+                        planned_before: f.planned_before.clone(),
+                        now: f.overwritten.clone(),
+                        wanted: f.written.clone(),
+                    })
+                    .collect(),
+            ),
+            _ => return None,
+        };
+        Some(Self {
+            record_type: key.record_type.clone(),
+            record_name: key.record_name.clone(),
+            resolution,
+            fields,
+        })
+    }
+}
+
 fn wire(value: &Option<FieldValue>) -> Option<WireField> {
     value.as_ref().map(WireField::from_value)
 }
@@ -70,7 +144,11 @@ impl Outcome {
             }
             ConflictReason::DeletedMeanwhile => ("deleted meanwhile; not re-created", &[]),
             ConflictReason::ChangedBeforeDelete => ("changed meanwhile; not deleted", &[]),
-            ConflictReason::Aborted(fields) => (
+            ConflictReason::Aborted(Action::Create, fields) => (
+                "created meanwhile with other values; apply aborted (--on-conflict abort)",
+                fields,
+            ),
+            ConflictReason::Aborted(_, fields) => (
                 "changed meanwhile; apply aborted (--on-conflict abort)",
                 fields,
             ),
@@ -97,7 +175,11 @@ pub struct Totals {
     pub updated: usize,
     pub deleted: usize,
     pub already_applied: usize,
+    /// Conflicts reported and not written.
     pub conflicts: usize,
+    /// Conflicts resolved by writing over someone else's values.
+    #[serde(default)]
+    pub overwritten: usize,
     pub failed: usize,
     /// Records the plan left unchanged.
     pub unchanged_skipped: usize,
@@ -112,7 +194,12 @@ impl Totals {
         for outcome in outcomes {
             match outcome {
                 Outcome::Created { .. } => totals.created += 1,
-                Outcome::Updated { .. } => totals.updated += 1,
+                Outcome::Updated { overwritten, .. } => {
+                    totals.updated += 1;
+                    if !overwritten.is_empty() {
+                        totals.overwritten += 1;
+                    }
+                }
                 Outcome::Deleted => totals.deleted += 1,
                 Outcome::AlreadyApplied { .. } => totals.already_applied += 1,
                 Outcome::Conflict { .. } => totals.conflicts += 1,
@@ -136,7 +223,48 @@ pub struct Receipt {
     pub on_conflict: super::OnConflict,
     pub complete: bool,
     pub totals: Totals,
+    /// Every conflict met, reported or overwritten, with its resolution.
+    #[serde(default)]
+    pub conflicts: Vec<ConflictEntry>,
     pub records: Vec<ReceiptEntry>,
+}
+
+/// Why a receipt could not be read back.
+#[derive(Debug, thiserror::Error)]
+pub enum ReceiptError {
+    #[error("failed to read receipt `{}`", path.display())]
+    Read {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("receipt `{}` is not a ckplan receipt: {message}", path.display())]
+    Invalid {
+        path: std::path::PathBuf,
+        message: String,
+    },
+}
+
+impl Receipt {
+    /// Reads a receipt written by [`super::receipt::write`].
+    pub fn read(path: &std::path::Path) -> Result<Receipt, ReceiptError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ReceiptError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let receipt: Receipt =
+            serde_json::from_str(&text).map_err(|error| ReceiptError::Invalid {
+                path: path.to_owned(),
+                message: error.to_string(),
+            })?;
+        if receipt.format != super::receipt::FORMAT {
+            return Err(ReceiptError::Invalid {
+                path: path.to_owned(),
+                message: format!("format `{}`", receipt.format),
+            });
+        }
+        Ok(receipt)
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -151,3 +279,26 @@ pub struct ReceiptEntry {
 
 /// Outcomes by record, ordered like the plan.
 pub type Outcomes = BTreeMap<RecordKey, Outcome>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression (issue 13): `--on-conflict abort` on a record created meanwhile said
+    /// "changed meanwhile".
+    #[test]
+    fn issue_13_an_aborted_create_says_created_meanwhile() {
+        let reason = |action| match Outcome::conflict(&ConflictReason::Aborted(action, vec![])) {
+            Outcome::Conflict { reason, .. } => reason,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            reason(Action::Create),
+            "created meanwhile with other values; apply aborted (--on-conflict abort)"
+        );
+        assert_eq!(
+            reason(Action::Update),
+            "changed meanwhile; apply aborted (--on-conflict abort)"
+        );
+    }
+}

@@ -1,27 +1,36 @@
 //! The receipt: the audit record of an apply, written next to the plan. It names the plan
 //! (checksum), when, by which key ID (never the key), each change's outcome with its new
-//! change tag, every conflict and how it was resolved, and totals.
+//! change tag, every conflict and how it was resolved (reported, or overwritten with the
+//! value that was lost), and totals.
 
-use super::outcome::{Receipt, ReceiptEntry, Totals};
-use super::{now, ApplyReport, OnConflict};
+use super::outcome::{ConflictEntry, Receipt, ReceiptEntry, Totals};
+use super::{ApplyReport, OnConflict};
 use crate::plan::Plan;
 use std::path::Path;
 
-pub fn build(
-    plan: &Plan,
-    plan_checksum: &str,
-    plan_file: &Path,
-    key_id: &str,
-    started_at: &str,
-    on_conflict: OnConflict,
-    report: &ApplyReport,
-) -> Receipt {
+/// The receipt's format name; a reader refuses others.
+pub const FORMAT: &str = "ckplan-receipt/1";
+
+/// What the receipt says besides the outcomes.
+pub struct Header<'a> {
+    pub plan_checksum: &'a str,
+    pub plan_file: &'a Path,
+    pub key_id: &'a str,
+    pub started_at: &'a str,
+    pub finished_at: &'a str,
+    pub on_conflict: OnConflict,
+}
+
+pub fn build(plan: &Plan, header: &Header<'_>, report: &ApplyReport) -> Receipt {
+    let mut conflicts = Vec::new();
     let records = plan
         .changes
         .iter()
         .filter_map(|change| {
             let key = super::work::key(change);
-            report.outcomes.get(&key).map(|outcome| ReceiptEntry {
+            let outcome = report.outcomes.get(&key)?;
+            conflicts.extend(ConflictEntry::of(&key, outcome));
+            Some(ReceiptEntry {
                 record_type: change.record_type.clone(),
                 record_name: change.record_name.clone(),
                 action: change.action,
@@ -32,16 +41,23 @@ pub fn build(
         .collect::<Vec<_>>();
     let unchanged = plan.summary.iter().map(|s| s.unchanged).sum();
     Receipt {
-        format: "ckplan-receipt/1".to_owned(),
-        plan_checksum: plan_checksum.to_owned(),
-        plan_file: plan_file.display().to_string(),
+        format: FORMAT.to_owned(),
+        plan_checksum: header.plan_checksum.to_owned(),
+        plan_file: header.plan_file.display().to_string(),
         target: plan.target.clone(),
-        key_id: key_id.to_owned(),
-        started_at: started_at.to_owned(),
-        finished_at: now(),
-        on_conflict,
+        key_id: header.key_id.to_owned(),
+        started_at: header.started_at.to_owned(),
+        finished_at: header.finished_at.to_owned(),
+        on_conflict: header.on_conflict,
         complete: report.complete,
         totals: Totals::count(records.iter().map(|r| &r.outcome), unchanged),
+        conflicts,
         records,
     }
+}
+
+/// Writes `receipt` to `path` atomically (mode 0600).
+pub fn write(receipt: &Receipt, path: &Path) -> std::io::Result<()> {
+    let text = serde_json::to_string_pretty(receipt).map_err(std::io::Error::other)?;
+    crate::durable::write_atomically(path, text.as_bytes())
 }

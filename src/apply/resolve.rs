@@ -41,9 +41,9 @@ pub enum ConflictReason {
     CreatedMeanwhile(Vec<FieldConflict>),
     /// The record the plan deletes was changed meanwhile.
     ChangedBeforeDelete,
-    /// `--on-conflict abort` stopped at the first conflict: the record's fields that differ
-    /// from what the plan wants.
-    Aborted(Vec<FieldConflict>),
+    /// `--on-conflict abort` stopped at the first conflict: the planned action and the
+    /// record's fields that differ from what the plan wants.
+    Aborted(Action, Vec<FieldConflict>),
 }
 
 /// The decision for one change.
@@ -53,6 +53,12 @@ pub enum Decision {
     AlreadyApplied { change_tag: Option<ChangeTag> },
     /// Send the operation again against this change tag (`None`: a create).
     Send { change_tag: Option<ChangeTag> },
+    /// Send it again over someone else's values (`--on-conflict overwrite`): `fields` are
+    /// the values written over, for the receipt.
+    Overwrite {
+        change_tag: Option<ChangeTag>,
+        fields: Vec<FieldConflict>,
+    },
     /// Do not write; report.
     Conflict(ConflictReason),
 }
@@ -144,12 +150,25 @@ pub fn after_refusal(
     };
     let fresh = current.change_tag.clone();
     if policy == OnConflict::Abort {
-        return Decision::Conflict(ConflictReason::Aborted(field_conflicts(
-            change, current, rules,
-        )));
+        return Decision::Conflict(ConflictReason::Aborted(
+            change.action,
+            field_conflicts(change, current, rules),
+        ));
     }
     if policy == OnConflict::Overwrite {
-        return Decision::Send { change_tag: fresh };
+        let mut fields = field_conflicts(change, current, rules);
+        if change.action == Action::Update {
+            // Only values someone else wrote since the plan was made are lost.
+            fields.retain(|c| !same(c.now.as_ref(), c.planned_before.as_ref(), rules));
+        }
+        return if fields.is_empty() {
+            Decision::Send { change_tag: fresh }
+        } else {
+            Decision::Overwrite {
+                change_tag: fresh,
+                fields,
+            }
+        };
     }
     match change.action {
         Action::Create => Decision::Conflict(ConflictReason::CreatedMeanwhile(field_conflicts(
@@ -294,18 +313,17 @@ mod tests {
     #[test]
     fn overwrite_and_abort_policies() {
         let now = cloud("t2", &[("name", FieldValue::string("Theirs"))]);
-        assert_eq!(
-            after_refusal(
-                &update_change(),
-                Some(&now),
-                OnConflict::Overwrite,
-                &rules()
-            ),
-            Decision::Send {
-                change_tag: Some(ChangeTag::new("t2"))
-            }
-        );
-        let Decision::Conflict(ConflictReason::Aborted(fields)) =
+        let Decision::Overwrite { change_tag, fields } = after_refusal(
+            &update_change(),
+            Some(&now),
+            OnConflict::Overwrite,
+            &rules(),
+        ) else {
+            panic!("expected an overwrite");
+        };
+        assert_eq!(change_tag, Some(ChangeTag::new("t2")));
+        assert_eq!(fields[0].now, Some(FieldValue::string("Theirs")));
+        let Decision::Conflict(ConflictReason::Aborted(Action::Update, fields)) =
             after_refusal(&update_change(), Some(&now), OnConflict::Abort, &rules())
         else {
             panic!("expected an aborted conflict");

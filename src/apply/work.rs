@@ -1,8 +1,8 @@
 //! One operation to send for one planned change: which CloudKit operation, against which
 //! change tag, with which fields (a `None` field is removed).
 
-use super::outcome::{Outcome, RecordKey};
-use super::resolve::wanted_fields;
+use super::outcome::{Outcome, OverwrittenField, RecordKey};
+use super::resolve::{wanted_fields, FieldConflict};
 use crate::cloudkit::wire::{Operation, OperationType, WireField, WireRecord};
 use crate::diff::CompareRules;
 use crate::plan::{Action, Change};
@@ -22,6 +22,8 @@ pub struct Work<'a> {
     pub change_tag: Option<ChangeTag>,
     /// Fields to remove besides the planned ones (a create that found the record there).
     pub also_removed: Vec<String>,
+    /// Someone else's values this operation writes over (`--on-conflict overwrite`).
+    pub overwritten: Vec<FieldConflict>,
 }
 
 /// The fields to send, built from the change when the operation is sent (so a work item
@@ -56,6 +58,7 @@ impl<'a> Work<'a> {
             operation,
             change_tag,
             also_removed: Vec::new(),
+            overwritten: Vec::new(),
         }
     }
 
@@ -108,7 +111,14 @@ impl<'a> Work<'a> {
         let change_tag = record.change_tag.unwrap_or_else(|| ChangeTag::new(""));
         match self.operation {
             OperationType::Create => Outcome::Created { change_tag },
-            _ => Outcome::Updated { change_tag },
+            _ => Outcome::Updated {
+                change_tag,
+                overwritten: self
+                    .overwritten
+                    .iter()
+                    .map(OverwrittenField::from_conflict)
+                    .collect(),
+            },
         }
     }
 }

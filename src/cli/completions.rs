@@ -1,6 +1,6 @@
 //! `ckplan completions <shell>`: shell completion scripts.
 
-use super::{Cli, ExitStatus};
+use super::{Cli, CommandResult, ExitStatus, Printer};
 use clap::CommandFactory;
 
 /// Print a shell completion script.
@@ -13,8 +13,11 @@ pub struct Args {
     pub shell: clap_complete::Shell,
 }
 
-pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
+pub fn run(args: Args, printer: &Printer) -> CommandResult {
     let mut command = Cli::command();
-    clap_complete::generate(args.shell, &mut command, "ckplan", &mut std::io::stdout());
+    // Generated into memory: clap_complete panics when its writer fails (`| head`).
+    let mut script = Vec::new();
+    clap_complete::generate(args.shell, &mut command, "ckplan", &mut script);
+    printer.data_with(|out| out.write_all(&script))?;
     Ok(ExitStatus::Success)
 }

@@ -1,12 +1,9 @@
 //! `ckplan delete-all --type T`: the old behaviour, kept: delete every record of a type,
 //! after confirmation.
 
-use super::{output, workspace, ExitStatus, Globals};
-use crate::cloudkit::client::OperationResult;
-use crate::cloudkit::wire::{Operation, OperationType, WireRecord};
-use crate::record::RecordType;
-use anyhow::{bail, Context};
-use std::io::BufRead;
+use super::{workspace, CommandError, CommandResult, ExitStatus, Globals};
+use crate::ops::delete_all;
+use anyhow::Context;
 
 /// Delete every record of one type from CloudKit (asks first).
 #[derive(Debug, clap::Args)]
@@ -23,62 +20,44 @@ pub struct Args {
     pub yes: bool,
 }
 
-pub async fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitStatus> {
+pub async fn run(args: Args, globals: &Globals) -> CommandResult {
     let config = workspace::load_config(globals)?;
-    let record_type = RecordType::new(args.record_type.as_str());
-    let connection = workspace::connect(&config).await?;
-    let records = connection
-        .client
-        .query_all(&record_type, &mut |_| {})
-        .await?;
-    if records.is_empty() {
+    // Only a configured type: a typo must not pass as "nothing to delete".
+    let record_type =
+        workspace::selected_types(&config, std::slice::from_ref(&args.record_type))?.remove(0);
+    let connection = workspace::connect(&config, globals).await?;
+    let names = delete_all::list(&connection.client, &record_type).await?;
+    if names.is_empty() {
         eprintln!("No `{record_type}` records in `{}`.", config.target());
-        connection.close().await;
         return Ok(ExitStatus::Success);
     }
     if !args.yes {
-        if !output::stdin_is_terminal() && !globals.interactive {
-            bail!("refusing to delete without confirmation: stdin is not a terminal (use --yes)");
+        let prompter = &globals.context.prompter;
+        if !prompter.can_ask() {
+            return Err(CommandError::user(
+                "refusing to delete without confirmation: stdin is not a terminal (use --yes)",
+            ));
         }
-        eprint!(
-            "Delete all {} `{record_type}` records from `{}`? Type `{record_type}` to confirm: ",
-            records.len(),
+        let answer = prompter.ask(&format!(
+            "Delete all {} from `{}`? Type `{record_type}` to confirm: ",
+            crate::render::plural(names.len(), &format!("`{record_type}` record")),
             config.target()
-        );
-        let mut answer = String::new();
-        std::io::stdin().lock().read_line(&mut answer)?;
-        if answer.trim() != record_type.as_str() {
+        ))?;
+        if answer.as_deref() != Some(record_type.as_str()) {
             eprintln!("Cancelled; nothing was deleted.");
-            connection.close().await;
             return Ok(ExitStatus::Success);
         }
     }
-    let operations: Vec<Operation> = records
-        .iter()
-        .map(|record| Operation {
-            operation_type: OperationType::ForceDelete,
-            record: WireRecord {
-                record_name: Some(record.record_name.0.clone()),
-                ..WireRecord::default()
-            },
-            desired_keys: None,
-        })
-        .collect();
-    let results = connection
-        .client
-        .modify(operations)
+    let deleted = delete_all::delete(&connection.client, &names)
         .await
         .context("delete-all stopped")?;
     connection.close().await;
-    let failed = results
-        .iter()
-        .filter(|r| matches!(r, OperationResult::Failed(..)))
-        .count();
     eprintln!(
-        "Deleted {} `{record_type}` records, {failed} failed.",
-        results.len() - failed
+        "Deleted {}, {} failed.",
+        crate::render::plural(deleted.deleted, &format!("`{record_type}` record")),
+        deleted.failed
     );
-    Ok(if failed > 0 {
+    Ok(if deleted.failed > 0 {
         ExitStatus::Error
     } else {
         ExitStatus::Success

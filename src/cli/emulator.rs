@@ -1,11 +1,10 @@
 //! `ckplan emulator`: runs the CloudKit-compatible server until Ctrl-C or SIGTERM. Prints
 //! the URL it listens on as the one line of stdout, so scripts can read it.
 
-use super::{output, ExitStatus, Globals};
+use super::{CommandResult, ExitStatus, Globals};
 use crate::cloudkit::auth;
 use crate::emulator::{self, EmulatorConfig, Faults, RegisteredKey};
 use anyhow::Context;
-use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -87,14 +86,14 @@ fn registered_key(spec: &str) -> anyhow::Result<RegisteredKey> {
     Ok(RegisteredKey { key_id, key })
 }
 
-pub async fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitStatus> {
+pub async fn run(args: Args, globals: &Globals) -> CommandResult {
     let keys = args
         .keys
         .iter()
         .map(|spec| registered_key(spec))
         .collect::<anyhow::Result<Vec<_>>>()?;
     if keys.is_empty() {
-        output::warn(
+        globals.printer.warn(
             "no `--key` given: every signed request will be refused with AUTHENTICATION_FAILED",
         );
     }
@@ -121,12 +120,10 @@ pub async fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitStatus> {
     let running = emulator::start(config)
         .await
         .with_context(|| format!("failed to start the emulator on `{}`", args.listen))?;
-    let mut stdout = std::io::stdout();
-    writeln!(stdout, "{}", running.url())?;
-    stdout.flush()?;
-    if !globals.quiet {
-        eprintln!("CloudKit emulator listening; Ctrl-C to stop.");
-    }
+    globals.printer.data(&format!("{}\n", running.url()))?;
+    globals
+        .printer
+        .status("CloudKit emulator listening; Ctrl-C to stop.");
     wait_for_stop().await?;
     running.shutdown().await;
     Ok(ExitStatus::Success)

@@ -1,10 +1,9 @@
 //! `ckplan import`: the old behaviour, kept: `forceReplace` every local record in
 //! sequential batches of 200, no diff, no review.
 
-use super::{output, workspace, ExitStatus, Globals};
-use crate::cloudkit::client::OperationResult;
-use crate::cloudkit::wire::{Operation, OperationType, WireRecord};
-use anyhow::Context;
+use super::{workspace, CommandResult, ExitStatus, Globals, Printer};
+use crate::ops::import::{self, ImportObserver};
+use crate::record::{RecordName, RecordType};
 
 /// Force-replace every local record (no diff, no change tags: overwrites concurrent edits).
 #[derive(Debug, clap::Args)]
@@ -17,57 +16,43 @@ pub struct Args {
     pub types: Vec<String>,
 }
 
-pub async fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitStatus> {
+pub async fn run(args: Args, globals: &Globals) -> CommandResult {
     let config = workspace::load_config(globals)?;
     let selected = workspace::selected_types(&config, &args.types)?;
-    let mut local = workspace::load_local(&config)?;
+    let mut local = workspace::load_local(&config, &globals.printer)?;
     let order = local.type_order(&config).types;
-    let connection = workspace::connect(&config).await?;
-    let mut imported = 0;
-    let mut failed = 0;
-    for record_type in order.iter().filter(|t| selected.contains(t)) {
-        let records = local.take_records(record_type);
-        let total = records.len();
-        for (index, chunk) in records.chunks(crate::apply::BATCH_SIZE).enumerate() {
-            let operations = chunk
-                .iter()
-                .map(|record| Operation {
-                    operation_type: OperationType::ForceReplace,
-                    record: WireRecord::from_record(record),
-                    desired_keys: None,
-                })
-                .collect();
-            let results = connection
-                .client
-                .modify_batch(operations)
-                .await
-                .with_context(|| format!("import of `{record_type}` stopped"))?;
-            for result in results {
-                match result {
-                    OperationResult::Failed(name, failure) => {
-                        failed += 1;
-                        output::warn(format_args!(
-                            "{record_type} `{name}`: {} {}",
-                            failure.code,
-                            failure.reason.unwrap_or_default()
-                        ));
-                    }
-                    _ => imported += 1,
-                }
-            }
-            if !globals.quiet {
-                eprintln!(
-                    "{record_type}: {}/{total}",
-                    (index * crate::apply::BATCH_SIZE + chunk.len())
-                );
-            }
-        }
-    }
+    let connection = workspace::connect(&config, globals).await?;
+    let observer = Progress {
+        printer: globals.printer,
+    };
+    let imported =
+        import::force_replace(&connection.client, &mut local, &order, &selected, &observer).await?;
     connection.close().await;
-    eprintln!("Import complete: {imported} records force-replaced, {failed} failed.");
-    Ok(if failed > 0 {
+    eprintln!(
+        "Import complete: {} force-replaced, {} failed.",
+        crate::render::plural(imported.imported, "record"),
+        imported.failed
+    );
+    Ok(if imported.failed > 0 {
         ExitStatus::Error
     } else {
         ExitStatus::Success
     })
+}
+
+/// `Type: done/total` per batch; a warning per refused record.
+struct Progress {
+    printer: Printer,
+}
+
+impl ImportObserver for Progress {
+    fn batch_done(&self, record_type: &RecordType, done: usize, total: usize) {
+        self.printer
+            .status(format_args!("{record_type}: {done}/{total}"));
+    }
+
+    fn failed(&self, record_type: &RecordType, name: &RecordName, code: &str, reason: &str) {
+        self.printer
+            .warn(format_args!("{record_type} `{name}`: {code} {reason}"));
+    }
 }

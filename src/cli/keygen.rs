@@ -1,6 +1,6 @@
 //! `ckplan keygen`: a new P-256 key pair for server-to-server auth.
 
-use super::{ExitStatus, Globals};
+use super::{CommandResult, ExitStatus, Globals};
 use crate::cloudkit::auth;
 use anyhow::Context;
 use std::io::Write;
@@ -22,19 +22,17 @@ pub struct Args {
     pub force: bool,
 }
 
-pub fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitStatus> {
+pub fn run(args: Args, globals: &Globals) -> CommandResult {
     let (private, public) = auth::generate_key_pair();
     write_private_key(&args.output, private.as_bytes(), args.force)
         .with_context(|| format!("failed to write private key `{}`", args.output.display()))?;
-    print!("{public}");
-    if !globals.quiet {
-        eprintln!(
-            "Wrote private key to `{}` (mode 0600). Register the public key above in the \
-             CloudKit console (API Access > Server-to-Server Keys) or pass it to \
-             `ckplan emulator --key`.",
-            args.output.display()
-        );
-    }
+    globals.printer.data(&public)?;
+    globals.printer.status(format_args!(
+        "Wrote private key to `{}` (mode 0600). Register the public key above in the \
+         CloudKit console (API Access > Server-to-Server Keys) or pass it to \
+         `ckplan emulator --key`.",
+        args.output.display()
+    ));
     Ok(ExitStatus::Success)
 }
 

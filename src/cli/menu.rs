@@ -2,9 +2,9 @@
 //! answers to the questions the commands ask) line by line from stdin, so it also works
 //! with piped input.
 
-use super::{apply, delete_all, diff, import, keygen, plan, show, validate, ExitStatus, Globals};
-use std::io::BufRead;
-use std::path::PathBuf;
+use super::{prompt::StdinPrompter, Cli, CommandError, CommandResult, ExitStatus, Globals};
+use clap::Parser;
+use std::sync::Arc;
 
 /// Interactive numbered menu (12 and 13 are the diff-based smart syncs).
 #[derive(Debug, clap::Args)]
@@ -28,143 +28,92 @@ const ITEMS: &[(&str, &str)] = &[
     ("0", "Quit"),
 ];
 
-fn read_line() -> Option<String> {
-    let mut line = String::new();
-    match std::io::stdin().lock().read_line(&mut line) {
-        Ok(0) | Err(_) => None,
-        Ok(_) => Some(line.trim().to_owned()),
-    }
+/// The command line of a menu item (after `ckplan`), asking for what it needs; `None` for
+/// an unknown item.
+fn command_line(choice: &str, globals: &Globals) -> Result<Option<Vec<String>>, CommandError> {
+    let ask = |question: &str, default: &str| -> Result<String, CommandError> {
+        let answer = globals
+            .context
+            .prompter
+            .ask(&format!("{question} [{default}]: "))?;
+        Ok(answer
+            .filter(|a| !a.is_empty())
+            .unwrap_or_else(|| default.to_owned()))
+    };
+    let words: Vec<String> = match choice {
+        "1" => vec!["validate".into()],
+        "2" => vec!["diff".into()],
+        "3" => vec!["diff".into(), "--changes-only".into(), "-v".into()],
+        "4" => vec!["plan".into(), "-o".into(), ask("Plan file", "out.plan")?],
+        "5" => vec!["show".into(), ask("Plan file", "out.plan")?],
+        "6" => vec!["apply".into(), ask("Plan file", "out.plan")?],
+        "7" => vec!["import".into()],
+        "8" => vec![
+            "delete-all".into(),
+            "--type".into(),
+            ask("Record type", "")?,
+        ],
+        "9" => vec![
+            "keygen".into(),
+            "-o".into(),
+            ask("Private key file", "ckplan-key.pem")?,
+        ],
+        "10" => vec!["apply".into(), "--dry-run".into()],
+        "11" => vec![
+            "apply".into(),
+            "--dry-run".into(),
+            "--delete-orphans".into(),
+        ],
+        "12" => vec!["apply".into()],
+        "13" => vec!["apply".into(), "--delete-orphans".into()],
+        _ => return Ok(None),
+    };
+    Ok(Some(words))
 }
 
-fn ask(question: &str, default: &str) -> String {
-    eprint!("{question} [{default}]: ");
-    read_line()
-        .filter(|a| !a.is_empty())
-        .unwrap_or_else(|| default.to_owned())
-}
-
-pub async fn run(_args: Args, globals: &Globals) -> anyhow::Result<ExitStatus> {
+/// Parses the item's command line exactly as the binary would and runs it with the menu's
+/// global options.
+async fn dispatch(choice: &str, globals: &Globals) -> CommandResult {
+    let Some(words) = command_line(choice, globals)? else {
+        eprintln!("No item `{choice}`; choose a number from the list.");
+        return Ok(ExitStatus::Error);
+    };
+    let cli = Cli::try_parse_from(std::iter::once("ckplan".to_owned()).chain(words))
+        .map_err(|error| CommandError::user(error.to_string().trim_end()))?;
     let globals = Globals {
-        interactive: true,
+        config: cli.config.or_else(|| globals.config.clone()),
+        verbose: globals.verbose.max(cli.verbose),
+        printer: globals.printer,
+        context: globals.context.clone(),
+    };
+    super::dispatch(cli.command, globals).await
+}
+
+/// Runs the items chosen on stdin until `0` or the end of input, then exits 0: each item's
+/// failure was reported when it happened, and quitting is not one.
+pub async fn run(_args: Args, globals: &Globals) -> CommandResult {
+    let mut context = globals.context.clone();
+    context.prompter = Arc::new(StdinPrompter {
+        piped_answers: true,
+    });
+    let globals = Globals {
+        context,
         ..globals.clone()
     };
-    let mut last = ExitStatus::Success;
     loop {
         eprintln!("\nckplan menu");
         for (number, label) in ITEMS {
             eprintln!("  {number:>2}. {label}");
         }
-        eprint!("Choose: ");
-        let Some(choice) = read_line() else { break };
-        let outcome = match choice.as_str() {
-            "0" | "q" | "quit" => break,
-            _ => Box::pin(dispatch(&choice, &globals)).await,
+        let Some(choice) = globals.context.prompter.ask("Choose: ")? else {
+            break;
         };
-        last = match outcome {
-            Ok(status) => status,
-            Err(error) => {
-                super::output::print_error(&error);
-                ExitStatus::Error
-            }
-        };
-    }
-    Ok(last)
-}
-
-fn smart(dry_run: bool, delete_orphans: bool) -> apply::Args {
-    apply::Args {
-        plan: None,
-        on_conflict: crate::apply::OnConflict::Replan,
-        parallelism: apply::DEFAULT_PARALLELISM,
-        receipt: None,
-        allow_production: false,
-        delete_orphans,
-        dry_run,
-        auto_approve: false,
-        types: Vec::new(),
-    }
-}
-
-async fn dispatch(choice: &str, globals: &Globals) -> anyhow::Result<ExitStatus> {
-    match choice {
-        "1" => validate::run(validate::Args { json: false }, globals),
-        "2" => {
-            diff::run(
-                diff::Args {
-                    types: vec![],
-                    changes_only: false,
-                    json: false,
-                },
-                globals,
-            )
-            .await
+        if matches!(choice.as_str(), "0" | "q" | "quit") {
+            break;
         }
-        "3" => {
-            let verbose = Globals {
-                verbose: 1,
-                ..globals.clone()
-            };
-            diff::run(
-                diff::Args {
-                    types: vec![],
-                    changes_only: true,
-                    json: false,
-                },
-                &verbose,
-            )
-            .await
-        }
-        "4" => {
-            let out = PathBuf::from(ask("Plan file", "out.plan"));
-            let args = plan::Args {
-                out: Some(out),
-                delete_orphans: false,
-                types: vec![],
-                detailed_exitcode: false,
-            };
-            plan::run(args, globals).await
-        }
-        "5" => show::run(
-            show::Args {
-                plan: PathBuf::from(ask("Plan file", "out.plan")),
-                json: false,
-            },
-            globals,
-        ),
-        "6" => {
-            let mut args = smart(false, false);
-            args.plan = Some(PathBuf::from(ask("Plan file", "out.plan")));
-            apply::run(args, globals).await
-        }
-        "7" => import::run(import::Args { types: vec![] }, globals).await,
-        "8" => {
-            let record_type = ask("Record type", "");
-            delete_all::run(
-                delete_all::Args {
-                    record_type,
-                    yes: false,
-                },
-                globals,
-            )
-            .await
-        }
-        "9" => {
-            let output = PathBuf::from(ask("Private key file", "ckplan-key.pem"));
-            keygen::run(
-                keygen::Args {
-                    output,
-                    force: false,
-                },
-                globals,
-            )
-        }
-        "10" => apply::run(smart(true, false), globals).await,
-        "11" => apply::run(smart(true, true), globals).await,
-        "12" => apply::run(smart(false, false), globals).await,
-        "13" => apply::run(smart(false, true), globals).await,
-        other => {
-            eprintln!("No item `{other}`; choose a number from the list.");
-            Ok(ExitStatus::Error)
+        if let Err(error) = Box::pin(dispatch(&choice, &globals)).await {
+            globals.printer.command_error(&error);
         }
     }
+    Ok(ExitStatus::Success)
 }

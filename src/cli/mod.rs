@@ -2,22 +2,31 @@
 //! prompts, reads environment variables or decides the exit code.
 
 pub mod apply;
+mod apply_view;
 pub mod completions;
 pub mod delete_all;
 pub mod diff;
 pub mod emulator;
+pub mod error;
 pub mod import;
 pub mod keygen;
 pub mod menu;
 pub mod output;
 pub mod plan;
+mod prompt;
 pub mod show;
+mod signals;
 pub mod validate;
 mod workspace;
+
+use crate::context::{Clock, Context};
+pub use error::{CommandError, CommandResult, ErrorKind};
+pub use output::Printer;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 /// Terraform-style plan and apply for Apple CloudKit records.
 #[derive(Debug, Parser)]
@@ -75,14 +84,23 @@ impl From<ExitStatus> for ExitCode {
     }
 }
 
+impl Cli {
+    /// The printer every command writes through, from `-q`, `-v` and the colour flags.
+    pub fn printer(&self) -> Printer {
+        Printer::new(self.no_color, self.verbose, self.quiet)
+    }
+}
+
 /// Options every command sees.
 #[derive(Clone, Debug)]
 pub struct Globals {
     pub config: Option<PathBuf>,
+    /// `-v` count: how much detail a command lists (records, unchanged fields).
     pub verbose: u8,
-    pub quiet: bool,
-    /// Questions may be answered on stdin even when it is not a terminal (`ckplan menu`).
-    pub interactive: bool,
+    /// All output goes through it; it alone knows `-q` and colour.
+    pub printer: Printer,
+    /// Clock, seed and prompter (`CKPLAN_TIMESTAMP`, `CKPLAN_RANDOMNESS_SEED`, stdin).
+    pub context: Context,
 }
 
 impl Globals {
@@ -94,30 +112,67 @@ impl Globals {
     }
 }
 
-pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
-    output::init(cli.no_color, cli.verbose, cli.quiet);
+/// The run's context from the environment: `CKPLAN_TIMESTAMP` (RFC 3339) pins every "now",
+/// `CKPLAN_RANDOMNESS_SEED` (an integer) seeds retry jitter and the embedded emulator.
+fn context_from_environment() -> Result<Context, CommandError> {
+    let variable = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    let clock = match variable("CKPLAN_TIMESTAMP") {
+        Some(text) => Clock::fixed_at(&text).map_err(|_| {
+            CommandError::user(format!(
+                "CKPLAN_TIMESTAMP `{text}` is not an RFC 3339 timestamp (e.g. 2026-01-02T03:04:05Z)"
+            ))
+        })?,
+        None => Clock::System,
+    };
+    let seed = variable("CKPLAN_RANDOMNESS_SEED")
+        .map(|text| {
+            text.trim().parse::<u64>().map_err(|_| {
+                CommandError::user(format!(
+                    "CKPLAN_RANDOMNESS_SEED `{text}` is not a whole number"
+                ))
+            })
+        })
+        .transpose()?;
+    Ok(Context {
+        clock,
+        seed,
+        prompter: Arc::new(prompt::StdinPrompter {
+            piped_answers: false,
+        }),
+    })
+}
+
+/// Runs the command `cli` names, writing through `printer`; the caller prints the error.
+pub fn run(cli: Cli, printer: Printer) -> CommandResult {
     let globals = Globals {
         config: cli.config,
         verbose: cli.verbose,
-        quiet: cli.quiet,
-        interactive: false,
+        printer,
+        context: context_from_environment()?,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
-        .build()?;
-    runtime.block_on(async move {
-        match cli.command {
-            Command::Validate(args) => validate::run(args, &globals),
-            Command::Diff(args) => diff::run(args, &globals).await,
-            Command::Plan(args) => plan::run(args, &globals).await,
-            Command::Show(args) => show::run(args, &globals),
-            Command::Apply(args) => apply::run(args, &globals).await,
-            Command::Import(args) => import::run(args, &globals).await,
-            Command::DeleteAll(args) => delete_all::run(args, &globals).await,
-            Command::Keygen(args) => keygen::run(args, &globals),
-            Command::Menu(args) => menu::run(args, &globals).await,
-            Command::Completions(args) => completions::run(args),
-            Command::Emulator(args) => emulator::run(args, &globals).await,
-        }
-    })
+        .build()
+        .map_err(|error| {
+            CommandError::new(ErrorKind::Internal, error).context("failed to start the runtime")
+        })?;
+    runtime.block_on(dispatch(cli.command, globals))
+}
+
+/// Runs one parsed command (the binary's, or one chosen in `ckplan menu`).
+pub async fn dispatch(command: Command, globals: Globals) -> CommandResult {
+    let globals = &globals;
+    match command {
+        Command::Validate(args) => validate::run(args, globals),
+        Command::Diff(args) => diff::run(args, globals).await,
+        Command::Plan(args) => plan::run(args, globals).await,
+        Command::Show(args) => show::run(args, globals),
+        Command::Apply(args) => apply::run(args, globals).await,
+        Command::Import(args) => import::run(args, globals).await,
+        Command::DeleteAll(args) => delete_all::run(args, globals).await,
+        Command::Keygen(args) => keygen::run(args, globals),
+        Command::Menu(args) => Box::pin(menu::run(args, globals)).await,
+        Command::Completions(args) => completions::run(args, &globals.printer),
+        Command::Emulator(args) => emulator::run(args, globals).await,
+    }
 }

@@ -1,12 +1,10 @@
 //! `ckplan plan`: read CloudKit, compare, and write a reviewable plan file.
 
-use super::{output, show, workspace, ExitStatus, Globals};
-use crate::config::Config;
-use crate::plan::{file, Plan, PlanOptions};
-use crate::sync::{self, Survey};
+use super::{output, workspace, CommandResult, ExitStatus, Globals};
+use crate::plan::file;
+use crate::render;
 use anyhow::Context;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// Query CloudKit, diff, and write a plan holding each record's change tag.
 #[derive(Debug, clap::Args)]
@@ -25,138 +23,39 @@ pub struct Args {
     /// Only this record type (repeatable; the plan records the filter)
     #[arg(long = "type", value_name = "TYPE")]
     pub types: Vec<String>,
-    /// Exit 0 when there are no changes, 2 when there are
+    /// Exit 0 when CloudKit matches the local data, 2 when it does not (changes to apply, or
+    /// orphans this plan keeps)
     #[arg(long)]
     pub detailed_exitcode: bool,
 }
 
-/// Everything up to an in-memory plan: shared with smart sync.
-pub async fn make_plan(
-    config: &Config,
-    globals: &Globals,
-    types: &[String],
-    delete_orphans: bool,
-) -> anyhow::Result<Plan> {
-    let selected = workspace::selected_types(config, types)?;
-    // Local data first: it names every unreadable file with its problem.
-    let local = workspace::load_local(config)?;
-    let inputs = sync::input_digests(config).context("failed to read an input file")?;
-    let connection = workspace::connect(config).await?;
-    let bar = workspace::ReadBar::new(globals.quiet);
-    let survey = sync::survey(config, local, &connection.client, &selected, &bar).await;
-    bar.finish();
-    connection.close().await;
-    let Survey { diffs, type_order } = survey?;
-    if let Some(cycle) = &type_order.cycle {
-        let names: Vec<_> = cycle.iter().map(|t| t.as_str()).collect();
-        output::warn(format_args!(
-            "record types reference each other in a cycle ({}); they are applied by name",
-            names.join(", ")
-        ));
-    }
-    let options = PlanOptions {
-        delete_orphans,
-        types: (!types.is_empty()).then_some(selected.clone()),
-    };
-    let rules = config
-        .types
-        .iter()
-        .map(|(t, c)| (t.clone(), c.compare_rules()))
-        .collect();
-    Ok(Plan::build(
-        config.target(),
-        options,
-        inputs,
-        type_order.types,
-        diffs,
-        crate::apply::now(),
-    )
-    .with_rules(rules))
-}
-
-pub async fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitStatus> {
+pub async fn run(args: Args, globals: &Globals) -> CommandResult {
+    let printer = &globals.printer;
     let config = workspace::load_config(globals)?;
-    let plan = make_plan(&config, globals, &args.types, args.delete_orphans).await?;
-    if !globals.quiet {
-        eprint!("{}", summary(&plan));
-    }
+    let plan = workspace::make_plan(&config, globals, &args.types, args.delete_orphans).await?;
+    printer.status(render::summary::plan_summary(&plan).trim_end());
     match &args.out {
         Some(path) => {
-            write_atomically_with(path, |out| file::write_to(&plan, out).map(drop))
+            crate::durable::write_atomically_with(path, |out| file::write_to(&plan, out).map(drop))
                 .with_context(|| format!("failed to write plan `{}`", path.display()))?;
-            if !globals.quiet {
-                eprintln!("Saved the plan to `{}`. Review it with `ckplan show {}`, then `ckplan apply {}`.",
-                    path.display(), path.display(), path.display());
-            }
+            let path = path.display();
+            printer.status(format_args!(
+                "Saved the plan to `{path}`. Review it with `ckplan show {path}`, then `ckplan apply {path}`."
+            ));
         }
         None if output::stdout_is_terminal() => {
-            print!("{}", show::render_plan(&plan, false));
-            eprintln!(
-                "hint: this plan was not saved; run `ckplan plan -o out.plan` (or `ckplan plan > out.plan`) to keep it for `ckplan apply`"
+            printer.data(&render::plan::review(&plan, false, printer.colour_stdout()))?;
+            printer.hint(
+                "this plan was not saved; run `ckplan plan -o out.plan` (or `ckplan plan > out.plan`) to keep it for `ckplan apply`",
             );
         }
-        None => {
-            let mut stdout = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
-            file::write_to(&plan, &mut stdout)?;
-            stdout.flush()?;
-        }
+        None => printer.data_with(|out| file::write_to(&plan, out).map(drop))?,
     }
-    Ok(if args.detailed_exitcode && plan.has_changes() {
+    // Orphans the plan keeps are still a difference between CloudKit and the local data.
+    let differs = plan.has_changes() || plan.orphans_kept() > 0;
+    Ok(if args.detailed_exitcode && differs {
         ExitStatus::ChangesPresent
     } else {
         ExitStatus::Success
     })
-}
-
-/// Per-type lines and totals for stderr.
-pub fn summary(plan: &Plan) -> String {
-    let mut out = String::new();
-    for s in &plan.summary {
-        out.push_str(&format!(
-            "{}: {} unchanged, {} new, {} updated, {} deleted\n",
-            s.record_type,
-            s.unchanged,
-            s.create,
-            s.update,
-            // As in `diff`: the orphans, deleted or not; the line below says which.
-            s.orphans,
-        ));
-    }
-    let orphans = plan.orphans_kept();
-    if orphans > 0 {
-        out.push_str(&format!(
-            "Would delete {orphans} orphan records (use --delete-orphans to confirm)\n"
-        ));
-    }
-    let (create, update, delete) = plan.counts();
-    out.push_str(&format!(
-        "Plan: {create} to create, {update} to update, {delete} to delete.\n"
-    ));
-    out
-}
-
-/// Writes to a temporary file beside `path`, syncs it, then renames it over `path`: a
-/// reader never sees half a file, and a failure leaves nothing behind.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    write_atomically_with(path, |out| out.write_all(bytes))
-}
-
-/// As [`write_atomically`], the contents streamed by `write` into a buffered writer.
-pub fn write_atomically_with(
-    path: &Path,
-    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
-) -> std::io::Result<()> {
-    let directory = match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent,
-        _ => Path::new("."),
-    };
-    let mut temporary = tempfile::NamedTempFile::new_in(directory)?;
-    {
-        let mut out = std::io::BufWriter::with_capacity(1 << 16, temporary.as_file_mut());
-        write(&mut out)?;
-        out.flush()?;
-    }
-    temporary.as_file().sync_all()?;
-    temporary.persist(path).map_err(|e| e.error)?;
-    Ok(())
 }

@@ -2,11 +2,11 @@
 //! Lists every problem (errors and warnings, each with file, place, record and field), a
 //! record count per type, and exits 1 when there is an error.
 
-use super::{output, ExitStatus, Globals};
+use super::{CommandResult, ExitStatus, Globals, Printer};
 use crate::config::Config;
 use crate::local::{load_all, LocalData, Problem, Severity};
+use crate::render::{escape, plural};
 use anyhow::Context;
-use console::style;
 
 /// Check ckplan.yaml and every data file it names (no network).
 #[derive(Debug, clap::Args)]
@@ -27,7 +27,8 @@ pub struct Args {
     pub json: bool,
 }
 
-pub fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitStatus> {
+pub fn run(args: Args, globals: &Globals) -> CommandResult {
+    let printer = &globals.printer;
     let path = globals.config_path();
     let config = Config::load(&path).context("cannot validate")?;
     let data = load_all(&config);
@@ -43,29 +44,31 @@ pub fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitStatus> {
     let errors = data.error_count();
     let warnings = data.warning_count() + usize::from(cycle_warning.is_some());
     if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&json_report(&data, &cycle_warning))?
-        );
+        let json = serde_json::to_string_pretty(&json_report(&data, &cycle_warning))
+            .map_err(anyhow::Error::from)?;
+        printer.data(&format!("{json}\n"))?;
     } else {
-        print_problems(&data, globals.quiet);
-        if let Some(warning) = cycle_warning.as_ref().filter(|_| !globals.quiet) {
-            output::warn(warning);
+        print_problems(&data, printer);
+        if let Some(warning) = &cycle_warning {
+            printer.warn(warning);
         }
-        if !globals.quiet {
-            for record_type in &order.types {
-                let count = data.records(record_type).len();
-                eprintln!("{record_type}: {count} {}", plural(count, "record"));
-            }
+        for record_type in &order.types {
+            let count = data.records(record_type).len();
+            printer.status(format_args!(
+                "{}: {}",
+                escape(record_type.as_str()),
+                plural(count, "record")
+            ));
         }
     }
-    if !globals.quiet || errors > 0 {
-        eprintln!(
-            "validate: {errors} {}, {warnings} {}",
+    printer.outcome(
+        format_args!(
+            "validate: {}, {}",
             plural(errors, "error"),
             plural(warnings, "warning")
-        );
-    }
+        ),
+        errors > 0,
+    );
     Ok(if errors > 0 {
         ExitStatus::Error
     } else {
@@ -73,12 +76,11 @@ pub fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitStatus> {
     })
 }
 
-fn print_problems(data: &LocalData, quiet: bool) {
+fn print_problems(data: &LocalData, printer: &Printer) {
     for problem in data.problems() {
         match problem.severity {
-            Severity::Error => eprintln!("{} {problem}", style("error:").red().bold().for_stderr()),
-            Severity::Warning if !quiet => output::warn(problem),
-            Severity::Warning => {}
+            Severity::Error => printer.error(problem),
+            Severity::Warning => printer.warn(problem),
         }
     }
 }
@@ -102,12 +104,4 @@ fn json_report(data: &LocalData, cycle_warning: &Option<String>) -> serde_json::
         "errors": data.error_count(),
         "warnings": data.warning_count() + usize::from(cycle_warning.is_some()),
     })
-}
-
-fn plural(count: usize, word: &str) -> String {
-    if count == 1 {
-        word.to_owned()
-    } else {
-        format!("{word}s")
-    }
 }

@@ -2,31 +2,36 @@
 //! environment overrides, loading local data with every problem shown, connecting, and
 //! reading progress on stderr.
 
-use super::{output, Globals};
+use super::{Globals, Printer};
 use crate::cloudkit::ClientOptions;
-use crate::config::Config;
+use crate::config::{Config, Overrides};
 use crate::local::{self, LocalData};
+use crate::plan::{Plan, PlanOptions};
 use crate::record::RecordType;
-use crate::sync::{self, Connection, ReadProgress};
+use crate::sync::{self, Connection, ReadProgress, Survey};
 use anyhow::{bail, Context};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::PathBuf;
 
-/// Loads the config (`--config`, `CKPLAN_CONFIG`, `./ckplan.yaml`) and applies
-/// `CKPLAN_KEY_ID` / `CKPLAN_PRIVATE_KEY_FILE`.
+/// `CKPLAN_KEY_ID` and `CKPLAN_PRIVATE_KEY_FILE`, empty values ignored.
+fn environment_overrides() -> Overrides {
+    Overrides {
+        key_id: std::env::var("CKPLAN_KEY_ID")
+            .ok()
+            .filter(|v| !v.is_empty()),
+        private_key_file: std::env::var_os("CKPLAN_PRIVATE_KEY_FILE")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from),
+    }
+}
+
+/// The configuration in force: the file (`--config`, `CKPLAN_CONFIG`, `./ckplan.yaml`)
+/// resolved with the environment's overrides.
 pub fn load_config(globals: &Globals) -> anyhow::Result<Config> {
-    let path = globals.config_path();
-    let mut config = Config::load(&path)?;
-    let key_id = std::env::var("CKPLAN_KEY_ID")
-        .ok()
-        .filter(|v| !v.is_empty());
-    let key_file = std::env::var_os("CKPLAN_PRIVATE_KEY_FILE")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from);
-    config.auth.override_with(key_id, key_file);
+    let config = Config::resolve(&globals.config_path(), &environment_overrides())?;
     // The embedded emulator's key guards nothing; a real key readable by others does.
     if let (Some(key_file), false) = (&config.auth.private_key_file, is_embedded(&config)) {
-        warn_if_key_is_readable_by_others(key_file);
+        warn_if_key_is_readable_by_others(key_file, &globals.printer);
     }
     Ok(config)
 }
@@ -36,11 +41,11 @@ fn is_embedded(config: &Config) -> bool {
 }
 
 #[cfg(unix)]
-fn warn_if_key_is_readable_by_others(path: &std::path::Path) {
+fn warn_if_key_is_readable_by_others(path: &std::path::Path, printer: &Printer) {
     use std::os::unix::fs::PermissionsExt;
     if let Ok(metadata) = std::fs::metadata(path) {
         if metadata.permissions().mode() & 0o077 != 0 {
-            output::warn(format_args!(
+            printer.warn(format_args!(
                 "private key `{}` is readable by group or others; run `chmod 600 {}`",
                 path.display(),
                 path.display()
@@ -50,26 +55,23 @@ fn warn_if_key_is_readable_by_others(path: &std::path::Path) {
 }
 
 #[cfg(not(unix))]
-fn warn_if_key_is_readable_by_others(_path: &std::path::Path) {}
+fn warn_if_key_is_readable_by_others(_path: &std::path::Path, _printer: &Printer) {}
 
 /// Loads every data file, prints every problem on stderr, and fails if any is an error.
-pub fn load_local(config: &Config) -> anyhow::Result<LocalData> {
+pub fn load_local(config: &Config, printer: &Printer) -> anyhow::Result<LocalData> {
     let local = local::load_all(config);
     for problem in local.problems() {
         if problem.is_error() {
-            eprintln!(
-                "{} {problem}",
-                console::style("error:").red().bold().for_stderr()
-            );
+            printer.error(problem);
         } else {
-            output::warn(problem);
+            printer.warn(problem);
         }
     }
     let errors = local.error_count();
     if errors > 0 {
         bail!(
-            "local data has {errors} error{}; nothing was sent (run `ckplan validate` for the full report)",
-            if errors == 1 { "" } else { "s" }
+            "local data has {}; nothing was sent (run `ckplan validate` for the full report)",
+            crate::render::plural(errors, "error")
         );
     }
     Ok(local)
@@ -81,8 +83,14 @@ pub fn selected_types(config: &Config, types: &[String]) -> anyhow::Result<Vec<R
     sync::selected_types(config, &only).map_err(anyhow::Error::msg)
 }
 
-pub async fn connect(config: &Config) -> anyhow::Result<Connection> {
-    sync::connect(config, ClientOptions::default())
+/// Connects with the run's seed (`CKPLAN_RANDOMNESS_SEED`) for retry jitter and the
+/// embedded emulator.
+pub async fn connect(config: &Config, globals: &Globals) -> anyhow::Result<Connection> {
+    let options = ClientOptions {
+        seed: globals.context.seed,
+        ..ClientOptions::default()
+    };
+    sync::connect(config, options)
         .await
         .with_context(|| format!("failed to connect to CloudKit for `{}`", config.target()))
 }
@@ -91,8 +99,9 @@ pub async fn connect(config: &Config) -> anyhow::Result<Connection> {
 pub struct ReadBar(Option<ProgressBar>);
 
 impl ReadBar {
-    pub fn new(quiet: bool) -> Self {
-        if quiet || !output::stderr_is_terminal() {
+    /// `visible`: [`super::Printer::shows_progress`], and the command wants a spinner.
+    pub fn new(visible: bool) -> Self {
+        if !visible {
             return Self(None);
         }
         let bar = ProgressBar::new_spinner();
@@ -117,4 +126,49 @@ impl ReadProgress for ReadBar {
             bar.set_position(total as u64);
         }
     }
+}
+
+/// Everything up to an in-memory plan: shared with smart sync.
+pub async fn make_plan(
+    config: &Config,
+    globals: &Globals,
+    types: &[String],
+    delete_orphans: bool,
+) -> anyhow::Result<Plan> {
+    let selected = selected_types(config, types)?;
+    // Local data first: it names every unreadable file with its problem.
+    let local = load_local(config, &globals.printer)?;
+    let inputs = sync::input_digests(config).context("failed to read an input file")?;
+    let connection = connect(config, globals).await?;
+    let bar = ReadBar::new(globals.printer.shows_progress());
+    let survey = sync::survey(config, local, &connection.client, &selected, &bar).await;
+    bar.finish();
+    connection.close().await;
+    let Survey { diffs, type_order } = survey?;
+    if let Some(cycle) = &type_order.cycle {
+        let names: Vec<_> = cycle.iter().map(|t| t.as_str()).collect();
+        globals.printer.warn(format_args!(
+            "record types reference each other in a cycle ({}); they are applied by name",
+            names.join(", ")
+        ));
+    }
+    let options = PlanOptions {
+        delete_orphans,
+        types: (!types.is_empty()).then_some(selected.clone()),
+    };
+    let rules = config
+        .types
+        .iter()
+        .map(|(t, c)| (t.clone(), c.compare_rules()))
+        .collect();
+    Ok(Plan::build(
+        config.target(),
+        options,
+        inputs,
+        type_order.types,
+        diffs,
+        globals.context.clock.timestamp(),
+    )
+    .with_rules(rules)
+    .with_endpoint(config.endpoint.describe()))
 }

@@ -100,6 +100,37 @@ pub enum CloudKitError {
     },
 }
 
+/// What a person can do about a [`CloudKitError`], as data: the CLI prints it as a `hint:`
+/// line and a set-up check can name it. [`Hint::text`] holds the advice.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Hint {
+    /// A query filtered or sorted on a field without a QUERYABLE index (`BAD_REQUEST` whose
+    /// reason says the field is "not marked queryable", as CloudKit and the emulator word it).
+    AddQueryableIndex,
+    /// The signature was refused (`AUTHENTICATION_FAILED`, HTTP 401): wrong key ID, a key
+    /// not registered for this container and environment, or a skewed clock.
+    CheckKeyAndClock,
+    /// The key's role may not write the record type (`ACCESS_DENIED`, HTTP 403).
+    GrantWriteAccess,
+}
+
+impl Hint {
+    /// The advice, one sentence, lowercase, values in backticks.
+    pub fn text(self) -> &'static str {
+        match self {
+            Hint::AddQueryableIndex => "in CloudKit Console, add a QUERYABLE index for that field of the record type (`recordName` for queries without a filter), then deploy the schema",
+            Hint::CheckKeyAndClock => "check `auth.key_id`, that the public key is registered for this container and environment, and that this machine's clock is right",
+            Hint::GrantWriteAccess => "grant the key's role CREATE and WRITE on the record type in CloudKit Console (Security Roles)",
+        }
+    }
+}
+
+impl std::fmt::Display for Hint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.text())
+    }
+}
+
 fn reason_suffix(reason: &Option<String>) -> String {
     reason
         .as_deref()
@@ -146,6 +177,25 @@ impl CloudKitError {
                 ) || matches!(status, 429 | 500 | 503)
             }
             _ => false,
+        }
+    }
+
+    /// What a person can do about this error, when there is known advice.
+    pub fn hint(&self) -> Option<Hint> {
+        let (code, reason) = match self {
+            CloudKitError::Service { code, reason, .. }
+            | CloudKitError::RecordFailed { code, reason, .. } => (code, reason.as_deref()),
+            _ => return None,
+        };
+        match code {
+            ServerErrorCode::BadRequest
+                if reason.is_some_and(|r| r.contains("not marked queryable")) =>
+            {
+                Some(Hint::AddQueryableIndex)
+            }
+            ServerErrorCode::AuthenticationFailed => Some(Hint::CheckKeyAndClock),
+            ServerErrorCode::AccessDenied => Some(Hint::GrantWriteAccess),
+            _ => None,
         }
     }
 
@@ -321,6 +371,28 @@ mod tests {
         let body = br#"{"serverErrorCode":"INTERNAL_ERROR"}"#;
         assert!(reply_error("records/modify", 500, body).may_have_been_applied());
         assert!(!reply_error("records/query", 500, body).may_have_been_applied());
+    }
+
+    #[test]
+    fn hints_are_data_on_the_error() {
+        let refused = |status, code: &str, reason: &str| {
+            let body = format!(r#"{{"serverErrorCode":"{code}","reason":"{reason}"}}"#);
+            reply_error("records/modify", status, body.as_bytes()).hint()
+        };
+        assert_eq!(
+            refused(401, "AUTHENTICATION_FAILED", "bad signature"),
+            Some(Hint::CheckKeyAndClock)
+        );
+        assert_eq!(
+            refused(403, "ACCESS_DENIED", "no"),
+            Some(Hint::GrantWriteAccess)
+        );
+        assert_eq!(
+            refused(400, "BAD_REQUEST", "Field 'city' is not marked queryable"),
+            Some(Hint::AddQueryableIndex)
+        );
+        assert_eq!(refused(400, "BAD_REQUEST", "bad field"), None);
+        assert_eq!(refused(429, "THROTTLED", "slow"), None);
     }
 
     #[test]

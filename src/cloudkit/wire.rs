@@ -544,11 +544,49 @@ mod tests {
 
     #[test]
     fn every_code_round_trips_with_its_status() {
-        for (code, name, status) in CODES {
-            assert_eq!(ServerErrorCode::parse(name), code);
+        // Copied from cloudkit-protocol.md §7.2 (Apple's table), plus UNIQUE_FIELD_ERROR
+        // (CloudKit JS, no documented status: 409 like the other conflicts). Not `CODES`.
+        let documented = [
+            ("ACCESS_DENIED", 403),
+            ("ATOMIC_ERROR", 400),
+            ("AUTHENTICATION_FAILED", 401),
+            ("AUTHENTICATION_REQUIRED", 421),
+            ("BAD_REQUEST", 400),
+            ("CONFLICT", 409),
+            ("EXISTS", 409),
+            ("INTERNAL_ERROR", 500),
+            ("NOT_FOUND", 404),
+            ("QUOTA_EXCEEDED", 413),
+            ("THROTTLED", 429),
+            ("TRY_AGAIN_LATER", 503),
+            ("VALIDATING_REFERENCE_ERROR", 412),
+            ("ZONE_NOT_FOUND", 404),
+            ("UNIQUE_FIELD_ERROR", 409),
+        ];
+        for (name, status) in documented {
+            let code = ServerErrorCode::parse(name);
+            assert!(!matches!(code, ServerErrorCode::Other(_)), "{name} unknown");
             assert_eq!(code.as_str(), name);
-            assert_eq!(code.http_status(), status);
+            assert_eq!(code.http_status(), status, "{name}");
+            let decoded: ServerErrorCode = serde_json::from_value(json!(name)).unwrap();
+            assert_eq!(decoded, code);
+            assert_eq!(serde_json::to_value(&code).unwrap(), json!(name));
         }
+        assert_eq!(
+            CODES.len(),
+            documented.len(),
+            "a code without a documented row"
+        );
+        assert_eq!(ServerErrorCode::Exists, ServerErrorCode::parse("EXISTS"));
+        assert_eq!(
+            ServerErrorCode::Conflict,
+            ServerErrorCode::parse("CONFLICT")
+        );
+        assert_eq!(
+            ServerErrorCode::parse("LIMIT_EXCEEDED"),
+            ServerErrorCode::Other("LIMIT_EXCEEDED".into())
+        );
+        assert_eq!(ServerErrorCode::Other("X".into()).http_status(), 500);
     }
 
     #[test]

@@ -1,13 +1,14 @@
 //! The serde shape of `ckplan.yaml`, exactly as written by users. Unknown keys are rejected
-//! so that a typo fails loudly; `config::Config` is the resolved, checked form.
+//! so that a typo fails loudly; `config::Config` is the resolved, checked form. The shape
+//! can be written back ([`ConfigFile::to_yaml`]): what is written reads back equal.
 
 use crate::record::{Database, Environment};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 /// `ckplan.yaml`.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ConfigFile {
@@ -22,30 +23,30 @@ pub struct ConfigFile {
     pub zone: String,
     /// `https://api.apple-cloudkit.com` (default), `http://127.0.0.1:PORT`, `embedded`
     /// (in-process emulator storing in `.ckplan/emulator`) or `embedded:DIR`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth: Option<AuthFile>,
     /// Record types, applied in the dependency order computed from REFERENCE fields.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub types: BTreeMap<String, TypeFile>,
 }
 
 /// Server-to-server key. `CKPLAN_KEY_ID` and `CKPLAN_PRIVATE_KEY_FILE` override these.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct AuthFile {
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_id: Option<String>,
     /// PEM file, relative to the config file.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub private_key_file: Option<PathBuf>,
 }
 
 /// One data file, or several whose records are merged (a recordName must be unique
 /// across them).
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(untagged)]
 pub enum FileList {
@@ -54,25 +55,38 @@ pub enum FileList {
 }
 
 /// One record type.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct TypeFile {
     /// `.json` (array), `.ndjson`/`.jsonl`, `.yaml`/`.yml`; relative to the config file.
     pub file: FileList,
     /// Plain records: a template over the record's own keys, e.g. `team-{id}`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub record_name: Option<String>,
     /// CloudKit type of each field: `STRING`, `INT64`, `DOUBLE`, `TIMESTAMP`, `BYTES`,
     /// `LOCATION`, `ASSETID`, `REFERENCE` (optionally `REFERENCE(Type)`), or `<TYPE>_LIST`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub fields: BTreeMap<String, String>,
     /// Fields the app writes itself: never compared, never sent.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ignore_fields: Vec<String>,
     /// Latitude/longitude tolerance when comparing LOCATION values; default 0.0001.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub location_tolerance: Option<f64>,
+}
+
+impl ConfigFile {
+    /// Reads `ckplan.yaml` text into its shape, without resolving or checking it.
+    pub fn from_yaml(text: &str) -> Result<ConfigFile, serde_yaml::Error> {
+        serde_yaml::from_str(text)
+    }
+
+    /// `ckplan.yaml` text for this shape; [`ConfigFile::from_yaml`] reads it back equal.
+    /// Fails only on a path that is not UTF-8.
+    pub fn to_yaml(&self) -> Result<String, serde_yaml::Error> {
+        serde_yaml::to_string(self)
+    }
 }
 
 fn default_database() -> Database {

@@ -34,8 +34,26 @@ pub enum Endpoint {
     Embedded { dir: PathBuf },
 }
 
-/// The server-to-server key. The CLI applies `CKPLAN_KEY_ID` / `CKPLAN_PRIVATE_KEY_FILE`
-/// through `override_with`.
+impl Endpoint {
+    /// How a plan records it: `embedded`, or the base URL.
+    pub fn describe(&self) -> String {
+        match self {
+            Endpoint::Url(url) => url.clone(),
+            Endpoint::Embedded { .. } => "embedded".to_owned(),
+        }
+    }
+}
+
+/// What wins over the file when a configuration is resolved: the values of
+/// `CKPLAN_KEY_ID` and `CKPLAN_PRIVATE_KEY_FILE`, which only the command line reads.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Overrides {
+    pub key_id: Option<String>,
+    /// As given (relative to the working directory, not the config file).
+    pub private_key_file: Option<PathBuf>,
+}
+
+/// The server-to-server key; `Config::resolve` applies the overrides.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Auth {
     pub key_id: Option<String>,
@@ -156,9 +174,19 @@ impl Config {
         Self::parse(path, &text)
     }
 
+    /// The configuration in force: `path` loaded and checked, then `overrides` applied. The
+    /// command line's one way to a configuration that talks to CloudKit.
+    pub fn resolve(path: &Path, overrides: &Overrides) -> Result<Config, ConfigError> {
+        let mut config = Self::load(path)?;
+        config
+            .auth
+            .override_with(overrides.key_id.clone(), overrides.private_key_file.clone());
+        Ok(config)
+    }
+
     /// Resolves `text` as if read from `path`.
     pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
-        let file: ConfigFile = serde_yaml::from_str(text).map_err(|error| {
+        let file = ConfigFile::from_yaml(text).map_err(|error| {
             let location = error.location();
             ConfigError::Parse {
                 path: path.to_owned(),
@@ -295,17 +323,14 @@ pub fn parse_endpoint(text: Option<&str>, directory: &Path) -> Result<Endpoint, 
             dir: directory.join(dir),
         });
     }
-    let host = text
-        .strip_prefix("https://")
-        .or_else(|| text.strip_prefix("http://"));
-    match host {
-        Some(host) if !host.is_empty() && !host.starts_with('/') => {
-            Ok(Endpoint::Url(text.trim_end_matches('/').to_owned()))
-        }
-        _ => Err(format!(
+    if !text.contains("://") {
+        return Err(format!(
             "endpoint `{text}` is not an http(s) URL, `embedded` or `embedded:DIR`"
-        )),
+        ));
     }
+    // The client's own parser: what validates here is what `plan` and `apply` accept.
+    crate::cloudkit::client::parse_endpoint(text).map_err(|error| error.to_string())?;
+    Ok(Endpoint::Url(text.trim_end_matches('/').to_owned()))
 }
 
 fn resolve_type(name: &str, file: TypeFile, directory: &Path) -> Result<TypeConfig, String> {
@@ -379,10 +404,10 @@ fn field_problems(
     let mut problems = Vec::new();
     for (record_type, type_config) in types {
         for (field, spec) in &type_config.fields {
-            let line = find_field_line(text, record_type.as_str(), field);
+            let place = find_field_place(text, record_type.as_str(), field);
             let problem = |message: String| {
                 Problem::error(path, record_type, message)
-                    .at(line.map(Place::Line))
+                    .at(place.map(|(line, column)| Place::LineColumn(line, column)))
                     .field(field)
             };
             if let FieldType::Unknown(name) = &spec.field_type {
@@ -401,16 +426,22 @@ fn field_problems(
     problems
 }
 
-/// The 1-based line declaring `field` under `record_type`, found by indentation-blind
-/// search (serde_yaml keeps no positions of values). `None` if not found.
-fn find_field_line(text: &str, record_type: &str, field: &str) -> Option<usize> {
+/// The 1-based line and column of the key declaring `field` under `record_type`, in block
+/// (`field: TYPE` on its own line) or flow style (`fields: {a: STRING, field: TYPE}`), found
+/// by indentation-blind search (serde_yaml keeps no positions of values). `None` if not found.
+fn find_field_place(text: &str, record_type: &str, field: &str) -> Option<(usize, usize)> {
     let mut lines = text.lines().enumerate();
     let type_key = format!("{record_type}:");
     lines.find(|(_, line)| line.trim_start().starts_with(&type_key))?;
     let field_key = format!("{field}:");
-    lines
-        .find(|(_, line)| line.trim_start().starts_with(&field_key))
-        .map(|(index, _)| index + 1)
+    lines.find_map(|(index, line)| {
+        let starts = line.match_indices(&field_key).map(|(at, _)| at);
+        let key = starts.into_iter().find(|&at| {
+            let before = line[..at].trim_end();
+            before.is_empty() || before.ends_with('{') || before.ends_with(',')
+        })?;
+        Some((index + 1, line[..key].chars().count() + 1))
+    })
 }
 
 #[cfg(test)]

@@ -88,6 +88,18 @@ fn endpoints_parse() {
     );
     assert!(parse_endpoint(Some("ftp://x"), directory).is_err());
     assert!(parse_endpoint(Some("https://"), directory).is_err());
+}
+
+#[test]
+fn issue_10_an_endpoint_with_a_path_is_refused_as_the_client_refuses_it() {
+    let error = parse_endpoint(Some("http://127.0.0.1:8080/database/1"), Path::new("p"));
+    assert!(
+        error
+            .as_ref()
+            .unwrap_err()
+            .contains("scheme, host and port only"),
+        "{error:?}"
+    );
     assert!(parse(&format!("{MINIMAL}endpoint: embeded\n")).is_err());
 }
 
@@ -101,13 +113,34 @@ fn field_problems_name_type_field_and_line() {
     let problems: Vec<String> = config.problems().iter().map(|p| p.to_string()).collect();
     assert_eq!(problems.len(), 3, "{problems:?}");
     assert!(problems[0].starts_with(
-        "project/ckplan.yaml:7: Game field `home`: references type `Team`, which is not configured"
+        "project/ckplan.yaml:7:7: Game field `home`: references type `Team`, which is not configured"
     ));
     assert!(problems[1].starts_with(
-        "project/ckplan.yaml:9: Game field `name`: unknown field type `STRING(Team)`"
+        "project/ckplan.yaml:9:7: Game field `name`: unknown field type `STRING(Team)`"
     ));
     assert!(problems[2]
-        .starts_with("project/ckplan.yaml:8: Game field `score`: unknown field type `INTEGER`"));
+        .starts_with("project/ckplan.yaml:8:7: Game field `score`: unknown field type `INTEGER`"));
+}
+
+/// Regression (issue 13): a bad field type in flow style (`fields: {a: X, b: Y}`) was
+/// reported without a line.
+#[test]
+fn issue_13_field_problems_in_flow_style_name_line_and_column() {
+    let config = parse(&format!(
+        "{MINIMAL}types:\n  Game:\n    file: g.json\n    fields: {{name: STRING, score: INT46}}\n  \
+         Team:\n    file: t.json\n    fields: {{score: INT46}}\n"
+    ))
+    .unwrap();
+    let problems: Vec<String> = config.problems().iter().map(|p| p.to_string()).collect();
+    assert_eq!(problems.len(), 2, "{problems:?}");
+    assert!(
+        problems[0].starts_with("project/ckplan.yaml:6:28: Game field `score`: unknown field"),
+        "{problems:?}"
+    );
+    assert!(
+        problems[1].starts_with("project/ckplan.yaml:9:14: Team field `score`: unknown field"),
+        "{problems:?}"
+    );
 }
 
 #[test]
@@ -240,4 +273,164 @@ fn only_long_quoted_values_are_shortened() {
         shorten_quoted(&long),
         format!("found \"{}…\", expected \"x\"", "k".repeat(16))
     );
+}
+
+#[test]
+fn resolve_applies_the_overrides_over_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ckplan.yaml");
+    std::fs::write(
+        &path,
+        format!("{MINIMAL}auth:\n  key_id: file\n  private_key_file: keys/dev.pem\n"),
+    )
+    .unwrap();
+    let overrides = Overrides {
+        key_id: Some("env".into()),
+        private_key_file: None,
+    };
+    let config = Config::resolve(&path, &overrides).unwrap();
+    assert_eq!(config.auth.key_id.as_deref(), Some("env"));
+    assert_eq!(
+        config.auth.private_key_file,
+        Some(dir.path().join("keys/dev.pem"))
+    );
+    assert_eq!(
+        Config::resolve(&path, &Overrides::default())
+            .unwrap()
+            .auth
+            .key_id
+            .as_deref(),
+        Some("file")
+    );
+}
+
+/// Every key `ckplan.yaml` knows, each set to something other than its default.
+const EVERY_KEY: &str = r#"
+container: iCloud.com.example.App
+environment: production
+database: private
+zone: Teams
+endpoint: "http://127.0.0.1:8080"
+auth:
+  key_id: abc123
+  private_key_file: keys/eckey.pem
+types:
+  Team:
+    file: data/teams.yaml
+    record_name: "team-{id}"
+    fields:
+      founded: INT64
+      stadium: REFERENCE(Stadium)
+    ignore_fields: [lastSeen]
+    location_tolerance: 0.5
+  Stadium:
+    file: [data/stadiums.json, "data/more stadiums.ndjson"]
+"#;
+
+#[test]
+fn issue_10_the_config_file_is_written_back_as_read() {
+    let file = ConfigFile::from_yaml(EVERY_KEY).unwrap();
+    let written = file.to_yaml().unwrap();
+    assert_eq!(ConfigFile::from_yaml(&written).unwrap(), file);
+    // What is written is a config ckplan loads, to the same resolved values.
+    let path = Path::new("project/ckplan.yaml");
+    assert_eq!(
+        Config::parse(path, &written).unwrap(),
+        Config::parse(path, EVERY_KEY).unwrap()
+    );
+    // Absent options and empty lists are left out rather than written as null or [].
+    let minimal = ConfigFile::from_yaml(MINIMAL).unwrap().to_yaml().unwrap();
+    assert!(
+        !minimal.contains("null") && !minimal.contains("[]"),
+        "{minimal}"
+    );
+}
+
+#[test]
+fn issue_10_the_example_config_is_written_back_as_read() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/sportstime/ckplan.yaml");
+    let file = ConfigFile::from_yaml(&std::fs::read_to_string(path).unwrap()).unwrap();
+    assert_eq!(
+        ConfigFile::from_yaml(&file.to_yaml().unwrap()).unwrap(),
+        file
+    );
+}
+
+fn arb_text() -> impl proptest::strategy::Strategy<Value = String> {
+    "\\PC{0,12}"
+}
+
+fn arb_type_file() -> impl proptest::strategy::Strategy<Value = TypeFile> {
+    use proptest::prelude::*;
+    let files = prop_oneof![
+        arb_text().prop_map(|p| FileList::One(p.into())),
+        prop::collection::vec(arb_text(), 0..3)
+            .prop_map(|ps| FileList::Many(ps.into_iter().map(PathBuf::from).collect())),
+    ];
+    (
+        files,
+        prop::option::of(arb_text()),
+        prop::collection::btree_map(arb_text(), arb_text(), 0..3),
+        prop::collection::vec(arb_text(), 0..3),
+        prop::option::of(-1e6f64..1e6),
+    )
+        .prop_map(
+            |(file, record_name, fields, ignore_fields, location_tolerance)| TypeFile {
+                file,
+                record_name,
+                fields,
+                ignore_fields,
+                location_tolerance,
+            },
+        )
+}
+
+fn arb_config_file() -> impl proptest::strategy::Strategy<Value = ConfigFile> {
+    use proptest::prelude::*;
+    let target = (
+        arb_text(),
+        prop_oneof![
+            Just(Environment::Development),
+            Just(Environment::Production)
+        ],
+        prop_oneof![
+            Just(Database::Public),
+            Just(Database::Private),
+            Just(Database::Shared)
+        ],
+        arb_text(),
+    );
+    let auth = prop::option::of(
+        (prop::option::of(arb_text()), prop::option::of(arb_text())).prop_map(|(key_id, file)| {
+            AuthFile {
+                key_id,
+                private_key_file: file.map(PathBuf::from),
+            }
+        }),
+    );
+    (
+        target,
+        prop::option::of(arb_text()),
+        auth,
+        prop::collection::btree_map(arb_text(), arb_type_file(), 0..3),
+    )
+        .prop_map(
+            |((container, environment, database, zone), endpoint, auth, types)| ConfigFile {
+                container,
+                environment,
+                database,
+                zone,
+                endpoint,
+                auth,
+                types,
+            },
+        )
+}
+
+proptest::proptest! {
+    #[test]
+    fn issue_10_read_of_written_config_file_is_identity(file in arb_config_file()) {
+        let written = file.to_yaml().unwrap();
+        proptest::prop_assert_eq!(ConfigFile::from_yaml(&written).unwrap(), file, "{}", written);
+    }
 }

@@ -221,7 +221,7 @@ impl Hook for Injector {
 
     fn record_write(&mut self, _record_name: &str) -> Option<RecordFault> {
         self.hit(self.faults.record_throttle_rate)
-            .then(|| RecordFault {
+            .then_some(RecordFault {
                 code: ServerErrorCode::Throttled,
                 reason: "Request throttled",
                 retry_after: Some(self.faults.retry_after_secs),

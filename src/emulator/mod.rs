@@ -235,7 +235,8 @@ impl RunningEmulator {
         let State {
             store, persister, ..
         } = &mut *state;
-        if let Some(persister) = persister {
+        // Taken out so the directory's lock is released on return.
+        if let Some(mut persister) = persister.take() {
             if let Err(error) = persister.snapshot(store) {
                 tracing::warn!("emulator: failed to write the final snapshot: {error}");
             }
@@ -252,7 +253,7 @@ pub async fn start(config: EmulatorConfig) -> anyhow::Result<RunningEmulator> {
     let mut store = Store::new(indexes);
     store.seed = config.seed;
     let persister = match &config.data_dir {
-        Some(dir) => Some(Persister::open(dir, &mut store)?),
+        Some(dir) => Some(Persister::open_exclusive(dir, &mut store)?),
         None => None,
     };
     let listener = tokio::net::TcpListener::bind(config.listen).await?;

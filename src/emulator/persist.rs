@@ -6,6 +6,9 @@
 //! the snapshot's. A final line that is torn (no newline, or not JSON) is a write cut short
 //! by a crash: it was never acknowledged, so it is ignored and cut off. A bad line anywhere
 //! else is corruption and refuses the start.
+//!
+//! One server at a time owns a directory: `open_exclusive` takes an exclusive lock on its
+//! `lock` file (naming the holder) for as long as the `Persister` lives.
 
 use super::store::{Change, Scope, ScopeData, Store, StoredRecord};
 use crate::cloudkit::wire::WireField;
@@ -20,6 +23,7 @@ use std::sync::Arc;
 const LOG_FILE: &str = "log.ndjson";
 const SNAPSHOT_FILE: &str = "snapshot.json";
 const SNAPSHOT_TEMP: &str = "snapshot.json.tmp";
+const LOCK_FILE: &str = "lock";
 const FORMAT: u32 = 1;
 /// Log lines between snapshots.
 const SNAPSHOT_EVERY: u64 = 2_000;
@@ -32,6 +36,8 @@ pub enum PersistError {
         #[source]
         source: std::io::Error,
     },
+    #[error("the store is in use by another server: {0}")]
+    Locked(#[from] crate::lock::LockError),
     #[error("`{path}` line {line} is corrupt: {reason}")]
     Corrupt {
         path: PathBuf,
@@ -106,6 +112,8 @@ pub struct Persister {
     log: Arc<File>,
     sequence: u64,
     since_snapshot: u64,
+    /// Held by `open_exclusive`: no other server writes this directory meanwhile.
+    _lock: Option<crate::lock::FileLock>,
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> PersistError + '_ {
@@ -116,6 +124,18 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> PersistError + '_ {
 }
 
 impl Persister {
+    /// As `open`, holding the directory's lock until dropped; fails with
+    /// `PersistError::Locked`, naming the holder, while another server holds it.
+    pub fn open_exclusive(dir: &Path, store: &mut Store) -> Result<Self, PersistError> {
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
+        let started = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let holder = crate::lock::Holder::this_process("ckplan emulator", &started);
+        let lock = crate::lock::FileLock::try_acquire(&dir.join(LOCK_FILE), &holder)?;
+        let mut persister = Self::open(dir, store)?;
+        persister._lock = Some(lock);
+        Ok(persister)
+    }
+
     /// Creates `dir` if needed and loads its snapshot and log into `store`.
     pub fn open(dir: &Path, store: &mut Store) -> Result<Self, PersistError> {
         std::fs::create_dir_all(dir).map_err(io(dir))?;
@@ -132,6 +152,7 @@ impl Persister {
             log: Arc::new(log),
             sequence,
             since_snapshot: lines,
+            _lock: None,
         })
     }
 
@@ -357,7 +378,7 @@ fn replay_log(
         let parsed = end
             .and_then(|end| serde_json::from_slice::<LogEntry>(&text[offset..offset + end]).ok());
         let Some(entry) = parsed else {
-            let is_last = end.map_or(true, |end| offset + end + 1 >= text.len());
+            let is_last = end.is_none_or(|end| offset + end + 1 >= text.len());
             if !is_last {
                 return Err(PersistError::Corrupt {
                     path: path.to_owned(),

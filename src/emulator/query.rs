@@ -183,9 +183,7 @@ impl<'a> Candidates<'a> {
             .all_matching()
             .map(|(name, r)| (sort_keys(sorts, name, r), name, r))
             .filter(|(keys, name, _)| {
-                after.map_or(true, |a| {
-                    compare(sorts, keys, name, &a.keys, &a.name).is_gt()
-                })
+                after.is_none_or(|a| compare(sorts, keys, name, &a.keys, &a.name).is_gt())
             });
         let mut keyed: Vec<(Vec<SortValue>, &'a String, &'a StoredRecord)> = keyed.collect();
         let order = |a: &(Vec<SortValue>, &String, &StoredRecord),

@@ -68,7 +68,17 @@ struct Trace {
     operations: Vec<OperationOutcome>,
 }
 
+/// Runs each request to its end on a task of its own: a client that goes away mid-request
+/// (killed, timed out) must not cancel it half-way, because its write may already be
+/// committed (the store runs on a blocking thread) and the log and counters must say so.
 async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Result<Reply, Dropped> {
+    match tokio::spawn(handle_to_end(shared, request)).await {
+        Ok(outcome) => outcome,
+        Err(error) => std::panic::resume_unwind(error.into_panic()),
+    }
+}
+
+async fn handle_to_end(shared: Arc<Shared>, request: Request<Incoming>) -> Result<Reply, Dropped> {
     let started = Instant::now();
     let at = shared.clock.now_millis();
     let method = request.method().clone();

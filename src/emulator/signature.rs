@@ -69,7 +69,7 @@ pub fn check(
     }
     let candidates: Vec<&VerifyingKey> = keys
         .iter()
-        .filter(|k| k.key_id.as_deref().map_or(true, |id| id == key_id))
+        .filter(|k| k.key_id.as_deref().is_none_or(|id| id == key_id))
         .map(|k| &k.key)
         .collect();
     if candidates.is_empty() {

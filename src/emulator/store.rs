@@ -340,7 +340,7 @@ impl Store {
                 record
                     .fields
                     .iter()
-                    .filter(|(field, _)| keys.map_or(true, |k| k.iter().any(|d| d == *field)))
+                    .filter(|(field, _)| keys.is_none_or(|k| k.iter().any(|d| d == *field)))
                     .map(|(field, value)| {
                         let wire = WireField {
                             value: value.to_json(render.numbers_as_strings),

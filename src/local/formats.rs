@@ -85,10 +85,12 @@ fn json_error(error: &serde_json::Error, line: Option<usize>) -> Item {
     let text = error.to_string();
     let suffix = format!(" at line {} column {}", error.line(), error.column());
     let message = text.replacen(&suffix, "", 1);
+    // serde_json says column 0 for the end of input on an empty line; columns count from 1.
+    let column = error.column().max(1);
     let place = match (line, error.line()) {
-        (Some(line), _) => Place::LineColumn(line, error.column()),
+        (Some(line), _) => Place::LineColumn(line, column),
         (None, 0) => return Item::Error(None, format!("malformed JSON: {message}")),
-        (None, error_line) => Place::LineColumn(error_line, error.column()),
+        (None, error_line) => Place::LineColumn(error_line, column),
     };
     Item::Error(Some(place), format!("malformed JSON: {message}"))
 }

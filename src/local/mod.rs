@@ -157,6 +157,11 @@ fn read_file(path: &Path, sink: &mut dyn FnMut(Item)) {
         return sink(Item::Error(None, message.to_owned()));
     };
     match std::fs::File::open(path) {
+        // Opening a directory succeeds on Unix; reading it would be called malformed data.
+        Ok(_) if path.is_dir() => sink(Item::Error(
+            None,
+            format!("failed to read `{}`: it is a directory", path.display()),
+        )),
         Ok(file) => read_records(file, format, sink),
         Err(error) => sink(Item::Error(
             None,
@@ -224,6 +229,29 @@ fn dangling_references(config: &Config, data: &LocalData) -> BTreeMap<RecordType
         Some(target) => names_by_type.get(target).map(|names| names.contains(name)),
         None => Some(names_by_type.values().any(|names| names.contains(name))),
     };
+    // Records left out because of their errors are defined, only invalid.
+    let invalid_by_type: HashMap<&RecordType, HashSet<&str>> = data
+        .types
+        .iter()
+        .map(|(t, loaded)| {
+            let names = loaded
+                .problems
+                .iter()
+                .filter(|p| p.severity == Severity::Error);
+            (
+                t,
+                names
+                    .filter_map(|p| Some(p.record_name.as_ref()?.as_str()))
+                    .collect(),
+            )
+        })
+        .collect();
+    let invalid = |target: Option<&RecordType>, name: &str| match target {
+        Some(target) => invalid_by_type
+            .get(target)
+            .is_some_and(|n| n.contains(name)),
+        None => invalid_by_type.values().any(|names| names.contains(name)),
+    };
     let mut found: BTreeMap<(RecordType, String, String), (Problem, usize)> = BTreeMap::new();
     for (record_type, loaded) in &data.types {
         let Some(type_config) = config.types.get(record_type) else {
@@ -255,28 +283,32 @@ fn dangling_references(config: &Config, data: &LocalData) -> BTreeMap<RecordType
     }
     let mut by_type: BTreeMap<RecordType, Vec<Problem>> = BTreeMap::new();
     for ((record_type, field, name), (mut problem, count)) in found {
-        problem.message = dangling_message(config, &record_type, &field, &name, count);
+        let target = config.types[&record_type]
+            .fields
+            .get(&field)
+            .and_then(|f| f.target.as_ref());
+        let invalid = invalid(target, &name);
+        problem.message = dangling_message(target, &name, count, invalid);
         by_type.entry(record_type).or_default().push(problem);
     }
     by_type
 }
 
 fn dangling_message(
-    config: &Config,
-    record_type: &RecordType,
-    field: &str,
+    target: Option<&RecordType>,
     name: &str,
     count: usize,
+    invalid: bool,
 ) -> String {
-    let target = config.types[record_type]
-        .fields
-        .get(field)
-        .and_then(|f| f.target.as_ref());
-    let whose = target.map_or("no local record".to_owned(), |t| {
-        format!("no local `{t}` record")
-    });
-    let mut message =
-        format!("references `{name}`, which {whose} defines (it may exist only in CloudKit)");
+    let mut message = if invalid {
+        let whose = target.map_or("local record".to_owned(), |t| format!("local `{t}` record"));
+        format!("references `{name}`, whose {whose} has errors (reported on its own)")
+    } else {
+        let whose = target.map_or("no local record".to_owned(), |t| {
+            format!("no local `{t}` record")
+        });
+        format!("references `{name}`, which {whose} defines (it may exist only in CloudKit)")
+    };
     if count > 1 {
         message.push_str(&format!("; {count} references to it in this field"));
     }

@@ -83,6 +83,32 @@ fn dangling_references_warn_once_per_name() {
     assert_eq!(order, ["Stadium", "Game"]);
 }
 
+/// Regression (issue 13): a reference to a record that is defined but invalid was reported
+/// as "no local record defines" it.
+#[test]
+fn issue_13_a_reference_to_an_invalid_record_says_it_is_invalid_not_undefined() {
+    let (_directory, config) = project(
+        &[
+            ("s.ndjson", "{\"id\": \"fenway\", \"capacity\": \"many\"}\n"),
+            ("g.ndjson", "{\"id\": 1, \"venue\": \"fenway\"}\n"),
+        ],
+        "  Stadium:\n    file: s.ndjson\n    record_name: \"{id}\"\n    fields:\n      capacity: INT64\n  \
+         Game:\n    file: g.ndjson\n    record_name: \"g{id}\"\n    \
+         fields:\n      venue: REFERENCE(Stadium)\n",
+    );
+    let data = load_all(&config);
+    assert_eq!(data.error_count(), 1);
+    let problems = messages(&data);
+    assert!(
+        problems.contains(
+            &"g.ndjson:1 Warning references `fenway`, whose local `Stadium` record has errors \
+              (reported on its own)"
+                .to_owned()
+        ),
+        "{problems:?}"
+    );
+}
+
 #[test]
 fn missing_and_unsupported_files_are_errors() {
     let (_directory, config) = project(&[("t.csv", "")], "  T:\n    file: [nope.json, t.csv]\n");

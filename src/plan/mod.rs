@@ -98,6 +98,10 @@ pub struct Plan {
     /// RFC 3339, UTC.
     pub created_at: String,
     pub target: Target,
+    /// Where the plan's reads went: `embedded` (the in-process emulator) or the base URL
+    /// (`https://api.apple-cloudkit.com` for CloudKit). Apply refuses to send the plan
+    /// elsewhere. `None` in plans written before it was recorded.
+    pub endpoint: Option<String>,
     pub options: PlanOptions,
     /// The configuration file first, then the data files.
     pub inputs: Vec<InputDigest>,
@@ -129,7 +133,7 @@ impl Plan {
             let selected = options
                 .types
                 .as_ref()
-                .map_or(true, |types| types.contains(&diff.record_type));
+                .is_none_or(|types| types.contains(&diff.record_type));
             if !selected {
                 continue;
             }
@@ -148,6 +152,7 @@ impl Plan {
             tool_version: env!("CARGO_PKG_VERSION").to_owned(),
             created_at,
             target,
+            endpoint: None,
             options,
             inputs,
             summary,
@@ -155,6 +160,12 @@ impl Plan {
             rules: BTreeMap::new(),
             changes,
         }
+    }
+
+    /// The plan, recording the endpoint its reads went to.
+    pub fn with_endpoint(mut self, endpoint: String) -> Plan {
+        self.endpoint = Some(endpoint);
+        self
     }
 
     /// The plan with the comparison rules of its types (`ignore_fields`, tolerance).
@@ -187,6 +198,32 @@ impl Plan {
             count(Action::Update),
             count(Action::Delete),
         )
+    }
+
+    /// The first type whose summary does not match the changes: a change of a type without
+    /// a summary entry, or `(create, update, delete)` counts that differ. Returns the type,
+    /// the summary's counts (zeros when it has no entry) and the changes' counts.
+    pub fn summary_disagreement(&self) -> Option<(RecordType, [usize; 3], [usize; 3])> {
+        let mut counted: BTreeMap<&RecordType, [usize; 3]> = BTreeMap::new();
+        for change in &self.changes {
+            let slot = match change.action {
+                Action::Create => 0,
+                Action::Update => 1,
+                Action::Delete => 2,
+            };
+            counted.entry(&change.record_type).or_default()[slot] += 1;
+        }
+        let summarized: BTreeMap<&RecordType, [usize; 3]> = self
+            .summary
+            .iter()
+            .map(|s| (&s.record_type, [s.create, s.update, s.delete]))
+            .collect();
+        let types = counted.keys().chain(summarized.keys());
+        types.copied().find_map(|record_type| {
+            let said = summarized.get(record_type).copied().unwrap_or_default();
+            let found = counted.get(record_type).copied().unwrap_or_default();
+            (said != found).then(|| (record_type.clone(), said, found))
+        })
     }
 
     /// Orphans this plan leaves alone because it was made without `--delete-orphans`.

@@ -30,7 +30,8 @@ pub enum ConnectError {
 }
 
 /// A client, and the embedded emulator it talks to when there is one (kept alive as long
-/// as the connection).
+/// as the connection). Dropping it closes it: the embedded emulator is shut down even when
+/// a caller returns early on an error.
 pub struct Connection {
     pub client: Client,
     pub emulator: Option<RunningEmulator>,
@@ -38,9 +39,28 @@ pub struct Connection {
 
 impl Connection {
     /// Stops the embedded emulator, if any, after its last write reached the disk.
-    pub async fn close(self) {
-        if let Some(emulator) = self.emulator {
+    pub async fn close(mut self) {
+        if let Some(emulator) = self.emulator.take() {
             emulator.shutdown().await;
+        }
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        let Some(emulator) = self.emulator.take() else {
+            return;
+        };
+        // Shutting down waits for the server task and writes the final snapshot; on a
+        // multi-threaded runtime this thread may block for it. Elsewhere the shutdown runs
+        // as a task of its own (the data is safe either way: every write was logged and
+        // synced before it was answered).
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+                tokio::task::block_in_place(|| handle.block_on(emulator.shutdown()));
+            }
+            Ok(handle) => drop(handle.spawn(emulator.shutdown())),
+            Err(_) => drop(emulator),
         }
     }
 }
@@ -69,7 +89,7 @@ pub async fn connect(config: &Config, options: ClientOptions) -> Result<Connecti
     let (endpoint, emulator) = match &config.endpoint {
         Endpoint::Url(url) => (url.clone(), None),
         Endpoint::Embedded { dir } => {
-            let emulator_config = EmulatorConfig {
+            let mut emulator_config = EmulatorConfig {
                 data_dir: Some(dir.clone()),
                 keys: vec![RegisteredKey {
                     key_id: Some(signer.key_id().to_owned()),
@@ -77,6 +97,10 @@ pub async fn connect(config: &Config, options: ClientOptions) -> Result<Connecti
                 }],
                 ..EmulatorConfig::default()
             };
+            // The run's seed (`CKPLAN_RANDOMNESS_SEED`) seeds the embedded server too.
+            if let Some(seed) = options.seed {
+                emulator_config.faults.seed = seed;
+            }
             let running = emulator::start(emulator_config).await.map_err(|source| {
                 ConnectError::Emulator {
                     dir: dir.clone(),

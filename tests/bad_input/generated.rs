@@ -2,9 +2,19 @@
 //! thousand levels deep, keys that are not P-256, and plan files derived from a real plan
 //! (edited, truncated, reordered, another version, another target).
 
-use super::{default_args, Case};
+use super::{default_args, Case, Expected};
 use ckplan::plan::file;
 use ckplan::record::Environment;
+
+/// File, line, column, record, field, message.
+type Stated = (
+    &'static str,
+    Option<usize>,
+    Option<usize>,
+    Option<&'static str>,
+    Option<&'static str>,
+    &'static str,
+);
 
 fn case(name: &str, files: Vec<(&str, Vec<u8>)>, stderr: &[&str]) -> Case {
     Case {
@@ -17,6 +27,7 @@ fn case(name: &str, files: Vec<(&str, Vec<u8>)>, stderr: &[&str]) -> Case {
         plan: None,
         args: default_args(),
         exit: 1,
+        error: expected(name),
         stderr: stderr.iter().map(|s| (*s).to_owned()).collect(),
     }
 }
@@ -257,4 +268,219 @@ fn plan_cases() -> Vec<Case> {
         plan_case("generated_plan_empty", empty, &["bad.plan", "empty"]),
         missing,
     ]
+}
+
+/// The exact error each generated case must produce.
+fn expected(name: &str) -> Expected {
+    let (file, line, column, record, field, message): Stated = match name {
+        "generated_ndjson_invalid_utf8" => (
+            "data/games.ndjson",
+            Some(1),
+            Some(41),
+            None,
+            None,
+            "invalid UTF-8",
+        ),
+        "generated_yaml_invalid_utf8" => (
+            "data/teams.yaml",
+            Some(2),
+            Some(12),
+            None,
+            None,
+            "invalid UTF-8",
+        ),
+        "generated_config_invalid_utf8" => (
+            "ckplan.yaml",
+            Some(31),
+            Some(3),
+            None,
+            None,
+            "invalid UTF-8",
+        ),
+        "generated_json_huge_string" => (
+            "data/stadiums.json",
+            Some(1),
+            None,
+            Some("big"),
+            None,
+            "record is 1100006 bytes, over CloudKit's 1 MB record size limit (1048576 bytes)",
+        ),
+        "generated_yaml_huge_string" => (
+            "data/teams.yaml",
+            Some(1),
+            None,
+            Some("team-1"),
+            None,
+            "record is 1100006 bytes, over CloudKit's 1 MB record size limit (1048576 bytes)",
+        ),
+        "generated_json_deeply_nested" => (
+            "data/stadiums.json",
+            Some(1),
+            Some(128),
+            None,
+            None,
+            "malformed JSON: recursion limit exceeded",
+        ),
+        "generated_ndjson_deeply_nested" => (
+            "data/games.ndjson",
+            Some(1),
+            Some(128),
+            None,
+            None,
+            "malformed JSON: recursion limit exceeded",
+        ),
+        "generated_yaml_deeply_nested" => (
+            "data/teams.yaml",
+            Some(2),
+            Some(135),
+            None,
+            None,
+            "malformed YAML: recursion limit exceeded",
+        ),
+        "generated_config_deeply_nested" => (
+            "ckplan.yaml",
+            Some(1),
+            Some(12),
+            None,
+            Some("container"),
+            "invalid type: sequence, expected a string",
+        ),
+        "generated_key_p384" => (
+            "keys/key.pem",
+            None,
+            None,
+            None,
+            None,
+            "key file `keys/key.pem` is not a P-256 (prime256v1) private key in SEC1 (`EC PRIVATE KEY`) or PKCS#8 (`PRIVATE KEY`) PEM: public key error: unknown/unsupported algorithm OID: 1.2.840.10045.3.1.7 (is it a key on another curve, or RSA?)",
+        ),
+        "generated_key_rsa" => (
+            "keys/key.pem",
+            None,
+            None,
+            None,
+            None,
+            "key file `keys/key.pem` is not a P-256 (prime256v1) private key in SEC1 (`EC PRIVATE KEY`) or PKCS#8 (`PRIVATE KEY`) PEM: public key error: unknown/unsupported algorithm OID: 1.2.840.10045.2.1 (is it a key on another curve, or RSA?)",
+        ),
+        "generated_key_public_instead_of_private" => (
+            "keys/key.pem",
+            None,
+            None,
+            None,
+            None,
+            "key file `keys/key.pem` is not a P-256 (prime256v1) private key in SEC1 (`EC PRIVATE KEY`) or PKCS#8 (`PRIVATE KEY`) PEM: no `EC PRIVATE KEY` or `PRIVATE KEY` PEM block found",
+        ),
+        "generated_key_unreadable" => (
+            "keys/key.pem",
+            None,
+            None,
+            None,
+            None,
+            "Is a directory (os error 21)",
+        ),
+        "generated_plan_edited" => (
+            "bad.plan",
+            None,
+            None,
+            None,
+            None,
+            "plan was modified after it was written: checksum mismatch",
+        ),
+        "generated_plan_truncated" => (
+            "bad.plan",
+            None,
+            None,
+            None,
+            None,
+            "plan is truncated: it ends at line 129, column 16",
+        ),
+        "generated_plan_reordered" => (
+            "bad.plan",
+            None,
+            None,
+            None,
+            None,
+            "plan was modified after it was written: checksum mismatch",
+        ),
+        "generated_plan_unknown_version" => (
+            "bad.plan",
+            None,
+            None,
+            None,
+            None,
+            "plan format version 7 is not supported by ckplan 0.1.0 (supports 1)",
+        ),
+        "generated_plan_checksum_removed" => (
+            "bad.plan",
+            None,
+            None,
+            None,
+            None,
+            "plan has no checksum: it was not written by ckplan or was cut short",
+        ),
+        "generated_plan_other_container" => (
+            "bad.plan",
+            None,
+            None,
+            None,
+            None,
+            "it was made for `iCloud.com.example.Other/development/public/_defaultZone` but the configuration targets `iCloud.com.example.BadInput/development/public/_defaultZone`; nothing was sent",
+        ),
+        "generated_plan_other_environment" => (
+            "bad.plan",
+            None,
+            None,
+            None,
+            None,
+            "it was made for `iCloud.com.example.BadInput/production/public/_defaultZone` but the configuration targets `iCloud.com.example.BadInput/development/public/_defaultZone`; nothing was sent",
+        ),
+        "generated_plan_other_zone" => (
+            "bad.plan",
+            None,
+            None,
+            None,
+            None,
+            "it was made for `iCloud.com.example.BadInput/development/public/Elsewhere` but the configuration targets `iCloud.com.example.BadInput/development/public/_defaultZone`; nothing was sent",
+        ),
+        "generated_plan_not_utf8" => (
+            "bad.plan",
+            None,
+            None,
+            None,
+            None,
+            "plan is not valid JSON at line 87, column 16: invalid UTF-8",
+        ),
+        "generated_plan_is_a_receipt" => (
+            "bad.plan",
+            None,
+            None,
+            None,
+            None,
+            "not a ckplan plan: `format` is `\"ckplan-receipt/1\"`, expected `ckplan-plan`",
+        ),
+        "generated_plan_empty" => (
+            "bad.plan",
+            None,
+            None,
+            None,
+            None,
+            "not a ckplan plan: the file is empty",
+        ),
+        "generated_plan_missing_file" => (
+            "nope.plan",
+            None,
+            None,
+            None,
+            None,
+            "No such file or directory (os error 2)",
+        ),
+        other => panic!("no expected error stated for `{other}`"),
+    };
+    Expected {
+        file: file.to_owned(),
+        line,
+        column,
+        record: record.map(str::to_owned),
+        field: field.map(str::to_owned),
+        message: message.to_owned(),
+    }
 }

@@ -147,8 +147,15 @@ async fn verify(client: &Client, acknowledged: &Acknowledged) -> usize {
     expected.len()
 }
 
-/// Rounds of: start on `DIR`, write concurrently, SIGKILL at a seeded moment, restart,
-/// verify. Returns (rounds, records verified at the end).
+/// How many writes have been acknowledged so far, over all records.
+fn acknowledged_writes(acknowledged: &Acknowledged) -> i64 {
+    acknowledged.lock().expect("lock").values().sum()
+}
+
+/// Rounds of: start on `DIR`, write concurrently, SIGKILL at a seeded moment once writes are
+/// being acknowledged, restart, verify. Returns (rounds in which the server was killed while
+/// running with writes acknowledged in that round and still coming, records verified at the
+/// end).
 pub async fn crash_rounds(seed: u64, rounds: usize) -> (usize, usize) {
     let directory = tempfile::tempdir().expect("temp dir");
     let data = directory.path().join("store");
@@ -164,26 +171,46 @@ pub async fn crash_rounds(seed: u64, rounds: usize) -> (usize, usize) {
     let acknowledged: Acknowledged = Arc::default();
     let mut random = StdRng::seed_from_u64(seed);
     let mut verified = 0;
+    let mut crashes = 0;
     for _ in 0..rounds {
         let mut server = start_server(&data, &public_key);
         let client = client(&server.url, signing());
         verified = verify(&client, &acknowledged).await;
+        let before = acknowledged_writes(&acknowledged);
         let writers: Vec<_> = (0..WRITERS)
             .map(|index| {
                 let client = client.clone();
                 tokio::spawn(writer(client, index, random.gen(), acknowledged.clone()))
             })
             .collect();
-        tokio::time::sleep(Duration::from_millis(random.gen_range(50..600))).await;
+        // Writes must be under way before the seeded extra wait, so every round crashes
+        // the server in the middle of them, not before the first.
+        let started = std::time::Instant::now();
+        while acknowledged_writes(&acknowledged) == before {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "no write acknowledged"
+            );
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(random.gen_range(0..400))).await;
+        // A real crash: the server was up, writes were acknowledged in this round and
+        // writers were still sending.
+        let writing = writers.iter().any(|writer| !writer.is_finished())
+            && acknowledged_writes(&acknowledged) > before;
+        let running = server.child.try_wait().expect("wait").is_none();
         server.child.kill().expect("kill -9");
         server.child.wait().expect("reaped");
         for writer in writers {
             writer.await.expect("writer ends without panicking");
+        }
+        if running && writing {
+            crashes += 1;
         }
     }
     let mut server = start_server(&data, &public_key);
     verified = verified.max(verify(&client(&server.url, signing()), &acknowledged).await);
     server.child.kill().expect("stop");
     server.child.wait().expect("reaped");
-    (rounds, verified)
+    (crashes, verified)
 }

@@ -3,14 +3,15 @@
 //! being killed at seeded random moments, and a client of our own for seeding CloudKit, for
 //! the concurrent writer and for reading the final state back.
 
-use super::world::{World, GAME, TEAM};
+use super::world::World;
+use ckplan::apply::journal::{self, Journal};
 use ckplan::cloudkit::auth::{self, RequestSigner};
 use ckplan::cloudkit::retry::RetryPolicy;
 use ckplan::cloudkit::wire::{Operation, OperationType, WireRecord};
 use ckplan::cloudkit::{Client, ClientOptions};
 use ckplan::emulator::{self, EmulatorConfig, Faults, RegisteredKey, RunningEmulator};
+use ckplan::record::Record;
 use ckplan::record::Target;
-use ckplan::record::{Fields, Record};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::collections::BTreeMap;
@@ -138,7 +139,7 @@ impl Setup {
         for _ in 0..MAX_RUNS {
             let plan = self.plan_path();
             let args = ["plan", "--delete-orphans", "-o", path_text(&plan)];
-            let (ended, stderr) = self.run(&args, None).await;
+            let (ended, stderr) = self.run(&args).await;
             log.push_str(&stderr);
             if ended == Ended::Exited(0) {
                 return std::fs::read_to_string(plan).expect("plan written");
@@ -147,12 +148,18 @@ impl Setup {
         panic!("seed {}: plan never succeeded:\n{log}", self.world.seed);
     }
 
-    /// `ckplan apply PLAN`, killed with SIGKILL 0–3 times at seeded random moments, then run
-    /// until it exits 0 (done) or 3 (done, conflicts reported).
-    pub async fn apply_with_kills(&self, random: &mut StdRng) -> ApplyRuns {
+    /// `ckplan apply PLAN` under `faults`, killed with SIGKILL 0–3 times at seeded moments
+    /// strictly inside the run (after its k-th `records/modify` request arrived, k seeded
+    /// among the requests it must still send, while that request is held by latency), then
+    /// run until it exits 0 (done) or 3 (done, conflicts reported).
+    pub async fn apply_with_kills(&self, random: &mut StdRng, faults: Faults) -> ApplyRuns {
         let mut runs = ApplyRuns::default();
         let kills = random.gen_range(0..=3);
         let plan = self.plan_path();
+        let checksum =
+            ckplan::plan::file::read_text(&std::fs::read_to_string(&plan).expect("the plan file"))
+                .expect("the plan reads back")
+                .checksum;
         for attempt in 0..MAX_RUNS {
             let parallelism = random.gen_range(1..=8).to_string();
             let args = [
@@ -161,12 +168,40 @@ impl Setup {
                 "--parallelism",
                 parallelism.as_str(),
             ];
-            let kill_after =
-                (attempt < kills).then(|| Duration::from_millis(random.gen_range(0..300)));
-            let (ended, stderr) = self.run(&args, kill_after).await;
+            let batches = self.batches_to_send(&checksum);
+            let kill = (attempt < kills && batches > 0).then(|| random.gen_range(1..=batches));
+            // A request held 25 ms cannot be answered before the kill (polled every 3 ms).
+            let latency_ms = if kill.is_some() {
+                25
+            } else {
+                faults.latency_ms
+            };
+            self.set_faults(Faults {
+                latency_ms,
+                ..faults.clone()
+            });
+            let (ended, stderr, _) = self.run_with(&args, &[], kill).await;
             runs.runs += 1;
             runs.log
                 .push_str(&format!("--- run {attempt} ({ended:?})\n{stderr}"));
+            if kill.is_some() && ended != Ended::Killed {
+                // It may fail on its own first (retries exhausted), never finish.
+                assert!(
+                    !matches!(ended, Ended::Exited(0 | 3)),
+                    "seed {}: the run finished before its kill point:\n{}",
+                    self.world.seed,
+                    runs.log
+                );
+            }
+            if ended == Ended::Killed {
+                let journal = Journal::replay(&journal::path_for(&plan), &checksum)
+                    .expect("the journal replays");
+                assert!(
+                    !journal.complete,
+                    "seed {}: the kill landed after the run finished",
+                    self.world.seed
+                );
+            }
             match ended {
                 Ended::Killed => runs.kills += 1,
                 Ended::Exited(code @ (0 | 3)) => {
@@ -182,10 +217,25 @@ impl Setup {
         );
     }
 
+    /// The least number of `records/modify` requests the next apply must send: batches of
+    /// 200 over the changes the journal has neither finished nor left uncertain.
+    fn batches_to_send(&self, checksum: &str) -> u64 {
+        let plan_text = std::fs::read_to_string(self.plan_path()).expect("the plan file");
+        let plan = ckplan::plan::file::from_text(&plan_text).expect("the plan reads back");
+        let journal = Journal::replay(&journal::path_for(&self.plan_path()), checksum)
+            .expect("the journal replays");
+        let finished = journal
+            .done
+            .values()
+            .filter(|outcome| !matches!(outcome, ckplan::apply::Outcome::Failed { .. }))
+            .count();
+        let remaining = plan.changes.len() - finished - journal.uncertain.len();
+        remaining.div_ceil(ckplan::apply::BATCH_SIZE) as u64
+    }
+
     /// One `ckplan apply PLAN`, not killed.
     pub async fn apply_once(&self) -> (Ended, String) {
-        self.run(&["apply", path_text(&self.plan_path())], None)
-            .await
+        self.run(&["apply", path_text(&self.plan_path())]).await
     }
 
     pub fn receipt_path(&self) -> PathBuf {
@@ -194,10 +244,15 @@ impl Setup {
         name.into()
     }
 
-    /// Runs the binary in the workspace; kills it after `kill_after` if it is still running.
-    async fn run(&self, args: &[&str], kill_after: Option<Duration>) -> (Ended, String) {
-        let (ended, stderr, _) = self.run_with(args, &[], kill_after).await;
+    /// Runs the binary in the workspace to its end.
+    async fn run(&self, args: &[&str]) -> (Ended, String) {
+        let (ended, stderr, _) = self.run_with(args, &[], None).await;
         (ended, stderr)
+    }
+
+    fn modify_requests(&self) -> u64 {
+        let stats = self.emulator.stats();
+        stats.requests.get("records/modify").copied().unwrap_or(0)
     }
 
     /// Runs the binary to the end with extra environment variables; (end, stderr, stdout).
@@ -206,12 +261,15 @@ impl Setup {
         self.run_with(args, env, None).await
     }
 
+    /// Runs the binary; with `kill_after_modify: Some(k)`, kills it with SIGKILL once the
+    /// emulator has received `k` `records/modify` requests from it.
     async fn run_with(
         &self,
         args: &[&str],
         env: &[(&str, &str)],
-        kill_after: Option<Duration>,
+        kill_after_modify: Option<u64>,
     ) -> (Ended, String, String) {
+        let modify_before = self.modify_requests();
         let stderr_path = self.directory.path().join("stderr.log");
         let stdout_path = self.directory.path().join("stdout.log");
         let stderr = std::fs::File::create(&stderr_path).expect("stderr file");
@@ -235,7 +293,8 @@ impl Setup {
             if let Some(status) = child.try_wait().expect("wait") {
                 break Ended::Exited(status.code().unwrap_or(-1));
             }
-            if kill_after.is_some_and(|after| started.elapsed() >= after) {
+            let sent = || self.modify_requests() - modify_before;
+            if kill_after_modify.is_some_and(|k| sent() >= k) {
                 child.kill().expect("kill -9");
                 child.wait().expect("reaped");
                 break Ended::Killed;
@@ -251,28 +310,88 @@ impl Setup {
         (ended, text, out)
     }
 
-    pub fn set_faults(&self, faults: Faults) {
-        self.emulator.set_faults(faults);
+    /// A complete HTTP/1.1 POST of `body` to `path`, signed with the workspace's key.
+    pub fn signed_request(&self, path: &str, body: &str) -> String {
+        let key = std::fs::read_to_string(self.directory.path().join("key.pem")).expect("key");
+        let signer = RequestSigner::new(KEY_ID, auth::parse_private_pem(&key).expect("key"));
+        let headers = signer.sign(chrono::Utc::now(), body.as_bytes(), path);
+        format!(
+            "POST {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\n{}: {}\r\n{}: {}\r\n{}: {}\r\n\r\n{body}",
+            self.emulator.addr(),
+            body.len(),
+            auth::HEADER_KEY_ID,
+            headers.key_id,
+            auth::HEADER_DATE,
+            headers.date,
+            auth::HEADER_SIGNATURE,
+            headers.signature
+        )
     }
 
-    /// Every record CloudKit holds now (faults must be off).
-    pub async fn cloud(&self) -> BTreeMap<(String, String), Record> {
-        let mut all = BTreeMap::new();
-        for record_type in [TEAM, GAME] {
-            let records = self
-                .client
-                .query_all(&record_type.into(), &mut |_| {})
-                .await
-                .expect("final query");
-            for record in records {
-                let key = (record_type.to_owned(), record.record_name.0.clone());
+    /// `GET /_emulator/PATH` with raw HTTP (admin routes are unsigned), as JSON.
+    pub async fn admin(&self, path: &str) -> serde_json::Value {
+        reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .expect("http client")
+            .get(format!("{}/_emulator/{path}", self.emulator.url()))
+            .send()
+            .await
+            .expect("admin route answers")
+            .json()
+            .await
+            .expect("admin JSON")
+    }
+
+    /// The stored records of the suite's container, exactly as the emulator holds them
+    /// (`GET /_emulator/dump`): `(type, name)` → (change tag, fields in wire JSON).
+    pub async fn dump(&self) -> BTreeMap<(String, String), (String, serde_json::Value)> {
+        let dump = self.admin("dump").await;
+        let mut records = BTreeMap::new();
+        let scopes = dump["scopes"].as_array().expect("scopes");
+        for scope in scopes.iter().filter(|s| s["container"] == CONTAINER) {
+            assert_eq!(
+                (&scope["environment"], &scope["database"]),
+                (&"development".into(), &"public".into())
+            );
+            for record in scope["records"].as_array().expect("records") {
+                let text = |member: &str| record[member].as_str().expect(member).to_owned();
+                let key = (text("recordType"), text("recordName"));
+                let value = (text("recordChangeTag"), record["fields"].clone());
                 assert!(
-                    all.insert(key, record).is_none(),
-                    "a record name came back twice"
+                    records.insert(key, value).is_none(),
+                    "a record twice in the dump"
                 );
             }
         }
-        all
+        records
+    }
+
+    /// The sequence number of the last request the emulator logged.
+    pub async fn last_request(&self) -> u64 {
+        let log = self.admin("requests").await;
+        let requests = log["requests"].as_array().expect("requests");
+        requests
+            .last()
+            .map_or(0, |r| r["seq"].as_u64().expect("seq"))
+    }
+
+    /// Per-record modify outcomes logged after `since`: (operation, record name, outcome).
+    pub async fn outcomes_since(&self, since: u64) -> Vec<(String, String, String)> {
+        let log = self.admin(&format!("requests?since={since}")).await;
+        let mut outcomes = Vec::new();
+        for request in log["requests"].as_array().expect("requests") {
+            for operation in request["operations"].as_array().expect("operations") {
+                let text = |member: &str| operation[member].as_str().unwrap_or("").to_owned();
+                outcomes.push((text("operation"), text("recordName"), text("outcome")));
+            }
+        }
+        outcomes
+    }
+
+    pub fn set_faults(&self, faults: Faults) {
+        self.emulator.set_faults(faults);
     }
 }
 
@@ -351,14 +470,4 @@ fn write_workspace(directory: &Path, world: &World, url: &str, private_pem: &str
     let (teams, games) = world.local_files();
     std::fs::write(directory.join("teams.json"), teams).expect("teams");
     std::fs::write(directory.join("games.ndjson"), games).expect("games");
-}
-
-/// Fields as compared by the suite: exactly, with references by record name.
-pub fn same_fields(a: &Fields, b: &Fields) -> bool {
-    let rules = ckplan::diff::CompareRules::default();
-    a.len() == b.len()
-        && a.iter().all(|(name, value)| {
-            b.get(name)
-                .is_some_and(|other| ckplan::diff::values_equal(value, other, &rules))
-        })
 }

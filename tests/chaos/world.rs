@@ -208,6 +208,31 @@ fn expect(entry: &Entry, written: Option<Fields>) -> (Option<Fields>, bool) {
     }
 }
 
+/// A record's fields as CloudKit's wire JSON (`{"value", "type"}`), written out here for the
+/// few kinds the world uses rather than through ckplan's encoder, so the suite's oracle
+/// shares no code with what it checks. References are stored with `action: NONE`.
+pub fn wire_json(fields: &Fields) -> serde_json::Value {
+    use ckplan::record::Value;
+    let mut object = serde_json::Map::new();
+    for (name, value) in fields {
+        let wire = match value {
+            FieldValue::Scalar(Value::String(text)) => {
+                serde_json::json!({"value": text, "type": "STRING"})
+            }
+            FieldValue::Scalar(Value::Int64(number)) => {
+                serde_json::json!({"value": number, "type": "INT64"})
+            }
+            FieldValue::Scalar(Value::Reference(reference)) => serde_json::json!({
+                "value": {"recordName": reference.record_name.0, "action": "NONE"},
+                "type": "REFERENCE"
+            }),
+            other => panic!("the world has no {other:?}"),
+        };
+        object.insert(name.clone(), wire);
+    }
+    serde_json::Value::Object(object)
+}
+
 fn set(fields: &mut Option<Fields>, name: &str, value: FieldValue) {
     if let Some(fields) = fields {
         fields.insert(name.to_owned(), value);

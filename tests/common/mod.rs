@@ -231,6 +231,8 @@ impl Env {
             .env_remove("CKPLAN_KEY_ID")
             .env_remove("CKPLAN_PRIVATE_KEY_FILE")
             .env_remove("CKPLAN_LOG")
+            .env_remove("CKPLAN_TIMESTAMP")
+            .env_remove("CKPLAN_RANDOMNESS_SEED")
             .timeout(std::time::Duration::from_secs(60));
         command
     }

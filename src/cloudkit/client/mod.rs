@@ -36,6 +36,8 @@ pub struct ClientOptions {
     /// Whole request, from sending to the last byte of the reply.
     pub request_timeout: Duration,
     pub connect_timeout: Duration,
+    /// Seeds the retry jitter (`CKPLAN_RANDOMNESS_SEED`); `None`: fresh randomness.
+    pub seed: Option<u64>,
 }
 
 impl Default for ClientOptions {
@@ -44,6 +46,7 @@ impl Default for ClientOptions {
             retry: RetryPolicy::default(),
             request_timeout: Duration::from_secs(60),
             connect_timeout: Duration::from_secs(10),
+            seed: None,
         }
     }
 }
@@ -67,6 +70,8 @@ struct Inner {
     clock: Clock,
     /// HTTP attempts made, per operation.
     counts: Mutex<BTreeMap<String, u64>>,
+    /// The retry jitter's source, seeded from `options.seed` when given.
+    random: Mutex<rand::rngs::StdRng>,
 }
 
 impl fmt::Debug for Client {
@@ -126,6 +131,10 @@ impl Client {
                 options,
                 clock,
                 counts: Mutex::new(BTreeMap::new()),
+                random: Mutex::new(match options.seed {
+                    Some(seed) => rand::SeedableRng::seed_from_u64(seed),
+                    None => rand::SeedableRng::from_entropy(),
+                }),
             }),
         })
     }
@@ -225,7 +234,7 @@ impl Client {
                 || (is_read_operation(operation)
                     && matches!(error, CloudKitError::MaybeSent { .. }));
             let wait = resend
-                .then(|| retry_wait(&self.inner.options.retry, attempts, started, &error))
+                .then(|| self.retry_wait(attempts, started, &error))
                 .flatten();
             let Some(wait) = wait else {
                 if resend {
@@ -311,8 +320,6 @@ impl Client {
     }
 }
 
-/// The wait before the next attempt, or `None` to give up. Kept out of `execute` so the
-/// thread-local random source never lives across an await.
 /// `/database/1/{container}/{environment}/{database}/{operation}`: the signed subpath of
 /// `operation` (e.g. `records/query`) at `target`.
 pub fn subpath(target: &Target, operation: &str) -> String {
@@ -325,19 +332,26 @@ pub fn subpath(target: &Target, operation: &str) -> String {
     )
 }
 
-fn retry_wait(
-    policy: &RetryPolicy,
-    attempts: u32,
-    started: Instant,
-    error: &CloudKitError,
-) -> Option<Duration> {
-    let retry_after = retry_after_duration(error.retry_after());
-    policy.next_delay(
-        attempts,
-        started.elapsed(),
-        retry_after,
-        &mut rand::thread_rng(),
-    )
+impl Client {
+    /// The wait before the next attempt, or `None` to give up. The random source is locked
+    /// only inside this call, never across an await.
+    fn retry_wait(
+        &self,
+        attempts: u32,
+        started: Instant,
+        error: &CloudKitError,
+    ) -> Option<Duration> {
+        let retry_after = retry_after_duration(error.retry_after());
+        let mut random = self
+            .inner
+            .random
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        self.inner
+            .options
+            .retry
+            .next_delay(attempts, started.elapsed(), retry_after, &mut *random)
+    }
 }
 
 fn millis(duration: Duration) -> u64 {
@@ -370,7 +384,12 @@ fn decode<T: DeserializeOwned>(
     Ok(value)
 }
 
-fn parse_endpoint(endpoint: &str) -> Result<Url, CloudKitError> {
+/// The one parser of a CloudKit Web Services base URL (the config's `endpoint:` and the
+/// client both use it): `http` or `https`, a host, an optional port, no credentials, no path
+/// beyond `/` (requests go to `/database/1/...` under it), no query or fragment.
+///
+/// Errors: `CloudKitError::Endpoint` naming the text and why.
+pub fn parse_endpoint(endpoint: &str) -> Result<Url, CloudKitError> {
     let refuse = |reason: String| CloudKitError::Endpoint {
         endpoint: endpoint.to_owned(),
         reason,
@@ -382,7 +401,7 @@ fn parse_endpoint(endpoint: &str) -> Result<Url, CloudKitError> {
             url.scheme()
         )));
     }
-    if url.host_str().map_or(true, str::is_empty) {
+    if url.host_str().is_none_or(str::is_empty) {
         return Err(refuse("it names no host".to_owned()));
     }
     if !url.username().is_empty() || url.password().is_some() {
@@ -432,6 +451,46 @@ mod tests {
             assert!(error.contains(&format!("`{bad}`")), "{error}");
             assert!(error.contains(reason), "{error}");
         }
+    }
+
+    #[test]
+    fn issue_10_a_seed_makes_the_retry_jitter_repeatable() {
+        let client = |seed: u64| {
+            let key = crate::cloudkit::auth::parse_private_pem(
+                &crate::cloudkit::auth::generate_key_pair().0,
+            )
+            .unwrap();
+            let target = Target {
+                container: "c".into(),
+                environment: crate::record::Environment::Development,
+                database: crate::record::Database::Public,
+                zone: "_defaultZone".into(),
+            };
+            let options = ClientOptions {
+                retry: RetryPolicy::default(),
+                seed: Some(seed),
+                ..ClientOptions::default()
+            };
+            Client::new(
+                "http://127.0.0.1:9",
+                target,
+                RequestSigner::new("k", key),
+                options,
+            )
+            .unwrap()
+        };
+        let error = CloudKitError::Endpoint {
+            endpoint: "x".into(),
+            reason: "y".into(),
+        };
+        let delays = |client: &Client| {
+            let started = Instant::now();
+            (1..4)
+                .map(|attempt| client.retry_wait(attempt, started, &error))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(delays(&client(7)), delays(&client(7)));
+        assert_ne!(delays(&client(7)), delays(&client(8)));
     }
 
     #[test]

@@ -4,7 +4,9 @@
 
 use super::FORMAT_NAME;
 use crate::plan::{Action, FORMAT_VERSION};
-use crate::record::{ChangeTag, RecordName, RecordType, Target};
+use crate::record::{
+    ChangeTag, Database, Environment, FieldType, FieldValue, RecordName, RecordType, Target,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 use std::collections::BTreeMap;
@@ -33,7 +35,11 @@ pub(super) struct PlanDocument {
     /// When the plan was made, RFC 3339 in UTC.
     pub(super) created_at: String,
     /// Where the records live.
-    pub(super) target: Target,
+    pub(super) target: TargetDocument,
+    /// Where the plan's reads went: `embedded` (the in-process emulator) or the endpoint's
+    /// base URL. Absent in plans written before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) endpoint: Option<String>,
     pub(super) options: OptionsDocument,
     /// BLAKE3 digests of the configuration file (first) and the data files.
     pub(super) inputs: Vec<InputDocument>,
@@ -51,6 +57,41 @@ pub(super) struct PlanDocument {
         schemars(regex(pattern = r"^blake3:[0-9a-f]{64}$"))
     )]
     pub(super) checksum: String,
+}
+
+// The plan file's own form of `record::Target`: the record model's type may be renamed or
+// grow without changing what plans on disk say; `From` converts each way, member by member.
+// (Plain comments here: doc comments would become schema descriptions.)
+/// A container, environment, database and zone.
+#[derive(Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(rename = "Target"))]
+pub(super) struct TargetDocument {
+    pub(super) container: String,
+    pub(super) environment: EnvironmentDocument,
+    pub(super) database: DatabaseDocument,
+    pub(super) zone: String,
+}
+
+// CloudKit's environment names, as the plan file spells them.
+#[derive(Clone, Copy, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "schema", schemars(rename = "Environment"))]
+pub(super) enum EnvironmentDocument {
+    Development,
+    Production,
+}
+
+// CloudKit's database names, as the plan file spells them.
+#[derive(Clone, Copy, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "schema", schemars(rename = "Database"))]
+pub(super) enum DatabaseDocument {
+    Public,
+    Private,
+    Shared,
 }
 
 /// The options the plan was made with.
@@ -169,3 +210,59 @@ mod schema {
 
 #[cfg(feature = "schema")]
 pub use schema::plan_schema;
+
+impl From<&Target> for TargetDocument {
+    fn from(target: &Target) -> Self {
+        TargetDocument {
+            container: target.container.clone(),
+            environment: match target.environment {
+                Environment::Development => EnvironmentDocument::Development,
+                Environment::Production => EnvironmentDocument::Production,
+            },
+            database: match target.database {
+                Database::Public => DatabaseDocument::Public,
+                Database::Private => DatabaseDocument::Private,
+                Database::Shared => DatabaseDocument::Shared,
+            },
+            zone: target.zone.clone(),
+        }
+    }
+}
+
+impl From<TargetDocument> for Target {
+    fn from(document: TargetDocument) -> Self {
+        Target {
+            container: document.container,
+            environment: match document.environment {
+                EnvironmentDocument::Development => Environment::Development,
+                EnvironmentDocument::Production => Environment::Production,
+            },
+            database: match document.database {
+                DatabaseDocument::Public => Database::Public,
+                DatabaseDocument::Private => Database::Private,
+                DatabaseDocument::Shared => Database::Shared,
+            },
+            zone: document.zone,
+        }
+    }
+}
+
+impl FieldDocument {
+    /// `{"value": ..., "type": "..."}`: the value in the record model's JSON form (numbers
+    /// as numbers) and its CloudKit type name.
+    pub(super) fn from_value(value: &FieldValue) -> Self {
+        FieldDocument {
+            value: value.to_json(false),
+            field_type: value.field_type().to_string(),
+        }
+    }
+
+    /// Decodes the value by its own `type`; the message says what does not fit.
+    pub(super) fn to_value(&self) -> Result<FieldValue, String> {
+        let field_type = self
+            .field_type
+            .parse::<FieldType>()
+            .unwrap_or_else(|never| match never {});
+        FieldValue::from_json(&field_type, &self.value).map_err(|error| error.to_string())
+    }
+}

@@ -2,15 +2,18 @@
 //! (two-space indent, members in a fixed order, maps sorted by key, a final newline), with a
 //! format name, a format version and a checksum, described by `schemas/plan.schema.json`.
 //!
-//! Field values use CloudKit's wire form `{"value": ..., "type": "..."}` (see
-//! [`WireField`]), so they read like CloudKit's own JSON and round-trip exactly. An absent
-//! value in `before` is `null`.
+//! Field values use the form of CloudKit's wire `{"value": ..., "type": "..."}`, so they
+//! read like CloudKit's own JSON and round-trip exactly, but the plan file owns that
+//! encoding (`format::FieldDocument`), as it owns its form of the target
+//! (`format::TargetDocument`): nothing here uses the transport's types, so a change there
+//! cannot silently change plans on disk. An absent value in `before` is `null`.
 //!
 //! The checksum and the canonical form it hashes are described in [`checksum`].
 //!
 //! Reading checks, in this order so that the message is the useful one: JSON syntax (with
 //! line and column), the format name, the format version, the checksum, the structure
-//! (naming the JSON path), then every field value against its type.
+//! (naming the JSON path), every field value against its type, then the summary against the
+//! changes.
 //!
 //! Parts: [`format`] (the serde document types and the JSON Schema), `write` (plan →
 //! document, streamed), `read` (text → verified plan), [`checksum`] (the canonical form).
@@ -72,6 +75,12 @@ pub enum PlanFileError {
         side: &'static str,
         field: String,
         message: String,
+    },
+    #[error("plan summary for `{record_type}` says {summary} but its changes are {changes}")]
+    SummaryMismatch {
+        record_type: RecordType,
+        summary: String,
+        changes: String,
     },
     #[error("plan change {index} ({action} {record_type} `{record_name}`): {problem}")]
     Inconsistent {

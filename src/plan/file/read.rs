@@ -4,10 +4,9 @@
 use super::checksum::checksum_of;
 use super::format::{ChangeDocument, FieldDocument, PlanDocument, SummaryDocument};
 use super::{PlanFileError, VerifiedPlan, FORMAT_NAME};
-use crate::cloudkit::wire::WireField;
 use crate::diff::CompareRules;
 use crate::plan::{Action, Change, InputDigest, Plan, PlanOptions, TypeSummary, FORMAT_VERSION};
-use crate::record::Fields;
+use crate::record::{Fields, Target};
 use serde_json::Value as Json;
 use std::collections::BTreeMap;
 
@@ -125,7 +124,7 @@ fn verify_checksum(value: &mut Json) -> Result<String, PlanFileError> {
         }
         None => return Err(PlanFileError::ChecksumMissing),
     };
-    let expected = checksum_of(value);
+    let expected = checksum_of(object);
     if found != expected {
         return Err(PlanFileError::ChecksumMismatch { expected, found });
     }
@@ -143,11 +142,12 @@ impl PlanDocument {
             .enumerate()
             .map(|(index, change)| change.into_change(index))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Plan {
+        let plan = Plan {
             format_version: self.format_version,
             tool_version: self.tool_version,
             created_at: self.created_at,
-            target: self.target,
+            target: Target::from(self.target),
+            endpoint: self.endpoint,
             options: PlanOptions {
                 delete_orphans: self.options.delete_orphans,
                 types: self.options.types,
@@ -174,7 +174,16 @@ impl PlanDocument {
                 })
                 .collect(),
             changes,
-        })
+        };
+        if let Some((record_type, summary, changes)) = plan.summary_disagreement() {
+            let counts = |[c, u, d]: [usize; 3]| format!("create {c}, update {u}, delete {d}");
+            return Err(PlanFileError::SummaryMismatch {
+                record_type,
+                summary: counts(summary),
+                changes: counts(changes),
+            });
+        }
+        Ok(plan)
     }
 }
 
@@ -195,11 +204,8 @@ impl ChangeDocument {
     fn into_change(self, index: usize) -> Result<Change, PlanFileError> {
         self.check_consistency(index)?;
         let decode = |side: &'static str, field: &str, document: FieldDocument| {
-            let wire = WireField {
-                value: document.value,
-                field_type: Some(document.field_type),
-            };
-            wire.to_value(None)
+            document
+                .to_value()
                 .map_err(|message| PlanFileError::FieldValue {
                     index,
                     record_type: self.record_type.clone(),

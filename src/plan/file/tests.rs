@@ -51,6 +51,7 @@ fn sample_plan() -> Plan {
         tool_version: "0.1.0".into(),
         created_at: "2025-01-02T03:04:05Z".into(),
         target: target(),
+        endpoint: None,
         options: PlanOptions {
             delete_orphans: true,
             types: None,
@@ -59,14 +60,24 @@ fn sample_plan() -> Plan {
             path: "ckplan.yaml".into(),
             blake3: "0".repeat(64),
         }],
-        summary: vec![TypeSummary {
-            record_type: "Stadium".into(),
-            create: 1,
-            update: 1,
-            delete: 1,
-            unchanged: 29,
-            orphans: 1,
-        }],
+        summary: vec![
+            TypeSummary {
+                record_type: "Stadium".into(),
+                create: 0,
+                update: 1,
+                delete: 0,
+                unchanged: 29,
+                orphans: 0,
+            },
+            TypeSummary {
+                record_type: "Team".into(),
+                create: 1,
+                update: 0,
+                delete: 1,
+                unchanged: 4,
+                orphans: 1,
+            },
+        ],
         type_order: vec!["Stadium".into(), "Team".into()],
         changes: vec![
             Change {
@@ -107,7 +118,7 @@ fn sample_plan() -> Plan {
 /// Re-serializes an edited document with a correct checksum, as a tool that knows the
 /// format would: the checks after the checksum must still catch what is wrong.
 fn resealed(mut value: Json) -> String {
-    let checksum = checksum_of(&value);
+    let checksum = checksum_of(value.as_object().expect("a plan is an object"));
     value["checksum"] = Json::String(checksum);
     serde_json::to_string_pretty(&value).unwrap()
 }
@@ -248,6 +259,28 @@ fn values_not_matching_their_type_name_change_record_and_field() {
     );
 }
 
+/// Regression (issue 13): a plan whose summary counted a Stadium create and delete while its
+/// changes held a Team create and delete was read as valid.
+#[test]
+fn issue_13_a_summary_that_disagrees_with_the_changes_is_refused() {
+    let mut value = sample_value();
+    value["summary"][0]["create"] = json!(1);
+    let error = from_text(&resealed(value)).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "plan summary for `Stadium` says create 1, update 1, delete 0 but its changes are \
+         create 0, update 1, delete 0"
+    );
+    let mut value = sample_value();
+    value["summary"].as_array_mut().unwrap().remove(1);
+    let error = from_text(&resealed(value)).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "plan summary for `Team` says create 0, update 0, delete 0 but its changes are \
+         create 1, update 0, delete 1"
+    );
+}
+
 #[test]
 fn a_delete_with_desired_fields_is_refused() {
     let mut value = sample_value();
@@ -353,14 +386,41 @@ fn arb_change() -> impl Strategy<Value = Change> {
         })
 }
 
+/// A summary that agrees with `changes`, with `quiet` (types without changes) added.
+fn summary_of(changes: &[Change], quiet: Vec<TypeSummary>) -> Vec<TypeSummary> {
+    let mut by_type: BTreeMap<RecordType, TypeSummary> = BTreeMap::new();
+    for entry in quiet {
+        by_type.insert(entry.record_type.clone(), entry);
+    }
+    for change in changes {
+        let entry = by_type
+            .entry(change.record_type.clone())
+            .or_insert_with(|| TypeSummary {
+                record_type: change.record_type.clone(),
+                create: 0,
+                update: 0,
+                delete: 0,
+                unchanged: 3,
+                orphans: 0,
+            });
+        match change.action {
+            Action::Create => entry.create += 1,
+            Action::Update => entry.update += 1,
+            Action::Delete => entry.delete += 1,
+        }
+    }
+    by_type.into_values().collect()
+}
+
 fn arb_plan() -> impl Strategy<Value = Plan> {
-    let summary = ("[A-Z][a-z]{0,6}", any::<[u16; 5]>()).prop_map(|(t, n)| TypeSummary {
-        record_type: RecordType::new(t),
-        create: n[0].into(),
-        update: n[1].into(),
-        delete: n[2].into(),
-        unchanged: n[3].into(),
-        orphans: n[4].into(),
+    // Types with no change; the types of the changes get their entries from the changes.
+    let summary = ("[A-Z][a-z]{0,6}", any::<[u16; 2]>()).prop_map(|(t, n)| TypeSummary {
+        record_type: RecordType::new(format!("Quiet{t}")),
+        create: 0,
+        update: 0,
+        delete: 0,
+        unchanged: n[0].into(),
+        orphans: n[1].into(),
     });
     let input = ("[a-z/]{1,12}\\.(yaml|json)", "[0-9a-f]{64}")
         .prop_map(|(path, blake3)| InputDigest { path, blake3 });
@@ -381,14 +441,15 @@ fn arb_plan() -> impl Strategy<Value = Plan> {
         any::<String>(),
     )
         .prop_map(
-            |(options, inputs, summary, order, changes, created_at)| Plan {
+            |(options, inputs, quiet, order, changes, created_at)| Plan {
+                summary: summary_of(&changes, quiet),
                 format_version: FORMAT_VERSION,
                 tool_version: "0.1.0".into(),
                 created_at,
                 target: target(),
+                endpoint: None,
                 options,
                 inputs,
-                summary,
                 type_order: order.into_iter().map(RecordType::new).collect(),
                 rules: [(
                     RecordType::new("Stadium"),
@@ -411,6 +472,19 @@ proptest! {
         let text = to_text(&plan);
         prop_assert_eq!(&text, &to_text(&plan.clone()), "not deterministic");
         prop_assert_eq!(from_text(&text), Ok(plan));
+    }
+
+    /// Issue 10: the writer (streaming, change by change) and the reader (the parsed
+    /// document) hash through one canonical path, so they agree with each other and with
+    /// the documented canonical bytes.
+    #[test]
+    fn issue_10_writer_and_reader_hash_the_same_canonical_bytes(plan in arb_plan()) {
+        let text = to_text(&plan);
+        let documented = format!("blake3:{}", blake3::hash(&canonical_body(&text).unwrap()).to_hex());
+        let value: Json = serde_json::from_str(&text).unwrap();
+        prop_assert_eq!(&checksum(&plan), &documented);
+        prop_assert_eq!(&checksum_of(value.as_object().unwrap()), &documented);
+        prop_assert_eq!(&value["checksum"], &json!(documented));
     }
 
     #[test]
@@ -457,4 +531,32 @@ fn bytes_that_are_not_utf8_are_refused_with_their_place() {
             message: "invalid UTF-8".into()
         })
     );
+}
+
+#[test]
+fn issue_10_the_plan_file_spells_every_target_in_its_own_form() {
+    for environment in [Environment::Development, Environment::Production] {
+        for database in [Database::Public, Database::Private, Database::Shared] {
+            let plan = Plan {
+                target: Target {
+                    environment,
+                    database,
+                    ..target()
+                },
+                ..sample_plan()
+            };
+            let text = to_text(&plan);
+            let value: Json = serde_json::from_str(&text).unwrap();
+            assert_eq!(
+                value["target"],
+                json!({
+                    "container": "iCloud.com.example.SportsTime",
+                    "environment": environment.as_str(),
+                    "database": database.as_str(),
+                    "zone": "_defaultZone",
+                })
+            );
+            assert_eq!(from_text(&text), Ok(plan));
+        }
+    }
 }

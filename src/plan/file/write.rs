@@ -3,11 +3,11 @@
 use super::checksum::checksum;
 use super::format::{
     ChangeDocument, FieldDocument, InputDocument, OptionsDocument, RulesDocument, SummaryDocument,
+    TargetDocument,
 };
 use super::FORMAT_NAME;
-use crate::cloudkit::wire::WireField;
 use crate::plan::{Change, Plan, TypeSummary};
-use crate::record::{FieldValue, Fields, RecordType, Target};
+use crate::record::{Fields, RecordType};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -30,20 +30,10 @@ pub fn write_to(plan: &Plan, mut out: impl std::io::Write) -> std::io::Result<St
     Ok(checksum)
 }
 
-fn field_document(value: &FieldValue) -> FieldDocument {
-    let wire = WireField::from_value(value);
-    FieldDocument {
-        value: wire.value,
-        field_type: wire
-            .field_type
-            .unwrap_or_else(|| value.field_type().to_string()),
-    }
-}
-
 fn fields_document(fields: &Fields) -> BTreeMap<String, FieldDocument> {
     fields
         .iter()
-        .map(|(name, value)| (name.clone(), field_document(value)))
+        .map(|(name, value)| (name.clone(), FieldDocument::from_value(value)))
         .collect()
 }
 
@@ -55,7 +45,9 @@ pub(super) struct PlanView<'a> {
     format_version: u32,
     tool_version: &'a str,
     created_at: &'a str,
-    target: &'a Target,
+    target: TargetDocument,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    endpoint: Option<&'a str>,
     options: OptionsDocument,
     inputs: Vec<InputDocument>,
     type_order: &'a [RecordType],
@@ -83,7 +75,8 @@ impl<'a> PlanView<'a> {
             format_version: plan.format_version,
             tool_version: &plan.tool_version,
             created_at: &plan.created_at,
-            target: &plan.target,
+            target: TargetDocument::from(&plan.target),
+            endpoint: plan.endpoint.as_deref(),
             options: OptionsDocument {
                 delete_orphans: plan.options.delete_orphans,
                 types: plan.options.types.clone(),
@@ -138,7 +131,7 @@ impl From<&Change> for ChangeDocument {
             before: change
                 .before
                 .iter()
-                .map(|(name, value)| (name.clone(), value.as_ref().map(field_document)))
+                .map(|(name, value)| (name.clone(), value.as_ref().map(FieldDocument::from_value)))
                 .collect(),
             after: change.after.as_ref().map(fields_document),
             removed: change.removed.clone(),

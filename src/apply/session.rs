@@ -1,0 +1,260 @@
+//! One apply of a saved plan from start to end, as one object: the plan's journal and
+//! receipt paths, the exclusive lock on the journal (held until the session is dropped), the
+//! replay of earlier runs (a journal of another plan saved under the same name is moved
+//! aside first), the `Start` entry, execution, and the receipt. The command line only
+//! chooses options, connects, and renders what comes back.
+
+use super::journal::{self, Entry, Journal, JournalError, Replay};
+use super::outcome::{Outcome, Receipt};
+use super::receipt::{self, Header};
+use super::{execute, ApplyError, ApplyOptions, ApplyReport, Observer, StopFlag};
+use crate::cloudkit::Client;
+use crate::lock::{FileLock, Holder, LockError};
+use crate::plan::{Change, Plan};
+use std::path::{Path, PathBuf};
+
+/// The files of one plan's applies.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Paths {
+    pub plan: PathBuf,
+    /// `<plan>.journal`.
+    pub journal: PathBuf,
+    /// `<plan>.receipt.json` unless chosen.
+    pub receipt: PathBuf,
+    /// `<plan>.journal.lock`: locked for the whole apply, naming its holder.
+    pub lock: PathBuf,
+}
+
+impl Paths {
+    /// The paths beside `plan`; `receipt` overrides the receipt's.
+    pub fn beside(plan: &Path, receipt: Option<PathBuf>) -> Self {
+        let journal = journal::path_for(plan);
+        let mut lock = journal.clone().into_os_string();
+        lock.push(".lock");
+        Self {
+            plan: plan.to_owned(),
+            receipt: receipt.unwrap_or_else(|| suffixed(plan, ".receipt.json")),
+            journal,
+            lock: PathBuf::from(lock),
+        }
+    }
+}
+
+fn suffixed(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error("another apply of plan `{}` is running: {lock}; nothing was sent", plan.display())]
+    Locked { plan: PathBuf, lock: LockError },
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    #[error("failed to move `{}` aside", path.display())]
+    MoveAside {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("failed to write receipt `{}`", path.display())]
+    WriteReceipt {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Apply(#[from] ApplyError),
+}
+
+/// What earlier runs of the plan left.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Previous {
+    /// No earlier run.
+    Fresh,
+    /// Earlier runs left changes without a final outcome (failed ones are tried again).
+    Resume { done: usize, uncertain: usize },
+    /// Every change has a final outcome and the receipt was written: nothing to send.
+    Finished { conflicts: usize },
+}
+
+/// The records of an earlier plan saved under the same name, moved aside.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeptAside {
+    pub journal: PathBuf,
+    /// The receipt, when it was that plan's.
+    pub receipt: Option<PathBuf>,
+}
+
+/// One apply of one plan, holding the plan's lock.
+pub struct Session<'p> {
+    plan: &'p Plan,
+    checksum: String,
+    paths: Paths,
+    replay: Replay,
+    kept_aside: Option<KeptAside>,
+    _lock: FileLock,
+}
+
+/// What a finished session did.
+#[derive(Debug)]
+pub struct Applied {
+    pub report: ApplyReport,
+    pub receipt: Receipt,
+    pub receipt_path: PathBuf,
+    /// Planned changes no run has sent (stopped early).
+    pub not_started: usize,
+}
+
+impl<'p> Session<'p> {
+    /// Locks the plan's journal (refusing, with the holder named, when another apply holds
+    /// it) and reads what earlier runs of `plan` (whose verified checksum is `checksum`)
+    /// left. Sends nothing.
+    pub fn open(
+        plan: &'p Plan,
+        checksum: &str,
+        paths: Paths,
+        holder: &Holder,
+    ) -> Result<Self, SessionError> {
+        let lock =
+            FileLock::try_acquire(&paths.lock, holder).map_err(|lock| SessionError::Locked {
+                plan: paths.plan.clone(),
+                lock,
+            })?;
+        let mut kept_aside = None;
+        let replay = match Journal::replay(&paths.journal, checksum) {
+            // A new plan saved under the name of one applied before (`ckplan plan > out.plan`
+            // every day): keep the earlier run's records aside and start afresh.
+            Err(JournalError::OtherPlan { found, .. }) => {
+                kept_aside = Some(keep_previous_run(&paths, &found)?);
+                Replay::default()
+            }
+            replay => replay?,
+        };
+        Ok(Self {
+            plan,
+            checksum: checksum.to_owned(),
+            paths,
+            replay,
+            kept_aside,
+            _lock: lock,
+        })
+    }
+
+    pub fn paths(&self) -> &Paths {
+        &self.paths
+    }
+
+    pub fn kept_aside(&self) -> Option<&KeptAside> {
+        self.kept_aside.as_ref()
+    }
+
+    /// What earlier runs left. A run killed after the journal's last entry but before the
+    /// receipt was written is not `Finished`: running it sends nothing and writes the
+    /// receipt from the journal.
+    pub fn previous(&self) -> Previous {
+        let done = &self.replay.done;
+        // Failed records are tried again; conflicts are final for this plan.
+        let finished = |c: &Change| {
+            done.get(&super::work::key(c))
+                .is_some_and(|o| !matches!(o, Outcome::Failed { .. }))
+        };
+        if self.replay.complete
+            && self.paths.receipt.exists()
+            && self.plan.changes.iter().all(finished)
+        {
+            let conflicts = self
+                .plan
+                .changes
+                .iter()
+                .filter(|c| {
+                    done.get(&super::work::key(c))
+                        .is_some_and(Outcome::is_conflict)
+                })
+                .count();
+            return Previous::Finished { conflicts };
+        }
+        if self.replay.runs == 0 {
+            return Previous::Fresh;
+        }
+        Previous::Resume {
+            done: done.len(),
+            uncertain: self.replay.uncertain.len(),
+        }
+    }
+
+    /// Journals this run's start, executes the plan with `client` until every change has an
+    /// outcome or the run stops (`cancel`, `--on-conflict abort`, a request that failed for
+    /// good), and writes the receipt. The lock is released when this returns.
+    pub async fn run(
+        self,
+        client: &Client,
+        options: &ApplyOptions,
+        observer: &dyn Observer,
+        cancel: &StopFlag,
+    ) -> Result<Applied, SessionError> {
+        let started_at = options.clock.timestamp();
+        let mut journal = Journal::open(&self.paths.journal)?;
+        journal.append(&Entry::Start {
+            plan_checksum: self.checksum.clone(),
+            at: started_at.clone(),
+            key_id: client.key_id().to_owned(),
+        })?;
+        let report = execute(
+            self.plan,
+            client,
+            options,
+            self.replay,
+            journal,
+            observer,
+            cancel,
+        )
+        .await?;
+        let header = Header {
+            plan_checksum: &self.checksum,
+            plan_file: &self.paths.plan,
+            key_id: client.key_id(),
+            started_at: &started_at,
+            finished_at: &options.clock.timestamp(),
+            on_conflict: options.on_conflict,
+        };
+        let receipt = receipt::build(self.plan, &header, &report);
+        receipt::write(&receipt, &self.paths.receipt).map_err(|source| {
+            SessionError::WriteReceipt {
+                path: self.paths.receipt.clone(),
+                source,
+            }
+        })?;
+        Ok(Applied {
+            not_started: self.plan.changes.len() - receipt.records.len(),
+            report,
+            receipt,
+            receipt_path: self.paths.receipt,
+        })
+    }
+}
+
+/// Renames the journal (and the receipt, if it is that plan's) of the plan saved under the
+/// same name before, tagging both with the start of its checksum.
+fn keep_previous_run(paths: &Paths, previous: &str) -> Result<KeptAside, SessionError> {
+    let hex = previous.trim_start_matches("blake3:");
+    let tag = &hex[..hex.len().min(12)];
+    let journal = suffixed(&paths.journal, &format!(".{tag}"));
+    std::fs::rename(&paths.journal, &journal).map_err(|source| SessionError::MoveAside {
+        path: paths.journal.clone(),
+        source,
+    })?;
+    // An unreadable receipt is no record of that plan: the new run writes over it.
+    let receipt_checksum = Receipt::read(&paths.receipt).ok().map(|r| r.plan_checksum);
+    let mut receipt = None;
+    if receipt_checksum.as_deref() == Some(previous) {
+        let kept = paths.receipt.with_extension(format!("{tag}.json"));
+        std::fs::rename(&paths.receipt, &kept).map_err(|source| SessionError::MoveAside {
+            path: paths.receipt.clone(),
+            source,
+        })?;
+        receipt = Some(kept);
+    }
+    Ok(KeptAside { journal, receipt })
+}

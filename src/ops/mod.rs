@@ -1,0 +1,6 @@
+//! Operations between the commands and the cores: each takes a connected client and data,
+//! does one job of a command (force-replacing records, emptying a type), and returns what
+//! happened as data for the command to render. Commands never build wire operations.
+
+pub mod delete_all;
+pub mod import;

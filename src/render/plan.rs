@@ -1,0 +1,290 @@
+//! The plan review, Terraform-style: a header (target, options, inputs, per-type counts,
+//! orphans), one block per change with its fields, and the totals or the no-changes
+//! verdict. Also the compact field-value form every view uses, and smart sync's dry-run
+//! listing. Every name and value is escaped ([`super::escape`]) before it is styled.
+
+use super::summary::{self, OrphanFate};
+use super::{escape, plural};
+use crate::plan::{Action, Change, Plan};
+use crate::record::{FieldValue, Value};
+use console::Style;
+use similar::{ChangeTag as LineTag, TextDiff};
+use std::fmt::Write as _;
+
+/// The plan as review text; `colour` decides escape codes. With `verbose_unchanged`,
+/// updates also list the fields they leave as they are.
+pub fn review(plan: &Plan, verbose_unchanged: bool, colour: bool) -> String {
+    let renderer = Renderer {
+        colour,
+        verbose_unchanged,
+    };
+    let mut out = String::new();
+    renderer.header(plan, &mut out);
+    if plan.changes.is_empty() {
+        let _ = writeln!(out, "\n{}", summary::no_changes_line(plan));
+        return out;
+    }
+    for change in &plan.changes {
+        out.push('\n');
+        renderer.change(change, &mut out);
+    }
+    let totals = summary::plan_totals(plan);
+    let (label, rest) = totals.split_at("Plan:".len());
+    let _ = writeln!(
+        out,
+        "\n{}{rest}",
+        renderer.paint(label, Style::new().bold())
+    );
+    out
+}
+
+/// `would create Team team-1` per change, then the unchanged count: what smart sync would
+/// do, without the fields.
+pub fn dry_run(plan: &Plan) -> String {
+    let mut out = String::new();
+    for action in [Action::Create, Action::Update, Action::Delete] {
+        for change in plan.changes.iter().filter(|c| c.action == action) {
+            let _ = writeln!(
+                out,
+                "would {action} {} {}",
+                escape(change.record_type.as_str()),
+                escape(change.record_name.as_str())
+            );
+        }
+    }
+    let unchanged: usize = plan.summary.iter().map(|s| s.unchanged).sum();
+    let _ = writeln!(out, "would skip {}", plural(unchanged, "unchanged record"));
+    out
+}
+
+struct Renderer {
+    colour: bool,
+    verbose_unchanged: bool,
+}
+
+impl Renderer {
+    fn paint(&self, text: &str, style: Style) -> String {
+        style.force_styling(self.colour).apply_to(text).to_string()
+    }
+
+    fn header(&self, plan: &Plan, out: &mut String) {
+        let target = &plan.target;
+        let options = &plan.options;
+        let types = match &options.types {
+            None => "all".to_owned(),
+            Some(types) => join(types.iter().map(|t| escape(t.as_str()).into_owned())),
+        };
+        let inputs = join(
+            plan.inputs
+                .iter()
+                .map(|input| escape(&input.path).into_owned()),
+        );
+        let title = format!(
+            "Plan for {} ({}, {} database, zone {})",
+            escape(&target.container),
+            target.environment.as_str(),
+            target.database.as_str(),
+            escape(&target.zone)
+        );
+        let _ = writeln!(out, "{}", self.paint(&title, Style::new().bold()));
+        let _ = writeln!(
+            out,
+            "  made {} by ckplan {}",
+            escape(&plan.created_at),
+            escape(&plan.tool_version)
+        );
+        if let Some(endpoint) = &plan.endpoint {
+            let _ = writeln!(out, "  endpoint: {}", escape(endpoint));
+        }
+        let yes_no = if options.delete_orphans { "yes" } else { "no" };
+        let _ = writeln!(out, "  delete orphans: {yes_no}");
+        let _ = writeln!(out, "  types: {types}");
+        let _ = writeln!(out, "  inputs: {inputs}");
+        out.push('\n');
+        for type_summary in &plan.summary {
+            let _ = writeln!(out, "{}", summary::type_line(type_summary.into()));
+        }
+        let (orphans, fate) = summary::plan_orphans(plan);
+        if let Some(line) = summary::orphan_line(orphans, fate) {
+            let style = match fate {
+                OrphanFate::Kept => Style::new().yellow(),
+                OrphanFate::Deleted | OrphanFate::Compared => Style::new(),
+            };
+            let _ = writeln!(out, "{}", self.paint(&line, style));
+        }
+    }
+
+    fn change(&self, change: &Change, out: &mut String) {
+        let (sign, style) = match change.action {
+            Action::Create => ("+", Style::new().green()),
+            Action::Update => ("~", Style::new().yellow()),
+            Action::Delete => ("-", Style::new().red()),
+        };
+        let heading = format!(
+            "{sign} {} {} {}",
+            change.action,
+            escape(change.record_type.as_str()),
+            escape(change.record_name.as_str())
+        );
+        let _ = write!(out, "{}", self.paint(&heading, style.bold()));
+        if let Some(tag) = &change.change_tag {
+            let _ = write!(
+                out,
+                " (planned against change tag {})",
+                escape(&tag.to_string())
+            );
+        }
+        out.push('\n');
+        match change.action {
+            Action::Create => {
+                for (field, value) in change.after.iter().flatten() {
+                    let line = format!("    {}: {}", escape(field), value_text(value));
+                    let _ = writeln!(out, "{}", self.paint(&line, Style::new().green()));
+                }
+            }
+            Action::Update => self.update_fields(change, out),
+            Action::Delete => {
+                for (field, value) in &change.before {
+                    let shown = value.as_ref().map_or_else(|| "(absent)".into(), value_text);
+                    let line = format!("    - {}: {shown}", escape(field));
+                    let _ = writeln!(out, "{}", self.paint(&line, Style::new().red()));
+                }
+            }
+        }
+    }
+
+    fn update_fields(&self, change: &Change, out: &mut String) {
+        let (red, green) = (Style::new().red(), Style::new().green());
+        let empty = Default::default();
+        let after = change.after.as_ref().unwrap_or(&empty);
+        for (field, before) in &change.before {
+            let name = escape(field);
+            match (before, after.get(field)) {
+                (before, None) => {
+                    let was = before
+                        .as_ref()
+                        .map_or_else(String::new, |value| format!(" (was {})", value_text(value)));
+                    let line = format!("    - {name}{was}");
+                    let _ = writeln!(out, "{}", self.paint(&line, red.clone()));
+                }
+                (None, Some(value)) => {
+                    let line = format!("    + {name}: {}", value_text(value));
+                    let _ = writeln!(out, "{}", self.paint(&line, green.clone()));
+                }
+                (Some(old), Some(new)) => self.changed_field(&name, old, new, out),
+            }
+        }
+        // Removals the diff reported without a before value.
+        for field in change
+            .removed
+            .iter()
+            .filter(|f| !change.before.contains_key(*f))
+        {
+            let line = format!("    - {}", escape(field));
+            let _ = writeln!(out, "{}", self.paint(&line, red.clone()));
+        }
+        let unchanged: Vec<_> = after
+            .iter()
+            .filter(|(field, _)| !change.before.contains_key(*field))
+            .collect();
+        if unchanged.is_empty() {
+            return;
+        }
+        if self.verbose_unchanged {
+            for (field, value) in unchanged {
+                let line = format!("      {}: {}", escape(field), value_text(value));
+                let _ = writeln!(out, "{}", self.paint(&line, Style::new().dim()));
+            }
+        } else {
+            let hidden = plural(unchanged.len(), "unchanged field");
+            let line = format!("      ({hidden} hidden)");
+            let _ = writeln!(out, "{}", self.paint(&line, Style::new().dim()));
+        }
+    }
+
+    /// `name` is already escaped.
+    fn changed_field(&self, name: &str, old: &FieldValue, new: &FieldValue, out: &mut String) {
+        let (red, green) = (Style::new().red(), Style::new().green());
+        if let (Some(old_text), Some(new_text)) = (long_text(old), long_text(new)) {
+            let _ = writeln!(out, "    ~ {name}:");
+            for line in TextDiff::from_lines(old_text, new_text).iter_all_changes() {
+                let text = escape(line.value().trim_end_matches(['\n', '\r']));
+                let (sign, style) = match line.tag() {
+                    LineTag::Delete => ("-", red.clone()),
+                    LineTag::Insert => ("+", green.clone()),
+                    LineTag::Equal => (" ", Style::new()),
+                };
+                let _ = writeln!(
+                    out,
+                    "{}",
+                    self.paint(&format!("        {sign} {text}"), style)
+                );
+            }
+            return;
+        }
+        let _ = writeln!(
+            out,
+            "    ~ {name}: {} → {}",
+            self.paint(&value_text(old), red),
+            self.paint(&value_text(new), green)
+        );
+    }
+}
+
+/// A string value long enough, or with enough lines, to be shown as a line diff.
+fn long_text(value: &FieldValue) -> Option<&str> {
+    match value {
+        FieldValue::Scalar(Value::String(text))
+            if text.chars().count() > 60 || text.contains('\n') =>
+        {
+            Some(text)
+        }
+        _ => None,
+    }
+}
+
+/// A field value in one compact, escaped line: strings quoted, timestamps in RFC 3339
+/// with milliseconds, locations as `(lat, long)`, references as `→ name`, lists in
+/// brackets.
+pub fn value_text(value: &FieldValue) -> String {
+    let raw = match value {
+        FieldValue::Scalar(element) => element_text(element),
+        FieldValue::List(_, items) => format!("[{}]", join(items.iter().map(element_text))),
+        FieldValue::Unknown { type_name, value } => format!("{type_name} {value}"),
+    };
+    escape(&raw).into_owned()
+}
+
+fn element_text(value: &Value) -> String {
+    match value {
+        Value::String(text) => quoted(text),
+        Value::Int64(number) => number.to_string(),
+        Value::Double(number) => format!("{number:?}"),
+        Value::Timestamp(millis) => chrono::DateTime::from_timestamp_millis(*millis).map_or_else(
+            || format!("{millis} ms"),
+            |time| time.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        ),
+        Value::Bytes(base64) if base64.chars().count() <= 24 => format!("bytes {base64}"),
+        Value::Bytes(base64) => {
+            let start: String = base64.chars().take(24).collect();
+            format!("bytes {start}… ({} base64 characters)", base64.len())
+        }
+        Value::Reference(reference) => format!("→ {}", reference.record_name),
+        Value::Location(location) => format!("({}, {})", location.latitude, location.longitude),
+        Value::Asset(asset) => match asset.get("fileChecksum").and_then(|c| c.as_str()) {
+            Some(checksum) => format!("asset {checksum}"),
+            None => "asset".to_owned(),
+        },
+    }
+}
+
+fn quoted(text: &str) -> String {
+    serde_json::to_string(text).unwrap_or_else(|_| format!("{text:?}"))
+}
+
+fn join(items: impl Iterator<Item = String>) -> String {
+    items.collect::<Vec<_>>().join(", ")
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,181 @@
+//! The counting lines every view shares, worded once: a type's line
+//! (`Stadium: 32 unchanged, 2 new, 1 updated, 1 orphan`), the orphan line saying what
+//! happens to records only in CloudKit, a plan's totals, and the verdict when a plan
+//! changes nothing.
+
+use super::{escape, plural};
+use crate::diff::{Category, TypeDiff};
+use crate::plan::{Plan, TypeSummary};
+
+/// The counts of one record type, as `diff` and a plan report them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TypeCounts<'a> {
+    pub record_type: &'a str,
+    pub unchanged: usize,
+    pub new: usize,
+    pub updated: usize,
+    /// Records only in CloudKit, whether or not a plan deletes them.
+    pub orphans: usize,
+}
+
+impl<'a> From<&'a TypeDiff> for TypeCounts<'a> {
+    fn from(diff: &'a TypeDiff) -> Self {
+        Self {
+            record_type: diff.record_type.as_str(),
+            unchanged: diff.count(Category::Unchanged),
+            new: diff.count(Category::New),
+            updated: diff.count(Category::Updated),
+            orphans: diff.count(Category::Deleted),
+        }
+    }
+}
+
+impl<'a> From<&'a TypeSummary> for TypeCounts<'a> {
+    fn from(summary: &'a TypeSummary) -> Self {
+        Self {
+            record_type: summary.record_type.as_str(),
+            unchanged: summary.unchanged,
+            new: summary.create,
+            updated: summary.update,
+            orphans: summary.orphans,
+        }
+    }
+}
+
+/// `Stadium: 32 unchanged, 2 new, 1 updated, 1 orphan`, without a line end.
+pub fn type_line(counts: TypeCounts<'_>) -> String {
+    format!(
+        "{}: {} unchanged, {} new, {} updated, {}",
+        escape(counts.record_type),
+        counts.unchanged,
+        counts.new,
+        counts.updated,
+        plural(counts.orphans, "orphan")
+    )
+}
+
+/// What becomes of the orphans in the view at hand.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OrphanFate {
+    /// `diff`: no plan yet.
+    Compared,
+    /// A plan made without `--delete-orphans`.
+    Kept,
+    /// A plan made with `--delete-orphans`.
+    Deleted,
+}
+
+/// The orphan line, without a line end; `None` when there are none.
+pub fn orphan_line(orphans: usize, fate: OrphanFate) -> Option<String> {
+    if orphans == 0 {
+        return None;
+    }
+    let (verb, it) = if orphans == 1 {
+        ("is", "it")
+    } else {
+        ("are", "them")
+    };
+    let what = match fate {
+        OrphanFate::Compared => format!("`ckplan plan --delete-orphans` would delete {it}"),
+        OrphanFate::Kept => {
+            format!("this plan does not delete {it} (plan with --delete-orphans to delete {it})")
+        }
+        OrphanFate::Deleted => format!("this plan deletes {it}"),
+    };
+    Some(format!(
+        "{} {verb} only in CloudKit; {what}",
+        plural(orphans, "orphan record")
+    ))
+}
+
+/// The orphans of a plan and what it does with them.
+pub fn plan_orphans(plan: &Plan) -> (usize, OrphanFate) {
+    let orphans = plan.summary.iter().map(|s| s.orphans).sum();
+    let fate = if plan.options.delete_orphans {
+        OrphanFate::Deleted
+    } else {
+        OrphanFate::Kept
+    };
+    (orphans, fate)
+}
+
+/// `Plan: 1 to create, 2 to update, 0 to delete.`
+pub fn plan_totals(plan: &Plan) -> String {
+    let (create, update, delete) = plan.counts();
+    format!("Plan: {create} to create, {update} to update, {delete} to delete.")
+}
+
+/// The verdict for a plan without changes: CloudKit matches, or differs only by orphans
+/// this plan keeps (which is still a difference: `plan --detailed-exitcode` exits 2).
+pub fn no_changes_line(plan: &Plan) -> String {
+    match plan.orphans_kept() {
+        0 => "No changes: CloudKit already matches the local data.".to_owned(),
+        kept => format!(
+            "No changes to apply, but CloudKit does not match the local data: it has {} that this plan does not delete.",
+            plural(kept, "orphan record")
+        ),
+    }
+}
+
+/// Per-type lines, the orphan line and the totals of a plan, one per line.
+pub fn plan_summary(plan: &Plan) -> String {
+    let mut out = String::new();
+    for summary in &plan.summary {
+        out.push_str(&type_line(summary.into()));
+        out.push('\n');
+    }
+    let (orphans, fate) = plan_orphans(plan);
+    if let Some(line) = orphan_line(orphans, fate) {
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out.push_str(&plan_totals(plan));
+    out.push('\n');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_agree_with_their_nouns() {
+        let counts = TypeCounts {
+            record_type: "Stadium",
+            unchanged: 1,
+            new: 0,
+            updated: 2,
+            orphans: 1,
+        };
+        assert_eq!(
+            type_line(counts),
+            "Stadium: 1 unchanged, 0 new, 2 updated, 1 orphan"
+        );
+        let none = TypeCounts {
+            orphans: 0,
+            ..counts
+        };
+        assert!(type_line(none).ends_with(", 0 orphans"));
+        assert_eq!(
+            orphan_line(1, OrphanFate::Kept).unwrap(),
+            "1 orphan record is only in CloudKit; this plan does not delete it (plan with --delete-orphans to delete it)"
+        );
+        assert_eq!(
+            orphan_line(3, OrphanFate::Deleted).unwrap(),
+            "3 orphan records are only in CloudKit; this plan deletes them"
+        );
+        assert_eq!(orphan_line(0, OrphanFate::Compared), None);
+    }
+
+    #[test]
+    fn record_types_are_escaped() {
+        let counts = TypeCounts {
+            record_type: "Evil\u{1b}[2J",
+            unchanged: 0,
+            new: 0,
+            updated: 0,
+            orphans: 0,
+        };
+        assert!(type_line(counts).starts_with("Evil\\u{1b}[2J: "));
+    }
+}

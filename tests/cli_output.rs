@@ -1,0 +1,276 @@
+//! What every command prints, through the binary: a closed stdout or stderr never panics,
+//! untrusted names are escaped in every view, orphans count as a difference, and counts
+//! agree with their nouns.
+
+mod common;
+
+use common::{stadium, Env};
+use std::process::{Command, Stdio};
+
+/// Which standard stream the reader closes before `ckplan` writes a byte.
+#[cfg(unix)]
+#[derive(Clone, Copy, Debug)]
+enum Closed {
+    Stdout,
+    Stderr,
+}
+
+/// Runs `ckplan ARGS` in `env` with one stream a pipe whose reading end is already closed
+/// (as after `| head -1` has read its line); the exit code and whatever reached the other
+/// stream.
+#[cfg(unix)]
+fn run_closed(env: &Env, args: &[&str], closed: Closed) -> (Option<i32>, String) {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    let mut fds = [0; 2];
+    // SAFETY: `pipe` fills both descriptors on success; each is owned exactly once below.
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0, "a pipe");
+    let (reader, writer) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    drop(reader);
+    let mut command = Command::new(assert_cmd::cargo::cargo_bin("ckplan"));
+    command
+        .current_dir(env.dir.path())
+        .args(args)
+        .env("NO_COLOR", "1")
+        .env_remove("CKPLAN_CONFIG")
+        .env_remove("CKPLAN_KEY_ID")
+        .env_remove("CKPLAN_PRIVATE_KEY_FILE")
+        .env_remove("CKPLAN_LOG")
+        .stdin(Stdio::null());
+    match closed {
+        Closed::Stdout => command.stdout(writer).stderr(Stdio::piped()),
+        Closed::Stderr => command.stdout(Stdio::piped()).stderr(writer),
+    };
+    let output = command.output().expect("ckplan runs");
+    let other = match closed {
+        Closed::Stdout => output.stderr,
+        Closed::Stderr => output.stdout,
+    };
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&other).into_owned(),
+    )
+}
+
+#[cfg(unix)]
+fn seeded() -> Env {
+    let env = Env::new();
+    env.seed(&[
+        stadium(1),
+        ckplan::record::Record::new("Stadium", "stadium-9"),
+    ]);
+    env
+}
+
+#[cfg(unix)]
+#[test]
+fn issue_12_a_closed_stdout_ends_the_command_quietly() {
+    let env = seeded();
+    assert_eq!(env.run(&["plan", "-o", "out.plan"]).code, 0);
+    for args in [
+        &["diff", "-v"][..],
+        &["diff", "--json"],
+        &["completions", "fish"],
+        &["completions", "bash"],
+        &["plan"],
+        &["show", "out.plan"],
+        &["show", "out.plan", "--json"],
+        &["validate", "--json"],
+        &["keygen", "-o", "fresh.pem"],
+        &["apply", "--dry-run"],
+    ] {
+        let (code, stderr) = run_closed(&env, args, Closed::Stdout);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert_eq!(code, Some(0), "{args:?}: {stderr}");
+        assert!(!stderr.contains("error:"), "{args:?}: {stderr}");
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn issue_12_a_closed_stderr_never_panics() {
+    let env = seeded();
+    for args in [
+        &["diff", "-v"][..],
+        &["plan", "-o", "out.plan"],
+        &["validate"],
+    ] {
+        let (code, stdout) = run_closed(&env, args, Closed::Stderr);
+        assert_eq!(code, Some(0), "{args:?}: {stdout}");
+    }
+    // An error that cannot be told still decides the exit status.
+    let (code, _) = run_closed(&env, &["show", "missing.plan"], Closed::Stderr);
+    assert_eq!(code, Some(1));
+}
+
+/// An orphan whose name clears the screen, moves the cursor up and reverses the text after
+/// it, with a field value doing the same: what another app can write to a public database.
+const EVIL_NAME: &str = "evil\u{1b}[2J\u{1b}[1A\u{202e}gnp.exe";
+const EVIL_SHOWN: &str = "evil\\u{1b}[2J\\u{1b}[1A\\u{202e}gnp.exe";
+
+fn assert_nothing_raw(text: &str) {
+    for raw in ['\u{1b}', '\u{202e}'] {
+        assert!(!text.contains(raw), "raw {raw:?} in {text:?}");
+    }
+}
+
+fn with_evil_orphan() -> Env {
+    let env = Env::new();
+    env.seed(&[
+        ckplan::record::Record::new("Stadium", EVIL_NAME),
+        stadium(1).with_field(
+            "name",
+            ckplan::record::FieldValue::string("Dome\u{2066}\u{9b}2J"),
+        ),
+    ]);
+    env
+}
+
+#[test]
+fn issue_12_untrusted_names_are_escaped_in_diff_show_and_the_review() {
+    let env = with_evil_orphan();
+    let diff = env.run(&["diff", "-v"]);
+    assert_eq!(diff.code, 0, "{}", diff.stderr);
+    assert_nothing_raw(&diff.stdout);
+    assert!(
+        diff.stdout.contains(&format!("  - orphan {EVIL_SHOWN}\n")),
+        "{}",
+        diff.stdout
+    );
+
+    let plan = env.run(&["plan", "--delete-orphans", "-o", "out.plan"]);
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    for args in [&["show", "out.plan"][..], &["show", "-v", "out.plan"]] {
+        let show = env.run(args);
+        assert_eq!(show.code, 0, "{}", show.stderr);
+        assert_nothing_raw(&show.stdout);
+        assert!(
+            show.stdout
+                .contains(&format!("- delete Stadium {EVIL_SHOWN} (planned against")),
+            "{}",
+            show.stdout
+        );
+        assert!(
+            show.stdout
+                .contains("    ~ name: \"Dome\\u{2066}\\u{9b}2J\" → \"Harbor Field\"\n"),
+            "{}",
+            show.stdout
+        );
+    }
+
+    // Smart sync's review, on stderr before the question (`ckplan menu` answers on a pipe).
+    let review = env.run_with_stdin(&["menu"], "13\nno\n0\n");
+    assert_nothing_raw(&review.stderr);
+    assert!(
+        review
+            .stderr
+            .contains(&format!("- delete Stadium {EVIL_SHOWN} (planned against")),
+        "{}",
+        review.stderr
+    );
+    assert!(
+        review.stderr.contains("Apply cancelled."),
+        "{}",
+        review.stderr
+    );
+
+    let dry_run = env.run(&["apply", "--dry-run", "--delete-orphans"]);
+    assert_nothing_raw(&dry_run.stdout);
+    assert!(
+        dry_run
+            .stdout
+            .contains(&format!("would delete Stadium {EVIL_SHOWN}\n")),
+        "{}",
+        dry_run.stdout
+    );
+}
+
+#[test]
+fn issue_12_untrusted_text_is_escaped_in_errors_and_validate() {
+    let env = Env::new();
+    let missing = format!("{EVIL_NAME}.plan");
+    let show = env.run(&["show", &missing]);
+    assert_eq!(show.code, 1);
+    assert_nothing_raw(&show.stderr);
+    assert!(
+        show.stderr
+            .starts_with(&format!("error: failed to read plan `{EVIL_SHOWN}.plan`\n")),
+        "{}",
+        show.stderr
+    );
+
+    // A reference to a record no local file defines is a warning naming the reference.
+    env.set_teams(&serde_json::json!([
+        {"id": 1, "name": "Crabs", "stadium": EVIL_NAME, "founded": 1954}
+    ]));
+    let validate = env.run(&["validate"]);
+    assert_eq!(validate.code, 0, "{}", validate.stderr);
+    assert_nothing_raw(&validate.stderr);
+    assert!(
+        validate.stderr.contains(&format!("`{EVIL_SHOWN}`")),
+        "{}",
+        validate.stderr
+    );
+}
+
+#[test]
+fn issue_12_orphans_alone_are_a_difference() {
+    let env = Env::new();
+    assert_eq!(env.run(&["plan", "-o", "first.plan"]).code, 0);
+    assert_eq!(env.run(&["apply", "first.plan"]).code, 0);
+    let none = env.run(&["plan", "--detailed-exitcode", "-o", "same.plan"]);
+    assert_eq!(none.code, 0, "{}", none.stderr);
+
+    env.seed(&[ckplan::record::Record::new("Stadium", "stadium-9")]);
+    let kept = env.run(&["plan", "--detailed-exitcode", "-o", "kept.plan"]);
+    assert_eq!(kept.code, 2, "an orphan is drift: {}", kept.stderr);
+    assert!(
+        kept.stderr.contains(
+            "1 orphan record is only in CloudKit; this plan does not delete it (plan with --delete-orphans to delete it)\n"
+        ),
+        "{}",
+        kept.stderr
+    );
+    let show = env.run(&["show", "kept.plan"]);
+    assert!(!show.stdout.contains("already matches"), "{}", show.stdout);
+    assert!(
+        show.stdout.ends_with(
+            "No changes to apply, but CloudKit does not match the local data: it has 1 orphan record that this plan does not delete.\n"
+        ),
+        "{}",
+        show.stdout
+    );
+
+    let deleting = env.run(&[
+        "plan",
+        "--delete-orphans",
+        "--detailed-exitcode",
+        "-o",
+        "d.plan",
+    ]);
+    assert_eq!(deleting.code, 2, "{}", deleting.stderr);
+    assert_eq!(env.run(&["apply", "d.plan"]).code, 0);
+    let after = env.run(&["plan", "--detailed-exitcode", "-o", "after.plan"]);
+    assert_eq!(after.code, 0, "{}", after.stderr);
+}
+
+#[test]
+fn issue_12_counts_agree_with_their_nouns_through_the_binary() {
+    let env = Env::new();
+    env.seed(&[ckplan::record::Record::new("Stadium", "stadium-9")]);
+    let diff = env.run(&["diff"]);
+    assert!(diff.stdout.contains(", 1 orphan\n"), "{}", diff.stdout);
+    assert!(diff.stdout.contains(", 0 orphans\n"), "{}", diff.stdout);
+    assert!(
+        diff.stdout.contains("1 orphan record is only in CloudKit;"),
+        "{}",
+        diff.stdout
+    );
+    assert!(!diff.stdout.contains("1 orphan records"), "{}", diff.stdout);
+    env.set_teams(&serde_json::json!([{"id": 1, "name": "A", "founded": "x"}]));
+    let validate = env.run(&["validate"]);
+    assert!(
+        validate.stderr.ends_with("validate: 1 error, 0 warnings\n"),
+        "{}",
+        validate.stderr
+    );
+}
