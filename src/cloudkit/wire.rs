@@ -544,7 +544,7 @@ mod tests {
 
     #[test]
     fn every_code_round_trips_with_its_status() {
-        // Copied from cloudkit-protocol.md §7.2 (Apple's table), plus UNIQUE_FIELD_ERROR
+        // Copied from `docs/protocol.md`, "Errors" (Apple's table), plus UNIQUE_FIELD_ERROR
         // (CloudKit JS, no documented status: 409 like the other conflicts). Not `CODES`.
         let documented = [
             ("ACCESS_DENIED", 403),

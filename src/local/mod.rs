@@ -5,10 +5,12 @@
 
 mod convert;
 mod formats;
+mod strict;
 mod values;
 
 pub use crate::config::{Origin, Place, Problem, Severity};
 pub use formats::{read_records, Format, Item};
+pub use strict::{Flaw, FlawKind};
 pub use values::decode as decode_value;
 
 use crate::config::{type_order, Config, TypeConfig, TypeOrder};
@@ -111,6 +113,13 @@ pub fn load_type(record_type: &RecordType, type_config: &TypeConfig) -> LoadedTy
                 first_seen.insert(record.record_name.clone(), loaded.records.len());
                 loaded.records.push(record);
                 loaded.origins.push(origin);
+            }
+            Item::Flawed(json, place, flaws) => {
+                let origin = Origin {
+                    file: file.clone(),
+                    place,
+                };
+                converter.refuse(&json, &flaws, &origin, &mut loaded.problems);
             }
             Item::Error(place, message) => {
                 loaded

@@ -2,10 +2,13 @@
 //! values. It knows nothing of files, HTTP or plans; `cloudkit::wire` converts to and from
 //! the JSON shapes on the wire, and `local` (local data) builds these from files.
 
+pub mod identifier;
 mod target;
+mod timestamp;
 mod value;
 
 pub use target::{Database, Environment, Target};
+pub use timestamp::{Timestamp, TimestampError};
 pub use value::{FieldType, FieldValue, Location, Reference, ScalarType, Value};
 
 use serde::{Deserialize, Serialize};

@@ -6,7 +6,7 @@ pub mod connect;
 
 use crate::cloudkit::{Client, CloudKitError};
 use crate::config::Config;
-use crate::diff::{compare_type, TypeDiff};
+use crate::diff::{compare_type, type_conflicts, CompareRules, TypeConflict, TypeDiff};
 use crate::local::LocalData;
 use crate::plan::InputDigest;
 use crate::record::{Record, RecordType};
@@ -55,15 +55,19 @@ pub fn compare(
     current
         .into_iter()
         .map(|(record_type, records)| {
-            let rules = config
-                .types
-                .get(&record_type)
-                .map(|t| t.compare_rules())
-                .unwrap_or_default();
+            let rules = rules_for(config, &record_type);
             let desired = local.take_records(&record_type);
             compare_type(&record_type, desired, records, &rules)
         })
         .collect()
+}
+
+fn rules_for(config: &Config, record_type: &RecordType) -> CompareRules {
+    config
+        .types
+        .get(record_type)
+        .map(|t| t.compare_rules())
+        .unwrap_or_default()
 }
 
 /// The types to work on: every configured type, or those named with `--type` (each must be
@@ -121,6 +125,9 @@ fn relative(directory: &Path, file: &Path) -> String {
 pub struct Survey {
     pub diffs: Vec<TypeDiff>,
     pub type_order: crate::config::TypeOrder,
+    /// Fields whose local type differs from CloudKit's: no plan can converge while any is
+    /// left (see `diff::type_conflicts`).
+    pub type_conflicts: Vec<TypeConflict>,
 }
 
 /// Reads CloudKit and compares it with `local`, for the selected types.
@@ -133,6 +140,22 @@ pub async fn survey(
 ) -> Result<Survey, CloudKitError> {
     let type_order = local.type_order(config);
     let current = read_current(client, types, progress).await?;
+    let type_conflicts = current
+        .iter()
+        .flat_map(|(record_type, records)| {
+            let desired = local.records(record_type);
+            type_conflicts(
+                record_type,
+                desired,
+                records,
+                &rules_for(config, record_type),
+            )
+        })
+        .collect();
     let diffs = compare(config, &mut local, current);
-    Ok(Survey { diffs, type_order })
+    Ok(Survey {
+        diffs,
+        type_order,
+        type_conflicts,
+    })
 }

@@ -170,9 +170,10 @@ impl Setup {
             ];
             let batches = self.batches_to_send(&checksum);
             let kill = (attempt < kills && batches > 0).then(|| random.gen_range(1..=batches));
-            // A request held 25 ms cannot be answered before the kill (polled every 3 ms).
+            // A request held 300 ms cannot be answered before the kill (polled every 3 ms;
+            // the margin is for a loaded machine).
             let latency_ms = if kill.is_some() {
-                25
+                300
             } else {
                 faults.latency_ms
             };
@@ -194,6 +195,7 @@ impl Setup {
                 );
             }
             if ended == Ended::Killed {
+                self.wait_until_idle().await;
                 let journal = Journal::replay(&journal::path_for(&plan), &checksum)
                     .expect("the journal replays");
                 assert!(
@@ -215,6 +217,26 @@ impl Setup {
             "seed {}: apply did not converge in {MAX_RUNS} runs:\n{}",
             self.world.seed, runs.log
         );
+    }
+
+    /// Waits until the emulator has answered every request it received. A killed run's
+    /// requests still run to their end at the server; the next run starts after them, so a
+    /// create it sends again is a resend by ckplan, not a race with a dead client's request.
+    async fn wait_until_idle(&self) {
+        let started = Instant::now();
+        loop {
+            let stats = self.emulator.stats();
+            let received: u64 = stats.requests.values().sum();
+            let answered: u64 = stats.statuses.values().sum();
+            if answered >= received {
+                return;
+            }
+            assert!(
+                started.elapsed() < RUN_TIMEOUT,
+                "the emulator never went idle"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
     }
 
     /// The least number of `records/modify` requests the next apply must send: batches of

@@ -6,7 +6,7 @@ use super::format::{ChangeDocument, FieldDocument, PlanDocument, SummaryDocument
 use super::{PlanFileError, VerifiedPlan, FORMAT_NAME};
 use crate::diff::CompareRules;
 use crate::plan::{Action, Change, InputDigest, Plan, PlanOptions, TypeSummary, FORMAT_VERSION};
-use crate::record::{Fields, Target};
+use crate::record::{Fields, Target, TimestampError};
 use serde_json::Value as Json;
 use std::collections::BTreeMap;
 
@@ -35,8 +35,11 @@ pub fn read_bytes(bytes: &[u8]) -> Result<VerifiedPlan, PlanFileError> {
     }
 }
 
-/// As [`from_text`], also returning the verified checksum. The text is parsed once.
+/// As [`from_text`], also returning the verified checksum. The text is parsed once. A
+/// leading byte-order mark (added by an editor that saved the file) is layout, like
+/// indentation: it is skipped, and the checksum still covers every byte of content.
 pub fn read_text(text: &str) -> Result<VerifiedPlan, PlanFileError> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut value = parse_json(text)?;
     check_identity(&value)?;
     let checksum = verify_checksum(&mut value)?;
@@ -145,7 +148,12 @@ impl PlanDocument {
         let plan = Plan {
             format_version: self.format_version,
             tool_version: self.tool_version,
-            created_at: self.created_at,
+            created_at: self.created_at.parse().map_err(|error: TimestampError| {
+                PlanFileError::Structure {
+                    path: "created_at".to_owned(),
+                    message: error.to_string(),
+                }
+            })?,
             target: Target::from(self.target),
             endpoint: self.endpoint,
             options: PlanOptions {

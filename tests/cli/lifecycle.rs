@@ -1,0 +1,397 @@
+//! The apply lifecycle through the binary: the plan's lock, stopping on a signal and
+//! resuming, the context pinned from the environment, conflicts written over, and the
+//! smaller truths of `delete-all`, `menu` and the progress lines (issues 10 and 12).
+
+use crate::common;
+
+use ckplan::cloudkit::wire::{OperationType, WireRecord};
+use ckplan::record::{FieldValue, Record};
+use common::{all_requests, operation, Env};
+use serde_json::{json, Value as Json};
+use std::io::Read;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+fn many_stadiums(count: i64) -> Json {
+    Json::Array(
+        (1..=count)
+            .map(|id| {
+                json!({"id": id, "name": format!("Stadium {id}"), "city": "Somewhere",
+                       "location": {"latitude": 40.0, "longitude": -75.0}, "capacity": 1000 + id})
+            })
+            .collect(),
+    )
+}
+
+fn count(map: &std::collections::BTreeMap<String, u64>, key: &str) -> u64 {
+    map.get(key).copied().unwrap_or(0)
+}
+
+fn spawn_apply(env: &Env) -> Child {
+    std::process::Command::new(assert_cmd::cargo::cargo_bin("ckplan"))
+        .args(["apply", "out.plan", "--parallelism", "1"])
+        .current_dir(env.dir.path())
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn wait_for_modify_requests(env: &Env, at_least: u64) {
+    let started = Instant::now();
+    while count(&env.stats().requests, "records/modify") < at_least {
+        assert!(started.elapsed().as_secs() < 30, "apply never got going");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn receipt(env: &Env) -> Json {
+    serde_json::from_str(&env.read("out.plan.receipt.json")).unwrap()
+}
+
+#[test]
+fn issue_12_a_second_apply_of_a_running_plan_names_the_holder_and_sends_nothing() {
+    let env = Env::with_emulator_process(&["--latency-ms", "50"]);
+    env.set_stadiums(&many_stadiums(1000));
+    assert_eq!(env.run(&["plan", "-o", "out.plan"]).code, 0);
+    let mut first = spawn_apply(&env);
+    wait_for_modify_requests(&env, 1);
+    let second = env.run(&["apply", "out.plan", "--parallelism", "1"]);
+    let still_running = first.try_wait().unwrap().is_none();
+    assert!(
+        still_running,
+        "the first apply ended before the second started"
+    );
+    assert_eq!(second.code, 1, "{}", second.stderr);
+    assert!(
+        second.stderr.contains(&format!(
+            "is locked by ckplan apply (pid {} on ",
+            first.id()
+        )),
+        "{}",
+        second.stderr
+    );
+    assert!(
+        second.stderr.contains("nothing was sent"),
+        "{}",
+        second.stderr
+    );
+    assert_eq!(first.wait().unwrap().code(), Some(0));
+    // One run journaled, every record created once.
+    let journal = env.read("out.plan.journal");
+    assert_eq!(
+        journal.matches("\"event\":\"start\"").count(),
+        1,
+        "{journal}"
+    );
+    let stats = env.stats();
+    assert_eq!(count(&stats.operations, "create"), 1002, "{stats:?}");
+    assert_eq!(count(&stats.outcomes, "EXISTS"), 0, "{stats:?}");
+}
+
+#[cfg(unix)]
+#[test]
+fn issue_10_sigterm_stops_after_the_batches_in_flight_and_the_run_resumes() {
+    let env = Env::with_emulator_process(&["--latency-ms", "50"]);
+    env.set_stadiums(&many_stadiums(1000));
+    assert_eq!(env.run(&["plan", "-o", "out.plan"]).code, 0);
+    let mut child = spawn_apply(&env);
+    wait_for_modify_requests(&env, 2);
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
+    let status = child.wait().unwrap();
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("apply interrupted"), "{stderr}");
+    assert!(
+        stderr.contains("run `ckplan apply out.plan` again to resume"),
+        "{stderr}"
+    );
+    let stored = env.stats().records;
+    assert!(
+        stored < 1002,
+        "the apply was not stopped ({stored} records)"
+    );
+    // The journal ends with the run's end, every sent batch's outcome before it.
+    let journal = env.read("out.plan.journal");
+    let last: Json = serde_json::from_str(journal.lines().last().unwrap()).unwrap();
+    assert_eq!(last["event"], "finished", "{journal}");
+    assert_eq!(last["complete"], false);
+    assert!(!env.read("out.plan.receipt.json").is_empty());
+
+    let run = env.run(&["apply", "out.plan", "--parallelism", "1"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stderr.starts_with("Resuming: "), "{}", run.stderr);
+    let stats = env.stats();
+    assert_eq!(stats.records, 1002);
+    assert_eq!(count(&stats.operations, "create"), 1002, "{stats:?}");
+    assert_eq!(count(&stats.outcomes, "EXISTS"), 0, "{stats:?}");
+}
+
+#[test]
+fn issue_12_a_second_emulator_on_one_data_directory_refuses_to_start() {
+    let data = tempfile::tempdir().unwrap();
+    let emulator = |listen_only: bool| {
+        let mut command = std::process::Command::new(assert_cmd::cargo::cargo_bin("ckplan"));
+        command
+            .args(["emulator", "--listen", "127.0.0.1:0", "--data"])
+            .arg(data.path())
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::piped())
+            .stderr(if listen_only {
+                Stdio::null()
+            } else {
+                Stdio::piped()
+            });
+        command
+    };
+    let mut first = emulator(true).spawn().unwrap();
+    let mut url = [0_u8; 7];
+    first.stdout.take().unwrap().read_exact(&mut url).unwrap();
+    assert_eq!(&url, b"http://");
+    let mut second = emulator(false).spawn().unwrap();
+    let started = Instant::now();
+    while second.try_wait().unwrap().is_none() && started.elapsed() < Duration::from_secs(15) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // A second server that started is stopped here so the failure shows instead of a hang.
+    let _ = second.kill();
+    let second = second.wait_with_output().unwrap();
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "is locked by ckplan emulator (pid {} on ",
+            first.id()
+        )),
+        "{stderr}"
+    );
+    assert!(second.stdout.is_empty());
+}
+
+#[cfg(unix)]
+#[test]
+fn issue_12_journals_are_private_like_plans_and_receipts() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = Env::new();
+    assert_eq!(env.run(&["plan", "-o", "out.plan"]).code, 0);
+    assert_eq!(env.run(&["apply", "out.plan"]).code, 0);
+    for file in ["out.plan", "out.plan.receipt.json", "out.plan.journal"] {
+        let mode = std::fs::metadata(env.path(file))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{file} is {:o}", mode & 0o777);
+    }
+}
+
+#[test]
+fn issue_10_a_pinned_timestamp_makes_two_plans_byte_identical() {
+    let env = Env::new();
+    let plan = |out: &str| {
+        let output = env
+            .ckplan()
+            .args(["plan", "-o", out])
+            .env("CKPLAN_TIMESTAMP", "2030-01-02T03:04:05Z")
+            .env("CKPLAN_RANDOMNESS_SEED", "7")
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{output:?}");
+        std::fs::read(env.path(out)).unwrap()
+    };
+    let first = plan("a.plan");
+    std::thread::sleep(Duration::from_millis(1100));
+    let second = plan("b.plan");
+    assert_eq!(first, second);
+    assert!(String::from_utf8_lossy(&first).contains("2030-01-02T03:04:05Z"));
+
+    let bad = env
+        .ckplan()
+        .args(["plan", "-o", "c.plan"])
+        .env("CKPLAN_TIMESTAMP", "yesterday")
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("CKPLAN_TIMESTAMP `yesterday`"));
+}
+
+#[test]
+fn issue_12_overwriting_someone_elses_edit_is_reported_and_recorded() {
+    let env = Env::new();
+    env.publish();
+    let mut stadiums = common::stadiums().as_array().unwrap().clone();
+    stadiums[0]["name"] = json!("Harbor Field II");
+    env.set_stadiums(&Json::Array(stadiums));
+    assert_eq!(env.run(&["plan", "-o", "out.plan"]).code, 0);
+    env.edit(
+        "Stadium",
+        "stadium-1",
+        &[("name", Some(FieldValue::string("Crab Bowl")))],
+    );
+    let run = env.run(&["apply", "out.plan", "--on-conflict", "overwrite"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("conflict: Stadium `stadium-1`: changed meanwhile; overwritten"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains(
+            "name: planned before \"Harbor Field\", overwritten \"Crab Bowl\", written \"Harbor Field II\""
+        ),
+        "{}",
+        run.stderr
+    );
+    let receipt = receipt(&env);
+    assert_eq!(receipt["totals"]["overwritten"], 1, "{receipt}");
+    let conflicts = receipt["conflicts"].as_array().unwrap();
+    assert_eq!(conflicts.len(), 1, "{receipt}");
+    assert_eq!(conflicts[0]["record_name"], "stadium-1");
+    assert_eq!(conflicts[0]["resolution"], "overwritten");
+    assert_eq!(conflicts[0]["fields"][0]["field"], "name");
+    assert_eq!(conflicts[0]["fields"][0]["now"]["value"], "Crab Bowl");
+}
+
+#[test]
+fn issue_12_delete_all_of_an_unknown_type_is_an_error() {
+    let env = Env::new();
+    env.publish();
+    let before = env.stats();
+    let run = env.run(&["delete-all", "--type", "Nope", "--yes"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("record type `Nope` is not configured"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(all_requests(&before, &env.stats()), 0);
+}
+
+#[test]
+fn issue_12_a_rerun_with_the_default_policy_does_not_repeat_an_earlier_abort() {
+    let env = Env::new();
+    env.set_stadiums(&many_stadiums(250));
+    assert_eq!(env.run(&["plan", "-o", "out.plan"]).code, 0);
+    let theirs =
+        Record::new("Stadium", "stadium-2").with_field("name", FieldValue::string("Theirs"));
+    env.modify(vec![operation(
+        OperationType::Create,
+        WireRecord::from_record(&theirs),
+    )]);
+    let aborted = env.run(&[
+        "apply",
+        "out.plan",
+        "--on-conflict",
+        "abort",
+        "--parallelism",
+        "1",
+    ]);
+    assert_eq!(aborted.code, 3, "{}", aborted.stderr);
+    assert!(aborted
+        .stderr
+        .contains("apply aborted (--on-conflict abort)"));
+    let rerun = env.run(&["apply", "out.plan"]);
+    assert_eq!(rerun.code, 3, "{}", rerun.stderr);
+    assert!(
+        !rerun.stderr.contains("--on-conflict abort"),
+        "{}",
+        rerun.stderr
+    );
+    assert!(
+        rerun
+            .stderr
+            .contains("1 conflict from an earlier run of this plan stay reported"),
+        "{}",
+        rerun.stderr
+    );
+}
+
+#[test]
+fn issue_12_a_failed_record_is_reported_before_the_count_that_includes_it() {
+    let env = Env::new();
+    // CloudKit has `capacity` as a STRING: the planned INT64 update is refused per record.
+    env.seed(&[common::stadium(1).with_field("capacity", FieldValue::string("big"))]);
+    assert_eq!(env.run(&["plan", "-o", "out.plan"]).code, 0);
+    let run = env.run(&["apply", "out.plan", "--parallelism", "1"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let failure = run
+        .stderr
+        .find("error: Stadium `stadium-1`")
+        .expect(&run.stderr);
+    let last_count = run.stderr.rfind("planned changes done").unwrap();
+    assert!(failure < last_count, "{}", run.stderr);
+}
+
+#[test]
+fn issue_12_menu_exits_0_when_quit_after_a_failed_item() {
+    let env = Env::new();
+    let run = env.run_with_stdin(&["menu"], "99\n0\n");
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stderr.contains("No item `99`"), "{}", run.stderr);
+    let run = env.run_with_stdin(&["menu"], "5\nmissing.plan\n");
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stderr.contains("missing.plan"), "{}", run.stderr);
+}
+
+#[test]
+fn issue_10_an_endpoint_plan_would_refuse_does_not_validate() {
+    let env = Env::new();
+    let config = env.read("ckplan.yaml");
+    let endpoint = config.lines().find(|l| l.starts_with("endpoint:")).unwrap();
+    env.write(
+        "ckplan.yaml",
+        &config.replace(endpoint, "endpoint: http://127.0.0.1:8080/database/1"),
+    );
+    for command in ["validate", "plan"] {
+        let run = env.run(&[command]);
+        assert_eq!(run.code, 1, "{command}: {}", run.stderr);
+        assert!(
+            run.stderr
+                .contains("it must be a scheme, host and port only"),
+            "{command}: {}",
+            run.stderr
+        );
+    }
+}
+
+#[test]
+fn issue_12_a_plan_is_refused_through_another_endpoint_and_show_names_its_endpoint() {
+    let env = Env::new();
+    assert_eq!(env.run(&["plan", "-o", "out.plan"]).code, 0);
+    let show = env.run(&["show", "out.plan"]);
+    assert_eq!(show.code, 0, "{}", show.stderr);
+    assert!(
+        show.stdout.contains("  endpoint: [URL]\n"),
+        "{}",
+        show.stdout
+    );
+
+    let config = env.read("ckplan.yaml");
+    let endpoint = config.lines().find(|l| l.starts_with("endpoint:")).unwrap();
+    env.write(
+        "ckplan.yaml",
+        &config.replace(endpoint, "endpoint: embedded"),
+    );
+    let before = env.stats();
+    let run = env.run(&["apply", "out.plan"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains(
+            "it was made against endpoint `[URL]` but the configuration points at `embedded`; nothing was sent"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(all_requests(&before, &env.stats()), 0);
+    assert!(!env.path(".ckplan/emulator").exists());
+    assert!(!env.path("out.plan.journal").exists());
+}
