@@ -1,7 +1,7 @@
 //! ckplan: Terraform-style plan and apply for Apple CloudKit records.
 //!
 //! Layers, from the bottom (a module may use those above it in this list, never those
-//! below; `python3 ../shared/tools/layers.py` checks the arrows):
+//! below; `docs/architecture.md` gives the rules and how they are checked):
 //!
 //! - `record`: the model (names, types, change tags, field values, the target,
 //!   timestamps); uses nothing.

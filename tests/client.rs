@@ -1,13 +1,8 @@
 //! Drives `cloudkit::Client` against a scripted HTTP server on 127.0.0.1: each test decides
 //! the replies (canned, computed from the request, a dropped connection or a hang) and then
 //! inspects the log of what the server received. The server knows nothing of the client; its
-//! replies are written from the protocol notes.
+//! replies are written from `docs/protocol.md`.
 
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
-use axum::response::{IntoResponse, Response};
-use axum::Router;
 use chrono::{DateTime, Duration as ChronoDuration, TimeZone, Utc};
 use ckplan::cloudkit::auth::{self, RequestSigner};
 use ckplan::cloudkit::client::{Clock, Lookup, OperationResult};
@@ -15,8 +10,11 @@ use ckplan::cloudkit::wire::{Operation, OperationType, ServerErrorCode, WireReco
 use ckplan::cloudkit::{Client, ClientOptions, CloudKitError, RetryPolicy};
 use ckplan::record::{Database, Environment, Target};
 use ckplan::record::{FieldValue, Record, RecordName, RecordType};
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Bytes, Incoming};
+use hyper::header::{self, HeaderMap, HeaderValue};
+use hyper::{Method, Request, Response};
 use hyper_util::rt::TokioIo;
-use hyper_util::service::TowerToHyperService;
 use p256::ecdsa::{SigningKey, VerifyingKey};
 use serde_json::{json, Value};
 use std::collections::VecDeque;
@@ -127,11 +125,12 @@ impl Server {
 /// Serves one connection; a `Reply::Drop` ends it by dropping the connection future.
 async fn serve_connection(stream: tokio::net::TcpStream, shared: Arc<Shared>) {
     let kill = Arc::new(Notify::new());
-    let router = Router::new()
-        .fallback(handle)
-        .with_state((shared, kill.clone()));
-    let connection = hyper::server::conn::http1::Builder::new()
-        .serve_connection(TokioIo::new(stream), TowerToHyperService::new(router));
+    let on_request = kill.clone();
+    let service = hyper::service::service_fn(move |request| {
+        handle(shared.clone(), on_request.clone(), request)
+    });
+    let connection =
+        hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service);
     tokio::select! {
         _ = connection => {}
         _ = kill.notified() => {}
@@ -139,49 +138,61 @@ async fn serve_connection(stream: tokio::net::TcpStream, shared: Arc<Shared>) {
 }
 
 async fn handle(
-    State((shared, kill)): State<(Arc<Shared>, Arc<Notify>)>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+    shared: Arc<Shared>,
+    kill: Arc<Notify>,
+    request: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, hyper::Error> {
+    let (parts, body) = request.into_parts();
     let received = Received {
-        method,
-        path: uri.path().to_owned(),
-        headers,
-        body: body.to_vec(),
+        method: parts.method,
+        path: parts.uri.path().to_owned(),
+        headers: parts.headers,
+        body: body.collect().await?.to_bytes().to_vec(),
     };
     let reply = (shared.responder.lock().unwrap())(&received);
     shared.log.lock().unwrap().push(received);
-    match reply {
+    let (status, content_type, encoding, body) = match reply {
         Reply::Json(status, value) => (
-            StatusCode::from_u16(status).unwrap(),
-            [(header::CONTENT_TYPE, "application/json; charset=UTF-8")],
-            value.to_string(),
-        )
-            .into_response(),
-        Reply::Text(status, text) => (StatusCode::from_u16(status).unwrap(), text).into_response(),
+            status,
+            "application/json; charset=UTF-8",
+            None,
+            value.to_string().into_bytes(),
+        ),
+        Reply::Text(status, text) => (
+            status,
+            "text/plain; charset=utf-8",
+            None,
+            text.as_bytes().to_vec(),
+        ),
         Reply::Gzip(status, value) => {
             use std::io::Write;
             let mut encoder =
                 flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
             encoder.write_all(value.to_string().as_bytes()).unwrap();
             (
-                StatusCode::from_u16(status).unwrap(),
-                [
-                    (header::CONTENT_TYPE, "application/json; charset=UTF-8"),
-                    (header::CONTENT_ENCODING, "gzip"),
-                ],
+                status,
+                "application/json; charset=UTF-8",
+                Some("gzip"),
                 encoder.finish().unwrap(),
             )
-                .into_response()
         }
         Reply::Drop => {
             kill.notify_one();
             std::future::pending().await
         }
         Reply::Hang => std::future::pending().await,
+    };
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = hyper::StatusCode::from_u16(status).unwrap();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    if let Some(encoding) = encoding {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_ENCODING, HeaderValue::from_static(encoding));
     }
+    Ok(response)
 }
 
 fn target(zone: &str) -> Target {

@@ -1,5 +1,5 @@
 //! The emulator checked against the request and reply shapes of independent CloudKit Web
-//! Services clients (protocol notes §10; their sources read for this): MistKit,
+//! Services clients (`docs/protocol.md`, "Sources"; their sources read for this): MistKit,
 //! requests-cloudkit, OpenCloudKit, CloudKitClient (Kotlin), sputnik, CloudyKit,
 //! edorphy/CloudKitWebServices and CloudKit JS. Every request is written here as raw
 //! HTTP/1.1 bytes over a TCP socket, with JSON hand-written in that client's style and

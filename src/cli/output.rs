@@ -12,6 +12,9 @@
 use super::error::{CommandError, ErrorKind};
 use crate::render;
 use std::io::{IsTerminal, Write};
+use tracing_subscriber::filter::{LevelFilter, Targets};
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
 
 /// Where and how output goes. Cheap to copy; every command receives one through
 /// [`super::Globals`].
@@ -181,23 +184,28 @@ impl Printer {
 /// times, `-q` errors only; `CKPLAN_LOG` overrides the filter.
 fn init_tracing(no_color: bool, verbose: u8, quiet: bool) {
     let level = match (quiet, verbose) {
-        (true, _) => "error",
-        (false, 0) => "warn",
-        (false, 1) => "info",
-        (false, _) => "debug",
+        (true, _) => LevelFilter::ERROR,
+        (false, 0) => LevelFilter::WARN,
+        (false, 1) => LevelFilter::INFO,
+        (false, _) => LevelFilter::DEBUG,
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("CKPLAN_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("ckplan={level}")));
+    // `CKPLAN_LOG` is a `target=level` list such as `ckplan=debug,reqwest=trace` (or a bare
+    // level); unparsable text falls back to the flags' level for ckplan's own events.
+    let filter = std::env::var("CKPLAN_LOG")
+        .ok()
+        .and_then(|directives| directives.parse::<Targets>().ok())
+        .unwrap_or_else(|| Targets::new().with_target("ckplan", level));
+    // The builder's own level would cap `filter` at INFO; `filter` decides alone.
     let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+        .with_max_level(LevelFilter::TRACE)
         .with_writer(std::io::stderr)
         .with_ansi(!no_color && std::io::stderr().is_terminal())
         .with_target(false);
     // Times only help when tracing requests (-vv); warnings read better without them.
     let _ = if verbose >= 2 {
-        builder.try_init()
+        builder.finish().with(filter).try_init()
     } else {
-        builder.without_time().try_init()
+        builder.without_time().finish().with(filter).try_init()
     };
 }
 

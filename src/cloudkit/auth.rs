@@ -1,4 +1,4 @@
-//! Server-to-server request signing (protocol notes §2.1), shared by the client (signing)
+//! Server-to-server request signing (`docs/protocol.md`, "Signing"), shared by the client (signing)
 //! and the emulator (verification).
 //!
 //! Message: `<date>:<base64(sha256(body))>:<subpath>`, date `YYYY-MM-DDTHH:MM:SSZ`,
@@ -236,7 +236,7 @@ Th5SlLyC6RDNG73+L+j1TEBLUFY3q8CI2w==
             "/database/1/iCloud.com.example.gkumar.MyApp/development/public/records/query";
         let body = br#"{"query":{"recordType":"Artist"}}"#;
         // Written out by hand: date, base64 SHA-256 of the body (computed outside this
-        // crate), subpath, joined by `:` (cloudkit-protocol.md §2).
+        // crate), subpath, joined by `:` (`docs/protocol.md`, "Signing").
         assert_eq!(
             signed_message("2016-01-25T22:15:43Z", body, subpath),
             "2016-01-25T22:15:43Z:zIUdxV6LBJq7FjcfhFsYehzW80lMmthbCNCRo9sFIeU=:\

@@ -530,7 +530,7 @@ mod tests {
 
     #[test]
     fn live_query_record_decodes() {
-        // Shape of a live records/query reply (protocol notes §3.1).
+        // Shape of a live records/query reply (`docs/protocol.md`, "Records and fields").
         let body = json!({"records": [{
             "recordName": "feed-1", "recordType": "Feed",
             "fields": {"isActive": {"value": 1, "type": "INT64"},
@@ -573,7 +573,7 @@ mod tests {
 
     #[test]
     fn every_code_round_trips_with_its_status() {
-        // Copied from cloudkit-protocol.md §7.2 (Apple's table), plus UNIQUE_FIELD_ERROR
+        // Copied from `docs/protocol.md`, "Errors" (Apple's table), plus UNIQUE_FIELD_ERROR
         // (CloudKit JS, no documented status: 409 like the other conflicts). Not `CODES`.
         let documented = [
             ("ACCESS_DENIED", 403),

@@ -3,13 +3,13 @@
 //! can be written back ([`ConfigFile::to_yaml`]): what is written reads back equal.
 
 use crate::record::{Database, Environment};
-use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 /// `ckplan.yaml`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ConfigFile {
     /// CloudKit container identifier, e.g. `iCloud.com.example.SportsTime`.
@@ -33,7 +33,8 @@ pub struct ConfigFile {
 }
 
 /// Server-to-server key. `CKPLAN_KEY_ID` and `CKPLAN_PRIVATE_KEY_FILE` override these.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct AuthFile {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -45,7 +46,8 @@ pub struct AuthFile {
 
 /// One data file, or several whose records are merged (a recordName must be unique
 /// across them).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(untagged)]
 pub enum FileList {
     One(PathBuf),
@@ -53,7 +55,8 @@ pub enum FileList {
 }
 
 /// One record type.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct TypeFile {
     /// `.json` (array), `.ndjson`/`.jsonl`, `.yaml`/`.yml`; relative to the config file.

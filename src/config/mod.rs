@@ -229,7 +229,9 @@ fn text_position(bytes: &[u8], offset: usize) -> (usize, usize) {
     (line, column)
 }
 
-/// The JSON Schema of `ckplan.yaml`.
+/// The JSON Schema of `ckplan.yaml`, as committed in `schemas/config.schema.json` (feature
+/// `schema`, on in the tests).
+#[cfg(feature = "schema")]
 pub fn config_schema() -> schemars::schema::RootSchema {
     schemars::schema_for!(ConfigFile)
 }

@@ -166,6 +166,7 @@ fn auth_override_replaces_given_values_only() {
     assert_eq!(auth.private_key_file, Some(PathBuf::from("a.pem")));
 }
 
+#[cfg(feature = "schema")]
 #[test]
 fn schema_names_the_keys() {
     let schema = serde_json::to_string(&config_schema()).unwrap();

@@ -1,4 +1,4 @@
-//! The comparison rules of DESIGN.md, kept exactly: scalars by value, LOCATION by latitude
+//! The comparison rules (README "The workflow"), kept exactly: scalars by value, LOCATION by latitude
 //! and longitude within a tolerance, REFERENCE by recordName only, lists element by element,
 //! system metadata never (it is not in `fields`), and a field CloudKit has but the local
 //! file lacks is a difference unless the type ignores it. Pure and linear after sorting.

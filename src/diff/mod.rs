@@ -1,5 +1,5 @@
-//! Pure comparison of desired records with CloudKit's (DESIGN.md "Comparison rules").
-//! No I/O.
+//! Pure comparison of desired records with CloudKit's (the comparison rules of README "The
+//! workflow"). No I/O.
 
 mod compare;
 mod report;

@@ -7,7 +7,7 @@ use super::faults::PageFault;
 use super::store::StoredRecord;
 use crate::cloudkit::wire::ServerErrorCode;
 
-/// The seven record operations of records/modify (Apple, `ModifyRecords`; protocol notes §5).
+/// The seven record operations of records/modify (Apple, `ModifyRecords`; `docs/protocol.md`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WriteKind {
     Create,

@@ -3,7 +3,7 @@
 //!
 //! A record that lacks the filtered field matches no comparator, the negated ones
 //! included. An `IN` / `NOT_IN` filter whose value has no explicit `type` is ignored, as
-//! live CloudKit does (protocol notes §3.3).
+//! live CloudKit does (`docs/protocol.md`, "records/query and paging").
 
 use super::store::{RequestError, Scope, Store, StoredRecord};
 use crate::cloudkit::wire::{Filter, Query, Sort};

@@ -1,6 +1,6 @@
 //! A CloudKit-compatible HTTP server for tests, the quickstart and anyone without an Apple
 //! account: the same URL layout, S2S signature check, JSON shapes and error codes as
-//! CloudKit Web Services (see `cloudkit-protocol.md`), at least as strict and strange as
+//! CloudKit Web Services (`docs/protocol.md`), at least as strict and strange as
 //! the live service, deterministic under a seed and observable. `routes` owns the request
 //! flow, `protocol` HTTP (routing, parsing, encoding, gzip, size limit), `translate` wire ⇄
 //! domain types, `signature` the S2S check, `store` (+ `scope`, `query`, `filter`) the
@@ -40,7 +40,7 @@
 //! - Per-record THROTTLED (`record_throttle_rate`): in records/modify, a record's entry is
 //!   `{recordName, reason, serverErrorCode: "THROTTLED", retryAfter}` before any effect on
 //!   it; the others proceed. Source: per-record error dictionaries carry `retryAfter`
-//!   (Apple, `ModifyRecords`, Record Fetch Error Dictionary; protocol notes §7.1).
+//!   (Apple, `ModifyRecords`, Record Fetch Error Dictionary; `docs/protocol.md`, "Errors").
 //! - Lookup errors (`lookup_error_rate`): a record's lookup entry is TRY_AGAIN_LATER or
 //!   THROTTLED (with `retryAfter`) or INTERNAL_ERROR, a seeded choice. Source: the same
 //!   error dictionary in `LookupRecords`; codes from Apple's `ErrorCodes` table.
@@ -55,7 +55,8 @@
 //! - Request-level THROTTLED (429) and TRY_AGAIN_LATER (503) with `retryAfter`
 //!   (`throttle_rate`, `unavailable_rate`), and `latency_ms`, per request before any effect.
 //!
-//! Choices made where the protocol notes are unsure (§13), and known differences:
+//! Choices made where the protocol's sources are unsure, and known differences (explained
+//! with the faults and admin routes in `docs/emulator.md`):
 //!
 //! - Signatures: the subpath may be signed with or without the query string; an empty body
 //!   may be signed as the SHA-256 of nothing or (MistKit) as an empty hash slot
@@ -85,8 +86,8 @@
 //!   "invalid attempt to set value type … defined to be: …"; undecodable values (a
 //!   fractional TIMESTAMP) get "Invalid value, expected type TIMESTAMP.". Untyped values
 //!   take the schema's type, else an inferred one. Unknown type names are refused.
-//! - Query: an unknown record type is a 404 (above). `resultsLimit` above 200 is clamped to 200, 0 is a 400. `desiredKeys: []` omits the
-//!   `fields` key (recordType stays, so clients can tell records from errors). An untyped
+//! - Query: an unknown record type is a 404 (above). `resultsLimit` above 200 is clamped
+//!   to 200, 0 is a 400. `desiredKeys: []` omits the `fields` key (recordType stays, so clients can tell records from errors). An untyped
 //!   IN / NOT_IN filter is ignored, as live CloudKit does. Records lacking a filtered field
 //!   match no comparator; lacking a sorted field, they sort first. The default order is
 //!   recordName ascending and every sort ends with recordName, so pages are stable. Index

@@ -371,8 +371,8 @@ pub fn too_large_reply() -> Reply {
 }
 
 /// Whether `Accept-Encoding` allows gzip (`gzip`, `x-gzip` or `*` with a non-zero `q`;
-/// an explicit `gzip;q=0` wins over `*`). Live replies are gzip-encoded (protocol notes
-/// §1.1, §7.4: `content-encoding: gzip` in captured response headers).
+/// an explicit `gzip;q=0` wins over `*`). Live replies are gzip-encoded (`docs/protocol.md`,
+/// "Endpoints": `content-encoding: gzip` in captured response headers).
 pub fn accepts_gzip(headers: &hyper::HeaderMap) -> bool {
     let mut gzip = None;
     let mut any = None;

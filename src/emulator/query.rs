@@ -17,7 +17,7 @@ use std::cmp::Ordering;
 use std::collections::BTreeSet;
 use std::ops::Bound;
 
-/// Default and maximum `resultsLimit` (protocol notes §4, §8).
+/// Default and maximum `resultsLimit` (`docs/protocol.md`, "records/query and paging").
 pub const MAX_RESULTS: u32 = 200;
 
 /// A position in the sort order: the sort keys of a record, then its name.
@@ -209,7 +209,7 @@ impl<'a> Candidates<'a, '_> {
 
 /// Request-level 404 for a record type never written in this scope: live CloudKit's
 /// answer on a fresh container ("Did not find record type: Game"; MistKit's integration
-/// runner treats the 404 NOT_FOUND as "schema not indexed yet", protocol notes §4).
+/// runner treats the 404 NOT_FOUND as "schema not indexed yet", `docs/protocol.md`).
 fn unknown_type(record_type: &str) -> RequestError {
     RequestError::new(
         ServerErrorCode::NotFound,

@@ -1,6 +1,6 @@
-//! Server-to-server signature check (protocol notes §2.1). The message is rebuilt from the
+//! Server-to-server signature check (`docs/protocol.md`, "Signing"). The message is rebuilt from the
 //! raw body bytes and the raw request target exactly as sent: `date:base64(sha256(body)):
-//! subpath`. Accepted variants, because the notes record clients that differ (§13):
+//! subpath`. Accepted variants, because known clients differ (`docs/emulator.md`, "Signatures"):
 //!
 //! - subpath = the path alone, or the path + `?` + query string as sent;
 //! - for an empty body (GET), the hash of the empty body (`47DEQpj8…`) or, as MistKit

@@ -16,12 +16,13 @@ use crate::record::{FieldType, FieldValue, Fields, Value};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-/// At most this many operations per modify and names per lookup (protocol notes §8).
+/// At most this many operations per modify and names per lookup (`docs/protocol.md`,
+/// "Limits").
 pub const MAX_OPERATIONS: usize = 200;
 
 /// Largest record accepted, in bytes of its fields as JSON `{name: {value, type}}`:
 /// "Maximum record size (not including Asset fields): 1 MB" (Apple, CloudKit Web Services
-/// Reference, Data Size Limits; protocol notes §8), read strictly as 1,000,000 bytes.
+/// Reference, Data Size Limits; `docs/protocol.md`, "Limits"), read strictly as 1,000,000 bytes.
 /// The page gives no error code; a larger record gets a per-record BAD_REQUEST.
 pub const MAX_RECORD_BYTES: usize = 1_000_000;
 
@@ -496,9 +497,9 @@ pub fn base36(mut number: u64) -> String {
     String::from_utf8(out).unwrap_or_default()
 }
 
-/// Eight lower-case base-36 characters, the shape of live tags (`kf3z2sxt`, protocol
-/// notes §3.1), drawn from the seed and the counter: reproducible for a seed, opaque to
-/// clients, and different on every write.
+/// Eight lower-case base-36 characters, the shape of live tags (`kf3z2sxt`,
+/// `docs/protocol.md` "Records and fields"), drawn from the seed and the counter:
+/// reproducible for a seed, opaque to clients, and different on every write.
 pub fn change_tag(seed: u64, counter: u64) -> String {
     const SPACE: u64 = 36u64.pow(8);
     let hash = blake3::hash(format!("ckplan-emulator-tag-{seed}-{counter}").as_bytes());

@@ -1,5 +1,5 @@
 //! Unit tests of the store's modify / lookup / query semantics, with JSON requests written
-//! from the protocol notes, translated to and from the store's domain types as the routes
+//! from `docs/protocol.md`, translated to and from the store's domain types as the routes
 //! do.
 
 use super::*;

@@ -334,7 +334,7 @@ fn show_renders_create_update_and_delete() {
     insta::assert_snapshot!(show.stdout.replace(&created_at, "[TIME]"));
 }
 
-/// DESIGN.md "The plan file": `show` refuses a plan made for another target than the
+/// README "The plan file": `show` refuses a plan made for another target than the
 /// configuration in use (production above all), and still reviews any plan offline when no
 /// configuration is in use.
 #[test]

@@ -1,6 +1,6 @@
 //! The emulator driven over raw HTTP with hand-written JSON, as an independent CloudKit
-//! client would: requests are signed here with p256 directly, from the protocol notes
-//! (§2.1), never with ckplan's own signing or client code, so a misunderstanding shared
+//! client would: requests are signed here with p256 directly, from `docs/protocol.md`
+//! ("Signing"), never with ckplan's own signing or client code, so a misunderstanding shared
 //! by ckplan's client and the emulator cannot pass. `observe` covers the admin routes
 //! (request log, dump, counters) and seeding; `live` the live-like behaviours and faults.
 
@@ -627,7 +627,7 @@ async fn every_filter_comparator() {
             json!({"comparator": "NOT_IN", "fieldName": "n", "fieldValue": {"value": [1, 5, 6, 7, 8, 9], "type": "INT64_LIST"}}),
             vec![0, 2, 3, 4],
         ),
-        // Without an explicit list type, CloudKit ignores IN (protocol notes §3.3).
+        // Without an explicit list type, CloudKit ignores IN (`docs/protocol.md`).
         (
             json!({"comparator": "IN", "fieldName": "n", "fieldValue": {"value": [1]}}),
             (0..10).collect(),

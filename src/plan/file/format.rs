@@ -7,24 +7,28 @@ use crate::plan::{Action, FORMAT_VERSION};
 use crate::record::{
     ChangeTag, Database, Environment, FieldType, FieldValue, RecordName, RecordType, Target,
 };
-use schemars::gen::SchemaGenerator;
-use schemars::schema::{RootSchema, Schema, SchemaObject};
-use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 use std::collections::BTreeMap;
 
 /// A ckplan plan: what `ckplan apply` will do, against which record versions, decided
 /// when and from which inputs.
-#[derive(Serialize, Deserialize, JsonSchema)]
+#[derive(Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
-#[schemars(title = "ckplan plan file")]
+#[cfg_attr(feature = "schema", schemars(title = "ckplan plan file"))]
 pub(super) struct PlanDocument {
     /// Always `ckplan-plan`.
-    #[schemars(schema_with = "format_name_schema")]
+    #[cfg_attr(
+        feature = "schema",
+        schemars(schema_with = "schema::format_name_schema")
+    )]
     pub(super) format: String,
     /// The format version; this schema describes version 1.
-    #[schemars(schema_with = "format_version_schema")]
+    #[cfg_attr(
+        feature = "schema",
+        schemars(schema_with = "schema::format_version_schema")
+    )]
     pub(super) format_version: u32,
     /// The ckplan version that wrote the plan.
     pub(super) tool_version: String,
@@ -48,7 +52,10 @@ pub(super) struct PlanDocument {
     /// The changes, ordered by record type then record name.
     pub(super) changes: Vec<ChangeDocument>,
     /// `blake3:` and the hex BLAKE3 of the canonical document without this member.
-    #[schemars(regex(pattern = r"^blake3:[0-9a-f]{64}$"))]
+    #[cfg_attr(
+        feature = "schema",
+        schemars(regex(pattern = r"^blake3:[0-9a-f]{64}$"))
+    )]
     pub(super) checksum: String,
 }
 
@@ -56,8 +63,9 @@ pub(super) struct PlanDocument {
 // grow without changing what plans on disk say; `From` converts each way, member by member.
 // (Plain comments here: doc comments would become schema descriptions.)
 /// A container, environment, database and zone.
-#[derive(Serialize, Deserialize, JsonSchema)]
-#[schemars(rename = "Target")]
+#[derive(Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(rename = "Target"))]
 pub(super) struct TargetDocument {
     pub(super) container: String,
     pub(super) environment: EnvironmentDocument,
@@ -66,18 +74,20 @@ pub(super) struct TargetDocument {
 }
 
 // CloudKit's environment names, as the plan file spells them.
-#[derive(Clone, Copy, Serialize, Deserialize, JsonSchema)]
+#[derive(Clone, Copy, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
-#[schemars(rename = "Environment")]
+#[cfg_attr(feature = "schema", schemars(rename = "Environment"))]
 pub(super) enum EnvironmentDocument {
     Development,
     Production,
 }
 
 // CloudKit's database names, as the plan file spells them.
-#[derive(Clone, Copy, Serialize, Deserialize, JsonSchema)]
+#[derive(Clone, Copy, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
-#[schemars(rename = "Database")]
+#[cfg_attr(feature = "schema", schemars(rename = "Database"))]
 pub(super) enum DatabaseDocument {
     Public,
     Private,
@@ -85,9 +95,10 @@ pub(super) enum DatabaseDocument {
 }
 
 /// The options the plan was made with.
-#[derive(Serialize, Deserialize, JsonSchema)]
+#[derive(Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
-#[schemars(rename = "PlanOptions")]
+#[cfg_attr(feature = "schema", schemars(rename = "PlanOptions"))]
 pub(super) struct OptionsDocument {
     /// Whether records only in CloudKit are deleted (`--delete-orphans`).
     pub(super) delete_orphans: bool,
@@ -96,9 +107,10 @@ pub(super) struct OptionsDocument {
 }
 
 /// How one type's records were compared.
-#[derive(Serialize, Deserialize, JsonSchema)]
+#[derive(Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
-#[schemars(rename = "CompareRules")]
+#[cfg_attr(feature = "schema", schemars(rename = "CompareRules"))]
 pub(super) struct RulesDocument {
     /// Fields the app writes itself: never compared, never sent.
     pub(super) ignore_fields: Vec<String>,
@@ -107,21 +119,23 @@ pub(super) struct RulesDocument {
 }
 
 /// The digest of one input file.
-#[derive(Serialize, Deserialize, JsonSchema)]
+#[derive(Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
-#[schemars(rename = "InputDigest")]
+#[cfg_attr(feature = "schema", schemars(rename = "InputDigest"))]
 pub(super) struct InputDocument {
     /// Relative to the configuration file's directory, `/`-separated.
     pub(super) path: String,
     /// Lowercase hex BLAKE3 of the file's bytes.
-    #[schemars(regex(pattern = r"^[0-9a-f]{64}$"))]
+    #[cfg_attr(feature = "schema", schemars(regex(pattern = r"^[0-9a-f]{64}$")))]
     pub(super) blake3: String,
 }
 
 /// What the plan found for one record type.
-#[derive(Serialize, Deserialize, JsonSchema)]
+#[derive(Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
-#[schemars(rename = "TypeSummary")]
+#[cfg_attr(feature = "schema", schemars(rename = "TypeSummary"))]
 pub(super) struct SummaryDocument {
     pub(super) record_type: RecordType,
     pub(super) create: usize,
@@ -133,9 +147,10 @@ pub(super) struct SummaryDocument {
 }
 
 /// One planned change.
-#[derive(Serialize, Deserialize, JsonSchema)]
+#[derive(Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
-#[schemars(rename = "Change")]
+#[cfg_attr(feature = "schema", schemars(rename = "Change"))]
 pub(super) struct ChangeDocument {
     pub(super) action: Action,
     pub(super) record_type: RecordType,
@@ -151,9 +166,10 @@ pub(super) struct ChangeDocument {
 }
 
 /// A field value in CloudKit's wire form.
-#[derive(Serialize, Deserialize, JsonSchema)]
+#[derive(Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
-#[schemars(rename = "FieldValue")]
+#[cfg_attr(feature = "schema", schemars(rename = "FieldValue"))]
 pub(super) struct FieldDocument {
     /// The value as CloudKit writes it (a string, number, list, or dictionary).
     pub(super) value: Json,
@@ -162,25 +178,38 @@ pub(super) struct FieldDocument {
     pub(super) field_type: String,
 }
 
-fn format_name_schema(_: &mut SchemaGenerator) -> Schema {
-    const_schema(Json::from(FORMAT_NAME))
+/// JSON Schema generation (feature `schema`, on in the tests): the committed
+/// `schemas/plan.schema.json` is generated from the document types above.
+#[cfg(feature = "schema")]
+mod schema {
+    use super::{PlanDocument, FORMAT_NAME, FORMAT_VERSION};
+    use schemars::gen::SchemaGenerator;
+    use schemars::schema::{RootSchema, Schema, SchemaObject};
+    use serde_json::Value as Json;
+
+    pub(super) fn format_name_schema(_: &mut SchemaGenerator) -> Schema {
+        const_schema(Json::from(FORMAT_NAME))
+    }
+
+    pub(super) fn format_version_schema(_: &mut SchemaGenerator) -> Schema {
+        const_schema(Json::from(FORMAT_VERSION))
+    }
+
+    fn const_schema(value: Json) -> Schema {
+        Schema::Object(SchemaObject {
+            const_value: Some(value),
+            ..SchemaObject::default()
+        })
+    }
+
+    /// The JSON Schema of the plan file, as committed in `schemas/plan.schema.json`.
+    pub fn plan_schema() -> RootSchema {
+        schemars::schema_for!(PlanDocument)
+    }
 }
 
-fn format_version_schema(_: &mut SchemaGenerator) -> Schema {
-    const_schema(Json::from(FORMAT_VERSION))
-}
-
-fn const_schema(value: Json) -> Schema {
-    Schema::Object(SchemaObject {
-        const_value: Some(value),
-        ..SchemaObject::default()
-    })
-}
-
-/// The JSON Schema of the plan file, as committed in `schemas/plan.schema.json`.
-pub fn plan_schema() -> RootSchema {
-    schemars::schema_for!(PlanDocument)
-}
+#[cfg(feature = "schema")]
+pub use schema::plan_schema;
 
 impl From<&Target> for TargetDocument {
     fn from(target: &Target) -> Self {

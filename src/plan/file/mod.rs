@@ -26,6 +26,7 @@ mod tests;
 mod write;
 
 pub use checksum::{canonical_body, checksum};
+#[cfg(feature = "schema")]
 pub use format::plan_schema;
 pub use read::{from_bytes, from_text, read_bytes, read_text};
 pub use write::{to_text, write_to};
