@@ -4,7 +4,8 @@
 //! question). The command line builds one `Context` from `CKPLAN_TIMESTAMP` and
 //! `CKPLAN_RANDOMNESS_SEED` and passes it down; no other module reads the environment.
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use crate::record::Timestamp;
+use chrono::{DateTime, Utc};
 use std::sync::Arc;
 
 /// Where "now" comes from.
@@ -32,9 +33,10 @@ impl Clock {
         }
     }
 
-    /// Now, RFC 3339 in UTC to the second (the form plans, journals and receipts hold).
-    pub fn timestamp(&self) -> String {
-        self.now().to_rfc3339_opts(SecondsFormat::Secs, true)
+    /// Now, to the second: what plans, journals and receipts hold (written as RFC 3339 in
+    /// UTC).
+    pub fn timestamp(&self) -> Timestamp {
+        Timestamp::at_second(self.now())
     }
 }
 
@@ -95,7 +97,7 @@ mod tests {
     #[test]
     fn a_fixed_clock_stamps_the_same_second_in_utc() {
         let clock = Clock::fixed_at("2026-01-02T04:04:05+01:00").unwrap();
-        assert_eq!(clock.timestamp(), "2026-01-02T03:04:05Z");
+        assert_eq!(clock.timestamp().to_string(), "2026-01-02T03:04:05Z");
         assert_eq!(clock.timestamp(), clock.timestamp());
         assert!(Clock::fixed_at("yesterday").is_err());
     }

@@ -3,18 +3,22 @@
 //! Layers, from the bottom (a module may use those above it in this list, never those
 //! below; `python3 ../shared/tools/layers.py` checks the arrows):
 //!
-//! - `record`: the model (names, types, change tags, field values, the target); uses
-//!   nothing.
+//! - `record`: the model (names, types, change tags, field values, the target,
+//!   timestamps); uses nothing.
 //! - `cloudkit`: wire shapes, signing, client, retry, typed errors; takes a
 //!   `record::Target`, knows no plans.
-//! - `config`: `ckplan.yaml` → target, endpoint, auth, record types, and the `Problem`
-//!   shape its own and the data files' findings share.
+//! - `config`: `ckplan.yaml` → target, endpoint, auth, record types (the file's shape
+//!   reads and writes back), and the `Problem` shape its own and the data files' findings
+//!   share.
 //! - `local`: the local data files → desired records, with file:line problems; reads
 //!   `config`, which never reads it back.
 //! - `diff` and `plan`: pure comparison and the plan model; `plan::file` is the only home
-//!   of the on-disk plan format.
+//!   of the on-disk plan format, with its own forms of the target and field values
+//!   (converted explicitly, so no other module's rename changes plans on disk) and one
+//!   checksum path for writer and reader. `plan` never uses `cloudkit`.
 //! - `sync`: reading both states and comparing them.
-//! - `apply`: execution, conflict resolution, journal, receipt.
+//! - `apply`: execution, conflict resolution, journal, receipt (closed sets persisted by
+//!   name, formats versioned).
 //! - `emulator`: a CloudKit-compatible server sharing only the wire types and signing
 //!   with the client.
 //! - `render`: pure views (plan review, diff, counts) with text and JSON backends, and the

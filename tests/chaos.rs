@@ -284,8 +284,8 @@ async fn check_store_and_records(
             Outcome::Conflict { .. } => {
                 reported.insert(key.clone());
             }
-            Outcome::Failed { code, reason } => {
-                panic!("seed {seed}: {key:?} failed: {code} {reason}\n{log}")
+            Outcome::Failed { cause } => {
+                panic!("seed {seed}: {key:?} failed: {cause}\n{log}")
             }
         }
         outcomes.insert(key, entry.outcome.clone());

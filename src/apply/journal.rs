@@ -2,14 +2,22 @@
 //! object per line, synced to disk before a batch is sent and after its outcome is known.
 //! Replaying it tells a later run which records are done, which are uncertain (sent, no
 //! known outcome: looked up before anything else) and which were never sent.
+//!
+//! Every closed set in it is written by name (`event`, `operation`, `outcome`, `cause`).
+//! Each run's `start` entry carries the journal format version ([`VERSION`]); a journal of
+//! another version is refused with [`JournalError::Version`], never half-read.
 
 use super::outcome::{Outcome, RecordKey};
-use crate::record::ChangeTag;
+use crate::record::{ChangeTag, Timestamp};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
+
+/// The journal format this ckplan writes and reads. 2: operations and failure causes by
+/// name, a version in every `start` entry (1 had neither).
+pub const VERSION: u32 = 2;
 
 /// One line of the journal.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -17,8 +25,10 @@ use std::path::{Path, PathBuf};
 pub enum Entry {
     /// A run started on the plan with this checksum.
     Start {
+        /// The journal format, [`VERSION`].
+        version: u32,
         plan_checksum: String,
-        at: String,
+        at: Timestamp,
         key_id: String,
     },
     /// A batch is about to be sent: these records, against these change tags.
@@ -29,14 +39,36 @@ pub enum Entry {
     /// Final outcomes, as they become known.
     Outcomes { outcomes: Vec<(RecordKey, Outcome)> },
     /// The run ended (every record has a final outcome, or the run stopped).
-    Finished { at: String, complete: bool },
+    Finished { at: Timestamp, complete: bool },
+}
+
+impl Entry {
+    /// The entry that starts a run, in this ckplan's journal format.
+    pub fn start(plan_checksum: &str, at: Timestamp, key_id: &str) -> Entry {
+        Entry::Start {
+            version: VERSION,
+            plan_checksum: plan_checksum.to_owned(),
+            at,
+            key_id: key_id.to_owned(),
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SentRecord {
     pub key: RecordKey,
-    pub operation: String,
+    pub operation: WriteKind,
     pub change_tag: Option<ChangeTag>,
+}
+
+/// The operations apply sends, written by name: `create`, `update` (against a change tag)
+/// and `delete` (against a change tag). Apply never sends a `force*` operation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WriteKind {
+    Create,
+    Update,
+    Delete,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +91,12 @@ pub enum JournalError {
         line: usize,
         message: String,
     },
+    #[error(
+        "journal `{path}` was written by {} (journal format {found}; this ckplan reads format \
+         {VERSION}); move it away to apply this plan afresh",
+        if *found < u64::from(VERSION) { "an older ckplan" } else { "a newer ckplan" }
+    )]
+    Version { path: PathBuf, found: u64 },
     #[error("journal `{path}` belongs to another plan (checksum `{found}`, this plan is `{expected}`); move it away to apply this plan afresh")]
     OtherPlan {
         path: PathBuf,
@@ -121,16 +159,9 @@ impl Journal {
             if line.trim().is_empty() {
                 continue;
             }
-            let entry: Entry = match serde_json::from_str(line) {
-                Ok(entry) => entry,
-                Err(_) if index + 1 == lines.len() => break,
-                Err(error) => {
-                    return Err(JournalError::Corrupt {
-                        path: path.to_owned(),
-                        line: index + 1,
-                        message: error.to_string(),
-                    })
-                }
+            let last = index + 1 == lines.len();
+            let Some(entry) = parse_line(path, index + 1, line, last)? else {
+                break;
             };
             replay.apply(entry, path, plan_checksum)?;
         }
@@ -172,6 +203,44 @@ impl Journal {
     }
 }
 
+/// One line as an entry; `None` for a torn last line (a run killed mid-write). A `start`
+/// line of another format version is refused as such, not as corruption.
+fn parse_line(
+    path: &Path,
+    number: usize,
+    line: &str,
+    last: bool,
+) -> Result<Option<Entry>, JournalError> {
+    match serde_json::from_str(line) {
+        Ok(entry) => Ok(Some(entry)),
+        Err(error) => match start_version(line) {
+            Some(found) if found != u64::from(VERSION) => Err(JournalError::Version {
+                path: path.to_owned(),
+                found,
+            }),
+            _ if last => Ok(None),
+            _ => Err(JournalError::Corrupt {
+                path: path.to_owned(),
+                line: number,
+                message: error.to_string(),
+            }),
+        },
+    }
+}
+
+/// The format version of a `start` line that may not parse as this version's entry: its
+/// `version`, or 1 when it has none (journals before versions). `None` for other lines.
+fn start_version(line: &str) -> Option<u64> {
+    let value: serde_json::Value = serde_json::from_str(line).ok()?;
+    (value.get("event")? == "start")
+        .then(|| {
+            value
+                .get("version")
+                .map_or(Some(1), serde_json::Value::as_u64)
+        })
+        .flatten()
+}
+
 impl Replay {
     fn apply(
         &mut self,
@@ -181,9 +250,16 @@ impl Replay {
     ) -> Result<(), JournalError> {
         match entry {
             Entry::Start {
+                version,
                 plan_checksum: found,
                 ..
             } => {
+                if version != VERSION {
+                    return Err(JournalError::Version {
+                        path: path.to_owned(),
+                        found: version.into(),
+                    });
+                }
                 if found != plan_checksum {
                     return Err(JournalError::OtherPlan {
                         path: path.to_owned(),
@@ -229,15 +305,11 @@ mod tests {
         let path = dir.path().join("x.plan.journal");
         let mut journal = Journal::open(&path).unwrap();
         journal
-            .append(&Entry::Start {
-                plan_checksum: "c".into(),
-                at: "now".into(),
-                key_id: "k".into(),
-            })
+            .append(&Entry::start("c", Timestamp::now(), "k"))
             .unwrap();
         let sent = |name: &str| SentRecord {
             key: key(name),
-            operation: "create".into(),
+            operation: WriteKind::Create,
             change_tag: None,
         };
         journal
@@ -278,5 +350,93 @@ mod tests {
             Journal::replay(&dir.path().join("none"), "c").unwrap(),
             Replay::default()
         );
+    }
+
+    #[test]
+    fn issue_10_journal_entries_write_closed_sets_by_name() {
+        use super::super::outcome::Failure;
+        use crate::cloudkit::wire::ServerErrorCode;
+        let sent = Entry::Sent {
+            batch: 3,
+            records: vec![SentRecord {
+                key: key("a"),
+                operation: WriteKind::Update,
+                change_tag: Some(ChangeTag::new("t1")),
+            }],
+        };
+        let refused = Outcome::Failed {
+            cause: Failure::Refused {
+                code: ServerErrorCode::BadRequest,
+                reason: "no".into(),
+            },
+        };
+        let gave_up = Outcome::Failed {
+            cause: Failure::GaveUp { rounds: 5 },
+        };
+        let outcomes = Entry::Outcomes {
+            outcomes: vec![(key("a"), refused.clone()), (key("b"), gave_up.clone())],
+        };
+        assert_eq!(
+            serde_json::to_value(&sent).unwrap(),
+            serde_json::json!({"event": "sent", "batch": 3, "records": [{
+                "key": {"record_type": "Team", "record_name": "a"},
+                "operation": "update", "change_tag": "t1"}]})
+        );
+        assert_eq!(
+            serde_json::to_value(&outcomes).unwrap()["outcomes"],
+            serde_json::json!([
+                [{"record_type": "Team", "record_name": "a"},
+                 {"outcome": "failed", "cause": "refused", "code": "BAD_REQUEST", "reason": "no"}],
+                [{"record_type": "Team", "record_name": "b"},
+                 {"outcome": "failed", "cause": "gave_up", "rounds": 5}],
+            ])
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.plan.journal");
+        let mut journal = Journal::open(&path).unwrap();
+        for entry in [Entry::start("c", Timestamp::now(), "k"), sent, outcomes] {
+            journal.append(&entry).unwrap();
+        }
+        let replay = Journal::replay(&path, "c").unwrap();
+        assert_eq!(replay.done.get(&key("a")), Some(&refused));
+        assert_eq!(replay.done.get(&key("b")), Some(&gave_up));
+    }
+
+    #[test]
+    fn issue_10_a_journal_of_another_format_is_refused_by_its_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.plan.journal");
+        // Format 1: no version, operations as Rust debug names, failures with a bare code.
+        std::fs::write(
+            &path,
+            concat!(
+                r#"{"event":"start","plan_checksum":"c","at":"2025-01-02T03:04:05Z","key_id":"k"}"#,
+                "\n",
+                r#"{"event":"sent","batch":0,"records":[{"key":{"record_type":"Team","record_name":"a"},"operation":"Create","change_tag":null}]}"#,
+                "\n",
+            ),
+        )
+        .unwrap();
+        let error = Journal::replay(&path, "c").unwrap_err();
+        assert!(
+            matches!(error, JournalError::Version { found: 1, .. }),
+            "{error:?}"
+        );
+        assert!(
+            error
+                .to_string()
+                .contains("written by an older ckplan (journal format 1"),
+            "{error}"
+        );
+        // A start entry from a newer format is refused too, even when it parses.
+        let newer = Entry::Start {
+            version: VERSION + 1,
+            plan_checksum: "c".into(),
+            at: Timestamp::now(),
+            key_id: "k".into(),
+        };
+        std::fs::write(&path, serde_json::to_string(&newer).unwrap() + "\n").unwrap();
+        let error = Journal::replay(&path, "c").unwrap_err();
+        assert!(error.to_string().contains("a newer ckplan"), "{error}");
     }
 }

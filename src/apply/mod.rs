@@ -12,7 +12,7 @@ pub mod session;
 mod work;
 
 pub use cancel::StopFlag;
-pub use outcome::{Outcome, Outcomes, Receipt, ReceiptEntry, RecordKey, Totals};
+pub use outcome::{Failure, Outcome, Outcomes, Receipt, ReceiptEntry, RecordKey, Totals};
 pub use resolve::OnConflict;
 pub use session::{Applied, Previous, Session, SessionError};
 
@@ -311,8 +311,7 @@ impl<'a> Run<'a> {
                         (
                             w.key(),
                             Outcome::Failed {
-                                code: "GAVE_UP".into(),
-                                reason: format!("still not applied after {round} rounds"),
+                                cause: Failure::GaveUp { rounds: round },
                             },
                         )
                     })
@@ -356,7 +355,7 @@ impl<'a> Run<'a> {
             .iter()
             .map(|w| SentRecord {
                 key: w.key(),
-                operation: format!("{:?}", w.operation),
+                operation: w.operation,
                 change_tag: w.change_tag.clone(),
             })
             .collect();
@@ -385,8 +384,10 @@ impl<'a> Run<'a> {
                             code => finals.push((
                                 work.key(),
                                 Outcome::Failed {
-                                    code: code.to_string(),
-                                    reason: failure.reason.unwrap_or_default(),
+                                    cause: Failure::Refused {
+                                        code,
+                                        reason: failure.reason.unwrap_or_default(),
+                                    },
                                 },
                             )),
                         },
@@ -512,7 +513,7 @@ mod tests {
             Vec::new(),
             vec!["Stadium".into(), "Team".into(), "Game".into()],
             Vec::new(),
-            String::new(),
+            crate::record::Timestamp::now(),
         );
         let plan = Plan { changes, ..plan };
         let phases = phases(&plan);

@@ -2,11 +2,12 @@
 //! terminal summary.
 
 use super::resolve::{ConflictReason, FieldConflict};
-use crate::cloudkit::wire::WireField;
+use crate::cloudkit::wire::{ServerErrorCode, WireField};
 use crate::plan::Action;
-use crate::record::{ChangeTag, FieldValue, RecordName, RecordType};
+use crate::record::{ChangeTag, FieldValue, RecordName, RecordType, Timestamp};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::fmt;
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct RecordKey {
@@ -37,11 +38,36 @@ pub enum Outcome {
         reason: String,
         fields: Vec<ConflictField>,
     },
-    /// CloudKit refused it for another reason (BAD_REQUEST, ACCESS_DENIED, ...).
+    /// Not applied, for a reason other than a conflict; a later run tries again.
     Failed {
-        code: String,
+        #[serde(flatten)]
+        cause: Failure,
+    },
+}
+
+/// Why a change was not applied, other than a conflict; written by name in `cause`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "cause", rename_all = "snake_case")]
+pub enum Failure {
+    /// CloudKit refused it with this `serverErrorCode` (BAD_REQUEST, ACCESS_DENIED, ...)
+    /// and its reason, e.g. `{"cause": "refused", "code": "BAD_REQUEST", "reason": "..."}`.
+    Refused {
+        code: ServerErrorCode,
         reason: String,
     },
+    /// Still not applied after this many rounds of sending and resolving (the run's
+    /// `max_rounds`): `{"cause": "gave_up", "rounds": 5}`.
+    GaveUp { rounds: u32 },
+}
+
+impl fmt::Display for Failure {
+    /// `BAD_REQUEST reason` or `still not applied after 5 rounds`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Failure::Refused { code, reason } => write!(f, "{code} {reason}"),
+            Failure::GaveUp { rounds } => write!(f, "still not applied after {rounds} rounds"),
+        }
+    }
 }
 
 impl Outcome {
@@ -218,8 +244,8 @@ pub struct Receipt {
     pub plan_file: String,
     pub target: crate::record::Target,
     pub key_id: String,
-    pub started_at: String,
-    pub finished_at: String,
+    pub started_at: Timestamp,
+    pub finished_at: Timestamp,
     pub on_conflict: super::OnConflict,
     pub complete: bool,
     pub totals: Totals,
@@ -283,6 +309,38 @@ pub type Outcomes = BTreeMap<RecordKey, Outcome>;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn issue_10_a_receipt_entry_names_the_failure_cause() {
+        let entry = ReceiptEntry {
+            record_type: "Team".into(),
+            record_name: "a".into(),
+            action: crate::plan::Action::Create,
+            planned_change_tag: None,
+            outcome: Outcome::Failed {
+                cause: Failure::GaveUp { rounds: 5 },
+            },
+        };
+        let value = serde_json::to_value(&entry).unwrap();
+        assert_eq!(
+            value,
+            serde_json::json!({"record_type": "Team", "record_name": "a", "action": "create",
+                "planned_change_tag": null, "outcome": "failed", "cause": "gave_up", "rounds": 5})
+        );
+        assert_eq!(
+            serde_json::from_value::<ReceiptEntry>(value).unwrap(),
+            entry
+        );
+        let refused = Failure::Refused {
+            code: ServerErrorCode::Other("SOMETHING_NEW".into()),
+            reason: "why".into(),
+        };
+        assert_eq!(refused.to_string(), "SOMETHING_NEW why");
+        assert_eq!(
+            Failure::GaveUp { rounds: 5 }.to_string(),
+            "still not applied after 5 rounds"
+        );
+    }
 
     /// Regression (issue 13): `--on-conflict abort` on a record created meanwhile said
     /// "changed meanwhile".

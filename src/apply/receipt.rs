@@ -6,18 +6,21 @@
 use super::outcome::{ConflictEntry, Receipt, ReceiptEntry, Totals};
 use super::{ApplyReport, OnConflict};
 use crate::plan::Plan;
+use crate::record::Timestamp;
 use std::path::Path;
 
-/// The receipt's format name; a reader refuses others.
-pub const FORMAT: &str = "ckplan-receipt/1";
+/// The receipt's format name; a reader refuses others. 2: a failed record says its `cause`
+/// by name (`refused` with CloudKit's code and reason, or `gave_up` with the rounds tried);
+/// 1 had a bare `code`.
+pub const FORMAT: &str = "ckplan-receipt/2";
 
 /// What the receipt says besides the outcomes.
 pub struct Header<'a> {
     pub plan_checksum: &'a str,
     pub plan_file: &'a Path,
     pub key_id: &'a str,
-    pub started_at: &'a str,
-    pub finished_at: &'a str,
+    pub started_at: Timestamp,
+    pub finished_at: Timestamp,
     pub on_conflict: OnConflict,
 }
 
@@ -46,8 +49,8 @@ pub fn build(plan: &Plan, header: &Header<'_>, report: &ApplyReport) -> Receipt 
         plan_file: header.plan_file.display().to_string(),
         target: plan.target.clone(),
         key_id: header.key_id.to_owned(),
-        started_at: header.started_at.to_owned(),
-        finished_at: header.finished_at.to_owned(),
+        started_at: header.started_at,
+        finished_at: header.finished_at,
         on_conflict: header.on_conflict,
         complete: report.complete,
         totals: Totals::count(records.iter().map(|r| &r.outcome), unchanged),

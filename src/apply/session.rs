@@ -196,11 +196,7 @@ impl<'p> Session<'p> {
     ) -> Result<Applied, SessionError> {
         let started_at = options.clock.timestamp();
         let mut journal = Journal::open(&self.paths.journal)?;
-        journal.append(&Entry::Start {
-            plan_checksum: self.checksum.clone(),
-            at: started_at.clone(),
-            key_id: client.key_id().to_owned(),
-        })?;
+        journal.append(&Entry::start(&self.checksum, started_at, client.key_id()))?;
         let report = execute(
             self.plan,
             client,
@@ -215,8 +211,8 @@ impl<'p> Session<'p> {
             plan_checksum: &self.checksum,
             plan_file: &self.paths.plan,
             key_id: client.key_id(),
-            started_at: &started_at,
-            finished_at: &options.clock.timestamp(),
+            started_at,
+            finished_at: options.clock.timestamp(),
             on_conflict: options.on_conflict,
         };
         let receipt = receipt::build(self.plan, &header, &report);

@@ -1,6 +1,7 @@
 //! One operation to send for one planned change: which CloudKit operation, against which
 //! change tag, with which fields (a `None` field is removed).
 
+use super::journal::WriteKind;
 use super::outcome::{Outcome, OverwrittenField, RecordKey};
 use super::resolve::{wanted_fields, FieldConflict};
 use crate::cloudkit::wire::{Operation, OperationType, WireField, WireRecord};
@@ -18,7 +19,7 @@ pub fn key(change: &Change) -> RecordKey {
 
 pub struct Work<'a> {
     pub change: &'a Change,
-    pub operation: OperationType,
+    pub operation: WriteKind,
     pub change_tag: Option<ChangeTag>,
     /// Fields to remove besides the planned ones (a create that found the record there).
     pub also_removed: Vec<String>,
@@ -49,9 +50,9 @@ impl<'a> Work<'a> {
     /// The same operation against `change_tag` (the tag a lost request carried).
     pub fn resend(change: &'a Change, change_tag: Option<ChangeTag>) -> Self {
         let operation = match (change.action, &change_tag) {
-            (Action::Create, None) => OperationType::Create,
-            (Action::Create | Action::Update, _) => OperationType::Update,
-            (Action::Delete, _) => OperationType::Delete,
+            (Action::Create, None) => WriteKind::Create,
+            (Action::Create | Action::Update, _) => WriteKind::Update,
+            (Action::Delete, _) => WriteKind::Delete,
         };
         Self {
             change,
@@ -93,14 +94,19 @@ impl<'a> Work<'a> {
             record_name: Some(self.change.record_name.0.clone()),
             record_type: Some(self.change.record_type.0.clone()),
             record_change_tag: self.change_tag.as_ref().map(|t| t.0.clone()),
-            fields: (self.operation != OperationType::Delete)
+            fields: (self.operation != WriteKind::Delete)
                 .then(|| planned_fields(self.change, &self.also_removed)),
             ..WireRecord::default()
         };
         // Only the new change tag is read from a save's reply: ask for no fields back.
-        let desired_keys = (self.operation != OperationType::Delete).then(Vec::new);
+        let desired_keys = (self.operation != WriteKind::Delete).then(Vec::new);
+        let operation_type = match self.operation {
+            WriteKind::Create => OperationType::Create,
+            WriteKind::Update => OperationType::Update,
+            WriteKind::Delete => OperationType::Delete,
+        };
         Operation {
-            operation_type: self.operation,
+            operation_type,
             record,
             desired_keys,
         }
@@ -110,7 +116,7 @@ impl<'a> Work<'a> {
     pub fn saved(&self, record: Record) -> Outcome {
         let change_tag = record.change_tag.unwrap_or_else(|| ChangeTag::new(""));
         match self.operation {
-            OperationType::Create => Outcome::Created { change_tag },
+            WriteKind::Create => Outcome::Created { change_tag },
             _ => Outcome::Updated {
                 change_tag,
                 overwritten: self

@@ -156,7 +156,8 @@ async fn smart_sync(config: &Config, args: &Args, globals: &Globals) -> CommandR
     let directory = config.directory().join(".ckplan").join("plans");
     std::fs::create_dir_all(&directory)
         .with_context(|| format!("failed to create `{}`", directory.display()))?;
-    let path = directory.join(format!("{}.plan", plan.created_at.replace(':', "")));
+    let stamp = plan.created_at.to_string().replace(':', "");
+    let path = directory.join(format!("{stamp}.plan"));
     let mut checksum = String::new();
     crate::durable::write_atomically_with(&path, |out| {
         checksum = file::write_to(&plan, out)?;
@@ -177,7 +178,7 @@ async fn apply_plan(
 ) -> anyhow::Result<ExitStatus> {
     let clock = globals.context.clock;
     let printer = &globals.printer;
-    let holder = Holder::this_process("ckplan apply", &clock.timestamp());
+    let holder = Holder::this_process("ckplan apply", &clock.timestamp().to_string());
     let session = Session::open(
         plan,
         checksum,

@@ -81,7 +81,7 @@ fn report_outcome(key: &RecordKey, outcome: &Outcome, printer: &Printer) {
                 );
             }
         }
-        Outcome::Failed { code, reason } => printer.error(format_args!("{name}: {code} {reason}")),
+        Outcome::Failed { cause } => printer.error(format_args!("{name}: {cause}")),
         _ => {}
     }
 }

@@ -16,8 +16,9 @@ use std::time::Duration;
     ckplan emulator --listen 127.0.0.1:8787 --data .ckplan/emulator --key 3f1c...=dev.pub.pem\n  \
     # then point ckplan.yaml at `endpoint: http://127.0.0.1:8787`\n\n\
     Admin routes (unsigned): GET /_emulator/stats, GET /_emulator/requests?since=N,\n\
-    GET /_emulator/dump, POST /_emulator/reset.\n\
-    Faults for tests: --latency-ms 50 --throttle-rate 0.1 --drop-rate 0.05 --seed 7")]
+    GET /_emulator/dump, GET|POST /_emulator/faults, POST /_emulator/reset.\n\
+    Faults for tests: --latency-ms 50 --throttle-rate 0.1 --drop-rate 0.05 --seed 7\n\
+    Live-like: --index-lag-ms 500 --record-throttle-rate 0.1 --page-repeat-rate 0.2")]
 pub struct Args {
     /// Address to listen on (port 0 picks a free port)
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8787")]
@@ -52,9 +53,30 @@ pub struct Args {
     /// Seed of the fault decisions, error UUIDs, change tags and generated record names
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub seed: u64,
-    /// `retryAfter` sent with injected 429 / 503 replies (0 makes chaos runs fast)
+    /// `retryAfter` sent with injected THROTTLED / TRY_AGAIN_LATER (0 makes chaos runs fast)
     #[arg(long, value_name = "SECONDS", default_value_t = 1.0, value_parser = seconds)]
     pub retry_after_secs: f64,
+    /// Probability, per record of records/modify, of a THROTTLED entry with retryAfter
+    #[arg(long, value_name = "P", default_value_t = 0.0, value_parser = probability)]
+    pub record_throttle_rate: f64,
+    /// Probability, per record of records/lookup, of TRY_AGAIN_LATER / THROTTLED / INTERNAL_ERROR
+    #[arg(long, value_name = "P", default_value_t = 0.0, value_parser = probability)]
+    pub lookup_error_rate: f64,
+    /// Probability that records/modify commits the batch, then answers 500 INTERNAL_ERROR
+    #[arg(long, value_name = "P", default_value_t = 0.0, value_parser = probability)]
+    pub error_after_commit_rate: f64,
+    /// Probability that a continued query page begins with the previous page's last record
+    #[arg(long, value_name = "P", default_value_t = 0.0, value_parser = probability)]
+    pub page_repeat_rate: f64,
+    /// Probability that a continued query page leaves out its first record (a gap)
+    #[arg(long, value_name = "P", default_value_t = 0.0, value_parser = probability)]
+    pub page_skip_rate: f64,
+    /// Queries see writes this many milliseconds late (records/lookup stays exact)
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    pub index_lag_ms: u64,
+    /// Never gzip-encode replies, even when the request accepts gzip
+    #[arg(long)]
+    pub no_gzip: bool,
 }
 
 fn seconds(text: &str) -> Result<f64, String> {
@@ -111,11 +133,17 @@ pub async fn run(args: Args, globals: &Globals) -> CommandResult {
             drop_rate: args.drop_rate,
             seed: args.seed,
             retry_after_secs: args.retry_after_secs,
-            ..Faults::default()
+            record_throttle_rate: args.record_throttle_rate,
+            lookup_error_rate: args.lookup_error_rate,
+            error_after_commit_rate: args.error_after_commit_rate,
+            page_repeat_rate: args.page_repeat_rate,
+            page_skip_rate: args.page_skip_rate,
+            index_lag_ms: args.index_lag_ms,
         },
         log_requests: globals.verbose > 0,
         clock: emulator::Clock::System,
         seed: args.seed,
+        gzip: !args.no_gzip,
     };
     let running = emulator::start(config)
         .await

@@ -99,7 +99,7 @@ pub fn compare_type(
         };
         let diff = match order {
             Ordering::Less => new_record(next(&mut desired), rules),
-            Ordering::Greater => deleted_record(next(&mut current)),
+            Ordering::Greater => orphan_record(next(&mut current)),
             Ordering::Equal => both(next(&mut desired), next(&mut current), rules),
         };
         records.push(diff);
@@ -144,11 +144,11 @@ fn new_record(record: Record, rules: &CompareRules) -> RecordDiff {
     }
 }
 
-fn deleted_record(record: Record) -> RecordDiff {
+fn orphan_record(record: Record) -> RecordDiff {
     RecordDiff {
         record_type: record.record_type,
         record_name: record.record_name,
-        category: Category::Deleted,
+        category: Category::Orphan,
         change_tag: record.change_tag,
         changes: Vec::new(),
         desired: None,

@@ -14,8 +14,9 @@ pub enum Category {
     Updated,
     /// On both sides, equal under the comparison rules.
     Unchanged,
-    /// Only in CloudKit: an orphan, deleted only with `--delete-orphans`.
-    Deleted,
+    /// Only in CloudKit: an orphan, deleted only with `--delete-orphans` (then planned as
+    /// a delete).
+    Orphan,
 }
 
 /// One field that differs. `before` is the CloudKit value (absent: not set there),
@@ -33,7 +34,7 @@ pub struct RecordDiff {
     pub record_type: RecordType,
     pub record_name: RecordName,
     pub category: Category,
-    /// The CloudKit record's change tag (updated, unchanged and deleted records).
+    /// The CloudKit record's change tag (updated, unchanged and orphan records).
     pub change_tag: Option<ChangeTag>,
     /// Field-level differences, ordered by field name (updated records only).
     pub changes: Vec<FieldChange>,

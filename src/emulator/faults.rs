@@ -220,12 +220,12 @@ impl Hook for Injector {
     }
 
     fn record_write(&mut self, _record_name: &str) -> Option<RecordFault> {
-        self.hit(self.faults.record_throttle_rate)
-            .then_some(RecordFault {
-                code: ServerErrorCode::Throttled,
-                reason: "Request throttled",
-                retry_after: Some(self.faults.retry_after_secs),
-            })
+        let fault = RecordFault {
+            code: ServerErrorCode::Throttled,
+            reason: "Request throttled",
+            retry_after: Some(self.faults.retry_after_secs),
+        };
+        self.hit(self.faults.record_throttle_rate).then_some(fault)
     }
 
     fn record_read(&mut self, _record_name: &str) -> Option<RecordFault> {

@@ -1,9 +1,59 @@
 //! A CloudKit-compatible HTTP server for tests, the quickstart and anyone without an Apple
 //! account: the same URL layout, S2S signature check, JSON shapes and error codes as
-//! CloudKit Web Services (see `cloudkit-protocol.md`), with strict, deterministic and
-//! observable behaviour. `routes` owns HTTP (routing, parsing, error encoding),
-//! `signature` the S2S check, `store` (+ `query`, `filter`) the pure record semantics,
-//! `persist` durability, `faults` seeded fault injection.
+//! CloudKit Web Services (see `cloudkit-protocol.md`), at least as strict and strange as
+//! the live service, deterministic under a seed and observable. `routes` owns the request
+//! flow, `protocol` HTTP (routing, parsing, encoding, gzip, size limit), `translate` wire ⇄
+//! domain types, `signature` the S2S check, `store` (+ `scope`, `query`, `filter`) the
+//! pure record semantics over `domain` types, `persist` durability, `faults` the
+//! per-operation behaviour hook, `clock` time and seeded entropy, `requests` the request
+//! log, `admin` the unsigned `/_emulator/` routes.
+//!
+//! Live-like behaviours, each with its source; every fault is seeded (`Faults::seed`) and
+//! off unless asked, except the 404, which is how CloudKit is:
+//!
+//! - A query on a record type never written in that container, environment and database
+//!   is a request-level 404 `{"serverErrorCode": "NOT_FOUND", "reason": "Did not find
+//!   record type: Game", "uuid": …}`. Once a record of the type was written the type is
+//!   known, even after every record is deleted. Source: the server message "Did not find
+//!   record type: <T>" quoted by public CloudKit client code; MistKit's integration runner
+//!   treats records/query's 404 NOT_FOUND as "schema not indexed yet"
+//!   (brightdigit/MistKit, `Examples/MistDemo/…/IntegrationTestRunner.swift`).
+//! - Index lag (`Faults::index_lag_ms`, `--index-lag-ms`): queries see each write
+//!   (create, update, delete) that many milliseconds late on the emulator's clock, the
+//!   previous version meanwhile; records/lookup stays exact. Source: "indexes are updated
+//!   asynchronously" (Apple, CloudKit Web Services Reference, `QueryingRecords`).
+//! - gzip: reply bodies are gzip-encoded (`Content-Encoding: gzip`) when the request's
+//!   `Accept-Encoding` allows it (`EmulatorConfig::gzip`, `--no-gzip`). Source: live
+//!   response headers carry `content-encoding: gzip` (brightdigit/MistKit
+//!   `.taskmaster/docs/cloudkit-asset-fix-plan.md`, commit `5430ed4`).
+//! - Size limits: at most 200 operations per modify and 200 names per lookup (400
+//!   BAD_REQUEST), 200 records per page (`resultsLimit` clamped), a record's fields at
+//!   most 1,000,000 bytes as JSON (per-record BAD_REQUEST; the page names no code).
+//!   Source: Apple, CloudKit Web Services Reference, "Data Size Limits" (200 operations,
+//!   200 records per response, 1 MB per record excluding assets). A request body over
+//!   2,000,000 bytes is refused with HTTP 413 and an HTML body before it is read: Web
+//!   Services documents no request size; Apple's native guidance is "2 MB per request"
+//!   (`CKError.Code.limitExceeded`), and an HTTP front end answers in HTML, not JSON.
+//! - users/caller answers both shapes in one body: top-level `userRecordName` (CloudKit
+//!   JS's `fetchCurrentUserIdentity()` resolves to the body as a `UserIdentity`) and
+//!   `users: [identity]` (Apple, Web Services `FetchCurrentUserIdentity`).
+//! - Per-record THROTTLED (`record_throttle_rate`): in records/modify, a record's entry is
+//!   `{recordName, reason, serverErrorCode: "THROTTLED", retryAfter}` before any effect on
+//!   it; the others proceed. Source: per-record error dictionaries carry `retryAfter`
+//!   (Apple, `ModifyRecords`, Record Fetch Error Dictionary; protocol notes §7.1).
+//! - Lookup errors (`lookup_error_rate`): a record's lookup entry is TRY_AGAIN_LATER or
+//!   THROTTLED (with `retryAfter`) or INTERNAL_ERROR, a seeded choice. Source: the same
+//!   error dictionary in `LookupRecords`; codes from Apple's `ErrorCodes` table.
+//! - 500 after commit (`error_after_commit_rate`): records/modify applies and persists the
+//!   batch, then answers HTTP 500 INTERNAL_ERROR, so a client cannot tell whether it
+//!   happened. `drop_rate` does the same and closes the connection unanswered.
+//! - Page boundaries (`page_repeat_rate`, `page_skip_rate`): a continued query page begins
+//!   with the previous page's last record, or leaves out the first record after the
+//!   boundary. Source: continuation markers are relative positions, not snapshots, so a
+//!   concurrent insert or delete shifts what the next page holds (Apple,
+//!   `CKQueryOperation.Cursor`).
+//! - Request-level THROTTLED (429) and TRY_AGAIN_LATER (503) with `retryAfter`
+//!   (`throttle_rate`, `unavailable_rate`), and `latency_ms`, per request before any effect.
 //!
 //! Choices made where the protocol notes are unsure (§13), and known differences:
 //!
@@ -35,27 +85,27 @@
 //!   "invalid attempt to set value type … defined to be: …"; undecodable values (a
 //!   fractional TIMESTAMP) get "Invalid value, expected type TIMESTAMP.". Untyped values
 //!   take the schema's type, else an inferred one. Unknown type names are refused.
-//! - Query: an unknown record type gives an empty result (live production answers 404 "Did
-//!   not find record type"; development's just-in-time schema makes first publishes work).
-//!   `resultsLimit` above 200 is clamped to 200, 0 is a 400. `desiredKeys: []` omits the
+//! - Query: an unknown record type is a 404 (above). `resultsLimit` above 200 is clamped to 200, 0 is a 400. `desiredKeys: []` omits the
 //!   `fields` key (recordType stays, so clients can tell records from errors). An untyped
 //!   IN / NOT_IN filter is ignored, as live CloudKit does. Records lacking a filtered field
 //!   match no comparator; lacking a sorted field, they sort first. The default order is
 //!   recordName ascending and every sort ends with recordName, so pages are stable. Index
 //!   enforcement only with `require_indexes`.
-//! - Change tags: lower-case base-36 of a store-wide counter (short, unlike live's 8
-//!   characters); they change on every write, deterministic from an empty store.
-//!   `created`/`modified` carry one developer user record name and deviceID "2".
-//! - Replies are compact JSON (live output is pretty-printed and gzip-encoded); per-record
-//!   errors carry `recordName, reason, serverErrorCode` only, like live ones.
+//! - Change tags: 8 lower-case base-36 characters like live ones (`kf3z2sxt`), drawn from
+//!   `EmulatorConfig::seed` and a store-wide counter: different on every write,
+//!   reproducible from an empty store. Error `uuid`s come from the same seed.
+//!   `created`/`modified` carry one developer user record name and deviceID "2", with
+//!   times from the emulator's clock (`EmulatorConfig::clock`, manual in tests).
+//! - Replies are compact JSON (live output is pretty-printed); per-record errors carry
+//!   `recordName, reason, serverErrorCode` (+ `retryAfter`) only, like live ones.
 //!   `retryAfter` is a whole number of seconds (typed clients decode an integer).
 //! - A reference saved without `action` is stored with `action: NONE`.
-//! - users/current answers `{userRecordName}` (as live); users/caller the documented
-//!   `{users: [{userRecordName}]}` (no `lookupInfo` or `nameComponents`: S2S callers are
-//!   not discoverable).
+//! - users/current answers `{userRecordName}` (as live); users/caller both shapes (above;
+//!   no `lookupInfo` or `nameComponents`: S2S callers are not discoverable).
 
 mod admin;
 mod clock;
+mod domain;
 mod faults;
 mod filter;
 mod persist;
@@ -63,8 +113,10 @@ mod protocol;
 mod query;
 mod requests;
 mod routes;
+mod scope;
 mod signature;
 pub mod store;
+mod translate;
 
 pub use admin::{Dump, DumpedRecord, DumpedScope};
 pub use clock::{Clock, ManualClock};
@@ -105,11 +157,13 @@ pub struct EmulatorConfig {
     /// Seed of everything the emulator invents: error `uuid`s, change tags, generated
     /// record names. Fault decisions use `faults.seed`.
     pub seed: u64,
+    /// gzip-encode reply bodies when the request's `Accept-Encoding` allows it.
+    pub gzip: bool,
 }
 
 impl Default for EmulatorConfig {
     /// 127.0.0.1 on a free port, in memory, no keys, ±10 minutes, no faults, wall time,
-    /// seed 0.
+    /// seed 0, gzip when accepted.
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -122,6 +176,7 @@ impl Default for EmulatorConfig {
             log_requests: false,
             clock: Clock::System,
             seed: 0,
+            gzip: true,
         }
     }
 }
@@ -218,6 +273,7 @@ struct Shared {
     clock_skew: Duration,
     log_requests: bool,
     clock: Clock,
+    gzip: bool,
 }
 
 impl Shared {
@@ -315,6 +371,7 @@ pub async fn start(config: EmulatorConfig) -> anyhow::Result<RunningEmulator> {
         clock_skew: config.clock_skew,
         log_requests: config.log_requests,
         clock: config.clock,
+        gzip: config.gzip,
     });
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let task = tokio::spawn(routes::serve(listener, shared.clone(), stopped));

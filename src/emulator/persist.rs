@@ -10,6 +10,7 @@
 //! One server at a time owns a directory: `open_exclusive` takes an exclusive lock on its
 //! `lock` file (naming the holder) for as long as the `Persister` lives.
 
+use super::domain::WriteOutcome;
 use super::store::{Change, Scope, ScopeData, Store, StoredRecord};
 use crate::cloudkit::wire::WireField;
 use crate::record::FieldType;
@@ -162,9 +163,10 @@ impl Persister {
     pub fn commit(
         &mut self,
         scope: &Scope,
-        changes: &[Change],
+        outcomes: &[WriteOutcome],
         store: &Store,
     ) -> Result<Pending, PersistError> {
+        let changes: Vec<LoggedChange> = outcomes.iter().filter_map(logged).collect();
         if changes.is_empty() {
             return Ok(Pending(None));
         }
@@ -172,7 +174,7 @@ impl Persister {
             seq: self.sequence + 1,
             counter: store.counter,
             scope: Some(scope.clone()),
-            changes: changes.iter().map(logged).collect(),
+            changes,
             reset: false,
         };
         self.append(&entry)?;
@@ -296,10 +298,12 @@ fn persisted(name: &str, record: &StoredRecord) -> PersistedRecord {
     }
 }
 
-fn logged(change: &Change) -> LoggedChange {
-    match change {
-        Change::Put { name, record } => LoggedChange::Put(persisted(name, record)),
-        Change::Delete { name } => LoggedChange::Delete(name.clone()),
+/// The log form of a write that took effect.
+fn logged(outcome: &WriteOutcome) -> Option<LoggedChange> {
+    match outcome {
+        WriteOutcome::Saved { name, record } => Some(LoggedChange::Put(persisted(name, record))),
+        WriteOutcome::Deleted { name } => Some(LoggedChange::Delete(name.clone())),
+        WriteOutcome::Failed(_) => None,
     }
 }
 
@@ -457,16 +461,12 @@ mod tests {
             record: WireRecord::from_record(&record),
             desired_keys: None,
         }]);
-        let modified = store
-            .modify(
-                &scope(),
-                &request,
-                1_000,
-                &mut crate::emulator::faults::Exact,
-            )
+        let batch = crate::emulator::translate::write_batch(&request).unwrap();
+        let outcomes = store
+            .modify(&scope(), &batch, 1_000, &mut crate::emulator::faults::Exact)
             .unwrap();
         persister
-            .commit(&scope(), &modified.changes, store)
+            .commit(&scope(), &outcomes, store)
             .unwrap()
             .wait()
             .unwrap();

@@ -350,6 +350,60 @@ struct ErrorReply<'a> {
     retry_after: Option<u64>,
 }
 
+/// Largest request body accepted, in bytes. Not documented for Web Services; Apple's
+/// native guidance is "2 MB per request (not counting asset sizes)" (CloudKit,
+/// `CKError.Code.limitExceeded`), read strictly as 2,000,000 bytes.
+pub const MAX_REQUEST_BYTES: usize = 2_000_000;
+
+/// HTTP 413 for a body over `MAX_REQUEST_BYTES`, answered before CloudKit reads it: the
+/// HTTP front end's HTML page, not a CloudKit JSON body (a client must not read a
+/// serverErrorCode such as QUOTA_EXCEEDED into it).
+pub fn too_large_reply() -> Reply {
+    let body = b"<html><head><title>413 Request Entity Too Large</title></head>\
+<body><h1>Request Entity Too Large</h1></body></html>\n"
+        .to_vec();
+    let mut response = reply(StatusCode::PAYLOAD_TOO_LARGE, body);
+    response.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("text/html"),
+    );
+    response
+}
+
+/// Whether `Accept-Encoding` allows gzip (`gzip`, `x-gzip` or `*` with a non-zero `q`;
+/// an explicit `gzip;q=0` wins over `*`). Live replies are gzip-encoded (protocol notes
+/// §1.1, §7.4: `content-encoding: gzip` in captured response headers).
+pub fn accepts_gzip(headers: &hyper::HeaderMap) -> bool {
+    let mut gzip = None;
+    let mut any = None;
+    let values = headers.get_all(hyper::header::ACCEPT_ENCODING);
+    for item in values
+        .iter()
+        .flat_map(|v| v.to_str().unwrap_or("").split(','))
+    {
+        let mut parts = item.split(';');
+        let coding = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+        let quality = parts
+            .find_map(|p| p.trim().strip_prefix("q="))
+            .and_then(|q| q.trim().parse::<f32>().ok())
+            .unwrap_or(1.0);
+        match coding.as_str() {
+            "gzip" | "x-gzip" => gzip = Some(quality > 0.0),
+            "*" => any = Some(quality > 0.0),
+            _ => {}
+        }
+    }
+    gzip.or(any).unwrap_or(false)
+}
+
+/// `body` gzip-encoded, or `None` if encoding failed.
+pub fn gzip(body: &[u8]) -> Option<Vec<u8>> {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    encoder.write_all(body).ok()?;
+    encoder.finish().ok()
+}
+
 fn reply(status: StatusCode, body: Vec<u8>) -> Reply {
     let mut response = Response::new(Full::new(Bytes::from(body)));
     *response.status_mut() = status;
@@ -404,6 +458,27 @@ mod tests {
         );
         assert_eq!(percent_decode("a%2"), "a%2");
         assert_eq!(percent_decode("%E2%98%95%zz"), "\u{2615}%zz");
+    }
+
+    #[test]
+    fn issue_11_accept_encoding_decides_gzip() {
+        let accepts = |value: &str| {
+            let mut headers = hyper::HeaderMap::new();
+            headers.insert(
+                hyper::header::ACCEPT_ENCODING,
+                hyper::header::HeaderValue::from_str(value).unwrap(),
+            );
+            accepts_gzip(&headers)
+        };
+        assert!(accepts("gzip"));
+        assert!(accepts("br, GZIP;q=0.5"));
+        assert!(accepts("*"));
+        assert!(!accepts("identity"));
+        assert!(!accepts("gzip;q=0"));
+        assert!(!accepts("*, gzip;q=0"));
+        assert!(!accepts_gzip(&hyper::HeaderMap::new()));
+        let packed = gzip(b"{\"records\":[]}").unwrap();
+        assert_eq!(&packed[..2], &[0x1f, 0x8b]);
     }
 
     #[test]

@@ -6,16 +6,18 @@
 //! unsigned (see `admin`).
 
 use super::admin;
+use super::domain::{ReadOutcome, WriteBatch, WriteOutcome};
 use super::faults::{CommitFault, Hook, PageFault, RequestFault};
 use super::persist::Pending;
 use super::protocol::{self, Endpoint, Reply, Route};
 use super::requests::{LoggedRequest, OperationOutcome};
 use super::signature::{self, SignedRequest};
-use super::store::{Modified, RequestError, Scope};
+use super::store::{RequestError, Scope};
+use super::translate;
 use super::{Shared, State};
 use crate::cloudkit::wire::{
-    LookupRequest, ModifyRequest, OperationType, QueryRequest, RecordResult, ServerErrorCode,
-    UserIdentity, Zone, ZonesLookupRequest, ZonesResponse,
+    LookupRequest, ModifyRequest, QueryRequest, QueryResponse, ServerErrorCode, UserIdentity, Zone,
+    ZonesLookupRequest, ZonesResponse,
 };
 use http_body_util::BodyExt;
 use hyper::body::{Bytes, Incoming};
@@ -85,28 +87,31 @@ async fn handle_to_end(shared: Arc<Shared>, request: Request<Incoming>) -> Resul
     let path = request.uri().path().to_owned();
     let query = request.uri().query().map(str::to_owned);
     let headers = request.headers().clone();
-    let body = match request.into_body().collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(_) => Bytes::new(),
-    };
+    let accepts_gzip = shared.gzip && protocol::accepts_gzip(&headers);
+    let limited = http_body_util::Limited::new(request.into_body(), protocol::MAX_REQUEST_BYTES);
     let mut trace = Trace::default();
+    let body = match limited.collect().await {
+        Ok(collected) => Some(collected.to_bytes()),
+        Err(error) if error.is::<http_body_util::LengthLimitError>() => None,
+        Err(_) => Some(Bytes::new()),
+    };
     let is_admin = path.starts_with("/_emulator/");
-    let outcome = if is_admin {
-        Ok(admin::handle(
+    let outcome = if let Some(body) = body {
+        respond(
             &shared,
             &method,
             &path,
             query.as_deref(),
+            &headers,
             &body,
-        ))
+            &mut trace,
+        )
+        .await
     } else {
-        let signed = SignedRequest {
-            headers: &headers,
-            path: &path,
-            query: query.as_deref(),
-            body: &body,
-        };
-        database(&shared, &method, signed, &mut trace).await
+        trace.endpoint = protocol::route(&method, &path)
+            .ok()
+            .map(|r| r.endpoint.name());
+        Ok(protocol::too_large_reply())
     };
     let status = match &outcome {
         Ok(reply) => reply.status().as_u16().to_string(),
@@ -121,7 +126,52 @@ async fn handle_to_end(shared: Arc<Shared>, request: Request<Incoming>) -> Resul
             started.elapsed().as_millis()
         );
     }
-    outcome
+    match outcome {
+        Ok(reply) if accepts_gzip => Ok(compressed(reply).await),
+        other => other,
+    }
+}
+
+/// `reply` with a gzip-encoded body and `Content-Encoding: gzip`.
+async fn compressed(reply: Reply) -> Reply {
+    let (mut parts, body) = reply.into_parts();
+    let bytes = match body.collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(never) => match never {},
+    };
+    match protocol::gzip(&bytes) {
+        Some(packed) => {
+            parts.headers.insert(
+                hyper::header::CONTENT_ENCODING,
+                hyper::header::HeaderValue::from_static("gzip"),
+            );
+            parts.headers.remove(hyper::header::CONTENT_LENGTH);
+            Reply::from_parts(parts, http_body_util::Full::new(Bytes::from(packed)))
+        }
+        None => Reply::from_parts(parts, http_body_util::Full::new(bytes)),
+    }
+}
+
+/// An admin or database request with its whole body.
+async fn respond(
+    shared: &Arc<Shared>,
+    method: &Method,
+    path: &str,
+    query: Option<&str>,
+    headers: &hyper::HeaderMap,
+    body: &Bytes,
+    trace: &mut Trace,
+) -> Result<Reply, Dropped> {
+    if path.starts_with("/_emulator/") {
+        return Ok(admin::handle(shared, method, path, query, body));
+    }
+    let signed = SignedRequest {
+        headers,
+        path,
+        query,
+        body,
+    };
+    database(shared, method, signed, trace).await
 }
 
 /// Logs the request and counts its status and operation outcomes.
@@ -284,6 +334,7 @@ fn read(
         Endpoint::Modify => Err(internal(&"records/modify is not a read")),
         Endpoint::Query => {
             let request: QueryRequest = protocol::parse_body(body)?;
+            translate::check_query(&request)?;
             let (reply, fault) = query(shared, scope, &request)?;
             let outcome = match fault {
                 None => "ok",
@@ -295,23 +346,9 @@ fn read(
                 .push(OperationOutcome::new("query", None, outcome));
             Ok(protocol::query_reply(&reply))
         }
-        Endpoint::Lookup => {
-            let request: LookupRequest = protocol::parse_body(body)?;
-            let mut state = shared.lock();
-            let State { store, faults, .. } = &mut *state;
-            let records = store.lookup(scope, &request, faults)?;
-            drop(state);
-            trace.operations = outcomes(&records, |_| "lookup");
-            let errors = trace
-                .operations
-                .iter()
-                .filter(|o| o.outcome != "ok" && o.outcome != "NOT_FOUND")
-                .count() as u64;
-            shared.lock().stats.faults.lookup_errors += errors;
-            Ok(protocol::records_reply(&records))
-        }
+        Endpoint::Lookup => lookup(shared, scope, body, trace),
         Endpoint::ZonesList => {
-            let zone_id = shared.lock().store.default_zone_id();
+            let zone_id = translate::zone_id(shared.lock().store.user_record_name());
             Ok(protocol::json_reply(&ZonesResponse {
                 zones: vec![Zone {
                     zone_id,
@@ -329,42 +366,28 @@ fn read(
             Ok(protocol::json_reply(&UserIdentity { user_record_name }))
         }
         Endpoint::UsersCaller => {
-            // Documented (FetchCurrentUserIdentity): an array with one user identity.
+            // Both documented shapes in one body: Apple's Web Services page
+            // (FetchCurrentUserIdentity) answers `{users: [identity]}`; CloudKit JS's
+            // `fetchCurrentUserIdentity()` resolves to the body itself as a UserIdentity
+            // and reads its top-level `userRecordName`.
             let user_record_name = shared.lock().store.user_record_name().to_owned();
-            Ok(protocol::json_reply(
-                &json!({"users": [{"userRecordName": user_record_name}]}),
-            ))
+            Ok(protocol::json_reply(&json!({
+                "userRecordName": user_record_name,
+                "users": [{"userRecordName": user_record_name}],
+            })))
         }
     }
 }
 
-/// One outcome per reply entry: `ok` or the entry's serverErrorCode.
-fn outcomes(
-    results: &[RecordResult],
-    operation: impl Fn(usize) -> &'static str,
-) -> Vec<OperationOutcome> {
-    results
-        .iter()
-        .enumerate()
-        .map(|(index, result)| match result {
-            RecordResult::Record(record) => {
-                OperationOutcome::new(operation(index), record.record_name.as_deref(), "ok")
-            }
-            RecordResult::Error(error) => OperationOutcome::new(
-                operation(index),
-                error.record_name.as_deref(),
-                error.server_error_code.as_str(),
-            ),
-        })
-        .collect()
-}
-
-/// One query page under the lock, counting an injected page fault.
-fn query(
+/// records/lookup under the lock, counting injected lookup errors.
+fn lookup(
     shared: &Shared,
     scope: &Scope,
-    request: &QueryRequest,
-) -> Result<(crate::cloudkit::wire::QueryResponse, Option<PageFault>), RequestError> {
+    body: &[u8],
+    trace: &mut Trace,
+) -> Result<Reply, RequestError> {
+    let request: LookupRequest = protocol::parse_body(body)?;
+    let names = translate::lookup_names(&request)?;
     let mut state = shared.lock();
     let State {
         store,
@@ -372,13 +395,75 @@ fn query(
         stats,
         ..
     } = &mut *state;
-    let (reply, fault) = store.query(scope, request, faults)?;
-    match fault {
+    let found = store.lookup(scope, &names, faults);
+    trace.operations = read_outcomes(&found);
+    stats.faults.lookup_errors += found
+        .iter()
+        .filter(|o| matches!(o, ReadOutcome::Failed(f) if f.code != ServerErrorCode::NotFound))
+        .count() as u64;
+    let records = translate::lookup_results(&found, &request, store.user_record_name());
+    drop(state);
+    Ok(protocol::records_reply(&records))
+}
+
+/// One logged outcome per name read: `ok` or the failure's serverErrorCode.
+fn read_outcomes(found: &[ReadOutcome<'_>]) -> Vec<OperationOutcome> {
+    found
+        .iter()
+        .map(|outcome| match outcome {
+            ReadOutcome::Found { name, .. } => OperationOutcome::new("lookup", Some(name), "ok"),
+            ReadOutcome::Failed(failure) => {
+                OperationOutcome::new("lookup", Some(&failure.record_name), failure.code.as_str())
+            }
+        })
+        .collect()
+}
+
+/// One logged outcome per write: `ok` or the failure's serverErrorCode.
+fn write_outcomes(batch: &WriteBatch, outcomes: &[WriteOutcome]) -> Vec<OperationOutcome> {
+    batch
+        .writes
+        .iter()
+        .zip(outcomes)
+        .map(|(write, outcome)| {
+            let operation = write.kind.name();
+            match outcome {
+                WriteOutcome::Saved { name, .. } | WriteOutcome::Deleted { name } => {
+                    OperationOutcome::new(operation, Some(name), "ok")
+                }
+                WriteOutcome::Failed(failure) => OperationOutcome::new(
+                    operation,
+                    Some(&failure.record_name),
+                    failure.code.as_str(),
+                ),
+            }
+        })
+        .collect()
+}
+
+/// One query page under the lock, rendered, counting an injected page fault.
+fn query(
+    shared: &Shared,
+    scope: &Scope,
+    request: &QueryRequest,
+) -> Result<(QueryResponse, Option<PageFault>), RequestError> {
+    let mut state = shared.lock();
+    let State {
+        store,
+        faults,
+        stats,
+        ..
+    } = &mut *state;
+    let lag_on = faults.index_lag_ms() > 0;
+    store.catch_up(scope, shared.clock.now_millis(), lag_on);
+    let page = store.query(scope, request, faults)?;
+    match page.fault {
         Some(PageFault::RepeatPrevious) => stats.faults.pages_repeated += 1,
         Some(PageFault::SkipOne) => stats.faults.pages_skipped += 1,
         None => {}
     }
-    Ok((reply, fault))
+    let reply = translate::query_response(&page, request, store.user_record_name());
+    Ok((reply, page.fault))
 }
 
 type ModifyOutcome = (Reply, Vec<OperationOutcome>, Option<CommitFault>);
@@ -390,34 +475,32 @@ fn modify(
     scope: &Scope,
     request: &ModifyRequest,
 ) -> Result<ModifyOutcome, RequestError> {
+    let batch = translate::write_batch(request)?;
     let now = shared.clock.now_millis();
-    let (modified, pending) = apply_modify(shared, scope, request, now)?;
+    let (outcomes, pending, user_record_name) = apply_modify(shared, scope, &batch, now)?;
     if let Some(pending) = pending {
         pending.wait().map_err(|e| internal(&e))?;
     }
     let fault = shared.lock().faults.after_commit();
-    let kinds: Vec<&'static str> = request
-        .operations
-        .iter()
-        .map(|operation| operation_name(operation.operation_type))
-        .collect();
-    let operations = outcomes(&modified.results, |index| kinds[index]);
+    let operations = write_outcomes(&batch, &outcomes);
     let throttled = operations
         .iter()
         .filter(|o| o.outcome == "THROTTLED")
         .count() as u64;
     shared.lock().stats.faults.records_throttled += throttled;
-    let reply = protocol::records_reply(&modified.results);
-    Ok((reply, operations, fault))
+    let results = translate::modify_results(&outcomes, request, &user_record_name);
+    Ok((protocol::records_reply(&results), operations, fault))
 }
+
+type Applied = (Vec<WriteOutcome>, Option<Pending>, String);
 
 /// The locked part of modify: apply and write the log line.
 fn apply_modify(
     shared: &Shared,
     scope: &Scope,
-    request: &ModifyRequest,
+    batch: &WriteBatch,
     now: i64,
-) -> Result<(Modified, Option<Pending>), RequestError> {
+) -> Result<Applied, RequestError> {
     let mut state = shared.lock();
     let State {
         store,
@@ -425,20 +508,20 @@ fn apply_modify(
         faults,
         ..
     } = &mut *state;
-    let modified = store.modify(scope, request, now, faults)?;
+    let outcomes = store.modify(scope, batch, now, faults)?;
     let pending = match persister {
         Some(persister) => Some(
             persister
-                .commit(scope, &modified.changes, store)
+                .commit(scope, &outcomes, store)
                 .map_err(|e| internal(&e))?,
         ),
         None => None,
     };
-    Ok((modified, pending))
+    Ok((outcomes, pending, store.user_record_name().to_owned()))
 }
 
 fn zones_lookup(shared: &Shared, request: &ZonesLookupRequest) -> serde_json::Value {
-    let default_zone = shared.lock().store.default_zone_id();
+    let default_zone = translate::zone_id(shared.lock().store.user_record_name());
     let zones: Vec<serde_json::Value> = request
         .zones
         .iter()
@@ -455,18 +538,6 @@ fn zones_lookup(shared: &Shared, request: &ZonesLookupRequest) -> serde_json::Va
         })
         .collect();
     json!({ "zones": zones })
-}
-
-fn operation_name(kind: OperationType) -> &'static str {
-    match kind {
-        OperationType::Create => "create",
-        OperationType::Update => "update",
-        OperationType::ForceUpdate => "forceUpdate",
-        OperationType::Replace => "replace",
-        OperationType::ForceReplace => "forceReplace",
-        OperationType::Delete => "delete",
-        OperationType::ForceDelete => "forceDelete",
-    }
 }
 
 fn count(

@@ -1,14 +1,16 @@
 //! The emulator's records and their CloudKit semantics: modify (seven operation types,
 //! change tags, conflicts), lookup, and the field-type schema fixed by first write. Pure:
-//! no HTTP, no clock (callers pass `now` in milliseconds), no files. `query` lives in its
-//! own module; `persist` records the `Change`s this module returns.
+//! no HTTP, no clock (callers pass `now` in milliseconds), no files; it takes and returns
+//! the domain types of `domain` (`translate` converts wire bodies). `query` lives in its
+//! own module; `persist` records the writes this module returns.
 
-use super::faults::{Hook, PageFault, RecordFault};
-use super::query;
-use crate::cloudkit::wire::{
-    LookupRequest, ModifyRequest, Operation, OperationType, RecordError, RecordResult,
-    ServerErrorCode, Stamp, WireField, WireRecord, ZoneId, DEFAULT_ZONE,
+use super::domain::{
+    FieldInput, Page, ReadOutcome, RecordFailure, Write, WriteBatch, WriteOutcome,
 };
+use super::faults::{Hook, RecordFault};
+use super::query;
+pub use super::scope::{RecordSet, Schema, ScopeData};
+use crate::cloudkit::wire::{QueryRequest, ServerErrorCode, WireField};
 use crate::record::{Database, Environment};
 use crate::record::{FieldType, FieldValue, Fields, Value};
 use serde::{Deserialize, Serialize};
@@ -17,8 +19,11 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 /// At most this many operations per modify and names per lookup (protocol notes §8).
 pub const MAX_OPERATIONS: usize = 200;
 
-/// `deviceID` of every `created` / `modified` stamp, as seen live for S2S writes.
-const DEVICE_ID: &str = "2";
+/// Largest record accepted, in bytes of its fields as JSON `{name: {value, type}}`:
+/// "Maximum record size (not including Asset fields): 1 MB" (Apple, CloudKit Web Services
+/// Reference, Data Size Limits; protocol notes §8), read strictly as 1,000,000 bytes.
+/// The page gives no error code; a larger record gets a per-record BAD_REQUEST.
+pub const MAX_RECORD_BYTES: usize = 1_000_000;
 
 /// One container, environment and database: each is a separate store.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -38,75 +43,7 @@ pub struct StoredRecord {
     pub modified: i64,
 }
 
-/// `recordType` → field name → the type fixed by the field's first write.
-pub type Schema = BTreeMap<String, BTreeMap<String, FieldType>>;
-
-/// The records and schema of one scope (default zone only). Records are reached through
-/// methods so that the per-type name index stays in step with them.
-#[derive(Clone, Debug, Default)]
-pub struct ScopeData {
-    records: BTreeMap<String, StoredRecord>,
-    /// `recordType` → the names of its records in name order: queries page through this
-    /// instead of scanning and sorting every record of the scope.
-    names_by_type: HashMap<String, BTreeSet<String>>,
-    pub schema: Schema,
-}
-
-impl ScopeData {
-    /// Every record of the scope, by name.
-    pub fn records(&self) -> &BTreeMap<String, StoredRecord> {
-        &self.records
-    }
-
-    pub fn get(&self, name: &str) -> Option<&StoredRecord> {
-        self.records.get(name)
-    }
-
-    /// The names of the records of `record_type`, in name order.
-    pub fn names_of_type(&self, record_type: &str) -> Option<&BTreeSet<String>> {
-        self.names_by_type.get(record_type)
-    }
-
-    /// Stores `record` under `name`, replacing any record of that name.
-    pub fn insert(&mut self, name: String, record: StoredRecord) {
-        let retyped = self
-            .records
-            .get(&name)
-            .filter(|previous| previous.record_type != record.record_type)
-            .map(|previous| previous.record_type.clone());
-        if let Some(former_type) = retyped {
-            self.unindex(&former_type, &name);
-        }
-        match self.names_by_type.get_mut(&record.record_type) {
-            Some(names) if names.contains(&name) => {}
-            Some(names) => {
-                names.insert(name.clone());
-            }
-            None => {
-                let names = BTreeSet::from([name.clone()]);
-                self.names_by_type.insert(record.record_type.clone(), names);
-            }
-        }
-        self.records.insert(name, record);
-    }
-
-    pub fn remove(&mut self, name: &str) -> Option<StoredRecord> {
-        let removed = self.records.remove(name)?;
-        self.unindex(&removed.record_type, name);
-        Some(removed)
-    }
-
-    fn unindex(&mut self, record_type: &str, name: &str) {
-        if let Some(names) = self.names_by_type.get_mut(record_type) {
-            names.remove(name);
-            if names.is_empty() {
-                self.names_by_type.remove(record_type);
-            }
-        }
-    }
-}
-
-/// A committed effect, in the order applied; `persist` logs these.
+/// A committed effect, as `persist` logs and replays it.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Change {
     Put { name: String, record: StoredRecord },
@@ -133,13 +70,6 @@ impl RequestError {
     }
 }
 
-/// What a modify did: one result per operation, and the changes to make durable.
-#[derive(Clone, Debug, Default)]
-pub struct Modified {
-    pub results: Vec<RecordResult>,
-    pub changes: Vec<Change>,
-}
-
 /// Index declarations for `--require-indexes`: `Type.field` names that are queryable.
 #[derive(Clone, Debug, Default)]
 pub struct Indexes {
@@ -159,14 +89,6 @@ pub struct Store {
     user_record_name: String,
 }
 
-/// Options of a reply record.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Render<'a> {
-    pub desired_keys: Option<&'a [String]>,
-    pub numbers_as_strings: bool,
-    pub with_zone: bool,
-}
-
 impl Store {
     pub fn new(indexes: Indexes) -> Self {
         Self {
@@ -183,7 +105,7 @@ impl Store {
     }
 
     pub fn record_count(&self) -> usize {
-        self.scopes.values().map(|s| s.records.len()).sum()
+        self.scopes.values().map(|s| s.records().len()).sum()
     }
 
     /// Forgets every record, schema and the counter.
@@ -192,124 +114,73 @@ impl Store {
         self.counter = 0;
     }
 
-    /// The zone ID of the default zone, as replies carry it.
-    pub fn default_zone_id(&self) -> ZoneId {
-        ZoneId {
-            zone_name: DEFAULT_ZONE.to_owned(),
-            owner_record_name: Some(self.user_record_name.clone()),
-            zone_type: Some("DEFAULT_ZONE".to_owned()),
-        }
-    }
-
     /// records/modify. Request-level problems fail the whole request before anything is
-    /// applied; per-operation problems become error entries and the rest proceeds.
+    /// applied; per-write problems become `Failed` outcomes and the rest proceeds.
     pub fn modify(
         &mut self,
         scope: &Scope,
-        request: &ModifyRequest,
+        batch: &WriteBatch,
         now: i64,
         hook: &mut dyn Hook,
-    ) -> Result<Modified, RequestError> {
-        check_zone(request.zone_id.as_ref())?;
-        if request.atomic == Some(true) {
+    ) -> Result<Vec<WriteOutcome>, RequestError> {
+        if batch.atomic {
             return Err(RequestError::bad_request(
                 "atomic operations not supported in default zone",
             ));
         }
-        if request.operations.len() > MAX_OPERATIONS {
+        if batch.writes.len() > MAX_OPERATIONS {
             return Err(RequestError::bad_request(format!(
                 "BadRequestException: too many operations: {} (at most {MAX_OPERATIONS})",
-                request.operations.len()
+                batch.writes.len()
             )));
         }
-        let missing_tag = request
-            .operations
+        let missing_tag = batch
+            .writes
             .iter()
-            .any(|op| op.operation_type.needs_tag() && op.record.record_change_tag.is_none());
+            .any(|write| write.kind.needs_tag() && write.change_tag.is_none());
         if missing_tag {
             return Err(RequestError::bad_request(
                 "BadRequestException: missing required field 'recordChangeTag'",
             ));
         }
-        let numbers_as_strings = request.numbers_as_strings.unwrap_or(false);
         let mut seen = HashSet::new();
-        let mut modified = Modified::default();
-        for operation in &request.operations {
-            let render = Render {
-                desired_keys: operation
-                    .desired_keys
-                    .as_deref()
-                    .or(request.desired_keys.as_deref()),
-                numbers_as_strings,
-                with_zone: false,
-            };
-            let result = match self.apply(scope, operation, &mut seen, now, hook) {
-                Ok(change) => {
-                    let entry = match &change {
-                        Change::Put { name, record } => {
-                            RecordResult::Record(self.render(name, record, render))
-                        }
-                        Change::Delete { name } => RecordResult::Record(WireRecord {
-                            record_name: Some(name.clone()),
-                            deleted: Some(true),
-                            ..WireRecord::default()
-                        }),
-                    };
-                    modified.changes.push(change);
-                    entry
-                }
-                Err(failure) => RecordResult::Error(*failure),
-            };
-            modified.results.push(result);
-        }
-        Ok(modified)
+        let outcomes = batch
+            .writes
+            .iter()
+            .map(
+                |write| match self.apply(scope, write, &mut seen, now, hook) {
+                    Ok(outcome) => outcome,
+                    Err(failure) => WriteOutcome::Failed(failure),
+                },
+            )
+            .collect();
+        Ok(outcomes)
     }
 
-    /// records/lookup: one entry per requested name, in order; the hook may put an error
-    /// entry in place of any of them.
-    pub fn lookup(
-        &self,
+    /// records/lookup: one outcome per name, in order; the hook may fail any of them.
+    pub fn lookup<'a>(
+        &'a self,
         scope: &Scope,
-        request: &LookupRequest,
+        names: &'a [String],
         hook: &mut dyn Hook,
-    ) -> Result<Vec<RecordResult>, RequestError> {
-        check_zone(request.zone_id.as_ref())?;
-        if request.records.len() > MAX_OPERATIONS {
-            return Err(RequestError::bad_request(format!(
-                "BadRequestException: too many records: {} (at most {MAX_OPERATIONS})",
-                request.records.len()
-            )));
-        }
+    ) -> Vec<ReadOutcome<'a>> {
         let records = self.scopes.get(scope);
-        let results = request
-            .records
+        names
             .iter()
-            .map(|entry| {
-                let name = &entry.record_name;
+            .map(|name| {
                 if let Some(fault) = hook.record_read(name) {
-                    return RecordResult::Error(fault_error(name, &fault));
+                    return ReadOutcome::Failed(fault_failure(name, &fault));
                 }
                 match records.and_then(|r| r.get(name)) {
-                    Some(record) => {
-                        let render = Render {
-                            desired_keys: entry
-                                .desired_keys
-                                .as_deref()
-                                .or(request.desired_keys.as_deref()),
-                            numbers_as_strings: request.numbers_as_strings.unwrap_or(false),
-                            with_zone: true,
-                        };
-                        RecordResult::Record(self.render(name, record, render))
-                    }
-                    None => RecordResult::Error(record_error(
+                    Some(record) => ReadOutcome::Found { name, record },
+                    None => ReadOutcome::Failed(RecordFailure::new(
                         name,
                         ServerErrorCode::NotFound,
                         "Record not found",
                     )),
                 }
             })
-            .collect();
-        Ok(results)
+            .collect()
     }
 
     /// Applies a logged change again (start-up replay). Schema types come back with it.
@@ -331,47 +202,6 @@ impl Store {
         }
     }
 
-    /// The reply form of a stored record (key order as live output).
-    pub fn render(&self, name: &str, record: &StoredRecord, render: Render<'_>) -> WireRecord {
-        let fields = match render.desired_keys {
-            Some([]) => None,
-            keys => Some(
-                record
-                    .fields
-                    .iter()
-                    .filter(|(field, _)| keys.is_none_or(|k| k.iter().any(|d| d == *field)))
-                    .map(|(field, value)| {
-                        let wire = WireField {
-                            value: value.to_json(render.numbers_as_strings),
-                            field_type: Some(value.field_type().to_string()),
-                        };
-                        (field.clone(), Some(wire))
-                    })
-                    .collect(),
-            ),
-        };
-        WireRecord {
-            record_name: Some(name.to_owned()),
-            record_type: Some(record.record_type.clone()),
-            fields,
-            plugin_fields: Some(serde_json::json!({})),
-            record_change_tag: Some(record.change_tag.clone()),
-            created: Some(self.stamp(record.created)),
-            modified: Some(self.stamp(record.modified)),
-            deleted: Some(false),
-            zone_id: render.with_zone.then(|| self.default_zone_id()),
-            extra: BTreeMap::new(),
-        }
-    }
-
-    fn stamp(&self, timestamp: i64) -> Stamp {
-        Stamp {
-            timestamp,
-            user_record_name: Some(self.user_record_name.clone()),
-            device_id: Some(DEVICE_ID.to_owned()),
-        }
-    }
-
     /// A fresh change tag, never equal to `previous` (the record's current tag).
     fn next_tag(&mut self, previous: Option<&str>) -> String {
         loop {
@@ -386,24 +216,22 @@ impl Store {
     fn apply(
         &mut self,
         scope: &Scope,
-        operation: &Operation,
+        write: &Write,
         seen: &mut HashSet<String>,
         now: i64,
         hook: &mut dyn Hook,
-    ) -> Result<Change, Box<RecordError>> {
-        let kind = operation.operation_type;
-        let record = &operation.record;
-        let name = match &record.record_name {
+    ) -> Result<WriteOutcome, RecordFailure> {
+        let kind = write.kind;
+        let name = match &write.record_name {
             Some(name) => name.clone(),
-            None if kind == OperationType::Create => {
+            None if kind == super::domain::WriteKind::Create => {
                 self.counter += 1;
                 generated_name(self.seed, self.counter)
             }
             None => String::new(),
         };
-        let fail = |(code, reason): (ServerErrorCode, String)| {
-            Box::new(record_error(&name, code, &reason))
-        };
+        let fail =
+            |(code, reason): (ServerErrorCode, String)| RecordFailure::new(&name, code, &reason);
         if name.is_empty() {
             return Err(fail(bad("missing required field 'recordName'")));
         }
@@ -411,63 +239,92 @@ impl Store {
             return Err(fail(bad("record appears more than once in this request")));
         }
         if let Some(fault) = hook.record_write(&name) {
-            return Err(Box::new(fault_error(&name, &fault)));
+            return Err(fault_failure(&name, &fault));
         }
         let existing = self.scopes.get(scope).and_then(|s| s.get(&name));
-        check_preconditions(kind, record, existing).map_err(fail)?;
-        if matches!(kind, OperationType::Delete | OperationType::ForceDelete) {
+        check_preconditions(write, existing).map_err(fail)?;
+        let visible_at = match hook.index_lag_ms() {
+            0 => None,
+            lag => Some(now.saturating_add(lag)),
+        };
+        if kind.deletes() {
             if let Some(data) = self.scopes.get_mut(scope) {
-                data.remove(&name);
+                data.write(&name, None, visible_at);
             }
-            return Ok(Change::Delete { name });
+            return Ok(WriteOutcome::Deleted { name });
         }
-        let record_type = resolve_type(record, existing).map_err(fail)?;
-        let merge = matches!(kind, OperationType::Update | OperationType::ForceUpdate);
+        let record_type = resolve_type(write, existing).map_err(fail)?;
         let previous_tag = existing.map(|current| current.change_tag.clone());
         let change_tag = self.next_tag(previous_tag.as_deref());
         let data = self.scopes.entry(scope.clone()).or_default();
-        let types = data.schema.get(&record_type);
-        let (set, remove) = decode_fields(&record_type, types, record.fields.as_ref())
-            .map_err(|reason| fail((ServerErrorCode::BadRequest, reason)))?;
-        let previous = data.records.get(&name);
-        let mut fields = match previous {
-            Some(current) if merge => current.fields.clone(),
-            _ => Fields::new(),
-        };
-        for field in &remove {
-            fields.remove(field);
-        }
-        let schema = data.schema.entry(record_type.clone()).or_default();
-        for (field, value) in set {
-            schema
-                .entry(field.clone())
-                .or_insert_with(|| value.field_type());
-            fields.insert(field, value);
-        }
-        let stored = StoredRecord {
-            record_type,
-            fields,
-            change_tag,
-            created: previous.map_or(now, |current| current.created),
-            modified: now,
-        };
-        data.insert(name.clone(), stored.clone());
-        Ok(Change::Put {
+        let stored = put(data, write, &name, record_type, change_tag, now).map_err(fail)?;
+        data.write(&name, Some(stored.clone()), visible_at);
+        Ok(WriteOutcome::Saved {
             name,
             record: stored,
         })
     }
 
-    /// records/query; see `query`. Also returns the page fault the hook injected, if any.
-    pub fn query(
-        &self,
+    /// Makes the writes due by `now` visible to queries of `scope` (index lag).
+    pub fn catch_up(&mut self, scope: &Scope, now: i64, lag_on: bool) {
+        if let Some(data) = self.scopes.get_mut(scope) {
+            data.catch_up(now, lag_on);
+        }
+    }
+
+    /// records/query: one page; see `query`.
+    pub fn query<'a>(
+        &'a self,
         scope: &Scope,
-        request: &crate::cloudkit::wire::QueryRequest,
+        request: &QueryRequest,
         hook: &mut dyn Hook,
-    ) -> Result<(crate::cloudkit::wire::QueryResponse, Option<PageFault>), RequestError> {
-        check_zone(request.zone_id.as_ref())?;
+    ) -> Result<Page<'a>, RequestError> {
         query::run(self, scope, request, hook)
     }
+}
+
+/// The record a create, update or replace of `name` leaves: fields decoded against the
+/// schema (merged for update), the size limit checked, new field types fixed.
+fn put(
+    data: &mut ScopeData,
+    write: &Write,
+    name: &str,
+    record_type: String,
+    change_tag: String,
+    now: i64,
+) -> Result<StoredRecord, (ServerErrorCode, String)> {
+    let types = data.schema.get(&record_type);
+    let (set, remove) = decode_fields(&record_type, types, &write.fields)
+        .map_err(|reason| (ServerErrorCode::BadRequest, reason))?;
+    let previous = data.get(name);
+    let mut fields = match previous {
+        Some(current) if write.kind.merges() => current.fields.clone(),
+        _ => Fields::new(),
+    };
+    let created = previous.map_or(now, |current| current.created);
+    for field in &remove {
+        fields.remove(field);
+    }
+    let size = record_size(&fields, &set[..]);
+    if size > MAX_RECORD_BYTES {
+        return Err(bad(&format!(
+            "Record size {size} bytes exceeds the maximum of {MAX_RECORD_BYTES} bytes"
+        )));
+    }
+    let schema = data.schema.entry(record_type.clone()).or_default();
+    for (field, value) in set {
+        schema
+            .entry(field.clone())
+            .or_insert_with(|| value.field_type());
+        fields.insert(field, value);
+    }
+    Ok(StoredRecord {
+        record_type,
+        fields,
+        change_tag,
+        created,
+        modified: now,
+    })
 }
 
 fn bad(reason: &str) -> (ServerErrorCode, String) {
@@ -477,25 +334,18 @@ fn bad(reason: &str) -> (ServerErrorCode, String) {
 /// EXISTS for a create over a record, NOT_FOUND for a missing one (except the force
 /// variants that create), CONFLICT for a stale tag.
 fn check_preconditions(
-    kind: OperationType,
-    record: &WireRecord,
+    write: &Write,
     existing: Option<&StoredRecord>,
 ) -> Result<(), (ServerErrorCode, String)> {
-    let creates_when_absent = matches!(
-        kind,
-        OperationType::Create | OperationType::ForceUpdate | OperationType::ForceReplace
-    );
+    let kind = write.kind;
     match existing {
-        Some(_) if kind == OperationType::Create => Err((
+        Some(_) if kind == super::domain::WriteKind::Create => Err((
             ServerErrorCode::Exists,
             "record to insert already exists".to_owned(),
         )),
-        None if !creates_when_absent => {
-            Err((ServerErrorCode::NotFound, "Record not found".to_owned()))
-        }
+        None if !kind.creates() => Err((ServerErrorCode::NotFound, "Record not found".to_owned())),
         Some(current)
-            if kind.needs_tag()
-                && record.record_change_tag.as_deref() != Some(&current.change_tag) =>
+            if kind.needs_tag() && write.change_tag.as_deref() != Some(&current.change_tag) =>
         {
             Err((
                 ServerErrorCode::Conflict,
@@ -508,10 +358,10 @@ fn check_preconditions(
 
 /// The existing record's type; a different one given is refused; a new record needs one.
 fn resolve_type(
-    record: &WireRecord,
+    write: &Write,
     existing: Option<&StoredRecord>,
 ) -> Result<String, (ServerErrorCode, String)> {
-    match (existing, &record.record_type) {
+    match (existing, &write.record_type) {
         (Some(current), Some(given)) if *given != current.record_type => Err(bad(&format!(
             "record type '{given}' does not match the existing record's type '{}'",
             current.record_type
@@ -522,33 +372,36 @@ fn resolve_type(
     }
 }
 
-/// Only the default zone exists (public database semantics).
-pub fn check_zone(zone: Option<&ZoneId>) -> Result<(), RequestError> {
-    match zone {
-        Some(zone) if !zone.is_default() => Err(RequestError::new(
-            ServerErrorCode::ZoneNotFound,
-            format!("Zone '{}' does not exist", zone.zone_name),
-        )),
-        _ => Ok(()),
+/// The size of a record's fields once `set` is applied: bytes of the JSON object of
+/// `{name: {value, type}}`, counted without building it.
+fn record_size(fields: &Fields, set: &[(String, FieldValue)]) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0 += bytes.len();
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
     }
+    let mut count = Count(2);
+    let replaced: HashSet<&str> = set.iter().map(|(name, _)| name.as_str()).collect();
+    let kept = fields
+        .iter()
+        .filter(|(name, _)| !replaced.contains(name.as_str()));
+    for (name, value) in kept.chain(set.iter().map(|(name, value)| (name, value))) {
+        count.0 += name.len() + 4;
+        let _ = serde_json::to_writer(&mut count, &WireField::from_value(value));
+    }
+    count.0
 }
 
-pub fn record_error(name: &str, code: ServerErrorCode, reason: &str) -> RecordError {
-    RecordError {
-        record_name: Some(name.to_owned()),
-        reason: Some(reason.to_owned()),
-        server_error_code: code,
-        retry_after: None,
-        uuid: None,
-        redirect_url: None,
-    }
-}
-
-/// The error entry of an injected per-record fault, `retryAfter` in whole seconds.
-fn fault_error(name: &str, fault: &RecordFault) -> RecordError {
-    RecordError {
+/// The failure of an injected per-record fault, `retryAfter` in whole seconds.
+fn fault_failure(name: &str, fault: &RecordFault) -> RecordFailure {
+    RecordFailure {
         retry_after: fault.retry_after.map(|seconds| seconds.max(0.0).ceil()),
-        ..record_error(name, fault.code.clone(), fault.reason)
+        ..RecordFailure::new(name, fault.code.clone(), fault.reason)
     }
 }
 
@@ -559,17 +412,18 @@ type DecodedFields = (Vec<(String, FieldValue)>, Vec<String>);
 fn decode_fields(
     record_type: &str,
     types: Option<&BTreeMap<String, FieldType>>,
-    fields: Option<&BTreeMap<String, Option<WireField>>>,
+    fields: &[(String, FieldInput)],
 ) -> Result<DecodedFields, String> {
     let mut set = Vec::new();
     let mut remove = Vec::new();
-    for (name, field) in fields.into_iter().flatten() {
+    for (name, field) in fields {
         match field {
-            Some(field) if !field.value.is_null() => {
+            FieldInput::Set { value, declared } => {
                 let known = types.and_then(|t| t.get(name));
-                set.push((name.clone(), decode_field(record_type, name, known, field)?));
+                let decoded = decode_field(record_type, name, known, value, declared.as_deref())?;
+                set.push((name.clone(), decoded));
             }
-            _ => remove.push(name.clone()),
+            FieldInput::Remove => remove.push(name.clone()),
         }
     }
     Ok((set, remove))
@@ -579,9 +433,10 @@ fn decode_field(
     record_type: &str,
     name: &str,
     known: Option<&FieldType>,
-    field: &WireField,
+    value: &serde_json::Value,
+    declared: Option<&str>,
 ) -> Result<FieldValue, String> {
-    let declared = match &field.field_type {
+    let declared = match declared {
         Some(type_name) => Some(
             FieldType::parse_known(type_name)
                 .ok_or_else(|| format!("Unknown type '{type_name}' for field '{name}'"))?,
@@ -598,9 +453,9 @@ fn decode_field(
     }
     let field_type = declared
         .or_else(|| known.cloned())
-        .or_else(|| FieldValue::infer_type(&field.value))
+        .or_else(|| FieldValue::infer_type(value))
         .ok_or_else(|| format!("Cannot infer the type of field '{name}'; give its 'type'"))?;
-    FieldValue::from_json(&field_type, &field.value)
+    FieldValue::from_json(&field_type, value)
         .map(with_reference_actions)
         .map_err(|_| format!("Invalid value, expected type {field_type}."))
 }

@@ -1,9 +1,12 @@
 //! Unit tests of the store's modify / lookup / query semantics, with JSON requests written
-//! from the protocol notes.
+//! from the protocol notes, translated to and from the store's domain types as the routes
+//! do.
 
 use super::*;
-use crate::cloudkit::wire::QueryRequest;
+use crate::cloudkit::wire::{LookupRequest, ModifyRequest, QueryRequest, RecordResult};
 use crate::emulator::faults::Exact;
+use crate::emulator::translate;
+use crate::record::{Database, Environment};
 use serde_json::{json, Value as Json};
 use std::ops::Bound;
 
@@ -17,8 +20,20 @@ fn scope() -> Scope {
 
 fn modify(store: &mut Store, body: Json) -> Result<Json, RequestError> {
     let request: ModifyRequest = serde_json::from_value(body).unwrap();
-    let modified = store.modify(&scope(), &request, 1_700_000_000_000, &mut Exact)?;
-    Ok(serde_json::to_value(&modified.results).unwrap())
+    let results = modify_results(store, &request, 1_700_000_000_000)?;
+    Ok(serde_json::to_value(&results).unwrap())
+}
+
+/// records/modify through the protocol's translation, as the routes do.
+fn modify_results(
+    store: &mut Store,
+    request: &ModifyRequest,
+    now: i64,
+) -> Result<Vec<RecordResult>, RequestError> {
+    let batch = translate::write_batch(request)?;
+    let outcomes = store.modify(&scope(), &batch, now, &mut Exact)?;
+    let user = store.user_record_name().to_owned();
+    Ok(translate::modify_results(&outcomes, request, &user))
 }
 
 fn one(store: &mut Store, op: &str, record: Json) -> Json {
@@ -42,12 +57,17 @@ fn create(store: &mut Store, name: &str, fields: Json) -> String {
 fn lookup(store: &Store, name: &str) -> Json {
     let request: LookupRequest =
         serde_json::from_value(json!({"records": [{"recordName": name}]})).unwrap();
-    serde_json::to_value(&store.lookup(&scope(), &request, &mut Exact).unwrap()[0]).unwrap()
+    let names = translate::lookup_names(&request).unwrap();
+    let found = store.lookup(&scope(), &names, &mut Exact);
+    let results = translate::lookup_results(&found, &request, store.user_record_name());
+    serde_json::to_value(&results[0]).unwrap()
 }
 
 fn query(store: &Store, body: Json) -> Json {
     let request: QueryRequest = serde_json::from_value(body).unwrap();
-    serde_json::to_value(store.query(&scope(), &request, &mut Exact).unwrap().0).unwrap()
+    let page = store.query(&scope(), &request, &mut Exact).unwrap();
+    let reply = translate::query_response(&page, &request, store.user_record_name());
+    serde_json::to_value(reply).unwrap()
 }
 
 #[test]
@@ -63,8 +83,8 @@ fn create_reply_has_the_live_shape_without_zone() {
         serde_json::from_value(json!({"operations": [{"operationType": "forceUpdate",
         "record": {"recordName": "t1"}}]}))
         .unwrap();
-    let modified = store.modify(&scope(), &request, 5, &mut Exact).unwrap();
-    let text = serde_json::to_string(&modified.results[0]).unwrap();
+    let results = modify_results(&mut store, &request, 5).unwrap();
+    let text = serde_json::to_string(&results[0]).unwrap();
     let positions: Vec<usize> = [
         "recordName",
         "recordType",
@@ -296,8 +316,11 @@ fn query_pages_filters_and_desired_keys() {
         json!({"query": {"recordType": "Team"}, "desiredKeys": []}),
     );
     assert!(none["records"][0].get("fields").is_none());
-    let unknown = query(&store, json!({"query": {"recordType": "Nobody"}}));
-    assert_eq!(unknown, json!({"records": []}));
+    let request: QueryRequest =
+        serde_json::from_value(json!({"query": {"recordType": "Nobody"}})).unwrap();
+    let unknown = store.query(&scope(), &request, &mut Exact).unwrap_err();
+    assert_eq!(unknown.code, ServerErrorCode::NotFound);
+    assert_eq!(unknown.reason, "Did not find record type: Nobody");
 }
 
 #[test]
@@ -307,7 +330,8 @@ fn index_enforcement() {
         ..Indexes::default()
     };
     indexes.queryable.insert("Team.n".into());
-    let store = Store::new(indexes);
+    let mut store = Store::new(indexes);
+    create(&mut store, "t1", json!({"n": {"value": 1}}));
     let request: QueryRequest =
         serde_json::from_value(json!({"query": {"recordType": "Team"}})).unwrap();
     let error = store.query(&scope(), &request, &mut Exact).unwrap_err();
@@ -395,7 +419,7 @@ fn paging_continues_after_the_last_record_is_deleted_or_retyped() {
     // Deletes the page's last record (the marker's) and the one after it.
     let deleting = |store: &mut Store, last: &str| {
         let data = store.scopes.get_mut(&scope()).unwrap();
-        let names = data.names_of_type("Team").unwrap();
+        let names = data.queryable().names_of_type("Team").unwrap();
         let next = names
             .range::<str, _>((Bound::Excluded(last), Bound::Unbounded))
             .next();
@@ -409,9 +433,83 @@ fn paging_continues_after_the_last_record_is_deleted_or_retyped() {
     let mut record = data.get("t0").unwrap().clone();
     record.record_type = "Other".into();
     data.insert("t0".into(), record);
-    let teams: Vec<&String> = data.names_of_type("Team").unwrap().iter().collect();
+    let teams: Vec<&String> = data
+        .queryable()
+        .names_of_type("Team")
+        .unwrap()
+        .iter()
+        .collect();
     assert_eq!(teams, ["t1", "t4", "t5"]);
-    assert!(data.names_of_type("Other").unwrap().contains("t0"));
+    assert!(data
+        .queryable()
+        .names_of_type("Other")
+        .unwrap()
+        .contains("t0"));
     data.remove("t0");
-    assert!(data.names_of_type("Other").is_none());
+    assert!(data.queryable().names_of_type("Other").is_none());
+}
+
+/// A hook that refuses exactly the named records, to test where the store consults it.
+struct Refusing(&'static [&'static str]);
+
+impl crate::emulator::faults::Hook for Refusing {
+    fn request(&mut self, _: bool) -> Option<crate::emulator::faults::RequestFault> {
+        None
+    }
+    fn record_write(&mut self, name: &str) -> Option<RecordFault> {
+        self.0.contains(&name).then_some(RecordFault {
+            code: ServerErrorCode::Throttled,
+            reason: "Request throttled",
+            retry_after: Some(1.5),
+        })
+    }
+    fn record_read(&mut self, name: &str) -> Option<RecordFault> {
+        self.0.contains(&name).then_some(RecordFault {
+            code: ServerErrorCode::TryAgainLater,
+            reason: "later",
+            retry_after: None,
+        })
+    }
+    fn after_commit(&mut self) -> Option<crate::emulator::faults::CommitFault> {
+        None
+    }
+    fn query_page(&mut self) -> Option<crate::emulator::faults::PageFault> {
+        None
+    }
+    fn index_lag_ms(&self) -> i64 {
+        0
+    }
+}
+
+#[test]
+fn issue_10_the_hook_is_asked_per_record_before_any_effect() {
+    let mut store = Store::new(Indexes::default());
+    let tag = create(&mut store, "b", json!({"n": {"value": 1}}));
+    let request: ModifyRequest = serde_json::from_value(json!({"operations": [
+        {"operationType": "create", "record": {"recordName": "a", "recordType": "Team"}},
+        {"operationType": "update", "record": {"recordName": "b", "recordChangeTag": tag,
+            "fields": {"n": {"value": 2}}}},
+        {"operationType": "create", "record": {"recordName": "c", "recordType": "Team"}}
+    ]}))
+    .unwrap();
+    let batch = translate::write_batch(&request).unwrap();
+    let outcomes = store
+        .modify(&scope(), &batch, 9, &mut Refusing(&["b"]))
+        .unwrap();
+    assert!(matches!(&outcomes[0], WriteOutcome::Saved { name, .. } if name == "a"));
+    assert!(matches!(&outcomes[2], WriteOutcome::Saved { name, .. } if name == "c"));
+    let WriteOutcome::Failed(failure) = &outcomes[1] else {
+        panic!("b was not refused: {:?}", outcomes[1]);
+    };
+    assert_eq!(failure.code, ServerErrorCode::Throttled);
+    assert_eq!(failure.retry_after, Some(2.0), "whole seconds, rounded up");
+    let b = lookup(&store, "b");
+    assert_eq!(b["recordChangeTag"], json!(tag), "b untouched");
+    assert_eq!(b["fields"]["n"]["value"], 1);
+    let names = vec!["a".to_owned(), "b".to_owned()];
+    let found = store.lookup(&scope(), &names, &mut Refusing(&["a"]));
+    assert!(
+        matches!(&found[0], ReadOutcome::Failed(f) if f.code == ServerErrorCode::TryAgainLater)
+    );
+    assert!(matches!(&found[1], ReadOutcome::Found { name, .. } if *name == "b"));
 }

@@ -6,8 +6,8 @@
 pub mod file;
 
 use crate::diff::{Category, CompareRules, RecordDiff, TypeDiff};
-use crate::record::Target;
 use crate::record::{ChangeTag, FieldValue, Fields, RecordName, RecordType};
+use crate::record::{Target, Timestamp};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -106,8 +106,8 @@ pub struct InputDigest {
 pub struct Plan {
     pub format_version: u32,
     pub tool_version: String,
-    /// RFC 3339, UTC.
-    pub created_at: String,
+    /// When the plan was made (to the second).
+    pub created_at: Timestamp,
     pub target: Target,
     /// Where the plan's reads went: `embedded` (the in-process emulator) or the base URL
     /// (`https://api.apple-cloudkit.com` for CloudKit). Apply refuses to send the plan
@@ -136,7 +136,7 @@ impl Plan {
         inputs: Vec<InputDigest>,
         type_order: Vec<RecordType>,
         diffs: Vec<TypeDiff>,
-        created_at: String,
+        created_at: Timestamp,
     ) -> Plan {
         let mut summary = Vec::new();
         let mut changes = Vec::new();
@@ -258,7 +258,7 @@ fn change_for(record: &RecordDiff, delete_orphans: bool) -> Option<Change> {
     };
     match record.category {
         Category::Unchanged => return None,
-        Category::Deleted if !delete_orphans => return None,
+        Category::Orphan if !delete_orphans => return None,
         Category::New => change.after = Some(record.desired.clone().unwrap_or_default()),
         Category::Updated => {
             change.action = Action::Update;
@@ -270,7 +270,7 @@ fn change_for(record: &RecordDiff, delete_orphans: bool) -> Option<Change> {
                 .map(|field| field.field.clone())
                 .collect();
         }
-        Category::Deleted => change.action = Action::Delete,
+        Category::Orphan => change.action = Action::Delete,
     }
     if change.action != Action::Create {
         change.change_tag = record.change_tag.clone();
@@ -291,7 +291,7 @@ fn summarize(diff: &TypeDiff, changes: &[Change]) -> TypeSummary {
         update: count(Action::Update),
         delete: count(Action::Delete),
         unchanged: diff.count(Category::Unchanged),
-        orphans: diff.count(Category::Deleted),
+        orphans: diff.count(Category::Orphan),
     }
 }
 
@@ -311,7 +311,7 @@ mod tests {
     }
 
     fn record(record_type: &str, name: &str, category: Category) -> RecordDiff {
-        let desired = (category != Category::Deleted)
+        let desired = (category != Category::Orphan)
             .then(|| Fields::from([("name".to_owned(), FieldValue::string(name))]));
         let change_tag = (category != Category::New).then(|| ChangeTag::new("k1"));
         RecordDiff {
@@ -344,7 +344,7 @@ mod tests {
                 records: vec![
                     updated,
                     record("Team", "team-1", Category::Unchanged),
-                    record("Team", "team-9", Category::Deleted),
+                    record("Team", "team-9", Category::Orphan),
                 ],
             },
             TypeDiff {
@@ -359,7 +359,14 @@ mod tests {
 
     fn build(options: PlanOptions) -> Plan {
         let order = vec!["Stadium".into(), "Team".into()];
-        Plan::build(target(), options, Vec::new(), order, diffs(), "t".into())
+        Plan::build(
+            target(),
+            options,
+            Vec::new(),
+            order,
+            diffs(),
+            "2025-01-01T00:00:00Z".parse().unwrap(),
+        )
     }
 
     #[test]
@@ -441,7 +448,7 @@ mod tests {
             Vec::new(),
             Vec::new(),
             vec![diff],
-            "t".into(),
+            "2025-01-01T00:00:00Z".parse().unwrap(),
         );
         assert!(!plan.has_changes());
         assert_eq!(plan.summary[0].unchanged, 1);

@@ -3,9 +3,11 @@
 //! the JSON shapes on the wire, and `local` (local data) builds these from files.
 
 mod target;
+mod timestamp;
 mod value;
 
 pub use target::{Database, Environment, Target};
+pub use timestamp::{Timestamp, TimestampError};
 pub use value::{FieldType, FieldValue, Location, Reference, ScalarType, Value};
 
 use serde::{Deserialize, Serialize};

@@ -30,7 +30,7 @@ pub fn text(diffs: &[TypeDiff], options: Text) -> String {
             Listing::ChangesOnly => out.push_str(&listing(diff, true)),
         }
     }
-    let orphans: usize = diffs.iter().map(|d| d.count(Category::Deleted)).sum();
+    let orphans: usize = diffs.iter().map(|d| d.count(Category::Orphan)).sum();
     if let Some(line) = summary::orphan_line(orphans, OrphanFate::Compared) {
         out.push_str(&line);
         out.push('\n');
@@ -44,7 +44,7 @@ fn listing(diff: &TypeDiff, changes_only: bool) -> String {
         let mark = match record.category {
             Category::New => "+ new",
             Category::Updated => "~ updated",
-            Category::Deleted => "- orphan",
+            Category::Orphan => "- orphan",
             Category::Unchanged if changes_only => continue,
             Category::Unchanged => "  unchanged",
         };
@@ -88,11 +88,11 @@ pub fn json(diffs: &[TypeDiff], _: Json) -> String {
                     "unchanged": diff.count(Category::Unchanged),
                     "new": diff.count(Category::New),
                     "updated": diff.count(Category::Updated),
-                    "deleted": diff.count(Category::Deleted),
+                    "deleted": diff.count(Category::Orphan),
                 },
                 "new": names(diff, Category::New),
                 "updated": updated,
-                "deleted": names(diff, Category::Deleted),
+                "deleted": names(diff, Category::Orphan),
             })
         })
         .collect();

@@ -90,7 +90,7 @@ impl Renderer {
         let _ = writeln!(
             out,
             "  made {} by ckplan {}",
-            escape(&plan.created_at),
+            escape(&plan.created_at.to_string()),
             escape(&plan.tool_version)
         );
         if let Some(endpoint) = &plan.endpoint {

@@ -25,7 +25,7 @@ impl<'a> From<&'a TypeDiff> for TypeCounts<'a> {
             unchanged: diff.count(Category::Unchanged),
             new: diff.count(Category::New),
             updated: diff.count(Category::Updated),
-            orphans: diff.count(Category::Deleted),
+            orphans: diff.count(Category::Orphan),
         }
     }
 }

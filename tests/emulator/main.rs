@@ -443,7 +443,10 @@ async fn records_have_the_live_key_order_and_system_fields() {
     let me = emu.get("users/current").await;
     assert_eq!(me.json, json!({"userRecordName": owner}));
     let caller = emu.get("users/caller").await;
-    assert_eq!(caller.json, json!({"users": [{"userRecordName": owner}]}));
+    assert_eq!(
+        caller.json,
+        json!({"userRecordName": owner, "users": [{"userRecordName": owner}]})
+    );
     let zones = emu.get("zones/list").await;
     assert_eq!(
         zones.json,
@@ -690,7 +693,11 @@ async fn every_filter_comparator() {
             &json!({"query": {"recordType": "NeverWritten"}}),
         )
         .await;
-    assert_eq!(unknown_type.json, json!({"records": []}));
+    assert_error_body(&unknown_type, 404, "NOT_FOUND");
+    assert_eq!(
+        unknown_type.json["reason"],
+        "Did not find record type: NeverWritten"
+    );
 }
 
 /// Builds a request whose signature is tampered with in one way.
@@ -764,6 +771,12 @@ fn tampered(emu: &Emu, how: &str) -> Call {
 #[tokio::test]
 async fn every_signature_failure_is_401_with_cloudkit_body() {
     let emu = Emu::default().await;
+    // Queries on a type never written are a 404; these queries need the type to exist.
+    emu.one(
+        "create",
+        json!({"recordName": "seed", "recordType": "Team"}),
+    )
+    .await;
     let failures = [
         "wrong key",
         "tampered body",
@@ -794,6 +807,12 @@ async fn every_signature_failure_is_401_with_cloudkit_body() {
 #[tokio::test]
 async fn query_strings_content_types_and_get_hash_forms_are_accepted() {
     let emu = Emu::default().await;
+    // Queries on a type never written are a 404; these queries need the type to exist.
+    emu.one(
+        "create",
+        json!({"recordName": "seed", "recordType": "Team"}),
+    )
+    .await;
     let path = subpath("records/query");
     let body = br#"{"query":{"recordType":"Team"}}"#.to_vec();
     let target = format!("{path}?ckAPIToken=abc&extra=1");
@@ -1185,6 +1204,12 @@ async fn index_enforcement_when_required() {
         indexes: vec!["Team.name".to_owned()],
         ..EmulatorConfig::default()
     })
+    .await;
+    // Queries on a type never written are a 404; these queries need the type to exist.
+    emu.one(
+        "create",
+        json!({"recordName": "seed", "recordType": "Team"}),
+    )
     .await;
     let unfiltered = emu
         .post("records/query", &json!({"query": {"recordType": "Team"}}))

@@ -135,7 +135,7 @@ fn categories_and_order() {
             ("a", Category::New, None),
             ("b", Category::Unchanged, Some("t2")),
             ("c", Category::Updated, Some("t3")),
-            ("d", Category::Deleted, Some("t4")),
+            ("d", Category::Orphan, Some("t4")),
         ]
     );
     assert_eq!(

@@ -6,7 +6,7 @@ use super::format::{ChangeDocument, FieldDocument, PlanDocument, SummaryDocument
 use super::{PlanFileError, VerifiedPlan, FORMAT_NAME};
 use crate::diff::CompareRules;
 use crate::plan::{Action, Change, InputDigest, Plan, PlanOptions, TypeSummary, FORMAT_VERSION};
-use crate::record::{Fields, Target};
+use crate::record::{Fields, Target, TimestampError};
 use serde_json::Value as Json;
 use std::collections::BTreeMap;
 
@@ -145,7 +145,12 @@ impl PlanDocument {
         let plan = Plan {
             format_version: self.format_version,
             tool_version: self.tool_version,
-            created_at: self.created_at,
+            created_at: self.created_at.parse().map_err(|error: TimestampError| {
+                PlanFileError::Structure {
+                    path: "created_at".to_owned(),
+                    message: error.to_string(),
+                }
+            })?,
             target: Target::from(self.target),
             endpoint: self.endpoint,
             options: PlanOptions {

@@ -1,7 +1,7 @@
 use super::checksum::checksum_of;
 use super::*;
 use crate::plan::{Change, InputDigest, PlanOptions, TypeSummary, FORMAT_VERSION};
-use crate::record::{ChangeTag, FieldValue, Fields, Target};
+use crate::record::{ChangeTag, FieldValue, Fields, Target, Timestamp};
 use crate::record::{Database, Environment};
 use crate::record::{Location, Reference, ScalarType, Value};
 use proptest::prelude::*;
@@ -49,7 +49,7 @@ fn sample_plan() -> Plan {
         rules: BTreeMap::new(),
         format_version: FORMAT_VERSION,
         tool_version: "0.1.0".into(),
-        created_at: "2025-01-02T03:04:05Z".into(),
+        created_at: "2025-01-02T03:04:05Z".parse().unwrap(),
         target: target(),
         endpoint: None,
         options: PlanOptions {
@@ -438,7 +438,7 @@ fn arb_plan() -> impl Strategy<Value = Plan> {
         proptest::collection::vec(summary, 0..3),
         proptest::collection::vec("[A-Z][a-z]{0,5}", 0..3),
         proptest::collection::vec(arb_change(), 0..5),
-        any::<String>(),
+        arb_timestamp(),
     )
         .prop_map(
             |(options, inputs, quiet, order, changes, created_at)| Plan {
@@ -462,6 +462,15 @@ fn arb_plan() -> impl Strategy<Value = Plan> {
                 changes,
             },
         )
+}
+
+/// Any instant from year 1 to 9999, to the nanosecond.
+fn arb_timestamp() -> impl Strategy<Value = Timestamp> {
+    (-62_135_596_800i64..253_402_300_799, 0u32..1_000_000_000).prop_map(|(seconds, nanos)| {
+        chrono::DateTime::from_timestamp(seconds, nanos)
+            .expect("in range")
+            .into()
+    })
 }
 
 proptest! {
@@ -558,5 +567,18 @@ fn issue_10_the_plan_file_spells_every_target_in_its_own_form() {
             );
             assert_eq!(from_text(&text), Ok(plan));
         }
+    }
+}
+
+#[test]
+fn issue_10_a_created_at_that_is_not_a_timestamp_is_refused_by_path() {
+    let mut value = sample_value();
+    value["created_at"] = json!("yesterday");
+    match from_text(&resealed(value)) {
+        Err(PlanFileError::Structure { path, message }) => {
+            assert_eq!(path, "created_at");
+            assert!(message.contains("not an RFC 3339 timestamp"), "{message}");
+        }
+        other => panic!("{other:?}"),
     }
 }

@@ -44,7 +44,7 @@ pub(super) struct PlanView<'a> {
     format: &'static str,
     format_version: u32,
     tool_version: &'a str,
-    created_at: &'a str,
+    created_at: String,
     target: TargetDocument,
     #[serde(skip_serializing_if = "Option::is_none")]
     endpoint: Option<&'a str>,
@@ -74,7 +74,7 @@ impl<'a> PlanView<'a> {
             format: FORMAT_NAME,
             format_version: plan.format_version,
             tool_version: &plan.tool_version,
-            created_at: &plan.created_at,
+            created_at: plan.created_at.to_string(),
             target: TargetDocument::from(&plan.target),
             endpoint: plan.endpoint.as_deref(),
             options: OptionsDocument {

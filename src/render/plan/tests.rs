@@ -5,7 +5,7 @@ fn plan_with(changes: Vec<Change>, delete_orphans: bool, orphans: usize) -> Plan
     Plan {
         format_version: crate::plan::FORMAT_VERSION,
         tool_version: "0.1.0".into(),
-        created_at: "2025-01-01T00:00:00Z".into(),
+        created_at: "2025-01-01T00:00:00Z".parse().unwrap(),
         target: crate::record::Target {
             container: "iCloud.x".into(),
             environment: crate::record::Environment::Production,

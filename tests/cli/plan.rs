@@ -2,7 +2,7 @@
 //! (issue "plan"): exact counts on a seeded store, plans carrying the emulator's current
 //! change tags, the plan file written atomically or not at all, and refusal of tampered plans.
 
-mod common;
+use crate::common;
 
 use ckplan::plan::{file, Action, Plan};
 use ckplan::record::FieldValue;
@@ -330,7 +330,7 @@ fn show_renders_create_update_and_delete() {
     insta::assert_snapshot!("show_plan_stderr", run.stderr);
     let show = env.run(&["show", "out.plan"]);
     assert_eq!((show.code, show.stderr.as_str()), (0, ""));
-    let created_at = plan_of(&env.read("out.plan")).created_at;
+    let created_at = plan_of(&env.read("out.plan")).created_at.to_string();
     insta::assert_snapshot!(show.stdout.replace(&created_at, "[TIME]"));
 }
 

@@ -41,18 +41,29 @@ async fn a_missing_queryable_index_is_explained() {
     )
     .unwrap();
     let config = dir.path().join("ckplan.yaml");
-    let output = tokio::task::spawn_blocking(move || {
-        assert_cmd::Command::cargo_bin("ckplan")
-            .unwrap()
-            .env("NO_COLOR", "1")
-            .arg("--config")
-            .arg(&config)
-            .arg("diff")
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
+    let run = |command: &'static str| {
+        let config = config.clone();
+        tokio::task::spawn_blocking(move || {
+            assert_cmd::Command::cargo_bin("ckplan")
+                .unwrap()
+                .env("NO_COLOR", "1")
+                .arg("--config")
+                .arg(&config)
+                .arg(command)
+                .output()
+                .unwrap()
+        })
+    };
+    // The type must exist first: a query on a type never written is a 404 "Did not find
+    // record type" before any index is consulted. `import` writes without querying.
+    let imported = run("import").await.unwrap();
+    assert_eq!(
+        imported.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&imported.stderr)
+    );
+    let output = run("diff").await.unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(

@@ -20,7 +20,7 @@ fn record(
         category,
         change_tag: (category != Category::New).then(|| ChangeTag::new(format!("k-{name}"))),
         changes: Vec::new(),
-        desired: (category != Category::Deleted).then(|| {
+        desired: (category != Category::Orphan).then(|| {
             fields
                 .iter()
                 .map(|(field, value)| (field.to_string(), value.clone()))
@@ -113,7 +113,7 @@ fn sample_plan(delete_orphans: bool) -> Plan {
             records: vec![
                 updated_team,
                 record("Team", "team-1", Category::Unchanged, &[]),
-                record("Team", "team-9", Category::Deleted, &[]),
+                record("Team", "team-9", Category::Orphan, &[]),
             ],
         },
         TypeDiff {
@@ -148,7 +148,7 @@ fn sample_plan(delete_orphans: bool) -> Plan {
         inputs,
         order,
         diffs,
-        "2025-03-01T12:00:00Z".into(),
+        "2025-03-01T12:00:00Z".parse().unwrap(),
     )
 }
 

@@ -2,7 +2,7 @@
 //! the binary against the emulator (issue "apply"). Conflicts are produced by a second
 //! client writing between `plan` and `apply`; request counts come from the emulator's stats.
 
-mod common;
+use crate::common;
 
 use ckplan::cloudkit::wire::{OperationType, WireRecord};
 use ckplan::plan::file;
