@@ -21,10 +21,14 @@ use p256::ecdsa::{SigningKey, VerifyingKey};
 use serde_json::{json, Value};
 use std::collections::VecDeque;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
+
+#[path = "client/live.rs"]
+mod live;
 
 const KEY_ID: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 const CONTAINER: &str = "iCloud.com.example.Tests";
@@ -33,6 +37,8 @@ const CONTAINER: &str = "iCloud.com.example.Tests";
 enum Reply {
     Json(u16, Value),
     Text(u16, &'static str),
+    /// JSON, gzip-compressed with `Content-Encoding: gzip` (as live CloudKit answers).
+    Gzip(u16, Value),
     /// Reads the request, then closes the connection without a reply.
     Drop,
     /// Reads the request and never answers.
@@ -155,6 +161,21 @@ async fn handle(
         )
             .into_response(),
         Reply::Text(status, text) => (StatusCode::from_u16(status).unwrap(), text).into_response(),
+        Reply::Gzip(status, value) => {
+            use std::io::Write;
+            let mut encoder =
+                flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            encoder.write_all(value.to_string().as_bytes()).unwrap();
+            (
+                StatusCode::from_u16(status).unwrap(),
+                [
+                    (header::CONTENT_TYPE, "application/json; charset=UTF-8"),
+                    (header::CONTENT_ENCODING, "gzip"),
+                ],
+                encoder.finish().unwrap(),
+            )
+                .into_response()
+        }
         Reply::Drop => {
             kill.notify_one();
             std::future::pending().await
@@ -620,8 +641,10 @@ async fn throttled_request_is_retried_after_retry_after_and_re_signed() {
     }
 }
 
+/// A write whose outcome is unknown (500: CloudKit may have committed it) is never resent
+/// blindly: the caller resolves it by lookup. Only "not now" answers are resent.
 #[tokio::test]
-async fn transient_service_errors_are_retried_even_for_writes() {
+async fn issue_11_a_500_on_a_write_is_left_to_lookup_and_only_try_again_later_is_resent() {
     let server = Server::scripted(vec![
         Reply::Json(
             503,
@@ -632,12 +655,22 @@ async fn transient_service_errors_are_retried_even_for_writes() {
     ])
     .await;
     let (client, _) = client_for(&server, 5);
-    let results = client.modify_batch(vec![create("a")]).await.unwrap();
+    let error = client.modify_batch(vec![create("a")]).await.unwrap_err();
     assert!(
-        matches!(&results[0], OperationResult::Saved(r) if r.change_tag.as_ref().unwrap().as_str() == "t2")
+        matches!(
+            &error,
+            CloudKitError::Service {
+                status: 500,
+                code: ServerErrorCode::InternalError,
+                ..
+            }
+        ),
+        "{error:?}"
     );
-    assert_eq!(server.requests().len(), 3);
-    assert_eq!(client.request_counts()["records/modify"], 3);
+    assert!(error.may_have_been_applied());
+    assert!(!error.is_retryable());
+    assert_eq!(server.requests().len(), 2, "the 500 was resent");
+    assert_eq!(client.request_counts()["records/modify"], 2);
 }
 
 #[tokio::test]

@@ -70,11 +70,27 @@ struct Raw {
 }
 
 impl Raw {
+    /// The body as JSON, gzip-decoded first when the reply says `Content-Encoding: gzip`
+    /// (as Go's transport, curl `--compressed` and browsers do transparently).
     fn json(&self) -> Json {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+        let gzipped = self.headers.iter().any(|(name, value)| {
+            name.eq_ignore_ascii_case("content-encoding") && value.eq_ignore_ascii_case("gzip")
+        });
+        let body = if gzipped {
+            let mut plain = Vec::new();
+            std::io::Read::read_to_end(
+                &mut flate2::read::GzDecoder::new(&self.body[..]),
+                &mut plain,
+            )
+            .expect("a gzip body");
+            plain
+        } else {
+            self.body.clone()
+        };
+        serde_json::from_slice(&body).unwrap_or_else(|e| {
             panic!(
                 "reply is not JSON ({e}): {}",
-                String::from_utf8_lossy(&self.body)
+                String::from_utf8_lossy(&body)
             )
         })
     }

@@ -245,10 +245,11 @@ struct Captured {
     headers: Vec<(&'static str, String)>,
 }
 
-const PATH: &str = "/database/1/iCloud.com.example.Chaos/development/public/records/query";
+const PATH: &str = "/database/1/iCloud.com.example.Chaos/development/public/records/lookup";
 
 fn capture(url: &str, signer: &RequestSigner, at: chrono::DateTime<chrono::Utc>) -> Captured {
-    let body = br#"{"query":{"recordType":"Team"}}"#.to_vec();
+    // A lookup answers 200 on an empty store (a query on a type never written is a 404).
+    let body = br#"{"records":[{"recordName":"team-1"}]}"#.to_vec();
     let signed = signer.sign(at, &body, PATH);
     Captured {
         url: format!("{url}{PATH}"),

@@ -123,6 +123,8 @@ struct Leftovers<'a> {
     unknown: Vec<Work<'a>>,
     /// Retry as is (per-record THROTTLED and the like).
     retry: Vec<Work<'a>>,
+    /// The longest `retryAfter` (seconds) CloudKit asked for among `retry`.
+    retry_after: Option<f64>,
 }
 
 /// Applies `plan` with `client`. `replay` is what earlier runs journaled; the journal must
@@ -303,6 +305,13 @@ impl<'a> Run<'a> {
             round += 1;
             let leftovers = self.send_all(todo).await?;
             let mut next = self.resolve(leftovers.refused, leftovers.unknown).await?;
+            if !leftovers.retry.is_empty() && round < self.options.max_rounds {
+                // Records CloudKit said "not now" to are never resent sooner than asked.
+                let wait = crate::cloudkit::retry::retry_after_duration(leftovers.retry_after);
+                if let Some(wait) = wait {
+                    tokio::time::sleep(wait).await;
+                }
+            }
             next.extend(leftovers.retry);
             if round >= self.options.max_rounds && !next.is_empty() {
                 let finals = next
@@ -342,6 +351,7 @@ impl<'a> Run<'a> {
             all.refused.extend(leftovers.refused);
             all.unknown.extend(leftovers.unknown);
             all.retry.extend(leftovers.retry);
+            all.retry_after = max_seconds(all.retry_after, leftovers.retry_after);
         }
         Ok(all)
     }
@@ -363,7 +373,10 @@ impl<'a> Run<'a> {
             batch: number,
             records: sent,
         })?;
-        let operations = batch.iter().map(Work::operation).collect();
+        let operations = batch
+            .iter()
+            .map(|work| work.operation(&self.rules(&work.change.record_type)))
+            .collect();
         let mut leftovers = Leftovers::default();
         match self.client.modify_batch(operations).await {
             Ok(results) => {
@@ -380,7 +393,11 @@ impl<'a> Run<'a> {
                             | ServerErrorCode::NotFound => leftovers.refused.push(work),
                             ServerErrorCode::Throttled
                             | ServerErrorCode::TryAgainLater
-                            | ServerErrorCode::InternalError => leftovers.retry.push(work),
+                            | ServerErrorCode::InternalError => {
+                                leftovers.retry_after =
+                                    max_seconds(leftovers.retry_after, failure.retry_after);
+                                leftovers.retry.push(work)
+                            }
                             code => finals.push((
                                 work.key(),
                                 Outcome::Failed {
@@ -432,10 +449,32 @@ impl<'a> Run<'a> {
             .await
             .map_err(ApplyError::Lookup)?;
         let mut current: HashMap<_, Record> = HashMap::new();
+        // A lookup that kept failing says nothing about the record: it is neither absent nor
+        // present. Its change gets no outcome (the journal keeps it uncertain, so a later
+        // run looks it up again) and the run stops, naming it.
+        let mut unreadable = HashMap::new();
         for lookup in found {
-            if let Lookup::Found(record) = lookup {
-                current.insert(record.record_name.clone(), record);
+            match lookup {
+                Lookup::Found(record) => {
+                    current.insert(record.record_name.clone(), record);
+                }
+                Lookup::NotFound(_) => {}
+                Lookup::Error(name, error) => {
+                    unreadable.insert(name, error);
+                }
             }
+        }
+        if let Some((name, error)) = unreadable.iter().min_by(|a, b| a.0.cmp(b.0)) {
+            self.stop.store(true, Ordering::SeqCst);
+            self.error
+                .lock()
+                .expect("lock")
+                .get_or_insert(CloudKitError::RecordFailed {
+                    operation: "records/lookup".to_owned(),
+                    record_name: name.0.clone(),
+                    code: error.server_error_code.clone(),
+                    reason: error.reason.clone(),
+                });
         }
         let policy = self.options.on_conflict;
         let mut again = Vec::new();
@@ -445,6 +484,9 @@ impl<'a> Run<'a> {
             .map(|w| (w, false))
             .chain(unknown.into_iter().map(|w| (w, true)));
         for (work, outcome_unknown) in tagged {
+            if unreadable.contains_key(&work.change.record_name) {
+                continue;
+            }
             let rules = self.rules(&work.change.record_type);
             let now = current.get(&work.change.record_name);
             let decision = if outcome_unknown {
@@ -475,6 +517,13 @@ impl<'a> Run<'a> {
         }
         self.finish(finals)?;
         Ok(again)
+    }
+}
+
+fn max_seconds(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
     }
 }
 

@@ -40,6 +40,16 @@ fn planned_fields(change: &Change, also_removed: &[String]) -> BTreeMap<String, 
     fields
 }
 
+/// Every desired field of the change (what a `replace` carries: the rest become null).
+fn desired_fields(change: &Change) -> BTreeMap<String, Option<WireField>> {
+    change
+        .after
+        .iter()
+        .flatten()
+        .map(|(name, value)| (name.clone(), Some(WireField::from_value(value))))
+        .collect()
+}
+
 impl<'a> Work<'a> {
     /// The change as planned: `create`, `update` with the planned tag and the changed fields
     /// (removed fields as null), or `delete` with the planned tag. Never a `force*` operation.
@@ -89,13 +99,25 @@ impl<'a> Work<'a> {
         key(self.change)
     }
 
-    pub fn operation(&self) -> Operation {
+    /// The operation to send. An update that removes fields is sent as a `replace` (tag
+    /// checked like an update) carrying every desired field, the documented way to remove
+    /// fields (see `cloudkit::wire`, "Removing fields"), unless the type has
+    /// `ignore_fields`: a replace would erase the fields the app writes, so there the
+    /// removal goes as `"field": null` in the update.
+    pub fn operation(&self, rules: &CompareRules) -> Operation {
+        let removes = !self.also_removed.is_empty() || !self.change.removed.is_empty();
+        let whole =
+            self.operation == WriteKind::Update && removes && rules.ignore_fields.is_empty();
+        let fields = match self.operation {
+            WriteKind::Delete => None,
+            _ if whole => Some(desired_fields(self.change)),
+            _ => Some(planned_fields(self.change, &self.also_removed)),
+        };
         let record = WireRecord {
             record_name: Some(self.change.record_name.0.clone()),
             record_type: Some(self.change.record_type.0.clone()),
             record_change_tag: self.change_tag.as_ref().map(|t| t.0.clone()),
-            fields: (self.operation != WriteKind::Delete)
-                .then(|| planned_fields(self.change, &self.also_removed)),
+            fields,
             ..WireRecord::default()
         };
         // Only the new change tag is read from a save's reply: ask for no fields back.
@@ -106,7 +128,11 @@ impl<'a> Work<'a> {
             WriteKind::Delete => OperationType::Delete,
         };
         Operation {
-            operation_type,
+            operation_type: if whole {
+                OperationType::Replace
+            } else {
+                operation_type
+            },
             record,
             desired_keys,
         }
@@ -126,5 +152,46 @@ impl<'a> Work<'a> {
                     .collect(),
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::FieldValue;
+
+    fn removing_update() -> Change {
+        Change {
+            action: Action::Update,
+            record_type: "Team".into(),
+            record_name: "team-1".into(),
+            change_tag: Some(ChangeTag::new("t1")),
+            before: [("city".to_owned(), Some(FieldValue::string("Boston")))].into(),
+            after: Some([("name".to_owned(), FieldValue::string("A"))].into()),
+            removed: vec!["city".to_owned()],
+        }
+    }
+
+    #[test]
+    fn issue_11_a_field_removal_is_sent_as_a_tag_checked_replace_with_every_desired_field() {
+        let change = removing_update();
+        let operation = Work::fresh(&change).operation(&CompareRules::default());
+        assert_eq!(operation.operation_type, OperationType::Replace);
+        assert_eq!(operation.record.record_change_tag.as_deref(), Some("t1"));
+        let fields = operation.record.fields.unwrap();
+        assert_eq!(fields.keys().collect::<Vec<_>>(), ["name"]);
+        assert!(fields.values().all(Option::is_some), "no null sent");
+    }
+
+    #[test]
+    fn with_ignored_fields_a_removal_stays_an_update_so_app_fields_survive() {
+        let change = removing_update();
+        let rules = CompareRules {
+            ignore_fields: ["followers".to_owned()].into_iter().collect(),
+            ..CompareRules::default()
+        };
+        let operation = Work::fresh(&change).operation(&rules);
+        assert_eq!(operation.operation_type, OperationType::Update);
+        assert_eq!(operation.record.fields.unwrap()["city"], None);
     }
 }

@@ -32,6 +32,10 @@ pub async fn run(args: Args, globals: &Globals) -> CommandResult {
     bar.finish();
     connection.close().await;
     let survey = survey?;
+    for note in &survey.notes {
+        globals.printer.warn(note);
+    }
+    workspace::refuse_type_conflicts(&survey.type_conflicts)?;
     let listing = match (args.changes_only, globals.verbose > 0) {
         (true, _) => Listing::ChangesOnly,
         (false, true) => Listing::All,

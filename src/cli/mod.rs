@@ -6,6 +6,7 @@ mod apply_view;
 pub mod completions;
 pub mod delete_all;
 pub mod diff;
+pub mod doctor;
 pub mod emulator;
 pub mod error;
 pub mod import;
@@ -52,6 +53,7 @@ pub struct Cli {
 pub enum Command {
     Validate(validate::Args),
     Diff(diff::Args),
+    Doctor(doctor::Args),
     Plan(plan::Args),
     Show(show::Args),
     Apply(apply::Args),
@@ -165,6 +167,7 @@ pub async fn dispatch(command: Command, globals: Globals) -> CommandResult {
     match command {
         Command::Validate(args) => validate::run(args, globals),
         Command::Diff(args) => diff::run(args, globals).await,
+        Command::Doctor(args) => doctor::run(args, globals).await,
         Command::Plan(args) => plan::run(args, globals).await,
         Command::Show(args) => show::run(args, globals),
         Command::Apply(args) => apply::run(args, globals).await,

@@ -77,6 +77,25 @@ pub fn load_local(config: &Config, printer: &Printer) -> anyhow::Result<LocalDat
     Ok(local)
 }
 
+/// Stops when a field's local type differs from CloudKit's: each conflict is printed as an
+/// error, and nothing is planned (no apply could ever make the two sides equal).
+pub fn refuse_type_conflicts(conflicts: &[crate::diff::TypeConflict]) -> anyhow::Result<()> {
+    for conflict in conflicts {
+        eprintln!(
+            "{} {conflict}",
+            console::style("error:").red().bold().for_stderr()
+        );
+    }
+    if !conflicts.is_empty() {
+        bail!(
+            "{} field{} would change type in CloudKit, which it refuses; nothing was planned",
+            conflicts.len(),
+            if conflicts.len() == 1 { "" } else { "s" }
+        );
+    }
+    Ok(())
+}
+
 /// The record types named with `--type` (each must be configured), or every configured type.
 pub fn selected_types(config: &Config, types: &[String]) -> anyhow::Result<Vec<RecordType>> {
     let only: Vec<RecordType> = types.iter().map(|t| RecordType::new(t.as_str())).collect();
@@ -144,7 +163,16 @@ pub async fn make_plan(
     let survey = sync::survey(config, local, &connection.client, &selected, &bar).await;
     bar.finish();
     connection.close().await;
-    let Survey { diffs, type_order } = survey?;
+    let Survey {
+        diffs,
+        type_order,
+        type_conflicts,
+        notes,
+    } = survey?;
+    for note in &notes {
+        globals.printer.warn(note);
+    }
+    refuse_type_conflicts(&type_conflicts)?;
     if let Some(cycle) = &type_order.cycle {
         let names: Vec<_> = cycle.iter().map(|t| t.as_str()).collect();
         globals.printer.warn(format_args!(

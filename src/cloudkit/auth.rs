@@ -129,6 +129,8 @@ impl RequestSigner {
 
 /// Parses a private key from SEC1 (`EC PRIVATE KEY`) or PKCS#8 (`PRIVATE KEY`) PEM.
 pub fn parse_private_pem(pem: &str) -> Result<SigningKey, String> {
+    // A key saved by an editor may start with a byte-order mark.
+    let pem = pem.strip_prefix('\u{feff}').unwrap_or(pem);
     if pem.contains("BEGIN EC PRIVATE KEY") {
         let secret = p256::SecretKey::from_sec1_pem(pem).map_err(|e| e.to_string())?;
         return Ok(SigningKey::from(secret));
@@ -146,6 +148,7 @@ pub fn parse_private_pem(pem: &str) -> Result<SigningKey, String> {
 
 /// Parses a public key from SPKI PEM (`PUBLIC KEY`), as the CloudKit console takes it.
 pub fn parse_public_pem(pem: &str) -> Result<VerifyingKey, String> {
+    let pem = pem.strip_prefix('\u{feff}').unwrap_or(pem);
     VerifyingKey::from_public_key_pem(pem).map_err(|e| e.to_string())
 }
 
@@ -206,6 +209,13 @@ pub fn verify(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn issue_12_keys_saved_with_a_bom_parse() {
+        let (private_pem, public_pem) = generate_key_pair();
+        assert!(parse_private_pem(&format!("\u{feff}{private_pem}")).is_ok());
+        assert!(parse_public_pem(&format!("\u{feff}{public_pem}")).is_ok());
+    }
     use chrono::TimeZone;
 
     /// A throwaway key generated for these tests only; it is registered nowhere.

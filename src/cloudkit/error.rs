@@ -1,9 +1,13 @@
 //! Every way a CloudKit call can fail, split by what the caller must do about it: the request
 //! certainly had no effect (`NotSent`), it may have taken effect (`MaybeSent`, an undecodable
 //! reply to a write), or the service answered no (`Service`). Also the one function that maps a
-//! non-2xx reply to the service's typed error.
+//! non-2xx reply to the service's typed error, and (in `hint`) the advice each error carries
+//! to the command line.
+
+mod hint;
 
 use super::wire::{ErrorBody, ServerErrorCode};
+use crate::record::Environment;
 
 /// Operations that only read: resending them after an unclear failure is harmless.
 const READ_OPERATIONS: [&str; 12] = [
@@ -78,6 +82,48 @@ pub enum CloudKitError {
         uuid: Option<String>,
     },
 
+    /// A query named a record type the schema does not have (request-level 404 `NOT_FOUND`
+    /// "Did not find record type: X"). In development a type appears with its first record,
+    /// so there it means "no records yet"; production only has what was deployed.
+    #[error("record type `{record_type}` does not exist in the {} environment of `{container}`{}", .environment.as_str(), reason_suffix(.reason))]
+    UnknownRecordType {
+        record_type: String,
+        container: String,
+        environment: Environment,
+        reason: Option<String>,
+    },
+
+    /// A query was refused because a field it uses has no QUERYABLE index (live: 400
+    /// `BAD_REQUEST` "Field 'recordName' is not marked queryable" for a query without filter).
+    #[error("cloudkit cannot query record type `{record_type}`: field `{field}` is not marked queryable")]
+    NotQueryable { record_type: String, field: String },
+
+    /// A non-JSON 413: a proxy or CloudKit's front end refused the body's size. Not
+    /// `QUOTA_EXCEEDED`, which is a JSON error about storage.
+    #[error("`{operation}` request is too large for cloudkit (http {status}){}", reason_suffix(.excerpt))]
+    RequestTooLarge {
+        operation: String,
+        status: u16,
+        excerpt: Option<String>,
+    },
+
+    /// A non-JSON 502, 503 or 504: a gateway answered, not CloudKit. A read is resent; a
+    /// write behind it may have been applied.
+    #[error("`{operation}` got http {status} from a gateway in front of cloudkit{}", reason_suffix(.excerpt))]
+    Gateway {
+        operation: String,
+        status: u16,
+        excerpt: Option<String>,
+    },
+
+    /// One record of a modify is over the documented record size limit; nothing was sent.
+    #[error("record `{record_name}` is {bytes} bytes on the wire, over cloudkit's record size limit of {limit} bytes")]
+    RecordTooLarge {
+        record_name: String,
+        bytes: usize,
+        limit: usize,
+    },
+
     #[error("query of `{record_type}` returned a continuation marker it had already returned; stopped to avoid an endless loop")]
     RepeatedMarker { record_type: String },
 
@@ -100,37 +146,6 @@ pub enum CloudKitError {
     },
 }
 
-/// What a person can do about a [`CloudKitError`], as data: the CLI prints it as a `hint:`
-/// line and a set-up check can name it. [`Hint::text`] holds the advice.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Hint {
-    /// A query filtered or sorted on a field without a QUERYABLE index (`BAD_REQUEST` whose
-    /// reason says the field is "not marked queryable", as CloudKit and the emulator word it).
-    AddQueryableIndex,
-    /// The signature was refused (`AUTHENTICATION_FAILED`, HTTP 401): wrong key ID, a key
-    /// not registered for this container and environment, or a skewed clock.
-    CheckKeyAndClock,
-    /// The key's role may not write the record type (`ACCESS_DENIED`, HTTP 403).
-    GrantWriteAccess,
-}
-
-impl Hint {
-    /// The advice, one sentence, lowercase, values in backticks.
-    pub fn text(self) -> &'static str {
-        match self {
-            Hint::AddQueryableIndex => "in CloudKit Console, add a QUERYABLE index for that field of the record type (`recordName` for queries without a filter), then deploy the schema",
-            Hint::CheckKeyAndClock => "check `auth.key_id`, that the public key is registered for this container and environment, and that this machine's clock is right",
-            Hint::GrantWriteAccess => "grant the key's role CREATE and WRITE on the record type in CloudKit Console (Security Roles)",
-        }
-    }
-}
-
-impl std::fmt::Display for Hint {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.text())
-    }
-}
-
 fn reason_suffix(reason: &Option<String>) -> String {
     reason
         .as_deref()
@@ -143,7 +158,8 @@ impl CloudKitError {
     pub fn may_have_been_applied(&self) -> bool {
         match self {
             CloudKitError::MaybeSent { .. } => true,
-            CloudKitError::Undecodable { operation, .. }
+            CloudKitError::Gateway { operation, .. }
+            | CloudKitError::Undecodable { operation, .. }
             | CloudKitError::Decode { operation, .. } => !is_read_operation(operation),
             CloudKitError::Service {
                 operation,
@@ -163,11 +179,17 @@ impl CloudKitError {
     }
 
     /// Whether resending the same request is safe and may succeed: throttling and transient
-    /// service errors, and transport failures before anything was sent. `MaybeSent` is not
-    /// retryable: a write may already have happened (reads are resent by the client itself).
+    /// service errors, gateway errors on reads, and transport failures before anything was
+    /// sent. Never true when a write may have taken effect (`may_have_been_applied`): such a
+    /// write is resolved by looking its records up, not resent (reads that may have been
+    /// sent are resent by the client itself).
     pub fn is_retryable(&self) -> bool {
+        if self.may_have_been_applied() {
+            return false;
+        }
         match self {
             CloudKitError::NotSent { source, .. } => !source.is_builder(),
+            CloudKitError::Gateway { operation, .. } => is_read_operation(operation),
             CloudKitError::Service { status, code, .. } => {
                 matches!(
                     code,
@@ -177,25 +199,6 @@ impl CloudKitError {
                 ) || matches!(status, 429 | 500 | 503)
             }
             _ => false,
-        }
-    }
-
-    /// What a person can do about this error, when there is known advice.
-    pub fn hint(&self) -> Option<Hint> {
-        let (code, reason) = match self {
-            CloudKitError::Service { code, reason, .. }
-            | CloudKitError::RecordFailed { code, reason, .. } => (code, reason.as_deref()),
-            _ => return None,
-        };
-        match code {
-            ServerErrorCode::BadRequest
-                if reason.is_some_and(|r| r.contains("not marked queryable")) =>
-            {
-                Some(Hint::AddQueryableIndex)
-            }
-            ServerErrorCode::AuthenticationFailed => Some(Hint::CheckKeyAndClock),
-            ServerErrorCode::AccessDenied => Some(Hint::GrantWriteAccess),
-            _ => None,
         }
     }
 
@@ -236,6 +239,16 @@ pub fn reply_error(operation: &str, status: u16, body: &[u8]) -> CloudKitError {
             uuid: error.uuid,
         },
         Err(decode) => match code_for_status(status) {
+            _ if status == 413 => CloudKitError::RequestTooLarge {
+                operation: operation.to_owned(),
+                status,
+                excerpt: body_excerpt(body),
+            },
+            _ if matches!(status, 502..=504) => CloudKitError::Gateway {
+                operation: operation.to_owned(),
+                status,
+                excerpt: body_excerpt(body),
+            },
             Some(code) => CloudKitError::Service {
                 operation: operation.to_owned(),
                 status,
@@ -258,8 +271,10 @@ pub fn reply_error(operation: &str, status: u16, body: &[u8]) -> CloudKitError {
     }
 }
 
-/// The code CloudKit documents for an HTTP status, when the status identifies one.
-/// 400, 404 and 409 are shared by several codes; the most general one is chosen.
+/// The code CloudKit documents for an HTTP status, when the status identifies one and the
+/// body is not CloudKit's JSON. 400, 404 and 409 are shared by several codes; the most
+/// general one is chosen. 413 and 502-504 without a JSON body come from a front end, not
+/// from CloudKit, and are handled before this.
 fn code_for_status(status: u16) -> Option<ServerErrorCode> {
     Some(match status {
         400 => ServerErrorCode::BadRequest,
@@ -268,11 +283,9 @@ fn code_for_status(status: u16) -> Option<ServerErrorCode> {
         404 => ServerErrorCode::NotFound,
         409 => ServerErrorCode::Conflict,
         412 => ServerErrorCode::ValidatingReferenceError,
-        413 => ServerErrorCode::QuotaExceeded,
         421 => ServerErrorCode::AuthenticationRequired,
         429 => ServerErrorCode::Throttled,
         500 => ServerErrorCode::InternalError,
-        503 => ServerErrorCode::TryAgainLater,
         _ => return None,
     })
 }
@@ -319,31 +332,74 @@ mod tests {
 
     #[test]
     fn non_json_body_takes_the_code_of_its_status() {
-        let error = reply_error("records/query", 503, b"<html>\n<b>Service Unavailable</b>");
+        let error = reply_error("records/query", 500, b"<html>\n<b>Internal</b>");
         let CloudKitError::Service { code, reason, .. } = &error else {
             panic!("{error:?}")
         };
-        assert_eq!(*code, ServerErrorCode::TryAgainLater);
+        assert_eq!(*code, ServerErrorCode::InternalError);
         assert_eq!(reason.as_deref(), Some("<html>"));
         assert!(error.is_retryable());
     }
 
     #[test]
-    fn unknown_status_with_garbage_is_undecodable() {
-        let error = reply_error("records/modify", 502, b"bad gateway");
-        let CloudKitError::Undecodable {
-            status, message, ..
-        } = &error
-        else {
-            panic!("{error:?}")
-        };
-        assert_eq!(*status, 502);
-        assert!(message.contains("bad gateway"), "{message}");
-        assert!(!error.is_retryable());
-        assert!(
-            error.may_have_been_applied(),
-            "a write behind a 502 is unknown"
+    fn issue_11_html_gateway_errors_are_retried_on_reads_and_unknown_on_writes() {
+        for status in [502, 503, 504] {
+            let read = reply_error("records/query", status, b"<html>\n<b>Bad Gateway</b>");
+            assert!(
+                matches!(read, CloudKitError::Gateway { .. }),
+                "{status}: {read:?}"
+            );
+            assert!(read.is_retryable(), "{status}");
+            assert!(!read.may_have_been_applied(), "{status}");
+            let write = reply_error("records/modify", status, b"bad gateway");
+            assert!(!write.is_retryable(), "{status}");
+            assert!(
+                write.may_have_been_applied(),
+                "a write behind a {status} is unknown"
+            );
+        }
+    }
+
+    #[test]
+    fn issue_11_html_413_is_request_too_large_not_quota() {
+        let error = reply_error(
+            "records/modify",
+            413,
+            b"<html><body>413 Request Entity Too Large",
         );
+        assert!(
+            matches!(error, CloudKitError::RequestTooLarge { status: 413, .. }),
+            "{error:?}"
+        );
+        assert!(!error.to_string().contains("QUOTA_EXCEEDED"), "{error}");
+        let quota = reply_error(
+            "records/modify",
+            413,
+            br#"{"serverErrorCode":"QUOTA_EXCEEDED","reason":"quota"}"#,
+        );
+        assert!(matches!(
+            quota,
+            CloudKitError::Service {
+                code: ServerErrorCode::QuotaExceeded,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn issue_11_internal_error_on_a_write_is_never_resent() {
+        let body = br#"{"serverErrorCode":"INTERNAL_ERROR"}"#;
+        let write = reply_error("records/modify", 500, body);
+        assert!(write.may_have_been_applied());
+        assert!(!write.is_retryable());
+        assert!(reply_error("records/query", 500, body).is_retryable());
+        // Throttling certainly did nothing: resent, write or not.
+        let throttled = reply_error(
+            "records/modify",
+            503,
+            br#"{"serverErrorCode":"TRY_AGAIN_LATER"}"#,
+        );
+        assert!(throttled.is_retryable());
     }
 
     #[test]
@@ -371,28 +427,6 @@ mod tests {
         let body = br#"{"serverErrorCode":"INTERNAL_ERROR"}"#;
         assert!(reply_error("records/modify", 500, body).may_have_been_applied());
         assert!(!reply_error("records/query", 500, body).may_have_been_applied());
-    }
-
-    #[test]
-    fn hints_are_data_on_the_error() {
-        let refused = |status, code: &str, reason: &str| {
-            let body = format!(r#"{{"serverErrorCode":"{code}","reason":"{reason}"}}"#);
-            reply_error("records/modify", status, body.as_bytes()).hint()
-        };
-        assert_eq!(
-            refused(401, "AUTHENTICATION_FAILED", "bad signature"),
-            Some(Hint::CheckKeyAndClock)
-        );
-        assert_eq!(
-            refused(403, "ACCESS_DENIED", "no"),
-            Some(Hint::GrantWriteAccess)
-        );
-        assert_eq!(
-            refused(400, "BAD_REQUEST", "Field 'city' is not marked queryable"),
-            Some(Hint::AddQueryableIndex)
-        );
-        assert_eq!(refused(400, "BAD_REQUEST", "bad field"), None);
-        assert_eq!(refused(429, "THROTTLED", "slow"), None);
     }
 
     #[test]

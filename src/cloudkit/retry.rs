@@ -61,21 +61,27 @@ impl RetryPolicy {
             .min(self.max_delay)
     }
 
-    /// The wait before retry number `retry`: uniform in `[0, ceiling]` ("full jitter"),
-    /// raised to `retry_after` when the server asked for a longer pause.
+    /// The wait before retry number `retry`: uniform in `[0, ceiling]` ("full jitter");
+    /// when the server asked for `retry_after`, that wait plus a jitter of at most
+    /// `min(ceiling, retry_after / 2)`, so that clients told the same pause do not all come
+    /// back at once, and none comes back sooner than told.
     pub fn delay(
         &self,
         retry: u32,
         retry_after: Option<Duration>,
         random: &mut impl Rng,
     ) -> Duration {
-        let ceiling = self.ceiling(retry);
-        let jittered = if ceiling.is_zero() {
-            Duration::ZERO
-        } else {
-            Duration::from_nanos(random.gen_range(0..=nanos(ceiling)))
+        let mut jitter = |ceiling: Duration| {
+            if ceiling.is_zero() {
+                Duration::ZERO
+            } else {
+                Duration::from_nanos(random.gen_range(0..=nanos(ceiling)))
+            }
         };
-        jittered.max(retry_after.unwrap_or(Duration::ZERO))
+        match retry_after {
+            Some(pause) => pause + jitter(self.ceiling(retry).min(pause / 2)),
+            None => jitter(self.ceiling(retry)),
+        }
     }
 
     /// Whether to retry after `attempts_made` attempts that took `elapsed` so far, and after
@@ -147,10 +153,20 @@ mod tests {
     fn retry_after_is_a_floor() {
         let p = policy();
         let mut random = StdRng::seed_from_u64(1);
-        for _ in 0..100 {
-            let d = p.delay(0, Some(Duration::from_secs(3)), &mut random);
-            assert!(d >= Duration::from_secs(3), "{d:?}");
+        let delays: Vec<Duration> = (0..100)
+            .map(|_| p.delay(0, Some(Duration::from_secs(3)), &mut random))
+            .collect();
+        for d in &delays {
+            assert!(*d >= Duration::from_secs(3), "{d:?}");
+            // Bounded: the jitter is at most the backoff ceiling.
+            assert!(*d <= Duration::from_secs(3) + p.ceiling(0), "{d:?}");
         }
+        // Jittered: clients told the same pause spread out.
+        let distinct: std::collections::BTreeSet<_> = delays.iter().collect();
+        assert!(
+            distinct.len() > 50,
+            "issue 11: retryAfter waits are not jittered"
+        );
         // Even above max_delay, and even with an immediate policy.
         let d = RetryPolicy::immediate(3).delay(9, Some(Duration::from_secs(45)), &mut random);
         assert_eq!(d, Duration::from_secs(45));

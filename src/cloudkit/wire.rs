@@ -1,6 +1,34 @@
 //! Serde shapes of CloudKit Web Services bodies, exactly as on the wire (camelCase keys,
 //! `zoneID`, `serverErrorCode`, ...). Shared by the client and the emulator; nothing here
 //! does I/O. Unknown members of a record are kept in `extra` so nothing is lost in transit.
+//!
+//! ## Removing fields: what is documented to work
+//!
+//! CloudKit has no "unset" operation; a field without a value is a null field. The forms
+//! found, and what the evidence says of each:
+//!
+//! - **`replace` / `forceReplace` with the fields to keep** — documented. Apple, *CloudKit
+//!   Web Services Reference*, "Modifying Records (records/modify)": `replace` "Replace a
+//!   record with the specified record. The fields whose values you do not specify are set to
+//!   `null`", and under "Replacing Records": "Fields that you omit from the dictionary are
+//!   set to `null`"; `replace` requires the `recordChangeTag`, so it is conflict-checked like
+//!   `update`. Apple, *CloudKit JS*, `CloudKit.RecordsBatchBuilder.replace`: "Only the values
+//!   of the fields in these dictionaries are replaced. The other field values are set to
+//!   `null`." Likewise on create, "a missing/null `fields` means all fields null" (Types,
+//!   Record Dictionary). **ckplan sends this form** for an update that removes fields
+//!   (`apply::work`).
+//! - **`update` with `"field": null` or `{"value": null}`** — not documented. The reference
+//!   says of `update` only "Only the fields you specify are changed" and shows no null value;
+//!   no captured live request uses it (MistKit's logs, brightdigit/MistKit `.claude/`, never
+//!   remove a field; its `FieldValue` has no null case). ckplan falls back to it only for a
+//!   type with `ignore_fields`, where a `replace` would erase the fields the app writes.
+//! - **Apple's newer CloudKit Database API** (`@apple/cktool.api.database` 1.3.2,
+//!   `dist/types/models/*.d.ts`): every typed value (`CKDBRecordFieldStringValue`, ...) has
+//!   an optional `value?` (a typed field with no value), there is an explicit empty list,
+//!   `CKDBRecordFieldEmptyListValue` (`type: "emptyListType"`, `value?: unknown[]`), and
+//!   `CKDBCreateRecordRequestBody.fields` says "Missing fields in this dictionary are set to
+//!   `null`". That API uses other type tags (`stringType`, ...) and endpoints than Web
+//!   Services, so it supports the null-field model, not a wire form for records/modify.
 
 use crate::record::{ChangeTag, FieldType, FieldValue, Fields, Record, RecordName, RecordType};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -53,7 +81,8 @@ impl WireField {
         }
     }
 
-    /// A field given with a null value: `update` removes it.
+    /// A field given with a null value (`update` with `"field": null`; undocumented, see
+    /// "Removing fields" above: ckplan prefers a `replace`).
     pub fn null() -> Self {
         Self {
             value: Json::Null,

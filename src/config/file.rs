@@ -74,9 +74,15 @@ pub struct TypeFile {
 }
 
 impl ConfigFile {
-    /// Reads `ckplan.yaml` text into its shape, without resolving or checking it.
+    /// Reads `ckplan.yaml` text into its shape, without resolving or checking it. A leading
+    /// byte-order mark is skipped; a key repeated in any mapping is an error (into maps such
+    /// as `fields:` serde_yaml lets the second silently replace the first, so the text is
+    /// read again as a YAML value, which refuses it at its place).
     pub fn from_yaml(text: &str) -> Result<ConfigFile, serde_yaml::Error> {
-        serde_yaml::from_str(text)
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+        let file = serde_yaml::from_str(text)?;
+        serde_yaml::from_str::<serde_yaml::Value>(text)?;
+        Ok(file)
     }
 
     /// `ckplan.yaml` text for this shape; [`ConfigFile::from_yaml`] reads it back equal.

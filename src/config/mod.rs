@@ -184,8 +184,10 @@ impl Config {
         Ok(config)
     }
 
-    /// Resolves `text` as if read from `path`.
+    /// Resolves `text` as if read from `path`. A leading byte-order mark is skipped (editors
+    /// on Windows write one; YAML allows it).
     pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         let file = ConfigFile::from_yaml(text).map_err(|error| {
             let location = error.location();
             ConfigError::Parse {
@@ -321,7 +323,7 @@ pub fn parse_endpoint(text: Option<&str>, directory: &Path) -> Result<Endpoint, 
             dir: directory.join(dir),
         });
     }
-    if !text.contains("://") {
+    if !(text.starts_with("http://") || text.starts_with("https://")) {
         return Err(format!(
             "endpoint `{text}` is not an http(s) URL, `embedded` or `embedded:DIR`"
         ));
@@ -399,15 +401,26 @@ fn field_problems(
     text: &str,
     types: &BTreeMap<RecordType, TypeConfig>,
 ) -> Vec<Problem> {
+    use crate::record::identifier::{escaped, field_name_problem, type_name_problem};
     let mut problems = Vec::new();
     for (record_type, type_config) in types {
+        if let Some(message) = type_name_problem(record_type.as_str()) {
+            let line = find_type_line(text, record_type.as_str());
+            let shown = RecordType::new(escaped(record_type.as_str()));
+            let problem = Problem::error(path, &shown, message);
+            problems.push(problem.at(line.map(Place::Line)));
+        }
         for (field, spec) in &type_config.fields {
             let place = find_field_place(text, record_type.as_str(), field);
             let problem = |message: String| {
+                // A name with invisible characters is shown escaped.
                 Problem::error(path, record_type, message)
                     .at(place.map(|(line, column)| Place::LineColumn(line, column)))
-                    .field(field)
+                    .field(&escaped(field))
             };
+            if let Some(message) = field_name_problem(field) {
+                problems.push(problem(message));
+            }
             if let FieldType::Unknown(name) = &spec.field_type {
                 problems.push(problem(format!(
                     "unknown field type `{name}` (expected STRING, INT64, DOUBLE, TIMESTAMP, \
@@ -422,6 +435,18 @@ fn field_problems(
         }
     }
     problems
+}
+
+/// The 1-based line declaring `record_type` under `types:` (plain or quoted key).
+fn find_type_line(text: &str, record_type: &str) -> Option<usize> {
+    let type_key = format!("{record_type}:");
+    let quoted_key = format!("\"{record_type}\":");
+    text.lines()
+        .position(|line| {
+            let line = line.trim_start();
+            line.starts_with(&type_key) || line.starts_with(&quoted_key)
+        })
+        .map(|index| index + 1)
 }
 
 /// The 1-based line and column of the key declaring `field` under `record_type`, in block

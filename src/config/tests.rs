@@ -275,6 +275,45 @@ fn only_long_quoted_values_are_shortened() {
 }
 
 #[test]
+fn issue_12_a_config_with_a_bom_loads() {
+    let config = parse(&format!("\u{feff}{MINIMAL}")).unwrap();
+    assert_eq!(config.container, "iCloud.com.example.App");
+}
+
+#[test]
+fn issue_12_forbidden_type_and_field_names_are_config_problems() {
+    let config = parse(&format!(
+        "{MINIMAL}types:\n  Team:\n    file: t.yaml\n    fields:\n      name: STRING\n      \
+         home-town: STRING\n      recordName: STRING\n  \"2Stadium\":\n    file: s.yaml\n"
+    ))
+    .unwrap();
+    let problems: Vec<String> = config.problems().iter().map(|p| p.to_string()).collect();
+    assert_eq!(problems.len(), 3, "{problems:#?}");
+    assert!(
+        problems[0].starts_with("project/ckplan.yaml:10: 2Stadium: record type `2Stadium`"),
+        "{problems:#?}"
+    );
+    assert!(problems[1].starts_with("project/ckplan.yaml:8:7: Team field `home-town`: field name"));
+    assert!(problems[2].starts_with(
+        "project/ckplan.yaml:9:7: Team field `recordName`: field name `recordName` is reserved"
+    ));
+}
+
+#[test]
+fn issue_12_duplicate_keys_in_a_nested_config_mapping_are_refused() {
+    let error = parse(&format!(
+        "{MINIMAL}types:\n  Team:\n    file: t.yaml\n    fields: {{name: STRING, name: INT64}}\n"
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(
+        error.contains("duplicate entry with key \"name\""),
+        "{error}"
+    );
+    assert!(error.contains("ckplan.yaml`:6:"), "{error}");
+}
+
+#[test]
 fn resolve_applies_the_overrides_over_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("ckplan.yaml");

@@ -3,6 +3,8 @@
 
 mod compare;
 mod report;
+mod types;
 
 pub use compare::{compare_type, values_equal, CompareRules, DEFAULT_LOCATION_TOLERANCE};
 pub use report::{Category, FieldChange, RecordDiff, TypeDiff};
+pub use types::{type_conflicts, TypeConflict};

@@ -3,13 +3,18 @@
 //! modify and lookup, one per query page), in arrival order. Tests read it in-process
 //! (`RunningEmulator::requests`) or over HTTP (`GET /_emulator/requests?since=SEQ`), as
 //! wiremock records every request. Bounded: the oldest entries are forgotten past
-//! `CAPACITY`, and `seq` keeps counting so a reader can tell.
+//! `CAPACITY` requests or `OPERATION_CAPACITY` operation outcomes, and `seq` keeps counting
+//! so a reader can tell.
 
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 
 /// Requests kept; older ones are dropped first.
 pub const CAPACITY: usize = 100_000;
+
+/// Operation outcomes kept across all kept requests (a full modify holds 200), so a
+/// long-running emulator's log stays within tens of megabytes.
+pub const OPERATION_CAPACITY: usize = 500_000;
 
 /// What happened to one operation of a request.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -62,6 +67,8 @@ pub struct LoggedRequest {
 pub struct RequestLog {
     entries: VecDeque<LoggedRequest>,
     next_seq: u64,
+    /// Operation outcomes held in `entries`.
+    operations: usize,
 }
 
 impl RequestLog {
@@ -69,10 +76,14 @@ impl RequestLog {
     pub fn push(&mut self, mut entry: LoggedRequest) {
         self.next_seq += 1;
         entry.seq = self.next_seq;
-        if self.entries.len() == CAPACITY {
-            self.entries.pop_front();
-        }
+        self.operations += entry.operations.len();
         self.entries.push_back(entry);
+        while self.entries.len() > CAPACITY || self.operations > OPERATION_CAPACITY {
+            match self.entries.pop_front() {
+                Some(oldest) => self.operations -= oldest.operations.len(),
+                None => break,
+            }
+        }
     }
 
     /// Entries with `seq > since`, oldest first.
@@ -118,6 +129,19 @@ mod tests {
         assert!(log.since(0).is_empty());
         log.push(entry("/d"));
         assert_eq!(log.since(0)[0].seq, 1);
+    }
+
+    #[test]
+    fn the_oldest_entries_go_first_past_the_operation_capacity() {
+        let mut log = RequestLog::default();
+        let mut big = entry("/big");
+        big.operations = vec![OperationOutcome::new("create", Some("a"), "ok"); 200];
+        for _ in 0..OPERATION_CAPACITY / 200 + 1 {
+            log.push(big.clone());
+        }
+        let all = log.since(0);
+        assert_eq!(all.len(), OPERATION_CAPACITY / 200);
+        assert_eq!(all[0].seq, 2);
     }
 
     #[test]

@@ -3,8 +3,10 @@
 //! "name": ...}`, typed by the config's `fields:` and named by its `record_name` template).
 //! A record with any error yields no `Record`; every problem in it is reported.
 
+use super::strict::Flaw;
 use super::values::{decode, describe};
 use crate::config::{FieldSpec, Origin, Problem, TypeConfig};
+use crate::record::identifier::{escaped, field_name_problem, quoted, record_name_problem};
 use crate::record::{FieldType, FieldValue, Fields, Record, RecordName, RecordType};
 use serde_json::{Map, Value as Json};
 use std::collections::BTreeSet;
@@ -56,7 +58,8 @@ impl Report<'_> {
         let mut problem = problem
             .at(Some(self.origin.place))
             .record(self.record_name.as_ref());
-        problem.field = field.map(str::to_owned);
+        // A key with invisible or control characters is named escaped.
+        problem.field = field.map(escaped);
         self.problems.push(problem);
     }
 }
@@ -91,20 +94,75 @@ impl<'a> Converter<'a> {
             );
             return None;
         };
-        let is_native = object.get("fields").is_some_and(Json::is_object)
-            && (object.contains_key("recordName") || object.contains_key("recordType"));
-        let (name, fields) = if is_native {
+        let (name, fields) = if is_native(&object) {
             self.native(object, &mut report)
         } else {
             self.plain(object, &mut report)
         };
         let record_name = name?;
+        if let Some(problem) = record_name_problem(record_name.as_str()) {
+            // Printed raw, such a name could rewrite the terminal: it is named escaped.
+            report.record_name = Some(RecordName::new(escaped(record_name.as_str())));
+            report.error(None, problem);
+        }
         (report.errors == 0).then(|| Record {
             record_type: self.record_type.clone(),
             record_name,
             change_tag: None,
             fields,
         })
+    }
+
+    /// Refuses a record holding `flaws` (see `strict`), reporting each with the record's name
+    /// when it can be worked out and the field concerned.
+    pub fn refuse(
+        &mut self,
+        json: &Json,
+        flaws: &[Flaw],
+        origin: &Origin,
+        problems: &mut Vec<Problem>,
+    ) {
+        // A record cut short inside `fields` has no `fields` member yet: its flaw's path
+        // tells that it is native.
+        let native = json.as_object().is_some_and(|object| {
+            is_native(object)
+                || (object.contains_key("recordName") || object.contains_key("recordType"))
+                    && flaws
+                        .iter()
+                        .any(|flaw| flaw.path.first().is_some_and(|k| k == "fields"))
+        });
+        let record_name = json.as_object().and_then(|object| {
+            let name = if native {
+                object
+                    .get("recordName")
+                    .and_then(Json::as_str)
+                    .map(RecordName::from)
+            } else {
+                self.quiet_name(object)
+            };
+            name.filter(|name| record_name_problem(name.as_str()).is_none())
+        });
+        let mut report = Report {
+            record_type: self.record_type,
+            origin,
+            record_name,
+            problems,
+            errors: 0,
+        };
+        for flaw in flaws {
+            report.error(flaw.field(native), flaw.message(native));
+        }
+    }
+
+    /// The record's name by the type's rule, or `None` when it cannot be made.
+    fn quiet_name(&self, object: &Map<String, Json>) -> Option<RecordName> {
+        match (&self.config.record_name, object.get("recordName")) {
+            (Some(template), _) => template.render(object).ok().map(RecordName::new),
+            (None, Some(Json::String(name))) if !name.is_empty() => {
+                Some(RecordName::new(name.as_str()))
+            }
+            (None, _) => None,
+        }
     }
 
     fn native(
@@ -153,6 +211,11 @@ impl<'a> Converter<'a> {
 
     fn native_field(&mut self, field: &str, wire: Json, report: &mut Report) -> Option<FieldValue> {
         let spec = self.field_spec(field, report)?;
+        if let Some(problem) = spec.is_none().then(|| field_name_problem(field)).flatten() {
+            // Declared fields are checked in the config; this one is named only here.
+            report.error(Some(field), problem);
+            return None;
+        }
         let Json::Object(mut wire) = wire else {
             let message = format!(
                 "expected a field object {{value, type?}}, found {}",
@@ -297,8 +360,17 @@ impl<'a> Converter<'a> {
     }
 }
 
+/// A CloudKit-native record: `{recordName or recordType, fields: {...}}`.
+fn is_native(object: &Map<String, Json>) -> bool {
+    object.get("fields").is_some_and(Json::is_object)
+        && (object.contains_key("recordName") || object.contains_key("recordType"))
+}
+
 fn unknown_key(key: &str, record_type: &RecordType) -> String {
-    format!("unknown key `{key}`: not listed under `fields:` of type `{record_type}` (a typo?)")
+    format!(
+        "unknown key {}: not listed under `fields:` of type `{record_type}` (a typo?)",
+        quoted(key)
+    )
 }
 
 #[cfg(test)]

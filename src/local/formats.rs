@@ -1,12 +1,15 @@
 //! Reading record objects out of data files, one at a time: JSON arrays element by element
 //! (never the whole file as one value), NDJSON line by line, YAML sequences. Every record
 //! comes with its place (line, or index when lines are unknown); malformed input becomes
-//! an error item with line and column.
+//! an error item with line and column. A leading UTF-8 byte-order mark is skipped (editors
+//! on Windows write one); duplicate keys and numbers JSON cannot hold are kept as flaws
+//! (see `strict`).
 
+use super::strict::{Collector, Flaw, RecordSeed};
 use crate::config::Place;
 use serde::de::{DeserializeSeed, Deserializer as _, SeqAccess, Visitor};
 use serde_json::Value as Json;
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
@@ -35,11 +38,24 @@ impl Format {
 #[derive(Debug, PartialEq)]
 pub enum Item {
     Record(Json, Place),
+    /// A record with something its JSON value cannot show (a duplicate key, a number CloudKit
+    /// cannot store); the converter refuses it, naming the record and field. A record cut
+    /// short by an out-of-range number holds the members read before it.
+    Flawed(Json, Place, Vec<Flaw>),
     Error(Option<Place>, String),
 }
 
+/// The UTF-8 encoding of U+FEFF, the byte-order mark.
+pub const BOM: &[u8] = b"\xEF\xBB\xBF";
+
 /// Reads every record of `reader` in `format`, handing each to `sink`.
 pub fn read_records(reader: impl Read, format: Format, sink: &mut dyn FnMut(Item)) {
+    let mut reader = BufReader::new(reader);
+    if let Ok(start) = reader.fill_buf() {
+        if start.starts_with(BOM) {
+            reader.consume(BOM.len());
+        }
+    }
     match format {
         Format::Json => read_json(reader, sink),
         Format::Ndjson => read_ndjson(reader, sink),
@@ -62,22 +78,50 @@ impl<R: Read> Read for CountingReader<'_, R> {
     }
 }
 
-fn read_json(reader: impl Read, sink: &mut dyn FnMut(Item)) {
+fn read_json(reader: impl BufRead, sink: &mut dyn FnMut(Item)) {
     let newlines = Cell::new(0);
     let counting = CountingReader {
-        inner: BufReader::new(reader),
+        inner: reader,
         newlines: &newlines,
     };
     let mut deserializer = serde_json::Deserializer::from_reader(counting);
+    let element = RefCell::new(None);
     let visitor = ArrayVisitor {
         newlines: &newlines,
+        element: &element,
         sink,
     };
     let result = deserializer
         .deserialize_seq(visitor)
         .and_then(|()| deserializer.end());
     if let Err(error) = result {
-        sink(json_error(&error, None));
+        let cut_short = element.into_inner();
+        let place = Place::LineColumn(error.line(), error.column());
+        sink(out_of_range(&error, cut_short, place).unwrap_or_else(|| json_error(&error, None)));
+    }
+}
+
+/// The record cut short by a number too large for a 64-bit float, as a flawed record
+/// holding what was read of it; `None` for any other error.
+fn out_of_range(
+    error: &serde_json::Error,
+    cut_short: Option<Collector>,
+    place: Place,
+) -> Option<Item> {
+    let mut collector = cut_short?;
+    if !error.to_string().starts_with("number out of range") || collector.path.is_empty() {
+        return None;
+    }
+    collector.out_of_range();
+    let partial = Json::Object(collector.partial);
+    Some(Item::Flawed(partial, place, collector.flaws))
+}
+
+fn record_item(json: Json, place: Place, flaws: Vec<Flaw>) -> Item {
+    if flaws.is_empty() {
+        Item::Record(json, place)
+    } else {
+        Item::Flawed(json, place, flaws)
     }
 }
 
@@ -97,6 +141,8 @@ fn json_error(error: &serde_json::Error, line: Option<usize>) -> Item {
 
 struct ArrayVisitor<'a, 'b> {
     newlines: &'a Cell<usize>,
+    /// The element being read, until it is complete.
+    element: &'a RefCell<Option<Collector>>,
     sink: &'b mut dyn FnMut(Item),
 }
 
@@ -108,8 +154,18 @@ impl<'de> Visitor<'de> for ArrayVisitor<'_, '_> {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while let Some((line, json)) = seq.next_element_seed(ElementSeed(self.newlines))? {
-            (self.sink)(Item::Record(json, Place::Line(line)));
+        let seed = || ElementSeed {
+            newlines: self.newlines,
+            element: self.element,
+        };
+        while let Some((line, json)) = seq.next_element_seed(seed())? {
+            let flaws = self
+                .element
+                .borrow_mut()
+                .take()
+                .map(|collector| collector.flaws)
+                .unwrap_or_default();
+            (self.sink)(record_item(json, Place::Line(line), flaws));
         }
         Ok(())
     }
@@ -117,20 +173,24 @@ impl<'de> Visitor<'de> for ArrayVisitor<'_, '_> {
 
 /// Deserializes one element, noting its line: serde_json has consumed the whitespace and
 /// peeked the element's first byte when it calls the seed, so the newline count is exact.
-struct ElementSeed<'a>(&'a Cell<usize>);
+struct ElementSeed<'a> {
+    newlines: &'a Cell<usize>,
+    element: &'a RefCell<Option<Collector>>,
+}
 
 impl<'de> DeserializeSeed<'de> for ElementSeed<'_> {
     type Value = (usize, Json);
 
     fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        let line = self.0.get() + 1;
-        let json = serde::Deserialize::deserialize(d)?;
-        Ok((line, json))
+        let line = self.newlines.get() + 1;
+        let collector = RefCell::new(Collector::default());
+        let result = RecordSeed(&collector).deserialize(d);
+        *self.element.borrow_mut() = Some(collector.into_inner());
+        Ok((line, result?))
     }
 }
 
-fn read_ndjson(reader: impl Read, sink: &mut dyn FnMut(Item)) {
-    let mut reader = BufReader::new(reader);
+fn read_ndjson(mut reader: impl BufRead, sink: &mut dyn FnMut(Item)) {
     let mut buffer = Vec::new();
     for line_number in 1.. {
         buffer.clear();
@@ -156,9 +216,20 @@ fn read_ndjson(reader: impl Read, sink: &mut dyn FnMut(Item)) {
         if text.trim().is_empty() {
             continue;
         }
-        match serde_json::from_str::<Json>(text) {
-            Ok(json) => sink(Item::Record(json, Place::Line(line_number))),
-            Err(error) => sink(json_error(&error, Some(line_number))),
+        let collector = RefCell::new(Collector::default());
+        let mut deserializer = serde_json::Deserializer::from_str(text);
+        let result = RecordSeed(&collector)
+            .deserialize(&mut deserializer)
+            .and_then(|json| deserializer.end().map(|()| json));
+        let collector = collector.into_inner();
+        match result {
+            Ok(json) => sink(record_item(json, Place::Line(line_number), collector.flaws)),
+            Err(error) => {
+                let place = Place::LineColumn(line_number, error.column());
+                let item = out_of_range(&error, Some(collector), place)
+                    .unwrap_or_else(|| json_error(&error, Some(line_number)));
+                sink(item);
+            }
         }
     }
 }
@@ -201,8 +272,9 @@ fn read_yaml(mut reader: impl Read, sink: &mut dyn FnMut(Item)) {
             Some(lines) => Place::Line(lines[index]),
             None => Place::Index(index),
         };
-        match serde_json::to_value(item) {
-            Ok(json) => sink(Item::Record(json, place)),
+        let mut collector = Collector::default();
+        match super::strict::from_yaml(item, &mut collector) {
+            Ok(json) => sink(record_item(json, place, collector.flaws)),
             Err(error) => sink(Item::Error(
                 Some(place),
                 format!("unsupported YAML value: {error}"),

@@ -5,10 +5,12 @@
 
 mod convert;
 mod formats;
+mod strict;
 mod values;
 
 pub use crate::config::{Origin, Place, Problem, Severity};
 pub use formats::{read_records, Format, Item};
+pub use strict::{Flaw, FlawKind};
 pub use values::decode as decode_value;
 
 use crate::config::{type_order, Config, TypeConfig, TypeOrder};
@@ -112,6 +114,13 @@ pub fn load_type(record_type: &RecordType, type_config: &TypeConfig) -> LoadedTy
                 loaded.records.push(record);
                 loaded.origins.push(origin);
             }
+            Item::Flawed(json, place, flaws) => {
+                let origin = Origin {
+                    file: file.clone(),
+                    place,
+                };
+                converter.refuse(&json, &flaws, &origin, &mut loaded.problems);
+            }
             Item::Error(place, message) => {
                 loaded
                     .problems
@@ -123,9 +132,11 @@ pub fn load_type(record_type: &RecordType, type_config: &TypeConfig) -> LoadedTy
     loaded
 }
 
-/// CloudKit's largest record, assets excluded ("1 MB"; counted here as 1 MiB of field
-/// names and values in wire JSON, so no record CloudKit would take is refused).
-pub const MAX_RECORD_BYTES: usize = 1 << 20;
+/// CloudKit's largest record, assets excluded: "1 MB" (Apple, *CloudKit Web Services
+/// Reference*, "Data Size Limits"), read as 1,000,000 bytes, the stricter reading, and
+/// counted as field names plus values in wire JSON, as the client counts it
+/// (`cloudkit::client::MAX_RECORD_BYTES`).
+pub const MAX_RECORD_BYTES: usize = 1_000_000;
 
 /// An error for a record CloudKit would refuse for its size: better said before anything
 /// is sent than as a per-record failure halfway through an apply.

@@ -163,3 +163,143 @@ fn a_record_over_the_size_limit_is_an_error_naming_it() {
     assert!(found[0].contains("1 MB record size limit"));
     assert_eq!(data.records(&"T".into()).len(), 1);
 }
+
+/// Each problem as the `validate` line shows it, file name only.
+fn shown(data: &LocalData) -> Vec<String> {
+    data.problems()
+        .map(|p| {
+            let text = p.to_string();
+            let name = p.file.file_name().unwrap().to_string_lossy().into_owned();
+            let full = p.file.display().to_string();
+            text.replacen(&full, &name, 1)
+        })
+        .collect()
+}
+
+#[test]
+fn issue_12_yaml_non_finite_values_are_errors_not_removals() {
+    let (_directory, config) = project(
+        &[(
+            "p.yaml",
+            "- id: 1\n  value: .inf\n  label: .nan\n- id: 2\n  scores: [1.5, .NaN]\n  \
+             place: {latitude: 1, longitude: 2, altitude: -.Inf}\n",
+        )],
+        "  P:\n    file: p.yaml\n    record_name: \"p-{id}\"\n    fields:\n      \
+         value: DOUBLE\n      label: STRING\n      scores: DOUBLE_LIST\n      place: LOCATION\n",
+    );
+    let data = load_all(&config);
+    assert!(data.records(&"P".into()).is_empty());
+    assert_eq!(
+        shown(&data),
+        [
+            "p.yaml:1: P `p-1` field `value`: `.inf` is not a number CloudKit can store \
+             (numbers must be finite; quote it if it is meant as text)",
+            "p.yaml:1: P `p-1` field `label`: `.nan` is not a number CloudKit can store \
+             (numbers must be finite; quote it if it is meant as text)",
+            "p.yaml:4: P `p-2` field `scores`: element 1: `.nan` is not a number CloudKit \
+             can store (numbers must be finite; quote it if it is meant as text)",
+            "p.yaml:4: P `p-2` field `place`: in `altitude`: `-.inf` is not a number \
+             CloudKit can store (numbers must be finite; quote it if it is meant as text)",
+        ]
+    );
+}
+
+#[test]
+fn issue_12_duplicate_json_keys_are_refused() {
+    let (_directory, config) = project(
+        &[
+            (
+                "t.json",
+                "[\n{\"id\":1,\"name\":\"Old\",\"city\":\"Boston\",\"name\":\"New\"}\n]",
+            ),
+            (
+                "s.ndjson",
+                "{\"recordName\": \"s-1\", \"fields\": {\"where\": {\"value\": \
+                 {\"latitude\": 1, \"longitude\": 2, \"longitude\": 3}}}}\n",
+            ),
+        ],
+        "  T:\n    file: t.json\n    record_name: \"t-{id}\"\n    fields:\n      \
+         name: STRING\n      city: STRING\n  S:\n    file: s.ndjson\n",
+    );
+    let data = load_all(&config);
+    assert!(data.records(&"T".into()).is_empty());
+    assert!(data.records(&"S".into()).is_empty());
+    assert_eq!(
+        shown(&data),
+        [
+            "s.ndjson:1: S `s-1` field `where`: duplicate key `longitude` (JSON keeps only \
+             one of them; give it once)",
+            "t.json:2: T `t-1` field `name`: duplicate key `name` (JSON keeps only one of \
+             them; give it once)",
+        ]
+    );
+}
+
+#[test]
+fn issue_12_numbers_out_of_range_are_errors_in_every_format() {
+    let (_directory, config) = project(
+        &[
+            ("a.json", "[\n{\"id\": 1,\n \"n\": 1e999}\n]"),
+            ("b.ndjson", "{\"id\": 2, \"n\": 99999999999999999999999}\n"),
+            ("c.yaml", "- id: 3\n  when: 99999999999999999\n"),
+        ],
+        "  A:\n    file: [a.json, b.ndjson, c.yaml]\n    record_name: \"r-{id}\"\n    \
+         fields:\n      n: INT64\n      when: TIMESTAMP\n",
+    );
+    let data = load_all(&config);
+    assert!(data.records(&"A".into()).is_empty());
+    let problems = shown(&data);
+    assert_eq!(problems.len(), 3, "{problems:#?}");
+    assert!(
+        problems[0].starts_with("a.json:3:12: A `r-1` field `n`: number out of range"),
+        "{problems:#?}"
+    );
+    assert!(
+        problems[1].starts_with("b.ndjson:1: A `r-2` field `n`: INT64 `1e+23` is out of range"),
+        "{problems:#?}"
+    );
+    assert!(
+        problems[2].starts_with("c.yaml:1: A `r-3` field `when`: TIMESTAMP"),
+        "{problems:#?}"
+    );
+}
+
+#[test]
+fn issue_12_forbidden_record_and_field_names_are_errors() {
+    let long = "x".repeat(256);
+    let (_directory, config) = project(
+        &[
+            (
+                "c.ndjson",
+                &format!(
+                    "{{\"slug\": \"city-zürich\"}}\n{{\"slug\": \"_private\"}}\n\
+                     {{\"slug\": \"{long}\"}}\n{{\"slug\": \"ok\"}}\n{{\"slug\": \"a\\u001b[2Jb\"}}\n"
+                ),
+            ),
+            (
+                "n.json",
+                "[{\"recordName\": \"n-1\", \"fields\": {\"bad name\": {\"value\": 1}, \
+                 \"good\": {\"value\": 2}}}]",
+            ),
+        ],
+        "  City:\n    file: c.ndjson\n    record_name: \"{slug}\"\n  N:\n    file: n.json\n",
+    );
+    let data = load_all(&config);
+    assert_eq!(data.records(&"City".into()).len(), 1);
+    assert!(data.records(&"N".into()).is_empty());
+    let problems = shown(&data);
+    assert_eq!(problems.len(), 5, "{problems:#?}");
+    assert!(problems[0]
+        .starts_with("c.ndjson:1: City `city-zürich`: recordName `city-zürich` contains"));
+    assert!(problems[0].contains("ASCII only"));
+    assert!(problems[1]
+        .starts_with("c.ndjson:2: City `_private`: recordName `_private` starts with `_`"));
+    assert!(problems[2].contains("256 characters, over CloudKit's limit of 255"));
+    assert!(problems[3].starts_with(
+        "c.ndjson:5: City `a\\u{1b}[2Jb`: recordName `a\\u{1b}[2Jb` contains the control \
+         character U+001B"
+    ));
+    assert!(!problems[3].contains('\u{1b}'));
+    assert!(problems[4]
+        .starts_with("n.json:1: N `n-1` field `bad name`: field name `bad name` contains a space"));
+}

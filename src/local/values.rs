@@ -64,7 +64,11 @@ fn decode_element(t: ScalarType, json: &Json) -> Result<Value, String> {
         },
         ScalarType::Int64 => match json {
             Json::Number(n) if n.is_i64() => Ok(Value::Int64(n.as_i64().unwrap_or_default())),
-            Json::Number(n) if n.is_u64() => Err(format!("INT64 `{n}` is out of range")),
+            Json::Number(n) if n.is_u64() => Err(int64_out_of_range(n)),
+            // A whole number too large for 64 bits is read as a float (`1e23`).
+            Json::Number(n) if n.as_f64().is_some_and(|f| f.fract() == 0.0) => {
+                Err(int64_out_of_range(n))
+            }
             Json::Bool(flag) => Ok(Value::Int64(i64::from(*flag))),
             _ => Err(mismatch(t, json)),
         },
@@ -91,17 +95,40 @@ fn decode_element(t: ScalarType, json: &Json) -> Result<Value, String> {
     }
 }
 
+fn int64_out_of_range(n: &serde_json::Number) -> String {
+    format!("INT64 `{n}` is out of range (-9223372036854775808 to 9223372036854775807)")
+}
+
 const TIMESTAMP: &str = "TIMESTAMP (integer milliseconds or RFC 3339)";
 
+/// The largest TIMESTAMP magnitude, in milliseconds: the range of an ECMAScript time value
+/// (±100,000,000 days around 1970, ECMA-262 "Time Values and Time Range"), which CloudKit JS
+/// dates and CloudKit Web Services timestamps share. Further out is a unit mistake, such
+/// as nanoseconds given as milliseconds.
+pub const MAX_TIMESTAMP_MILLIS: i64 = 8_640_000_000_000_000;
+
 fn decode_timestamp(json: &Json) -> Result<i64, String> {
+    let in_range = |millis: i64| {
+        millis
+            .checked_abs()
+            .is_some_and(|m| m <= MAX_TIMESTAMP_MILLIS)
+    };
     match json {
         Json::Number(n) => {
             if let Some(millis) = n.as_i64() {
-                return Ok(millis);
+                return match in_range(millis) {
+                    true => Ok(millis),
+                    false => Err(format!(
+                        "TIMESTAMP `{n}` is out of range (at most {MAX_TIMESTAMP_MILLIS} \
+                         milliseconds from 1970; is it in nanoseconds?)"
+                    )),
+                };
             }
             match n.as_f64() {
-                Some(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Ok(f as i64),
-                Some(f) if f.is_finite() && f.abs() < 9.0e15 => Err(format!(
+                Some(f) if f.fract() == 0.0 && f.abs() <= MAX_TIMESTAMP_MILLIS as f64 => {
+                    Ok(f as i64)
+                }
+                Some(f) if f.is_finite() && f.abs() <= MAX_TIMESTAMP_MILLIS as f64 => Err(format!(
                     "TIMESTAMP `{n}` is not a whole number of milliseconds"
                 )),
                 _ => Err(format!("TIMESTAMP `{n}` is out of range")),
@@ -184,11 +211,51 @@ fn decode_location(json: &Json) -> Result<Value, String> {
             "LOCATION latitude `{latitude}` / longitude `{longitude}` is out of range"
         ));
     }
+    for (key, value) in map {
+        check_location_member(key, value)?;
+    }
     let location =
         FieldValue::from_json(&FieldType::Scalar(ScalarType::Location), json).map_err(|_| bad())?;
     match location {
         FieldValue::Scalar(value) => Ok(value),
         _ => Err(bad()),
+    }
+}
+
+/// The members of CloudKit's location dictionary besides latitude and longitude (all
+/// numbers; `timestamp` in milliseconds), per CloudKit Web Services Reference, "Location
+/// Dictionary".
+const LOCATION_MEMBERS: [&str; 6] = [
+    "horizontalAccuracy",
+    "verticalAccuracy",
+    "altitude",
+    "speed",
+    "course",
+    "timestamp",
+];
+
+/// A member other than latitude/longitude must be one CloudKit knows, holding a number it
+/// can store: anything else would be refused at apply time, or dropped.
+fn check_location_member(key: &str, value: &Json) -> Result<(), String> {
+    if key == "latitude" || key == "longitude" {
+        return Ok(());
+    }
+    if !LOCATION_MEMBERS.contains(&key) {
+        return Err(format!(
+            "unknown LOCATION member {} (CloudKit knows latitude, longitude, {})",
+            crate::record::identifier::quoted(key),
+            LOCATION_MEMBERS.join(", ")
+        ));
+    }
+    match value {
+        Json::Number(n) if key != "timestamp" || n.is_i64() => Ok(()),
+        Json::Number(n) => Err(format!(
+            "LOCATION `timestamp` `{n}` is not whole milliseconds in range"
+        )),
+        other => Err(format!(
+            "LOCATION `{key}` must be a number, found {}",
+            describe(other)
+        )),
     }
 }
 
@@ -251,7 +318,10 @@ mod tests {
         );
         assert_eq!(
             decode_as("INT64", json!(u64::MAX)),
-            Err(format!("INT64 `{}` is out of range", u64::MAX))
+            Err(format!(
+                "INT64 `{}` is out of range (-9223372036854775808 to 9223372036854775807)",
+                u64::MAX
+            ))
         );
         assert_eq!(
             decode_as("TIMESTAMP", json!(1.5)),
@@ -260,6 +330,13 @@ mod tests {
         assert!(decode_as("TIMESTAMP", json!("2001-04-05T00:00:00.0001Z"))
             .unwrap_err()
             .contains("sub-millisecond"));
+        assert!(decode_as("TIMESTAMP", json!(1_700_000_000_000_000_000_i64))
+            .unwrap_err()
+            .contains("out of range"));
+        assert!(decode_as("TIMESTAMP", json!(-MAX_TIMESTAMP_MILLIS)).is_ok());
+        assert!(decode_as("TIMESTAMP", json!(i64::MIN))
+            .unwrap_err()
+            .contains("out of range"));
         assert!(decode_as("TIMESTAMP", json!(1e300))
             .unwrap_err()
             .contains("out of range"));
@@ -276,6 +353,41 @@ mod tests {
                 .contains("out of range")
         );
         assert!(decode_as("BYTES", json!("not base64!")).is_err());
+        assert!(decode_as("INT64", json!(1e23))
+            .unwrap_err()
+            .contains("out of range"));
+        let list = decode_as("INT64_LIST", json!([1, 1e19])).unwrap_err();
+        assert!(
+            list.starts_with("element 1: INT64") && list.contains("is out of range"),
+            "{list}"
+        );
         assert!(decode_as("REFERENCE", json!({"recordName": "a", "action": "X"})).is_err());
+    }
+
+    #[test]
+    fn issue_12_location_members_are_cloudkits_and_numbers() {
+        let at = |extra: Json| {
+            let mut location = json!({"latitude": 1.0, "longitude": 2.0});
+            location
+                .as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
+            decode_as("LOCATION", location)
+        };
+        assert!(at(json!({"altitude": 5.5, "horizontalAccuracy": 3, "timestamp": 1000})).is_ok());
+        assert!(at(json!({"altitude": "high"}))
+            .unwrap_err()
+            .contains("LOCATION `altitude` must be a number"));
+        assert!(at(json!({"altitude": null})).is_err());
+        assert!(at(json!({"timestamp": 1.5})).is_err());
+        assert!(at(json!({"heading": 1}))
+            .unwrap_err()
+            .contains("unknown LOCATION member `heading`"));
+        assert!(decode_as(
+            "LOCATION_LIST",
+            json!([{"latitude": 1, "longitude": 2, "speed": "x"}])
+        )
+        .unwrap_err()
+        .starts_with("element 0: LOCATION `speed`"));
     }
 }

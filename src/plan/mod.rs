@@ -130,6 +130,10 @@ impl Plan {
     /// Turns diffs into a plan: new records are created, updated ones updated, orphans
     /// deleted only with `delete_orphans`. Diffs of types outside `options.types` are left
     /// out.
+    ///
+    /// Invariant, whatever the read returned (query pages can repeat or skip records): no
+    /// delete is planned for a record name that has a desired state in any diff (a name
+    /// present in the local data), and each record gets at most one change.
     pub fn build(
         target: Target,
         options: PlanOptions,
@@ -140,6 +144,7 @@ impl Plan {
     ) -> Plan {
         let mut summary = Vec::new();
         let mut changes = Vec::new();
+        let diffs = without_local_orphans(diffs);
         for diff in diffs {
             let selected = options
                 .types
@@ -281,6 +286,26 @@ fn change_for(record: &RecordDiff, delete_orphans: bool) -> Option<Change> {
             .collect();
     }
     Some(change)
+}
+
+/// The diffs without an orphan whose name is in the local data (a repeated page can make
+/// one record both "unchanged" and "orphan"), and with each (type, name) once.
+fn without_local_orphans(mut diffs: Vec<TypeDiff>) -> Vec<TypeDiff> {
+    let local: std::collections::HashSet<RecordName> = diffs
+        .iter()
+        .flat_map(|diff| &diff.records)
+        .filter(|record| record.desired.is_some() || record.category != Category::Orphan)
+        .map(|record| record.record_name.clone())
+        .collect();
+    for diff in &mut diffs {
+        let mut seen = std::collections::HashSet::new();
+        diff.records.retain(|record| {
+            let local_orphan =
+                record.category == Category::Orphan && local.contains(&record.record_name);
+            !local_orphan && seen.insert(record.record_name.clone())
+        });
+    }
+    diffs
 }
 
 fn summarize(diff: &TypeDiff, changes: &[Change]) -> TypeSummary {
@@ -454,3 +479,6 @@ mod tests {
         assert_eq!(plan.summary[0].unchanged, 1);
     }
 }
+
+#[cfg(test)]
+mod invariant_tests;

@@ -2,6 +2,7 @@
 //! values. It knows nothing of files, HTTP or plans; `cloudkit::wire` converts to and from
 //! the JSON shapes on the wire, and `local` (local data) builds these from files.
 
+pub mod identifier;
 mod target;
 mod timestamp;
 mod value;

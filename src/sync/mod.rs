@@ -1,14 +1,19 @@
 //! The work shared by `diff`, `plan` and smart sync: load the desired records, read the
 //! current ones from CloudKit (every type concurrently, each type's pages in sequence, as
-//! the protocol requires), compare, and gather what a plan records about its inputs.
+//! the protocol requires), confirm by lookup every record the query says differs (queries
+//! are eventually consistent, lookups by ID are not), compare, and gather what a plan
+//! records about its inputs.
 
+mod confirm;
 pub mod connect;
+pub mod doctor;
 
 use crate::cloudkit::{Client, CloudKitError};
 use crate::config::Config;
-use crate::diff::{compare_type, TypeDiff};
+use crate::diff::{compare_type, type_conflicts, CompareRules, TypeConflict, TypeDiff};
 use crate::local::LocalData;
 use crate::plan::InputDigest;
+use crate::record::Environment;
 use crate::record::{Record, RecordType};
 use futures::future::try_join_all;
 use std::path::Path;
@@ -23,12 +28,40 @@ pub trait ReadProgress: Send + Sync {
 
 impl ReadProgress for () {}
 
-/// Reads every record of `types` from CloudKit, all types at once.
+/// Something a read found that is worth saying but is not an error (the CLI prints each
+/// once, as a warning).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReadNote {
+    /// Development answered 404 "Did not find record type": no record of this type was
+    /// ever saved there, so it was read as no records.
+    TypeNotCreatedYet(RecordType),
+}
+
+impl std::fmt::Display for ReadNote {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReadNote::TypeNotCreatedYet(record_type) => write!(
+                f,
+                "record type `{record_type}` does not exist in development yet (no record of it was ever saved); counted as no records"
+            ),
+        }
+    }
+}
+
+/// What CloudKit holds for each type read, and what is worth saying about the read.
+pub struct Current {
+    pub records: Vec<(RecordType, Vec<Record>)>,
+    pub notes: Vec<ReadNote>,
+}
+
+/// Reads every record of `types` from CloudKit, all types at once. In development a type
+/// CloudKit does not know yet is read as empty, with a note; in production it is an error
+/// (`UnknownRecordType`, whose hint says to deploy the schema).
 pub async fn read_current(
     client: &Client,
     types: &[RecordType],
     progress: &dyn ReadProgress,
-) -> Result<Vec<(RecordType, Vec<Record>)>, CloudKitError> {
+) -> Result<Current, CloudKitError> {
     let total = AtomicUsize::new(0);
     let reads = types.iter().map(|record_type| {
         let total = &total;
@@ -39,11 +72,30 @@ pub async fn read_current(
                 last = so_far;
                 progress.records_read(now);
             };
-            let records = client.query_all(record_type, &mut on_page).await?;
-            Ok::<_, CloudKitError>((record_type.clone(), records))
+            match client.query_all(record_type, &mut on_page).await {
+                Ok(records) => Ok((record_type.clone(), records, None)),
+                Err(CloudKitError::UnknownRecordType {
+                    environment: Environment::Development,
+                    ..
+                }) => Ok((
+                    record_type.clone(),
+                    Vec::new(),
+                    Some(ReadNote::TypeNotCreatedYet(record_type.clone())),
+                )),
+                Err(error) => Err(error),
+            }
         }
     });
-    try_join_all(reads).await
+    let read = try_join_all(reads).await?;
+    let mut current = Current {
+        records: Vec::with_capacity(read.len()),
+        notes: Vec::new(),
+    };
+    for (record_type, records, note) in read {
+        current.records.push((record_type, records));
+        current.notes.extend(note);
+    }
+    Ok(current)
 }
 
 /// Compares each type's desired records with the current ones.
@@ -55,15 +107,19 @@ pub fn compare(
     current
         .into_iter()
         .map(|(record_type, records)| {
-            let rules = config
-                .types
-                .get(&record_type)
-                .map(|t| t.compare_rules())
-                .unwrap_or_default();
+            let rules = rules_for(config, &record_type);
             let desired = local.take_records(&record_type);
             compare_type(&record_type, desired, records, &rules)
         })
         .collect()
+}
+
+fn rules_for(config: &Config, record_type: &RecordType) -> CompareRules {
+    config
+        .types
+        .get(record_type)
+        .map(|t| t.compare_rules())
+        .unwrap_or_default()
 }
 
 /// The types to work on: every configured type, or those named with `--type` (each must be
@@ -117,13 +173,22 @@ fn relative(directory: &Path, file: &Path) -> String {
         .join("/")
 }
 
-/// The comparison of every selected type, with the apply order of the configured types.
+/// The comparison of every selected type, with the apply order of the configured types
+/// and the notes of the read.
 pub struct Survey {
     pub diffs: Vec<TypeDiff>,
     pub type_order: crate::config::TypeOrder,
+    /// Fields whose local type differs from CloudKit's: no plan can converge while any is
+    /// left (see `diff::type_conflicts`).
+    pub type_conflicts: Vec<TypeConflict>,
+    pub notes: Vec<ReadNote>,
 }
 
-/// Reads CloudKit and compares it with `local`, for the selected types.
+/// Reads CloudKit and compares it with `local`, for the selected types. Every record the
+/// query calls new, updated or orphaned is then looked up by name (strongly consistent,
+/// unlike queries, whose indexes lag writes and whose pages can skip or repeat records)
+/// and compared again against what the lookup returned: ⌈differences / 200⌉ extra
+/// requests, none when nothing differs.
 pub async fn survey(
     config: &Config,
     mut local: LocalData,
@@ -133,6 +198,25 @@ pub async fn survey(
 ) -> Result<Survey, CloudKitError> {
     let type_order = local.type_order(config);
     let current = read_current(client, types, progress).await?;
-    let diffs = compare(config, &mut local, current);
-    Ok(Survey { diffs, type_order })
+    let type_conflicts = current
+        .records
+        .iter()
+        .flat_map(|(record_type, records)| {
+            let desired = local.records(record_type);
+            type_conflicts(
+                record_type,
+                desired,
+                records,
+                &rules_for(config, record_type),
+            )
+        })
+        .collect();
+    let mut diffs = compare(config, &mut local, current.records);
+    confirm::confirm_differences(client, config, &mut diffs).await?;
+    Ok(Survey {
+        diffs,
+        type_order,
+        type_conflicts,
+        notes: current.notes,
+    })
 }

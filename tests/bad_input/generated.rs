@@ -391,7 +391,7 @@ fn expected(name: &str) -> Expected {
             None,
             None,
             None,
-            "plan is truncated: it ends at line 129, column 16",
+            "plan is truncated: it ends at line 129, column 7",
         ),
         "generated_plan_reordered" => (
             "bad.plan",
@@ -447,7 +447,7 @@ fn expected(name: &str) -> Expected {
             None,
             None,
             None,
-            "plan is not valid JSON at line 87, column 16: invalid UTF-8",
+            "plan is not valid JSON at line 87, column 7: invalid UTF-8",
         ),
         "generated_plan_is_a_receipt" => (
             "bad.plan",

@@ -9,6 +9,7 @@ mod common;
 mod apply;
 mod basics;
 mod example_sportstime;
+mod lifecycle;
 mod plan;
 mod preflight;
 mod show;

@@ -368,3 +368,89 @@ fn show_refuses_a_plan_for_another_target_than_the_configuration() {
     assert_eq!(show.code, 0, "{}", show.stderr);
     assert!(show.stdout.contains("Plan:"));
 }
+
+#[test]
+fn issue_12_a_field_type_change_stops_plan_and_diff_with_the_way_out() {
+    let env = Env::new();
+    let applied = env.run(&["apply", "--auto-approve"]);
+    assert_eq!(applied.code, 0, "{}", applied.stderr);
+    let config = env.read("ckplan.yaml");
+    env.write(
+        "ckplan.yaml",
+        &config.replace("capacity: INT64", "capacity: DOUBLE"),
+    );
+    let before = env.stats();
+    for command in [&["plan", "-o", "retyped.plan"][..], &["diff"][..]] {
+        let run = env.run(command);
+        assert_eq!(run.code, 1, "{command:?}: {}", run.stderr);
+        assert!(
+            run.stderr.contains(
+                "error: field `capacity` of type `Stadium` is DOUBLE in the local data but \
+                 INT64 in CloudKit (record `stadium-1` and 2 other records): CloudKit cannot \
+                 change a field's type"
+            ),
+            "{command:?}: {}",
+            run.stderr
+        );
+        assert!(run.stderr.contains("rename the field"), "{}", run.stderr);
+        assert!(run.stdout.is_empty(), "{command:?}: {}", run.stdout);
+    }
+    assert!(!env.path("retyped.plan").exists());
+    assert_eq!(modify_requests(&before, &env.stats()), 0);
+}
+
+#[test]
+fn issue_12_a_byte_order_mark_is_accepted_in_every_file_a_user_edits() {
+    let env = Env::new();
+    let with_bom = |relative: &str| {
+        let text = env.read(relative);
+        env.write(relative, &format!("\u{feff}{text}"));
+    };
+    // Teams as NDJSON and stadiums as YAML, so that every data format starts with a mark.
+    let teams: Vec<String> = common::teams()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|team| team.to_string())
+        .collect();
+    env.write("data/teams.ndjson", &(teams.join("\n") + "\n"));
+    env.write(
+        "data/stadiums.yaml",
+        &serde_yaml::to_string(&common::stadiums()).unwrap(),
+    );
+    let config = env
+        .read("ckplan.yaml")
+        .replace("data/teams.json", "data/teams.ndjson")
+        .replace("data/stadiums.json", "data/stadiums.yaml");
+    env.write("ckplan.yaml", &config);
+    for file in [
+        "ckplan.yaml",
+        "data/teams.ndjson",
+        "data/stadiums.yaml",
+        "keys/test.pem",
+    ] {
+        with_bom(file);
+    }
+    let validated = env.run(&["validate"]);
+    assert_eq!(validated.code, 0, "{}", validated.stderr);
+    let planned = env.run(&["plan", "-o", "bom.plan"]);
+    assert_eq!(planned.code, 0, "{}", planned.stderr);
+    with_bom("bom.plan");
+    let applied = env.run(&["apply", "bom.plan"]);
+    assert_eq!(applied.code, 0, "{}", applied.stderr);
+    assert_eq!(env.records("Stadium").len(), 3);
+    assert_eq!(env.records("Team").len(), 2);
+    // And the mark in a JSON array file.
+    env.write(
+        "ckplan.yaml",
+        &config.replace("data/stadiums.yaml", "data/stadiums.json"),
+    );
+    with_bom("data/stadiums.json");
+    let diff = env.run(&["diff"]);
+    assert_eq!(diff.code, 0, "{}", diff.stderr);
+    assert!(
+        diff.stdout.starts_with("Stadium: 3 unchanged"),
+        "{}",
+        diff.stdout
+    );
+}

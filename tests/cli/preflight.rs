@@ -1,10 +1,10 @@
-//! Against a server that enforces indexes (as real CloudKit does), `diff` fails with
-//! CloudKit's reason and a hint saying what to change in CloudKit Console.
+//! Against a server that enforces indexes (as real CloudKit does), `diff` fails naming the
+//! record type and field, with a hint saying what to change in CloudKit Console.
 
 use ckplan::emulator::{self, EmulatorConfig, RegisteredKey};
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_missing_queryable_index_is_explained() {
+async fn issue_11_a_missing_queryable_index_is_explained_naming_the_type() {
     let dir = tempfile::tempdir().unwrap();
     let (private, _) = ckplan::cloudkit::auth::generate_key_pair();
     let key = ckplan::cloudkit::auth::parse_private_pem(&private).unwrap();
@@ -67,11 +67,11 @@ async fn a_missing_queryable_index_is_explained() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(
-        stderr.contains("Field 'recordName' is not marked queryable"),
+        stderr.contains("record type `Team`: field `recordName` is not marked queryable"),
         "{stderr}"
     );
     assert!(
-        stderr.contains("hint: in CloudKit Console, add a QUERYABLE index"),
+        stderr.contains("QUERYABLE index on `recordName` for record type `Team`"),
         "{stderr}"
     );
     server.shutdown().await;

@@ -4,7 +4,9 @@
 //! record operations ckplan needs: a paginated query, chunked lookups and modify batches whose
 //! results come back typed, in request order.
 
+mod limits;
 mod records;
+mod resend;
 
 pub use records::{Lookup, OperationResult, RecordFailure};
 
@@ -24,8 +26,11 @@ use tracing::{debug, warn};
 
 /// Apple's endpoint.
 pub const DEFAULT_ENDPOINT: &str = "https://api.apple-cloudkit.com";
-/// Most operations one modify request may carry, and most records one reply holds.
+/// Most operations one modify request may carry, and most records one reply holds
+/// (Apple, CloudKit Web Services Reference, "Data Size Limits": 200 and 200).
 pub const MAX_RECORDS_PER_REQUEST: usize = 200;
+
+pub use limits::{record_bytes, MAX_RECORD_BYTES, MAX_REQUEST_BYTES};
 
 const CONTENT_TYPE_JSON: &str = "application/json; charset=utf-8";
 
@@ -70,8 +75,25 @@ struct Inner {
     clock: Clock,
     /// HTTP attempts made, per operation.
     counts: Mutex<BTreeMap<String, u64>>,
+    /// The `Date` header of the last reply that had one, with this machine's time then.
+    server_clock: Mutex<Option<ServerClock>>,
     /// The retry jitter's source, seeded from `options.seed` when given.
     random: Mutex<rand::rngs::StdRng>,
+}
+
+/// CloudKit's clock as its last reply stated it (HTTP `Date`, 1 s resolution) and this
+/// machine's clock when it signed that request (the time CloudKit checks).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ServerClock {
+    pub server: DateTime<Utc>,
+    pub local: DateTime<Utc>,
+}
+
+impl ServerClock {
+    /// How far this machine's clock is ahead of CloudKit's (negative: behind).
+    pub fn skew(&self) -> chrono::Duration {
+        self.local - self.server
+    }
 }
 
 impl fmt::Debug for Client {
@@ -131,6 +153,7 @@ impl Client {
                 options,
                 clock,
                 counts: Mutex::new(BTreeMap::new()),
+                server_clock: Mutex::new(None),
                 random: Mutex::new(match options.seed {
                     Some(seed) => rand::SeedableRng::seed_from_u64(seed),
                     None => rand::SeedableRng::from_entropy(),
@@ -158,6 +181,34 @@ impl Client {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
+    }
+
+    /// CloudKit's clock from the last reply that carried a `Date` header (any status).
+    pub fn server_clock(&self) -> Option<ServerClock> {
+        *self
+            .inner
+            .server_clock
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Keeps the reply's `Date` with `signed_at`, the time this machine put in the request.
+    fn note_server_date(&self, headers: &reqwest::header::HeaderMap, signed_at: DateTime<Utc>) {
+        let server = headers
+            .get(reqwest::header::DATE)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|text| DateTime::parse_from_rfc2822(text).ok());
+        if let Some(server) = server {
+            let clock = ServerClock {
+                server: server.with_timezone(&Utc),
+                local: signed_at,
+            };
+            *self
+                .inner
+                .server_clock
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner) = Some(clock);
+        }
     }
 
     /// One POST of `body` to `operation` (such as `zones/lookup`), retried as the policy and
@@ -256,10 +307,8 @@ impl Client {
         body: &[u8],
         attempt: u32,
     ) -> Result<(u16, Vec<u8>), CloudKitError> {
-        let signed = self
-            .inner
-            .signer
-            .sign((self.inner.clock)(), body, url.path());
+        let signed_at = (self.inner.clock)();
+        let signed = self.inner.signer.sign(signed_at, body, url.path());
         self.count(operation);
         let started = Instant::now();
         let response = self
@@ -275,6 +324,7 @@ impl Client {
             .await
             .map_err(|source| CloudKitError::transport(operation, source))?;
         let status = response.status().as_u16();
+        self.note_server_date(response.headers(), signed_at);
         // The reply has begun, so the request was sent: a failure now leaves its effect unknown.
         let reply = response
             .bytes()

@@ -11,7 +11,7 @@ use crate::cloudkit::wire::{
 use crate::record::{Record, RecordName, RecordType};
 use serde::Deserialize;
 use serde_json::value::RawValue;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use tracing::debug;
 
 const QUERY: &str = "records/query";
@@ -54,12 +54,20 @@ impl Client {
     /// page). `on_page` hears the number of records read so far after each page. Pages are
     /// pipelined: only the marker of a reply is read before the next page is asked for, and
     /// the reply's records are decoded on a blocking thread while that request is in flight.
+    ///
+    /// Markers are positions, not snapshots (Apple, `CKQueryOperation.Cursor`): after a
+    /// concurrent write a page may repeat a record of the previous one. A repeated recordName
+    /// is kept once, the copy with the newest `modified.timestamp` (the later one on a tie).
+    /// A record skipped at a page boundary cannot be seen here; `sync` confirms by lookup.
+    ///
+    /// Errors: a request-level 404 `NOT_FOUND` is `UnknownRecordType`; "Field 'f' is not
+    /// marked queryable" is `NotQueryable`; otherwise the request's error.
     pub async fn query_all(
         &self,
         record_type: &RecordType,
         on_page: &mut (dyn FnMut(usize) + Send),
     ) -> Result<Vec<Record>, CloudKitError> {
-        let mut records = Vec::new();
+        let mut read = QueryRead::default();
         let mut markers_seen = HashSet::new();
         let mut page = self.query_page(record_type, None).await?;
         loop {
@@ -81,18 +89,70 @@ impl Client {
             };
             let decoded = decoded?;
             let page_size = decoded.len();
-            records.extend(decoded);
-            debug!(record_type = %record_type, page_size, records = records.len(), "cloudkit query page");
-            on_page(records.len());
+            read.extend(decoded);
+            debug!(record_type = %record_type, page_size, records = read.records.len(), "cloudkit query page");
+            on_page(read.records.len());
             if repeated {
                 return Err(CloudKitError::RepeatedMarker {
                     record_type: record_type.0.clone(),
                 });
             }
             match following {
-                None => return Ok(records),
+                None => return Ok(read.records),
                 Some(following) => page = following?,
             }
+        }
+    }
+
+    /// One unfiltered query of `record_type` asking for a single record, as a probe: does
+    /// the type exist and can it be queried without a filter? Returns the number of records
+    /// the page held (0 or 1). Errors as `query_all`.
+    pub async fn probe_query(&self, record_type: &RecordType) -> Result<usize, CloudKitError> {
+        let request = QueryRequest {
+            zone_id: self.zone_id(),
+            results_limit: Some(1),
+            query: Query {
+                record_type: record_type.0.clone(),
+                filter_by: Vec::new(),
+                sort_by: Vec::new(),
+            },
+            continuation_marker: None,
+            desired_keys: Some(Vec::new()),
+            zone_wide: None,
+            numbers_as_strings: None,
+        };
+        let (_, reply): (u16, RecordsResponse) = self
+            .call(QUERY, &request)
+            .await
+            .map_err(|error| self.query_error(record_type, error))?;
+        Ok(reply.records.len())
+    }
+
+    /// A query's request-level error, made specific: an unknown record type (404
+    /// `NOT_FOUND`, live reason "Did not find record type: X") or a missing QUERYABLE index
+    /// (400 "Field 'f' is not marked queryable"), both naming the type.
+    fn query_error(&self, record_type: &RecordType, error: CloudKitError) -> CloudKitError {
+        match error {
+            CloudKitError::Service {
+                status: 404,
+                code: ServerErrorCode::NotFound,
+                reason,
+                ..
+            } => CloudKitError::UnknownRecordType {
+                record_type: record_type.0.clone(),
+                container: self.inner.target.container.clone(),
+                environment: self.inner.target.environment,
+                reason,
+            },
+            CloudKitError::Service {
+                code: ServerErrorCode::BadRequest,
+                reason: Some(reason),
+                ..
+            } if reason.contains("not marked queryable") => CloudKitError::NotQueryable {
+                record_type: record_type.0.clone(),
+                field: quoted_field(&reason).unwrap_or_else(|| "recordName".to_owned()),
+            },
+            other => other,
         }
     }
 
@@ -115,7 +175,10 @@ impl Client {
             zone_wide: None,
             numbers_as_strings: None,
         };
-        let (status, reply) = self.call_raw(QUERY, &request).await?;
+        let (status, reply) = self
+            .call_raw(QUERY, &request)
+            .await
+            .map_err(|error| self.query_error(record_type, error))?;
         let envelope: QueryEnvelope = decode(QUERY, status, &reply)?;
         Ok(QueryPage {
             status,
@@ -124,8 +187,12 @@ impl Client {
         })
     }
 
-    /// Looks `names` up, 200 a request, one result per name in the order given.
-    pub async fn lookup(&self, names: &[RecordName]) -> Result<Vec<Lookup>, CloudKitError> {
+    /// Looks `names` up once, 200 a request, one result per name in the order given
+    /// (per-record errors are returned as they came; `lookup` retries them).
+    pub(super) async fn lookup_once(
+        &self,
+        names: &[RecordName],
+    ) -> Result<Vec<Lookup>, CloudKitError> {
         let mut results = Vec::with_capacity(names.len());
         for chunk in names.chunks(MAX_RECORDS_PER_REQUEST) {
             let request = LookupRequest {
@@ -151,19 +218,14 @@ impl Client {
         Ok(results)
     }
 
-    /// Sends `operations` (at most 200) in one modify request; one result per operation, in
-    /// order. Ops succeed or fail independently: `atomic` is never sent in the default zone
-    /// (CloudKit refuses it there) and is sent as `false` in a custom zone.
-    pub async fn modify_batch(
+    /// Sends `operations` in exactly one modify request (the caller keeps it within the
+    /// limits); one result per operation, in order. Ops succeed or fail independently:
+    /// `atomic` is never sent in the default zone (CloudKit refuses it there) and is sent as
+    /// `false` in a custom zone.
+    pub(super) async fn modify_request(
         &self,
         operations: Vec<Operation>,
     ) -> Result<Vec<OperationResult>, CloudKitError> {
-        if operations.len() > MAX_RECORDS_PER_REQUEST {
-            return Err(CloudKitError::TooManyOperations {
-                count: operations.len(),
-                limit: MAX_RECORDS_PER_REQUEST,
-            });
-        }
         if operations.is_empty() {
             return Ok(Vec::new());
         }
@@ -185,20 +247,47 @@ impl Client {
             .map(|(index, (operation, entry))| operation_result(status, index, operation, entry))
             .collect()
     }
+}
 
-    /// Sends `operations` in sequential batches of at most 200; results in order.
-    pub async fn modify(
-        &self,
-        operations: Vec<Operation>,
-    ) -> Result<Vec<OperationResult>, CloudKitError> {
-        let mut results = Vec::with_capacity(operations.len());
-        let mut remaining = operations;
-        while !remaining.is_empty() {
-            let rest = remaining.split_off(remaining.len().min(MAX_RECORDS_PER_REQUEST));
-            results.extend(self.modify_batch(remaining).await?);
-            remaining = rest;
+/// `f` from CloudKit's "Field 'f' is not marked queryable", when it has that shape (the
+/// text is untrusted: only a plain identifier is taken).
+fn quoted_field(reason: &str) -> Option<String> {
+    let start = reason.find('\'')? + 1;
+    let length = reason[start..].find('\'')?;
+    let field = &reason[start..start + length];
+    let plain = !field.is_empty()
+        && field.len() <= 255
+        && field.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    plain.then(|| field.to_owned())
+}
+
+/// The records of a query so far, each recordName once (see `query_all`).
+#[derive(Default)]
+struct QueryRead {
+    records: Vec<Record>,
+    /// `modified.timestamp` of each record (`i64::MIN` when the reply had none).
+    modified: Vec<i64>,
+    position: HashMap<RecordName, usize>,
+}
+
+impl QueryRead {
+    fn extend(&mut self, page: Vec<(Record, i64)>) {
+        for (record, modified) in page {
+            match self.position.get(&record.record_name) {
+                Some(&at) => {
+                    if modified >= self.modified[at] {
+                        self.records[at] = record;
+                        self.modified[at] = modified;
+                    }
+                }
+                None => {
+                    self.position
+                        .insert(record.record_name.clone(), self.records.len());
+                    self.records.push(record);
+                    self.modified.push(modified);
+                }
+            }
         }
-        Ok(results)
     }
 }
 
@@ -229,7 +318,7 @@ struct QueryPage {
 
 /// Decodes the records of `page` on a blocking thread, so the caller can wait for the next
 /// page meanwhile.
-async fn decode_page_in_background(page: QueryPage) -> Result<Vec<Record>, CloudKitError> {
+async fn decode_page_in_background(page: QueryPage) -> Result<Vec<(Record, i64)>, CloudKitError> {
     let status = page.status;
     let Some(raw) = page.records else {
         return Ok(Vec::new());
@@ -249,7 +338,7 @@ async fn decode_page_in_background(page: QueryPage) -> Result<Vec<Record>, Cloud
 }
 
 /// The records of one query reply; a mismatch names its path from the reply's root.
-fn decode_page(status: u16, raw: &RawValue) -> Result<Vec<Record>, CloudKitError> {
+fn decode_page(status: u16, raw: &RawValue) -> Result<Vec<(Record, i64)>, CloudKitError> {
     let entries: Vec<RecordResult> =
         decode(QUERY, status, raw.get().as_bytes()).map_err(|error| match error {
             CloudKitError::Undecodable {
@@ -280,9 +369,13 @@ fn decode_record(operation: &str, wire: &WireRecord) -> Result<Record, CloudKitE
     })
 }
 
-fn query_record(entry: RecordResult) -> Result<Record, CloudKitError> {
+/// A query reply's record with its `modified.timestamp` (`i64::MIN` when absent).
+fn query_record(entry: RecordResult) -> Result<(Record, i64), CloudKitError> {
     match entry {
-        RecordResult::Record(wire) => decode_record(QUERY, &wire),
+        RecordResult::Record(wire) => {
+            let modified = wire.modified.as_ref().map_or(i64::MIN, |m| m.timestamp);
+            decode_record(QUERY, &wire).map(|record| (record, modified))
+        }
         RecordResult::Error(error) => Err(CloudKitError::RecordFailed {
             operation: QUERY.to_owned(),
             record_name: error.record_name.unwrap_or_default(),

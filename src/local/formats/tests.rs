@@ -11,7 +11,7 @@ fn places(items: &[Item]) -> Vec<Place> {
     items
         .iter()
         .filter_map(|item| match item {
-            Item::Record(_, place) => Some(*place),
+            Item::Record(_, place) | Item::Flawed(_, place, _) => Some(*place),
             Item::Error(..) => None,
         })
         .collect()
@@ -115,6 +115,111 @@ fn malformed_yaml_and_bad_utf8_name_the_place() {
     );
     let mapping = read(Format::Yaml, b"id: 1\n");
     assert!(matches!(&mapping[0], Item::Error(None, m) if m.contains("sequence")));
+}
+
+fn flaws(item: &Item) -> Vec<(Vec<&str>, FlawKind)> {
+    match item {
+        Item::Flawed(_, _, flaws) => flaws
+            .iter()
+            .map(|f| (f.path.iter().map(String::as_str).collect(), f.kind.clone()))
+            .collect(),
+        other => panic!("expected a flawed record, got {other:?}"),
+    }
+}
+
+use super::super::strict::FlawKind;
+
+#[test]
+fn issue_12_a_leading_bom_is_skipped_in_every_format() {
+    let mut json = BOM.to_vec();
+    json.extend_from_slice(b"[\n{\"a\": 1}\n]");
+    assert_eq!(
+        read(Format::Json, &json),
+        [Item::Record(json!({"a": 1}), Place::Line(2))]
+    );
+    let mut ndjson = BOM.to_vec();
+    ndjson.extend_from_slice(b"{\"a\": 1}\n{\"a\": 2}\n");
+    assert_eq!(
+        places(&read(Format::Ndjson, &ndjson)),
+        [Place::Line(1), Place::Line(2)]
+    );
+    let mut yaml = BOM.to_vec();
+    yaml.extend_from_slice(b"- a: 1\n- a: 2\n");
+    assert_eq!(
+        places(&read(Format::Yaml, &yaml)),
+        [Place::Line(1), Place::Line(2)]
+    );
+}
+
+#[test]
+fn issue_12_duplicate_json_keys_are_flaws_at_any_depth() {
+    let items = read(
+        Format::Json,
+        b"[\n{\"id\": 1, \"name\": \"Old\", \"name\": \"New\"},\n\
+          {\"id\": 2, \"location\": {\"latitude\": 1, \"latitude\": 2, \"longitude\": 3}}\n]",
+    );
+    assert_eq!(
+        flaws(&items[0]),
+        [(vec!["name"], FlawKind::DuplicateKey("name".into()))]
+    );
+    // The first value is kept; the record is refused anyway.
+    assert!(matches!(&items[0], Item::Flawed(json, Place::Line(2), _) if json["name"] == "Old"));
+    assert_eq!(
+        flaws(&items[1]),
+        [(
+            vec!["location", "latitude"],
+            FlawKind::DuplicateKey("latitude".into())
+        )]
+    );
+    let lines = read(
+        Format::Ndjson,
+        b"{\"a\": 1}\n{\"f\": {\"x\": [{\"k\": 1, \"k\": 1}]}}\n",
+    );
+    assert_eq!(
+        flaws(&lines[1]),
+        [(vec!["f", "x", "0", "k"], FlawKind::DuplicateKey("k".into()))]
+    );
+}
+
+#[test]
+fn issue_12_yaml_non_finite_numbers_are_flaws_not_nulls() {
+    let items = read(
+        Format::Yaml,
+        b"- value: .inf\n  label: .NaN\n- scores: [1.5, -.INF, .Inf]\n  location: {latitude: 1, longitude: 2, altitude: .nan}\n",
+    );
+    assert_eq!(
+        flaws(&items[0]),
+        [
+            (vec!["value"], FlawKind::NonFinite(".inf")),
+            (vec!["label"], FlawKind::NonFinite(".nan")),
+        ]
+    );
+    assert_eq!(
+        flaws(&items[1]),
+        [
+            (vec!["scores", "1"], FlawKind::NonFinite("-.inf")),
+            (vec!["scores", "2"], FlawKind::NonFinite(".inf")),
+            (vec!["location", "altitude"], FlawKind::NonFinite(".nan")),
+        ]
+    );
+}
+
+#[test]
+fn issue_12_a_json_number_beyond_a_double_is_a_flaw_of_its_record() {
+    let items = read(
+        Format::Json,
+        b"[\n{\"id\": 1},\n{\"id\": 2, \"values\": [1, 1e999]}\n]",
+    );
+    assert_eq!(places(&items), [Place::Line(2), Place::LineColumn(3, 30)]);
+    assert_eq!(
+        flaws(&items[1]),
+        [(vec!["values", "1"], FlawKind::OutOfRange)]
+    );
+    // What was read before the number names the record.
+    assert!(matches!(&items[1], Item::Flawed(json, ..) if json["id"] == 2));
+    let lines = read(Format::Ndjson, b"{\"id\": 1, \"x\": -1e400}\n{\"id\": 2}\n");
+    assert_eq!(flaws(&lines[0]), [(vec!["x"], FlawKind::OutOfRange)]);
+    assert_eq!(places(&lines), [Place::LineColumn(1, 21), Place::Line(2)]);
 }
 
 /// Regression (issue 13): a file ending on an empty line was placed at column 0; columns

@@ -35,8 +35,11 @@ pub fn read_bytes(bytes: &[u8]) -> Result<VerifiedPlan, PlanFileError> {
     }
 }
 
-/// As [`from_text`], also returning the verified checksum. The text is parsed once.
+/// As [`from_text`], also returning the verified checksum. The text is parsed once. A
+/// leading byte-order mark (added by an editor that saved the file) is layout, like
+/// indentation: it is skipped, and the checksum still covers every byte of content.
 pub fn read_text(text: &str) -> Result<VerifiedPlan, PlanFileError> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut value = parse_json(text)?;
     check_identity(&value)?;
     let checksum = verify_checksum(&mut value)?;

@@ -155,6 +155,19 @@ fn reindented_plan_stays_valid() {
 }
 
 #[test]
+fn issue_12_a_plan_saved_with_a_bom_reads_with_its_checksum() {
+    let plan = sample_plan();
+    let text = format!("\u{feff}{}", to_text(&plan));
+    let verified = read_bytes(text.as_bytes()).unwrap();
+    assert_eq!(verified.plan, plan);
+    assert_eq!(verified.checksum, checksum(&plan));
+    // Content after the mark is still covered.
+    let edited = text.replacen("\"action\": \"create\"", "\"action\": \"delete\"", 1);
+    assert_ne!(edited, text);
+    assert!(read_bytes(edited.as_bytes()).is_err());
+}
+
+#[test]
 fn unknown_version_is_refused_before_the_checksum() {
     let text = to_text(&sample_plan()).replace("\"format_version\": 1,", "\"format_version\": 7,");
     let error = from_text(&text).unwrap_err();

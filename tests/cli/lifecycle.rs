@@ -2,7 +2,7 @@
 //! resuming, the context pinned from the environment, conflicts written over, and the
 //! smaller truths of `delete-all`, `menu` and the progress lines (issues 10 and 12).
 
-mod common;
+use crate::common;
 
 use ckplan::cloudkit::wire::{OperationType, WireRecord};
 use ckplan::record::{FieldValue, Record};

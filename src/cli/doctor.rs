@@ -1,0 +1,105 @@
+//! `ckplan doctor`: a read-only preflight of the configured target before the first plan
+//! against real CloudKit. Renders `sync::doctor`'s checks; exit 0 when none failed.
+
+use super::{workspace, CommandResult, ExitStatus, Globals};
+use crate::cloudkit::{ClientOptions, RetryPolicy};
+use crate::render::escape;
+use crate::sync::doctor::{self, Report, Status};
+use anyhow::Context;
+use console::Style;
+use std::time::Duration;
+
+/// Check the key, the clock, each record type, the indexes, the environment and the local
+/// data, without writing anything.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Checks, each with a fix for a problem:\n  \
+    key          the key authenticates (users/caller)\n  \
+    clock        this machine's clock is within CloudKit's tolerance (the reply's Date header)\n  \
+    type T       each configured record type exists and can be queried without a filter\n               \
+    (a 404 means the schema is not deployed; \"not marked queryable\" means recordName lacks a QUERYABLE index)\n  \
+    environment  production warns: users' apps read it\n  \
+    local data   the data files validate\n\n\
+    Exit status: 0 when no check failed (warnings allowed), 1 otherwise. Never writes.")]
+pub struct Args {
+    /// Print the checks as JSON on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub async fn run(args: Args, globals: &Globals) -> CommandResult {
+    let config = workspace::load_config(globals)?;
+    // A preflight answers quickly: two attempts, short waits.
+    let options = ClientOptions {
+        retry: RetryPolicy {
+            max_attempts: 2,
+            base_delay: Duration::from_millis(250),
+            max_delay: Duration::from_secs(2),
+            max_total: Duration::from_secs(10),
+        },
+        request_timeout: Duration::from_secs(20),
+        seed: globals.context.seed,
+        ..ClientOptions::default()
+    };
+    let connection = crate::sync::connect(&config, options)
+        .await
+        .with_context(|| format!("failed to connect to CloudKit for `{}`", config.target()))?;
+    let report = doctor::run(&config, &connection.client).await;
+    connection.close().await;
+    let text = if args.json {
+        let mut json = serde_json::to_string_pretty(&report).context("cannot encode the report")?;
+        json.push('\n');
+        json
+    } else {
+        render(&report, globals.printer.colour_stdout())
+    };
+    globals.printer.data(&text)?;
+    Ok(if report.passed() {
+        ExitStatus::Success
+    } else {
+        ExitStatus::Error
+    })
+}
+
+/// The report as aligned lines, a `fix:` under each problem, and a verdict. Text that
+/// came from CloudKit (user names, error reasons) is escaped.
+pub fn render(report: &Report, colour: bool) -> String {
+    let mut out = format!(
+        "ckplan doctor: {} at {}\n",
+        escape(&report.target.to_string()),
+        escape(&report.endpoint)
+    );
+    let width = report
+        .checks
+        .iter()
+        .map(|c| c.name.len())
+        .max()
+        .unwrap_or(0);
+    for check in &report.checks {
+        let (label, style) = match check.status {
+            Status::Pass => ("ok  ", Style::new().green()),
+            Status::Warn => ("warn", Style::new().yellow()),
+            Status::Fail => ("FAIL", Style::new().red().bold()),
+            Status::Skipped => ("skip", Style::new().dim()),
+        };
+        let status = style.force_styling(colour).apply_to(label);
+        out.push_str(&format!(
+            "  {status}  {:width$}  {}\n",
+            escape(&check.name),
+            escape(&check.detail)
+        ));
+        if let Some(fix) = &check.fix {
+            out.push_str(&format!("        {:width$}  fix: {}\n", "", escape(fix)));
+        }
+    }
+    let failed = report
+        .checks
+        .iter()
+        .filter(|c| c.status == Status::Fail)
+        .count();
+    out.push_str(&match failed {
+        0 => "All checks passed.\n".to_owned(),
+        1 => "1 check failed.\n".to_owned(),
+        n => format!("{n} checks failed.\n"),
+    });
+    out
+}

@@ -1,0 +1,103 @@
+//! Confirming a comparison by lookup. A query reads indexes that CloudKit updates
+//! asynchronously (Apple, *CloudKit Web Services Reference*, "Fetching Records Using a
+//! Query": indexes are updated asynchronously) and pages by relative markers that can repeat
+//! or skip a record; `records/lookup` reads by recordName and is exact. So every record the
+//! query says is new, updated or orphaned is looked up, and its comparison is redone against
+//! what the lookup returned. Records the query calls unchanged are not looked up: a lagging
+//! index can only hide a change made after the plan's own inputs, which the plan's change
+//! tags catch at apply time.
+
+use crate::cloudkit::{Client, CloudKitError, Lookup};
+use crate::config::Config;
+use crate::diff::{compare_type, Category, RecordDiff, TypeDiff};
+use crate::record::{Record, RecordName};
+use std::collections::HashMap;
+use tracing::debug;
+
+/// Looks up every new, updated and deleted record of `diffs` (200 a request) and replaces
+/// its comparison with one against the looked-up record; a record that turns out equal
+/// becomes unchanged, an orphan that is gone disappears.
+///
+/// Errors: the lookup's request error, or `RecordFailed` naming the first record whose
+/// lookup kept failing (a record is never taken as absent because its lookup failed).
+pub async fn confirm_differences(
+    client: &Client,
+    config: &Config,
+    diffs: &mut [TypeDiff],
+) -> Result<(), CloudKitError> {
+    let names: Vec<RecordName> = diffs
+        .iter()
+        .flat_map(|diff| diff.records.iter())
+        .filter(|record| record.category != Category::Unchanged)
+        .map(|record| record.record_name.clone())
+        .collect();
+    if names.is_empty() {
+        return Ok(());
+    }
+    debug!(records = names.len(), "confirming differences by lookup");
+    let mut found: HashMap<RecordName, Record> = HashMap::with_capacity(names.len());
+    for lookup in client.lookup(&names).await? {
+        match lookup {
+            Lookup::Found(record) => {
+                found.insert(record.record_name.clone(), record);
+            }
+            Lookup::NotFound(_) => {}
+            Lookup::Error(name, error) => {
+                return Err(CloudKitError::RecordFailed {
+                    operation: "records/lookup".to_owned(),
+                    record_name: name.0,
+                    code: error.server_error_code,
+                    reason: error.reason,
+                })
+            }
+        }
+    }
+    for diff in diffs.iter_mut() {
+        let rules = config
+            .types
+            .get(&diff.record_type)
+            .map(|t| t.compare_rules())
+            .unwrap_or_default();
+        let records = std::mem::take(&mut diff.records);
+        diff.records = records
+            .into_iter()
+            .flat_map(|record| {
+                if record.category == Category::Unchanged {
+                    return vec![record];
+                }
+                recompare(record, &mut found, &rules)
+            })
+            .collect();
+    }
+    Ok(())
+}
+
+/// The comparison of one record redone against its looked-up state (`found` holds every
+/// record the lookup returned). A record of another type under the same name is not this
+/// record's current state; the query's comparison is kept for it.
+fn recompare(
+    record: RecordDiff,
+    found: &mut HashMap<RecordName, Record>,
+    rules: &crate::diff::CompareRules,
+) -> Vec<RecordDiff> {
+    let current = match found.remove(&record.record_name) {
+        Some(current) if current.record_type != record.record_type => {
+            found.insert(current.record_name.clone(), current);
+            return vec![record];
+        }
+        current => current,
+    };
+    let desired = record.desired.map(|fields| Record {
+        record_type: record.record_type.clone(),
+        record_name: record.record_name,
+        change_tag: None,
+        fields,
+    });
+    compare_type(
+        &record.record_type,
+        desired.into_iter().collect(),
+        current.into_iter().collect(),
+        rules,
+    )
+    .records
+}

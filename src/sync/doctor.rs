@@ -1,0 +1,237 @@
+//! `doctor`: a read-only preflight of the configured target. Each check reads (users/caller,
+//! one-record queries) and returns data: a status, what was found, and the fix for a
+//! problem. Nothing here writes to CloudKit or prints.
+
+use crate::cloudkit::{Client, CloudKitError};
+use crate::config::Config;
+use crate::local as load;
+use crate::record::RecordType;
+use crate::record::{Environment, Target};
+use serde::Serialize;
+
+/// The clock skew beyond which doctor fails. CloudKit does not document its tolerance for
+/// `X-Apple-CloudKit-Request-ISO8601Date`; the only figure published (a third-party API
+/// catalogue, unsourced) is that signed requests expire 10 minutes after their date, so
+/// half of that is taken as the safe bound.
+pub const MAX_CLOCK_SKEW_SECONDS: i64 = 300;
+
+/// A skew worth a warning although requests still pass.
+pub const WARN_CLOCK_SKEW_SECONDS: i64 = 60;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Pass,
+    Warn,
+    Fail,
+    /// Not run because an earlier check failed (a key that does not authenticate).
+    Skipped,
+}
+
+/// One check: what it looked at (`key`, `clock`, `type Game`, `environment`,
+/// `local data`), its status, what was found, and for a problem the fix.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Check {
+    pub name: String,
+    pub status: Status,
+    pub detail: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fix: Option<String>,
+}
+
+impl Check {
+    fn new(name: impl Into<String>, status: Status, detail: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            status,
+            detail: detail.into(),
+            fix: None,
+        }
+    }
+
+    fn with_fix(mut self, fix: Option<String>) -> Self {
+        self.fix = fix;
+        self
+    }
+}
+
+/// Every check of one run, in order.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Report {
+    pub target: Target,
+    pub endpoint: String,
+    pub checks: Vec<Check>,
+}
+
+impl Report {
+    /// No check failed (warnings allowed).
+    pub fn passed(&self) -> bool {
+        self.checks.iter().all(|c| c.status != Status::Fail)
+    }
+}
+
+/// Runs every check against `client`'s target. Reads only: `users/caller` and one
+/// single-record query per configured type.
+pub async fn run(config: &Config, client: &Client) -> Report {
+    let key = key(client).await;
+    let authenticated = key.status == Status::Pass;
+    // The clock comes from the reply's `Date` header, a 401 included.
+    let mut checks = vec![key, clock(client), environment(config.environment)];
+    for record_type in config.types.keys() {
+        checks.push(if authenticated {
+            record_type_check(client, record_type).await
+        } else {
+            Check::new(
+                format!("type {record_type}"),
+                Status::Skipped,
+                "not checked: the key does not authenticate",
+            )
+        });
+    }
+    checks.push(local_data(config));
+    Report {
+        target: config.target(),
+        endpoint: client.endpoint().to_string(),
+        checks,
+    }
+}
+
+async fn key(client: &Client) -> Check {
+    let key_id = client.key_id();
+    let shown = &key_id[..key_id.len().min(8)];
+    match client.get::<serde_json::Value>("users/caller").await {
+        Ok(reply) => {
+            // Apple documents `{users: [identity]}`; CloudKit JS reads the identity at the
+            // top level. Either names the caller.
+            let user = reply["users"][0]["userRecordName"]
+                .as_str()
+                .or_else(|| reply["userRecordName"].as_str())
+                .unwrap_or("an unnamed user");
+            Check::new(
+                "key",
+                Status::Pass,
+                format!("key `{shown}...` authenticates as `{}`", plain(user)),
+            )
+        }
+        Err(error) => Check::new("key", Status::Fail, format!("key `{shown}...`: {error}"))
+            .with_fix(error.hint()),
+    }
+}
+
+fn clock(client: &Client) -> Check {
+    let Some(clock) = client.server_clock() else {
+        return Check::new(
+            "clock",
+            Status::Warn,
+            "CloudKit's reply had no `Date` header; the clock was not compared",
+        );
+    };
+    let skew = clock.skew().num_seconds();
+    let detail = format!(
+        "this machine's clock is {} s {} CloudKit's",
+        skew.abs(),
+        if skew >= 0 { "ahead of" } else { "behind" }
+    );
+    let status = match skew.abs() {
+        s if s > MAX_CLOCK_SKEW_SECONDS => Status::Fail,
+        s if s > WARN_CLOCK_SKEW_SECONDS => Status::Warn,
+        _ => Status::Pass,
+    };
+    let fix = (status != Status::Pass).then(|| {
+        "synchronise this machine's clock (NTP: `timedatectl set-ntp true`, or `sntp -sS time.apple.com` on macOS); signed requests carry the time and CloudKit refuses stale ones".to_owned()
+    });
+    Check::new("clock", status, detail).with_fix(fix)
+}
+
+async fn record_type_check(client: &Client, record_type: &RecordType) -> Check {
+    let name = format!("type {record_type}");
+    match client.probe_query(record_type).await {
+        Ok(_) => Check::new(
+            name,
+            Status::Pass,
+            format!("record type `{record_type}` exists and can be queried without a filter"),
+        ),
+        Err(
+            error @ CloudKitError::UnknownRecordType {
+                environment: Environment::Development,
+                ..
+            },
+        ) => Check::new(
+            name,
+            Status::Warn,
+            format!("record type `{record_type}` does not exist in development yet; the first apply creates it"),
+        )
+        .with_fix(error.hint()),
+        Err(error) => Check::new(name, Status::Fail, error.to_string()).with_fix(error.hint()),
+    }
+}
+
+fn environment(environment: Environment) -> Check {
+    match environment {
+        Environment::Development => Check::new(
+            "environment",
+            Status::Pass,
+            "development: apps built from Xcode read it; apps from the App Store and TestFlight do not",
+        ),
+        Environment::Production => Check::new(
+            "environment",
+            Status::Warn,
+            "production: apps from the App Store and TestFlight read these records; an apply changes what users see",
+        )
+        .with_fix(Some(
+            "if you meant to try things first, set `environment: development`".to_owned(),
+        )),
+    }
+}
+
+fn local_data(config: &Config) -> Check {
+    let local = load::load_all(config);
+    let errors = local.error_count();
+    let records: usize = config.types.keys().map(|t| local.records(t).len()).sum();
+    if errors == 0 {
+        Check::new(
+            "local data",
+            Status::Pass,
+            format!(
+                "{} record type{}, {records} record{} validate",
+                config.types.len(),
+                plural(config.types.len()),
+                plural(records)
+            ),
+        )
+    } else {
+        Check::new(
+            "local data",
+            Status::Fail,
+            format!(
+                "local data has {errors} error{}",
+                if errors == 1 { "" } else { "s" }
+            ),
+        )
+        .with_fix(Some(
+            "run `ckplan validate` for each error with its file and line".to_owned(),
+        ))
+    }
+}
+
+/// Text from CloudKit, reduced to printable ASCII (it is untrusted and goes to a terminal).
+fn plain(text: &str) -> String {
+    text.chars()
+        .take(80)
+        .map(|c| {
+            if c.is_ascii_graphic() || c == ' ' {
+                c
+            } else {
+                '?'
+            }
+        })
+        .collect()
+}
+
+fn plural(count: usize) -> &'static str {
+    if count == 1 {
+        ""
+    } else {
+        "s"
+    }
+}

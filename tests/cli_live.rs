@@ -1,0 +1,112 @@
+//! ckplan through the binary against the emulator with live CloudKit's behaviours switched
+//! on (issue 11; issue 12 item 1): per-record throttling, a 500 after the write committed,
+//! and query pages that repeat a record.
+
+mod common;
+
+use ckplan::emulator::Faults;
+use common::{modify_requests, Env};
+use serde_json::{json, Value as Json};
+use std::time::{Duration, Instant};
+
+fn receipt(env: &Env) -> Json {
+    serde_json::from_str(&env.read("out.plan.receipt.json")).unwrap()
+}
+
+/// Every record the receipt calls created, updated or already applied exists in the
+/// emulator with its change tag, and every planned record has one outcome.
+fn assert_receipt_true(env: &Env) {
+    let receipt = receipt(env);
+    for record in receipt["records"].as_array().unwrap() {
+        let name = record["record_name"].as_str().unwrap();
+        let outcome = record["outcome"].as_str().unwrap_or_default();
+        if ["created", "updated", "already_applied"].contains(&outcome) {
+            assert!(
+                env.lookup(name).is_some(),
+                "receipt claims {name} {outcome}: {record}"
+            );
+        }
+    }
+}
+
+#[test]
+fn issue_11_throttled_records_land_exactly_once_after_at_least_retry_after() {
+    let env = Env::with_faults(Faults {
+        record_throttle_rate: 0.5,
+        retry_after_secs: 1.0,
+        seed: 11,
+        ..Faults::default()
+    });
+    assert_eq!(env.run(&["plan", "-o", "out.plan"]).code, 0);
+    let started = Instant::now();
+    let run = env.run(&["apply", "out.plan"]);
+    let elapsed = started.elapsed();
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let stats = env.stats();
+    assert!(stats.faults.records_throttled > 0, "{stats:?}");
+    assert!(
+        elapsed >= Duration::from_secs(1),
+        "resent sooner than retryAfter: {elapsed:?}"
+    );
+    // Exactly once: one successful create per record, nothing else written.
+    assert_eq!(stats.outcomes.get("ok").copied(), Some(5), "{stats:?}");
+    assert_eq!(env.records("Stadium").len(), 3);
+    assert_eq!(env.records("Team").len(), 2);
+    assert_eq!(receipt(&env)["totals"]["created"], 5);
+    assert_receipt_true(&env);
+}
+
+#[test]
+fn issue_11_a_500_after_commit_is_resolved_by_lookup_never_resent() {
+    let env = Env::with_faults(Faults {
+        error_after_commit_rate: 1.0,
+        seed: 3,
+        ..Faults::default()
+    });
+    assert_eq!(env.run(&["plan", "-o", "out.plan"]).code, 0);
+    let before = env.stats();
+    let run = env.run(&["apply", "out.plan"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let after = env.stats();
+    assert_eq!(after.faults.errors_after_commit, 1, "{after:?}");
+    assert_eq!(modify_requests(&before, &after), 1, "the write was resent");
+    let receipt = receipt(&env);
+    assert_eq!(receipt["totals"]["already_applied"], 5, "{receipt}");
+    assert_eq!(receipt["complete"], true);
+    assert_receipt_true(&env);
+}
+
+#[test]
+fn issue_12_a_record_repeated_across_pages_is_never_an_orphan() {
+    let env = Env::with_faults(Faults {
+        page_repeat_rate: 1.0,
+        seed: 5,
+        ..Faults::default()
+    });
+    let many: Vec<Json> = (1..=250)
+        .map(|id| json!({"id": id, "name": format!("Stadium {id}"), "city": "Somewhere",
+                          "location": {"latitude": 40.0, "longitude": -75.0}, "capacity": 1000 + id}))
+        .collect();
+    env.set_stadiums(&Json::Array(many));
+    env.publish();
+    let run = env.run(&["diff"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stdout
+            .contains("Stadium: 250 unchanged, 0 new, 0 updated, 0"),
+        "{}",
+        run.stdout
+    );
+    let run = env.run(&[
+        "plan",
+        "--delete-orphans",
+        "--detailed-exitcode",
+        "-o",
+        "out.plan",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        env.stats().faults.pages_repeated > 0,
+        "no page was repeated"
+    );
+}
