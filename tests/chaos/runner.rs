@@ -177,8 +177,11 @@ impl Setup {
             } else {
                 faults.latency_ms
             };
+            // Each run draws its own faults: reseeded alike, every run would meet the same
+            // refusals in the same places and a seed could never converge.
             self.set_faults(Faults {
                 latency_ms,
+                seed: faults.seed.wrapping_mul(31).wrapping_add(attempt as u64),
                 ..faults.clone()
             });
             let (ended, stderr, _) = self.run_with(&args, &[], kill).await;
