@@ -107,9 +107,10 @@ async fn issue_11_replies_are_gzip_encoded_when_accepted() {
         .await;
     let path = subpath("records/query");
     let body = serde_json::to_vec(&json!({"query": {"recordType": "T"}})).unwrap();
+    // Raw bytes and headers as sent: no automatic `Accept-Encoding` or decompression.
+    let http = reqwest::Client::builder().no_gzip().build().unwrap();
     let send = |encoding: Option<&'static str>| {
-        let mut request = emu
-            .http
+        let mut request = http
             .post(format!("{}{path}", emu.running.url()))
             .body(body.clone());
         for (name, value) in emu.signed(&path, &body) {
