@@ -82,9 +82,15 @@ mod tests {
     #[test]
     fn issue_12_duplicate_keys_are_refused_at_any_depth() {
         let error = from_str_unique_keys(r#"{"a":[{"b":1,"c":{"d":1,"d":2}}]}"#).unwrap_err();
-        assert!(error.to_string().starts_with("duplicate key `d`"), "{error}");
+        assert!(
+            error.to_string().starts_with("duplicate key `d`"),
+            "{error}"
+        );
         let error = from_str_unique_keys("{\"format\":1,\n\"format\":2}").unwrap_err();
-        assert!(error.to_string().starts_with("duplicate key `format`"), "{error}");
+        assert!(
+            error.to_string().starts_with("duplicate key `format`"),
+            "{error}"
+        );
         assert_eq!(error.line(), 2);
     }
 

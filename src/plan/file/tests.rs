@@ -612,7 +612,10 @@ fn issue_12_a_plan_with_a_duplicated_key_is_refused_naming_the_key() {
     for (edited, key) in [(evil, "record_name"), (format, "format")] {
         match read_bytes(edited.as_bytes()) {
             Err(PlanFileError::NotJson { message, .. }) => {
-                assert!(message.contains(&format!("duplicate key `{key}`")), "{message}")
+                assert!(
+                    message.contains(&format!("duplicate key `{key}`")),
+                    "{message}"
+                )
             }
             other => panic!("{key}: {other:?}"),
         }
