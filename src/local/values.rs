@@ -149,6 +149,29 @@ fn decode_timestamp(json: &Json) -> Result<i64, String> {
 }
 
 fn decode_reference(json: &Json) -> Result<Reference, String> {
+    let reference = decode_reference_shape(json)?;
+    match referenced_name_problem(reference.record_name.as_str()) {
+        Some(problem) => Err(format!("reference target: {problem}")),
+        None => Ok(reference),
+    }
+}
+
+/// Why no record CloudKit holds could be named `name`. A leading `_` is allowed here
+/// (unlike for the local records' own names): CloudKit's user records are named `_` and 32
+/// hex digits (`userRecordName`, docs/cloudkit-protocol.md "Record dictionary"), and a
+/// record may reference one.
+fn referenced_name_problem(name: &str) -> Option<String> {
+    use crate::record::identifier::{record_name_problem, MAX_NAME_CHARS};
+    let user_record = name
+        .strip_prefix('_')
+        .is_some_and(|rest| !rest.is_empty() && record_name_problem(rest).is_none());
+    if user_record && name.len() <= MAX_NAME_CHARS {
+        return None;
+    }
+    record_name_problem(name)
+}
+
+fn decode_reference_shape(json: &Json) -> Result<Reference, String> {
     let bad = || {
         format!(
             "expected REFERENCE (a recordName or {{recordName}}), found {}",
@@ -389,5 +412,26 @@ mod tests {
         )
         .unwrap_err()
         .starts_with("element 0: LOCATION `speed`"));
+    }
+
+    #[test]
+    fn issue_12_a_reference_to_a_name_no_record_can_have_is_an_error() {
+        for name in ["caf\u{e9}", "a\u{202e}b", "a\nb", "_\u{e9}x", "_"] {
+            for json in [json!(name), json!({"recordName": name})] {
+                let error = decode_as("REFERENCE", json.clone()).unwrap_err();
+                assert!(
+                    error.starts_with("reference target: recordName"),
+                    "{json}: {error}"
+                );
+            }
+            let error = decode_as("REFERENCE_LIST", json!(["ok", name])).unwrap_err();
+            assert!(error.contains("reference target: recordName"), "{error}");
+        }
+        // CloudKit's user records are named `_` and 32 hex digits, and may be referenced.
+        let user = "_0123456789abcdef0123456789abcdef";
+        assert_eq!(
+            decode_as("REFERENCE", json!(user)),
+            Ok(FieldValue::reference(user))
+        );
     }
 }
