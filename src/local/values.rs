@@ -65,9 +65,16 @@ fn decode_element(t: ScalarType, json: &Json) -> Result<Value, String> {
         ScalarType::Int64 => match json {
             Json::Number(n) if n.is_i64() => Ok(Value::Int64(n.as_i64().unwrap_or_default())),
             Json::Number(n) if n.is_u64() => Err(int64_out_of_range(n)),
-            // A whole number too large for 64 bits is read as a float (`1e23`).
+            // A whole number too large for 64 bits is read as a float (`1e23`); one within
+            // range was written as a float (`2.0`, `1e5`) and is not an integer literal.
             Json::Number(n) if n.as_f64().is_some_and(|f| f.fract() == 0.0) => {
-                Err(int64_out_of_range(n))
+                match n.as_f64().is_some_and(|f| f.abs() < 9.223_372_036_854_775_808e18) {
+                    true => Err(format!(
+                        "INT64 `{n}` is not an integer (write it without a decimal point or \
+                         exponent)"
+                    )),
+                    false => Err(int64_out_of_range(n)),
+                }
             }
             Json::Bool(flag) => Ok(Value::Int64(i64::from(*flag))),
             _ => Err(mismatch(t, json)),
@@ -433,5 +440,14 @@ mod tests {
             decode_as("REFERENCE", json!(user)),
             Ok(FieldValue::reference(user))
         );
+    }
+
+    #[test]
+    fn issue_12_a_whole_float_in_range_is_not_an_integer_not_out_of_range() {
+        let error = decode_as("INT64_LIST", json!([1, 2.0])).unwrap_err();
+        assert!(error.contains("INT64 `2.0` is not an integer"), "{error}");
+        assert!(!error.contains("out of range"), "{error}");
+        let error = decode_as("INT64", json!(1e23)).unwrap_err();
+        assert!(error.contains("out of range"), "{error}");
     }
 }
