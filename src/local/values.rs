@@ -68,7 +68,7 @@ fn decode_element(t: ScalarType, json: &Json) -> Result<Value, String> {
             // A whole number too large for 64 bits is read as a float (`1e23`); one within
             // range was written as a float (`2.0`, `1e5`) and is not an integer literal.
             Json::Number(n) if n.as_f64().is_some_and(|f| f.fract() == 0.0) => {
-                match n.as_f64().is_some_and(|f| f.abs() < 9.223_372_036_854_775_808e18) {
+                match n.as_f64().is_some_and(|f| f.abs() < -(i64::MIN as f64)) {
                     true => Err(format!(
                         "INT64 `{n}` is not an integer (write it without a decimal point or \
                          exponent)"
