@@ -77,9 +77,25 @@ pub fn load_local(config: &Config, printer: &Printer) -> anyhow::Result<LocalDat
     Ok(local)
 }
 
-/// Stops when a field's local type differs from CloudKit's: each conflict is printed as an
-/// error, and nothing is planned (no apply could ever make the two sides equal).
-pub fn refuse_type_conflicts(conflicts: &[crate::diff::TypeConflict]) -> anyhow::Result<()> {
+/// Stops when a field's local type differs from CloudKit's, or a local record's name is
+/// held by a record of another type: each is printed as an error, and nothing is planned
+/// (no apply could ever make the two sides equal).
+pub fn refuse_type_conflicts(survey: &Survey) -> anyhow::Result<()> {
+    for clash in &survey.name_clashes {
+        eprintln!(
+            "{} {clash}",
+            console::style("error:").red().bold().for_stderr()
+        );
+    }
+    if !survey.name_clashes.is_empty() {
+        let count = survey.name_clashes.len();
+        bail!(
+            "{count} record name{} taken by a record of another type in CloudKit; nothing was \
+             planned",
+            if count == 1 { " is" } else { "s are" }
+        );
+    }
+    let conflicts = &survey.type_conflicts;
     for conflict in conflicts {
         eprintln!(
             "{} {conflict}",
@@ -163,16 +179,14 @@ pub async fn make_plan(
     let survey = sync::survey(config, local, &connection.client, &selected, &bar).await;
     bar.finish();
     connection.close().await;
-    let Survey {
-        diffs,
-        type_order,
-        type_conflicts,
-        notes,
-    } = survey?;
-    for note in &notes {
+    let survey = survey?;
+    for note in &survey.notes {
         globals.printer.warn(note);
     }
-    refuse_type_conflicts(&type_conflicts)?;
+    refuse_type_conflicts(&survey)?;
+    let Survey {
+        diffs, type_order, ..
+    } = survey;
     if let Some(cycle) = &type_order.cycle {
         let names: Vec<_> = cycle.iter().map(|t| t.as_str()).collect();
         globals.printer.warn(format_args!(

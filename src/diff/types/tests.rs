@@ -46,7 +46,9 @@ fn issue_12_a_field_retyped_locally_is_a_conflict_not_an_update() {
         "field `capacity` of type `Stadium` is DOUBLE in the local data but INT64 in CloudKit \
          (record `s-1` and 1 other records): CloudKit cannot change a field's type"
     ));
-    assert!(message.contains("rename the field") && message.contains("delete every value"));
+    assert!(message.contains("rename the field") && message.contains("development schema"));
+    // Deleting the values never frees the type (the schema keeps it), so that advice loops.
+    assert!(!message.contains("delete every value"));
 }
 
 #[test]
