@@ -81,7 +81,7 @@ pub fn load_local(config: &Config, printer: &Printer) -> anyhow::Result<LocalDat
 /// error, and nothing is planned (no apply could ever make the two sides equal).
 pub fn refuse_type_conflicts(conflicts: &[crate::diff::TypeConflict]) -> anyhow::Result<()> {
     for conflict in conflicts {
-        eprintln!(
+        stderrln!(
             "{} {conflict}",
             console::style("error:").red().bold().for_stderr()
         );
