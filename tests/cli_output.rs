@@ -248,6 +248,45 @@ fn issue_12_untrusted_names_are_escaped_in_diff_show_and_the_review() {
     );
 }
 
+/// `--json` output escapes invisible and bidirectional characters as `\uXXXX` inside its
+/// strings: still valid JSON that decodes to the same names, but nothing a terminal acts on.
+#[test]
+fn issue_12_json_output_escapes_invisible_characters() {
+    let env = with_evil_orphan();
+    let json_raw = |text: &str| {
+        for raw in ['\u{1b}', '\u{202e}', '\u{2066}', '\u{9b}'] {
+            assert!(!text.contains(raw), "raw {raw:?} in {text}");
+        }
+    };
+    let diff = env.run(&["diff", "--json"]);
+    json_raw(&diff.stdout);
+    assert!(diff.stdout.contains("\\u202egnp.exe"), "{}", diff.stdout);
+    let report: serde_json::Value = serde_json::from_str(&diff.stdout).unwrap();
+    assert_eq!(report["types"][0]["deleted"][0], EVIL_NAME, "{report}");
+
+    let plan = env.run(&["plan", "--delete-orphans", "-o", "out.plan"]);
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    let show = env.run(&["show", "--json", "out.plan"]);
+    assert_eq!(show.code, 0, "{}", show.stderr);
+    json_raw(&show.stdout);
+    assert!(
+        show.stdout.contains("Dome\\u2066\\u009b2J"),
+        "{}",
+        show.stdout
+    );
+    // The shown document decodes to the plan file's (its endpoint aside, which `show`
+    // replaces).
+    let mut shown: serde_json::Value = serde_json::from_str(&show.stdout).unwrap();
+    let mut file: serde_json::Value = serde_json::from_str(&env.read("out.plan")).unwrap();
+    shown["endpoint"].take();
+    file["endpoint"].take();
+    assert_eq!(shown, file);
+    assert!(
+        !env.read("out.plan").contains("\\u202e"),
+        "the plan file is unchanged"
+    );
+}
+
 #[test]
 fn issue_12_untrusted_text_is_escaped_in_errors_and_validate() {
     let env = Env::new();
