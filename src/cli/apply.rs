@@ -109,7 +109,7 @@ fn production_guard(config: &Config, allowed: bool, globals: &Globals) -> anyhow
             config.container
         );
     }
-    eprintln!(
+    stderrln!(
         "This writes to the PRODUCTION environment of `{}`.",
         config.container
     );
@@ -125,7 +125,7 @@ fn production_guard(config: &Config, allowed: bool, globals: &Globals) -> anyhow
 async fn smart_sync(config: &Config, args: &Args, globals: &Globals) -> CommandResult {
     let printer = &globals.printer;
     let plan = workspace::make_plan(config, globals, &args.types, args.delete_orphans).await?;
-    eprint!("{}", render::summary::plan_summary(&plan));
+    stderr!("{}", render::summary::plan_summary(&plan));
     if args.dry_run {
         printer.data(&render::plan::dry_run(&plan))?;
         return Ok(ExitStatus::Success);
@@ -139,7 +139,7 @@ async fn smart_sync(config: &Config, args: &Args, globals: &Globals) -> CommandR
         if !prompter.can_ask() {
             return Err(CommandError::user("refusing to ask for confirmation: stdin is not a terminal (use --auto-approve, or save a plan with `ckplan plan -o FILE` and apply it)"));
         }
-        eprint!(
+        stderr!(
             "{}",
             render::plan::review(&plan, false, printer.colour_stderr())
         );
@@ -147,7 +147,7 @@ async fn smart_sync(config: &Config, args: &Args, globals: &Globals) -> CommandR
             .ask("Do you want to perform these actions? Only 'yes' will be accepted.\n  Enter a value: ")
             .context("failed to read the answer")?;
         if answer.as_deref() != Some("yes") {
-            eprintln!("Apply cancelled.");
+            stderrln!("Apply cancelled.");
             return Ok(ExitStatus::Success);
         }
     }

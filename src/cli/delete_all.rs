@@ -28,7 +28,7 @@ pub async fn run(args: Args, globals: &Globals) -> CommandResult {
     let connection = workspace::connect(&config, globals).await?;
     let names = delete_all::list(&connection.client, &record_type).await?;
     if names.is_empty() {
-        eprintln!("No `{record_type}` records in `{}`.", config.target());
+        stderrln!("No `{record_type}` records in `{}`.", config.target());
         return Ok(ExitStatus::Success);
     }
     if !args.yes {
@@ -44,7 +44,7 @@ pub async fn run(args: Args, globals: &Globals) -> CommandResult {
             config.target()
         ))?;
         if answer.as_deref() != Some(record_type.as_str()) {
-            eprintln!("Cancelled; nothing was deleted.");
+            stderrln!("Cancelled; nothing was deleted.");
             return Ok(ExitStatus::Success);
         }
     }
@@ -52,7 +52,7 @@ pub async fn run(args: Args, globals: &Globals) -> CommandResult {
         .await
         .context("delete-all stopped")?;
     connection.close().await;
-    eprintln!(
+    stderrln!(
         "Deleted {}, {} failed.",
         crate::render::plural(deleted.deleted, &format!("`{record_type}` record")),
         deleted.failed

@@ -28,7 +28,7 @@ pub async fn run(args: Args, globals: &Globals) -> CommandResult {
     let imported =
         import::force_replace(&connection.client, &mut local, &order, &selected, &observer).await?;
     connection.close().await;
-    eprintln!(
+    stderrln!(
         "Import complete: {} force-replaced, {} failed.",
         crate::render::plural(imported.imported, "record"),
         imported.failed

@@ -97,7 +97,7 @@ pub fn refuse_type_conflicts(survey: &Survey) -> anyhow::Result<()> {
     }
     let conflicts = &survey.type_conflicts;
     for conflict in conflicts {
-        eprintln!(
+        stderrln!(
             "{} {conflict}",
             console::style("error:").red().bold().for_stderr()
         );

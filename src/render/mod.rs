@@ -9,6 +9,7 @@
 
 pub mod diff;
 pub mod escape;
+pub mod json;
 pub mod plan;
 pub mod summary;
 
@@ -37,7 +38,8 @@ pub struct Text {
     pub listing: Listing,
 }
 
-/// JSON documents: the plan file's own document, the diff report.
+/// JSON documents: the plan file's own document, the diff report, with invisible
+/// characters in strings escaped ([`json`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Json;
 
@@ -52,7 +54,11 @@ impl Backend for Text {
 
 impl Backend for Json {
     fn plan(&self, plan: &Plan) -> String {
-        crate::plan::file::to_text(plan)
+        let mut out = Vec::new();
+        // Writing into a Vec cannot fail; serde_json writes only UTF-8.
+        crate::plan::file::write_formatted(plan, &mut out, json::VisibleFormatter::pretty())
+            .expect("plans write to memory");
+        String::from_utf8(out).expect("plan text is UTF-8")
     }
     fn diff(&self, diffs: &[TypeDiff]) -> String {
         diff::json(diffs, *self)
