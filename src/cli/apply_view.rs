@@ -67,7 +67,9 @@ fn report_outcome(key: &RecordKey, outcome: &Outcome, printer: &Printer) {
                 );
             }
         }
-        Outcome::Updated { overwritten, .. } if !overwritten.is_empty() => {
+        Outcome::Updated { overwritten, .. } | Outcome::Deleted { overwritten, .. }
+            if !overwritten.is_empty() =>
+        {
             printer.warn(format_args!(
                 "conflict: {name}: changed meanwhile; overwritten (--on-conflict overwrite)"
             ));
@@ -81,6 +83,24 @@ fn report_outcome(key: &RecordKey, outcome: &Outcome, printer: &Printer) {
                 );
             }
         }
+        Outcome::Updated { reapplied, .. } if !reapplied.is_empty() => {
+            let fields: Vec<String> = reapplied
+                .iter()
+                .map(|f| {
+                    let (before, now) = (shown(&f.planned_before), shown(&f.overwritten));
+                    format!("{}: {before} → {now}", render::escape(&f.field))
+                })
+                .collect();
+            printer.warn(format_args!(
+                "conflict: {name}: changed meanwhile in other fields ({}); re-applied, their values kept",
+                fields.join(", ")
+            ));
+        }
+        Outcome::Deleted {
+            reapplied: true, ..
+        } => printer.warn(format_args!(
+            "conflict: {name}: change tag changed meanwhile, no value changed; deleted"
+        )),
         Outcome::Failed { cause } => printer.error(format_args!("{name}: {cause}")),
         _ => {}
     }
@@ -227,7 +247,7 @@ impl crate::apply::Observer for ApplyBar {
             Some(bar) => bar.set_position(done as u64),
             None if !self.printer.is_quiet() => {
                 let total = self.total.load(Ordering::SeqCst);
-                eprintln!("{done}/{total} planned changes done");
+                eprintln!("{done}/{total} planned changes have an outcome");
             }
             None => {}
         }

@@ -327,7 +327,7 @@ fn issue_12_a_failed_record_is_reported_before_the_count_that_includes_it() {
         .stderr
         .find("error: Stadium `stadium-1`")
         .expect(&run.stderr);
-    let last_count = run.stderr.rfind("planned changes done").unwrap();
+    let last_count = run.stderr.rfind("planned changes have an outcome").unwrap();
     assert!(failure < last_count, "{}", run.stderr);
 }
 
