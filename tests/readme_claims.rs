@@ -419,7 +419,9 @@ fn issue_13_apply_draws_a_progress_bar_on_a_terminal_and_lines_on_a_pipe() {
     let piped = env.run(&["apply", "out.plan", "--parallelism", "1"]);
     assert_eq!(piped.code, 0, "{}", piped.stderr);
     assert!(
-        piped.stderr.starts_with("200/602 planned changes have an outcome\n"),
+        piped
+            .stderr
+            .starts_with("200/602 planned changes have an outcome\n"),
         "{}",
         piped.stderr
     );

@@ -386,7 +386,7 @@ fn issue_12_a_plan_is_refused_through_another_endpoint_and_show_names_its_endpoi
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert!(
         run.stderr.contains(
-            "it was made against endpoint `[URL]` but the configuration points at `embedded`; nothing was sent"
+            "it was made against endpoint `[URL]` but the configuration points at `embedded:.ckplan/emulator`; nothing was sent"
         ),
         "{}",
         run.stderr
@@ -426,8 +426,11 @@ fn issue_12_overwriting_an_edit_by_deleting_records_the_values_lost() {
         run.stderr
     );
     assert!(
-        run.stderr.contains("overwritten \"Revived\", written (absent)")
-            && run.stderr.contains("overwritten \"Tacoma\", written (absent)"),
+        run.stderr
+            .contains("overwritten \"Revived\", written (absent)")
+            && run
+                .stderr
+                .contains("overwritten \"Tacoma\", written (absent)"),
         "{}",
         run.stderr
     );
@@ -444,7 +447,10 @@ fn issue_12_overwriting_an_edit_by_deleting_records_the_values_lost() {
         .collect();
     assert_eq!(
         fields,
-        [(json!("city"), json!("Tacoma")), (json!("name"), json!("Revived"))],
+        [
+            (json!("city"), json!("Tacoma")),
+            (json!("name"), json!("Revived"))
+        ],
         "{receipt}"
     );
 }
@@ -465,7 +471,11 @@ fn issue_12_a_delete_refused_under_replan_or_abort_records_the_changed_values() 
         let receipt = receipt(&env);
         let conflicts = receipt["conflicts"].as_array().unwrap();
         assert_eq!(conflicts[0]["resolution"], "reported", "{receipt}");
-        assert_eq!(conflicts[0]["fields"].as_array().unwrap().len(), 2, "{receipt}");
+        assert_eq!(
+            conflicts[0]["fields"].as_array().unwrap().len(),
+            2,
+            "{receipt}"
+        );
     }
 }
 
@@ -514,12 +524,17 @@ fn issue_12_an_aborted_update_lists_the_fields_changed_meanwhile() {
     let run = env.run(&["apply", "out.plan", "--on-conflict", "abort"]);
     assert_eq!(run.code, 3, "{}", run.stderr);
     assert!(
-        run.stderr
-            .contains("city: planned before \"Baltimore\", now \"Annapolis\", wanted \"Annapolis\""),
+        run.stderr.contains(
+            "city: planned before \"Baltimore\", now \"Annapolis\", wanted \"Annapolis\""
+        ),
         "{}",
         run.stderr
     );
-    assert!(!run.stderr.contains("name: planned before"), "{}", run.stderr);
+    assert!(
+        !run.stderr.contains("name: planned before"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[cfg(unix)]
@@ -532,10 +547,49 @@ fn issue_12_a_symlinked_plan_shares_the_lock_of_its_file() {
     let mut first = spawn_apply(&env);
     wait_for_modify_requests(&env, 1);
     let second = env.run(&["apply", "./link.plan", "--parallelism", "1"]);
-    assert!(first.try_wait().unwrap().is_none(), "first apply ended early");
+    assert!(
+        first.try_wait().unwrap().is_none(),
+        "first apply ended early"
+    );
     assert_eq!(second.code, 1, "{}", second.stderr);
-    assert!(second.stderr.contains("nothing was sent"), "{}", second.stderr);
+    assert!(
+        second.stderr.contains("nothing was sent"),
+        "{}",
+        second.stderr
+    );
     assert_eq!(first.wait().unwrap().code(), Some(0));
     assert!(!env.path("link.plan.journal").exists());
     assert_eq!(count(&env.stats().operations, "create"), 1002);
+}
+
+#[test]
+fn issue_12_a_plan_names_its_embedded_store_and_is_refused_through_another() {
+    let env = Env::new();
+    let config = env.read("ckplan.yaml");
+    let endpoint = config.lines().find(|l| l.starts_with("endpoint:")).unwrap();
+    let with = |text: &str| config.replace(endpoint, &format!("endpoint: {text}"));
+    env.write("ckplan.yaml", &with("embedded:store"));
+    assert_eq!(env.run(&["plan", "-o", "out.plan"]).code, 0);
+    let show = env.run(&["show", "out.plan"]);
+    assert!(
+        show.stdout.contains("  endpoint: embedded:store\n"),
+        "{}",
+        show.stdout
+    );
+    for other in ["embedded:other", "embedded"] {
+        env.write("ckplan.yaml", &with(other));
+        let run = env.run(&["apply", "out.plan"]);
+        assert_eq!(run.code, 1, "{other}: {}", run.stderr);
+        assert!(
+            run.stderr
+                .contains("made against endpoint `embedded:store`"),
+            "{other}: {}",
+            run.stderr
+        );
+        assert!(!env.path("out.plan.journal").exists());
+    }
+    assert!(!env.path("other").exists());
+    env.write("ckplan.yaml", &with("embedded:./store/"));
+    let run = env.run(&["apply", "out.plan"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
 }
