@@ -84,22 +84,17 @@ fn report_outcome(key: &RecordKey, outcome: &Outcome, printer: &Printer) {
             }
         }
         Outcome::Updated { reapplied, .. } if !reapplied.is_empty() => {
-            let fields: Vec<String> = reapplied
-                .iter()
-                .map(|f| {
-                    let (before, now) = (shown(&f.planned_before), shown(&f.overwritten));
-                    format!("{}: {before} → {now}", render::escape(&f.field))
-                })
-                .collect();
+            let line = |f: &crate::apply::outcome::OverwrittenField| {
+                let (before, now) = (shown(&f.planned_before), shown(&f.overwritten));
+                format!("{}: {before} → {now}", render::escape(&f.field))
+            };
+            let fields = reapplied.iter().map(line).collect::<Vec<_>>().join(", ");
             printer.warn(format_args!(
-                "conflict: {name}: changed meanwhile in other fields ({}); re-applied, their values kept",
-                fields.join(", ")
+                "conflict: {name}: changed meanwhile in other fields ({fields}); re-applied, their values kept"
             ));
         }
-        Outcome::Deleted {
-            reapplied: true, ..
-        } => printer.warn(format_args!(
-            "conflict: {name}: change tag changed meanwhile, no value changed; deleted"
+        Outcome::Deleted { reapplied, .. } if *reapplied => printer.warn(format_args!(
+            "conflict: {name}: tag changed meanwhile; deleted"
         )),
         Outcome::Failed { cause } => printer.error(format_args!("{name}: {cause}")),
         _ => {}
