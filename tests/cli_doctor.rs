@@ -98,7 +98,14 @@ fn assert_no_writes(server: &RunningEmulator) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn issue_11_doctor_passes_a_good_target_without_writing() {
-    let project = project(true, EmulatorConfig::default()).await;
+    let project = project(
+        true,
+        EmulatorConfig {
+            record_types: vec!["Team".into()],
+            ..EmulatorConfig::default()
+        },
+    )
+    .await;
     let (code, stdout, stderr) = doctor(&project, &[]).await;
     assert_eq!(code, 0, "{stdout}{stderr}");
     for line in [
@@ -122,6 +129,7 @@ async fn issue_11_doctor_fails_an_unqueryable_type_with_the_fix_and_json() {
         EmulatorConfig {
             require_indexes: true,
             indexes: vec!["Team.name".into()],
+            record_types: vec!["Team".into()],
             ..EmulatorConfig::default()
         },
     )

@@ -205,7 +205,9 @@ async fn plan_integrity_and_target_are_checked_before_any_network_call() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn production_is_written_only_with_allow_production() {
-    let setup = Setup::new(6).await;
+    // The schema is deployed to production (as it must be before ckplan can plan there);
+    // the records were seeded in development only, so production starts empty.
+    let setup = Setup::with_deployed_types(6, &[world::TEAM, world::GAME]).await;
     setup.seed_cloud().await;
     let config = setup.directory.path().join("ckplan.yaml");
     let text = std::fs::read_to_string(&config).unwrap();

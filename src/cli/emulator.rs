@@ -77,6 +77,10 @@ pub struct Args {
     /// Never gzip-encode replies, even when the request accepts gzip
     #[arg(long)]
     pub no_gzip: bool,
+    /// A record type whose schema is deployed from the start (queries on it answer empty
+    /// instead of 404 "Did not find record type"), as in production after a deploy
+    #[arg(long = "record-type", value_name = "TYPE")]
+    pub record_types: Vec<String>,
 }
 
 fn seconds(text: &str) -> Result<f64, String> {
@@ -144,6 +148,7 @@ pub async fn run(args: Args, globals: &Globals) -> CommandResult {
         clock: emulator::Clock::System,
         seed: args.seed,
         gzip: !args.no_gzip,
+        record_types: args.record_types,
     };
     let running = emulator::start(config)
         .await

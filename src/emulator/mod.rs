@@ -14,7 +14,9 @@
 //! - A query on a record type never written in that container, environment and database
 //!   is a request-level 404 `{"serverErrorCode": "NOT_FOUND", "reason": "Did not find
 //!   record type: Game", "uuid": …}`. Once a record of the type was written the type is
-//!   known, even after every record is deleted. Source: the server message "Did not find
+//!   known, even after every record is deleted; a type listed in
+//!   `EmulatorConfig::record_types` (`--record-type`) is known from the start, as a
+//!   schema deployed to production is. Source: the server message "Did not find
 //!   record type: <T>" quoted by public CloudKit client code; MistKit's integration runner
 //!   treats records/query's 404 NOT_FOUND as "schema not indexed yet"
 //!   (brightdigit/MistKit, `Examples/MistDemo/…/IntegrationTestRunner.swift`).
@@ -160,11 +162,15 @@ pub struct EmulatorConfig {
     pub seed: u64,
     /// gzip-encode reply bodies when the request's `Accept-Encoding` allows it.
     pub gzip: bool,
+    /// Record types whose schema is deployed in every container, environment and
+    /// database from the start (as after "Deploy Schema Changes" in CloudKit Console):
+    /// queries on them answer empty instead of the 404 for a never-written type.
+    pub record_types: Vec<String>,
 }
 
 impl Default for EmulatorConfig {
     /// 127.0.0.1 on a free port, in memory, no keys, ±10 minutes, no faults, wall time,
-    /// seed 0, gzip when accepted.
+    /// seed 0, gzip when accepted, no deployed record types.
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -178,6 +184,7 @@ impl Default for EmulatorConfig {
             clock: Clock::System,
             seed: 0,
             gzip: true,
+            record_types: Vec::new(),
         }
     }
 }
@@ -353,6 +360,7 @@ pub async fn start(config: EmulatorConfig) -> anyhow::Result<RunningEmulator> {
     };
     let mut store = Store::new(indexes);
     store.seed = config.seed;
+    store.deployed_types = config.record_types.iter().cloned().collect();
     let persister = match &config.data_dir {
         Some(dir) => Some(Persister::open_exclusive(dir, &mut store)?),
         None => None,

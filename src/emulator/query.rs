@@ -54,7 +54,7 @@ pub fn run<'a>(
         None => MAX_RESULTS,
     } as usize;
     let data = store.scopes.get(scope);
-    if !data.is_some_and(|d| d.schema.contains_key(&query.record_type)) {
+    if !store.knows_type(scope, &query.record_type) {
         return Err(unknown_type(&query.record_type));
     }
     check_indexes(store, request)?;

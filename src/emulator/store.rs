@@ -87,6 +87,9 @@ pub struct Store {
     /// Mixed into change tags and generated names (`EmulatorConfig::seed`).
     pub seed: u64,
     pub indexes: Indexes,
+    /// Record types whose schema is deployed in every scope before any record is written
+    /// (`EmulatorConfig::record_types`): queries on them answer empty instead of the 404.
+    pub deployed_types: BTreeSet<String>,
     user_record_name: String,
 }
 
@@ -97,6 +100,7 @@ impl Store {
             counter: 0,
             seed: 0,
             indexes,
+            deployed_types: BTreeSet::new(),
             user_record_name: developer_record_name(),
         }
     }
@@ -109,7 +113,18 @@ impl Store {
         self.scopes.values().map(|s| s.records().len()).sum()
     }
 
-    /// Forgets every record, schema and the counter.
+    /// Whether queries on `record_type` in `scope` find the type: a record of it was
+    /// written there once, or its schema is deployed (`deployed_types`).
+    pub fn knows_type(&self, scope: &Scope, record_type: &str) -> bool {
+        self.deployed_types.contains(record_type)
+            || self
+                .scopes
+                .get(scope)
+                .is_some_and(|d| d.schema.contains_key(record_type))
+    }
+
+    /// Forgets every record, the schema learnt from writes and the counter (deployed
+    /// types are configuration and stay).
     pub fn clear(&mut self) {
         self.scopes.clear();
         self.counter = 0;

@@ -303,7 +303,7 @@ fn expected(name: &str) -> Expected {
             None,
             Some("big"),
             None,
-            "record is 1100006 bytes, over CloudKit's 1 MB record size limit (1048576 bytes)",
+            "record is 1100006 bytes, over CloudKit's 1 MB record size limit (1000000 bytes)",
         ),
         "generated_yaml_huge_string" => (
             "data/teams.yaml",
@@ -311,7 +311,7 @@ fn expected(name: &str) -> Expected {
             None,
             Some("team-1"),
             None,
-            "record is 1100006 bytes, over CloudKit's 1 MB record size limit (1048576 bytes)",
+            "record is 1100006 bytes, over CloudKit's 1 MB record size limit (1000000 bytes)",
         ),
         "generated_json_deeply_nested" => (
             "data/stadiums.json",

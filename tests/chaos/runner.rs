@@ -53,6 +53,12 @@ pub struct ApplyRuns {
 
 impl Setup {
     pub async fn new(seed: u64) -> Setup {
+        Self::with_deployed_types(seed, &[]).await
+    }
+
+    /// Like [`Setup::new`], with `types` deployed in the emulator's schema from the start
+    /// (production knows a deployed type before any record of it exists).
+    pub async fn with_deployed_types(seed: u64, types: &[&str]) -> Setup {
         let world = World::generate(seed);
         let (private_pem, public_pem) = auth::generate_key_pair();
         let public = auth::parse_public_pem(&public_pem).expect("generated public key");
@@ -61,6 +67,7 @@ impl Setup {
                 key_id: Some(KEY_ID.into()),
                 key: public,
             }],
+            record_types: types.iter().map(|t| (*t).to_owned()).collect(),
             ..EmulatorConfig::default()
         })
         .await

@@ -454,3 +454,19 @@ fn issue_12_a_byte_order_mark_is_accepted_in_every_file_a_user_edits() {
         diff.stdout
     );
 }
+
+#[test]
+fn issue_11_a_production_plan_reads_the_types_the_emulator_process_deployed() {
+    // `common::DEPLOYED_TYPES` reach the `ckplan emulator` process as `--record-type`.
+    let env = Env::with_emulator_process(&[]);
+    env.set_config(common::CONTAINER, "production");
+    let run = env.run(&["plan", "-o", "out.plan"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("Team: 0 unchanged, 2 new, 0 updated, 0 orphans"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("does not exist"), "{}", run.stderr);
+}

@@ -37,8 +37,8 @@ fn valid_project_passes_with_counts_in_dependency_order() {
 }
 
 const BROKEN_STDERR: &str = "\
-error: tests/fixtures/local/broken/ckplan.yaml:12: Team field `league`: references type `League`, which is not configured under `types:`
-error: tests/fixtures/local/broken/ckplan.yaml:13: Team field `rating`: unknown field type `FLOAT` (expected STRING, INT64, DOUBLE, TIMESTAMP, BYTES, REFERENCE, LOCATION, ASSETID, a `_LIST` of one, or REFERENCE(Type))
+error: tests/fixtures/local/broken/ckplan.yaml:12:7: Team field `league`: references type `League`, which is not configured under `types:`
+error: tests/fixtures/local/broken/ckplan.yaml:13:7: Team field `rating`: unknown field type `FLOAT` (expected STRING, INT64, DOUBLE, TIMESTAMP, BYTES, REFERENCE, LOCATION, ASSETID, a `_LIST` of one, or REFERENCE(Type))
 warning: tests/fixtures/local/broken/data/games.ndjson:2: Game `game-2` field `home`: references `team-99`, which no local `Team` record defines (it may exist only in CloudKit)
 error: tests/fixtures/local/broken/data/games.ndjson:3: Game `game-3` field `starts`: TIMESTAMP `1743620700000.5` is not a whole number of milliseconds
 error: tests/fixtures/local/broken/data/games.ndjson:4:18: Game: malformed JSON: EOF while parsing a value

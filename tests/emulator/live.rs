@@ -1,5 +1,5 @@
 //! Live-like behaviours (issue 11) and the page-boundary faults (issue 12), each checked
-//! over raw HTTP: the 404 for a type never written, index lag under a manual clock, gzip,
+//! over raw HTTP: the 404 for a type never written (none for a deployed type), index lag under a manual clock, gzip,
 //! Apple's size limits, both users/caller shapes, and every seeded fault.
 
 use super::*;
@@ -48,6 +48,36 @@ async fn issue_11_unknown_record_type_is_404_until_first_write() {
         headers,
     };
     assert_error_body(&emu.send(call).await.unwrap(), 404, "NOT_FOUND");
+}
+
+#[tokio::test]
+async fn issue_11_a_deployed_record_type_answers_empty_before_any_write_in_every_environment() {
+    let emu = Emu::start(EmulatorConfig {
+        record_types: vec!["Game".into()],
+        ..EmulatorConfig::default()
+    })
+    .await;
+    let deployed = json!({"query": {"recordType": "Game"}});
+    let development = emu.post("records/query", &deployed).await;
+    assert_eq!(development.status, 200, "{}", development.text);
+    assert_eq!(development.json, json!({"records": []}));
+    let production = format!("/database/1/{CONTAINER}/production/public/records/query");
+    let body = serde_json::to_vec(&deployed).unwrap();
+    let headers = emu.signed(&production, &body);
+    let call = Call {
+        method: reqwest::Method::POST,
+        target: production,
+        body,
+        headers,
+    };
+    let answer = emu.send(call).await.unwrap();
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    assert_eq!(answer.json, json!({"records": []}));
+    // A type not deployed stays unknown until its first write.
+    let other = emu
+        .post("records/query", &json!({"query": {"recordType": "Team"}}))
+        .await;
+    assert_error_body(&other, 404, "NOT_FOUND");
 }
 
 #[tokio::test]
@@ -107,9 +137,10 @@ async fn issue_11_replies_are_gzip_encoded_when_accepted() {
         .await;
     let path = subpath("records/query");
     let body = serde_json::to_vec(&json!({"query": {"recordType": "T"}})).unwrap();
+    // Raw bytes and headers as sent: no automatic `Accept-Encoding` or decompression.
+    let http = reqwest::Client::builder().no_gzip().build().unwrap();
     let send = |encoding: Option<&'static str>| {
-        let mut request = emu
-            .http
+        let mut request = http
             .post(format!("{}{path}", emu.running.url()))
             .body(body.clone());
         for (name, value) in emu.signed(&path, &body) {
