@@ -88,7 +88,7 @@ fn check_target(plan: &Plan, config: &Config, path: &Path) -> anyhow::Result<()>
             configured
         );
     }
-    let endpoint = config.endpoint.describe();
+    let endpoint = config.endpoint_text();
     match &plan.endpoint {
         Some(planned) if *planned != endpoint => bail!(
             "refusing plan `{}`: it was made against endpoint `{planned}` but the configuration points at `{endpoint}`; nothing was sent",

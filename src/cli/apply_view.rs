@@ -67,7 +67,9 @@ fn report_outcome(key: &RecordKey, outcome: &Outcome, printer: &Printer) {
                 );
             }
         }
-        Outcome::Updated { overwritten, .. } if !overwritten.is_empty() => {
+        Outcome::Updated { overwritten, .. } | Outcome::Deleted { overwritten, .. }
+            if !overwritten.is_empty() =>
+        {
             printer.warn(format_args!(
                 "conflict: {name}: changed meanwhile; overwritten (--on-conflict overwrite)"
             ));
@@ -81,6 +83,19 @@ fn report_outcome(key: &RecordKey, outcome: &Outcome, printer: &Printer) {
                 );
             }
         }
+        Outcome::Updated { reapplied, .. } if !reapplied.is_empty() => {
+            let line = |f: &crate::apply::outcome::OverwrittenField| {
+                let (before, now) = (shown(&f.planned_before), shown(&f.overwritten));
+                format!("{}: {before} → {now}", render::escape(&f.field))
+            };
+            let fields = reapplied.iter().map(line).collect::<Vec<_>>().join(", ");
+            printer.warn(format_args!(
+                "conflict: {name}: changed meanwhile in other fields ({fields}); re-applied, their values kept"
+            ));
+        }
+        Outcome::Deleted { reapplied, .. } if *reapplied => printer.warn(format_args!(
+            "conflict: {name}: tag changed meanwhile; deleted"
+        )),
         Outcome::Failed { cause } => printer.error(format_args!("{name}: {cause}")),
         _ => {}
     }
@@ -227,7 +242,7 @@ impl crate::apply::Observer for ApplyBar {
             Some(bar) => bar.set_position(done as u64),
             None if !self.printer.is_quiet() => {
                 let total = self.total.load(Ordering::SeqCst);
-                stderrln!("{done}/{total} planned changes done");
+                stderrln!("{done}/{total} planned changes have an outcome");
             }
             None => {}
         }

@@ -212,5 +212,5 @@ pub async fn make_plan(
         globals.context.clock.timestamp(),
     )
     .with_rules(rules)
-    .with_endpoint(config.endpoint.describe()))
+    .with_endpoint(config.endpoint_text()))
 }
