@@ -403,3 +403,57 @@ fn issue_12_a_plan_is_refused_through_another_endpoint_and_show_names_its_endpoi
     assert!(!env.path(".ckplan/emulator").exists());
     assert!(!env.path("out.plan.journal").exists());
 }
+
+#[test]
+fn issue_12_import_and_delete_all_need_allow_production_in_production() {
+    let env = Env::new();
+    env.set_config(common::CONTAINER, "production");
+    let before = env.stats();
+    let import = env.run(&["import"]);
+    assert_eq!(import.code, 1, "{}", import.stderr);
+    assert!(
+        import.stderr.contains("without --allow-production"),
+        "{}",
+        import.stderr
+    );
+    let delete = env.run(&["delete-all", "--type", "Team", "--yes"]);
+    assert_eq!(delete.code, 1, "{}", delete.stderr);
+    assert!(
+        delete.stderr.contains("without --allow-production"),
+        "{}",
+        delete.stderr
+    );
+    assert_eq!(all_requests(&before, &env.stats()), 0);
+    let import = env.run(&["import", "--allow-production"]);
+    assert_eq!(import.code, 0, "{}", import.stderr);
+    assert_eq!(count(&env.stats().operations, "forceReplace"), 5);
+    let delete = env.run(&[
+        "delete-all",
+        "--type",
+        "Team",
+        "--yes",
+        "--allow-production",
+    ]);
+    assert_eq!(delete.code, 0, "{}", delete.stderr);
+    assert!(
+        delete.stderr.contains("Deleted 2 `Team` records"),
+        "{}",
+        delete.stderr
+    );
+}
+
+#[test]
+fn issue_11_quiet_import_delete_all_and_smart_sync_print_no_success_talk() {
+    let env = Env::new();
+    let apply = env.run(&["-q", "apply", "--auto-approve"]);
+    assert_eq!(apply.code, 0, "{}", apply.stderr);
+    assert_eq!(apply.stderr, "", "apply -q");
+    assert_eq!(env.records("Team").len(), 2);
+    let import = env.run(&["-q", "import"]);
+    assert_eq!(import.code, 0, "{}", import.stderr);
+    assert_eq!(import.stderr, "", "import -q");
+    let delete = env.run(&["-q", "delete-all", "--type", "Team", "--yes"]);
+    assert_eq!(delete.code, 0, "{}", delete.stderr);
+    assert_eq!(delete.stderr, "", "delete-all -q");
+    assert!(env.records("Team").is_empty());
+}
