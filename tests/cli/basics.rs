@@ -128,3 +128,20 @@ fn every_command_has_a_worked_example_in_its_help() {
         );
     }
 }
+
+#[test]
+fn issue_11_a_missing_config_points_to_the_flag_and_the_example() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = ckplan()
+        .current_dir(dir.path())
+        .arg("plan")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_ne!(output.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("failed to read config"), "{stderr}");
+    assert!(
+        stderr.contains("pass --config FILE, or start from examples/sportstime/ckplan.yaml"),
+        "{stderr}"
+    );
+}

@@ -174,6 +174,8 @@ fn issue_12_a_second_emulator_on_one_data_directory_refuses_to_start() {
         )),
         "{stderr}"
     );
+    // The cause is told once, not repeated by its wrapper.
+    assert_eq!(stderr.matches("is locked by").count(), 1, "{stderr}");
     assert!(second.stdout.is_empty());
 }
 
@@ -456,4 +458,29 @@ fn issue_11_quiet_import_delete_all_and_smart_sync_print_no_success_talk() {
     assert_eq!(delete.code, 0, "{}", delete.stderr);
     assert_eq!(delete.stderr, "", "delete-all -q");
     assert!(env.records("Team").is_empty());
+}
+
+#[test]
+fn issue_12_a_huge_conflicting_value_is_clipped_in_the_warning() {
+    let env = Env::new();
+    env.publish();
+    let mut stadiums = common::stadiums().as_array().unwrap().clone();
+    stadiums[0]["name"] = json!("Harbor Field II");
+    env.set_stadiums(&Json::Array(stadiums));
+    assert_eq!(env.run(&["plan", "-o", "out.plan"]).code, 0);
+    let huge = "x".repeat(50_000);
+    env.edit(
+        "Stadium",
+        "stadium-1",
+        &[("name", Some(FieldValue::string(&huge)))],
+    );
+    let run = env.run(&["apply", "out.plan"]);
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(run.stderr.contains("now \"xxx"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("… (49802 more bytes)"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.len() < 5_000, "{} bytes", run.stderr.len());
 }
