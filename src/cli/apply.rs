@@ -8,7 +8,6 @@ use crate::apply::{ApplyOptions, OnConflict, StopFlag};
 use crate::config::Config;
 use crate::lock::Holder;
 use crate::plan::{file, Plan};
-use crate::record::Environment;
 use crate::render::{self, plural};
 use anyhow::{bail, Context};
 use std::path::{Path, PathBuf};
@@ -64,7 +63,7 @@ pub async fn run(args: Args, globals: &Globals) -> CommandResult {
                 .with_context(|| format!("refusing plan `{}`", path.display()))?;
             drop(bytes);
             check_target(&plan, &config, &path)?;
-            production_guard(&config, args.allow_production, globals)?;
+            workspace::production_guard(&config, args.allow_production, globals)?;
             Ok(apply_plan(&config, &plan, &checksum, &path, &args, globals).await?)
         }
         None => smart_sync(&config, &args, globals).await,
@@ -98,34 +97,10 @@ fn check_target(plan: &Plan, config: &Config, path: &Path) -> anyhow::Result<()>
     }
 }
 
-fn production_guard(config: &Config, allowed: bool, globals: &Globals) -> anyhow::Result<()> {
-    if config.environment != Environment::Production || allowed {
-        return Ok(());
-    }
-    let prompter = &globals.context.prompter;
-    if !prompter.can_ask() {
-        bail!(
-            "refusing to write to the production environment of `{}` without --allow-production",
-            config.container
-        );
-    }
-    stderrln!(
-        "This writes to the PRODUCTION environment of `{}`.",
-        config.container
-    );
-    let answer = prompter
-        .ask("Type the container name to continue: ")
-        .context("failed to read the answer")?;
-    if answer.as_deref() != Some(config.container.as_str()) {
-        bail!("production apply cancelled: the container name did not match");
-    }
-    Ok(())
-}
-
 async fn smart_sync(config: &Config, args: &Args, globals: &Globals) -> CommandResult {
     let printer = &globals.printer;
     let plan = workspace::make_plan(config, globals, &args.types, args.delete_orphans).await?;
-    stderr!("{}", render::summary::plan_summary(&plan));
+    printer.status(render::summary::plan_summary(&plan).trim_end());
     if args.dry_run {
         printer.data(&render::plan::dry_run(&plan))?;
         return Ok(ExitStatus::Success);
@@ -151,7 +126,7 @@ async fn smart_sync(config: &Config, args: &Args, globals: &Globals) -> CommandR
             return Ok(ExitStatus::Success);
         }
     }
-    production_guard(config, args.allow_production, globals)?;
+    workspace::production_guard(config, args.allow_production, globals)?;
     // The plan is kept like a saved one, so the journal and receipt have a home.
     let directory = config.directory().join(".ckplan").join("plans");
     std::fs::create_dir_all(&directory)

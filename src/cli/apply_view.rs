@@ -39,14 +39,15 @@ pub fn already_run(conflicts: usize, receipt: &Path) -> ExitStatus {
     ExitStatus::Success
 }
 
-/// As `ckplan show` renders values; raw JSON if a value does not decode.
+/// As `ckplan show` renders values (raw JSON if a value does not decode), clipped to
+/// [`render::MESSAGE_VALUE_CHARS`] characters.
 fn shown(value: &Option<WireField>) -> String {
     match value {
         None => "(absent)".to_owned(),
-        Some(field) => field.to_value(None).map_or_else(
+        Some(field) => render::clipped(&field.to_value(None).map_or_else(
             |_| render::escape(&field.value.to_string()).into_owned(),
             |v| render::plan::value_text(&v),
-        ),
+        )),
     }
 }
 

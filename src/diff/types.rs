@@ -29,6 +29,7 @@ impl fmt::Display for TypeConflict {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let others = match self.records {
             1 => String::new(),
+            2 => " and 1 other record".to_owned(),
             n => format!(" and {} other records", n - 1),
         };
         write!(

@@ -601,3 +601,82 @@ fn issue_12_a_plan_names_its_embedded_store_and_is_refused_through_another() {
     let run = env.run(&["apply", "out.plan"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
 }
+
+#[test]
+fn issue_12_import_and_delete_all_need_allow_production_in_production() {
+    let env = Env::new();
+    env.set_config(common::CONTAINER, "production");
+    let before = env.stats();
+    let import = env.run(&["import"]);
+    assert_eq!(import.code, 1, "{}", import.stderr);
+    assert!(
+        import.stderr.contains("without --allow-production"),
+        "{}",
+        import.stderr
+    );
+    let delete = env.run(&["delete-all", "--type", "Team", "--yes"]);
+    assert_eq!(delete.code, 1, "{}", delete.stderr);
+    assert!(
+        delete.stderr.contains("without --allow-production"),
+        "{}",
+        delete.stderr
+    );
+    assert_eq!(all_requests(&before, &env.stats()), 0);
+    let import = env.run(&["import", "--allow-production"]);
+    assert_eq!(import.code, 0, "{}", import.stderr);
+    assert_eq!(count(&env.stats().operations, "forceReplace"), 5);
+    let delete = env.run(&[
+        "delete-all",
+        "--type",
+        "Team",
+        "--yes",
+        "--allow-production",
+    ]);
+    assert_eq!(delete.code, 0, "{}", delete.stderr);
+    assert!(
+        delete.stderr.contains("Deleted 2 `Team` records"),
+        "{}",
+        delete.stderr
+    );
+}
+
+#[test]
+fn issue_11_quiet_import_delete_all_and_smart_sync_print_no_success_talk() {
+    let env = Env::new();
+    let apply = env.run(&["-q", "apply", "--auto-approve"]);
+    assert_eq!(apply.code, 0, "{}", apply.stderr);
+    assert_eq!(apply.stderr, "", "apply -q");
+    assert_eq!(env.records("Team").len(), 2);
+    let import = env.run(&["-q", "import"]);
+    assert_eq!(import.code, 0, "{}", import.stderr);
+    assert_eq!(import.stderr, "", "import -q");
+    let delete = env.run(&["-q", "delete-all", "--type", "Team", "--yes"]);
+    assert_eq!(delete.code, 0, "{}", delete.stderr);
+    assert_eq!(delete.stderr, "", "delete-all -q");
+    assert!(env.records("Team").is_empty());
+}
+
+#[test]
+fn issue_12_a_huge_conflicting_value_is_clipped_in_the_warning() {
+    let env = Env::new();
+    env.publish();
+    let mut stadiums = common::stadiums().as_array().unwrap().clone();
+    stadiums[0]["name"] = json!("Harbor Field II");
+    env.set_stadiums(&Json::Array(stadiums));
+    assert_eq!(env.run(&["plan", "-o", "out.plan"]).code, 0);
+    let huge = "x".repeat(50_000);
+    env.edit(
+        "Stadium",
+        "stadium-1",
+        &[("name", Some(FieldValue::string(&huge)))],
+    );
+    let run = env.run(&["apply", "out.plan"]);
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(run.stderr.contains("now \"xxx"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("… (49802 more bytes)"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.len() < 5_000, "{} bytes", run.stderr.len());
+}
