@@ -1,6 +1,5 @@
-//! What `ckplan apply` shows: progress, each conflict and failure as it becomes final
-//! (before the count that includes it), and the closing summary that decides the exit
-//! status.
+//! What `ckplan apply` shows: progress, each conflict and failure as it becomes final (before
+//! the count that includes it), and the closing summary that decides the exit status.
 
 use super::{ExitStatus, Printer};
 use crate::apply::session::KeptAside;
