@@ -301,12 +301,13 @@ fn issue_12_untrusted_text_is_escaped_in_errors_and_validate() {
         show.stderr
     );
 
-    // A reference to a record no local file defines is a warning naming the reference.
+    // A reference to a name no CloudKit record can have is an error naming the reference,
+    // shown escaped.
     env.set_teams(&serde_json::json!([
         {"id": 1, "name": "Crabs", "stadium": EVIL_NAME, "founded": 1954}
     ]));
     let validate = env.run(&["validate"]);
-    assert_eq!(validate.code, 0, "{}", validate.stderr);
+    assert_eq!(validate.code, 1, "{}", validate.stderr);
     assert_nothing_raw(&validate.stderr);
     assert!(
         validate.stderr.contains(&format!("`{EVIL_SHOWN}`")),
