@@ -57,7 +57,7 @@ fn issue_11_throttled_records_land_exactly_once_after_at_least_retry_after() {
 }
 
 #[test]
-fn issue_11_a_500_after_commit_is_resolved_by_lookup_never_resent() {
+fn issue_11_a_500_after_commit_is_resolved_by_lookup_never_resent_and_counted_as_created() {
     let env = Env::with_faults(Faults {
         error_after_commit_rate: 1.0,
         seed: 3,
@@ -70,8 +70,12 @@ fn issue_11_a_500_after_commit_is_resolved_by_lookup_never_resent() {
     let after = env.stats();
     assert_eq!(after.faults.errors_after_commit, 1, "{after:?}");
     assert_eq!(modify_requests(&before, &after), 1, "the write was resent");
+    // This run's writes did it: created, not "already applied".
+    let said = format!("{}{}", run.stdout, run.stderr);
+    assert!(said.contains("Apply complete: 5 created"), "{said}");
     let receipt = receipt(&env);
-    assert_eq!(receipt["totals"]["already_applied"], 5, "{receipt}");
+    assert_eq!(receipt["totals"]["created"], 5, "{receipt}");
+    assert_eq!(receipt["totals"]["already_applied"], 0, "{receipt}");
     assert_eq!(receipt["complete"], true);
     assert_receipt_true(&env);
 }

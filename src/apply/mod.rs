@@ -114,6 +114,15 @@ struct Run<'a> {
     observer: &'a dyn Observer,
 }
 
+/// Who sent the writes whose outcome is unknown: this run (a lost reply; a record found as
+/// planned was written by it) or an earlier run (journaled as uncertain; found as planned
+/// counts as already applied).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Sender {
+    ThisRun,
+    EarlierRun,
+}
+
 /// What a batch left to do next.
 #[derive(Default)]
 struct Leftovers<'a> {
@@ -298,13 +307,18 @@ impl<'a> Run<'a> {
             }
         }
         if !unknown.is_empty() {
-            todo.extend(self.resolve(Vec::new(), unknown).await?);
+            todo.extend(
+                self.resolve(Vec::new(), unknown, Sender::EarlierRun)
+                    .await?,
+            );
         }
         let mut round = 0;
         while !todo.is_empty() && !self.stopping() {
             round += 1;
             let leftovers = self.send_all(todo).await?;
-            let mut next = self.resolve(leftovers.refused, leftovers.unknown).await?;
+            let mut next = self
+                .resolve(leftovers.refused, leftovers.unknown, Sender::ThisRun)
+                .await?;
             if !leftovers.retry.is_empty() && round < self.options.max_rounds {
                 // Records CloudKit said "not now" to are never resent sooner than asked.
                 let wait = crate::cloudkit::retry::retry_after_duration(leftovers.retry_after);
@@ -434,6 +448,7 @@ impl<'a> Run<'a> {
         &self,
         refused: Vec<Work<'a>>,
         unknown: Vec<Work<'a>>,
+        sender: Sender,
     ) -> Result<Vec<Work<'a>>, ApplyError> {
         if refused.is_empty() && unknown.is_empty() {
             return Ok(Vec::new());
@@ -501,6 +516,12 @@ impl<'a> Run<'a> {
                 resolve::after_refusal(work.change, now, policy, &rules)
             };
             match decision {
+                // This run's write whose reply was lost, found as planned: the write did it.
+                Decision::AlreadyApplied { change_tag }
+                    if outcome_unknown && sender == Sender::ThisRun =>
+                {
+                    finals.push((work.key(), work.confirmed(change_tag)))
+                }
                 Decision::AlreadyApplied { change_tag } => {
                     finals.push((work.key(), Outcome::AlreadyApplied { change_tag }))
                 }
