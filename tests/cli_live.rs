@@ -57,6 +57,30 @@ fn issue_11_throttled_records_land_exactly_once_after_at_least_retry_after() {
 }
 
 #[test]
+fn issue_11_records_throttled_every_time_leave_the_receipt_incomplete_and_are_not_done() {
+    let env = Env::with_faults(Faults {
+        record_throttle_rate: 1.0,
+        retry_after_secs: 0.01,
+        seed: 11,
+        ..Faults::default()
+    });
+    assert_eq!(env.run(&["plan", "-o", "out.plan"]).code, 0);
+    let run = env.run(&["apply", "out.plan"]);
+    assert_ne!(run.code, 0, "{}", run.stderr);
+    let receipt = receipt(&env);
+    assert_eq!(receipt["totals"]["failed"], 5, "{receipt}");
+    assert_eq!(receipt["complete"], false, "{receipt}");
+    let again = env.run(&["apply", "out.plan"]);
+    assert!(
+        again
+            .stderr
+            .contains("Resuming: 0 records done in an earlier run"),
+        "{}",
+        again.stderr
+    );
+}
+
+#[test]
 fn issue_11_a_500_after_commit_is_resolved_by_lookup_never_resent_and_counted_as_created() {
     let env = Env::with_faults(Faults {
         error_after_commit_rate: 1.0,

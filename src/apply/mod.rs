@@ -74,7 +74,7 @@ pub enum ApplyError {
 pub struct ApplyReport {
     /// Final outcome per record (this run and earlier runs of the same plan).
     pub outcomes: Outcomes,
-    /// Whether every change of the plan has a final outcome.
+    /// Whether every change of the plan has a final outcome other than `Failed`.
     pub complete: bool,
     /// A request failed in a way that stopped the run (after retries).
     pub error: Option<CloudKitError>,
@@ -183,10 +183,13 @@ pub async fn execute(
         run.phase(phase, &replay.uncertain).await?;
     }
     let outcomes = run.outcomes.into_inner().expect("lock");
-    let complete = plan
-        .changes
-        .iter()
-        .all(|c| outcomes.contains_key(&work::key(c)));
+    // Complete: every change has a final outcome, and none failed (a failed change is
+    // tried again by a later run).
+    let complete = plan.changes.iter().all(|c| {
+        outcomes
+            .get(&work::key(c))
+            .is_some_and(|o| !matches!(o, Outcome::Failed { .. }))
+    });
     let mut journal = run.journal.into_inner().expect("lock");
     journal.append(&Entry::Finished {
         at: options.clock.timestamp(),
