@@ -31,6 +31,10 @@
 //! Beside them, usable by any layer: `context` (clock, seed, prompter), `lock` (exclusive
 //! file locks naming their holder) and `durable` (atomic whole-file writes).
 
+// stdout and stderr are written only through `cli::output`, which never panics on a
+// closed pipe; `print!`/`eprint!` would.
+#![cfg_attr(not(test), deny(clippy::print_stdout, clippy::print_stderr))]
+
 pub mod apply;
 pub mod cli;
 pub mod cloudkit;

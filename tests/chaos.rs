@@ -280,7 +280,7 @@ async fn check_store_and_records(
                 change_tag.as_ref().map(|t| t.0.as_str()),
                 "seed {seed}: {key:?} tag"
             ),
-            Outcome::Deleted => assert!(now.is_none(), "seed {seed}: {key:?} not deleted"),
+            Outcome::Deleted { .. } => assert!(now.is_none(), "seed {seed}: {key:?} not deleted"),
             Outcome::Conflict { .. } => {
                 reported.insert(key.clone());
             }

@@ -20,12 +20,31 @@ enum Closed {
 /// stream.
 #[cfg(unix)]
 fn run_closed(env: &Env, args: &[&str], closed: Closed) -> (Option<i32>, String) {
+    run_closed_with_stdin(env, args, closed, "")
+}
+
+/// The writing end of a pipe whose reading end is already closed.
+#[cfg(unix)]
+fn closed_pipe() -> std::os::fd::OwnedFd {
     use std::os::fd::{FromRawFd, OwnedFd};
     let mut fds = [0; 2];
     // SAFETY: `pipe` fills both descriptors on success; each is owned exactly once below.
     assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0, "a pipe");
     let (reader, writer) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
     drop(reader);
+    writer
+}
+
+/// [`run_closed`] with `stdin` as the answers on stdin.
+#[cfg(unix)]
+fn run_closed_with_stdin(
+    env: &Env,
+    args: &[&str],
+    closed: Closed,
+    stdin: &str,
+) -> (Option<i32>, String) {
+    use std::io::Write;
+    let writer = closed_pipe();
     let mut command = Command::new(assert_cmd::cargo::cargo_bin("ckplan"));
     command
         .current_dir(env.dir.path())
@@ -35,12 +54,17 @@ fn run_closed(env: &Env, args: &[&str], closed: Closed) -> (Option<i32>, String)
         .env_remove("CKPLAN_KEY_ID")
         .env_remove("CKPLAN_PRIVATE_KEY_FILE")
         .env_remove("CKPLAN_LOG")
-        .stdin(Stdio::null());
+        .stdin(Stdio::piped());
     match closed {
         Closed::Stdout => command.stdout(writer).stderr(Stdio::piped()),
         Closed::Stderr => command.stdout(Stdio::piped()).stderr(writer),
     };
-    let output = command.output().expect("ckplan runs");
+    let mut child = command.spawn().expect("ckplan runs");
+    let mut input = child.stdin.take().expect("stdin");
+    // A command that never reads its stdin may be gone before the answers are written.
+    let _ = input.write_all(stdin.as_bytes());
+    drop(input);
+    let output = child.wait_with_output().expect("ckplan runs");
     let other = match closed {
         Closed::Stdout => output.stderr,
         Closed::Stderr => output.stdout,
@@ -100,6 +124,46 @@ fn issue_12_a_closed_stderr_never_panics() {
     // An error that cannot be told still decides the exit status.
     let (code, _) = run_closed(&env, &["show", "missing.plan"], Closed::Stderr);
     assert_eq!(code, Some(1));
+}
+
+/// Every command that talks on stderr, logs (`-vv`) or asks keeps going when stderr is
+/// closed: the apply still writes its receipt, the plan its file, the prompts still read
+/// their answers.
+#[cfg(unix)]
+#[test]
+fn issue_12_a_closed_stderr_never_stops_talking_commands() {
+    let env = seeded();
+    assert_eq!(env.run(&["plan", "-o", "m.plan"]).code, 0);
+    let cases: [(&[&str], &str); 7] = [
+        (&["apply", "--dry-run"], ""),
+        (&["apply"], "no\n"),
+        (&["menu"], "0\n"),
+        (&["-vv", "diff"], ""),
+        (&["-vv", "plan", "-o", "x.plan"], ""),
+        (&["apply", "m.plan"], ""),
+        (&["import"], ""),
+    ];
+    for (args, stdin) in cases {
+        let (code, stdout) = run_closed_with_stdin(&env, args, Closed::Stderr, stdin);
+        // 0, 2 (differences) or 1 (the answer `no`); 101 is a panic.
+        assert!(matches!(code, Some(0..=2)), "{args:?}: {code:?} {stdout}");
+    }
+    assert!(env.path("x.plan").is_file(), "the plan file is written");
+    let receipt = env.read("m.plan.receipt.json");
+    assert!(receipt.contains("\"totals\""), "{receipt}");
+}
+
+/// The emulator's `-v` request log going nowhere leaves it answering every request.
+#[cfg(unix)]
+#[test]
+fn issue_12_the_emulator_answers_with_its_log_closed() {
+    let env = Env::with_emulator_process_stderr(&["-v"], closed_pipe());
+    env.seed(&[stadium(1)]);
+    for _ in 0..3 {
+        let diff = env.run(&["-vv", "diff"]);
+        assert!(diff.code == 0 || diff.code == 2, "{}", diff.stderr);
+        assert!(!diff.stderr.contains("error:"), "{}", diff.stderr);
+    }
 }
 
 /// An orphan whose name clears the screen, moves the cursor up and reverses the text after
@@ -181,6 +245,45 @@ fn issue_12_untrusted_names_are_escaped_in_diff_show_and_the_review() {
             .contains(&format!("would delete Stadium {EVIL_SHOWN}\n")),
         "{}",
         dry_run.stdout
+    );
+}
+
+/// `--json` output escapes invisible and bidirectional characters as `\uXXXX` inside its
+/// strings: still valid JSON that decodes to the same names, but nothing a terminal acts on.
+#[test]
+fn issue_12_json_output_escapes_invisible_characters() {
+    let env = with_evil_orphan();
+    let json_raw = |text: &str| {
+        for raw in ['\u{1b}', '\u{202e}', '\u{2066}', '\u{9b}'] {
+            assert!(!text.contains(raw), "raw {raw:?} in {text}");
+        }
+    };
+    let diff = env.run(&["diff", "--json"]);
+    json_raw(&diff.stdout);
+    assert!(diff.stdout.contains("\\u202egnp.exe"), "{}", diff.stdout);
+    let report: serde_json::Value = serde_json::from_str(&diff.stdout).unwrap();
+    assert_eq!(report["types"][0]["deleted"][0], EVIL_NAME, "{report}");
+
+    let plan = env.run(&["plan", "--delete-orphans", "-o", "out.plan"]);
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    let show = env.run(&["show", "--json", "out.plan"]);
+    assert_eq!(show.code, 0, "{}", show.stderr);
+    json_raw(&show.stdout);
+    assert!(
+        show.stdout.contains("Dome\\u2066\\u009b2J"),
+        "{}",
+        show.stdout
+    );
+    // The shown document decodes to the plan file's (its endpoint aside, which `show`
+    // replaces).
+    let mut shown: serde_json::Value = serde_json::from_str(&show.stdout).unwrap();
+    let mut file: serde_json::Value = serde_json::from_str(&env.read("out.plan")).unwrap();
+    shown["endpoint"].take();
+    file["endpoint"].take();
+    assert_eq!(shown, file);
+    assert!(
+        !env.read("out.plan").contains("\\u202e"),
+        "the plan file is unchanged"
     );
 }
 

@@ -399,7 +399,7 @@ fn issue_13_parallelism_is_the_number_of_batches_in_flight() {
 }
 
 /// On a terminal, apply draws a progress bar (redrawn in place) instead of the plain
-/// `N/M planned changes done` lines it prints to a pipe.
+/// `N/M planned changes have an outcome` lines it prints to a pipe.
 #[test]
 fn issue_13_apply_draws_a_progress_bar_on_a_terminal_and_lines_on_a_pipe() {
     let env = Env::with_emulator_process(&["--latency-ms", "150"]);
@@ -413,7 +413,7 @@ fn issue_13_apply_draws_a_progress_bar_on_a_terminal_and_lines_on_a_pipe() {
         "not redrawn:\n{shown}"
     );
     assert!(
-        !shown.contains("planned changes done"),
+        !shown.contains("planned changes have an outcome"),
         "plain lines on a terminal:\n{shown}"
     );
     assert!(shown.contains("Apply complete: 602 created"), "{shown}");
@@ -424,7 +424,9 @@ fn issue_13_apply_draws_a_progress_bar_on_a_terminal_and_lines_on_a_pipe() {
     let piped = env.run(&["apply", "out.plan", "--parallelism", "1"]);
     assert_eq!(piped.code, 0, "{}", piped.stderr);
     assert!(
-        piped.stderr.starts_with("200/602 planned changes done\n"),
+        piped
+            .stderr
+            .starts_with("200/602 planned changes have an outcome\n"),
         "{}",
         piped.stderr
     );

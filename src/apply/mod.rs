@@ -403,7 +403,7 @@ impl<'a> Run<'a> {
                         OperationResult::Saved(record) => {
                             finals.push((work.key(), work.saved(record)))
                         }
-                        OperationResult::Deleted(_) => finals.push((work.key(), Outcome::Deleted)),
+                        OperationResult::Deleted(_) => finals.push((work.key(), work.deleted())),
                         OperationResult::Failed(_, failure) => match failure.code {
                             ServerErrorCode::Conflict
                             | ServerErrorCode::Exists
@@ -534,6 +534,11 @@ impl<'a> Run<'a> {
                 Decision::Overwrite { change_tag, fields } => {
                     let mut work = Work::after_conflict(work.change, change_tag, now, &rules);
                     work.overwritten = fields;
+                    again.push(work)
+                }
+                Decision::Reapply { change_tag, fields } => {
+                    let mut work = Work::after_conflict(work.change, change_tag, now, &rules);
+                    work.reapplied = Some(fields);
                     again.push(work)
                 }
                 Decision::Conflict(reason) => finals.push((work.key(), Outcome::conflict(&reason))),

@@ -27,8 +27,20 @@ pub enum Outcome {
         /// Someone else's values this update wrote over (`--on-conflict overwrite`).
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         overwritten: Vec<OverwrittenField>,
+        /// Someone else's values in fields this update does not write, kept: the update
+        /// was sent again over the fresh change tag (`overwritten` is then `written`).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        reapplied: Vec<OverwrittenField>,
     },
-    Deleted,
+    Deleted {
+        /// Someone else's values deleted with the record (`--on-conflict overwrite`).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        overwritten: Vec<OverwrittenField>,
+        /// The record was changed meanwhile and deleted over the fresh change tag, with
+        /// no value of someone else's lost (only its change tag differed).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        reapplied: bool,
+    },
     /// Already as planned when looked at (an earlier run or someone else wrote it).
     AlreadyApplied {
         change_tag: Option<ChangeTag>,
@@ -115,6 +127,9 @@ pub enum Resolution {
     Reported,
     /// Written over someone else's values (`--on-conflict overwrite`).
     Overwritten,
+    /// Sent again over the fresh change tag: someone else's edit touched none of the
+    /// fields the change writes, and their values were kept.
+    Reapplied,
 }
 
 /// One conflict of a run, in the receipt: every conflict is listed here with how it ended.
@@ -130,20 +145,30 @@ pub struct ConflictEntry {
 impl ConflictEntry {
     /// The conflict `outcome` records for `key`, if any.
     pub fn of(key: &RecordKey, outcome: &Outcome) -> Option<Self> {
+        let listed = |fields: &[OverwrittenField]| {
+            fields
+                .iter()
+                .map(|f| ConflictField {
+                    field: f.field.clone(),
+                    planned_before: f.planned_before.clone(),
+                    now: f.overwritten.clone(),
+                    wanted: f.written.clone(),
+                })
+                .collect()
+        };
         let (resolution, fields) = match outcome {
             Outcome::Conflict { fields, .. } => (Resolution::Reported, fields.clone()),
-            Outcome::Updated { overwritten, .. } if !overwritten.is_empty() => (
-                Resolution::Overwritten,
-                overwritten
-                    .iter()
-                    .map(|f| ConflictField {
-                        field: f.field.clone(),
-                        planned_before: f.planned_before.clone(),
-                        now: f.overwritten.clone(),
-                        wanted: f.written.clone(),
-                    })
-                    .collect(),
-            ),
+            Outcome::Updated { overwritten, .. } | Outcome::Deleted { overwritten, .. }
+                if !overwritten.is_empty() =>
+            {
+                (Resolution::Overwritten, listed(overwritten))
+            }
+            Outcome::Updated { reapplied, .. } if !reapplied.is_empty() => {
+                (Resolution::Reapplied, listed(reapplied))
+            }
+            Outcome::Deleted {
+                reapplied: true, ..
+            } => (Resolution::Reapplied, Vec::new()),
             _ => return None,
         };
         Some(Self {
@@ -169,7 +194,9 @@ impl Outcome {
                 ("created meanwhile with other values", fields)
             }
             ConflictReason::DeletedMeanwhile => ("deleted meanwhile; not re-created", &[]),
-            ConflictReason::ChangedBeforeDelete => ("changed meanwhile; not deleted", &[]),
+            ConflictReason::ChangedBeforeDelete(fields) => {
+                ("changed meanwhile; not deleted", fields)
+            }
             ConflictReason::Aborted(Action::Create, fields) => (
                 "created meanwhile with other values; apply aborted (--on-conflict abort)",
                 fields,
@@ -226,7 +253,12 @@ impl Totals {
                         totals.overwritten += 1;
                     }
                 }
-                Outcome::Deleted => totals.deleted += 1,
+                Outcome::Deleted { overwritten, .. } => {
+                    totals.deleted += 1;
+                    if !overwritten.is_empty() {
+                        totals.overwritten += 1;
+                    }
+                }
                 Outcome::AlreadyApplied { .. } => totals.already_applied += 1,
                 Outcome::Conflict { .. } => totals.conflicts += 1,
                 Outcome::Failed { .. } => totals.failed += 1,

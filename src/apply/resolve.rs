@@ -39,8 +39,8 @@ pub enum ConflictReason {
     DeletedMeanwhile,
     /// The record the plan creates was created meanwhile with other values.
     CreatedMeanwhile(Vec<FieldConflict>),
-    /// The record the plan deletes was changed meanwhile.
-    ChangedBeforeDelete,
+    /// The record the plan deletes was changed meanwhile: the fields that changed.
+    ChangedBeforeDelete(Vec<FieldConflict>),
     /// `--on-conflict abort` stopped at the first conflict: the planned action and the
     /// record's fields that differ from what the plan wants.
     Aborted(Action, Vec<FieldConflict>),
@@ -54,8 +54,15 @@ pub enum Decision {
     /// Send the operation again against this change tag (`None`: a create).
     Send { change_tag: Option<ChangeTag> },
     /// Send it again over someone else's values (`--on-conflict overwrite`): `fields` are
-    /// the values written over, for the receipt.
+    /// the values written over (lost), for the receipt.
     Overwrite {
+        change_tag: Option<ChangeTag>,
+        fields: Vec<FieldConflict>,
+    },
+    /// Send it again over the fresh tag after a concurrent edit that touched none of the
+    /// fields the change writes: `fields` are the values changed meanwhile (kept), for the
+    /// receipt.
+    Reapply {
         change_tag: Option<ChangeTag>,
         fields: Vec<FieldConflict>,
     },
@@ -107,6 +114,60 @@ fn field_conflicts(change: &Change, current: &Record, rules: &CompareRules) -> V
         .collect()
 }
 
+/// The record's fields as the plan saw them in CloudKit: for an update, the desired fields
+/// overlaid with CloudKit's values of the fields it changes; for a delete, the values it
+/// deletes; nothing for a create.
+fn planned_state(change: &Change) -> BTreeMap<&str, Option<&FieldValue>> {
+    let mut state = BTreeMap::new();
+    if change.action == Action::Update {
+        for (name, value) in change.after.iter().flatten() {
+            state.insert(name.as_str(), Some(value));
+        }
+    }
+    for (name, value) in &change.before {
+        state.insert(name.as_str(), value.as_ref());
+    }
+    state
+}
+
+/// The fields (not ignored) whose value in `current` differs from what the plan saw:
+/// what someone else changed between plan and apply. `wanted` is the value the change
+/// writes, or, for a field an update does not touch, the value it keeps.
+pub fn changed_meanwhile(
+    change: &Change,
+    current: &Record,
+    rules: &CompareRules,
+) -> Vec<FieldConflict> {
+    let state = planned_state(change);
+    let wanted = wanted_fields(change);
+    let mut names: Vec<&str> = state.keys().copied().collect();
+    names.extend(current.fields.keys().map(String::as_str));
+    names.sort_unstable();
+    names.dedup();
+    names
+        .into_iter()
+        .filter(|name| !rules.ignore_fields.contains(*name))
+        .filter_map(|name| {
+            let before = state.get(name).copied().flatten();
+            let now = current.fields.get(name);
+            if same(before, now, rules) {
+                return None;
+            }
+            let wanted = match (change.action, wanted.get(name)) {
+                (Action::Delete, _) => None,
+                (_, Some(value)) => *value,
+                (_, None) => now,
+            };
+            Some(FieldConflict {
+                field: name.to_owned(),
+                planned_before: before.cloned(),
+                now: now.cloned(),
+                wanted: wanted.cloned(),
+            })
+        })
+        .collect()
+}
+
 /// Whether `current` holds every value the change wants (fields it does not touch are
 /// someone else's business, except for a create, where cloud-only fields that are not
 /// ignored also count).
@@ -149,43 +210,43 @@ pub fn after_refusal(
         };
     };
     let fresh = current.change_tag.clone();
-    if policy == OnConflict::Abort {
-        return Decision::Conflict(ConflictReason::Aborted(
-            change.action,
-            field_conflicts(change, current, rules),
-        ));
-    }
-    if policy == OnConflict::Overwrite {
-        let mut fields = field_conflicts(change, current, rules);
-        if change.action == Action::Update {
-            // Only values someone else wrote since the plan was made are lost.
-            fields.retain(|c| !same(c.now.as_ref(), c.planned_before.as_ref(), rules));
-        }
-        return if fields.is_empty() {
-            Decision::Send { change_tag: fresh }
-        } else {
-            Decision::Overwrite {
+    if change.action == Action::Create {
+        let fields = field_conflicts(change, current, rules);
+        return match policy {
+            OnConflict::Abort => {
+                Decision::Conflict(ConflictReason::Aborted(Action::Create, fields))
+            }
+            OnConflict::Overwrite if fields.is_empty() => Decision::Send { change_tag: fresh },
+            OnConflict::Overwrite => Decision::Overwrite {
                 change_tag: fresh,
                 fields,
-            }
+            },
+            OnConflict::Replan => Decision::Conflict(ConflictReason::CreatedMeanwhile(fields)),
         };
     }
-    match change.action {
-        Action::Create => Decision::Conflict(ConflictReason::CreatedMeanwhile(field_conflicts(
-            change, current, rules,
-        ))),
-        Action::Delete => Decision::Conflict(ConflictReason::ChangedBeforeDelete),
-        Action::Update => {
-            let touched: Vec<FieldConflict> = field_conflicts(change, current, rules)
-                .into_iter()
-                .filter(|c| !same(c.now.as_ref(), c.planned_before.as_ref(), rules))
-                .collect();
-            if touched.is_empty() {
-                Decision::Send { change_tag: fresh }
-            } else {
-                Decision::Conflict(ConflictReason::ConcurrentEdit(touched))
-            }
+    let changed = changed_meanwhile(change, current, rules);
+    // The values someone else wrote that this change would lose: every changed field for
+    // a delete, the fields it writes for an update.
+    let wanted = wanted_fields(change);
+    let lost: Vec<FieldConflict> = changed
+        .iter()
+        .filter(|c| change.action == Action::Delete || wanted.contains_key(c.field.as_str()))
+        .cloned()
+        .collect();
+    match policy {
+        OnConflict::Abort => Decision::Conflict(ConflictReason::Aborted(change.action, changed)),
+        _ if lost.is_empty() => Decision::Reapply {
+            change_tag: fresh,
+            fields: changed,
+        },
+        OnConflict::Overwrite => Decision::Overwrite {
+            change_tag: fresh,
+            fields: lost,
+        },
+        OnConflict::Replan if change.action == Action::Delete => {
+            Decision::Conflict(ConflictReason::ChangedBeforeDelete(lost))
         }
+        OnConflict::Replan => Decision::Conflict(ConflictReason::ConcurrentEdit(lost)),
     }
 }
 
@@ -290,8 +351,14 @@ mod tests {
         let decision = after_refusal(&update_change(), Some(&now), OnConflict::Replan, &rules());
         assert_eq!(
             decision,
-            Decision::Send {
-                change_tag: Some(ChangeTag::new("t2"))
+            Decision::Reapply {
+                change_tag: Some(ChangeTag::new("t2")),
+                fields: vec![FieldConflict {
+                    field: "city".into(),
+                    planned_before: Some(FieldValue::string("Boston")),
+                    now: Some(FieldValue::string("Cambridge")),
+                    wanted: Some(FieldValue::string("Cambridge")),
+                }],
             }
         );
     }
@@ -328,8 +395,10 @@ mod tests {
         else {
             panic!("expected an aborted conflict");
         };
+        // The fields changed meanwhile: `name`, and `city`, which the plan saw as "Boston"
+        // and which is gone now.
         let names: Vec<_> = fields.iter().map(|f| f.field.as_str()).collect();
-        assert_eq!(names, ["name"]);
+        assert_eq!(names, ["city", "name"]);
     }
 
     #[test]

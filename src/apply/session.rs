@@ -26,14 +26,22 @@ pub struct Paths {
 }
 
 impl Paths {
-    /// The paths beside `plan`; `receipt` overrides the receipt's.
+    /// The paths beside the file `plan` resolves to: a symbolic link is followed to the
+    /// absolute path of its file, so every name of one plan file shares one journal, lock
+    /// and receipt (a directory symlink on the way leads to the same files anyway);
+    /// `receipt` overrides the receipt's. `plan` is kept as given, for messages.
     pub fn beside(plan: &Path, receipt: Option<PathBuf>) -> Self {
-        let journal = journal::path_for(plan);
+        let is_link = std::fs::symlink_metadata(plan).is_ok_and(|m| m.file_type().is_symlink());
+        let resolved = match is_link {
+            true => std::fs::canonicalize(plan).unwrap_or_else(|_| plan.to_owned()),
+            false => plan.to_owned(),
+        };
+        let journal = journal::path_for(&resolved);
         let mut lock = journal.clone().into_os_string();
         lock.push(".lock");
         Self {
             plan: plan.to_owned(),
-            receipt: receipt.unwrap_or_else(|| suffixed(plan, ".receipt.json")),
+            receipt: receipt.unwrap_or_else(|| suffixed(&resolved, ".receipt.json")),
             journal,
             lock: PathBuf::from(lock),
         }

@@ -25,6 +25,9 @@ pub struct Work<'a> {
     pub also_removed: Vec<String>,
     /// Someone else's values this operation writes over (`--on-conflict overwrite`).
     pub overwritten: Vec<FieldConflict>,
+    /// Sent again over the fresh tag after an edit that loses nothing: the values changed
+    /// meanwhile (kept). `None`: not a re-application.
+    pub reapplied: Option<Vec<FieldConflict>>,
 }
 
 /// The fields to send, built from the change when the operation is sent (so a work item
@@ -70,6 +73,7 @@ impl<'a> Work<'a> {
             change_tag,
             also_removed: Vec::new(),
             overwritten: Vec::new(),
+            reapplied: None,
         }
     }
 
@@ -164,14 +168,23 @@ impl<'a> Work<'a> {
             WriteKind::Create => Outcome::Created { change_tag },
             _ => Outcome::Updated {
                 change_tag,
-                overwritten: self
-                    .overwritten
-                    .iter()
-                    .map(OverwrittenField::from_conflict)
-                    .collect(),
+                overwritten: listed(&self.overwritten),
+                reapplied: listed(self.reapplied.as_deref().unwrap_or_default()),
             },
         }
     }
+
+    /// The outcome of a successful delete.
+    pub fn deleted(&self) -> Outcome {
+        Outcome::Deleted {
+            overwritten: listed(&self.overwritten),
+            reapplied: self.reapplied.is_some(),
+        }
+    }
+}
+
+fn listed(fields: &[FieldConflict]) -> Vec<OverwrittenField> {
+    fields.iter().map(OverwrittenField::from_conflict).collect()
 }
 
 #[cfg(test)]

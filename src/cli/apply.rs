@@ -8,7 +8,6 @@ use crate::apply::{ApplyOptions, OnConflict, StopFlag};
 use crate::config::Config;
 use crate::lock::Holder;
 use crate::plan::{file, Plan};
-use crate::record::Environment;
 use crate::render::{self, plural};
 use anyhow::{bail, Context};
 use std::path::{Path, PathBuf};
@@ -64,7 +63,7 @@ pub async fn run(args: Args, globals: &Globals) -> CommandResult {
                 .with_context(|| format!("refusing plan `{}`", path.display()))?;
             drop(bytes);
             check_target(&plan, &config, &path)?;
-            production_guard(&config, args.allow_production, globals)?;
+            workspace::production_guard(&config, args.allow_production, globals)?;
             Ok(apply_plan(&config, &plan, &checksum, &path, &args, globals).await?)
         }
         None => smart_sync(&config, &args, globals).await,
@@ -88,7 +87,7 @@ fn check_target(plan: &Plan, config: &Config, path: &Path) -> anyhow::Result<()>
             configured
         );
     }
-    let endpoint = config.endpoint.describe();
+    let endpoint = config.endpoint_text();
     match &plan.endpoint {
         Some(planned) if *planned != endpoint => bail!(
             "refusing plan `{}`: it was made against endpoint `{planned}` but the configuration points at `{endpoint}`; nothing was sent",
@@ -98,34 +97,10 @@ fn check_target(plan: &Plan, config: &Config, path: &Path) -> anyhow::Result<()>
     }
 }
 
-fn production_guard(config: &Config, allowed: bool, globals: &Globals) -> anyhow::Result<()> {
-    if config.environment != Environment::Production || allowed {
-        return Ok(());
-    }
-    let prompter = &globals.context.prompter;
-    if !prompter.can_ask() {
-        bail!(
-            "refusing to write to the production environment of `{}` without --allow-production",
-            config.container
-        );
-    }
-    eprintln!(
-        "This writes to the PRODUCTION environment of `{}`.",
-        config.container
-    );
-    let answer = prompter
-        .ask("Type the container name to continue: ")
-        .context("failed to read the answer")?;
-    if answer.as_deref() != Some(config.container.as_str()) {
-        bail!("production apply cancelled: the container name did not match");
-    }
-    Ok(())
-}
-
 async fn smart_sync(config: &Config, args: &Args, globals: &Globals) -> CommandResult {
     let printer = &globals.printer;
     let plan = workspace::make_plan(config, globals, &args.types, args.delete_orphans).await?;
-    eprint!("{}", render::summary::plan_summary(&plan));
+    printer.status(render::summary::plan_summary(&plan).trim_end());
     if args.dry_run {
         printer.data(&render::plan::dry_run(&plan))?;
         return Ok(ExitStatus::Success);
@@ -139,7 +114,7 @@ async fn smart_sync(config: &Config, args: &Args, globals: &Globals) -> CommandR
         if !prompter.can_ask() {
             return Err(CommandError::user("refusing to ask for confirmation: stdin is not a terminal (use --auto-approve, or save a plan with `ckplan plan -o FILE` and apply it)"));
         }
-        eprint!(
+        stderr!(
             "{}",
             render::plan::review(&plan, false, printer.colour_stderr())
         );
@@ -147,11 +122,11 @@ async fn smart_sync(config: &Config, args: &Args, globals: &Globals) -> CommandR
             .ask("Do you want to perform these actions? Only 'yes' will be accepted.\n  Enter a value: ")
             .context("failed to read the answer")?;
         if answer.as_deref() != Some("yes") {
-            eprintln!("Apply cancelled.");
+            stderrln!("Apply cancelled.");
             return Ok(ExitStatus::Success);
         }
     }
-    production_guard(config, args.allow_production, globals)?;
+    workspace::production_guard(config, args.allow_production, globals)?;
     // The plan is kept like a saved one, so the journal and receipt have a home.
     let directory = config.directory().join(".ckplan").join("plans");
     std::fs::create_dir_all(&directory)

@@ -1,6 +1,5 @@
-//! What `ckplan apply` shows: progress, each conflict and failure as it becomes final
-//! (before the count that includes it), and the closing summary that decides the exit
-//! status.
+//! What `ckplan apply` shows: progress, each conflict and failure as it becomes final (before
+//! the count that includes it), and the closing summary that decides the exit status.
 
 use super::{ExitStatus, Printer};
 use crate::apply::session::KeptAside;
@@ -24,7 +23,7 @@ pub fn kept_aside(kept: &KeptAside, printer: &Printer) {
 /// The plan was run to the end before: nothing is sent.
 pub fn already_run(conflicts: usize, receipt: &Path) -> ExitStatus {
     if conflicts > 0 {
-        eprintln!(
+        stderrln!(
             "This plan was already run and ended with {} (receipt: `{}`); nothing to do.\n\
              hint: run `ckplan plan` again to plan against CloudKit as it is now",
             plural(conflicts, "conflict"),
@@ -32,21 +31,22 @@ pub fn already_run(conflicts: usize, receipt: &Path) -> ExitStatus {
         );
         return ExitStatus::Conflicts;
     }
-    eprintln!(
+    stderrln!(
         "This plan was already applied in full; nothing to do (receipt: `{}`).",
         receipt.display()
     );
     ExitStatus::Success
 }
 
-/// As `ckplan show` renders values; raw JSON if a value does not decode.
+/// As `ckplan show` renders values (raw JSON if a value does not decode), clipped to
+/// [`render::MESSAGE_VALUE_CHARS`] characters.
 fn shown(value: &Option<WireField>) -> String {
     match value {
         None => "(absent)".to_owned(),
-        Some(field) => field.to_value(None).map_or_else(
+        Some(field) => render::clipped(&field.to_value(None).map_or_else(
             |_| render::escape(&field.value.to_string()).into_owned(),
             |v| render::plan::value_text(&v),
-        ),
+        )),
     }
 }
 
@@ -58,7 +58,7 @@ fn report_outcome(key: &RecordKey, outcome: &Outcome, printer: &Printer) {
         Outcome::Conflict { reason, fields } => {
             printer.warn(format_args!("conflict: {name}: {reason}"));
             for field in fields {
-                eprintln!(
+                stderrln!(
                     "    {}: planned before {}, now {}, wanted {}",
                     render::escape(&field.field),
                     shown(&field.planned_before),
@@ -67,12 +67,14 @@ fn report_outcome(key: &RecordKey, outcome: &Outcome, printer: &Printer) {
                 );
             }
         }
-        Outcome::Updated { overwritten, .. } if !overwritten.is_empty() => {
+        Outcome::Updated { overwritten, .. } | Outcome::Deleted { overwritten, .. }
+            if !overwritten.is_empty() =>
+        {
             printer.warn(format_args!(
                 "conflict: {name}: changed meanwhile; overwritten (--on-conflict overwrite)"
             ));
             for field in overwritten {
-                eprintln!(
+                stderrln!(
                     "    {}: planned before {}, overwritten {}, written {}",
                     render::escape(&field.field),
                     shown(&field.planned_before),
@@ -81,6 +83,19 @@ fn report_outcome(key: &RecordKey, outcome: &Outcome, printer: &Printer) {
                 );
             }
         }
+        Outcome::Updated { reapplied, .. } if !reapplied.is_empty() => {
+            let line = |f: &crate::apply::outcome::OverwrittenField| {
+                let (before, now) = (shown(&f.planned_before), shown(&f.overwritten));
+                format!("{}: {before} → {now}", render::escape(&f.field))
+            };
+            let fields = reapplied.iter().map(line).collect::<Vec<_>>().join(", ");
+            printer.warn(format_args!(
+                "conflict: {name}: changed meanwhile in other fields ({fields}); re-applied, their values kept"
+            ));
+        }
+        Outcome::Deleted { reapplied, .. } if *reapplied => printer.warn(format_args!(
+            "conflict: {name}: tag changed meanwhile; deleted"
+        )),
         Outcome::Failed { cause } => printer.error(format_args!("{name}: {cause}")),
         _ => {}
     }
@@ -98,14 +113,14 @@ pub fn finish(applied: Applied, plan: &Path, printer: &Printer) -> anyhow::Resul
     let totals = &receipt.totals;
     let line = totals_line(totals, true);
     if !quiet {
-        eprintln!("Receipt: `{}`", receipt_path.display());
+        stderrln!("Receipt: `{}`", receipt_path.display());
         let earlier = report
             .from_earlier_runs
             .iter()
             .filter(|key| report.outcomes.get(*key).is_some_and(Outcome::is_conflict))
             .count();
         if earlier > 0 {
-            eprintln!(
+            stderrln!(
                 "note: {} from an earlier run of this plan stay reported (listed in the receipt).",
                 plural(earlier, "conflict")
             );
@@ -114,11 +129,11 @@ pub fn finish(applied: Applied, plan: &Path, printer: &Printer) -> anyhow::Resul
     let resume = || format!("run `ckplan apply {}` again to resume", plan.display());
     // The CloudKit error stays typed, so the printed error keeps its hint.
     if let Some(error) = report.error.take() {
-        eprintln!("Apply stopped: {line}.");
+        stderrln!("Apply stopped: {line}.");
         return Err(anyhow::Error::new(error).context(format!("apply stopped; {}", resume())));
     }
     if report.cancelled {
-        eprintln!("Apply interrupted: {line}; {not_started} planned changes not started.");
+        stderrln!("Apply interrupted: {line}; {not_started} planned changes not started.");
         anyhow::bail!(
             "apply interrupted; the journal holds every outcome so far; {}",
             resume()
@@ -126,17 +141,17 @@ pub fn finish(applied: Applied, plan: &Path, printer: &Printer) -> anyhow::Resul
     }
     let conflicts = plural(totals.conflicts, "conflict");
     if report.has_conflicts() && not_started > 0 {
-        eprintln!(
+        stderrln!(
             "Apply stopped on {conflicts}: {line}; {not_started} planned changes not started."
         );
         return Ok(ExitStatus::Conflicts);
     }
     if report.has_conflicts() {
-        eprintln!("Apply finished with {conflicts}: {line}.");
+        stderrln!("Apply finished with {conflicts}: {line}.");
         return Ok(ExitStatus::Conflicts);
     }
     if report.has_failures() {
-        eprintln!(
+        stderrln!(
             "Apply finished with {} failed: {line}.",
             plural(totals.failed, "record")
         );
@@ -147,7 +162,7 @@ pub fn finish(applied: Applied, plan: &Path, printer: &Printer) -> anyhow::Resul
             0 => String::new(),
             n => format!(" ({n} already applied)"),
         };
-        eprintln!("Apply complete: {}.{already}", totals_line(totals, false));
+        stderrln!("Apply complete: {}.{already}", totals_line(totals, false));
     }
     Ok(ExitStatus::Success)
 }
@@ -227,7 +242,7 @@ impl crate::apply::Observer for ApplyBar {
             Some(bar) => bar.set_position(done as u64),
             None if !self.printer.is_quiet() => {
                 let total = self.total.load(Ordering::SeqCst);
-                eprintln!("{done}/{total} planned changes done");
+                stderrln!("{done}/{total} planned changes have an outcome");
             }
             None => {}
         }

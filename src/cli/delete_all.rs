@@ -18,6 +18,9 @@ pub struct Args {
     /// Do not ask
     #[arg(long)]
     pub yes: bool,
+    /// Needed to delete from the production environment (or type the container name)
+    #[arg(long)]
+    pub allow_production: bool,
 }
 
 pub async fn run(args: Args, globals: &Globals) -> CommandResult {
@@ -25,10 +28,14 @@ pub async fn run(args: Args, globals: &Globals) -> CommandResult {
     // Only a configured type: a typo must not pass as "nothing to delete".
     let record_type =
         workspace::selected_types(&config, std::slice::from_ref(&args.record_type))?.remove(0);
+    workspace::production_guard(&config, args.allow_production, globals)?;
     let connection = workspace::connect(&config, globals).await?;
     let names = delete_all::list(&connection.client, &record_type).await?;
     if names.is_empty() {
-        eprintln!("No `{record_type}` records in `{}`.", config.target());
+        globals.printer.status(format_args!(
+            "No `{record_type}` records in `{}`.",
+            config.target()
+        ));
         return Ok(ExitStatus::Success);
     }
     if !args.yes {
@@ -44,7 +51,7 @@ pub async fn run(args: Args, globals: &Globals) -> CommandResult {
             config.target()
         ))?;
         if answer.as_deref() != Some(record_type.as_str()) {
-            eprintln!("Cancelled; nothing was deleted.");
+            stderrln!("Cancelled; nothing was deleted.");
             return Ok(ExitStatus::Success);
         }
     }
@@ -52,10 +59,13 @@ pub async fn run(args: Args, globals: &Globals) -> CommandResult {
         .await
         .context("delete-all stopped")?;
     connection.close().await;
-    eprintln!(
-        "Deleted {}, {} failed.",
-        crate::render::plural(deleted.deleted, &format!("`{record_type}` record")),
-        deleted.failed
+    globals.printer.outcome(
+        format_args!(
+            "Deleted {}, {} failed.",
+            crate::render::plural(deleted.deleted, &format!("`{record_type}` record")),
+            deleted.failed
+        ),
+        deleted.failed > 0,
     );
     Ok(if deleted.failed > 0 {
         ExitStatus::Error

@@ -35,7 +35,7 @@ pub async fn run(args: Args, globals: &Globals) -> CommandResult {
     for note in &survey.notes {
         globals.printer.warn(note);
     }
-    workspace::refuse_type_conflicts(&survey.type_conflicts)?;
+    workspace::refuse_type_conflicts(&survey)?;
     let listing = match (args.changes_only, globals.verbose > 0) {
         (true, _) => Listing::ChangesOnly,
         (false, true) => Listing::All,

@@ -69,7 +69,8 @@ pub async fn run(args: Args, globals: &Globals) -> CommandResult {
         }
     };
     let text = if args.json {
-        let mut json = serde_json::to_string_pretty(&report).context("cannot encode the report")?;
+        let mut json =
+            crate::render::json::to_string_pretty(&report).context("cannot encode the report")?;
         json.push('\n');
         json
     } else {

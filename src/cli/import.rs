@@ -14,11 +14,15 @@ pub struct Args {
     /// Only this record type (repeatable)
     #[arg(long = "type", value_name = "TYPE")]
     pub types: Vec<String>,
+    /// Needed to import into the production environment (or type the container name)
+    #[arg(long)]
+    pub allow_production: bool,
 }
 
 pub async fn run(args: Args, globals: &Globals) -> CommandResult {
     let config = workspace::load_config(globals)?;
     let selected = workspace::selected_types(&config, &args.types)?;
+    workspace::production_guard(&config, args.allow_production, globals)?;
     let mut local = workspace::load_local(&config, &globals.printer)?;
     let order = local.type_order(&config).types;
     let connection = workspace::connect(&config, globals).await?;
@@ -28,10 +32,13 @@ pub async fn run(args: Args, globals: &Globals) -> CommandResult {
     let imported =
         import::force_replace(&connection.client, &mut local, &order, &selected, &observer).await?;
     connection.close().await;
-    eprintln!(
-        "Import complete: {} force-replaced, {} failed.",
-        crate::render::plural(imported.imported, "record"),
-        imported.failed
+    globals.printer.outcome(
+        format_args!(
+            "Import complete: {} force-replaced, {} failed.",
+            crate::render::plural(imported.imported, "record"),
+            imported.failed
+        ),
+        imported.failed > 0,
     );
     Ok(if imported.failed > 0 {
         ExitStatus::Error

@@ -75,7 +75,7 @@ fn command_line(choice: &str, globals: &Globals) -> Result<Option<Vec<String>>, 
 /// global options.
 async fn dispatch(choice: &str, globals: &Globals) -> CommandResult {
     let Some(words) = command_line(choice, globals)? else {
-        eprintln!("No item `{choice}`; choose a number from the list.");
+        stderrln!("No item `{choice}`; choose a number from the list.");
         return Ok(ExitStatus::Error);
     };
     let cli = Cli::try_parse_from(std::iter::once("ckplan".to_owned()).chain(words))
@@ -101,9 +101,9 @@ pub async fn run(_args: Args, globals: &Globals) -> CommandResult {
         ..globals.clone()
     };
     loop {
-        eprintln!("\nckplan menu");
+        stderrln!("\nckplan menu");
         for (number, label) in ITEMS {
-            eprintln!("  {number:>2}. {label}");
+            stderrln!("  {number:>2}. {label}");
         }
         let Some(choice) = globals.context.prompter.ask("Choose: ")? else {
             break;

@@ -1,6 +1,24 @@
 //! The command line: argument parsing, one file per command, and the only code that prints,
 //! prompts, reads environment variables or decides the exit code.
 
+/// `stderr!` that cannot panic: a closed stderr drops the text ([`output::stderr_fmt`]).
+/// Every line ckplan writes to stderr outside the [`output::Printer`] goes through this.
+macro_rules! stderr {
+    ($($arg:tt)*) => {
+        $crate::cli::output::stderr_fmt(format_args!($($arg)*))
+    };
+}
+
+/// `stderrln!` that cannot panic: a closed stderr drops the line.
+macro_rules! stderrln {
+    () => {
+        $crate::cli::output::stderr_fmt(format_args!("\n"))
+    };
+    ($($arg:tt)*) => {
+        $crate::cli::output::stderr_fmt(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
 pub mod apply;
 mod apply_view;
 pub mod completions;

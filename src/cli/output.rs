@@ -125,10 +125,7 @@ impl Printer {
 
     /// A question on stderr, without a line end, shown even with `-q`.
     pub fn prompt(&self, question: &str) {
-        let mut err = std::io::stderr().lock();
-        let _ = err
-            .write_all(question.as_bytes())
-            .and_then(|()| err.flush());
+        stderr_fmt(format_args!("{question}"));
     }
 
     /// A command's failure: `error: <message>`, each cause on a `  caused by:` line, then
@@ -173,10 +170,34 @@ impl Printer {
         }
     }
 
-    /// Nobody is left to tell when stderr is closed, so its write errors are dropped.
     fn stderr_text(&self, text: &str) {
-        let mut err = std::io::stderr().lock();
-        let _ = err.write_all(text.as_bytes()).and_then(|()| err.flush());
+        stderr_fmt(format_args!("{text}"));
+    }
+}
+
+/// Writes formatted text to stderr and flushes it. Nobody is left to tell when stderr is
+/// closed, so its write errors (`EPIPE`, `EBADF`) are dropped: a command keeps going and
+/// still writes its files. The `stderr!` / `stderrln!` macros call this.
+pub fn stderr_fmt(args: std::fmt::Arguments<'_>) {
+    let mut err = std::io::stderr().lock();
+    let _ = err.write_fmt(args).and_then(|()| err.flush());
+}
+
+/// stderr as an [`std::io::Write`] that never fails: every write reports all bytes taken,
+/// whether or not stderr is still open. The tracing subscriber writes through it, so a log
+/// line to a closed stderr (the emulator's `-v` request log included) costs nothing.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Stderr;
+
+impl Write for Stderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let _ = std::io::stderr().lock().write_all(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        let _ = std::io::stderr().flush();
+        Ok(())
     }
 }
 
@@ -198,7 +219,10 @@ fn init_tracing(no_color: bool, verbose: u8, quiet: bool) {
     // The builder's own level would cap `filter` at INFO; `filter` decides alone.
     let builder = tracing_subscriber::fmt()
         .with_max_level(LevelFilter::TRACE)
-        .with_writer(std::io::stderr)
+        .with_writer(|| Stderr)
+        // Its own complaint about a failed write would go to the same closed stderr, through
+        // `eprintln!`, and panic.
+        .log_internal_errors(false)
         .with_ansi(!no_color && std::io::stderr().is_terminal())
         .with_target(false);
     // Times only help when tracing requests (-vv); warnings read better without them.

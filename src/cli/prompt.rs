@@ -16,7 +16,7 @@ impl Prompter for StdinPrompter {
     }
 
     fn ask(&self, question: &str) -> std::io::Result<Option<String>> {
-        eprint!("{question}");
+        stderr!("{question}");
         let mut line = String::new();
         match std::io::stdin().lock().read_line(&mut line)? {
             0 => Ok(None),

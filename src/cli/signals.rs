@@ -19,7 +19,7 @@ pub fn stop_on_signal(stop: StopFlag) -> Listening {
             return;
         }
         stop.stop();
-        eprintln!(
+        stderrln!(
             "\nStopping after the batches in flight (their outcomes are journaled); press Ctrl-C again to quit at once."
         );
         if signal().await.is_ok() {

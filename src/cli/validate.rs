@@ -44,7 +44,7 @@ pub fn run(args: Args, globals: &Globals) -> CommandResult {
     let errors = data.error_count();
     let warnings = data.warning_count() + usize::from(cycle_warning.is_some());
     if args.json {
-        let json = serde_json::to_string_pretty(&json_report(&data, &cycle_warning))
+        let json = crate::render::json::to_string_pretty(&json_report(&data, &cycle_warning))
             .map_err(anyhow::Error::from)?;
         printer.data(&format!("{json}\n"))?;
     } else {

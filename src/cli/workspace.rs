@@ -1,13 +1,13 @@
 //! What the commands that work on a config share: loading it with the credential
-//! environment overrides, loading local data with every problem shown, connecting, and
-//! reading progress on stderr.
+//! environment overrides, the production guard of every writing command, loading local
+//! data with every problem shown, connecting, and reading progress on stderr.
 
 use super::{Globals, Printer};
 use crate::cloudkit::ClientOptions;
 use crate::config::{Config, Overrides};
 use crate::local::{self, LocalData};
 use crate::plan::{Plan, PlanOptions};
-use crate::record::RecordType;
+use crate::record::{Environment, RecordType};
 use crate::sync::{self, Connection, ReadProgress, Survey};
 use anyhow::{bail, Context};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -77,13 +77,31 @@ pub fn load_local(config: &Config, printer: &Printer) -> anyhow::Result<LocalDat
     Ok(local)
 }
 
-/// Stops when a field's local type differs from CloudKit's: each conflict is printed as an
-/// error, and nothing is planned (no apply could ever make the two sides equal).
-pub fn refuse_type_conflicts(conflicts: &[crate::diff::TypeConflict]) -> anyhow::Result<()> {
+/// Stops when a field's local type differs from CloudKit's, or a local record's name is
+/// held by a record of another type: each is printed as an error, and nothing is planned
+/// (no apply could ever make the two sides equal).
+pub fn refuse_type_conflicts(survey: &Survey) -> anyhow::Result<()> {
+    for clash in &survey.name_clashes {
+        stderrln!(
+            "{} {}",
+            console::style("error:").red().bold().for_stderr(),
+            crate::render::escape::escape(&clash.to_string())
+        );
+    }
+    if !survey.name_clashes.is_empty() {
+        let count = survey.name_clashes.len();
+        bail!(
+            "{count} record name{} taken by a record of another type in CloudKit; nothing was \
+             planned",
+            if count == 1 { " is" } else { "s are" }
+        );
+    }
+    let conflicts = &survey.type_conflicts;
     for conflict in conflicts {
-        eprintln!(
-            "{} {conflict}",
-            console::style("error:").red().bold().for_stderr()
+        stderrln!(
+            "{} {}",
+            console::style("error:").red().bold().for_stderr(),
+            crate::render::escape::escape(&conflict.to_string())
         );
     }
     if !conflicts.is_empty() {
@@ -163,16 +181,14 @@ pub async fn make_plan(
     let survey = sync::survey(config, local, &connection.client, &selected, &bar).await;
     bar.finish();
     connection.close().await;
-    let Survey {
-        diffs,
-        type_order,
-        type_conflicts,
-        notes,
-    } = survey?;
-    for note in &notes {
+    let survey = survey?;
+    for note in &survey.notes {
         globals.printer.warn(note);
     }
-    refuse_type_conflicts(&type_conflicts)?;
+    refuse_type_conflicts(&survey)?;
+    let Survey {
+        diffs, type_order, ..
+    } = survey;
     if let Some(cycle) = &type_order.cycle {
         let names: Vec<_> = cycle.iter().map(|t| t.as_str()).collect();
         globals.printer.warn(format_args!(
@@ -198,5 +214,35 @@ pub async fn make_plan(
         globals.context.clock.timestamp(),
     )
     .with_rules(rules)
-    .with_endpoint(config.endpoint.describe()))
+    .with_endpoint(config.endpoint_text()))
+}
+
+/// The guard of every command that writes (`apply`, `import`, `delete-all`): a
+/// development target passes; a production target needs `--allow-production`
+/// (`allowed`), or, on a terminal, the container name typed back.
+///
+/// # Errors
+/// A production target without `allowed` when no terminal can answer, or a wrong answer.
+pub fn production_guard(config: &Config, allowed: bool, globals: &Globals) -> anyhow::Result<()> {
+    if config.environment != Environment::Production || allowed {
+        return Ok(());
+    }
+    let prompter = &globals.context.prompter;
+    if !prompter.can_ask() {
+        bail!(
+            "refusing to write to the production environment of `{}` without --allow-production",
+            config.container
+        );
+    }
+    stderrln!(
+        "This writes to the PRODUCTION environment of `{}`.",
+        config.container
+    );
+    let answer = prompter
+        .ask("Type the container name to continue: ")
+        .context("failed to read the answer")?;
+    if answer.as_deref() != Some(config.container.as_str()) {
+        bail!("cancelled: the container name did not match; nothing was sent");
+    }
+    Ok(())
 }

@@ -34,16 +34,6 @@ pub enum Endpoint {
     Embedded { dir: PathBuf },
 }
 
-impl Endpoint {
-    /// How a plan records it: `embedded`, or the base URL.
-    pub fn describe(&self) -> String {
-        match self {
-            Endpoint::Url(url) => url.clone(),
-            Endpoint::Embedded { .. } => "embedded".to_owned(),
-        }
-    }
-}
-
 /// What wins over the file when a configuration is resolved: the values of
 /// `CKPLAN_KEY_ID` and `CKPLAN_PRIVATE_KEY_FILE`, which only the command line reads.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -211,6 +201,22 @@ impl Config {
         self.path.parent().unwrap_or(Path::new(""))
     }
 
+    /// How a plan records where its reads went: the base URL, or `embedded:DIR` with the
+    /// embedded store's directory relative to the config's, normalised (`.` and `..`
+    /// resolved lexically, so `embedded` and `embedded:./.ckplan/emulator/` agree and
+    /// `embedded:other` differs).
+    pub fn endpoint_text(&self) -> String {
+        match &self.endpoint {
+            Endpoint::Url(url) => url.clone(),
+            Endpoint::Embedded { dir } => {
+                let dir = normalised(dir);
+                let base = normalised(self.directory());
+                let shown = dir.strip_prefix(&base).unwrap_or(&dir);
+                format!("embedded:{}", shown.display())
+            }
+        }
+    }
+
     pub fn target(&self) -> Target {
         Target {
             container: self.container.clone(),
@@ -307,6 +313,25 @@ fn resolve(path: &Path, text: &str, file: ConfigFile) -> Result<Config, ConfigEr
         types,
         problems,
     })
+}
+
+/// `path` with `.` dropped and `..` taking back the component before it, without looking at
+/// the file system.
+fn normalised(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir
+                if matches!(out.components().next_back(), Some(Component::Normal(_))) =>
+            {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 /// `https://...`, `http://...`, `embedded` or `embedded:DIR` (relative to the config file).

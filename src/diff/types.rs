@@ -29,14 +29,17 @@ impl fmt::Display for TypeConflict {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let others = match self.records {
             1 => String::new(),
+            2 => " and 1 other record".to_owned(),
             n => format!(" and {} other records", n - 1),
         };
         write!(
             f,
             "field `{field}` of type `{record_type}` is {local} in the local data but {stored} \
              in CloudKit (record `{first}`{others}): CloudKit cannot change a field's type. \
-             Either rename the field (a new name starts with the new type), or delete every \
-             value of `{field}` in CloudKit first, or declare it {stored} again",
+             deleting its values does not free the type, the schema keeps it. Either rename \
+             the field (a new name starts with the new type), or remove `{field}` from the \
+             development schema in the CloudKit console (a production schema field can never \
+             be removed or retyped), or declare it {stored} again",
             field = self.field,
             record_type = self.record_type,
             local = self.local,

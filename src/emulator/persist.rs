@@ -37,7 +37,7 @@ pub enum PersistError {
         #[source]
         source: std::io::Error,
     },
-    #[error("the store is in use by another server: {0}")]
+    #[error("the store is in use by another server")]
     Locked(#[from] crate::lock::LockError),
     #[error("`{path}` line {line} is corrupt: {reason}")]
     Corrupt {

@@ -224,6 +224,16 @@ impl<'a> Converter<'a> {
             report.error(Some(field), message);
             return None;
         };
+        // A field object is `{value, type?}` (docs/cloudkit-protocol.md, "Record
+        // dictionary"); anything else is a typo whose meaning would be dropped silently.
+        if let Some(key) = wire
+            .keys()
+            .find(|key| !["value", "type"].contains(&key.as_str()))
+        {
+            let message = format!("unknown key `{key}` in a field object (expected value, type)");
+            report.error(Some(field), message);
+            return None;
+        }
         let value = wire.remove("value").unwrap_or(Json::Null);
         if value.is_null() {
             return None;

@@ -14,7 +14,7 @@ pub use strict::{Flaw, FlawKind};
 pub use values::decode as decode_value;
 
 use crate::config::{type_order, Config, TypeConfig, TypeOrder};
-use crate::record::{Record, RecordType};
+use crate::record::{FieldType, Record, RecordName, RecordType};
 use convert::Converter;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
@@ -84,7 +84,8 @@ impl LocalData {
 pub fn load_type(record_type: &RecordType, type_config: &TypeConfig) -> LoadedType {
     let mut loaded = LoadedType::default();
     let mut converter = Converter::new(record_type, type_config);
-    let mut first_seen: HashMap<crate::record::RecordName, usize> = HashMap::new();
+    let mut first_seen: HashMap<RecordName, usize> = HashMap::new();
+    let mut field_types = FieldTypes::default();
     for file in &type_config.files {
         let mut sink = |item: Item| match item {
             Item::Record(json, place) => {
@@ -110,6 +111,7 @@ pub fn load_type(record_type: &RecordType, type_config: &TypeConfig) -> LoadedTy
                     loaded.problems.push(problem);
                     return;
                 }
+                field_types.check(record_type, &record, &origin, &mut loaded.problems);
                 first_seen.insert(record.record_name.clone(), loaded.records.len());
                 loaded.records.push(record);
                 loaded.origins.push(origin);
@@ -130,6 +132,50 @@ pub fn load_type(record_type: &RecordType, type_config: &TypeConfig) -> LoadedTy
         read_file(file, &mut sink);
     }
     loaded
+}
+
+/// The type each field was first given in one record type's data. CloudKit's schema holds
+/// one type per field of a record type ("the server associates that type with the key for
+/// all records of the same type", Apple, `CKRecord`), so a second type can never be saved:
+/// apply would fail with `BAD_REQUEST` on every run. Said here, before anything is planned.
+#[derive(Default)]
+struct FieldTypes {
+    first: HashMap<String, (FieldType, RecordName, Origin)>,
+}
+
+impl FieldTypes {
+    /// Notes the field types of `record`, read at `origin`, and adds one error per field
+    /// whose type differs from the type an earlier record of the type gave it.
+    fn check(
+        &mut self,
+        record_type: &RecordType,
+        record: &Record,
+        origin: &Origin,
+        problems: &mut Vec<Problem>,
+    ) {
+        for (name, value) in &record.fields {
+            let field_type = value.field_type();
+            let Some((first, first_record, first_origin)) = self.first.get(name) else {
+                let first = (field_type, record.record_name.clone(), origin.clone());
+                self.first.insert(name.clone(), first);
+                continue;
+            };
+            if *first == field_type {
+                continue;
+            }
+            let message = format!(
+                "field `{name}` is {field_type} here but {first} in record `{first_record}` \
+                 ({first_origin}): CloudKit keeps one type per field of a record type, so \
+                 give every record the same type or use another field name"
+            );
+            problems.push(
+                Problem::error(&origin.file, record_type, message)
+                    .at(Some(origin.place))
+                    .record(Some(&record.record_name))
+                    .field(name),
+            );
+        }
+    }
 }
 
 /// CloudKit's largest record, assets excluded: "1 MB" (Apple, *CloudKit Web Services

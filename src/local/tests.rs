@@ -303,3 +303,47 @@ fn issue_12_forbidden_record_and_field_names_are_errors() {
     assert!(problems[4]
         .starts_with("n.json:1: N `n-1` field `bad name`: field name `bad name` contains a space"));
 }
+
+#[test]
+fn issue_12_a_field_with_two_types_in_one_record_type_is_an_error() {
+    // CloudKit keeps one type per field of a record type; the second type would fail every
+    // apply with BAD_REQUEST.
+    let (_directory, config) = project(
+        &[
+            (
+                "t.json",
+                "[{\"recordName\":\"a\",\"fields\":{\"x\":{\"value\":1,\"type\":\"INT64\"}}},\n\
+                 {\"recordName\":\"b\",\"fields\":{\"x\":{\"value\":1.5,\"type\":\"DOUBLE\"}}}]",
+            ),
+            (
+                "u.ndjson",
+                "{\"recordName\":\"c\",\"fields\":{\"x\":{\"value\":[1],\"type\":\"INT64_LIST\"}}}",
+            ),
+            (
+                "s.ndjson",
+                "{\"recordName\":\"s-1\",\"fields\":{\"y\":{\"value\":1,\"type\":\"INT64\"}}}\n\
+                 {\"recordName\":\"s-2\",\"fields\":{\"y\":{\"value\":\"1\",\"type\":\"STRING\"}}}\n\
+                 {\"recordName\":\"s-3\",\"fields\":{\"y\":{\"value\":2,\"type\":\"INT64\"}}}",
+            ),
+        ],
+        "  T:\n    file: [t.json, u.ndjson]\n  S:\n    file: s.ndjson\n",
+    );
+    let data = load_all(&config);
+    let shown = shown(&data);
+    assert_eq!(shown.len(), 3, "{shown:?}");
+    assert!(
+        shown[0].starts_with(
+            "s.ndjson:2: S `s-2` field `y`: field `y` is STRING here but INT64 in record \
+             `s-1` ("
+        ),
+        "{shown:?}"
+    );
+    assert!(shown[0].contains("s.ndjson:1)"), "{shown:?}");
+    assert!(shown[1].starts_with(
+        "t.json:2: T `b` field `x`: field `x` is DOUBLE here but INT64 in record `a`"
+    ));
+    assert!(shown[2].starts_with(
+        "u.ndjson:1: T `c` field `x`: field `x` is INT64_LIST here but INT64 in record `a`"
+    ));
+    assert!(data.has_errors());
+}

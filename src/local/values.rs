@@ -65,9 +65,16 @@ fn decode_element(t: ScalarType, json: &Json) -> Result<Value, String> {
         ScalarType::Int64 => match json {
             Json::Number(n) if n.is_i64() => Ok(Value::Int64(n.as_i64().unwrap_or_default())),
             Json::Number(n) if n.is_u64() => Err(int64_out_of_range(n)),
-            // A whole number too large for 64 bits is read as a float (`1e23`).
+            // A whole number too large for 64 bits is read as a float (`1e23`); one within
+            // range was written as a float (`2.0`, `1e5`) and is not an integer literal.
             Json::Number(n) if n.as_f64().is_some_and(|f| f.fract() == 0.0) => {
-                Err(int64_out_of_range(n))
+                match n.as_f64().is_some_and(|f| f.abs() < -(i64::MIN as f64)) {
+                    true => Err(format!(
+                        "INT64 `{n}` is not an integer (write it without a decimal point or \
+                         exponent)"
+                    )),
+                    false => Err(int64_out_of_range(n)),
+                }
             }
             Json::Bool(flag) => Ok(Value::Int64(i64::from(*flag))),
             _ => Err(mismatch(t, json)),
@@ -149,6 +156,29 @@ fn decode_timestamp(json: &Json) -> Result<i64, String> {
 }
 
 fn decode_reference(json: &Json) -> Result<Reference, String> {
+    let reference = decode_reference_shape(json)?;
+    match referenced_name_problem(reference.record_name.as_str()) {
+        Some(problem) => Err(format!("reference target: {problem}")),
+        None => Ok(reference),
+    }
+}
+
+/// Why no record CloudKit holds could be named `name`. A leading `_` is allowed here
+/// (unlike for the local records' own names): CloudKit's user records are named `_` and 32
+/// hex digits (`userRecordName`, docs/cloudkit-protocol.md "Record dictionary"), and a
+/// record may reference one.
+fn referenced_name_problem(name: &str) -> Option<String> {
+    use crate::record::identifier::{record_name_problem, MAX_NAME_CHARS};
+    let user_record = name
+        .strip_prefix('_')
+        .is_some_and(|rest| !rest.is_empty() && record_name_problem(rest).is_none());
+    if user_record && name.len() <= MAX_NAME_CHARS {
+        return None;
+    }
+    record_name_problem(name)
+}
+
+fn decode_reference_shape(json: &Json) -> Result<Reference, String> {
     let bad = || {
         format!(
             "expected REFERENCE (a recordName or {{recordName}}), found {}",
@@ -389,5 +419,35 @@ mod tests {
         )
         .unwrap_err()
         .starts_with("element 0: LOCATION `speed`"));
+    }
+
+    #[test]
+    fn issue_12_a_reference_to_a_name_no_record_can_have_is_an_error() {
+        for name in ["caf\u{e9}", "a\u{202e}b", "a\nb", "_\u{e9}x", "_"] {
+            for json in [json!(name), json!({"recordName": name})] {
+                let error = decode_as("REFERENCE", json.clone()).unwrap_err();
+                assert!(
+                    error.starts_with("reference target: recordName"),
+                    "{json}: {error}"
+                );
+            }
+            let error = decode_as("REFERENCE_LIST", json!(["ok", name])).unwrap_err();
+            assert!(error.contains("reference target: recordName"), "{error}");
+        }
+        // CloudKit's user records are named `_` and 32 hex digits, and may be referenced.
+        let user = "_0123456789abcdef0123456789abcdef";
+        assert_eq!(
+            decode_as("REFERENCE", json!(user)),
+            Ok(FieldValue::reference(user))
+        );
+    }
+
+    #[test]
+    fn issue_12_a_whole_float_in_range_is_not_an_integer_not_out_of_range() {
+        let error = decode_as("INT64_LIST", json!([1, 2.0])).unwrap_err();
+        assert!(error.contains("INT64 `2.0` is not an integer"), "{error}");
+        assert!(!error.contains("out of range"), "{error}");
+        let error = decode_as("INT64", json!(1e23)).unwrap_err();
+        assert!(error.contains("out of range"), "{error}");
     }
 }

@@ -3,6 +3,7 @@
 //! the JSON shapes on the wire, and `local` (local data) builds these from files.
 
 pub mod identifier;
+pub mod strict_json;
 mod target;
 mod timestamp;
 mod value;

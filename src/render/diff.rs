@@ -59,7 +59,8 @@ fn listing(diff: &TypeDiff, changes_only: bool) -> String {
 }
 
 /// `{"types": [{record_type, counts, new, updated, deleted}]}`, pretty, with a line end.
-/// Names are JSON strings: a JSON reader sees them exactly.
+/// Names are JSON strings: a JSON reader sees them exactly; invisible characters in them are
+/// `\uXXXX` escapes ([`super::json`]).
 pub fn json(diffs: &[TypeDiff], _: Json) -> String {
     fn names(diff: &TypeDiff, category: Category) -> Vec<&str> {
         diff.records
@@ -96,5 +97,7 @@ pub fn json(diffs: &[TypeDiff], _: Json) -> String {
             })
         })
         .collect();
-    format!("{:#}\n", json!({ "types": types }))
+    let text = super::json::to_string_pretty(&json!({ "types": types }))
+        .expect("JSON values always serialize");
+    format!("{text}\n")
 }

@@ -37,8 +37,9 @@ fn escape_keeping<'a>(text: &'a str, keep: &[char]) -> Cow<'a, str> {
     Cow::Owned(out)
 }
 
-/// Whether a terminal acts on `c` or shows nothing for it.
-fn is_hidden(c: char) -> bool {
+/// Whether a terminal acts on `c` or shows nothing for it: the one definition of the
+/// characters both [`escape`] and [`super::json`] write as escapes.
+pub fn is_hidden(c: char) -> bool {
     c.is_control() || matches!(c, '\u{2028}' | '\u{2029}') || is_format(c)
 }
 

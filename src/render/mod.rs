@@ -9,6 +9,7 @@
 
 pub mod diff;
 pub mod escape;
+pub mod json;
 pub mod plan;
 pub mod summary;
 
@@ -37,7 +38,8 @@ pub struct Text {
     pub listing: Listing,
 }
 
-/// JSON documents: the plan file's own document, the diff report.
+/// JSON documents: the plan file's own document, the diff report, with invisible
+/// characters in strings escaped ([`json`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Json;
 
@@ -52,7 +54,11 @@ impl Backend for Text {
 
 impl Backend for Json {
     fn plan(&self, plan: &Plan) -> String {
-        crate::plan::file::to_text(plan)
+        let mut out = Vec::new();
+        // Writing into a Vec cannot fail; serde_json writes only UTF-8.
+        crate::plan::file::write_formatted(plan, &mut out, json::VisibleFormatter::pretty())
+            .expect("plans write to memory");
+        String::from_utf8(out).expect("plan text is UTF-8")
     }
     fn diff(&self, diffs: &[TypeDiff]) -> String {
         diff::json(diffs, *self)
@@ -68,9 +74,31 @@ pub fn plural(count: usize, noun: &str) -> String {
     }
 }
 
+/// How many characters of a value a terminal message shows before [`clipped`] cuts it.
+pub const MESSAGE_VALUE_CHARS: usize = 200;
+
+/// `text` for a terminal message: whole when it has at most [`MESSAGE_VALUE_CHARS`]
+/// characters, else those first characters and `… (N more bytes)` (N counts UTF-8 bytes
+/// left out), so one huge value cannot flood stderr.
+pub fn clipped(text: &str) -> String {
+    match text.char_indices().nth(MESSAGE_VALUE_CHARS) {
+        None => text.to_owned(),
+        Some((cut, _)) => format!("{}… ({} more bytes)", &text[..cut], text.len() - cut),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn issue_12_long_message_values_are_clipped_on_a_character_boundary() {
+        assert_eq!(clipped("short"), "short");
+        let long = "é".repeat(250);
+        let shown = clipped(&long);
+        assert!(shown.starts_with(&"é".repeat(200)));
+        assert!(shown.ends_with("… (100 more bytes)"), "{shown}");
+    }
 
     #[test]
     fn issue_12_counts_agree_with_their_nouns() {

@@ -9,14 +9,15 @@
 
 use crate::cloudkit::{Client, CloudKitError, Lookup};
 use crate::config::Config;
-use crate::diff::{compare_type, Category, RecordDiff, TypeDiff};
+use crate::diff::{compare_type, Category, NameClash, RecordDiff, TypeDiff};
 use crate::record::{Record, RecordName};
 use std::collections::HashMap;
 use tracing::debug;
 
 /// Looks up every new, updated and deleted record of `diffs` (200 a request) and replaces
 /// its comparison with one against the looked-up record; a record that turns out equal
-/// becomes unchanged, an orphan that is gone disappears.
+/// becomes unchanged, an orphan that is gone disappears. Returns every local record whose
+/// name the lookup found under another record type (see [`NameClash`]), by recordName.
 ///
 /// Errors: the lookup's request error, or `RecordFailed` naming the first record whose
 /// lookup kept failing (a record is never taken as absent because its lookup failed).
@@ -24,7 +25,7 @@ pub async fn confirm_differences(
     client: &Client,
     config: &Config,
     diffs: &mut [TypeDiff],
-) -> Result<(), CloudKitError> {
+) -> Result<Vec<NameClash>, CloudKitError> {
     let names: Vec<RecordName> = diffs
         .iter()
         .flat_map(|diff| diff.records.iter())
@@ -32,7 +33,7 @@ pub async fn confirm_differences(
         .map(|record| record.record_name.clone())
         .collect();
     if names.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
     debug!(records = names.len(), "confirming differences by lookup");
     let mut found: HashMap<RecordName, Record> = HashMap::with_capacity(names.len());
@@ -52,6 +53,7 @@ pub async fn confirm_differences(
             }
         }
     }
+    let mut clashes = Vec::new();
     for diff in diffs.iter_mut() {
         let rules = config
             .types
@@ -65,23 +67,33 @@ pub async fn confirm_differences(
                 if record.category == Category::Unchanged {
                     return vec![record];
                 }
-                recompare(record, &mut found, &rules)
+                recompare(record, &mut found, &rules, &mut clashes)
             })
             .collect();
     }
-    Ok(())
+    clashes.sort_by(|a: &NameClash, b| a.record_name.cmp(&b.record_name));
+    Ok(clashes)
 }
 
 /// The comparison of one record redone against its looked-up state (`found` holds every
 /// record the lookup returned). A record of another type under the same name is not this
-/// record's current state; the query's comparison is kept for it.
+/// record's current state; the query's comparison is kept for it, and when the record is
+/// a local one, the clash is added to `clashes`.
 fn recompare(
     record: RecordDiff,
     found: &mut HashMap<RecordName, Record>,
     rules: &crate::diff::CompareRules,
+    clashes: &mut Vec<NameClash>,
 ) -> Vec<RecordDiff> {
     let current = match found.remove(&record.record_name) {
         Some(current) if current.record_type != record.record_type => {
+            if record.desired.is_some() {
+                clashes.push(NameClash {
+                    record_name: record.record_name.clone(),
+                    local: record.record_type.clone(),
+                    stored: current.record_type.clone(),
+                });
+            }
             found.insert(current.record_name.clone(), current);
             return vec![record];
         }

@@ -10,7 +10,7 @@ pub mod doctor;
 
 use crate::cloudkit::{Client, CloudKitError};
 use crate::config::Config;
-use crate::diff::{compare_type, type_conflicts, CompareRules, TypeConflict, TypeDiff};
+use crate::diff::{compare_type, type_conflicts, CompareRules, NameClash, TypeConflict, TypeDiff};
 use crate::local::LocalData;
 use crate::plan::InputDigest;
 use crate::record::Environment;
@@ -181,6 +181,9 @@ pub struct Survey {
     /// Fields whose local type differs from CloudKit's: no plan can converge while any is
     /// left (see `diff::type_conflicts`).
     pub type_conflicts: Vec<TypeConflict>,
+    /// Local records whose name CloudKit holds under another type: no plan can converge
+    /// while any is left (see `diff::NameClash`).
+    pub name_clashes: Vec<NameClash>,
     pub notes: Vec<ReadNote>,
 }
 
@@ -212,11 +215,12 @@ pub async fn survey(
         })
         .collect();
     let mut diffs = compare(config, &mut local, current.records);
-    confirm::confirm_differences(client, config, &mut diffs).await?;
+    let name_clashes = confirm::confirm_differences(client, config, &mut diffs).await?;
     Ok(Survey {
         diffs,
         type_order,
         type_conflicts,
+        name_clashes,
         notes: current.notes,
     })
 }

@@ -147,9 +147,9 @@ fn replan_reapplies_over_an_edit_of_a_field_the_plan_leaves_alone() {
     let progress: Vec<_> = run
         .stderr
         .lines()
-        .filter(|line| line.ends_with("planned changes done"))
+        .filter(|line| line.ends_with("planned changes have an outcome"))
         .collect();
-    assert_eq!(progress, ["1/1 planned changes done"]);
+    assert_eq!(progress, ["1/1 planned changes have an outcome"]);
     let now = env.lookup("stadium-1").unwrap();
     assert_eq!(string_field(&now, "name"), "Harbor Field II");
     assert_eq!(string_field(&now, "city"), "Annapolis");

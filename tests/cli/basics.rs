@@ -35,6 +35,35 @@ fn keygen_writes_a_private_key_with_mode_0600_and_prints_the_public_key() {
     assert_eq!(std::fs::read_to_string(&key).unwrap(), private);
 }
 
+#[test]
+fn issue_11_keygen_makes_the_key_directory_and_names_force_and_stdout() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("keys").join("dev.pem");
+    let output = ckplan().args(["keygen", "-o"]).arg(&key).output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(output.status.success(), "{stderr}");
+    assert!(key.exists());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let parent = std::fs::metadata(key.parent().unwrap()).unwrap();
+        assert_eq!(parent.permissions().mode() & 0o777, 0o700);
+    }
+    // stdout is a pipe here: the key is not "above".
+    assert!(stderr.contains("public key printed on stdout"), "{stderr}");
+    assert!(!stderr.contains("above"), "{stderr}");
+    let again = ckplan().args(["keygen", "-o"]).arg(&key).output().unwrap();
+    assert_eq!(again.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert!(stderr.contains("--force"), "{stderr}");
+    let help = ckplan().args(["keygen", "--help"]).output().unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(
+        help.contains("mkdir -p keys\n") || help.contains("mkdir -p keys "),
+        "{help}"
+    );
+}
+
 fn completions(shell: &str) -> String {
     let output = ckplan().args(["completions", shell]).output().unwrap();
     assert!(output.status.success(), "{shell}");
@@ -98,4 +127,21 @@ fn every_command_has_a_worked_example_in_its_help() {
             "`ckplan {command} --help` has no example:\n{help}"
         );
     }
+}
+
+#[test]
+fn issue_11_a_missing_config_points_to_the_flag_and_the_example() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = ckplan()
+        .current_dir(dir.path())
+        .arg("plan")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_ne!(output.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("failed to read config"), "{stderr}");
+    assert!(
+        stderr.contains("pass --config FILE, or start from examples/sportstime/ckplan.yaml"),
+        "{stderr}"
+    );
 }

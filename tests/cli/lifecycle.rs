@@ -335,7 +335,7 @@ fn issue_12_a_failed_record_is_reported_before_the_count_that_includes_it() {
         .stderr
         .find("error: Stadium `stadium-1`")
         .expect(&run.stderr);
-    let last_count = run.stderr.rfind("planned changes done").unwrap();
+    let last_count = run.stderr.rfind("planned changes have an outcome").unwrap();
     assert!(failure < last_count, "{}", run.stderr);
 }
 
@@ -394,7 +394,7 @@ fn issue_12_a_plan_is_refused_through_another_endpoint_and_show_names_its_endpoi
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert!(
         run.stderr.contains(
-            "it was made against endpoint `[URL]` but the configuration points at `embedded`; nothing was sent"
+            "it was made against endpoint `[URL]` but the configuration points at `embedded:.ckplan/emulator`; nothing was sent"
         ),
         "{}",
         run.stderr
@@ -402,4 +402,281 @@ fn issue_12_a_plan_is_refused_through_another_endpoint_and_show_names_its_endpoi
     assert_eq!(all_requests(&before, &env.stats()), 0);
     assert!(!env.path(".ckplan/emulator").exists());
     assert!(!env.path("out.plan.journal").exists());
+}
+
+/// An orphan planned for deletion, edited meanwhile (a field changed, one added).
+fn orphan_edited_after_planning(env: &Env) {
+    env.seed(&[Record::new("Stadium", "stadium-8").with_field("name", FieldValue::string("Old"))]);
+    let plan = env.run(&["plan", "--delete-orphans", "-o", "out.plan"]);
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    env.edit(
+        "Stadium",
+        "stadium-8",
+        &[
+            ("name", Some(FieldValue::string("Revived"))),
+            ("city", Some(FieldValue::string("Tacoma"))),
+        ],
+    );
+}
+
+#[test]
+fn issue_12_overwriting_an_edit_by_deleting_records_the_values_lost() {
+    let env = Env::new();
+    env.publish();
+    orphan_edited_after_planning(&env);
+    let run = env.run(&["apply", "out.plan", "--on-conflict", "overwrite"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(env.lookup("stadium-8").is_none());
+    assert!(
+        run.stderr
+            .contains("conflict: Stadium `stadium-8`: changed meanwhile; overwritten"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("overwritten \"Revived\", written (absent)")
+            && run
+                .stderr
+                .contains("overwritten \"Tacoma\", written (absent)"),
+        "{}",
+        run.stderr
+    );
+    let receipt = receipt(&env);
+    assert_eq!(receipt["totals"]["overwritten"], 1, "{receipt}");
+    let conflicts = receipt["conflicts"].as_array().unwrap();
+    assert_eq!(conflicts.len(), 1, "{receipt}");
+    assert_eq!(conflicts[0]["resolution"], "overwritten");
+    let fields: Vec<_> = conflicts[0]["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (f["field"].clone(), f["now"]["value"].clone()))
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            (json!("city"), json!("Tacoma")),
+            (json!("name"), json!("Revived"))
+        ],
+        "{receipt}"
+    );
+}
+
+#[test]
+fn issue_12_a_delete_refused_under_replan_or_abort_records_the_changed_values() {
+    for policy in ["replan", "abort"] {
+        let env = Env::new();
+        env.publish();
+        orphan_edited_after_planning(&env);
+        let run = env.run(&["apply", "out.plan", "--on-conflict", policy]);
+        assert_eq!(run.code, 3, "{policy}: {}", run.stderr);
+        assert!(
+            run.stderr.contains("now \"Revived\", wanted (absent)"),
+            "{policy}: {}",
+            run.stderr
+        );
+        let receipt = receipt(&env);
+        let conflicts = receipt["conflicts"].as_array().unwrap();
+        assert_eq!(conflicts[0]["resolution"], "reported", "{receipt}");
+        assert_eq!(
+            conflicts[0]["fields"].as_array().unwrap().len(),
+            2,
+            "{receipt}"
+        );
+    }
+}
+
+/// A plan changing stadium-1's name; someone then changes its city, which the plan keeps.
+fn city_edited_after_planning(env: &Env) {
+    env.publish();
+    let mut stadiums = common::stadiums().as_array().unwrap().clone();
+    stadiums[0]["name"] = json!("Harbor Field II");
+    env.set_stadiums(&Json::Array(stadiums));
+    assert_eq!(env.run(&["plan", "-o", "out.plan"]).code, 0);
+    env.edit(
+        "Stadium",
+        "stadium-1",
+        &[("city", Some(FieldValue::string("Annapolis")))],
+    );
+}
+
+#[test]
+fn issue_12_a_reapplied_update_is_reported_and_recorded() {
+    let env = Env::new();
+    city_edited_after_planning(&env);
+    let run = env.run(&["apply", "out.plan"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr.contains(
+            "conflict: Stadium `stadium-1`: changed meanwhile in other fields (city: \"Baltimore\" → \"Annapolis\"); re-applied"
+        ),
+        "{}",
+        run.stderr
+    );
+    let now = env.lookup("stadium-1").unwrap();
+    assert_eq!(now.fields["city"], FieldValue::string("Annapolis"));
+    assert_eq!(now.fields["name"], FieldValue::string("Harbor Field II"));
+    let receipt = receipt(&env);
+    let conflicts = receipt["conflicts"].as_array().unwrap();
+    assert_eq!(conflicts.len(), 1, "{receipt}");
+    assert_eq!(conflicts[0]["resolution"], "reapplied");
+    assert_eq!(conflicts[0]["fields"][0]["field"], "city");
+    assert_eq!(conflicts[0]["fields"][0]["now"]["value"], "Annapolis");
+}
+
+#[test]
+fn issue_12_an_aborted_update_lists_the_fields_changed_meanwhile() {
+    let env = Env::new();
+    city_edited_after_planning(&env);
+    let run = env.run(&["apply", "out.plan", "--on-conflict", "abort"]);
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(
+        run.stderr.contains(
+            "city: planned before \"Baltimore\", now \"Annapolis\", wanted \"Annapolis\""
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !run.stderr.contains("name: planned before"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn issue_12_a_symlinked_plan_shares_the_lock_of_its_file() {
+    let env = Env::with_emulator_process(&["--latency-ms", "50"]);
+    env.set_stadiums(&many_stadiums(1000));
+    assert_eq!(env.run(&["plan", "-o", "out.plan"]).code, 0);
+    std::os::unix::fs::symlink("out.plan", env.path("link.plan")).unwrap();
+    let mut first = spawn_apply(&env);
+    wait_for_modify_requests(&env, 1);
+    let second = env.run(&["apply", "./link.plan", "--parallelism", "1"]);
+    assert!(
+        first.try_wait().unwrap().is_none(),
+        "first apply ended early"
+    );
+    assert_eq!(second.code, 1, "{}", second.stderr);
+    assert!(
+        second.stderr.contains("nothing was sent"),
+        "{}",
+        second.stderr
+    );
+    assert_eq!(first.wait().unwrap().code(), Some(0));
+    assert!(!env.path("link.plan.journal").exists());
+    assert_eq!(count(&env.stats().operations, "create"), 1002);
+}
+
+#[test]
+fn issue_12_a_plan_names_its_embedded_store_and_is_refused_through_another() {
+    let env = Env::new();
+    let config = env.read("ckplan.yaml");
+    let endpoint = config.lines().find(|l| l.starts_with("endpoint:")).unwrap();
+    let with = |text: &str| config.replace(endpoint, &format!("endpoint: {text}"));
+    env.write("ckplan.yaml", &with("embedded:store"));
+    assert_eq!(env.run(&["plan", "-o", "out.plan"]).code, 0);
+    let show = env.run(&["show", "out.plan"]);
+    assert!(
+        show.stdout.contains("  endpoint: embedded:store\n"),
+        "{}",
+        show.stdout
+    );
+    for other in ["embedded:other", "embedded"] {
+        env.write("ckplan.yaml", &with(other));
+        let run = env.run(&["apply", "out.plan"]);
+        assert_eq!(run.code, 1, "{other}: {}", run.stderr);
+        assert!(
+            run.stderr
+                .contains("made against endpoint `embedded:store`"),
+            "{other}: {}",
+            run.stderr
+        );
+        assert!(!env.path("out.plan.journal").exists());
+    }
+    assert!(!env.path("other").exists());
+    env.write("ckplan.yaml", &with("embedded:./store/"));
+    let run = env.run(&["apply", "out.plan"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+}
+
+#[test]
+fn issue_12_import_and_delete_all_need_allow_production_in_production() {
+    let env = Env::new();
+    env.set_config(common::CONTAINER, "production");
+    let before = env.stats();
+    let import = env.run(&["import"]);
+    assert_eq!(import.code, 1, "{}", import.stderr);
+    assert!(
+        import.stderr.contains("without --allow-production"),
+        "{}",
+        import.stderr
+    );
+    let delete = env.run(&["delete-all", "--type", "Team", "--yes"]);
+    assert_eq!(delete.code, 1, "{}", delete.stderr);
+    assert!(
+        delete.stderr.contains("without --allow-production"),
+        "{}",
+        delete.stderr
+    );
+    assert_eq!(all_requests(&before, &env.stats()), 0);
+    let import = env.run(&["import", "--allow-production"]);
+    assert_eq!(import.code, 0, "{}", import.stderr);
+    assert_eq!(count(&env.stats().operations, "forceReplace"), 5);
+    let delete = env.run(&[
+        "delete-all",
+        "--type",
+        "Team",
+        "--yes",
+        "--allow-production",
+    ]);
+    assert_eq!(delete.code, 0, "{}", delete.stderr);
+    assert!(
+        delete.stderr.contains("Deleted 2 `Team` records"),
+        "{}",
+        delete.stderr
+    );
+}
+
+#[test]
+fn issue_11_quiet_import_delete_all_and_smart_sync_print_no_success_talk() {
+    let env = Env::new();
+    let apply = env.run(&["-q", "apply", "--auto-approve"]);
+    assert_eq!(apply.code, 0, "{}", apply.stderr);
+    assert_eq!(apply.stderr, "", "apply -q");
+    assert_eq!(env.records("Team").len(), 2);
+    let import = env.run(&["-q", "import"]);
+    assert_eq!(import.code, 0, "{}", import.stderr);
+    assert_eq!(import.stderr, "", "import -q");
+    let delete = env.run(&["-q", "delete-all", "--type", "Team", "--yes"]);
+    assert_eq!(delete.code, 0, "{}", delete.stderr);
+    assert_eq!(delete.stderr, "", "delete-all -q");
+    assert!(env.records("Team").is_empty());
+}
+
+#[test]
+fn issue_12_a_huge_conflicting_value_is_clipped_in_the_warning() {
+    let env = Env::new();
+    env.publish();
+    let mut stadiums = common::stadiums().as_array().unwrap().clone();
+    stadiums[0]["name"] = json!("Harbor Field II");
+    env.set_stadiums(&Json::Array(stadiums));
+    assert_eq!(env.run(&["plan", "-o", "out.plan"]).code, 0);
+    let huge = "x".repeat(50_000);
+    env.edit(
+        "Stadium",
+        "stadium-1",
+        &[("name", Some(FieldValue::string(&huge)))],
+    );
+    let run = env.run(&["apply", "out.plan"]);
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(run.stderr.contains("now \"xxx"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("… (49802 more bytes)"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.len() < 5_000, "{} bytes", run.stderr.len());
 }

@@ -470,3 +470,29 @@ fn issue_11_a_production_plan_reads_the_types_the_emulator_process_deployed() {
     );
     assert!(!run.stderr.contains("does not exist"), "{}", run.stderr);
 }
+
+#[test]
+fn issue_12_a_record_name_held_by_another_type_stops_plan_and_diff() {
+    // Record names are unique in a zone across types: the create could never succeed.
+    let env = Env::new();
+    env.seed(&[ckplan::record::Record::new("Other", "stadium-3")
+        .with_field("name", FieldValue::string("elsewhere"))]);
+    for args in [&["plan", "-o", "a.plan"][..], &["diff", "-v"][..]] {
+        let run = env.run(args);
+        assert_eq!(run.code, 1, "{args:?}: {}", run.stderr);
+        assert!(
+            run.stderr.contains(
+                "record `stadium-3` is a `Stadium` in the local data but CloudKit holds \
+                 `stadium-3` as a `Other`"
+            ),
+            "{args:?}: {}",
+            run.stderr
+        );
+        assert!(
+            run.stderr.contains("rename the local record"),
+            "{}",
+            run.stderr
+        );
+    }
+    assert!(!env.path("a.plan").exists());
+}

@@ -123,6 +123,11 @@ impl Env {
     /// A project whose emulator is the `ckplan emulator` binary with `flags`, so a test can
     /// kill `ckplan apply` without losing the server.
     pub fn with_emulator_process(flags: &[&str]) -> Self {
+        Self::with_emulator_process_stderr(flags, Stdio::null())
+    }
+
+    /// [`Env::with_emulator_process`] with the emulator's stderr going to `stderr`.
+    pub fn with_emulator_process_stderr(flags: &[&str], stderr: impl Into<Stdio>) -> Self {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -137,7 +142,7 @@ impl Env {
             .args(DEPLOYED_TYPES.iter().flat_map(|t| ["--record-type", t]))
             .args(flags)
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(stderr)
             .spawn()
             .unwrap();
         let mut line = String::new();

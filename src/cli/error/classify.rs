@@ -39,6 +39,14 @@ impl Classify for ConfigError {
     fn kind(&self) -> ErrorKind {
         ErrorKind::Config
     }
+    fn hints(&self) -> Vec<String> {
+        match self {
+            ConfigError::Read { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+                vec!["pass --config FILE, or start from examples/sportstime/ckplan.yaml".to_owned()]
+            }
+            _ => Vec::new(),
+        }
+    }
 }
 
 impl Classify for KeyError {

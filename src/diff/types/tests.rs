@@ -44,9 +44,11 @@ fn issue_12_a_field_retyped_locally_is_a_conflict_not_an_update() {
     let message = conflicts[0].to_string();
     assert!(message.starts_with(
         "field `capacity` of type `Stadium` is DOUBLE in the local data but INT64 in CloudKit \
-         (record `s-1` and 1 other records): CloudKit cannot change a field's type"
+         (record `s-1` and 1 other record): CloudKit cannot change a field's type"
     ));
-    assert!(message.contains("rename the field") && message.contains("delete every value"));
+    assert!(message.contains("rename the field") && message.contains("development schema"));
+    // Deleting the values never frees the type (the schema keeps it), so that advice loops.
+    assert!(!message.contains("delete every value"));
 }
 
 #[test]

@@ -140,3 +140,17 @@ fn non_object_is_an_error() {
         ["teams.yaml:3: Team: expected a record object, found an array"]
     );
 }
+
+#[test]
+fn issue_12_an_unknown_key_in_a_native_field_object_is_an_error_naming_it() {
+    let (record, problems) = convert(
+        &config("  T:\n    file: t.ndjson\n"),
+        json!({"recordName": "t-1", "fields": {
+            "x": {"value": 1, "type": "INT64", "extra": 2},
+            "y": {"value": null, "typo": "STRING"}}}),
+    );
+    assert!(record.is_none());
+    assert_eq!(problems.len(), 2, "{problems:?}");
+    assert!(problems[0].contains("field `x`") && problems[0].contains("unknown key `extra`"));
+    assert!(problems[1].contains("field `y`") && problems[1].contains("unknown key `typo`"));
+}

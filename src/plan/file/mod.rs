@@ -29,7 +29,7 @@ pub use checksum::{canonical_body, checksum};
 #[cfg(feature = "schema")]
 pub use format::plan_schema;
 pub use read::{from_bytes, from_text, read_bytes, read_text};
-pub use write::{to_text, write_to};
+pub use write::{to_text, write_formatted, write_to};
 
 use super::{Action, Plan};
 use crate::record::{RecordName, RecordType};

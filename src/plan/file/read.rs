@@ -60,7 +60,7 @@ pub(super) fn parse_json(text: &str) -> Result<Json, PlanFileError> {
             reason: "the file is empty".to_owned(),
         });
     }
-    serde_json::from_str(text).map_err(|error| {
+    crate::record::strict_json::from_str_unique_keys(text).map_err(|error| {
         let (line, column) = (error.line(), error.column());
         if error.classify() == serde_json::error::Category::Eof {
             PlanFileError::Truncated { line, column }

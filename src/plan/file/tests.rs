@@ -595,3 +595,29 @@ fn issue_10_a_created_at_that_is_not_a_timestamp_is_refused_by_path() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn issue_12_a_plan_with_a_duplicated_key_is_refused_naming_the_key() {
+    // serde_json keeps the last of two equal keys, and the checksum is computed over the
+    // parsed value, so an inserted key would pass every check and change the plan.
+    let text = to_text(&sample_plan());
+    let evil = text.replacen(
+        "\"record_name\": \"team-7\"",
+        "\"record_name\": \"t-EVIL\",\n      \"record_name\": \"team-7\"",
+        1,
+    );
+    assert_ne!(evil, text);
+    let format = text.replacen("\"format\":", "\"format\": \"x\",\n  \"format\":", 1);
+    assert_ne!(format, text);
+    for (edited, key) in [(evil, "record_name"), (format, "format")] {
+        match read_bytes(edited.as_bytes()) {
+            Err(PlanFileError::NotJson { message, .. }) => {
+                assert!(
+                    message.contains(&format!("duplicate key `{key}`")),
+                    "{message}"
+                )
+            }
+            other => panic!("{key}: {other:?}"),
+        }
+    }
+}

@@ -22,10 +22,23 @@ pub fn to_text(plan: &Plan) -> String {
 
 /// Streams the plan file's text (as [`to_text`]) to `out`, one change at a time, without
 /// holding the whole document; returns the checksum it wrote. Pass a buffered writer.
-pub fn write_to(plan: &Plan, mut out: impl std::io::Write) -> std::io::Result<String> {
+pub fn write_to(plan: &Plan, out: impl std::io::Write) -> std::io::Result<String> {
+    write_formatted(plan, out, serde_json::ser::PrettyFormatter::new())
+}
+
+/// As [`write_to`], laid out by `formatter`: the same document for display (`ckplan show
+/// --json` escapes invisible characters in strings). A formatter other than
+/// `PrettyFormatter` writes other bytes, which [`super::from_text`] still reads, checksum
+/// included, as long as the strings decode to the same text.
+pub fn write_formatted(
+    plan: &Plan,
+    mut out: impl std::io::Write,
+    formatter: impl serde_json::ser::Formatter,
+) -> std::io::Result<String> {
     let checksum = checksum(plan);
     let view = PlanView::new(plan, &plan.changes, Some(&checksum));
-    serde_json::to_writer_pretty(&mut out, &view)?;
+    let mut serializer = serde_json::Serializer::with_formatter(&mut out, formatter);
+    view.serialize(&mut serializer)?;
     out.write_all(b"\n")?;
     Ok(checksum)
 }
