@@ -147,15 +147,12 @@ impl<'a> Work<'a> {
     /// planned action, as if the reply had arrived.
     pub fn confirmed(&self, change_tag: Option<ChangeTag>) -> Outcome {
         match (self.change.action, change_tag) {
-            (Action::Delete, _) => Outcome::Deleted,
+            (Action::Delete, _) => self.deleted(),
             (Action::Create, Some(change_tag)) => Outcome::Created { change_tag },
             (Action::Update, Some(change_tag)) => Outcome::Updated {
                 change_tag,
-                overwritten: self
-                    .overwritten
-                    .iter()
-                    .map(OverwrittenField::from_conflict)
-                    .collect(),
+                overwritten: listed(&self.overwritten),
+                reapplied: listed(self.reapplied.as_deref().unwrap_or_default()),
             },
             (_, None) => Outcome::AlreadyApplied { change_tag: None },
         }
