@@ -199,3 +199,151 @@ async fn issue_11_doctor_fails_a_clock_minutes_off_cloudkits() {
     assert!(!report.passed());
     project.server.shutdown().await;
 }
+
+/// Rewrites the project's ckplan.yaml with `from` replaced by `to`.
+fn edit_config(project: &Project, from: &str, to: &str) {
+    let path = project.dir.path().join("ckplan.yaml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains(from), "{text}");
+    std::fs::write(&path, text.replace(from, to)).unwrap();
+}
+
+fn check<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no `{name}` check in {report}"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue_11_doctor_reports_a_missing_key_file_as_a_failed_check() {
+    let project = project(true, EmulatorConfig::default()).await;
+    edit_config(
+        &project,
+        "private_key_file: key.pem",
+        "private_key_file: nokey.pem",
+    );
+    let (code, stdout, stderr) = doctor(&project, &[]).await;
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(stdout.contains("FAIL  key"), "{stdout}{stderr}");
+    assert!(stdout.contains("nokey.pem"), "{stdout}");
+    assert!(
+        stdout.contains("fix: point `auth.private_key_file`"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("ok    local data"), "{stdout}");
+    assert!(stdout.contains("ok    environment"), "{stdout}");
+    assert!(
+        stdout.contains("skip  type Team") && stdout.contains("no usable key"),
+        "{stdout}"
+    );
+
+    let (code, stdout, _) = doctor(&project, &["--json"]).await;
+    assert_eq!(code, 1);
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(check(&report, "key")["status"], "fail");
+    assert!(check(&report, "key")["fix"].is_string());
+    assert_eq!(check(&report, "local data")["status"], "pass");
+    assert_eq!(check(&report, "clock")["status"], "skipped");
+    project.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue_11_doctor_reports_an_unreachable_endpoint_not_the_key() {
+    let project = project(true, EmulatorConfig::default()).await;
+    // A port nothing listens on.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    edit_config(&project, &project.server.url(), &url);
+    let (code, stdout, stderr) = doctor(&project, &[]).await;
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(stdout.contains("FAIL  endpoint"), "{stdout}");
+    assert!(stdout.contains("fix: check that `endpoint:`"), "{stdout}");
+    assert!(!stdout.contains("FAIL  key"), "{stdout}");
+    assert!(!stdout.contains("does not authenticate"), "{stdout}");
+    assert!(!stdout.contains("Date"), "{stdout}");
+    assert!(stdout.contains("could not be reached"), "{stdout}");
+    assert!(stdout.contains("skip  clock"), "{stdout}");
+    project.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue_11_doctor_reports_a_dropped_connection_as_an_endpoint_failure() {
+    let project = project(true, EmulatorConfig::default()).await;
+    // A server that reads each request and closes the connection without a reply.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut buffer = [0u8; 4096];
+            let _ = std::io::Read::read(&mut stream, &mut buffer);
+        }
+    });
+    edit_config(&project, &project.server.url(), &url);
+    let (code, stdout, stderr) = doctor(&project, &[]).await;
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(stdout.contains("FAIL  endpoint"), "{stdout}");
+    assert!(!stdout.contains("FAIL  key"), "{stdout}");
+    assert!(!stdout.contains("does not authenticate"), "{stdout}");
+    project.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue_11_doctor_reports_throttling_as_transient_not_the_key() {
+    let mut emulator = EmulatorConfig::default();
+    emulator.faults.throttle_rate = 1.0;
+    emulator.faults.retry_after_secs = 0.1;
+    let project = project(true, emulator).await;
+    let (code, stdout, stderr) = doctor(&project, &[]).await;
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(stdout.contains("transient"), "{stdout}");
+    assert!(!stdout.contains("FAIL  key"), "{stdout}");
+    assert!(!stdout.contains("does not authenticate"), "{stdout}");
+    // The client's retry policy resent the request before giving up.
+    let calls = project.server.stats().requests["users/caller"];
+    assert!(calls >= 2, "users/caller sent {calls} times");
+    project.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue_11_doctor_fails_the_private_database() {
+    let project = project(
+        true,
+        EmulatorConfig {
+            record_types: vec!["Team".into()],
+            ..EmulatorConfig::default()
+        },
+    )
+    .await;
+    edit_config(
+        &project,
+        "environment: development\n",
+        "environment: development\ndatabase: private\n",
+    );
+    let (code, stdout, stderr) = doctor(&project, &[]).await;
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(stdout.contains("FAIL  database"), "{stdout}");
+    assert!(stdout.contains("fix: set `database: public`"), "{stdout}");
+    project.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue_11_doctor_counts_warnings_and_gives_an_action_for_a_new_type() {
+    // Team has no records and no schema yet in development: a warning.
+    let project = project(true, EmulatorConfig::default()).await;
+    let (code, stdout, stderr) = doctor(&project, &[]).await;
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("warn  type Team"), "{stdout}");
+    assert!(!stdout.contains("All checks passed."), "{stdout}");
+    assert!(stdout.contains("No check failed, 1 warning."), "{stdout}");
+    assert!(
+        stdout.contains("fix: none needed now: the first `ckplan apply` creates `Team`"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("deploy the schema"), "{stdout}");
+    project.server.shutdown().await;
+}

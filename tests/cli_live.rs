@@ -57,7 +57,31 @@ fn issue_11_throttled_records_land_exactly_once_after_at_least_retry_after() {
 }
 
 #[test]
-fn issue_11_a_500_after_commit_is_resolved_by_lookup_never_resent() {
+fn issue_11_records_throttled_every_time_leave_the_receipt_incomplete_and_are_not_done() {
+    let env = Env::with_faults(Faults {
+        record_throttle_rate: 1.0,
+        retry_after_secs: 0.01,
+        seed: 11,
+        ..Faults::default()
+    });
+    assert_eq!(env.run(&["plan", "-o", "out.plan"]).code, 0);
+    let run = env.run(&["apply", "out.plan"]);
+    assert_ne!(run.code, 0, "{}", run.stderr);
+    let receipt = receipt(&env);
+    assert_eq!(receipt["totals"]["failed"], 5, "{receipt}");
+    assert_eq!(receipt["complete"], false, "{receipt}");
+    let again = env.run(&["apply", "out.plan"]);
+    assert!(
+        again
+            .stderr
+            .contains("Resuming: 0 records done in an earlier run"),
+        "{}",
+        again.stderr
+    );
+}
+
+#[test]
+fn issue_11_a_500_after_commit_is_resolved_by_lookup_never_resent_and_counted_as_created() {
     let env = Env::with_faults(Faults {
         error_after_commit_rate: 1.0,
         seed: 3,
@@ -70,8 +94,12 @@ fn issue_11_a_500_after_commit_is_resolved_by_lookup_never_resent() {
     let after = env.stats();
     assert_eq!(after.faults.errors_after_commit, 1, "{after:?}");
     assert_eq!(modify_requests(&before, &after), 1, "the write was resent");
+    // This run's writes did it: created, not "already applied".
+    let said = format!("{}{}", run.stdout, run.stderr);
+    assert!(said.contains("Apply complete: 5 created"), "{said}");
     let receipt = receipt(&env);
-    assert_eq!(receipt["totals"]["already_applied"], 5, "{receipt}");
+    assert_eq!(receipt["totals"]["created"], 5, "{receipt}");
+    assert_eq!(receipt["totals"]["already_applied"], 0, "{receipt}");
     assert_eq!(receipt["complete"], true);
     assert_receipt_true(&env);
 }

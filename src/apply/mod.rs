@@ -74,7 +74,7 @@ pub enum ApplyError {
 pub struct ApplyReport {
     /// Final outcome per record (this run and earlier runs of the same plan).
     pub outcomes: Outcomes,
-    /// Whether every change of the plan has a final outcome.
+    /// Whether every change of the plan has a final outcome other than `Failed`.
     pub complete: bool,
     /// A request failed in a way that stopped the run (after retries).
     pub error: Option<CloudKitError>,
@@ -112,6 +112,15 @@ struct Run<'a> {
     error: Mutex<Option<CloudKitError>>,
     batches: AtomicU64,
     observer: &'a dyn Observer,
+}
+
+/// Who sent the writes whose outcome is unknown: this run (a lost reply; a record found as
+/// planned was written by it) or an earlier run (journaled as uncertain; found as planned
+/// counts as already applied).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Sender {
+    ThisRun,
+    EarlierRun,
 }
 
 /// What a batch left to do next.
@@ -174,10 +183,13 @@ pub async fn execute(
         run.phase(phase, &replay.uncertain).await?;
     }
     let outcomes = run.outcomes.into_inner().expect("lock");
-    let complete = plan
-        .changes
-        .iter()
-        .all(|c| outcomes.contains_key(&work::key(c)));
+    // Complete: every change has a final outcome, and none failed (a failed change is
+    // tried again by a later run).
+    let complete = plan.changes.iter().all(|c| {
+        outcomes
+            .get(&work::key(c))
+            .is_some_and(|o| !matches!(o, Outcome::Failed { .. }))
+    });
     let mut journal = run.journal.into_inner().expect("lock");
     journal.append(&Entry::Finished {
         at: options.clock.timestamp(),
@@ -298,13 +310,18 @@ impl<'a> Run<'a> {
             }
         }
         if !unknown.is_empty() {
-            todo.extend(self.resolve(Vec::new(), unknown).await?);
+            todo.extend(
+                self.resolve(Vec::new(), unknown, Sender::EarlierRun)
+                    .await?,
+            );
         }
         let mut round = 0;
         while !todo.is_empty() && !self.stopping() {
             round += 1;
             let leftovers = self.send_all(todo).await?;
-            let mut next = self.resolve(leftovers.refused, leftovers.unknown).await?;
+            let mut next = self
+                .resolve(leftovers.refused, leftovers.unknown, Sender::ThisRun)
+                .await?;
             if !leftovers.retry.is_empty() && round < self.options.max_rounds {
                 // Records CloudKit said "not now" to are never resent sooner than asked.
                 let wait = crate::cloudkit::retry::retry_after_duration(leftovers.retry_after);
@@ -434,6 +451,7 @@ impl<'a> Run<'a> {
         &self,
         refused: Vec<Work<'a>>,
         unknown: Vec<Work<'a>>,
+        sender: Sender,
     ) -> Result<Vec<Work<'a>>, ApplyError> {
         if refused.is_empty() && unknown.is_empty() {
             return Ok(Vec::new());
@@ -501,6 +519,12 @@ impl<'a> Run<'a> {
                 resolve::after_refusal(work.change, now, policy, &rules)
             };
             match decision {
+                // This run's write whose reply was lost, found as planned: the write did it.
+                Decision::AlreadyApplied { change_tag }
+                    if outcome_unknown && sender == Sender::ThisRun =>
+                {
+                    finals.push((work.key(), work.confirmed(change_tag)))
+                }
                 Decision::AlreadyApplied { change_tag } => {
                     finals.push((work.key(), Outcome::AlreadyApplied { change_tag }))
                 }

@@ -187,7 +187,8 @@ impl<'p> Session<'p> {
             return Previous::Fresh;
         }
         Previous::Resume {
-            done: done.len(),
+            // Failed records are not done: this run tries them again.
+            done: self.plan.changes.iter().filter(|c| finished(c)).count(),
             uncertain: self.replay.uncertain.len(),
         }
     }

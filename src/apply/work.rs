@@ -142,6 +142,22 @@ impl<'a> Work<'a> {
         }
     }
 
+    /// The outcome of this work's write when its reply was lost and a lookup found the
+    /// record as planned (`change_tag`: the record's tag then; `None` for a deletion): the
+    /// planned action, as if the reply had arrived.
+    pub fn confirmed(&self, change_tag: Option<ChangeTag>) -> Outcome {
+        match (self.change.action, change_tag) {
+            (Action::Delete, _) => self.deleted(),
+            (Action::Create, Some(change_tag)) => Outcome::Created { change_tag },
+            (Action::Update, Some(change_tag)) => Outcome::Updated {
+                change_tag,
+                overwritten: listed(&self.overwritten),
+                reapplied: listed(self.reapplied.as_deref().unwrap_or_default()),
+            },
+            (_, None) => Outcome::AlreadyApplied { change_tag: None },
+        }
+    }
+
     /// The outcome of a successful save.
     pub fn saved(&self, record: Record) -> Outcome {
         let change_tag = record.change_tag.unwrap_or_else(|| ChangeTag::new(""));

@@ -3,8 +3,10 @@
 
 use super::{workspace, CommandResult, ExitStatus, Globals};
 use crate::cloudkit::{ClientOptions, RetryPolicy};
+use crate::config::Endpoint;
 use crate::render::escape;
 use crate::sync::doctor::{self, Report, Status};
+use crate::sync::ConnectError;
 use anyhow::Context;
 use console::Style;
 use std::time::Duration;
@@ -13,11 +15,13 @@ use std::time::Duration;
 /// data, without writing anything.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Checks, each with a fix for a problem:\n  \
-    key          the key authenticates (users/caller)\n  \
+    key          the key file reads and the key authenticates (users/caller)\n  \
+    endpoint     fails instead of key when CloudKit cannot be reached or stays busy\n  \
     clock        this machine's clock is within CloudKit's tolerance (the reply's Date header)\n  \
     type T       each configured record type exists and can be queried without a filter\n               \
     (a 404 means the schema is not deployed; \"not marked queryable\" means recordName lacks a QUERYABLE index)\n  \
     environment  production warns: users' apps read it\n  \
+    database     server-to-server keys reach the public database only\n  \
     local data   the data files validate\n\n\
     Exit status: 0 when no check failed (warnings allowed), 1 otherwise. Never writes.")]
 pub struct Args {
@@ -40,11 +44,30 @@ pub async fn run(args: Args, globals: &Globals) -> CommandResult {
         seed: globals.context.seed,
         ..ClientOptions::default()
     };
-    let connection = crate::sync::connect(&config, options)
-        .await
-        .with_context(|| format!("failed to connect to CloudKit for `{}`", config.target()))?;
-    let report = doctor::run(&config, &connection.client).await;
-    connection.close().await;
+    let report = match crate::sync::connect(&config, options).await {
+        Ok(connection) => {
+            let report = doctor::run(&config, &connection.client).await;
+            connection.close().await;
+            report
+        }
+        Err(
+            error @ (ConnectError::Key(_)
+            | ConnectError::NoKeyId { .. }
+            | ConnectError::NoKeyFile { .. }),
+        ) => {
+            let endpoint = match &config.endpoint {
+                Endpoint::Url(url) => url.clone(),
+                Endpoint::Embedded { .. } => "embedded".to_owned(),
+            };
+            let problem = format!("{:#}", anyhow::Error::from(error));
+            let fix = "point `auth.private_key_file` in ckplan.yaml (or CKPLAN_PRIVATE_KEY_FILE) at the PEM private key whose public half is registered in CloudKit Console, and set `auth.key_id`; `ckplan keygen` makes a new pair".to_owned();
+            doctor::without_client(&config, endpoint, problem, fix)
+        }
+        Err(error) => {
+            let context = format!("failed to connect to CloudKit for `{}`", config.target());
+            return Err(anyhow::Error::from(error).context(context).into());
+        }
+    };
     let text = if args.json {
         let mut json =
             crate::render::json::to_string_pretty(&report).context("cannot encode the report")?;
@@ -97,10 +120,17 @@ pub fn render(report: &Report, colour: bool) -> String {
         .iter()
         .filter(|c| c.status == Status::Fail)
         .count();
-    out.push_str(&match failed {
-        0 => "All checks passed.\n".to_owned(),
-        1 => "1 check failed.\n".to_owned(),
-        n => format!("{n} checks failed.\n"),
+    let warned = report
+        .checks
+        .iter()
+        .filter(|c| c.status == Status::Warn)
+        .count();
+    out.push_str(&match (failed, warned) {
+        (0, 0) => "All checks passed.\n".to_owned(),
+        (0, 1) => "No check failed, 1 warning.\n".to_owned(),
+        (0, n) => format!("No check failed, {n} warnings.\n"),
+        (1, _) => "1 check failed.\n".to_owned(),
+        (n, _) => format!("{n} checks failed.\n"),
     });
     out
 }

@@ -6,7 +6,7 @@ use crate::cloudkit::{Client, CloudKitError};
 use crate::config::Config;
 use crate::local as load;
 use crate::record::RecordType;
-use crate::record::{Environment, Target};
+use crate::record::{Database, Environment, Target};
 use serde::Serialize;
 
 /// The clock skew beyond which doctor fails. CloudKit does not document its tolerance for
@@ -24,7 +24,8 @@ pub enum Status {
     Pass,
     Warn,
     Fail,
-    /// Not run because an earlier check failed (a key that does not authenticate).
+    /// Not run because an earlier check failed (no usable key, an unreachable endpoint, a
+    /// key that does not authenticate); the detail says which.
     Skipped,
 }
 
@@ -73,19 +74,26 @@ impl Report {
 /// Runs every check against `client`'s target. Reads only: `users/caller` and one
 /// single-record query per configured type.
 pub async fn run(config: &Config, client: &Client) -> Report {
-    let key = key(client).await;
-    let authenticated = key.status == Status::Pass;
-    // The clock comes from the reply's `Date` header, a 401 included.
-    let mut checks = vec![key, clock(client), environment(config.environment)];
+    let (key, reached) = key(client).await;
+    let clock = match &reached {
+        Reached::No(why) => skipped("clock", why),
+        // The clock comes from the reply's `Date` header, a 401 included.
+        _ => clock(client),
+    };
+    let mut checks = vec![
+        key,
+        clock,
+        environment(config.environment),
+        database(config.database),
+    ];
     for record_type in config.types.keys() {
-        checks.push(if authenticated {
-            record_type_check(client, record_type).await
-        } else {
-            Check::new(
+        checks.push(match &reached {
+            Reached::Authenticated => record_type_check(client, record_type).await,
+            Reached::Refused => skipped(
                 format!("type {record_type}"),
-                Status::Skipped,
                 "not checked: the key does not authenticate",
-            )
+            ),
+            Reached::No(why) => skipped(format!("type {record_type}"), why),
         });
     }
     checks.push(local_data(config));
@@ -96,7 +104,42 @@ pub async fn run(config: &Config, client: &Client) -> Report {
     }
 }
 
-async fn key(client: &Client) -> Check {
+/// The checks that can run without a client, when no signed client could be built
+/// (`problem` says why: a missing or unreadable key file, no key ID). The key fails with
+/// `fix`; the checks that need CloudKit are skipped saying so; the environment, database
+/// and local data are checked as usual.
+pub fn without_client(config: &Config, endpoint: String, problem: String, fix: String) -> Report {
+    let why = "not checked: no usable key to sign requests with";
+    let mut checks = vec![
+        Check::new("key", Status::Fail, problem).with_fix(Some(fix)),
+        skipped("clock", why),
+        environment(config.environment),
+        database(config.database),
+    ];
+    for record_type in config.types.keys() {
+        checks.push(skipped(format!("type {record_type}"), why));
+    }
+    checks.push(local_data(config));
+    Report {
+        target: config.target(),
+        endpoint,
+        checks,
+    }
+}
+
+fn skipped(name: impl Into<String>, why: &str) -> Check {
+    Check::new(name, Status::Skipped, why)
+}
+
+/// How far the `users/caller` request got: the key authenticated, CloudKit refused it, or
+/// no answer came from CloudKit (the reason for the dependent checks' `skip`).
+enum Reached {
+    Authenticated,
+    Refused,
+    No(&'static str),
+}
+
+async fn key(client: &Client) -> (Check, Reached) {
     let key_id = client.key_id();
     let shown = &key_id[..key_id.len().min(8)];
     match client.get::<serde_json::Value>("users/caller").await {
@@ -107,14 +150,66 @@ async fn key(client: &Client) -> Check {
                 .as_str()
                 .or_else(|| reply["userRecordName"].as_str())
                 .unwrap_or("an unnamed user");
-            Check::new(
-                "key",
-                Status::Pass,
-                format!("key `{shown}...` authenticates as `{}`", plain(user)),
+            let detail = format!("key `{shown}...` authenticates as `{}`", plain(user));
+            (
+                Check::new("key", Status::Pass, detail),
+                Reached::Authenticated,
             )
         }
-        Err(error) => Check::new("key", Status::Fail, format!("key `{shown}...`: {error}"))
-            .with_fix(error.hint()),
+        Err(
+            error @ (CloudKitError::NotSent { .. }
+            | CloudKitError::MaybeSent { .. }
+            | CloudKitError::Gateway { .. }),
+        ) => {
+            let fix = format!(
+                "check that `endpoint:` in ckplan.yaml is the right URL and that this machine can reach it (network, proxy, firewall): {}",
+                client.endpoint()
+            );
+            let check = Check::new(
+                "endpoint",
+                Status::Fail,
+                format!("no answer from CloudKit: {error}"),
+            );
+            let why = "not checked: CloudKit could not be reached";
+            (check.with_fix(Some(fix)), Reached::No(why))
+        }
+        // Still throttled or unavailable after the client's retries: not the key's fault.
+        Err(error) if error.is_retryable() => {
+            let check = Check::new(
+                "endpoint",
+                Status::Fail,
+                format!("CloudKit is busy or unavailable (transient): {error}"),
+            );
+            let fix = "run `ckplan doctor` again in a few minutes".to_owned();
+            let why = "not checked: CloudKit answered with a transient error";
+            (check.with_fix(Some(fix)), Reached::No(why))
+        }
+        Err(error) => {
+            let check = Check::new("key", Status::Fail, format!("key `{shown}...`: {error}"));
+            (check.with_fix(error.hint()), Reached::Refused)
+        }
+    }
+}
+
+/// Server-to-server keys reach the public database only. Source: Apple, "CloudKit Web
+/// Services Reference", Accessing CloudKit Using a Server-to-Server Key ("the server-to-server
+/// key ... can only be used to access the public database").
+fn database(database: Database) -> Check {
+    match database {
+        Database::Public => Check::new(
+            "database",
+            Status::Pass,
+            "public: the database server-to-server keys can write",
+        ),
+        other => Check::new(
+            "database",
+            Status::Fail,
+            format!(
+                "{}: server-to-server keys can only access the public database",
+                other.as_str()
+            ),
+        )
+        .with_fix(Some("set `database: public` in ckplan.yaml".to_owned())),
     }
 }
 
@@ -151,17 +246,17 @@ async fn record_type_check(client: &Client, record_type: &RecordType) -> Check {
             Status::Pass,
             format!("record type `{record_type}` exists and can be queried without a filter"),
         ),
-        Err(
-            error @ CloudKitError::UnknownRecordType {
-                environment: Environment::Development,
-                ..
-            },
-        ) => Check::new(
+        Err(CloudKitError::UnknownRecordType {
+            environment: Environment::Development,
+            ..
+        }) => Check::new(
             name,
             Status::Warn,
             format!("record type `{record_type}` does not exist in development yet; the first apply creates it"),
         )
-        .with_fix(error.hint()),
+        .with_fix(Some(format!(
+            "none needed now: the first `ckplan apply` creates `{record_type}` in development; before using production, deploy the schema to production in CloudKit Console"
+        ))),
         Err(error) => Check::new(name, Status::Fail, error.to_string()).with_fix(error.hint()),
     }
 }
