@@ -138,3 +138,28 @@ fn issue_12_a_record_repeated_across_pages_is_never_an_orphan() {
         "no page was repeated"
     );
 }
+
+#[test]
+fn issue_11_a_retry_after_beyond_the_longest_pause_fails_the_records_instead_of_stalling() {
+    // CloudKit asks every record to wait an hour: the apply neither resends sooner than asked
+    // nor stalls; the records end as not applied, and a re-run sends them again. (Without
+    // the bound the apply sleeps for the hour and the harness's 60 s timeout kills it.)
+    let env = Env::with_faults(Faults {
+        record_throttle_rate: 1.0,
+        retry_after_secs: 3600.0,
+        seed: 12,
+        ..Faults::default()
+    });
+    assert_eq!(env.run(&["plan", "-o", "out.plan"]).code, 0);
+    let before = env.stats();
+    let run = env.run(&["apply", "out.plan"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(
+        modify_requests(&before, &env.stats()),
+        1,
+        "resent sooner than asked"
+    );
+    let receipt = receipt(&env);
+    assert_eq!(receipt["totals"]["failed"], 5, "{receipt}");
+    assert_eq!(receipt["complete"], false, "{receipt}");
+}

@@ -29,10 +29,15 @@ use resolve::Decision;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
+use std::time::Duration;
 use work::Work;
 
 /// The most operations CloudKit takes in one request.
 pub const BATCH_SIZE: usize = 200;
+
+/// The longest `retryAfter` an apply waits out between rounds: 60 seconds. Records CloudKit
+/// asks to leave alone for longer are reported as not applied for this run.
+pub const LONGEST_PAUSE: Duration = Duration::from_secs(60);
 
 /// How an apply runs.
 #[derive(Clone, Debug)]
@@ -268,6 +273,16 @@ impl<'a> Run<'a> {
         self.stop.load(Ordering::SeqCst) || self.cancel.is_stopped()
     }
 
+    /// Sleeps `wait`, waking early when a stop is requested (Ctrl-C must not wait out a
+    /// long `retryAfter`).
+    async fn pause(&self, wait: Duration) {
+        let until = tokio::time::Instant::now() + wait;
+        while !self.stopping() && tokio::time::Instant::now() < until {
+            let slice = until.saturating_duration_since(tokio::time::Instant::now());
+            tokio::time::sleep(slice.min(Duration::from_millis(100))).await;
+        }
+    }
+
     fn rules(&self, record_type: &RecordType) -> CompareRules {
         self.rules.get(record_type).cloned().unwrap_or_default()
     }
@@ -322,14 +337,28 @@ impl<'a> Run<'a> {
             let mut next = self
                 .resolve(leftovers.refused, leftovers.unknown, Sender::ThisRun)
                 .await?;
-            if !leftovers.retry.is_empty() && round < self.options.max_rounds {
-                // Records CloudKit said "not now" to are never resent sooner than asked.
+            let mut retry = leftovers.retry;
+            if !retry.is_empty() && round < self.options.max_rounds {
+                // Records CloudKit said "not now" to are never resent sooner than asked; a
+                // pause longer than `LONGEST_PAUSE` would stall the apply, so those records
+                // are given up for this run instead (a re-run sends them).
                 let wait = crate::cloudkit::retry::retry_after_duration(leftovers.retry_after);
-                if let Some(wait) = wait {
-                    tokio::time::sleep(wait).await;
+                match wait {
+                    Some(wait) if wait > LONGEST_PAUSE => {
+                        let finals = retry
+                            .drain(..)
+                            .map(|w| {
+                                let cause = Failure::GaveUp { rounds: round };
+                                (w.key(), Outcome::Failed { cause })
+                            })
+                            .collect();
+                        self.finish(finals)?;
+                    }
+                    Some(wait) => self.pause(wait).await,
+                    None => {}
                 }
             }
-            next.extend(leftovers.retry);
+            next.extend(retry);
             if round >= self.options.max_rounds && !next.is_empty() {
                 let finals = next
                     .iter()
