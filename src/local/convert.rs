@@ -224,8 +224,8 @@ impl<'a> Converter<'a> {
             report.error(Some(field), message);
             return None;
         };
-        // A field object is `{value, type?}` (docs/cloudkit-protocol.md, "Record
-        // dictionary"); anything else is a typo whose meaning would be dropped silently.
+        // A field object is `{value, type?}` (docs/protocol.md, "Records and
+        // fields"); anything else is a typo whose meaning would be dropped silently.
         if let Some(key) = wire
             .keys()
             .find(|key| !["value", "type"].contains(&key.as_str()))

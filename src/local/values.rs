@@ -165,7 +165,7 @@ fn decode_reference(json: &Json) -> Result<Reference, String> {
 
 /// Why no record CloudKit holds could be named `name`. A leading `_` is allowed here
 /// (unlike for the local records' own names): CloudKit's user records are named `_` and 32
-/// hex digits (`userRecordName`, docs/cloudkit-protocol.md "Record dictionary"), and a
+/// hex digits (`userRecordName`, docs/protocol.md "Records and fields"), and a
 /// record may reference one.
 fn referenced_name_problem(name: &str) -> Option<String> {
     use crate::record::identifier::{record_name_problem, MAX_NAME_CHARS};
