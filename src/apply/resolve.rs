@@ -477,4 +477,101 @@ mod tests {
             Decision::Conflict(ConflictReason::CreatedMeanwhile(_))
         ));
     }
+
+    fn create_change() -> Change {
+        Change {
+            action: Action::Create,
+            record_type: "Team".into(),
+            record_name: "team-1".into(),
+            change_tag: None,
+            before: BTreeMap::new(),
+            after: Some(fields(&[("name", FieldValue::string("New"))])),
+            removed: vec![],
+        }
+    }
+
+    #[test]
+    fn a_create_refused_and_then_found_absent_is_sent_again_as_a_create() {
+        // EXISTS, then the lookup finds nothing (deleted meanwhile): create it, never a
+        // "deleted meanwhile" conflict.
+        for policy in [OnConflict::Replan, OnConflict::Overwrite, OnConflict::Abort] {
+            assert_eq!(
+                after_refusal(&create_change(), None, policy, &rules()),
+                Decision::Send { change_tag: None }
+            );
+        }
+    }
+
+    #[test]
+    fn overwriting_a_create_names_the_values_lost_and_only_those() {
+        // Same values plus a cloud-only field: nothing of theirs is written over, so the
+        // create is sent over the fresh tag without a loss to report.
+        let extra = cloud(
+            "t5",
+            &[
+                ("name", FieldValue::string("New")),
+                ("colour", FieldValue::string("red")),
+            ],
+        );
+        assert_eq!(
+            after_refusal(
+                &create_change(),
+                Some(&extra),
+                OnConflict::Overwrite,
+                &rules()
+            ),
+            Decision::Send {
+                change_tag: Some(ChangeTag::new("t5"))
+            }
+        );
+        let other = cloud("t5", &[("name", FieldValue::string("Other"))]);
+        assert_eq!(
+            after_refusal(
+                &create_change(),
+                Some(&other),
+                OnConflict::Overwrite,
+                &rules()
+            ),
+            Decision::Overwrite {
+                change_tag: Some(ChangeTag::new("t5")),
+                fields: vec![FieldConflict {
+                    field: "name".into(),
+                    planned_before: None,
+                    now: Some(FieldValue::string("Other")),
+                    wanted: Some(FieldValue::string("New")),
+                }],
+            }
+        );
+    }
+
+    #[test]
+    fn an_update_removing_a_field_already_gone_is_already_applied() {
+        let mut change = update_change();
+        change
+            .before
+            .insert("logo".into(), Some(FieldValue::string("old.png")));
+        change.removed = vec!["logo".into()];
+        let now = cloud(
+            "t2",
+            &[
+                ("name", FieldValue::string("New")),
+                ("city", FieldValue::string("Boston")),
+            ],
+        );
+        assert_eq!(
+            after_refusal(&change, Some(&now), OnConflict::Replan, &rules()),
+            Decision::AlreadyApplied {
+                change_tag: Some(ChangeTag::new("t2"))
+            }
+        );
+        let still_there = cloud(
+            "t2",
+            &[
+                ("name", FieldValue::string("New")),
+                ("city", FieldValue::string("Boston")),
+                ("logo", FieldValue::string("old.png")),
+            ],
+        );
+        assert!(!is_applied(&change, Some(&still_there), &rules()));
+    }
 }
