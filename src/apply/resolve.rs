@@ -264,10 +264,12 @@ pub fn after_unknown_outcome(
             change_tag: current.and_then(|r| r.change_tag.clone()),
         };
     }
+    // An update or delete whose record still carries the tag it was sent against never
+    // took effect. (A create that is still absent is sent again as a create by
+    // `after_refusal`, whatever tag it carried.)
     let untouched = match (change.action, current) {
-        (Action::Create, None) => true,
         (Action::Update | Action::Delete, Some(record)) => {
-            record.change_tag.as_ref() == sent_tag && sent_tag.is_some()
+            sent_tag.is_some() && record.change_tag.as_ref() == sent_tag
         }
         _ => false,
     };
@@ -573,5 +575,62 @@ mod tests {
             ],
         );
         assert!(!is_applied(&change, Some(&still_there), &rules()));
+    }
+
+    #[test]
+    fn a_lost_update_whose_record_moved_on_is_judged_as_a_refusal() {
+        // Sent against t1; the record is now at t3 with someone else's name: the request
+        // may not be sent again blindly over t1, the concurrent edit is reported.
+        let change = update_change();
+        let sent = ChangeTag::new("t1");
+        let moved = cloud("t3", &[("name", FieldValue::string("Theirs"))]);
+        assert!(matches!(
+            after_unknown_outcome(
+                &change,
+                Some(&sent),
+                Some(&moved),
+                OnConflict::Replan,
+                &rules()
+            ),
+            Decision::Conflict(ConflictReason::ConcurrentEdit(_))
+        ));
+        // A lost create found absent is created again without a tag, even when it was sent
+        // over a fresh tag by `--on-conflict overwrite`.
+        let create = create_change();
+        assert_eq!(
+            after_unknown_outcome(&create, Some(&sent), None, OnConflict::Overwrite, &rules()),
+            Decision::Send { change_tag: None }
+        );
+    }
+
+    #[test]
+    fn a_delete_of_a_record_changed_meanwhile_is_reported_as_changed_before_delete() {
+        let change = Change {
+            action: Action::Delete,
+            record_type: "Team".into(),
+            record_name: "team-1".into(),
+            change_tag: Some(ChangeTag::new("t1")),
+            before: [("name".to_owned(), Some(FieldValue::string("Old")))].into(),
+            after: None,
+            removed: vec![],
+        };
+        let now = cloud("t2", &[("name", FieldValue::string("Theirs"))]);
+        let lost = vec![FieldConflict {
+            field: "name".into(),
+            planned_before: Some(FieldValue::string("Old")),
+            now: Some(FieldValue::string("Theirs")),
+            wanted: None,
+        }];
+        assert_eq!(
+            after_refusal(&change, Some(&now), OnConflict::Replan, &rules()),
+            Decision::Conflict(ConflictReason::ChangedBeforeDelete(lost.clone()))
+        );
+        assert_eq!(
+            after_refusal(&change, Some(&now), OnConflict::Overwrite, &rules()),
+            Decision::Overwrite {
+                change_tag: Some(ChangeTag::new("t2")),
+                fields: lost,
+            }
+        );
     }
 }
