@@ -40,9 +40,10 @@ pub fn values_equal(a: &FieldValue, b: &FieldValue, rules: &CompareRules) -> boo
     match (a, b) {
         (FieldValue::Scalar(a), FieldValue::Scalar(b)) => elements_equal(a, b, rules),
         (FieldValue::List(a_type, a), FieldValue::List(b_type, b)) => {
-            // Two empty lists hold the same nothing whatever their declared element type.
-            (a_type == b_type || a.is_empty() && b.is_empty())
-                && a.len() == b.len()
+            // Two empty lists hold the same nothing whatever their declared element type
+            // (lengths are equal, so `a` empty means both are).
+            a.len() == b.len()
+                && (a_type == b_type || a.is_empty())
                 && a.iter().zip(b).all(|(a, b)| elements_equal(a, b, rules))
         }
         (
