@@ -65,6 +65,23 @@ fn scalars_compare_by_value_and_type() {
         FieldValue::double(f64::NAN),
         FieldValue::double(f64::NAN)
     ));
+    // NaN equals only NaN.
+    assert!(!equal(
+        FieldValue::double(f64::NAN),
+        FieldValue::double(1.0)
+    ));
+    assert!(!equal(
+        FieldValue::double(1.0),
+        FieldValue::double(f64::NAN)
+    ));
+    let asset = |checksum: &str| {
+        FieldValue::Scalar(Value::Asset(Box::new(serde_json::json!({
+            "fileChecksum": checksum,
+            "size": 10,
+        }))))
+    };
+    assert!(equal(asset("abc"), asset("abc")));
+    assert!(!equal(asset("abc"), asset("abd")));
     let unknown = |v| FieldValue::Unknown {
         type_name: "BOOLEAN".into(),
         value: Box::new(serde_json::json!(v)),
@@ -148,6 +165,34 @@ fn categories_and_order() {
     );
     assert!(diff.records[3].desired.is_none());
     assert_eq!(diff.count(Category::Unchanged), 1);
+}
+
+#[test]
+fn records_in_descending_order_are_sorted_before_the_merge() {
+    let desired = vec![
+        Record::new("Team", "c").with_field("n", FieldValue::int64(1)),
+        Record::new("Team", "b").with_field("n", FieldValue::int64(1)),
+        Record::new("Team", "a").with_field("n", FieldValue::int64(1)),
+    ];
+    let current = vec![
+        cloud("c", "t3").with_field("n", FieldValue::int64(1)),
+        cloud("b", "t2").with_field("n", FieldValue::int64(1)),
+        cloud("a", "t1").with_field("n", FieldValue::int64(1)),
+    ];
+    let diff = compare_type(&"Team".into(), desired, current, &rules());
+    let names: Vec<(&str, Category)> = diff
+        .records
+        .iter()
+        .map(|r| (r.record_name.as_str(), r.category))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("a", Category::Unchanged),
+            ("b", Category::Unchanged),
+            ("c", Category::Unchanged),
+        ]
+    );
 }
 
 #[test]
