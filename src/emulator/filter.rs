@@ -363,3 +363,6 @@ pub fn sort_value(sort: &Sort, name: &str, record: &StoredRecord) -> SortValue {
     };
     value.unwrap_or(SortValue::Missing)
 }
+
+#[cfg(test)]
+mod tests;
