@@ -64,9 +64,9 @@ fn decode_element(t: ScalarType, json: &Json) -> Result<Value, String> {
         },
         ScalarType::Int64 => match json {
             Json::Number(n) if n.is_i64() => Ok(Value::Int64(n.as_i64().unwrap_or_default())),
-            Json::Number(n) if n.is_u64() => Err(int64_out_of_range(n)),
-            // A whole number too large for 64 bits is read as a float (`1e23`); one within
-            // range was written as a float (`2.0`, `1e5`) and is not an integer literal.
+            // Any other whole number is beyond the INT64 range (an unsigned one from 2^63 up,
+            // or one too large for 64 bits, read as a float: `1e23`), or within it but
+            // written as a float (`2.0`, `1e5`), which is not an integer literal.
             Json::Number(n) if n.as_f64().is_some_and(|f| f.fract() == 0.0) => {
                 match n.as_f64().is_some_and(|f| f.abs() < -(i64::MIN as f64)) {
                     true => Err(format!(
@@ -392,6 +392,19 @@ mod tests {
             "{list}"
         );
         assert!(decode_as("REFERENCE", json!({"recordName": "a", "action": "X"})).is_err());
+    }
+
+    #[test]
+    fn long_strings_are_described_by_their_first_40_characters() {
+        let forty = "é".repeat(40);
+        assert_eq!(describe(&json!(forty)), format!("string {forty:?}"));
+        let forty_one = format!("{forty}x");
+        assert_eq!(describe(&json!(forty_one)), format!("string {forty:?}..."));
+        assert_eq!(describe(&json!(null)), "null");
+        assert_eq!(describe(&json!(false)), "boolean false");
+        assert_eq!(describe(&json!(-2.5)), "number -2.5");
+        assert_eq!(describe(&json!([1])), "an array");
+        assert_eq!(describe(&json!({"a": 1})), "an object");
     }
 
     #[test]
