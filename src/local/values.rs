@@ -68,7 +68,9 @@ fn decode_element(t: ScalarType, json: &Json) -> Result<Value, String> {
             // or one too large for 64 bits, read as a float: `1e23`), or within it but
             // written as a float (`2.0`, `1e5`), which is not an integer literal.
             Json::Number(n) if n.as_f64().is_some_and(|f| f.fract() == 0.0) => {
-                match n.as_f64().is_some_and(|f| f.abs() < -(i64::MIN as f64)) {
+                // INT64 spans [-2^63, 2^63).
+                let in_range = |f: f64| (i64::MIN as f64..-(i64::MIN as f64)).contains(&f);
+                match n.as_f64().is_some_and(in_range) {
                     true => Err(format!(
                         "INT64 `{n}` is not an integer (write it without a decimal point or \
                          exponent)"
@@ -79,10 +81,11 @@ fn decode_element(t: ScalarType, json: &Json) -> Result<Value, String> {
             Json::Bool(flag) => Ok(Value::Int64(i64::from(*flag))),
             _ => Err(mismatch(t, json)),
         },
-        ScalarType::Double => match json.as_f64() {
-            Some(number) if json.is_number() => Ok(Value::Double(number)),
-            _ => Err(mismatch(t, json)),
-        },
+        // Only a JSON number has an f64 value.
+        ScalarType::Double => json
+            .as_f64()
+            .map(Value::Double)
+            .ok_or_else(|| mismatch(t, json)),
         ScalarType::Timestamp => decode_timestamp(json).map(Value::Timestamp),
         ScalarType::Bytes => match json {
             Json::String(text) => match base64::engine::general_purpose::STANDARD.decode(text) {
@@ -392,6 +395,67 @@ mod tests {
             "{list}"
         );
         assert!(decode_as("REFERENCE", json!({"recordName": "a", "action": "X"})).is_err());
+    }
+
+    #[test]
+    fn bytes_assets_and_doubles_decode_only_from_their_own_shapes() {
+        assert_eq!(
+            decode_as("BYTES", json!("aGVsbG8=")),
+            Ok(FieldValue::Scalar(Value::Bytes("aGVsbG8=".into())))
+        );
+        assert_eq!(
+            decode_as("BYTES", json!(5)),
+            Err("expected BYTES, found number 5".into())
+        );
+        let asset = json!({"fileChecksum": "abc", "size": 3});
+        assert_eq!(
+            decode_as("ASSETID", asset.clone()),
+            Ok(FieldValue::Scalar(Value::Asset(Box::new(asset))))
+        );
+        assert_eq!(
+            decode_as("ASSETID", json!("abc")),
+            Err("expected ASSETID, found string \"abc\"".into())
+        );
+        assert_eq!(
+            decode_as("DOUBLE", json!(-0.5)),
+            Ok(FieldValue::double(-0.5))
+        );
+        assert_eq!(
+            decode_as("DOUBLE", json!("1.5")),
+            Err("expected DOUBLE, found string \"1.5\"".into())
+        );
+        assert_eq!(
+            decode_as("DOUBLE", json!(true)),
+            Err("expected DOUBLE, found boolean true".into())
+        );
+    }
+
+    #[test]
+    fn int64_stops_exactly_at_its_range() {
+        assert_eq!(
+            decode_as("INT64", json!(i64::MAX)),
+            Ok(FieldValue::int64(i64::MAX))
+        );
+        assert_eq!(
+            decode_as("INT64", json!(i64::MIN)),
+            Ok(FieldValue::int64(i64::MIN))
+        );
+        // 2^63, as an integer and as a float: out of range, not "not an integer".
+        for json in [
+            json!(9_223_372_036_854_775_808_u64),
+            json!(9.223_372_036_854_775_808e18),
+        ] {
+            let error = decode_as("INT64", json.clone()).unwrap_err();
+            assert!(error.contains("is out of range"), "{json}: {error}");
+        }
+        // The largest whole float below 2^63 is in range, but written as a float.
+        let error = decode_as("INT64", json!(9.223_372_036_854_774_784e18)).unwrap_err();
+        assert!(error.contains("is not an integer"), "{error}");
+        // -2^63 is INT64's least value: in range, written as a float.
+        let error = decode_as("INT64", json!(-9.223_372_036_854_775_808e18)).unwrap_err();
+        assert!(error.contains("is not an integer"), "{error}");
+        let error = decode_as("INT64", json!(-9.223_372_036_854_777e18)).unwrap_err();
+        assert!(error.contains("is out of range"), "{error}");
     }
 
     #[test]
