@@ -431,6 +431,27 @@ mod tests {
     }
 
     #[test]
+    fn references_keep_their_action_and_zone_and_need_a_name() {
+        let empty = "expected REFERENCE (a recordName or {recordName}), found string \"\"";
+        assert_eq!(decode_as("REFERENCE", json!("")), Err(empty.into()));
+        let Ok(FieldValue::Scalar(Value::Reference(reference))) = decode_as(
+            "REFERENCE",
+            json!({"recordName": "s-1", "action": "DELETE_SELF", "zoneID": {"zoneName": "z"}}),
+        ) else {
+            panic!("a reference");
+        };
+        assert_eq!(reference.action.as_deref(), Some("DELETE_SELF"));
+        assert_eq!(reference.zone_id, Some(json!({"zoneName": "z"})));
+        assert_eq!(
+            decode_as("REFERENCE", json!({"recordName": "s-1", "action": 1})),
+            Err("reference action must be NONE, DELETE_SELF or VALIDATE, found number 1".into())
+        );
+        assert!(decode_as("REFERENCE", json!({"recordName": ""}))
+            .unwrap_err()
+            .starts_with("expected REFERENCE"));
+    }
+
+    #[test]
     fn int64_stops_exactly_at_its_range() {
         assert_eq!(
             decode_as("INT64", json!(i64::MAX)),
