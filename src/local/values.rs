@@ -446,6 +446,15 @@ mod tests {
             decode_as("REFERENCE", json!({"recordName": "s-1", "action": 1})),
             Err("reference action must be NONE, DELETE_SELF or VALIDATE, found number 1".into())
         );
+        let Ok(FieldValue::Scalar(Value::Reference(reference))) =
+            decode_as("REFERENCE", json!({"recordName": "s-1", "zoneID": null}))
+        else {
+            panic!("a reference");
+        };
+        assert_eq!(
+            (reference.action.as_deref(), reference.zone_id),
+            (Some("NONE"), None)
+        );
         assert!(decode_as("REFERENCE", json!({"recordName": ""}))
             .unwrap_err()
             .starts_with("expected REFERENCE"));
