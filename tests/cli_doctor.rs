@@ -347,3 +347,32 @@ async fn issue_11_doctor_counts_warnings_and_gives_an_action_for_a_new_type() {
     assert!(stdout.contains("deploy the schema"), "{stdout}");
     project.server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue_13_doctor_escapes_cloudkits_reason() {
+    let project = project(true, EmulatorConfig::default()).await;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut buffer = [0u8; 65536];
+            let _ = std::io::Read::read(&mut stream, &mut buffer);
+            let body = "{\"uuid\":\"u-1\",\"serverErrorCode\":\"AUTHENTICATION_FAILED\",\"reason\":\"evil\u{1b}[2J\u{9b}1A\u{202e}gnp\"}";
+            let reply = format!(
+                "HTTP/1.1 401 Unauthorized\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = std::io::Write::write_all(&mut stream, reply.as_bytes());
+        }
+    });
+    edit_config(&project, &project.server.url(), &url);
+    let (code, stdout, stderr) = doctor(&project, &[]).await;
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(stdout.contains("gnp"), "{stdout:?}");
+    for raw in ['\u{1b}', '\u{9b}', '\u{202e}'] {
+        assert!(!stdout.contains(raw), "{raw:?} raw in {stdout:?}");
+        assert!(!stderr.contains(raw), "{raw:?} raw in {stderr:?}");
+    }
+    project.server.shutdown().await;
+}

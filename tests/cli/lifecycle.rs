@@ -680,3 +680,77 @@ fn issue_12_a_huge_conflicting_value_is_clipped_in_the_warning() {
     );
     assert!(run.stderr.len() < 5_000, "{} bytes", run.stderr.len());
 }
+
+#[test]
+fn issue_13_a_conflicting_value_is_escaped_in_the_warning() {
+    let env = Env::new();
+    env.publish();
+    let mut stadiums = common::stadiums().as_array().unwrap().clone();
+    stadiums[0]["name"] = json!("Harbor Field II");
+    env.set_stadiums(&Json::Array(stadiums));
+    assert_eq!(env.run(&["plan", "-o", "out.plan"]).code, 0);
+    let evil = "evil\u{1b}[2J\u{9b}1A\u{202e}gnp.exe";
+    env.edit(
+        "Stadium",
+        "stadium-1",
+        &[("name", Some(FieldValue::string(evil)))],
+    );
+    let run = env.run(&["apply", "out.plan"]);
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    for raw in ['\u{1b}', '\u{9b}', '\u{202e}'] {
+        assert!(!run.stderr.contains(raw), "{raw:?} raw in {:?}", run.stderr);
+    }
+    assert!(run.stderr.contains("\\u{202e}gnp.exe"), "{:?}", run.stderr);
+}
+
+#[test]
+fn issue_13_a_symlinked_plan_writes_its_receipt_beside_its_file() {
+    let env = Env::new();
+    assert_eq!(env.run(&["plan", "-o", "out.plan"]).code, 0);
+    std::os::unix::fs::symlink("out.plan", env.path("link.plan")).unwrap();
+    let run = env.run(&["apply", "link.plan"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(env.path("out.plan.receipt.json").exists(), "{}", run.stderr);
+    assert!(
+        !env.path("link.plan.receipt.json").exists(),
+        "{}",
+        run.stderr
+    );
+    let again = env.run(&["apply", "out.plan"]);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert!(
+        again.stderr.contains("already applied in full"),
+        "{}",
+        again.stderr
+    );
+}
+
+#[test]
+fn issue_13_a_second_sigterm_quits_at_once() {
+    // The first signal asks apply to finish the batch in flight, held 4 s by the emulator;
+    // the second must not wait for it.
+    let env = Env::with_emulator_process(&[]);
+    env.set_stadiums(&many_stadiums(1000));
+    assert_eq!(env.run(&["plan", "-o", "out.plan"]).code, 0);
+    env.set_faults(r#"{"latencyMs": 4000}"#);
+    let mut child = spawn_apply(&env);
+    wait_for_modify_requests(&env, 1);
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
+    std::thread::sleep(Duration::from_millis(300));
+    let second = Instant::now();
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
+    let status = child.wait().unwrap();
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    assert!(
+        second.elapsed() < Duration::from_secs(2),
+        "{:?} {stderr}",
+        second.elapsed()
+    );
+}

@@ -496,3 +496,30 @@ fn issue_12_a_record_name_held_by_another_type_stops_plan_and_diff() {
     }
     assert!(!env.path("a.plan").exists());
 }
+
+#[test]
+fn issue_13_show_refuses_a_plan_for_another_zone_or_database() {
+    let env = seeded();
+    let run = env.run(&["plan", "-o", "out.plan"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let config = env.read("ckplan.yaml");
+    for (from, to) in [
+        ("database: public\n", "database: public\nzone: Elsewhere\n"),
+        ("database: public\n", "database: private\n"),
+    ] {
+        assert!(config.contains(from));
+        env.write("ckplan.yaml", &config.replacen(from, to, 1));
+        let show = env.run(&["show", "out.plan"]);
+        assert_eq!(
+            (show.code, show.stdout.as_str()),
+            (1, ""),
+            "{to}: {}",
+            show.stderr
+        );
+        assert!(
+            show.stderr.contains("refusing plan `out.plan`"),
+            "{}",
+            show.stderr
+        );
+    }
+}

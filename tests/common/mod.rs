@@ -282,6 +282,25 @@ impl Env {
             .replace(&self.url, "[URL]")
     }
 
+    /// Replaces the emulator's faults over its admin route (`POST /_emulator/faults`, the
+    /// camelCase JSON of `emulator::Faults`; missing keys are off).
+    pub fn set_faults(&self, faults: &str) {
+        let url = format!("{}/_emulator/faults", self.url);
+        let status = self.runtime.block_on(async {
+            reqwest::Client::builder()
+                .no_proxy()
+                .build()
+                .unwrap()
+                .post(url)
+                .body(faults.to_owned())
+                .send()
+                .await
+                .unwrap()
+                .status()
+        });
+        assert_eq!(status, 200, "faults {faults} refused");
+    }
+
     /// The emulator's counters, read over its admin route.
     pub fn stats(&self) -> Stats {
         let url = format!("{}/_emulator/stats", self.url);

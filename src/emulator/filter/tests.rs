@@ -4,7 +4,7 @@
 
 use super::*;
 use crate::emulator::store::{Indexes, Scope};
-use crate::record::{Database, Environment, Location};
+use crate::record::{Database, Environment};
 use serde_json::json;
 
 fn strings(items: &[&str]) -> FieldValue {
