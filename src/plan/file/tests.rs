@@ -305,6 +305,25 @@ fn a_delete_with_desired_fields_is_refused() {
     );
 }
 
+#[test]
+fn changes_whose_members_contradict_their_action_are_refused() {
+    // (change, member, value, message): 0 is an update, 1 a create.
+    let cases = [
+        (0, "after", json!(null), "plan change 0 (update Stadium `stadium-fenway`): `after` is missing: the desired fields are needed"),
+        (1, "after", json!(null), "plan change 1 (create Team `team-7`): `after` is missing: the desired fields are needed"),
+        (1, "change_tag", json!("k1"), "plan change 1 (create Team `team-7`): `change_tag` must be null for a create"),
+        (1, "removed", json!(["name"]), "plan change 1 (create Team `team-7`): `removed` must be empty for a create"),
+    ];
+    for (index, member, bad, message) in cases {
+        let mut value = sample_value();
+        value["changes"][index][member] = bad;
+        let error = from_text(&resealed(value)).unwrap_err();
+        assert_eq!(error.to_string(), message);
+    }
+    // An update may remove fields; the sample's does.
+    assert!(from_text(&to_text(&sample_plan())).is_ok());
+}
+
 fn arb_element(element: ScalarType) -> BoxedStrategy<Value> {
     let finite = any::<f64>().prop_filter("finite", |f| f.is_finite());
     match element {
