@@ -462,6 +462,8 @@ mod tests {
 
     #[test]
     fn int64_stops_exactly_at_its_range() {
+        // 2^63; the floats next to it are 1024 below and 2048 beyond.
+        const TWO_TO_63: f64 = 9_223_372_036_854_775_808.0;
         assert_eq!(
             decode_as("INT64", json!(i64::MAX)),
             Ok(FieldValue::int64(i64::MAX))
@@ -471,20 +473,17 @@ mod tests {
             Ok(FieldValue::int64(i64::MIN))
         );
         // 2^63, as an integer and as a float: out of range, not "not an integer".
-        for json in [
-            json!(9_223_372_036_854_775_808_u64),
-            json!(9.223_372_036_854_775_808e18),
-        ] {
+        for json in [json!(9_223_372_036_854_775_808_u64), json!(TWO_TO_63)] {
             let error = decode_as("INT64", json.clone()).unwrap_err();
             assert!(error.contains("is out of range"), "{json}: {error}");
         }
         // The largest whole float below 2^63 is in range, but written as a float.
-        let error = decode_as("INT64", json!(9.223_372_036_854_774_784e18)).unwrap_err();
+        let error = decode_as("INT64", json!(TWO_TO_63 - 1024.0)).unwrap_err();
         assert!(error.contains("is not an integer"), "{error}");
         // -2^63 is INT64's least value: in range, written as a float.
-        let error = decode_as("INT64", json!(-9.223_372_036_854_775_808e18)).unwrap_err();
+        let error = decode_as("INT64", json!(-TWO_TO_63)).unwrap_err();
         assert!(error.contains("is not an integer"), "{error}");
-        let error = decode_as("INT64", json!(-9.223_372_036_854_777e18)).unwrap_err();
+        let error = decode_as("INT64", json!(-TWO_TO_63 - 2048.0)).unwrap_err();
         assert!(error.contains("is out of range"), "{error}");
     }
 

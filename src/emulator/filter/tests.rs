@@ -483,7 +483,7 @@ fn untyped_membership_filters_are_dropped_as_live_cloudkit_does() {
 fn unusable_filters_are_bad_requests_that_say_why() {
     let store = store_with_schema();
     let reason = |filter: serde_json::Value| {
-        let error = compile_json(&store, json!([filter])).err().expect("a 400");
+        let error = compile_json(&store, json!([filter])).expect_err("a 400");
         assert_eq!(
             error.code,
             crate::cloudkit::wire::ServerErrorCode::BadRequest
