@@ -270,19 +270,29 @@ async fn issue_11_doctor_reports_an_unreachable_endpoint_not_the_key() {
     project.server.shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn issue_11_doctor_reports_a_dropped_connection_as_an_endpoint_failure() {
-    let project = project(true, EmulatorConfig::default()).await;
-    // A server that reads each request and closes the connection without a reply.
+/// A server on 127.0.0.1 that reads each request and answers `reply` (raw HTTP), or closes
+/// the connection without a reply; returns its URL.
+fn raw_server(reply: Option<String>) -> String {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     std::thread::spawn(move || {
         for stream in listener.incoming() {
             let Ok(mut stream) = stream else { return };
-            let mut buffer = [0u8; 4096];
+            let mut buffer = [0u8; 65536];
             let _ = std::io::Read::read(&mut stream, &mut buffer);
+            if let Some(reply) = &reply {
+                let _ = std::io::Write::write_all(&mut stream, reply.as_bytes());
+            }
         }
     });
+    url
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue_11_doctor_reports_a_dropped_connection_as_an_endpoint_failure() {
+    let project = project(true, EmulatorConfig::default()).await;
+    // A server that reads each request and closes the connection without a reply.
+    let url = raw_server(None);
     edit_config(&project, &project.server.url(), &url);
     let (code, stdout, stderr) = doctor(&project, &[]).await;
     assert_eq!(code, 1, "{stdout}{stderr}");
@@ -351,21 +361,11 @@ async fn issue_11_doctor_counts_warnings_and_gives_an_action_for_a_new_type() {
 #[tokio::test(flavor = "multi_thread")]
 async fn issue_13_doctor_escapes_cloudkits_reason() {
     let project = project(true, EmulatorConfig::default()).await;
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { return };
-            let mut buffer = [0u8; 65536];
-            let _ = std::io::Read::read(&mut stream, &mut buffer);
-            let body = "{\"uuid\":\"u-1\",\"serverErrorCode\":\"AUTHENTICATION_FAILED\",\"reason\":\"evil\u{1b}[2J\u{9b}1A\u{202e}gnp\"}";
-            let reply = format!(
-                "HTTP/1.1 401 Unauthorized\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                body.len()
-            );
-            let _ = std::io::Write::write_all(&mut stream, reply.as_bytes());
-        }
-    });
+    let body = "{\"uuid\":\"u-1\",\"serverErrorCode\":\"AUTHENTICATION_FAILED\",\"reason\":\"evil\u{1b}[2J\u{9b}1A\u{202e}gnp\"}";
+    let url = raw_server(Some(format!(
+        "HTTP/1.1 401 Unauthorized\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    )));
     edit_config(&project, &project.server.url(), &url);
     let (code, stdout, stderr) = doctor(&project, &[]).await;
     assert_eq!(code, 1, "{stdout}{stderr}");

@@ -453,15 +453,7 @@ mod tests {
 
     #[test]
     fn create_outcomes() {
-        let change = Change {
-            action: Action::Create,
-            record_type: "Team".into(),
-            record_name: "team-1".into(),
-            change_tag: None,
-            before: BTreeMap::new(),
-            after: Some(fields(&[("name", FieldValue::string("New"))])),
-            removed: vec![],
-        };
+        let change = create_change();
         assert_eq!(
             after_unknown_outcome(&change, None, None, OnConflict::Replan, &rules()),
             Decision::Send { change_tag: None }

@@ -282,41 +282,29 @@ impl Env {
             .replace(&self.url, "[URL]")
     }
 
+    /// Sends `body` as a POST (`None`: a GET) to the emulator's admin route `path` and returns the
+    /// reply.
+    fn admin(&self, path: &str, body: Option<&str>) -> reqwest::Response {
+        let url = format!("{}/_emulator/{path}", self.url);
+        let client = reqwest::Client::builder().no_proxy().build().unwrap();
+        let request = match body {
+            Some(body) => client.post(url).body(body.to_owned()),
+            None => client.get(url),
+        };
+        self.runtime.block_on(request.send()).unwrap()
+    }
+
     /// Replaces the emulator's faults over its admin route (`POST /_emulator/faults`, the
     /// camelCase JSON of `emulator::Faults`; missing keys are off).
     pub fn set_faults(&self, faults: &str) {
-        let url = format!("{}/_emulator/faults", self.url);
-        let status = self.runtime.block_on(async {
-            reqwest::Client::builder()
-                .no_proxy()
-                .build()
-                .unwrap()
-                .post(url)
-                .body(faults.to_owned())
-                .send()
-                .await
-                .unwrap()
-                .status()
-        });
+        let status = self.admin("faults", Some(faults)).status();
         assert_eq!(status, 200, "faults {faults} refused");
     }
 
     /// The emulator's counters, read over its admin route.
     pub fn stats(&self) -> Stats {
-        let url = format!("{}/_emulator/stats", self.url);
-        self.runtime.block_on(async {
-            reqwest::Client::builder()
-                .no_proxy()
-                .build()
-                .unwrap()
-                .get(url)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap()
-        })
+        let reply = self.admin("stats", None);
+        self.runtime.block_on(reply.json()).unwrap()
     }
 
     /// A client of the same target with the same key: the second writer.
