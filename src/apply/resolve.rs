@@ -114,6 +114,29 @@ fn field_conflicts(change: &Change, current: &Record, rules: &CompareRules) -> V
         .collect()
 }
 
+/// What stands between a create and the record someone else created meanwhile: the
+/// fields whose value differs from the one the create wants, then the fields (not ignored)
+/// the create does not have, which writing the desired record removes (`wanted: None`).
+fn create_conflicts(change: &Change, current: &Record, rules: &CompareRules) -> Vec<FieldConflict> {
+    let mut fields = field_conflicts(change, current, rules);
+    let after = change.after.as_ref();
+    fields.extend(
+        current
+            .fields
+            .iter()
+            .filter(|(name, _)| !rules.ignore_fields.contains(*name))
+            .filter(|(name, _)| !after.is_some_and(|after| after.contains_key(*name)))
+            .map(|(name, value)| FieldConflict {
+                field: name.clone(),
+                planned_before: None,
+                now: Some(value.clone()),
+                wanted: None,
+            }),
+    );
+    fields.sort_by(|a, b| a.field.cmp(&b.field));
+    fields
+}
+
 /// The record's fields as the plan saw them in CloudKit: for an update, the desired fields
 /// overlaid with CloudKit's values of the fields it changes; for a delete, the values it
 /// deletes; nothing for a create.
@@ -211,12 +234,11 @@ pub fn after_refusal(
     };
     let fresh = current.change_tag.clone();
     if change.action == Action::Create {
-        let fields = field_conflicts(change, current, rules);
+        let fields = create_conflicts(change, current, rules);
         return match policy {
             OnConflict::Abort => {
                 Decision::Conflict(ConflictReason::Aborted(Action::Create, fields))
             }
-            OnConflict::Overwrite if fields.is_empty() => Decision::Send { change_tag: fresh },
             OnConflict::Overwrite => Decision::Overwrite {
                 change_tag: fresh,
                 fields,
@@ -498,8 +520,8 @@ mod tests {
 
     #[test]
     fn overwriting_a_create_names_the_values_lost_and_only_those() {
-        // Same values plus a cloud-only field: nothing of theirs is written over, so the
-        // create is sent over the fresh tag without a loss to report.
+        // Same values plus a cloud-only field: writing the desired record removes it, so the
+        // loss is reported (issue 17: the receipt is true of the record afterwards).
         let extra = cloud(
             "t5",
             &[
@@ -514,8 +536,14 @@ mod tests {
                 OnConflict::Overwrite,
                 &rules()
             ),
-            Decision::Send {
-                change_tag: Some(ChangeTag::new("t5"))
+            Decision::Overwrite {
+                change_tag: Some(ChangeTag::new("t5")),
+                fields: vec![FieldConflict {
+                    field: "colour".into(),
+                    planned_before: None,
+                    now: Some(FieldValue::string("red")),
+                    wanted: None,
+                }],
             }
         );
         let other = cloud("t5", &[("name", FieldValue::string("Other"))]);

@@ -7,7 +7,7 @@ use super::resolve::{wanted_fields, FieldConflict};
 use crate::cloudkit::wire::{Operation, OperationType, WireField, WireRecord};
 use crate::diff::CompareRules;
 use crate::plan::{Action, Change};
-use crate::record::{ChangeTag, Record};
+use crate::record::{ChangeTag, FieldValue, Fields, Record, ScalarType, Value};
 use std::collections::BTreeMap;
 
 pub fn key(change: &Change) -> RecordKey {
@@ -28,6 +28,10 @@ pub struct Work<'a> {
     /// Sent again over the fresh tag after an edit that loses nothing: the values changed
     /// meanwhile (kept). `None`: not a re-application.
     pub reapplied: Option<Vec<FieldConflict>>,
+    /// The record's fields as CloudKit held them when this work was decided after a
+    /// conflict or a lost reply (`None`: sent as planned). A `replace` is rebuilt from them,
+    /// so a field the plan neither sets nor removes keeps the value it has now.
+    pub base: Option<Fields>,
 }
 
 /// The fields to send, built from the change when the operation is sent (so a work item
@@ -43,14 +47,48 @@ fn planned_fields(change: &Change, also_removed: &[String]) -> BTreeMap<String, 
     fields
 }
 
-/// Every desired field of the change (what a `replace` carries: the rest become null).
-fn desired_fields(change: &Change) -> BTreeMap<String, Option<WireField>> {
-    change
-        .after
+/// Every field a `replace` carries (the rest become null): as planned, every desired
+/// field; rebuilt over `base` (the record as CloudKit holds it now), the fields the change
+/// sets, and every field of `base` it neither sets nor removes, with the value it has now.
+/// A `replace` sent as planned carries the plan's change tag, so `base` and the plan's view
+/// are then the same record.
+fn replace_fields(
+    change: &Change,
+    base: Option<&Fields>,
+    also_removed: &[String],
+) -> BTreeMap<String, Option<WireField>> {
+    let Some(base) = base else {
+        return change
+            .after
+            .iter()
+            .flatten()
+            .map(|(name, value)| (name.clone(), Some(WireField::from_value(value))))
+            .collect();
+    };
+    let wanted = wanted_fields(change);
+    let mut fields: BTreeMap<String, Option<WireField>> = base
         .iter()
-        .flatten()
+        .filter(|(name, _)| !wanted.contains_key(name.as_str()) && !also_removed.contains(name))
         .map(|(name, value)| (name.clone(), Some(WireField::from_value(value))))
-        .collect()
+        .collect();
+    for (name, value) in wanted {
+        if let Some(value) = value {
+            fields.insert(name.to_owned(), Some(WireField::from_value(value)));
+        }
+    }
+    fields
+}
+
+/// Whether `base` holds a field the write must keep but cannot send back: an asset, which
+/// CloudKit saves only with the receipt of an upload (Apple, "Uploading Assets"), and a
+/// fetched asset carries none.
+fn keeps_an_asset(change: &Change, base: Option<&Fields>) -> bool {
+    let wanted = wanted_fields(change);
+    base.into_iter().flatten().any(|(name, value)| {
+        !wanted.contains_key(name.as_str())
+            && (matches!(value, FieldValue::Scalar(Value::Asset(_)))
+                || matches!(value, FieldValue::List(ScalarType::AssetId, _)))
+    })
 }
 
 impl<'a> Work<'a> {
@@ -74,6 +112,7 @@ impl<'a> Work<'a> {
             also_removed: Vec::new(),
             overwritten: Vec::new(),
             reapplied: None,
+            base: None,
         }
     }
 
@@ -87,6 +126,7 @@ impl<'a> Work<'a> {
         rules: &CompareRules,
     ) -> Self {
         let mut work = Self::resend(change, change_tag);
+        work.base = current.map(|record| record.fields.clone());
         if change.action == Action::Create {
             let wanted = change.after.as_ref();
             for name in current.into_iter().flat_map(|r| r.fields.keys()) {
@@ -106,15 +146,23 @@ impl<'a> Work<'a> {
     /// The operation to send. An update that removes fields is sent as a `replace` (tag
     /// checked like an update) carrying every desired field, the documented way to remove
     /// fields (see `cloudkit::wire`, "Removing fields"), unless the type has
-    /// `ignore_fields`: a replace would erase the fields the app writes, so there the
-    /// removal goes as `"field": null` in the update.
+    /// `ignore_fields` (a replace would erase the fields the app writes) or the record now
+    /// holds an asset the change does not own (a replace cannot send it back): there the
+    /// removal goes as `"field": null` in the update. After a conflict the replace is
+    /// rebuilt over the record as CloudKit holds it now (`base`), never re-sent as planned.
     pub fn operation(&self, rules: &CompareRules) -> Operation {
         let removes = !self.also_removed.is_empty() || !self.change.removed.is_empty();
-        let whole =
-            self.operation == WriteKind::Update && removes && rules.ignore_fields.is_empty();
+        let whole = self.operation == WriteKind::Update
+            && removes
+            && rules.ignore_fields.is_empty()
+            && !keeps_an_asset(self.change, self.base.as_ref());
         let fields = match self.operation {
             WriteKind::Delete => None,
-            _ if whole => Some(desired_fields(self.change)),
+            _ if whole => Some(replace_fields(
+                self.change,
+                self.base.as_ref(),
+                &self.also_removed,
+            )),
             _ => Some(planned_fields(self.change, &self.also_removed)),
         };
         let record = WireRecord {
@@ -222,5 +270,87 @@ mod tests {
         let operation = Work::fresh(&change).operation(&rules);
         assert_eq!(operation.operation_type, OperationType::Update);
         assert_eq!(operation.record.fields.unwrap()["city"], None);
+    }
+
+    fn current(fields: &[(&str, FieldValue)]) -> Record {
+        let mut record = Record::new("Team", "team-1");
+        record.change_tag = Some(ChangeTag::new("t2"));
+        for (name, value) in fields {
+            record.fields.insert((*name).to_owned(), value.clone());
+        }
+        record
+    }
+
+    #[test]
+    fn issue_17_a_replace_after_a_conflict_is_rebuilt_over_the_record_as_it_is_now() {
+        let change = removing_update();
+        let now = current(&[
+            ("name", FieldValue::string("A")),
+            ("city", FieldValue::string("Boston")),
+            ("likes", FieldValue::int64(42)),
+        ]);
+        let rules = CompareRules::default();
+        let work = Work::after_conflict(&change, now.change_tag.clone(), Some(&now), &rules);
+        let operation = work.operation(&rules);
+        assert_eq!(operation.operation_type, OperationType::Replace);
+        assert_eq!(operation.record.record_change_tag.as_deref(), Some("t2"));
+        let fields = operation.record.fields.unwrap();
+        assert_eq!(fields.keys().collect::<Vec<_>>(), ["likes", "name"]);
+        assert_eq!(fields["likes"], Some(WireField::from_value(&FieldValue::int64(42))));
+    }
+
+    #[test]
+    fn issue_17_a_field_the_plan_keeps_but_someone_changed_keeps_their_value_in_the_replace() {
+        let change = removing_update();
+        let now = current(&[
+            ("name", FieldValue::string("B")),
+            ("city", FieldValue::string("Boston")),
+        ]);
+        let rules = CompareRules::default();
+        let work = Work::after_conflict(&change, now.change_tag.clone(), Some(&now), &rules);
+        let fields = work.operation(&rules).record.fields.unwrap();
+        // `name` is in the plan's `after` but not changed by it: their value stays.
+        assert_eq!(fields["name"], Some(WireField::from_value(&FieldValue::string("B"))));
+        assert!(!fields.contains_key("city"));
+    }
+
+    #[test]
+    fn issue_17_a_record_holding_an_asset_the_change_does_not_own_gets_an_update_with_nulls() {
+        let change = removing_update();
+        let asset = FieldValue::Scalar(Value::Asset(Box::new(serde_json::json!({
+            "fileChecksum": "AQ", "size": 3, "downloadURL": "https://example.invalid/${f}"
+        }))));
+        let now = current(&[
+            ("name", FieldValue::string("A")),
+            ("city", FieldValue::string("Boston")),
+            ("photo", asset),
+        ]);
+        let rules = CompareRules::default();
+        let work = Work::after_conflict(&change, now.change_tag.clone(), Some(&now), &rules);
+        let operation = work.operation(&rules);
+        assert_eq!(operation.operation_type, OperationType::Update);
+        let fields = operation.record.fields.unwrap();
+        assert_eq!(fields.get("city"), Some(&None));
+        assert!(!fields.contains_key("photo"));
+    }
+
+    #[test]
+    fn a_create_that_found_the_record_replaces_it_with_exactly_the_desired_fields() {
+        let change = Change {
+            action: Action::Create,
+            record_type: "Team".into(),
+            record_name: "team-1".into(),
+            change_tag: None,
+            before: BTreeMap::new(),
+            after: Some([("name".to_owned(), FieldValue::string("A"))].into()),
+            removed: vec![],
+        };
+        let now = current(&[("likes", FieldValue::int64(1))]);
+        let rules = CompareRules::default();
+        let work = Work::after_conflict(&change, now.change_tag.clone(), Some(&now), &rules);
+        let operation = work.operation(&rules);
+        assert_eq!(operation.operation_type, OperationType::Replace);
+        let fields = operation.record.fields.unwrap();
+        assert_eq!(fields.keys().collect::<Vec<_>>(), ["name"]);
     }
 }

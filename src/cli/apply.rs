@@ -54,7 +54,6 @@ pub struct Args {
 }
 
 pub async fn run(args: Args, globals: &Globals) -> CommandResult {
-    let config = workspace::load_config(globals)?;
     match args.plan.clone() {
         Some(path) => {
             let bytes = std::fs::read(&path)
@@ -62,12 +61,42 @@ pub async fn run(args: Args, globals: &Globals) -> CommandResult {
             let file::VerifiedPlan { plan, checksum } = file::read_bytes(&bytes)
                 .with_context(|| format!("refusing plan `{}`", path.display()))?;
             drop(bytes);
+            let config = config_for_plan(&plan, &path, globals)?;
             check_target(&plan, &config, &path)?;
             workspace::production_guard(&config, args.allow_production, globals)?;
             Ok(apply_plan(&config, &plan, &checksum, &path, &args, globals).await?)
         }
-        None => smart_sync(&config, &args, globals).await,
+        None => smart_sync(&workspace::load_config(globals)?, &args, globals).await,
     }
+}
+
+/// The configuration a saved plan is applied with: the config file in force when there is
+/// one; with no `--config` and no `./ckplan.yaml`, the plan alone (its target and endpoint)
+/// with the credentials from the environment, so a deploy job needs only the plan file
+/// and `CKPLAN_KEY_ID` with the key.
+fn config_for_plan(plan: &Plan, path: &Path, globals: &Globals) -> anyhow::Result<Config> {
+    let default_path = globals.config_path();
+    if globals.config.is_some() || default_path.exists() {
+        return workspace::load_config(globals);
+    }
+    let beside = path
+        .parent()
+        .unwrap_or(Path::new(""))
+        .join(default_path.file_name().unwrap_or_default());
+    let config = Config::for_plan(
+        &beside,
+        plan.target.clone(),
+        plan.endpoint.as_deref(),
+        &workspace::environment_overrides(),
+    )
+    .with_context(|| {
+        format!(
+            "no `{}` here, and plan `{}` cannot be applied on its own",
+            default_path.display(),
+            path.display()
+        )
+    })?;
+    Ok(config)
 }
 
 fn parse_parallelism(text: &str) -> Result<usize, String> {

@@ -14,7 +14,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use std::path::PathBuf;
 
 /// `CKPLAN_KEY_ID` and `CKPLAN_PRIVATE_KEY_FILE`, empty values ignored.
-fn environment_overrides() -> Overrides {
+pub fn environment_overrides() -> Overrides {
     Overrides {
         key_id: std::env::var("CKPLAN_KEY_ID")
             .ok()

@@ -190,6 +190,43 @@ impl Config {
         resolve(path, text, file)
     }
 
+    /// The configuration of a saved plan applied where no config file is (a CI deploy job
+    /// that carries the plan, not the repository): the plan's `target` and `endpoint` (as
+    /// the plan records it; `embedded:DIR` is taken relative to the plan's directory), the
+    /// credentials from `overrides` alone, and no record types (apply takes the compare
+    /// rules from the plan). `path` is where the config would be, beside the plan, so
+    /// messages can name it. Fails on an endpoint the plan does not record or cannot be
+    /// parsed.
+    pub fn for_plan(
+        path: &Path,
+        target: Target,
+        endpoint: Option<&str>,
+        overrides: &Overrides,
+    ) -> Result<Config, ConfigError> {
+        let invalid = |message: String| ConfigError::Invalid {
+            path: path.to_owned(),
+            message,
+        };
+        let endpoint = endpoint.ok_or_else(|| {
+            invalid("the plan records no endpoint, so it can only be applied with its config".into())
+        })?;
+        let directory = path.parent().unwrap_or(Path::new(""));
+        let endpoint = parse_endpoint(Some(endpoint), directory).map_err(invalid)?;
+        let mut auth = Auth::default();
+        auth.override_with(overrides.key_id.clone(), overrides.private_key_file.clone());
+        Ok(Config {
+            path: path.to_owned(),
+            container: target.container,
+            environment: target.environment,
+            database: target.database,
+            zone: target.zone,
+            endpoint,
+            auth,
+            types: BTreeMap::new(),
+            problems: Vec::new(),
+        })
+    }
+
     /// Mistakes in field declarations: unknown type names, reference targets that are not
     /// configured. `local::load_all` reports them with the data problems.
     pub fn problems(&self) -> &[Problem] {
