@@ -296,7 +296,10 @@ mod tests {
         assert_eq!(operation.record.record_change_tag.as_deref(), Some("t2"));
         let fields = operation.record.fields.unwrap();
         assert_eq!(fields.keys().collect::<Vec<_>>(), ["likes", "name"]);
-        assert_eq!(fields["likes"], Some(WireField::from_value(&FieldValue::int64(42))));
+        assert_eq!(
+            fields["likes"],
+            Some(WireField::from_value(&FieldValue::int64(42)))
+        );
     }
 
     #[test]
@@ -310,7 +313,10 @@ mod tests {
         let work = Work::after_conflict(&change, now.change_tag.clone(), Some(&now), &rules);
         let fields = work.operation(&rules).record.fields.unwrap();
         // `name` is in the plan's `after` but not changed by it: their value stays.
-        assert_eq!(fields["name"], Some(WireField::from_value(&FieldValue::string("B"))));
+        assert_eq!(
+            fields["name"],
+            Some(WireField::from_value(&FieldValue::string("B")))
+        );
         assert!(!fields.contains_key("city"));
     }
 

@@ -208,7 +208,9 @@ impl Config {
             message,
         };
         let endpoint = endpoint.ok_or_else(|| {
-            invalid("the plan records no endpoint, so it can only be applied with its config".into())
+            invalid(
+                "the plan records no endpoint, so it can only be applied with its config".into(),
+            )
         })?;
         let directory = path.parent().unwrap_or(Path::new(""));
         let endpoint = parse_endpoint(Some(endpoint), directory).map_err(invalid)?;

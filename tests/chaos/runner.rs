@@ -174,6 +174,8 @@ impl Setup {
                 path_text(&plan),
                 "--parallelism",
                 parallelism.as_str(),
+                "--on-conflict",
+                self.world.policy.flag(),
             ];
             let batches = self.batches_to_send(&checksum);
             let kill = (attempt < kills && batches > 0).then(|| random.gen_range(1..=batches));
@@ -487,7 +489,8 @@ fn write_workspace(directory: &Path, world: &World, url: &str, private_pem: &str
          auth:\n  key_id: {KEY_ID}\n  private_key_file: key.pem\n\
          types:\n  \
            Team:\n    file: teams.json\n    record_name: \"team-{{id}}\"\n    \
-             fields: {{name: STRING, score: INT64, note: STRING}}\n  \
+             fields: {{name: STRING, score: INT64, note: STRING, rating: DOUBLE, \
+               founded: TIMESTAMP, ground: LOCATION, tags: STRING_LIST}}\n  \
            Game:\n    file: games.ndjson\n    record_name: \"game-{{id}}\"\n    \
              fields: {{home: REFERENCE, score: INT64, note: STRING}}\n"
     );

@@ -20,6 +20,9 @@ pub enum Category {
     Update,
     /// Equal on both sides: not in the plan.
     Unchanged,
+    /// CloudKit also holds `legacy`, a field the local data dropped: the plan removes it
+    /// with a tag-checked `replace`.
+    Strip,
     /// CloudKit only: the plan (made with `--delete-orphans`) deletes it.
     Orphan,
 }
@@ -36,6 +39,30 @@ pub enum Edit {
     CreateOther,
     /// Creates the record the plan creates, exactly as desired.
     CreateSame,
+    /// Adds `likes`, a field ckplan does not own (no local data has it).
+    AddField,
+    /// Removes `note`, a field the plan leaves alone.
+    DropField,
+    /// Changes `legacy`, the field a `Strip` plan removes.
+    Legacy,
+}
+
+/// `--on-conflict` of a seed's apply (`abort` stops at a timing-dependent point, so its
+/// end state is not a function of the world; its decisions are unit-tested in
+/// `apply::resolve`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Policy {
+    Replan,
+    Overwrite,
+}
+
+impl Policy {
+    pub fn flag(self) -> &'static str {
+        match self {
+            Policy::Replan => "replan",
+            Policy::Overwrite => "overwrite",
+        }
+    }
 }
 
 /// One record of the world.
@@ -52,6 +79,7 @@ pub struct Entry {
 /// Every record of one seed, keyed by type and name.
 pub struct World {
     pub seed: u64,
+    pub policy: Policy,
     pub entries: BTreeMap<Key, Entry>,
 }
 
@@ -71,6 +99,11 @@ impl World {
     /// unchanged, plus 10–40 orphan games; about one record in eight edited by the writer.
     pub fn generate(seed: u64) -> World {
         let mut random = StdRng::seed_from_u64(seed);
+        let policy = if random.gen_bool(0.5) {
+            Policy::Replan
+        } else {
+            Policy::Overwrite
+        };
         let mut entries = BTreeMap::new();
         let teams = random.gen_range(20..=40);
         let games = random.gen_range(280..=560);
@@ -95,7 +128,11 @@ impl World {
             };
             entries.insert((GAME.to_owned(), format!("orphan-{index}")), entry);
         }
-        World { seed, entries }
+        World {
+            seed,
+            policy,
+            entries,
+        }
     }
 
     /// The records CloudKit holds before the plan.
@@ -119,6 +156,13 @@ impl World {
             ),
             Edit::Delete => fields = None,
             Edit::CreateSame => {}
+            Edit::AddField => set(&mut fields, "likes", FieldValue::int64(writer_score(key))),
+            Edit::DropField => {
+                if let Some(fields) = &mut fields {
+                    fields.remove("note");
+                }
+            }
+            Edit::Legacy => set(&mut fields, "legacy", FieldValue::string("the writer's")),
         }
         fields
     }
@@ -136,7 +180,7 @@ impl World {
         let mut records = BTreeMap::new();
         let mut conflicts = BTreeSet::new();
         for (key, entry) in &self.entries {
-            let (fields, conflict) = expect(entry, self.writer_version(key));
+            let (fields, conflict) = expect(entry, self.writer_version(key), self.policy);
             records.insert(key.clone(), fields);
             if conflict {
                 conflicts.insert(key.clone());
@@ -150,7 +194,7 @@ impl World {
         let count = |c: Category| self.entries.values().filter(|e| e.category == c).count();
         (
             count(Category::Create),
-            count(Category::Update),
+            count(Category::Update) + count(Category::Strip),
             count(Category::Orphan),
         )
     }
@@ -187,23 +231,40 @@ impl World {
     }
 }
 
-fn expect(entry: &Entry, written: Option<Fields>) -> (Option<Fields>, bool) {
+fn expect(entry: &Entry, written: Option<Fields>, policy: Policy) -> (Option<Fields>, bool) {
     let desired = entry.desired.clone();
+    let overwrite = policy == Policy::Overwrite;
+    // The writer's version with the fields the plan writes set as the plan wants: what a
+    // write rebuilt over the record as it is now leaves.
+    let merged = |plan_sets: &[&str], plan_removes: &[&str]| {
+        let mut fields = written.clone();
+        for name in plan_sets {
+            let value = desired.as_ref().and_then(|d| d.get(*name)).cloned();
+            if let Some(value) = value {
+                set(&mut fields, name, value);
+            }
+        }
+        if let Some(fields) = &mut fields {
+            for name in plan_removes {
+                fields.remove(*name);
+            }
+        }
+        fields
+    };
     match (entry.category, entry.edit) {
         (_, None) => (desired, false),
+        (_, Some(Edit::Delete)) if entry.category != Category::Orphan => (None, true),
         (Category::Create, Some(Edit::CreateSame)) => (desired, false),
+        (Category::Create, Some(_)) if overwrite => (desired, false),
         (Category::Create, Some(_)) => (written, true),
-        (Category::Update, Some(Edit::Note)) => {
-            let mut fields = written;
-            let score = desired.as_ref().and_then(|d| d.get("score")).cloned();
-            if let Some(score) = score {
-                set(&mut fields, "score", score);
-            }
-            (fields, false)
-        }
-        (Category::Update, Some(_)) => (written, true),
+        (Category::Update, Some(Edit::Score)) if overwrite => (merged(&["score"], &[]), false),
+        (Category::Update, Some(Edit::Score)) => (written, true),
+        (Category::Update, Some(_)) => (merged(&["score"], &[]), false),
+        (Category::Strip, Some(Edit::Legacy)) if !overwrite => (written, true),
+        (Category::Strip, Some(_)) => (merged(&[], &["legacy"]), false),
         (Category::Unchanged, Some(_)) => (written, false),
         (Category::Orphan, Some(Edit::Delete)) => (None, false),
+        (Category::Orphan, Some(_)) if overwrite => (None, false),
         (Category::Orphan, Some(_)) => (written, true),
     }
 }
@@ -226,6 +287,26 @@ pub fn wire_json(fields: &Fields) -> serde_json::Value {
                 "value": {"recordName": reference.record_name.0, "action": "NONE"},
                 "type": "REFERENCE"
             }),
+            FieldValue::Scalar(Value::Double(number)) => {
+                serde_json::json!({"value": number, "type": "DOUBLE"})
+            }
+            FieldValue::Scalar(Value::Timestamp(millis)) => {
+                serde_json::json!({"value": millis, "type": "TIMESTAMP"})
+            }
+            FieldValue::Scalar(Value::Location(location)) => serde_json::json!({
+                "value": {"latitude": location.latitude, "longitude": location.longitude},
+                "type": "LOCATION"
+            }),
+            FieldValue::List(ckplan::record::ScalarType::String, items) => {
+                let texts: Vec<_> = items
+                    .iter()
+                    .map(|item| match item {
+                        Value::String(text) => text.clone(),
+                        other => panic!("the world has no {other:?} in a STRING_LIST"),
+                    })
+                    .collect();
+                serde_json::json!({"value": texts, "type": "STRING_LIST"})
+            }
             other => panic!("the world has no {other:?}"),
         };
         object.insert(name.clone(), wire);
@@ -250,6 +331,28 @@ fn team_fields(index: usize, random: &mut StdRng) -> Fields {
     fields.insert(
         "note".into(),
         FieldValue::string(format!("team note {index}")),
+    );
+    fields.insert(
+        "rating".into(),
+        FieldValue::double(f64::from(random.gen_range(0..400)) / 8.0),
+    );
+    fields.insert(
+        "founded".into(),
+        FieldValue::timestamp(random.gen_range(-2_000_000_000_000..2_000_000_000_000)),
+    );
+    fields.insert(
+        "ground".into(),
+        FieldValue::location(
+            f64::from(random.gen_range(-9000..9000)) / 100.0,
+            f64::from(random.gen_range(-18000..18000)) / 100.0,
+        ),
+    );
+    let tags = (0..random.gen_range(0..4))
+        .map(|n| ckplan::record::Value::String(format!("tag {n}")))
+        .collect();
+    fields.insert(
+        "tags".into(),
+        FieldValue::List(ckplan::record::ScalarType::String, tags),
     );
     fields
 }
@@ -283,6 +386,11 @@ fn local_entry(desired: Fields, random: &mut StdRng) -> Entry {
             );
             (Category::Update, Some(initial))
         }
+        75..=87 => {
+            let mut initial = desired.clone();
+            initial.insert("legacy".into(), FieldValue::string("dropped locally"));
+            (Category::Strip, Some(initial))
+        }
         _ => (Category::Unchanged, Some(desired.clone())),
     };
     let edit = local_edit(category, random);
@@ -306,9 +414,23 @@ fn local_edit(category: Category, random: &mut StdRng) -> Option<Edit> {
             0..=4 => Some(Edit::Score),
             5..=9 => Some(Edit::Note),
             10..=12 => Some(Edit::Delete),
+            13..=16 => Some(Edit::AddField),
+            17..=20 => Some(Edit::DropField),
             _ => None,
         },
-        Category::Unchanged => (roll < 8).then_some(Edit::Note),
+        Category::Strip => match roll {
+            0..=5 => Some(Edit::Score),
+            6..=11 => Some(Edit::AddField),
+            12..=17 => Some(Edit::DropField),
+            18..=23 => Some(Edit::Legacy),
+            24..=26 => Some(Edit::Delete),
+            _ => None,
+        },
+        Category::Unchanged => match roll {
+            0..=3 => Some(Edit::Note),
+            4..=7 => Some(Edit::AddField),
+            _ => None,
+        },
         Category::Orphan => None,
     }
 }
@@ -317,6 +439,7 @@ fn orphan_edit(random: &mut StdRng) -> Option<Edit> {
     match random.gen_range(0..100) {
         0..=7 => Some(Edit::Note),
         8..=13 => Some(Edit::Delete),
+        14..=19 => Some(Edit::AddField),
         _ => None,
     }
 }

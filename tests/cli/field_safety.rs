@@ -72,12 +72,20 @@ fn conflict_entry(env: &Env, name: &str) -> Json {
 fn issue_17_a_stale_replace_keeps_a_field_another_writer_added_under_every_policy() {
     for policy in ["replan", "overwrite"] {
         let env = removal_planned();
-        env.edit("Stadium", "stadium-1", &[("likes", Some(FieldValue::int64(42)))]);
+        env.edit(
+            "Stadium",
+            "stadium-1",
+            &[("likes", Some(FieldValue::int64(42)))],
+        );
         let run = env.run(&["apply", "out.plan", "--on-conflict", policy]);
         assert_eq!(run.code, 0, "{policy}: {}", run.stderr);
         let fields = stored(&env, "stadium-1").expect("stadium-1 kept");
         assert_eq!(value(&fields, "likes"), json!(42), "{policy}: {fields:#}");
-        assert_eq!(fields.get("city"), None, "{policy}: the planned removal happened");
+        assert_eq!(
+            fields.get("city"),
+            None,
+            "{policy}: the planned removal happened"
+        );
         assert_eq!(value(&fields, "name"), json!("Harbor Field"), "{policy}");
         assert_eq!(value(&fields, "capacity"), json!(45971), "{policy}");
         // The terminal and the receipt say the other writer's value was kept, and it was.
@@ -87,7 +95,10 @@ fn issue_17_a_stale_replace_keeps_a_field_another_writer_added_under_every_polic
             run.stderr
         );
         let conflict = conflict_entry(&env, "stadium-1");
-        assert_eq!(conflict["resolution"], "reapplied", "{policy}: {conflict:#}");
+        assert_eq!(
+            conflict["resolution"], "reapplied",
+            "{policy}: {conflict:#}"
+        );
         assert_eq!(receipt_entry(&env, "stadium-1")["outcome"], "updated");
     }
 }
@@ -117,7 +128,10 @@ fn issue_17_a_stale_replace_keeps_another_writers_change_and_removal_of_fields_i
         let name = field["field"].as_str().unwrap();
         let kept = &field["now"]["value"];
         let now = &fields[name]["value"];
-        assert_eq!(now, kept, "receipt says `{name}` kept as {kept}, CloudKit has {now}");
+        assert_eq!(
+            now, kept,
+            "receipt says `{name}` kept as {kept}, CloudKit has {now}"
+        );
     }
 }
 
@@ -135,7 +149,11 @@ fn issue_17_overwrite_of_a_removed_field_someone_changed_says_so_and_keeps_their
     let run = env.run(&["apply", "out.plan", "--on-conflict", "overwrite"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let fields = stored(&env, "stadium-1").expect("stadium-1 kept");
-    assert_eq!(fields.get("city"), None, "the plan's removal wins: {fields:#}");
+    assert_eq!(
+        fields.get("city"),
+        None,
+        "the plan's removal wins: {fields:#}"
+    );
     assert_eq!(value(&fields, "likes"), json!(7), "{fields:#}");
     let conflict = conflict_entry(&env, "stadium-1");
     assert_eq!(conflict["resolution"], "overwritten", "{conflict:#}");
@@ -229,7 +247,10 @@ fn issue_17_apply_needs_only_the_plan_and_credentials() {
     let stderr = String::from_utf8(output.stderr).unwrap();
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("CKPLAN_KEY_ID"), "{stderr}");
-    assert!(stored(&env, "team-2").is_none(), "nothing sent without credentials");
+    assert!(
+        stored(&env, "team-2").is_none(),
+        "nothing sent without credentials"
+    );
     let (code, stderr) = apply(&["apply", "out.plan"]);
     assert_eq!(code, 0, "{stderr}");
     assert!(stderr.contains("Apply complete: 5 created"), "{stderr}");
