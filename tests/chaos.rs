@@ -1,12 +1,19 @@
 //! The seeded chaos suite: for each seed, CloudKit (the emulator) holds records that differ
-//! from the local files; `ckplan plan --delete-orphans` runs under throttling and 503s; a
-//! concurrent writer then edits some records; `ckplan apply` runs under throttling, 503s,
+//! from the local files (every field kind ckplan plans: STRING, INT64, DOUBLE, TIMESTAMP,
+//! LOCATION, STRING_LIST, REFERENCE; updates of a value and updates that remove a field,
+//! sent as a tag-checked `replace`); `ckplan plan --delete-orphans` runs under throttling and
+//! 503s; a concurrent writer then edits some records (changes a field the plan changes or
+//! leaves alone, adds a field ckplan does not own, removes one, deletes the record, creates
+//! one the plan creates); `ckplan apply --on-conflict replan|overwrite` (chosen by the seed)
+//! runs under throttling, 503s,
 //! replies dropped after the write was committed and latency, and is killed with SIGKILL at
 //! random moments and run again until it exits 0 or 3. Then, with faults off:
 //!
 //! - every record equals the desired state, or (records the writer touched on fields the
 //!   plan also changes, or deleted, or created first with other values) the writer's
-//!   version with the conflict reported; records the writer touched elsewhere keep its edit;
+//!   version with the conflict reported; records the writer touched elsewhere keep its edit,
+//!   and a field the writer added or removed that the plan does not own survives every apply
+//!   (issue 17);
 //! - no record is missing or extra, and apply sent no `force*` operation;
 //! - the receipt has one entry per change, its change tags are the store's, its conflicts
 //!   are exactly the expected ones; the journal replays to the receipt's outcomes with
