@@ -13,20 +13,105 @@ fn receipt(env: &Env) -> Json {
     serde_json::from_str(&env.read("out.plan.receipt.json")).unwrap()
 }
 
-/// Every record the receipt calls created, updated or already applied exists in the
-/// emulator with its change tag, and every planned record has one outcome.
+/// Every claim of the receipt holds in the store as the emulator's dump shows it (not as
+/// ckplan's client reads it), issue 17: every planned change has exactly one entry and the
+/// totals count the entries; a record called created, updated or already applied is stored
+/// with the record type and the change tag the receipt names and holds the plan's value of
+/// every field the plan writes and none of the fields it removes; a record called deleted
+/// is absent.
 fn assert_receipt_true(env: &Env) {
     let receipt = receipt(env);
-    for record in receipt["records"].as_array().unwrap() {
-        let name = record["record_name"].as_str().unwrap();
-        let outcome = record["outcome"].as_str().unwrap_or_default();
-        if ["created", "updated", "already_applied"].contains(&outcome) {
-            assert!(
-                env.lookup(name).is_some(),
-                "receipt claims {name} {outcome}: {record}"
-            );
+    let plan = ckplan::plan::file::read_text(&env.read("out.plan"))
+        .unwrap()
+        .plan;
+    let stored = env.stored();
+    let entries = receipt["records"].as_array().unwrap();
+    let mut named: Vec<(&str, &str)> = entries
+        .iter()
+        .map(|e| {
+            (
+                e["record_type"].as_str().unwrap(),
+                e["record_name"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    named.sort_unstable();
+    let mut planned: Vec<(&str, &str)> = plan
+        .changes
+        .iter()
+        .map(|c| (c.record_type.as_str(), c.record_name.as_str()))
+        .collect();
+    planned.sort_unstable();
+    assert_eq!(named, planned, "one receipt entry per planned change");
+    for outcome in ["created", "updated", "deleted", "already_applied", "failed"] {
+        let counted = entries.iter().filter(|e| e["outcome"] == outcome).count();
+        assert_eq!(
+            receipt["totals"][outcome], counted,
+            "totals.{outcome}: {receipt}"
+        );
+    }
+    for entry in entries {
+        let name = entry["record_name"].as_str().unwrap();
+        let outcome = entry["outcome"].as_str().unwrap();
+        let record = stored.get(name);
+        match outcome {
+            "created" | "updated" | "already_applied" => {
+                let record =
+                    record.unwrap_or_else(|| panic!("receipt claims {name} {outcome}: absent"));
+                assert_eq!(record.record_type.as_str(), entry["record_type"], "{name}");
+                let tag = record.change_tag.as_ref().map(|t| t.0.as_str());
+                if outcome != "already_applied" || !entry["change_tag"].is_null() {
+                    assert_eq!(
+                        entry["change_tag"].as_str(),
+                        tag,
+                        "{name} {outcome}: {entry}"
+                    );
+                }
+                let change = plan
+                    .changes
+                    .iter()
+                    .find(|c| c.record_name.as_str() == name)
+                    .unwrap();
+                for (field, value) in change.after.iter().flatten() {
+                    assert_eq!(
+                        record.fields.get(field),
+                        Some(value),
+                        "{name} field `{field}`"
+                    );
+                }
+                for field in &change.removed {
+                    assert!(!record.fields.contains_key(field), "{name} kept `{field}`");
+                }
+            }
+            "deleted" => assert!(
+                record.is_none(),
+                "receipt claims {name} deleted: {record:?}"
+            ),
+            _ => {}
         }
     }
+}
+
+/// The receipt check above can fail (issue 17): it used to ask only whether a record
+/// exists, so a record someone changed after the apply still passed.
+#[test]
+fn issue_17_the_receipt_check_fails_on_a_record_changed_after_the_apply() {
+    let env = Env::new();
+    assert_eq!(env.run(&["plan", "-o", "out.plan"]).code, 0);
+    let run = env.run(&["apply", "out.plan"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_receipt_true(&env);
+    env.edit(
+        "Stadium",
+        "stadium-1",
+        &[("name", Some(ckplan::record::FieldValue::string("Renamed")))],
+    );
+    let judged =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| assert_receipt_true(&env)));
+    assert!(
+        judged.is_err(),
+        "a receipt contradicted by the store passed"
+    );
 }
 
 #[test]
@@ -70,6 +155,7 @@ fn issue_11_records_throttled_every_time_leave_the_receipt_incomplete_and_are_no
     let receipt = receipt(&env);
     assert_eq!(receipt["totals"]["failed"], 5, "{receipt}");
     assert_eq!(receipt["complete"], false, "{receipt}");
+    assert_receipt_true(&env);
     let again = env.run(&["apply", "out.plan"]);
     assert!(
         again

@@ -5,6 +5,7 @@
 //! is not configured) are collected as `Problem`s so `validate` can list them all.
 
 mod file;
+mod key_line;
 mod order;
 mod problem;
 mod template;
@@ -132,8 +133,13 @@ pub enum ConfigError {
         column: Option<usize>,
         message: String,
     },
-    #[error("invalid config `{}`: {message}", path.display())]
-    Invalid { path: PathBuf, message: String },
+    /// A value that parsed but is not allowed; `line` is where its key is written.
+    #[error("invalid config `{}`{}: {message}", path.display(), place(*line, None))]
+    Invalid {
+        path: PathBuf,
+        line: Option<usize>,
+        message: String,
+    },
 }
 
 fn place(line: Option<usize>, column: Option<usize>) -> String {
@@ -323,18 +329,24 @@ fn shorten_quoted(text: &str) -> String {
 
 fn resolve(path: &Path, text: &str, file: ConfigFile) -> Result<Config, ConfigError> {
     let directory = path.parent().unwrap_or(Path::new(""));
-    let invalid = |message: String| ConfigError::Invalid {
-        path: path.to_owned(),
-        message,
+    let invalid = |line: Option<usize>| {
+        move |message: String| ConfigError::Invalid {
+            path: path.to_owned(),
+            line,
+            message,
+        }
     };
     if file.container.trim().is_empty() {
-        return Err(invalid("`container` is empty".into()));
+        let line = key_line::top_level(text, "container");
+        return Err(invalid(line)("`container` is empty".into()));
     }
-    let endpoint = parse_endpoint(file.endpoint.as_deref(), directory).map_err(invalid)?;
+    let endpoint = parse_endpoint(file.endpoint.as_deref(), directory)
+        .map_err(invalid(key_line::top_level(text, "endpoint")))?;
     let auth = file.auth.unwrap_or_default();
     let mut types = BTreeMap::new();
     for (name, type_file) in file.types {
-        let type_config = resolve_type(&name, type_file, directory).map_err(invalid)?;
+        let type_config = resolve_type(&name, type_file, directory)
+            .map_err(|(key, message)| invalid(key_line::in_type(text, &name, key))(message))?;
         types.insert(RecordType::new(name), type_config);
     }
     let problems = field_problems(path, text, &types);
@@ -399,26 +411,34 @@ pub fn parse_endpoint(text: Option<&str>, directory: &Path) -> Result<Endpoint, 
     Ok(Endpoint::Url(text.trim_end_matches('/').to_owned()))
 }
 
-fn resolve_type(name: &str, file: TypeFile, directory: &Path) -> Result<TypeConfig, String> {
+/// The type's resolved form, or the key at fault and the message.
+fn resolve_type(
+    name: &str,
+    file: TypeFile,
+    directory: &Path,
+) -> Result<TypeConfig, (&'static str, String)> {
     let files = match file.file {
         FileList::One(path) => vec![path],
         FileList::Many(paths) => paths,
     };
     if files.is_empty() {
-        return Err(format!("type `{name}`: `file` lists no files"));
+        return Err(("file", format!("type `{name}`: `file` lists no files")));
     }
     let record_name = file
         .record_name
         .as_deref()
         .map(NameTemplate::parse)
         .transpose()
-        .map_err(|message| format!("type `{name}`: {message}"))?;
+        .map_err(|message| ("record_name", format!("type `{name}`: {message}")))?;
     let location_tolerance = file
         .location_tolerance
         .unwrap_or(DEFAULT_LOCATION_TOLERANCE);
     if !(location_tolerance.is_finite() && location_tolerance >= 0.0) {
-        return Err(format!(
-            "type `{name}`: location_tolerance `{location_tolerance}` is not a number >= 0"
+        return Err((
+            "location_tolerance",
+            format!(
+                "type `{name}`: location_tolerance `{location_tolerance}` is not a number >= 0"
+            ),
         ));
     }
     let fields = file

@@ -473,3 +473,28 @@ proptest::proptest! {
         proptest::prop_assert_eq!(ConfigFile::from_yaml(&written).unwrap(), file, "{}", written);
     }
 }
+
+/// Regression (issue 17): an empty container, a bad endpoint, template or tolerance named
+/// the file but not the line.
+#[test]
+fn issue_17_checked_values_name_the_line_of_their_key() {
+    let message = |text: &str| parse(text).unwrap_err().to_string();
+    assert_eq!(
+        message("environment: development\ncontainer: \"\"\n"),
+        "invalid config `project/ckplan.yaml`:2: `container` is empty"
+    );
+    assert_eq!(
+        message(&format!("{MINIMAL}endpoint: ftp://x\n")),
+        "invalid config `project/ckplan.yaml`:3: endpoint `ftp://x` is not an http(s) URL, \
+         `embedded` or `embedded:DIR`"
+    );
+    let types = "types:\n  Stadium:\n    file: s.json\n  Team:\n    file: t.json\n";
+    assert!(
+        message(&format!("{MINIMAL}{types}    record_name: \"t-{{\"\n"))
+            .starts_with("invalid config `project/ckplan.yaml`:8: type `Team`: record_name")
+    );
+    assert!(
+        message(&format!("{MINIMAL}{types}    location_tolerance: -1\n"))
+            .starts_with("invalid config `project/ckplan.yaml`:8: type `Team`: location_tolerance")
+    );
+}

@@ -17,6 +17,22 @@ fn published() -> Env {
     env
 }
 
+/// Regression (issue 17): the tests judge the store through the emulator's dump. The old
+/// `Env::lookup` asked ckplan's client and read a failed lookup as "absent", so every
+/// "deleted" check passed while CloudKit could not be read at all.
+#[test]
+fn issue_17_the_store_oracle_never_reads_a_failed_lookup_as_absent() {
+    let env = Env::new();
+    env.seed(&[stadium(1)]);
+    env.set_faults(r#"{"lookupErrorRate": 1.0, "retryAfterSecs": 0}"#);
+    let stored = env
+        .lookup("stadium-1")
+        .expect("a stored record reads as present");
+    assert_eq!(stored.fields, stadium(1).fields);
+    assert!(env.lookup("stadium-2").is_none());
+    assert_eq!(env.records("Stadium").len(), 1);
+}
+
 /// Edits the local stadiums with `edit` and writes `out.plan`.
 fn plan_with(env: &Env, edit: impl FnOnce(&mut Vec<Json>)) {
     let mut stadiums = common::stadiums().as_array().unwrap().clone();

@@ -1,19 +1,21 @@
 //! Shared set-up of the CLI tests: a temporary project (config, data files, a freshly
 //! generated key), a CloudKit emulator on 127.0.0.1 whose URL is the config's `endpoint:`
 //! (in-process, or the `ckplan emulator` binary for tests that kill processes), a runner
-//! for the `ckplan` binary, and a "second writer": ckplan's own client used directly, as
-//! another publisher or the app would write between `plan` and `apply`.
+//! for the `ckplan` binary, a "second writer": ckplan's own client used directly, as
+//! another publisher or the app would write between `plan` and `apply`, and the store as
+//! the emulator holds it (`/_emulator/dump` over raw HTTP, never ckplan's client).
 
 #![allow(dead_code)]
 
 use assert_cmd::Command;
 use ckplan::cloudkit::auth::{generate_key_pair, parse_private_pem, RequestSigner};
 use ckplan::cloudkit::wire::{Operation, OperationType, WireRecord};
-use ckplan::cloudkit::{Client, ClientOptions, Lookup, OperationResult};
+use ckplan::cloudkit::{Client, ClientOptions, OperationResult};
 use ckplan::emulator::{self, EmulatorConfig, Faults, RegisteredKey, RunningEmulator, Stats};
 use ckplan::record::{Database, Environment, Target};
-use ckplan::record::{FieldValue, Record, RecordName, RecordType};
+use ckplan::record::{FieldValue, Record};
 use serde_json::{json, Value as Json};
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
@@ -392,30 +394,50 @@ impl Env {
         self.modify(vec![operation(OperationType::ForceDelete, wire)]);
     }
 
-    pub fn lookup(&self, name: &str) -> Option<Record> {
-        let client = self.writer();
-        let found = self
-            .runtime
-            .block_on(client.lookup(&[RecordName::new(name)]))
-            .unwrap();
-        match found.into_iter().next() {
-            Some(Lookup::Found(record)) => Some(record),
-            _ => None,
+    /// The records the emulator stores for the project's container (development, public
+    /// database), by record name, read over `GET /_emulator/dump` with raw HTTP: the store as
+    /// it is, through no client of ckplan's, so a read that fails fails the test instead of
+    /// passing for "absent" (issue 17).
+    pub fn stored(&self) -> BTreeMap<String, Record> {
+        let reply = self.admin("dump", None);
+        assert_eq!(reply.status(), 200, "GET /_emulator/dump");
+        let dump: Json = self.runtime.block_on(reply.json()).expect("dump JSON");
+        let mut records = BTreeMap::new();
+        let scopes = dump["scopes"].as_array().expect("dump scopes");
+        let ours = scopes.iter().filter(|scope| {
+            scope["container"] == CONTAINER
+                && scope["environment"] == "development"
+                && scope["database"] == "public"
+        });
+        for scope in ours {
+            for record in scope["records"].as_array().expect("dump records") {
+                let wire: WireRecord = serde_json::from_value(record.clone())
+                    .unwrap_or_else(|error| panic!("dumped record {record}: {error}"));
+                let record = wire
+                    .to_record()
+                    .unwrap_or_else(|error| panic!("dumped record {record}: {error}"));
+                let name = record.record_name.0.clone();
+                assert!(
+                    records.insert(name.clone(), record).is_none(),
+                    "`{name}` twice in the dump"
+                );
+            }
         }
+        records
     }
 
-    /// Every record of `record_type`, by record name; none when no record of the type was
-    /// ever written (CloudKit's 404 "Did not find record type").
+    /// Record `name` as the emulator stores it (see [`Env::stored`]); `None` only when the
+    /// dump, read without error, does not hold it.
+    pub fn lookup(&self, name: &str) -> Option<Record> {
+        self.stored().remove(name)
+    }
+
+    /// Every stored record of `record_type` (see [`Env::stored`]), sorted by record name.
     pub fn records(&self, record_type: &str) -> Vec<Record> {
-        let client = self.writer();
-        let found = self
-            .runtime
-            .block_on(client.query_all(&RecordType::new(record_type), &mut |_| {}));
-        match found {
-            Ok(records) => records,
-            Err(ckplan::cloudkit::CloudKitError::UnknownRecordType { .. }) => Vec::new(),
-            Err(error) => panic!("query of `{record_type}` failed: {error}"),
-        }
+        self.stored()
+            .into_values()
+            .filter(|record| record.record_type.as_str() == record_type)
+            .collect()
     }
 
     /// Applies the current local data the quick way (plan + apply), asserting success.
