@@ -27,6 +27,7 @@ pub mod diff;
 pub mod doctor;
 pub mod emulator;
 pub mod error;
+pub mod export;
 pub mod import;
 pub mod keygen;
 pub mod menu;
@@ -77,6 +78,7 @@ pub enum Command {
     Apply(apply::Args),
     Import(import::Args),
     DeleteAll(delete_all::Args),
+    Export(export::Args),
     Emulator(emulator::Args),
     Keygen(keygen::Args),
     Menu(menu::Args),
@@ -191,6 +193,7 @@ pub async fn dispatch(command: Command, globals: Globals) -> CommandResult {
         Command::Apply(args) => apply::run(args, globals).await,
         Command::Import(args) => import::run(args, globals).await,
         Command::DeleteAll(args) => delete_all::run(args, globals).await,
+        Command::Export(args) => export::run(args, globals).await,
         Command::Keygen(args) => keygen::run(args, globals),
         Command::Menu(args) => Box::pin(menu::run(args, globals)).await,
         Command::Completions(args) => completions::run(args, &globals.printer),

@@ -211,6 +211,7 @@ impl Config {
     ) -> Result<Config, ConfigError> {
         let invalid = |message: String| ConfigError::Invalid {
             path: path.to_owned(),
+            line: None,
             message,
         };
         let endpoint = endpoint.ok_or_else(|| {

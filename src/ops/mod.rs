@@ -3,4 +3,5 @@
 //! happened as data for the command to render. Commands never build wire operations.
 
 pub mod delete_all;
+pub mod export;
 pub mod import;

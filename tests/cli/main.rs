@@ -9,6 +9,7 @@ mod common;
 mod apply;
 mod basics;
 mod example_sportstime;
+mod export;
 mod field_safety;
 mod lifecycle;
 mod plan;

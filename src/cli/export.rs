@@ -1,0 +1,172 @@
+//! `ckplan export --type T...`: write local data files and a `ckplan.yaml` from what
+//! CloudKit holds, so a plan right after shows no changes.
+
+use super::{workspace, CommandError, CommandResult, ExitStatus, Globals};
+use crate::config::{Config, Endpoint};
+use crate::ops::export::{self, ConfigSource, ExportFormat};
+use crate::record::RecordType;
+use anyhow::Context;
+use std::path::{Component, Path, PathBuf};
+
+/// Write local data files and a config from the records CloudKit holds.
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Example:\n  ckplan export --type Stadium --type Team -o adopted\n  \
+    cd adopted && ckplan plan --detailed-exitcode   # exits 0: nothing to change"
+)]
+pub struct Args {
+    /// Record type to export (repeatable; at least one)
+    #[arg(long = "type", value_name = "TYPE", required = true)]
+    pub types: Vec<String>,
+    /// Directory to write `ckplan.yaml` and `data/` into
+    #[arg(
+        short = 'o',
+        long = "output",
+        value_name = "DIR",
+        default_value = "export"
+    )]
+    pub output: PathBuf,
+    /// Format of the data files
+    #[arg(long, value_enum, default_value_t = Format::Json)]
+    pub format: Format,
+    /// Overwrite files that already exist
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum Format {
+    Json,
+    Ndjson,
+    Yaml,
+}
+
+impl From<Format> for ExportFormat {
+    fn from(format: Format) -> Self {
+        match format {
+            Format::Json => ExportFormat::Json,
+            Format::Ndjson => ExportFormat::Ndjson,
+            Format::Yaml => ExportFormat::Yaml,
+        }
+    }
+}
+
+pub async fn run(args: Args, globals: &Globals) -> CommandResult {
+    let config = workspace::load_config(globals)?;
+    let format = ExportFormat::from(args.format);
+    let mut types = Vec::new();
+    for name in &args.types {
+        let record_type = RecordType::new(name.as_str());
+        if let Some(problem) = crate::record::identifier::type_name_problem(name) {
+            return Err(CommandError::user(format!(
+                "--type `{}`: {problem}",
+                crate::render::escape::escape(name)
+            )));
+        }
+        if !types.contains(&record_type) {
+            types.push(record_type);
+        }
+    }
+    let config_path = args.output.join("ckplan.yaml");
+    let data_paths: Vec<PathBuf> = types
+        .iter()
+        .map(|t| args.output.join(format!("data/{t}.{}", format.extension())))
+        .collect();
+    if !args.force {
+        if let Some(existing) = std::iter::once(&config_path)
+            .chain(&data_paths)
+            .find(|path| path.exists())
+        {
+            return Err(CommandError::user(format!(
+                "refusing to overwrite `{}` (use --force); nothing was read or written",
+                existing.display()
+            )));
+        }
+    }
+    let connection = workspace::connect(&config, globals).await?;
+    let bar = workspace::ReadBar::new(globals.printer.shows_progress());
+    let read = crate::sync::read_current(&connection.client, &types, &bar).await;
+    bar.finish();
+    connection.close().await;
+    let current =
+        read.with_context(|| format!("failed to read CloudKit for `{}`", config.target()))?;
+    for note in &current.notes {
+        globals.printer.warn(note);
+    }
+    let exported =
+        export::export(current.records, format).map_err(|e| CommandError::user(e.to_string()))?;
+    let key_file = config
+        .auth
+        .private_key_file
+        .as_deref()
+        .map(|file| relative_to(file, &args.output));
+    let source = ConfigSource {
+        target: &config.target(),
+        endpoint: &endpoint_from(&config, &args.output),
+        key_id: config.auth.key_id.as_deref(),
+        private_key_file: key_file.as_deref(),
+    };
+    let config_text = export::config_text(&source, &exported);
+    std::fs::create_dir_all(args.output.join("data"))
+        .with_context(|| format!("failed to create `{}`", args.output.join("data").display()))?;
+    for one in &exported {
+        let path = args.output.join(&one.file);
+        crate::durable::write_atomically(&path, one.text.as_bytes())
+            .with_context(|| format!("failed to write `{}`", path.display()))?;
+        globals.printer.status(format_args!(
+            "{}: {} → `{}`",
+            one.record_type,
+            crate::render::plural(one.records, "record"),
+            path.display()
+        ));
+    }
+    crate::durable::write_atomically(&config_path, config_text.as_bytes())
+        .with_context(|| format!("failed to write `{}`", config_path.display()))?;
+    globals.printer.outcome(
+        format_args!(
+            "Export complete: `{}`; `ckplan plan` there shows no changes.",
+            config_path.display()
+        ),
+        false,
+    );
+    Ok(ExitStatus::Success)
+}
+
+/// The endpoint as the exported config must say it: a URL as it is; the embedded store by
+/// its path from the export directory.
+fn endpoint_from(config: &Config, output: &Path) -> String {
+    match &config.endpoint {
+        Endpoint::Url(url) => url.clone(),
+        Endpoint::Embedded { dir } => format!("embedded:{}", relative_to(dir, output)),
+    }
+}
+
+/// `path` as seen from directory `from` (both taken from the working directory), `.` and
+/// `..` resolved lexically.
+fn relative_to(path: &Path, from: &Path) -> String {
+    let parts = |p: &Path| -> Vec<std::ffi::OsString> {
+        let absolute = std::path::absolute(p).unwrap_or_else(|_| p.to_owned());
+        let mut parts = Vec::new();
+        for part in absolute.components() {
+            match part {
+                Component::ParentDir => {
+                    parts.pop();
+                }
+                Component::Normal(name) => parts.push(name.to_owned()),
+                _ => {}
+            }
+        }
+        parts
+    };
+    let target = parts(path);
+    let base = parts(from);
+    let common = target.iter().zip(&base).take_while(|(a, b)| a == b).count();
+    let mut relative = PathBuf::new();
+    for _ in common..base.len() {
+        relative.push("..");
+    }
+    for part in &target[common..] {
+        relative.push(part);
+    }
+    relative.display().to_string()
+}

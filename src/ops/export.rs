@@ -1,0 +1,301 @@
+//! `ckplan export`: the records CloudKit holds for some types, as local data files in
+//! CloudKit-native form (`{"recordName", "fields": {name: {"value", "type"}}}`) plus a
+//! `ckplan.yaml` that names them, so a team whose data already lives in CloudKit starts
+//! from it and `ckplan plan` right after shows no changes. Pure: records in, file texts
+//! out; the command reads CloudKit and writes the files.
+
+use crate::cloudkit::wire::WireField;
+use crate::record::{FieldType, Record, RecordType, ScalarType, Target};
+use serde_json::{Map, Value as Json};
+use std::collections::BTreeMap;
+
+/// The data file format `--format` chooses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExportFormat {
+    /// One JSON array, pretty-printed.
+    Json,
+    /// One compact JSON record per line.
+    Ndjson,
+    /// One YAML sequence.
+    Yaml,
+}
+
+impl ExportFormat {
+    pub fn extension(self) -> &'static str {
+        match self {
+            ExportFormat::Json => "json",
+            ExportFormat::Ndjson => "ndjson",
+            ExportFormat::Yaml => "yaml",
+        }
+    }
+}
+
+/// One exported type: its data file (relative to the export directory) and contents, the
+/// CloudKit type of each field, and the record count.
+#[derive(Debug)]
+pub struct ExportedType {
+    pub record_type: RecordType,
+    pub file: String,
+    pub text: String,
+    pub fields: BTreeMap<String, FieldType>,
+    pub records: usize,
+}
+
+/// Why nothing was exported.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum ExportError {
+    #[error(
+        "record type `{record_type}`, record `{record_name}`, field `{field}`: CloudKit type `{field_type}` cannot be exported (ckplan cannot publish it, so a plan would remove it); nothing was written"
+    )]
+    Unrepresentable {
+        record_type: String,
+        record_name: String,
+        field: String,
+        field_type: String,
+    },
+    #[error(
+        "record type `{record_type}`, field `{field}`: `{first_type}` in record `{first}` but `{second_type}` in record `{second}`; ckplan needs one type per field; nothing was written"
+    )]
+    MixedTypes {
+        record_type: String,
+        field: String,
+        first: String,
+        first_type: String,
+        second: String,
+        second_type: String,
+    },
+}
+
+/// Renders every type's records, ordered by record name, in `format`. Fails on the first
+/// field whose type ckplan cannot represent (named, never dropped: a dropped field would
+/// be planned for removal) or whose type differs between two records.
+pub fn export(
+    read: Vec<(RecordType, Vec<Record>)>,
+    format: ExportFormat,
+) -> Result<Vec<ExportedType>, ExportError> {
+    read.into_iter()
+        .map(|(record_type, mut records)| {
+            records.sort_by(|a, b| a.record_name.cmp(&b.record_name));
+            let fields = field_types(&record_type, &records)?;
+            let natives: Vec<Json> = records.iter().map(native).collect();
+            Ok(ExportedType {
+                file: format!("data/{record_type}.{}", format.extension()),
+                text: render(&natives, format),
+                fields,
+                records: records.len(),
+                record_type,
+            })
+        })
+        .collect()
+}
+
+/// The type of each field over all records of a type, checked to be one per field and one
+/// ckplan can publish.
+fn field_types(
+    record_type: &RecordType,
+    records: &[Record],
+) -> Result<BTreeMap<String, FieldType>, ExportError> {
+    let mut types: BTreeMap<String, (FieldType, &str)> = BTreeMap::new();
+    for record in records {
+        for (field, value) in &record.fields {
+            let field_type = value.field_type();
+            if !representable(&field_type) {
+                return Err(ExportError::Unrepresentable {
+                    record_type: record_type.to_string(),
+                    record_name: record.record_name.to_string(),
+                    field: field.clone(),
+                    field_type: field_type.to_string(),
+                });
+            }
+            match types.get(field) {
+                Some((first_type, first)) if *first_type != field_type => {
+                    return Err(ExportError::MixedTypes {
+                        record_type: record_type.to_string(),
+                        field: field.clone(),
+                        first: (*first).to_owned(),
+                        first_type: first_type.to_string(),
+                        second: record.record_name.to_string(),
+                        second_type: field_type.to_string(),
+                    })
+                }
+                Some(_) => {}
+                None => {
+                    types.insert(field.clone(), (field_type, record.record_name.as_str()));
+                }
+            }
+        }
+    }
+    Ok(types.into_iter().map(|(f, (t, _))| (f, t)).collect())
+}
+
+/// Assets are fetched as a `downloadURL` CloudKit mints per read, which no local file
+/// holds; a type CloudKit named but ckplan does not know has no local form.
+fn representable(field_type: &FieldType) -> bool {
+    match field_type {
+        FieldType::Scalar(t) | FieldType::List(t) => *t != ScalarType::AssetId,
+        FieldType::Unknown(_) => false,
+    }
+}
+
+/// A record in CloudKit-native local form: the name and each field in wire form.
+fn native(record: &Record) -> Json {
+    let fields: Map<String, Json> = record
+        .fields
+        .iter()
+        .map(|(name, value)| {
+            let wire = WireField::from_value(value);
+            let json = serde_json::to_value(wire).expect("a wire field is JSON");
+            (name.clone(), json)
+        })
+        .collect();
+    let mut object = Map::new();
+    object.insert(
+        "recordName".into(),
+        Json::String(record.record_name.to_string()),
+    );
+    object.insert("fields".into(), Json::Object(fields));
+    Json::Object(object)
+}
+
+fn render(records: &[Json], format: ExportFormat) -> String {
+    match format {
+        ExportFormat::Json => {
+            let mut text = serde_json::to_string_pretty(records).expect("JSON");
+            text.push('\n');
+            text
+        }
+        ExportFormat::Ndjson => records.iter().map(|record| format!("{record}\n")).collect(),
+        ExportFormat::Yaml if records.is_empty() => "[]\n".to_owned(),
+        ExportFormat::Yaml => serde_yaml::to_string(records).expect("YAML"),
+    }
+}
+
+/// Where the exported config sends requests and which key it names.
+pub struct ConfigSource<'a> {
+    pub target: &'a Target,
+    /// As `endpoint:` must say it from the export directory.
+    pub endpoint: &'a str,
+    pub key_id: Option<&'a str>,
+    /// As `private_key_file:` must say it from the export directory.
+    pub private_key_file: Option<&'a str>,
+}
+
+/// The `ckplan.yaml` for the exported types: the same target, endpoint and key, each type
+/// with its data file and field types. Deterministic.
+pub fn config_text(source: &ConfigSource<'_>, types: &[ExportedType]) -> String {
+    use serde_yaml::{Mapping, Value as Yaml};
+    let text = |s: &str| Yaml::String(s.to_owned());
+    let mut root = Mapping::new();
+    root.insert(text("container"), text(&source.target.container));
+    root.insert(
+        text("environment"),
+        text(source.target.environment.as_str()),
+    );
+    root.insert(text("database"), text(source.target.database.as_str()));
+    root.insert(text("zone"), text(&source.target.zone));
+    root.insert(text("endpoint"), text(source.endpoint));
+    let mut auth = Mapping::new();
+    if let Some(key_id) = source.key_id {
+        auth.insert(text("key_id"), text(key_id));
+    }
+    if let Some(file) = source.private_key_file {
+        auth.insert(text("private_key_file"), text(file));
+    }
+    if !auth.is_empty() {
+        root.insert(text("auth"), Yaml::Mapping(auth));
+    }
+    let mut configured = Mapping::new();
+    for exported in types {
+        let mut entry = Mapping::new();
+        entry.insert(text("file"), text(&exported.file));
+        let fields: Mapping = exported
+            .fields
+            .iter()
+            .map(|(name, field_type)| (text(name), text(&field_type.to_string())))
+            .collect();
+        if !fields.is_empty() {
+            entry.insert(text("fields"), Yaml::Mapping(fields));
+        }
+        configured.insert(text(exported.record_type.as_str()), Yaml::Mapping(entry));
+    }
+    root.insert(text("types"), Yaml::Mapping(configured));
+    let body = serde_yaml::to_string(&Yaml::Mapping(root)).expect("YAML");
+    format!(
+        "# Written by `ckplan export` from what CloudKit held for {}.\n{body}",
+        source.target
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::FieldValue;
+
+    fn team(name: &str, founded: FieldValue) -> Record {
+        Record::new("Team", name)
+            .with_field("name", FieldValue::string(format!("Team {name}")))
+            .with_field("founded", founded)
+    }
+
+    #[test]
+    fn records_are_ordered_by_name_with_one_type_per_field() {
+        let read = vec![(
+            RecordType::new("Team"),
+            vec![
+                team("team-2", FieldValue::int64(1901)),
+                team("team-1", FieldValue::int64(1954)),
+            ],
+        )];
+        let exported = export(read, ExportFormat::Ndjson).unwrap();
+        let lines: Vec<&str> = exported[0].text.lines().collect();
+        assert!(lines[0].contains("\"team-1\""), "{lines:?}");
+        assert!(lines[1].contains("\"team-2\""), "{lines:?}");
+        assert_eq!(exported[0].file, "data/Team.ndjson");
+        assert_eq!(exported[0].fields["founded"].to_string(), "INT64");
+        assert_eq!(exported[0].records, 2);
+    }
+
+    #[test]
+    fn a_field_with_two_types_is_named_with_both_records() {
+        let read = vec![(
+            RecordType::new("Team"),
+            vec![
+                team("team-1", FieldValue::int64(1954)),
+                team("team-2", FieldValue::string("1901")),
+            ],
+        )];
+        let error = export(read, ExportFormat::Json).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "record type `Team`, field `founded`: `INT64` in record `team-1` but `STRING` in record `team-2`; ckplan needs one type per field; nothing was written"
+        );
+    }
+
+    #[test]
+    fn an_asset_is_named_not_dropped() {
+        let asset = FieldValue::Scalar(crate::record::Value::Asset(Box::new(
+            serde_json::json!({"fileChecksum": "AQ", "size": 1}),
+        )));
+        let read = vec![(RecordType::new("Team"), vec![team("team-1", asset)])];
+        let error = export(read, ExportFormat::Yaml).unwrap_err();
+        assert!(matches!(
+            &error,
+            ExportError::Unrepresentable { field, field_type, .. }
+                if field == "founded" && field_type == "ASSETID"
+        ));
+    }
+
+    #[test]
+    fn an_empty_type_exports_an_empty_file_in_every_format() {
+        for format in [ExportFormat::Json, ExportFormat::Ndjson, ExportFormat::Yaml] {
+            let exported = export(vec![(RecordType::new("Team"), vec![])], format).unwrap();
+            assert_eq!(exported[0].records, 0);
+            assert!(exported[0].fields.is_empty());
+            let expected = match format {
+                ExportFormat::Json | ExportFormat::Yaml => "[]\n",
+                ExportFormat::Ndjson => "",
+            };
+            assert_eq!(exported[0].text, expected, "{format:?}");
+        }
+    }
+}

@@ -1,0 +1,147 @@
+//! Issue 19, `ckplan export`: local data files and a config from what CloudKit holds, such
+//! that `ckplan plan` right after shows no changes, for every field type ckplan supports.
+
+use crate::common::Env;
+use ckplan::record::{FieldValue, Location, Record, Reference, ScalarType, Value};
+
+/// A record holding every field type ckplan publishes, scalars and lists.
+fn every_type(name: &str) -> Record {
+    let reference = |target: &str, action: &str| {
+        Value::Reference(Box::new(Reference {
+            record_name: target.into(),
+            action: Some(action.to_owned()),
+            zone_id: None,
+        }))
+    };
+    let location = |lat: f64, lon: f64| Value::Location(Box::new(Location::new(lat, lon)));
+    Record::new("Team", name)
+        .with_field("text", FieldValue::string("naïve \"quoted\"\nline two"))
+        .with_field("count", FieldValue::int64(i64::MIN))
+        .with_field("ratio", FieldValue::double(0.1 + 0.2))
+        .with_field("at", FieldValue::timestamp(-86_400_001))
+        .with_field("blob", FieldValue::Scalar(Value::Bytes("AAEC/w==".into())))
+        .with_field("place", FieldValue::location(-33.8688, 151.2093))
+        .with_field(
+            "home",
+            FieldValue::Scalar(reference("stadium-1", "DELETE_SELF")),
+        )
+        .with_field(
+            "tags",
+            FieldValue::List(
+                ScalarType::String,
+                vec![Value::String("a".into()), Value::String("".into())],
+            ),
+        )
+        .with_field(
+            "numbers",
+            FieldValue::List(ScalarType::Int64, vec![Value::Int64(1), Value::Int64(-2)]),
+        )
+        .with_field(
+            "weights",
+            FieldValue::List(
+                ScalarType::Double,
+                vec![Value::Double(1e-300), Value::Double(2.5)],
+            ),
+        )
+        .with_field(
+            "dates",
+            FieldValue::List(
+                ScalarType::Timestamp,
+                vec![Value::Timestamp(0), Value::Timestamp(1)],
+            ),
+        )
+        .with_field(
+            "stops",
+            FieldValue::List(
+                ScalarType::Location,
+                vec![location(1.0, 2.0), location(-1.5, 0.25)],
+            ),
+        )
+        .with_field(
+            "rivals",
+            FieldValue::List(
+                ScalarType::Reference,
+                vec![reference("team-x", "NONE"), reference("team-y", "NONE")],
+            ),
+        )
+        .with_field("empty", FieldValue::List(ScalarType::String, vec![]))
+}
+
+fn export_then_plan(env: &Env, format: &str) {
+    let run = env.run(&[
+        "export", "--type", "Stadium", "--type", "Team", "-o", "adopted", "--format", format,
+    ]);
+    assert_eq!(run.code, 0, "{format}: {}", run.stderr);
+    let run = env.run(&[
+        "--config",
+        "adopted/ckplan.yaml",
+        "plan",
+        "--detailed-exitcode",
+        "-o",
+        "check.plan",
+    ]);
+    assert_eq!(
+        run.code, 0,
+        "{format}: a plan right after export has changes:\n{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn issue_19_a_plan_right_after_export_is_empty_for_every_field_type_and_format() {
+    let env = Env::new();
+    env.publish();
+    env.seed(&[every_type("team-every"), Record::new("Team", "team-bare")]);
+    for format in ["json", "ndjson", "yaml"] {
+        std::fs::remove_dir_all(env.path("adopted")).ok();
+        export_then_plan(&env, format);
+    }
+    // Deterministic: the same CloudKit state exports the same bytes.
+    let first = env.read("adopted/data/Team.yaml");
+    let run = env.run(&[
+        "export", "--type", "Team", "-o", "again", "--format", "yaml",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(env.read("again/data/Team.yaml"), first);
+    let config = env.read("adopted/ckplan.yaml");
+    assert!(config.contains("home: REFERENCE"), "{config}");
+    assert!(config.contains("stops: LOCATION_LIST"), "{config}");
+}
+
+#[test]
+fn issue_19_export_refuses_to_overwrite_without_force_and_names_an_asset_field() {
+    let env = Env::new();
+    env.publish();
+    let run = env.run(&["export", "--type", "Stadium", "-o", "adopted"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let before = env.read("adopted/data/Stadium.json");
+    let run = env.run(&["export", "--type", "Stadium", "-o", "adopted"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("refusing to overwrite"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("--force"), "{}", run.stderr);
+    assert_eq!(env.read("adopted/data/Stadium.json"), before);
+    let run = env.run(&["export", "--type", "Stadium", "-o", "adopted", "--force"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+
+    let asset = FieldValue::Scalar(Value::Asset(Box::new(serde_json::json!({
+        "fileChecksum": "AQID", "size": 3, "receipt": "r"
+    }))));
+    env.seed(&[Record::new("Stadium", "stadium-9").with_field("photo", asset)]);
+    let run = env.run(&["export", "--type", "Stadium", "-o", "with-asset"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains(
+            "record `stadium-9`, field `photo`: CloudKit type `ASSETID` cannot be exported"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !env.path("with-asset/ckplan.yaml").exists(),
+        "nothing written"
+    );
+}
