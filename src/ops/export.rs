@@ -72,7 +72,7 @@ pub enum ExportError {
 pub fn export(
     read: Vec<(RecordType, Vec<Record>)>,
     format: ExportFormat,
-) -> Result<Vec<ExportedType>, ExportError> {
+) -> Result<Vec<ExportedType>, Box<ExportError>> {
     read.into_iter()
         .map(|(record_type, mut records)| {
             records.sort_by(|a, b| a.record_name.cmp(&b.record_name));
@@ -94,29 +94,29 @@ pub fn export(
 fn field_types(
     record_type: &RecordType,
     records: &[Record],
-) -> Result<BTreeMap<String, FieldType>, ExportError> {
+) -> Result<BTreeMap<String, FieldType>, Box<ExportError>> {
     let mut types: BTreeMap<String, (FieldType, &str)> = BTreeMap::new();
     for record in records {
         for (field, value) in &record.fields {
             let field_type = value.field_type();
             if !representable(&field_type) {
-                return Err(ExportError::Unrepresentable {
+                return Err(Box::new(ExportError::Unrepresentable {
                     record_type: record_type.to_string(),
                     record_name: record.record_name.to_string(),
                     field: field.clone(),
                     field_type: field_type.to_string(),
-                });
+                }));
             }
             match types.get(field) {
                 Some((first_type, first)) if *first_type != field_type => {
-                    return Err(ExportError::MixedTypes {
+                    return Err(Box::new(ExportError::MixedTypes {
                         record_type: record_type.to_string(),
                         field: field.clone(),
                         first: (*first).to_owned(),
                         first_type: first_type.to_string(),
                         second: record.record_name.to_string(),
                         second_type: field_type.to_string(),
-                    })
+                    }))
                 }
                 Some(_) => {}
                 None => {
@@ -279,7 +279,7 @@ mod tests {
         let read = vec![(RecordType::new("Team"), vec![team("team-1", asset)])];
         let error = export(read, ExportFormat::Yaml).unwrap_err();
         assert!(matches!(
-            &error,
+            &*error,
             ExportError::Unrepresentable { field, field_type, .. }
                 if field == "founded" && field_type == "ASSETID"
         ));
