@@ -4,6 +4,7 @@
 
 use super::{CommandError, CommandResult, ExitStatus, Globals};
 use crate::plan::{file, Plan};
+use crate::render::markdown::{self, MarkdownOptions};
 use crate::render::{Backend, Json, Text};
 use anyhow::Context;
 use std::path::PathBuf;
@@ -16,6 +17,8 @@ Examples:
   ckplan show out.plan          # review it: colours on a terminal, plain text when piped
   ckplan show -v out.plan       # also list the fields each update leaves as they are
   ckplan show out.plan --json | jq -r '.changes[] | select(.action == \"delete\") | .record_name'
+  ckplan show out.plan --format markdown > comment.md   # for a pull-request comment
+  ckplan show out.plan --summary --type Game
 
 A plan that was edited, truncated, or written by an unknown format version is refused
 with exit status 1. No configuration or credentials are needed.")]
@@ -23,9 +26,26 @@ pub struct Args {
     /// The plan file written by `ckplan plan`
     #[arg(value_name = "PLAN")]
     pub plan: PathBuf,
-    /// Print the verified plan as JSON (the plan file's document) instead of text
-    #[arg(long)]
+    /// Print the verified plan as JSON (the plan file's document); same as `--format json`
+    #[arg(long, conflicts_with = "format")]
     pub json: bool,
+    /// text (the review), json (the plan file's document) or markdown (for a pull-request
+    /// comment)
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Only the per-type counts and totals (text and markdown)
+    #[arg(long)]
+    pub summary: bool,
+    /// Only this record type's changes (repeatable; text and markdown)
+    #[arg(long = "type", value_name = "TYPE")]
+    pub types: Vec<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+    Markdown,
 }
 
 pub fn run(args: Args, globals: &Globals) -> CommandResult {
@@ -35,13 +55,55 @@ pub fn run(args: Args, globals: &Globals) -> CommandResult {
     let plan = file::from_bytes(&bytes)
         .map_err(|error| CommandError::from(error).prefixed(format!("refusing plan `{path}`")))?;
     check_target(&plan, globals, &path.to_string())?;
-    let text = Text {
-        colour: globals.printer.colour_stdout(),
-        unchanged_fields: globals.verbose > 0,
-        ..Text::default()
+    let format = if args.json { Format::Json } else { args.format };
+    if format == Format::Json && (args.summary || !args.types.is_empty()) {
+        return Err(CommandError::user(
+            "`--format json` prints the whole plan document; filter it with a JSON tool (e.g. jq) instead of --summary or --type",
+        ));
+    }
+    for name in &args.types {
+        if !plan.summary.iter().any(|s| s.record_type.as_str() == name) {
+            return Err(CommandError::user(format!(
+                "--type `{}`: the plan has no record type of that name",
+                crate::render::escape(name)
+            )));
+        }
+    }
+    let shown = match format {
+        Format::Json => Json.plan(&plan),
+        Format::Markdown => markdown::plan(
+            &plan,
+            &MarkdownOptions {
+                summary_only: args.summary,
+                types: args.types.clone(),
+                unchanged_fields: globals.verbose > 0,
+                plan_path: args.plan.display().to_string(),
+                budget: markdown::COMMENT_BUDGET,
+            },
+        ),
+        Format::Text => {
+            let text = Text {
+                colour: globals.printer.colour_stdout(),
+                unchanged_fields: globals.verbose > 0,
+                ..Text::default()
+            };
+            if args.summary {
+                crate::render::summary::plan_summary(&plan)
+            } else if args.types.is_empty() {
+                text.plan(&plan)
+            } else {
+                let mut filtered = plan.clone();
+                filtered
+                    .changes
+                    .retain(|c| args.types.iter().any(|t| t == c.record_type.as_str()));
+                filtered
+                    .summary
+                    .retain(|s| args.types.iter().any(|t| t == s.record_type.as_str()));
+                text.plan(&filtered)
+            }
+        }
     };
-    let backend: &dyn Backend = if args.json { &Json } else { &text };
-    globals.printer.data(&backend.plan(&plan))?;
+    globals.printer.data(&shown)?;
     Ok(ExitStatus::Success)
 }
 

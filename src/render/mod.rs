@@ -10,6 +10,7 @@
 pub mod diff;
 pub mod escape;
 pub mod json;
+pub mod markdown;
 pub mod plan;
 pub mod summary;
 

@@ -38,6 +38,18 @@ pub fn review(plan: &Plan, verbose_unchanged: bool, colour: bool) -> String {
     out
 }
 
+/// One change as the review shows it, without colour: the heading line and its fields
+/// (every name and value escaped). Shared by the markdown view.
+pub fn change_block(change: &Change, verbose_unchanged: bool) -> String {
+    let renderer = Renderer {
+        colour: false,
+        verbose_unchanged,
+    };
+    let mut out = String::new();
+    renderer.change(change, &mut out);
+    out
+}
+
 /// `would create Team team-1` per change, then the unchanged count: what smart sync would
 /// do, without the fields.
 pub fn dry_run(plan: &Plan) -> String {

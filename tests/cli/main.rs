@@ -15,4 +15,5 @@ mod lifecycle;
 mod plan;
 mod preflight;
 mod show;
+mod show_markdown;
 mod validate;

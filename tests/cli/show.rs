@@ -8,7 +8,7 @@ use ckplan::record::{ChangeTag, FieldValue, Fields, ScalarType, Value};
 use ckplan::record::{Database, Environment, Target};
 use std::path::{Path, PathBuf};
 
-fn record(
+pub(crate) fn record(
     record_type: &str,
     name: &str,
     category: Category,
@@ -39,7 +39,7 @@ fn change(field: &str, before: Option<FieldValue>, after: Option<FieldValue>) ->
 
 /// A plan with creates, updates (scalar, added, removed, multi-line), kept orphans and a
 /// delete, made the way `ckplan plan` makes it.
-fn sample_plan(delete_orphans: bool) -> Plan {
+pub(crate) fn sample_plan(delete_orphans: bool) -> Plan {
     let new_stadium = record(
         "Stadium",
         "stadium-harbor",
@@ -152,7 +152,7 @@ fn sample_plan(delete_orphans: bool) -> Plan {
     )
 }
 
-fn write_plan(dir: &Path, text: &str) -> PathBuf {
+pub(crate) fn write_plan(dir: &Path, text: &str) -> PathBuf {
     let path = dir.join("out.plan");
     std::fs::write(&path, text).unwrap();
     path
@@ -160,7 +160,7 @@ fn write_plan(dir: &Path, text: &str) -> PathBuf {
 
 /// Runs `ckplan show ARGS...` with colour decided by the environment as for a user whose
 /// output is piped; returns (exit code, stdout, stderr) with the temp dir as `[TMP]`.
-fn show(dir: &Path, args: &[&str]) -> (i32, String, String) {
+pub(crate) fn show(dir: &Path, args: &[&str]) -> (i32, String, String) {
     let output = Command::cargo_bin("ckplan")
         .unwrap()
         .arg("show")

@@ -1,0 +1,121 @@
+//! Issue 19, review in pull requests: `ckplan show PLAN --format markdown`. Snapshot of
+//! the sample plan; structural validity (one table, balanced `<details>` and fences);
+//! inert for hostile names and values from a public database; cut to a comment's size.
+
+use super::show::{record, sample_plan, show, write_plan};
+use ckplan::diff::{Category, TypeDiff};
+use ckplan::plan::{file, Plan, PlanOptions};
+use ckplan::record::{Database, Environment, FieldValue, Target};
+
+/// The markdown outside fenced code blocks, after checking that every fence closes with
+/// the fence that opened it and that `<details>` and `</details>` pair up.
+fn outside_fences(markdown: &str) -> String {
+    let mut outside = String::new();
+    let mut open: Option<String> = None;
+    let mut depth = 0i32;
+    for line in markdown.lines() {
+        match &open {
+            Some(fence) => {
+                if line.trim_end() == fence {
+                    open = None;
+                }
+            }
+            None => {
+                let ticks: String = line.chars().take_while(|c| *c == '`').collect();
+                if ticks.len() >= 3 {
+                    open = Some(ticks);
+                    continue;
+                }
+                depth += line.matches("<details>").count() as i32;
+                depth -= line.matches("</details>").count() as i32;
+                assert!(depth >= 0, "</details> before <details>:\n{markdown}");
+                outside.push_str(line);
+                outside.push('\n');
+            }
+        }
+    }
+    assert!(open.is_none(), "a fence never closes:\n{markdown}");
+    assert_eq!(depth, 0, "unbalanced <details>:\n{markdown}");
+    // Every table row has the header's five cells.
+    for row in outside.lines().filter(|l| l.starts_with('|')) {
+        assert_eq!(row.matches('|').count(), 6, "broken table row `{row}`");
+    }
+    outside
+}
+
+#[test]
+fn issue_19_markdown_review_of_the_sample_plan() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_plan(dir.path(), &file::to_text(&sample_plan(false)));
+    let (code, stdout, stderr) = show(dir.path(), &[path.to_str().unwrap(), "--format", "markdown"]);
+    assert_eq!((code, stderr.as_str()), (0, ""));
+    outside_fences(&stdout);
+    insta::assert_snapshot!(stdout);
+    let (code, summary, _) = show(dir.path(), &[path.to_str().unwrap(), "--format", "markdown", "--summary"]);
+    assert_eq!(code, 0);
+    assert!(summary.contains("| `Team` |") && !summary.contains("<details>"), "{summary}");
+    let (code, team, _) = show(dir.path(), &[path.to_str().unwrap(), "--format", "markdown", "--type", "Team"]);
+    assert_eq!(code, 0);
+    assert!(team.contains("team-7") && !team.contains("stadium-harbor"), "{team}");
+    let (code, _, stderr) = show(dir.path(), &[path.to_str().unwrap(), "--format", "json", "--summary"]);
+    assert_eq!(code, 1, "{stderr}");
+}
+
+fn hostile_plan(count: usize, value: &str) -> Plan {
+    let records = (0..count)
+        .map(|n| {
+            record(
+                "Team",
+                &format!("team-{n:05}"),
+                Category::New,
+                &[("name", FieldValue::string(value))],
+            )
+        })
+        .collect();
+    Plan::build(
+        Target {
+            container: "iCloud.com.example.SportsTime".into(),
+            environment: Environment::Development,
+            database: Database::Public,
+            zone: "_defaultZone".into(),
+        },
+        PlanOptions::default(),
+        Vec::new(),
+        vec!["Team".into()],
+        vec![TypeDiff {
+            record_type: "Team".into(),
+            records,
+        }],
+        "2025-03-01T12:00:00Z".parse().unwrap(),
+    )
+}
+
+#[test]
+fn issue_19_hostile_values_stay_inside_their_code_block() {
+    let hostile = "@octocat <script>alert(1)</script> [x](https://evil.example) | ```` \n</details>\n````\n# heading";
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_plan(dir.path(), &file::to_text(&hostile_plan(3, hostile)));
+    let (code, stdout, stderr) = show(dir.path(), &[path.to_str().unwrap(), "--format", "markdown"]);
+    assert_eq!((code, stderr.as_str()), (0, ""));
+    let outside = outside_fences(&stdout);
+    for bad in ["@", "<script", "](", "https:", "\n# "] {
+        assert!(!outside.contains(bad), "`{bad}` outside a code block:\n{outside}");
+    }
+    assert_eq!(stdout.matches("alert(1)").count(), 3, "each value shown once:\n{stdout}");
+}
+
+#[test]
+fn issue_19_a_long_plan_is_cut_to_a_comment_with_a_count_and_a_pointer() {
+    let dir = tempfile::tempdir().unwrap();
+    let long = "x".repeat(200);
+    let path = write_plan(dir.path(), &file::to_text(&hostile_plan(2_000, &long)));
+    let (code, stdout, _) = show(dir.path(), &[path.to_str().unwrap(), "--format", "markdown"]);
+    assert_eq!(code, 0);
+    assert!(stdout.len() <= 65_536, "{} characters", stdout.len());
+    outside_fences(&stdout);
+    let shown = stdout.matches("+ create Team").count();
+    assert!(shown > 0 && shown < 2_000, "{shown} shown");
+    let pointer = format!("{} more changes not shown", 2_000 - shown);
+    assert!(stdout.contains(&pointer), "{}", &stdout[stdout.len() - 300..]);
+    assert!(stdout.contains("/out.plan`."), "{}", &stdout[stdout.len() - 300..]);
+}
