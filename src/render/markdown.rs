@@ -52,7 +52,7 @@ pub fn inert(text: &str) -> String {
 /// more backticks than its longest run, padded when it starts or ends with one.
 fn code_span(text: &str) -> String {
     let text = super::escape(text);
-    let ticks = "`".repeat(fence_for(&text).len() - 2);
+    let ticks = "`".repeat(longest_backtick_run(&text) + 1);
     let pad = if text.starts_with('`') || text.ends_with('`') {
         " "
     } else {
@@ -63,12 +63,11 @@ fn code_span(text: &str) -> String {
 
 /// A fence of backticks longer than any run of backticks in `text` (at least three).
 fn fence_for(text: &str) -> String {
-    let longest = text
-        .split(|c| c != '`')
-        .map(str::len)
-        .max()
-        .unwrap_or(0);
-    "`".repeat((longest + 1).max(3))
+    "`".repeat((longest_backtick_run(text) + 1).max(3))
+}
+
+fn longest_backtick_run(text: &str) -> usize {
+    text.split(|c| c != '`').map(str::len).max().unwrap_or(0)
 }
 
 /// The plan as markdown.

@@ -47,17 +47,41 @@ fn outside_fences(markdown: &str) -> String {
 fn issue_19_markdown_review_of_the_sample_plan() {
     let dir = tempfile::tempdir().unwrap();
     let path = write_plan(dir.path(), &file::to_text(&sample_plan(false)));
-    let (code, stdout, stderr) = show(dir.path(), &[path.to_str().unwrap(), "--format", "markdown"]);
+    let (code, stdout, stderr) = show(
+        dir.path(),
+        &[path.to_str().unwrap(), "--format", "markdown"],
+    );
     assert_eq!((code, stderr.as_str()), (0, ""));
     outside_fences(&stdout);
     insta::assert_snapshot!(stdout);
-    let (code, summary, _) = show(dir.path(), &[path.to_str().unwrap(), "--format", "markdown", "--summary"]);
+    let (code, summary, _) = show(
+        dir.path(),
+        &[path.to_str().unwrap(), "--format", "markdown", "--summary"],
+    );
     assert_eq!(code, 0);
-    assert!(summary.contains("| `Team` |") && !summary.contains("<details>"), "{summary}");
-    let (code, team, _) = show(dir.path(), &[path.to_str().unwrap(), "--format", "markdown", "--type", "Team"]);
+    assert!(
+        summary.contains("| `Team` |") && !summary.contains("<details>"),
+        "{summary}"
+    );
+    let (code, team, _) = show(
+        dir.path(),
+        &[
+            path.to_str().unwrap(),
+            "--format",
+            "markdown",
+            "--type",
+            "Team",
+        ],
+    );
     assert_eq!(code, 0);
-    assert!(team.contains("team-7") && !team.contains("stadium-harbor"), "{team}");
-    let (code, _, stderr) = show(dir.path(), &[path.to_str().unwrap(), "--format", "json", "--summary"]);
+    assert!(
+        team.contains("team-7") && !team.contains("stadium-harbor"),
+        "{team}"
+    );
+    let (code, _, stderr) = show(
+        dir.path(),
+        &[path.to_str().unwrap(), "--format", "json", "--summary"],
+    );
     assert_eq!(code, 1, "{stderr}");
 }
 
@@ -95,13 +119,23 @@ fn issue_19_hostile_values_stay_inside_their_code_block() {
     let hostile = "@octocat <script>alert(1)</script> [x](https://evil.example) | ```` \n</details>\n````\n# heading";
     let dir = tempfile::tempdir().unwrap();
     let path = write_plan(dir.path(), &file::to_text(&hostile_plan(3, hostile)));
-    let (code, stdout, stderr) = show(dir.path(), &[path.to_str().unwrap(), "--format", "markdown"]);
+    let (code, stdout, stderr) = show(
+        dir.path(),
+        &[path.to_str().unwrap(), "--format", "markdown"],
+    );
     assert_eq!((code, stderr.as_str()), (0, ""));
     let outside = outside_fences(&stdout);
     for bad in ["@", "<script", "](", "https:", "\n# "] {
-        assert!(!outside.contains(bad), "`{bad}` outside a code block:\n{outside}");
+        assert!(
+            !outside.contains(bad),
+            "`{bad}` outside a code block:\n{outside}"
+        );
     }
-    assert_eq!(stdout.matches("alert(1)").count(), 3, "each value shown once:\n{stdout}");
+    assert_eq!(
+        stdout.matches("alert(1)").count(),
+        3,
+        "each value shown once:\n{stdout}"
+    );
 }
 
 #[test]
@@ -109,13 +143,24 @@ fn issue_19_a_long_plan_is_cut_to_a_comment_with_a_count_and_a_pointer() {
     let dir = tempfile::tempdir().unwrap();
     let long = "x".repeat(200);
     let path = write_plan(dir.path(), &file::to_text(&hostile_plan(2_000, &long)));
-    let (code, stdout, _) = show(dir.path(), &[path.to_str().unwrap(), "--format", "markdown"]);
+    let (code, stdout, _) = show(
+        dir.path(),
+        &[path.to_str().unwrap(), "--format", "markdown"],
+    );
     assert_eq!(code, 0);
     assert!(stdout.len() <= 65_536, "{} characters", stdout.len());
     outside_fences(&stdout);
     let shown = stdout.matches("+ create Team").count();
     assert!(shown > 0 && shown < 2_000, "{shown} shown");
     let pointer = format!("{} more changes not shown", 2_000 - shown);
-    assert!(stdout.contains(&pointer), "{}", &stdout[stdout.len() - 300..]);
-    assert!(stdout.contains("/out.plan`."), "{}", &stdout[stdout.len() - 300..]);
+    assert!(
+        stdout.contains(&pointer),
+        "{}",
+        &stdout[stdout.len() - 300..]
+    );
+    assert!(
+        stdout.contains("/out.plan`."),
+        "{}",
+        &stdout[stdout.len() - 300..]
+    );
 }
