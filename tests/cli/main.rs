@@ -12,5 +12,6 @@ mod example_sportstime;
 mod lifecycle;
 mod plan;
 mod preflight;
+mod references;
 mod show;
 mod validate;
