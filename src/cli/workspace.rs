@@ -59,22 +59,96 @@ fn warn_if_key_is_readable_by_others(_path: &std::path::Path, _printer: &Printer
 
 /// Loads every data file, prints every problem on stderr, and fails if any is an error.
 pub fn load_local(config: &Config, printer: &Printer) -> anyhow::Result<LocalData> {
+    let (local, deferred) = load_local_deferring(config, printer, false)?;
+    debug_assert!(deferred.is_empty());
+    Ok(local)
+}
+
+/// As [`load_local`]; with `defer_dangling`, warnings about references to records no
+/// local file defines are returned instead of printed, for a plan to say what it does
+/// with those records ([`print_dangling`]).
+fn load_local_deferring(
+    config: &Config,
+    printer: &Printer,
+    defer_dangling: bool,
+) -> anyhow::Result<(LocalData, Vec<local::Problem>)> {
     let local = local::load_all(config);
+    let errors = local.error_count();
+    let mut deferred = Vec::new();
     for problem in local.problems() {
         if problem.is_error() {
             printer.error(problem);
+        } else if defer_dangling && errors == 0 && problem.dangling_target.is_some() {
+            deferred.push(problem.clone());
         } else {
             printer.warn(problem);
         }
     }
-    let errors = local.error_count();
     if errors > 0 {
         bail!(
             "local data has {}; nothing was sent (run `ckplan validate` for the full report)",
             crate::render::plural(errors, "error")
         );
     }
-    Ok(local)
+    Ok((local, deferred))
+}
+
+/// Prints the deferred dangling-reference warnings, saying of a record the plan deletes
+/// (or keeps only because records reference it) just that, instead of "it may exist only
+/// in CloudKit" (issue 17).
+fn print_dangling(warnings: Vec<local::Problem>, plan: &Plan, printer: &Printer) {
+    use crate::plan::Action;
+    for mut problem in warnings {
+        let target = problem.dangling_target.as_ref();
+        let deleted = plan
+            .changes
+            .iter()
+            .any(|c| c.action == Action::Delete && Some(&c.record_name) == target);
+        let kept = plan
+            .referenced_orphans
+            .iter()
+            .any(|o| !o.deleted && Some(&o.record_name) == target);
+        let fate = match (deleted, kept) {
+            (true, _) => Some("(it is only in CloudKit, and this plan deletes it)"),
+            (false, true) => {
+                Some("(it is only in CloudKit; this plan keeps it because records reference it)")
+            }
+            (false, false) => None,
+        };
+        if let Some(fate) = fate {
+            problem.message = problem.message.replace(local::ONLY_IN_CLOUDKIT, fate);
+        }
+        printer.warn(&problem);
+    }
+}
+
+/// The references of the configured types outside `--type` that CloudKit holds: only
+/// read when the plan is about to delete orphans, as each may be referenced from there.
+async fn untouched_references(
+    config: &Config,
+    client: &crate::cloudkit::Client,
+    selected: &[RecordType],
+    survey: &Survey,
+) -> anyhow::Result<Vec<crate::plan::FoundReference>> {
+    use crate::diff::Category;
+    let others: Vec<RecordType> = config
+        .types
+        .keys()
+        .filter(|t| !selected.contains(t))
+        .cloned()
+        .collect();
+    let orphans = survey.diffs.iter().any(|d| d.count(Category::Orphan) > 0);
+    if others.is_empty() || !orphans {
+        return Ok(Vec::new());
+    }
+    let current = sync::read_current(client, &others, &())
+        .await
+        .context("failed to read the other record types for references to orphans")?;
+    Ok(sync::references::cloud_references(
+        config,
+        None,
+        &current.records,
+    ))
 }
 
 /// Stops when a field's local type differs from CloudKit's, or a local record's name is
@@ -165,20 +239,28 @@ impl ReadProgress for ReadBar {
     }
 }
 
-/// Everything up to an in-memory plan: shared with smart sync.
+/// Everything up to an in-memory plan: shared with smart sync. `delete_referenced`:
+/// `--delete-referenced-orphans`.
 pub async fn make_plan(
     config: &Config,
     globals: &Globals,
     types: &[String],
     delete_orphans: bool,
+    delete_referenced: bool,
 ) -> anyhow::Result<Plan> {
     let selected = selected_types(config, types)?;
     // Local data first: it names every unreadable file with its problem.
-    let local = load_local(config, &globals.printer)?;
+    let (local, dangling) = load_local_deferring(config, &globals.printer, true)?;
     let inputs = sync::input_digests(config).context("failed to read an input file")?;
     let connection = connect(config, globals).await?;
     let bar = ReadBar::new(globals.printer.shows_progress());
     let survey = sync::survey(config, local, &connection.client, &selected, &bar).await;
+    let untouched = match &survey {
+        Ok(survey) if delete_orphans => {
+            untouched_references(config, &connection.client, &selected, survey).await
+        }
+        _ => Ok(Vec::new()),
+    };
     bar.finish();
     connection.close().await;
     let survey = survey?;
@@ -187,8 +269,12 @@ pub async fn make_plan(
     }
     refuse_type_conflicts(&survey)?;
     let Survey {
-        diffs, type_order, ..
+        diffs,
+        type_order,
+        mut references,
+        ..
     } = survey;
+    references.extend(untouched?);
     if let Some(cycle) = &type_order.cycle {
         let names: Vec<_> = cycle.iter().map(|t| t.as_str()).collect();
         globals.printer.warn(format_args!(
@@ -198,6 +284,7 @@ pub async fn make_plan(
     }
     let options = PlanOptions {
         delete_orphans,
+        delete_referenced: delete_orphans && delete_referenced,
         types: (!types.is_empty()).then_some(selected.clone()),
     };
     let rules = config
@@ -205,7 +292,7 @@ pub async fn make_plan(
         .iter()
         .map(|(t, c)| (t.clone(), c.compare_rules()))
         .collect();
-    Ok(Plan::build(
+    let plan = Plan::build(
         config.target(),
         options,
         inputs,
@@ -214,7 +301,10 @@ pub async fn make_plan(
         globals.context.clock.timestamp(),
     )
     .with_rules(rules)
-    .with_endpoint(config.endpoint_text()))
+    .with_endpoint(config.endpoint_text())
+    .guard_references(references);
+    print_dangling(dangling, &plan, &globals.printer);
+    Ok(plan)
 }
 
 /// The guard of every command that writes (`apply`, `import`, `delete-all`): a

@@ -105,6 +105,9 @@ impl Renderer {
             let _ = writeln!(out, "{}", summary::type_line(type_summary.into()));
         }
         let (orphans, fate) = summary::plan_orphans(plan);
+        for line in summary::referenced_orphan_lines(plan) {
+            let _ = writeln!(out, "{}", self.paint(&line, Style::new().yellow()));
+        }
         if let Some(line) = summary::orphan_line(orphans, fate) {
             let style = match fate {
                 OrphanFate::Kept => Style::new().yellow(),
