@@ -407,6 +407,7 @@ mod tests {
     fn orphans_are_deleted_with_delete_orphans() {
         let plan = build(PlanOptions {
             delete_orphans: true,
+            delete_referenced: false,
             types: None,
         });
         assert_eq!(plan.counts(), (2, 1, 1));
@@ -454,6 +455,7 @@ mod tests {
     fn type_filter_leaves_other_types_out() {
         let plan = build(PlanOptions {
             delete_orphans: false,
+            delete_referenced: false,
             types: Some(vec!["Team".into()]),
         });
         assert_eq!(plan.summary.len(), 1);
