@@ -598,7 +598,10 @@ fn issue_17_delete_self_cascades_after_the_delay_and_only_then() {
     assert!(store.run_cascades(t0 + 1_999).is_empty());
     store.run_cascades(t0 + 2_000);
     assert!(!exists(&store, "game-1"));
-    assert!(store.run_cascades(t0 + 3_000).is_empty(), "nothing references game-1");
+    assert!(
+        store.run_cascades(t0 + 3_000).is_empty(),
+        "nothing references game-1"
+    );
     assert!(store.cascades.is_empty());
 }
 

@@ -183,3 +183,152 @@ fn cascade_of(
     cascade.sort();
     cascade
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diff::{Category, RecordDiff, TypeDiff};
+    use crate::plan::PlanOptions;
+    use crate::record::{ChangeTag, Database, Environment, Target};
+
+    fn orphan(record_type: &str, name: &str) -> RecordDiff {
+        RecordDiff {
+            record_type: record_type.into(),
+            record_name: name.into(),
+            category: Category::Orphan,
+            change_tag: Some(ChangeTag::new("t1")),
+            changes: Vec::new(),
+            desired: None,
+        }
+    }
+
+    fn plan(delete_referenced: bool) -> Plan {
+        let diffs = vec![
+            TypeDiff {
+                record_type: "Stadium".into(),
+                records: vec![orphan("Stadium", "s-8"), orphan("Stadium", "s-9")],
+            },
+            TypeDiff {
+                record_type: "Team".into(),
+                records: vec![orphan("Team", "t-8")],
+            },
+        ];
+        let options = PlanOptions {
+            delete_orphans: true,
+            delete_referenced,
+            types: None,
+        };
+        let target = Target {
+            container: "c".into(),
+            environment: Environment::Development,
+            database: Database::Public,
+            zone: "_defaultZone".into(),
+        };
+        Plan::build(
+            target,
+            options,
+            Vec::new(),
+            Vec::new(),
+            diffs,
+            "2026-01-02T03:04:05Z".parse().unwrap(),
+        )
+    }
+
+    fn reference(
+        from: (&str, &str),
+        target: &str,
+        action: &str,
+        source: ReferenceSource,
+    ) -> FoundReference {
+        FoundReference {
+            target: target.into(),
+            referrer: Referrer {
+                record_type: from.0.into(),
+                record_name: from.1.into(),
+                field: "stadium".into(),
+                action: action.into(),
+                source,
+            },
+        }
+    }
+
+    /// Local team-1 references s-9 (DELETE_SELF); game-1 in CloudKit references team-1
+    /// (DELETE_SELF); the orphan t-8 references s-8, so s-8 is kept only while t-8 is.
+    fn found() -> Vec<FoundReference> {
+        vec![
+            reference(
+                ("Team", "team-1"),
+                "s-9",
+                "DELETE_SELF",
+                ReferenceSource::Local,
+            ),
+            reference(
+                ("Game", "game-1"),
+                "team-1",
+                "DELETE_SELF",
+                ReferenceSource::CloudKit,
+            ),
+            reference(("Team", "t-8"), "s-8", "NONE", ReferenceSource::CloudKit),
+        ]
+    }
+
+    #[test]
+    fn issue_17_referenced_orphans_are_kept_by_default_and_named() {
+        let guarded = plan(false).guard_references(found());
+        let deleted: Vec<&str> = guarded
+            .changes
+            .iter()
+            .map(|c| c.record_name.as_str())
+            .collect();
+        // s-8 is referenced only by the orphan t-8, which this plan deletes.
+        assert_eq!(deleted, ["s-8", "t-8"]);
+        assert_eq!(guarded.referenced_orphans.len(), 1);
+        let kept = &guarded.referenced_orphans[0];
+        assert_eq!((kept.record_name.as_str(), kept.deleted), ("s-9", false));
+        assert_eq!(kept.referenced_by[0].record_name.as_str(), "team-1");
+        assert_eq!(
+            kept.cascade,
+            [
+                ("Game".into(), "game-1".into()),
+                ("Team".into(), "team-1".into())
+            ],
+            "what deleting it would make CloudKit delete"
+        );
+        assert_eq!(guarded.summary[0].delete, 1);
+        assert_eq!(guarded.orphans_kept(), 1);
+        assert!(guarded.summary_disagreement().is_none());
+    }
+
+    #[test]
+    fn issue_17_a_kept_orphan_keeps_what_it_references() {
+        let mut found = found();
+        // team-2, local, references t-8: t-8 stays, and so does s-8.
+        found.push(reference(
+            ("Team", "team-2"),
+            "t-8",
+            "NONE",
+            ReferenceSource::Local,
+        ));
+        let guarded = plan(false).guard_references(found);
+        assert!(guarded.changes.is_empty());
+        let names: Vec<&str> = guarded
+            .referenced_orphans
+            .iter()
+            .map(|o| o.record_name.as_str())
+            .collect();
+        assert_eq!(names, ["s-8", "s-9", "t-8"]);
+    }
+
+    #[test]
+    fn issue_17_delete_referenced_deletes_and_names_the_cascade() {
+        let guarded = plan(true).guard_references(found());
+        assert_eq!(guarded.changes.len(), 3);
+        let deleted = &guarded.referenced_orphans[0];
+        assert_eq!(
+            (deleted.record_name.as_str(), deleted.deleted),
+            ("s-9", true)
+        );
+        assert_eq!(deleted.cascade.len(), 2);
+        assert_eq!(guarded.orphans_kept(), 0);
+    }
+}
