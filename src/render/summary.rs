@@ -113,7 +113,8 @@ pub fn referenced_orphan_lines(plan: &Plan) -> Vec<String> {
         let what = key(orphan.record_type.as_str(), orphan.record_name.as_str());
         lines.push(match orphan.deleted {
             true => format!(
-                "{what} is only in CloudKit; this plan deletes it although records reference it                  (--delete-referenced-orphans):"
+                "{what} is only in CloudKit; this plan deletes it although records reference it \
+                 (--delete-referenced-orphans):"
             ),
             false => format!(
                 "{what} is only in CloudKit; this plan keeps it because records reference it:"

@@ -156,3 +156,158 @@ fn issue_17_a_native_record_states_its_reference_action_and_a_replace_keeps_unst
         "DELETE_SELF"
     );
 }
+
+fn stadiums_without_3() -> Json {
+    let mut stadiums = common::stadiums();
+    stadiums.as_array_mut().unwrap().truncate(2);
+    stadiums
+}
+
+#[test]
+fn issue_17_delete_orphans_keeps_a_record_the_local_data_references_and_says_so() {
+    let env = project();
+    env.set_teams(&teams(
+        json!({"recordName": "stadium-3", "action": "DELETE_SELF"}),
+        json!([]),
+    ));
+    env.publish();
+    // stadium-3 leaves the local data; team-1 still references it.
+    env.set_stadiums(&stadiums_without_3());
+    let plan = env.run(&["plan", "--delete-orphans", "-o", "keep.plan"]);
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    assert!(
+        plan.stderr.contains(
+            "Stadium `stadium-3` is only in CloudKit; this plan keeps it because records \
+             reference it:\n  referenced by Team `team-1` field `stadium` (action DELETE_SELF, \
+             local data)\n  deleting it (plan with --delete-referenced-orphans) would make \
+             CloudKit delete, by DELETE_SELF: Team `team-1`\n"
+        ),
+        "{}",
+        plan.stderr
+    );
+    assert!(
+        plan.stderr.contains(
+            "references `stadium-3`, which no local record defines (it is only in CloudKit; \
+             this plan keeps it because records reference it)"
+        ),
+        "{}",
+        plan.stderr
+    );
+    assert!(
+        !plan.stderr.contains("may exist only in CloudKit"),
+        "{}",
+        plan.stderr
+    );
+    assert!(plan
+        .stderr
+        .contains("Plan: 0 to create, 0 to update, 0 to delete."));
+    let show = env.run(&["show", "keep.plan"]);
+    assert!(
+        show.stdout
+            .contains("Stadium `stadium-3` is only in CloudKit; this plan keeps it"),
+        "{}",
+        show.stdout
+    );
+    let shown: Json = serde_json::from_str(&env.run(&["show", "--json", "keep.plan"]).stdout)
+        .expect("show --json prints JSON");
+    assert_eq!(shown["referenced_orphans"][0]["record_name"], "stadium-3");
+    assert_eq!(shown["referenced_orphans"][0]["deleted"], false);
+    assert_eq!(
+        shown["referenced_orphans"][0]["referenced_by"][0]["record_name"],
+        "team-1"
+    );
+    let exit = env.run(&[
+        "plan",
+        "--delete-orphans",
+        "--detailed-exitcode",
+        "-o",
+        "x.plan",
+    ]);
+    assert_eq!(
+        exit.code, 2,
+        "a kept orphan is a difference: {}",
+        exit.stderr
+    );
+    let apply = env.run(&["apply", "keep.plan"]);
+    assert_eq!(apply.code, 0, "{}", apply.stderr);
+    let stored = env.stored_fields();
+    assert!(stored.contains_key("stadium-3") && stored.contains_key("team-1"));
+
+    // Asked for explicitly: deleted, the cascade named, and CloudKit (the emulator) runs it.
+    let plan = env.run(&[
+        "plan",
+        "--delete-orphans",
+        "--delete-referenced-orphans",
+        "-o",
+        "cascade.plan",
+    ]);
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    assert!(
+        plan.stderr.contains(
+            "Stadium `stadium-3` is only in CloudKit; this plan deletes it although records \
+             reference it (--delete-referenced-orphans):\n  referenced by Team `team-1` field \
+             `stadium` (action DELETE_SELF, local data)\n  then CloudKit deletes, by \
+             DELETE_SELF: Team `team-1`\n"
+        ),
+        "{}",
+        plan.stderr
+    );
+    assert!(
+        plan.stderr
+            .contains("(it is only in CloudKit, and this plan deletes it)"),
+        "{}",
+        plan.stderr
+    );
+    assert!(plan
+        .stderr
+        .contains("Plan: 0 to create, 0 to update, 1 to delete."));
+    let apply = env.run(&["apply", "cascade.plan"]);
+    assert_eq!(apply.code, 0, "{}", apply.stderr);
+    let stored = env.stored_fields();
+    assert!(!stored.contains_key("stadium-3"));
+    assert!(
+        !stored.contains_key("team-1"),
+        "the DELETE_SELF cascade ran"
+    );
+    assert!(stored.contains_key("team-2"));
+}
+
+#[test]
+fn issue_17_with_type_an_orphan_another_type_references_in_cloudkit_is_kept() {
+    let env = project();
+    env.set_teams(&teams(json!("stadium-3"), json!([])));
+    env.publish();
+    // Locally team-1 moves to stadium-1 and stadium-3 goes; only Stadium is planned, so
+    // team-1 keeps referencing stadium-3 in CloudKit.
+    env.set_teams(&teams(json!("stadium-1"), json!([])));
+    env.set_stadiums(&stadiums_without_3());
+    let plan = env.run(&[
+        "plan",
+        "--type",
+        "Stadium",
+        "--delete-orphans",
+        "-o",
+        "stadiums.plan",
+    ]);
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    assert!(
+        plan.stderr
+            .contains("  referenced by Team `team-1` field `stadium` (action NONE, in CloudKit)\n"),
+        "{}",
+        plan.stderr
+    );
+    let apply = env.run(&["apply", "stadiums.plan"]);
+    assert_eq!(apply.code, 0, "{}", apply.stderr);
+    assert!(env.stored_fields().contains_key("stadium-3"));
+    // With every type planned, team-1 moves away first and stadium-3 can go.
+    let plan = env.run(&["plan", "--delete-orphans", "-o", "all.plan"]);
+    assert!(
+        plan.stderr.contains("1 to update, 1 to delete"),
+        "{}",
+        plan.stderr
+    );
+    let apply = env.run(&["apply", "all.plan"]);
+    assert_eq!(apply.code, 0, "{}", apply.stderr);
+    let stored = env.stored_fields();
+    assert!(!stored.contains_key("stadium-3") && stored.contains_key("team-1"));
+}
