@@ -8,10 +8,11 @@ use crate::config::{Config, Overrides};
 use crate::local::{self, LocalData};
 use crate::plan::{Plan, PlanOptions};
 use crate::record::{Environment, RecordType};
-use crate::sync::{self, Connection, ReadProgress, Survey};
+use crate::sync::{self, Connection, Survey};
 use anyhow::{bail, Context};
-use indicatif::{ProgressBar, ProgressStyle};
 use std::path::PathBuf;
+
+pub use super::read_bar::ReadBar;
 
 /// `CKPLAN_KEY_ID` and `CKPLAN_PRIVATE_KEY_FILE`, empty values ignored.
 fn environment_overrides() -> Overrides {
@@ -59,14 +60,11 @@ fn warn_if_key_is_readable_by_others(_path: &std::path::Path, _printer: &Printer
 
 /// Loads every data file, prints every problem on stderr, and fails if any is an error.
 pub fn load_local(config: &Config, printer: &Printer) -> anyhow::Result<LocalData> {
-    let (local, deferred) = load_local_deferring(config, printer, false)?;
-    debug_assert!(deferred.is_empty());
-    Ok(local)
+    load_local_deferring(config, printer, false).map(|(local, _)| local)
 }
 
-/// As [`load_local`]; with `defer_dangling`, warnings about references to records no
-/// local file defines are returned instead of printed, for a plan to say what it does
-/// with those records ([`print_dangling`]).
+/// As [`load_local`]; with `defer_dangling`, warnings about references to records no local
+/// file defines are returned, for a plan to say what it does with those records.
 fn load_local_deferring(
     config: &Config,
     printer: &Printer,
@@ -91,64 +89,6 @@ fn load_local_deferring(
         );
     }
     Ok((local, deferred))
-}
-
-/// Prints the deferred dangling-reference warnings, saying of a record the plan deletes
-/// (or keeps only because records reference it) just that, instead of "it may exist only
-/// in CloudKit" (issue 17).
-fn print_dangling(warnings: Vec<local::Problem>, plan: &Plan, printer: &Printer) {
-    use crate::plan::Action;
-    for mut problem in warnings {
-        let target = problem.dangling_target.as_ref();
-        let deleted = plan
-            .changes
-            .iter()
-            .any(|c| c.action == Action::Delete && Some(&c.record_name) == target);
-        let kept = plan
-            .referenced_orphans
-            .iter()
-            .any(|o| !o.deleted && Some(&o.record_name) == target);
-        let fate = match (deleted, kept) {
-            (true, _) => Some("(it is only in CloudKit, and this plan deletes it)"),
-            (false, true) => {
-                Some("(it is only in CloudKit; this plan keeps it because records reference it)")
-            }
-            (false, false) => None,
-        };
-        if let Some(fate) = fate {
-            problem.message = problem.message.replace(local::ONLY_IN_CLOUDKIT, fate);
-        }
-        printer.warn(&problem);
-    }
-}
-
-/// The references of the configured types outside `--type` that CloudKit holds: only
-/// read when the plan is about to delete orphans, as each may be referenced from there.
-async fn untouched_references(
-    config: &Config,
-    client: &crate::cloudkit::Client,
-    selected: &[RecordType],
-    survey: &Survey,
-) -> anyhow::Result<Vec<crate::plan::FoundReference>> {
-    use crate::diff::Category;
-    let others: Vec<RecordType> = config
-        .types
-        .keys()
-        .filter(|t| !selected.contains(t))
-        .cloned()
-        .collect();
-    let orphans = survey.diffs.iter().any(|d| d.count(Category::Orphan) > 0);
-    if others.is_empty() || !orphans {
-        return Ok(Vec::new());
-    }
-    let current = sync::read_current(client, &others, &())
-        .await
-        .context("failed to read the other record types for references to orphans")?;
-    Ok(sync::references::cloud_references(
-        config,
-        None,
-        &current.records,
-    ))
 }
 
 /// Stops when a field's local type differs from CloudKit's, or a local record's name is
@@ -206,41 +146,7 @@ pub async fn connect(config: &Config, globals: &Globals) -> anyhow::Result<Conne
         .with_context(|| format!("failed to connect to CloudKit for `{}`", config.target()))
 }
 
-/// A spinner counting records read, on stderr when it is a terminal.
-pub struct ReadBar(Option<ProgressBar>);
-
-impl ReadBar {
-    /// `visible`: [`super::Printer::shows_progress`], and the command wants a spinner.
-    pub fn new(visible: bool) -> Self {
-        if !visible {
-            return Self(None);
-        }
-        let bar = ProgressBar::new_spinner();
-        bar.set_style(
-            ProgressStyle::with_template("{spinner} reading CloudKit: {pos} records ({elapsed})")
-                .expect("valid template"),
-        );
-        bar.enable_steady_tick(std::time::Duration::from_millis(120));
-        Self(Some(bar))
-    }
-
-    pub fn finish(&self) {
-        if let Some(bar) = &self.0 {
-            bar.finish_and_clear();
-        }
-    }
-}
-
-impl ReadProgress for ReadBar {
-    fn records_read(&self, total: usize) {
-        if let Some(bar) = &self.0 {
-            bar.set_position(total as u64);
-        }
-    }
-}
-
-/// Everything up to an in-memory plan: shared with smart sync. `delete_referenced`:
-/// `--delete-referenced-orphans`.
+/// Everything up to an in-memory plan: shared with smart sync.
 pub async fn make_plan(
     config: &Config,
     globals: &Globals,
@@ -257,7 +163,10 @@ pub async fn make_plan(
     let survey = sync::survey(config, local, &connection.client, &selected, &bar).await;
     let untouched = match &survey {
         Ok(survey) if delete_orphans => {
-            untouched_references(config, &connection.client, &selected, survey).await
+            let client = &connection.client;
+            sync::references::untouched_references(config, client, &selected, &survey.diffs)
+                .await
+                .context("failed to read the other record types for references to orphans")
         }
         _ => Ok(Vec::new()),
     };
@@ -303,7 +212,10 @@ pub async fn make_plan(
     .with_rules(rules)
     .with_endpoint(config.endpoint_text())
     .guard_references(references);
-    print_dangling(dangling, &plan, &globals.printer);
+    // Dangling-reference warnings say whether the plan deletes or keeps the record.
+    for problem in sync::references::with_plan_fate(dangling, &plan) {
+        globals.printer.warn(&problem);
+    }
     Ok(plan)
 }
 

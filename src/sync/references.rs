@@ -3,9 +3,11 @@
 //! after the apply), and every reference CloudKit holds in a place the apply leaves alone
 //! (a record the local data does not name, or a field its type ignores).
 
+use crate::cloudkit::{Client, CloudKitError};
 use crate::config::Config;
-use crate::local::LocalData;
-use crate::plan::{FoundReference, ReferenceSource, Referrer};
+use crate::diff::{Category, TypeDiff};
+use crate::local::{LocalData, Problem};
+use crate::plan::{Action, FoundReference, Plan, ReferenceSource, Referrer};
 use crate::record::{FieldValue, Record, RecordType, Value};
 use std::collections::{BTreeSet, HashSet};
 
@@ -94,4 +96,55 @@ pub fn cloud_references(
         }
     }
     found
+}
+
+/// The references CloudKit holds in the configured types outside `selected` (`--type`):
+/// read only when the diffs have orphans, as each may be referenced from there.
+pub async fn untouched_references(
+    config: &Config,
+    client: &Client,
+    selected: &[RecordType],
+    diffs: &[TypeDiff],
+) -> Result<Vec<FoundReference>, CloudKitError> {
+    let others: Vec<RecordType> = config
+        .types
+        .keys()
+        .filter(|t| !selected.contains(t))
+        .cloned()
+        .collect();
+    let orphans = diffs.iter().any(|d| d.count(Category::Orphan) > 0);
+    if others.is_empty() || !orphans {
+        return Ok(Vec::new());
+    }
+    let current = super::read_current(client, &others, &()).await?;
+    Ok(cloud_references(config, None, &current.records))
+}
+
+/// The dangling-reference warnings of the local data, saying of a record the plan deletes
+/// (or keeps only because records reference it) just that, instead of "it may exist only in
+/// CloudKit" (issue 17).
+pub fn with_plan_fate(problems: Vec<Problem>, plan: &Plan) -> Vec<Problem> {
+    let mut problems = problems;
+    for problem in &mut problems {
+        let target = problem.dangling_target.as_ref();
+        let deleted = plan
+            .changes
+            .iter()
+            .any(|c| c.action == Action::Delete && Some(&c.record_name) == target);
+        let kept = plan
+            .referenced_orphans
+            .iter()
+            .any(|o| !o.deleted && Some(&o.record_name) == target);
+        let fate = match (deleted, kept) {
+            (true, _) => "(it is only in CloudKit, and this plan deletes it)",
+            (false, true) => {
+                "(it is only in CloudKit; this plan keeps it because records reference it)"
+            }
+            (false, false) => continue,
+        };
+        problem.message = problem
+            .message
+            .replace(crate::local::ONLY_IN_CLOUDKIT, fate);
+    }
+    problems
 }
