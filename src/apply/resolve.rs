@@ -104,7 +104,8 @@ fn same(a: Option<&FieldValue>, b: Option<&FieldValue>, rules: &CompareRules) ->
 fn field_conflicts(change: &Change, current: &Record, rules: &CompareRules) -> Vec<FieldConflict> {
     wanted_fields(change)
         .into_iter()
-        .filter(|(name, wanted)| !same(current.fields.get(*name), *wanted, rules))
+        // The wanted value first: it decides whether a reference's action is compared.
+        .filter(|(name, wanted)| !same(*wanted, current.fields.get(*name), rules))
         .map(|(name, wanted)| FieldConflict {
             field: name.to_owned(),
             planned_before: change.before.get(name).cloned().flatten(),

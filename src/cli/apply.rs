@@ -128,7 +128,9 @@ fn check_target(plan: &Plan, config: &Config, path: &Path) -> anyhow::Result<()>
 
 async fn smart_sync(config: &Config, args: &Args, globals: &Globals) -> CommandResult {
     let printer = &globals.printer;
-    let plan = workspace::make_plan(config, globals, &args.types, args.delete_orphans).await?;
+    // Smart sync never deletes an orphan that kept records reference (issue 17).
+    let plan =
+        workspace::make_plan(config, globals, &args.types, args.delete_orphans, false).await?;
     printer.status(render::summary::plan_summary(&plan).trim_end());
     if args.dry_run {
         printer.data(&render::plan::dry_run(&plan))?;

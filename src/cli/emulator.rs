@@ -81,6 +81,10 @@ pub struct Args {
     /// instead of 404 "Did not find record type"), as in production after a deploy
     #[arg(long = "record-type", value_name = "TYPE")]
     pub record_types: Vec<String>,
+    /// Milliseconds after a delete at which records referencing it with action DELETE_SELF
+    /// are deleted, as CloudKit does asynchronously (0: before the next request is answered)
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    pub cascade_delay_ms: u64,
 }
 
 fn seconds(text: &str) -> Result<f64, String> {
@@ -149,6 +153,7 @@ pub async fn run(args: Args, globals: &Globals) -> CommandResult {
         seed: args.seed,
         gzip: !args.no_gzip,
         record_types: args.record_types,
+        cascade_delay_ms: args.cascade_delay_ms,
     };
     let running = emulator::start(config)
         .await

@@ -34,6 +34,7 @@ pub mod menu;
 pub mod output;
 pub mod plan;
 mod prompt;
+mod read_bar;
 pub mod show;
 mod signals;
 pub mod validate;

@@ -20,6 +20,10 @@ pub struct Args {
     /// Put deletions of orphans (records only in CloudKit) in the plan
     #[arg(long)]
     pub delete_orphans: bool,
+    /// With --delete-orphans: also delete orphans that kept records still reference (their
+    /// DELETE_SELF references make CloudKit delete those records too; the plan names them)
+    #[arg(long, requires = "delete_orphans")]
+    pub delete_referenced_orphans: bool,
     /// Only this record type (repeatable; the plan records the filter)
     #[arg(long = "type", value_name = "TYPE")]
     pub types: Vec<String>,
@@ -32,7 +36,14 @@ pub struct Args {
 pub async fn run(args: Args, globals: &Globals) -> CommandResult {
     let printer = &globals.printer;
     let config = workspace::load_config(globals)?;
-    let plan = workspace::make_plan(&config, globals, &args.types, args.delete_orphans).await?;
+    let plan = workspace::make_plan(
+        &config,
+        globals,
+        &args.types,
+        args.delete_orphans,
+        args.delete_referenced_orphans,
+    )
+    .await?;
     printer.status(render::summary::plan_summary(&plan).trim_end());
     match &args.out {
         Some(path) => {

@@ -8,10 +8,11 @@ use crate::config::{Config, Overrides};
 use crate::local::{self, LocalData};
 use crate::plan::{Plan, PlanOptions};
 use crate::record::{Environment, RecordType};
-use crate::sync::{self, Connection, ReadProgress, Survey};
+use crate::sync::{self, Connection, Survey};
 use anyhow::{bail, Context};
-use indicatif::{ProgressBar, ProgressStyle};
 use std::path::PathBuf;
+
+pub use super::read_bar::ReadBar;
 
 /// `CKPLAN_KEY_ID` and `CKPLAN_PRIVATE_KEY_FILE`, empty values ignored.
 pub fn environment_overrides() -> Overrides {
@@ -59,22 +60,35 @@ fn warn_if_key_is_readable_by_others(_path: &std::path::Path, _printer: &Printer
 
 /// Loads every data file, prints every problem on stderr, and fails if any is an error.
 pub fn load_local(config: &Config, printer: &Printer) -> anyhow::Result<LocalData> {
+    load_local_deferring(config, printer, false).map(|(local, _)| local)
+}
+
+/// As [`load_local`]; with `defer_dangling`, warnings about references to records no local
+/// file defines are returned, for a plan to say what it does with those records.
+fn load_local_deferring(
+    config: &Config,
+    printer: &Printer,
+    defer_dangling: bool,
+) -> anyhow::Result<(LocalData, Vec<local::Problem>)> {
     let local = local::load_all(config);
+    let errors = local.error_count();
+    let mut deferred = Vec::new();
     for problem in local.problems() {
         if problem.is_error() {
             printer.error(problem);
+        } else if defer_dangling && errors == 0 && problem.dangling_target.is_some() {
+            deferred.push(problem.clone());
         } else {
             printer.warn(problem);
         }
     }
-    let errors = local.error_count();
     if errors > 0 {
         bail!(
             "local data has {}; nothing was sent (run `ckplan validate` for the full report)",
             crate::render::plural(errors, "error")
         );
     }
-    Ok(local)
+    Ok((local, deferred))
 }
 
 /// Stops when a field's local type differs from CloudKit's, or a local record's name is
@@ -132,53 +146,30 @@ pub async fn connect(config: &Config, globals: &Globals) -> anyhow::Result<Conne
         .with_context(|| format!("failed to connect to CloudKit for `{}`", config.target()))
 }
 
-/// A spinner counting records read, on stderr when it is a terminal.
-pub struct ReadBar(Option<ProgressBar>);
-
-impl ReadBar {
-    /// `visible`: [`super::Printer::shows_progress`], and the command wants a spinner.
-    pub fn new(visible: bool) -> Self {
-        if !visible {
-            return Self(None);
-        }
-        let bar = ProgressBar::new_spinner();
-        bar.set_style(
-            ProgressStyle::with_template("{spinner} reading CloudKit: {pos} records ({elapsed})")
-                .expect("valid template"),
-        );
-        bar.enable_steady_tick(std::time::Duration::from_millis(120));
-        Self(Some(bar))
-    }
-
-    pub fn finish(&self) {
-        if let Some(bar) = &self.0 {
-            bar.finish_and_clear();
-        }
-    }
-}
-
-impl ReadProgress for ReadBar {
-    fn records_read(&self, total: usize) {
-        if let Some(bar) = &self.0 {
-            bar.set_position(total as u64);
-        }
-    }
-}
-
 /// Everything up to an in-memory plan: shared with smart sync.
 pub async fn make_plan(
     config: &Config,
     globals: &Globals,
     types: &[String],
     delete_orphans: bool,
+    delete_referenced: bool,
 ) -> anyhow::Result<Plan> {
     let selected = selected_types(config, types)?;
     // Local data first: it names every unreadable file with its problem.
-    let local = load_local(config, &globals.printer)?;
+    let (local, dangling) = load_local_deferring(config, &globals.printer, true)?;
     let inputs = sync::input_digests(config).context("failed to read an input file")?;
     let connection = connect(config, globals).await?;
     let bar = ReadBar::new(globals.printer.shows_progress());
     let survey = sync::survey(config, local, &connection.client, &selected, &bar).await;
+    let untouched = match &survey {
+        Ok(survey) if delete_orphans => {
+            let client = &connection.client;
+            sync::references::untouched_references(config, client, &selected, &survey.diffs)
+                .await
+                .context("failed to read the other record types for references to orphans")
+        }
+        _ => Ok(Vec::new()),
+    };
     bar.finish();
     connection.close().await;
     let survey = survey?;
@@ -187,8 +178,12 @@ pub async fn make_plan(
     }
     refuse_type_conflicts(&survey)?;
     let Survey {
-        diffs, type_order, ..
+        diffs,
+        type_order,
+        mut references,
+        ..
     } = survey;
+    references.extend(untouched?);
     if let Some(cycle) = &type_order.cycle {
         let names: Vec<_> = cycle.iter().map(|t| t.as_str()).collect();
         globals.printer.warn(format_args!(
@@ -198,6 +193,7 @@ pub async fn make_plan(
     }
     let options = PlanOptions {
         delete_orphans,
+        delete_referenced: delete_orphans && delete_referenced,
         types: (!types.is_empty()).then_some(selected.clone()),
     };
     let rules = config
@@ -205,7 +201,7 @@ pub async fn make_plan(
         .iter()
         .map(|(t, c)| (t.clone(), c.compare_rules()))
         .collect();
-    Ok(Plan::build(
+    let plan = Plan::build(
         config.target(),
         options,
         inputs,
@@ -214,7 +210,13 @@ pub async fn make_plan(
         globals.context.clock.timestamp(),
     )
     .with_rules(rules)
-    .with_endpoint(config.endpoint_text()))
+    .with_endpoint(config.endpoint_text())
+    .guard_references(references);
+    // Dangling-reference warnings say whether the plan deletes or keeps the record.
+    for problem in sync::references::with_plan_fate(dangling, &plan) {
+        globals.printer.warn(&problem);
+    }
+    Ok(plan)
 }
 
 /// The guard of every command that writes (`apply`, `import`, `delete-all`): a

@@ -76,6 +76,10 @@ pub struct Problem {
     pub record_name: Option<RecordName>,
     pub field: Option<String>,
     pub message: String,
+    /// For a warning about a reference to a recordName no local record defines: that
+    /// name, so that a plan can say what it does with the record CloudKit holds.
+    #[serde(skip)]
+    pub dangling_target: Option<RecordName>,
 }
 
 impl Problem {
@@ -88,6 +92,7 @@ impl Problem {
             record_name: None,
             field: None,
             message,
+            dangling_target: None,
         }
     }
 

@@ -1,10 +1,13 @@
 //! The comparison rules (README "The workflow"), kept exactly: scalars by value, LOCATION by latitude
-//! and longitude within a tolerance, REFERENCE by recordName only, lists element by element,
+//! and longitude within a tolerance, REFERENCE by recordName, and by action and zone where
+//! the desired value states them (issue 17), lists element by element,
 //! system metadata never (it is not in `fields`), and a field CloudKit has but the local
 //! file lacks is a difference unless the type ignores it. Pure and linear after sorting.
 
 use super::report::{Category, FieldChange, RecordDiff, TypeDiff};
-use crate::record::{FieldValue, Fields, Record, RecordType, Value};
+use crate::record::{
+    FieldType, FieldValue, Fields, Record, RecordType, Reference, ScalarType, Value,
+};
 use std::cmp::Ordering;
 use std::collections::BTreeSet;
 use std::iter::Peekable;
@@ -34,7 +37,8 @@ impl Default for CompareRules {
     }
 }
 
-/// Whether two field values are equal under the rules.
+/// Whether `desired` and `current` are equal under the rules. Not symmetric for references:
+/// an action or zone is compared only where the first (desired) value states it.
 #[inline]
 pub fn values_equal(a: &FieldValue, b: &FieldValue, rules: &CompareRules) -> bool {
     match (a, b) {
@@ -68,13 +72,90 @@ fn elements_equal(a: &Value, b: &Value, rules: &CompareRules) -> bool {
         // IEEE equality (-0.0 equals 0.0), except that NaN equals NaN so that a value
         // always equals itself.
         (Value::Double(a), Value::Double(b)) => a == b || a.is_nan() && b.is_nan(),
-        (Value::Reference(a), Value::Reference(b)) => a.record_name == b.record_name,
+        (Value::Reference(a), Value::Reference(b)) => references_equal(a, b),
         (Value::Location(a), Value::Location(b)) => {
             let within = |x: f64, y: f64| (x - y).abs() <= rules.location_tolerance + FLOAT_SLACK;
             within(a.latitude, b.latitude) && within(a.longitude, b.longitude)
         }
         (Value::Asset(a), Value::Asset(b)) => a == b,
         _ => false,
+    }
+}
+
+/// REFERENCE: the recordName always; the action when `desired` states one (CloudKit's
+/// default, `NONE`, for a current value without); the zone when `desired` states one, by
+/// the members it states (`zoneName` defaulting to `_defaultZone` on both sides).
+fn references_equal(desired: &Reference, current: &Reference) -> bool {
+    desired.record_name == current.record_name
+        && desired
+            .action
+            .as_deref()
+            .is_none_or(|action| action == current.action_or_none())
+        && desired
+            .zone_id
+            .as_ref()
+            .is_none_or(|zone| zones_equal(zone, current.zone_id.as_ref()))
+}
+
+const DEFAULT_ZONE: &str = "_defaultZone";
+
+fn zones_equal(desired: &serde_json::Value, current: Option<&serde_json::Value>) -> bool {
+    fn member<'a>(zone: Option<&'a serde_json::Value>, key: &str) -> Option<&'a str> {
+        zone.and_then(|z| z.get(key)).and_then(|v| v.as_str())
+    }
+    let zone_name = |zone| member(zone, "zoneName").unwrap_or(DEFAULT_ZONE);
+    zone_name(Some(desired)) == zone_name(current)
+        && member(Some(desired), "ownerRecordName")
+            .is_none_or(|owner| member(current, "ownerRecordName").is_none_or(|o| o == owner))
+}
+
+/// Fills what desired references leave unstated, so that a plan states every action it
+/// sends: where the recordName matches CloudKit's, CloudKit's action and zone (so that a
+/// whole-record write keeps them); elsewhere `NONE`, CloudKit's default.
+fn settle_references(desired: &mut FieldValue, current: Option<&FieldValue>) {
+    let settle = |value: &mut Value, current: Option<&Value>| {
+        let Value::Reference(reference) = value else {
+            return;
+        };
+        let current = match current {
+            Some(Value::Reference(c)) if c.record_name == reference.record_name => Some(c),
+            _ => None,
+        };
+        if reference.action.is_none() {
+            let action = current.map_or("NONE", |c| c.action_or_none());
+            reference.action = Some(action.to_owned());
+        }
+        if reference.zone_id.is_none() {
+            reference.zone_id = current.and_then(|c| c.zone_id.clone());
+        }
+    };
+    match (desired, current) {
+        (FieldValue::Scalar(value), Some(FieldValue::Scalar(current))) => {
+            settle(value, Some(current))
+        }
+        (FieldValue::Scalar(value), _) => settle(value, None),
+        (FieldValue::List(_, values), current) => {
+            let current = match current {
+                Some(FieldValue::List(_, current)) => current.as_slice(),
+                _ => &[],
+            };
+            for (index, value) in values.iter_mut().enumerate() {
+                settle(value, current.get(index));
+            }
+        }
+        (FieldValue::Unknown { .. }, _) => {}
+    }
+}
+
+fn settle_all(fields: &mut Fields, current: Option<&Fields>) {
+    for (name, value) in fields.iter_mut() {
+        let is_reference = matches!(
+            value.field_type(),
+            FieldType::Scalar(ScalarType::Reference) | FieldType::List(ScalarType::Reference)
+        );
+        if is_reference {
+            settle_references(value, current.and_then(|c| c.get(name)));
+        }
     }
 }
 
@@ -135,13 +216,15 @@ fn without_ignored(mut fields: Fields, rules: &CompareRules) -> Fields {
 }
 
 fn new_record(record: Record, rules: &CompareRules) -> RecordDiff {
+    let mut fields = without_ignored(record.fields, rules);
+    settle_all(&mut fields, None);
     RecordDiff {
         record_type: record.record_type,
         record_name: record.record_name,
         category: Category::New,
         change_tag: None,
         changes: Vec::new(),
-        desired: Some(without_ignored(record.fields, rules)),
+        desired: Some(fields),
     }
 }
 
@@ -157,7 +240,10 @@ fn orphan_record(record: Record) -> RecordDiff {
 }
 
 fn both(desired: Record, current: Record, rules: &CompareRules) -> RecordDiff {
-    let fields = without_ignored(desired.fields, rules);
+    let mut fields = without_ignored(desired.fields, rules);
+    // Settling copies CloudKit's action and zone only where the recordName matches and
+    // the desired value left them unstated, so it changes no comparison.
+    settle_all(&mut fields, Some(&current.fields));
     let changes = field_changes(&fields, current.fields, rules);
     RecordDiff {
         record_type: desired.record_type,

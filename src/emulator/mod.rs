@@ -166,6 +166,10 @@ pub struct EmulatorConfig {
     /// database from the start (as after "Deploy Schema Changes" in CloudKit Console):
     /// queries on them answer empty instead of the 404 for a never-written type.
     pub record_types: Vec<String>,
+    /// Milliseconds after a delete at which the records referencing it with action
+    /// `DELETE_SELF` are deleted (CloudKit does it asynchronously); 0: before the next
+    /// request is answered.
+    pub cascade_delay_ms: u64,
 }
 
 impl Default for EmulatorConfig {
@@ -185,6 +189,7 @@ impl Default for EmulatorConfig {
             seed: 0,
             gzip: true,
             record_types: Vec::new(),
+            cascade_delay_ms: 0,
         }
     }
 }
@@ -360,6 +365,7 @@ pub async fn start(config: EmulatorConfig) -> anyhow::Result<RunningEmulator> {
     };
     let mut store = Store::new(indexes);
     store.seed = config.seed;
+    store.cascade_delay_ms = i64::try_from(config.cascade_delay_ms).unwrap_or(i64::MAX);
     store.deployed_types = config.record_types.iter().cloned().collect();
     let persister = match &config.data_dir {
         Some(dir) => Some(Persister::open_exclusive(dir, &mut store)?),

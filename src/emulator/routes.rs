@@ -162,6 +162,7 @@ async fn respond(
     body: &Bytes,
     trace: &mut Trace,
 ) -> Result<Reply, Dropped> {
+    settle_cascades(shared);
     if path.starts_with("/_emulator/") {
         return Ok(admin::handle(shared, method, path, query, body));
     }
@@ -172,6 +173,35 @@ async fn respond(
         body,
     };
     database(shared, method, signed, trace).await
+}
+
+/// Runs the `DELETE_SELF` cascades due by now and logs their deletions durably, before
+/// the request sees the store (CloudKit runs them asynchronously after a delete).
+fn settle_cascades(shared: &Shared) {
+    let now = shared.clock.now_millis();
+    let mut waits = Vec::new();
+    {
+        let mut state = shared.lock();
+        let State {
+            store, persister, ..
+        } = &mut *state;
+        if store.cascades.is_empty() {
+            return;
+        }
+        for (scope, outcomes) in store.run_cascades(now) {
+            if let Some(persister) = persister.as_mut() {
+                match persister.commit(&scope, &outcomes, store) {
+                    Ok(pending) => waits.push(pending),
+                    Err(error) => tracing::error!("cannot log a DELETE_SELF cascade: {error}"),
+                }
+            }
+        }
+    }
+    for pending in waits {
+        if let Err(error) = pending.wait() {
+            tracing::error!("cannot sync a DELETE_SELF cascade: {error}");
+        }
+    }
 }
 
 /// Logs the request and counts its status and operation outcomes.

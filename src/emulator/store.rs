@@ -78,6 +78,16 @@ pub struct Indexes {
     pub queryable: BTreeSet<String>,
 }
 
+/// A `DELETE_SELF` cascade waiting to run: when `due` (the emulator's clock, in
+/// milliseconds), the records of `scope` whose reference with action `DELETE_SELF` names
+/// `target` are deleted, unless `target` exists again by then.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PendingCascade {
+    pub scope: Scope,
+    pub due: i64,
+    pub target: String,
+}
+
 /// Every scope, the change-tag counter and the developer's user record name.
 #[derive(Clone, Debug)]
 pub struct Store {
@@ -90,6 +100,11 @@ pub struct Store {
     /// Record types whose schema is deployed in every scope before any record is written
     /// (`EmulatorConfig::record_types`): queries on them answer empty instead of the 404.
     pub deployed_types: BTreeSet<String>,
+    /// How long after a delete CloudKit deletes the records that reference it with action
+    /// `DELETE_SELF` (`EmulatorConfig::cascade_delay_ms`); 0: at the next request.
+    pub cascade_delay_ms: i64,
+    /// The cascades not yet run, in the order they are due.
+    pub cascades: Vec<PendingCascade>,
     user_record_name: String,
 }
 
@@ -101,6 +116,8 @@ impl Store {
             seed: 0,
             indexes,
             deployed_types: BTreeSet::new(),
+            cascade_delay_ms: 0,
+            cascades: Vec::new(),
             user_record_name: developer_record_name(),
         }
     }
@@ -127,7 +144,46 @@ impl Store {
     /// types are configuration and stay).
     pub fn clear(&mut self) {
         self.scopes.clear();
+        self.cascades.clear();
         self.counter = 0;
+    }
+
+    /// Runs the `DELETE_SELF` cascades due by `now`: deletes every record whose
+    /// REFERENCE (or REFERENCE_LIST element) with action `DELETE_SELF` names a deleted
+    /// target that still does not exist, and schedules the cascade of each record so
+    /// deleted. Returns the deletions per scope, for the log.
+    pub fn run_cascades(&mut self, now: i64) -> Vec<(Scope, Vec<WriteOutcome>)> {
+        let mut done: Vec<(Scope, Vec<WriteOutcome>)> = Vec::new();
+        while let Some(index) = self.cascades.iter().position(|c| c.due <= now) {
+            let cascade = self.cascades.remove(index);
+            let Some(data) = self.scopes.get_mut(&cascade.scope) else {
+                continue;
+            };
+            if data.get(&cascade.target).is_some() {
+                continue;
+            }
+            let holders: Vec<String> = data
+                .records()
+                .iter()
+                .filter(|(_, record)| deletes_self_with(record, &cascade.target))
+                .map(|(name, _)| name.clone())
+                .collect();
+            for name in holders {
+                data.write(&name, None, None);
+                self.cascades.push(PendingCascade {
+                    scope: cascade.scope.clone(),
+                    due: cascade.due.saturating_add(self.cascade_delay_ms),
+                    target: name.clone(),
+                });
+                match done.iter_mut().find(|(scope, _)| *scope == cascade.scope) {
+                    Some((_, outcomes)) => outcomes.push(WriteOutcome::Deleted { name }),
+                    None => {
+                        done.push((cascade.scope.clone(), vec![WriteOutcome::Deleted { name }]))
+                    }
+                }
+            }
+        }
+        done
     }
 
     /// records/modify. Request-level problems fail the whole request before anything is
@@ -267,6 +323,11 @@ impl Store {
             if let Some(data) = self.scopes.get_mut(scope) {
                 data.write(&name, None, visible_at);
             }
+            self.cascades.push(PendingCascade {
+                scope: scope.clone(),
+                due: now.saturating_add(self.cascade_delay_ms),
+                target: name.clone(),
+            });
             return Ok(WriteOutcome::Deleted { name });
         }
         let record_type = resolve_type(write, existing).map_err(fail)?;
@@ -474,6 +535,19 @@ fn decode_field(
     FieldValue::from_json(&field_type, value)
         .map(with_reference_actions)
         .map_err(|_| format!("Invalid value, expected type {field_type}."))
+}
+
+/// Whether `record` holds a reference with action `DELETE_SELF` to `target`.
+fn deletes_self_with(record: &StoredRecord, target: &str) -> bool {
+    let holds = |value: &Value| {
+        matches!(value, Value::Reference(r)
+            if r.record_name.as_str() == target && r.action.as_deref() == Some("DELETE_SELF"))
+    };
+    record.fields.values().any(|field| match field {
+        FieldValue::Scalar(value) => holds(value),
+        FieldValue::List(_, values) => values.iter().any(holds),
+        FieldValue::Unknown { .. } => false,
+    })
 }
 
 /// A reference saved as `{recordName}` alone (CloudKitClient, CloudKit JS) is stored with

@@ -513,3 +513,111 @@ fn issue_10_the_hook_is_asked_per_record_before_any_effect() {
     );
     assert!(matches!(&found[1], ReadOutcome::Found { name, .. } if *name == "b"));
 }
+
+fn reference(target: &str, action: &str) -> Json {
+    json!({"value": {"recordName": target, "action": action}, "type": "REFERENCE"})
+}
+
+fn delete_at(store: &mut Store, name: &str, now: i64) {
+    let tag = lookup(store, name)["recordChangeTag"].clone();
+    let request: ModifyRequest = serde_json::from_value(json!({"operations": [
+        {"operationType": "delete", "record": {"recordName": name, "recordChangeTag": tag}}
+    ]}))
+    .unwrap();
+    let results = modify_results(store, &request, now).unwrap();
+    assert_eq!(serde_json::to_value(&results).unwrap()[0]["deleted"], true);
+}
+
+fn exists(store: &Store, name: &str) -> bool {
+    store
+        .scopes
+        .get(&scope())
+        .is_some_and(|d| d.get(name).is_some())
+}
+
+#[test]
+fn issue_17_delete_self_cascades_after_the_delay_and_only_then() {
+    let mut store = Store::new(Indexes::default());
+    store.cascade_delay_ms = 1_000;
+    create(&mut store, "stadium-1", json!({}));
+    create(
+        &mut store,
+        "team-1",
+        json!({"stadium": reference("stadium-1", "DELETE_SELF")}),
+    );
+    create(
+        &mut store,
+        "team-2",
+        json!({"stadium": reference("stadium-1", "NONE")}),
+    );
+    create(
+        &mut store,
+        "team-3",
+        json!({"stadium": reference("stadium-1", "VALIDATE")}),
+    );
+    create(
+        &mut store,
+        "team-4",
+        json!({"rivals": {"value": [{"recordName": "x", "action": "NONE"},
+                                     {"recordName": "stadium-1", "action": "DELETE_SELF"}],
+                          "type": "REFERENCE_LIST"}}),
+    );
+    // game-1 references team-1 with DELETE_SELF: the cascade goes on, one delay later.
+    create(
+        &mut store,
+        "game-1",
+        json!({"home": reference("team-1", "DELETE_SELF")}),
+    );
+    let t0 = 1_700_000_000_000;
+    delete_at(&mut store, "stadium-1", t0);
+    assert!(
+        exists(&store, "team-1"),
+        "not at once: CloudKit cascades asynchronously"
+    );
+    assert!(store.run_cascades(t0 + 999).is_empty());
+    assert!(exists(&store, "team-1"));
+    let done = store.run_cascades(t0 + 1_000);
+    let names: Vec<_> = done[0]
+        .1
+        .iter()
+        .map(|o| match o {
+            WriteOutcome::Deleted { name } => name.as_str(),
+            _ => panic!("only deletions"),
+        })
+        .collect();
+    assert_eq!(names, ["team-1", "team-4"]);
+    assert!(!exists(&store, "team-1") && !exists(&store, "team-4"));
+    assert!(
+        exists(&store, "team-2") && exists(&store, "team-3"),
+        "NONE and VALIDATE stay"
+    );
+    assert!(
+        exists(&store, "game-1"),
+        "the next step waits its own delay"
+    );
+    assert!(store.run_cascades(t0 + 1_999).is_empty());
+    store.run_cascades(t0 + 2_000);
+    assert!(!exists(&store, "game-1"));
+    assert!(
+        store.run_cascades(t0 + 3_000).is_empty(),
+        "nothing references game-1"
+    );
+    assert!(store.cascades.is_empty());
+}
+
+#[test]
+fn issue_17_a_target_created_again_before_the_cascade_keeps_its_referrers() {
+    let mut store = Store::new(Indexes::default());
+    create(&mut store, "stadium-1", json!({}));
+    create(
+        &mut store,
+        "team-1",
+        json!({"stadium": reference("stadium-1", "DELETE_SELF")}),
+    );
+    let t0 = 1_700_000_000_000;
+    delete_at(&mut store, "stadium-1", t0);
+    create(&mut store, "stadium-1", json!({}));
+    // Delay 0: due at once, run before the next request is answered.
+    assert!(store.run_cascades(t0).is_empty());
+    assert!(exists(&store, "team-1"));
+}

@@ -346,10 +346,16 @@ fn dangling_references(config: &Config, data: &LocalData) -> BTreeMap<RecordType
             .and_then(|f| f.target.as_ref());
         let invalid = invalid(target, &name);
         problem.message = dangling_message(target, &name, count, invalid);
+        if !invalid {
+            problem.dangling_target = Some(RecordName::new(name.as_str()));
+        }
         by_type.entry(record_type).or_default().push(problem);
     }
     by_type
 }
+
+/// The words of a dangling-reference warning that a plan deleting the record replaces.
+pub const ONLY_IN_CLOUDKIT: &str = "(it may exist only in CloudKit)";
 
 fn dangling_message(
     target: Option<&RecordType>,
@@ -364,7 +370,7 @@ fn dangling_message(
         let whose = target.map_or("no local record".to_owned(), |t| {
             format!("no local `{t}` record")
         });
-        format!("references `{name}`, which {whose} defines (it may exist only in CloudKit)")
+        format!("references `{name}`, which {whose} defines {ONLY_IN_CLOUDKIT}")
     };
     if count > 1 {
         message.push_str(&format!("; {count} references to it in this field"));

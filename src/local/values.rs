@@ -189,7 +189,8 @@ fn decode_reference_shape(json: &Json) -> Result<Reference, String> {
         )
     };
     match json {
-        Json::String(name) if !name.is_empty() => Ok(Reference::to(name.as_str())),
+        // A bare name states only the target: its action and zone are not compared.
+        Json::String(name) if !name.is_empty() => Ok(Reference::named(name.as_str())),
         Json::Object(map) => {
             let name = map
                 .get("recordName")
@@ -197,11 +198,11 @@ fn decode_reference_shape(json: &Json) -> Result<Reference, String> {
                 .filter(|name| !name.is_empty())
                 .ok_or_else(bad)?;
             let action = match map.get("action") {
-                None | Some(Json::Null) => "NONE",
+                None | Some(Json::Null) => None,
                 Some(Json::String(action))
                     if ["NONE", "DELETE_SELF", "VALIDATE"].contains(&action.as_str()) =>
                 {
-                    action
+                    Some(action.to_owned())
                 }
                 Some(other) => {
                     return Err(format!(
@@ -212,7 +213,7 @@ fn decode_reference_shape(json: &Json) -> Result<Reference, String> {
             };
             Ok(Reference {
                 record_name: RecordName::new(name),
-                action: Some(action.to_owned()),
+                action,
                 zone_id: map.get("zoneID").filter(|zone| !zone.is_null()).cloned(),
             })
         }
@@ -295,6 +296,11 @@ fn check_location_member(key: &str, value: &Json) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A reference that names only its target (action and zone unstated).
+    fn named(name: &str) -> FieldValue {
+        FieldValue::Scalar(Value::Reference(Box::new(Reference::named(name))))
+    }
     use serde_json::json;
 
     fn decode_as(type_name: &str, json: Json) -> Result<FieldValue, String> {
@@ -318,13 +324,10 @@ mod tests {
             decode_as("TIMESTAMP", json!(1000.0)),
             Ok(FieldValue::timestamp(1000))
         );
-        assert_eq!(
-            decode_as("REFERENCE", json!("s-1")),
-            Ok(FieldValue::reference("s-1"))
-        );
+        assert_eq!(decode_as("REFERENCE", json!("s-1")), Ok(named("s-1")));
         assert_eq!(
             decode_as("REFERENCE", json!({"recordName": "s-1"})),
-            Ok(FieldValue::reference("s-1"))
+            Ok(named("s-1"))
         );
         assert_eq!(
             decode_as("LOCATION", json!({"latitude": 42.5, "longitude": -71})),
@@ -453,7 +456,7 @@ mod tests {
         };
         assert_eq!(
             (reference.action.as_deref(), reference.zone_id),
-            (Some("NONE"), None)
+            (None, None)
         );
         assert!(decode_as("REFERENCE", json!({"recordName": ""}))
             .unwrap_err()
@@ -542,10 +545,7 @@ mod tests {
         }
         // CloudKit's user records are named `_` and 32 hex digits, and may be referenced.
         let user = "_0123456789abcdef0123456789abcdef";
-        assert_eq!(
-            decode_as("REFERENCE", json!(user)),
-            Ok(FieldValue::reference(user))
-        );
+        assert_eq!(decode_as("REFERENCE", json!(user)), Ok(named(user)));
     }
 
     #[test]

@@ -26,6 +26,7 @@ fn plan_for(local: Vec<Record>, read: Vec<Record>) -> Plan {
     let diff = compare_type(&"Game".into(), local, read, &CompareRules::default());
     let options = PlanOptions {
         delete_orphans: true,
+        delete_referenced: false,
         types: None,
     };
     Plan::build(

@@ -4,6 +4,9 @@
 //! from the diff (`crate::diff`); no I/O. The on-disk format lives only in [`file`].
 
 pub mod file;
+mod references;
+
+pub use references::{FoundReference, ReferenceSource, ReferencedOrphan, Referrer};
 
 use crate::diff::{Category, CompareRules, RecordDiff, TypeDiff};
 use crate::record::{ChangeTag, FieldValue, Fields, RecordName, RecordType};
@@ -77,6 +80,9 @@ pub struct TypeSummary {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PlanOptions {
     pub delete_orphans: bool,
+    /// With `delete_orphans`: also delete orphans that records staying in CloudKit still
+    /// reference (`--delete-referenced-orphans`); without it they are kept.
+    pub delete_referenced: bool,
     /// The `--type` filter; `None` means every configured type.
     pub types: Option<Vec<RecordType>>,
 }
@@ -113,6 +119,9 @@ pub struct Plan {
     pub rules: BTreeMap<RecordType, CompareRules>,
     /// Ordered by record type (alphabetical) then record name, so that plans diff well.
     pub changes: Vec<Change>,
+    /// Orphans that records staying in CloudKit reference, deleted or kept (see
+    /// [`Plan::guard_references`]).
+    pub referenced_orphans: Vec<ReferencedOrphan>,
 }
 
 impl Plan {
@@ -164,6 +173,7 @@ impl Plan {
             type_order,
             rules: BTreeMap::new(),
             changes,
+            referenced_orphans: Vec::new(),
         }
     }
 
@@ -231,10 +241,11 @@ impl Plan {
         })
     }
 
-    /// Orphans this plan leaves alone because it was made without `--delete-orphans`.
+    /// Orphans this plan leaves alone: all of them without `--delete-orphans`, else those
+    /// that records staying in CloudKit reference.
     pub fn orphans_kept(&self) -> usize {
         if self.options.delete_orphans {
-            return 0;
+            return self.referenced_orphans_kept();
         }
         self.summary.iter().map(|s| s.orphans).sum()
     }
@@ -396,6 +407,7 @@ mod tests {
     fn orphans_are_deleted_with_delete_orphans() {
         let plan = build(PlanOptions {
             delete_orphans: true,
+            delete_referenced: false,
             types: None,
         });
         assert_eq!(plan.counts(), (2, 1, 1));
@@ -443,6 +455,7 @@ mod tests {
     fn type_filter_leaves_other_types_out() {
         let plan = build(PlanOptions {
             delete_orphans: false,
+            delete_referenced: false,
             types: Some(vec!["Team".into()]),
         });
         assert_eq!(plan.summary.len(), 1);

@@ -87,13 +87,15 @@ impl fmt::Display for FieldType {
     }
 }
 
-/// A reference to another record. Only `record_name` takes part in comparisons.
+/// A reference to another record. `record_name` always takes part in comparisons; `action`
+/// and `zone_id` only when stated (`Some`): local data that names only the target leaves
+/// them `None`, and CloudKit's replies always state the action.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Reference {
     pub record_name: RecordName,
-    /// `NONE`, `DELETE_SELF` or `VALIDATE`.
+    /// `NONE`, `DELETE_SELF` or `VALIDATE`; `None`: not stated, sent as `NONE`.
     pub action: Option<String>,
-    /// The zone dictionary as given, kept for round trips.
+    /// The zone dictionary as given, kept for round trips; `None`: not stated.
     pub zone_id: Option<Json>,
 }
 
@@ -104,6 +106,21 @@ impl Reference {
             action: Some("NONE".to_owned()),
             zone_id: None,
         }
+    }
+
+    /// A reference that names only its target: action and zone unstated, so that
+    /// comparisons look at the recordName alone.
+    pub fn named(record_name: impl Into<RecordName>) -> Self {
+        Self {
+            record_name: record_name.into(),
+            action: None,
+            zone_id: None,
+        }
+    }
+
+    /// The action CloudKit holds or will hold: the stated one, else `NONE`.
+    pub fn action_or_none(&self) -> &str {
+        self.action.as_deref().unwrap_or("NONE")
     }
 }
 
@@ -363,9 +380,8 @@ fn encode_element(value: &Value, numbers_as_strings: bool) -> Json {
         Value::Reference(r) => {
             let mut map = Map::new();
             map.insert("recordName".into(), Json::String(r.record_name.0.clone()));
-            if let Some(action) = &r.action {
-                map.insert("action".into(), Json::String(action.clone()));
-            }
+            // CloudKit requires `action` outside query filters; unstated is `NONE`.
+            map.insert("action".into(), Json::String(r.action_or_none().to_owned()));
             if let Some(zone) = &r.zone_id {
                 map.insert("zoneID".into(), zone.clone());
             }

@@ -6,7 +6,7 @@
 use super::summary::{self, OrphanFate};
 use super::{escape, plural};
 use crate::plan::{Action, Change, Plan};
-use crate::record::{FieldValue, Value};
+use crate::record::{FieldValue, Reference, ScalarType, Value};
 use console::Style;
 use similar::{ChangeTag as LineTag, TextDiff};
 use std::fmt::Write as _;
@@ -117,6 +117,9 @@ impl Renderer {
             let _ = writeln!(out, "{}", summary::type_line(type_summary.into()));
         }
         let (orphans, fate) = summary::plan_orphans(plan);
+        for line in summary::referenced_orphan_lines(plan) {
+            let _ = writeln!(out, "{}", self.paint(&line, Style::new().yellow()));
+        }
         if let Some(line) = summary::orphan_line(orphans, fate) {
             let style = match fate {
                 OrphanFate::Kept => Style::new().yellow(),
@@ -234,11 +237,16 @@ impl Renderer {
             }
             return;
         }
+        // A reference change may be one of action or zone only: state both sides in full.
+        let text = match holds_reference(old) || holds_reference(new) {
+            true => |value: &FieldValue| render_value(value, true),
+            false => value_text,
+        };
         let _ = writeln!(
             out,
             "    ~ {name}: {} → {}",
-            self.paint(&value_text(old), red),
-            self.paint(&value_text(new), green)
+            self.paint(&text(old), red),
+            self.paint(&text(new), green)
         );
     }
 }
@@ -255,19 +263,54 @@ fn long_text(value: &FieldValue) -> Option<&str> {
     }
 }
 
+fn holds_reference(value: &FieldValue) -> bool {
+    matches!(
+        value,
+        FieldValue::Scalar(Value::Reference(_)) | FieldValue::List(ScalarType::Reference, _)
+    )
+}
+
 /// A field value in one compact, escaped line: strings quoted, timestamps in RFC 3339
-/// with milliseconds, locations as `(lat, long)`, references as `→ name`, lists in
+/// with milliseconds, locations as `(lat, long)`, references as `→ name` (with
+/// `(DELETE_SELF)` or `(VALIDATE)` and `zone Z` when not CloudKit's defaults), lists in
 /// brackets.
 pub fn value_text(value: &FieldValue) -> String {
+    render_value(value, false)
+}
+
+/// `full`: every reference states its action, `NONE` included.
+fn render_value(value: &FieldValue, full: bool) -> String {
+    let element = |value: &Value| element_text(value, full);
     let raw = match value {
-        FieldValue::Scalar(element) => element_text(element),
-        FieldValue::List(_, items) => format!("[{}]", join(items.iter().map(element_text))),
+        FieldValue::Scalar(value) => element(value),
+        FieldValue::List(_, items) => format!("[{}]", join(items.iter().map(element))),
         FieldValue::Unknown { type_name, value } => format!("{type_name} {value}"),
     };
     escape(&raw).into_owned()
 }
 
-fn element_text(value: &Value) -> String {
+/// `→ name`, then in parentheses the action (when not `NONE`, or always when `full`) and
+/// the zone (when one other than `_defaultZone` is named).
+fn reference_text(reference: &Reference, full: bool) -> String {
+    let mut notes = Vec::new();
+    let action = reference.action_or_none();
+    if full || action != "NONE" {
+        notes.push(action.to_owned());
+    }
+    let zone = reference.zone_id.as_ref().and_then(|z| z.get("zoneName"));
+    if let Some(zone) = zone
+        .and_then(|z| z.as_str())
+        .filter(|z| *z != "_defaultZone")
+    {
+        notes.push(format!("zone {zone}"));
+    }
+    match notes.is_empty() {
+        true => format!("→ {}", reference.record_name),
+        false => format!("→ {} ({})", reference.record_name, notes.join(", ")),
+    }
+}
+
+fn element_text(value: &Value, full: bool) -> String {
     match value {
         Value::String(text) => quoted(text),
         Value::Int64(number) => number.to_string(),
@@ -281,7 +324,7 @@ fn element_text(value: &Value) -> String {
             let start: String = base64.chars().take(24).collect();
             format!("bytes {start}… ({} base64 characters)", base64.len())
         }
-        Value::Reference(reference) => format!("→ {}", reference.record_name),
+        Value::Reference(reference) => reference_text(reference, full),
         Value::Location(location) => format!("({}, {})", location.latitude, location.longitude),
         Value::Asset(asset) => match asset.get("fileChecksum").and_then(|c| c.as_str()) {
             Some(checksum) => format!("asset {checksum}"),

@@ -88,15 +88,72 @@ pub fn orphan_line(orphans: usize, fate: OrphanFate) -> Option<String> {
     ))
 }
 
-/// The orphans of a plan and what it does with them.
+/// The orphans of a plan and what it does with them; with `--delete-orphans`, those it
+/// deletes (the ones it keeps because records reference them have lines of their own,
+/// [`referenced_orphan_lines`]).
 pub fn plan_orphans(plan: &Plan) -> (usize, OrphanFate) {
-    let orphans = plan.summary.iter().map(|s| s.orphans).sum();
-    let fate = if plan.options.delete_orphans {
-        OrphanFate::Deleted
+    let orphans: usize = plan.summary.iter().map(|s| s.orphans).sum();
+    if plan.options.delete_orphans {
+        (
+            orphans - plan.referenced_orphans_kept(),
+            OrphanFate::Deleted,
+        )
     } else {
-        OrphanFate::Kept
-    };
-    (orphans, fate)
+        (orphans, OrphanFate::Kept)
+    }
+}
+
+/// What a plan does with each orphan that records staying in CloudKit reference: the
+/// references, and the records CloudKit deletes (or would delete) after it because their
+/// reference has action `DELETE_SELF`. Issue 17.
+pub fn referenced_orphan_lines(plan: &Plan) -> Vec<String> {
+    let key = |record_type: &str, name: &str| format!("{} `{}`", escape(record_type), escape(name));
+    let mut lines = Vec::new();
+    for orphan in &plan.referenced_orphans {
+        let what = key(orphan.record_type.as_str(), orphan.record_name.as_str());
+        lines.push(match orphan.deleted {
+            true => format!(
+                "{what} is only in CloudKit; this plan deletes it although records reference it \
+                 (--delete-referenced-orphans):"
+            ),
+            false => format!(
+                "{what} is only in CloudKit; this plan keeps it because records reference it:"
+            ),
+        });
+        for referrer in &orphan.referenced_by {
+            let source = match referrer.source {
+                crate::plan::ReferenceSource::Local => "local data",
+                crate::plan::ReferenceSource::CloudKit => "in CloudKit",
+            };
+            lines.push(format!(
+                "  referenced by {} field `{}` (action {}, {source})",
+                key(referrer.record_type.as_str(), referrer.record_name.as_str()),
+                escape(&referrer.field),
+                escape(&referrer.action),
+            ));
+        }
+        let cascade: Vec<String> = orphan
+            .cascade
+            .iter()
+            .map(|(t, n)| key(t.as_str(), n.as_str()))
+            .collect();
+        match (orphan.deleted, cascade.is_empty()) {
+            (true, false) => lines.push(format!(
+                "  then CloudKit deletes, by DELETE_SELF: {}",
+                cascade.join(", ")
+            )),
+            (false, false) => lines.push(format!(
+                "  deleting it (plan with --delete-referenced-orphans) would make CloudKit \
+                 delete, by DELETE_SELF: {}",
+                cascade.join(", ")
+            )),
+            (false, true) => lines.push(
+                "  plan with --delete-orphans --delete-referenced-orphans to delete it".to_owned(),
+            ),
+            (true, true) => {}
+        }
+    }
+    lines
 }
 
 /// `Plan: 1 to create, 2 to update, 0 to delete.`
@@ -125,6 +182,10 @@ pub fn plan_summary(plan: &Plan) -> String {
         out.push('\n');
     }
     let (orphans, fate) = plan_orphans(plan);
+    for line in referenced_orphan_lines(plan) {
+        out.push_str(&line);
+        out.push('\n');
+    }
     if let Some(line) = orphan_line(orphans, fate) {
         out.push_str(&line);
         out.push('\n');

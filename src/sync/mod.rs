@@ -7,6 +7,7 @@
 mod confirm;
 pub mod connect;
 pub mod doctor;
+pub mod references;
 
 use crate::cloudkit::{Client, CloudKitError};
 use crate::config::Config;
@@ -185,6 +186,9 @@ pub struct Survey {
     /// while any is left (see `diff::NameClash`).
     pub name_clashes: Vec<NameClash>,
     pub notes: Vec<ReadNote>,
+    /// The references that hold after an apply, from the local data and from what the
+    /// read found in CloudKit (see `references`): what keeps an orphan from deletion.
+    pub references: Vec<crate::plan::FoundReference>,
 }
 
 /// Reads CloudKit and compares it with `local`, for the selected types. Every record the
@@ -214,6 +218,12 @@ pub async fn survey(
             )
         })
         .collect();
+    let mut references = references::local_references(config, &local);
+    references.extend(references::cloud_references(
+        config,
+        Some(&local),
+        &current.records,
+    ));
     let mut diffs = compare(config, &mut local, current.records);
     let name_clashes = confirm::confirm_differences(client, config, &mut diffs).await?;
     Ok(Survey {
@@ -222,5 +232,6 @@ pub async fn survey(
         type_conflicts,
         name_clashes,
         notes: current.notes,
+        references,
     })
 }

@@ -14,6 +14,7 @@ mod field_safety;
 mod lifecycle;
 mod plan;
 mod preflight;
+mod references;
 mod show;
 mod show_markdown;
 mod validate;

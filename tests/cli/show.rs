@@ -139,6 +139,7 @@ pub(crate) fn sample_plan(delete_orphans: bool) -> Plan {
         .to_vec();
     let options = PlanOptions {
         delete_orphans,
+        delete_referenced: false,
         types: None,
     };
     let order = vec!["Stadium".into(), "Team".into()];

@@ -309,6 +309,27 @@ impl Env {
         self.runtime.block_on(reply.json()).unwrap()
     }
 
+    /// The fields of every record of the test container's development public scope,
+    /// exactly as the emulator stores them (`GET /_emulator/dump`, no client of ours):
+    /// recordName → fields in wire JSON (`{name: {value, type}}`).
+    pub fn stored_fields(&self) -> std::collections::BTreeMap<String, Json> {
+        let reply = self.admin("dump", None);
+        let dump: Json = self.runtime.block_on(reply.json()).unwrap();
+        let mut records = std::collections::BTreeMap::new();
+        let scopes = dump["scopes"].as_array().expect("scopes");
+        for scope in scopes.iter().filter(|s| {
+            s["container"] == CONTAINER
+                && s["environment"] == "development"
+                && s["database"] == "public"
+        }) {
+            for record in scope["records"].as_array().expect("records") {
+                let name = record["recordName"].as_str().expect("recordName");
+                records.insert(name.to_owned(), record["fields"].clone());
+            }
+        }
+        records
+    }
+
     /// A client of the same target with the same key: the second writer.
     pub fn writer(&self) -> Client {
         self.writer_for(CONTAINER, Environment::Development)

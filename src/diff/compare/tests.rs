@@ -1,5 +1,5 @@
 use super::*;
-use crate::record::{Location, Reference, ScalarType};
+use crate::record::{Location, ScalarType};
 use proptest::prelude::*;
 
 fn rules() -> CompareRules {
@@ -40,18 +40,116 @@ fn location_ignores_other_members() {
     ));
 }
 
+fn named(name: &str) -> FieldValue {
+    FieldValue::Scalar(Value::Reference(Box::new(Reference::named(name))))
+}
+
+fn stated(name: &str, action: &str, zone: Option<serde_json::Value>) -> FieldValue {
+    FieldValue::Scalar(Value::Reference(Box::new(Reference {
+        record_name: name.into(),
+        action: Some(action.into()),
+        zone_id: zone,
+    })))
+}
+
 #[test]
-fn reference_compares_record_name_only() {
-    let other = FieldValue::Scalar(Value::Reference(Box::new(Reference {
-        record_name: "stadium-1".into(),
-        action: Some("DELETE_SELF".into()),
-        zone_id: Some(serde_json::json!({"zoneName": "_defaultZone"})),
+fn reference_that_names_only_its_target_compares_record_name_only() {
+    let other = stated(
+        "stadium-1",
+        "DELETE_SELF",
+        Some(serde_json::json!({"zoneName": "_defaultZone"})),
+    );
+    assert!(equal(named("stadium-1"), other));
+    assert!(!equal(named("stadium-1"), named("stadium-2")));
+}
+
+#[test]
+fn issue_17_a_stated_reference_action_or_zone_is_compared() {
+    let cloud = stated("s-1", "DELETE_SELF", None);
+    assert!(!equal(stated("s-1", "NONE", None), cloud.clone()));
+    assert!(equal(stated("s-1", "DELETE_SELF", None), cloud.clone()));
+    assert!(!equal(stated("s-1", "VALIDATE", None), cloud));
+    // A current value without an action holds CloudKit's default.
+    let bare = FieldValue::Scalar(Value::Reference(Box::new(Reference {
+        record_name: "s-1".into(),
+        action: None,
+        zone_id: None,
     })));
-    assert!(equal(FieldValue::reference("stadium-1"), other));
-    assert!(!equal(
-        FieldValue::reference("stadium-1"),
-        FieldValue::reference("stadium-2")
+    assert!(equal(stated("s-1", "NONE", None), bare.clone()));
+    assert!(!equal(stated("s-1", "DELETE_SELF", None), bare));
+    // Zones: by the members the desired value states; no zone is the default zone.
+    let live_zone = serde_json::json!({"zoneName": "_defaultZone", "ownerRecordName": "_abc",
+                                       "zoneType": "DEFAULT_ZONE"});
+    let cloud = stated("s-1", "NONE", Some(live_zone));
+    let zone = |z: serde_json::Value| stated("s-1", "NONE", Some(z));
+    assert!(equal(
+        zone(serde_json::json!({"zoneName": "_defaultZone"})),
+        cloud.clone()
     ));
+    assert!(!equal(
+        zone(serde_json::json!({"zoneName": "Other"})),
+        cloud.clone()
+    ));
+    assert!(!equal(
+        zone(serde_json::json!({"zoneName": "_defaultZone", "ownerRecordName": "_x"})),
+        cloud
+    ));
+    assert!(!equal(
+        zone(serde_json::json!({"zoneName": "Other"})),
+        stated("s-1", "NONE", None)
+    ));
+    // Lists, element by element.
+    let list = |items: Vec<FieldValue>| {
+        FieldValue::List(
+            ScalarType::Reference,
+            items
+                .into_iter()
+                .map(|item| match item {
+                    FieldValue::Scalar(value) => value,
+                    _ => unreachable!(),
+                })
+                .collect(),
+        )
+    };
+    let cloud = list(vec![
+        stated("a", "NONE", None),
+        stated("b", "DELETE_SELF", None),
+    ]);
+    assert!(equal(list(vec![named("a"), named("b")]), cloud.clone()));
+    assert!(!equal(
+        list(vec![named("a"), stated("b", "NONE", None)]),
+        cloud
+    ));
+}
+
+#[test]
+fn issue_17_unstated_reference_actions_are_settled_from_cloudkit_or_none() {
+    let desired = vec![
+        Record::new("Team", "t-1").with_field("stadium", named("s-1")),
+        Record::new("Team", "t-2").with_field("stadium", stated("s-1", "NONE", None)),
+        Record::new("Team", "t-3").with_field("stadium", named("s-3")),
+    ];
+    let current = vec![
+        Record::new("Team", "t-1").with_field("stadium", stated("s-1", "DELETE_SELF", None)),
+        Record::new("Team", "t-2").with_field("stadium", stated("s-1", "DELETE_SELF", None)),
+    ];
+    let diff = compare_type(&"Team".into(), desired, current, &rules());
+    let [t1, t2, t3] = &diff.records[..] else {
+        panic!("three records");
+    };
+    assert_eq!(t1.category, Category::Unchanged);
+    // The desired state keeps CloudKit's action, so a whole-record write does not reset it.
+    assert_eq!(
+        t1.desired.as_ref().unwrap()["stadium"],
+        stated("s-1", "DELETE_SELF", None)
+    );
+    assert_eq!(t2.category, Category::Updated);
+    assert_eq!(t2.changes[0].field, "stadium");
+    assert_eq!(t3.category, Category::New);
+    assert_eq!(
+        t3.desired.as_ref().unwrap()["stadium"],
+        stated("s-3", "NONE", None)
+    );
 }
 
 #[test]

@@ -40,7 +40,13 @@ fn plain_record_is_typed_and_named_by_the_config() {
         ["founded", "name", "opened", "stadium"],
         "template keys and ignored fields are not uploaded"
     );
-    assert_eq!(record.fields["stadium"], FieldValue::reference("fenway"));
+    // A bare name states only the target (issue 17): action and zone are not compared.
+    assert_eq!(
+        record.fields["stadium"],
+        FieldValue::Scalar(crate::record::Value::Reference(Box::new(
+            crate::record::Reference::named("fenway")
+        )))
+    );
     assert_eq!(
         problems,
         [

@@ -51,6 +51,10 @@ pub(super) struct PlanDocument {
     pub(super) summary: Vec<SummaryDocument>,
     /// The changes, ordered by record type then record name.
     pub(super) changes: Vec<ChangeDocument>,
+    /// Orphans that records staying in CloudKit reference: kept, or (with
+    /// `delete_referenced`) deleted with the cascade CloudKit then runs. Absent when none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(super) referenced_orphans: Vec<ReferencedOrphanDocument>,
     /// `blake3:` and the hex BLAKE3 of the canonical document without this member.
     #[cfg_attr(
         feature = "schema",
@@ -104,6 +108,130 @@ pub(super) struct OptionsDocument {
     pub(super) delete_orphans: bool,
     /// The `--type` filter; null when every configured type was planned.
     pub(super) types: Option<Vec<RecordType>>,
+    /// Whether orphans that records staying in CloudKit reference are deleted too
+    /// (`--delete-referenced-orphans`). Absent: false.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub(super) delete_referenced: bool,
+}
+
+fn is_false(flag: &bool) -> bool {
+    !flag
+}
+
+/// An orphan that records staying in CloudKit reference.
+#[derive(Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schema", schemars(rename = "ReferencedOrphan"))]
+pub(super) struct ReferencedOrphanDocument {
+    pub(super) record_type: RecordType,
+    pub(super) record_name: RecordName,
+    /// Whether this plan deletes it.
+    pub(super) deleted: bool,
+    /// The references to it.
+    pub(super) referenced_by: Vec<ReferrerDocument>,
+    /// The records CloudKit deletes after it (their references have action DELETE_SELF).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(super) cascade: Vec<RecordKeyDocument>,
+}
+
+/// A record field holding a reference.
+#[derive(Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schema", schemars(rename = "Referrer"))]
+pub(super) struct ReferrerDocument {
+    pub(super) record_type: RecordType,
+    pub(super) record_name: RecordName,
+    pub(super) field: String,
+    /// NONE, DELETE_SELF or VALIDATE.
+    pub(super) action: String,
+    /// `local`: the local data holds it; `cloudkit`: CloudKit holds it in a record or
+    /// field the apply leaves alone.
+    pub(super) source: SourceDocument,
+}
+
+// Where a reference was seen, as the plan file spells it.
+#[derive(Clone, Copy, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "schema", schemars(rename = "ReferenceSource"))]
+pub(super) enum SourceDocument {
+    Local,
+    Cloudkit,
+}
+
+/// A record type and name.
+#[derive(Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schema", schemars(rename = "RecordKey"))]
+pub(super) struct RecordKeyDocument {
+    pub(super) record_type: RecordType,
+    pub(super) record_name: RecordName,
+}
+
+impl From<&crate::plan::ReferencedOrphan> for ReferencedOrphanDocument {
+    fn from(orphan: &crate::plan::ReferencedOrphan) -> Self {
+        use crate::plan::ReferenceSource;
+        ReferencedOrphanDocument {
+            record_type: orphan.record_type.clone(),
+            record_name: orphan.record_name.clone(),
+            deleted: orphan.deleted,
+            referenced_by: orphan
+                .referenced_by
+                .iter()
+                .map(|r| ReferrerDocument {
+                    record_type: r.record_type.clone(),
+                    record_name: r.record_name.clone(),
+                    field: r.field.clone(),
+                    action: r.action.clone(),
+                    source: match r.source {
+                        ReferenceSource::Local => SourceDocument::Local,
+                        ReferenceSource::CloudKit => SourceDocument::Cloudkit,
+                    },
+                })
+                .collect(),
+            cascade: orphan
+                .cascade
+                .iter()
+                .map(|(record_type, record_name)| RecordKeyDocument {
+                    record_type: record_type.clone(),
+                    record_name: record_name.clone(),
+                })
+                .collect(),
+        }
+    }
+}
+
+impl From<ReferencedOrphanDocument> for crate::plan::ReferencedOrphan {
+    fn from(document: ReferencedOrphanDocument) -> Self {
+        use crate::plan::{ReferenceSource, Referrer};
+        crate::plan::ReferencedOrphan {
+            record_type: document.record_type,
+            record_name: document.record_name,
+            deleted: document.deleted,
+            referenced_by: document
+                .referenced_by
+                .into_iter()
+                .map(|r| Referrer {
+                    record_type: r.record_type,
+                    record_name: r.record_name,
+                    field: r.field,
+                    action: r.action,
+                    source: match r.source {
+                        SourceDocument::Local => ReferenceSource::Local,
+                        SourceDocument::Cloudkit => ReferenceSource::CloudKit,
+                    },
+                })
+                .collect(),
+            cascade: document
+                .cascade
+                .into_iter()
+                .map(|key| (key.record_type, key.record_name))
+                .collect(),
+        }
+    }
 }
 
 /// How one type's records were compared.

@@ -159,6 +159,7 @@ impl PlanDocument {
             options: PlanOptions {
                 delete_orphans: self.options.delete_orphans,
                 types: self.options.types,
+                delete_referenced: self.options.delete_referenced,
             },
             inputs: self
                 .inputs
@@ -182,6 +183,11 @@ impl PlanDocument {
                 })
                 .collect(),
             changes,
+            referenced_orphans: self
+                .referenced_orphans
+                .into_iter()
+                .map(Into::into)
+                .collect(),
         };
         if let Some((record_type, summary, changes)) = plan.summary_disagreement() {
             let counts = |[c, u, d]: [usize; 3]| format!("create {c}, update {u}, delete {d}");

@@ -46,6 +46,19 @@ fn sample_plan() -> Plan {
         ),
     ]);
     Plan {
+        referenced_orphans: vec![crate::plan::ReferencedOrphan {
+            record_type: "Stadium".into(),
+            record_name: "stadium-9".into(),
+            deleted: false,
+            referenced_by: vec![crate::plan::Referrer {
+                record_type: "Team".into(),
+                record_name: "team-9".into(),
+                field: "stadium".into(),
+                action: "DELETE_SELF".into(),
+                source: crate::plan::ReferenceSource::Local,
+            }],
+            cascade: vec![("Team".into(), "team-9".into())],
+        }],
         rules: BTreeMap::new(),
         format_version: FORMAT_VERSION,
         tool_version: "0.1.0".into(),
@@ -54,6 +67,7 @@ fn sample_plan() -> Plan {
         endpoint: None,
         options: PlanOptions {
             delete_orphans: true,
+            delete_referenced: false,
             types: None,
         },
         inputs: vec![InputDigest {
@@ -334,7 +348,9 @@ fn arb_element(element: ScalarType) -> BoxedStrategy<Value> {
         ScalarType::Bytes => "[A-Za-z0-9+/]{0,12}={0,2}".prop_map(Value::Bytes).boxed(),
         ScalarType::Reference => (
             "[a-z0-9-]{1,12}",
-            proptest::option::of(prop_oneof!["NONE", "DELETE_SELF", "VALIDATE"]),
+            // A plan states every action (the diff settles unstated ones); the file
+            // writes an unstated one as `NONE`.
+            prop_oneof!["NONE", "DELETE_SELF", "VALIDATE"].prop_map(Some),
             any::<bool>(),
         )
             .prop_map(|(name, action, zoned)| {
@@ -462,6 +478,7 @@ fn arb_plan() -> impl Strategy<Value = Plan> {
     )
         .prop_map(|(delete_orphans, types)| PlanOptions {
             delete_orphans,
+            delete_referenced: delete_orphans,
             types: types.map(|t| t.into_iter().map(RecordType::new).collect()),
         });
     (
@@ -474,6 +491,7 @@ fn arb_plan() -> impl Strategy<Value = Plan> {
     )
         .prop_map(
             |(options, inputs, quiet, order, changes, created_at)| Plan {
+                referenced_orphans: Vec::new(),
                 summary: summary_of(&changes, quiet),
                 format_version: FORMAT_VERSION,
                 tool_version: "0.1.0".into(),

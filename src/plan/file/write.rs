@@ -2,8 +2,8 @@
 
 use super::checksum::checksum;
 use super::format::{
-    ChangeDocument, FieldDocument, InputDocument, OptionsDocument, RulesDocument, SummaryDocument,
-    TargetDocument,
+    ChangeDocument, FieldDocument, InputDocument, OptionsDocument, ReferencedOrphanDocument,
+    RulesDocument, SummaryDocument, TargetDocument,
 };
 use super::FORMAT_NAME;
 use crate::plan::{Change, Plan, TypeSummary};
@@ -67,6 +67,8 @@ pub(super) struct PlanView<'a> {
     rules: BTreeMap<RecordType, RulesDocument>,
     summary: Vec<SummaryDocument>,
     changes: ChangesView<'a>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    referenced_orphans: Vec<ReferencedOrphanDocument>,
     #[serde(skip_serializing_if = "Option::is_none")]
     checksum: Option<&'a str>,
 }
@@ -93,6 +95,7 @@ impl<'a> PlanView<'a> {
             options: OptionsDocument {
                 delete_orphans: plan.options.delete_orphans,
                 types: plan.options.types.clone(),
+                delete_referenced: plan.options.delete_referenced,
             },
             inputs: plan
                 .inputs
@@ -116,6 +119,7 @@ impl<'a> PlanView<'a> {
                 .collect(),
             summary: plan.summary.iter().map(SummaryDocument::from).collect(),
             changes: ChangesView(changes),
+            referenced_orphans: plan.referenced_orphans.iter().map(Into::into).collect(),
             checksum,
         }
     }

@@ -15,8 +15,10 @@ fn plan_with(changes: Vec<Change>, delete_orphans: bool, orphans: usize) -> Plan
         endpoint: None,
         options: crate::plan::PlanOptions {
             delete_orphans,
+            delete_referenced: false,
             types: None,
         },
+        referenced_orphans: Vec::new(),
         inputs: Vec::new(),
         summary: vec![crate::plan::TypeSummary {
             record_type: "Game".into(),
