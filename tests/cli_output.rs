@@ -127,26 +127,41 @@ fn issue_12_a_closed_stderr_never_panics() {
 }
 
 /// Every command that talks on stderr, logs (`-vv`) or asks keeps going when stderr is
-/// closed: the apply still writes its receipt, the plan its file, the prompts still read
-/// their answers.
+/// closed, with the exit code it has with stderr open: the apply still writes its receipt,
+/// the plan its file, the menu's prompt still reads its answer (`yes`, so the store shows
+/// it). Issue 17: each case's exit code is stated; any of 0, 1 and 2 used to pass.
 #[cfg(unix)]
 #[test]
 fn issue_12_a_closed_stderr_never_stops_talking_commands() {
     let env = seeded();
     assert_eq!(env.run(&["plan", "-o", "m.plan"]).code, 0);
-    let cases: [(&[&str], &str); 7] = [
-        (&["apply", "--dry-run"], ""),
-        (&["apply"], "no\n"),
-        (&["menu"], "0\n"),
-        (&["-vv", "diff"], ""),
-        (&["-vv", "plan", "-o", "x.plan"], ""),
-        (&["apply", "m.plan"], ""),
-        (&["import"], ""),
+    let cases: [(&[&str], &str, i32); 8] = [
+        (&["apply", "--dry-run"], "", 0),
+        // Smart sync off a terminal refuses to ask (stdin is not one).
+        (&["apply"], "yes\n", 1),
+        (&["menu"], "12\nyes\n0\n", 0),
+        (&["menu"], "0\n", 0),
+        (&["-vv", "diff"], "", 0),
+        (&["-vv", "plan", "-o", "x.plan"], "", 0),
+        (&["apply", "m.plan"], "", 0),
+        (&["import"], "", 0),
     ];
-    for (args, stdin) in cases {
+    for (args, stdin, expected) in cases {
         let (code, stdout) = run_closed_with_stdin(&env, args, Closed::Stderr, stdin);
-        // 0, 2 (differences) or 1 (the answer `no`); 101 is a panic.
-        assert!(matches!(code, Some(0..=2)), "{args:?}: {code:?} {stdout}");
+        assert_eq!(code, Some(expected), "{args:?}: {stdout}");
+        if stdin == "12\nyes\n0\n" {
+            // The smart sync read its `yes`: everything local is stored, the orphan kept.
+            let stored: Vec<String> = env.stored().into_keys().collect();
+            let all = [
+                "stadium-1",
+                "stadium-2",
+                "stadium-3",
+                "stadium-9",
+                "team-1",
+                "team-2",
+            ];
+            assert_eq!(stored, all, "{args:?}");
+        }
     }
     assert!(env.path("x.plan").is_file(), "the plan file is written");
     let receipt = env.read("m.plan.receipt.json");

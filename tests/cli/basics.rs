@@ -145,3 +145,30 @@ fn issue_11_a_missing_config_points_to_the_flag_and_the_example() {
         "{stderr}"
     );
 }
+
+/// Issue 17 (and the review's exit codes): an argument error is a usage error and exits 1,
+/// as Terraform's do, never 2, which `plan --detailed-exitcode` gives for "differences". It
+/// is refused before any config is read and prints nothing on stdout.
+#[test]
+fn issue_17_an_unknown_flag_exits_1_not_the_differences_code() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        &["plan", "--detailed-exitcode", "--no-such-flag"][..],
+        &["apply", "--no-such-flag"],
+        &["no-such-command"],
+    ] {
+        let output = ckplan()
+            .current_dir(dir.path())
+            .args(args)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(stderr.contains("error:"), "{args:?}: {stderr}");
+        assert!(
+            !stderr.contains("failed to read config"),
+            "{args:?}: {stderr}"
+        );
+        assert!(output.stdout.is_empty(), "{args:?}");
+    }
+}

@@ -7,6 +7,8 @@
 
 #![allow(dead_code)]
 
+pub mod hold;
+
 use assert_cmd::Command;
 use ckplan::cloudkit::auth::{generate_key_pair, parse_private_pem, RequestSigner};
 use ckplan::cloudkit::wire::{Operation, OperationType, WireRecord};
@@ -282,6 +284,23 @@ impl Env {
         text.replace(&canonical, "[DIR]")
             .replace(&dir, "[DIR]")
             .replace(&self.url, "[URL]")
+    }
+
+    /// Points the config's `endpoint:` at a [`hold::HoldProxy`] in front of the emulator that
+    /// holds the `hold`-th `records/modify` request (plan after this, so the plan names the
+    /// proxy). Admin routes and the second writer still go to the emulator directly.
+    pub fn hold_modify(&self, hold: u64) -> hold::HoldProxy {
+        let proxy = hold::HoldProxy::start(&self.url, hold);
+        let config = self.read("ckplan.yaml").replace(
+            &format!("endpoint: {}\n", self.url),
+            &format!("endpoint: {}\n", proxy.url()),
+        );
+        assert!(
+            config.contains(proxy.url()),
+            "the config names the emulator"
+        );
+        self.write("ckplan.yaml", &config);
+        proxy
     }
 
     /// Sends `body` as a POST (`None`: a GET) to the emulator's admin route `path` and returns the
