@@ -10,23 +10,7 @@ use serde_json::{json, Value as Json};
 
 /// The fields of `name` as the emulator stores them (wire JSON), `None` when absent.
 fn stored(env: &Env, name: &str) -> Option<Json> {
-    let url = format!("{}/_emulator/dump", env.url());
-    let client = reqwest::Client::builder().no_proxy().build().unwrap();
-    let dump: Json = env.runtime.block_on(async {
-        let reply = client.get(url).send().await.expect("dump answers");
-        assert_eq!(reply.status(), 200, "dump refused");
-        reply.json().await.expect("dump JSON")
-    });
-    let mut found = None;
-    for scope in dump["scopes"].as_array().expect("scopes") {
-        for record in scope["records"].as_array().expect("records") {
-            if record["recordName"] == name {
-                assert!(found.is_none(), "`{name}` twice in the dump");
-                found = Some(record["fields"].clone());
-            }
-        }
-    }
-    found
+    env.stored_fields().remove(name)
 }
 
 fn value(fields: &Json, field: &str) -> Json {

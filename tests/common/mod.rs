@@ -331,19 +331,38 @@ impl Env {
     /// The fields of every record of the test container's development public scope,
     /// exactly as the emulator stores them (`GET /_emulator/dump`, no client of ours):
     /// recordName → fields in wire JSON (`{name: {value, type}}`).
-    pub fn stored_fields(&self) -> std::collections::BTreeMap<String, Json> {
+    pub fn stored_fields(&self) -> BTreeMap<String, Json> {
+        self.dumped()
+            .into_iter()
+            .map(|record| {
+                let name = record["recordName"]
+                    .as_str()
+                    .expect("recordName")
+                    .to_owned();
+                (name, record["fields"].clone())
+            })
+            .collect()
+    }
+
+    /// The dumped records of the project's scope (container, development, public), raw,
+    /// each name once.
+    fn dumped(&self) -> Vec<Json> {
         let reply = self.admin("dump", None);
-        let dump: Json = self.runtime.block_on(reply.json()).unwrap();
-        let mut records = std::collections::BTreeMap::new();
-        let scopes = dump["scopes"].as_array().expect("scopes");
-        for scope in scopes.iter().filter(|s| {
-            s["container"] == CONTAINER
-                && s["environment"] == "development"
-                && s["database"] == "public"
-        }) {
-            for record in scope["records"].as_array().expect("records") {
+        assert_eq!(reply.status(), 200, "GET /_emulator/dump");
+        let dump: Json = self.runtime.block_on(reply.json()).expect("dump JSON");
+        let scopes = dump["scopes"].as_array().expect("dump scopes");
+        let ours = scopes.iter().filter(|scope| {
+            scope["container"] == CONTAINER
+                && scope["environment"] == "development"
+                && scope["database"] == "public"
+        });
+        let mut names = std::collections::BTreeSet::new();
+        let mut records = Vec::new();
+        for scope in ours {
+            for record in scope["records"].as_array().expect("dump records") {
                 let name = record["recordName"].as_str().expect("recordName");
-                records.insert(name.to_owned(), record["fields"].clone());
+                assert!(names.insert(name.to_owned()), "`{name}` twice in the dump");
+                records.push(record.clone());
             }
         }
         records
@@ -439,31 +458,17 @@ impl Env {
     /// it is, through no client of ckplan's, so a read that fails fails the test instead of
     /// passing for "absent" (issue 17).
     pub fn stored(&self) -> BTreeMap<String, Record> {
-        let reply = self.admin("dump", None);
-        assert_eq!(reply.status(), 200, "GET /_emulator/dump");
-        let dump: Json = self.runtime.block_on(reply.json()).expect("dump JSON");
-        let mut records = BTreeMap::new();
-        let scopes = dump["scopes"].as_array().expect("dump scopes");
-        let ours = scopes.iter().filter(|scope| {
-            scope["container"] == CONTAINER
-                && scope["environment"] == "development"
-                && scope["database"] == "public"
-        });
-        for scope in ours {
-            for record in scope["records"].as_array().expect("dump records") {
+        self.dumped()
+            .into_iter()
+            .map(|record| {
                 let wire: WireRecord = serde_json::from_value(record.clone())
                     .unwrap_or_else(|error| panic!("dumped record {record}: {error}"));
                 let record = wire
                     .to_record()
                     .unwrap_or_else(|error| panic!("dumped record {record}: {error}"));
-                let name = record.record_name.0.clone();
-                assert!(
-                    records.insert(name.clone(), record).is_none(),
-                    "`{name}` twice in the dump"
-                );
-            }
-        }
-        records
+                (record.record_name.0.clone(), record)
+            })
+            .collect()
     }
 
     /// Record `name` as the emulator stores it (see [`Env::stored`]); `None` only when the
