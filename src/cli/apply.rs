@@ -121,9 +121,11 @@ async fn smart_sync(config: &Config, args: &Args, globals: &Globals) -> CommandR
         let answer = prompter
             .ask("Do you want to perform these actions? Only 'yes' will be accepted.\n  Enter a value: ")
             .context("failed to read the answer")?;
+        // Anything but `yes`, end of input included, is a refusal: exit 1 (as Terraform
+        // does), so that a script does not carry on as if the apply ran.
         if answer.as_deref() != Some("yes") {
             stderrln!("Apply cancelled.");
-            return Ok(ExitStatus::Success);
+            return Ok(ExitStatus::Error);
         }
     }
     workspace::production_guard(config, args.allow_production, globals)?;
@@ -165,7 +167,11 @@ async fn apply_plan(
     }
     match session.previous() {
         Previous::Finished { conflicts } => {
-            return Ok(apply_view::already_run(conflicts, &session.paths().receipt))
+            return Ok(apply_view::already_run(
+                conflicts,
+                &session.paths().receipt,
+                &globals.command_line(&["plan"]),
+            ))
         }
         Previous::Resume { done, uncertain } => printer.status(format_args!(
             "Resuming: {} done in an earlier run, {uncertain} uncertain (looked up first).",
@@ -187,5 +193,10 @@ async fn apply_plan(
     drop(listening);
     bar.finish();
     connection.close().await;
-    apply_view::finish(applied?, path, printer)
+    let mut again = vec!["apply".to_owned(), path.display().to_string()];
+    if let Some(receipt) = &args.receipt {
+        again.extend(["--receipt".to_owned(), receipt.display().to_string()]);
+    }
+    let again: Vec<&str> = again.iter().map(String::as_str).collect();
+    apply_view::finish(applied?, &globals.command_line(&again), printer)
 }

@@ -107,3 +107,23 @@ mod tests {
         assert_eq!(plural(2, "error"), "2 errors");
     }
 }
+
+/// `word` as one POSIX shell word: as it is when it holds only characters no shell treats
+/// specially, else in single quotes (a `'` inside written `'\''`).
+pub fn shell_word(word: &str) -> std::borrow::Cow<'_, str> {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "_-./:=@%+,".contains(c);
+    if !word.is_empty() && word.chars().all(plain) {
+        return std::borrow::Cow::Borrowed(word);
+    }
+    std::borrow::Cow::Owned(format!("'{}'", word.replace('\'', "'\\''")))
+}
+
+/// `ckplan ARGS…` as a command line to paste into a shell, each argument a [`shell_word`].
+pub fn shell_command(args: &[&str]) -> String {
+    let mut line = "ckplan".to_owned();
+    for arg in args {
+        line.push(' ');
+        line.push_str(&shell_word(arg));
+    }
+    line
+}

@@ -114,7 +114,8 @@ impl Classify for ApplyError {
 impl Classify for SessionError {
     fn kind(&self) -> ErrorKind {
         match self {
-            SessionError::Locked { .. } => ErrorKind::User,
+            SessionError::Locked { .. } | SessionError::Unwritable { .. } => ErrorKind::User,
+            SessionError::Lock { .. } => ErrorKind::Internal,
             SessionError::Journal(error) => Classify::kind(error),
             SessionError::Apply(error) => Classify::kind(error),
             SessionError::MoveAside { .. } | SessionError::WriteReceipt { .. } => {
@@ -128,6 +129,27 @@ impl Classify for SessionError {
                 "wait for that apply to finish; if its process is gone, the lock went with it"
                     .to_owned(),
             ],
+            SessionError::Lock { .. } => vec![
+                "the lock and the journal live beside the plan: make its directory writable, or copy the plan into a writable directory and apply the copy"
+                    .to_owned(),
+            ],
+            SessionError::Unwritable { what: "receipt", .. } => vec![
+                "create the directory first, or choose a writable path with `--receipt FILE`"
+                    .to_owned(),
+            ],
+            SessionError::Unwritable { .. } => vec![
+                "the journal lives beside the plan: copy the plan into a writable directory and apply the copy"
+                    .to_owned(),
+            ],
+            SessionError::WriteReceipt { plan, .. } => vec![format!(
+                "run `{}` with a writable FILE: it sends nothing already done and writes the receipt from the journal",
+                crate::render::shell_command(&[
+                    "apply",
+                    &plan.display().to_string(),
+                    "--receipt",
+                    "FILE"
+                ])
+            )],
             SessionError::Journal(error) => Classify::hints(error),
             SessionError::Apply(error) => Classify::hints(error),
             _ => Vec::new(),
