@@ -4,7 +4,7 @@
 
 use super::{Globals, Printer};
 use crate::cloudkit::ClientOptions;
-use crate::config::{Config, Overrides};
+use crate::config::{Config, Overrides, Secret};
 use crate::local::{self, LocalData};
 use crate::plan::{Plan, PlanOptions};
 use crate::record::{Environment, RecordType};
@@ -13,8 +13,15 @@ use anyhow::{bail, Context};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::PathBuf;
 
-/// `CKPLAN_KEY_ID` and `CKPLAN_PRIVATE_KEY_FILE`, empty values ignored.
+/// `CKPLAN_KEY_ID`, `CKPLAN_PRIVATE_KEY_FILE`, `CKPLAN_PRIVATE_KEY` (the PEM text) and
+/// `CKPLAN_KEY_PASSPHRASE`, empty values ignored.
 fn environment_overrides() -> Overrides {
+    let secret = |name: &str| {
+        std::env::var(name)
+            .ok()
+            .filter(|v| !v.trim().is_empty())
+            .map(Secret::new)
+    };
     Overrides {
         key_id: std::env::var("CKPLAN_KEY_ID")
             .ok()
@@ -22,15 +29,27 @@ fn environment_overrides() -> Overrides {
         private_key_file: std::env::var_os("CKPLAN_PRIVATE_KEY_FILE")
             .filter(|v| !v.is_empty())
             .map(PathBuf::from),
+        private_key_pem: secret("CKPLAN_PRIVATE_KEY"),
+        key_passphrase: secret("CKPLAN_KEY_PASSPHRASE"),
     }
 }
 
 /// The configuration in force: the file (`--config`, `CKPLAN_CONFIG`, `./ckplan.yaml`)
 /// resolved with the environment's overrides.
 pub fn load_config(globals: &Globals) -> anyhow::Result<Config> {
-    let config = Config::resolve(&globals.config_path(), &environment_overrides())?;
+    let overrides = environment_overrides();
+    if overrides.private_key_pem.is_some() && overrides.private_key_file.is_some() {
+        globals.printer.warn(
+            "CKPLAN_PRIVATE_KEY and CKPLAN_PRIVATE_KEY_FILE are both set; using CKPLAN_PRIVATE_KEY",
+        );
+    }
+    let config = Config::resolve(&globals.config_path(), &overrides)?;
     // The embedded emulator's key guards nothing; a real key readable by others does.
-    if let (Some(key_file), false) = (&config.auth.private_key_file, is_embedded(&config)) {
+    if let (Some(key_file), None, false) = (
+        &config.auth.private_key_file,
+        &config.auth.private_key_pem,
+        is_embedded(&config),
+    ) {
         warn_if_key_is_readable_by_others(key_file, &globals.printer);
     }
     Ok(config)

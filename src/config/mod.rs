@@ -35,12 +35,17 @@ pub enum Endpoint {
 }
 
 /// What wins over the file when a configuration is resolved: the values of
-/// `CKPLAN_KEY_ID` and `CKPLAN_PRIVATE_KEY_FILE`, which only the command line reads.
+/// `CKPLAN_KEY_ID`, `CKPLAN_PRIVATE_KEY_FILE`, `CKPLAN_PRIVATE_KEY` and
+/// `CKPLAN_KEY_PASSPHRASE`, which only the command line reads.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Overrides {
     pub key_id: Option<String>,
     /// As given (relative to the working directory, not the config file).
     pub private_key_file: Option<PathBuf>,
+    /// The PEM text itself (a CI secret); wins over any key file.
+    pub private_key_pem: Option<Secret>,
+    /// Decrypts an encrypted PKCS#8 key.
+    pub key_passphrase: Option<Secret>,
 }
 
 /// The server-to-server key; `Config::resolve` applies the overrides.
@@ -48,6 +53,32 @@ pub struct Overrides {
 pub struct Auth {
     pub key_id: Option<String>,
     pub private_key_file: Option<PathBuf>,
+    /// `CKPLAN_PRIVATE_KEY`: the PEM text, used instead of `private_key_file` when set.
+    pub private_key_pem: Option<Secret>,
+    /// `CKPLAN_KEY_PASSPHRASE`.
+    pub key_passphrase: Option<Secret>,
+}
+
+/// Text that must never be shown (a private key, a passphrase): `Debug` says only that it is
+/// there, and there is no `Display`.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(text: impl Into<String>) -> Self {
+        Self(text.into())
+    }
+
+    /// The text, for the one place that uses it (loading the key).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(..)")
+    }
 }
 
 impl Auth {
@@ -171,6 +202,10 @@ impl Config {
         config
             .auth
             .override_with(overrides.key_id.clone(), overrides.private_key_file.clone());
+        if let Some(pem) = &overrides.private_key_pem {
+            config.auth.private_key_pem = Some(pem.clone());
+        }
+        config.auth.key_passphrase = overrides.key_passphrase.clone();
         Ok(config)
     }
 
@@ -309,6 +344,7 @@ fn resolve(path: &Path, text: &str, file: ConfigFile) -> Result<Config, ConfigEr
         auth: Auth {
             key_id: auth.key_id,
             private_key_file: auth.private_key_file.map(|p| directory.join(p)),
+            ..Auth::default()
         },
         types,
         problems,

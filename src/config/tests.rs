@@ -160,6 +160,7 @@ fn auth_override_replaces_given_values_only() {
     let mut auth = Auth {
         key_id: Some("file".into()),
         private_key_file: Some("a.pem".into()),
+        ..Auth::default()
     };
     auth.override_with(Some("env".into()), None);
     assert_eq!(auth.key_id.as_deref(), Some("env"));

@@ -5,7 +5,7 @@
 use super::{CommandError, ErrorKind};
 use crate::apply::journal::JournalError;
 use crate::apply::{ApplyError, SessionError};
-use crate::cloudkit::auth::KeyError;
+use crate::cloudkit::auth::{KeyError, KeyProblem};
 use crate::cloudkit::CloudKitError;
 use crate::config::ConfigError;
 use crate::ops::import::ImportError;
@@ -54,10 +54,19 @@ impl Classify for KeyError {
         ErrorKind::Config
     }
     fn hints(&self) -> Vec<String> {
+        let new_key = "or make a new P-256 key pair with `ckplan keygen -o FILE` (or `openssl ecparam -name prime256v1 -genkey -noout -out key.pem`) and register its public half in CloudKit Console";
         match self {
-            KeyError::NotP256Private { .. } => {
-                vec!["make a key pair with `ckplan keygen -o FILE`".to_owned()]
-            }
+            KeyError::Private { problem, .. } => match problem {
+                KeyProblem::EncryptedSec1 => vec![
+                    "convert it to encrypted PKCS#8 with `openssl pkcs8 -topk8 -in KEY.pem -out key.p8.pem` and set CKPLAN_KEY_PASSPHRASE, or decrypt it with `openssl ec -in KEY.pem -out key.pem` and keep that file private".to_owned(),
+                ],
+                KeyProblem::NeedsPassphrase | KeyProblem::Decrypt => {
+                    vec!["set CKPLAN_KEY_PASSPHRASE to the passphrase the key was encrypted with".to_owned()]
+                }
+                _ => vec![format!(
+                    "use the P-256 key whose public half is registered in CloudKit Console, {new_key}"
+                )],
+            },
             _ => Vec::new(),
         }
     }
