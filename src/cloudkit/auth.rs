@@ -560,7 +560,87 @@ fBj467NJzTSbKSxfPwDreqExZALPd/13jZrUIRfDUOzlwsGh00DvwmUpZKJdH8/5
 N912Q1oV+hGfU9UCy0f717aQ4S1J3/Me87b3QT3FTl7Ah8JanisqK8U=
 -----END PRIVATE KEY-----
 ";
-        assert!(parse_private_pem(p384).is_err());
+        assert_eq!(
+            parse_private_pem(p384).unwrap_err(),
+            KeyProblem::OtherCurve {
+                curve: "P-384 (secp384r1)".to_owned()
+            }
+        );
+        assert!(matches!(
+            parse_private_pem("hello").unwrap_err(),
+            KeyProblem::NoKey { found } if found.is_empty()
+        ));
+        let (_, public) = generate_key_pair();
+        assert_eq!(
+            parse_private_pem(&public).unwrap_err(),
+            KeyProblem::NoKey {
+                found: vec!["PUBLIC KEY".to_owned()]
+            }
+        );
+    }
+
+    #[test]
+    fn issue_17_keys_in_the_forms_openssl_writes_parse() {
+        // `openssl ecparam -name prime256v1 -genkey` without `-noout`: parameters first.
+        let with_parameters = format!(
+            "-----BEGIN EC PARAMETERS-----\nBggqhkjOPQMBBw==\n-----END EC PARAMETERS-----\n{TEST_SEC1}"
+        );
+        let expected = parse_private_pem(TEST_SEC1).unwrap();
+        let parsed = parse_private_pem(&with_parameters).unwrap();
+        assert_eq!(parsed.verifying_key(), expected.verifying_key());
+        // CRLF line ends, and one line with `\n` written out (a single-line secret store).
+        let crlf = with_parameters.replace('\n', "\r\n");
+        assert!(parse_private_pem(&crlf).is_ok());
+        let one_line = TEST_SEC1.trim_end().replace('\n', "\\n");
+        assert!(parse_private_pem(&one_line).is_ok());
+    }
+
+    #[test]
+    fn issue_19_an_encrypted_pkcs8_key_needs_its_passphrase() {
+        let key = parse_private_pem(TEST_SEC1).unwrap();
+        let document = key.to_pkcs8_der().unwrap();
+        let info = pkcs8::PrivateKeyInfo::try_from(document.as_bytes()).unwrap();
+        // What `openssl pkcs8 -topk8` writes: PBES2, PBKDF2-HMAC-SHA256 (2048 rounds),
+        // AES-256-CBC.
+        let parameters =
+            pkcs8::pkcs5::pbes2::Parameters::pbkdf2_sha256_aes256cbc(2048, b"saltsalt", &[7; 16])
+                .unwrap();
+        let encrypted = info
+            .encrypt_with_params(parameters, b"correct horse")
+            .unwrap()
+            .to_pem("ENCRYPTED PRIVATE KEY", LineEnding::LF)
+            .unwrap();
+        assert_eq!(
+            parse_private_pem(&encrypted).unwrap_err(),
+            KeyProblem::NeedsPassphrase
+        );
+        assert_eq!(
+            parse_private_pem_with(&encrypted, Some("wrong")).unwrap_err(),
+            KeyProblem::Decrypt
+        );
+        let decrypted = parse_private_pem_with(&encrypted, Some("correct horse")).unwrap();
+        assert_eq!(decrypted.verifying_key(), key.verifying_key());
+    }
+
+    #[test]
+    fn issue_17_an_encrypted_sec1_key_is_named() {
+        let encrypted = TEST_SEC1.replace(
+            "-----BEGIN EC PRIVATE KEY-----\n",
+            "-----BEGIN EC PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-256-CBC,4608EF360861217D619BD54CE0C190F4\n\n",
+        );
+        assert_eq!(
+            parse_private_pem(&encrypted).unwrap_err(),
+            KeyProblem::EncryptedSec1
+        );
+        let message = KeyError::Private {
+            key: KeySource::Variable("CKPLAN_PRIVATE_KEY"),
+            problem: KeyProblem::EncryptedSec1,
+        }
+        .to_string();
+        assert!(
+            message.starts_with("the key in CKPLAN_PRIVATE_KEY holds an encrypted SEC1 key"),
+            "{message}"
+        );
     }
 
     /// Fails when `openssl` is missing (CI installs it), unless `CKPLAN_TEST_WITHOUT_OPENSSL=1`

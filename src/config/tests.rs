@@ -327,6 +327,7 @@ fn resolve_applies_the_overrides_over_the_file() {
     let overrides = Overrides {
         key_id: Some("env".into()),
         private_key_file: None,
+        ..Overrides::default()
     };
     let config = Config::resolve(&path, &overrides).unwrap();
     assert_eq!(config.auth.key_id.as_deref(), Some("env"));
