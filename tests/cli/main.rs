@@ -10,6 +10,7 @@ mod apply;
 mod basics;
 mod example_sportstime;
 mod lifecycle;
+mod misleads;
 mod plan;
 mod preflight;
 mod show;
