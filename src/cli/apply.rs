@@ -3,7 +3,7 @@
 
 use super::apply_view::{self, ApplyBar};
 use super::{signals, workspace, CommandError, CommandResult, ExitStatus, Globals};
-use crate::apply::session::{Paths, Previous, Session};
+use crate::apply::session::{Paths, Previous, Session, SessionError};
 use crate::apply::{ApplyOptions, OnConflict, StopFlag};
 use crate::config::Config;
 use crate::lock::Holder;
@@ -63,6 +63,7 @@ pub async fn run(args: Args, globals: &Globals) -> CommandResult {
                 .with_context(|| format!("refusing plan `{}`", path.display()))?;
             drop(bytes);
             check_target(&plan, &config, &path)?;
+            warn_about_changed_inputs(&plan, &config, globals);
             workspace::production_guard(&config, args.allow_production, globals)?;
             Ok(apply_plan(&config, &plan, &checksum, &path, &args, globals).await?)
         }
@@ -95,6 +96,34 @@ fn check_target(plan: &Plan, config: &Config, path: &Path) -> anyhow::Result<()>
         ),
         _ => Ok(()),
     }
+}
+
+/// Warns, naming each file, when the config or data files the plan was made from changed
+/// since (the plan holds their digests): apply writes what the plan says, not the files.
+fn warn_about_changed_inputs(plan: &Plan, config: &Config, globals: &Globals) {
+    let now = crate::sync::input_digests_lenient(config);
+    let changed: Vec<&str> = plan
+        .inputs
+        .iter()
+        .filter(|planned| {
+            now.iter()
+                .find(|input| input.path == planned.path)
+                .is_none_or(|input| input.blake3 != planned.blake3)
+        })
+        .map(|input| input.path.as_str())
+        .collect();
+    if changed.is_empty() {
+        return;
+    }
+    let names: Vec<String> = changed
+        .iter()
+        .map(|path| format!("`{}`", render::escape(path)))
+        .collect();
+    globals.printer.warn(format_args!(
+        "{} changed since this plan was made; apply writes what the plan says, not the files as they are now (run `{}` to plan the change)",
+        names.join(", "),
+        globals.command_line(&["plan"])
+    ));
 }
 
 async fn smart_sync(config: &Config, args: &Args, globals: &Globals) -> CommandResult {
@@ -198,5 +227,13 @@ async fn apply_plan(
         again.extend(["--receipt".to_owned(), receipt.display().to_string()]);
     }
     let again: Vec<&str> = again.iter().map(String::as_str).collect();
-    apply_view::finish(applied?, &globals.command_line(&again), printer)
+    let again = globals.command_line(&again);
+    let applied = applied.map_err(|error| match error {
+        // Stopped mid-run (a journal that could not be written, a full disk, a failed
+        // lookup): what was sent is journaled or looked up first by the next run.
+        SessionError::Journal(_) | SessionError::Apply(_) => anyhow::Error::new(error)
+            .context(format!("apply stopped; run `{again}` again to resume")),
+        other => anyhow::Error::new(other),
+    })?;
+    apply_view::finish(applied, &again, printer)
 }

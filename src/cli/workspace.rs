@@ -224,7 +224,7 @@ pub async fn make_plan(
         .iter()
         .map(|(t, c)| (t.clone(), c.compare_rules()))
         .collect();
-    Ok(Plan::build(
+    let plan = Plan::build(
         config.target(),
         options,
         inputs,
@@ -233,7 +233,40 @@ pub async fn make_plan(
         globals.context.clock.timestamp(),
     )
     .with_rules(rules)
-    .with_endpoint(config.endpoint_text()))
+    .with_endpoint(config.endpoint_text());
+    warn_if_a_type_is_emptied(&plan, config, &globals.printer);
+    Ok(plan)
+}
+
+/// Says loudly, naming the data files, when the plan deletes every record of a type because
+/// its local data holds none (an empty or truncated file reads that way).
+fn warn_if_a_type_is_emptied(plan: &Plan, config: &Config, printer: &Printer) {
+    for summary in &plan.summary {
+        let local = summary.create + summary.update + summary.unchanged;
+        if summary.delete == 0 || local > 0 {
+            continue;
+        }
+        let files = config
+            .types
+            .get(&summary.record_type)
+            .map(|t| {
+                t.files
+                    .iter()
+                    .map(|f| {
+                        format!(
+                            "`{}`",
+                            f.strip_prefix(config.directory()).unwrap_or(f).display()
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+            .unwrap_or_default();
+        printer.warn(format_args!(
+            "this plan deletes ALL {} `{}` records in CloudKit: the local data ({files}) holds no `{}` record; check that file before applying",
+            summary.delete, summary.record_type, summary.record_type
+        ));
+    }
 }
 
 /// The guard of every command that writes (`apply`, `import`, `delete-all`): a

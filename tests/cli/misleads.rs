@@ -377,3 +377,121 @@ fn issue_17_hints_that_suggest_a_command_carry_the_config_shell_quoted() {
         run.stderr
     );
 }
+
+#[test]
+fn issue_17_an_empty_data_file_is_warned_about_and_emptying_a_type_is_said_loudly() {
+    let env = Env::new();
+    env.publish();
+    // NDJSON (as YAML) reads an empty file as no records at all.
+    let config = env.read("ckplan.yaml");
+    env.write(
+        "ckplan.yaml",
+        &config.replace("data/stadiums.json", "data/stadiums.ndjson"),
+    );
+    env.write("data/stadiums.ndjson", "");
+    let validate = env.run(&["validate"]);
+    assert_eq!(validate.code, 0, "{}", validate.stderr);
+    assert!(
+        validate.stderr.contains("data/stadiums.ndjson")
+            && validate
+                .stderr
+                .contains("empty file (0 bytes): no `Stadium` records"),
+        "{}",
+        validate.stderr
+    );
+    // Teams reference the stadiums: keep them out of this plan.
+    let plan = env.run(&[
+        "plan",
+        "--delete-orphans",
+        "--type",
+        "Stadium",
+        "-o",
+        "p.plan",
+    ]);
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    assert!(
+        plan.stderr.contains(
+            "warning: this plan deletes ALL 3 `Stadium` records in CloudKit: the local data \
+             (`data/stadiums.ndjson`) holds no `Stadium` record"
+        ),
+        "{}",
+        plan.stderr
+    );
+}
+
+#[test]
+fn issue_17_applying_a_plan_whose_data_files_changed_says_which() {
+    let env = Env::new();
+    let run = env.run(&["plan", "-o", "p.plan"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let mut teams = common::teams();
+    teams[0]["name"] = serde_json::Value::from("Baltimore Blue Crabs");
+    env.set_teams(&teams);
+    let run = env.run(&["apply", "p.plan"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr.contains(
+            "warning: `data/teams.json` changed since this plan was made; apply writes what \
+             the plan says"
+        ),
+        "{}",
+        run.stderr
+    );
+    // An unchanged input says nothing.
+    let run = env.run(&["plan", "-o", "q.plan"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let run = env.run(&["apply", "q.plan"]);
+    assert!(!run.stderr.contains("changed since"), "{}", run.stderr);
+}
+
+/// A journal that cannot grow (the process may write files of at most `limit` bytes, as on
+/// a full disk) stops the apply with the line that says how to resume; the run after it
+/// finishes the plan.
+#[cfg(target_os = "linux")]
+#[test]
+fn issue_17_a_journal_that_cannot_be_written_still_says_how_to_resume() {
+    use std::os::unix::process::CommandExt;
+    let env = Env::new();
+    let run = env.run(&["plan", "-o", "p.plan"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let journal_limit: u64 = 600;
+    let mut command = std::process::Command::new(assert_cmd::cargo::cargo_bin("ckplan"));
+    command
+        .current_dir(env.dir.path())
+        .env("NO_COLOR", "1")
+        .env_remove("CKPLAN_CONFIG")
+        .env_remove("CKPLAN_PRIVATE_KEY_FILE")
+        .env_remove("CKPLAN_PRIVATE_KEY")
+        .args(["apply", "p.plan", "--parallelism", "1"]);
+    // SAFETY: only async-signal-safe calls (setrlimit, signal) between fork and exec.
+    unsafe {
+        command.pre_exec(move || {
+            // A write past the limit fails with EFBIG instead of killing the process.
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            let limit = libc::rlimit {
+                rlim_cur: journal_limit,
+                rlim_max: journal_limit,
+            };
+            if libc::setrlimit(libc::RLIMIT_FSIZE, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let output = command.output().unwrap();
+    let stderr = env.filter(&String::from_utf8_lossy(&output.stderr));
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("failed to write journal `p.plan.journal`")
+            || stderr.contains("failed to write journal `[DIR]/p.plan.journal`"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("run `ckplan apply p.plan` again to resume"),
+        "{stderr}"
+    );
+    let run = env.run(&["apply", "p.plan"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(env.records("Stadium").len(), 3);
+    assert_eq!(env.records("Team").len(), 2);
+}
