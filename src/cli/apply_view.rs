@@ -20,8 +20,7 @@ pub fn kept_aside(kept: &KeptAside, printer: &Printer) {
     ));
 }
 
-/// The plan was run to the end before: nothing is sent.
-/// `plan_command` is the command line that plans again.
+/// The plan was run to the end before: nothing is sent; `plan_command` plans again.
 pub fn already_run(conflicts: usize, receipt: &Path, plan_command: &str) -> ExitStatus {
     if conflicts > 0 {
         stderrln!(
@@ -102,13 +101,8 @@ fn report_outcome(key: &RecordKey, outcome: &Outcome, printer: &Printer) {
     }
 }
 
-/// The closing lines and the exit status.
-/// `apply_command` is the command line that applies this plan again (to resume).
-pub fn finish(
-    applied: Applied,
-    apply_command: &str,
-    printer: &Printer,
-) -> anyhow::Result<ExitStatus> {
+/// The closing lines and the exit status; `again` applies this plan again (to resume).
+pub fn finish(applied: Applied, again: &str, printer: &Printer) -> anyhow::Result<ExitStatus> {
     let quiet = printer.is_quiet();
     let Applied {
         mut report,
@@ -132,7 +126,7 @@ pub fn finish(
             );
         }
     }
-    let resume = || format!("run `{apply_command}` again to resume");
+    let resume = || format!("run `{again}` again to resume");
     // The CloudKit error stays typed, so the printed error keeps its hint.
     if let Some(error) = report.error.take() {
         stderrln!("Apply stopped: {line}.");

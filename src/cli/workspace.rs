@@ -2,9 +2,9 @@
 //! environment overrides, the production guard of every writing command, loading local
 //! data with every problem shown, connecting, and reading progress on stderr.
 
-use super::{Globals, Printer};
+use super::{credentials, Globals, Printer};
 use crate::cloudkit::ClientOptions;
-use crate::config::{Config, Overrides, Secret};
+use crate::config::Config;
 use crate::local::{self, LocalData};
 use crate::plan::{Plan, PlanOptions};
 use crate::record::{Environment, RecordType};
@@ -13,68 +13,14 @@ use anyhow::{bail, Context};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::PathBuf;
 
-/// `CKPLAN_KEY_ID`, `CKPLAN_PRIVATE_KEY_FILE`, `CKPLAN_PRIVATE_KEY` (the PEM text) and
-/// `CKPLAN_KEY_PASSPHRASE`, empty values ignored.
-fn environment_overrides() -> Overrides {
-    let secret = |name: &str| {
-        std::env::var(name)
-            .ok()
-            .filter(|v| !v.trim().is_empty())
-            .map(Secret::new)
-    };
-    Overrides {
-        key_id: std::env::var("CKPLAN_KEY_ID")
-            .ok()
-            .filter(|v| !v.is_empty()),
-        private_key_file: std::env::var_os("CKPLAN_PRIVATE_KEY_FILE")
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from),
-        private_key_pem: secret("CKPLAN_PRIVATE_KEY"),
-        key_passphrase: secret("CKPLAN_KEY_PASSPHRASE"),
-    }
-}
-
 /// The configuration in force: the file (`--config`, `CKPLAN_CONFIG`, `./ckplan.yaml`)
 /// resolved with the environment's overrides.
 pub fn load_config(globals: &Globals) -> anyhow::Result<Config> {
-    let overrides = environment_overrides();
-    if overrides.private_key_pem.is_some() && overrides.private_key_file.is_some() {
-        globals.printer.warn(
-            "CKPLAN_PRIVATE_KEY and CKPLAN_PRIVATE_KEY_FILE are both set; using CKPLAN_PRIVATE_KEY",
-        );
-    }
+    let overrides = credentials::environment_overrides(&globals.printer);
     let config = Config::resolve(&globals.config_path(), &overrides)?;
-    // The embedded emulator's key guards nothing; a real key readable by others does.
-    if let (Some(key_file), None, false) = (
-        &config.auth.private_key_file,
-        &config.auth.private_key_pem,
-        is_embedded(&config),
-    ) {
-        warn_if_key_is_readable_by_others(key_file, &globals.printer);
-    }
+    credentials::warn_about_key_file(&config, &globals.printer);
     Ok(config)
 }
-
-fn is_embedded(config: &Config) -> bool {
-    matches!(config.endpoint, crate::config::Endpoint::Embedded { .. })
-}
-
-#[cfg(unix)]
-fn warn_if_key_is_readable_by_others(path: &std::path::Path, printer: &Printer) {
-    use std::os::unix::fs::PermissionsExt;
-    if let Ok(metadata) = std::fs::metadata(path) {
-        if metadata.permissions().mode() & 0o077 != 0 {
-            printer.warn(format_args!(
-                "private key `{}` is readable by group or others; run `chmod 600 {}`",
-                path.display(),
-                path.display()
-            ));
-        }
-    }
-}
-
-#[cfg(not(unix))]
-fn warn_if_key_is_readable_by_others(_path: &std::path::Path, _printer: &Printer) {}
 
 /// Loads every data file, prints every problem on stderr, and fails if any is an error.
 pub fn load_local(config: &Config, printer: &Printer) -> anyhow::Result<LocalData> {
@@ -234,39 +180,18 @@ pub async fn make_plan(
     )
     .with_rules(rules)
     .with_endpoint(config.endpoint_text());
-    warn_if_a_type_is_emptied(&plan, config, &globals.printer);
-    Ok(plan)
-}
-
-/// Says loudly, naming the data files, when the plan deletes every record of a type because
-/// its local data holds none (an empty or truncated file reads that way).
-fn warn_if_a_type_is_emptied(plan: &Plan, config: &Config, printer: &Printer) {
-    for summary in &plan.summary {
-        let local = summary.create + summary.update + summary.unchanged;
-        if summary.delete == 0 || local > 0 {
-            continue;
-        }
-        let files = config
-            .types
-            .get(&summary.record_type)
-            .map(|t| {
-                t.files
-                    .iter()
-                    .map(|f| {
-                        format!(
-                            "`{}`",
-                            f.strip_prefix(config.directory()).unwrap_or(f).display()
-                        )
-                    })
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            })
-            .unwrap_or_default();
-        printer.warn(format_args!(
-            "this plan deletes ALL {} `{}` records in CloudKit: the local data ({files}) holds no `{}` record; check that file before applying",
-            summary.delete, summary.record_type, summary.record_type
-        ));
+    // Said loudly: an empty or truncated data file reads as "delete them all".
+    for summary in plan.emptied_types() {
+        let files = config.types.get(&summary.record_type).map(|t| {
+            let shown = |f: &PathBuf| f.strip_prefix(config.directory()).unwrap_or(f).to_owned();
+            t.files.iter().map(shown).collect::<Vec<_>>()
+        });
+        let files = files.unwrap_or_default();
+        globals
+            .printer
+            .warn(crate::render::summary::emptied_type(summary, &files));
     }
+    Ok(plan)
 }
 
 /// The guard of every command that writes (`apply`, `import`, `delete-all`): a
