@@ -224,8 +224,9 @@ fn oid_name(oid: &str) -> String {
     name.to_owned()
 }
 
-/// One `-----BEGIN label-----` … `-----END label-----` block of a PEM text: its label and its
-/// whole text, headers included.
+/// The `-----BEGIN label-----` … `-----END label-----` blocks of a PEM text: each one's label
+/// and whole text, headers included. A block without its END line (a key cut short) is
+/// kept with its label and an empty text.
 fn pem_blocks(text: &str) -> Vec<(String, String)> {
     let mut blocks = Vec::new();
     let mut open: Option<(String, String)> = None;
@@ -235,6 +236,7 @@ fn pem_blocks(text: &str) -> Vec<(String, String)> {
             .strip_prefix("-----BEGIN ")
             .and_then(|rest| rest.strip_suffix("-----"))
         {
+            blocks.extend(open.take().map(|(label, _)| (label, String::new())));
             open = Some((label.to_owned(), format!("{line}\n")));
             continue;
         }
@@ -251,6 +253,7 @@ fn pem_blocks(text: &str) -> Vec<(String, String)> {
             blocks.extend(open.take());
         }
     }
+    blocks.extend(open.map(|(label, _)| (label, String::new())));
     blocks
 }
 
@@ -283,6 +286,12 @@ pub fn parse_private_pem_with(
             found: blocks.into_iter().map(|(label, _)| label).collect(),
         });
     };
+    if block.is_empty() {
+        return Err(KeyProblem::Malformed {
+            form: "PEM",
+            reason: format!("the `{label}` block has no `-----END {label}-----` line (cut short?)"),
+        });
+    }
     if label == "EC PRIVATE KEY" && block.contains("Proc-Type:") {
         return Err(KeyProblem::EncryptedSec1);
     }
