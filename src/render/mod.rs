@@ -87,27 +87,6 @@ pub fn clipped(text: &str) -> String {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn issue_12_long_message_values_are_clipped_on_a_character_boundary() {
-        assert_eq!(clipped("short"), "short");
-        let long = "é".repeat(250);
-        let shown = clipped(&long);
-        assert!(shown.starts_with(&"é".repeat(200)));
-        assert!(shown.ends_with("… (100 more bytes)"), "{shown}");
-    }
-
-    #[test]
-    fn issue_12_counts_agree_with_their_nouns() {
-        assert_eq!(plural(1, "orphan record"), "1 orphan record");
-        assert_eq!(plural(0, "conflict"), "0 conflicts");
-        assert_eq!(plural(2, "error"), "2 errors");
-    }
-}
-
 /// `word` as one POSIX shell word: as it is when it holds only characters no shell treats
 /// specially, else in single quotes (a `'` inside written `'\''`).
 pub fn shell_word(word: &str) -> std::borrow::Cow<'_, str> {
@@ -126,4 +105,35 @@ pub fn shell_command(args: &[&str]) -> String {
         line.push_str(&shell_word(arg));
     }
     line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shell_words_are_quoted_only_when_a_shell_would_read_them_otherwise() {
+        assert_eq!(shell_word("out/2026.plan"), "out/2026.plan");
+        assert_eq!(shell_word("my plan"), "'my plan'");
+        assert_eq!(shell_word("it's"), "'it'\\''s'");
+        assert_eq!(shell_word("$HOME;rm"), "'$HOME;rm'");
+        assert_eq!(shell_word(""), "''");
+        assert_eq!(shell_command(&["apply", "a b"]), "ckplan apply 'a b'");
+    }
+
+    #[test]
+    fn issue_12_long_message_values_are_clipped_on_a_character_boundary() {
+        assert_eq!(clipped("short"), "short");
+        let long = "é".repeat(250);
+        let shown = clipped(&long);
+        assert!(shown.starts_with(&"é".repeat(200)));
+        assert!(shown.ends_with("… (100 more bytes)"), "{shown}");
+    }
+
+    #[test]
+    fn issue_12_counts_agree_with_their_nouns() {
+        assert_eq!(plural(1, "orphan record"), "1 orphan record");
+        assert_eq!(plural(0, "conflict"), "0 conflicts");
+        assert_eq!(plural(2, "error"), "2 errors");
+    }
 }

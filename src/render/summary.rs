@@ -134,6 +134,18 @@ pub fn plan_summary(plan: &Plan) -> String {
     out
 }
 
+/// The warning for a type [`Plan::emptied_types`](crate::plan::Plan::emptied_types) names,
+/// with its data `files`.
+pub fn emptied_type(summary: &TypeSummary, files: &[std::path::PathBuf]) -> String {
+    let files: Vec<String> = files.iter().map(|f| format!("`{}`", f.display())).collect();
+    let record_type = &summary.record_type;
+    format!(
+        "this plan deletes ALL {} `{record_type}` records in CloudKit: the local data ({}) holds no `{record_type}` record; check that file before applying",
+        summary.delete,
+        files.join(", ")
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -178,16 +190,4 @@ mod tests {
         };
         assert!(type_line(counts).starts_with("Evil\\u{1b}[2J: "));
     }
-}
-
-/// The warning for a type [`Plan::emptied_types`](crate::plan::Plan::emptied_types) names,
-/// with its data `files`.
-pub fn emptied_type(summary: &TypeSummary, files: &[std::path::PathBuf]) -> String {
-    let files: Vec<String> = files.iter().map(|f| format!("`{}`", f.display())).collect();
-    let record_type = &summary.record_type;
-    format!(
-        "this plan deletes ALL {} `{record_type}` records in CloudKit: the local data ({}) holds no `{record_type}` record; check that file before applying",
-        summary.delete,
-        files.join(", ")
-    )
 }

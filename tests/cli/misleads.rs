@@ -299,8 +299,7 @@ fn issue_17_a_receipt_that_fails_at_the_end_says_the_apply_finished_and_how_to_w
     let error = env
         .runtime
         .block_on(session.run(&client, &options, &observer, &StopFlag::new()))
-        .err()
-        .expect("the receipt cannot be written");
+        .expect_err("the receipt cannot be written");
     assert!(
         matches!(error, SessionError::WriteReceipt { .. }),
         "{error}"
