@@ -475,3 +475,19 @@ proptest::proptest! {
         proptest::prop_assert_eq!(ConfigFile::from_yaml(&written).unwrap(), file, "{}", written);
     }
 }
+
+#[test]
+fn issue_19_secrets_never_show_in_debug() {
+    let auth = Auth {
+        private_key_pem: Some(Secret::new("-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMG\n")),
+        key_passphrase: Some(Secret::new("sesame")),
+        ..Auth::default()
+    };
+    let shown = format!("{auth:?} {auth:#?}");
+    assert!(
+        !shown.contains("MIGHAgEAMBMG") && !shown.contains("BEGIN"),
+        "{shown}"
+    );
+    assert!(!shown.contains("sesame"), "{shown}");
+    assert!(shown.contains("Secret(..)"), "{shown}");
+}
