@@ -5,7 +5,10 @@ use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let cli = ckplan::cli::Cli::parse();
+    let cli = match ckplan::cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => return ckplan::cli::argument_error(&error).into(),
+    };
     let printer = cli.printer();
     match ckplan::cli::run(cli, printer) {
         Ok(status) => status.into(),

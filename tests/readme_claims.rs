@@ -127,11 +127,12 @@ fn issue_13_quickstart_runs_end_to_end_with_the_embedded_emulator() {
     );
     assert_eq!((code, stdout.as_str()), (0, ""), "{stderr}");
     assert!(stderr.starts_with(SPORTSTIME_PLANNED), "{stderr}");
+    // The apply it suggests runs against the same config.
     assert!(
-        stderr.ends_with(
+        stderr.ends_with(&format!(
             "Saved the plan to `sportstime.plan`. Review it with `ckplan show sportstime.plan`, \
-             then `ckplan apply sportstime.plan`.\n"
-        ),
+             then `ckplan --config {config} apply sportstime.plan`.\n"
+        )),
         "{stderr}"
     );
     let (code, _, stderr) = ckplan_in(

@@ -145,6 +145,99 @@ async fn the_private_key_never_appears_in_any_output_or_file() {
     assert!(scanned >= 6);
 }
 
+/// Issue 19: the key given as text in CKPLAN_PRIVATE_KEY (a CI secret) signs, and appears
+/// in no output and no file, traced or not, also when it is damaged or encrypted.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_key_from_ckplan_private_key_signs_and_is_never_shown() {
+    let setup = Setup::new(3).await;
+    setup.seed_cloud().await;
+    let root = setup.directory.path();
+    let pem = std::fs::read_to_string(root.join("key.pem")).expect("key");
+    let fragments = secret_fragments(&pem);
+    // No key file at all: the key exists only in the environment.
+    std::fs::remove_file(root.join("key.pem")).unwrap();
+    let with_key = [
+        ("CKPLAN_PRIVATE_KEY", pem.as_str()),
+        ("CKPLAN_LOG", "trace"),
+    ];
+    let mut outputs = Vec::new();
+    for args in [
+        vec!["-vv", "diff"],
+        vec!["-vv", "plan", "--delete-orphans", "-o", "x.plan"],
+        vec!["-vv", "apply", "x.plan"],
+    ] {
+        let (ended, stderr, stdout) = setup.ckplan(&args, &with_key).await;
+        assert_eq!(ended, Ended::Exited(0), "{args:?}: {stderr}");
+        outputs.push((format!("{args:?}"), format!("{stderr}\n{stdout}")));
+    }
+    // A damaged key (one body line changed) and a key encrypted without its passphrase
+    // fail naming the variable, without quoting it.
+    let lines: Vec<&str> = pem.lines().collect();
+    let damaged = pem.replacen(lines[2], &lines[2].chars().rev().collect::<String>(), 1);
+    let encrypted = encrypted_pkcs8(&pem, "sesame");
+    for (what, text) in [
+        ("damaged", damaged.as_str()),
+        ("encrypted", encrypted.as_str()),
+    ] {
+        let env = [("CKPLAN_PRIVATE_KEY", text), ("CKPLAN_LOG", "trace")];
+        let (ended, stderr, stdout) = setup.ckplan(&["-vv", "diff"], &env).await;
+        assert_eq!(ended, Ended::Exited(1), "{what}: {stderr}");
+        assert!(stderr.contains("CKPLAN_PRIVATE_KEY"), "{what}: {stderr}");
+        outputs.push((what.to_owned(), format!("{stderr}\n{stdout}")));
+    }
+    assert!(outputs
+        .last()
+        .unwrap()
+        .1
+        .contains("CKPLAN_KEY_PASSPHRASE is not set"));
+    let env = [
+        ("CKPLAN_PRIVATE_KEY", encrypted.as_str()),
+        ("CKPLAN_KEY_PASSPHRASE", "sesame"),
+    ];
+    let (ended, stderr, stdout) = setup.ckplan(&["diff"], &env).await;
+    assert_eq!(ended, Ended::Exited(0), "{stderr}");
+    outputs.push((
+        "encrypted with passphrase".into(),
+        format!("{stderr}\n{stdout}"),
+    ));
+    for (what, text) in &outputs {
+        if let Some(fragment) = leaks(text, &fragments) {
+            panic!("{what} shows key material `{fragment}`:\n{text}");
+        }
+        assert!(!text.contains("sesame"), "{what} shows the passphrase");
+    }
+    let mut files = Vec::new();
+    files_under(root, &mut files);
+    for file in &files {
+        let bytes = std::fs::read(file).unwrap();
+        if let Some(fragment) = leaks(&String::from_utf8_lossy(&bytes), &fragments) {
+            panic!("`{}` holds key material `{fragment}`", file.display());
+        }
+    }
+    assert!(
+        root.join("x.plan.receipt.json").exists(),
+        "the apply ran and was scanned"
+    );
+}
+
+/// `pem` encrypted as `openssl pkcs8 -topk8` does (PBES2, PBKDF2-SHA256, AES-256-CBC).
+fn encrypted_pkcs8(pem: &str, passphrase: &str) -> String {
+    use p256::pkcs8::EncodePrivateKey;
+    let der = auth::parse_private_pem(pem)
+        .unwrap()
+        .to_pkcs8_der()
+        .unwrap();
+    let info = pkcs8::PrivateKeyInfo::try_from(der.as_bytes()).unwrap();
+    let parameters =
+        pkcs8::pkcs5::pbes2::Parameters::pbkdf2_sha256_aes256cbc(2048, b"saltsalt", &[9; 16])
+            .unwrap();
+    info.encrypt_with_params(parameters, passphrase)
+        .unwrap()
+        .to_pem("ENCRYPTED PRIVATE KEY", pkcs8::LineEnding::LF)
+        .unwrap()
+        .to_string()
+}
+
 #[cfg(unix)]
 #[tokio::test(flavor = "multi_thread")]
 async fn a_key_readable_by_others_is_warned_about_and_a_private_one_is_not() {

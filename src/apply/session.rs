@@ -56,8 +56,27 @@ fn suffixed(path: &Path, suffix: &str) -> PathBuf {
 
 #[derive(Debug, thiserror::Error)]
 pub enum SessionError {
+    /// Another process holds the plan's lock (only [`LockError::Held`]).
     #[error("another apply of plan `{}` is running: {lock}; nothing was sent", plan.display())]
     Locked { plan: PathBuf, lock: LockError },
+    /// The lock file could not be created or locked (a read-only or unwritable directory):
+    /// the OS error is the source, the lock file is named.
+    #[error("cannot apply plan `{}`: {source}; nothing was sent", plan.display())]
+    Lock {
+        plan: PathBuf,
+        #[source]
+        source: LockError,
+    },
+    /// The receipt's or the journal's location cannot be written, found before the first
+    /// write.
+    #[error("cannot write the {what} `{}` of plan `{}`; nothing was sent", path.display(), plan.display())]
+    Unwritable {
+        what: &'static str,
+        plan: PathBuf,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Journal(#[from] JournalError),
     #[error("failed to move `{}` aside", path.display())]
@@ -66,8 +85,18 @@ pub enum SessionError {
         #[source]
         source: std::io::Error,
     },
-    #[error("failed to write receipt `{}`", path.display())]
+    /// The writes are done (`finished`) or stopped, every outcome is in the journal, and
+    /// only the receipt is missing: a run of the same plan writes it without sending again.
+    #[error(
+        "the apply {} and every outcome is in journal `{}`, but writing receipt `{}` failed",
+        if *finished { "finished" } else { "stopped" },
+        journal.display(),
+        path.display()
+    )]
     WriteReceipt {
+        finished: bool,
+        plan: PathBuf,
+        journal: PathBuf,
         path: PathBuf,
         #[source]
         source: std::io::Error,
@@ -125,11 +154,17 @@ impl<'p> Session<'p> {
         paths: Paths,
         holder: &Holder,
     ) -> Result<Self, SessionError> {
-        let lock =
-            FileLock::try_acquire(&paths.lock, holder).map_err(|lock| SessionError::Locked {
+        let lock = FileLock::try_acquire(&paths.lock, holder).map_err(|lock| match lock {
+            LockError::Held { .. } => SessionError::Locked {
                 plan: paths.plan.clone(),
                 lock,
-            })?;
+            },
+            LockError::Io { .. } => SessionError::Lock {
+                plan: paths.plan.clone(),
+                source: lock,
+            },
+        })?;
+        check_writable(&paths)?;
         let mut kept_aside = None;
         let replay = match Journal::replay(&paths.journal, checksum) {
             // A new plan saved under the name of one applied before (`ckplan plan > out.plan`
@@ -227,6 +262,11 @@ impl<'p> Session<'p> {
         let receipt = receipt::build(self.plan, &header, &report);
         receipt::write(&receipt, &self.paths.receipt).map_err(|source| {
             SessionError::WriteReceipt {
+                finished: report.error.is_none()
+                    && !report.cancelled
+                    && receipt.records.len() == self.plan.changes.len(),
+                plan: self.paths.plan.clone(),
+                journal: self.paths.journal.clone(),
                 path: self.paths.receipt.clone(),
                 source,
             }
@@ -237,6 +277,59 @@ impl<'p> Session<'p> {
             receipt,
             receipt_path: self.paths.receipt,
         })
+    }
+}
+
+/// Checks, before anything is sent, that the journal can be appended to and that the
+/// receipt's directory exists and takes a new file, so that a bad `--receipt` is found before
+/// the first write rather than after the last.
+fn check_writable(paths: &Paths) -> Result<(), SessionError> {
+    use std::io::{Error, ErrorKind};
+    let unwritable = |what, path: &Path, source| SessionError::Unwritable {
+        what,
+        plan: paths.plan.clone(),
+        path: path.to_owned(),
+        source,
+    };
+    if paths.journal.exists() {
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&paths.journal)
+            .map_err(|source| unwritable("journal", &paths.journal, source))?;
+    }
+    let receipt = &paths.receipt;
+    let directory = match receipt.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    if !directory.is_dir() {
+        let source = Error::new(
+            ErrorKind::NotFound,
+            format!("directory `{}` does not exist", directory.display()),
+        );
+        return Err(unwritable("receipt", receipt, source));
+    }
+    if receipt.is_dir() {
+        let source = Error::new(ErrorKind::IsADirectory, "it is a directory");
+        return Err(unwritable("receipt", receipt, source));
+    }
+    // The receipt is written as a new file beside its destination, then renamed over it.
+    tempfile::NamedTempFile::new_in(directory)
+        .map(drop)
+        .map_err(|source| {
+            let source = Error::new(
+                source.kind(),
+                format!("directory `{}`: {}", directory.display(), os_text(&source)),
+            );
+            unwritable("receipt", receipt, source)
+        })
+}
+
+/// The OS's words for `error`, without the path `tempfile` appends.
+fn os_text(error: &std::io::Error) -> String {
+    match error.raw_os_error() {
+        Some(code) => std::io::Error::from_raw_os_error(code).to_string(),
+        None => error.kind().to_string(),
     }
 }
 

@@ -3,7 +3,7 @@
 
 use super::apply_view::{self, ApplyBar};
 use super::{signals, workspace, CommandError, CommandResult, ExitStatus, Globals};
-use crate::apply::session::{Paths, Previous, Session};
+use crate::apply::session::{Paths, Previous, Session, SessionError};
 use crate::apply::{ApplyOptions, OnConflict, StopFlag};
 use crate::config::Config;
 use crate::lock::Holder;
@@ -63,6 +63,7 @@ pub async fn run(args: Args, globals: &Globals) -> CommandResult {
             drop(bytes);
             let config = config_for_plan(&plan, &path, globals)?;
             check_target(&plan, &config, &path)?;
+            warn_about_changed_inputs(&plan, &config, globals);
             workspace::production_guard(&config, args.allow_production, globals)?;
             Ok(apply_plan(&config, &plan, &checksum, &path, &args, globals).await?)
         }
@@ -87,7 +88,7 @@ fn config_for_plan(plan: &Plan, path: &Path, globals: &Globals) -> anyhow::Resul
         &beside,
         plan.target.clone(),
         plan.endpoint.as_deref(),
-        &workspace::environment_overrides(),
+        &super::credentials::environment_overrides(&globals.printer),
     )
     .with_context(|| {
         format!(
@@ -126,6 +127,34 @@ fn check_target(plan: &Plan, config: &Config, path: &Path) -> anyhow::Result<()>
     }
 }
 
+/// Warns, naming each file, when the config or data files the plan was made from changed
+/// since (the plan holds their digests): apply writes what the plan says, not the files.
+fn warn_about_changed_inputs(plan: &Plan, config: &Config, globals: &Globals) {
+    let now = crate::sync::input_digests_lenient(config);
+    let changed: Vec<&str> = plan
+        .inputs
+        .iter()
+        .filter(|planned| {
+            now.iter()
+                .find(|input| input.path == planned.path)
+                .is_none_or(|input| input.blake3 != planned.blake3)
+        })
+        .map(|input| input.path.as_str())
+        .collect();
+    if changed.is_empty() {
+        return;
+    }
+    let names: Vec<String> = changed
+        .iter()
+        .map(|path| format!("`{}`", render::escape(path)))
+        .collect();
+    globals.printer.warn(format_args!(
+        "{} changed since this plan was made; apply writes what the plan says, not the files as they are now (run `{}` to plan the change)",
+        names.join(", "),
+        globals.command_line(&["plan"])
+    ));
+}
+
 async fn smart_sync(config: &Config, args: &Args, globals: &Globals) -> CommandResult {
     let printer = &globals.printer;
     // Smart sync never deletes an orphan that kept records reference (issue 17).
@@ -152,9 +181,11 @@ async fn smart_sync(config: &Config, args: &Args, globals: &Globals) -> CommandR
         let answer = prompter
             .ask("Do you want to perform these actions? Only 'yes' will be accepted.\n  Enter a value: ")
             .context("failed to read the answer")?;
+        // Anything but `yes`, end of input included, is a refusal: exit 1 (as Terraform
+        // does), so that a script does not carry on as if the apply ran.
         if answer.as_deref() != Some("yes") {
             stderrln!("Apply cancelled.");
-            return Ok(ExitStatus::Success);
+            return Ok(ExitStatus::Error);
         }
     }
     workspace::production_guard(config, args.allow_production, globals)?;
@@ -196,7 +227,11 @@ async fn apply_plan(
     }
     match session.previous() {
         Previous::Finished { conflicts } => {
-            return Ok(apply_view::already_run(conflicts, &session.paths().receipt))
+            return Ok(apply_view::already_run(
+                conflicts,
+                &session.paths().receipt,
+                &globals.command_line(&["plan"]),
+            ))
         }
         Previous::Resume { done, uncertain } => printer.status(format_args!(
             "Resuming: {} done in an earlier run, {uncertain} uncertain (looked up first).",
@@ -218,5 +253,18 @@ async fn apply_plan(
     drop(listening);
     bar.finish();
     connection.close().await;
-    apply_view::finish(applied?, path, printer)
+    let mut again = vec!["apply".to_owned(), path.display().to_string()];
+    if let Some(receipt) = &args.receipt {
+        again.extend(["--receipt".to_owned(), receipt.display().to_string()]);
+    }
+    let again: Vec<&str> = again.iter().map(String::as_str).collect();
+    let again = globals.command_line(&again);
+    let applied = applied.map_err(|error| match error {
+        // Stopped mid-run (a journal that could not be written, a full disk, a failed
+        // lookup): what was sent is journaled or looked up first by the next run.
+        SessionError::Journal(_) | SessionError::Apply(_) => anyhow::Error::new(error)
+            .context(format!("apply stopped; run `{again}` again to resume")),
+        other => anyhow::Error::new(other),
+    })?;
+    apply_view::finish(applied, &again, printer)
 }

@@ -20,12 +20,12 @@ pub fn kept_aside(kept: &KeptAside, printer: &Printer) {
     ));
 }
 
-/// The plan was run to the end before: nothing is sent.
-pub fn already_run(conflicts: usize, receipt: &Path) -> ExitStatus {
+/// The plan was run to the end before: nothing is sent; `plan_command` plans again.
+pub fn already_run(conflicts: usize, receipt: &Path, plan_command: &str) -> ExitStatus {
     if conflicts > 0 {
         stderrln!(
             "This plan was already run and ended with {} (receipt: `{}`); nothing to do.\n\
-             hint: run `ckplan plan` again to plan against CloudKit as it is now",
+             hint: run `{plan_command}` again to plan against CloudKit as it is now",
             plural(conflicts, "conflict"),
             receipt.display()
         );
@@ -101,8 +101,8 @@ fn report_outcome(key: &RecordKey, outcome: &Outcome, printer: &Printer) {
     }
 }
 
-/// The closing lines and the exit status.
-pub fn finish(applied: Applied, plan: &Path, printer: &Printer) -> anyhow::Result<ExitStatus> {
+/// The closing lines and the exit status; `again` applies this plan again (to resume).
+pub fn finish(applied: Applied, again: &str, printer: &Printer) -> anyhow::Result<ExitStatus> {
     let quiet = printer.is_quiet();
     let Applied {
         mut report,
@@ -126,7 +126,7 @@ pub fn finish(applied: Applied, plan: &Path, printer: &Printer) -> anyhow::Resul
             );
         }
     }
-    let resume = || format!("run `ckplan apply {}` again to resume", plan.display());
+    let resume = || format!("run `{again}` again to resume");
     // The CloudKit error stays typed, so the printed error keeps its hint.
     if let Some(error) = report.error.take() {
         stderrln!("Apply stopped: {line}.");

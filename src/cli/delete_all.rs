@@ -51,8 +51,9 @@ pub async fn run(args: Args, globals: &Globals) -> CommandResult {
             config.target()
         ))?;
         if answer.as_deref() != Some(record_type.as_str()) {
+            // A refusal is not a success (exit 1), as for smart sync's prompt.
             stderrln!("Cancelled; nothing was deleted.");
-            return Ok(ExitStatus::Success);
+            return Ok(ExitStatus::Error);
         }
     }
     let deleted = delete_all::delete(&connection.client, &names)

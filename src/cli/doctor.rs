@@ -60,7 +60,8 @@ pub async fn run(args: Args, globals: &Globals) -> CommandResult {
                 Endpoint::Embedded { .. } => "embedded".to_owned(),
             };
             let problem = format!("{:#}", anyhow::Error::from(error));
-            let fix = "point `auth.private_key_file` in ckplan.yaml (or CKPLAN_PRIVATE_KEY_FILE) at the PEM private key whose public half is registered in CloudKit Console, and set `auth.key_id`; `ckplan keygen` makes a new pair".to_owned();
+            // The key's own error says what the file is; this says where a key goes.
+            let fix = "point `auth.private_key_file` in ckplan.yaml (or CKPLAN_PRIVATE_KEY_FILE, or put the PEM text in CKPLAN_PRIVATE_KEY) at the P-256 private key whose public half is registered in CloudKit Console, and set `auth.key_id`; `ckplan keygen` makes a new pair".to_owned();
             doctor::without_client(&config, endpoint, problem, fix)
         }
         Err(error) => {

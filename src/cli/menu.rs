@@ -4,6 +4,7 @@
 
 use super::{prompt::StdinPrompter, Cli, CommandError, CommandResult, ExitStatus, Globals};
 use clap::Parser;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 /// Interactive numbered menu (12 and 13 are the diff-based smart syncs).
@@ -90,12 +91,17 @@ async fn dispatch(choice: &str, globals: &Globals) -> CommandResult {
 }
 
 /// Runs the items chosen on stdin until `0` or the end of input, then exits 0: each item's
-/// failure was reported when it happened, and quitting is not one.
+/// failure was reported when it happened, and quitting is not one. Input that ends inside an
+/// item (its question unanswered, as `printf '12\n' | ckplan menu` leaves smart sync's
+/// prompt) ends the menu with that item's status: the script did not say what it wanted, and
+/// a declined apply must not read as success.
 pub async fn run(_args: Args, globals: &Globals) -> CommandResult {
     let mut context = globals.context.clone();
-    context.prompter = Arc::new(StdinPrompter {
+    let prompter = Arc::new(StdinPrompter {
         piped_answers: true,
+        ..StdinPrompter::default()
     });
+    context.prompter = prompter.clone();
     let globals = Globals {
         context,
         ..globals.clone()
@@ -111,8 +117,15 @@ pub async fn run(_args: Args, globals: &Globals) -> CommandResult {
         if matches!(choice.as_str(), "0" | "q" | "quit") {
             break;
         }
-        if let Err(error) = Box::pin(dispatch(&choice, &globals)).await {
-            globals.printer.command_error(&error);
+        let status = match Box::pin(dispatch(&choice, &globals)).await {
+            Ok(status) => status,
+            Err(error) => {
+                globals.printer.command_error(&error);
+                error.exit_status()
+            }
+        };
+        if prompter.input_ended.load(Ordering::SeqCst) {
+            return Ok(status);
         }
     }
     Ok(ExitStatus::Success)

@@ -22,6 +22,7 @@ macro_rules! stderrln {
 pub mod apply;
 mod apply_view;
 pub mod completions;
+mod credentials;
 pub mod delete_all;
 pub mod diff;
 pub mod doctor;
@@ -114,6 +115,19 @@ impl Cli {
     }
 }
 
+/// Prints a command-line parse error (or the `--help` / `--version` text clap answers with)
+/// and returns the status: 0 for help and version, 1 for an argument error, so that 2 always
+/// means "changes present" under `--detailed-exitcode` (Terraform exits 1 for usage errors
+/// too; clap's own default is 2).
+pub fn argument_error(error: &clap::Error) -> ExitStatus {
+    // A closed stream leaves nothing to tell.
+    let _ = error.print();
+    match error.use_stderr() {
+        true => ExitStatus::Error,
+        false => ExitStatus::Success,
+    }
+}
+
 /// Options every command sees.
 #[derive(Clone, Debug)]
 pub struct Globals {
@@ -127,6 +141,18 @@ pub struct Globals {
 }
 
 impl Globals {
+    /// A `ckplan` command line to suggest: the `--config` this run was given (or
+    /// `CKPLAN_CONFIG`), then `args`, every word shell-quoted.
+    pub fn command_line(&self, args: &[&str]) -> String {
+        let config = self.config.as_ref().map(|path| path.display().to_string());
+        let mut words: Vec<&str> = Vec::new();
+        if let Some(config) = &config {
+            words.extend(["--config", config.as_str()]);
+        }
+        words.extend_from_slice(args);
+        crate::render::shell_command(&words)
+    }
+
     /// The configuration file: `--config`, `CKPLAN_CONFIG`, or `./ckplan.yaml`.
     pub fn config_path(&self) -> PathBuf {
         self.config
@@ -159,9 +185,7 @@ fn context_from_environment() -> Result<Context, CommandError> {
     Ok(Context {
         clock,
         seed,
-        prompter: Arc::new(prompt::StdinPrompter {
-            piped_answers: false,
-        }),
+        prompter: Arc::new(prompt::StdinPrompter::default()),
     })
 }
 
@@ -179,7 +203,13 @@ pub fn run(cli: Cli, printer: Printer) -> CommandResult {
         .map_err(|error| {
             CommandError::new(ErrorKind::Internal, error).context("failed to start the runtime")
         })?;
-    runtime.block_on(dispatch(cli.command, globals))
+    let config = globals.config.clone();
+    runtime
+        .block_on(dispatch(cli.command, globals))
+        .map_err(|error| match config {
+            Some(config) => error.with_config_in_hints(&config),
+            None => error,
+        })
 }
 
 /// Runs one parsed command (the binary's, or one chosen in `ckplan menu`).

@@ -49,9 +49,11 @@ pub async fn run(args: Args, globals: &Globals) -> CommandResult {
         Some(path) => {
             crate::durable::write_atomically_with(path, |out| file::write_to(&plan, out).map(drop))
                 .with_context(|| format!("failed to write plan `{}`", path.display()))?;
-            let path = path.display();
+            let shown = path.display().to_string();
             printer.status(format_args!(
-                "Saved the plan to `{path}`. Review it with `ckplan show {path}`, then `ckplan apply {path}`."
+                "Saved the plan to `{shown}`. Review it with `{}`, then `{}`.",
+                render::shell_command(&["show", &shown]),
+                globals.command_line(&["apply", &shown])
             ));
         }
         None if output::stdout_is_terminal() => {

@@ -5,9 +5,11 @@ use std::io::BufRead;
 
 /// Asks on stderr and reads stdin. Questions are allowed when stdin is a terminal, or always
 /// under `ckplan menu`, whose choices and answers may be piped.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct StdinPrompter {
     pub piped_answers: bool,
+    /// Set once a question met the end of input (`ckplan menu` reads it).
+    pub input_ended: std::sync::atomic::AtomicBool,
 }
 
 impl Prompter for StdinPrompter {
@@ -19,7 +21,11 @@ impl Prompter for StdinPrompter {
         stderr!("{question}");
         let mut line = String::new();
         match std::io::stdin().lock().read_line(&mut line)? {
-            0 => Ok(None),
+            0 => {
+                self.input_ended
+                    .store(true, std::sync::atomic::Ordering::SeqCst);
+                Ok(None)
+            }
             _ => Ok(Some(line.trim().to_owned())),
         }
     }

@@ -2,9 +2,9 @@
 //! environment overrides, the production guard of every writing command, loading local
 //! data with every problem shown, connecting, and reading progress on stderr.
 
-use super::{Globals, Printer};
+use super::{credentials, Globals, Printer};
 use crate::cloudkit::ClientOptions;
-use crate::config::{Config, Overrides};
+use crate::config::Config;
 use crate::local::{self, LocalData};
 use crate::plan::{Plan, PlanOptions};
 use crate::record::{Environment, RecordType};
@@ -14,49 +14,14 @@ use std::path::PathBuf;
 
 pub use super::read_bar::ReadBar;
 
-/// `CKPLAN_KEY_ID` and `CKPLAN_PRIVATE_KEY_FILE`, empty values ignored.
-pub fn environment_overrides() -> Overrides {
-    Overrides {
-        key_id: std::env::var("CKPLAN_KEY_ID")
-            .ok()
-            .filter(|v| !v.is_empty()),
-        private_key_file: std::env::var_os("CKPLAN_PRIVATE_KEY_FILE")
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from),
-    }
-}
-
 /// The configuration in force: the file (`--config`, `CKPLAN_CONFIG`, `./ckplan.yaml`)
 /// resolved with the environment's overrides.
 pub fn load_config(globals: &Globals) -> anyhow::Result<Config> {
-    let config = Config::resolve(&globals.config_path(), &environment_overrides())?;
-    // The embedded emulator's key guards nothing; a real key readable by others does.
-    if let (Some(key_file), false) = (&config.auth.private_key_file, is_embedded(&config)) {
-        warn_if_key_is_readable_by_others(key_file, &globals.printer);
-    }
+    let overrides = credentials::environment_overrides(&globals.printer);
+    let config = Config::resolve(&globals.config_path(), &overrides)?;
+    credentials::warn_about_key_file(&config, &globals.printer);
     Ok(config)
 }
-
-fn is_embedded(config: &Config) -> bool {
-    matches!(config.endpoint, crate::config::Endpoint::Embedded { .. })
-}
-
-#[cfg(unix)]
-fn warn_if_key_is_readable_by_others(path: &std::path::Path, printer: &Printer) {
-    use std::os::unix::fs::PermissionsExt;
-    if let Ok(metadata) = std::fs::metadata(path) {
-        if metadata.permissions().mode() & 0o077 != 0 {
-            printer.warn(format_args!(
-                "private key `{}` is readable by group or others; run `chmod 600 {}`",
-                path.display(),
-                path.display()
-            ));
-        }
-    }
-}
-
-#[cfg(not(unix))]
-fn warn_if_key_is_readable_by_others(_path: &std::path::Path, _printer: &Printer) {}
 
 /// Loads every data file, prints every problem on stderr, and fails if any is an error.
 pub fn load_local(config: &Config, printer: &Printer) -> anyhow::Result<LocalData> {
@@ -215,6 +180,17 @@ pub async fn make_plan(
     // Dangling-reference warnings say whether the plan deletes or keeps the record.
     for problem in sync::references::with_plan_fate(dangling, &plan) {
         globals.printer.warn(&problem);
+    }
+    // Said loudly: an empty or truncated data file reads as "delete them all".
+    for summary in plan.emptied_types() {
+        let files = config.types.get(&summary.record_type).map(|t| {
+            let shown = |f: &PathBuf| f.strip_prefix(config.directory()).unwrap_or(f).to_owned();
+            t.files.iter().map(shown).collect::<Vec<_>>()
+        });
+        let files = files.unwrap_or_default();
+        globals
+            .printer
+            .warn(crate::render::summary::emptied_type(summary, &files));
     }
     Ok(plan)
 }

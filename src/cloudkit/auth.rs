@@ -47,6 +47,23 @@ pub fn signed_message(date: &str, body: &[u8], subpath: &str) -> String {
     format!("{date}:{}:{subpath}", body_hash(body))
 }
 
+/// Where a private key was read from, for messages: a file, or an environment variable
+/// holding the PEM text itself (`CKPLAN_PRIVATE_KEY`, for CI secrets).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KeySource {
+    File(PathBuf),
+    Variable(&'static str),
+}
+
+impl fmt::Display for KeySource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KeySource::File(path) => write!(f, "key file `{}`", path.display()),
+            KeySource::Variable(name) => write!(f, "the key in {name}"),
+        }
+    }
+}
+
 /// Why a key could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
@@ -56,10 +73,49 @@ pub enum KeyError {
         #[source]
         source: std::io::Error,
     },
-    #[error("key file `{path}` is not a P-256 (prime256v1) private key in SEC1 (`EC PRIVATE KEY`) or PKCS#8 (`PRIVATE KEY`) PEM: {reason}")]
-    NotP256Private { path: PathBuf, reason: String },
+    /// The text was read but is no usable P-256 private key; `problem` says what it is.
+    #[error("{key} {problem}")]
+    Private { key: KeySource, problem: KeyProblem },
     #[error("key file `{path}` is not a P-256 public key in SPKI (`PUBLIC KEY`) PEM: {reason}")]
     NotP256Public { path: PathBuf, reason: String },
+}
+
+/// What a private key's text is when it is not a key ckplan can sign with. Never holds key
+/// material: only PEM labels, curve and algorithm names, and the decoder's reason.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum KeyProblem {
+    #[error("holds no private key PEM block (`EC PRIVATE KEY`, `PRIVATE KEY` or `ENCRYPTED PRIVATE KEY`){}", found_labels(found))]
+    NoKey { found: Vec<String> },
+    #[error("holds an encrypted SEC1 key (`EC PRIVATE KEY` with `Proc-Type: 4,ENCRYPTED`), a form ckplan cannot decrypt")]
+    EncryptedSec1,
+    #[error("holds an encrypted PKCS#8 key (`ENCRYPTED PRIVATE KEY`) and CKPLAN_KEY_PASSPHRASE is not set")]
+    NeedsPassphrase,
+    #[error("holds an encrypted PKCS#8 key (`ENCRYPTED PRIVATE KEY`) that CKPLAN_KEY_PASSPHRASE does not decrypt (a wrong passphrase, or a cipher other than PBES2 with AES-CBC)")]
+    Decrypt,
+    #[error(
+        "holds a key on curve {curve}, but CloudKit server-to-server keys are P-256 (prime256v1)"
+    )]
+    OtherCurve { curve: String },
+    #[error(
+        "holds {algorithm} key, but CloudKit server-to-server keys are ECDSA P-256 (prime256v1)"
+    )]
+    NotEc { algorithm: String },
+    #[error("holds a malformed {form} key: {reason}")]
+    Malformed { form: &'static str, reason: String },
+}
+
+fn found_labels(found: &[String]) -> String {
+    match found.is_empty() {
+        true => String::new(),
+        false => format!(
+            "; it holds {}",
+            found
+                .iter()
+                .map(|label| format!("`{label}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
 }
 
 /// A server-to-server key: its ID and private half. `Debug` shows only the key ID.
@@ -93,15 +149,29 @@ impl RequestSigner {
         }
     }
 
-    /// Loads a SEC1 or PKCS#8 PEM private key from `path`.
-    pub fn from_pem_file(key_id: impl Into<String>, path: &Path) -> Result<Self, KeyError> {
+    /// Loads a P-256 PEM private key from `path` (see [`parse_private_pem_with`]).
+    pub fn from_pem_file(
+        key_id: impl Into<String>,
+        path: &Path,
+        passphrase: Option<&str>,
+    ) -> Result<Self, KeyError> {
         let pem = std::fs::read_to_string(path).map_err(|source| KeyError::Read {
             path: path.to_owned(),
             source,
         })?;
-        let key = parse_private_pem(&pem).map_err(|reason| KeyError::NotP256Private {
-            path: path.to_owned(),
-            reason,
+        Self::from_pem_text(key_id, &pem, KeySource::File(path.to_owned()), passphrase)
+    }
+
+    /// Loads a P-256 PEM private key from `pem`, read from `source`.
+    pub fn from_pem_text(
+        key_id: impl Into<String>,
+        pem: &str,
+        source: KeySource,
+        passphrase: Option<&str>,
+    ) -> Result<Self, KeyError> {
+        let key = parse_private_pem_with(pem, passphrase).map_err(|problem| KeyError::Private {
+            key: source,
+            problem,
         })?;
         Ok(Self::new(key_id, key))
     }
@@ -127,23 +197,169 @@ impl RequestSigner {
     }
 }
 
-/// Parses a private key from SEC1 (`EC PRIVATE KEY`) or PKCS#8 (`PRIVATE KEY`) PEM.
-pub fn parse_private_pem(pem: &str) -> Result<SigningKey, String> {
+/// Parses an unencrypted P-256 private key from PEM ([`parse_private_pem_with`] without a
+/// passphrase).
+pub fn parse_private_pem(pem: &str) -> Result<SigningKey, KeyProblem> {
+    parse_private_pem_with(pem, None)
+}
+
+/// `id-ecPublicKey`, the algorithm of every EC key in PKCS#8.
+const EC_PUBLIC_KEY: &str = "1.2.840.10045.2.1";
+/// `prime256v1` (P-256, secp256r1).
+const P256: &str = "1.2.840.10045.3.1.7";
+
+/// The usual name of a curve or key algorithm OID, else the OID.
+fn oid_name(oid: &str) -> String {
+    let name = match oid {
+        P256 => "P-256 (prime256v1)",
+        "1.3.132.0.34" => "P-384 (secp384r1)",
+        "1.3.132.0.35" => "P-521 (secp521r1)",
+        "1.3.132.0.10" => "secp256k1",
+        "1.2.840.113549.1.1.1" => "an RSA",
+        "1.3.101.112" => "an Ed25519",
+        "1.3.101.113" => "an Ed448",
+        "1.2.840.10040.4.1" => "a DSA",
+        _ => return format!("OID {oid}"),
+    };
+    name.to_owned()
+}
+
+/// The `-----BEGIN label-----` … `-----END label-----` blocks of a PEM text: each one's label
+/// and whole text, headers included. A block without its END line (a key cut short) is
+/// kept with its label and an empty text.
+fn pem_blocks(text: &str) -> Vec<(String, String)> {
+    let mut blocks = Vec::new();
+    let mut open: Option<(String, String)> = None;
+    for line in text.lines() {
+        let line = line.trim();
+        if let Some(label) = line
+            .strip_prefix("-----BEGIN ")
+            .and_then(|rest| rest.strip_suffix("-----"))
+        {
+            blocks.extend(open.take().map(|(label, _)| (label, String::new())));
+            open = Some((label.to_owned(), format!("{line}\n")));
+            continue;
+        }
+        let Some((label, block)) = open.as_mut() else {
+            continue;
+        };
+        block.push_str(line);
+        block.push('\n');
+        if line
+            .strip_prefix("-----END ")
+            .and_then(|r| r.strip_suffix("-----"))
+            == Some(label)
+        {
+            blocks.extend(open.take());
+        }
+    }
+    blocks.extend(open.map(|(label, _)| (label, String::new())));
+    blocks
+}
+
+/// Parses a P-256 private key from PEM as OpenSSL, `ckplan keygen` and CloudKit's
+/// documentation write it: SEC1 (`EC PRIVATE KEY`, with or without the `EC PARAMETERS` block
+/// `openssl ecparam -genkey` puts before it), PKCS#8 (`PRIVATE KEY`), or encrypted PKCS#8
+/// (`ENCRYPTED PRIVATE KEY`, decrypted with `passphrase`). Anything else is named: an
+/// encrypted SEC1 key, another curve, another algorithm, a file with no private key.
+pub fn parse_private_pem_with(
+    pem: &str,
+    passphrase: Option<&str>,
+) -> Result<SigningKey, KeyProblem> {
     // A key saved by an editor may start with a byte-order mark.
     let pem = pem.strip_prefix('\u{feff}').unwrap_or(pem);
-    if pem.contains("BEGIN EC PRIVATE KEY") {
-        let secret = p256::SecretKey::from_sec1_pem(pem).map_err(|e| e.to_string())?;
-        return Ok(SigningKey::from(secret));
-    }
-    if pem.contains("BEGIN PRIVATE KEY") {
-        return SigningKey::from_pkcs8_pem(pem).map_err(|e| match e {
-            p256::pkcs8::Error::PublicKey(_) | p256::pkcs8::Error::KeyMalformed => {
-                format!("{e} (is it a key on another curve, or RSA?)")
-            }
-            other => other.to_string(),
+    // A secret store that keeps one line may hold the PEM with its line ends as `\n`.
+    let blocks = match pem.trim().contains('\n') {
+        true => pem_blocks(pem),
+        false => pem_blocks(&pem.replace("\\n", "\n")),
+    };
+    let key = ["EC PRIVATE KEY", "PRIVATE KEY", "ENCRYPTED PRIVATE KEY"]
+        .iter()
+        .find_map(|wanted| blocks.iter().find(|(label, _)| label == wanted));
+    let Some((label, block)) = key else {
+        if let Some((label, _)) = blocks.iter().find(|(l, _)| l.ends_with("PRIVATE KEY")) {
+            return Err(KeyProblem::NotEc {
+                algorithm: format!("an `{label}`"),
+            });
+        }
+        return Err(KeyProblem::NoKey {
+            found: blocks.into_iter().map(|(label, _)| label).collect(),
+        });
+    };
+    if block.is_empty() {
+        return Err(KeyProblem::Malformed {
+            form: "PEM",
+            reason: format!("the `{label}` block has no `-----END {label}-----` line (cut short?)"),
         });
     }
-    Err("no `EC PRIVATE KEY` or `PRIVATE KEY` PEM block found".to_owned())
+    if label == "EC PRIVATE KEY" && block.contains("Proc-Type:") {
+        return Err(KeyProblem::EncryptedSec1);
+    }
+    let malformed = |form: &'static str| {
+        move |error: &dyn fmt::Display| KeyProblem::Malformed {
+            form,
+            reason: error.to_string(),
+        }
+    };
+    let (_, der) =
+        pkcs8::der::pem::decode_vec(block.as_bytes()).map_err(|e| malformed("PEM")(&e))?;
+    match label.as_str() {
+        "EC PRIVATE KEY" => sec1_key(&der),
+        "PRIVATE KEY" => pkcs8_key(&der),
+        _ => {
+            let Some(passphrase) = passphrase else {
+                return Err(KeyProblem::NeedsPassphrase);
+            };
+            let encrypted = pkcs8::EncryptedPrivateKeyInfo::try_from(der.as_slice())
+                .map_err(|e| malformed("encrypted PKCS#8")(&e))?;
+            let decrypted = encrypted
+                .decrypt(passphrase.as_bytes())
+                .map_err(|_| KeyProblem::Decrypt)?;
+            pkcs8_key(decrypted.as_bytes())
+        }
+    }
+}
+
+/// A SEC1 `ECPrivateKey` on P-256 (a key without its curve is read as P-256).
+fn sec1_key(der: &[u8]) -> Result<SigningKey, KeyProblem> {
+    use sec1::der::Decode;
+    let malformed = |reason: String| KeyProblem::Malformed {
+        form: "SEC1",
+        reason,
+    };
+    let parsed = sec1::EcPrivateKey::from_der(der).map_err(|e| malformed(e.to_string()))?;
+    if let Some(curve) = parsed.parameters.and_then(|p| p.named_curve()) {
+        if curve.to_string() != P256 {
+            return Err(KeyProblem::OtherCurve {
+                curve: oid_name(&curve.to_string()),
+            });
+        }
+    }
+    let secret = p256::SecretKey::from_sec1_der(der).map_err(|e| malformed(e.to_string()))?;
+    Ok(SigningKey::from(secret))
+}
+
+/// A PKCS#8 `PrivateKeyInfo` holding an EC key on P-256.
+fn pkcs8_key(der: &[u8]) -> Result<SigningKey, KeyProblem> {
+    let malformed = |reason: String| KeyProblem::Malformed {
+        form: "PKCS#8",
+        reason,
+    };
+    let info = pkcs8::PrivateKeyInfo::try_from(der).map_err(|e| malformed(e.to_string()))?;
+    let algorithm = info.algorithm.oid.to_string();
+    if algorithm != EC_PUBLIC_KEY {
+        return Err(KeyProblem::NotEc {
+            algorithm: oid_name(&algorithm),
+        });
+    }
+    if let Ok(curve) = info.algorithm.parameters_oid() {
+        if curve.to_string() != P256 {
+            return Err(KeyProblem::OtherCurve {
+                curve: oid_name(&curve.to_string()),
+            });
+        }
+    }
+    SigningKey::from_pkcs8_der(der).map_err(|e| malformed(e.to_string()))
 }
 
 /// Parses a public key from SPKI PEM (`PUBLIC KEY`), as the CloudKit console takes it.
@@ -353,7 +569,87 @@ fBj467NJzTSbKSxfPwDreqExZALPd/13jZrUIRfDUOzlwsGh00DvwmUpZKJdH8/5
 N912Q1oV+hGfU9UCy0f717aQ4S1J3/Me87b3QT3FTl7Ah8JanisqK8U=
 -----END PRIVATE KEY-----
 ";
-        assert!(parse_private_pem(p384).is_err());
+        assert_eq!(
+            parse_private_pem(p384).unwrap_err(),
+            KeyProblem::OtherCurve {
+                curve: "P-384 (secp384r1)".to_owned()
+            }
+        );
+        assert!(matches!(
+            parse_private_pem("hello").unwrap_err(),
+            KeyProblem::NoKey { found } if found.is_empty()
+        ));
+        let (_, public) = generate_key_pair();
+        assert_eq!(
+            parse_private_pem(&public).unwrap_err(),
+            KeyProblem::NoKey {
+                found: vec!["PUBLIC KEY".to_owned()]
+            }
+        );
+    }
+
+    #[test]
+    fn issue_17_keys_in_the_forms_openssl_writes_parse() {
+        // `openssl ecparam -name prime256v1 -genkey` without `-noout`: parameters first.
+        let with_parameters = format!(
+            "-----BEGIN EC PARAMETERS-----\nBggqhkjOPQMBBw==\n-----END EC PARAMETERS-----\n{TEST_SEC1}"
+        );
+        let expected = parse_private_pem(TEST_SEC1).unwrap();
+        let parsed = parse_private_pem(&with_parameters).unwrap();
+        assert_eq!(parsed.verifying_key(), expected.verifying_key());
+        // CRLF line ends, and one line with `\n` written out (a single-line secret store).
+        let crlf = with_parameters.replace('\n', "\r\n");
+        assert!(parse_private_pem(&crlf).is_ok());
+        let one_line = TEST_SEC1.trim_end().replace('\n', "\\n");
+        assert!(parse_private_pem(&one_line).is_ok());
+    }
+
+    #[test]
+    fn issue_19_an_encrypted_pkcs8_key_needs_its_passphrase() {
+        let key = parse_private_pem(TEST_SEC1).unwrap();
+        let document = key.to_pkcs8_der().unwrap();
+        let info = pkcs8::PrivateKeyInfo::try_from(document.as_bytes()).unwrap();
+        // What `openssl pkcs8 -topk8` writes: PBES2, PBKDF2-HMAC-SHA256 (2048 rounds),
+        // AES-256-CBC.
+        let parameters =
+            pkcs8::pkcs5::pbes2::Parameters::pbkdf2_sha256_aes256cbc(2048, b"saltsalt", &[7; 16])
+                .unwrap();
+        let encrypted = info
+            .encrypt_with_params(parameters, b"correct horse")
+            .unwrap()
+            .to_pem("ENCRYPTED PRIVATE KEY", LineEnding::LF)
+            .unwrap();
+        assert_eq!(
+            parse_private_pem(&encrypted).unwrap_err(),
+            KeyProblem::NeedsPassphrase
+        );
+        assert_eq!(
+            parse_private_pem_with(&encrypted, Some("wrong")).unwrap_err(),
+            KeyProblem::Decrypt
+        );
+        let decrypted = parse_private_pem_with(&encrypted, Some("correct horse")).unwrap();
+        assert_eq!(decrypted.verifying_key(), key.verifying_key());
+    }
+
+    #[test]
+    fn issue_17_an_encrypted_sec1_key_is_named() {
+        let encrypted = TEST_SEC1.replace(
+            "-----BEGIN EC PRIVATE KEY-----\n",
+            "-----BEGIN EC PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-256-CBC,4608EF360861217D619BD54CE0C190F4\n\n",
+        );
+        assert_eq!(
+            parse_private_pem(&encrypted).unwrap_err(),
+            KeyProblem::EncryptedSec1
+        );
+        let message = KeyError::Private {
+            key: KeySource::Variable("CKPLAN_PRIVATE_KEY"),
+            problem: KeyProblem::EncryptedSec1,
+        }
+        .to_string();
+        assert!(
+            message.starts_with("the key in CKPLAN_PRIVATE_KEY holds an encrypted SEC1 key"),
+            "{message}"
+        );
     }
 
     /// Fails when `openssl` is missing (CI installs it), unless `CKPLAN_TEST_WITHOUT_OPENSSL=1`

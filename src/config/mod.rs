@@ -36,12 +36,17 @@ pub enum Endpoint {
 }
 
 /// What wins over the file when a configuration is resolved: the values of
-/// `CKPLAN_KEY_ID` and `CKPLAN_PRIVATE_KEY_FILE`, which only the command line reads.
+/// `CKPLAN_KEY_ID`, `CKPLAN_PRIVATE_KEY_FILE`, `CKPLAN_PRIVATE_KEY` and
+/// `CKPLAN_KEY_PASSPHRASE`, which only the command line reads.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Overrides {
     pub key_id: Option<String>,
     /// As given (relative to the working directory, not the config file).
     pub private_key_file: Option<PathBuf>,
+    /// The PEM text itself (a CI secret); wins over any key file.
+    pub private_key_pem: Option<Secret>,
+    /// Decrypts an encrypted PKCS#8 key.
+    pub key_passphrase: Option<Secret>,
 }
 
 /// The server-to-server key; `Config::resolve` applies the overrides.
@@ -49,6 +54,32 @@ pub struct Overrides {
 pub struct Auth {
     pub key_id: Option<String>,
     pub private_key_file: Option<PathBuf>,
+    /// `CKPLAN_PRIVATE_KEY`: the PEM text, used instead of `private_key_file` when set.
+    pub private_key_pem: Option<Secret>,
+    /// `CKPLAN_KEY_PASSPHRASE`.
+    pub key_passphrase: Option<Secret>,
+}
+
+/// Text that must never be shown (a private key, a passphrase): `Debug` says only that it is
+/// there, and there is no `Display`.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(text: impl Into<String>) -> Self {
+        Self(text.into())
+    }
+
+    /// The text, for the one place that uses it (loading the key).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(..)")
+    }
 }
 
 impl Auth {
@@ -60,6 +91,16 @@ impl Auth {
         if let Some(file) = private_key_file {
             self.private_key_file = Some(file);
         }
+    }
+
+    /// Applies every override the environment gives: key ID, key file, key text (which
+    /// wins over any file) and passphrase.
+    pub fn apply(&mut self, overrides: &Overrides) {
+        self.override_with(overrides.key_id.clone(), overrides.private_key_file.clone());
+        if let Some(pem) = &overrides.private_key_pem {
+            self.private_key_pem = Some(pem.clone());
+        }
+        self.key_passphrase = overrides.key_passphrase.clone();
     }
 }
 
@@ -174,9 +215,7 @@ impl Config {
     /// command line's one way to a configuration that talks to CloudKit.
     pub fn resolve(path: &Path, overrides: &Overrides) -> Result<Config, ConfigError> {
         let mut config = Self::load(path)?;
-        config
-            .auth
-            .override_with(overrides.key_id.clone(), overrides.private_key_file.clone());
+        config.auth.apply(overrides);
         Ok(config)
     }
 
@@ -222,7 +261,7 @@ impl Config {
         let directory = path.parent().unwrap_or(Path::new(""));
         let endpoint = parse_endpoint(Some(endpoint), directory).map_err(invalid)?;
         let mut auth = Auth::default();
-        auth.override_with(overrides.key_id.clone(), overrides.private_key_file.clone());
+        auth.apply(overrides);
         Ok(Config {
             path: path.to_owned(),
             container: target.container,
@@ -361,6 +400,7 @@ fn resolve(path: &Path, text: &str, file: ConfigFile) -> Result<Config, ConfigEr
         auth: Auth {
             key_id: auth.key_id,
             private_key_file: auth.private_key_file.map(|p| directory.join(p)),
+            ..Auth::default()
         },
         types,
         problems,

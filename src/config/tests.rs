@@ -160,6 +160,7 @@ fn auth_override_replaces_given_values_only() {
     let mut auth = Auth {
         key_id: Some("file".into()),
         private_key_file: Some("a.pem".into()),
+        ..Auth::default()
     };
     auth.override_with(Some("env".into()), None);
     assert_eq!(auth.key_id.as_deref(), Some("env"));
@@ -326,6 +327,7 @@ fn resolve_applies_the_overrides_over_the_file() {
     let overrides = Overrides {
         key_id: Some("env".into()),
         private_key_file: None,
+        ..Overrides::default()
     };
     let config = Config::resolve(&path, &overrides).unwrap();
     assert_eq!(config.auth.key_id.as_deref(), Some("env"));
@@ -497,4 +499,20 @@ fn issue_17_checked_values_name_the_line_of_their_key() {
         message(&format!("{MINIMAL}{types}    location_tolerance: -1\n"))
             .starts_with("invalid config `project/ckplan.yaml`:8: type `Team`: location_tolerance")
     );
+}
+
+#[test]
+fn issue_19_secrets_never_show_in_debug() {
+    let auth = Auth {
+        private_key_pem: Some(Secret::new("-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMG\n")),
+        key_passphrase: Some(Secret::new("sesame")),
+        ..Auth::default()
+    };
+    let shown = format!("{auth:?} {auth:#?}");
+    assert!(
+        !shown.contains("MIGHAgEAMBMG") && !shown.contains("BEGIN"),
+        "{shown}"
+    );
+    assert!(!shown.contains("sesame"), "{shown}");
+    assert!(shown.contains("Secret(..)"), "{shown}");
 }

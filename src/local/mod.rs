@@ -87,6 +87,7 @@ pub fn load_type(record_type: &RecordType, type_config: &TypeConfig) -> LoadedTy
     let mut first_seen: HashMap<RecordName, usize> = HashMap::new();
     let mut field_types = FieldTypes::default();
     for file in &type_config.files {
+        let problems_before = loaded.problems.len();
         let mut sink = |item: Item| match item {
             Item::Record(json, place) => {
                 let origin = Origin {
@@ -130,6 +131,19 @@ pub fn load_type(record_type: &RecordType, type_config: &TypeConfig) -> LoadedTy
             }
         };
         read_file(file, &mut sink);
+        // An empty file reads as no records (NDJSON, YAML), which is also what "delete every
+        // record of this type" looks like to `--delete-orphans`: say so, naming the file.
+        let refused = loaded.problems[problems_before..]
+            .iter()
+            .any(Problem::is_error);
+        if !refused && std::fs::metadata(file).is_ok_and(|m| m.len() == 0) {
+            let message = format!(
+                "empty file (0 bytes): no `{record_type}` records; a plan with --delete-orphans would delete every `{record_type}` record in CloudKit"
+            );
+            loaded
+                .problems
+                .push(Problem::warning(file, record_type, message));
+        }
     }
     loaded
 }

@@ -125,6 +125,14 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// The types whose every record in CloudKit this plan deletes, their local data holding
+    /// none (an empty or truncated data file reads that way).
+    pub fn emptied_types(&self) -> impl Iterator<Item = &TypeSummary> {
+        self.summary
+            .iter()
+            .filter(|s| s.delete > 0 && s.create + s.update + s.unchanged == 0)
+    }
+
     /// Turns diffs into a plan: new records are created, updated ones updated, orphans
     /// deleted only with `delete_orphans`. Diffs of types outside `options.types` are left
     /// out.

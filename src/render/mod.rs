@@ -88,9 +88,39 @@ pub fn clipped(text: &str) -> String {
     }
 }
 
+/// `word` as one POSIX shell word: as it is when it holds only characters no shell treats
+/// specially, else in single quotes (a `'` inside written `'\''`).
+pub fn shell_word(word: &str) -> std::borrow::Cow<'_, str> {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "_-./:=@%+,".contains(c);
+    if !word.is_empty() && word.chars().all(plain) {
+        return std::borrow::Cow::Borrowed(word);
+    }
+    std::borrow::Cow::Owned(format!("'{}'", word.replace('\'', "'\\''")))
+}
+
+/// `ckplan ARGS…` as a command line to paste into a shell, each argument a [`shell_word`].
+pub fn shell_command(args: &[&str]) -> String {
+    let mut line = "ckplan".to_owned();
+    for arg in args {
+        line.push(' ');
+        line.push_str(&shell_word(arg));
+    }
+    line
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shell_words_are_quoted_only_when_a_shell_would_read_them_otherwise() {
+        assert_eq!(shell_word("out/2026.plan"), "out/2026.plan");
+        assert_eq!(shell_word("my plan"), "'my plan'");
+        assert_eq!(shell_word("it's"), "'it'\\''s'");
+        assert_eq!(shell_word("$HOME;rm"), "'$HOME;rm'");
+        assert_eq!(shell_word(""), "''");
+        assert_eq!(shell_command(&["apply", "a b"]), "ckplan apply 'a b'");
+    }
 
     #[test]
     fn issue_12_long_message_values_are_clipped_on_a_character_boundary() {

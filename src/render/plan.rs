@@ -221,6 +221,23 @@ impl Renderer {
     fn changed_field(&self, name: &str, old: &FieldValue, new: &FieldValue, out: &mut String) {
         let (red, green) = (Style::new().red(), Style::new().green());
         if let (Some(old_text), Some(new_text)) = (long_text(old), long_text(new)) {
+            let (old_lines, new_lines) = (old_text.lines().count(), new_text.lines().count());
+            if !line_diff_is_bounded(old_lines, new_lines) {
+                let _ = writeln!(
+                    out,
+                    "    ~ {name}: ({} → {}; too long to compare line by line, shown whole)",
+                    plural(old_lines, "line"),
+                    plural(new_lines, "line")
+                );
+                for (sign, text, style) in [("-", old_text, red), ("+", new_text, green)] {
+                    for line in text.lines() {
+                        let line =
+                            format!("        {sign} {}", escape(line.trim_end_matches('\r')));
+                        let _ = writeln!(out, "{}", self.paint(&line, style.clone()));
+                    }
+                }
+                return;
+            }
             let _ = writeln!(out, "    ~ {name}:");
             for line in TextDiff::from_lines(old_text, new_text).iter_all_changes() {
                 let text = escape(line.value().trim_end_matches(['\n', '\r']));
@@ -249,6 +266,16 @@ impl Renderer {
             self.paint(&text(new), green)
         );
     }
+}
+
+/// The most `before lines × after lines` a line diff is computed for. The diff's cost grows
+/// with that product when most lines changed (20,000 changed lines took seconds); past it
+/// `show` prints the two texts whole, so it stays about as fast as reading the plan. A
+/// size cut rather than a deadline: the same plan always renders the same.
+const LINE_DIFF_MAX_PRODUCT: usize = 4_000_000;
+
+fn line_diff_is_bounded(old_lines: usize, new_lines: usize) -> bool {
+    old_lines.saturating_mul(new_lines) <= LINE_DIFF_MAX_PRODUCT
 }
 
 /// A string value long enough, or with enough lines, to be shown as a line diff.

@@ -195,9 +195,49 @@ pub fn plan_summary(plan: &Plan) -> String {
     out
 }
 
+/// The warning for a type [`Plan::emptied_types`](crate::plan::Plan::emptied_types) names,
+/// with its data `files`.
+pub fn emptied_type(summary: &TypeSummary, files: &[std::path::PathBuf]) -> String {
+    let files: Vec<String> = files.iter().map(|f| format!("`{}`", f.display())).collect();
+    let record_type = &summary.record_type;
+    let how_many = if summary.delete == summary.orphans {
+        format!("ALL {}", summary.delete)
+    } else {
+        format!(
+            "{} of the {} (the others are kept: records reference them)",
+            summary.delete, summary.orphans
+        )
+    };
+    format!(
+        "this plan deletes {how_many} `{record_type}` records in CloudKit: the local data ({}) holds no `{record_type}` record; check that file before applying",
+        files.join(", ")
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_emptied_type_whose_referenced_orphans_are_kept_is_not_called_all() {
+        let summary = TypeSummary {
+            record_type: "Stadium".into(),
+            create: 0,
+            update: 0,
+            delete: 1,
+            unchanged: 0,
+            orphans: 3,
+        };
+        let files = [std::path::PathBuf::from("data/s.json")];
+        assert!(emptied_type(&summary, &files).starts_with(
+            "this plan deletes 1 of the 3 (the others are kept: records reference them) `Stadium` records"
+        ));
+        let all = TypeSummary {
+            delete: 3,
+            ..summary
+        };
+        assert!(emptied_type(&all, &files).starts_with("this plan deletes ALL 3 `Stadium`"));
+    }
 
     #[test]
     fn counts_agree_with_their_nouns() {

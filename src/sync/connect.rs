@@ -3,9 +3,9 @@
 //! the configured key's public half, so even the quickstart speaks real HTTP with real
 //! signatures.
 
-use crate::cloudkit::auth::{KeyError, RequestSigner};
+use crate::cloudkit::auth::{KeyError, KeySource, RequestSigner};
 use crate::cloudkit::{Client, ClientOptions, CloudKitError};
-use crate::config::{Config, Endpoint};
+use crate::config::{Config, Endpoint, Secret};
 use crate::emulator::{self, EmulatorConfig, RegisteredKey, RunningEmulator};
 use std::path::PathBuf;
 
@@ -14,7 +14,7 @@ pub enum ConnectError {
     #[error("no server-to-server key ID: set `auth.key_id` in `{config}` or CKPLAN_KEY_ID")]
     NoKeyId { config: PathBuf },
     #[error(
-        "no private key file: set `auth.private_key_file` in `{config}` or CKPLAN_PRIVATE_KEY_FILE"
+        "no private key: set `auth.private_key_file` in `{config}`, CKPLAN_PRIVATE_KEY_FILE, or CKPLAN_PRIVATE_KEY (the PEM text)"
     )]
     NoKeyFile { config: PathBuf },
     #[error(transparent)]
@@ -74,6 +74,17 @@ pub fn signer(config: &Config) -> Result<RequestSigner, ConnectError> {
         .ok_or_else(|| ConnectError::NoKeyId {
             config: config.path.clone(),
         })?;
+    let passphrase = config.auth.key_passphrase.as_ref().map(Secret::expose);
+    // The PEM text from CKPLAN_PRIVATE_KEY wins over any key file.
+    if let Some(pem) = &config.auth.private_key_pem {
+        let source = KeySource::Variable("CKPLAN_PRIVATE_KEY");
+        return Ok(RequestSigner::from_pem_text(
+            key_id,
+            pem.expose(),
+            source,
+            passphrase,
+        )?);
+    }
     let key_file = config
         .auth
         .private_key_file
@@ -81,7 +92,7 @@ pub fn signer(config: &Config) -> Result<RequestSigner, ConnectError> {
         .ok_or_else(|| ConnectError::NoKeyFile {
             config: config.path.clone(),
         })?;
-    Ok(RequestSigner::from_pem_file(key_id, &key_file)?)
+    Ok(RequestSigner::from_pem_file(key_id, &key_file, passphrase)?)
 }
 
 pub async fn connect(config: &Config, options: ClientOptions) -> Result<Connection, ConnectError> {

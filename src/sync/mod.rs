@@ -165,6 +165,25 @@ pub fn input_digests(config: &Config) -> std::io::Result<Vec<InputDigest>> {
         .collect()
 }
 
+/// As [`input_digests`], a file that cannot be read left out (it differs from any digest).
+pub fn input_digests_lenient(config: &Config) -> Vec<InputDigest> {
+    let directory = config.directory();
+    let mut files = vec![config.path.clone()];
+    for type_config in config.types.values() {
+        files.extend(type_config.files.iter().cloned());
+    }
+    files
+        .iter()
+        .filter_map(|file| {
+            let bytes = std::fs::read(file).ok()?;
+            Some(InputDigest {
+                path: relative(directory, file),
+                blake3: blake3::hash(&bytes).to_hex().to_string(),
+            })
+        })
+        .collect()
+}
+
 fn relative(directory: &Path, file: &Path) -> String {
     let shown = file.strip_prefix(directory).unwrap_or(file);
     shown

@@ -351,7 +351,7 @@ fn expected(name: &str) -> Expected {
             None,
             None,
             None,
-            "key file `keys/key.pem` is not a P-256 (prime256v1) private key in SEC1 (`EC PRIVATE KEY`) or PKCS#8 (`PRIVATE KEY`) PEM: public key error: unknown/unsupported algorithm OID: 1.2.840.10045.3.1.7 (is it a key on another curve, or RSA?)",
+            "key file `keys/key.pem` holds a key on curve P-384 (secp384r1), but CloudKit server-to-server keys are P-256 (prime256v1)",
         ),
         "generated_key_rsa" => (
             "keys/key.pem",
@@ -359,7 +359,7 @@ fn expected(name: &str) -> Expected {
             None,
             None,
             None,
-            "key file `keys/key.pem` is not a P-256 (prime256v1) private key in SEC1 (`EC PRIVATE KEY`) or PKCS#8 (`PRIVATE KEY`) PEM: public key error: unknown/unsupported algorithm OID: 1.2.840.10045.2.1 (is it a key on another curve, or RSA?)",
+            "key file `keys/key.pem` holds an RSA key, but CloudKit server-to-server keys are ECDSA P-256 (prime256v1)",
         ),
         "generated_key_public_instead_of_private" => (
             "keys/key.pem",
@@ -367,7 +367,7 @@ fn expected(name: &str) -> Expected {
             None,
             None,
             None,
-            "key file `keys/key.pem` is not a P-256 (prime256v1) private key in SEC1 (`EC PRIVATE KEY`) or PKCS#8 (`PRIVATE KEY`) PEM: no `EC PRIVATE KEY` or `PRIVATE KEY` PEM block found",
+            "key file `keys/key.pem` holds no private key PEM block (`EC PRIVATE KEY`, `PRIVATE KEY` or `ENCRYPTED PRIVATE KEY`); it holds `PUBLIC KEY`",
         ),
         "generated_key_unreadable" => (
             "keys/key.pem",

@@ -313,6 +313,8 @@ impl Setup {
             .env_remove("CKPLAN_CONFIG")
             .env_remove("CKPLAN_KEY_ID")
             .env_remove("CKPLAN_PRIVATE_KEY_FILE")
+            .env_remove("CKPLAN_PRIVATE_KEY")
+            .env_remove("CKPLAN_KEY_PASSPHRASE")
             .env_remove("CKPLAN_LOG")
             .env("NO_COLOR", "1")
             .envs(env.iter().copied())

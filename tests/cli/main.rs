@@ -12,6 +12,7 @@ mod example_sportstime;
 mod export;
 mod field_safety;
 mod lifecycle;
+mod misleads;
 mod plan;
 mod preflight;
 mod references;

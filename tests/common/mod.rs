@@ -245,6 +245,8 @@ impl Env {
             .env_remove("CKPLAN_CONFIG")
             .env_remove("CKPLAN_KEY_ID")
             .env_remove("CKPLAN_PRIVATE_KEY_FILE")
+            .env_remove("CKPLAN_PRIVATE_KEY")
+            .env_remove("CKPLAN_KEY_PASSPHRASE")
             .env_remove("CKPLAN_LOG")
             .env_remove("CKPLAN_TIMESTAMP")
             .env_remove("CKPLAN_RANDOMNESS_SEED")

@@ -5,7 +5,7 @@
 use super::{CommandError, ErrorKind};
 use crate::apply::journal::JournalError;
 use crate::apply::{ApplyError, SessionError};
-use crate::cloudkit::auth::KeyError;
+use crate::cloudkit::auth::{KeyError, KeyProblem};
 use crate::cloudkit::CloudKitError;
 use crate::config::ConfigError;
 use crate::ops::import::ImportError;
@@ -54,10 +54,19 @@ impl Classify for KeyError {
         ErrorKind::Config
     }
     fn hints(&self) -> Vec<String> {
+        let new_key = "or make a new P-256 key pair with `ckplan keygen -o FILE` (or `openssl ecparam -name prime256v1 -genkey -noout -out key.pem`) and register its public half in CloudKit Console";
         match self {
-            KeyError::NotP256Private { .. } => {
-                vec!["make a key pair with `ckplan keygen -o FILE`".to_owned()]
-            }
+            KeyError::Private { problem, .. } => match problem {
+                KeyProblem::EncryptedSec1 => vec![
+                    "convert it to encrypted PKCS#8 with `openssl pkcs8 -topk8 -in KEY.pem -out key.p8.pem` and set CKPLAN_KEY_PASSPHRASE, or decrypt it with `openssl ec -in KEY.pem -out key.pem` and keep that file private".to_owned(),
+                ],
+                KeyProblem::NeedsPassphrase | KeyProblem::Decrypt => {
+                    vec!["set CKPLAN_KEY_PASSPHRASE to the passphrase the key was encrypted with".to_owned()]
+                }
+                _ => vec![format!(
+                    "use the P-256 key whose public half is registered in CloudKit Console, {new_key}"
+                )],
+            },
             _ => Vec::new(),
         }
     }
@@ -114,7 +123,8 @@ impl Classify for ApplyError {
 impl Classify for SessionError {
     fn kind(&self) -> ErrorKind {
         match self {
-            SessionError::Locked { .. } => ErrorKind::User,
+            SessionError::Locked { .. } | SessionError::Unwritable { .. } => ErrorKind::User,
+            SessionError::Lock { .. } => ErrorKind::Internal,
             SessionError::Journal(error) => Classify::kind(error),
             SessionError::Apply(error) => Classify::kind(error),
             SessionError::MoveAside { .. } | SessionError::WriteReceipt { .. } => {
@@ -128,6 +138,27 @@ impl Classify for SessionError {
                 "wait for that apply to finish; if its process is gone, the lock went with it"
                     .to_owned(),
             ],
+            SessionError::Lock { .. } => vec![
+                "the lock and the journal live beside the plan: make its directory writable, or copy the plan into a writable directory and apply the copy"
+                    .to_owned(),
+            ],
+            SessionError::Unwritable { what: "receipt", .. } => vec![
+                "create the directory first, or choose a writable path with `--receipt FILE`"
+                    .to_owned(),
+            ],
+            SessionError::Unwritable { .. } => vec![
+                "the journal lives beside the plan: copy the plan into a writable directory and apply the copy"
+                    .to_owned(),
+            ],
+            SessionError::WriteReceipt { plan, .. } => vec![format!(
+                "run `{}` with a writable FILE: it sends nothing already done and writes the receipt from the journal",
+                crate::render::shell_command(&[
+                    "apply",
+                    &plan.display().to_string(),
+                    "--receipt",
+                    "FILE"
+                ])
+            )],
             SessionError::Journal(error) => Classify::hints(error),
             SessionError::Apply(error) => Classify::hints(error),
             _ => Vec::new(),

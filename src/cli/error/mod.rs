@@ -83,6 +83,21 @@ impl CommandError {
         self
     }
 
+    /// Makes every command a hint suggests (`` `ckplan …` ``) carry `--config CONFIG`, so
+    /// that it runs against the configuration the failed command used.
+    pub fn with_config_in_hints(mut self, config: &std::path::Path) -> Self {
+        let option = format!(
+            "`ckplan --config {} ",
+            crate::render::shell_word(&config.display().to_string())
+        );
+        for hint in &mut self.hints {
+            if !hint.contains("`ckplan --config ") {
+                *hint = hint.replace("`ckplan ", &option);
+            }
+        }
+        self
+    }
+
     /// Wraps the error in `context`, keeping kind and hints.
     pub fn context(self, context: impl std::fmt::Display + Send + Sync + 'static) -> Self {
         Self {

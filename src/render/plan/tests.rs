@@ -128,6 +128,13 @@ fn long_strings_are_line_diffs() {
 }
 
 #[test]
+fn issue_17_line_diffs_are_bounded_by_size() {
+    assert!(line_diff_is_bounded(2_000, 2_000));
+    assert!(!line_diff_is_bounded(20_000, 20_000));
+    assert!(!line_diff_is_bounded(usize::MAX, 2));
+}
+
+#[test]
 fn dry_run_counts_agree_with_their_nouns() {
     let plan = plan_with(vec![delete("game-9")], true, 1);
     assert_eq!(

@@ -1,0 +1,63 @@
+//! The key's environment: `CKPLAN_KEY_ID`, `CKPLAN_PRIVATE_KEY_FILE`, `CKPLAN_PRIVATE_KEY`
+//! (the PEM text itself, as CI secrets hold it) and `CKPLAN_KEY_PASSPHRASE`, read as
+//! [`Overrides`] of the config; and the warnings about how the key is kept.
+
+use super::Printer;
+use crate::config::{Config, Endpoint, Overrides, Secret};
+use std::path::PathBuf;
+
+/// The credential variables, empty values ignored; the secret ones never leave a [`Secret`].
+pub fn environment_overrides(printer: &Printer) -> Overrides {
+    let secret = |name: &str| {
+        std::env::var(name)
+            .ok()
+            .filter(|v| !v.trim().is_empty())
+            .map(Secret::new)
+    };
+    let overrides = Overrides {
+        key_id: std::env::var("CKPLAN_KEY_ID")
+            .ok()
+            .filter(|v| !v.is_empty()),
+        private_key_file: std::env::var_os("CKPLAN_PRIVATE_KEY_FILE")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from),
+        private_key_pem: secret("CKPLAN_PRIVATE_KEY"),
+        key_passphrase: secret("CKPLAN_KEY_PASSPHRASE"),
+    };
+    if overrides.private_key_pem.is_some() && overrides.private_key_file.is_some() {
+        printer.warn(
+            "CKPLAN_PRIVATE_KEY and CKPLAN_PRIVATE_KEY_FILE are both set; using CKPLAN_PRIVATE_KEY",
+        );
+    }
+    overrides
+}
+
+/// The embedded emulator's key guards nothing; a real key file readable by others does (a
+/// key from CKPLAN_PRIVATE_KEY has no file).
+pub fn warn_about_key_file(config: &Config, printer: &Printer) {
+    let embedded = matches!(config.endpoint, Endpoint::Embedded { .. });
+    if let (Some(key_file), None, false) = (
+        &config.auth.private_key_file,
+        &config.auth.private_key_pem,
+        embedded,
+    ) {
+        warn_if_readable_by_others(key_file, printer);
+    }
+}
+
+#[cfg(unix)]
+fn warn_if_readable_by_others(path: &std::path::Path, printer: &Printer) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(metadata) = std::fs::metadata(path) {
+        if metadata.permissions().mode() & 0o077 != 0 {
+            printer.warn(format_args!(
+                "private key `{}` is readable by group or others; run `chmod 600 {}`",
+                path.display(),
+                path.display()
+            ));
+        }
+    }
+}
+
+#[cfg(not(unix))]
+fn warn_if_readable_by_others(_path: &std::path::Path, _printer: &Printer) {}
