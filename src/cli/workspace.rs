@@ -13,10 +13,13 @@ use anyhow::{bail, Context};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::PathBuf;
 
-/// `CKPLAN_KEY_ID` and `CKPLAN_PRIVATE_KEY_FILE`, empty values ignored.
+/// `CKPLAN_KEY_ID`, `CKPLAN_PRIVATE_KEY_FILE` and `CKPLAN_TEAM_ID`, empty values ignored.
 pub fn environment_overrides() -> Overrides {
     Overrides {
         key_id: std::env::var("CKPLAN_KEY_ID")
+            .ok()
+            .filter(|v| !v.is_empty()),
+        team_id: std::env::var("CKPLAN_TEAM_ID")
             .ok()
             .filter(|v| !v.is_empty()),
         private_key_file: std::env::var_os("CKPLAN_PRIVATE_KEY_FILE")
