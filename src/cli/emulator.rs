@@ -3,6 +3,7 @@
 
 use super::{CommandResult, ExitStatus, Globals};
 use crate::cloudkit::auth;
+use crate::cloudkit::token::ManagementToken;
 use crate::emulator::{self, EmulatorConfig, Faults, RegisteredKey};
 use anyhow::Context;
 use std::net::SocketAddr;
@@ -81,6 +82,14 @@ pub struct Args {
     /// instead of 404 "Did not find record type"), as in production after a deploy
     #[arg(long = "record-type", value_name = "TYPE")]
     pub record_types: Vec<String>,
+    /// The management token the schema API (`/v1/database/…`) accepts; without it every
+    /// schema request is refused with 401
+    #[arg(long, value_name = "TOKEN", value_parser = management_token)]
+    pub management_token: Option<ManagementToken>,
+}
+
+fn management_token(text: &str) -> Result<ManagementToken, String> {
+    ManagementToken::new(text).map_err(|error| error.to_string())
 }
 
 fn seconds(text: &str) -> Result<f64, String> {
@@ -149,6 +158,7 @@ pub async fn run(args: Args, globals: &Globals) -> CommandResult {
         seed: args.seed,
         gzip: !args.no_gzip,
         record_types: args.record_types,
+        management_token: args.management_token,
     };
     let running = emulator::start(config)
         .await

@@ -4,6 +4,7 @@ pub mod auth;
 pub mod client;
 pub mod error;
 pub mod retry;
+pub mod token;
 pub mod wire;
 
 pub use client::{Client, ClientOptions, Lookup, OperationResult, RecordFailure};
