@@ -33,6 +33,7 @@ pub mod menu;
 pub mod output;
 pub mod plan;
 mod prompt;
+pub mod schema;
 pub mod show;
 mod signals;
 pub mod validate;
@@ -74,6 +75,7 @@ pub enum Command {
     Doctor(doctor::Args),
     Plan(plan::Args),
     Show(show::Args),
+    Schema(schema::Args),
     Apply(apply::Args),
     Import(import::Args),
     DeleteAll(delete_all::Args),
@@ -188,6 +190,7 @@ pub async fn dispatch(command: Command, globals: Globals) -> CommandResult {
         Command::Doctor(args) => doctor::run(args, globals).await,
         Command::Plan(args) => plan::run(args, globals).await,
         Command::Show(args) => show::run(args, globals),
+        Command::Schema(args) => schema::run(args, globals).await,
         Command::Apply(args) => apply::run(args, globals).await,
         Command::Import(args) => import::run(args, globals).await,
         Command::DeleteAll(args) => delete_all::run(args, globals).await,

@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod client;
 pub mod error;
+pub mod management;
 pub mod retry;
 pub mod token;
 pub mod wire;

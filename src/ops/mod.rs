@@ -4,3 +4,4 @@
 
 pub mod delete_all;
 pub mod import;
+pub mod schema;
