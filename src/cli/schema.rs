@@ -11,7 +11,7 @@ use crate::config::{Config, Endpoint, DEFAULT_ENDPOINT};
 use crate::emulator::{self, EmulatorConfig, RunningEmulator};
 use crate::ops::schema as ops;
 use crate::record::Environment;
-use crate::render::escape;
+use crate::render::{escape, escape_lines};
 use crate::schema::{self, SchemaDiff};
 
 /// The CloudKit schema the config needs, and its difference from an environment's
@@ -56,7 +56,9 @@ pub async fn run(args: Args, globals: &Globals) -> CommandResult {
     let needed = ops::needed(&config);
     match args.action {
         Action::Show => {
-            globals.printer.data(&escape(&schema::print(&needed)))?;
+            globals
+                .printer
+                .data(&escape_lines(&schema::print(&needed)))?;
             Ok(ExitStatus::Success)
         }
         Action::Diff {

@@ -13,5 +13,6 @@ mod field_safety;
 mod lifecycle;
 mod plan;
 mod preflight;
+mod schema;
 mod show;
 mod validate;
