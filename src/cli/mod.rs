@@ -134,6 +134,11 @@ impl Globals {
     }
 }
 
+/// The environment variable `name`, unless unset or empty.
+fn non_empty_variable(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
 /// The run's context from the environment: `CKPLAN_TIMESTAMP` (RFC 3339) pins every "now",
 /// `CKPLAN_RANDOMNESS_SEED` (an integer) seeds retry jitter and the embedded emulator.
 fn context_from_environment() -> Result<Context, CommandError> {

@@ -16,16 +16,12 @@ use std::path::PathBuf;
 /// `CKPLAN_KEY_ID`, `CKPLAN_PRIVATE_KEY_FILE` and `CKPLAN_TEAM_ID`, empty values ignored.
 pub fn environment_overrides() -> Overrides {
     Overrides {
-        key_id: non_empty_variable("CKPLAN_KEY_ID"),
-        team_id: non_empty_variable("CKPLAN_TEAM_ID"),
+        key_id: super::non_empty_variable("CKPLAN_KEY_ID"),
+        team_id: super::non_empty_variable("CKPLAN_TEAM_ID"),
         private_key_file: std::env::var_os("CKPLAN_PRIVATE_KEY_FILE")
             .filter(|v| !v.is_empty())
             .map(PathBuf::from),
     }
-}
-
-fn non_empty_variable(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
 /// The configuration in force: the file (`--config`, `CKPLAN_CONFIG`, `./ckplan.yaml`)
