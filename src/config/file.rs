@@ -87,13 +87,38 @@ pub struct TypeFile {
     pub location_tolerance: Option<f64>,
 }
 
-/// One field of a type: its type name alone, or with the indexes it needs.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// One field of a type: its type name alone, or with the indexes it needs. Read by hand
+/// rather than as an untagged enum, which would buffer the value and so lose the place and
+/// key path of a YAML error inside it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(untagged)]
 pub enum FieldEntry {
     Type(String),
     Detailed(FieldDetail),
+}
+
+impl<'de> Deserialize<'de> for FieldEntry {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Entry;
+        impl<'de> serde::de::Visitor<'de> for Entry {
+            type Value = FieldEntry;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a type name or {type, indexes}")
+            }
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<FieldEntry, E> {
+                Ok(FieldEntry::Type(text.to_owned()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<FieldEntry, A::Error> {
+                let deserializer = serde::de::value::MapAccessDeserializer::new(map);
+                FieldDetail::deserialize(deserializer).map(FieldEntry::Detailed)
+            }
+        }
+        deserializer.deserialize_any(Entry)
+    }
 }
 
 impl FieldEntry {
