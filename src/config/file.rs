@@ -87,9 +87,7 @@ pub struct TypeFile {
     pub location_tolerance: Option<f64>,
 }
 
-/// One field of a type: its type name alone, or with the indexes it needs. Read by hand
-/// rather than as an untagged enum, which would buffer the value and so lose the place and
-/// key path of a YAML error inside it.
+/// One field of a type: its type name alone, or with the indexes it needs.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(untagged)]
@@ -98,6 +96,8 @@ pub enum FieldEntry {
     Detailed(FieldDetail),
 }
 
+// Read by hand rather than as an untagged enum, which would buffer the value and so lose
+// the place and key path of a YAML error inside it.
 impl<'de> Deserialize<'de> for FieldEntry {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Entry;
