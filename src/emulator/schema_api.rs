@@ -271,3 +271,77 @@ pub(super) fn admin(
     }
     Some(json_reply(StatusCode::OK, &json!({"deployed": container})))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(content_type: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(hyper::header::CONTENT_TYPE, content_type.parse().unwrap());
+        headers
+    }
+
+    #[test]
+    fn issue_20_the_file_part_is_found_among_others() {
+        let body =
+            "preamble\r\n--b1\r\nContent-Disposition: form-data; name=\"other\"\r\n\r\nx\r\n\
+                    --b1\r\ncontent-disposition: form-data; name=\"file\"; filename=\"blob\"\r\n\
+                    Content-Type: application/octet-stream\r\n\r\nDEFINE SCHEMA\r\n\r\n--b1--\r\n";
+        let file = multipart_file(
+            &headers("multipart/form-data; boundary=b1"),
+            body.as_bytes(),
+        );
+        assert_eq!(file.unwrap(), b"DEFINE SCHEMA\r\n");
+        let quoted = headers("multipart/form-data; boundary=\"b1\"");
+        assert!(multipart_file(&quoted, body.as_bytes()).is_ok());
+        let no_file = "--b1\r\nContent-Disposition: form-data; name=\"other\"\r\n\r\nx\r\n--b1--";
+        let error = multipart_file(&quoted, no_file.as_bytes()).unwrap_err();
+        assert_eq!(error, "the multipart body has no part named `file`");
+        let error = multipart_file(&headers("text/plain"), body.as_bytes()).unwrap_err();
+        assert!(
+            error.starts_with("expected a multipart/form-data body"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn issue_20_routes_take_either_case_and_refuse_the_rest() {
+        let base = "/v1/database/teams/T/containers/iCloud.x/environments";
+        let export = route(&Method::GET, &format!("{base}/DEVELOPMENT/schema/export"))
+            .ok()
+            .unwrap();
+        assert_eq!(
+            (export.operation, export.environment),
+            (Operation::Export, Environment::Development)
+        );
+        assert_eq!(export.container, "iCloud.x");
+        let import = route(&Method::PUT, &format!("{base}/production/schema"))
+            .ok()
+            .unwrap();
+        assert_eq!(
+            (import.operation, import.environment),
+            (Operation::Import, Environment::Production)
+        );
+        let status = |method: Method, path: String| route(&method, &path).err().unwrap().0;
+        assert_eq!(
+            status(Method::POST, format!("{base}/development/schema/export")),
+            StatusCode::METHOD_NOT_ALLOWED
+        );
+        assert_eq!(
+            status(Method::GET, format!("{base}/staging/schema/export")),
+            StatusCode::BAD_REQUEST
+        );
+        assert_eq!(
+            status(Method::GET, format!("{base}/development/schema/other")),
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(
+            status(
+                Method::GET,
+                "/v1/database/teams//containers/c/environments/development/schema/export".into()
+            ),
+            StatusCode::NOT_FOUND
+        );
+    }
+}

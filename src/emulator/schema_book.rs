@@ -204,3 +204,61 @@ fn just_in_time_type(fields: BTreeMap<String, FieldDef>) -> RecordTypeDef {
     }
     definition
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::emulator::store::{Indexes, Store};
+
+    const TEXT: &str = "DEFINE SCHEMA RECORD TYPE Team (name STRING, founded INT64);";
+
+    #[test]
+    fn issue_20_import_rules() {
+        let store = Store::new(Indexes::default());
+        let mut book = SchemaBook::default();
+        let development = Environment::Development;
+        let error = book
+            .check(&store, "c", Environment::Production, TEXT)
+            .unwrap_err();
+        assert_eq!(error, NOT_APPLICABLE_IN_PRODUCTION);
+        let error = book
+            .check(&store, "c", development, "DEFINE SCHEMA RECORD TYPE (")
+            .unwrap_err();
+        assert_eq!(
+            error,
+            "schema error at line 1, column 27: expected a record type name, found `(`"
+        );
+        let schema = book.check(&store, "c", development, TEXT).unwrap();
+        book.import("c", development, schema);
+        // A retype is refused; a dropped field is fine until it is deployed.
+        let retyped = "DEFINE SCHEMA RECORD TYPE Team (name STRING, founded STRING);";
+        let error = book.check(&store, "c", development, retyped).unwrap_err();
+        assert!(
+            error.starts_with("cannot change type of field 'founded'"),
+            "{error}"
+        );
+        let dropped = "DEFINE SCHEMA RECORD TYPE Team (name STRING);";
+        assert!(book.check(&store, "c", development, dropped).is_ok());
+        book.deploy(&store, "c");
+        let error = book.check(&store, "c", development, dropped).unwrap_err();
+        assert!(
+            error.contains("'founded'") && error.contains("deployed to production"),
+            "{error}"
+        );
+        let error = book
+            .check(&store, "c", development, "DEFINE SCHEMA")
+            .unwrap_err();
+        assert!(
+            error.starts_with("cannot delete record type 'Team'"),
+            "{error}"
+        );
+        // Other containers are untouched; the managed Users type is always exported.
+        let other = book.export(&store, "other", Environment::Production);
+        assert_eq!(other.types.keys().collect::<Vec<_>>(), ["Users"]);
+        let round = SchemaBook::from_json(book.to_json().to_string().as_bytes()).unwrap();
+        assert_eq!(
+            round.export(&store, "c", Environment::Production),
+            book.export(&store, "c", Environment::Production)
+        );
+    }
+}
