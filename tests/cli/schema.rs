@@ -323,3 +323,63 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// Apple's own client, CKTool JS, against the emulator: not run by default (it needs Node
+/// and `npm install @apple/cktool.database@1.3.2 @apple/cktool.target.nodejs` in
+/// `CKPLAN_CKTOOL_JS`, a directory). `cargo test --test cli cktool -- --ignored`.
+#[test]
+#[ignore = "needs Node and CKTool JS installed in CKPLAN_CKTOOL_JS"]
+fn issue_20_cktool_js_validates_imports_and_exports() {
+    let modules = std::env::var("CKPLAN_CKTOOL_JS")
+        .expect("set CKPLAN_CKTOOL_JS to a directory holding node_modules/@apple/cktool.database");
+    let env = schema_env();
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/cktool-js/schema.mjs");
+    let output = std::process::Command::new("node")
+        .env(
+            "NODE_PATH",
+            std::path::Path::new(&modules).join("node_modules"),
+        )
+        .arg(script)
+        .args([env.url(), TOKEN, CONTAINER])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let steps: std::collections::BTreeMap<String, serde_json::Value> = stdout
+        .lines()
+        .map(|line| {
+            let value: serde_json::Value = serde_json::from_str(line).unwrap();
+            (value["step"].as_str().unwrap().to_owned(), value)
+        })
+        .collect();
+    assert_eq!(steps["validate"]["isValid"], true, "{stdout}");
+    assert_eq!(steps["validate-bad"]["isValid"], false, "{stdout}");
+    assert!(steps["validate-bad"]["errorMessage"]
+        .as_str()
+        .unwrap()
+        .contains("line 1, column 32"));
+    assert_eq!(steps["import"]["statusCode"], 202, "{stdout}");
+    assert_eq!(steps["export"]["statusCode"], 200, "{stdout}");
+    let text = steps["export"]["text"].as_str().unwrap();
+    assert!(
+        text.contains("title         STRING QUERYABLE SORTABLE"),
+        "{text}"
+    );
+    assert!(text.contains("RECORD TYPE Users ("), "{text}");
+    let production = &steps["import-production"];
+    assert_eq!(production["statusCode"], 400, "{stdout}");
+    assert_eq!(
+        production["result"]["reason"],
+        "endpoint not applicable in the environment 'production'"
+    );
+    assert_eq!(steps["wrong-token"]["statusCode"], 401, "{stdout}");
+    assert_eq!(
+        steps["wrong-token"]["result"]["message"],
+        "AUTHENTICATION_FAILED"
+    );
+}
