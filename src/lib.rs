@@ -49,4 +49,5 @@ pub mod ops;
 pub mod plan;
 pub mod record;
 pub mod render;
+pub mod schema;
 pub mod sync;

@@ -1,5 +1,5 @@
 //! The key's environment: `CKPLAN_KEY_ID`, `CKPLAN_PRIVATE_KEY_FILE`, `CKPLAN_PRIVATE_KEY`
-//! (the PEM text itself, as CI secrets hold it) and `CKPLAN_KEY_PASSPHRASE`, read as
+//! (the PEM text itself, as CI secrets hold it), `CKPLAN_KEY_PASSPHRASE` and `CKPLAN_TEAM_ID`, read as
 //! [`Overrides`] of the config; and the warnings about how the key is kept.
 
 use super::Printer;
@@ -18,6 +18,7 @@ pub fn environment_overrides(printer: &Printer) -> Overrides {
         key_id: std::env::var("CKPLAN_KEY_ID")
             .ok()
             .filter(|v| !v.is_empty()),
+        team_id: super::non_empty_variable("CKPLAN_TEAM_ID"),
         private_key_file: std::env::var_os("CKPLAN_PRIVATE_KEY_FILE")
             .filter(|v| !v.is_empty())
             .map(PathBuf::from),

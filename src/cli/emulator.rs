@@ -3,6 +3,7 @@
 
 use super::{CommandResult, ExitStatus, Globals};
 use crate::cloudkit::auth;
+use crate::cloudkit::token::ManagementToken;
 use crate::emulator::{self, EmulatorConfig, Faults, RegisteredKey};
 use anyhow::Context;
 use std::net::SocketAddr;
@@ -85,6 +86,14 @@ pub struct Args {
     /// are deleted, as CloudKit does asynchronously (0: before the next request is answered)
     #[arg(long, value_name = "MS", default_value_t = 0)]
     pub cascade_delay_ms: u64,
+    /// The management token the schema API (`/v1/database/…`) accepts; without it every
+    /// schema request is refused with 401
+    #[arg(long, value_name = "TOKEN", value_parser = management_token)]
+    pub management_token: Option<ManagementToken>,
+}
+
+fn management_token(text: &str) -> Result<ManagementToken, String> {
+    ManagementToken::new(text).map_err(|error| error.to_string())
 }
 
 fn seconds(text: &str) -> Result<f64, String> {
@@ -154,6 +163,7 @@ pub async fn run(args: Args, globals: &Globals) -> CommandResult {
         gzip: !args.no_gzip,
         record_types: args.record_types,
         cascade_delay_ms: args.cascade_delay_ms,
+        management_token: args.management_token,
     };
     let running = emulator::start(config)
         .await

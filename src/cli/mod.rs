@@ -36,6 +36,7 @@ pub mod output;
 pub mod plan;
 mod prompt;
 mod read_bar;
+pub mod schema;
 pub mod show;
 mod signals;
 pub mod validate;
@@ -77,6 +78,7 @@ pub enum Command {
     Doctor(doctor::Args),
     Plan(plan::Args),
     Show(show::Args),
+    Schema(schema::Args),
     Apply(apply::Args),
     Import(import::Args),
     DeleteAll(delete_all::Args),
@@ -161,6 +163,11 @@ impl Globals {
     }
 }
 
+/// The environment variable `name`, unless unset or empty.
+fn non_empty_variable(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
 /// The run's context from the environment: `CKPLAN_TIMESTAMP` (RFC 3339) pins every "now",
 /// `CKPLAN_RANDOMNESS_SEED` (an integer) seeds retry jitter and the embedded emulator.
 fn context_from_environment() -> Result<Context, CommandError> {
@@ -221,6 +228,7 @@ pub async fn dispatch(command: Command, globals: Globals) -> CommandResult {
         Command::Doctor(args) => doctor::run(args, globals).await,
         Command::Plan(args) => plan::run(args, globals).await,
         Command::Show(args) => show::run(args, globals),
+        Command::Schema(args) => schema::run(args, globals).await,
         Command::Apply(args) => apply::run(args, globals).await,
         Command::Import(args) => import::run(args, globals).await,
         Command::DeleteAll(args) => delete_all::run(args, globals).await,

@@ -3,7 +3,9 @@
 pub mod auth;
 pub mod client;
 pub mod error;
+pub mod management;
 pub mod retry;
+pub mod token;
 pub mod wire;
 
 pub use client::{Client, ClientOptions, Lookup, OperationResult, RecordFailure};

@@ -14,6 +14,10 @@ use std::path::PathBuf;
 pub struct ConfigFile {
     /// CloudKit container identifier, e.g. `iCloud.com.example.SportsTime`.
     pub container: String,
+    /// Apple Developer team identifier (Membership page), which the schema API's paths
+    /// name (`ckplan schema diff`). `CKPLAN_TEAM_ID` overrides it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub team_id: Option<String>,
     pub environment: Environment,
     /// Default `public` (server-to-server keys reach the public database only).
     #[serde(default = "default_database")]
@@ -42,6 +46,11 @@ pub struct AuthFile {
     /// PEM file, relative to the config file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub private_key_file: Option<PathBuf>,
+    /// A file holding the CloudKit management token (CloudKit Console, "Tokens & Keys")
+    /// for the schema API, relative to the config file. `CKPLAN_MANAGEMENT_TOKEN` (the
+    /// token itself) wins over it. Never the token itself: the config is committed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub management_token_file: Option<PathBuf>,
 }
 
 /// One data file, or several whose records are merged (a recordName must be unique
@@ -65,15 +74,84 @@ pub struct TypeFile {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub record_name: Option<String>,
     /// CloudKit type of each field: `STRING`, `INT64`, `DOUBLE`, `TIMESTAMP`, `BYTES`,
-    /// `LOCATION`, `ASSETID`, `REFERENCE` (optionally `REFERENCE(Type)`), or `<TYPE>_LIST`.
+    /// `LOCATION`, `ASSETID`, `REFERENCE` (optionally `REFERENCE(Type)`), or `<TYPE>_LIST`;
+    /// or `{type: TYPE, indexes: [QUERYABLE, SORTABLE, SEARCHABLE]}` to declare the
+    /// field's indexes in the schema (`ckplan schema show`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub fields: BTreeMap<String, String>,
+    pub fields: BTreeMap<String, FieldEntry>,
     /// Fields the app writes itself: never compared, never sent.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ignore_fields: Vec<String>,
     /// Latitude/longitude tolerance when comparing LOCATION values; default 0.0001.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub location_tolerance: Option<f64>,
+}
+
+/// One field of a type: its type name alone, or with the indexes it needs.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(untagged)]
+pub enum FieldEntry {
+    Type(String),
+    Detailed(FieldDetail),
+}
+
+// Read by hand rather than as an untagged enum, which would buffer the value and so lose
+// the place and key path of a YAML error inside it.
+impl<'de> Deserialize<'de> for FieldEntry {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Entry;
+        impl<'de> serde::de::Visitor<'de> for Entry {
+            type Value = FieldEntry;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a type name or {type, indexes}")
+            }
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<FieldEntry, E> {
+                Ok(FieldEntry::Type(text.to_owned()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<FieldEntry, A::Error> {
+                let deserializer = serde::de::value::MapAccessDeserializer::new(map);
+                FieldDetail::deserialize(deserializer).map(FieldEntry::Detailed)
+            }
+        }
+        deserializer.deserialize_any(Entry)
+    }
+}
+
+impl FieldEntry {
+    /// The type name as written.
+    pub fn type_name(&self) -> &str {
+        match self {
+            FieldEntry::Type(name) => name,
+            FieldEntry::Detailed(detail) => &detail.field_type,
+        }
+    }
+
+    /// The index names as written (none for the short form).
+    pub fn index_names(&self) -> &[String] {
+        match self {
+            FieldEntry::Type(_) => &[],
+            FieldEntry::Detailed(detail) => &detail.indexes,
+        }
+    }
+}
+
+/// `{type: STRING, indexes: [QUERYABLE, SORTABLE]}`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct FieldDetail {
+    /// As in the short form: `STRING`, `INT64`, `REFERENCE(Type)`, `STRING_LIST`, ...
+    #[serde(rename = "type")]
+    pub field_type: String,
+    /// Indexes of the field in the CloudKit schema: `QUERYABLE` (filters), `SORTABLE`
+    /// (sorts), `SEARCHABLE` (full-text tokens, STRING only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(feature = "schema", schemars(with = "Vec<crate::schema::Index>"))]
+    pub indexes: Vec<String>,
 }
 
 impl ConfigFile {

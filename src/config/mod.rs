@@ -10,7 +10,7 @@ mod order;
 mod problem;
 mod template;
 
-pub use file::{AuthFile, ConfigFile, FileList, TypeFile};
+pub use file::{AuthFile, ConfigFile, FieldDetail, FieldEntry, FileList, TypeFile};
 pub(crate) use order::referenced_names;
 pub use order::{type_order, TypeOrder};
 pub use problem::{Origin, Place, Problem, Severity};
@@ -19,6 +19,7 @@ pub use template::{NameTemplate, TemplateError};
 use crate::diff::CompareRules;
 use crate::record::{Database, Environment, Target};
 use crate::record::{FieldType, RecordType, ScalarType};
+use crate::schema::Index;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
@@ -41,6 +42,8 @@ pub enum Endpoint {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Overrides {
     pub key_id: Option<String>,
+    /// `CKPLAN_TEAM_ID`.
+    pub team_id: Option<String>,
     /// As given (relative to the working directory, not the config file).
     pub private_key_file: Option<PathBuf>,
     /// The PEM text itself (a CI secret); wins over any key file.
@@ -58,6 +61,9 @@ pub struct Auth {
     pub private_key_pem: Option<Secret>,
     /// `CKPLAN_KEY_PASSPHRASE`.
     pub key_passphrase: Option<Secret>,
+    /// Resolved against the config file's directory. The token itself is never part of
+    /// the configuration.
+    pub management_token_file: Option<PathBuf>,
 }
 
 /// Text that must never be shown (a private key, a passphrase): `Debug` says only that it is
@@ -129,6 +135,9 @@ pub struct TypeConfig {
     pub files: Vec<PathBuf>,
     pub record_name: Option<NameTemplate>,
     pub fields: BTreeMap<String, FieldSpec>,
+    /// Schema indexes declared per field (`{type: …, indexes: […]}`); fields without any
+    /// are absent.
+    pub indexes: BTreeMap<String, BTreeSet<Index>>,
     pub ignore_fields: BTreeSet<String>,
     pub location_tolerance: f64,
 }
@@ -149,6 +158,8 @@ pub struct Config {
     /// The file it was read from, as given.
     pub path: PathBuf,
     pub container: String,
+    /// The Apple Developer team, for the schema API.
+    pub team_id: Option<String>,
     pub environment: Environment,
     pub database: Database,
     pub zone: String,
@@ -216,6 +227,9 @@ impl Config {
     pub fn resolve(path: &Path, overrides: &Overrides) -> Result<Config, ConfigError> {
         let mut config = Self::load(path)?;
         config.auth.apply(overrides);
+        if let Some(team_id) = &overrides.team_id {
+            config.team_id = Some(team_id.clone());
+        }
         Ok(config)
     }
 
@@ -265,6 +279,7 @@ impl Config {
         Ok(Config {
             path: path.to_owned(),
             container: target.container,
+            team_id: overrides.team_id.clone(),
             environment: target.environment,
             database: target.database,
             zone: target.zone,
@@ -393,6 +408,7 @@ fn resolve(path: &Path, text: &str, file: ConfigFile) -> Result<Config, ConfigEr
     Ok(Config {
         path: path.to_owned(),
         container: file.container,
+        team_id: file.team_id,
         environment: file.environment,
         database: file.database,
         zone: file.zone,
@@ -400,6 +416,7 @@ fn resolve(path: &Path, text: &str, file: ConfigFile) -> Result<Config, ConfigEr
         auth: Auth {
             key_id: auth.key_id,
             private_key_file: auth.private_key_file.map(|p| directory.join(p)),
+            management_token_file: auth.management_token_file.map(|p| directory.join(p)),
             ..Auth::default()
         },
         types,
@@ -482,18 +499,51 @@ fn resolve_type(
             ),
         ));
     }
+    let mut indexes = BTreeMap::new();
+    for (field, entry) in &file.fields {
+        let declared = parse_indexes(entry.index_names()).map_err(|message| {
+            (
+                "fields",
+                format!("type `{name}`, field `{field}`: {message}"),
+            )
+        })?;
+        if !declared.is_empty() {
+            indexes.insert(field.clone(), declared);
+        }
+    }
     let fields = file
         .fields
-        .into_iter()
-        .map(|(field, type_name)| (field, parse_field_spec(&type_name)))
+        .iter()
+        .map(|(field, entry)| (field.clone(), parse_field_spec(entry.type_name())))
         .collect();
     Ok(TypeConfig {
         files: files.into_iter().map(|f| directory.join(f)).collect(),
         record_name,
         fields,
+        indexes,
         ignore_fields: file.ignore_fields.into_iter().collect(),
         location_tolerance,
     })
+}
+
+/// `QUERYABLE`, `SORTABLE`, `SEARCHABLE`, each at most once.
+fn parse_indexes(names: &[String]) -> Result<BTreeSet<Index>, String> {
+    let mut indexes = BTreeSet::new();
+    for name in names {
+        let index = Index::ALL
+            .into_iter()
+            .find(|index| index.keyword() == name.trim())
+            .ok_or_else(|| {
+                format!(
+                    "unknown index `{}` (expected QUERYABLE, SORTABLE or SEARCHABLE)",
+                    crate::record::identifier::escaped(name)
+                )
+            })?;
+        if !indexes.insert(index) {
+            return Err(format!("index `{index}` is listed twice"));
+        }
+    }
+    Ok(indexes)
 }
 
 /// `INT64`, `STRING_LIST`, `REFERENCE`, `REFERENCE(Stadium)`, `REFERENCE_LIST(Team)`.

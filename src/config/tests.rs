@@ -401,6 +401,19 @@ fn arb_text() -> impl proptest::strategy::Strategy<Value = String> {
     "\\PC{0,12}"
 }
 
+fn arb_field_entry() -> impl proptest::strategy::Strategy<Value = FieldEntry> {
+    use proptest::prelude::*;
+    prop_oneof![
+        arb_text().prop_map(FieldEntry::Type),
+        (arb_text(), prop::collection::vec(arb_text(), 0..3)).prop_map(|(field_type, indexes)| {
+            FieldEntry::Detailed(FieldDetail {
+                field_type,
+                indexes,
+            })
+        }),
+    ]
+}
+
 fn arb_type_file() -> impl proptest::strategy::Strategy<Value = TypeFile> {
     use proptest::prelude::*;
     let files = prop_oneof![
@@ -411,7 +424,7 @@ fn arb_type_file() -> impl proptest::strategy::Strategy<Value = TypeFile> {
     (
         files,
         prop::option::of(arb_text()),
-        prop::collection::btree_map(arb_text(), arb_text(), 0..3),
+        prop::collection::btree_map(arb_text(), arb_field_entry(), 0..3),
         prop::collection::vec(arb_text(), 0..3),
         prop::option::of(-1e6f64..1e6),
     )
@@ -442,28 +455,36 @@ fn arb_config_file() -> impl proptest::strategy::Strategy<Value = ConfigFile> {
         arb_text(),
     );
     let auth = prop::option::of(
-        (prop::option::of(arb_text()), prop::option::of(arb_text())).prop_map(|(key_id, file)| {
-            AuthFile {
+        (
+            prop::option::of(arb_text()),
+            prop::option::of(arb_text()),
+            prop::option::of(arb_text()),
+        )
+            .prop_map(|(key_id, file, token_file)| AuthFile {
                 key_id,
                 private_key_file: file.map(PathBuf::from),
-            }
-        }),
+                management_token_file: token_file.map(PathBuf::from),
+            }),
     );
     (
         target,
         prop::option::of(arb_text()),
         auth,
         prop::collection::btree_map(arb_text(), arb_type_file(), 0..3),
+        prop::option::of(arb_text()),
     )
         .prop_map(
-            |((container, environment, database, zone), endpoint, auth, types)| ConfigFile {
-                container,
-                environment,
-                database,
-                zone,
-                endpoint,
-                auth,
-                types,
+            |((container, environment, database, zone), endpoint, auth, types, team_id)| {
+                ConfigFile {
+                    container,
+                    team_id,
+                    environment,
+                    database,
+                    zone,
+                    endpoint,
+                    auth,
+                    types,
+                }
             },
         )
 }
@@ -515,4 +536,52 @@ fn issue_19_secrets_never_show_in_debug() {
     );
     assert!(!shown.contains("sesame"), "{shown}");
     assert!(shown.contains("Secret(..)"), "{shown}");
+}
+
+#[test]
+fn issue_20_fields_declare_indexes_beside_the_short_form() {
+    let config = Config::parse(
+        Path::new("ckplan.yaml"),
+        "container: iCloud.x\nteam_id: ABCDE12345\nenvironment: development\n\
+         auth: {management_token_file: token.txt}\n\
+         types:\n  Team:\n    file: t.json\n    fields:\n      founded: INT64\n\
+         \x20     name: {type: STRING, indexes: [QUERYABLE, SORTABLE]}\n",
+    )
+    .unwrap();
+    assert_eq!(config.team_id.as_deref(), Some("ABCDE12345"));
+    assert_eq!(
+        config.auth.management_token_file,
+        Some(PathBuf::from("token.txt"))
+    );
+    let team = &config.types[&RecordType::new("Team")];
+    assert_eq!(team.fields["name"], parse_field_spec("STRING"));
+    assert_eq!(team.fields["founded"], parse_field_spec("INT64"));
+    let name_indexes: Vec<_> = team.indexes["name"].iter().copied().collect();
+    assert_eq!(
+        name_indexes,
+        [
+            crate::schema::Index::Queryable,
+            crate::schema::Index::Sortable
+        ]
+    );
+    assert!(!team.indexes.contains_key("founded"));
+}
+
+#[test]
+fn issue_20_an_unknown_or_repeated_index_names_type_and_field() {
+    for (indexes, message) in [
+        ("[QUERYABEL]", "unknown index `QUERYABEL`"),
+        ("[SORTABLE, SORTABLE]", "index `SORTABLE` is listed twice"),
+    ] {
+        let text = format!(
+            "container: c\nenvironment: development\ntypes:\n  Team:\n    file: t.json\n\
+             \x20   fields:\n      name: {{type: STRING, indexes: {indexes}}}\n"
+        );
+        let error = Config::parse(Path::new("ckplan.yaml"), &text).unwrap_err();
+        let shown = error.to_string();
+        assert!(
+            shown.contains("type `Team`, field `name`: ") && shown.contains(message),
+            "{shown}"
+        );
+    }
 }

@@ -116,6 +116,8 @@ mod protocol;
 mod query;
 mod requests;
 mod routes;
+mod schema_api;
+mod schema_book;
 mod scope;
 mod signature;
 pub mod store;
@@ -128,6 +130,7 @@ pub use persist::PersistError;
 pub use requests::{LoggedRequest, OperationOutcome};
 pub use signature::AuthError;
 
+use crate::cloudkit::token::ManagementToken;
 use clock::Entropy;
 use persist::Persister;
 use serde::{Deserialize, Serialize};
@@ -170,6 +173,9 @@ pub struct EmulatorConfig {
     /// `DELETE_SELF` are deleted (CloudKit does it asynchronously); 0: before the next
     /// request is answered.
     pub cascade_delay_ms: u64,
+    /// The management token the schema API (`/v1/database/…`) accepts; `None` refuses
+    /// every schema request with 401.
+    pub management_token: Option<ManagementToken>,
 }
 
 impl Default for EmulatorConfig {
@@ -190,6 +196,7 @@ impl Default for EmulatorConfig {
             gzip: true,
             record_types: Vec::new(),
             cascade_delay_ms: 0,
+            management_token: None,
         }
     }
 }
@@ -277,6 +284,25 @@ struct State {
     log: requests::RequestLog,
     entropy: Entropy,
     faults: faults::Injector,
+    /// The schema API's schemas; saved to `schema_file` (in `--data DIR`) on change.
+    schemas: schema_book::SchemaBook,
+    schema_file: Option<PathBuf>,
+}
+
+/// The schema API's file in a data directory.
+const SCHEMA_FILE: &str = "schema.json";
+
+impl State {
+    /// Writes the held schemas to the data directory, when there is one.
+    fn save_schemas(&self) -> std::io::Result<()> {
+        match &self.schema_file {
+            Some(path) => {
+                let text = self.schemas.to_json().to_string();
+                crate::durable::write_atomically(path, text.as_bytes())
+            }
+            None => Ok(()),
+        }
+    }
 }
 
 /// What every connection shares.
@@ -287,6 +313,7 @@ struct Shared {
     log_requests: bool,
     clock: Clock,
     gzip: bool,
+    management_token: Option<ManagementToken>,
 }
 
 impl Shared {
@@ -371,6 +398,15 @@ pub async fn start(config: EmulatorConfig) -> anyhow::Result<RunningEmulator> {
         Some(dir) => Some(Persister::open_exclusive(dir, &mut store)?),
         None => None,
     };
+    let schema_file = config.data_dir.as_ref().map(|dir| dir.join(SCHEMA_FILE));
+    let schemas = match &schema_file {
+        Some(path) if path.exists() => {
+            let bytes = std::fs::read(path)?;
+            schema_book::SchemaBook::from_json(&bytes)
+                .map_err(|reason| anyhow::anyhow!("`{}` is corrupt: {reason}", path.display()))?
+        }
+        _ => schema_book::SchemaBook::default(),
+    };
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
     let shared = Arc::new(Shared {
@@ -381,12 +417,15 @@ pub async fn start(config: EmulatorConfig) -> anyhow::Result<RunningEmulator> {
             log: requests::RequestLog::default(),
             entropy: Entropy::seeded(config.seed),
             faults: faults::Injector::new(config.faults),
+            schemas,
+            schema_file,
         }),
         keys: config.keys,
         clock_skew: config.clock_skew,
         log_requests: config.log_requests,
         clock: config.clock,
         gzip: config.gzip,
+        management_token: config.management_token,
     });
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let task = tokio::spawn(routes::serve(listener, shared.clone(), stopped));

@@ -11,6 +11,7 @@ use super::faults::{CommitFault, Hook, PageFault, RequestFault};
 use super::persist::Pending;
 use super::protocol::{self, Endpoint, Reply, Route};
 use super::requests::{LoggedRequest, OperationOutcome};
+use super::schema_api;
 use super::signature::{self, SignedRequest};
 use super::store::{RequestError, Scope};
 use super::translate;
@@ -164,7 +165,15 @@ async fn respond(
 ) -> Result<Reply, Dropped> {
     settle_cascades(shared);
     if path.starts_with("/_emulator/") {
+        if let Some(reply) = schema_api::admin(shared, method, path, query) {
+            return Ok(reply);
+        }
         return Ok(admin::handle(shared, method, path, query, body));
+    }
+    if schema_api::owns(path) {
+        let (reply, endpoint) = schema_api::handle(shared, method, path, headers, body);
+        trace.endpoint = endpoint;
+        return Ok(reply);
     }
     let signed = SignedRequest {
         headers,

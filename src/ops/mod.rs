@@ -5,3 +5,4 @@
 pub mod delete_all;
 pub mod export;
 pub mod import;
+pub mod schema;

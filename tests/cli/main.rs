@@ -16,6 +16,7 @@ mod misleads;
 mod plan;
 mod preflight;
 mod references;
+mod schema;
 mod show;
 mod show_markdown;
 mod validate;

@@ -97,6 +97,11 @@ impl Env {
 
     /// A project whose in-process emulator injects `faults`.
     pub fn with_faults(faults: Faults) -> Self {
+        Self::with_emulator(|config| config.faults = faults)
+    }
+
+    /// A project whose in-process emulator is configured as usual, then by `edit`.
+    pub fn with_emulator(edit: impl FnOnce(&mut EmulatorConfig)) -> Self {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -104,15 +109,15 @@ impl Env {
             .unwrap();
         let (private_pem, public_pem) = generate_key_pair();
         let key = ckplan::cloudkit::auth::parse_public_pem(&public_pem).unwrap();
-        let config = EmulatorConfig {
+        let mut config = EmulatorConfig {
             keys: vec![RegisteredKey {
                 key_id: Some(KEY_ID.to_owned()),
                 key,
             }],
-            faults,
             record_types: DEPLOYED_TYPES.iter().map(|t| (*t).to_owned()).collect(),
             ..EmulatorConfig::default()
         };
+        edit(&mut config);
         let running = runtime.block_on(emulator::start(config)).unwrap();
         let url = running.url();
         Self::finish(
@@ -247,6 +252,8 @@ impl Env {
             .env_remove("CKPLAN_PRIVATE_KEY_FILE")
             .env_remove("CKPLAN_PRIVATE_KEY")
             .env_remove("CKPLAN_KEY_PASSPHRASE")
+            .env_remove("CKPLAN_MANAGEMENT_TOKEN")
+            .env_remove("CKPLAN_TEAM_ID")
             .env_remove("CKPLAN_LOG")
             .env_remove("CKPLAN_TIMESTAMP")
             .env_remove("CKPLAN_RANDOMNESS_SEED")

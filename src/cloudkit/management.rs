@@ -1,0 +1,202 @@
+//! The CloudKit Database API v1 schema endpoints (`docs/protocol.md`, "Schema API"): another
+//! URL family than Web Services (`/v1/database/teams/{teamId}/containers/{containerId}/
+//! environments/{ENVIRONMENT}/schema…`, default host `https://api.icloud.apple.com`) and
+//! another credential (a management token in `X-Apple-CloudKit-Management-Token`, never a
+//! server-to-server signature). Export, validate and import, typed; every non-2xx reply
+//! becomes a [`ManagementError`] from its `RequestError` body.
+
+use super::token::ManagementToken;
+use crate::record::Environment;
+use serde::Deserialize;
+
+/// Where the schema API lives when the records go to CloudKit itself.
+pub const DEFAULT_MANAGEMENT_ENDPOINT: &str = "https://api.icloud.apple.com";
+const TOKEN_HEADER: &str = "X-Apple-CloudKit-Management-Token";
+
+/// What the schema API said no to, or why it could not be asked.
+#[derive(Debug, thiserror::Error)]
+pub enum ManagementError {
+    #[error("schema API request `{operation}` could not be sent to `{url}`")]
+    Transport {
+        operation: &'static str,
+        url: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("the schema API refused the management token (HTTP 401): {reason}")]
+    Unauthorized { reason: String },
+    #[error("the schema API answered `{operation}` with HTTP {status} {code}: {reason}")]
+    Service {
+        operation: &'static str,
+        status: u16,
+        code: String,
+        reason: String,
+    },
+    #[error("the schema API's reply to `{operation}` is not what the API documents: {reason}")]
+    Decode {
+        operation: &'static str,
+        reason: String,
+    },
+}
+
+/// `RequestError` of the Database API (`@apple/cktool.api.base`).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RequestError {
+    #[serde(default)]
+    message: String,
+    #[serde(default)]
+    reason: String,
+}
+
+/// `CKDBValidateSchemaResponse`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ValidateResponse {
+    is_valid: bool,
+    #[serde(default)]
+    error_message: Option<String>,
+}
+
+/// The schema endpoints of one container environment.
+#[derive(Debug)]
+pub struct SchemaApi {
+    http: reqwest::Client,
+    /// `{endpoint}/v1/database/teams/{team}/containers/{container}/environments/{ENV}`.
+    base: String,
+    token: ManagementToken,
+}
+
+impl SchemaApi {
+    /// `endpoint` without a trailing slash (`https://api.icloud.apple.com` or an emulator).
+    pub fn new(
+        endpoint: &str,
+        team_id: &str,
+        container: &str,
+        environment: Environment,
+        token: ManagementToken,
+    ) -> Result<Self, ManagementError> {
+        let environment = match environment {
+            Environment::Development => "DEVELOPMENT",
+            Environment::Production => "PRODUCTION",
+        };
+        let base = format!(
+            "{}/v1/database/teams/{}/containers/{}/environments/{environment}",
+            endpoint.trim_end_matches('/'),
+            encoded(team_id),
+            encoded(container),
+        );
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(60))
+            .build()
+            .map_err(|source| ManagementError::Transport {
+                operation: "connect",
+                url: base.clone(),
+                source,
+            })?;
+        Ok(Self { http, base, token })
+    }
+
+    /// `GET …/schema/export`: the environment's schema text.
+    pub async fn export(&self) -> Result<String, ManagementError> {
+        let url = format!("{}/schema/export", self.base);
+        let request = self.http.get(&url);
+        let body = self.send("export", &url, request).await?;
+        String::from_utf8(body).map_err(|_| ManagementError::Decode {
+            operation: "export",
+            reason: "the schema is not UTF-8".to_owned(),
+        })
+    }
+
+    /// `POST …/schema/validate`: `Ok(None)` when `text` could be imported, else CloudKit's
+    /// reason.
+    pub async fn validate(&self, text: &str) -> Result<Option<String>, ManagementError> {
+        let url = format!("{}/schema/validate", self.base);
+        let request = self.multipart(self.http.post(&url), text);
+        let body = self.send("validate", &url, request).await?;
+        let reply: ValidateResponse =
+            serde_json::from_slice(&body).map_err(|error| ManagementError::Decode {
+                operation: "validate",
+                reason: error.to_string(),
+            })?;
+        Ok(match reply.is_valid {
+            true => None,
+            false => Some(reply.error_message.unwrap_or_default()),
+        })
+    }
+
+    /// `PUT …/schema`: replaces the environment's schema by `text` (202).
+    pub async fn import(&self, text: &str) -> Result<(), ManagementError> {
+        let url = format!("{}/schema", self.base);
+        let request = self.multipart(self.http.put(&url), text);
+        self.send("import", &url, request).await.map(drop)
+    }
+
+    /// `text` as the multipart part `file`, written by hand (one part, a fixed boundary
+    /// that the schema language cannot contain: it has no `=`).
+    fn multipart(&self, request: reqwest::RequestBuilder, text: &str) -> reqwest::RequestBuilder {
+        const BOUNDARY: &str = "ckplan=schema=boundary";
+        let body = format!(
+            "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; \
+             filename=\"schema.ckdb\"\r\nContent-Type: application/octet-stream\r\n\r\n\
+             {text}\r\n--{BOUNDARY}--\r\n"
+        );
+        request
+            .header(
+                "Content-Type",
+                format!("multipart/form-data; boundary=\"{BOUNDARY}\""),
+            )
+            .body(body)
+    }
+
+    async fn send(
+        &self,
+        operation: &'static str,
+        url: &str,
+        request: reqwest::RequestBuilder,
+    ) -> Result<Vec<u8>, ManagementError> {
+        let transport = |source| ManagementError::Transport {
+            operation,
+            url: url.to_owned(),
+            source,
+        };
+        let reply = request
+            .header(TOKEN_HEADER, self.token.expose())
+            .send()
+            .await
+            .map_err(transport)?;
+        let status = reply.status();
+        let body = reply.bytes().await.map_err(transport)?.to_vec();
+        if status.is_success() {
+            return Ok(body);
+        }
+        let error: RequestError = serde_json::from_slice(&body).unwrap_or(RequestError {
+            message: String::new(),
+            reason: String::from_utf8_lossy(&body).chars().take(200).collect(),
+        });
+        if status.as_u16() == 401 {
+            return Err(ManagementError::Unauthorized {
+                reason: error.reason,
+            });
+        }
+        Err(ManagementError::Service {
+            operation,
+            status: status.as_u16(),
+            code: error.message,
+            reason: error.reason,
+        })
+    }
+}
+
+/// A path segment with everything but `A-Za-z0-9._-` percent-encoded.
+fn encoded(segment: &str) -> String {
+    let mut out = String::with_capacity(segment.len());
+    for byte in segment.bytes() {
+        if byte.is_ascii_alphanumeric() || b"._-".contains(&byte) {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}

@@ -1,0 +1,121 @@
+//! `ckplan schema`: the schema the configuration needs (`needed`), its difference from
+//! what an environment holds (`compare`), and bringing development up to it (`apply`:
+//! merged into the exported schema so nothing there is lost, validated, imported,
+//! confirmed by a fresh export). Production is never written: its difference is the list
+//! of CloudKit Console steps.
+
+use crate::cloudkit::management::{ManagementError, SchemaApi};
+use crate::config::Config;
+use crate::record::Database;
+use crate::schema::{
+    self, DataType, FieldDef, Index, Permission, Primitive, RecordTypeDef, Schema, SchemaDiff,
+    SchemaError, CREATE_TIME, RECORD_ID,
+};
+use std::collections::BTreeSet;
+
+/// Why the schema could not be compared or applied.
+#[derive(Debug, thiserror::Error)]
+pub enum SchemaOpError {
+    #[error(transparent)]
+    Api(#[from] ManagementError),
+    #[error("the schema exported from CloudKit is unreadable at {0}")]
+    Unreadable(#[source] SchemaError),
+    #[error("{count} field(s) exist in CloudKit with another type than the config needs: {}", list.join("; "))]
+    Conflicts { count: usize, list: Vec<String> },
+    #[error("CloudKit refused the merged schema: {reason}")]
+    Invalid { reason: String },
+    #[error("after the import CloudKit's schema still lacks {}", list.join("; "))]
+    NotConfirmed { list: Vec<String> },
+}
+
+/// The schema the configuration needs: every configured type with its configured fields
+/// (CloudKit types; `ASSETID` is `ASSET`), the indexes each field declares, the
+/// system-field indexes ckplan's own reads need (`___recordID` QUERYABLE for unfiltered
+/// queries, `___createTime` QUERYABLE and SORTABLE for partitioned reads) and, in the
+/// public database, the grants server-to-server writes need (CREATE and WRITE to
+/// `_creator` and `_icloud`) and the app's readers (READ to `_world`). Fields of an
+/// unknown type (reported by `validate`) are left out.
+pub fn needed(config: &Config) -> Schema {
+    let mut schema = Schema::default();
+    for (record_type, type_config) in &config.types {
+        let mut definition = RecordTypeDef::default();
+        let system = [
+            (RECORD_ID, Primitive::Reference, vec![Index::Queryable]),
+            (
+                CREATE_TIME,
+                Primitive::Timestamp,
+                vec![Index::Queryable, Index::Sortable],
+            ),
+        ];
+        for (name, primitive, indexes) in system {
+            definition.fields.insert(
+                name.to_owned(),
+                FieldDef {
+                    data_type: DataType::scalar(primitive),
+                    indexes: indexes.into_iter().collect(),
+                },
+            );
+        }
+        for (field, spec) in &type_config.fields {
+            let Some(data_type) = DataType::of_field_type(&spec.field_type) else {
+                continue;
+            };
+            let indexes = type_config.indexes.get(field).cloned().unwrap_or_default();
+            definition
+                .fields
+                .insert(field.clone(), FieldDef { data_type, indexes });
+        }
+        if config.database == Database::Public {
+            let writes: BTreeSet<_> = [Permission::Create, Permission::Write].into();
+            definition.grants.insert("_creator".into(), writes.clone());
+            definition.grants.insert("_icloud".into(), writes);
+            definition
+                .grants
+                .insert("_world".into(), [Permission::Read].into());
+        }
+        schema
+            .types
+            .insert(record_type.as_str().to_owned(), definition);
+    }
+    schema
+}
+
+/// The environment's schema, exported and read.
+pub async fn export(api: &SchemaApi) -> Result<Schema, SchemaOpError> {
+    let text = api.export().await?;
+    schema::parse(&text).map_err(SchemaOpError::Unreadable)
+}
+
+/// What `needed` lacks in the environment, and what cannot be made so.
+pub async fn compare(api: &SchemaApi, needed: &Schema) -> Result<SchemaDiff, SchemaOpError> {
+    let actual = export(api).await?;
+    Ok(schema::missing(needed, &actual))
+}
+
+/// Brings a development environment up to `needed`; returns what was added (empty when
+/// nothing was missing). A retype is refused before anything is sent.
+pub async fn apply(api: &SchemaApi, needed: &Schema) -> Result<SchemaDiff, SchemaOpError> {
+    let actual = export(api).await?;
+    let diff = schema::missing(needed, &actual);
+    if !diff.conflicts.is_empty() {
+        return Err(SchemaOpError::Conflicts {
+            count: diff.conflicts.len(),
+            list: diff.conflicts.iter().map(ToString::to_string).collect(),
+        });
+    }
+    if diff.additions.is_empty() {
+        return Ok(diff);
+    }
+    let text = schema::print(&schema::merged(&actual, needed));
+    if let Some(reason) = api.validate(&text).await? {
+        return Err(SchemaOpError::Invalid { reason });
+    }
+    api.import(&text).await?;
+    let after = compare(api, needed).await?;
+    if !after.additions.is_empty() {
+        return Err(SchemaOpError::NotConfirmed {
+            list: after.additions.iter().map(ToString::to_string).collect(),
+        });
+    }
+    Ok(diff)
+}
