@@ -7,9 +7,10 @@ use crate::apply::session::{Paths, Previous, Session, SessionError};
 use crate::apply::{ApplyOptions, OnConflict, StopFlag};
 use crate::config::Config;
 use crate::lock::Holder;
+use crate::ops::plan_check::{self, Checks};
 use crate::plan::{file, Plan};
 use crate::render::{self, plural};
-use anyhow::{bail, Context};
+use anyhow::{anyhow, Context};
 use std::path::{Path, PathBuf};
 
 /// Batches in flight by default (see the README's Performance section for the measurement).
@@ -61,8 +62,13 @@ pub async fn run(args: Args, globals: &Globals) -> CommandResult {
             let file::VerifiedPlan { plan, checksum } = file::read_bytes(&bytes)
                 .with_context(|| format!("refusing plan `{}`", path.display()))?;
             drop(bytes);
-            let config = config_for_plan(&plan, &path, globals)?;
-            check_target(&plan, &config, &path)?;
+            let config = super::plan_config::config_for_plan(&plan, &path, globals)?;
+            plan_check::check(&plan, &config, Checks::TargetAndEndpoint).map_err(|mismatch| {
+                anyhow!(
+                    "refusing plan `{}`: {mismatch}; nothing was sent",
+                    path.display()
+                )
+            })?;
             warn_about_changed_inputs(&plan, &config, globals);
             workspace::production_guard(&config, args.allow_production, globals)?;
             Ok(apply_plan(&config, &plan, &checksum, &path, &args, globals).await?)
@@ -71,59 +77,10 @@ pub async fn run(args: Args, globals: &Globals) -> CommandResult {
     }
 }
 
-/// The configuration a saved plan is applied with: the config file in force when there is
-/// one; with no `--config` and no `./ckplan.yaml`, the plan alone (its target and endpoint)
-/// with the credentials from the environment, so a deploy job needs only the plan file
-/// and `CKPLAN_KEY_ID` with the key.
-fn config_for_plan(plan: &Plan, path: &Path, globals: &Globals) -> anyhow::Result<Config> {
-    let default_path = globals.config_path();
-    if globals.config.is_some() || default_path.exists() {
-        return workspace::load_config(globals);
-    }
-    let beside = path
-        .parent()
-        .unwrap_or(Path::new(""))
-        .join(default_path.file_name().unwrap_or_default());
-    let config = Config::for_plan(
-        &beside,
-        plan.target.clone(),
-        plan.endpoint.as_deref(),
-        &super::credentials::environment_overrides(&globals.printer),
-    )
-    .with_context(|| {
-        format!(
-            "no `{}` here, and plan `{}` cannot be applied on its own",
-            default_path.display(),
-            path.display()
-        )
-    })?;
-    Ok(config)
-}
-
 fn parse_parallelism(text: &str) -> Result<usize, String> {
     match text.parse::<usize>() {
         Ok(n) if (1..=64).contains(&n) => Ok(n),
         _ => Err(format!("`{text}` is not a number from 1 to 64")),
-    }
-}
-
-fn check_target(plan: &Plan, config: &Config, path: &Path) -> anyhow::Result<()> {
-    let configured = config.target();
-    if plan.target != configured {
-        bail!(
-            "refusing plan `{}`: it was made for `{}` but the configuration targets `{}`; nothing was sent",
-            path.display(),
-            plan.target,
-            configured
-        );
-    }
-    let endpoint = config.endpoint_text();
-    match &plan.endpoint {
-        Some(planned) if *planned != endpoint => bail!(
-            "refusing plan `{}`: it was made against endpoint `{planned}` but the configuration points at `{endpoint}`; nothing was sent",
-            path.display()
-        ),
-        _ => Ok(()),
     }
 }
 

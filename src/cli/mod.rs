@@ -34,6 +34,7 @@ pub mod keygen;
 pub mod menu;
 pub mod output;
 pub mod plan;
+mod plan_config;
 mod prompt;
 mod read_bar;
 pub mod schema;

@@ -3,6 +3,7 @@
 //! [`render_plan`] is shared with `ckplan plan`, which shows the same text on terminals.
 
 use super::{CommandError, CommandResult, ExitStatus, Globals};
+use crate::ops::plan_check::{self, Checks};
 use crate::plan::{file, Plan};
 use crate::render::markdown::{self, MarkdownOptions};
 use crate::render::{Backend, Json, Text};
@@ -118,15 +119,11 @@ fn check_target(plan: &Plan, globals: &Globals, path: &str) -> Result<(), Comman
     }
     let config = crate::config::Config::load(&config_path)
         .with_context(|| format!("failed to check plan `{path}` against its configuration"))?;
-    let configured = config.target();
-    if plan.target != configured {
-        return Err(CommandError::user(format_args!(
-            "refusing plan `{path}`: it was made for `{}` but `{}` targets `{}`",
-            plan.target,
-            config_path.display(),
-            configured
+    plan_check::check(plan, &config, Checks::Target).map_err(|mismatch| {
+        CommandError::user(format_args!(
+            "refusing plan `{path}`: {mismatch} (`{}`)",
+            config_path.display()
         ))
-        .with_hint("pass the matching --config, or review it where no ckplan.yaml is in use"));
-    }
-    Ok(())
+        .with_hint("pass the matching --config, or review it where no ckplan.yaml is in use")
+    })
 }

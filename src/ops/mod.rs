@@ -5,4 +5,5 @@
 pub mod delete_all;
 pub mod export;
 pub mod import;
+pub mod plan_check;
 pub mod schema;

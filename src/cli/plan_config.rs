@@ -1,0 +1,37 @@
+//! The configuration `apply PLAN` runs with: the config file in force, or, where there is
+//! none, the plan's own target and endpoint with the credentials from the environment.
+
+use super::Globals;
+use crate::config::Config;
+use crate::plan::Plan;
+use anyhow::Context;
+use std::path::Path;
+
+/// The configuration a saved plan is applied with: the config file in force when there is
+/// one; with no `--config` and no `./ckplan.yaml`, the plan alone (its target and endpoint)
+/// with the credentials from the environment, so a deploy job needs only the plan file
+/// and `CKPLAN_KEY_ID` with the key.
+pub fn config_for_plan(plan: &Plan, path: &Path, globals: &Globals) -> anyhow::Result<Config> {
+    let default_path = globals.config_path();
+    if globals.config.is_some() || default_path.exists() {
+        return super::workspace::load_config(globals);
+    }
+    let beside = path
+        .parent()
+        .unwrap_or(Path::new(""))
+        .join(default_path.file_name().unwrap_or_default());
+    let config = Config::for_plan(
+        &beside,
+        plan.target.clone(),
+        plan.endpoint.as_deref(),
+        &super::credentials::environment_overrides(&globals.printer),
+    )
+    .with_context(|| {
+        format!(
+            "no `{}` here, and plan `{}` cannot be applied on its own",
+            default_path.display(),
+            path.display()
+        )
+    })?;
+    Ok(config)
+}

@@ -1,0 +1,52 @@
+//! The checks a saved plan must pass against the configuration in use, before `show`
+//! reviews it or `apply` sends anything: one place, typed errors, the same rule for both
+//! commands (a plan reviewed or applied against the wrong container, environment, database
+//! or zone is the mistake these checks exist for).
+
+use crate::config::Config;
+use crate::plan::Plan;
+use crate::record::Target;
+
+/// Why a plan does not belong to the configuration in use.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum PlanMismatch {
+    #[error("it was made for `{planned}` but the configuration targets `{configured}`")]
+    Target { planned: Target, configured: Target },
+    /// Only `apply` checks it: reads from the embedded emulator are not CloudKit's.
+    #[error(
+        "it was made against endpoint `{planned}` but the configuration points at `{configured}`"
+    )]
+    Endpoint { planned: String, configured: String },
+}
+
+/// What to compare.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Checks {
+    /// Container, environment, database and zone (`show`).
+    Target,
+    /// The target, then the endpoint the plan's reads went to (`apply`).
+    TargetAndEndpoint,
+}
+
+/// `Ok` when `plan` was made for `config`'s target (and endpoint, when asked). A plan that
+/// records no endpoint (older plans) passes the endpoint check.
+pub fn check(plan: &Plan, config: &Config, checks: Checks) -> Result<(), PlanMismatch> {
+    let configured = config.target();
+    if plan.target != configured {
+        return Err(PlanMismatch::Target {
+            planned: plan.target.clone(),
+            configured,
+        });
+    }
+    if checks == Checks::Target {
+        return Ok(());
+    }
+    let endpoint = config.endpoint_text();
+    match &plan.endpoint {
+        Some(planned) if *planned != endpoint => Err(PlanMismatch::Endpoint {
+            planned: planned.clone(),
+            configured: endpoint,
+        }),
+        _ => Ok(()),
+    }
+}
