@@ -134,10 +134,11 @@ pub fn finish(applied: Applied, again: &str, printer: &Printer) -> anyhow::Resul
     }
     if report.cancelled {
         stderrln!("Apply interrupted: {line}; {not_started} planned changes not started.");
-        anyhow::bail!(
+        printer.error(format_args!(
             "apply interrupted; the journal holds every outcome so far; {}",
             resume()
-        );
+        ));
+        return Ok(ExitStatus::Interrupted);
     }
     let conflicts = plural(totals.conflicts, "conflict");
     if report.has_conflicts() && not_started > 0 {

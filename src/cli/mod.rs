@@ -91,13 +91,16 @@ pub enum Command {
 }
 
 /// The process exit status: 0 success, 1 error, 2 changes present (`--detailed-exitcode`),
-/// 3 apply stopped on conflicts.
+/// 3 apply stopped on conflicts, 130 apply interrupted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ExitStatus {
     Success,
     Error,
     ChangesPresent,
     Conflicts,
+    /// Stopped by Ctrl-C or SIGTERM after the batches in flight (128 + SIGINT, the shell's
+    /// convention, as Terraform does).
+    Interrupted,
 }
 
 impl From<ExitStatus> for ExitCode {
@@ -107,6 +110,7 @@ impl From<ExitStatus> for ExitCode {
             ExitStatus::Error => 1,
             ExitStatus::ChangesPresent => 2,
             ExitStatus::Conflicts => 3,
+            ExitStatus::Interrupted => 130,
         })
     }
 }

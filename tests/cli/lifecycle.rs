@@ -158,7 +158,7 @@ fn issue_10_sigterm_stops_after_the_batches_in_flight_and_the_run_resumes() {
     proxy.release();
     let status = child.wait().unwrap();
     let stderr = stderr.all();
-    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert_eq!(status.code(), Some(130), "{stderr}");
     assert!(stderr.contains("apply interrupted"), "{stderr}");
     assert!(
         stderr.contains("run `ckplan apply out.plan` again to resume"),
