@@ -49,6 +49,8 @@ pub struct Args {
     /// Smart sync: apply without asking
     #[arg(long, conflicts_with = "plan")]
     pub auto_approve: bool,
+    #[command(flatten)]
+    pub guards: super::plan::GuardArgs,
     /// Smart sync: only this record type (repeatable)
     #[arg(long = "type", value_name = "TYPE", conflicts_with = "plan")]
     pub types: Vec<String>,
@@ -70,6 +72,7 @@ pub async fn run(args: Args, globals: &Globals) -> CommandResult {
                 )
             })?;
             warn_about_changed_inputs(&plan, &config, globals);
+            args.guards.check(&plan, "nothing was sent")?;
             workspace::production_guard(&config, args.allow_production, globals)?;
             Ok(apply_plan(&config, &plan, &checksum, &path, &args, globals).await?)
         }
@@ -118,6 +121,7 @@ async fn smart_sync(config: &Config, args: &Args, globals: &Globals) -> CommandR
     let plan =
         workspace::make_plan(config, globals, &args.types, args.delete_orphans, false).await?;
     printer.status(render::summary::plan_summary(&plan).trim_end());
+    args.guards.check(&plan, "nothing was sent")?;
     if args.dry_run {
         printer.data(&render::plan::dry_run(&plan))?;
         return Ok(ExitStatus::Success);

@@ -1,6 +1,7 @@
 //! `ckplan plan`: read CloudKit, compare, and write a reviewable plan file.
 
-use super::{output, workspace, CommandResult, ExitStatus, Globals};
+use super::{output, workspace, CommandError, CommandResult, ExitStatus, Globals};
+use crate::ops::guard;
 use crate::plan::file;
 use crate::render;
 use anyhow::Context;
@@ -31,6 +32,34 @@ pub struct Args {
     /// orphans this plan keeps)
     #[arg(long)]
     pub detailed_exitcode: bool,
+    #[command(flatten)]
+    pub guards: GuardArgs,
+}
+
+/// `--max-deletes` and `--max-changes`, shared by `plan` and `apply`.
+#[derive(Clone, Copy, Debug, Default, clap::Args)]
+pub struct GuardArgs {
+    /// Refuse a plan that deletes more than N records: nothing is written or sent
+    #[arg(long, value_name = "N")]
+    pub max_deletes: Option<usize>,
+    /// Refuse a plan that creates, updates and deletes more than N records in all
+    #[arg(long, value_name = "N")]
+    pub max_changes: Option<usize>,
+}
+
+impl GuardArgs {
+    /// Refuses `plan` when it goes over a limit, naming the counts; `what` says what was
+    /// not done.
+    pub fn check(&self, plan: &crate::plan::Plan, what: &str) -> Result<(), CommandError> {
+        let limits = guard::Limits {
+            max_deletes: self.max_deletes,
+            max_changes: self.max_changes,
+        };
+        guard::check(plan, &limits).map_err(|error| {
+            CommandError::user(format!("refusing the plan: {error}; {what}"))
+                .with_hint("review the plan; raise the limit if these changes are meant")
+        })
+    }
 }
 
 pub async fn run(args: Args, globals: &Globals) -> CommandResult {
@@ -45,6 +74,7 @@ pub async fn run(args: Args, globals: &Globals) -> CommandResult {
     )
     .await?;
     printer.status(render::summary::plan_summary(&plan).trim_end());
+    args.guards.check(&plan, "no plan was written")?;
     match &args.out {
         Some(path) => {
             crate::durable::write_atomically_with(path, |out| file::write_to(&plan, out).map(drop))

@@ -145,3 +145,54 @@ fn issue_19_export_refuses_to_overwrite_without_force_and_names_an_asset_field()
         "nothing written"
     );
 }
+
+/// Issue 19, guards: over `--max-deletes` or `--max-changes`, `plan` writes no plan and
+/// `apply` sends nothing (zero requests at the emulator), naming the counts; exit 1.
+#[test]
+fn issue_19_guards_refuse_a_plan_over_its_limits_and_send_nothing() {
+    let env = Env::new();
+    env.publish();
+    env.set_stadiums(&serde_json::json!([]));
+    let run = env.run(&[
+        "plan",
+        "--delete-orphans",
+        "--delete-referenced-orphans",
+        "--max-deletes",
+        "2",
+        "-o",
+        "big.plan",
+    ]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("refusing the plan: the plan deletes 3 records, over --max-deletes 2; no plan was written"),
+        "{}",
+        run.stderr
+    );
+    assert!(!env.path("big.plan").exists());
+    let run = env.run(&[
+        "plan",
+        "--delete-orphans",
+        "--delete-referenced-orphans",
+        "-o",
+        "big.plan",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let before = env.stats();
+    let run = env.run(&["apply", "big.plan", "--max-changes", "2"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("the plan changes 3 records (0 to create, 0 to update, 3 to delete), over --max-changes 2; nothing was sent"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(crate::common::all_requests(&before, &env.stats()), 0);
+    assert_eq!(
+        env.stored_fields()
+            .keys()
+            .filter(|k| k.starts_with("stadium-"))
+            .count(),
+        3
+    );
+    let run = env.run(&["apply", "big.plan", "--max-deletes", "3"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+}
