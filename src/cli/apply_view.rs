@@ -134,10 +134,8 @@ pub fn finish(applied: Applied, again: &str, printer: &Printer) -> anyhow::Resul
     }
     if report.cancelled {
         stderrln!("Apply interrupted: {line}; {not_started} planned changes not started.");
-        printer.error(format_args!(
-            "apply interrupted; the journal holds every outcome so far; {}",
-            resume()
-        ));
+        let journal = "the journal holds every outcome so far";
+        printer.error(format_args!("apply interrupted; {journal}; {}", resume()));
         return Ok(ExitStatus::Interrupted);
     }
     let conflicts = plural(totals.conflicts, "conflict");
