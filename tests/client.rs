@@ -313,7 +313,10 @@ async fn requests_carry_verifiable_signature_headers() {
 async fn get_signs_the_empty_body() {
     let server = Server::scripted(vec![Reply::Json(200, json!({"userRecordName": "_abc"}))]).await;
     let (client, public) = client_for(&server, 1);
-    let user: ckplan::cloudkit::wire::UserIdentity = client.get("users/current").await.unwrap();
+    let user: ckplan::cloudkit::wire::UserIdentity = client
+        .get(ckplan::cloudkit::wire::Endpoint::UsersCurrent)
+        .await
+        .unwrap();
     assert_eq!(user.user_record_name, "_abc");
     let request = &server.requests()[0];
     assert_eq!(request.method, Method::GET);
@@ -765,7 +768,7 @@ async fn modify_on_a_closed_connection_is_maybe_sent_and_not_resent() {
     let (client, _) = client_for(&server, 5);
     let error = client.modify_batch(vec![create("a")]).await.unwrap_err();
     assert!(
-        matches!(&error, CloudKitError::MaybeSent { operation, .. } if operation == "records/modify"),
+        matches!(&error, CloudKitError::MaybeSent { operation, .. } if *operation == ckplan::cloudkit::wire::Endpoint::Modify),
         "{error:?}"
     );
     assert!(error.may_have_been_applied());
@@ -849,7 +852,7 @@ async fn garbage_replies_are_undecodable_naming_the_path() {
             panic!("{error:?}")
         };
         assert_eq!(
-            (path.as_str(), *status, operation.as_str()),
+            (path.as_str(), *status, operation.path()),
             (expected_path, 200, "records/query")
         );
         assert!(error.to_string().contains(&format!("`{expected_path}`")));

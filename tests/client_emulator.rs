@@ -121,7 +121,10 @@ async fn query_all_reads_every_page_and_modify_reports_per_record_errors() {
     assert!(matches!(&found[0], Lookup::Found(r) if r.record_name.as_str() == "game-002"));
     assert!(matches!(&found[1], Lookup::NotFound(name) if name.as_str() == "nope"));
 
-    let user: UserIdentity = client.get("users/current").await.unwrap();
+    let user: UserIdentity = client
+        .get(ckplan::cloudkit::wire::Endpoint::UsersCurrent)
+        .await
+        .unwrap();
     assert!(user.user_record_name.starts_with('_'));
     emulator.shutdown().await;
 }

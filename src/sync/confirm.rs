@@ -45,7 +45,7 @@ pub async fn confirm_differences(
             Lookup::NotFound(_) => {}
             Lookup::Error(name, error) => {
                 return Err(CloudKitError::RecordFailed {
-                    operation: "records/lookup".to_owned(),
+                    operation: crate::cloudkit::wire::Endpoint::Lookup,
                     record_name: name.0,
                     code: error.server_error_code,
                     reason: error.reason,
@@ -104,6 +104,7 @@ fn recompare(
         record_name: record.record_name,
         change_tag: None,
         fields,
+        stamps: None,
     });
     compare_type(
         &record.record_type,

@@ -142,7 +142,10 @@ enum Reached {
 async fn key(client: &Client) -> (Check, Reached) {
     let key_id = client.key_id();
     let shown = &key_id[..key_id.len().min(8)];
-    match client.get::<serde_json::Value>("users/caller").await {
+    match client
+        .get::<serde_json::Value>(crate::cloudkit::wire::Endpoint::UsersCaller)
+        .await
+    {
         Ok(reply) => {
             // Apple documents `{users: [identity]}`; CloudKit JS reads the identity at the
             // top level. Either names the caller.

@@ -11,8 +11,9 @@ mod resend;
 pub use records::{Lookup, OperationResult, RecordFailure};
 
 use super::auth::{RequestSigner, HEADER_DATE, HEADER_KEY_ID, HEADER_SIGNATURE};
-use super::error::{is_read_operation, reply_error, CloudKitError};
+use super::error::{reply_error, CloudKitError};
 use super::retry::{retry_after_duration, RetryPolicy};
+use super::wire::Endpoint;
 use crate::record::Target;
 use chrono::{DateTime, Utc};
 use reqwest::{Method, Url};
@@ -213,7 +214,11 @@ impl Client {
 
     /// One POST of `body` to `operation` (such as `zones/lookup`), retried as the policy and
     /// the operation allow, its reply decoded as `Resp`.
-    pub async fn post<Req, Resp>(&self, operation: &str, body: &Req) -> Result<Resp, CloudKitError>
+    pub async fn post<Req, Resp>(
+        &self,
+        operation: Endpoint,
+        body: &Req,
+    ) -> Result<Resp, CloudKitError>
     where
         Req: Serialize + ?Sized,
         Resp: DeserializeOwned,
@@ -225,7 +230,7 @@ impl Client {
     /// empty body.
     pub async fn get<Resp: DeserializeOwned>(
         &self,
-        operation: &str,
+        operation: Endpoint,
     ) -> Result<Resp, CloudKitError> {
         let (status, reply) = self.execute(Method::GET, operation, Vec::new()).await?;
         decode(operation, status, &reply)
@@ -233,7 +238,7 @@ impl Client {
 
     async fn call<Req, Resp>(
         &self,
-        operation: &str,
+        operation: Endpoint,
         body: &Req,
     ) -> Result<(u16, Resp), CloudKitError>
     where
@@ -247,16 +252,14 @@ impl Client {
     /// One POST of `body`, retried like `post`, its 2xx reply left undecoded.
     async fn call_raw<Req>(
         &self,
-        operation: &str,
+        operation: Endpoint,
         body: &Req,
     ) -> Result<(u16, Vec<u8>), CloudKitError>
     where
         Req: Serialize + ?Sized,
     {
-        let bytes = serde_json::to_vec(body).map_err(|source| CloudKitError::Encode {
-            operation: operation.to_owned(),
-            source,
-        })?;
+        let bytes = serde_json::to_vec(body)
+            .map_err(|source| CloudKitError::Encode { operation, source })?;
         self.execute(Method::POST, operation, bytes).await
     }
 
@@ -264,7 +267,7 @@ impl Client {
     async fn execute(
         &self,
         method: Method,
-        operation: &str,
+        operation: Endpoint,
         body: Vec<u8>,
     ) -> Result<(u16, Vec<u8>), CloudKitError> {
         let url = self.url(operation)?;
@@ -282,18 +285,17 @@ impl Client {
             // A write that may have reached the server is never resent blindly: the caller
             // resolves it by looking the records up.
             let resend = error.is_retryable()
-                || (is_read_operation(operation)
-                    && matches!(error, CloudKitError::MaybeSent { .. }));
+                || (operation.retry_safe() && matches!(error, CloudKitError::MaybeSent { .. }));
             let wait = resend
                 .then(|| self.retry_wait(attempts, started, &error))
                 .flatten();
             let Some(wait) = wait else {
                 if resend {
-                    warn!(operation, attempts, error = %error, "cloudkit request failed; retries exhausted");
+                    warn!(operation = operation.path(), attempts, error = %error, "cloudkit request failed; retries exhausted");
                 }
                 return Err(error);
             };
-            debug!(operation, attempt = attempts, wait_ms = millis(wait), error = %error, "cloudkit request will be retried");
+            debug!(operation = operation.path(), attempt = attempts, wait_ms = millis(wait), error = %error, "cloudkit request will be retried");
             tokio::time::sleep(wait).await;
         }
     }
@@ -302,7 +304,7 @@ impl Client {
     async fn attempt(
         &self,
         method: &Method,
-        operation: &str,
+        operation: Endpoint,
         url: &Url,
         body: &[u8],
         attempt: u32,
@@ -329,12 +331,9 @@ impl Client {
         let reply = response
             .bytes()
             .await
-            .map_err(|source| CloudKitError::MaybeSent {
-                operation: operation.to_owned(),
-                source,
-            })?;
+            .map_err(|source| CloudKitError::MaybeSent { operation, source })?;
         debug!(
-            operation,
+            operation = operation.path(),
             attempt,
             status,
             elapsed_ms = millis(started.elapsed()),
@@ -349,7 +348,7 @@ impl Client {
         }
     }
 
-    fn url(&self, operation: &str) -> Result<Url, CloudKitError> {
+    fn url(&self, operation: Endpoint) -> Result<Url, CloudKitError> {
         let subpath = subpath(&self.inner.target, operation);
         self.inner
             .endpoint
@@ -360,25 +359,25 @@ impl Client {
             })
     }
 
-    fn count(&self, operation: &str) {
+    fn count(&self, operation: Endpoint) {
         let mut counts = self
             .inner
             .counts
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        *counts.entry(operation.to_owned()).or_insert(0) += 1;
+        *counts.entry(operation.path().to_owned()).or_insert(0) += 1;
     }
 }
 
 /// `/database/1/{container}/{environment}/{database}/{operation}`: the signed subpath of
 /// `operation` (e.g. `records/query`) at `target`.
-pub fn subpath(target: &Target, operation: &str) -> String {
+pub fn subpath(target: &Target, operation: Endpoint) -> String {
     format!(
         "/database/1/{}/{}/{}/{}",
         target.container,
         target.environment.as_str(),
         target.database.as_str(),
-        operation
+        operation.path()
     )
 }
 
@@ -410,14 +409,14 @@ fn millis(duration: Duration) -> u64 {
 
 /// Decodes a 2xx reply, naming the JSON path of the first mismatch.
 fn decode<T: DeserializeOwned>(
-    operation: &str,
+    operation: Endpoint,
     status: u16,
     body: &[u8],
 ) -> Result<T, CloudKitError> {
     let mut deserializer = serde_json::Deserializer::from_slice(body);
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
         CloudKitError::Undecodable {
-            operation: operation.to_owned(),
+            operation,
             status,
             path: error.path().to_string(),
             message: error.inner().to_string(),
@@ -426,7 +425,7 @@ fn decode<T: DeserializeOwned>(
     deserializer
         .end()
         .map_err(|error| CloudKitError::Undecodable {
-            operation: operation.to_owned(),
+            operation,
             status,
             path: ".".to_owned(),
             message: error.to_string(),
@@ -558,7 +557,7 @@ mod tests {
     #[test]
     fn decode_names_the_json_path() {
         let error = decode::<QueryResponse>(
-            "records/query",
+            Endpoint::Query,
             200,
             br#"{"records": [], "continuationMarker": 7}"#,
         )

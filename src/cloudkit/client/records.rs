@@ -4,8 +4,9 @@
 
 use super::{decode, Client, MAX_RECORDS_PER_REQUEST};
 use crate::cloudkit::error::CloudKitError;
+use crate::cloudkit::query::QuerySpec;
 use crate::cloudkit::wire::{
-    LookupEntry, LookupRequest, ModifyRequest, Operation, OperationType, Query, QueryRequest,
+    Endpoint, LookupEntry, LookupRequest, ModifyRequest, Operation, OperationType, QueryRequest,
     RecordError, RecordResult, RecordsResponse, ServerErrorCode, WireRecord, ZoneId, DEFAULT_ZONE,
 };
 use crate::record::{Record, RecordName, RecordType};
@@ -14,9 +15,9 @@ use serde_json::value::RawValue;
 use std::collections::{HashMap, HashSet};
 use tracing::debug;
 
-const QUERY: &str = "records/query";
-const LOOKUP: &str = "records/lookup";
-const MODIFY: &str = "records/modify";
+const QUERY: Endpoint = Endpoint::Query;
+const LOOKUP: Endpoint = Endpoint::Lookup;
+const MODIFY: Endpoint = Endpoint::Modify;
 
 /// The outcome for one name of a lookup.
 #[derive(Clone, Debug, PartialEq)]
@@ -67,9 +68,10 @@ impl Client {
         record_type: &RecordType,
         on_page: &mut (dyn FnMut(usize) + Send),
     ) -> Result<Vec<Record>, CloudKitError> {
+        let spec = QuerySpec::all(record_type);
         let mut read = QueryRead::default();
         let mut markers_seen = HashSet::new();
-        let mut page = self.query_page(record_type, None).await?;
+        let mut page = self.query_page(&spec, None).await?;
         loop {
             let next = page
                 .continuation_marker
@@ -82,7 +84,7 @@ impl Client {
             let (decoded, following) = match next {
                 Some(marker) if !repeated => {
                     let (decoded, following) =
-                        tokio::join!(decoding, self.query_page(record_type, Some(marker)));
+                        tokio::join!(decoding, self.query_page(&spec, Some(marker)));
                     (decoded, Some(following))
                 }
                 _ => (decoding.await, None),
@@ -111,11 +113,7 @@ impl Client {
         let request = QueryRequest {
             zone_id: self.zone_id(),
             results_limit: Some(1),
-            query: Query {
-                record_type: record_type.0.clone(),
-                filter_by: Vec::new(),
-                sort_by: Vec::new(),
-            },
+            query: QuerySpec::all(record_type).to_wire(),
             continuation_marker: None,
             desired_keys: Some(Vec::new()),
             zone_wide: None,
@@ -159,17 +157,14 @@ impl Client {
     /// One query request; the reply's marker is read, its records are kept undecoded.
     async fn query_page(
         &self,
-        record_type: &RecordType,
+        spec: &QuerySpec,
         continuation_marker: Option<String>,
     ) -> Result<QueryPage, CloudKitError> {
+        let record_type = &spec.record_type;
         let request = QueryRequest {
             zone_id: self.zone_id(),
             results_limit: Some(MAX_RECORDS_PER_REQUEST as u32),
-            query: Query {
-                record_type: record_type.0.clone(),
-                filter_by: Vec::new(),
-                sort_by: Vec::new(),
-            },
+            query: spec.to_wire(),
             continuation_marker,
             desired_keys: None,
             zone_wide: None,
@@ -328,7 +323,7 @@ async fn decode_page_in_background(page: QueryPage) -> Result<Vec<(Record, i64)>
         Err(error) => match error.try_into_panic() {
             Ok(panic) => std::panic::resume_unwind(panic),
             Err(error) => Err(CloudKitError::Undecodable {
-                operation: QUERY.to_owned(),
+                operation: QUERY,
                 status,
                 path: "records".to_owned(),
                 message: format!("decoding was cancelled: {error}"),
@@ -361,9 +356,9 @@ fn decode_page(status: u16, raw: &RawValue) -> Result<Vec<(Record, i64)>, CloudK
     entries.into_iter().map(query_record).collect()
 }
 
-fn decode_record(operation: &str, wire: &WireRecord) -> Result<Record, CloudKitError> {
+fn decode_record(operation: Endpoint, wire: &WireRecord) -> Result<Record, CloudKitError> {
     wire.to_record().map_err(|message| CloudKitError::Decode {
-        operation: operation.to_owned(),
+        operation,
         record_name: wire.record_name.clone().unwrap_or_default(),
         message,
     })
@@ -377,7 +372,7 @@ fn query_record(entry: RecordResult) -> Result<(Record, i64), CloudKitError> {
             decode_record(QUERY, &wire).map(|record| (record, modified))
         }
         RecordResult::Error(error) => Err(CloudKitError::RecordFailed {
-            operation: QUERY.to_owned(),
+            operation: QUERY,
             record_name: error.record_name.unwrap_or_default(),
             code: error.server_error_code,
             reason: error.reason,
@@ -436,7 +431,7 @@ fn operation_result(
 }
 
 fn expect_one_per_request(
-    operation: &str,
+    operation: Endpoint,
     status: u16,
     sent: usize,
     received: usize,
@@ -445,7 +440,7 @@ fn expect_one_per_request(
         return Ok(());
     }
     Err(CloudKitError::Undecodable {
-        operation: operation.to_owned(),
+        operation,
         status,
         path: "records".to_owned(),
         message: format!("expected {sent} entries, one per requested record, got {received}"),
@@ -455,7 +450,7 @@ fn expect_one_per_request(
 /// Results are matched to requests by position; a reply entry naming another record means
 /// that matching would be wrong, so it is refused.
 fn expect_name(
-    operation: &str,
+    operation: Endpoint,
     status: u16,
     index: usize,
     requested: Option<&str>,
@@ -468,7 +463,7 @@ fn expect_name(
     match (requested, replied) {
         (Some(requested), Some(replied)) if requested != replied => {
             Err(CloudKitError::Undecodable {
-                operation: operation.to_owned(),
+                operation,
                 status,
                 path: format!("records[{index}].recordName"),
                 message: format!("expected `{requested}` (request order), got `{replied}`"),
@@ -560,6 +555,22 @@ mod tests {
         };
         assert_eq!(path, "records[3].recordName");
         assert!(error.may_have_been_applied());
+    }
+
+    #[test]
+    fn records_read_keep_their_created_and_modified_timestamps() {
+        let (record, modified) = query_record(entry(json!({"recordName": "r1", "recordType": "Team",
+            "created": {"timestamp": 10, "userRecordName": "_u", "deviceID": "2"},
+            "modified": {"timestamp": 20, "userRecordName": "_u", "deviceID": "2"}})))
+        .unwrap();
+        assert_eq!(
+            record.stamps,
+            Some(crate::record::Stamps {
+                created: 10,
+                modified: 20
+            })
+        );
+        assert_eq!(modified, 20);
     }
 
     #[test]
