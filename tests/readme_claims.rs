@@ -361,6 +361,40 @@ fn in_flight(env: &Env) -> u64 {
     received - answered
 }
 
+/// Issue 18: `plan --parallelism N` keeps at most N requests in flight over reads and
+/// lookups together (two types are read at once; seven lookup chunks follow), and uses them.
+#[test]
+fn issue_18_plan_parallelism_bounds_reads_and_lookups() {
+    for parallelism in [1_u64, 3] {
+        let env = Env::with_emulator_process(&["--latency-ms", "300"]);
+        env.set_stadiums(&many_stadiums(1400));
+        env.set_teams(&Json::Array(Vec::new()));
+        let mut child = Command::new(ckplan_bin())
+            .args([
+                "plan",
+                "-o",
+                "out.plan",
+                "--parallelism",
+                &parallelism.to_string(),
+            ])
+            .current_dir(env.dir.path())
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut most = 0;
+        while child.try_wait().unwrap().is_none() {
+            most = most.max(in_flight(&env));
+            std::thread::sleep(std::time::Duration::from_millis(15));
+        }
+        assert!(child.wait().unwrap().success());
+        assert_eq!(most, parallelism, "plan --parallelism {parallelism}");
+        assert_eq!(env.stats().requests.get("records/lookup"), Some(&7));
+    }
+}
+
 /// `--parallelism N` keeps exactly N batches in flight (never more), seen at the emulator
 /// while each request is held 300 ms.
 #[test]

@@ -27,12 +27,22 @@ pub struct Args {
     /// orphans this plan keeps)
     #[arg(long)]
     pub detailed_exitcode: bool,
+    /// Requests to CloudKit in flight at once
+    #[arg(long, default_value_t = crate::cloudkit::client::DEFAULT_PARALLELISM, value_parser = workspace::parse_parallelism)]
+    pub parallelism: usize,
 }
 
 pub async fn run(args: Args, globals: &Globals) -> CommandResult {
     let printer = &globals.printer;
     let config = workspace::load_config(globals)?;
-    let plan = workspace::make_plan(&config, globals, &args.types, args.delete_orphans).await?;
+    let plan = workspace::make_plan(
+        &config,
+        globals,
+        &args.types,
+        args.delete_orphans,
+        args.parallelism,
+    )
+    .await?;
     printer.status(render::summary::plan_summary(&plan).trim_end());
     match &args.out {
         Some(path) => {

@@ -120,11 +120,24 @@ pub fn selected_types(config: &Config, types: &[String]) -> anyhow::Result<Vec<R
     sync::selected_types(config, &only).map_err(anyhow::Error::msg)
 }
 
+/// `--parallelism N`: requests in flight at once, from 1 to 64.
+pub fn parse_parallelism(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(n) if (1..=64).contains(&n) => Ok(n),
+        _ => Err(format!("`{text}` is not a number from 1 to 64")),
+    }
+}
+
 /// Connects with the run's seed (`CKPLAN_RANDOMNESS_SEED`) for retry jitter and the
-/// embedded emulator.
-pub async fn connect(config: &Config, globals: &Globals) -> anyhow::Result<Connection> {
+/// embedded emulator, and `parallelism` requests in flight at most.
+pub async fn connect(
+    config: &Config,
+    globals: &Globals,
+    parallelism: usize,
+) -> anyhow::Result<Connection> {
     let options = ClientOptions {
         seed: globals.context.seed,
+        parallelism,
         ..ClientOptions::default()
     };
     sync::connect(config, options)
@@ -171,12 +184,13 @@ pub async fn make_plan(
     globals: &Globals,
     types: &[String],
     delete_orphans: bool,
+    parallelism: usize,
 ) -> anyhow::Result<Plan> {
     let selected = selected_types(config, types)?;
     // Local data first: it names every unreadable file with its problem.
     let local = load_local(config, &globals.printer)?;
     let inputs = sync::input_digests(config).context("failed to read an input file")?;
-    let connection = connect(config, globals).await?;
+    let connection = connect(config, globals, parallelism).await?;
     let bar = ReadBar::new(globals.printer.shows_progress());
     let survey = sync::survey(config, local, &connection.client, &selected, &bar).await;
     bar.finish();

@@ -14,7 +14,8 @@ use crate::record::{Record, RecordName};
 use std::collections::HashMap;
 use tracing::debug;
 
-/// Looks up every new, updated and deleted record of `diffs` (200 a request) and replaces
+/// Looks up every new, updated and deleted record of `diffs` (200 a request, the requests
+/// concurrently within the client's budget, each name once) and replaces
 /// its comparison with one against the looked-up record; a record that turns out equal
 /// becomes unchanged, an orphan that is gone disappears. Returns every local record whose
 /// name the lookup found under another record type (see [`NameClash`]), by recordName.
@@ -31,6 +32,12 @@ pub async fn confirm_differences(
         .flat_map(|diff| diff.records.iter())
         .filter(|record| record.category != Category::Unchanged)
         .map(|record| record.record_name.clone())
+        .collect();
+    // A name in two types' differences (a clash) is looked up once.
+    let mut seen = std::collections::HashSet::with_capacity(names.len());
+    let names: Vec<RecordName> = names
+        .into_iter()
+        .filter(|name| seen.insert(name.clone()))
         .collect();
     if names.is_empty() {
         return Ok(Vec::new());

@@ -10,6 +10,7 @@ use crate::cloudkit::wire::{
     RecordError, RecordResult, RecordsResponse, ServerErrorCode, WireRecord, ZoneId, DEFAULT_ZONE,
 };
 use crate::record::{Record, RecordName, RecordType};
+use futures::{StreamExt, TryStreamExt};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::collections::{HashMap, HashSet};
@@ -182,35 +183,49 @@ impl Client {
         })
     }
 
-    /// Looks `names` up once, 200 a request, one result per name in the order given
-    /// (per-record errors are returned as they came; `lookup` retries them).
+    /// Looks `names` up once, 200 a request, the requests concurrently within the client's
+    /// budget; one result per name in the order given (per-record errors are returned as
+    /// they came; `lookup` retries them).
     pub(super) async fn lookup_once(
         &self,
         names: &[RecordName],
     ) -> Result<Vec<Lookup>, CloudKitError> {
-        let mut results = Vec::with_capacity(names.len());
-        for chunk in names.chunks(MAX_RECORDS_PER_REQUEST) {
-            let request = LookupRequest {
-                records: chunk
-                    .iter()
-                    .map(|name| LookupEntry {
-                        record_name: name.0.clone(),
-                        desired_keys: None,
-                    })
-                    .collect(),
-                zone_id: self.zone_id(),
-                desired_keys: None,
-                numbers_as_strings: None,
-            };
-            let (status, reply): (u16, RecordsResponse) = self.call(LOOKUP, &request).await?;
-            expect_one_per_request(LOOKUP, status, chunk.len(), reply.records.len())?;
-            debug!(records = chunk.len(), "cloudkit lookup chunk");
-            for (index, (name, entry)) in chunk.iter().zip(reply.records).enumerate() {
+        let chunks = names
+            .chunks(MAX_RECORDS_PER_REQUEST)
+            .map(|chunk| self.lookup_chunk(chunk));
+        let replies: Vec<Vec<Lookup>> = futures::stream::iter(chunks)
+            .buffered(self.parallelism())
+            .try_collect()
+            .await?;
+        Ok(replies.into_iter().flatten().collect())
+    }
+
+    /// One lookup request of at most 200 names.
+    async fn lookup_chunk(&self, chunk: &[RecordName]) -> Result<Vec<Lookup>, CloudKitError> {
+        let request = LookupRequest {
+            records: chunk
+                .iter()
+                .map(|name| LookupEntry {
+                    record_name: name.0.clone(),
+                    desired_keys: None,
+                })
+                .collect(),
+            zone_id: self.zone_id(),
+            desired_keys: None,
+            numbers_as_strings: None,
+        };
+        let (status, reply): (u16, RecordsResponse) = self.call(LOOKUP, &request).await?;
+        expect_one_per_request(LOOKUP, status, chunk.len(), reply.records.len())?;
+        debug!(records = chunk.len(), "cloudkit lookup chunk");
+        chunk
+            .iter()
+            .zip(reply.records)
+            .enumerate()
+            .map(|(index, (name, entry))| {
                 expect_name(LOOKUP, status, index, Some(name.as_str()), &entry)?;
-                results.push(lookup_result(name, entry)?);
-            }
-        }
-        Ok(results)
+                lookup_result(name, entry)
+            })
+            .collect()
     }
 
     /// Sends `operations` in exactly one modify request (the caller keeps it within the
@@ -559,10 +574,11 @@ mod tests {
 
     #[test]
     fn records_read_keep_their_created_and_modified_timestamps() {
-        let (record, modified) = query_record(entry(json!({"recordName": "r1", "recordType": "Team",
+        let (record, modified) =
+            query_record(entry(json!({"recordName": "r1", "recordType": "Team",
             "created": {"timestamp": 10, "userRecordName": "_u", "deviceID": "2"},
             "modified": {"timestamp": 20, "userRecordName": "_u", "deviceID": "2"}})))
-        .unwrap();
+            .unwrap();
         assert_eq!(
             record.stamps,
             Some(crate::record::Stamps {
