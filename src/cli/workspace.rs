@@ -138,6 +138,7 @@ pub async fn connect(
     let options = ClientOptions {
         seed: globals.context.seed,
         parallelism,
+        partitions: parallelism,
         ..ClientOptions::default()
     };
     sync::connect(config, options)

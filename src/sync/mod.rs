@@ -1,8 +1,9 @@
 //! The work shared by `diff`, `plan` and smart sync: load the desired records, read the
-//! current ones from CloudKit (every type concurrently, each type's pages in sequence, as
-//! the protocol requires), confirm by lookup every record the query says differs (queries
-//! are eventually consistent, lookups by ID are not), compare, and gather what a plan
-//! records about its inputs.
+//! current ones from CloudKit (every type concurrently, and each type as several query
+//! chains over `createdTimestamp` ranges when CloudKit has that index, see
+//! `cloudkit::client::partition`), confirm by lookup every record the query says differs
+//! (queries are eventually consistent, lookups by ID are not), compare, and gather what a
+//! plan records about its inputs.
 
 mod confirm;
 pub mod connect;
@@ -35,6 +36,9 @@ pub enum ReadNote {
     /// Development answered 404 "Did not find record type": no record of this type was
     /// ever saved there, so it was read as no records.
     TypeNotCreatedYet(RecordType),
+    /// CloudKit refused to sort or filter this type by `createdTimestamp` (no index on
+    /// `___createTime`), so it was read as one query chain instead of several at once.
+    NoCreatedIndex(RecordType),
 }
 
 impl std::fmt::Display for ReadNote {
@@ -43,6 +47,10 @@ impl std::fmt::Display for ReadNote {
             ReadNote::TypeNotCreatedYet(record_type) => write!(
                 f,
                 "record type `{record_type}` does not exist in development yet (no record of it was ever saved); counted as no records"
+            ),
+            ReadNote::NoCreatedIndex(record_type) => write!(
+                f,
+                "record type `{record_type}` was read as one query chain because `createdTimestamp` has no index; add QUERYABLE and SORTABLE indexes on it (`___createTime`) in CloudKit Console (Schema, Indexes) to read it in parallel"
             ),
         }
     }
@@ -72,8 +80,16 @@ pub async fn read_current(
                 last = so_far;
                 progress.records_read(now);
             };
-            match client.query_all(record_type, &mut on_page).await {
-                Ok(records) => Ok((record_type.clone(), records, None)),
+            match client
+                .query_partitioned(record_type, client.partitions(), &mut on_page)
+                .await
+            {
+                Ok(read) => Ok((
+                    record_type.clone(),
+                    read.records,
+                    read.unindexed
+                        .map(|_| ReadNote::NoCreatedIndex(record_type.clone())),
+                )),
                 Err(CloudKitError::UnknownRecordType {
                     environment: Environment::Development,
                     ..

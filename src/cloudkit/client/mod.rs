@@ -5,9 +5,11 @@
 //! results come back typed, in request order.
 
 mod limits;
+mod partition;
 mod records;
 mod resend;
 
+pub use partition::{split as split_created, CreatedRange, PartitionedRead};
 pub use records::{Lookup, OperationResult, RecordFailure};
 
 use super::auth::{RequestSigner, HEADER_DATE, HEADER_KEY_ID, HEADER_SIGNATURE};
@@ -47,6 +49,9 @@ pub struct ClientOptions {
     /// Most requests in flight at once, over every kind (queries, lookups, modifies): the
     /// one concurrency budget of the client and all its clones.
     pub parallelism: usize,
+    /// Query chains one type is read with at most (`query_partitioned`); 1 reads each type
+    /// as one chain.
+    pub partitions: usize,
 }
 
 /// The default budget of requests in flight (`--parallelism`), chosen by measurement at
@@ -61,6 +66,7 @@ impl Default for ClientOptions {
             connect_timeout: Duration::from_secs(10),
             seed: None,
             parallelism: DEFAULT_PARALLELISM,
+            partitions: DEFAULT_PARALLELISM,
         }
     }
 }
@@ -185,6 +191,11 @@ impl Client {
 
     pub fn endpoint(&self) -> &Url {
         &self.inner.endpoint
+    }
+
+    /// The most query chains one type is read with (`ClientOptions::partitions`).
+    pub fn partitions(&self) -> usize {
+        self.inner.options.partitions.max(1)
     }
 
     /// The most requests this client has in flight at once (`ClientOptions::parallelism`).

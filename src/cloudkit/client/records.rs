@@ -47,7 +47,7 @@ pub enum OperationResult {
 
 impl Client {
     /// `zoneID` of every records request: sent only for a custom zone.
-    fn zone_id(&self) -> Option<ZoneId> {
+    pub(super) fn zone_id(&self) -> Option<ZoneId> {
         let zone = &self.inner.target.zone;
         (zone != DEFAULT_ZONE).then(|| ZoneId::named(zone))
     }
@@ -130,7 +130,11 @@ impl Client {
     /// A query's request-level error, made specific: an unknown record type (404
     /// `NOT_FOUND`, live reason "Did not find record type: X") or a missing QUERYABLE index
     /// (400 "Field 'f' is not marked queryable"), both naming the type.
-    fn query_error(&self, record_type: &RecordType, error: CloudKitError) -> CloudKitError {
+    pub(super) fn query_error(
+        &self,
+        record_type: &RecordType,
+        error: CloudKitError,
+    ) -> CloudKitError {
         match error {
             CloudKitError::Service {
                 status: 404,
@@ -147,16 +151,18 @@ impl Client {
                 code: ServerErrorCode::BadRequest,
                 reason: Some(reason),
                 ..
-            } if reason.contains("not marked queryable") => CloudKitError::NotQueryable {
+            } if reason.contains("not marked queryable") || reason.contains("not marked sortable") => {
+                CloudKitError::NotQueryable {
                 record_type: record_type.0.clone(),
-                field: quoted_field(&reason).unwrap_or_else(|| "recordName".to_owned()),
-            },
+                    field: quoted_field(&reason).unwrap_or_else(|| "recordName".to_owned()),
+                }
+            }
             other => other,
         }
     }
 
     /// One query request; the reply's marker is read, its records are kept undecoded.
-    async fn query_page(
+    pub(super) async fn query_page(
         &self,
         spec: &QuerySpec,
         continuation_marker: Option<String>,
@@ -273,15 +279,15 @@ fn quoted_field(reason: &str) -> Option<String> {
 
 /// The records of a query so far, each recordName once (see `query_all`).
 #[derive(Default)]
-struct QueryRead {
-    records: Vec<Record>,
+pub(super) struct QueryRead {
+    pub(super) records: Vec<Record>,
     /// `modified.timestamp` of each record (`i64::MIN` when the reply had none).
     modified: Vec<i64>,
     position: HashMap<RecordName, usize>,
 }
 
 impl QueryRead {
-    fn extend(&mut self, page: Vec<(Record, i64)>) {
+    pub(super) fn extend(&mut self, page: Vec<(Record, i64)>) {
         for (record, modified) in page {
             match self.position.get(&record.record_name) {
                 Some(&at) => {
@@ -320,15 +326,15 @@ fn present_raw<'de, D: serde::Deserializer<'de>>(
 }
 
 /// One query reply read as far as its marker.
-struct QueryPage {
+pub(super) struct QueryPage {
     status: u16,
     records: Option<Box<RawValue>>,
-    continuation_marker: Option<String>,
+    pub(super) continuation_marker: Option<String>,
 }
 
 /// Decodes the records of `page` on a blocking thread, so the caller can wait for the next
 /// page meanwhile.
-async fn decode_page_in_background(page: QueryPage) -> Result<Vec<(Record, i64)>, CloudKitError> {
+pub(super) async fn decode_page_in_background(page: QueryPage) -> Result<Vec<(Record, i64)>, CloudKitError> {
     let status = page.status;
     let Some(raw) = page.records else {
         return Ok(Vec::new());
