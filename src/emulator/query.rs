@@ -9,7 +9,7 @@ use super::faults::{Hook, PageFault};
 use super::filter::{self, Compiled, SortValue};
 use super::store::{RecordSet, RequestError, Scope, Store, StoredRecord};
 use crate::cloudkit::wire::ServerErrorCode;
-use crate::cloudkit::wire::{QueryRequest, Sort};
+use crate::cloudkit::wire::{QueryRequest, Sort, SystemField};
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
@@ -230,34 +230,63 @@ fn name_order(sorts: &[Sort]) -> Option<bool> {
     Some(false)
 }
 
-/// With `--require-indexes`: every filtered or sorted field needs `Type.field`; a query
-/// with neither needs `Type.recordName` (as live CloudKit reports it).
+/// With `--require-indexes`: every filtered field needs a QUERYABLE index and every sorted
+/// field a SORTABLE one (`--index Type.field` declares both); a query without a filter
+/// also needs `Type.recordName`, as live CloudKit reports it. A system field is named by its
+/// index in the refusal (`Field '___createTime' is not marked queryable`), except
+/// `recordName`, which live refusals name so; `--index` accepts either spelling.
 fn check_indexes(store: &Store, request: &QueryRequest) -> Result<(), RequestError> {
     if !store.indexes.required {
         return Ok(());
     }
     let query = &request.query;
-    let mut names: Vec<&str> =
-        query
-            .filter_by
-            .iter()
-            .map(|f| filter::field_label(f.field_name.as_deref(), f.system_field_name.as_deref()))
-            .chain(query.sort_by.iter().map(|s| {
-                filter::field_label(s.field_name.as_deref(), s.system_field_name.as_deref())
-            }))
-            .collect();
-    if names.is_empty() {
-        names.push("recordName");
+    let mut needed: Vec<(&str, &str)> = query
+        .filter_by
+        .iter()
+        .map(|f| {
+            (
+                index_label(f.field_name.as_deref(), f.system_field_name.as_deref()),
+                "queryable",
+            )
+        })
+        .chain(query.sort_by.iter().map(|s| {
+            (
+                index_label(s.field_name.as_deref(), s.system_field_name.as_deref()),
+                "sortable",
+            )
+        }))
+        .collect();
+    if query.filter_by.is_empty() {
+        needed.insert(0, ("recordName", "queryable"));
     }
-    for name in names {
-        let index = format!("{}.{name}", query.record_type);
-        if !store.indexes.queryable.contains(&index) {
+    for (name, kind) in needed {
+        let declared = |spelling: &str| {
+            store
+                .indexes
+                .queryable
+                .contains(&format!("{}.{spelling}", query.record_type))
+        };
+        let system = SystemField::parse(name);
+        let indexed = declared(name)
+            || system.is_some_and(|field| declared(field.name()) || declared(field.index_name()));
+        if !indexed {
             return Err(RequestError::bad_request(format!(
-                "Field '{name}' is not marked queryable"
+                "Field '{name}' is not marked {kind}"
             )));
         }
     }
     Ok(())
+}
+
+/// The name a refusal gives a filtered or sorted field: a field's own name, a system
+/// field's index name (`___createTime`), `recordName` as is.
+fn index_label<'a>(field: Option<&'a str>, system: Option<&'a str>) -> &'a str {
+    match (field, system.and_then(SystemField::parse)) {
+        (Some(field), _) => field,
+        (None, Some(SystemField::RecordName)) => "recordName",
+        (None, Some(system)) => system.index_name(),
+        (None, None) => filter::field_label(field, system),
+    }
 }
 
 fn sort_keys(sorts: &[Sort], name: &str, record: &StoredRecord) -> Vec<SortValue> {

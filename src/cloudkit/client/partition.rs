@@ -57,7 +57,6 @@ pub fn split(low: i64, high: i64, parts: usize) -> Vec<CreatedRange> {
     ranges
 }
 
-
 use super::records::{decode_page_in_background, QueryPage, QueryRead};
 use super::Client;
 use crate::cloudkit::error::CloudKitError;
@@ -85,7 +84,11 @@ const CREATED: QueryField = QueryField::System(SystemField::CreatedTimestamp);
 fn range_query(record_type: &RecordType, range: CreatedRange) -> QuerySpec {
     let mut spec = QuerySpec::all(record_type);
     if let Some(start) = range.start {
-        spec = spec.filter(CREATED, Comparator::GreaterThanOrEquals, FieldValue::timestamp(start));
+        spec = spec.filter(
+            CREATED,
+            Comparator::GreaterThanOrEquals,
+            FieldValue::timestamp(start),
+        );
     }
     if let Some(end) = range.end {
         spec = spec.filter(CREATED, Comparator::LessThan, FieldValue::timestamp(end));
@@ -114,7 +117,10 @@ impl Client {
             return self.one_chain(record_type, None, on_page).await;
         }
         let whole = range_query(record_type, CreatedRange::ALL);
-        let (first, newest) = tokio::join!(self.query_page(&whole, None), self.newest_created(record_type));
+        let (first, newest) = tokio::join!(
+            self.query_page(&whole, None),
+            self.newest_created(record_type)
+        );
         let (mut first, newest) = match (first, newest) {
             (Err(CloudKitError::NotQueryable { field, .. }), _)
             | (_, Err(CloudKitError::NotQueryable { field, .. })) => {
@@ -130,7 +136,11 @@ impl Client {
         read.extend(page);
         on_page(read.records.len());
         let (Some(marker), Some(last), Some(newest)) = (marker, last, newest) else {
-            return Ok(PartitionedRead { records: read.records, chains: 1, unindexed: None });
+            return Ok(PartitionedRead {
+                records: read.records,
+                chains: 1,
+                unindexed: None,
+            });
         };
         let ranges = split(last, newest, partitions);
         let chains = ranges.len();
@@ -144,7 +154,11 @@ impl Client {
             read.extend(chain?);
             on_page(read.records.len());
         }
-        Ok(PartitionedRead { records: read.records, chains, unindexed: None })
+        Ok(PartitionedRead {
+            records: read.records,
+            chains,
+            unindexed: None,
+        })
     }
 
     /// The read of `query_all`, as a `PartitionedRead`.
@@ -167,7 +181,9 @@ impl Client {
         let request = QueryRequest {
             zone_id: self.zone_id(),
             results_limit: Some(1),
-            query: QuerySpec::all(record_type).sort_by(CREATED, false).to_wire(),
+            query: QuerySpec::all(record_type)
+                .sort_by(CREATED, false)
+                .to_wire(),
             continuation_marker: None,
             desired_keys: Some(Vec::new()),
             zone_wide: None,
@@ -201,7 +217,9 @@ impl Client {
             let next = page.continuation_marker.take().filter(|m| !m.is_empty());
             let decoded = decode_page_in_background(page).await?;
             let passed_stop = stop.is_some_and(|stop| {
-                decoded.last().is_some_and(|(record, _)| created(record) >= stop)
+                decoded
+                    .last()
+                    .is_some_and(|(record, _)| created(record) >= stop)
             });
             records.extend(decoded);
             match next {
@@ -240,10 +258,22 @@ mod tests {
         assert_eq!(
             split(0, 400, 4),
             vec![
-                CreatedRange { start: None, end: Some(101) },
-                CreatedRange { start: Some(101), end: Some(201) },
-                CreatedRange { start: Some(201), end: Some(301) },
-                CreatedRange { start: Some(301), end: None },
+                CreatedRange {
+                    start: None,
+                    end: Some(101)
+                },
+                CreatedRange {
+                    start: Some(101),
+                    end: Some(201)
+                },
+                CreatedRange {
+                    start: Some(201),
+                    end: Some(301)
+                },
+                CreatedRange {
+                    start: Some(301),
+                    end: None
+                },
             ]
         );
         assert_eq!(split(7, 7, 8), vec![CreatedRange::ALL]);

@@ -151,9 +151,11 @@ impl Client {
                 code: ServerErrorCode::BadRequest,
                 reason: Some(reason),
                 ..
-            } if reason.contains("not marked queryable") || reason.contains("not marked sortable") => {
+            } if reason.contains("not marked queryable")
+                || reason.contains("not marked sortable") =>
+            {
                 CloudKitError::NotQueryable {
-                record_type: record_type.0.clone(),
+                    record_type: record_type.0.clone(),
                     field: quoted_field(&reason).unwrap_or_else(|| "recordName".to_owned()),
                 }
             }
@@ -334,7 +336,9 @@ pub(super) struct QueryPage {
 
 /// Decodes the records of `page` on a blocking thread, so the caller can wait for the next
 /// page meanwhile.
-pub(super) async fn decode_page_in_background(page: QueryPage) -> Result<Vec<(Record, i64)>, CloudKitError> {
+pub(super) async fn decode_page_in_background(
+    page: QueryPage,
+) -> Result<Vec<(Record, i64)>, CloudKitError> {
     let status = page.status;
     let Some(raw) = page.records else {
         return Ok(Vec::new());
