@@ -336,9 +336,13 @@ fn index_enforcement() {
         serde_json::from_value(json!({"query": {"recordType": "Team"}})).unwrap();
     let error = store.query(&scope(), &request, &mut Exact).unwrap_err();
     assert_eq!(error.reason, "Field 'recordName' is not marked queryable");
+    // A sort is no filter: the query still needs `recordName` (issue 18).
     let request: QueryRequest = serde_json::from_value(json!({"query": {"recordType": "Team",
         "sortBy": [{"fieldName": "n"}]}}))
     .unwrap();
+    let error = store.query(&scope(), &request, &mut Exact).unwrap_err();
+    assert_eq!(error.reason, "Field 'recordName' is not marked queryable");
+    store.indexes.queryable.insert("Team.recordName".into());
     assert!(store.query(&scope(), &request, &mut Exact).is_ok());
 }
 

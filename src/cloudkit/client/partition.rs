@@ -61,7 +61,9 @@ use super::records::{decode_page_in_background, QueryPage, QueryRead};
 use super::Client;
 use crate::cloudkit::error::CloudKitError;
 use crate::cloudkit::query::{QueryField, QuerySpec};
-use crate::cloudkit::wire::{Comparator, QueryRequest, RecordResult, RecordsResponse, SystemField};
+use crate::cloudkit::wire::{
+    Comparator, Endpoint, QueryRequest, RecordResult, RecordsResponse, SystemField,
+};
 use crate::record::{FieldValue, Record, RecordType};
 use futures::stream::{FuturesUnordered, StreamExt};
 use std::collections::HashSet;
@@ -161,6 +163,41 @@ impl Client {
         })
     }
 
+    /// Whether CloudKit lets `record_type` be filtered and sorted by `createdTimestamp`
+    /// (the fast read): one query of at most one record. `Ok(Some(field))` names the index
+    /// CloudKit refused; other errors are the query's.
+    pub async fn probe_created_index(
+        &self,
+        record_type: &RecordType,
+    ) -> Result<Option<String>, CloudKitError> {
+        let spec = QuerySpec::all(record_type)
+            .filter(
+                CREATED,
+                Comparator::GreaterThanOrEquals,
+                FieldValue::timestamp(0),
+            )
+            .sort_by(CREATED, false);
+        let request = QueryRequest {
+            zone_id: self.zone_id(),
+            results_limit: Some(1),
+            query: spec.to_wire(),
+            continuation_marker: None,
+            desired_keys: Some(Vec::new()),
+            zone_wide: None,
+            numbers_as_strings: None,
+        };
+        match self
+            .post::<_, RecordsResponse>(Endpoint::Query, &request)
+            .await
+        {
+            Ok(_) => Ok(None),
+            Err(error) => match self.query_error(record_type, error) {
+                CloudKitError::NotQueryable { field, .. } => Ok(Some(field)),
+                other => Err(other),
+            },
+        }
+    }
+
     /// The read of `query_all`, as a `PartitionedRead`.
     async fn one_chain(
         &self,
@@ -190,7 +227,7 @@ impl Client {
             numbers_as_strings: None,
         };
         let reply: RecordsResponse = self
-            .post(crate::cloudkit::wire::Endpoint::Query, &request)
+            .post(Endpoint::Query, &request)
             .await
             .map_err(|error| self.query_error(record_type, error))?;
         Ok(reply.records.iter().find_map(|entry| match entry {
