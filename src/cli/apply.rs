@@ -31,7 +31,7 @@ pub struct Args {
     #[arg(long, value_enum, default_value_t = OnConflict::Replan)]
     pub on_conflict: OnConflict,
     /// Requests in flight at once (reads, lookups and batches of up to 200 operations)
-    #[arg(long, default_value_t = DEFAULT_PARALLELISM, value_parser = workspace::parse_parallelism)]
+    #[arg(long, default_value_t = DEFAULT_PARALLELISM, value_parser = super::connect::parse_parallelism)]
     pub parallelism: usize,
     /// Where to write the receipt [default: PLAN.receipt.json]
     #[arg(long, value_name = "FILE")]

@@ -28,7 +28,7 @@ pub struct Args {
     #[arg(long)]
     pub detailed_exitcode: bool,
     /// Requests to CloudKit in flight at once
-    #[arg(long, default_value_t = crate::cloudkit::client::DEFAULT_PARALLELISM, value_parser = workspace::parse_parallelism)]
+    #[arg(long, default_value_t = crate::cloudkit::client::DEFAULT_PARALLELISM, value_parser = super::connect::parse_parallelism)]
     pub parallelism: usize,
 }
 

@@ -2,13 +2,13 @@
 //! environment overrides, the production guard of every writing command, loading local
 //! data with every problem shown, connecting, and reading progress on stderr.
 
+pub use super::connect::connect;
 use super::{Globals, Printer};
-use crate::cloudkit::ClientOptions;
 use crate::config::{Config, Overrides};
 use crate::local::{self, LocalData};
 use crate::plan::{Plan, PlanOptions};
 use crate::record::{Environment, RecordType};
-use crate::sync::{self, Connection, ReadProgress, Survey};
+use crate::sync::{self, ReadProgress, Survey};
 use anyhow::{bail, Context};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::PathBuf;
@@ -118,32 +118,6 @@ pub fn refuse_type_conflicts(survey: &Survey) -> anyhow::Result<()> {
 pub fn selected_types(config: &Config, types: &[String]) -> anyhow::Result<Vec<RecordType>> {
     let only: Vec<RecordType> = types.iter().map(|t| RecordType::new(t.as_str())).collect();
     sync::selected_types(config, &only).map_err(anyhow::Error::msg)
-}
-
-/// `--parallelism N`: requests in flight at once, from 1 to 64.
-pub fn parse_parallelism(text: &str) -> Result<usize, String> {
-    match text.parse::<usize>() {
-        Ok(n) if (1..=64).contains(&n) => Ok(n),
-        _ => Err(format!("`{text}` is not a number from 1 to 64")),
-    }
-}
-
-/// Connects with the run's seed (`CKPLAN_RANDOMNESS_SEED`) for retry jitter and the
-/// embedded emulator, and `parallelism` requests in flight at most.
-pub async fn connect(
-    config: &Config,
-    globals: &Globals,
-    parallelism: usize,
-) -> anyhow::Result<Connection> {
-    let options = ClientOptions {
-        seed: globals.context.seed,
-        parallelism,
-        partitions: parallelism,
-        ..ClientOptions::default()
-    };
-    sync::connect(config, options)
-        .await
-        .with_context(|| format!("failed to connect to CloudKit for `{}`", config.target()))
 }
 
 /// A spinner counting records read, on stderr when it is a terminal.
