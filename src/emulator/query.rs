@@ -69,6 +69,7 @@ pub fn run<'a>(
     let candidates = Candidates {
         data: visible,
         names: visible.and_then(|set| set.names_of_type(&query.record_type)),
+        created: visible.and_then(|set| set.created_of_type(&query.record_type)),
         filters: &filters,
     };
     let fault = match &after {
@@ -76,9 +77,11 @@ pub fn run<'a>(
         None => None,
     };
     let skip = usize::from(fault == Some(PageFault::SkipOne));
-    let mut page = match name_order(sorts) {
-        Some(descending) => candidates.by_name(after.as_ref(), descending, limit + 1 + skip),
-        None => candidates.sorted(sorts, after.as_ref(), limit + 1 + skip),
+    let count = limit + 1 + skip;
+    let mut page = match (name_order(sorts), created_order(sorts)) {
+        (Some(descending), _) => candidates.by_name(after.as_ref(), descending, count),
+        (None, Some(_)) => candidates.by_created(after.as_ref(), count),
+        (None, None) => candidates.sorted(sorts, after.as_ref(), count),
     };
     let previous = after
         .as_ref()
@@ -125,6 +128,7 @@ fn disturb<'a>(
 struct Candidates<'a, 'f> {
     data: Option<&'a RecordSet>,
     names: Option<&'a BTreeSet<String>>,
+    created: Option<&'a BTreeSet<(i64, String)>>,
     filters: &'f [Compiled],
 }
 
@@ -184,6 +188,24 @@ impl<'a> Candidates<'a, '_> {
         }
     }
 
+    /// Ascending `createdTimestamp` order (ties by name): a range scan of the type's
+    /// creation-time index from the marker's position, stopping after `count` matches.
+    fn by_created(&self, after: Option<&Position>, count: usize) -> Matches<'a> {
+        let Some(entries) = self.created else {
+            return Vec::new();
+        };
+        let from = after.and_then(|position| match position.keys.first() {
+            Some(SortValue::Integer(created)) => Some((*created, position.name.clone())),
+            _ => None,
+        });
+        let start = from.as_ref().map_or(Bound::Unbounded, Bound::Excluded);
+        entries
+            .range::<(i64, String), _>((start, Bound::Unbounded))
+            .filter_map(|(_, name)| self.matching(name))
+            .take(count)
+            .collect()
+    }
+
     /// Any other order: the matches after the marker, of which only the first `count`
     /// are fully sorted.
     fn sorted(&self, sorts: &[Sort], after: Option<&Position>, count: usize) -> Matches<'a> {
@@ -228,6 +250,22 @@ fn name_order(sorts: &[Sort]) -> Option<bool> {
         }
     }
     Some(false)
+}
+
+/// `Some(false)` when the order is one ascending `createdTimestamp` sort (ties by
+/// `recordName` ascending, as every order ends): the creation-time index is in exactly that
+/// order. A descending one goes the general way, whose ties are still by name ascending.
+fn created_order(sorts: &[Sort]) -> Option<bool> {
+    match sorts {
+        [only]
+            if only.field_name.is_none()
+                && only.system_field_name.as_deref() == Some("createdTimestamp")
+                && only.ascending != Some(false) =>
+        {
+            Some(false)
+        }
+        _ => None,
+    }
 }
 
 /// With `--require-indexes`: every filtered field needs a QUERYABLE index and every sorted
