@@ -361,6 +361,46 @@ fn in_flight(env: &Env) -> u64 {
     received - answered
 }
 
+/// Issue 18: without an index on `createdTimestamp` each type is read as one chain, the
+/// plan is the same, and the warning saying which index to add is printed once.
+#[test]
+fn issue_18_without_the_created_index_plan_warns_once_and_plans_the_same() {
+    let indexed = Env::with_emulator_process(&[]);
+    let bare = Env::with_emulator_process(&[
+        "--require-indexes",
+        "--index",
+        "Stadium.recordName",
+        "--index",
+        "Team.recordName",
+    ]);
+    let mut plans = Vec::new();
+    for env in [&indexed, &bare] {
+        env.set_stadiums(&many_stadiums(450));
+        env.set_teams(&Json::Array(Vec::new()));
+        assert_eq!(env.run(&["plan", "-o", "first.plan"]).code, 0);
+        assert_eq!(env.run(&["apply", "first.plan"]).code, 0);
+        let run = env.run(&["plan", "-o", "again.plan"]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        plans.push(run.stderr.clone());
+    }
+    let warning = "add QUERYABLE and SORTABLE indexes on `createdTimestamp` (`___createTime`)";
+    assert!(!plans[0].contains(warning), "{}", plans[0]);
+    assert_eq!(plans[1].matches(warning).count(), 1, "{}", plans[1]);
+    assert!(
+        plans[1].contains("`Stadium`, `Team` read as one query chain each"),
+        "{}",
+        plans[1]
+    );
+    let summary = |stderr: &str| {
+        stderr
+            .lines()
+            .filter(|l| l.contains("Stadium"))
+            .last()
+            .map(str::to_owned)
+    };
+    assert_eq!(summary(&plans[0]), summary(&plans[1]));
+}
+
 /// Issue 18: `plan --parallelism N` keeps at most N requests in flight over reads and
 /// lookups together (two types are read at once; seven lookup chunks follow), and uses them.
 #[test]

@@ -36,9 +36,9 @@ pub enum ReadNote {
     /// Development answered 404 "Did not find record type": no record of this type was
     /// ever saved there, so it was read as no records.
     TypeNotCreatedYet(RecordType),
-    /// CloudKit refused to sort or filter this type by `createdTimestamp` (no index on
-    /// `___createTime`), so it was read as one query chain instead of several at once.
-    NoCreatedIndex(RecordType),
+    /// CloudKit refused to sort or filter these types by `createdTimestamp` (no index on
+    /// `___createTime`), so each was read as one query chain instead of several at once.
+    NoCreatedIndex(Vec<RecordType>),
 }
 
 impl std::fmt::Display for ReadNote {
@@ -48,10 +48,14 @@ impl std::fmt::Display for ReadNote {
                 f,
                 "record type `{record_type}` does not exist in development yet (no record of it was ever saved); counted as no records"
             ),
-            ReadNote::NoCreatedIndex(record_type) => write!(
-                f,
-                "record type `{record_type}` was read as one query chain because `createdTimestamp` has no index; add QUERYABLE and SORTABLE indexes on it (`___createTime`) in CloudKit Console (Schema, Indexes) to read it in parallel"
-            ),
+            ReadNote::NoCreatedIndex(types) => {
+                let names: Vec<String> = types.iter().map(|t| format!("`{t}`")).collect();
+                write!(
+                    f,
+                    "{} read as one query chain each because `createdTimestamp` has no index; add QUERYABLE and SORTABLE indexes on `createdTimestamp` (`___createTime`) of each in CloudKit Console (Schema, Indexes) to read them as several chains at once",
+                    names.join(", ")
+                )
+            }
         }
     }
 }
@@ -88,7 +92,7 @@ pub async fn read_current(
                     record_type.clone(),
                     read.records,
                     read.unindexed
-                        .map(|_| ReadNote::NoCreatedIndex(record_type.clone())),
+                        .map(|_| ReadNote::NoCreatedIndex(vec![record_type.clone()])),
                 )),
                 Err(CloudKitError::UnknownRecordType {
                     environment: Environment::Development,
@@ -107,9 +111,17 @@ pub async fn read_current(
         records: Vec::with_capacity(read.len()),
         notes: Vec::new(),
     };
+    let mut unindexed = Vec::new();
     for (record_type, records, note) in read {
         current.records.push((record_type, records));
-        current.notes.extend(note);
+        match note {
+            Some(ReadNote::NoCreatedIndex(types)) => unindexed.extend(types),
+            other => current.notes.extend(other),
+        }
+    }
+    // Said once for every type it concerns.
+    if !unindexed.is_empty() {
+        current.notes.push(ReadNote::NoCreatedIndex(unindexed));
     }
     Ok(current)
 }
