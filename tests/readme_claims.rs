@@ -394,8 +394,7 @@ fn issue_18_without_the_created_index_plan_warns_once_and_plans_the_same() {
     let summary = |stderr: &str| {
         stderr
             .lines()
-            .filter(|l| l.contains("Stadium"))
-            .last()
+            .rfind(|l| l.contains("Stadium"))
             .map(str::to_owned)
     };
     assert_eq!(summary(&plans[0]), summary(&plans[1]));
