@@ -137,16 +137,20 @@ impl Client {
         let last = page.last().map(|(record, _)| created(record));
         read.extend(page);
         on_page(read.records.len());
-        let (Some(marker), Some(last), Some(newest)) = (marker, last, newest) else {
+        let Some(marker) = marker else {
             return Ok(PartitionedRead {
                 records: read.records,
                 chains: 1,
                 unindexed: None,
             });
         };
-        let ranges = split(last, newest, partitions);
+        // No newest record seen (a lagging index hid it): nothing to cut, one chain.
+        let ranges = match (last, newest) {
+            (Some(last), Some(newest)) => split(last, newest, partitions),
+            _ => vec![CreatedRange::ALL],
+        };
         let chains = ranges.len();
-        debug!(record_type = %record_type, chains, from = last, to = newest, "partitioned read");
+        debug!(record_type = %record_type, chains, "partitioned read");
         let mut running = FuturesUnordered::new();
         running.push(self.range_chain(whole, Some(marker), ranges[0].end));
         for range in &ranges[1..] {
