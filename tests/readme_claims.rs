@@ -361,6 +361,35 @@ fn in_flight(env: &Env) -> u64 {
     received - answered
 }
 
+/// Issue 18: every command that talks to CloudKit takes `--parallelism N`, 1 to 64.
+#[test]
+fn issue_18_every_command_that_talks_to_cloudkit_takes_parallelism() {
+    let env = Env::new();
+    for command in [
+        vec!["plan"],
+        vec!["diff"],
+        vec!["apply"],
+        vec!["import"],
+        vec!["delete-all", "--type", "Team"],
+        vec!["doctor"],
+    ] {
+        let help = env.run(&[command[0], "--help"]);
+        assert!(
+            help.stdout.contains("--parallelism <PARALLELISM>"),
+            "{command:?}"
+        );
+        let mut refused = command.clone();
+        refused.extend(["--parallelism", "0"]);
+        let run = env.run(&refused);
+        assert_eq!(run.code, 2, "{command:?}");
+        assert!(
+            run.stderr.contains("`0` is not a number from 1 to 64"),
+            "{}",
+            run.stderr
+        );
+    }
+}
+
 /// Issue 18: without an index on `createdTimestamp` each type is read as one chain, the
 /// plan is the same, and the warning saying which index to add is printed once.
 #[test]
