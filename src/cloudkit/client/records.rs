@@ -1,5 +1,5 @@
 //! The record operations of the client: a query that follows continuation markers, lookups in
-//! chunks of 200, and modify batches; and the pure conversion of their replies into typed,
+//! chunks of 200 sent concurrently within the client's budget, and modify batches; and the pure conversion of their replies into typed,
 //! request-ordered results (a reply that cannot be matched to its request is refused).
 
 use super::{decode, Client, MAX_RECORDS_PER_REQUEST};
@@ -128,8 +128,9 @@ impl Client {
     }
 
     /// A query's request-level error, made specific: an unknown record type (404
-    /// `NOT_FOUND`, live reason "Did not find record type: X") or a missing QUERYABLE index
-    /// (400 "Field 'f' is not marked queryable"), both naming the type.
+    /// `NOT_FOUND`, live reason "Did not find record type: X") or a missing QUERYABLE or
+    /// SORTABLE index (400 "Field 'f' is not marked queryable" or "sortable"), both naming
+    /// the type.
     pub(super) fn query_error(
         &self,
         record_type: &RecordType,
