@@ -1,6 +1,7 @@
 //! The record operations of the client: a query that follows continuation markers, lookups in
-//! chunks of 200 sent concurrently within the client's budget, and modify batches; and the pure conversion of their replies into typed,
-//! request-ordered results (a reply that cannot be matched to its request is refused).
+//! chunks of 200 sent concurrently within the client's budget, and modify batches; and the
+//! pure conversion of their replies into typed, request-ordered results (a reply that cannot
+//! be matched to its request is refused).
 
 use super::{decode, Client, MAX_RECORDS_PER_REQUEST};
 use crate::cloudkit::error::CloudKitError;
