@@ -158,6 +158,44 @@ async fn issue_11_doctor_fails_an_unqueryable_type_with_the_fix_and_json() {
     project.server.shutdown().await;
 }
 
+/// Issue 18: a type CloudKit cannot sort by `createdTimestamp` is read as one chain;
+/// doctor warns with the index to add, and passes once it is there.
+#[tokio::test(flavor = "multi_thread")]
+async fn issue_18_doctor_reports_the_created_timestamp_index() {
+    for (indexes, expected) in [
+        (vec!["Team.recordName"], "warn  index Team.createdTimestamp"),
+        (
+            vec!["Team.recordName", "Team.___createTime"],
+            "ok    index Team.createdTimestamp",
+        ),
+    ] {
+        let project = project(
+            true,
+            EmulatorConfig {
+                require_indexes: true,
+                indexes: indexes.into_iter().map(str::to_owned).collect(),
+                record_types: vec!["Team".into()],
+                ..EmulatorConfig::default()
+            },
+        )
+        .await;
+        let (code, stdout, _) = doctor(&project, &[]).await;
+        assert_eq!(code, 0, "{stdout}");
+        assert!(stdout.contains("ok    type Team"), "{stdout}");
+        assert!(stdout.contains(expected), "{stdout}");
+        if expected.starts_with("warn") {
+            assert!(
+                stdout.contains(
+                    "add QUERYABLE and SORTABLE indexes on `createdTimestamp` (`___createTime`)"
+                ),
+                "{stdout}"
+            );
+        }
+        assert_no_writes(&project.server);
+        project.server.shutdown().await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn issue_11_doctor_names_a_key_that_does_not_authenticate() {
     let project = project(false, EmulatorConfig::default()).await;

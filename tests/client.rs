@@ -41,6 +41,8 @@ enum Reply {
     Drop,
     /// Reads the request and never answers.
     Hang,
+    /// JSON after a pause, so that requests overlap.
+    Slow(Duration, Value),
 }
 
 /// One request as the server received it.
@@ -71,6 +73,9 @@ struct Shared {
     responder: Mutex<Responder>,
     log: Mutex<Vec<Received>>,
     connections: AtomicUsize,
+    /// Requests being answered now, and the most at once so far.
+    in_flight: AtomicUsize,
+    most_in_flight: AtomicUsize,
 }
 
 struct Server {
@@ -87,6 +92,8 @@ impl Server {
             responder: Mutex::new(Box::new(responder)),
             log: Mutex::new(Vec::new()),
             connections: AtomicUsize::new(0),
+            in_flight: AtomicUsize::new(0),
+            most_in_flight: AtomicUsize::new(0),
         });
         let accepting = shared.clone();
         tokio::spawn(async move {
@@ -151,6 +158,16 @@ async fn handle(
     };
     let reply = (shared.responder.lock().unwrap())(&received);
     shared.log.lock().unwrap().push(received);
+    let now = shared.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+    shared.most_in_flight.fetch_max(now, Ordering::SeqCst);
+    let reply = match reply {
+        Reply::Slow(pause, value) => {
+            tokio::time::sleep(pause).await;
+            Reply::Json(200, value)
+        }
+        other => other,
+    };
+    shared.in_flight.fetch_sub(1, Ordering::SeqCst);
     let (status, content_type, encoding, body) = match reply {
         Reply::Json(status, value) => (
             status,
@@ -181,6 +198,7 @@ async fn handle(
             std::future::pending().await
         }
         Reply::Hang => std::future::pending().await,
+        Reply::Slow(..) => unreachable!("answered above"),
     };
     let mut response = Response::new(Full::new(Bytes::from(body)));
     *response.status_mut() = hyper::StatusCode::from_u16(status).unwrap();
@@ -313,7 +331,10 @@ async fn requests_carry_verifiable_signature_headers() {
 async fn get_signs_the_empty_body() {
     let server = Server::scripted(vec![Reply::Json(200, json!({"userRecordName": "_abc"}))]).await;
     let (client, public) = client_for(&server, 1);
-    let user: ckplan::cloudkit::wire::UserIdentity = client.get("users/current").await.unwrap();
+    let user: ckplan::cloudkit::wire::UserIdentity = client
+        .get(ckplan::cloudkit::wire::Endpoint::UsersCurrent)
+        .await
+        .unwrap();
     assert_eq!(user.user_record_name, "_abc");
     let request = &server.requests()[0];
     assert_eq!(request.method, Method::GET);
@@ -423,6 +444,73 @@ fn lookup_responder(request: &Received) -> Reply {
     Reply::Json(200, json!({ "records": entries }))
 }
 
+/// Issue 18: lookup chunks run concurrently, and every request of the client (lookups,
+/// queries and modifies alike) shares one budget of `parallelism` requests in flight.
+#[tokio::test]
+async fn issue_18_requests_overlap_within_one_budget() {
+    let server = Server::start(|request| {
+        let body = request.json();
+        let lookups = body["records"].as_array().into_iter().flatten();
+        let writes = body["operations"].as_array().into_iter().flatten();
+        let entries: Vec<Value> = lookups
+            .chain(writes.map(|operation| &operation["record"]))
+            .map(|entry| wire_record("Team", entry["recordName"].as_str().unwrap(), "t1"))
+            .collect();
+        Reply::Slow(Duration::from_millis(40), json!({ "records": entries }))
+    })
+    .await;
+    let key = signing_key();
+    let client = Client::new(
+        &server.endpoint(),
+        target("_defaultZone"),
+        RequestSigner::new(KEY_ID, key),
+        ClientOptions {
+            parallelism: 3,
+            ..options(RetryPolicy::immediate(1))
+        },
+    )
+    .unwrap();
+    let names: Vec<RecordName> = (0..2000)
+        .map(|i| RecordName::new(format!("team-{i:04}")))
+        .collect();
+    // One lookup of 10 chunks alone fills the budget.
+    let first = client.lookup(&names).await.unwrap();
+    assert_eq!(first.len(), 2000);
+    for (name, result) in names.iter().zip(&first) {
+        assert!(
+            matches!(result, Lookup::Found(r) if &r.record_name == name),
+            "{result:?}"
+        );
+    }
+    assert_eq!(server.shared.most_in_flight.load(Ordering::SeqCst), 3);
+    // Lookups, a query and modifies at once never exceed it.
+    let team = RecordType::new("Team");
+    let mut on_page = |_| {};
+    let creates: Vec<Operation> = (0..200)
+        .map(|i| Operation {
+            operation_type: OperationType::Create,
+            record: WireRecord::from_record(&Record::new("Team", format!("new-{i}"))),
+            desired_keys: None,
+        })
+        .collect();
+    let (second, third, query, modify) = tokio::join!(
+        client.lookup(&names),
+        client.lookup(&names[..600]),
+        client.query_all(&team, &mut on_page),
+        client.modify_batch(creates),
+    );
+    assert_eq!(second.unwrap().len(), 2000);
+    assert_eq!(third.unwrap().len(), 600);
+    assert!(query.unwrap().is_empty());
+    assert_eq!(modify.unwrap().len(), 200);
+    assert_eq!(server.requests().len(), 10 + 10 + 3 + 1 + 1);
+    assert_eq!(
+        server.shared.most_in_flight.load(Ordering::SeqCst),
+        3,
+        "the budget is used, never exceeded"
+    );
+}
+
 #[tokio::test]
 async fn lookup_chunks_by_200_and_keeps_order() {
     let server = Server::start(lookup_responder).await;
@@ -438,7 +526,10 @@ async fn lookup_chunks_by_200_and_keeps_order() {
         .iter()
         .map(|r| r.json()["records"].as_array().unwrap().len())
         .collect();
-    assert_eq!(sizes, vec![200, 200, 50]);
+    // Chunks go out concurrently, so they may arrive in any order.
+    let mut sizes = sizes;
+    sizes.sort_unstable();
+    assert_eq!(sizes, vec![50, 200, 200]);
     assert_eq!(results.len(), 450);
     for (name, result) in names.iter().zip(&results) {
         let number: usize = name.as_str()[5..].parse().unwrap();
@@ -765,7 +856,7 @@ async fn modify_on_a_closed_connection_is_maybe_sent_and_not_resent() {
     let (client, _) = client_for(&server, 5);
     let error = client.modify_batch(vec![create("a")]).await.unwrap_err();
     assert!(
-        matches!(&error, CloudKitError::MaybeSent { operation, .. } if operation == "records/modify"),
+        matches!(&error, CloudKitError::MaybeSent { operation, .. } if *operation == ckplan::cloudkit::wire::Endpoint::Modify),
         "{error:?}"
     );
     assert!(error.may_have_been_applied());
@@ -849,7 +940,7 @@ async fn garbage_replies_are_undecodable_naming_the_path() {
             panic!("{error:?}")
         };
         assert_eq!(
-            (path.as_str(), *status, operation.as_str()),
+            (path.as_str(), *status, operation.path()),
             (expected_path, 200, "records/query")
         );
         assert!(error.to_string().contains(&format!("`{expected_path}`")));

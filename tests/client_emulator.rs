@@ -121,7 +121,10 @@ async fn query_all_reads_every_page_and_modify_reports_per_record_errors() {
     assert!(matches!(&found[0], Lookup::Found(r) if r.record_name.as_str() == "game-002"));
     assert!(matches!(&found[1], Lookup::NotFound(name) if name.as_str() == "nope"));
 
-    let user: UserIdentity = client.get("users/current").await.unwrap();
+    let user: UserIdentity = client
+        .get(ckplan::cloudkit::wire::Endpoint::UsersCurrent)
+        .await
+        .unwrap();
     assert!(user.user_record_name.starts_with('_'));
     emulator.shutdown().await;
 }
@@ -151,4 +154,178 @@ async fn an_unknown_key_is_refused_and_not_retried() {
     }
     assert_eq!(emulator.stats().requests.get("records/query"), Some(&1));
     emulator.shutdown().await;
+}
+
+/// Issue 18: a type read as several `createdTimestamp` chains at once: records created
+/// over time (the emulator's clock moved between batches).
+async fn start_with(signer: &RequestSigner, config: EmulatorConfig) -> emulator::RunningEmulator {
+    emulator::start(EmulatorConfig {
+        keys: vec![RegisteredKey {
+            key_id: Some(signer.key_id().to_owned()),
+            key: signer.verifying_key(),
+        }],
+        ..config
+    })
+    .await
+    .unwrap()
+}
+
+/// 1,000 games written in 50 batches of 20, `step_ms` apart on the emulator's clock.
+async fn seed_games(client: &Client, clock: &emulator::ManualClock, step_ms: u64) {
+    for batch in 0..50 {
+        let operations: Vec<_> = (0..20)
+            .map(|i| create(&format!("game-{batch:02}-{i:02}"), batch * 20 + i))
+            .collect();
+        client.modify(operations).await.unwrap();
+        clock.advance(std::time::Duration::from_millis(step_ms));
+    }
+}
+
+fn names(records: &[Record]) -> Vec<String> {
+    let mut names: Vec<String> = records.iter().map(|r| r.record_name.0.clone()).collect();
+    names.sort();
+    names
+}
+
+#[tokio::test]
+async fn issue_18_a_partitioned_read_finds_every_record_once() {
+    for step_ms in [1_000, 0] {
+        let signer = new_signer("client-test-key");
+        let clock = emulator::ManualClock::at_millis(1_700_000_000_000);
+        let emulator = start_with(
+            &signer,
+            EmulatorConfig {
+                clock: emulator::Clock::Manual(clock.clone()),
+                clock_skew: std::time::Duration::ZERO,
+                ..EmulatorConfig::default()
+            },
+        )
+        .await;
+        let client =
+            Client::new(&emulator.url(), target(), signer, ClientOptions::default()).unwrap();
+        seed_games(&client, &clock, step_ms).await;
+        let game = RecordType::new("Game");
+        let one = client.query_all(&game, &mut |_| {}).await.unwrap();
+        let before = emulator
+            .stats()
+            .requests
+            .get("records/query")
+            .copied()
+            .unwrap();
+        let read = client
+            .query_partitioned(&game, 4, &mut |_| {})
+            .await
+            .unwrap();
+        assert_eq!(
+            read.records.len(),
+            1000,
+            "each record once (step {step_ms})"
+        );
+        assert_eq!(names(&read.records), names(&one));
+        assert!(read.unindexed.is_none());
+        let queries = emulator
+            .stats()
+            .requests
+            .get("records/query")
+            .copied()
+            .unwrap()
+            - before;
+        if step_ms == 0 {
+            // Created within one millisecond: nothing to cut, one chain, plus the probe.
+            assert_eq!(read.chains, 1);
+            assert_eq!(queries, 5 + 1);
+        } else {
+            assert_eq!(read.chains, 4);
+            // Pages per chain (the first chain's first page told where to cut) and the probe.
+            assert!(queries <= 5 + 4 + 1, "{queries} queries");
+        }
+        assert!(read.records.iter().all(|r| r.stamps.is_some()));
+    }
+}
+
+/// Issue 18: without an index on `___createTime` CloudKit refuses the sorted query; the
+/// type is read as one chain and the read says which index was missing.
+#[tokio::test]
+async fn issue_18_without_the_created_index_the_read_falls_back_to_one_chain() {
+    let signer = new_signer("client-test-key");
+    let emulator = start_with(
+        &signer,
+        EmulatorConfig {
+            require_indexes: true,
+            indexes: vec!["Game.recordName".to_owned()],
+            ..EmulatorConfig::default()
+        },
+    )
+    .await;
+    let client = Client::new(&emulator.url(), target(), signer, ClientOptions::default()).unwrap();
+    let operations: Vec<_> = (0..450).map(|i| create(&format!("g-{i:03}"), i)).collect();
+    client.modify(operations).await.unwrap();
+    let read = client
+        .query_partitioned(&RecordType::new("Game"), 8, &mut |_| {})
+        .await
+        .unwrap();
+    assert_eq!(read.records.len(), 450);
+    assert_eq!(read.chains, 1);
+    assert_eq!(read.unindexed.as_deref(), Some("___createTime"));
+}
+
+/// Issue 18: live-like switches against the partitioned read. Repeated pages are merged
+/// (each record once, none lost); skipped records and lagging indexes only ever hide a
+/// record, never invent or double one (the plan's confirming lookups find what is hidden).
+#[tokio::test]
+async fn issue_18_partitioned_reads_merge_repeats_and_only_ever_hide_records() {
+    let signer = new_signer("client-test-key");
+    let clock = emulator::ManualClock::at_millis(1_700_000_000_000);
+    let emulator = start_with(
+        &signer,
+        EmulatorConfig {
+            clock: emulator::Clock::Manual(clock.clone()),
+            clock_skew: std::time::Duration::ZERO,
+            ..EmulatorConfig::default()
+        },
+    )
+    .await;
+    let client = Client::new(&emulator.url(), target(), signer, ClientOptions::default()).unwrap();
+    seed_games(&client, &clock, 1_000).await;
+    let game = RecordType::new("Game");
+    let all = names(&client.query_all(&game, &mut |_| {}).await.unwrap());
+    for (seed, repeat, skip) in [(1, 0.5, 0.0), (2, 0.0, 0.5), (3, 0.4, 0.4)] {
+        emulator.set_faults(emulator::Faults {
+            page_repeat_rate: repeat,
+            page_skip_rate: skip,
+            seed,
+            ..emulator::Faults::default()
+        });
+        let read = client
+            .query_partitioned(&game, 4, &mut |_| {})
+            .await
+            .unwrap();
+        assert_eq!(read.chains, 4);
+        let seen = names(&read.records);
+        let mut once = seen.clone();
+        once.dedup();
+        assert_eq!(seen, once, "seed {seed}: a record counted twice");
+        assert!(seen.iter().all(|name| all.contains(name)), "seed {seed}");
+        if skip == 0.0 {
+            assert_eq!(seen, all, "seed {seed}: repeats lose nothing");
+        }
+    }
+    // Records written after the index stopped moving are hidden from queries until it does,
+    // whichever range they fall in.
+    emulator.set_faults(emulator::Faults {
+        index_lag_ms: 60_000,
+        ..emulator::Faults::default()
+    });
+    client.modify(vec![create("late", 9999)]).await.unwrap();
+    let read = client
+        .query_partitioned(&game, 4, &mut |_| {})
+        .await
+        .unwrap();
+    assert_eq!(names(&read.records), all);
+    clock.advance(std::time::Duration::from_secs(61));
+    let read = client
+        .query_partitioned(&game, 4, &mut |_| {})
+        .await
+        .unwrap();
+    assert_eq!(read.records.len(), all.len() + 1);
 }

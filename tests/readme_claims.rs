@@ -362,6 +362,110 @@ fn in_flight(env: &Env) -> u64 {
     received - answered
 }
 
+/// Issue 18: every command that talks to CloudKit takes `--parallelism N`, 1 to 64.
+#[test]
+fn issue_18_every_command_that_talks_to_cloudkit_takes_parallelism() {
+    let env = Env::new();
+    for command in [
+        vec!["plan"],
+        vec!["diff"],
+        vec!["apply"],
+        vec!["import"],
+        vec!["delete-all", "--type", "Team"],
+        vec!["doctor"],
+        vec!["export", "--type", "Team"],
+    ] {
+        let help = env.run(&[command[0], "--help"]);
+        assert!(
+            help.stdout.contains("--parallelism <PARALLELISM>"),
+            "{command:?}"
+        );
+        let mut refused = command.clone();
+        refused.extend(["--parallelism", "0"]);
+        let run = env.run(&refused);
+        // An argument error exits 1 (issue 19: 2 means "differences").
+        assert_eq!(run.code, 1, "{command:?}");
+        assert!(
+            run.stderr.contains("`0` is not a number from 1 to 64"),
+            "{}",
+            run.stderr
+        );
+    }
+}
+
+/// Issue 18: without an index on `createdTimestamp` each type is read as one chain, the
+/// plan is the same, and the warning saying which index to add is printed once.
+#[test]
+fn issue_18_without_the_created_index_plan_warns_once_and_plans_the_same() {
+    let indexed = Env::with_emulator_process(&[]);
+    let bare = Env::with_emulator_process(&[
+        "--require-indexes",
+        "--index",
+        "Stadium.recordName",
+        "--index",
+        "Team.recordName",
+    ]);
+    let mut plans = Vec::new();
+    for env in [&indexed, &bare] {
+        env.set_stadiums(&many_stadiums(450));
+        env.set_teams(&Json::Array(Vec::new()));
+        assert_eq!(env.run(&["plan", "-o", "first.plan"]).code, 0);
+        assert_eq!(env.run(&["apply", "first.plan"]).code, 0);
+        let run = env.run(&["plan", "-o", "again.plan"]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        plans.push(run.stderr.clone());
+    }
+    let warning = "add QUERYABLE and SORTABLE indexes on `createdTimestamp` (`___createTime`)";
+    assert!(!plans[0].contains(warning), "{}", plans[0]);
+    assert_eq!(plans[1].matches(warning).count(), 1, "{}", plans[1]);
+    assert!(
+        plans[1].contains("`Stadium`, `Team` read as one query chain each"),
+        "{}",
+        plans[1]
+    );
+    let summary = |stderr: &str| {
+        stderr
+            .lines()
+            .rfind(|l| l.contains("Stadium"))
+            .map(str::to_owned)
+    };
+    assert_eq!(summary(&plans[0]), summary(&plans[1]));
+}
+
+/// Issue 18: `plan --parallelism N` keeps at most N requests in flight over reads and
+/// lookups together (two types are read at once; seven lookup chunks follow), and uses them.
+#[test]
+fn issue_18_plan_parallelism_bounds_reads_and_lookups() {
+    for parallelism in [1_u64, 3] {
+        let env = Env::with_emulator_process(&["--latency-ms", "300"]);
+        env.set_stadiums(&many_stadiums(1400));
+        env.set_teams(&Json::Array(Vec::new()));
+        let mut child = Command::new(ckplan_bin())
+            .args([
+                "plan",
+                "-o",
+                "out.plan",
+                "--parallelism",
+                &parallelism.to_string(),
+            ])
+            .current_dir(env.dir.path())
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut most = 0;
+        while child.try_wait().unwrap().is_none() {
+            most = most.max(in_flight(&env));
+            std::thread::sleep(std::time::Duration::from_millis(15));
+        }
+        assert!(child.wait().unwrap().success());
+        assert_eq!(most, parallelism, "plan --parallelism {parallelism}");
+        assert_eq!(env.stats().requests.get("records/lookup"), Some(&7));
+    }
+}
+
 /// `--parallelism N` keeps exactly N batches in flight (never more), seen at the emulator
 /// while each request is held 300 ms.
 #[test]

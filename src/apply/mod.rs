@@ -517,7 +517,7 @@ impl<'a> Run<'a> {
                 .lock()
                 .expect("lock")
                 .get_or_insert(CloudKitError::RecordFailed {
-                    operation: "records/lookup".to_owned(),
+                    operation: crate::cloudkit::wire::Endpoint::Lookup,
                     record_name: name.0.clone(),
                     code: error.server_error_code.clone(),
                     reason: error.reason.clone(),

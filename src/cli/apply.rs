@@ -14,7 +14,7 @@ use anyhow::{anyhow, Context};
 use std::path::{Path, PathBuf};
 
 /// Batches in flight by default (see the README's Performance section for the measurement).
-pub const DEFAULT_PARALLELISM: usize = 8;
+pub use crate::cloudkit::client::DEFAULT_PARALLELISM;
 
 /// Execute exactly a saved plan; without PLAN, plan, show, ask and apply (smart sync).
 #[derive(Debug, clap::Args)]
@@ -31,8 +31,8 @@ pub struct Args {
     /// What to do when a record changed since it was planned
     #[arg(long, value_enum, default_value_t = OnConflict::Replan)]
     pub on_conflict: OnConflict,
-    /// Batches of up to 200 operations in flight at once
-    #[arg(long, default_value_t = DEFAULT_PARALLELISM, value_parser = parse_parallelism)]
+    /// Requests in flight at once (reads, lookups and batches of up to 200 operations)
+    #[arg(long, default_value_t = DEFAULT_PARALLELISM, value_parser = super::connect::parse_parallelism)]
     pub parallelism: usize,
     /// Where to write the receipt [default: PLAN.receipt.json]
     #[arg(long, value_name = "FILE")]
@@ -80,13 +80,6 @@ pub async fn run(args: Args, globals: &Globals) -> CommandResult {
     }
 }
 
-fn parse_parallelism(text: &str) -> Result<usize, String> {
-    match text.parse::<usize>() {
-        Ok(n) if (1..=64).contains(&n) => Ok(n),
-        _ => Err(format!("`{text}` is not a number from 1 to 64")),
-    }
-}
-
 /// Warns, naming each file, when the config or data files the plan was made from changed
 /// since (the plan holds their digests): apply writes what the plan says, not the files.
 fn warn_about_changed_inputs(plan: &Plan, config: &Config, globals: &Globals) {
@@ -118,8 +111,15 @@ fn warn_about_changed_inputs(plan: &Plan, config: &Config, globals: &Globals) {
 async fn smart_sync(config: &Config, args: &Args, globals: &Globals) -> CommandResult {
     let printer = &globals.printer;
     // Smart sync never deletes an orphan that kept records reference (issue 17).
-    let plan =
-        workspace::make_plan(config, globals, &args.types, args.delete_orphans, false).await?;
+    let plan = workspace::make_plan(
+        config,
+        globals,
+        &args.types,
+        args.delete_orphans,
+        false,
+        args.parallelism,
+    )
+    .await?;
     printer.status(render::summary::plan_summary(&plan).trim_end());
     args.guards.check(&plan, "nothing was sent")?;
     if args.dry_run {
@@ -200,7 +200,7 @@ async fn apply_plan(
         )),
         _ => {}
     }
-    let connection = workspace::connect(config, globals).await?;
+    let connection = workspace::connect(config, globals, args.parallelism).await?;
     let options = ApplyOptions {
         on_conflict: args.on_conflict,
         parallelism: args.parallelism,

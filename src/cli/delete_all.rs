@@ -21,6 +21,9 @@ pub struct Args {
     /// Needed to delete from the production environment (or type the container name)
     #[arg(long)]
     pub allow_production: bool,
+    /// Requests to CloudKit in flight at once
+    #[arg(long, default_value_t = crate::cloudkit::client::DEFAULT_PARALLELISM, value_parser = super::connect::parse_parallelism)]
+    pub parallelism: usize,
 }
 
 pub async fn run(args: Args, globals: &Globals) -> CommandResult {
@@ -29,7 +32,7 @@ pub async fn run(args: Args, globals: &Globals) -> CommandResult {
     let record_type =
         workspace::selected_types(&config, std::slice::from_ref(&args.record_type))?.remove(0);
     workspace::production_guard(&config, args.allow_production, globals)?;
-    let connection = workspace::connect(&config, globals).await?;
+    let connection = workspace::connect(&config, globals, args.parallelism).await?;
     let names = delete_all::list(&connection.client, &record_type).await?;
     if names.is_empty() {
         globals.printer.status(format_args!(

@@ -20,13 +20,16 @@ pub struct Args {
     /// Machine-readable report on stdout
     #[arg(long)]
     pub json: bool,
+    /// Requests to CloudKit in flight at once
+    #[arg(long, default_value_t = crate::cloudkit::client::DEFAULT_PARALLELISM, value_parser = super::connect::parse_parallelism)]
+    pub parallelism: usize,
 }
 
 pub async fn run(args: Args, globals: &Globals) -> CommandResult {
     let config = workspace::load_config(globals)?;
     let types = workspace::selected_types(&config, &args.types)?;
     let local = workspace::load_local(&config, &globals.printer)?;
-    let connection = workspace::connect(&config, globals).await?;
+    let connection = workspace::connect(&config, globals, args.parallelism).await?;
     let bar = workspace::ReadBar::new(globals.printer.shows_progress() && !args.json);
     let survey = sync::survey(&config, local, &connection.client, &types, &bar).await;
     bar.finish();

@@ -28,6 +28,9 @@ pub struct Args {
     /// Print the checks as JSON on stdout
     #[arg(long)]
     pub json: bool,
+    /// Requests to CloudKit in flight at once
+    #[arg(long, default_value_t = crate::cloudkit::client::DEFAULT_PARALLELISM, value_parser = super::connect::parse_parallelism)]
+    pub parallelism: usize,
 }
 
 pub async fn run(args: Args, globals: &Globals) -> CommandResult {
@@ -42,6 +45,7 @@ pub async fn run(args: Args, globals: &Globals) -> CommandResult {
         },
         request_timeout: Duration::from_secs(20),
         seed: globals.context.seed,
+        parallelism: args.parallelism,
         ..ClientOptions::default()
     };
     let report = match crate::sync::connect(&config, options).await {

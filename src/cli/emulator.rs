@@ -36,7 +36,8 @@ pub struct Args {
     /// Refuse queries that filter or sort on fields not declared with --index
     #[arg(long)]
     pub require_indexes: bool,
-    /// A queryable field, `Type.field` (`Type.recordName` allows unfiltered queries)
+    /// A queryable and sortable field, `Type.field` (`Type.recordName` allows unfiltered
+    /// queries; `Type.___createTime` or `Type.createdTimestamp` the fast partitioned read)
     #[arg(long = "index", value_name = "TYPE.FIELD")]
     pub indexes: Vec<String>,
     /// Sleep this long before answering every database request

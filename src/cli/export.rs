@@ -32,6 +32,9 @@ pub struct Args {
     /// Overwrite files that already exist
     #[arg(long)]
     pub force: bool,
+    /// Requests to CloudKit in flight at once
+    #[arg(long, default_value_t = crate::cloudkit::client::DEFAULT_PARALLELISM, value_parser = super::connect::parse_parallelism)]
+    pub parallelism: usize,
 }
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -83,7 +86,7 @@ pub async fn run(args: Args, globals: &Globals) -> CommandResult {
             )));
         }
     }
-    let connection = workspace::connect(&config, globals).await?;
+    let connection = workspace::connect(&config, globals, args.parallelism).await?;
     let bar = workspace::ReadBar::new(globals.printer.shows_progress());
     let read = crate::sync::read_current(&connection.client, &types, &bar).await;
     bar.finish();

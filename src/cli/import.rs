@@ -17,6 +17,9 @@ pub struct Args {
     /// Needed to import into the production environment (or type the container name)
     #[arg(long)]
     pub allow_production: bool,
+    /// Requests to CloudKit in flight at once
+    #[arg(long, default_value_t = crate::cloudkit::client::DEFAULT_PARALLELISM, value_parser = super::connect::parse_parallelism)]
+    pub parallelism: usize,
 }
 
 pub async fn run(args: Args, globals: &Globals) -> CommandResult {
@@ -25,7 +28,7 @@ pub async fn run(args: Args, globals: &Globals) -> CommandResult {
     workspace::production_guard(&config, args.allow_production, globals)?;
     let mut local = workspace::load_local(&config, &globals.printer)?;
     let order = local.type_order(&config).types;
-    let connection = workspace::connect(&config, globals).await?;
+    let connection = workspace::connect(&config, globals, args.parallelism).await?;
     let observer = Progress {
         printer: globals.printer,
     };

@@ -22,6 +22,7 @@ macro_rules! stderrln {
 pub mod apply;
 mod apply_view;
 pub mod completions;
+mod connect;
 mod credentials;
 pub mod delete_all;
 pub mod diff;

@@ -32,6 +32,9 @@ pub struct Args {
     /// orphans this plan keeps)
     #[arg(long)]
     pub detailed_exitcode: bool,
+    /// Requests to CloudKit in flight at once
+    #[arg(long, default_value_t = crate::cloudkit::client::DEFAULT_PARALLELISM, value_parser = super::connect::parse_parallelism)]
+    pub parallelism: usize,
     #[command(flatten)]
     pub guards: GuardArgs,
 }
@@ -71,6 +74,7 @@ pub async fn run(args: Args, globals: &Globals) -> CommandResult {
         &args.types,
         args.delete_orphans,
         args.delete_referenced_orphans,
+        args.parallelism,
     )
     .await?;
     printer.status(render::summary::plan_summary(&plan).trim_end());

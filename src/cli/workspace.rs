@@ -2,13 +2,13 @@
 //! environment overrides, the production guard of every writing command, loading local
 //! data with every problem shown, connecting, and reading progress on stderr.
 
+pub use super::connect::connect;
 use super::{credentials, Globals, Printer};
-use crate::cloudkit::ClientOptions;
 use crate::config::Config;
 use crate::local::{self, LocalData};
 use crate::plan::{Plan, PlanOptions};
 use crate::record::{Environment, RecordType};
-use crate::sync::{self, Connection, Survey};
+use crate::sync::{self, Survey};
 use anyhow::{bail, Context};
 use std::path::PathBuf;
 
@@ -99,18 +99,6 @@ pub fn selected_types(config: &Config, types: &[String]) -> anyhow::Result<Vec<R
     sync::selected_types(config, &only).map_err(anyhow::Error::msg)
 }
 
-/// Connects with the run's seed (`CKPLAN_RANDOMNESS_SEED`) for retry jitter and the
-/// embedded emulator.
-pub async fn connect(config: &Config, globals: &Globals) -> anyhow::Result<Connection> {
-    let options = ClientOptions {
-        seed: globals.context.seed,
-        ..ClientOptions::default()
-    };
-    sync::connect(config, options)
-        .await
-        .with_context(|| format!("failed to connect to CloudKit for `{}`", config.target()))
-}
-
 /// Everything up to an in-memory plan: shared with smart sync.
 pub async fn make_plan(
     config: &Config,
@@ -118,12 +106,13 @@ pub async fn make_plan(
     types: &[String],
     delete_orphans: bool,
     delete_referenced: bool,
+    parallelism: usize,
 ) -> anyhow::Result<Plan> {
     let selected = selected_types(config, types)?;
     // Local data first: it names every unreadable file with its problem.
     let (local, dangling) = load_local_deferring(config, &globals.printer, true)?;
     let inputs = sync::input_digests(config).context("failed to read an input file")?;
-    let connection = connect(config, globals).await?;
+    let connection = connect(config, globals, parallelism).await?;
     let bar = ReadBar::new(globals.printer.shows_progress());
     let survey = sync::survey(config, local, &connection.client, &selected, &bar).await;
     let untouched = match &survey {

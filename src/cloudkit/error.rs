@@ -6,29 +6,8 @@
 
 mod hint;
 
-use super::wire::{ErrorBody, ServerErrorCode};
+use super::wire::{Endpoint, ErrorBody, ServerErrorCode};
 use crate::record::Environment;
-
-/// Operations that only read: resending them after an unclear failure is harmless.
-const READ_OPERATIONS: [&str; 12] = [
-    "records/query",
-    "records/lookup",
-    "records/changes",
-    "zones/list",
-    "zones/lookup",
-    "zones/changes",
-    "changes/database",
-    "changes/zone",
-    "subscriptions/list",
-    "subscriptions/lookup",
-    "users/current",
-    "users/caller",
-];
-
-/// Whether `operation` (such as `records/query`) only reads.
-pub fn is_read_operation(operation: &str) -> bool {
-    READ_OPERATIONS.contains(&operation)
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum CloudKitError {
@@ -43,14 +22,14 @@ pub enum CloudKitError {
 
     #[error("could not encode the `{operation}` request body")]
     Encode {
-        operation: String,
+        operation: Endpoint,
         #[source]
         source: serde_json::Error,
     },
 
     #[error("`{operation}` request was not sent, so it had no effect")]
     NotSent {
-        operation: String,
+        operation: Endpoint,
         #[source]
         source: reqwest::Error,
     },
@@ -59,14 +38,14 @@ pub enum CloudKitError {
         "`{operation}` request failed after it may have reached cloudkit; it may have taken effect"
     )]
     MaybeSent {
-        operation: String,
+        operation: Endpoint,
         #[source]
         source: reqwest::Error,
     },
 
     #[error("cannot decode the `{operation}` reply (http {status}) at `{path}`: {message}")]
     Undecodable {
-        operation: String,
+        operation: Endpoint,
         status: u16,
         path: String,
         message: String,
@@ -74,7 +53,7 @@ pub enum CloudKitError {
 
     #[error("cloudkit refused `{operation}`: http {status} `{code}`{}", reason_suffix(.reason))]
     Service {
-        operation: String,
+        operation: Endpoint,
         status: u16,
         code: ServerErrorCode,
         reason: Option<String>,
@@ -102,7 +81,7 @@ pub enum CloudKitError {
     /// `QUOTA_EXCEEDED`, which is a JSON error about storage.
     #[error("`{operation}` request is too large for cloudkit (http {status}){}", reason_suffix(.excerpt))]
     RequestTooLarge {
-        operation: String,
+        operation: Endpoint,
         status: u16,
         excerpt: Option<String>,
     },
@@ -111,7 +90,7 @@ pub enum CloudKitError {
     /// write behind it may have been applied.
     #[error("`{operation}` got http {status} from a gateway in front of cloudkit{}", reason_suffix(.excerpt))]
     Gateway {
-        operation: String,
+        operation: Endpoint,
         status: u16,
         excerpt: Option<String>,
     },
@@ -132,14 +111,14 @@ pub enum CloudKitError {
 
     #[error("record `{record_name}` in the `{operation}` reply cannot be decoded: {message}")]
     Decode {
-        operation: String,
+        operation: Endpoint,
         record_name: String,
         message: String,
     },
 
     #[error("the `{operation}` reply holds an error for record `{record_name}`: `{code}`{}", reason_suffix(.reason))]
     RecordFailed {
-        operation: String,
+        operation: Endpoint,
         record_name: String,
         code: ServerErrorCode,
         reason: Option<String>,
@@ -160,14 +139,14 @@ impl CloudKitError {
             CloudKitError::MaybeSent { .. } => true,
             CloudKitError::Gateway { operation, .. }
             | CloudKitError::Undecodable { operation, .. }
-            | CloudKitError::Decode { operation, .. } => !is_read_operation(operation),
+            | CloudKitError::Decode { operation, .. } => !operation.retry_safe(),
             CloudKitError::Service {
                 operation,
                 status,
                 code,
                 ..
             } => {
-                !is_read_operation(operation)
+                !operation.retry_safe()
                     && *status >= 500
                     && !matches!(
                         code,
@@ -189,7 +168,7 @@ impl CloudKitError {
         }
         match self {
             CloudKitError::NotSent { source, .. } => !source.is_builder(),
-            CloudKitError::Gateway { operation, .. } => is_read_operation(operation),
+            CloudKitError::Gateway { operation, .. } => operation.retry_safe(),
             CloudKitError::Service { status, code, .. } => {
                 matches!(
                     code,
@@ -211,8 +190,7 @@ impl CloudKitError {
     }
 
     /// Classifies a transport failure by whether the request can have reached the server.
-    pub(crate) fn transport(operation: &str, source: reqwest::Error) -> Self {
-        let operation = operation.to_owned();
+    pub(crate) fn transport(operation: Endpoint, source: reqwest::Error) -> Self {
         // A connect failure (refused, DNS, TLS handshake, connect timeout) or a request that
         // could not be built never put a byte of the request on the wire. Anything later
         // (timeout while waiting, connection closed before or during the reply) may have.
@@ -227,11 +205,11 @@ impl CloudKitError {
 /// Maps a non-2xx reply to an error: the documented `{serverErrorCode, reason, uuid}` body
 /// when there is one; otherwise the code CloudKit uses for that HTTP status; otherwise
 /// `Undecodable`.
-pub fn reply_error(operation: &str, status: u16, body: &[u8]) -> CloudKitError {
+pub fn reply_error(operation: Endpoint, status: u16, body: &[u8]) -> CloudKitError {
     let mut deserializer = serde_json::Deserializer::from_slice(body);
     match serde_path_to_error::deserialize::<_, ErrorBody>(&mut deserializer) {
         Ok(error) => CloudKitError::Service {
-            operation: operation.to_owned(),
+            operation,
             status,
             code: error.server_error_code,
             reason: error.reason,
@@ -240,17 +218,17 @@ pub fn reply_error(operation: &str, status: u16, body: &[u8]) -> CloudKitError {
         },
         Err(decode) => match code_for_status(status) {
             _ if status == 413 => CloudKitError::RequestTooLarge {
-                operation: operation.to_owned(),
+                operation,
                 status,
                 excerpt: body_excerpt(body),
             },
             _ if matches!(status, 502..=504) => CloudKitError::Gateway {
-                operation: operation.to_owned(),
+                operation,
                 status,
                 excerpt: body_excerpt(body),
             },
             Some(code) => CloudKitError::Service {
-                operation: operation.to_owned(),
+                operation,
                 status,
                 code,
                 reason: body_excerpt(body),
@@ -258,7 +236,7 @@ pub fn reply_error(operation: &str, status: u16, body: &[u8]) -> CloudKitError {
                 uuid: None,
             },
             None => CloudKitError::Undecodable {
-                operation: operation.to_owned(),
+                operation,
                 status,
                 path: decode.path().to_string(),
                 message: format!(
@@ -305,7 +283,7 @@ mod tests {
     fn documented_error_body_becomes_service_error() {
         let body =
             br#"{"uuid":"u-1","serverErrorCode":"THROTTLED","reason":"slow down","retryAfter":2}"#;
-        let error = reply_error("records/modify", 429, body);
+        let error = reply_error(Endpoint::Modify, 429, body);
         let CloudKitError::Service {
             code,
             reason,
@@ -332,7 +310,7 @@ mod tests {
 
     #[test]
     fn non_json_body_takes_the_code_of_its_status() {
-        let error = reply_error("records/query", 500, b"<html>\n<b>Internal</b>");
+        let error = reply_error(Endpoint::Query, 500, b"<html>\n<b>Internal</b>");
         let CloudKitError::Service { code, reason, .. } = &error else {
             panic!("{error:?}")
         };
@@ -344,14 +322,14 @@ mod tests {
     #[test]
     fn issue_11_html_gateway_errors_are_retried_on_reads_and_unknown_on_writes() {
         for status in [502, 503, 504] {
-            let read = reply_error("records/query", status, b"<html>\n<b>Bad Gateway</b>");
+            let read = reply_error(Endpoint::Query, status, b"<html>\n<b>Bad Gateway</b>");
             assert!(
                 matches!(read, CloudKitError::Gateway { .. }),
                 "{status}: {read:?}"
             );
             assert!(read.is_retryable(), "{status}");
             assert!(!read.may_have_been_applied(), "{status}");
-            let write = reply_error("records/modify", status, b"bad gateway");
+            let write = reply_error(Endpoint::Modify, status, b"bad gateway");
             assert!(!write.is_retryable(), "{status}");
             assert!(
                 write.may_have_been_applied(),
@@ -363,7 +341,7 @@ mod tests {
     #[test]
     fn issue_11_html_413_is_request_too_large_not_quota() {
         let error = reply_error(
-            "records/modify",
+            Endpoint::Modify,
             413,
             b"<html><body>413 Request Entity Too Large",
         );
@@ -373,7 +351,7 @@ mod tests {
         );
         assert!(!error.to_string().contains("QUOTA_EXCEEDED"), "{error}");
         let quota = reply_error(
-            "records/modify",
+            Endpoint::Modify,
             413,
             br#"{"serverErrorCode":"QUOTA_EXCEEDED","reason":"quota"}"#,
         );
@@ -389,13 +367,13 @@ mod tests {
     #[test]
     fn issue_11_internal_error_on_a_write_is_never_resent() {
         let body = br#"{"serverErrorCode":"INTERNAL_ERROR"}"#;
-        let write = reply_error("records/modify", 500, body);
+        let write = reply_error(Endpoint::Modify, 500, body);
         assert!(write.may_have_been_applied());
         assert!(!write.is_retryable());
-        assert!(reply_error("records/query", 500, body).is_retryable());
+        assert!(reply_error(Endpoint::Query, 500, body).is_retryable());
         // Throttling certainly did nothing: resent, write or not.
         let throttled = reply_error(
-            "records/modify",
+            Endpoint::Modify,
             503,
             br#"{"serverErrorCode":"TRY_AGAIN_LATER"}"#,
         );
@@ -417,7 +395,7 @@ mod tests {
             (400, "SOMETHING_NEW", false),
         ] {
             let body = format!(r#"{{"serverErrorCode":"{code}"}}"#);
-            let error = reply_error("records/query", status, body.as_bytes());
+            let error = reply_error(Endpoint::Query, status, body.as_bytes());
             assert_eq!(error.is_retryable(), retryable, "{code}");
         }
     }
@@ -425,16 +403,16 @@ mod tests {
     #[test]
     fn internal_error_on_a_write_may_have_been_applied() {
         let body = br#"{"serverErrorCode":"INTERNAL_ERROR"}"#;
-        assert!(reply_error("records/modify", 500, body).may_have_been_applied());
-        assert!(!reply_error("records/query", 500, body).may_have_been_applied());
+        assert!(reply_error(Endpoint::Modify, 500, body).may_have_been_applied());
+        assert!(!reply_error(Endpoint::Query, 500, body).may_have_been_applied());
     }
 
     #[test]
     fn reads_are_known() {
-        assert!(is_read_operation("records/query"));
-        assert!(is_read_operation("records/lookup"));
-        assert!(!is_read_operation("records/modify"));
-        assert!(!is_read_operation("zones/modify"));
-        assert!(!is_read_operation("assets/upload"));
+        assert!(Endpoint::Query.retry_safe());
+        assert!(Endpoint::Lookup.retry_safe());
+        assert!(!Endpoint::Modify.retry_safe());
+        assert!(!Endpoint::ZonesModify.retry_safe());
+        assert!(!Endpoint::AssetsUpload.retry_safe());
     }
 }

@@ -4,10 +4,12 @@ pub mod auth;
 pub mod client;
 pub mod error;
 pub mod management;
+pub mod query;
 pub mod retry;
 pub mod token;
 pub mod wire;
 
 pub use client::{Client, ClientOptions, Lookup, OperationResult, RecordFailure};
 pub use error::CloudKitError;
+pub use query::{QueryField, QueryFilter, QuerySort, QuerySpec};
 pub use retry::RetryPolicy;

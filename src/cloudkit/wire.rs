@@ -30,13 +30,20 @@
 //!   `null`". That API uses other type tags (`stringType`, ...) and endpoints than Web
 //!   Services, so it supports the null-field model, not a wire form for records/modify.
 
-use crate::record::{ChangeTag, FieldType, FieldValue, Fields, Record, RecordName, RecordType};
+use crate::record::{
+    ChangeTag, FieldType, FieldValue, Fields, Record, RecordName, RecordType, Stamps,
+};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value as Json;
 use std::collections::BTreeMap;
 use std::fmt;
 
+mod comparator;
+mod endpoint;
 mod entry;
+
+pub use comparator::{Comparator, SystemField};
+pub use endpoint::Endpoint;
 
 /// The zone of the public database's only zone.
 pub const DEFAULT_ZONE: &str = "_defaultZone";
@@ -189,6 +196,14 @@ impl WireRecord {
             record_name: RecordName(record_name),
             change_tag: self.record_change_tag.clone().map(ChangeTag),
             fields,
+            stamps: self
+                .created
+                .as_ref()
+                .zip(self.modified.as_ref())
+                .map(|(created, modified)| Stamps {
+                    created: created.timestamp,
+                    modified: modified.timestamp,
+                }),
         })
     }
 }
@@ -351,7 +366,7 @@ impl Serialize for RecordResult {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Filter {
-    pub comparator: String,
+    pub comparator: Comparator,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub field_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -15,7 +15,7 @@ fn defaults_apply() {
     assert_eq!(config.endpoint, Endpoint::Url(DEFAULT_ENDPOINT.into()));
     assert_eq!(config.auth, Auth::default());
     assert_eq!(
-        crate::cloudkit::client::subpath(&config.target(), "records/query"),
+        crate::cloudkit::client::subpath(&config.target(), crate::cloudkit::wire::Endpoint::Query),
         "/database/1/iCloud.com.example.App/development/public/records/query"
     );
 }

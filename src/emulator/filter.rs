@@ -6,7 +6,7 @@
 //! live CloudKit does (`docs/protocol.md`, "records/query and paging").
 
 use super::store::{RequestError, Scope, Store, StoredRecord};
-use crate::cloudkit::wire::{Filter, Query, Sort};
+use crate::cloudkit::wire::{Comparator, Filter, Query, Sort, SystemField};
 use crate::record::{FieldType, FieldValue, ScalarType, Value};
 use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
@@ -19,58 +19,6 @@ enum Subject {
     Created,
     Modified,
 }
-
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Comparator {
-    Equals,
-    NotEquals,
-    LessThan,
-    LessThanOrEquals,
-    GreaterThan,
-    GreaterThanOrEquals,
-    BeginsWith,
-    NotBeginsWith,
-    In,
-    NotIn,
-    ListContains,
-    NotListContains,
-    ListContainsAny,
-    NotListContainsAny,
-    ListContainsAll,
-    NotListContainsAll,
-    ListMemberBeginsWith,
-    NotListMemberBeginsWith,
-    ContainsAllTokens,
-    ContainsAnyTokens,
-    Near,
-}
-
-const COMPARATORS: [(&str, Comparator); 21] = [
-    ("EQUALS", Comparator::Equals),
-    ("NOT_EQUALS", Comparator::NotEquals),
-    ("LESS_THAN", Comparator::LessThan),
-    ("LESS_THAN_OR_EQUALS", Comparator::LessThanOrEquals),
-    ("GREATER_THAN", Comparator::GreaterThan),
-    ("GREATER_THAN_OR_EQUALS", Comparator::GreaterThanOrEquals),
-    ("BEGINS_WITH", Comparator::BeginsWith),
-    ("NOT_BEGINS_WITH", Comparator::NotBeginsWith),
-    ("IN", Comparator::In),
-    ("NOT_IN", Comparator::NotIn),
-    ("LIST_CONTAINS", Comparator::ListContains),
-    ("NOT_LIST_CONTAINS", Comparator::NotListContains),
-    ("LIST_CONTAINS_ANY", Comparator::ListContainsAny),
-    ("NOT_LIST_CONTAINS_ANY", Comparator::NotListContainsAny),
-    ("LIST_CONTAINS_ALL", Comparator::ListContainsAll),
-    ("NOT_LIST_CONTAINS_ALL", Comparator::NotListContainsAll),
-    ("LIST_MEMBER_BEGINS_WITH", Comparator::ListMemberBeginsWith),
-    (
-        "NOT_LIST_MEMBER_BEGINS_WITH",
-        Comparator::NotListMemberBeginsWith,
-    ),
-    ("CONTAINS_ALL_TOKENS", Comparator::ContainsAllTokens),
-    ("CONTAINS_ANY_TOKENS", Comparator::ContainsAnyTokens),
-    ("NEAR", Comparator::Near),
-];
 
 /// A decoded filter, ready to evaluate.
 #[derive(Clone, Debug)]
@@ -95,16 +43,7 @@ pub fn compile(store: &Store, scope: &Scope, query: &Query) -> Result<Vec<Compil
         .and_then(|data| data.schema.get(&query.record_type));
     let mut compiled = Vec::new();
     for filter in &query.filter_by {
-        let comparator = COMPARATORS
-            .iter()
-            .find(|(name, _)| *name == filter.comparator)
-            .map(|(_, c)| *c)
-            .ok_or_else(|| {
-                RequestError::bad_request(format!(
-                    "BadRequestException: unknown comparator '{}'",
-                    filter.comparator
-                ))
-            })?;
+        let comparator = filter.comparator;
         let is_membership = matches!(comparator, Comparator::In | Comparator::NotIn);
         if is_membership && filter.field_value.field_type.is_none() {
             continue;
@@ -129,12 +68,18 @@ pub fn compile(store: &Store, scope: &Scope, query: &Query) -> Result<Vec<Compil
 fn subject(filter: &Filter) -> Result<Subject, RequestError> {
     match (&filter.field_name, filter.system_field_name.as_deref()) {
         (Some(name), _) => Ok(Subject::Field(name.clone())),
-        (None, Some("recordName")) => Ok(Subject::RecordName),
-        (None, Some("createdTimestamp")) => Ok(Subject::Created),
-        (None, Some("modifiedTimestamp")) => Ok(Subject::Modified),
-        (None, Some(other)) => Err(RequestError::bad_request(format!(
-            "BadRequestException: system field '{other}' is not supported by the emulator"
-        ))),
+        (None, Some(name)) => match SystemField::parse(name) {
+            Some(SystemField::RecordName) if name == "recordName" => Ok(Subject::RecordName),
+            Some(SystemField::CreatedTimestamp) if name == "createdTimestamp" => {
+                Ok(Subject::Created)
+            }
+            Some(SystemField::ModifiedTimestamp) if name == "modifiedTimestamp" => {
+                Ok(Subject::Modified)
+            }
+            _ => Err(RequestError::bad_request(format!(
+                "BadRequestException: system field '{name}' is not supported by the emulator"
+            ))),
+        },
         (None, None) => Err(RequestError::bad_request(
             "BadRequestException: missing required field 'fieldName'",
         )),

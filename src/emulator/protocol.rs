@@ -14,49 +14,31 @@ use serde::Serialize;
 
 pub type Reply = Response<Full<Bytes>>;
 
-/// The operations the emulator serves.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Endpoint {
-    Query,
-    Lookup,
-    Modify,
-    ZonesList,
-    ZonesLookup,
-    UsersCaller,
-    UsersCurrent,
-}
+pub use crate::cloudkit::wire::Endpoint;
 
-const ENDPOINTS: [(&str, Endpoint); 7] = [
-    ("records/query", Endpoint::Query),
-    ("records/lookup", Endpoint::Lookup),
-    ("records/modify", Endpoint::Modify),
-    ("zones/list", Endpoint::ZonesList),
-    ("zones/lookup", Endpoint::ZonesLookup),
-    ("users/caller", Endpoint::UsersCaller),
-    ("users/current", Endpoint::UsersCurrent),
+/// The operations the emulator serves; any other is an unknown route (404).
+const SERVED: [Endpoint; 7] = [
+    Endpoint::Query,
+    Endpoint::Lookup,
+    Endpoint::Modify,
+    Endpoint::ZonesList,
+    Endpoint::ZonesLookup,
+    Endpoint::UsersCaller,
+    Endpoint::UsersCurrent,
 ];
 
-impl Endpoint {
-    pub fn name(self) -> &'static str {
-        ENDPOINTS
-            .iter()
-            .find(|(_, e)| *e == self)
-            .map_or("", |(name, _)| name)
-    }
+/// GET endpoints also take POST; the others take POST only.
+fn allows(endpoint: Endpoint, method: &Method) -> bool {
+    allowed_methods(endpoint)
+        .split(", ")
+        .any(|allowed| allowed == method.as_str())
+}
 
-    /// GET endpoints also take POST; the others take POST only.
-    fn allows(self, method: &Method) -> bool {
-        self.allowed_methods()
-            .split(", ")
-            .any(|allowed| allowed == method.as_str())
-    }
-
-    /// The `Allow` header of a 405.
-    fn allowed_methods(self) -> &'static str {
-        match self {
-            Endpoint::ZonesList | Endpoint::UsersCaller | Endpoint::UsersCurrent => "GET, POST",
-            _ => "POST",
-        }
+/// The `Allow` header of a 405.
+fn allowed_methods(endpoint: Endpoint) -> &'static str {
+    match endpoint {
+        Endpoint::ZonesList | Endpoint::UsersCaller | Endpoint::UsersCurrent => "GET, POST",
+        _ => "POST",
     }
 }
 
@@ -139,21 +121,19 @@ pub fn route(method: &Method, path: &str) -> Result<Route, Refused> {
             )))
         }
     };
-    let endpoint = ENDPOINTS
-        .iter()
-        .find(|(name, _)| *name == operation)
-        .map(|(_, e)| *e)
+    let endpoint = Endpoint::parse(operation)
+        .filter(|endpoint| SERVED.contains(endpoint))
         .ok_or_else(not_found)?;
     let container = percent_decode(container);
     if container.is_empty() {
         return Err(not_found());
     }
-    if !endpoint.allows(method) {
+    if !allows(endpoint, method) {
         return Err(Refused::Method {
             error: RequestError::bad_request(format!(
                 "method `{method}` is not allowed for `{operation}`"
             )),
-            allow: endpoint.allowed_methods(),
+            allow: allowed_methods(endpoint),
         });
     }
     Ok(Route {

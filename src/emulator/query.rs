@@ -9,7 +9,7 @@ use super::faults::{Hook, PageFault};
 use super::filter::{self, Compiled, SortValue};
 use super::store::{RecordSet, RequestError, Scope, Store, StoredRecord};
 use crate::cloudkit::wire::ServerErrorCode;
-use crate::cloudkit::wire::{QueryRequest, Sort};
+use crate::cloudkit::wire::{QueryRequest, Sort, SystemField};
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
@@ -69,6 +69,7 @@ pub fn run<'a>(
     let candidates = Candidates {
         data: visible,
         names: visible.and_then(|set| set.names_of_type(&query.record_type)),
+        created: visible.and_then(|set| set.created_of_type(&query.record_type)),
         filters: &filters,
     };
     let fault = match &after {
@@ -76,9 +77,11 @@ pub fn run<'a>(
         None => None,
     };
     let skip = usize::from(fault == Some(PageFault::SkipOne));
-    let mut page = match name_order(sorts) {
-        Some(descending) => candidates.by_name(after.as_ref(), descending, limit + 1 + skip),
-        None => candidates.sorted(sorts, after.as_ref(), limit + 1 + skip),
+    let count = limit + 1 + skip;
+    let mut page = match (name_order(sorts), created_order(sorts)) {
+        (Some(descending), _) => candidates.by_name(after.as_ref(), descending, count),
+        (None, Some(_)) => candidates.by_created(after.as_ref(), count),
+        (None, None) => candidates.sorted(sorts, after.as_ref(), count),
     };
     let previous = after
         .as_ref()
@@ -125,6 +128,7 @@ fn disturb<'a>(
 struct Candidates<'a, 'f> {
     data: Option<&'a RecordSet>,
     names: Option<&'a BTreeSet<String>>,
+    created: Option<&'a BTreeSet<(i64, String)>>,
     filters: &'f [Compiled],
 }
 
@@ -184,6 +188,24 @@ impl<'a> Candidates<'a, '_> {
         }
     }
 
+    /// Ascending `createdTimestamp` order (ties by name): a range scan of the type's
+    /// creation-time index from the marker's position, stopping after `count` matches.
+    fn by_created(&self, after: Option<&Position>, count: usize) -> Matches<'a> {
+        let Some(entries) = self.created else {
+            return Vec::new();
+        };
+        let from = after.and_then(|position| match position.keys.first() {
+            Some(SortValue::Integer(created)) => Some((*created, position.name.clone())),
+            _ => None,
+        });
+        let start = from.as_ref().map_or(Bound::Unbounded, Bound::Excluded);
+        entries
+            .range::<(i64, String), _>((start, Bound::Unbounded))
+            .filter_map(|(_, name)| self.matching(name))
+            .take(count)
+            .collect()
+    }
+
     /// Any other order: the matches after the marker, of which only the first `count`
     /// are fully sorted.
     fn sorted(&self, sorts: &[Sort], after: Option<&Position>, count: usize) -> Matches<'a> {
@@ -230,34 +252,79 @@ fn name_order(sorts: &[Sort]) -> Option<bool> {
     Some(false)
 }
 
-/// With `--require-indexes`: every filtered or sorted field needs `Type.field`; a query
-/// with neither needs `Type.recordName` (as live CloudKit reports it).
+/// `Some(false)` when the order is one ascending `createdTimestamp` sort (ties by
+/// `recordName` ascending, as every order ends): the creation-time index is in exactly that
+/// order. A descending one goes the general way, whose ties are still by name ascending.
+fn created_order(sorts: &[Sort]) -> Option<bool> {
+    match sorts {
+        [only]
+            if only.field_name.is_none()
+                && only.system_field_name.as_deref() == Some("createdTimestamp")
+                && only.ascending != Some(false) =>
+        {
+            Some(false)
+        }
+        _ => None,
+    }
+}
+
+/// With `--require-indexes`: every filtered field needs a QUERYABLE index and every sorted
+/// field a SORTABLE one (`--index Type.field` declares both); a query without a filter
+/// also needs `Type.recordName`, as live CloudKit reports it. A system field is named by its
+/// index in the refusal (`Field '___createTime' is not marked queryable`), except
+/// `recordName`, which live refusals name so; `--index` accepts either spelling.
 fn check_indexes(store: &Store, request: &QueryRequest) -> Result<(), RequestError> {
     if !store.indexes.required {
         return Ok(());
     }
     let query = &request.query;
-    let mut names: Vec<&str> =
-        query
-            .filter_by
-            .iter()
-            .map(|f| filter::field_label(f.field_name.as_deref(), f.system_field_name.as_deref()))
-            .chain(query.sort_by.iter().map(|s| {
-                filter::field_label(s.field_name.as_deref(), s.system_field_name.as_deref())
-            }))
-            .collect();
-    if names.is_empty() {
-        names.push("recordName");
+    let mut needed: Vec<(&str, &str)> = query
+        .filter_by
+        .iter()
+        .map(|f| {
+            (
+                index_label(f.field_name.as_deref(), f.system_field_name.as_deref()),
+                "queryable",
+            )
+        })
+        .chain(query.sort_by.iter().map(|s| {
+            (
+                index_label(s.field_name.as_deref(), s.system_field_name.as_deref()),
+                "sortable",
+            )
+        }))
+        .collect();
+    if query.filter_by.is_empty() {
+        needed.insert(0, ("recordName", "queryable"));
     }
-    for name in names {
-        let index = format!("{}.{name}", query.record_type);
-        if !store.indexes.queryable.contains(&index) {
+    for (name, kind) in needed {
+        let declared = |spelling: &str| {
+            store
+                .indexes
+                .queryable
+                .contains(&format!("{}.{spelling}", query.record_type))
+        };
+        let system = SystemField::parse(name);
+        let indexed = declared(name)
+            || system.is_some_and(|field| declared(field.name()) || declared(field.index_name()));
+        if !indexed {
             return Err(RequestError::bad_request(format!(
-                "Field '{name}' is not marked queryable"
+                "Field '{name}' is not marked {kind}"
             )));
         }
     }
     Ok(())
+}
+
+/// The name a refusal gives a filtered or sorted field: a field's own name, a system
+/// field's index name (`___createTime`), `recordName` as is.
+fn index_label<'a>(field: Option<&'a str>, system: Option<&'a str>) -> &'a str {
+    match (field, system.and_then(SystemField::parse)) {
+        (Some(field), _) => field,
+        (None, Some(SystemField::RecordName)) => "recordName",
+        (None, Some(system)) => system.index_name(),
+        (None, None) => filter::field_label(field, system),
+    }
 }
 
 fn sort_keys(sorts: &[Sort], name: &str, record: &StoredRecord) -> Vec<SortValue> {

@@ -111,7 +111,7 @@ async fn handle_to_end(shared: Arc<Shared>, request: Request<Incoming>) -> Resul
     } else {
         trace.endpoint = protocol::route(&method, &path)
             .ok()
-            .map(|r| r.endpoint.name());
+            .map(|r| r.endpoint.path());
         Ok(protocol::too_large_reply())
     };
     let status = match &outcome {
@@ -258,11 +258,11 @@ async fn database(
             return Ok(refused.reply(uuid));
         }
     };
-    trace.endpoint = Some(route.endpoint.name());
+    trace.endpoint = Some(route.endpoint.path());
     count(
         shared,
         |state| &mut state.stats.requests,
-        route.endpoint.name(),
+        route.endpoint.path(),
     );
     let now = shared.clock.now();
     if let Err(reason) = signature::check(&request, &shared.keys, shared.clock_skew, now) {
@@ -415,6 +415,7 @@ fn read(
                 "users": [{"userRecordName": user_record_name}],
             })))
         }
+        other => Err(internal(&format!("`{other}` is not served"))),
     }
 }
 

@@ -19,6 +19,9 @@ pub type Schema = BTreeMap<String, BTreeMap<String, FieldType>>;
 pub struct RecordSet {
     records: BTreeMap<String, StoredRecord>,
     names_by_type: HashMap<String, BTreeSet<String>>,
+    /// The records of each type in `createdTimestamp` order, ties by name, so that queries
+    /// sorted by `createdTimestamp` page by a range scan too.
+    created_by_type: HashMap<String, BTreeSet<(i64, String)>>,
 }
 
 impl RecordSet {
@@ -36,16 +39,27 @@ impl RecordSet {
         self.names_by_type.get(record_type)
     }
 
+    /// `(createdTimestamp, name)` of the records of `record_type`, in that order.
+    pub fn created_of_type(&self, record_type: &str) -> Option<&BTreeSet<(i64, String)>> {
+        self.created_by_type.get(record_type)
+    }
+
     /// Stores `record` under `name`, replacing any record of that name.
     pub fn insert(&mut self, name: String, record: StoredRecord) {
-        let retyped = self
+        let previous = self
             .records
             .get(&name)
-            .filter(|previous| previous.record_type != record.record_type)
-            .map(|previous| previous.record_type.clone());
-        if let Some(former_type) = retyped {
-            self.unindex(&former_type, &name);
+            .map(|previous| (previous.record_type.clone(), previous.created));
+        if let Some((former_type, created)) = previous {
+            self.unindex_created(&former_type, created, &name);
+            if former_type != record.record_type {
+                self.unindex(&former_type, &name);
+            }
         }
+        self.created_by_type
+            .entry(record.record_type.clone())
+            .or_default()
+            .insert((record.created, name.clone()));
         match self.names_by_type.get_mut(&record.record_type) {
             Some(names) if names.contains(&name) => {}
             Some(names) => {
@@ -62,7 +76,17 @@ impl RecordSet {
     pub fn remove(&mut self, name: &str) -> Option<StoredRecord> {
         let removed = self.records.remove(name)?;
         self.unindex(&removed.record_type, name);
+        self.unindex_created(&removed.record_type, removed.created, name);
         Some(removed)
+    }
+
+    fn unindex_created(&mut self, record_type: &str, created: i64, name: &str) {
+        if let Some(entries) = self.created_by_type.get_mut(record_type) {
+            entries.remove(&(created, name.to_owned()));
+            if entries.is_empty() {
+                self.created_by_type.remove(record_type);
+            }
+        }
     }
 
     fn unindex(&mut self, record_type: &str, name: &str) {

@@ -336,9 +336,13 @@ fn index_enforcement() {
         serde_json::from_value(json!({"query": {"recordType": "Team"}})).unwrap();
     let error = store.query(&scope(), &request, &mut Exact).unwrap_err();
     assert_eq!(error.reason, "Field 'recordName' is not marked queryable");
+    // A sort is no filter: the query still needs `recordName` (issue 18).
     let request: QueryRequest = serde_json::from_value(json!({"query": {"recordType": "Team",
         "sortBy": [{"fieldName": "n"}]}}))
     .unwrap();
+    let error = store.query(&scope(), &request, &mut Exact).unwrap_err();
+    assert_eq!(error.reason, "Field 'recordName' is not marked queryable");
+    store.indexes.queryable.insert("Team.recordName".into());
     assert!(store.query(&scope(), &request, &mut Exact).is_ok());
 }
 
@@ -620,4 +624,54 @@ fn issue_17_a_target_created_again_before_the_cascade_keeps_its_referrers() {
     // Delay 0: due at once, run before the next request is answered.
     assert!(store.run_cascades(t0).is_empty());
     assert!(exists(&store, "team-1"));
+}
+
+/// Issue 18: queries in `createdTimestamp` order page through the creation-time index
+/// (ties by name) and give exactly what the general sort gives, with range filters, after
+/// updates (which keep `created`) and deletes, page after page.
+#[test]
+fn created_order_pages_like_the_general_sort() {
+    let mut store = Store::new(Indexes::default());
+    for i in 0..40_i64 {
+        let request: ModifyRequest = serde_json::from_value(json!({"operations": [
+            {"operationType": "create", "record": {"recordName": format!("r{:02}", (i * 7) % 40),
+             "recordType": "Team", "fields": {"n": {"value": i}}}}]}))
+        .unwrap();
+        // Five records a millisecond: ties broken by name.
+        modify_results(&mut store, &request, 1_000 + i / 5).unwrap();
+    }
+    one(
+        &mut store,
+        "forceUpdate",
+        json!({"recordName": "r03", "recordType": "Team",
+        "fields": {"n": {"value": 99}}}),
+    );
+    one(
+        &mut store,
+        "forceDelete",
+        json!({"recordName": "r10", "recordType": "Team"}),
+    );
+    let range = json!([
+        {"comparator": "GREATER_THAN_OR_EQUALS", "systemFieldName": "createdTimestamp",
+         "fieldValue": {"value": 1_002, "type": "TIMESTAMP"}},
+        {"comparator": "LESS_THAN", "systemFieldName": "createdTimestamp",
+         "fieldValue": {"value": 1_006, "type": "TIMESTAMP"}}]);
+    for filters in [json!([]), range] {
+        let fast = paged_names(
+            &mut store,
+            json!({"recordType": "Team", "filterBy": filters,
+                   "sortBy": [{"systemFieldName": "createdTimestamp"}]}),
+            |_, _| {},
+        );
+        // A second, constant key sends the query the general way.
+        let general = paged_names(
+            &mut store,
+            json!({"recordType": "Team", "filterBy": filters,
+                   "sortBy": [{"systemFieldName": "createdTimestamp"}, {"fieldName": "absent"}]}),
+            |_, _| {},
+        );
+        assert_eq!(fast, general);
+        assert!(!fast.contains(&"r10".to_owned()));
+        assert!(fast.len() >= 19, "{fast:?}");
+    }
 }

@@ -110,6 +110,7 @@ impl<'a> Converter<'a> {
             record_name,
             change_tag: None,
             fields,
+            stamps: None,
         })
     }
 

@@ -83,6 +83,16 @@ pub struct Record {
     /// Present for records read from CloudKit.
     pub change_tag: Option<ChangeTag>,
     pub fields: Fields,
+    /// When CloudKit created and last modified the record; present for records read from
+    /// CloudKit whose reply carried them. System metadata: never compared.
+    pub stamps: Option<Stamps>,
+}
+
+/// A record's `created` and `modified` timestamps, milliseconds since the Unix epoch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stamps {
+    pub created: i64,
+    pub modified: i64,
 }
 
 impl Record {
@@ -92,6 +102,7 @@ impl Record {
             record_name: record_name.into(),
             change_tag: None,
             fields: Fields::new(),
+            stamps: None,
         }
     }
 

@@ -14,7 +14,8 @@ use crate::record::{Record, RecordName};
 use std::collections::HashMap;
 use tracing::debug;
 
-/// Looks up every new, updated and deleted record of `diffs` (200 a request) and replaces
+/// Looks up every new, updated and deleted record of `diffs` (200 a request, the requests
+/// concurrently within the client's budget, each name once) and replaces
 /// its comparison with one against the looked-up record; a record that turns out equal
 /// becomes unchanged, an orphan that is gone disappears. Returns every local record whose
 /// name the lookup found under another record type (see [`NameClash`]), by recordName.
@@ -32,6 +33,12 @@ pub async fn confirm_differences(
         .filter(|record| record.category != Category::Unchanged)
         .map(|record| record.record_name.clone())
         .collect();
+    // A name in two types' differences (a clash) is looked up once.
+    let mut seen = std::collections::HashSet::with_capacity(names.len());
+    let names: Vec<RecordName> = names
+        .into_iter()
+        .filter(|name| seen.insert(name.clone()))
+        .collect();
     if names.is_empty() {
         return Ok(Vec::new());
     }
@@ -45,7 +52,7 @@ pub async fn confirm_differences(
             Lookup::NotFound(_) => {}
             Lookup::Error(name, error) => {
                 return Err(CloudKitError::RecordFailed {
-                    operation: "records/lookup".to_owned(),
+                    operation: crate::cloudkit::wire::Endpoint::Lookup,
                     record_name: name.0,
                     code: error.server_error_code,
                     reason: error.reason,
@@ -104,6 +111,7 @@ fn recompare(
         record_name: record.record_name,
         change_tag: None,
         fields,
+        stamps: None,
     });
     compare_type(
         &record.record_type,

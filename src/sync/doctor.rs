@@ -71,8 +71,9 @@ impl Report {
     }
 }
 
-/// Runs every check against `client`'s target. Reads only: `users/caller` and one
-/// single-record query per configured type.
+/// Runs every check against `client`'s target. Reads only: `users/caller` and two
+/// single-record queries per configured type (can it be queried; is `createdTimestamp`
+/// indexed for the fast read).
 pub async fn run(config: &Config, client: &Client) -> Report {
     let (key, reached) = key(client).await;
     let clock = match &reached {
@@ -87,14 +88,21 @@ pub async fn run(config: &Config, client: &Client) -> Report {
         database(config.database),
     ];
     for record_type in config.types.keys() {
-        checks.push(match &reached {
-            Reached::Authenticated => record_type_check(client, record_type).await,
-            Reached::Refused => skipped(
+        match &reached {
+            Reached::Authenticated => {
+                let check = record_type_check(client, record_type).await;
+                let passed = check.status == Status::Pass;
+                checks.push(check);
+                if passed {
+                    checks.push(created_index_check(client, record_type).await);
+                }
+            }
+            Reached::Refused => checks.push(skipped(
                 format!("type {record_type}"),
                 "not checked: the key does not authenticate",
-            ),
-            Reached::No(why) => skipped(format!("type {record_type}"), why),
-        });
+            )),
+            Reached::No(why) => checks.push(skipped(format!("type {record_type}"), why)),
+        }
     }
     checks.push(local_data(config));
     Report {
@@ -142,7 +150,10 @@ enum Reached {
 async fn key(client: &Client) -> (Check, Reached) {
     let key_id = client.key_id();
     let shown = &key_id[..key_id.len().min(8)];
-    match client.get::<serde_json::Value>("users/caller").await {
+    match client
+        .get::<serde_json::Value>(crate::cloudkit::wire::Endpoint::UsersCaller)
+        .await
+    {
         Ok(reply) => {
             // Apple documents `{users: [identity]}`; CloudKit JS reads the identity at the
             // top level. Either names the caller.
@@ -258,6 +269,28 @@ async fn record_type_check(client: &Client, record_type: &RecordType) -> Check {
             "none needed now: the first `ckplan apply` creates `{record_type}` in development; before using production, deploy the schema to production in CloudKit Console"
         ))),
         Err(error) => Check::new(name, Status::Fail, error.to_string()).with_fix(error.hint()),
+    }
+}
+
+/// Issue 18: whether `record_type` can be read as several query chains at once, which
+/// needs QUERYABLE and SORTABLE indexes on `createdTimestamp` (`___createTime`).
+async fn created_index_check(client: &Client, record_type: &RecordType) -> Check {
+    let name = format!("index {record_type}.createdTimestamp");
+    match client.probe_created_index(record_type).await {
+        Ok(None) => Check::new(
+            name,
+            Status::Pass,
+            format!("`{record_type}` can be filtered and sorted by `createdTimestamp`: it is read as several query chains at once"),
+        ),
+        Ok(Some(field)) => Check::new(
+            name,
+            Status::Warn,
+            format!("cloudkit refused to filter or sort `{record_type}` by `createdTimestamp` (field `{field}`): it is read as one query chain, slower for many records"),
+        )
+        .with_fix(Some(format!(
+            "in CloudKit Console, Schema, Indexes, add QUERYABLE and SORTABLE indexes on `createdTimestamp` (`___createTime`) of `{record_type}`, then deploy them to production"
+        ))),
+        Err(error) => Check::new(name, Status::Warn, error.to_string()).with_fix(error.hint()),
     }
 }
 

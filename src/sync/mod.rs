@@ -1,8 +1,9 @@
 //! The work shared by `diff`, `plan` and smart sync: load the desired records, read the
-//! current ones from CloudKit (every type concurrently, each type's pages in sequence, as
-//! the protocol requires), confirm by lookup every record the query says differs (queries
-//! are eventually consistent, lookups by ID are not), compare, and gather what a plan
-//! records about its inputs.
+//! current ones from CloudKit (every type concurrently, and each type as several query
+//! chains over `createdTimestamp` ranges when CloudKit has that index, see
+//! `cloudkit::client::partition`), confirm by lookup every record the query says differs
+//! (queries are eventually consistent, lookups by ID are not), compare, and gather what a
+//! plan records about its inputs.
 
 mod confirm;
 pub mod connect;
@@ -36,6 +37,9 @@ pub enum ReadNote {
     /// Development answered 404 "Did not find record type": no record of this type was
     /// ever saved there, so it was read as no records.
     TypeNotCreatedYet(RecordType),
+    /// CloudKit refused to sort or filter these types by `createdTimestamp` (no index on
+    /// `___createTime`), so each was read as one query chain instead of several at once.
+    NoCreatedIndex(Vec<RecordType>),
 }
 
 impl std::fmt::Display for ReadNote {
@@ -45,6 +49,14 @@ impl std::fmt::Display for ReadNote {
                 f,
                 "record type `{record_type}` does not exist in development yet (no record of it was ever saved); counted as no records"
             ),
+            ReadNote::NoCreatedIndex(types) => {
+                let names: Vec<String> = types.iter().map(|t| format!("`{t}`")).collect();
+                write!(
+                    f,
+                    "{} read as one query chain each because `createdTimestamp` has no index; add QUERYABLE and SORTABLE indexes on `createdTimestamp` (`___createTime`) of each in CloudKit Console (Schema, Indexes) to read them as several chains at once",
+                    names.join(", ")
+                )
+            }
         }
     }
 }
@@ -73,8 +85,16 @@ pub async fn read_current(
                 last = so_far;
                 progress.records_read(now);
             };
-            match client.query_all(record_type, &mut on_page).await {
-                Ok(records) => Ok((record_type.clone(), records, None)),
+            match client
+                .query_partitioned(record_type, client.partitions(), &mut on_page)
+                .await
+            {
+                Ok(read) => Ok((
+                    record_type.clone(),
+                    read.records,
+                    read.unindexed
+                        .map(|_| ReadNote::NoCreatedIndex(vec![record_type.clone()])),
+                )),
                 Err(CloudKitError::UnknownRecordType {
                     environment: Environment::Development,
                     ..
@@ -92,9 +112,17 @@ pub async fn read_current(
         records: Vec::with_capacity(read.len()),
         notes: Vec::new(),
     };
+    let mut unindexed = Vec::new();
     for (record_type, records, note) in read {
         current.records.push((record_type, records));
-        current.notes.extend(note);
+        match note {
+            Some(ReadNote::NoCreatedIndex(types)) => unindexed.extend(types),
+            other => current.notes.extend(other),
+        }
+    }
+    // Said once for every type it concerns.
+    if !unindexed.is_empty() {
+        current.notes.push(ReadNote::NoCreatedIndex(unindexed));
     }
     Ok(current)
 }

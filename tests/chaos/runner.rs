@@ -95,18 +95,23 @@ impl Setup {
         self.directory.path().join("chaos.plan")
     }
 
-    /// Stores the records CloudKit holds before the plan (no faults).
+    /// Stores the records CloudKit holds before the plan (no faults), 40 a request a few
+    /// milliseconds apart, so that their creation times spread and the plan reads each type
+    /// as several `createdTimestamp` chains (issue 18).
     pub async fn seed_cloud(&self) {
-        let operations = self
+        let operations: Vec<Operation> = self
             .world
             .initial_records()
             .iter()
             .map(|record| operation(OperationType::ForceReplace, record))
             .collect();
-        let results = self.client.modify(operations).await.expect("seeding");
-        assert!(results
-            .iter()
-            .all(|r| matches!(r, ckplan::cloudkit::client::OperationResult::Saved(_))));
+        for chunk in operations.chunks(40) {
+            let results = self.client.modify(chunk.to_vec()).await.expect("seeding");
+            assert!(results
+                .iter()
+                .all(|r| matches!(r, ckplan::cloudkit::client::OperationResult::Saved(_))));
+            tokio::time::sleep(std::time::Duration::from_millis(3)).await;
+        }
     }
 
     /// The concurrent writer: every edit of the world, forced (no faults).
@@ -445,11 +450,15 @@ pub fn seeded_faults(random: &mut StdRng, seed: u64) -> Faults {
     }
 }
 
-/// Faults for planning: reads are never dropped (only modify is), so only refusals.
+/// Faults for planning: reads are never dropped (only modify is), so refusals, repeated
+/// query pages and per-record lookup errors (a skipped page or a lagging index would hide
+/// an orphan from any read, and the plan's counts are checked exactly).
 pub fn read_faults(seed: u64) -> Faults {
     Faults {
         throttle_rate: 0.1,
         unavailable_rate: 0.05,
+        page_repeat_rate: 0.3,
+        lookup_error_rate: 0.05,
         seed,
         retry_after_secs: 0.0,
         ..Faults::default()

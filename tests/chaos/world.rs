@@ -225,6 +225,7 @@ impl World {
                     record_name: name.as_str().into(),
                     change_tag: None,
                     fields: fields(entry)?,
+                    stamps: None,
                 })
             })
             .collect()

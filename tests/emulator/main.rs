@@ -1219,13 +1219,40 @@ async fn index_enforcement_when_required() {
         unfiltered.json["reason"],
         "Field 'recordName' is not marked queryable"
     );
+    let by_name =
+        json!({"comparator": "EQUALS", "fieldName": "name", "fieldValue": {"value": "x"}});
     let other = emu
         .post(
             "records/query",
-            &json!({"query": {"recordType": "Team", "sortBy": [{"fieldName": "feed"}]}}),
+            &json!({"query": {"recordType": "Team", "filterBy": [by_name],
+                              "sortBy": [{"fieldName": "feed"}]}}),
         )
         .await;
-    assert_eq!(other.json["reason"], "Field 'feed' is not marked queryable");
+    assert_eq!(other.json["reason"], "Field 'feed' is not marked sortable");
+    // Issue 18: system fields are refused under their index names, as CloudKit does.
+    let created = json!({"comparator": "GREATER_THAN_OR_EQUALS", "systemFieldName": "createdTimestamp",
+                         "fieldValue": {"value": 0, "type": "TIMESTAMP"}});
+    let filtered = emu
+        .post(
+            "records/query",
+            &json!({"query": {"recordType": "Team", "filterBy": [created]}}),
+        )
+        .await;
+    assert_eq!(
+        filtered.json["reason"],
+        "Field '___createTime' is not marked queryable"
+    );
+    let sorted = emu
+        .post(
+            "records/query",
+            &json!({"query": {"recordType": "Team", "filterBy": [by_name],
+                              "sortBy": [{"systemFieldName": "createdTimestamp"}]}}),
+        )
+        .await;
+    assert_eq!(
+        sorted.json["reason"],
+        "Field '___createTime' is not marked sortable"
+    );
     let indexed = emu
         .post(
             "records/query",
@@ -1234,6 +1261,33 @@ async fn index_enforcement_when_required() {
         )
         .await;
     assert_eq!(indexed.status, 200);
+}
+
+/// Issue 18: `--index Team.___createTime` (or `Team.createdTimestamp`) makes
+/// `createdTimestamp` queryable and sortable.
+#[tokio::test]
+async fn issue_18_a_declared_created_time_index_allows_range_queries() {
+    for spelling in ["Team.___createTime", "Team.createdTimestamp"] {
+        let emu = Emu::start(EmulatorConfig {
+            require_indexes: true,
+            indexes: vec!["Team.recordName".to_owned(), spelling.to_owned()],
+            ..EmulatorConfig::default()
+        })
+        .await;
+        emu.one("create", json!({"recordName": "a", "recordType": "Team"}))
+            .await;
+        let reply = emu
+            .post(
+                "records/query",
+                &json!({"query": {"recordType": "Team",
+                    "filterBy": [{"comparator": "LESS_THAN", "systemFieldName": "createdTimestamp",
+                                  "fieldValue": {"value": i64::MAX, "type": "TIMESTAMP"}}],
+                    "sortBy": [{"systemFieldName": "createdTimestamp", "ascending": false}]}}),
+            )
+            .await;
+        assert_eq!(reply.status, 200, "{spelling}: {}", reply.json);
+        assert_eq!(reply.json["records"][0]["recordName"], "a");
+    }
 }
 
 /// Prints records/s through modify with `--data` (fsync per request), 4 requests in

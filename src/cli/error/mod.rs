@@ -154,7 +154,7 @@ mod tests {
     #[test]
     fn a_refused_signature_keeps_its_hint_through_context() {
         let refused = reply_error(
-            "records/modify",
+            crate::cloudkit::wire::Endpoint::Modify,
             401,
             br#"{"serverErrorCode":"AUTHENTICATION_FAILED"}"#,
         );

@@ -10,6 +10,7 @@
 
 use super::MAX_RECORDS_PER_REQUEST;
 use crate::cloudkit::error::CloudKitError;
+use crate::cloudkit::wire::Endpoint;
 use crate::cloudkit::wire::Operation;
 
 /// Largest record CloudKit stores, assets excluded: 1 MB = 1,000,000 bytes, measured as
@@ -62,7 +63,7 @@ pub fn split(
         }
         let size = serde_json::to_vec(&operation)
             .map_err(|source| CloudKitError::Encode {
-                operation: "records/modify".to_owned(),
+                operation: Endpoint::Modify,
                 source,
             })?
             .len()

@@ -5,14 +5,17 @@
 //! results come back typed, in request order.
 
 mod limits;
+mod partition;
 mod records;
 mod resend;
 
+pub use partition::{split as split_created, CreatedRange, PartitionedRead};
 pub use records::{Lookup, OperationResult, RecordFailure};
 
 use super::auth::{RequestSigner, HEADER_DATE, HEADER_KEY_ID, HEADER_SIGNATURE};
-use super::error::{is_read_operation, reply_error, CloudKitError};
+use super::error::{reply_error, CloudKitError};
 use super::retry::{retry_after_duration, RetryPolicy};
+use super::wire::Endpoint;
 use crate::record::Target;
 use chrono::{DateTime, Utc};
 use reqwest::{Method, Url};
@@ -43,7 +46,17 @@ pub struct ClientOptions {
     pub connect_timeout: Duration,
     /// Seeds the retry jitter (`CKPLAN_RANDOMNESS_SEED`); `None`: fresh randomness.
     pub seed: Option<u64>,
+    /// Most requests in flight at once, over every kind (queries, lookups, modifies): the
+    /// one concurrency budget of the client and all its clones.
+    pub parallelism: usize,
+    /// Query chains one type is read with at most (`query_partitioned`); 1 reads each type
+    /// as one chain.
+    pub partitions: usize,
 }
+
+/// The default budget of requests in flight (`--parallelism`), chosen by measurement at
+/// 100 ms round trips (README, Performance).
+pub const DEFAULT_PARALLELISM: usize = 8;
 
 impl Default for ClientOptions {
     fn default() -> Self {
@@ -52,6 +65,8 @@ impl Default for ClientOptions {
             request_timeout: Duration::from_secs(60),
             connect_timeout: Duration::from_secs(10),
             seed: None,
+            parallelism: DEFAULT_PARALLELISM,
+            partitions: DEFAULT_PARALLELISM,
         }
     }
 }
@@ -79,6 +94,9 @@ struct Inner {
     server_clock: Mutex<Option<ServerClock>>,
     /// The retry jitter's source, seeded from `options.seed` when given.
     random: Mutex<rand::rngs::StdRng>,
+    /// `options.parallelism` permits; every HTTP attempt holds one while it is in flight
+    /// (never while waiting to retry), so no mix of callers exceeds the budget.
+    in_flight: tokio::sync::Semaphore,
 }
 
 /// CloudKit's clock as its last reply stated it (HTTP `Date`, 1 s resolution) and this
@@ -158,6 +176,7 @@ impl Client {
                     Some(seed) => rand::SeedableRng::seed_from_u64(seed),
                     None => rand::SeedableRng::from_entropy(),
                 }),
+                in_flight: tokio::sync::Semaphore::new(options.parallelism.max(1)),
             }),
         })
     }
@@ -172,6 +191,16 @@ impl Client {
 
     pub fn endpoint(&self) -> &Url {
         &self.inner.endpoint
+    }
+
+    /// The most query chains one type is read with (`ClientOptions::partitions`).
+    pub fn partitions(&self) -> usize {
+        self.inner.options.partitions.max(1)
+    }
+
+    /// The most requests this client has in flight at once (`ClientOptions::parallelism`).
+    pub fn parallelism(&self) -> usize {
+        self.inner.options.parallelism.max(1)
     }
 
     /// HTTP attempts made so far (retries included), per operation such as `records/modify`.
@@ -213,7 +242,11 @@ impl Client {
 
     /// One POST of `body` to `operation` (such as `zones/lookup`), retried as the policy and
     /// the operation allow, its reply decoded as `Resp`.
-    pub async fn post<Req, Resp>(&self, operation: &str, body: &Req) -> Result<Resp, CloudKitError>
+    pub async fn post<Req, Resp>(
+        &self,
+        operation: Endpoint,
+        body: &Req,
+    ) -> Result<Resp, CloudKitError>
     where
         Req: Serialize + ?Sized,
         Resp: DeserializeOwned,
@@ -225,7 +258,7 @@ impl Client {
     /// empty body.
     pub async fn get<Resp: DeserializeOwned>(
         &self,
-        operation: &str,
+        operation: Endpoint,
     ) -> Result<Resp, CloudKitError> {
         let (status, reply) = self.execute(Method::GET, operation, Vec::new()).await?;
         decode(operation, status, &reply)
@@ -233,7 +266,7 @@ impl Client {
 
     async fn call<Req, Resp>(
         &self,
-        operation: &str,
+        operation: Endpoint,
         body: &Req,
     ) -> Result<(u16, Resp), CloudKitError>
     where
@@ -247,16 +280,14 @@ impl Client {
     /// One POST of `body`, retried like `post`, its 2xx reply left undecoded.
     async fn call_raw<Req>(
         &self,
-        operation: &str,
+        operation: Endpoint,
         body: &Req,
     ) -> Result<(u16, Vec<u8>), CloudKitError>
     where
         Req: Serialize + ?Sized,
     {
-        let bytes = serde_json::to_vec(body).map_err(|source| CloudKitError::Encode {
-            operation: operation.to_owned(),
-            source,
-        })?;
+        let bytes = serde_json::to_vec(body)
+            .map_err(|source| CloudKitError::Encode { operation, source })?;
         self.execute(Method::POST, operation, bytes).await
     }
 
@@ -264,7 +295,7 @@ impl Client {
     async fn execute(
         &self,
         method: Method,
-        operation: &str,
+        operation: Endpoint,
         body: Vec<u8>,
     ) -> Result<(u16, Vec<u8>), CloudKitError> {
         let url = self.url(operation)?;
@@ -282,18 +313,17 @@ impl Client {
             // A write that may have reached the server is never resent blindly: the caller
             // resolves it by looking the records up.
             let resend = error.is_retryable()
-                || (is_read_operation(operation)
-                    && matches!(error, CloudKitError::MaybeSent { .. }));
+                || (operation.retry_safe() && matches!(error, CloudKitError::MaybeSent { .. }));
             let wait = resend
                 .then(|| self.retry_wait(attempts, started, &error))
                 .flatten();
             let Some(wait) = wait else {
                 if resend {
-                    warn!(operation, attempts, error = %error, "cloudkit request failed; retries exhausted");
+                    warn!(operation = operation.path(), attempts, error = %error, "cloudkit request failed; retries exhausted");
                 }
                 return Err(error);
             };
-            debug!(operation, attempt = attempts, wait_ms = millis(wait), error = %error, "cloudkit request will be retried");
+            debug!(operation = operation.path(), attempt = attempts, wait_ms = millis(wait), error = %error, "cloudkit request will be retried");
             tokio::time::sleep(wait).await;
         }
     }
@@ -302,11 +332,14 @@ impl Client {
     async fn attempt(
         &self,
         method: &Method,
-        operation: &str,
+        operation: Endpoint,
         url: &Url,
         body: &[u8],
         attempt: u32,
     ) -> Result<(u16, Vec<u8>), CloudKitError> {
+        // The semaphore is never closed, so acquiring fails only if it were; then go on
+        // without a permit rather than fail a request.
+        let _permit = self.inner.in_flight.acquire().await.ok();
         let signed_at = (self.inner.clock)();
         let signed = self.inner.signer.sign(signed_at, body, url.path());
         self.count(operation);
@@ -329,12 +362,9 @@ impl Client {
         let reply = response
             .bytes()
             .await
-            .map_err(|source| CloudKitError::MaybeSent {
-                operation: operation.to_owned(),
-                source,
-            })?;
+            .map_err(|source| CloudKitError::MaybeSent { operation, source })?;
         debug!(
-            operation,
+            operation = operation.path(),
             attempt,
             status,
             elapsed_ms = millis(started.elapsed()),
@@ -349,7 +379,7 @@ impl Client {
         }
     }
 
-    fn url(&self, operation: &str) -> Result<Url, CloudKitError> {
+    fn url(&self, operation: Endpoint) -> Result<Url, CloudKitError> {
         let subpath = subpath(&self.inner.target, operation);
         self.inner
             .endpoint
@@ -360,25 +390,25 @@ impl Client {
             })
     }
 
-    fn count(&self, operation: &str) {
+    fn count(&self, operation: Endpoint) {
         let mut counts = self
             .inner
             .counts
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        *counts.entry(operation.to_owned()).or_insert(0) += 1;
+        *counts.entry(operation.path().to_owned()).or_insert(0) += 1;
     }
 }
 
 /// `/database/1/{container}/{environment}/{database}/{operation}`: the signed subpath of
 /// `operation` (e.g. `records/query`) at `target`.
-pub fn subpath(target: &Target, operation: &str) -> String {
+pub fn subpath(target: &Target, operation: Endpoint) -> String {
     format!(
         "/database/1/{}/{}/{}/{}",
         target.container,
         target.environment.as_str(),
         target.database.as_str(),
-        operation
+        operation.path()
     )
 }
 
@@ -410,14 +440,14 @@ fn millis(duration: Duration) -> u64 {
 
 /// Decodes a 2xx reply, naming the JSON path of the first mismatch.
 fn decode<T: DeserializeOwned>(
-    operation: &str,
+    operation: Endpoint,
     status: u16,
     body: &[u8],
 ) -> Result<T, CloudKitError> {
     let mut deserializer = serde_json::Deserializer::from_slice(body);
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
         CloudKitError::Undecodable {
-            operation: operation.to_owned(),
+            operation,
             status,
             path: error.path().to_string(),
             message: error.inner().to_string(),
@@ -426,7 +456,7 @@ fn decode<T: DeserializeOwned>(
     deserializer
         .end()
         .map_err(|error| CloudKitError::Undecodable {
-            operation: operation.to_owned(),
+            operation,
             status,
             path: ".".to_owned(),
             message: error.to_string(),
@@ -558,7 +588,7 @@ mod tests {
     #[test]
     fn decode_names_the_json_path() {
         let error = decode::<QueryResponse>(
-            "records/query",
+            Endpoint::Query,
             200,
             br#"{"records": [], "continuationMarker": 7}"#,
         )

@@ -1,22 +1,25 @@
 //! The record operations of the client: a query that follows continuation markers, lookups in
-//! chunks of 200, and modify batches; and the pure conversion of their replies into typed,
-//! request-ordered results (a reply that cannot be matched to its request is refused).
+//! chunks of 200 sent concurrently within the client's budget, and modify batches; and the
+//! pure conversion of their replies into typed, request-ordered results (a reply that cannot
+//! be matched to its request is refused).
 
 use super::{decode, Client, MAX_RECORDS_PER_REQUEST};
 use crate::cloudkit::error::CloudKitError;
+use crate::cloudkit::query::QuerySpec;
 use crate::cloudkit::wire::{
-    LookupEntry, LookupRequest, ModifyRequest, Operation, OperationType, Query, QueryRequest,
+    Endpoint, LookupEntry, LookupRequest, ModifyRequest, Operation, OperationType, QueryRequest,
     RecordError, RecordResult, RecordsResponse, ServerErrorCode, WireRecord, ZoneId, DEFAULT_ZONE,
 };
 use crate::record::{Record, RecordName, RecordType};
+use futures::{StreamExt, TryStreamExt};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::collections::{HashMap, HashSet};
 use tracing::debug;
 
-const QUERY: &str = "records/query";
-const LOOKUP: &str = "records/lookup";
-const MODIFY: &str = "records/modify";
+const QUERY: Endpoint = Endpoint::Query;
+const LOOKUP: Endpoint = Endpoint::Lookup;
+const MODIFY: Endpoint = Endpoint::Modify;
 
 /// The outcome for one name of a lookup.
 #[derive(Clone, Debug, PartialEq)]
@@ -45,7 +48,7 @@ pub enum OperationResult {
 
 impl Client {
     /// `zoneID` of every records request: sent only for a custom zone.
-    fn zone_id(&self) -> Option<ZoneId> {
+    pub(super) fn zone_id(&self) -> Option<ZoneId> {
         let zone = &self.inner.target.zone;
         (zone != DEFAULT_ZONE).then(|| ZoneId::named(zone))
     }
@@ -67,9 +70,10 @@ impl Client {
         record_type: &RecordType,
         on_page: &mut (dyn FnMut(usize) + Send),
     ) -> Result<Vec<Record>, CloudKitError> {
+        let spec = QuerySpec::all(record_type);
         let mut read = QueryRead::default();
         let mut markers_seen = HashSet::new();
-        let mut page = self.query_page(record_type, None).await?;
+        let mut page = self.query_page(&spec, None).await?;
         loop {
             let next = page
                 .continuation_marker
@@ -82,7 +86,7 @@ impl Client {
             let (decoded, following) = match next {
                 Some(marker) if !repeated => {
                     let (decoded, following) =
-                        tokio::join!(decoding, self.query_page(record_type, Some(marker)));
+                        tokio::join!(decoding, self.query_page(&spec, Some(marker)));
                     (decoded, Some(following))
                 }
                 _ => (decoding.await, None),
@@ -111,11 +115,7 @@ impl Client {
         let request = QueryRequest {
             zone_id: self.zone_id(),
             results_limit: Some(1),
-            query: Query {
-                record_type: record_type.0.clone(),
-                filter_by: Vec::new(),
-                sort_by: Vec::new(),
-            },
+            query: QuerySpec::all(record_type).to_wire(),
             continuation_marker: None,
             desired_keys: Some(Vec::new()),
             zone_wide: None,
@@ -129,9 +129,14 @@ impl Client {
     }
 
     /// A query's request-level error, made specific: an unknown record type (404
-    /// `NOT_FOUND`, live reason "Did not find record type: X") or a missing QUERYABLE index
-    /// (400 "Field 'f' is not marked queryable"), both naming the type.
-    fn query_error(&self, record_type: &RecordType, error: CloudKitError) -> CloudKitError {
+    /// `NOT_FOUND`, live reason "Did not find record type: X") or a missing QUERYABLE or
+    /// SORTABLE index (400 "Field 'f' is not marked queryable" or "sortable"), both naming
+    /// the type.
+    pub(super) fn query_error(
+        &self,
+        record_type: &RecordType,
+        error: CloudKitError,
+    ) -> CloudKitError {
         match error {
             CloudKitError::Service {
                 status: 404,
@@ -148,28 +153,29 @@ impl Client {
                 code: ServerErrorCode::BadRequest,
                 reason: Some(reason),
                 ..
-            } if reason.contains("not marked queryable") => CloudKitError::NotQueryable {
-                record_type: record_type.0.clone(),
-                field: quoted_field(&reason).unwrap_or_else(|| "recordName".to_owned()),
-            },
+            } if reason.contains("not marked queryable")
+                || reason.contains("not marked sortable") =>
+            {
+                CloudKitError::NotQueryable {
+                    record_type: record_type.0.clone(),
+                    field: quoted_field(&reason).unwrap_or_else(|| "recordName".to_owned()),
+                }
+            }
             other => other,
         }
     }
 
     /// One query request; the reply's marker is read, its records are kept undecoded.
-    async fn query_page(
+    pub(super) async fn query_page(
         &self,
-        record_type: &RecordType,
+        spec: &QuerySpec,
         continuation_marker: Option<String>,
     ) -> Result<QueryPage, CloudKitError> {
+        let record_type = &spec.record_type;
         let request = QueryRequest {
             zone_id: self.zone_id(),
             results_limit: Some(MAX_RECORDS_PER_REQUEST as u32),
-            query: Query {
-                record_type: record_type.0.clone(),
-                filter_by: Vec::new(),
-                sort_by: Vec::new(),
-            },
+            query: spec.to_wire(),
             continuation_marker,
             desired_keys: None,
             zone_wide: None,
@@ -187,35 +193,49 @@ impl Client {
         })
     }
 
-    /// Looks `names` up once, 200 a request, one result per name in the order given
-    /// (per-record errors are returned as they came; `lookup` retries them).
+    /// Looks `names` up once, 200 a request, the requests concurrently within the client's
+    /// budget; one result per name in the order given (per-record errors are returned as
+    /// they came; `lookup` retries them).
     pub(super) async fn lookup_once(
         &self,
         names: &[RecordName],
     ) -> Result<Vec<Lookup>, CloudKitError> {
-        let mut results = Vec::with_capacity(names.len());
-        for chunk in names.chunks(MAX_RECORDS_PER_REQUEST) {
-            let request = LookupRequest {
-                records: chunk
-                    .iter()
-                    .map(|name| LookupEntry {
-                        record_name: name.0.clone(),
-                        desired_keys: None,
-                    })
-                    .collect(),
-                zone_id: self.zone_id(),
-                desired_keys: None,
-                numbers_as_strings: None,
-            };
-            let (status, reply): (u16, RecordsResponse) = self.call(LOOKUP, &request).await?;
-            expect_one_per_request(LOOKUP, status, chunk.len(), reply.records.len())?;
-            debug!(records = chunk.len(), "cloudkit lookup chunk");
-            for (index, (name, entry)) in chunk.iter().zip(reply.records).enumerate() {
+        let chunks = names
+            .chunks(MAX_RECORDS_PER_REQUEST)
+            .map(|chunk| self.lookup_chunk(chunk));
+        let replies: Vec<Vec<Lookup>> = futures::stream::iter(chunks)
+            .buffered(self.parallelism())
+            .try_collect()
+            .await?;
+        Ok(replies.into_iter().flatten().collect())
+    }
+
+    /// One lookup request of at most 200 names.
+    async fn lookup_chunk(&self, chunk: &[RecordName]) -> Result<Vec<Lookup>, CloudKitError> {
+        let request = LookupRequest {
+            records: chunk
+                .iter()
+                .map(|name| LookupEntry {
+                    record_name: name.0.clone(),
+                    desired_keys: None,
+                })
+                .collect(),
+            zone_id: self.zone_id(),
+            desired_keys: None,
+            numbers_as_strings: None,
+        };
+        let (status, reply): (u16, RecordsResponse) = self.call(LOOKUP, &request).await?;
+        expect_one_per_request(LOOKUP, status, chunk.len(), reply.records.len())?;
+        debug!(records = chunk.len(), "cloudkit lookup chunk");
+        chunk
+            .iter()
+            .zip(reply.records)
+            .enumerate()
+            .map(|(index, (name, entry))| {
                 expect_name(LOOKUP, status, index, Some(name.as_str()), &entry)?;
-                results.push(lookup_result(name, entry)?);
-            }
-        }
-        Ok(results)
+                lookup_result(name, entry)
+            })
+            .collect()
     }
 
     /// Sends `operations` in exactly one modify request (the caller keeps it within the
@@ -263,15 +283,15 @@ fn quoted_field(reason: &str) -> Option<String> {
 
 /// The records of a query so far, each recordName once (see `query_all`).
 #[derive(Default)]
-struct QueryRead {
-    records: Vec<Record>,
+pub(super) struct QueryRead {
+    pub(super) records: Vec<Record>,
     /// `modified.timestamp` of each record (`i64::MIN` when the reply had none).
     modified: Vec<i64>,
     position: HashMap<RecordName, usize>,
 }
 
 impl QueryRead {
-    fn extend(&mut self, page: Vec<(Record, i64)>) {
+    pub(super) fn extend(&mut self, page: Vec<(Record, i64)>) {
         for (record, modified) in page {
             match self.position.get(&record.record_name) {
                 Some(&at) => {
@@ -310,15 +330,17 @@ fn present_raw<'de, D: serde::Deserializer<'de>>(
 }
 
 /// One query reply read as far as its marker.
-struct QueryPage {
+pub(super) struct QueryPage {
     status: u16,
     records: Option<Box<RawValue>>,
-    continuation_marker: Option<String>,
+    pub(super) continuation_marker: Option<String>,
 }
 
 /// Decodes the records of `page` on a blocking thread, so the caller can wait for the next
 /// page meanwhile.
-async fn decode_page_in_background(page: QueryPage) -> Result<Vec<(Record, i64)>, CloudKitError> {
+pub(super) async fn decode_page_in_background(
+    page: QueryPage,
+) -> Result<Vec<(Record, i64)>, CloudKitError> {
     let status = page.status;
     let Some(raw) = page.records else {
         return Ok(Vec::new());
@@ -328,7 +350,7 @@ async fn decode_page_in_background(page: QueryPage) -> Result<Vec<(Record, i64)>
         Err(error) => match error.try_into_panic() {
             Ok(panic) => std::panic::resume_unwind(panic),
             Err(error) => Err(CloudKitError::Undecodable {
-                operation: QUERY.to_owned(),
+                operation: QUERY,
                 status,
                 path: "records".to_owned(),
                 message: format!("decoding was cancelled: {error}"),
@@ -361,9 +383,9 @@ fn decode_page(status: u16, raw: &RawValue) -> Result<Vec<(Record, i64)>, CloudK
     entries.into_iter().map(query_record).collect()
 }
 
-fn decode_record(operation: &str, wire: &WireRecord) -> Result<Record, CloudKitError> {
+fn decode_record(operation: Endpoint, wire: &WireRecord) -> Result<Record, CloudKitError> {
     wire.to_record().map_err(|message| CloudKitError::Decode {
-        operation: operation.to_owned(),
+        operation,
         record_name: wire.record_name.clone().unwrap_or_default(),
         message,
     })
@@ -377,7 +399,7 @@ fn query_record(entry: RecordResult) -> Result<(Record, i64), CloudKitError> {
             decode_record(QUERY, &wire).map(|record| (record, modified))
         }
         RecordResult::Error(error) => Err(CloudKitError::RecordFailed {
-            operation: QUERY.to_owned(),
+            operation: QUERY,
             record_name: error.record_name.unwrap_or_default(),
             code: error.server_error_code,
             reason: error.reason,
@@ -436,7 +458,7 @@ fn operation_result(
 }
 
 fn expect_one_per_request(
-    operation: &str,
+    operation: Endpoint,
     status: u16,
     sent: usize,
     received: usize,
@@ -445,7 +467,7 @@ fn expect_one_per_request(
         return Ok(());
     }
     Err(CloudKitError::Undecodable {
-        operation: operation.to_owned(),
+        operation,
         status,
         path: "records".to_owned(),
         message: format!("expected {sent} entries, one per requested record, got {received}"),
@@ -455,7 +477,7 @@ fn expect_one_per_request(
 /// Results are matched to requests by position; a reply entry naming another record means
 /// that matching would be wrong, so it is refused.
 fn expect_name(
-    operation: &str,
+    operation: Endpoint,
     status: u16,
     index: usize,
     requested: Option<&str>,
@@ -468,7 +490,7 @@ fn expect_name(
     match (requested, replied) {
         (Some(requested), Some(replied)) if requested != replied => {
             Err(CloudKitError::Undecodable {
-                operation: operation.to_owned(),
+                operation,
                 status,
                 path: format!("records[{index}].recordName"),
                 message: format!("expected `{requested}` (request order), got `{replied}`"),
@@ -560,6 +582,23 @@ mod tests {
         };
         assert_eq!(path, "records[3].recordName");
         assert!(error.may_have_been_applied());
+    }
+
+    #[test]
+    fn records_read_keep_their_created_and_modified_timestamps() {
+        let (record, modified) =
+            query_record(entry(json!({"recordName": "r1", "recordType": "Team",
+            "created": {"timestamp": 10, "userRecordName": "_u", "deviceID": "2"},
+            "modified": {"timestamp": 20, "userRecordName": "_u", "deviceID": "2"}})))
+            .unwrap();
+        assert_eq!(
+            record.stamps,
+            Some(crate::record::Stamps {
+                created: 10,
+                modified: 20
+            })
+        );
+        assert_eq!(modified, 20);
     }
 
     #[test]

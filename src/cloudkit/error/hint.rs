@@ -2,7 +2,8 @@
 //! advice lives with the error type so that it survives however far the error travels
 //! (an apply that stops on a 401 still says to check the key).
 
-use super::{is_read_operation, CloudKitError};
+use super::CloudKitError;
+use crate::cloudkit::wire::Endpoint;
 use crate::cloudkit::wire::ServerErrorCode;
 use crate::record::Environment;
 
@@ -50,7 +51,7 @@ impl CloudKitError {
     }
 }
 
-fn service_hint(operation: &str, code: &ServerErrorCode) -> Option<String> {
+fn service_hint(operation: &Endpoint, code: &ServerErrorCode) -> Option<String> {
     Some(match code {
         ServerErrorCode::AuthenticationFailed => {
             "check `auth.key_id` and `auth.private_key_file`, \
@@ -59,7 +60,7 @@ fn service_hint(operation: &str, code: &ServerErrorCode) -> Option<String> {
              checks all three)"
                 .to_owned()
         }
-        ServerErrorCode::AccessDenied if is_read_operation(operation) => format!(
+        ServerErrorCode::AccessDenied if operation.retry_safe() => format!(
             "CloudKit refused to let the key read (`{operation}`): check that the key belongs to \
              this container and environment, and in CloudKit Console (Schema > Security Roles) \
              that the record type is readable by the key's role"
@@ -91,10 +92,10 @@ mod tests {
     #[test]
     fn issue_11_a_403_on_a_query_does_not_advise_granting_writes() {
         let body = br#"{"serverErrorCode":"ACCESS_DENIED","reason":"no"}"#;
-        let read = reply_error("records/query", 403, body).hint().unwrap();
+        let read = reply_error(Endpoint::Query, 403, body).hint().unwrap();
         assert!(!read.contains("CREATE and WRITE"), "{read}");
         assert!(read.contains("read"), "{read}");
-        let write = reply_error("records/modify", 403, body).hint().unwrap();
+        let write = reply_error(Endpoint::Modify, 403, body).hint().unwrap();
         assert!(write.contains("CREATE and WRITE"), "{write}");
     }
 
@@ -129,7 +130,7 @@ mod tests {
     #[test]
     fn authentication_hint_survives_as_a_record_failure_too() {
         let body = br#"{"serverErrorCode":"AUTHENTICATION_FAILED"}"#;
-        let hint = reply_error("records/modify", 401, body).hint().unwrap();
+        let hint = reply_error(Endpoint::Modify, 401, body).hint().unwrap();
         assert!(hint.contains("auth.key_id"), "{hint}");
     }
 }

@@ -10,6 +10,7 @@ fn record(name: &str, fields: &[(&str, FieldValue)]) -> Record {
             .iter()
             .map(|(k, v)| (k.to_string(), v.clone()))
             .collect::<Fields>(),
+        stamps: None,
     }
 }
 

@@ -490,9 +490,17 @@ fn unusable_filters_are_bad_requests_that_say_why() {
         );
         error.reason
     };
-    assert_eq!(
-        reason(json!({"comparator": "LIKE", "fieldName": "n", "fieldValue": {"value": 1}})),
-        "BadRequestException: unknown comparator 'LIKE'"
+    // An unknown comparator does not decode as a query at all (`wire::Comparator`).
+    let body = json!({"query": {"recordType": "Team", "filterBy": [
+        {"comparator": "LIKE", "fieldName": "n", "fieldValue": {"value": 1}}]}});
+    let error = crate::emulator::protocol::parse_body::<crate::cloudkit::wire::QueryRequest>(
+        body.to_string().as_bytes(),
+    )
+    .expect_err("a 400");
+    assert!(
+        error.reason.contains("unknown comparator 'LIKE'"),
+        "{}",
+        error.reason
     );
     assert_eq!(
         reason(
@@ -549,7 +557,7 @@ fn every_comparator_name_decodes_to_its_own_comparator() {
             json!([{"comparator": name, "fieldName": "s", "fieldValue": {"value": "x"}}]),
         )
         .unwrap();
-        let found = COMPARATORS.iter().find(|(n, _)| *n == name).unwrap().1;
+        let found = Comparator::parse(name).unwrap();
         assert_eq!(compiled[0].comparator, found, "{name}");
         seen.push(format!("{found:?}"));
     }

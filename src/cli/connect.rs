@@ -1,0 +1,34 @@
+//! Connecting a command to CloudKit: the shared `--parallelism` argument and the client
+//! options every command that talks to CloudKit connects with.
+
+use super::Globals;
+use crate::cloudkit::ClientOptions;
+use crate::config::Config;
+use crate::sync::{self, Connection};
+use anyhow::Context;
+
+/// `--parallelism N`: requests to CloudKit in flight at once, from 1 to 64.
+pub fn parse_parallelism(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(n) if (1..=64).contains(&n) => Ok(n),
+        _ => Err(format!("`{text}` is not a number from 1 to 64")),
+    }
+}
+
+/// Connects with the run's seed (`CKPLAN_RANDOMNESS_SEED`) for retry jitter and the
+/// embedded emulator; `parallelism` bounds requests in flight and chains per type read.
+pub async fn connect(
+    config: &Config,
+    globals: &Globals,
+    parallelism: usize,
+) -> anyhow::Result<Connection> {
+    let options = ClientOptions {
+        seed: globals.context.seed,
+        parallelism,
+        partitions: parallelism,
+        ..ClientOptions::default()
+    };
+    sync::connect(config, options)
+        .await
+        .with_context(|| format!("failed to connect to CloudKit for `{}`", config.target()))
+}
