@@ -12,8 +12,8 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
 
-/// The plan format version this build writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The plan format version this build writes (it also reads version 1; see `file`).
+pub const FORMAT_VERSION: u32 = 2;
 
 /// What apply does to one record. Closed: apply never does anything else.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

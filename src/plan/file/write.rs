@@ -1,13 +1,10 @@
 //! Plan → document: the plan file's text, streamed one change at a time.
 
-use super::checksum::checksum;
-use super::format::{
-    ChangeDocument, FieldDocument, InputDocument, OptionsDocument, RulesDocument, SummaryDocument,
-    TargetDocument,
-};
+use super::checksum::Compactor;
+use super::format::{InputDocument, OptionsDocument, RulesDocument, SummaryDocument, TargetDocument};
 use super::FORMAT_NAME;
-use crate::plan::{Change, Plan, TypeSummary};
-use crate::record::{Fields, RecordType};
+use crate::plan::{Action, Change, Plan, TypeSummary};
+use crate::record::{ChangeTag, FieldValue, Fields, RecordName, RecordType};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -26,28 +23,111 @@ pub fn write_to(plan: &Plan, out: impl std::io::Write) -> std::io::Result<String
     write_formatted(plan, out, serde_json::ser::PrettyFormatter::new())
 }
 
-/// As [`write_to`], laid out by `formatter`: the same document for display (`ckplan show
-/// --json` escapes invisible characters in strings). A formatter other than
-/// `PrettyFormatter` writes other bytes, which [`super::from_text`] still reads, checksum
-/// included, as long as the strings decode to the same text.
+/// As [`write_to`], laid out by `formatter` (a pretty formatter: the checksum member is
+/// written in its layout): the same document for display (`ckplan show --json` escapes
+/// invisible characters in strings). Strings escaped otherwise make other bytes, and so
+/// another checksum, which this returns and writes, so the text still reads back.
+///
+/// The document is serialized once, without its checksum, through a writer that hashes the
+/// compacted bytes as they pass (see [`super::checksum`]); the closing `}` is held back and
+/// written after the `checksum` member.
 pub fn write_formatted(
     plan: &Plan,
-    mut out: impl std::io::Write,
+    out: impl std::io::Write,
     formatter: impl serde_json::ser::Formatter,
 ) -> std::io::Result<String> {
-    let checksum = checksum(plan);
-    let view = PlanView::new(plan, &plan.changes, Some(&checksum));
-    let mut serializer = serde_json::Serializer::with_formatter(&mut out, formatter);
+    let view = PlanView::new(plan);
+    let mut tee = Tee {
+        out: HoldBack::new(out),
+        compactor: Compactor::new(),
+    };
+    let mut serializer = serde_json::Serializer::with_formatter(&mut tee, formatter);
     view.serialize(&mut serializer)?;
-    out.write_all(b"\n")?;
+    let Tee { out, compactor } = tee;
+    let (mut out, tail) = out.into_parts();
+    if tail != *b"\n}" {
+        // The formatter did not close the object as a pretty formatter does.
+        return Err(std::io::Error::other(
+            "plan formatter is not a pretty formatter",
+        ));
+    }
+    let checksum = compactor.finish();
+    write!(out, ",\n  \"checksum\": \"{checksum}\"\n}}\n")?;
+    out.flush()?;
     Ok(checksum)
 }
 
-fn fields_document(fields: &Fields) -> BTreeMap<String, FieldDocument> {
-    fields
-        .iter()
-        .map(|(name, value)| (name.clone(), FieldDocument::from_value(value)))
-        .collect()
+/// Writes to `out` and feeds the same bytes to the checksum.
+struct Tee<W> {
+    out: HoldBack<W>,
+    compactor: Compactor,
+}
+
+impl<W: std::io::Write> std::io::Write for Tee<W> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.write_all(bytes)?;
+        Ok(bytes.len())
+    }
+    fn write_all(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.compactor.feed(bytes);
+        self.out.write_all(bytes)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()
+    }
+}
+
+/// A writer that keeps the last two bytes written back from `out`: the document's `\n}`,
+/// after which the checksum member goes.
+struct HoldBack<W> {
+    out: W,
+    tail: [u8; 2],
+    held: usize,
+}
+
+impl<W: std::io::Write> HoldBack<W> {
+    fn new(out: W) -> Self {
+        Self {
+            out,
+            tail: [0; 2],
+            held: 0,
+        }
+    }
+
+    /// The writer and the bytes held back.
+    fn into_parts(self) -> (W, [u8; 2]) {
+        (self.out, self.tail)
+    }
+}
+
+impl<W: std::io::Write> std::io::Write for HoldBack<W> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.write_all(bytes)?;
+        Ok(bytes.len())
+    }
+    fn write_all(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        if bytes.len() >= 2 {
+            self.out.write_all(&self.tail[..self.held])?;
+            let (body, tail) = bytes.split_at(bytes.len() - 2);
+            self.out.write_all(body)?;
+            self.tail.copy_from_slice(tail);
+            self.held = 2;
+            return Ok(());
+        }
+        for &byte in bytes {
+            if self.held == 2 {
+                self.out.write_all(&self.tail[..1])?;
+                self.tail[0] = self.tail[1];
+                self.held = 1;
+            }
+            self.tail[self.held] = byte;
+            self.held += 1;
+        }
+        Ok(())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()
+    }
 }
 
 /// What the writer serializes: [`PlanDocument`]'s members in the same order, borrowing the
@@ -67,22 +147,96 @@ pub(super) struct PlanView<'a> {
     rules: BTreeMap<RecordType, RulesDocument>,
     summary: Vec<SummaryDocument>,
     changes: ChangesView<'a>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    checksum: Option<&'a str>,
 }
 
-/// The changes, serialized one [`ChangeDocument`] at a time.
+/// The changes, serialized one at a time from the plan's own values.
 struct ChangesView<'a>(&'a [Change]);
 
 impl Serialize for ChangesView<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_seq(self.0.iter().map(ChangeDocument::from))
+        serializer.collect_seq(self.0.iter().map(ChangeView::from))
+    }
+}
+
+/// One change as `format::ChangeDocument` lays it out, borrowing the plan.
+#[derive(Serialize)]
+struct ChangeView<'a> {
+    action: Action,
+    record_type: &'a RecordType,
+    record_name: &'a RecordName,
+    change_tag: &'a Option<ChangeTag>,
+    before: BeforeView<'a>,
+    after: Option<FieldsView<'a>>,
+    removed: &'a [String],
+}
+
+impl<'a> From<&'a Change> for ChangeView<'a> {
+    fn from(change: &'a Change) -> Self {
+        ChangeView {
+            action: change.action,
+            record_type: &change.record_type,
+            record_name: &change.record_name,
+            change_tag: &change.change_tag,
+            before: BeforeView(&change.before),
+            after: change.after.as_ref().map(FieldsView),
+            removed: &change.removed,
+        }
+    }
+}
+
+/// `before`: field name → `{type, value}`, or null where CloudKit has none.
+struct BeforeView<'a>(&'a BTreeMap<String, Option<FieldValue>>);
+
+impl Serialize for BeforeView<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let fields = self.0.iter();
+        serializer.collect_map(fields.map(|(name, value)| (name, value.as_ref().map(FieldView))))
+    }
+}
+
+/// `after`: field name → `{type, value}`.
+struct FieldsView<'a>(&'a Fields);
+
+impl Serialize for FieldsView<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.0.iter().map(|(name, value)| (name, FieldView(value))))
+    }
+}
+
+/// A field value as `{"type": "...", "value": ...}` (format version 2 puts the type first,
+/// so that a reader decodes the value as it meets it).
+struct FieldView<'a>(&'a FieldValue);
+
+impl Serialize for FieldView<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(2))?;
+        match self.0 {
+            FieldValue::Scalar(value) => {
+                map.serialize_entry("type", value.scalar_type().wire_name())?
+            }
+            FieldValue::List(element, _) => {
+                map.serialize_entry("type", &ListType(element.wire_name()))?
+            }
+            FieldValue::Unknown { type_name, .. } => map.serialize_entry("type", type_name)?,
+        }
+        map.serialize_entry("value", self.0)?;
+        map.end()
+    }
+}
+
+/// `STRING_LIST` and the like, written without building the string.
+struct ListType(&'static str);
+
+impl Serialize for ListType {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(&format_args!("{}_LIST", self.0))
     }
 }
 
 impl<'a> PlanView<'a> {
-    /// The plan with `changes` in place of its own, and `checksum` if given.
-    pub(super) fn new(plan: &'a Plan, changes: &'a [Change], checksum: Option<&'a str>) -> Self {
+    /// The plan's document without its checksum.
+    pub(super) fn new(plan: &'a Plan) -> Self {
         PlanView {
             format: FORMAT_NAME,
             format_version: plan.format_version,
@@ -115,8 +269,7 @@ impl<'a> PlanView<'a> {
                 })
                 .collect(),
             summary: plan.summary.iter().map(SummaryDocument::from).collect(),
-            changes: ChangesView(changes),
-            checksum,
+            changes: ChangesView(&plan.changes),
         }
     }
 }
@@ -130,24 +283,6 @@ impl From<&TypeSummary> for SummaryDocument {
             delete: summary.delete,
             unchanged: summary.unchanged,
             orphans: summary.orphans,
-        }
-    }
-}
-
-impl From<&Change> for ChangeDocument {
-    fn from(change: &Change) -> Self {
-        ChangeDocument {
-            action: change.action,
-            record_type: change.record_type.clone(),
-            record_name: change.record_name.clone(),
-            change_tag: change.change_tag.clone(),
-            before: change
-                .before
-                .iter()
-                .map(|(name, value)| (name.clone(), value.as_ref().map(FieldDocument::from_value)))
-                .collect(),
-            after: change.after.as_ref().map(fields_document),
-            removed: change.removed.clone(),
         }
     }
 }
