@@ -18,6 +18,8 @@ pub fn key(change: &Change) -> RecordKey {
 }
 
 pub struct Work<'a> {
+    /// The change's index in the plan: how outcomes refer to it.
+    pub index: usize,
     pub change: &'a Change,
     pub operation: WriteKind,
     pub change_tag: Option<ChangeTag>,
@@ -56,18 +58,19 @@ fn desired_fields(change: &Change) -> BTreeMap<String, Option<WireField>> {
 impl<'a> Work<'a> {
     /// The change as planned: `create`, `update` with the planned tag and the changed fields
     /// (removed fields as null), or `delete` with the planned tag. Never a `force*` operation.
-    pub fn fresh(change: &'a Change) -> Self {
-        Self::resend(change, change.change_tag.clone())
+    pub fn fresh(index: usize, change: &'a Change) -> Self {
+        Self::resend(index, change, change.change_tag.clone())
     }
 
     /// The same operation against `change_tag` (the tag a lost request carried).
-    pub fn resend(change: &'a Change, change_tag: Option<ChangeTag>) -> Self {
+    pub fn resend(index: usize, change: &'a Change, change_tag: Option<ChangeTag>) -> Self {
         let operation = match (change.action, &change_tag) {
             (Action::Create, None) => WriteKind::Create,
             (Action::Create | Action::Update, _) => WriteKind::Update,
             (Action::Delete, _) => WriteKind::Delete,
         };
         Self {
+            index,
             change,
             operation,
             change_tag,
@@ -81,12 +84,13 @@ impl<'a> Work<'a> {
     /// that found the record already there becomes an update that also removes the
     /// record's other (not ignored) fields, so the result equals the desired record.
     pub fn after_conflict(
+        index: usize,
         change: &'a Change,
         change_tag: Option<ChangeTag>,
         current: Option<&Record>,
         rules: &CompareRules,
     ) -> Self {
-        let mut work = Self::resend(change, change_tag);
+        let mut work = Self::resend(index, change, change_tag);
         if change.action == Action::Create {
             let wanted = change.after.as_ref();
             for name in current.into_iter().flat_map(|r| r.fields.keys()) {
@@ -204,7 +208,7 @@ mod tests {
     #[test]
     fn issue_11_a_field_removal_is_sent_as_a_tag_checked_replace_with_every_desired_field() {
         let change = removing_update();
-        let operation = Work::fresh(&change).operation(&CompareRules::default());
+        let operation = Work::fresh(0, &change).operation(&CompareRules::default());
         assert_eq!(operation.operation_type, OperationType::Replace);
         assert_eq!(operation.record.record_change_tag.as_deref(), Some("t1"));
         let fields = operation.record.fields.unwrap();
@@ -219,7 +223,7 @@ mod tests {
             ignore_fields: ["followers".to_owned()].into_iter().collect(),
             ..CompareRules::default()
         };
-        let operation = Work::fresh(&change).operation(&rules);
+        let operation = Work::fresh(0, &change).operation(&rules);
         assert_eq!(operation.operation_type, OperationType::Update);
         assert_eq!(operation.record.fields.unwrap()["city"], None);
     }
