@@ -574,9 +574,13 @@ impl<'a> Run<'a> {
                 Decision::AlreadyApplied { change_tag } => {
                     finals.push((work.index, Outcome::AlreadyApplied { change_tag }))
                 }
-                Decision::Send { change_tag } => {
-                    again.push(Work::after_conflict(work.index, work.change, change_tag, now, &rules))
-                }
+                Decision::Send { change_tag } => again.push(Work::after_conflict(
+                    work.index,
+                    work.change,
+                    change_tag,
+                    now,
+                    &rules,
+                )),
                 Decision::Overwrite { change_tag, fields } => {
                     let mut work =
                         Work::after_conflict(work.index, work.change, change_tag, now, &rules);

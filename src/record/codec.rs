@@ -59,7 +59,10 @@ impl Serialize for Value {
 }
 
 /// The location's members sorted by key, `latitude` and `longitude` among the others.
-fn serialize_location<S: Serializer>(location: &Location, serializer: S) -> Result<S::Ok, S::Error> {
+fn serialize_location<S: Serializer>(
+    location: &Location,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
     let mut map = serializer.serialize_map(None)?;
     let mut coordinates = [
         ("latitude", location.latitude),
@@ -86,7 +89,9 @@ impl<'de> DeserializeSeed<'de> for TypedValue<'_> {
     type Value = FieldValue;
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<FieldValue, D::Error> {
         match self.0 {
-            FieldType::Scalar(t) => Element(*t).deserialize(deserializer).map(FieldValue::Scalar),
+            FieldType::Scalar(t) => Element(*t)
+                .deserialize(deserializer)
+                .map(FieldValue::Scalar),
             FieldType::List(t) => {
                 let items = deserializer.deserialize_any(ListVisitor {
                     element: *t,
@@ -193,7 +198,9 @@ impl<'de> Visitor<'de> for Element {
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<Value, E> {
         match (self.0, i64::try_from(v)) {
             (_, Ok(signed)) => self.visit_i64(signed),
-            (ScalarType::Int64 | ScalarType::Timestamp, Err(_)) => Err(fail(ValueError::Int64Range)),
+            (ScalarType::Int64 | ScalarType::Timestamp, Err(_)) => {
+                Err(fail(ValueError::Int64Range))
+            }
             (ScalarType::Double, Err(_)) => Ok(Value::Double(v as f64)),
             _ => Err(self.wrong()),
         }
@@ -252,7 +259,9 @@ fn reference<'de, A: MapAccess<'de>>(mut map: A) -> Result<Reference, A::Error> 
     let mut others: Vec<String> = Vec::new();
     while let Some(key) = map.next_key::<String>()? {
         let seen = match key.as_str() {
-            "recordName" => record_name.replace(map.next_value::<StrOrOther>()?.0).is_some(),
+            "recordName" => record_name
+                .replace(map.next_value::<StrOrOther>()?.0)
+                .is_some(),
             "action" => action.replace(map.next_value::<StrOrOther>()?.0).is_some(),
             "zoneID" => zone_id.replace(map.next_value_seed(UniqueKeys)?).is_some(),
             _ => {
@@ -298,7 +307,9 @@ fn location<'de, A: MapAccess<'de>>(mut map: A) -> Result<Location, A::Error> {
     while let Some(key) = map.next_key::<String>()? {
         let seen = match key.as_str() {
             "latitude" => latitude.replace(map.next_value_seed(UniqueKeys)?).is_some(),
-            "longitude" => longitude.replace(map.next_value_seed(UniqueKeys)?).is_some(),
+            "longitude" => longitude
+                .replace(map.next_value_seed(UniqueKeys)?)
+                .is_some(),
             _ => {
                 let value = map.next_value_seed(UniqueKeys)?;
                 extra.insert(key.clone(), value).is_some()
@@ -374,13 +385,22 @@ mod tests {
             ("TIMESTAMP", json!(1.5)),
             ("TIMESTAMP", json!("x")),
             ("BYTES", json!("aGVsbG8=")),
-            ("REFERENCE", json!({"recordName": "s-1", "action": "NONE",
-                "zoneID": {"zoneName": "_defaultZone"}})),
-            ("REFERENCE", json!({"recordName": "s-1", "zoneID": null, "other": [1]})),
+            (
+                "REFERENCE",
+                json!({"recordName": "s-1", "action": "NONE",
+                "zoneID": {"zoneName": "_defaultZone"}}),
+            ),
+            (
+                "REFERENCE",
+                json!({"recordName": "s-1", "zoneID": null, "other": [1]}),
+            ),
             ("REFERENCE", json!({"action": "NONE"})),
             ("REFERENCE", json!("s-1")),
-            ("LOCATION", json!({"latitude": 42.3467, "longitude": -71.0972, "altitude": 5.0,
-                "accuracy": 1, "zzz": "x"})),
+            (
+                "LOCATION",
+                json!({"latitude": 42.3467, "longitude": -71.0972, "altitude": 5.0,
+                "accuracy": 1, "zzz": "x"}),
+            ),
             ("LOCATION", json!({"latitude": "1.5", "longitude": 2})),
             ("LOCATION", json!({"latitude": 1.5})),
             ("ASSETID", json!({"fileChecksum": "abc", "size": 12})),
@@ -389,8 +409,14 @@ mod tests {
             ("STRING_LIST", json!("red")),
             ("INT64_LIST", json!([1, 2, "3"])),
             ("INT64_LIST", json!([1, "x"])),
-            ("LOCATION_LIST", json!([{"latitude": 1.0, "longitude": 2.0}])),
-            ("REFERENCE_LIST", json!([{"recordName": "a", "action": "DELETE_SELF"}])),
+            (
+                "LOCATION_LIST",
+                json!([{"latitude": 1.0, "longitude": 2.0}]),
+            ),
+            (
+                "REFERENCE_LIST",
+                json!([{"recordName": "a", "action": "DELETE_SELF"}]),
+            ),
             ("UNKNOWN_LIST", json!([{"a": 1}])),
             ("BOOLEAN", json!(true)),
         ];
@@ -403,8 +429,11 @@ mod tests {
     fn duplicated_keys_inside_values_are_refused() {
         let error = decode("REFERENCE", r#"{"recordName": "a", "recordName": "b"}"#).unwrap_err();
         assert!(error.starts_with("duplicate key `recordName`"), "{error}");
-        let error = decode("LOCATION", r#"{"latitude": 1, "longitude": 2, "x": 1, "x": 2}"#)
-            .unwrap_err();
+        let error = decode(
+            "LOCATION",
+            r#"{"latitude": 1, "longitude": 2, "x": 1, "x": 2}"#,
+        )
+        .unwrap_err();
         assert!(error.starts_with("duplicate key `x`"), "{error}");
         let error = decode("ASSETID", r#"{"size": 1, "size": 2}"#).unwrap_err();
         assert!(error.starts_with("duplicate key `size`"), "{error}");

@@ -9,9 +9,9 @@ mod target;
 mod timestamp;
 mod value;
 
+pub use codec::TypedValue;
 pub use target::{Database, Environment, Target};
 pub use timestamp::{Timestamp, TimestampError};
-pub use codec::TypedValue;
 pub use value::{FieldType, FieldValue, Location, Reference, ScalarType, Value, ValueError};
 
 use serde::{Deserialize, Serialize};

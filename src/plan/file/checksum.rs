@@ -264,7 +264,9 @@ pub fn canonical_body(text: &str) -> Result<Vec<u8>, PlanFileError> {
 /// Version 1's canonical form of a whole document: its members but `checksum`, sorted by
 /// key.
 fn write_document(document: &serde_json::Map<String, Json>, out: &mut impl std::io::Write) {
-    let members = document.iter().filter(|(key, _)| key.as_str() != "checksum");
+    let members = document
+        .iter()
+        .filter(|(key, _)| key.as_str() != "checksum");
     write_members(members.collect(), out);
 }
 

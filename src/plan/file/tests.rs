@@ -119,7 +119,10 @@ fn sample_plan() -> Plan {
 /// Re-serializes an edited document with a correct checksum, as a tool that knows the
 /// format would: the checks after the checksum must still catch what is wrong.
 fn resealed(mut value: Json) -> String {
-    value.as_object_mut().expect("a plan is an object").remove("checksum");
+    value
+        .as_object_mut()
+        .expect("a plan is an object")
+        .remove("checksum");
     let text = serde_json::to_string_pretty(&value).unwrap();
     value["checksum"] = Json::String(checksum_of_text(&text).0);
     serde_json::to_string_pretty(&value).unwrap()
@@ -168,7 +171,8 @@ fn version_1_canonical_form_is_compact_and_sorted() {
 
 #[test]
 fn version_2_hashes_the_text_without_whitespace_or_checksum_member() {
-    let text = "{\n  \"format_version\": 2,\n  \"checksum\": \"x\",\r\n  \"b\": [1, 1.50, \"x y\\\"\"]\n}";
+    let text =
+        "{\n  \"format_version\": 2,\n  \"checksum\": \"x\",\r\n  \"b\": [1, 1.50, \"x y\\\"\"]\n}";
     let bytes = canonical_body(text).unwrap();
     assert_eq!(
         String::from_utf8(bytes).unwrap(),
@@ -177,7 +181,10 @@ fn version_2_hashes_the_text_without_whitespace_or_checksum_member() {
     let first = "{\"checksum\": \"x\", \"a\": 1}";
     assert_eq!(canonical_body(first).unwrap(), br#"{"a":1}"#);
     let nested = "{\"a\": {\"checksum\": \"x\"}, \"checksum\": \"y\"}";
-    assert_eq!(canonical_body(nested).unwrap(), br#"{"a":{"checksum":"x"}}"#);
+    assert_eq!(
+        canonical_body(nested).unwrap(),
+        br#"{"a":{"checksum":"x"}}"#
+    );
 }
 
 /// Issue 18: version 1 plans (written before field values were typed and the checksum was
@@ -218,7 +225,10 @@ fn reindented_plan_stays_valid() {
     let text = to_text(&sample_plan());
     assert_eq!(from_text(&compacted(&text)), Ok(sample_plan()));
     assert_eq!(from_text(&text.replace('\n', "\r\n")), Ok(sample_plan()));
-    assert_eq!(from_text(&text.replace("\n  ", "\n\t  ")), Ok(sample_plan()));
+    assert_eq!(
+        from_text(&text.replace("\n  ", "\n\t  ")),
+        Ok(sample_plan())
+    );
 }
 
 #[test]

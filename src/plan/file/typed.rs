@@ -61,9 +61,13 @@ impl TypedChange {
                 .into_iter()
                 .map(|(name, field)| (name, field.map(|f| f.0)))
                 .collect(),
-            after: self
-                .after
-                .map(|fields| fields.0.into_iter().map(|(n, f)| (n, f.0)).collect::<Fields>()),
+            after: self.after.map(|fields| {
+                fields
+                    .0
+                    .into_iter()
+                    .map(|(n, f)| (n, f.0))
+                    .collect::<Fields>()
+            }),
             removed: self.removed,
         }
     }

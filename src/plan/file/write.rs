@@ -1,7 +1,9 @@
 //! Plan → document: the plan file's text, streamed one change at a time.
 
 use super::checksum::Compactor;
-use super::format::{InputDocument, OptionsDocument, RulesDocument, SummaryDocument, TargetDocument};
+use super::format::{
+    InputDocument, OptionsDocument, RulesDocument, SummaryDocument, TargetDocument,
+};
 use super::FORMAT_NAME;
 use crate::plan::{Action, Change, Plan, TypeSummary};
 use crate::record::{ChangeTag, FieldValue, Fields, RecordName, RecordType};
