@@ -1,27 +1,16 @@
-//! The plan's checksum.
-//!
-//! `checksum` is `"blake3:"` followed by the lowercase hex BLAKE3 hash of the document's
-//! canonical serialization without its `checksum` member: compact JSON (no whitespace
-//! outside strings), object members sorted by key in Unicode code point order, strings
-//! escaped as serde_json does (only `"`, `\`, and control characters; those as `\b \f \n \r
-//! \t` or `\u00xx` with lowercase hex; everything else literal UTF-8), integers in decimal,
-//! and other numbers in shortest round-trip form (`0.5`, `1.0`, `1e-7`, `1e+20`). This is
-//! Python's `json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)`
-//! except that Python pads negative exponents (`1e-07`), which only numbers below 1e-4 use.
-//! The checksum covers content, not layout: re-indenting a plan keeps it valid, changing any
-//! value does not.
-
 //! The plan's checksum, `"blake3:"` and the lowercase hex BLAKE3 hash of the document
 //! without its `checksum` member.
 //!
 //! **Format version 2** hashes the document's own text with every whitespace byte outside
-//! strings removed (space, tab, line feed, carriage return), and without the `checksum`
+//! strings removed (space, tab, line feed, carriage return), strings that hold an escape
+//! decoded and escaped again as serde_json does (only `"`, `\`, and control characters;
+//! those as `\b \f \n \r \t` or `\u00xx` with lowercase hex), and without the `checksum`
 //! member and the comma that separated it from its neighbour: for the file ckplan writes,
 //! the text up to its last member, compacted, and a closing `}`. The writer hashes the bytes
 //! as it writes them and the reader the bytes it read, one pass each, with no document
 //! tree. The checksum covers content, not layout: re-indenting a plan, converting its line
-//! ends or moving the `checksum` member keeps it valid; any other edit, including spelling a
-//! string or number differently, does not.
+//! ends, escaping characters in strings or moving the `checksum` member keeps it valid; any
+//! other edit, including reordering members or spelling a number differently, does not.
 //!
 //! **Format version 1** (still read) hashed a canonical serialization instead: compact
 //! JSON, object members sorted by key in Unicode code point order, strings escaped as
@@ -51,11 +40,15 @@ pub fn checksum(plan: &Plan) -> String {
 }
 
 /// Feeds the compacted form of bytes written through it to a BLAKE3 hasher: a writer for
-/// the plan's text, which never holds the checksum member.
+/// the plan's text, which never holds the checksum member. Strings are buffered until they
+/// end, so that one written with escapes serde_json would not use is hashed canonically.
 pub(super) struct Compactor {
     hasher: Batched,
     in_string: bool,
     escaped: bool,
+    /// The string being written, from its opening quote; whether it holds an escape.
+    string: Vec<u8>,
+    has_escape: bool,
 }
 
 impl Compactor {
@@ -64,33 +57,81 @@ impl Compactor {
             hasher: Batched::new(),
             in_string: false,
             escaped: false,
+            string: Vec::with_capacity(256),
+            has_escape: false,
         }
     }
 
-    pub(super) fn feed(&mut self, bytes: &[u8]) {
-        let mut start = 0;
-        for (at, &byte) in bytes.iter().enumerate() {
+    pub(super) fn feed(&mut self, mut bytes: &[u8]) {
+        while !bytes.is_empty() {
             if self.in_string {
-                if self.escaped {
-                    self.escaped = false;
-                } else if byte == b'\\' {
-                    self.escaped = true;
-                } else if byte == b'"' {
-                    self.in_string = false;
+                let mut end = None;
+                for (at, &byte) in bytes.iter().enumerate() {
+                    if self.escaped {
+                        self.escaped = false;
+                    } else if byte == b'\\' {
+                        self.escaped = true;
+                        self.has_escape = true;
+                    } else if byte == b'"' {
+                        end = Some(at);
+                        break;
+                    }
                 }
-            } else if is_space(byte) {
-                self.hasher.update(&bytes[start..at]);
-                start = at + 1;
-            } else if byte == b'"' {
-                self.in_string = true;
+                let Some(end) = end else {
+                    self.string.extend_from_slice(bytes);
+                    return;
+                };
+                self.string.extend_from_slice(&bytes[..=end]);
+                hash_string(&self.string, self.has_escape, &mut |part| {
+                    self.hasher.update(part)
+                });
+                self.string.clear();
+                (self.in_string, self.has_escape) = (false, false);
+                bytes = &bytes[end + 1..];
+            } else {
+                let mut start = 0;
+                let mut rest = bytes.len();
+                for (at, &byte) in bytes.iter().enumerate() {
+                    if is_space(byte) {
+                        self.hasher.update(&bytes[start..at]);
+                        start = at + 1;
+                    } else if byte == b'"' {
+                        self.hasher.update(&bytes[start..at]);
+                        self.string.push(b'"');
+                        self.in_string = true;
+                        start = at + 1;
+                        rest = at + 1;
+                        break;
+                    }
+                }
+                if !self.in_string {
+                    self.hasher.update(&bytes[start..]);
+                    return;
+                }
+                bytes = &bytes[rest..];
             }
         }
-        self.hasher.update(&bytes[start..]);
     }
 
     pub(super) fn finish(self) -> String {
         self.hasher.finish()
     }
+}
+
+/// Hands `sink` a string token: as written, or, when it holds an escape, decoded and
+/// escaped again as serde_json escapes (only `"`, `\` and control characters), so that
+/// `\u0041` and `A` hash alike (`ckplan show --json` escapes invisible characters).
+fn hash_string(token: &[u8], has_escape: bool, sink: &mut dyn FnMut(&[u8])) {
+    if has_escape {
+        if let Ok(text) = serde_json::from_slice::<String>(token) {
+            let mut canonical = Vec::with_capacity(token.len());
+            // Writing into a Vec cannot fail.
+            serde_json::to_writer(&mut canonical, &text).expect("strings write to memory");
+            sink(&canonical);
+            return;
+        }
+    }
+    sink(token);
 }
 
 /// A BLAKE3 hasher fed through a buffer: the compacted text comes in pieces of a few bytes.
@@ -184,7 +225,12 @@ fn compact_without_checksum(bytes: &[u8], sink: &mut dyn FnMut(&[u8])) -> Option
         if std::mem::take(&mut comma_held) {
             sink(b",");
         }
-        sink(&bytes[at..end]);
+        if byte == b'"' {
+            let token = &bytes[at..end];
+            hash_string(token, token.contains(&b'\\'), sink);
+        } else {
+            sink(&bytes[at..end]);
+        }
         at = end;
     }
     found

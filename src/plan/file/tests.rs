@@ -723,3 +723,23 @@ fn issue_12_a_plan_with_a_duplicated_key_is_refused_naming_the_key() {
         }
     }
 }
+
+/// Issue 18: version 2's checksum is over the text as written, yet strings escaped another
+/// way (`ckplan show --json` escapes invisible characters) hash as the same content.
+#[test]
+fn issue_18_strings_escaped_another_way_keep_the_checksum() {
+    let mut plan = sample_plan();
+    plan.changes[1].record_name = "team\u{202e}7".into();
+    let text = to_text(&plan);
+    let escaped = text.replace('\u{202e}', "\\u202e");
+    assert_ne!(escaped, text);
+    let verified = read_text(&escaped).unwrap();
+    assert_eq!(verified.plan, plan);
+    assert_eq!(verified.checksum, checksum(&plan));
+    // A changed character is still an edit.
+    let edited = text.replace('\u{202e}', "\\u202f");
+    assert!(matches!(
+        read_text(&edited),
+        Err(PlanFileError::ChecksumMismatch { .. })
+    ));
+}
