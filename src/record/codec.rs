@@ -257,8 +257,8 @@ fn reference<'de, A: MapAccess<'de>>(mut map: A) -> Result<Reference, A::Error> 
     let mut action: Option<Option<String>> = None;
     let mut zone_id: Option<Json> = None;
     let mut others: Vec<String> = Vec::new();
-    while let Some(key) = map.next_key::<String>()? {
-        let seen = match key.as_str() {
+    while let Some(key) = map.next_key::<Key>()? {
+        let seen = match key.0.as_ref() {
             "recordName" => record_name
                 .replace(map.next_value::<StrOrOther>()?.0)
                 .is_some(),
@@ -266,14 +266,14 @@ fn reference<'de, A: MapAccess<'de>>(mut map: A) -> Result<Reference, A::Error> 
             "zoneID" => zone_id.replace(map.next_value_seed(UniqueKeys)?).is_some(),
             _ => {
                 map.next_value_seed(UniqueKeys)?;
-                others.contains(&key) || {
-                    others.push(key.clone());
+                others.iter().any(|seen| *seen == key.0) || {
+                    others.push(key.0.to_string());
                     false
                 }
             }
         };
         if seen {
-            return Err(duplicate(&key));
+            return Err(duplicate(&key.0));
         }
     }
     let record_name = record_name
@@ -284,6 +284,31 @@ fn reference<'de, A: MapAccess<'de>>(mut map: A) -> Result<Reference, A::Error> 
         action: action.flatten(),
         zone_id: zone_id.filter(|z| !z.is_null()),
     })
+}
+
+/// A member name, borrowed from the text when it holds no escape.
+struct Key<'de>(std::borrow::Cow<'de, str>);
+
+impl<'de> de::Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl<'de> Visitor<'de> for KeyVisitor {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a member name")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(std::borrow::Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Key<'de>, E> {
+                Ok(Key(std::borrow::Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Key<'de>, E> {
+                Ok(Key(std::borrow::Cow::Owned(v)))
+            }
+        }
+        deserializer.deserialize_str(KeyVisitor)
+    }
 }
 
 /// A string member, or `None` for any other JSON value (read and dropped).
@@ -304,19 +329,19 @@ fn location<'de, A: MapAccess<'de>>(mut map: A) -> Result<Location, A::Error> {
     let mut latitude = None;
     let mut longitude = None;
     let mut extra = BTreeMap::new();
-    while let Some(key) = map.next_key::<String>()? {
-        let seen = match key.as_str() {
+    while let Some(key) = map.next_key::<Key>()? {
+        let seen = match key.0.as_ref() {
             "latitude" => latitude.replace(map.next_value_seed(UniqueKeys)?).is_some(),
             "longitude" => longitude
                 .replace(map.next_value_seed(UniqueKeys)?)
                 .is_some(),
             _ => {
                 let value = map.next_value_seed(UniqueKeys)?;
-                extra.insert(key.clone(), value).is_some()
+                extra.insert(key.0.to_string(), value).is_some()
             }
         };
         if seen {
-            return Err(duplicate(&key));
+            return Err(duplicate(&key.0));
         }
     }
     let coordinate = |json: Option<Json>| match json {

@@ -130,23 +130,18 @@ impl<'de> Visitor<'de> for FieldVisitor {
         let mut field_type: Option<FieldType> = None;
         let mut value: Option<FieldValue> = None;
         let mut early: Option<serde_json::Value> = None;
-        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-            match key.as_ref() {
-                "type" if field_type.is_none() => {
-                    let name = map.next_value::<std::borrow::Cow<'de, str>>()?;
-                    field_type = Some(name.parse().unwrap_or_else(|never| match never {}));
+        while let Some(key) = map.next_key::<FieldKey>()? {
+            match key {
+                FieldKey::Type if field_type.is_none() => {
+                    field_type = Some(map.next_value::<TypeName>()?.0);
                 }
-                "value" if value.is_none() && early.is_none() => match &field_type {
+                FieldKey::Value if value.is_none() && early.is_none() => match &field_type {
                     Some(field_type) => {
                         value = Some(map.next_value_seed(TypedValue(field_type))?);
                     }
                     None => early = Some(map.next_value_seed(UniqueKeys)?),
                 },
-                other => {
-                    return Err(de::Error::custom(format_args!(
-                        "unexpected or duplicate key `{other}`"
-                    )))
-                }
+                _ => return Err(de::Error::custom("duplicate key in a field value")),
             }
         }
         let field_type = field_type.ok_or_else(|| de::Error::missing_field("type"))?;
@@ -157,5 +152,34 @@ impl<'de> Visitor<'de> for FieldVisitor {
                 .map_err(de::Error::custom),
             (None, None) => Err(de::Error::missing_field("value")),
         }
+    }
+}
+
+/// The members of `{type, value}`, read without allocating.
+#[derive(Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum FieldKey {
+    Type,
+    Value,
+}
+
+/// A type name parsed as it is read (known names allocate nothing).
+struct TypeName(FieldType);
+
+impl<'de> Deserialize<'de> for TypeName {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct NameVisitor;
+        impl Visitor<'_> for NameVisitor {
+            type Value = TypeName;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a CloudKit type name")
+            }
+            fn visit_str<E: de::Error>(self, name: &str) -> Result<TypeName, E> {
+                Ok(TypeName(
+                    name.parse().unwrap_or_else(|never| match never {}),
+                ))
+            }
+        }
+        deserializer.deserialize_str(NameVisitor)
     }
 }
