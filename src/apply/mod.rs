@@ -211,10 +211,13 @@ pub async fn execute(
     })
 }
 
+/// A change with its index in the plan.
+type Indexed<'a> = (usize, &'a Change);
+
 /// The changes in the order they are sent: creates and updates type by type in dependency
 /// order, then deletions in reverse order; each change with its level (its place in that
 /// sequence of type groups).
-fn ordered(plan: &Plan) -> Vec<(usize, (usize, &Change))> {
+fn ordered(plan: &Plan) -> Vec<(usize, Indexed<'_>)> {
     let mut order: Vec<&RecordType> = plan.type_order.iter().collect();
     let mut extra: Vec<&RecordType> = plan
         .changes
@@ -249,10 +252,10 @@ fn ordered(plan: &Plan) -> Vec<(usize, (usize, &Change))> {
 /// concurrently. Batches holding one level only share a phase with the batches of the same
 /// level; a batch spanning levels is a phase of its own, since its later part depends on
 /// every batch before it. This sends the fewest requests, ⌈changes / 200⌉.
-fn phases(plan: &Plan) -> Vec<Vec<(usize, &Change)>> {
+fn phases(plan: &Plan) -> Vec<Vec<Indexed<'_>>> {
     let ordered = ordered(plan);
     // (level when every batch of the phase holds that level only, changes by index)
-    let mut phases: Vec<(Option<usize>, Vec<(usize, &Change)>)> = Vec::new();
+    let mut phases: Vec<(Option<usize>, Vec<Indexed<'_>>)> = Vec::new();
     for batch in ordered.chunks(BATCH_SIZE) {
         let first = batch[0].0;
         let level = batch
@@ -322,7 +325,7 @@ impl<'a> Run<'a> {
 
     async fn phase(
         &self,
-        changes: Vec<(usize, &'a Change)>,
+        changes: Vec<Indexed<'a>>,
         uncertain: &BTreeMap<RecordKey, Option<ChangeTag>>,
     ) -> Result<(), ApplyError> {
         let mut todo = Vec::new();
