@@ -25,6 +25,7 @@
 
 mod checksum;
 mod format;
+mod hashing;
 mod read;
 #[cfg(test)]
 mod tests;

@@ -1,9 +1,9 @@
 //! Plan → document: the plan file's text, streamed one change at a time.
 
-use super::checksum::Compactor;
 use super::format::{
     InputDocument, OptionsDocument, RulesDocument, SummaryDocument, TargetDocument,
 };
+use super::hashing::{CompactHash, HashingFormatter};
 use super::FORMAT_NAME;
 use crate::plan::{Action, Change, Plan, TypeSummary};
 use crate::record::{ChangeTag, FieldValue, Fields, RecordName, RecordType};
@@ -27,109 +27,26 @@ pub fn write_to(plan: &Plan, out: impl std::io::Write) -> std::io::Result<String
 
 /// As [`write_to`], laid out by `formatter` (a pretty formatter: the checksum member is
 /// written in its layout): the same document for display (`ckplan show --json` escapes
-/// invisible characters in strings). Strings escaped otherwise make other bytes, and so
-/// another checksum, which this returns and writes, so the text still reads back.
+/// invisible characters in strings; the checksum, over the strings' content, is the file's).
 ///
-/// The document is serialized once, without its checksum, through a writer that hashes the
-/// compacted bytes as they pass (see [`super::checksum`]); the closing `}` is held back and
-/// written after the `checksum` member.
+/// The document is serialized once, without its checksum, by a formatter that hashes its
+/// compact form as it goes ([`HashingFormatter`], see [`super::checksum`]); the `checksum`
+/// member is written last, and closes the document.
 pub fn write_formatted(
     plan: &Plan,
-    out: impl std::io::Write,
+    mut out: impl std::io::Write,
     formatter: impl serde_json::ser::Formatter,
 ) -> std::io::Result<String> {
     let view = PlanView::new(plan);
-    let mut tee = Tee {
-        out: HoldBack::new(out),
-        compactor: Compactor::new(),
-    };
-    let mut serializer = serde_json::Serializer::with_formatter(&mut tee, formatter);
-    view.serialize(&mut serializer)?;
-    let Tee { out, compactor } = tee;
-    let (mut out, tail) = out.into_parts();
-    if tail != *b"\n}" {
-        // The formatter did not close the object as a pretty formatter does.
-        return Err(std::io::Error::other(
-            "plan formatter is not a pretty formatter",
-        ));
-    }
-    let checksum = compactor.finish();
+    let mut hash = CompactHash::new();
+    let formatter = HashingFormatter::new(formatter, &mut hash);
+    view.serialize(&mut serde_json::Serializer::with_formatter(
+        &mut out, formatter,
+    ))?;
+    let checksum = hash.finish();
     write!(out, ",\n  \"checksum\": \"{checksum}\"\n}}\n")?;
     out.flush()?;
     Ok(checksum)
-}
-
-/// Writes to `out` and feeds the same bytes to the checksum.
-struct Tee<W> {
-    out: HoldBack<W>,
-    compactor: Compactor,
-}
-
-impl<W: std::io::Write> std::io::Write for Tee<W> {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.write_all(bytes)?;
-        Ok(bytes.len())
-    }
-    fn write_all(&mut self, bytes: &[u8]) -> std::io::Result<()> {
-        self.compactor.feed(bytes);
-        self.out.write_all(bytes)
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.out.flush()
-    }
-}
-
-/// A writer that keeps the last two bytes written back from `out`: the document's `\n}`,
-/// after which the checksum member goes.
-struct HoldBack<W> {
-    out: W,
-    tail: [u8; 2],
-    held: usize,
-}
-
-impl<W: std::io::Write> HoldBack<W> {
-    fn new(out: W) -> Self {
-        Self {
-            out,
-            tail: [0; 2],
-            held: 0,
-        }
-    }
-
-    /// The writer and the bytes held back.
-    fn into_parts(self) -> (W, [u8; 2]) {
-        (self.out, self.tail)
-    }
-}
-
-impl<W: std::io::Write> std::io::Write for HoldBack<W> {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.write_all(bytes)?;
-        Ok(bytes.len())
-    }
-    fn write_all(&mut self, bytes: &[u8]) -> std::io::Result<()> {
-        if bytes.len() >= 2 {
-            self.out.write_all(&self.tail[..self.held])?;
-            let (body, tail) = bytes.split_at(bytes.len() - 2);
-            self.out.write_all(body)?;
-            self.tail.copy_from_slice(tail);
-            self.held = 2;
-            return Ok(());
-        }
-        for &byte in bytes {
-            if self.held == 2 {
-                self.out.write_all(&self.tail[..1])?;
-                self.tail[0] = self.tail[1];
-                self.held = 1;
-            }
-            self.tail[self.held] = byte;
-            self.held += 1;
-        }
-        Ok(())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.out.flush()
-    }
 }
 
 /// What the writer serializes: [`PlanDocument`]'s members in the same order, borrowing the
