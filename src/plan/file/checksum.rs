@@ -104,8 +104,9 @@ pub(super) fn checksum_of_text(text: &str) -> (String, Option<String>) {
 }
 
 /// Hands `sink` the text's bytes outside whitespace, without the top-level `checksum`
-/// member and the comma that separates it from a neighbour; returns that member's string
-/// value.
+/// member and the comma that separates it from a neighbour, strings with escapes in
+/// canonical form; returns that member's string value. Bytes go out in runs, as long as
+/// nothing needs leaving out.
 fn compact_without_checksum(bytes: &[u8], sink: &mut dyn FnMut(&[u8])) -> Option<String> {
     let mut found = None;
     let mut depth = 0usize;
@@ -113,28 +114,49 @@ fn compact_without_checksum(bytes: &[u8], sink: &mut dyn FnMut(&[u8])) -> Option
     // the checksum member is not hashed, nor the one after it when it is the first member.
     let mut comma_held = false;
     let mut skip_comma = false;
+    // The start of the bytes not handed to `sink` yet.
+    let mut run = 0;
     let mut at = 0;
     while at < bytes.len() {
         let byte = bytes[at];
-        let mut end = at + 1;
-        match byte {
-            _ if is_space(byte) => {
-                at = end;
+        if is_space(byte) {
+            sink(&bytes[run..at]);
+            while at < bytes.len() && is_space(bytes[at]) {
+                at += 1;
+            }
+            run = at;
+            continue;
+        }
+        if byte == b',' && depth == 1 {
+            sink(&bytes[run..at]);
+            if !std::mem::take(&mut skip_comma) {
+                comma_held = true;
+            }
+            at += 1;
+            run = at;
+            continue;
+        }
+        if byte == b'"' && depth == 1 {
+            if let Some((end, value)) = checksum_member(bytes, at) {
+                sink(&bytes[run..at]);
+                found = Some(value);
+                skip_comma = !std::mem::take(&mut comma_held);
+                (at, run) = (end, end);
                 continue;
             }
-            b'"' if depth == 1 => {
-                if let Some((member_end, value)) = checksum_member(bytes, at) {
-                    found = Some(value);
-                    skip_comma = !std::mem::take(&mut comma_held);
-                    at = member_end;
-                    continue;
-                }
-                end = string_end(bytes, at);
-            }
-            b'"' => end = string_end(bytes, at),
-            b',' if depth == 1 => {
-                if !std::mem::take(&mut skip_comma) {
-                    comma_held = true;
+        }
+        if std::mem::take(&mut comma_held) {
+            sink(&bytes[run..at]);
+            sink(b",");
+            run = at;
+        }
+        match byte {
+            b'"' => {
+                let (end, escaped) = string_end(bytes, at);
+                if escaped {
+                    sink(&bytes[run..at]);
+                    hash_string(&bytes[at..end], true, sink);
+                    run = end;
                 }
                 at = end;
                 continue;
@@ -143,32 +165,25 @@ fn compact_without_checksum(bytes: &[u8], sink: &mut dyn FnMut(&[u8])) -> Option
             b'}' | b']' => depth = depth.saturating_sub(1),
             _ => {}
         }
-        if std::mem::take(&mut comma_held) {
-            sink(b",");
-        }
-        if byte == b'"' {
-            let token = &bytes[at..end];
-            hash_string(token, token.contains(&b'\\'), sink);
-        } else {
-            sink(&bytes[at..end]);
-        }
-        at = end;
+        at += 1;
     }
+    sink(&bytes[run..]);
     found
 }
 
 /// The index just past the string token starting at `start` (a `"`), or the end of the
-/// text.
-fn string_end(bytes: &[u8], start: usize) -> usize {
+/// text; whether the string holds an escape.
+fn string_end(bytes: &[u8], start: usize) -> (usize, bool) {
+    let mut escaped = false;
     let mut at = start + 1;
     while at < bytes.len() {
         match bytes[at] {
-            b'\\' => at += 2,
-            b'"' => return at + 1,
+            b'\\' => (at, escaped) = (at + 2, true),
+            b'"' => return (at + 1, escaped),
             _ => at += 1,
         }
     }
-    bytes.len()
+    (bytes.len(), escaped)
 }
 
 /// When the token at `start` is the key `"checksum"` followed by `:` and a string value:
@@ -193,7 +208,7 @@ fn checksum_member(bytes: &[u8], start: usize) -> Option<(usize, String)> {
     if bytes.get(value) != Some(&b'"') {
         return None;
     }
-    let end = string_end(bytes, value);
+    let (end, _) = string_end(bytes, value);
     let content = std::str::from_utf8(&bytes[value + 1..end.saturating_sub(1)]).ok()?;
     Some((end, content.to_owned()))
 }
