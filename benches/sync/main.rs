@@ -16,6 +16,7 @@ mod checks;
 mod dataset;
 mod emulator;
 mod measure;
+mod per_record;
 mod report;
 mod scenarios;
 mod suite;
@@ -46,7 +47,14 @@ fn main() -> ExitCode {
         }
     };
     let keep = std::env::var_os("CKPLAN_BENCH_KEEP").is_some();
-    match run(root.path(), quick) {
+    let per_record_only =
+        std::env::var("CKPLAN_BENCH_PER_RECORD").is_ok_and(|v| !v.is_empty() && v != "0");
+    let result = if per_record_only {
+        run_per_record(root.path(), quick)
+    } else {
+        run(root.path(), quick)
+    };
+    match result {
         Ok(report) => {
             print!("{report}");
             if keep {
@@ -76,6 +84,7 @@ fn run(root: &Path, quick: bool) -> anyhow::Result<String> {
     for latency_ms in LATENCIES_MS {
         rows.extend(suite::run_latency(&mut bench, &inputs, latency_ms)?);
     }
+    let per_record = per_record::from_rows(&rows);
     eprintln!("bench: diff engine on {DIFF_RECORDS} records");
     let diff = throughput::measure(DIFF_RECORDS);
     let results = Results {
@@ -96,10 +105,32 @@ fn run(root: &Path, quick: bool) -> anyhow::Result<String> {
     Ok(format!(
         "## ckplan sync benchmark{mode}\n\n{cores} cores; 1-minute load average {} before, {} \
          after (other work on the machine lengthens wall times, not CPU times); seed {}; \
-         emulator on 127.0.0.1 in its own process; every command a release child process.\n\n{}",
+         emulator on 127.0.0.1 in its own process; every command a release child process.\n\n{}\n{}",
         load(load_before),
         load(measure::load_average()),
         dataset::SEED,
-        report::render(&results)
+        report::render(&results),
+        per_record
+    ))
+}
+
+/// `CKPLAN_BENCH_PER_RECORD=1`: only the CPU and memory per record section
+/// ([`per_record`]), with `CKPLAN_BENCH_BASELINE` measured beside this build if set.
+fn run_per_record(root: &Path, quick: bool) -> anyhow::Result<String> {
+    let sizes: &[usize] = if quick {
+        &QUICK_SIZES
+    } else {
+        &per_record::SIZES
+    };
+    let binary = PathBuf::from(env!("CARGO_BIN_EXE_ckplan"));
+    let mut bench = Bench::new(binary, root.to_owned())?;
+    let baseline = std::env::var_os("CKPLAN_BENCH_BASELINE").map(PathBuf::from);
+    let cores = std::thread::available_parallelism().map_or(0, usize::from);
+    let load = measure::load_average().map_or("?".to_owned(), |v| format!("{v:.1}"));
+    Ok(format!(
+        "## ckplan sync benchmark: CPU and memory per record\n\n{cores} cores; 1-minute load \
+         average {load} before; seed {}; emulator on 127.0.0.1 in its own process.\n\n{}",
+        dataset::SEED,
+        per_record::run_alone(&mut bench, sizes, baseline)?
     ))
 }

@@ -106,6 +106,10 @@ impl ApplyReport {
 
 struct Run<'a> {
     client: &'a Client,
+    /// The plan's changes; work items and outcomes refer to them by index.
+    changes: &'a [Change],
+    /// Per change (by index): `Some(failed)` once it has a final outcome.
+    settled: Mutex<Vec<Option<bool>>>,
     options: &'a ApplyOptions,
     rules: HashMap<RecordType, CompareRules>,
     journal: Mutex<Journal>,
@@ -158,8 +162,11 @@ pub async fn execute(
     // A failure is not final: a later run tries again.
     done.retain(|_, outcome| !matches!(outcome, Outcome::Failed { .. }));
     let from_earlier_runs = done.keys().cloned().collect();
+    let settled = settled_by_index(&plan.changes, &done);
     let run = Run {
         client,
+        changes: &plan.changes,
+        settled: Mutex::new(settled),
         options,
         rules: plan.compare_rules(),
         journal: Mutex::new(journal),
@@ -170,15 +177,12 @@ pub async fn execute(
         batches: AtomicU64::new(0),
         observer,
     };
-    let pending = plan
-        .changes
+    let pending = run
+        .settled
+        .lock()
+        .expect("lock")
         .iter()
-        .filter(|c| {
-            !run.outcomes
-                .lock()
-                .expect("lock")
-                .contains_key(&work::key(c))
-        })
+        .filter(|s| s.is_none())
         .count();
     observer.started(pending);
     for phase in phases(plan) {
@@ -190,11 +194,8 @@ pub async fn execute(
     let outcomes = run.outcomes.into_inner().expect("lock");
     // Complete: every change has a final outcome, and none failed (a failed change is
     // tried again by a later run).
-    let complete = plan.changes.iter().all(|c| {
-        outcomes
-            .get(&work::key(c))
-            .is_some_and(|o| !matches!(o, Outcome::Failed { .. }))
-    });
+    let settled = run.settled.into_inner().expect("lock");
+    let complete = settled.iter().all(|s| *s == Some(false));
     let mut journal = run.journal.into_inner().expect("lock");
     journal.append(&Entry::Finished {
         at: options.clock.timestamp(),
@@ -210,10 +211,13 @@ pub async fn execute(
     })
 }
 
+/// A change with its index in the plan.
+type Indexed<'a> = (usize, &'a Change);
+
 /// The changes in the order they are sent: creates and updates type by type in dependency
 /// order, then deletions in reverse order; each change with its level (its place in that
 /// sequence of type groups).
-fn ordered(plan: &Plan) -> Vec<(usize, &Change)> {
+fn ordered(plan: &Plan) -> Vec<(usize, Indexed<'_>)> {
     let mut order: Vec<&RecordType> = plan.type_order.iter().collect();
     let mut extra: Vec<&RecordType> = plan
         .changes
@@ -233,10 +237,11 @@ fn ordered(plan: &Plan) -> Vec<(usize, &Change)> {
         .flat_map(|(level, (record_type, deletes))| {
             plan.changes
                 .iter()
-                .filter(move |c| {
+                .enumerate()
+                .filter(move |(_, c)| {
                     &c.record_type == record_type && (c.action == Action::Delete) == deletes
                 })
-                .map(move |c| (level, c))
+                .map(move |indexed| (level, indexed))
         })
         .collect()
 }
@@ -247,10 +252,10 @@ fn ordered(plan: &Plan) -> Vec<(usize, &Change)> {
 /// concurrently. Batches holding one level only share a phase with the batches of the same
 /// level; a batch spanning levels is a phase of its own, since its later part depends on
 /// every batch before it. This sends the fewest requests, ⌈changes / 200⌉.
-fn phases(plan: &Plan) -> Vec<Vec<&Change>> {
+fn phases(plan: &Plan) -> Vec<Vec<Indexed<'_>>> {
     let ordered = ordered(plan);
-    // (level when every batch of the phase holds that level only, changes)
-    let mut phases: Vec<(Option<usize>, Vec<&Change>)> = Vec::new();
+    // (level when every batch of the phase holds that level only, changes by index)
+    let mut phases: Vec<(Option<usize>, Vec<Indexed<'_>>)> = Vec::new();
     for batch in ordered.chunks(BATCH_SIZE) {
         let first = batch[0].0;
         let level = batch
@@ -287,10 +292,21 @@ impl<'a> Run<'a> {
         self.rules.get(record_type).cloned().unwrap_or_default()
     }
 
-    fn finish(&self, finals: Vec<(RecordKey, Outcome)>) -> Result<(), JournalError> {
+    /// Records final outcomes, given by change index: journal, observer, outcomes.
+    fn finish(&self, finals: Vec<(usize, Outcome)>) -> Result<(), JournalError> {
         if finals.is_empty() {
             return Ok(());
         }
+        {
+            let mut settled = self.settled.lock().expect("lock");
+            for (index, outcome) in &finals {
+                settled[*index] = Some(matches!(outcome, Outcome::Failed { .. }));
+            }
+        }
+        let finals: Vec<(RecordKey, Outcome)> = finals
+            .into_iter()
+            .map(|(index, outcome)| (work::key(&self.changes[index]), outcome))
+            .collect();
         if self.options.on_conflict == OnConflict::Abort
             && finals.iter().any(|(_, o)| o.is_conflict())
         {
@@ -309,19 +325,23 @@ impl<'a> Run<'a> {
 
     async fn phase(
         &self,
-        changes: Vec<&'a Change>,
+        changes: Vec<Indexed<'a>>,
         uncertain: &BTreeMap<RecordKey, Option<ChangeTag>>,
     ) -> Result<(), ApplyError> {
         let mut todo = Vec::new();
         let mut unknown = Vec::new();
-        for change in changes {
-            let key = work::key(change);
-            if self.outcomes.lock().expect("lock").contains_key(&key) {
+        for (index, change) in changes {
+            if self.settled.lock().expect("lock")[index].is_some() {
                 continue;
             }
-            match uncertain.get(&key) {
-                Some(sent_tag) => unknown.push(Work::resend(change, sent_tag.clone())),
-                None => todo.push(Work::fresh(change)),
+            // Only a resumed run has uncertain records: no key is built otherwise.
+            let sent_tag = match uncertain.is_empty() {
+                true => None,
+                false => uncertain.get(&work::key(change)),
+            };
+            match sent_tag {
+                Some(sent_tag) => unknown.push(Work::resend(index, change, sent_tag.clone())),
+                None => todo.push(Work::fresh(index, change)),
             }
         }
         if !unknown.is_empty() {
@@ -349,7 +369,7 @@ impl<'a> Run<'a> {
                             .drain(..)
                             .map(|w| {
                                 let cause = Failure::GaveUp { rounds: round };
-                                (w.key(), Outcome::Failed { cause })
+                                (w.index, Outcome::Failed { cause })
                             })
                             .collect();
                         self.finish(finals)?;
@@ -364,7 +384,7 @@ impl<'a> Run<'a> {
                     .iter()
                     .map(|w| {
                         (
-                            w.key(),
+                            w.index,
                             Outcome::Failed {
                                 cause: Failure::GaveUp { rounds: round },
                             },
@@ -430,9 +450,9 @@ impl<'a> Run<'a> {
                 for (work, result) in batch.into_iter().zip(results) {
                     match result {
                         OperationResult::Saved(record) => {
-                            finals.push((work.key(), work.saved(record)))
+                            finals.push((work.index, work.saved(record)))
                         }
-                        OperationResult::Deleted(_) => finals.push((work.key(), work.deleted())),
+                        OperationResult::Deleted(_) => finals.push((work.index, work.deleted())),
                         OperationResult::Failed(_, failure) => match failure.code {
                             ServerErrorCode::Conflict
                             | ServerErrorCode::Exists
@@ -445,7 +465,7 @@ impl<'a> Run<'a> {
                                 leftovers.retry.push(work)
                             }
                             code => finals.push((
-                                work.key(),
+                                work.index,
                                 Outcome::Failed {
                                     cause: Failure::Refused {
                                         code,
@@ -552,30 +572,56 @@ impl<'a> Run<'a> {
                 Decision::AlreadyApplied { change_tag }
                     if outcome_unknown && sender == Sender::ThisRun =>
                 {
-                    finals.push((work.key(), work.confirmed(change_tag)))
+                    finals.push((work.index, work.confirmed(change_tag)))
                 }
                 Decision::AlreadyApplied { change_tag } => {
-                    finals.push((work.key(), Outcome::AlreadyApplied { change_tag }))
+                    finals.push((work.index, Outcome::AlreadyApplied { change_tag }))
                 }
-                Decision::Send { change_tag } => {
-                    again.push(Work::after_conflict(work.change, change_tag, now, &rules))
-                }
+                Decision::Send { change_tag } => again.push(Work::after_conflict(
+                    work.index,
+                    work.change,
+                    change_tag,
+                    now,
+                    &rules,
+                )),
                 Decision::Overwrite { change_tag, fields } => {
-                    let mut work = Work::after_conflict(work.change, change_tag, now, &rules);
+                    let mut work =
+                        Work::after_conflict(work.index, work.change, change_tag, now, &rules);
                     work.overwritten = fields;
                     again.push(work)
                 }
                 Decision::Reapply { change_tag, fields } => {
-                    let mut work = Work::after_conflict(work.change, change_tag, now, &rules);
+                    let mut work =
+                        Work::after_conflict(work.index, work.change, change_tag, now, &rules);
                     work.reapplied = Some(fields);
                     again.push(work)
                 }
-                Decision::Conflict(reason) => finals.push((work.key(), Outcome::conflict(&reason))),
+                Decision::Conflict(reason) => finals.push((work.index, Outcome::conflict(&reason))),
             }
         }
         self.finish(finals)?;
         Ok(again)
     }
+}
+
+/// Per change of `changes` (by index): `Some(failed)` when `done` has its final outcome.
+fn settled_by_index(changes: &[Change], done: &Outcomes) -> Vec<Option<bool>> {
+    let mut settled = vec![None; changes.len()];
+    if done.is_empty() {
+        return settled;
+    }
+    let index: HashMap<(&str, &str), usize> = changes
+        .iter()
+        .enumerate()
+        .map(|(i, c)| ((c.record_type.as_str(), c.record_name.as_str()), i))
+        .collect();
+    for (key, outcome) in done {
+        let place = (key.record_type.as_str(), key.record_name.as_str());
+        if let Some(&i) = index.get(&place) {
+            settled[i] = Some(matches!(outcome, Outcome::Failed { .. }));
+        }
+    }
+    settled
 }
 
 fn max_seconds(a: Option<f64>, b: Option<f64>) -> Option<f64> {
@@ -631,7 +677,12 @@ mod tests {
         assert_eq!(sizes, [200, 5600, 55]);
         let batches: usize = phases.iter().map(|p| p.len().div_ceil(BATCH_SIZE)).sum();
         assert_eq!(batches, (32 + 60 + 5760 + 3_usize).div_ceil(BATCH_SIZE));
-        assert_eq!(phases[0][31].record_type.as_str(), "Stadium");
-        assert_eq!(phases[0][32].record_type.as_str(), "Team");
+        assert_eq!(phases[0][31].1.record_type.as_str(), "Stadium");
+        assert_eq!(phases[0][32].1.record_type.as_str(), "Team");
+        // Each change carries its index in the plan.
+        assert!(phases
+            .iter()
+            .flatten()
+            .all(|(index, change)| std::ptr::eq(&plan.changes[*index], *change)));
     }
 }

@@ -18,6 +18,8 @@ pub fn key(change: &Change) -> RecordKey {
 }
 
 pub struct Work<'a> {
+    /// The change's index in the plan: how outcomes refer to it.
+    pub index: usize,
     pub change: &'a Change,
     pub operation: WriteKind,
     pub change_tag: Option<ChangeTag>,
@@ -94,18 +96,19 @@ fn keeps_an_asset(change: &Change, base: Option<&Fields>) -> bool {
 impl<'a> Work<'a> {
     /// The change as planned: `create`, `update` with the planned tag and the changed fields
     /// (removed fields as null), or `delete` with the planned tag. Never a `force*` operation.
-    pub fn fresh(change: &'a Change) -> Self {
-        Self::resend(change, change.change_tag.clone())
+    pub fn fresh(index: usize, change: &'a Change) -> Self {
+        Self::resend(index, change, change.change_tag.clone())
     }
 
     /// The same operation against `change_tag` (the tag a lost request carried).
-    pub fn resend(change: &'a Change, change_tag: Option<ChangeTag>) -> Self {
+    pub fn resend(index: usize, change: &'a Change, change_tag: Option<ChangeTag>) -> Self {
         let operation = match (change.action, &change_tag) {
             (Action::Create, None) => WriteKind::Create,
             (Action::Create | Action::Update, _) => WriteKind::Update,
             (Action::Delete, _) => WriteKind::Delete,
         };
         Self {
+            index,
             change,
             operation,
             change_tag,
@@ -120,12 +123,13 @@ impl<'a> Work<'a> {
     /// that found the record already there becomes an update that also removes the
     /// record's other (not ignored) fields, so the result equals the desired record.
     pub fn after_conflict(
+        index: usize,
         change: &'a Change,
         change_tag: Option<ChangeTag>,
         current: Option<&Record>,
         rules: &CompareRules,
     ) -> Self {
-        let mut work = Self::resend(change, change_tag);
+        let mut work = Self::resend(index, change, change_tag);
         work.base = current.map(|record| record.fields.clone());
         if change.action == Action::Create {
             let wanted = change.after.as_ref();
@@ -252,7 +256,7 @@ mod tests {
     #[test]
     fn issue_11_a_field_removal_is_sent_as_a_tag_checked_replace_with_every_desired_field() {
         let change = removing_update();
-        let operation = Work::fresh(&change).operation(&CompareRules::default());
+        let operation = Work::fresh(0, &change).operation(&CompareRules::default());
         assert_eq!(operation.operation_type, OperationType::Replace);
         assert_eq!(operation.record.record_change_tag.as_deref(), Some("t1"));
         let fields = operation.record.fields.unwrap();
@@ -267,7 +271,7 @@ mod tests {
             ignore_fields: ["followers".to_owned()].into_iter().collect(),
             ..CompareRules::default()
         };
-        let operation = Work::fresh(&change).operation(&rules);
+        let operation = Work::fresh(0, &change).operation(&rules);
         assert_eq!(operation.operation_type, OperationType::Update);
         assert_eq!(operation.record.fields.unwrap()["city"], None);
     }
@@ -290,7 +294,7 @@ mod tests {
             ("likes", FieldValue::int64(42)),
         ]);
         let rules = CompareRules::default();
-        let work = Work::after_conflict(&change, now.change_tag.clone(), Some(&now), &rules);
+        let work = Work::after_conflict(0, &change, now.change_tag.clone(), Some(&now), &rules);
         let operation = work.operation(&rules);
         assert_eq!(operation.operation_type, OperationType::Replace);
         assert_eq!(operation.record.record_change_tag.as_deref(), Some("t2"));
@@ -310,7 +314,7 @@ mod tests {
             ("city", FieldValue::string("Boston")),
         ]);
         let rules = CompareRules::default();
-        let work = Work::after_conflict(&change, now.change_tag.clone(), Some(&now), &rules);
+        let work = Work::after_conflict(0, &change, now.change_tag.clone(), Some(&now), &rules);
         let fields = work.operation(&rules).record.fields.unwrap();
         // `name` is in the plan's `after` but not changed by it: their value stays.
         assert_eq!(
@@ -332,7 +336,7 @@ mod tests {
             ("photo", asset),
         ]);
         let rules = CompareRules::default();
-        let work = Work::after_conflict(&change, now.change_tag.clone(), Some(&now), &rules);
+        let work = Work::after_conflict(0, &change, now.change_tag.clone(), Some(&now), &rules);
         let operation = work.operation(&rules);
         assert_eq!(operation.operation_type, OperationType::Update);
         let fields = operation.record.fields.unwrap();
@@ -353,7 +357,7 @@ mod tests {
         };
         let now = current(&[("likes", FieldValue::int64(1))]);
         let rules = CompareRules::default();
-        let work = Work::after_conflict(&change, now.change_tag.clone(), Some(&now), &rules);
+        let work = Work::after_conflict(0, &change, now.change_tag.clone(), Some(&now), &rules);
         let operation = work.operation(&rules);
         assert_eq!(operation.operation_type, OperationType::Replace);
         let fields = operation.record.fields.unwrap();

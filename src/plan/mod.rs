@@ -15,8 +15,8 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
 
-/// The plan format version this build writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The plan format version this build writes (it also reads version 1; see `file`).
+pub const FORMAT_VERSION: u32 = 2;
 
 /// What apply does to one record. Closed: apply never does anything else.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -160,10 +160,21 @@ impl Plan {
                 continue;
             }
             let first_change = changes.len();
-            for record in &diff.records {
+            let (unchanged, orphans) = (
+                diff.count(Category::Unchanged),
+                diff.count(Category::Orphan),
+            );
+            let record_type = diff.record_type;
+            // The desired fields move into the changes: a large plan holds them once.
+            for record in diff.records {
                 changes.extend(change_for(record, options.delete_orphans));
             }
-            summary.push(summarize(&diff, &changes[first_change..]));
+            summary.push(summarize(
+                record_type,
+                unchanged,
+                orphans,
+                &changes[first_change..],
+            ));
         }
         summary.sort_by(|a, b| a.record_type.cmp(&b.record_type));
         changes.sort_by(|a, b| {
@@ -259,11 +270,11 @@ impl Plan {
     }
 }
 
-fn change_for(record: &RecordDiff, delete_orphans: bool) -> Option<Change> {
+fn change_for(record: RecordDiff, delete_orphans: bool) -> Option<Change> {
     let mut change = Change {
         action: Action::Create,
-        record_type: record.record_type.clone(),
-        record_name: record.record_name.clone(),
+        record_type: record.record_type,
+        record_name: record.record_name,
         change_tag: None,
         before: BTreeMap::new(),
         after: None,
@@ -272,10 +283,10 @@ fn change_for(record: &RecordDiff, delete_orphans: bool) -> Option<Change> {
     match record.category {
         Category::Unchanged => return None,
         Category::Orphan if !delete_orphans => return None,
-        Category::New => change.after = Some(record.desired.clone().unwrap_or_default()),
+        Category::New => change.after = Some(record.desired.unwrap_or_default()),
         Category::Updated => {
             change.action = Action::Update;
-            change.after = Some(record.desired.clone().unwrap_or_default());
+            change.after = Some(record.desired.unwrap_or_default());
             change.removed = record
                 .changes
                 .iter()
@@ -286,11 +297,11 @@ fn change_for(record: &RecordDiff, delete_orphans: bool) -> Option<Change> {
         Category::Orphan => change.action = Action::Delete,
     }
     if change.action != Action::Create {
-        change.change_tag = record.change_tag.clone();
+        change.change_tag = record.change_tag;
         change.before = record
             .changes
-            .iter()
-            .map(|field| (field.field.clone(), field.before.clone()))
+            .into_iter()
+            .map(|field| (field.field, field.before))
             .collect();
     }
     Some(change)
@@ -316,15 +327,20 @@ fn without_local_orphans(mut diffs: Vec<TypeDiff>) -> Vec<TypeDiff> {
     diffs
 }
 
-fn summarize(diff: &TypeDiff, changes: &[Change]) -> TypeSummary {
+fn summarize(
+    record_type: RecordType,
+    unchanged: usize,
+    orphans: usize,
+    changes: &[Change],
+) -> TypeSummary {
     let count = |action| changes.iter().filter(|c| c.action == action).count();
     TypeSummary {
-        record_type: diff.record_type.clone(),
+        record_type,
         create: count(Action::Create),
         update: count(Action::Update),
         delete: count(Action::Delete),
-        unchanged: diff.count(Category::Unchanged),
-        orphans: diff.count(Category::Orphan),
+        unchanged,
+        orphans,
     }
 }
 

@@ -2,15 +2,17 @@
 //! values. It knows nothing of files, HTTP or plans; `cloudkit::wire` converts to and from
 //! the JSON shapes on the wire, and `local` (local data) builds these from files.
 
+mod codec;
 pub mod identifier;
 pub mod strict_json;
 mod target;
 mod timestamp;
 mod value;
 
+pub use codec::TypedValue;
 pub use target::{Database, Environment, Target};
 pub use timestamp::{Timestamp, TimestampError};
-pub use value::{FieldType, FieldValue, Location, Reference, ScalarType, Value};
+pub use value::{FieldType, FieldValue, Location, Reference, ScalarType, Value, ValueError};
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

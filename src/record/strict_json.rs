@@ -17,7 +17,8 @@ pub fn from_str_unique_keys(text: &str) -> Result<Value, serde_json::Error> {
     Ok(value)
 }
 
-struct UniqueKeys;
+/// Deserializes any JSON value as a `serde_json::Value`, refusing duplicated keys.
+pub(crate) struct UniqueKeys;
 
 impl<'de> de::DeserializeSeed<'de> for UniqueKeys {
     type Value = Value;

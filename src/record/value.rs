@@ -287,7 +287,8 @@ pub enum ValueError {
     Int64Range,
 }
 
-fn expected(t: ScalarType) -> ValueError {
+/// The error for a value that is not of scalar type `t`.
+pub(super) fn expected_type(t: ScalarType) -> ValueError {
     ValueError::Expected(FieldType::Scalar(t))
 }
 
@@ -297,35 +298,35 @@ fn integer(json: &Json, t: ScalarType) -> Result<i64, ValueError> {
             Some(i) => Ok(i),
             None if n.is_u64() => Err(ValueError::Int64Range),
             None if t == ScalarType::Timestamp => Err(ValueError::Timestamp),
-            None => Err(expected(t)),
+            None => Err(expected_type(t)),
         },
         // numbersAsStrings replies carry numbers as strings.
         Json::String(s) => s.parse::<i64>().map_err(|_| match t {
             ScalarType::Timestamp => ValueError::Timestamp,
-            _ => expected(t),
+            _ => expected_type(t),
         }),
         _ if t == ScalarType::Timestamp => Err(ValueError::Timestamp),
-        _ => Err(expected(t)),
+        _ => Err(expected_type(t)),
     }
 }
 
 fn decode_element(t: ScalarType, json: &Json) -> Result<Value, ValueError> {
     Ok(match t {
-        ScalarType::String => Value::String(json.as_str().ok_or(expected(t))?.to_owned()),
+        ScalarType::String => Value::String(json.as_str().ok_or(expected_type(t))?.to_owned()),
         ScalarType::Int64 => Value::Int64(integer(json, t)?),
         ScalarType::Timestamp => Value::Timestamp(integer(json, t)?),
         ScalarType::Double => match json {
-            Json::Number(n) => Value::Double(n.as_f64().ok_or(expected(t))?),
-            Json::String(s) => Value::Double(s.parse().map_err(|_| expected(t))?),
-            _ => return Err(expected(t)),
+            Json::Number(n) => Value::Double(n.as_f64().ok_or(expected_type(t))?),
+            Json::String(s) => Value::Double(s.parse().map_err(|_| expected_type(t))?),
+            _ => return Err(expected_type(t)),
         },
-        ScalarType::Bytes => Value::Bytes(json.as_str().ok_or(expected(t))?.to_owned()),
+        ScalarType::Bytes => Value::Bytes(json.as_str().ok_or(expected_type(t))?.to_owned()),
         ScalarType::Reference => {
-            let map = json.as_object().ok_or(expected(t))?;
+            let map = json.as_object().ok_or(expected_type(t))?;
             let name = map
                 .get("recordName")
                 .and_then(Json::as_str)
-                .ok_or(expected(t))?;
+                .ok_or(expected_type(t))?;
             Value::Reference(Box::new(Reference {
                 record_name: RecordName::new(name),
                 action: map.get("action").and_then(Json::as_str).map(str::to_owned),
@@ -333,11 +334,11 @@ fn decode_element(t: ScalarType, json: &Json) -> Result<Value, ValueError> {
             }))
         }
         ScalarType::Location => {
-            let map = json.as_object().ok_or(expected(t))?;
+            let map = json.as_object().ok_or(expected_type(t))?;
             let coordinate = |key: &str| match map.get(key) {
-                Some(Json::Number(n)) => n.as_f64().ok_or(expected(t)),
-                Some(Json::String(s)) => s.parse::<f64>().map_err(|_| expected(t)),
-                _ => Err(expected(t)),
+                Some(Json::Number(n)) => n.as_f64().ok_or(expected_type(t)),
+                Some(Json::String(s)) => s.parse::<f64>().map_err(|_| expected_type(t)),
+                _ => Err(expected_type(t)),
             };
             let latitude = coordinate("latitude")?;
             let longitude = coordinate("longitude")?;
@@ -354,7 +355,7 @@ fn decode_element(t: ScalarType, json: &Json) -> Result<Value, ValueError> {
         }
         ScalarType::AssetId => {
             if !json.is_object() {
-                return Err(expected(t));
+                return Err(expected_type(t));
             }
             Value::Asset(Box::new(json.clone()))
         }

@@ -167,7 +167,7 @@ fn reordered(good: &str) -> Vec<u8> {
 }
 
 fn unknown_version(good: &str) -> Vec<u8> {
-    good.replacen("\"format_version\": 1", "\"format_version\": 7", 1)
+    good.replacen("\"format_version\": 2", "\"format_version\": 7", 1)
         .into_bytes()
 }
 
@@ -407,7 +407,7 @@ fn expected(name: &str) -> Expected {
             None,
             None,
             None,
-            "plan format version 7 is not supported by ckplan 0.1.0 (supports 1)",
+            "plan format version 7 is not supported by ckplan 0.1.0 (supports 1 and 2)",
         ),
         "generated_plan_checksum_removed" => (
             "bad.plan",

@@ -394,9 +394,9 @@ fn plan_of_another_format_version_is_refused_with_zero_requests() {
     assert_eq!(env.run(&["plan", "-o", "out.plan"]).code, 0);
     let text = env
         .read("out.plan")
-        .replace("\"format_version\": 1,", "\"format_version\": 2,");
+        .replace("\"format_version\": 2,", "\"format_version\": 3,");
     env.write("out.plan", &text);
-    refused_with_zero_requests(&env, "plan format version 2 is not supported");
+    refused_with_zero_requests(&env, "plan format version 3 is not supported");
 }
 
 #[test]

@@ -239,7 +239,7 @@ fn truncated_plan_is_refused() {
 #[test]
 fn unknown_format_version_is_refused() {
     let text = file::to_text(&sample_plan(false))
-        .replace("\"format_version\": 1,", "\"format_version\": 7,");
+        .replace("\"format_version\": 2,", "\"format_version\": 7,");
     insta::assert_snapshot!(refused(&text));
 }
 

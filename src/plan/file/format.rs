@@ -2,8 +2,7 @@
 //! are the on-disk format; the in-memory model (`plan::Plan`) converts to and from them in
 //! `write` and `read`.
 
-use super::FORMAT_NAME;
-use crate::plan::{Action, FORMAT_VERSION};
+use crate::plan::Action;
 use crate::record::{
     ChangeTag, Database, Environment, FieldType, FieldValue, RecordName, RecordType, Target,
 };
@@ -24,7 +23,8 @@ pub(super) struct PlanDocument {
         schemars(schema_with = "schema::format_name_schema")
     )]
     pub(super) format: String,
-    /// The format version; this schema describes version 1.
+    /// The format version; this schema describes version 2 (version 1 differs in its
+    /// checksum and in writing a field's `value` before its `type`, and is still read).
     #[cfg_attr(
         feature = "schema",
         schemars(schema_with = "schema::format_version_schema")
@@ -55,7 +55,8 @@ pub(super) struct PlanDocument {
     /// `delete_referenced`) deleted with the cascade CloudKit then runs. Absent when none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(super) referenced_orphans: Vec<ReferencedOrphanDocument>,
-    /// `blake3:` and the hex BLAKE3 of the canonical document without this member.
+    /// `blake3:` and the hex BLAKE3 of the document's text without this member and without
+    /// whitespace outside strings.
     #[cfg_attr(
         feature = "schema",
         schemars(regex(pattern = r"^blake3:[0-9a-f]{64}$"))
@@ -293,24 +294,26 @@ pub(super) struct ChangeDocument {
     pub(super) removed: Vec<String>,
 }
 
-/// A field value in CloudKit's wire form.
+/// A field value in CloudKit's wire form, written with its `type` first.
 #[derive(Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "schema", schemars(rename = "FieldValue"))]
 pub(super) struct FieldDocument {
-    /// The value as CloudKit writes it (a string, number, list, or dictionary).
-    pub(super) value: Json,
     /// The CloudKit type: `STRING`, `INT64`, `TIMESTAMP`, `LOCATION`, `REFERENCE_LIST`, ...
     #[serde(rename = "type")]
     pub(super) field_type: String,
+    /// The value as CloudKit writes it (a string, number, list, or dictionary).
+    pub(super) value: Json,
 }
 
 /// JSON Schema generation (feature `schema`, on in the tests): the committed
 /// `schemas/plan.schema.json` is generated from the document types above.
 #[cfg(feature = "schema")]
 mod schema {
-    use super::{PlanDocument, FORMAT_NAME, FORMAT_VERSION};
+    use super::super::FORMAT_NAME;
+    use super::PlanDocument;
+    use crate::plan::FORMAT_VERSION;
     use schemars::gen::SchemaGenerator;
     use schemars::schema::{RootSchema, Schema, SchemaObject};
     use serde_json::Value as Json;
@@ -376,15 +379,6 @@ impl From<TargetDocument> for Target {
 }
 
 impl FieldDocument {
-    /// `{"value": ..., "type": "..."}`: the value in the record model's JSON form (numbers
-    /// as numbers) and its CloudKit type name.
-    pub(super) fn from_value(value: &FieldValue) -> Self {
-        FieldDocument {
-            value: value.to_json(false),
-            field_type: value.field_type().to_string(),
-        }
-    }
-
     /// Decodes the value by its own `type`; the message says what does not fit.
     pub(super) fn to_value(&self) -> Result<FieldValue, String> {
         let field_type = self

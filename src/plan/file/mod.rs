@@ -2,27 +2,34 @@
 //! (two-space indent, members in a fixed order, maps sorted by key, a final newline), with a
 //! format name, a format version and a checksum, described by `schemas/plan.schema.json`.
 //!
-//! Field values use the form of CloudKit's wire `{"value": ..., "type": "..."}`, so they
+//! Field values use the form of CloudKit's wire `{"type": "...", "value": ...}`, so they
 //! read like CloudKit's own JSON and round-trip exactly, but the plan file owns that
-//! encoding (`format::FieldDocument`), as it owns its form of the target
-//! (`format::TargetDocument`): nothing here uses the transport's types, so a change there
-//! cannot silently change plans on disk. An absent value in `before` is `null`.
+//! encoding, as it owns its form of the target (`format::TargetDocument`): nothing here uses
+//! the transport's types, so a change there cannot silently change plans on disk. An absent
+//! value in `before` is `null`. Version 2 writes `type` before `value` so that a reader
+//! decodes each value as it meets it; version 1 (value first) is still read.
 //!
-//! The checksum and the canonical form it hashes are described in [`checksum`].
+//! The checksum and the bytes it hashes are described in [`checksum`].
 //!
-//! Reading checks, in this order so that the message is the useful one: JSON syntax (with
-//! line and column), the format name, the format version, the checksum, the structure
-//! (naming the JSON path), every field value against its type, then the summary against the
-//! changes.
+//! Writing serializes the plan's own values once (no JSON tree), hashing the bytes as they
+//! go out. Reading takes one typed pass over the text and one hashing pass over the same
+//! bytes (`typed`); a text that pass does not accept, and every version 1 plan, is read by
+//! the checked path, which checks in this order so that the message is the useful one: JSON
+//! syntax (with line and column), the format name, the format version, the checksum, the
+//! structure (naming the JSON path), every field value against its type, then the summary
+//! against the changes.
 //!
 //! Parts: [`format`] (the serde document types and the JSON Schema), `write` (plan →
-//! document, streamed), `read` (text → verified plan), [`checksum`] (the canonical form).
+//! text, streamed), `typed` (the one-pass reader's types), `read` (text → verified plan),
+//! [`checksum`].
 
 mod checksum;
 mod format;
+mod hashing;
 mod read;
 #[cfg(test)]
 mod tests;
+mod typed;
 mod write;
 
 pub use checksum::{canonical_body, checksum};
@@ -36,6 +43,11 @@ use crate::record::{RecordName, RecordType};
 
 /// The value of the `format` member of every plan file.
 pub const FORMAT_NAME: &str = "ckplan-plan";
+
+/// The format versions this build reads, as its messages say them: version 1 (field
+/// values `{value, type}`, a checksum over a canonical re-serialization) and the version it
+/// writes, [`crate::plan::FORMAT_VERSION`].
+pub const SUPPORTED_VERSIONS: &str = "1 and 2";
 
 /// Why a plan file cannot be used.
 #[derive(Debug, PartialEq, thiserror::Error)]
@@ -57,7 +69,7 @@ pub enum PlanFileError {
     UnsupportedVersion {
         found: u64,
         tool_version: &'static str,
-        supported: u32,
+        supported: &'static str,
     },
     #[error("plan has no checksum: it was not written by ckplan or was cut short")]
     ChecksumMissing,

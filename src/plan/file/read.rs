@@ -1,12 +1,17 @@
 //! Text → verified plan: JSON syntax, identity, version, checksum, structure, then every
 //! field value, each failure a [`PlanFileError`] saying where.
 
-use super::checksum::checksum_of;
-use super::format::{ChangeDocument, FieldDocument, PlanDocument, SummaryDocument};
-use super::{PlanFileError, VerifiedPlan, FORMAT_NAME};
+use super::checksum::{checksum_of, checksum_of_text};
+use super::format::{ChangeDocument, FieldDocument, InputDocument, OptionsDocument};
+use super::format::{
+    PlanDocument, ReferencedOrphanDocument, RulesDocument, SummaryDocument, TargetDocument,
+};
+use super::typed::TypedDocument;
+use super::{PlanFileError, VerifiedPlan, FORMAT_NAME, SUPPORTED_VERSIONS};
 use crate::diff::CompareRules;
 use crate::plan::{Action, Change, InputDigest, Plan, PlanOptions, TypeSummary, FORMAT_VERSION};
-use crate::record::{Fields, Target, TimestampError};
+use crate::record::{Fields, RecordName, RecordType, Target, TimestampError};
+use serde::Deserialize;
 use serde_json::Value as Json;
 use std::collections::BTreeMap;
 
@@ -35,14 +40,80 @@ pub fn read_bytes(bytes: &[u8]) -> Result<VerifiedPlan, PlanFileError> {
     }
 }
 
-/// As [`from_text`], also returning the verified checksum. The text is parsed once. A
-/// leading byte-order mark (added by an editor that saved the file) is layout, like
-/// indentation: it is skipped, and the checksum still covers every byte of content.
+/// As [`from_text`], also returning the verified checksum. A leading byte-order mark
+/// (added by an editor that saved the file) is layout, like indentation: it is skipped, and
+/// the checksum still covers every byte of content.
+///
+/// A version 2 plan is read in one pass straight into the plan's values, and its checksum
+/// computed in one pass over the same bytes ([`super::typed`]). Anything that pass does not
+/// accept, and every version 1 plan, goes through the checked path, which parses the text
+/// as JSON first and checks in the documented order, so that the message is the useful one.
 pub fn read_text(text: &str) -> Result<VerifiedPlan, PlanFileError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    if let Some(verified) = read_typed(text) {
+        return verified;
+    }
+    read_checked(text)
+}
+
+/// The fast path: `None` when the text is not a plan of this version this path can read
+/// (the checked path then says why).
+pub(super) fn read_typed(text: &str) -> Option<Result<VerifiedPlan, PlanFileError>> {
+    let mut deserializer = serde_json::Deserializer::from_str(text);
+    let document = TypedDocument::deserialize(&mut deserializer).ok()?;
+    deserializer.end().ok()?;
+    if document.format != FORMAT_NAME || document.format_version != FORMAT_VERSION {
+        return None;
+    }
+    let (expected, found) = checksum_of_text(text);
+    if found.as_deref() != Some(document.checksum.as_str()) {
+        return None;
+    }
+    if expected != document.checksum {
+        return Some(Err(PlanFileError::ChecksumMismatch {
+            expected,
+            found: document.checksum,
+        }));
+    }
+    let mut changes = Vec::with_capacity(document.changes.len());
+    for (index, change) in document.changes.into_iter().enumerate() {
+        let consistent = check_consistency(
+            index,
+            change.action,
+            change.after.is_some(),
+            change.change_tag.is_some(),
+            change.removed.is_empty(),
+            (&change.record_type, &change.record_name),
+        );
+        if let Err(error) = consistent {
+            return Some(Err(error));
+        }
+        changes.push(change.into_change());
+    }
+    let header = Header {
+        tool_version: document.tool_version,
+        created_at: document.created_at,
+        target: document.target,
+        endpoint: document.endpoint,
+        options: document.options,
+        inputs: document.inputs,
+        type_order: document.type_order,
+        rules: document.rules.0,
+        summary: document.summary,
+        referenced_orphans: document.referenced_orphans,
+    };
+    Some(header.into_plan(changes).map(|plan| VerifiedPlan {
+        plan,
+        checksum: document.checksum,
+    }))
+}
+
+/// The checked path: JSON syntax, identity, version, checksum, structure by path, every
+/// field value naming its change, in that order.
+pub(super) fn read_checked(text: &str) -> Result<VerifiedPlan, PlanFileError> {
     let mut value = parse_json(text)?;
-    check_identity(&value)?;
-    let checksum = verify_checksum(&mut value)?;
+    let version = check_identity(&value)?;
+    let checksum = verify_checksum(&mut value, text, version)?;
     let document: PlanDocument =
         serde_path_to_error::deserialize(value).map_err(|error| PlanFileError::Structure {
             path: error.path().to_string(),
@@ -80,7 +151,7 @@ pub(super) fn parse_json(text: &str) -> Result<Json, PlanFileError> {
     })
 }
 
-fn check_identity(value: &Json) -> Result<(), PlanFileError> {
+fn check_identity(value: &Json) -> Result<u64, PlanFileError> {
     let not_a_plan = |reason: String| PlanFileError::NotAPlan { reason };
     let object = value
         .as_object()
@@ -96,11 +167,11 @@ fn check_identity(value: &Json) -> Result<(), PlanFileError> {
     }
     let version = object.get("format_version");
     match version.and_then(Json::as_u64) {
-        Some(found) if found == u64::from(FORMAT_VERSION) => Ok(()),
+        Some(found) if found == 1 || found == u64::from(FORMAT_VERSION) => Ok(found),
         Some(found) => Err(PlanFileError::UnsupportedVersion {
             found,
             tool_version: env!("CARGO_PKG_VERSION"),
-            supported: FORMAT_VERSION,
+            supported: SUPPORTED_VERSIONS,
         }),
         None => Err(PlanFileError::Structure {
             path: "format_version".to_owned(),
@@ -112,8 +183,9 @@ fn check_identity(value: &Json) -> Result<(), PlanFileError> {
     }
 }
 
-/// Checks the checksum, leaving the document as it was; returns the checksum.
-fn verify_checksum(value: &mut Json) -> Result<String, PlanFileError> {
+/// Checks the checksum as `version` defines it, leaving the document as it was; returns
+/// the checksum.
+fn verify_checksum(value: &mut Json, text: &str, version: u64) -> Result<String, PlanFileError> {
     let Some(object) = value.as_object_mut() else {
         return Err(PlanFileError::ChecksumMissing);
     };
@@ -127,7 +199,11 @@ fn verify_checksum(value: &mut Json) -> Result<String, PlanFileError> {
         }
         None => return Err(PlanFileError::ChecksumMissing),
     };
-    let expected = checksum_of(object);
+    let expected = if version == 1 {
+        checksum_of(object)
+    } else {
+        checksum_of_text(text).0
+    };
     if found != expected {
         return Err(PlanFileError::ChecksumMismatch { expected, found });
     }
@@ -145,8 +221,42 @@ impl PlanDocument {
             .enumerate()
             .map(|(index, change)| change.into_change(index))
             .collect::<Result<Vec<_>, _>>()?;
+        let header = Header {
+            tool_version: self.tool_version,
+            created_at: self.created_at,
+            target: self.target,
+            endpoint: self.endpoint,
+            options: self.options,
+            inputs: self.inputs,
+            type_order: self.type_order,
+            rules: self.rules,
+            summary: self.summary,
+            referenced_orphans: self.referenced_orphans,
+        };
+        header.into_plan(changes)
+    }
+}
+
+/// Everything of a plan document but its changes and checksum, as read by either path.
+struct Header {
+    tool_version: String,
+    created_at: String,
+    target: TargetDocument,
+    endpoint: Option<String>,
+    options: OptionsDocument,
+    inputs: Vec<InputDocument>,
+    type_order: Vec<RecordType>,
+    rules: BTreeMap<RecordType, RulesDocument>,
+    summary: Vec<SummaryDocument>,
+    referenced_orphans: Vec<ReferencedOrphanDocument>,
+}
+
+impl Header {
+    /// The plan with `changes`; refuses a summary that disagrees with them.
+    fn into_plan(self, changes: Vec<Change>) -> Result<Plan, PlanFileError> {
         let plan = Plan {
-            format_version: self.format_version,
+            // A version 1 plan read is the same plan; it is written as the current version.
+            format_version: FORMAT_VERSION,
             tool_version: self.tool_version,
             created_at: self.created_at.parse().map_err(|error: TimestampError| {
                 PlanFileError::Structure {
@@ -216,7 +326,14 @@ impl From<SummaryDocument> for TypeSummary {
 
 impl ChangeDocument {
     fn into_change(self, index: usize) -> Result<Change, PlanFileError> {
-        self.check_consistency(index)?;
+        check_consistency(
+            index,
+            self.action,
+            self.after.is_some(),
+            self.change_tag.is_some(),
+            self.removed.is_empty(),
+            (&self.record_type, &self.record_name),
+        )?;
         let decode = |side: &'static str, field: &str, document: FieldDocument| {
             document
                 .to_value()
@@ -258,27 +375,32 @@ impl ChangeDocument {
             removed: self.removed,
         })
     }
+}
 
-    /// Refuses shapes apply could not execute: a create or update without desired fields,
-    /// a delete with them, a create planned against a change tag.
-    fn check_consistency(&self, index: usize) -> Result<(), PlanFileError> {
-        let problem = match (self.action, &self.after, &self.change_tag) {
-            (Action::Create, None, _) | (Action::Update, None, _) => {
-                "`after` is missing: the desired fields are needed"
-            }
-            (Action::Delete, Some(_), _) => "`after` must be null for a delete",
-            (Action::Create, _, Some(_)) => "`change_tag` must be null for a create",
-            (Action::Create, _, None) if !self.removed.is_empty() => {
-                "`removed` must be empty for a create"
-            }
-            _ => return Ok(()),
-        };
-        Err(PlanFileError::Inconsistent {
-            index,
-            action: self.action,
-            record_type: self.record_type.clone(),
-            record_name: self.record_name.clone(),
-            problem,
-        })
-    }
+/// Refuses shapes apply could not execute: a create or update without desired fields, a
+/// delete with them, a create planned against a change tag.
+fn check_consistency(
+    index: usize,
+    action: Action,
+    has_after: bool,
+    has_change_tag: bool,
+    removes_nothing: bool,
+    (record_type, record_name): (&RecordType, &RecordName),
+) -> Result<(), PlanFileError> {
+    let problem = match (action, has_after, has_change_tag) {
+        (Action::Create, false, _) | (Action::Update, false, _) => {
+            "`after` is missing: the desired fields are needed"
+        }
+        (Action::Delete, true, _) => "`after` must be null for a delete",
+        (Action::Create, _, true) => "`change_tag` must be null for a create",
+        (Action::Create, _, false) if !removes_nothing => "`removed` must be empty for a create",
+        _ => return Ok(()),
+    };
+    Err(PlanFileError::Inconsistent {
+        index,
+        action,
+        record_type: record_type.clone(),
+        record_name: record_name.clone(),
+        problem,
+    })
 }

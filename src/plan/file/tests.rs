@@ -1,4 +1,5 @@
-use super::checksum::checksum_of;
+use super::checksum::checksum_of_text;
+use super::read::{read_checked, read_typed};
 use super::*;
 use crate::plan::{Change, InputDigest, PlanOptions, TypeSummary, FORMAT_VERSION};
 use crate::record::{ChangeTag, FieldValue, Fields, Target, Timestamp};
@@ -132,9 +133,29 @@ fn sample_plan() -> Plan {
 /// Re-serializes an edited document with a correct checksum, as a tool that knows the
 /// format would: the checks after the checksum must still catch what is wrong.
 fn resealed(mut value: Json) -> String {
-    let checksum = checksum_of(value.as_object().expect("a plan is an object"));
-    value["checksum"] = Json::String(checksum);
+    value
+        .as_object_mut()
+        .expect("a plan is an object")
+        .remove("checksum");
+    let text = serde_json::to_string_pretty(&value).unwrap();
+    value["checksum"] = Json::String(checksum_of_text(&text).0);
     serde_json::to_string_pretty(&value).unwrap()
+}
+
+/// `text` without whitespace outside strings.
+fn compacted(text: &str) -> String {
+    let (mut out, mut in_string, mut escaped) = (String::new(), false, false);
+    for c in text.chars() {
+        if in_string {
+            (escaped, in_string) = (!escaped && c == '\\', escaped || c != '"');
+        } else if c.is_ascii_whitespace() {
+            continue;
+        } else {
+            in_string = c == '"';
+        }
+        out.push(c);
+    }
+    out
 }
 
 fn sample_value() -> Json {
@@ -153,19 +174,80 @@ fn sample_round_trips() {
 }
 
 #[test]
-fn canonical_form_is_compact_and_sorted() {
-    let text = r#"{"checksum": "x", "b": [1, 2.5, "x\n", -0.0, 1e20, 0.0000001, 123456789012345678.0], "a": {"d": null, "c": true}}"#;
+fn version_1_canonical_form_is_compact_and_sorted() {
+    let text = r#"{"checksum": "x", "format_version": 1, "b": [1, 2.5, "x\n", -0.0, 1e20, 0.0000001, 123456789012345678.0], "a": {"d": null, "c": true}}"#;
     let bytes = canonical_body(text).unwrap();
     assert_eq!(
         String::from_utf8(bytes).unwrap(),
-        r#"{"a":{"c":true,"d":null},"b":[1,2.5,"x\n",-0.0,1e+20,1e-7,1.2345678901234568e+17]}"#
+        r#"{"a":{"c":true,"d":null},"b":[1,2.5,"x\n",-0.0,1e+20,1e-7,1.2345678901234568e+17],"format_version":1}"#
     );
 }
 
 #[test]
+fn version_2_hashes_the_text_without_whitespace_or_checksum_member() {
+    let text =
+        "{\n  \"format_version\": 2,\n  \"checksum\": \"x\",\r\n  \"b\": [1, 1.50, \"x y\\\"\"]\n}";
+    let bytes = canonical_body(text).unwrap();
+    assert_eq!(
+        String::from_utf8(bytes).unwrap(),
+        r#"{"format_version":2,"b":[1,1.50,"x y\""]}"#
+    );
+    let first = "{\"checksum\": \"x\", \"a\": 1}";
+    assert_eq!(canonical_body(first).unwrap(), br#"{"a":1}"#);
+    let nested = "{\"a\": {\"checksum\": \"x\"}, \"checksum\": \"y\"}";
+    assert_eq!(
+        canonical_body(nested).unwrap(),
+        br#"{"a":{"checksum":"x"}}"#
+    );
+}
+
+/// Issue 18: version 1 plans (written before field values were typed and the checksum was
+/// taken over the bytes) still read, as the same plan, with their own checksum.
+#[test]
+fn issue_18_a_version_1_plan_still_reads() {
+    let text = include_str!("fixtures/sample-v1.plan");
+    assert!(text.contains("\"format_version\": 1,"));
+    let verified = read_text(text).unwrap();
+    // The fixture predates referenced orphans (issue 17), which the sample now has.
+    let sample = Plan {
+        referenced_orphans: Vec::new(),
+        ..sample_plan()
+    };
+    assert_eq!(verified.plan, sample);
+    assert_eq!(
+        verified.checksum,
+        "blake3:cb8c5b04ef01e52a354a75976d925ff1723d8673933f02e89f66822c85475b73"
+    );
+    // Its checksum still guards it.
+    let edited = text.replace("37755", "37756");
+    assert!(matches!(
+        read_text(&edited),
+        Err(PlanFileError::ChecksumMismatch { .. })
+    ));
+    // Written again, it is a plan of the current version.
+    assert!(to_text(&verified.plan).contains("\"format_version\": 2,"));
+}
+
+/// Issue 18: a plan ckplan wrote is read by the one-pass path, not the checked one.
+#[test]
+fn issue_18_written_plans_take_the_one_pass_path() {
+    let text = to_text(&sample_plan());
+    assert_eq!(read_typed(&text), Some(read_checked(&text)));
+    assert!(matches!(read_typed(&text), Some(Ok(_))));
+    // A value before its type is still read.
+    let swapped = resealed(sample_value());
+    assert_eq!(from_text(&swapped), Ok(sample_plan()));
+}
+
+#[test]
 fn reindented_plan_stays_valid() {
-    let compact = serde_json::to_string(&sample_value()).unwrap();
-    assert_eq!(from_text(&compact), Ok(sample_plan()));
+    let text = to_text(&sample_plan());
+    assert_eq!(from_text(&compacted(&text)), Ok(sample_plan()));
+    assert_eq!(from_text(&text.replace('\n', "\r\n")), Ok(sample_plan()));
+    assert_eq!(
+        from_text(&text.replace("\n  ", "\n\t  ")),
+        Ok(sample_plan())
+    );
 }
 
 #[test]
@@ -183,12 +265,12 @@ fn issue_12_a_plan_saved_with_a_bom_reads_with_its_checksum() {
 
 #[test]
 fn unknown_version_is_refused_before_the_checksum() {
-    let text = to_text(&sample_plan()).replace("\"format_version\": 1,", "\"format_version\": 7,");
+    let text = to_text(&sample_plan()).replace("\"format_version\": 2,", "\"format_version\": 7,");
     let error = from_text(&text).unwrap_err();
     assert_eq!(
         error.to_string(),
         format!(
-            "plan format version 7 is not supported by ckplan {} (supports 1)",
+            "plan format version 7 is not supported by ckplan {} (supports 1 and 2)",
             env!("CARGO_PKG_VERSION")
         )
     );
@@ -533,17 +615,23 @@ proptest! {
         prop_assert_eq!(from_text(&text), Ok(plan));
     }
 
-    /// Issue 10: the writer (streaming, change by change) and the reader (the parsed
-    /// document) hash through one canonical path, so they agree with each other and with
-    /// the documented canonical bytes.
+    /// Issue 10: the writer (hashing as it writes) and the reader (hashing the text it
+    /// read) agree with each other and with the documented bytes.
     #[test]
     fn issue_10_writer_and_reader_hash_the_same_canonical_bytes(plan in arb_plan()) {
         let text = to_text(&plan);
         let documented = format!("blake3:{}", blake3::hash(&canonical_body(&text).unwrap()).to_hex());
         let value: Json = serde_json::from_str(&text).unwrap();
         prop_assert_eq!(&checksum(&plan), &documented);
-        prop_assert_eq!(&checksum_of(value.as_object().unwrap()), &documented);
+        prop_assert_eq!(&checksum_of_text(&text).0, &documented);
         prop_assert_eq!(&value["checksum"], &json!(documented));
+    }
+
+    /// Issue 18: the one-pass reader and the checked reader read every written plan alike.
+    #[test]
+    fn issue_18_the_one_pass_and_checked_readers_agree(plan in arb_plan()) {
+        let text = to_text(&plan);
+        prop_assert_eq!(read_typed(&text), Some(read_checked(&text)));
     }
 
     #[test]
@@ -657,4 +745,24 @@ fn issue_12_a_plan_with_a_duplicated_key_is_refused_naming_the_key() {
             other => panic!("{key}: {other:?}"),
         }
     }
+}
+
+/// Issue 18: version 2's checksum is over the text as written, yet strings escaped another
+/// way (`ckplan show --json` escapes invisible characters) hash as the same content.
+#[test]
+fn issue_18_strings_escaped_another_way_keep_the_checksum() {
+    let mut plan = sample_plan();
+    plan.changes[1].record_name = "team\u{202e}7".into();
+    let text = to_text(&plan);
+    let escaped = text.replace('\u{202e}', "\\u202e");
+    assert_ne!(escaped, text);
+    let verified = read_text(&escaped).unwrap();
+    assert_eq!(verified.plan, plan);
+    assert_eq!(verified.checksum, checksum(&plan));
+    // A changed character is still an edit.
+    let edited = text.replace('\u{202e}', "\\u202f");
+    assert!(matches!(
+        read_text(&edited),
+        Err(PlanFileError::ChecksumMismatch { .. })
+    ));
 }

@@ -1,13 +1,13 @@
 //! Plan → document: the plan file's text, streamed one change at a time.
 
-use super::checksum::checksum;
 use super::format::{
-    ChangeDocument, FieldDocument, InputDocument, OptionsDocument, ReferencedOrphanDocument,
-    RulesDocument, SummaryDocument, TargetDocument,
+    InputDocument, OptionsDocument, ReferencedOrphanDocument, RulesDocument, SummaryDocument,
+    TargetDocument,
 };
+use super::hashing::{CompactHash, HashingFormatter};
 use super::FORMAT_NAME;
-use crate::plan::{Change, Plan, TypeSummary};
-use crate::record::{Fields, RecordType};
+use crate::plan::{Action, Change, Plan, TypeSummary};
+use crate::record::{ChangeTag, FieldValue, Fields, RecordName, RecordType};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -26,28 +26,28 @@ pub fn write_to(plan: &Plan, out: impl std::io::Write) -> std::io::Result<String
     write_formatted(plan, out, serde_json::ser::PrettyFormatter::new())
 }
 
-/// As [`write_to`], laid out by `formatter`: the same document for display (`ckplan show
-/// --json` escapes invisible characters in strings). A formatter other than
-/// `PrettyFormatter` writes other bytes, which [`super::from_text`] still reads, checksum
-/// included, as long as the strings decode to the same text.
+/// As [`write_to`], laid out by `formatter` (a pretty formatter: the checksum member is
+/// written in its layout): the same document for display (`ckplan show --json` escapes
+/// invisible characters in strings; the checksum, over the strings' content, is the file's).
+///
+/// The document is serialized once, without its checksum, by a formatter that hashes its
+/// compact form as it goes ([`HashingFormatter`], see [`super::checksum`]); the `checksum`
+/// member is written last, and closes the document.
 pub fn write_formatted(
     plan: &Plan,
     mut out: impl std::io::Write,
     formatter: impl serde_json::ser::Formatter,
 ) -> std::io::Result<String> {
-    let checksum = checksum(plan);
-    let view = PlanView::new(plan, &plan.changes, Some(&checksum));
-    let mut serializer = serde_json::Serializer::with_formatter(&mut out, formatter);
-    view.serialize(&mut serializer)?;
-    out.write_all(b"\n")?;
+    let view = PlanView::new(plan);
+    let mut hash = CompactHash::new();
+    let formatter = HashingFormatter::new(formatter, &mut hash);
+    view.serialize(&mut serde_json::Serializer::with_formatter(
+        &mut out, formatter,
+    ))?;
+    let checksum = hash.finish();
+    write!(out, ",\n  \"checksum\": \"{checksum}\"\n}}\n")?;
+    out.flush()?;
     Ok(checksum)
-}
-
-fn fields_document(fields: &Fields) -> BTreeMap<String, FieldDocument> {
-    fields
-        .iter()
-        .map(|(name, value)| (name.clone(), FieldDocument::from_value(value)))
-        .collect()
 }
 
 /// What the writer serializes: [`PlanDocument`]'s members in the same order, borrowing the
@@ -69,22 +69,96 @@ pub(super) struct PlanView<'a> {
     changes: ChangesView<'a>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     referenced_orphans: Vec<ReferencedOrphanDocument>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    checksum: Option<&'a str>,
 }
 
-/// The changes, serialized one [`ChangeDocument`] at a time.
+/// The changes, serialized one at a time from the plan's own values.
 struct ChangesView<'a>(&'a [Change]);
 
 impl Serialize for ChangesView<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_seq(self.0.iter().map(ChangeDocument::from))
+        serializer.collect_seq(self.0.iter().map(ChangeView::from))
+    }
+}
+
+/// One change as `format::ChangeDocument` lays it out, borrowing the plan.
+#[derive(Serialize)]
+struct ChangeView<'a> {
+    action: Action,
+    record_type: &'a RecordType,
+    record_name: &'a RecordName,
+    change_tag: &'a Option<ChangeTag>,
+    before: BeforeView<'a>,
+    after: Option<FieldsView<'a>>,
+    removed: &'a [String],
+}
+
+impl<'a> From<&'a Change> for ChangeView<'a> {
+    fn from(change: &'a Change) -> Self {
+        ChangeView {
+            action: change.action,
+            record_type: &change.record_type,
+            record_name: &change.record_name,
+            change_tag: &change.change_tag,
+            before: BeforeView(&change.before),
+            after: change.after.as_ref().map(FieldsView),
+            removed: &change.removed,
+        }
+    }
+}
+
+/// `before`: field name → `{type, value}`, or null where CloudKit has none.
+struct BeforeView<'a>(&'a BTreeMap<String, Option<FieldValue>>);
+
+impl Serialize for BeforeView<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let fields = self.0.iter();
+        serializer.collect_map(fields.map(|(name, value)| (name, value.as_ref().map(FieldView))))
+    }
+}
+
+/// `after`: field name → `{type, value}`.
+struct FieldsView<'a>(&'a Fields);
+
+impl Serialize for FieldsView<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.0.iter().map(|(name, value)| (name, FieldView(value))))
+    }
+}
+
+/// A field value as `{"type": "...", "value": ...}` (format version 2 puts the type first,
+/// so that a reader decodes the value as it meets it).
+struct FieldView<'a>(&'a FieldValue);
+
+impl Serialize for FieldView<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(2))?;
+        match self.0 {
+            FieldValue::Scalar(value) => {
+                map.serialize_entry("type", value.scalar_type().wire_name())?
+            }
+            FieldValue::List(element, _) => {
+                map.serialize_entry("type", &ListType(element.wire_name()))?
+            }
+            FieldValue::Unknown { type_name, .. } => map.serialize_entry("type", type_name)?,
+        }
+        map.serialize_entry("value", self.0)?;
+        map.end()
+    }
+}
+
+/// `STRING_LIST` and the like, written without building the string.
+struct ListType(&'static str);
+
+impl Serialize for ListType {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(&format_args!("{}_LIST", self.0))
     }
 }
 
 impl<'a> PlanView<'a> {
-    /// The plan with `changes` in place of its own, and `checksum` if given.
-    pub(super) fn new(plan: &'a Plan, changes: &'a [Change], checksum: Option<&'a str>) -> Self {
+    /// The plan's document without its checksum.
+    pub(super) fn new(plan: &'a Plan) -> Self {
         PlanView {
             format: FORMAT_NAME,
             format_version: plan.format_version,
@@ -118,9 +192,8 @@ impl<'a> PlanView<'a> {
                 })
                 .collect(),
             summary: plan.summary.iter().map(SummaryDocument::from).collect(),
-            changes: ChangesView(changes),
+            changes: ChangesView(&plan.changes),
             referenced_orphans: plan.referenced_orphans.iter().map(Into::into).collect(),
-            checksum,
         }
     }
 }
@@ -134,24 +207,6 @@ impl From<&TypeSummary> for SummaryDocument {
             delete: summary.delete,
             unchanged: summary.unchanged,
             orphans: summary.orphans,
-        }
-    }
-}
-
-impl From<&Change> for ChangeDocument {
-    fn from(change: &Change) -> Self {
-        ChangeDocument {
-            action: change.action,
-            record_type: change.record_type.clone(),
-            record_name: change.record_name.clone(),
-            change_tag: change.change_tag.clone(),
-            before: change
-                .before
-                .iter()
-                .map(|(name, value)| (name.clone(), value.as_ref().map(FieldDocument::from_value)))
-                .collect(),
-            after: change.after.as_ref().map(fields_document),
-            removed: change.removed.clone(),
         }
     }
 }
