@@ -101,14 +101,14 @@ const SPORTSTIME_PLANNED: &str = "\
     warning: record type `Game` does not exist in development yet (no record of it was ever saved); counted as no records\n\
     warning: record type `Stadium` does not exist in development yet (no record of it was ever saved); counted as no records\n\
     warning: record type `Team` does not exist in development yet (no record of it was ever saved); counted as no records\n\
-    Game: 0 unchanged, 5760 new, 0 updated, 0 orphans\n\
-    Stadium: 0 unchanged, 32 new, 0 updated, 0 orphans\n\
-    Team: 0 unchanged, 60 new, 0 updated, 0 orphans\n\
+    Game: 0 unchanged, 5760 new, 0 updated, 0 deleted\n\
+    Stadium: 0 unchanged, 32 new, 0 updated, 0 deleted\n\
+    Team: 0 unchanged, 60 new, 0 updated, 0 deleted\n\
     Plan: 5852 to create, 0 to update, 0 to delete.\n";
 
-const SPORTSTIME_APPLIED: &str = "Game: 5760 unchanged, 0 new, 0 updated, 0 orphans\n\
-    Stadium: 32 unchanged, 0 new, 0 updated, 0 orphans\n\
-    Team: 60 unchanged, 0 new, 0 updated, 0 orphans\n";
+const SPORTSTIME_APPLIED: &str = "Game: 5760 unchanged, 0 new, 0 updated, 0 deleted\n\
+    Stadium: 32 unchanged, 0 new, 0 updated, 0 deleted\n\
+    Team: 60 unchanged, 0 new, 0 updated, 0 deleted\n";
 
 /// The quickstart as the README gives it: plan, apply and diff the SportsTime example with
 /// `--config`, through the embedded emulator, with the README's exact counts; the store
@@ -931,10 +931,10 @@ fn issue_13_every_menu_item_does_what_it_says() {
     assert!(
         summary
             .stdout
-            .contains("Stadium: 0 unchanged, 3 new, 0 updated, 1 orphan")
+            .contains("Stadium: 0 unchanged, 3 new, 0 updated, 1 deleted")
             && summary
                 .stdout
-                .contains("Team: 0 unchanged, 2 new, 0 updated, 0 orphans"),
+                .contains("Team: 0 unchanged, 2 new, 0 updated, 0 deleted"),
         "{}",
         summary.stdout
     );

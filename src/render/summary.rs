@@ -1,5 +1,5 @@
 //! The counting lines every view shares, worded once: a type's line
-//! (`Stadium: 32 unchanged, 2 new, 1 updated, 1 orphan`), the orphan line saying what
+//! (`Stadium: 32 unchanged, 2 new, 1 updated, 0 deleted`), the orphan line saying what
 //! happens to records only in CloudKit, a plan's totals, and the verdict when a plan
 //! changes nothing.
 
@@ -42,15 +42,18 @@ impl<'a> From<&'a TypeSummary> for TypeCounts<'a> {
     }
 }
 
-/// `Stadium: 32 unchanged, 2 new, 1 updated, 1 orphan`, without a line end.
+/// `Stadium: 32 unchanged, 2 new, 1 updated, 0 deleted`, without a line end: the old
+/// script's words, which its users' scripts parse (issue 19). `deleted` counts the records
+/// in CloudKit and not in the local data, whether or not a plan deletes them (the line
+/// after it says which).
 pub fn type_line(counts: TypeCounts<'_>) -> String {
     format!(
-        "{}: {} unchanged, {} new, {} updated, {}",
+        "{}: {} unchanged, {} new, {} updated, {} deleted",
         escape(counts.record_type),
         counts.unchanged,
         counts.new,
         counts.updated,
-        plural(counts.orphans, "orphan")
+        counts.orphans
     )
 }
 
@@ -76,9 +79,11 @@ pub fn orphan_line(orphans: usize, fate: OrphanFate) -> Option<String> {
         ("are", "them")
     };
     let what = match fate {
-        OrphanFate::Compared => format!("`ckplan plan --delete-orphans` would delete {it}"),
-        OrphanFate::Kept => {
-            format!("this plan does not delete {it} (plan with --delete-orphans to delete {it})")
+        // The old script's warning, word for word (issue 19): scripts match it.
+        OrphanFate::Compared | OrphanFate::Kept => {
+            return Some(format!(
+                "Would delete {orphans} orphan records (use --delete-orphans to confirm)"
+            ))
         }
         OrphanFate::Deleted => format!("this plan deletes {it}"),
     };
@@ -250,16 +255,21 @@ mod tests {
         };
         assert_eq!(
             type_line(counts),
-            "Stadium: 1 unchanged, 0 new, 2 updated, 1 orphan"
+            "Stadium: 1 unchanged, 0 new, 2 updated, 1 deleted"
         );
         let none = TypeCounts {
             orphans: 0,
             ..counts
         };
-        assert!(type_line(none).ends_with(", 0 orphans"));
+        assert!(type_line(none).ends_with(", 0 deleted"));
+        // Issue 19: the old script's warning, word for word.
         assert_eq!(
             orphan_line(1, OrphanFate::Kept).unwrap(),
-            "1 orphan record is only in CloudKit; this plan does not delete it (plan with --delete-orphans to delete it)"
+            "Would delete 1 orphan records (use --delete-orphans to confirm)"
+        );
+        assert_eq!(
+            orphan_line(2, OrphanFate::Compared).unwrap(),
+            "Would delete 2 orphan records (use --delete-orphans to confirm)"
         );
         assert_eq!(
             orphan_line(3, OrphanFate::Deleted).unwrap(),

@@ -521,7 +521,7 @@ fn menu_runs_a_diff_then_a_smart_sync_answered_on_piped_stdin() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(
         run.stdout
-            .contains("Stadium: 0 unchanged, 3 new, 0 updated, 0 orphans"),
+            .contains("Stadium: 0 unchanged, 3 new, 0 updated, 0 deleted"),
         "{}",
         run.stdout
     );

@@ -37,9 +37,9 @@ fn diff_counts_are_exact_on_a_seeded_store_and_nothing_is_written() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(
         run.stdout,
-        "Stadium: 1 unchanged, 0 new, 2 updated, 1 orphan\n\
-         Team: 0 unchanged, 2 new, 0 updated, 0 orphans\n\
-         1 orphan record is only in CloudKit; `ckplan plan --delete-orphans` would delete it\n"
+        "Stadium: 1 unchanged, 0 new, 2 updated, 1 deleted\n\
+         Team: 0 unchanged, 2 new, 0 updated, 0 deleted\n\
+         Would delete 1 orphan records (use --delete-orphans to confirm)\n"
     );
     assert_eq!(run.stderr, "");
     assert_eq!(modify_requests(&before, &env.stats()), 0);
@@ -194,7 +194,7 @@ fn type_filter_is_recorded_in_the_plan() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(
         run.stderr.lines().next(),
-        Some("Team: 0 unchanged, 2 new, 0 updated, 0 orphans")
+        Some("Team: 0 unchanged, 2 new, 0 updated, 0 deleted")
     );
     let plan = plan_of(&env.read("team.plan"));
     assert_eq!(plan.options.types, Some(vec!["Team".into()]));
@@ -218,8 +218,8 @@ fn detailed_exitcode_is_two_with_changes_and_zero_without() {
     assert_eq!(
         none.stderr.lines().take(3).collect::<Vec<_>>(),
         [
-            "Stadium: 3 unchanged, 0 new, 0 updated, 0 orphans",
-            "Team: 2 unchanged, 0 new, 0 updated, 0 orphans",
+            "Stadium: 3 unchanged, 0 new, 0 updated, 0 deleted",
+            "Team: 2 unchanged, 0 new, 0 updated, 0 deleted",
             "Plan: 0 to create, 0 to update, 0 to delete."
         ]
     );
@@ -464,7 +464,7 @@ fn issue_11_a_production_plan_reads_the_types_the_emulator_process_deployed() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(
         run.stderr
-            .contains("Team: 0 unchanged, 2 new, 0 updated, 0 orphans"),
+            .contains("Team: 0 unchanged, 2 new, 0 updated, 0 deleted"),
         "{}",
         run.stderr
     );

@@ -70,7 +70,7 @@ fn issue_17_a_stated_reference_action_is_planned_shown_and_applied() {
     assert_eq!(plan.code, 0, "{}", plan.stderr);
     assert!(
         plan.stderr
-            .contains("Team: 1 unchanged, 0 new, 1 updated, 0 orphans"),
+            .contains("Team: 1 unchanged, 0 new, 1 updated, 0 deleted"),
         "{}",
         plan.stderr
     );

@@ -109,7 +109,7 @@ fn issue_12_kept_orphans_are_not_called_no_difference() {
     let text = review(&plan, false, false);
     assert!(!text.contains("already matches"), "{text}");
     assert!(
-        text.contains("1 orphan record is only in CloudKit; this plan does not delete it"),
+        text.contains("Would delete 1 orphan records (use --delete-orphans to confirm)"),
         "{text}"
     );
     assert!(
