@@ -4,6 +4,7 @@
 //! blindly), and everything journaled so a killed run can be resumed.
 
 mod cancel;
+mod held;
 pub mod journal;
 pub mod outcome;
 pub mod receipt;
@@ -254,9 +255,20 @@ fn ordered(plan: &Plan) -> Vec<(usize, Indexed<'_>)> {
 /// every batch before it. This sends the fewest requests, ⌈changes / 200⌉.
 fn phases(plan: &Plan) -> Vec<Vec<Indexed<'_>>> {
     let ordered = ordered(plan);
+    // Deletes never share a batch or a phase with creates and updates: an update that drops
+    // a reference must have its outcome before the record it referenced is deleted
+    // (issue 17: a batch is not atomic, and a conflict on the update would otherwise let
+    // the delete through and CloudKit's DELETE_SELF cascade take the referencing record).
+    let first_delete = ordered
+        .iter()
+        .position(|(_, (_, c))| c.action == Action::Delete)
+        .unwrap_or(ordered.len());
+    let (writes, deletes) = ordered.split_at(first_delete);
     // (level when every batch of the phase holds that level only, changes by index)
     let mut phases: Vec<(Option<usize>, Vec<Indexed<'_>>)> = Vec::new();
-    for batch in ordered.chunks(BATCH_SIZE) {
+    let batches = writes.chunks(BATCH_SIZE).chain(deletes.chunks(BATCH_SIZE));
+    // Write and delete levels differ, so no phase spans both.
+    for batch in batches {
         let first = batch[0].0;
         let level = batch
             .iter()
@@ -290,6 +302,32 @@ impl<'a> Run<'a> {
 
     fn rules(&self, record_type: &RecordType) -> CompareRules {
         self.rules.get(record_type).cloned().unwrap_or_default()
+    }
+
+    /// The outcome of a delete that must not be sent: a change of this plan that dropped
+    /// a reference to the record did not apply, so the reference stays (see [`held`]).
+    fn held_delete(&self, delete: &Change) -> Option<Outcome> {
+        let outcomes = self.outcomes.lock().expect("lock");
+        let applied = |index: usize| {
+            let key = work::key(&self.changes[index]);
+            matches!(
+                outcomes.get(&key),
+                Some(
+                    Outcome::Created { .. }
+                        | Outcome::Updated { .. }
+                        | Outcome::AlreadyApplied { .. }
+                )
+            )
+        };
+        let (index, field) = held::blocking_reference(self.changes, delete, applied)?;
+        let referrer = &self.changes[index];
+        Some(Outcome::Conflict {
+            reason: format!(
+                "not deleted: {} `{}` still references it in field `{field}` (that change did not apply)",
+                referrer.record_type, referrer.record_name
+            ),
+            fields: Vec::new(),
+        })
     }
 
     /// Records final outcomes, given by change index: journal, observer, outcomes.
@@ -330,9 +368,16 @@ impl<'a> Run<'a> {
     ) -> Result<(), ApplyError> {
         let mut todo = Vec::new();
         let mut unknown = Vec::new();
+        let mut held = Vec::new();
         for (index, change) in changes {
             if self.settled.lock().expect("lock")[index].is_some() {
                 continue;
+            }
+            if change.action == Action::Delete {
+                if let Some(outcome) = self.held_delete(change) {
+                    held.push((index, outcome));
+                    continue;
+                }
             }
             // Only a resumed run has uncertain records: no key is built otherwise.
             let sent_tag = match uncertain.is_empty() {
@@ -344,6 +389,7 @@ impl<'a> Run<'a> {
                 None => todo.push(Work::fresh(index, change)),
             }
         }
+        self.finish(held)?;
         if !unknown.is_empty() {
             todo.extend(
                 self.resolve(Vec::new(), unknown, Sender::EarlierRun)
@@ -672,11 +718,15 @@ mod tests {
         let phases = phases(&plan);
         let sizes: Vec<usize> = phases.iter().map(Vec::len).collect();
         // Stadiums open the first batch (with the teams and 108 games); the rest of the
-        // games run concurrently once it is done, but the batch holding the last games and
-        // the team deletions waits for all of them.
-        assert_eq!(sizes, [200, 5600, 55]);
+        // games run concurrently once it is done; the team deletions wait for every write
+        // and never share a batch with one (issue 17: an update that drops a reference has
+        // its outcome before the referenced record is deleted).
+        assert_eq!(sizes, [200, 5652, 3]);
         let batches: usize = phases.iter().map(|p| p.len().div_ceil(BATCH_SIZE)).sum();
-        assert_eq!(batches, (32 + 60 + 5760 + 3_usize).div_ceil(BATCH_SIZE));
+        assert_eq!(
+            batches,
+            (32 + 60 + 5760_usize).div_ceil(BATCH_SIZE) + 3_usize.div_ceil(BATCH_SIZE)
+        );
         assert_eq!(phases[0][31].1.record_type.as_str(), "Stadium");
         assert_eq!(phases[0][32].1.record_type.as_str(), "Team");
         // Each change carries its index in the plan.

@@ -241,3 +241,51 @@ fn issue_17_apply_needs_only_the_plan_and_credentials() {
     assert!(stored(&env, "team-2").is_some());
     assert!(deploy.path().join("out.plan.receipt.json").exists());
 }
+
+/// Issue 17, class 3 under a concurrent writer: a plan that drops a team's DELETE_SELF
+/// reference to a stadium and deletes the stadium must not delete it when the team's update
+/// ends in a conflict — CloudKit would cascade the delete to the team, with the other
+/// writer's data. The delete is held and reported; both records stay.
+#[test]
+fn issue_17_a_delete_waits_for_the_update_that_drops_a_reference_to_it() {
+    let env = Env::new();
+    let teams = json!([
+        {"id": 1, "name": "Baltimore Crabs", "founded": 1954,
+         "stadium": {"recordName": "stadium-3", "action": "DELETE_SELF"}},
+        {"id": 2, "name": "Chicago Gulls", "stadium": "stadium-2", "founded": 1901}
+    ]);
+    env.set_teams(&teams);
+    env.publish();
+    let mut stadiums = common::stadiums();
+    stadiums.as_array_mut().unwrap().remove(2);
+    env.set_stadiums(&stadiums);
+    let mut teams = teams;
+    teams[0].as_object_mut().unwrap().remove("stadium");
+    teams[0]["name"] = json!("Baltimore Crabs II");
+    env.set_teams(&teams);
+    let run = env.run(&["plan", "--delete-orphans", "-o", "out.plan"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    // The app renames the team (a field the plan also changes: a conflict, not written)
+    // and adds its own field.
+    env.edit(
+        "Team",
+        "team-1",
+        &[
+            ("name", Some(FieldValue::string("Crabs by the app"))),
+            ("fanmail", Some(FieldValue::string("precious"))),
+        ],
+    );
+    let run = env.run(&["apply", "out.plan"]);
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    let team = stored(&env, "team-1").expect("team-1 survives: no cascade");
+    assert_eq!(value(&team, "fanmail"), json!("precious"));
+    assert!(stored(&env, "stadium-3").is_some(), "stadium-3 kept");
+    assert!(
+        run.stderr
+            .contains("not deleted: Team `team-1` still references it in field `stadium`"),
+        "{}",
+        run.stderr
+    );
+    let entry = receipt_entry(&env, "stadium-3");
+    assert_eq!(entry["outcome"], "conflict", "{entry:#}");
+}
