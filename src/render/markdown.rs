@@ -10,7 +10,7 @@
 //! container and zone in the title) keep only identifier characters, every other character
 //! written as its `\u{hex}` code, so no markdown or HTML character reaches the page.
 
-use super::plan::change_block;
+use super::plan::ChangeBlocks;
 use super::summary::{self, OrphanFate};
 use crate::plan::{Action, Change, Plan};
 use std::fmt::Write as _;
@@ -126,6 +126,7 @@ pub fn plan(plan: &Plan, options: &MarkdownOptions) -> String {
     } else {
         options.budget
     };
+    let blocks = ChangeBlocks::new(options.unchanged_fields);
     let mut shown = 0;
     let mut start = 0;
     while start < changes.len() {
@@ -135,22 +136,26 @@ pub fn plan(plan: &Plan, options: &MarkdownOptions) -> String {
             .position(|c| c.record_type.as_str() != record_type)
             .map_or(changes.len(), |n| start + n);
         let group = &changes[start..end];
-        let blocks: Vec<String> = group
-            .iter()
-            .map(|c| change_block(c, options.unchanged_fields))
-            .collect();
-        // Keep whole changes while the section, its closing and the footer still fit.
+        // Keep whole changes while the section, its closing and the footer still fit;
+        // blocks are rendered only as they are needed (a long line diff costs).
         let mut body = String::new();
         let mut kept = 0;
-        for block in &blocks {
+        for change in group {
+            let block = blocks.block(change);
             let reserve = 400 + fence_for(&body).len() * 2;
-            if out.len() + body.len() + block.len() + reserve > budget {
+            let room = budget.saturating_sub(out.len() + body.len() + reserve);
+            if block.len() > room {
+                // A first change too large for a whole comment is shown cut, never not at all.
+                if shown == 0 && kept == 0 && room > 200 {
+                    body.push_str(&clipped(&block, room - 100));
+                    kept += 1;
+                }
                 break;
             }
             if !body.is_empty() {
                 body.push('\n');
             }
-            body.push_str(block);
+            body.push_str(&block);
             kept += 1;
         }
         if kept > 0 {
@@ -178,6 +183,20 @@ pub fn plan(plan: &Plan, options: &MarkdownOptions) -> String {
             code_span(&format!("ckplan show {}", options.plan_path))
         );
     }
+    out
+}
+
+/// The first lines of `block` that fit in `room` characters, then a line saying it was cut.
+fn clipped(block: &str, room: usize) -> String {
+    let mut out = String::new();
+    for line in block.lines() {
+        if out.len() + line.len() + 1 > room {
+            break;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out.push_str("    … (this change is cut to fit a comment)\n");
     out
 }
 

@@ -17,6 +17,7 @@ pub fn review(plan: &Plan, verbose_unchanged: bool, colour: bool) -> String {
     let renderer = Renderer {
         colour,
         verbose_unchanged,
+        line_budget: std::cell::Cell::new(LINE_DIFF_PLAN_BUDGET),
     };
     let mut out = String::new();
     renderer.header(plan, &mut out);
@@ -38,16 +39,25 @@ pub fn review(plan: &Plan, verbose_unchanged: bool, colour: bool) -> String {
     out
 }
 
-/// One change as the review shows it, without colour: the heading line and its fields
-/// (every name and value escaped). Shared by the markdown view.
-pub fn change_block(change: &Change, verbose_unchanged: bool) -> String {
-    let renderer = Renderer {
-        colour: false,
-        verbose_unchanged,
-    };
-    let mut out = String::new();
-    renderer.change(change, &mut out);
-    out
+/// Changes as the review shows them, without colour, one block at a time (the heading line
+/// and its fields, every name and value escaped), sharing one line-diff budget: the
+/// markdown view's source.
+pub struct ChangeBlocks(Renderer);
+
+impl ChangeBlocks {
+    pub fn new(verbose_unchanged: bool) -> Self {
+        Self(Renderer {
+            colour: false,
+            verbose_unchanged,
+            line_budget: std::cell::Cell::new(LINE_DIFF_PLAN_BUDGET),
+        })
+    }
+
+    pub fn block(&self, change: &Change) -> String {
+        let mut out = String::new();
+        self.0.change(change, &mut out);
+        out
+    }
 }
 
 /// `would create Team team-1` per change, then the unchanged count: what smart sync would
@@ -72,6 +82,8 @@ pub fn dry_run(plan: &Plan) -> String {
 struct Renderer {
     colour: bool,
     verbose_unchanged: bool,
+    /// What is left of [`LINE_DIFF_PLAN_BUDGET`] for this view.
+    line_budget: std::cell::Cell<usize>,
 }
 
 impl Renderer {
@@ -222,7 +234,12 @@ impl Renderer {
         let (red, green) = (Style::new().red(), Style::new().green());
         if let (Some(old_text), Some(new_text)) = (long_text(old), long_text(new)) {
             let (old_lines, new_lines) = (old_text.lines().count(), new_text.lines().count());
-            if !line_diff_is_bounded(old_lines, new_lines) {
+            let cost = old_lines.saturating_mul(new_lines);
+            let affordable =
+                line_diff_is_bounded(old_lines, new_lines) && cost <= self.line_budget.get();
+            if affordable {
+                self.line_budget.set(self.line_budget.get() - cost);
+            } else {
                 let _ = writeln!(
                     out,
                     "    ~ {name}: ({} → {}; too long to compare line by line, shown whole)",
@@ -273,6 +290,11 @@ impl Renderer {
 /// `show` prints the two texts whole, so it stays about as fast as reading the plan. A
 /// size cut rather than a deadline: the same plan always renders the same.
 const LINE_DIFF_MAX_PRODUCT: usize = 4_000_000;
+
+/// The most `before lines × after lines` one view spends on line diffs in all: many fields
+/// just under [`LINE_DIFF_MAX_PRODUCT`] would otherwise add up (40 fields of 2,000 changed
+/// lines took 20 s). Past it, the remaining long texts are shown whole, in plan order.
+const LINE_DIFF_PLAN_BUDGET: usize = 2 * LINE_DIFF_MAX_PRODUCT;
 
 fn line_diff_is_bounded(old_lines: usize, new_lines: usize) -> bool {
     old_lines.saturating_mul(new_lines) <= LINE_DIFF_MAX_PRODUCT

@@ -164,3 +164,71 @@ fn issue_19_a_long_plan_is_cut_to_a_comment_with_a_count_and_a_pointer() {
         &stdout[stdout.len() - 300..]
     );
 }
+
+/// Issue 17, class 7 across fields: many fields each just under the per-field cut would add
+/// up (40 fields of 2,000 changed lines took 20 s); the view's line-diff budget is shared,
+/// so the later ones are shown whole, and markdown renders only what it shows.
+#[test]
+fn issue_17_line_diffs_share_one_budget_per_view() {
+    use ckplan::diff::FieldChange;
+    let text = |upper: bool| {
+        (0..2_000)
+            .map(|n| {
+                if upper {
+                    format!("P{n}")
+                } else {
+                    format!("p{n}")
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let records = (0..40)
+        .map(|n| {
+            let mut diff = record(
+                "Team",
+                &format!("team-{n:02}"),
+                Category::Updated,
+                &[("notes", FieldValue::string(text(true)))],
+            );
+            diff.changes = vec![FieldChange {
+                field: "notes".into(),
+                before: Some(FieldValue::string(text(false))),
+                after: Some(FieldValue::string(text(true))),
+            }];
+            diff
+        })
+        .collect();
+    let mut plan = hostile_plan(0, "");
+    plan = Plan::build(
+        plan.target.clone(),
+        PlanOptions::default(),
+        Vec::new(),
+        vec!["Team".into()],
+        vec![TypeDiff {
+            record_type: "Team".into(),
+            records,
+        }],
+        plan.created_at,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_plan(dir.path(), &file::to_text(&plan));
+    let (code, stdout, _) = show(dir.path(), &[path.to_str().unwrap()]);
+    assert_eq!(code, 0);
+    let whole = stdout
+        .matches("too long to compare line by line, shown whole")
+        .count();
+    let diffed = stdout.matches("    ~ notes:\n").count();
+    assert_eq!(diffed + whole, 40, "{diffed} diffed, {whole} whole");
+    assert!(diffed >= 1 && whole >= 30, "{diffed} diffed, {whole} whole");
+    let (code, markdown, _) = show(
+        dir.path(),
+        &[path.to_str().unwrap(), "--format", "markdown"],
+    );
+    assert_eq!(code, 0);
+    assert!(
+        markdown.contains("cut to fit a comment"),
+        "{}",
+        &markdown[..500]
+    );
+}
