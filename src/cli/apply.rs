@@ -64,14 +64,16 @@ pub async fn run(args: Args, globals: &Globals) -> CommandResult {
             let file::VerifiedPlan { plan, checksum } = file::read_bytes(&bytes)
                 .with_context(|| format!("refusing plan `{}`", path.display()))?;
             drop(bytes);
-            let config = super::plan_config::config_for_plan(&plan, &path, globals)?;
+            let (config, from_file) = super::plan_config::config_for_plan(&plan, &path, globals)?;
             plan_check::check(&plan, &config, Checks::TargetAndEndpoint).map_err(|mismatch| {
                 anyhow!(
                     "refusing plan `{}`: {mismatch}; nothing was sent",
                     path.display()
                 )
             })?;
-            warn_about_changed_inputs(&plan, &config, globals);
+            if from_file {
+                warn_about_changed_inputs(&plan, &config, globals);
+            }
             args.guards.check(&plan, "nothing was sent")?;
             workspace::production_guard(&config, args.allow_production, globals)?;
             Ok(apply_plan(&config, &plan, &checksum, &path, &args, globals).await?)

@@ -90,8 +90,9 @@ async fn dispatch(choice: &str, globals: &Globals) -> CommandResult {
     super::dispatch(cli.command, globals).await
 }
 
-/// Runs the items chosen on stdin until `0` or the end of input, then exits 0: each item's
-/// failure was reported when it happened, and quitting is not one. Input that ends inside an
+/// Runs the items chosen on stdin until `0` (exit 0: each item's failure was reported when
+/// it happened, and quitting is not one) or the end of input (exit as the last item did: a
+/// declined apply piped in must not read as success). Input that ends inside an
 /// item (its question unanswered, as `printf '12\n' | ckplan menu` leaves smart sync's
 /// prompt) ends the menu with that item's status: the script did not say what it wanted, and
 /// a declined apply must not read as success.
@@ -106,13 +107,15 @@ pub async fn run(_args: Args, globals: &Globals) -> CommandResult {
         context,
         ..globals.clone()
     };
+    let mut last = ExitStatus::Success;
     loop {
         stderrln!("\nckplan menu");
         for (number, label) in ITEMS {
             stderrln!("  {number:>2}. {label}");
         }
         let Some(choice) = globals.context.prompter.ask("Choose: ")? else {
-            break;
+            // Input ended without `0`: the menu ends as its last item did.
+            return Ok(last);
         };
         if matches!(choice.as_str(), "0" | "q" | "quit") {
             break;
@@ -127,6 +130,7 @@ pub async fn run(_args: Args, globals: &Globals) -> CommandResult {
         if prompter.input_ended.load(Ordering::SeqCst) {
             return Ok(status);
         }
+        last = status;
     }
     Ok(ExitStatus::Success)
 }

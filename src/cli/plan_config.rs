@@ -2,19 +2,27 @@
 //! none, the plan's own target and endpoint with the credentials from the environment.
 
 use super::Globals;
-use crate::config::Config;
+use crate::config::{Config, Endpoint};
 use crate::plan::Plan;
-use anyhow::Context;
+use anyhow::{bail, Context};
 use std::path::Path;
 
 /// The configuration a saved plan is applied with: the config file in force when there is
 /// one; with no `--config` and no `./ckplan.yaml`, the plan alone (its target and endpoint)
 /// with the credentials from the environment, so a deploy job needs only the plan file
 /// and `CKPLAN_KEY_ID` with the key.
-pub fn config_for_plan(plan: &Plan, path: &Path, globals: &Globals) -> anyhow::Result<Config> {
+///
+/// Returns the configuration and whether it came from a file (only then can the plan's
+/// input digests be compared with the files). A plan made against the embedded emulator
+/// needs its store beside the plan; a missing one is refused, never started empty.
+pub fn config_for_plan(
+    plan: &Plan,
+    path: &Path,
+    globals: &Globals,
+) -> anyhow::Result<(Config, bool)> {
     let default_path = globals.config_path();
     if globals.config.is_some() || default_path.exists() {
-        return super::workspace::load_config(globals);
+        return Ok((super::workspace::load_config(globals)?, true));
     }
     let beside = path
         .parent()
@@ -33,5 +41,15 @@ pub fn config_for_plan(plan: &Plan, path: &Path, globals: &Globals) -> anyhow::R
             path.display()
         )
     })?;
-    Ok(config)
+    if let Endpoint::Embedded { dir } = &config.endpoint {
+        if !dir.is_dir() {
+            bail!(
+                "plan `{}` was made against the embedded emulator, whose store `{}` is not here (no `{}` either); apply it from the project directory or with --config; nothing was sent",
+                path.display(),
+                dir.display(),
+                default_path.display()
+            );
+        }
+    }
+    Ok((config, false))
 }

@@ -237,6 +237,8 @@ fn issue_17_apply_needs_only_the_plan_and_credentials() {
     );
     let (code, stderr) = apply(&["apply", "out.plan"]);
     assert_eq!(code, 0, "{stderr}");
+    // The data files are not here, not changed: no drift warning.
+    assert!(!stderr.contains("changed since"), "{stderr}");
     assert!(stderr.contains("Apply complete: 5 created"), "{stderr}");
     assert!(stored(&env, "team-2").is_some());
     assert!(deploy.path().join("out.plan.receipt.json").exists());
@@ -288,4 +290,44 @@ fn issue_17_a_delete_waits_for_the_update_that_drops_a_reference_to_it() {
     );
     let entry = receipt_entry(&env, "stadium-3");
     assert_eq!(entry["outcome"], "conflict", "{entry:#}");
+}
+
+/// A plan made against the embedded emulator, applied from a directory without its store,
+/// is refused: never applied to a fresh, empty store that would call the records "deleted
+/// meanwhile".
+#[test]
+fn issue_17_an_embedded_plan_without_its_store_is_refused() {
+    let env = Env::new();
+    let config = env.read("ckplan.yaml");
+    let embedded: String = config
+        .lines()
+        .map(|line| match line.starts_with("endpoint:") {
+            true => "endpoint: embedded".to_owned(),
+            false => line.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    env.write("ckplan.yaml", &embedded);
+    let run = env.run(&["plan", "-o", "out.plan"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let deploy = tempfile::tempdir().unwrap();
+    std::fs::copy(env.path("out.plan"), deploy.path().join("out.plan")).unwrap();
+    let output = env
+        .ckplan()
+        .current_dir(deploy.path())
+        .env("CKPLAN_KEY_ID", common::KEY_ID)
+        .env("CKPLAN_PRIVATE_KEY_FILE", env.path("keys/test.pem"))
+        .args(["apply", "out.plan"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("was made against the embedded emulator"),
+        "{stderr}"
+    );
+    assert!(
+        !deploy.path().join(".ckplan").exists(),
+        "no store was started"
+    );
 }

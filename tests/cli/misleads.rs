@@ -217,6 +217,11 @@ fn issue_17_a_declined_prompt_exits_1_and_sends_nothing() {
     let run = env.run_with_stdin(&["menu"], "12\nno\n0\n");
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(run.stderr.contains("Apply cancelled."), "{}", run.stderr);
+    // Input that ends after a declined item, without a quit, ends as that item did.
+    let run = env.run_with_stdin(&["menu"], "12\nno\n");
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let run = env.run_with_stdin(&["menu"], "2\n");
+    assert_eq!(run.code, 0, "{}", run.stderr);
 }
 
 #[test]
