@@ -86,15 +86,17 @@ pub async fn run(args: Args, globals: &Globals) -> CommandResult {
             let shown = path.display().to_string();
             printer.status(format_args!(
                 "Saved the plan to `{shown}`. Review it with `{}`, then `{}`.",
-                render::shell_command(&["show", &shown]),
+                globals.command_line(&["show", &shown]),
                 globals.command_line(&["apply", &shown])
             ));
         }
         None if output::stdout_is_terminal() => {
             printer.data(&render::plan::review(&plan, false, printer.colour_stdout()))?;
-            printer.hint(
-                "this plan was not saved; run `ckplan plan -o out.plan` (or `ckplan plan > out.plan`) to keep it for `ckplan apply`",
-            );
+            printer.hint(format_args!(
+                "this plan was not saved; run `{}` (or `{} > out.plan`) to keep it for `ckplan apply`",
+                globals.command_line(&["plan", "-o", "out.plan"]),
+                globals.command_line(&["plan"])
+            ));
         }
         None => printer.data_with(|out| file::write_to(&plan, out).map(drop))?,
     }

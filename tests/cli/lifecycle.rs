@@ -396,9 +396,13 @@ fn issue_12_menu_exits_0_when_quit_after_a_failed_item() {
     let run = env.run_with_stdin(&["menu"], "99\n0\n");
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(run.stderr.contains("No item `99`"), "{}", run.stderr);
-    let run = env.run_with_stdin(&["menu"], "5\nmissing.plan\n");
+    let run = env.run_with_stdin(&["menu"], "5\nmissing.plan\n0\n");
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(run.stderr.contains("missing.plan"), "{}", run.stderr);
+    // Without the quit, input that ends after the failed item ends as that item did
+    // (issue 17: a script that piped answers must not read a failure as success).
+    let run = env.run_with_stdin(&["menu"], "5\nmissing.plan\n");
+    assert_eq!(run.code, 1, "{}", run.stderr);
 }
 
 #[test]

@@ -364,7 +364,7 @@ fn issue_17_hints_that_suggest_a_command_carry_the_config_shell_quoted() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(
         run.stderr.contains(
-            "Review it with `ckplan show 'it'\\''s.plan'`, then \
+            "Review it with `ckplan --config 'my config.yaml' show 'it'\\''s.plan'`, then \
              `ckplan --config 'my config.yaml' apply 'it'\\''s.plan'`."
         ),
         "{}",
