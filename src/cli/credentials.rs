@@ -7,7 +7,11 @@ use crate::config::{Config, Endpoint, Overrides, Secret};
 use std::path::PathBuf;
 
 /// The credential variables, empty values ignored; the secret ones never leave a [`Secret`].
-pub fn environment_overrides(printer: &Printer) -> Overrides {
+/// `environment` is what `--environment` (or `CKPLAN_ENVIRONMENT`) chose, if anything.
+pub fn environment_overrides(
+    environment: Option<crate::record::Environment>,
+    printer: &Printer,
+) -> Overrides {
     let secret = |name: &str| {
         std::env::var(name)
             .ok()
@@ -15,6 +19,7 @@ pub fn environment_overrides(printer: &Printer) -> Overrides {
             .map(Secret::new)
     };
     let overrides = Overrides {
+        environment,
         key_id: std::env::var("CKPLAN_KEY_ID")
             .ok()
             .filter(|v| !v.is_empty()),

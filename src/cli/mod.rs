@@ -60,6 +60,10 @@ pub struct Cli {
     /// Configuration file [default: ./ckplan.yaml]
     #[arg(long, global = true, env = "CKPLAN_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// The environment to target, over `environment:` in the config (and its key from
+    /// `auth.development` / `auth.production`)
+    #[arg(long, global = true, env = "CKPLAN_ENVIRONMENT", value_name = "ENVIRONMENT", value_parser = parse_environment)]
+    pub environment: Option<crate::record::Environment>,
     /// Never colour output (NO_COLOR is honoured too)
     #[arg(long, global = true)]
     pub no_color: bool,
@@ -140,6 +144,8 @@ pub fn argument_error(error: &clap::Error) -> ExitStatus {
 #[derive(Clone, Debug)]
 pub struct Globals {
     pub config: Option<PathBuf>,
+    /// `--environment` / `CKPLAN_ENVIRONMENT`, when given.
+    pub environment: Option<crate::record::Environment>,
     /// `-v` count: how much detail a command lists (records, unchanged fields).
     pub verbose: u8,
     /// All output goes through it; it alone knows `-q` and colour.
@@ -202,10 +208,20 @@ fn context_from_environment() -> Result<Context, CommandError> {
     })
 }
 
+/// `development` or `production`.
+fn parse_environment(text: &str) -> Result<crate::record::Environment, String> {
+    match text {
+        "development" => Ok(crate::record::Environment::Development),
+        "production" => Ok(crate::record::Environment::Production),
+        _ => Err(format!("`{text}` is not `development` or `production`")),
+    }
+}
+
 /// Runs the command `cli` names, writing through `printer`; the caller prints the error.
 pub fn run(cli: Cli, printer: Printer) -> CommandResult {
     let globals = Globals {
         config: cli.config,
+        environment: cli.environment,
         verbose: cli.verbose,
         printer,
         context: context_from_environment()?,
@@ -243,5 +259,16 @@ pub async fn dispatch(command: Command, globals: Globals) -> CommandResult {
         Command::Menu(args) => Box::pin(menu::run(args, globals)).await,
         Command::Completions(args) => completions::run(args, &globals.printer),
         Command::Emulator(args) => emulator::run(args, globals).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// clap's own checks of the whole command tree (a subcommand repeating a global flag
+    /// such as `--environment` panics only when that subcommand is parsed).
+    #[test]
+    fn the_command_line_is_consistent() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
     }
 }

@@ -32,7 +32,7 @@ pub fn config_for_plan(
         &beside,
         plan.target.clone(),
         plan.endpoint.as_deref(),
-        &super::credentials::environment_overrides(&globals.printer),
+        &super::credentials::environment_overrides(globals.environment, &globals.printer),
     )
     .with_context(|| {
         format!(

@@ -31,11 +31,9 @@ pub struct Args {
 pub enum Action {
     /// Print the schema the config needs, in CloudKit's schema language (no network)
     Show,
-    /// List what the environment's schema lacks (types, fields, indexes, grants)
+    /// List what the environment's schema lacks (types, fields, indexes, grants); the
+    /// environment is the config's, or the global `--environment`
     Diff {
-        /// The environment to compare with [default: the config's]
-        #[arg(long, value_enum)]
-        environment: Option<EnvironmentArg>,
         /// Exit 0 when nothing is missing, 2 when something is
         #[arg(long)]
         detailed_exitcode: bool,
@@ -43,12 +41,6 @@ pub enum Action {
     /// Add what the development schema lacks (merged into its export, validated,
     /// imported, confirmed by a fresh export)
     Apply,
-}
-
-#[derive(Clone, Copy, Debug, clap::ValueEnum)]
-pub enum EnvironmentArg {
-    Development,
-    Production,
 }
 
 pub async fn run(args: Args, globals: &Globals) -> CommandResult {
@@ -61,15 +53,9 @@ pub async fn run(args: Args, globals: &Globals) -> CommandResult {
                 .data(&escape_lines(&schema::print(&needed)))?;
             Ok(ExitStatus::Success)
         }
-        Action::Diff {
-            environment,
-            detailed_exitcode,
-        } => {
-            let environment = match environment {
-                Some(EnvironmentArg::Development) => Environment::Development,
-                Some(EnvironmentArg::Production) => Environment::Production,
-                None => config.environment,
-            };
+        Action::Diff { detailed_exitcode } => {
+            // `--environment` (global) is applied by `load_config`.
+            let environment = config.environment;
             let (api, emulator) = connect(&config, environment).await?;
             let diff = ops::compare(&api, &needed).await;
             shutdown(emulator).await;

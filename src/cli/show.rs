@@ -117,8 +117,11 @@ fn check_target(plan: &Plan, globals: &Globals, path: &str) -> Result<(), Comman
     if globals.config.is_none() && !config_path.exists() {
         return Ok(());
     }
-    let config = crate::config::Config::load(&config_path)
+    let mut config = crate::config::Config::load(&config_path)
         .with_context(|| format!("failed to check plan `{path}` against its configuration"))?;
+    if let Some(environment) = globals.environment {
+        config.set_environment(environment);
+    }
     plan_check::check(plan, &config, Checks::Target).map_err(|mismatch| {
         CommandError::user(format_args!(
             "refusing plan `{path}`: {mismatch} (`{}`)",

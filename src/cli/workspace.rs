@@ -17,7 +17,7 @@ pub use super::read_bar::ReadBar;
 /// The configuration in force: the file (`--config`, `CKPLAN_CONFIG`, `./ckplan.yaml`)
 /// resolved with the environment's overrides.
 pub fn load_config(globals: &Globals) -> anyhow::Result<Config> {
-    let overrides = credentials::environment_overrides(&globals.printer);
+    let overrides = credentials::environment_overrides(globals.environment, &globals.printer);
     let config = Config::resolve(&globals.config_path(), &overrides)?;
     credentials::warn_about_key_file(&config, &globals.printer);
     Ok(config)

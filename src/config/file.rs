@@ -51,6 +51,26 @@ pub struct AuthFile {
     /// token itself) wins over it. Never the token itself: the config is committed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub management_token_file: Option<PathBuf>,
+    /// The key for the development environment, when it differs (CloudKit keys are per
+    /// environment): used when the environment in force is development.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub development: Option<EnvironmentKeyFile>,
+    /// The key for the production environment (see `development`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub production: Option<EnvironmentKeyFile>,
+}
+
+/// One environment's server-to-server key under `auth:`; a member it leaves out is taken
+/// from `auth:` itself.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct EnvironmentKeyFile {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
+    /// PEM file, relative to the config file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub private_key_file: Option<PathBuf>,
 }
 
 /// One data file, or several whose records are merged (a recordName must be unique

@@ -4,13 +4,17 @@
 //! and column, while per-field mistakes (an unknown type name, a reference to a type that
 //! is not configured) are collected as `Problem`s so `validate` can list them all.
 
+mod auth;
 mod file;
 mod key_line;
 mod order;
 mod problem;
 mod template;
 
-pub use file::{AuthFile, ConfigFile, FieldDetail, FieldEntry, FileList, TypeFile};
+pub use auth::{Auth, EnvironmentKeys, Key, Overrides, Secret};
+pub use file::{
+    AuthFile, ConfigFile, EnvironmentKeyFile, FieldDetail, FieldEntry, FileList, TypeFile,
+};
 pub(crate) use order::referenced_names;
 pub use order::{type_order, TypeOrder};
 pub use problem::{Origin, Place, Problem, Severity};
@@ -34,80 +38,6 @@ pub enum Endpoint {
     Url(String),
     /// The in-process emulator, storing its state in `dir`.
     Embedded { dir: PathBuf },
-}
-
-/// What wins over the file when a configuration is resolved: the values of
-/// `CKPLAN_KEY_ID`, `CKPLAN_PRIVATE_KEY_FILE`, `CKPLAN_PRIVATE_KEY` and
-/// `CKPLAN_KEY_PASSPHRASE`, which only the command line reads.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Overrides {
-    pub key_id: Option<String>,
-    /// `CKPLAN_TEAM_ID`.
-    pub team_id: Option<String>,
-    /// As given (relative to the working directory, not the config file).
-    pub private_key_file: Option<PathBuf>,
-    /// The PEM text itself (a CI secret); wins over any key file.
-    pub private_key_pem: Option<Secret>,
-    /// Decrypts an encrypted PKCS#8 key.
-    pub key_passphrase: Option<Secret>,
-}
-
-/// The server-to-server key; `Config::resolve` applies the overrides.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Auth {
-    pub key_id: Option<String>,
-    pub private_key_file: Option<PathBuf>,
-    /// `CKPLAN_PRIVATE_KEY`: the PEM text, used instead of `private_key_file` when set.
-    pub private_key_pem: Option<Secret>,
-    /// `CKPLAN_KEY_PASSPHRASE`.
-    pub key_passphrase: Option<Secret>,
-    /// Resolved against the config file's directory. The token itself is never part of
-    /// the configuration.
-    pub management_token_file: Option<PathBuf>,
-}
-
-/// Text that must never be shown (a private key, a passphrase): `Debug` says only that it is
-/// there, and there is no `Display`.
-#[derive(Clone, Default, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(text: impl Into<String>) -> Self {
-        Self(text.into())
-    }
-
-    /// The text, for the one place that uses it (loading the key).
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Secret(..)")
-    }
-}
-
-impl Auth {
-    /// Replaces the values that are given (environment variables win over the file).
-    pub fn override_with(&mut self, key_id: Option<String>, private_key_file: Option<PathBuf>) {
-        if let Some(key_id) = key_id {
-            self.key_id = Some(key_id);
-        }
-        if let Some(file) = private_key_file {
-            self.private_key_file = Some(file);
-        }
-    }
-
-    /// Applies every override the environment gives: key ID, key file, key text (which
-    /// wins over any file) and passphrase.
-    pub fn apply(&mut self, overrides: &Overrides) {
-        self.override_with(overrides.key_id.clone(), overrides.private_key_file.clone());
-        if let Some(pem) = &overrides.private_key_pem {
-            self.private_key_pem = Some(pem.clone());
-        }
-        self.key_passphrase = overrides.key_passphrase.clone();
-    }
 }
 
 /// The declared type of one field, with the referenced record type when the config names
@@ -226,6 +156,9 @@ impl Config {
     /// command line's one way to a configuration that talks to CloudKit.
     pub fn resolve(path: &Path, overrides: &Overrides) -> Result<Config, ConfigError> {
         let mut config = Self::load(path)?;
+        if let Some(environment) = overrides.environment {
+            config.set_environment(environment);
+        }
         config.auth.apply(overrides);
         if let Some(team_id) = &overrides.team_id {
             config.team_id = Some(team_id.clone());
@@ -276,6 +209,10 @@ impl Config {
         let endpoint = parse_endpoint(Some(endpoint), directory).map_err(invalid)?;
         let mut auth = Auth::default();
         auth.apply(overrides);
+        let target = Target {
+            environment: overrides.environment.unwrap_or(target.environment),
+            ..target
+        };
         Ok(Config {
             path: path.to_owned(),
             container: target.container,
@@ -288,6 +225,16 @@ impl Config {
             types: BTreeMap::new(),
             problems: Vec::new(),
         })
+    }
+
+    /// Targets `environment`, with its key from the file (`auth.development` /
+    /// `auth.production`, else `auth:`'s own). Environment variables given as overrides
+    /// still win over it ([`Config::resolve`] applies them after).
+    pub fn set_environment(&mut self, environment: Environment) {
+        self.environment = environment;
+        let key = self.auth.keys.for_environment(environment);
+        self.auth.key_id = key.key_id;
+        self.auth.private_key_file = key.private_key_file;
     }
 
     /// Mistakes in field declarations: unknown type names, reference targets that are not
@@ -405,7 +352,7 @@ fn resolve(path: &Path, text: &str, file: ConfigFile) -> Result<Config, ConfigEr
         types.insert(RecordType::new(name), type_config);
     }
     let problems = field_problems(path, text, &types);
-    Ok(Config {
+    let mut config = Config {
         path: path.to_owned(),
         container: file.container,
         team_id: file.team_id,
@@ -414,14 +361,29 @@ fn resolve(path: &Path, text: &str, file: ConfigFile) -> Result<Config, ConfigEr
         zone: file.zone,
         endpoint,
         auth: Auth {
-            key_id: auth.key_id,
-            private_key_file: auth.private_key_file.map(|p| directory.join(p)),
             management_token_file: auth.management_token_file.map(|p| directory.join(p)),
+            keys: EnvironmentKeys {
+                default: Key {
+                    key_id: auth.key_id,
+                    private_key_file: auth.private_key_file.map(|p| directory.join(p)),
+                },
+                development: auth.development.map(|k| key_in(k, directory)),
+                production: auth.production.map(|k| key_in(k, directory)),
+            },
             ..Auth::default()
         },
         types,
         problems,
-    })
+    };
+    config.set_environment(config.environment);
+    Ok(config)
+}
+
+fn key_in(key: EnvironmentKeyFile, directory: &Path) -> Key {
+    Key {
+        key_id: key.key_id,
+        private_key_file: key.private_key_file.map(|p| directory.join(p)),
+    }
 }
 
 /// `path` with `.` dropped and `..` taking back the component before it, without looking at

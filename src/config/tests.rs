@@ -459,11 +459,17 @@ fn arb_config_file() -> impl proptest::strategy::Strategy<Value = ConfigFile> {
             prop::option::of(arb_text()),
             prop::option::of(arb_text()),
             prop::option::of(arb_text()),
+            prop::option::of((prop::option::of(arb_text()), prop::option::of(arb_text()))),
         )
-            .prop_map(|(key_id, file, token_file)| AuthFile {
+            .prop_map(|(key_id, file, token_file, production)| AuthFile {
                 key_id,
                 private_key_file: file.map(PathBuf::from),
                 management_token_file: token_file.map(PathBuf::from),
+                development: None,
+                production: production.map(|(key_id, file)| crate::config::EnvironmentKeyFile {
+                    key_id,
+                    private_key_file: file.map(PathBuf::from),
+                }),
             }),
     );
     (
@@ -584,4 +590,43 @@ fn issue_20_an_unknown_or_repeated_index_names_type_and_field() {
             "{shown}"
         );
     }
+}
+
+#[test]
+fn issue_19_each_environment_takes_its_own_key_and_the_default_for_the_rest() {
+    let text = "container: iCloud.x\nenvironment: development\n\
+                auth:\n  key_id: dev-key\n  private_key_file: keys/dev.pem\n\
+                \x20 production: {key_id: prod-key, private_key_file: keys/prod.pem}\n";
+    let mut config = Config::parse(Path::new("p/ckplan.yaml"), text).unwrap();
+    assert_eq!(config.auth.key_id.as_deref(), Some("dev-key"));
+    assert_eq!(
+        config.auth.private_key_file.as_deref(),
+        Some(Path::new("p/keys/dev.pem"))
+    );
+    config.set_environment(Environment::Production);
+    assert_eq!(config.environment, Environment::Production);
+    assert_eq!(config.auth.key_id.as_deref(), Some("prod-key"));
+    assert_eq!(
+        config.auth.private_key_file.as_deref(),
+        Some(Path::new("p/keys/prod.pem"))
+    );
+    config.set_environment(Environment::Development);
+    assert_eq!(config.auth.key_id.as_deref(), Some("dev-key"));
+    // An override from the environment wins over the file's key for that environment.
+    let overrides = Overrides {
+        environment: Some(Environment::Production),
+        key_id: Some("from-ci".into()),
+        ..Overrides::default()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ckplan.yaml");
+    std::fs::write(&path, text).unwrap();
+    let resolved = Config::resolve(&path, &overrides).unwrap();
+    assert_eq!(resolved.environment, Environment::Production);
+    assert_eq!(resolved.auth.key_id.as_deref(), Some("from-ci"));
+    assert!(resolved
+        .auth
+        .private_key_file
+        .unwrap()
+        .ends_with("keys/prod.pem"));
 }

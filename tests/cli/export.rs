@@ -196,3 +196,59 @@ fn issue_19_guards_refuse_a_plan_over_its_limits_and_send_nothing() {
     let run = env.run(&["apply", "big.plan", "--max-deletes", "3"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
 }
+
+/// Issue 19, environments: `--environment production` (or `CKPLAN_ENVIRONMENT`) plans
+/// against production for one command; the plan records it, a plain apply (the config says
+/// development) refuses it, and apply to production still needs the guard.
+#[test]
+fn issue_19_environment_flag_plans_production_and_apply_keeps_the_guard() {
+    let env = Env::new();
+    env.publish();
+    let run = env.run(&["--environment", "production", "plan", "-o", "prod.plan"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let plan: serde_json::Value = serde_json::from_str(&env.read("prod.plan")).unwrap();
+    assert_eq!(plan["target"]["environment"], "production", "{plan:#}");
+    // Nothing is in production yet: every record is new there.
+    assert!(
+        run.stderr.contains("Stadium: 0 unchanged, 3 new"),
+        "{}",
+        run.stderr
+    );
+    let before = env.stats();
+    let run = env.run(&["apply", "prod.plan"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("the configuration targets"),
+        "{}",
+        run.stderr
+    );
+    let run = env
+        .ckplan()
+        .env("CKPLAN_ENVIRONMENT", "production")
+        .args(["apply", "prod.plan"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(run.stderr).unwrap();
+    assert_eq!(run.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("without --allow-production"), "{stderr}");
+    assert_eq!(crate::common::all_requests(&before, &env.stats()), 0);
+    let run = env.run(&[
+        "--environment",
+        "production",
+        "apply",
+        "prod.plan",
+        "--allow-production",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let run = env.run(&[
+        "--environment",
+        "production",
+        "plan",
+        "--detailed-exitcode",
+        "-o",
+        "again.plan",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let run = env.run(&["--environment", "staging", "plan"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+}
