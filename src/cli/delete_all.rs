@@ -41,6 +41,9 @@ pub async fn run(args: Args, globals: &Globals) -> CommandResult {
         ));
         return Ok(ExitStatus::Success);
     }
+    if let Some(warning) = referencing_fields(&config, &record_type) {
+        globals.printer.warn(warning);
+    }
     if !args.yes {
         let prompter = &globals.context.prompter;
         if !prompter.can_ask() {
@@ -75,5 +78,31 @@ pub async fn run(args: Args, globals: &Globals) -> CommandResult {
         ExitStatus::Error
     } else {
         ExitStatus::Success
+    })
+}
+
+/// The fields of other configured types that reference `record_type` (declared with
+/// `REFERENCE(Type)`) or may (a `REFERENCE` without a declared target), as a warning: their
+/// records keep dangling references, and with `DELETE_SELF` CloudKit deletes them too.
+fn referencing_fields(
+    config: &crate::config::Config,
+    record_type: &crate::record::RecordType,
+) -> Option<String> {
+    let mut fields = Vec::new();
+    for (other, type_config) in &config.types {
+        for (field, spec) in &type_config.fields {
+            let named = match &spec.target {
+                Some(target) if target == record_type => "",
+                None if spec.is_reference() => " (may: no declared target)",
+                _ => continue,
+            };
+            fields.push(format!("{other}.{field}{named}"));
+        }
+    }
+    (!fields.is_empty()).then(|| {
+        format!(
+            "other configured types reference `{record_type}`: {}; their references will dangle, and CloudKit deletes the records whose reference has action DELETE_SELF",
+            fields.join(", ")
+        )
     })
 }

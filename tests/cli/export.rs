@@ -252,3 +252,25 @@ fn issue_19_environment_flag_plans_production_and_apply_keeps_the_guard() {
     let run = env.run(&["--environment", "staging", "plan"]);
     assert_eq!(run.code, 1, "{}", run.stderr);
 }
+
+/// Issue 19: `delete-all` warns when other configured types reference the type it empties.
+#[test]
+fn issue_19_delete_all_warns_about_types_that_reference_it() {
+    let env = Env::new();
+    env.publish();
+    let config = env
+        .read("ckplan.yaml")
+        .replace("stadium: REFERENCE", "stadium: REFERENCE(Stadium)");
+    env.write("ckplan.yaml", &config);
+    let run = env.run(&["delete-all", "--type", "Stadium", "--yes"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("warning: other configured types reference `Stadium`: Team.stadium;"),
+        "{}",
+        run.stderr
+    );
+    let run = env.run(&["delete-all", "--type", "Team", "--yes"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(!run.stderr.contains("reference `Team`"), "{}", run.stderr);
+}
