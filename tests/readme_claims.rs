@@ -130,7 +130,8 @@ fn issue_13_quickstart_runs_end_to_end_with_the_embedded_emulator() {
     // The apply it suggests runs against the same config.
     assert!(
         stderr.ends_with(&format!(
-            "Saved the plan to `sportstime.plan`. Review it with `ckplan show sportstime.plan`, \
+            "Saved the plan to `sportstime.plan`. Review it with \
+             `ckplan --config {config} show sportstime.plan`, \
              then `ckplan --config {config} apply sportstime.plan`.\n"
         )),
         "{stderr}"
