@@ -9,6 +9,7 @@ pub mod outcome;
 pub mod receipt;
 pub mod resolve;
 pub mod session;
+pub mod upload;
 mod work;
 
 pub use cancel::StopFlag;

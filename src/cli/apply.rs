@@ -182,7 +182,11 @@ async fn apply_plan(
         checksum,
         Paths::beside(path, args.receipt.clone()),
         &holder,
-    )?;
+    )?
+    .with_assets(crate::apply::upload::AssetFiles {
+        directory: config.directory().to_owned(),
+        ledger_key: crate::local::asset::ledger_key(&config.endpoint_text(), &config.target()),
+    });
     if let Some(kept) = session.kept_aside() {
         apply_view::kept_aside(kept, printer);
     }

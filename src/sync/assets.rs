@@ -26,7 +26,7 @@ pub async fn learn(
     client: &Client,
 ) -> Result<(), CloudKitError> {
     let path = Ledger::path(config.directory());
-    let key = ledger_key(&config.endpoint_text(), client.target());
+    let key = ledger_key(&config.endpoint_text(), &config.target());
     let mut ledger = Ledger::load(&path);
     // Probes wanted, one per distinct file content: the token names a record and field.
     let mut probes: BTreeMap<String, (AssetToken, LocalAsset)> = BTreeMap::new();
