@@ -98,7 +98,11 @@ fn wanted(plan: &Plan, pending: &dyn Fn(&Change) -> bool) -> Vec<Wanted> {
             if let Some(FieldValue::Scalar(Value::Asset(json))) = value {
                 if let Some(asset) = LocalAsset::of(json) {
                     let field = field.to_owned();
-                    found.push(Wanted { change: index, field, asset });
+                    found.push(Wanted {
+                        change: index,
+                        field,
+                        asset,
+                    });
                 }
             }
         }
@@ -119,11 +123,20 @@ fn check(plan: &Plan, wanted: &[Wanted], directory: &Path) -> Result<(), UploadE
         };
         let bytes = std::fs::read(item.asset.path(directory)).map_err(|source| {
             let (file, record_name, field) = names();
-            UploadError::Read { file, record_name, field, source }
+            UploadError::Read {
+                file,
+                record_name,
+                field,
+                source,
+            }
         })?;
         if bytes.len() as u64 != item.asset.size || sha256_hex(&bytes) != item.asset.sha256 {
             let (file, record_name, field) = names();
-            return Err(UploadError::Changed { file, record_name, field });
+            return Err(UploadError::Changed {
+                file,
+                record_name,
+                field,
+            });
         }
     }
     Ok(())
@@ -187,7 +200,12 @@ pub async fn prepare(
                 let bytes = std::fs::read(item.asset.path(directory)).map_err(|source| {
                     let (file, field) = (item.asset.file.clone(), item.field.clone());
                     let record_name = plan.changes[item.change].record_name.as_str().to_owned();
-                    UploadError::Read { file, record_name, field, source }
+                    UploadError::Read {
+                        file,
+                        record_name,
+                        field,
+                        source,
+                    }
                 })?;
                 client
                     .upload_asset_bytes(&url, &bytes)
@@ -205,7 +223,10 @@ pub async fn prepare(
                     report.files += 1;
                     report.bytes += item.asset.size;
                     ledger.learn(&files.ledger_key, &item.asset, &asset.file_checksum);
-                    let entry = Journaled { asset, at: now_millis };
+                    let entry = Journaled {
+                        asset,
+                        at: now_millis,
+                    };
                     journaled.insert(item.asset.sha256.clone(), entry);
                 }
                 Err(error) => first_error = first_error.or(Some(error)),

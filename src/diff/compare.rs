@@ -91,7 +91,10 @@ fn assets_equal(desired: &serde_json::Value, current: &serde_json::Value) -> boo
     if let (Some(a), Some(b)) = (member(desired, "sha256"), member(current, "sha256")) {
         return a == b;
     }
-    match (member(desired, "fileChecksum"), member(current, "fileChecksum")) {
+    match (
+        member(desired, "fileChecksum"),
+        member(current, "fileChecksum"),
+    ) {
         (Some(a), Some(b)) => a == b && member(desired, "size") == member(current, "size"),
         _ => desired == current,
     }

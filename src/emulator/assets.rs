@@ -278,7 +278,12 @@ pub fn add_download_urls(records: &mut [RecordResult], base: &str) {
         let RecordResult::Record(record) = record else {
             continue;
         };
-        for field in record.fields.iter_mut().flat_map(|f| f.values_mut()).flatten() {
+        for field in record
+            .fields
+            .iter_mut()
+            .flat_map(|f| f.values_mut())
+            .flatten()
+        {
             if !field
                 .field_type
                 .as_deref()
@@ -298,11 +303,7 @@ fn with_url(asset: &mut Json, base: &str) {
     let Some(checksum) = asset.get("fileChecksum").and_then(Json::as_str) else {
         return;
     };
-    let Some(id) = STANDARD
-        .decode(checksum)
-        .ok()
-        .filter(|raw| raw.len() == 21)
-    else {
+    let Some(id) = STANDARD.decode(checksum).ok().filter(|raw| raw.len() == 21) else {
         return;
     };
     let url = format!("{base}{PREFIX}download/{}/${{f}}", hex(&id[1..]));
@@ -332,7 +333,15 @@ mod tests {
                 .as_array()
                 .unwrap()
                 .iter()
-                .map(|t| t["url"].as_str().unwrap().rsplit('/').next().unwrap().to_owned())
+                .map(|t| {
+                    t["url"]
+                        .as_str()
+                        .unwrap()
+                        .rsplit('/')
+                        .next()
+                        .unwrap()
+                        .to_owned()
+                })
                 .collect::<Vec<_>>()
         };
         let tokens = urls(&mut book);

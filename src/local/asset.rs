@@ -242,12 +242,18 @@ mod tests {
     fn a_missing_or_oversized_file_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let error = resolve(dir.path(), dir.path(), "nope.png").unwrap_err();
-        assert!(error.starts_with("failed to read asset `nope.png`"), "{error}");
+        assert!(
+            error.starts_with("failed to read asset `nope.png`"),
+            "{error}"
+        );
         let big = dir.path().join("big.bin");
         let file = std::fs::File::create(&big).unwrap();
         file.set_len(MAX_ASSET_BYTES as u64 + 1).unwrap();
         let error = resolve(dir.path(), dir.path(), "big.bin").unwrap_err();
-        assert!(error.contains("over CloudKit's 15 MB asset size limit"), "{error}");
+        assert!(
+            error.contains("over CloudKit's 15 MB asset size limit"),
+            "{error}"
+        );
         std::fs::write(dir.path().join("a.txt"), b"abc").unwrap();
         let asset = resolve(dir.path(), dir.path(), "a.txt").unwrap();
         assert_eq!(asset.size, 3);

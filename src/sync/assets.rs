@@ -31,8 +31,10 @@ pub async fn learn(
     // Probes wanted, one per distinct file content: the token names a record and field.
     let mut probes: BTreeMap<String, (AssetToken, LocalAsset)> = BTreeMap::new();
     for (record_type, records) in current {
-        let cloud: HashMap<&str, &Record> =
-            records.iter().map(|r| (r.record_name.as_str(), r)).collect();
+        let cloud: HashMap<&str, &Record> = records
+            .iter()
+            .map(|r| (r.record_name.as_str(), r))
+            .collect();
         for record in local.records(record_type) {
             for (field, asset) in local_assets(record) {
                 if ledger.checksum(&key, &asset).is_some() {
@@ -86,12 +88,15 @@ pub async fn learn(
 
 /// The local assets of `record`, by field.
 fn local_assets(record: &Record) -> impl Iterator<Item = (&str, LocalAsset)> {
-    record.fields.iter().filter_map(|(field, value)| match value {
-        FieldValue::Scalar(Value::Asset(json)) => {
-            LocalAsset::of(json).map(|asset| (field.as_str(), asset))
-        }
-        _ => None,
-    })
+    record
+        .fields
+        .iter()
+        .filter_map(|(field, value)| match value {
+            FieldValue::Scalar(Value::Asset(json)) => {
+                LocalAsset::of(json).map(|asset| (field.as_str(), asset))
+            }
+            _ => None,
+        })
 }
 
 /// The `size` of a CloudKit asset value.

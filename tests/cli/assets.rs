@@ -9,10 +9,9 @@ use serde_json::json;
 
 /// The project's config with `photo: ASSET` on stadiums.
 fn with_photos(env: &Env) {
-    let config = env.read("ckplan.yaml").replace(
-        "capacity: INT64}",
-        "capacity: INT64, photo: ASSET}",
-    );
+    let config = env
+        .read("ckplan.yaml")
+        .replace("capacity: INT64}", "capacity: INT64, photo: ASSET}");
     env.write("ckplan.yaml", &config);
 }
 
@@ -62,7 +61,9 @@ fn published_assets_download_as_the_local_bytes_and_a_replan_uploads_nothing() {
     let apply = env.run(&["apply", "out.plan"]);
     assert_eq!(apply.code, 0, "{}", apply.stderr);
     assert!(
-        apply.stderr.contains("Assets: 3 files uploaded (6000 bytes)."),
+        apply
+            .stderr
+            .contains("Assets: 3 files uploaded (6000 bytes)."),
         "{}",
         apply.stderr
     );
@@ -84,7 +85,10 @@ fn published_assets_download_as_the_local_bytes_and_a_replan_uploads_nothing() {
         let Some(FieldValue::Scalar(Value::Asset(asset))) = record.fields.get("photo") else {
             panic!("no photo: {record:?}");
         };
-        let url = asset["downloadURL"].as_str().unwrap().replace("${f}", "photo.png");
+        let url = asset["downloadURL"]
+            .as_str()
+            .unwrap()
+            .replace("${f}", "photo.png");
         assert!(url.starts_with("http://127.0.0.1:"), "{url}");
         let bytes = env
             .runtime
@@ -93,10 +97,17 @@ fn published_assets_download_as_the_local_bytes_and_a_replan_uploads_nothing() {
         assert_eq!(bytes, photo(id, 2000).as_bytes(), "stadium-{id}");
     }
 
-    assert!(plan_has_no_changes(&env), "a re-plan after apply has changes");
+    assert!(
+        plan_has_no_changes(&env),
+        "a re-plan after apply has changes"
+    );
     assert_eq!(uploads(&env), 3, "a re-plan uploaded (probed)");
     let requests = env.stats().requests;
-    assert_eq!(requests.get("assets/upload").copied(), Some(1), "{requests:?}");
+    assert_eq!(
+        requests.get("assets/upload").copied(),
+        Some(1),
+        "{requests:?}"
+    );
 }
 
 #[test]
@@ -109,7 +120,11 @@ fn a_changed_file_plans_one_update_with_sizes_and_uploads_once() {
     env.write("data/photos/2.png", &photo(22, 2100));
     let plan = env.run(&["plan", "-o", "out.plan"]);
     assert_eq!(plan.code, 0, "{}", plan.stderr);
-    assert_eq!(uploads(&env), before, "a file of another size needs no probe");
+    assert_eq!(
+        uploads(&env),
+        before,
+        "a file of another size needs no probe"
+    );
     let show = env.run(&["show", "out.plan"]);
     assert!(
         show.stdout.contains("~ photo: 2.png 2.1 KB (was 2.0 KB)"),
@@ -136,7 +151,11 @@ fn a_fresh_checkout_without_the_ledger_plans_exactly_by_probing() {
     let before = uploads(&env);
     let plan = env.run(&["plan", "-o", "out.plan"]);
     assert_eq!(plan.code, 0, "{}", plan.stderr);
-    assert_eq!(uploads(&env), before + 3, "one probe per file of CloudKit's size");
+    assert_eq!(
+        uploads(&env),
+        before + 3,
+        "one probe per file of CloudKit's size"
+    );
     let show = env.run(&["show", "out.plan"]);
     assert!(show.stdout.contains("stadium-3"), "{}", show.stdout);
     assert!(!show.stdout.contains("stadium-1"), "{}", show.stdout);
@@ -167,7 +186,10 @@ fn a_file_changed_after_planning_is_refused_with_nothing_sent() {
     );
     let after = env.stats();
     assert_eq!(after.assets.uploads, before.assets.uploads);
-    assert_eq!(after.requests.get("assets/upload"), before.requests.get("assets/upload"));
+    assert_eq!(
+        after.requests.get("assets/upload"),
+        before.requests.get("assets/upload")
+    );
     assert_eq!(after.records, 0);
 }
 
@@ -181,7 +203,10 @@ fn validate_names_the_record_and_field_of_a_missing_asset_file() {
     let text = run.stdout + &run.stderr;
     assert!(text.contains("stadium-2"), "{text}");
     assert!(text.contains("photo"), "{text}");
-    assert!(text.contains("failed to read asset `photos/2.png`"), "{text}");
+    assert!(
+        text.contains("failed to read asset `photos/2.png`"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -202,7 +227,11 @@ fn a_killed_apply_resumed_uploads_no_file_twice() {
     child.kill().unwrap();
     child.wait().unwrap();
     proxy.discard();
-    assert_eq!(env.stats().records, 200, "the first batch saved, the held one not");
+    assert_eq!(
+        env.stats().records,
+        200,
+        "the first batch saved, the held one not"
+    );
     assert_eq!(uploads(&env), 201);
     let run = env.run(&["apply", "out.plan", "--parallelism", "1"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
