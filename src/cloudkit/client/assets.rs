@@ -111,9 +111,10 @@ impl Client {
     async fn upload_once(&self, url: &str, bytes: &[u8]) -> Result<UploadedAsset, CloudKitError> {
         let operation = Endpoint::AssetsUpload;
         let _permit = self.inner.in_flight.acquire().await.ok();
-        let mut counts = self.inner.counts.lock().unwrap_or_else(|p| p.into_inner());
-        *counts.entry("assets/upload/bytes".to_owned()).or_insert(0) += 1;
-        drop(counts);
+        {
+            let mut counts = self.inner.counts.lock().unwrap_or_else(|p| p.into_inner());
+            *counts.entry("assets/upload/bytes".to_owned()).or_insert(0) += 1;
+        }
         let response = self
             .inner
             .http
