@@ -40,6 +40,27 @@ pub struct Uploaded {
     pub reused: usize,
 }
 
+impl std::fmt::Display for Uploaded {
+    /// `Assets: 2 files uploaded (27000 bytes), 1 reused from an earlier run.`
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (files, bytes) = (self.files, self.bytes);
+        let plural = |n: u64, word: &str| match n {
+            1 => format!("1 {word}"),
+            n => format!("{n} {word}s"),
+        };
+        write!(
+            f,
+            "Assets: {} uploaded ({})",
+            plural(files as u64, "file"),
+            plural(bytes, "byte")
+        )?;
+        match self.reused {
+            0 => f.write_str("."),
+            reused => write!(f, ", {reused} reused from an earlier run."),
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum UploadError {
     #[error("asset `{file}` of record `{record_name}` (field `{field}`) changed since the plan was made; nothing was sent (make a new plan)")]

@@ -231,5 +231,8 @@ async fn apply_plan(
             .context(format!("apply stopped; run `{again}` again to resume")),
         other => anyhow::Error::new(other),
     })?;
+    if applied.uploaded.files + applied.uploaded.reused > 0 {
+        printer.status(applied.uploaded);
+    }
     apply_view::finish(applied, &again, printer)
 }

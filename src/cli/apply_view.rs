@@ -109,21 +109,10 @@ pub fn finish(applied: Applied, again: &str, printer: &Printer) -> anyhow::Resul
         receipt,
         receipt_path,
         not_started,
-        uploaded,
+        uploaded: _,
     } = applied;
     let totals = &receipt.totals;
     let line = totals_line(totals, true);
-    if !quiet && uploaded.files + uploaded.reused > 0 {
-        stderrln!(
-            "Assets: {} uploaded ({}){}.",
-            plural(uploaded.files, "file"),
-            plural(uploaded.bytes as usize, "byte"),
-            match uploaded.reused {
-                0 => String::new(),
-                reused => format!(", {reused} reused from an earlier run"),
-            }
-        );
-    }
     if !quiet {
         stderrln!("Receipt: `{}`", receipt_path.display());
         let earlier = report

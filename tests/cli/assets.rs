@@ -244,3 +244,25 @@ fn a_killed_apply_resumed_uploads_no_file_twice() {
     );
     assert!(plan_has_no_changes(&env));
 }
+
+#[test]
+fn an_asset_the_config_does_not_manage_is_left_alone() {
+    let env = Env::new();
+    env.publish();
+    let config = env.read("ckplan.yaml").replace(
+        "capacity: INT64}\n",
+        "capacity: INT64}\n    ignore_fields: [banner]\n",
+    );
+    env.write("ckplan.yaml", &config);
+    let banner = env.upload_asset(b"the app's own banner");
+    env.edit("Stadium", "stadium-1", &[("banner", Some(banner))]);
+    assert!(plan_has_no_changes(&env), "the app's asset is a change");
+    let mut stadiums = crate::common::stadiums();
+    stadiums[0]["name"] = json!("Harbor Field II");
+    env.set_stadiums(&stadiums);
+    let apply = env.run(&["apply", "--auto-approve"]);
+    assert_eq!(apply.code, 0, "{}", apply.stderr);
+    let stored = env.stored_fields();
+    assert_eq!(stored["stadium-1"]["name"]["value"], "Harbor Field II");
+    assert_eq!(stored["stadium-1"]["banner"]["value"]["size"], 20);
+}
