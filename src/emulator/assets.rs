@@ -48,6 +48,9 @@ pub struct AssetBook {
     /// Upload token → when its URL expires (emulator milliseconds).
     pending: HashMap<String, i64>,
     dir: Option<PathBuf>,
+    /// `key` is the one kept in `dir` (written at the first upload: a data directory that
+    /// never saw one holds no `assets/`).
+    key_kept: bool,
     pub stats: AssetStats,
 }
 
@@ -72,18 +75,16 @@ impl AssetBook {
             blobs: HashMap::new(),
             pending: HashMap::new(),
             dir: dir.map(|d| d.join("assets")),
+            key_kept: false,
             stats: AssetStats::default(),
         };
-        let Some(dir) = book.dir.clone() else {
+        let Some(dir) = book.dir.clone().filter(|dir| dir.is_dir()) else {
             return Ok(book);
         };
-        std::fs::create_dir_all(&dir)?;
-        let key_file = dir.join("key");
-        match std::fs::read(&key_file) {
-            Ok(bytes) if bytes.len() == 32 => book.key.copy_from_slice(&bytes),
-            _ => {
-                book.key = rand::random();
-                crate::durable::write_atomically(&key_file, &book.key)?;
+        if let Ok(bytes) = std::fs::read(dir.join("key")) {
+            if bytes.len() == 32 {
+                book.key.copy_from_slice(&bytes);
+                book.key_kept = true;
             }
         }
         for entry in std::fs::read_dir(&dir)? {
@@ -147,13 +148,19 @@ impl AssetBook {
                 bytes.len()
             )));
         }
+        let internal =
+            |e: std::io::Error| RequestError::new(ServerErrorCode::InternalError, e.to_string());
+        if let (Some(dir), false) = (&self.dir, self.key_kept) {
+            std::fs::create_dir_all(dir).map_err(internal)?;
+            self.key = rand::random();
+            crate::durable::write_atomically(&dir.join("key"), &self.key).map_err(internal)?;
+            self.key_kept = true;
+        }
         let id = self.id_of(bytes);
         if !self.blobs.contains_key(&id) {
             if let Some(dir) = &self.dir {
                 let path = dir.join(format!("{}.blob", hex(&id)));
-                crate::durable::write_atomically(&path, bytes).map_err(|e| {
-                    RequestError::new(ServerErrorCode::InternalError, e.to_string())
-                })?;
+                crate::durable::write_atomically(&path, bytes).map_err(internal)?;
             }
             self.blobs.insert(id, bytes.to_vec());
         }
@@ -362,6 +369,36 @@ mod tests {
             .accept(&json!({"fileChecksum": checksum, "size": 4}))
             .is_none());
         assert!(other.accept(&first["singleFile"]).is_none());
+    }
+
+    #[test]
+    fn a_persisted_book_keeps_its_key_bytes_and_receipts_across_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut book = AssetBook::open(Some(dir.path().to_owned()), 0).unwrap();
+        assert!(
+            !dir.path().join("assets").exists(),
+            "created before an upload"
+        );
+        let body = br#"{"tokens":[{"recordType":"T","fieldName":"f"}]}"#;
+        book.request_urls(body, "http://h", 0, || "t".to_owned())
+            .unwrap();
+        let first = book.receive("t", b"kept", 1).unwrap();
+        let mut again = AssetBook::open(Some(dir.path().to_owned()), 0).unwrap();
+        assert!(again.accept(&first["singleFile"]).is_some());
+        again
+            .request_urls(body, "http://h", 0, || "u".to_owned())
+            .unwrap();
+        let second = again.receive("u", b"kept", 1).unwrap();
+        assert_eq!(first["singleFile"], second["singleFile"]);
+        let mut other = AssetBook::open(Some(tempfile::tempdir().unwrap().keep()), 0).unwrap();
+        other
+            .request_urls(body, "http://h", 0, || "v".to_owned())
+            .unwrap();
+        let elsewhere = other.receive("v", b"kept", 1).unwrap();
+        assert_ne!(
+            first["singleFile"]["fileChecksum"], elsewhere["singleFile"]["fileChecksum"],
+            "two data directories share a key"
+        );
     }
 
     #[test]
