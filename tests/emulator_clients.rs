@@ -259,6 +259,23 @@ impl Emu {
         .await
     }
 
+    /// An asset uploaded as CloudKit clients do (issue 21): `assets/upload`, then the bytes
+    /// POSTed unsigned to the URL it answers; returns the `singleFile` dictionary.
+    async fn upload(&self, bytes: &[u8]) -> Json {
+        let tokens = json!({"tokens": [{"recordType": "Thing", "fieldName": "asset"}]});
+        let reply = ok(&self.post("assets/upload", &tokens).await);
+        let url = reply["tokens"][0]["url"].as_str().unwrap();
+        let target = format!("/{}", url.splitn(4, '/').nth(3).unwrap());
+        let wire = Wire {
+            method: "POST",
+            target,
+            headers: Vec::new(),
+            body: bytes.to_vec(),
+            chunked: false,
+        };
+        ok(&self.send(wire).await)["singleFile"].clone()
+    }
+
     async fn post(&self, operation: &str, body: &Json) -> Raw {
         self.post_text(operation, &body.to_string(), Some("text/plain"))
             .await
@@ -718,12 +735,12 @@ async fn cloudykit_single_record_calls_and_error_bodies() {
 #[tokio::test]
 async fn edorphy_records_always_have_fields_and_zone_owners() {
     let emu = Emu::start().await;
+    let asset = emu.upload(b"twelve bytes").await;
     let create = json!({"operations": [
         {"operationType": "create", "record": {"recordName": "empty", "recordType": "Thing"}},
         {"operationType": "create", "record": {"recordName": "linked", "recordType": "Thing",
             "fields": {"to": {"value": {"recordName": "empty", "action": "VALIDATE"}, "type": "REFERENCE"},
-                       "asset": {"value": {"fileChecksum": "AbC=", "size": 12,
-                           "downloadURL": "https://cvws.icloud-content.com/B/x/${f}"}, "type": "ASSETID"}}}}]});
+                       "asset": {"value": asset, "type": "ASSETID"}}}}]});
     let created = ok(&emu.post("records/modify", &create).await);
     assert_eq!(created["records"][0]["fields"], json!({}));
     assert_record(&created["records"][1]);
@@ -932,7 +949,7 @@ async fn request_shapes_with_nulls_owner_names_and_untyped_values() {
             "nums": {"value": [1, 2, 3]},
             "spots": {"value": [{"latitude": 1.0, "longitude": 2.0}]},
             "when": {"value": 1_700_000_000_000_i64, "type": "TIMESTAMP"},
-            "file": {"value": {"fileChecksum": "Zm9v", "size": 3, "receipt": "r"}}}}}]});
+            "file": {"value": emu.upload(b"foo").await}}}}]});
     let created = ok(&emu.post("records/modify", &create).await);
     let record = &created["records"][0];
     assert_record(record);
@@ -960,4 +977,59 @@ async fn request_shapes_with_nulls_owner_names_and_untyped_values() {
         found["records"][0]["fields"]["refs"]["value"][0]["action"],
         "DELETE_SELF"
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// Issue 21, assets as Apple's "Uploading Assets" describes them: an upload URL per token, an
+// unsigned POST of the bytes, a receipt required to save, a downloadURL with `${f}` served
+// without authentication.
+
+#[tokio::test]
+async fn assets_save_only_with_a_receipt_and_download_as_uploaded() {
+    let emu = Emu::start().await;
+    let forged = json!({"operations": [{"operationType": "create", "record": {
+        "recordName": "a1", "recordType": "Thing",
+        "fields": {"asset": {"value": {"fileChecksum": "AQID", "size": 3}, "type": "ASSETID"}}}}]});
+    let reply = emu.post("records/modify", &forged).await;
+    assert_request_error(&reply, 400, "BAD_REQUEST");
+    let asset = emu.upload(b"the bytes").await;
+    assert_eq!(asset["size"], 9);
+    let checksum = asset["fileChecksum"].as_str().unwrap().to_owned();
+    assert_eq!(checksum.len(), 28, "21 bytes, base64");
+    // The same bytes answer the same checksum.
+    assert_eq!(emu.upload(b"the bytes").await["fileChecksum"], checksum);
+    let create = json!({"operations": [{"operationType": "create", "record": {
+        "recordName": "a1", "recordType": "Thing",
+        "fields": {"asset": {"value": asset, "type": "ASSETID"}}}}]});
+    let created = ok(&emu.post("records/modify", &create).await);
+    let saved = &created["records"][0]["fields"]["asset"]["value"];
+    assert_eq!(saved["fileChecksum"], checksum);
+    assert!(saved.get("receipt").is_none(), "{saved}");
+    let found = ok(&emu
+        .post(
+            "records/lookup",
+            &json!({"records": [{"recordName": "a1"}]}),
+        )
+        .await);
+    let url = found["records"][0]["fields"]["asset"]["value"]["downloadURL"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(url.ends_with("/${f}"), "{url}");
+    let target = format!(
+        "/{}",
+        url.replace("${f}", "a.bin").splitn(4, '/').nth(3).unwrap()
+    );
+    let wire = Wire {
+        method: "GET",
+        target,
+        headers: Vec::new(),
+        body: Vec::new(),
+        chunked: false,
+    };
+    let download = emu.send(wire).await;
+    assert_eq!(download.status, 200);
+    assert_eq!(download.body, b"the bytes");
+    let stats = emu.running.stats().assets;
+    assert_eq!((stats.uploads, stats.bytes, stats.downloads), (2, 18, 1));
 }

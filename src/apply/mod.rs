@@ -10,6 +10,7 @@ pub mod outcome;
 pub mod receipt;
 pub mod resolve;
 pub mod session;
+pub mod upload;
 mod work;
 
 pub use cancel::StopFlag;

@@ -79,6 +79,8 @@ pub enum SessionError {
     },
     #[error(transparent)]
     Journal(#[from] JournalError),
+    #[error(transparent)]
+    Assets(#[from] super::upload::UploadError),
     #[error("failed to move `{}` aside", path.display())]
     MoveAside {
         path: PathBuf,
@@ -131,6 +133,8 @@ pub struct Session<'p> {
     paths: Paths,
     replay: Replay,
     kept_aside: Option<KeptAside>,
+    /// Where asset files are; `None`: a plan with local assets is applied without them.
+    assets: Option<super::upload::AssetFiles>,
     _lock: FileLock,
 }
 
@@ -142,6 +146,8 @@ pub struct Applied {
     pub receipt_path: PathBuf,
     /// Planned changes no run has sent (stopped early).
     pub not_started: usize,
+    /// Asset files this run uploaded.
+    pub uploaded: super::upload::Uploaded,
 }
 
 impl<'p> Session<'p> {
@@ -181,8 +187,15 @@ impl<'p> Session<'p> {
             paths,
             replay,
             kept_aside,
+            assets: None,
             _lock: lock,
         })
+    }
+
+    /// Uploads the plan's local asset files from `files` before its records are written.
+    pub fn with_assets(mut self, files: super::upload::AssetFiles) -> Self {
+        self.assets = Some(files);
+        self
     }
 
     pub fn paths(&self) -> &Paths {
@@ -239,10 +252,24 @@ impl<'p> Session<'p> {
         cancel: &StopFlag,
     ) -> Result<Applied, SessionError> {
         let started_at = options.clock.timestamp();
+        let (uploaded_plan, uploaded) = match &self.assets {
+            Some(files) => {
+                let done = &self.replay.done;
+                let pending = |c: &Change| {
+                    !done
+                        .get(&super::work::key(c))
+                        .is_some_and(|o| !matches!(o, Outcome::Failed { .. }))
+                };
+                let journal = self.paths.journal.with_extension("journal.uploads.json");
+                let now = options.clock.now().timestamp_millis();
+                super::upload::prepare(self.plan, &pending, client, files, &journal, now).await?
+            }
+            None => (None, Default::default()),
+        };
         let mut journal = Journal::open(&self.paths.journal)?;
         journal.append(&Entry::start(&self.checksum, started_at, client.key_id()))?;
         let report = execute(
-            self.plan,
+            uploaded_plan.as_ref().unwrap_or(self.plan),
             client,
             options,
             self.replay,
@@ -276,6 +303,7 @@ impl<'p> Session<'p> {
             report,
             receipt,
             receipt_path: self.paths.receipt,
+            uploaded,
         })
     }
 }

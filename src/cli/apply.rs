@@ -184,7 +184,11 @@ async fn apply_plan(
         checksum,
         Paths::beside(path, args.receipt.clone()),
         &holder,
-    )?;
+    )?
+    .with_assets(crate::apply::upload::AssetFiles {
+        directory: config.directory().to_owned(),
+        ledger_key: crate::local::asset::ledger_key(&config.endpoint_text(), &config.target()),
+    });
     if let Some(kept) = session.kept_aside() {
         apply_view::kept_aside(kept, printer);
     }
@@ -229,5 +233,8 @@ async fn apply_plan(
             .context(format!("apply stopped; run `{again}` again to resume")),
         other => anyhow::Error::new(other),
     })?;
+    if applied.uploaded.files + applied.uploaded.reused > 0 {
+        printer.status(applied.uploaded);
+    }
     apply_view::finish(applied, &again, printer)
 }

@@ -109,6 +109,7 @@ pub fn finish(applied: Applied, again: &str, printer: &Printer) -> anyhow::Resul
         receipt,
         receipt_path,
         not_started,
+        uploaded: _,
     } = applied;
     let totals = &receipt.totals;
     let line = totals_line(totals, true);

@@ -94,7 +94,8 @@ pub struct TypeFile {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub record_name: Option<String>,
     /// CloudKit type of each field: `STRING`, `INT64`, `DOUBLE`, `TIMESTAMP`, `BYTES`,
-    /// `LOCATION`, `ASSETID`, `REFERENCE` (optionally `REFERENCE(Type)`), or `<TYPE>_LIST`;
+    /// `LOCATION`, `ASSET` (a file, relative to the data file; `ASSETID` also), `REFERENCE`
+    /// (optionally `REFERENCE(Type)`), or `<TYPE>_LIST`;
     /// or `{type: TYPE, indexes: [QUERYABLE, SORTABLE, SEARCHABLE]}` to declare the
     /// field's indexes in the schema (`ckplan schema show`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]

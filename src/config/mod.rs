@@ -525,6 +525,12 @@ pub fn parse_field_spec(text: &str) -> FieldSpec {
         },
         None => (trimmed, None),
     };
+    // `ASSET` is the schema's name of the field type CloudKit's records call `ASSETID`.
+    let base = match base {
+        "ASSET" => "ASSETID",
+        "ASSET_LIST" => "ASSETID_LIST",
+        other => other,
+    };
     let Some(field_type) = FieldType::parse_known(base) else {
         return unknown();
     };

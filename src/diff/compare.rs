@@ -77,8 +77,26 @@ fn elements_equal(a: &Value, b: &Value, rules: &CompareRules) -> bool {
             let within = |x: f64, y: f64| (x - y).abs() <= rules.location_tolerance + FLOAT_SLACK;
             within(a.latitude, b.latitude) && within(a.longitude, b.longitude)
         }
-        (Value::Asset(a), Value::Asset(b)) => a == b,
+        (Value::Asset(a), Value::Asset(b)) => assets_equal(a, b),
         _ => false,
+    }
+}
+
+/// ASSET (issue 21): two local files by their SHA-256; otherwise by `fileChecksum` and
+/// `size`, never by `downloadURL` (minted per read) or `receipt` (per upload). A local file
+/// carries a `fileChecksum` only where one was learned for its bytes (`sync::assets`), so
+/// one whose checksum is unknown differs from every CloudKit asset.
+fn assets_equal(desired: &serde_json::Value, current: &serde_json::Value) -> bool {
+    let member = |json: &serde_json::Value, key: &str| json.get(key).cloned();
+    if let (Some(a), Some(b)) = (member(desired, "sha256"), member(current, "sha256")) {
+        return a == b;
+    }
+    match (
+        member(desired, "fileChecksum"),
+        member(current, "fileChecksum"),
+    ) {
+        (Some(a), Some(b)) => a == b && member(desired, "size") == member(current, "size"),
+        _ => desired == current,
     }
 }
 

@@ -122,10 +122,12 @@ fn reset(shared: &Shared) -> Reply {
         persister,
         stats,
         log,
+        assets,
         ..
     } = &mut *state;
     store.clear();
     *stats = Default::default();
+    assets.stats = Default::default();
     log.clear();
     if let Some(persister) = persister {
         if let Err(error) = persister.reset(store) {

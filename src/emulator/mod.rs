@@ -107,6 +107,7 @@
 //!   no `lookupInfo` or `nameComponents`: S2S callers are not discoverable).
 
 mod admin;
+pub mod assets;
 mod clock;
 mod domain;
 mod faults;
@@ -252,6 +253,9 @@ pub struct Stats {
     #[serde(default)]
     pub per_operation: BTreeMap<String, BTreeMap<String, u64>>,
     pub faults: FaultStats,
+    /// Asset uploads (files and bytes received) and downloads.
+    #[serde(default)]
+    pub assets: assets::AssetStats,
     /// Records currently stored, all scopes together.
     pub records: u64,
 }
@@ -287,6 +291,8 @@ struct State {
     /// The schema API's schemas; saved to `schema_file` (in `--data DIR`) on change.
     schemas: schema_book::SchemaBook,
     schema_file: Option<PathBuf>,
+    /// Uploaded asset bytes, open upload URLs, the checksum key.
+    assets: assets::AssetBook,
 }
 
 /// The schema API's file in a data directory.
@@ -314,6 +320,8 @@ struct Shared {
     clock: Clock,
     gzip: bool,
     management_token: Option<ManagementToken>,
+    /// `http://127.0.0.1:PORT`: where upload and download URLs point.
+    base_url: String,
 }
 
 impl Shared {
@@ -325,6 +333,7 @@ impl Shared {
         let state = self.lock();
         let mut stats = state.stats.clone();
         stats.records = state.store.record_count() as u64;
+        stats.assets = state.assets.stats.clone();
         stats
     }
 }
@@ -407,6 +416,7 @@ pub async fn start(config: EmulatorConfig) -> anyhow::Result<RunningEmulator> {
         }
         _ => schema_book::SchemaBook::default(),
     };
+    let assets = assets::AssetBook::open(config.data_dir.clone(), config.seed)?;
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
     let shared = Arc::new(Shared {
@@ -419,6 +429,7 @@ pub async fn start(config: EmulatorConfig) -> anyhow::Result<RunningEmulator> {
             faults: faults::Injector::new(config.faults),
             schemas,
             schema_file,
+            assets,
         }),
         keys: config.keys,
         clock_skew: config.clock_skew,
@@ -426,6 +437,7 @@ pub async fn start(config: EmulatorConfig) -> anyhow::Result<RunningEmulator> {
         clock: config.clock,
         gzip: config.gzip,
         management_token: config.management_token,
+        base_url: format!("http://{addr}"),
     });
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let task = tokio::spawn(routes::serve(listener, shared.clone(), stopped));

@@ -17,7 +17,7 @@ pub type Reply = Response<Full<Bytes>>;
 pub use crate::cloudkit::wire::Endpoint;
 
 /// The operations the emulator serves; any other is an unknown route (404).
-const SERVED: [Endpoint; 7] = [
+const SERVED: [Endpoint; 8] = [
     Endpoint::Query,
     Endpoint::Lookup,
     Endpoint::Modify,
@@ -25,6 +25,7 @@ const SERVED: [Endpoint; 7] = [
     Endpoint::ZonesLookup,
     Endpoint::UsersCaller,
     Endpoint::UsersCurrent,
+    Endpoint::AssetsUpload,
 ];
 
 /// GET endpoints also take POST; the others take POST only.

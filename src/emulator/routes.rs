@@ -88,6 +88,9 @@ async fn handle_to_end(shared: Arc<Shared>, request: Request<Incoming>) -> Resul
     let path = request.uri().path().to_owned();
     let query = request.uri().query().map(str::to_owned);
     let headers = request.headers().clone();
+    if path.starts_with(super::assets::PREFIX) {
+        return Ok(asset_route(&shared, &method, &path, request.into_body(), at).await);
+    }
     let accepts_gzip = shared.gzip && protocol::accepts_gzip(&headers);
     let limited = http_body_util::Limited::new(request.into_body(), protocol::MAX_REQUEST_BYTES);
     let mut trace = Trace::default();
@@ -415,6 +418,15 @@ fn read(
                 "users": [{"userRecordName": user_record_name}],
             })))
         }
+        Endpoint::AssetsUpload => {
+            let mut state = shared.lock();
+            let State {
+                assets, entropy, ..
+            } = &mut *state;
+            let now = shared.clock.now_millis();
+            let reply = assets.request_urls(body, &shared.base_url, now, || entropy.uuid())?;
+            Ok(protocol::json_reply(&reply))
+        }
         other => Err(internal(&format!("`{other}` is not served"))),
     }
 }
@@ -441,8 +453,9 @@ fn lookup(
         .iter()
         .filter(|o| matches!(o, ReadOutcome::Failed(f) if f.code != ServerErrorCode::NotFound))
         .count() as u64;
-    let records = translate::lookup_results(&found, &request, store.user_record_name());
+    let mut records = translate::lookup_results(&found, &request, store.user_record_name());
     drop(state);
+    super::assets::add_download_urls(&mut records, &shared.base_url);
     Ok(protocol::records_reply(&records))
 }
 
@@ -502,7 +515,8 @@ fn query(
         Some(PageFault::SkipOne) => stats.faults.pages_skipped += 1,
         None => {}
     }
-    let reply = translate::query_response(&page, request, store.user_record_name());
+    let mut reply = translate::query_response(&page, request, store.user_record_name());
+    super::assets::add_download_urls(&mut reply.records, &shared.base_url);
     Ok((reply, page.fault))
 }
 
@@ -515,7 +529,8 @@ fn modify(
     scope: &Scope,
     request: &ModifyRequest,
 ) -> Result<ModifyOutcome, RequestError> {
-    let batch = translate::write_batch(request)?;
+    let mut batch = translate::write_batch(request)?;
+    super::assets::accept_fields(&shared.lock().assets, &mut batch)?;
     let now = shared.clock.now_millis();
     let (outcomes, pending, user_record_name) = apply_modify(shared, scope, &batch, now)?;
     if let Some(pending) = pending {
@@ -528,7 +543,8 @@ fn modify(
         .filter(|o| o.outcome == "THROTTLED")
         .count() as u64;
     shared.lock().stats.faults.records_throttled += throttled;
-    let results = translate::modify_results(&outcomes, request, &user_record_name);
+    let mut results = translate::modify_results(&outcomes, request, &user_record_name);
+    super::assets::add_download_urls(&mut results, &shared.base_url);
     Ok((protocol::records_reply(&results), operations, fault))
 }
 
@@ -591,4 +607,69 @@ fn count(
 
 fn internal(error: &dyn std::fmt::Display) -> RequestError {
     RequestError::new(ServerErrorCode::InternalError, error.to_string())
+}
+
+/// The unsigned asset URLs on the emulator's own address: `POST /_assets/upload/{token}`
+/// with the raw bytes (up to the asset limit, a fault may refuse it first as any request),
+/// and `GET /_assets/download/{id}/{file name}`.
+async fn asset_route(
+    shared: &Shared,
+    method: &Method,
+    path: &str,
+    body: Incoming,
+    at: i64,
+) -> Reply {
+    use super::assets::{MAX_ASSET_BYTES, PREFIX};
+    let rest = &path[PREFIX.len()..];
+    let mut trace = Trace::default();
+    let reply = if let (&Method::POST, Some(token)) = (method, rest.strip_prefix("upload/")) {
+        trace.endpoint = Some("assets/upload/bytes");
+        let fault = shared.lock().faults.request(false);
+        match fault {
+            Some(fault) => refuse(shared, fault, &mut trace),
+            None => {
+                let limited = http_body_util::Limited::new(body, MAX_ASSET_BYTES + 1);
+                match limited.collect().await {
+                    Ok(collected) => {
+                        let bytes = collected.to_bytes();
+                        let now = shared.clock.now_millis();
+                        let received = shared.lock().assets.receive(token, &bytes, now);
+                        match received {
+                            Ok(reply) => protocol::json_reply(&reply),
+                            Err(error) => fail(shared, &mut trace, &error, None),
+                        }
+                    }
+                    Err(_) => {
+                        let error = RequestError::bad_request(format!(
+                            "asset over the limit of {MAX_ASSET_BYTES} bytes"
+                        ));
+                        fail(shared, &mut trace, &error, None)
+                    }
+                }
+            }
+        }
+    } else if let (&Method::GET, Some(file)) = (method, rest.strip_prefix("download/")) {
+        trace.endpoint = Some("assets/download");
+        let id = file.split('/').next().unwrap_or_default();
+        let bytes = shared.lock().assets.download(id);
+        match bytes {
+            Some(bytes) => hyper::Response::builder()
+                .header(hyper::header::CONTENT_TYPE, "application/octet-stream")
+                .body(http_body_util::Full::new(Bytes::from(bytes)))
+                .unwrap_or_else(|_| protocol::too_large_reply()),
+            None => {
+                let error = RequestError::new(ServerErrorCode::NotFound, "asset not found");
+                fail(shared, &mut trace, &error, None)
+            }
+        }
+    } else {
+        let error = RequestError::new(ServerErrorCode::NotFound, "unknown asset URL");
+        fail(shared, &mut trace, &error, None)
+    };
+    if let Some(endpoint) = trace.endpoint {
+        count(shared, |state| &mut state.stats.requests, endpoint);
+    }
+    let status = reply.status().as_u16().to_string();
+    record(shared, at, method, path, &status, trace);
+    reply
 }

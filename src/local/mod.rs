@@ -3,6 +3,7 @@
 //! record and field; cross-record checks (duplicate names, dangling references) run once
 //! everything is loaded.
 
+pub mod asset;
 mod convert;
 mod formats;
 mod strict;
@@ -253,6 +254,7 @@ pub fn load_all(config: &Config) -> LocalData {
             })
             .collect(),
     };
+    asset::resolve_all(config.directory(), &mut data);
     let dangling = dangling_references(config, &data);
     for (record_type, problems) in dangling {
         if let Some(loaded) = data.types.get_mut(&record_type) {

@@ -100,6 +100,10 @@ fn decode_element(t: ScalarType, json: &Json) -> Result<Value, String> {
         ScalarType::Location => decode_location(json),
         ScalarType::AssetId => match json {
             Json::Object(_) => Ok(Value::Asset(Box::new(json.clone()))),
+            // A file, relative to the data file: resolved by `asset::resolve_all`.
+            Json::String(path) if !path.is_empty() => Ok(Value::Asset(Box::new(
+                serde_json::json!({ super::asset::WRITTEN: path }),
+            ))),
             _ => Err(mismatch(t, json)),
         },
     }
@@ -416,8 +420,8 @@ mod tests {
             Ok(FieldValue::Scalar(Value::Asset(Box::new(asset))))
         );
         assert_eq!(
-            decode_as("ASSETID", json!("abc")),
-            Err("expected ASSETID, found string \"abc\"".into())
+            decode_as("ASSETID", json!(1)),
+            Err("expected ASSETID, found number 1".into())
         );
         assert_eq!(
             decode_as("DOUBLE", json!(-0.5)),

@@ -12,6 +12,11 @@ mod value;
 pub use codec::TypedValue;
 pub use target::{Database, Environment, Target};
 pub use timestamp::{Timestamp, TimestampError};
+/// The largest asset file: 15 MB, read as 15,000,000 bytes (Apple, CloudKit Web Services
+/// Reference, "Uploading Assets": "maximum file size is 15 MB"; its "Data Size Limits" page
+/// says 50 MB: the stricter of the two, see `docs/protocol.md`).
+pub const MAX_ASSET_BYTES: usize = 15_000_000;
+
 pub use value::{FieldType, FieldValue, Location, Reference, ScalarType, Value, ValueError};
 
 use serde::{Deserialize, Serialize};

@@ -271,6 +271,16 @@ impl Renderer {
             }
             return;
         }
+        // An asset file (issue 21): its name and size, and the size CloudKit holds.
+        if let Some(file) = asset_file_text(new) {
+            let was = match old {
+                FieldValue::Scalar(Value::Asset(asset)) => asset_size_text(asset),
+                other => Some(value_text(other)),
+            };
+            let was = was.map_or_else(String::new, |was| format!(" (was {was})"));
+            let _ = writeln!(out, "    ~ {name}: {}{was}", self.paint(&file, green));
+            return;
+        }
         // A reference change may be one of action or zone only: state both sides in full.
         let text = match holds_reference(old) || holds_reference(new) {
             true => |value: &FieldValue| render_value(value, true),
@@ -375,11 +385,36 @@ fn element_text(value: &Value, full: bool) -> String {
         }
         Value::Reference(reference) => reference_text(reference, full),
         Value::Location(location) => format!("({}, {})", location.latitude, location.longitude),
+        Value::Asset(asset) if asset.get("sha256").is_some() => {
+            asset_file_text(&FieldValue::Scalar(value.clone())).unwrap_or_default()
+        }
         Value::Asset(asset) => match asset.get("fileChecksum").and_then(|c| c.as_str()) {
             Some(checksum) => format!("asset {checksum}"),
             None => "asset".to_owned(),
         },
     }
+}
+
+/// `team-7.png 18.2 KB`: a local asset's file name and size (never its bytes).
+fn asset_file_text(value: &FieldValue) -> Option<String> {
+    let FieldValue::Scalar(Value::Asset(asset)) = value else {
+        return None;
+    };
+    asset.get("sha256")?;
+    let file = asset.get("file")?.as_str()?;
+    let name = file.rsplit('/').next().unwrap_or(file);
+    let size = asset_size_text(asset).unwrap_or_default();
+    Some(format!("{} {size}", escape(name)))
+}
+
+/// `18.2 KB` (1 KB = 1,000 bytes), `940 bytes`, `3.1 MB`.
+fn asset_size_text(asset: &serde_json::Value) -> Option<String> {
+    let size = asset.get("size")?.as_u64()?;
+    Some(match size {
+        0..=999 => plural(size as usize, "byte"),
+        1_000..=999_999 => format!("{:.1} KB", size as f64 / 1e3),
+        _ => format!("{:.1} MB", size as f64 / 1e6),
+    })
 }
 
 fn quoted(text: &str) -> String {

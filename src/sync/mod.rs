@@ -5,6 +5,7 @@
 //! (queries are eventually consistent, lookups by ID are not), compare, and gather what a
 //! plan records about its inputs.
 
+pub mod assets;
 mod confirm;
 pub mod connect;
 pub mod doctor;
@@ -271,6 +272,7 @@ pub async fn survey(
         Some(&local),
         &current.records,
     ));
+    assets::learn(config, &mut local, &current.records, client).await?;
     let mut diffs = compare(config, &mut local, current.records);
     let name_clashes = confirm::confirm_differences(client, config, &mut diffs).await?;
     Ok(Survey {

@@ -127,9 +127,7 @@ fn issue_19_export_refuses_to_overwrite_without_force_and_names_an_asset_field()
     let run = env.run(&["export", "--type", "Stadium", "-o", "adopted", "--force"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
 
-    let asset = FieldValue::Scalar(Value::Asset(Box::new(serde_json::json!({
-        "fileChecksum": "AQID", "size": 3, "receipt": "r"
-    }))));
+    let asset = env.upload_asset(b"abc");
     env.seed(&[Record::new("Stadium", "stadium-9").with_field("photo", asset)]);
     let run = env.run(&["export", "--type", "Stadium", "-o", "with-asset"]);
     assert_eq!(run.code, 1, "{}", run.stderr);

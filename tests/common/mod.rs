@@ -378,6 +378,23 @@ impl Env {
     }
 
     /// A client of the same target with the same key: the second writer.
+    /// `bytes` uploaded as an asset with the second writer (issue 21): the field value a
+    /// record saves, `{fileChecksum, size, receipt}`.
+    pub fn upload_asset(&self, bytes: &[u8]) -> FieldValue {
+        let writer = self.writer();
+        let token = ckplan::cloudkit::client::AssetToken {
+            record_name: None,
+            record_type: "Stadium".to_owned(),
+            field_name: "photo".to_owned(),
+        };
+        let uploaded = self.runtime.block_on(async {
+            let urls = writer.asset_upload_urls(&[token]).await.unwrap();
+            writer.upload_asset_bytes(&urls[0], bytes).await.unwrap()
+        });
+        let value = serde_json::to_value(uploaded).unwrap();
+        FieldValue::Scalar(ckplan::record::Value::Asset(Box::new(value)))
+    }
+
     pub fn writer(&self) -> Client {
         self.writer_for(CONTAINER, Environment::Development)
     }

@@ -127,6 +127,10 @@ impl Classify for SessionError {
             SessionError::Lock { .. } => ErrorKind::Internal,
             SessionError::Journal(error) => Classify::kind(error),
             SessionError::Apply(error) => Classify::kind(error),
+            SessionError::Assets(crate::apply::upload::UploadError::Upload { source, .. }) => {
+                Classify::kind(source)
+            }
+            SessionError::Assets(_) => ErrorKind::User,
             SessionError::MoveAside { .. } | SessionError::WriteReceipt { .. } => {
                 ErrorKind::Internal
             }
@@ -161,6 +165,9 @@ impl Classify for SessionError {
             )],
             SessionError::Journal(error) => Classify::hints(error),
             SessionError::Apply(error) => Classify::hints(error),
+            SessionError::Assets(crate::apply::upload::UploadError::Upload { source, .. }) => {
+                Classify::hints(source)
+            }
             _ => Vec::new(),
         }
     }

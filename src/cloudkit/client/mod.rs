@@ -4,11 +4,13 @@
 //! record operations ckplan needs: a paginated query, chunked lookups and modify batches whose
 //! results come back typed, in request order.
 
+mod assets;
 mod limits;
 mod partition;
 mod records;
 mod resend;
 
+pub use assets::{AssetToken, UploadedAsset};
 pub use partition::{split as split_created, CreatedRange, PartitionedRead};
 pub use records::{Lookup, OperationResult, RecordFailure};
 

@@ -180,6 +180,23 @@ fn scalars_compare_by_value_and_type() {
     };
     assert!(equal(asset("abc"), asset("abc")));
     assert!(!equal(asset("abc"), asset("abd")));
+    // Issue 21: a downloadURL (minted per read) and a receipt never make a difference; a
+    // local file compares by the checksum learned for it, and without one it differs.
+    let fetched = FieldValue::Scalar(Value::Asset(Box::new(serde_json::json!({
+        "fileChecksum": "abc", "size": 10, "downloadURL": "http://h/x/${f}",
+    }))));
+    assert!(equal(asset("abc"), fetched.clone()));
+    let local = |learned: Option<&str>| {
+        let mut json = serde_json::json!({"file": "a.png", "size": 10, "sha256": "00"});
+        if let Some(checksum) = learned {
+            json["fileChecksum"] = serde_json::json!(checksum);
+        }
+        FieldValue::Scalar(Value::Asset(Box::new(json)))
+    };
+    assert!(equal(local(Some("abc")), fetched.clone()));
+    assert!(!equal(local(Some("abd")), fetched.clone()));
+    assert!(!equal(local(None), fetched));
+    assert!(equal(local(None), local(Some("abc"))));
     let unknown = |v| FieldValue::Unknown {
         type_name: "BOOLEAN".into(),
         value: Box::new(serde_json::json!(v)),
