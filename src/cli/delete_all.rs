@@ -93,7 +93,8 @@ fn referencing_fields(
         for (field, spec) in &type_config.fields {
             let named = match &spec.target {
                 Some(target) if target == record_type => "",
-                None if spec.is_reference() => " (may: no declared target)",
+                // A field of the type being emptied goes with it.
+                None if spec.is_reference() && other != record_type => " (may: no declared target)",
                 _ => continue,
             };
             fields.push(format!("{other}.{field}{named}"));

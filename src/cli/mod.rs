@@ -155,13 +155,16 @@ pub struct Globals {
 }
 
 impl Globals {
-    /// A `ckplan` command line to suggest: the `--config` this run was given (or
-    /// `CKPLAN_CONFIG`), then `args`, every word shell-quoted.
+    /// A `ckplan` command line to suggest: the `--config` and `--environment` this run was
+    /// given (or `CKPLAN_CONFIG`, `CKPLAN_ENVIRONMENT`), then `args`, every word shell-quoted.
     pub fn command_line(&self, args: &[&str]) -> String {
         let config = self.config.as_ref().map(|path| path.display().to_string());
         let mut words: Vec<&str> = Vec::new();
         if let Some(config) = &config {
             words.extend(["--config", config.as_str()]);
+        }
+        if let Some(environment) = self.environment {
+            words.extend(["--environment", environment.as_str()]);
         }
         words.extend_from_slice(args);
         crate::render::shell_command(&words)

@@ -78,7 +78,8 @@ pub fn run(args: Args, globals: &Globals) -> CommandResult {
                 summary_only: args.summary,
                 types: args.types.clone(),
                 unchanged_fields: globals.verbose > 0,
-                plan_path: args.plan.display().to_string(),
+                full_plan_command: globals
+                    .command_line(&["show", &args.plan.display().to_string()]),
                 budget: markdown::COMMENT_BUDGET,
             },
         ),

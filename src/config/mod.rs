@@ -338,9 +338,9 @@ fn resolve(path: &Path, text: &str, file: ConfigFile) -> Result<Config, ConfigEr
             message,
         }
     };
-    if file.container.trim().is_empty() {
+    if let Some(problem) = crate::record::container_problem(&file.container) {
         let line = key_line::top_level(text, "container");
-        return Err(invalid(line)("`container` is empty".into()));
+        return Err(invalid(line)(problem));
     }
     let endpoint = parse_endpoint(file.endpoint.as_deref(), directory)
         .map_err(invalid(key_line::top_level(text, "endpoint")))?;

@@ -10,7 +10,7 @@ mod timestamp;
 mod value;
 
 pub use codec::TypedValue;
-pub use target::{Database, Environment, Target};
+pub use target::{container_problem, Database, Environment, Target};
 pub use timestamp::{Timestamp, TimestampError};
 /// The largest asset file: 15 MB, read as 15,000,000 bytes (Apple, CloudKit Web Services
 /// Reference, "Uploading Assets": "maximum file size is 15 MB"; its "Data Size Limits" page

@@ -64,3 +64,23 @@ impl fmt::Display for Target {
         )
     }
 }
+
+/// Why `container` is not a CloudKit container identifier ckplan accepts (`iCloud.` and a
+/// reverse-DNS name: ASCII letters, digits, `.`, `-` and `_`), `None` when it is. It goes
+/// into every request's path (`/database/1/{container}/…`), so a `/`, `?` or `%` there
+/// would send a request somewhere else than the target says — to production, say.
+pub fn container_problem(container: &str) -> Option<String> {
+    if container.trim().is_empty() {
+        return Some("`container` is empty".to_owned());
+    }
+    let bad = container
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_')));
+    bad.map(|c| {
+        format!(
+            "container `{}` holds `{}`; a CloudKit container identifier is letters, digits, `.`, `-` and `_` (such as `iCloud.com.example.App`)",
+            container.escape_debug(),
+            c.escape_debug()
+        )
+    })
+}

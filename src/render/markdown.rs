@@ -28,8 +28,9 @@ pub struct MarkdownOptions {
     pub types: Vec<String>,
     /// List the fields each update leaves as they are.
     pub unchanged_fields: bool,
-    /// The plan file, for the pointer under a cut plan.
-    pub plan_path: String,
+    /// The command that shows the full plan, for the pointer under a cut plan (already a
+    /// shell command line: `ckplan --config … show PLAN`).
+    pub full_plan_command: String,
     /// At most this many characters (a comment's limit).
     pub budget: usize,
 }
@@ -109,6 +110,16 @@ pub fn plan(plan: &Plan, options: &MarkdownOptions) -> String {
     if let (Some(line), OrphanFate::Kept) = (summary::orphan_line(orphans, fate), fate) {
         let _ = writeln!(out, "\n{}", inert_sentence(&line));
     }
+    let referenced = summary::referenced_orphan_lines(plan);
+    if !referenced.is_empty() {
+        // Record names from CloudKit: inside a fence, like every other untrusted text.
+        let text = referenced.join("\n");
+        let fence = fence_for(&text);
+        let _ = writeln!(
+            out,
+            "\n<details><summary>Orphans kept or deleted because records reference them</summary>\n\n{fence}text\n{text}\n{fence}\n\n</details>"
+        );
+    }
     if options.summary_only {
         return out;
     }
@@ -180,7 +191,7 @@ pub fn plan(plan: &Plan, options: &MarkdownOptions) -> String {
             "\n{} more {} not shown (cut to fit a comment); review the full plan with {}.",
             left,
             if left == 1 { "change" } else { "changes" },
-            code_span(&format!("ckplan show {}", options.plan_path))
+            code_span(&options.full_plan_command)
         );
     }
     out

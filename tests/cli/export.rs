@@ -206,6 +206,13 @@ fn issue_19_environment_flag_plans_production_and_apply_keeps_the_guard() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     let plan: serde_json::Value = serde_json::from_str(&env.read("prod.plan")).unwrap();
     assert_eq!(plan["target"]["environment"], "production", "{plan:#}");
+    // The suggested apply carries the environment it was planned for.
+    assert!(
+        run.stderr
+            .contains("`ckplan --environment production apply prod.plan`"),
+        "{}",
+        run.stderr
+    );
     // Nothing is in production yet: every record is new there.
     assert!(
         run.stderr.contains("Stadium: 0 unchanged, 3 new"),
@@ -271,4 +278,32 @@ fn issue_19_delete_all_warns_about_types_that_reference_it() {
     let run = env.run(&["delete-all", "--type", "Team", "--yes"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(!run.stderr.contains("reference `Team`"), "{}", run.stderr);
+}
+
+/// A container name is part of every request's path: one holding `/` or `?` could route a
+/// write to another environment than the config says (past the production guard). Refused
+/// where the config is read, naming the line, and nothing is sent.
+#[test]
+fn issue_19_a_container_that_would_leave_its_path_is_refused() {
+    let env = Env::new();
+    let config = env.read("ckplan.yaml");
+    let container = config.lines().next().unwrap().to_owned();
+    let hostile = "container: \"iCloud.com.example.Env/production/public/records/modify?x=\"";
+    env.write("ckplan.yaml", &config.replacen(&container, hostile, 1));
+    let before = env.stats();
+    for command in [
+        vec!["import"],
+        vec!["plan", "-o", "p.plan"],
+        vec!["validate"],
+    ] {
+        let run = env.run(&command);
+        assert_eq!(run.code, 1, "{command:?}: {}", run.stderr);
+        assert!(
+            run.stderr.contains("ckplan.yaml`:1: container"),
+            "{}",
+            run.stderr
+        );
+        assert!(run.stderr.contains("holds `/`"), "{}", run.stderr);
+    }
+    assert_eq!(crate::common::all_requests(&before, &env.stats()), 0);
 }

@@ -148,6 +148,13 @@ impl Client {
         clock: Clock,
     ) -> Result<Client, CloudKitError> {
         let endpoint = parse_endpoint(endpoint)?;
+        // The container goes into every request's path: never one that could leave it.
+        if let Some(reason) = crate::record::container_problem(&target.container) {
+            return Err(CloudKitError::Endpoint {
+                endpoint: endpoint.to_string(),
+                reason,
+            });
+        }
         let mut builder = reqwest::Client::builder()
             .user_agent(concat!("ckplan/", env!("CARGO_PKG_VERSION")))
             .timeout(options.request_timeout)

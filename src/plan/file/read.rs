@@ -254,6 +254,12 @@ struct Header {
 impl Header {
     /// The plan with `changes`; refuses a summary that disagrees with them.
     fn into_plan(self, changes: Vec<Change>) -> Result<Plan, PlanFileError> {
+        if let Some(message) = crate::record::container_problem(&self.target.container) {
+            return Err(PlanFileError::Structure {
+                path: "target.container".to_owned(),
+                message,
+            });
+        }
         let plan = Plan {
             // A version 1 plan read is the same plan; it is written as the current version.
             format_version: FORMAT_VERSION,

@@ -766,3 +766,13 @@ fn issue_18_strings_escaped_another_way_keep_the_checksum() {
         Err(PlanFileError::ChecksumMismatch { .. })
     ));
 }
+
+/// A plan whose container could leave the request path (`/`, `?`) is refused on reading,
+/// checksum or not: `apply` from the plan alone takes its target from it.
+#[test]
+fn a_plan_for_a_container_that_would_leave_its_path_is_refused() {
+    let mut plan = sample_plan();
+    plan.target.container = "iCloud.x/production/public/records/modify?".to_owned();
+    let error = read_text(&to_text(&plan)).unwrap_err().to_string();
+    assert!(error.contains("target.container"), "{error}");
+}
