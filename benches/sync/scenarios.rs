@@ -119,6 +119,13 @@ impl Bench {
         Emulator::start(&self.binary, &key, latency_ms, &log)
     }
 
+    /// An emulator at 0 ms with more flags, its log named after `name`.
+    pub fn start_emulator_with(&self, name: &str, flags: &[&str]) -> anyhow::Result<Emulator> {
+        let key = format!("{KEY_ID}={}", self.public_key.display());
+        let log = self.root.join(format!("logs/emulator-{name}.log"));
+        Emulator::start_with(&self.binary, &key, 0, &log, flags)
+    }
+
     fn config(&self, data: &DataDir, emulator: &Emulator) -> anyhow::Result<PathBuf> {
         let connection = Connection {
             endpoint: &emulator.url,
@@ -161,18 +168,41 @@ impl Bench {
         current: &[TypeCount],
         changes: usize,
     ) -> anyhow::Result<(Row, PathBuf)> {
+        self.plan_with(emulator, latency_ms, scenario, data, current, changes, None)
+    }
+
+    /// As [`Bench::plan`], with `--parallelism N` when given.
+    #[allow(clippy::too_many_arguments)]
+    pub fn plan_with(
+        &mut self,
+        emulator: &Emulator,
+        latency_ms: u64,
+        scenario: &str,
+        data: &DataDir,
+        current: &[TypeCount],
+        changes: usize,
+        parallelism: Option<usize>,
+    ) -> anyhow::Result<(Row, PathBuf)> {
         let config = self.config(data, emulator)?;
         let plan = self.root.join(format!("plans/{:03}.plan", self.runs + 1));
         let plan_arg = plan.to_string_lossy().into_owned();
         // `--detailed-exitcode`: 2 when the plan holds changes, 0 when not, so a plan that
         // misses the expected changes (or finds some where none are) stops the bench.
-        let args = ["plan", "--detailed-exitcode", "-o", &plan_arg];
+        let mut args = vec!["plan".to_owned(), "--detailed-exitcode".to_owned()];
+        if let Some(parallelism) = parallelism {
+            args.extend(["--parallelism".to_owned(), parallelism.to_string()]);
+        }
+        args.extend(["-o".to_owned(), plan_arg]);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let expected_code = if changes > 0 { 2 } else { 0 };
         let (usage, stats, emulator_cpu) =
             self.measured(emulator, &config, &args, expected_code)?;
         let row = Row {
             scenario: scenario.to_owned(),
-            command: "plan".to_owned(),
+            command: match parallelism {
+                Some(p) => format!("plan --parallelism {p}"),
+                None => "plan".to_owned(),
+            },
             latency_ms,
             records: data.records,
             changes,
