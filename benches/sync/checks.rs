@@ -286,7 +286,7 @@ fn request_log_calls() {
         serde_json::from_value(serde_json::json!({"seq": seq, "endpoint": endpoint})).unwrap()
     };
     // Two chains of one type (3 full pages + 1 short; 1 page), a probe, a lookup, two
-    // modifies and an admin request.
+    // modifies, an admin request and a refused query (no page).
     let log = vec![
         page_request(1, "a", false, 200, 200, true),
         page_request(2, "p", false, 1, 1, false),
@@ -298,12 +298,13 @@ fn request_log_calls() {
         other(8, "records/modify"),
         other(9, "records/modify"),
         serde_json::from_value(serde_json::json!({"seq": 10})).unwrap(),
+        other(11, "records/query"),
     ];
     let calls = round_trips::calls(&log);
-    assert_eq!(calls.queries.probes, 1);
+    assert_eq!((calls.queries.probes, calls.queries.refused), (1, 1));
     assert_eq!(calls.queries.chain_pages, vec![4, 1]);
-    assert_eq!(calls.queries.total(), 6);
-    assert_eq!(calls.queries.minimum(), 6);
+    assert_eq!(calls.queries.total(), 7);
+    assert_eq!(calls.queries.minimum(), 7);
     assert_eq!(calls.queries.deepest(), 4);
     assert_eq!((calls.lookups, calls.modifies, calls.other), (1, 2, 0));
     // A short page with more to come costs a page the minimum does not have; an empty
@@ -322,6 +323,7 @@ fn plans_compared() {
     let plan = |created: &str, checksum: &str, config: &str, value: i64| {
         serde_json::json!({
             "format": "ckplan-plan", "created_at": created, "checksum": checksum,
+            "endpoint": config,
             "inputs": [{"path": "ckplan.yaml", "blake3": config},
                        {"path": "games.ndjson", "blake3": "g"}],
             "changes": [{"record_name": "game-1", "after": {"start": {"value": value}}}]

@@ -55,8 +55,9 @@ pub struct ClientOptions {
 }
 
 /// The default budget of requests in flight (`--parallelism`), chosen by measurement at
-/// 100 ms round trips (README, Performance).
-pub const DEFAULT_PARALLELISM: usize = 8;
+/// 100 ms round trips (README, Performance: a 50,000-record re-plan reads 5.9× faster than
+/// one chain at 8, 8.5× at 16 and 8.8× at 32; 16 is where the gain flattens).
+pub const DEFAULT_PARALLELISM: usize = 16;
 
 impl Default for ClientOptions {
     fn default() -> Self {
