@@ -6,7 +6,7 @@
 use crate::bounds::{self, min_apply_calls, min_plan_calls, pages, read_bound, write_bound};
 use crate::dataset::{self, type_counts, Connection, SEED};
 use crate::emulator::{parse_reply, LoggedRequest, Stats};
-use crate::measure::{parse_proc_stat_cpu, run_measured};
+use crate::measure::{parse_proc_stat_cpu, parse_report, run_measured};
 use crate::report::{duration, thousands};
 use crate::round_trips;
 use crate::scenarios::parse_default_parallelism;
@@ -24,7 +24,7 @@ const CHECKS: [(&str, CheckFn); 13] = [
     ("bounds", round_trip_bounds),
     ("parsers", parsers),
     ("stats difference", stats_difference),
-    ("measured child", measured_child),
+    ("measured child, its own peak RSS", measured_child),
     ("formatting", formatting),
     ("request log calls", request_log_calls),
     ("plans compared", plans_compared),
@@ -253,6 +253,18 @@ fn measured_child() {
     assert!(message.contains("oops"), "{message}");
     let expected = run_measured(Command::new("sh").args(["-c", "exit 2"]), &log, 2);
     assert!(expected.is_ok(), "exit 2 was the expected code");
+    // A child's peak RSS is its own, not the peak of a bench that has grown (Linux starts
+    // a forked child's peak at its parent's).
+    let ballast = vec![1_u8; 256 << 20];
+    std::hint::black_box(&ballast);
+    let small = run_measured(Command::new("sh").args(["-c", "true"]), &log, 0).expect("sh");
+    drop(ballast);
+    assert!(small.max_rss_kib < 64 << 10, "{} KiB", small.max_rss_kib);
+    assert_eq!(
+        parse_report("0 5 6 7\n").map(|(s, u)| (s, u.cpu(), u.max_rss_kib)),
+        Some((0, Duration::from_micros(11), 7))
+    );
+    assert_eq!(parse_report("0 5"), None);
 }
 
 fn formatting() {

@@ -38,6 +38,10 @@ const LATENCIES_MS: [u64; 2] = [0, 20];
 const DIFF_RECORDS: usize = 1_000_000;
 
 fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some(measure::INTERMEDIATE) {
+        return measure::intermediate_main(&args[2..]);
+    }
     if !std::env::args().any(|arg| arg == "--bench") {
         return checks::run();
     }
