@@ -404,7 +404,6 @@ pub fn run(bench: &mut Bench) -> anyhow::Result<RoundTrips> {
         };
         replans.push((label, measure));
     }
-    drop(runner);
 
     // The same re-plan without the `___createTime` index: the fallback to one chain.
     eprintln!("bench: re-plan of {REPLAN_SIZE} at 100 ms without the createdTimestamp index");
@@ -432,7 +431,6 @@ pub fn run(bench: &mut Bench) -> anyhow::Result<RoundTrips> {
         "default, no `___createTime` index (fallback)".to_owned(),
         measure,
     ));
-    drop(runner);
     drop(unindexed);
 
     for (side, (a, b)) in sides.iter_mut().zip(&pairs) {
