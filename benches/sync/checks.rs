@@ -15,7 +15,7 @@ use std::time::Duration;
 
 type CheckFn = fn();
 
-const CHECKS: [(&str, CheckFn); 13] = [
+const CHECKS: [(&str, CheckFn); 14] = [
     ("generator sizes", generator_sizes),
     ("generator is deterministic", generator_is_deterministic),
     ("two percent change", two_percent_change),
@@ -27,6 +27,10 @@ const CHECKS: [(&str, CheckFn); 13] = [
     ("measured child, its own peak RSS", measured_child),
     ("formatting", formatting),
     ("request log calls", request_log_calls),
+    (
+        "per record from rows",
+        crate::target_checks::per_record_from_rows,
+    ),
     ("plans compared", plans_compared),
     (
         "targets met and missed",

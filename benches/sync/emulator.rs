@@ -101,6 +101,8 @@ pub struct Emulator {
     child: Child,
     pub url: String,
     authority: String,
+    /// The last request-log sequence number read by [`Emulator::new_requests`].
+    cursor: std::cell::Cell<u64>,
 }
 
 impl Emulator {
@@ -148,6 +150,7 @@ impl Emulator {
             child,
             url,
             authority,
+            cursor: std::cell::Cell::new(0),
         })
     }
 
@@ -162,7 +165,9 @@ impl Emulator {
 
     /// Empties the store and the counters (the request log starts again at 1).
     pub fn reset(&self) -> anyhow::Result<()> {
-        self.admin("POST", "/_emulator/reset").map(drop)
+        self.admin("POST", "/_emulator/reset")?;
+        self.cursor.set(0);
+        Ok(())
     }
 
     /// Answers every database request `latency_ms` late from now on (no other fault).
@@ -170,6 +175,15 @@ impl Emulator {
         let body = format!("{{\"latencyMs\":{latency_ms}}}");
         self.admin_with("POST", "/_emulator/faults", &body)
             .map(drop)
+    }
+
+    /// The requests logged since the last call (or the last reset).
+    pub fn new_requests(&self) -> anyhow::Result<Vec<LoggedRequest>> {
+        let requests = self.requests_since(self.cursor.get())?;
+        if let Some(last) = requests.iter().map(|r| r.seq).max() {
+            self.cursor.set(last);
+        }
+        Ok(requests)
     }
 
     /// The request log after sequence number `since`.

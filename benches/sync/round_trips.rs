@@ -172,28 +172,19 @@ fn same_plans(a: &Path, b: &Path) -> anyhow::Result<bool> {
     Ok(a == b)
 }
 
-/// The bench, one emulator and the request log's cursor.
+/// The bench and one emulator.
 struct Runner<'a> {
     bench: &'a mut Bench,
     emulator: &'a Emulator,
-    cursor: u64,
 }
 
 impl Runner<'_> {
     fn reset(&mut self) -> anyhow::Result<()> {
-        self.emulator.reset()?;
-        self.cursor = 0;
-        Ok(())
+        self.emulator.reset()
     }
 
     fn latency(&mut self, latency_ms: u64) -> anyhow::Result<()> {
         self.emulator.set_latency(latency_ms)
-    }
-
-    fn logged(&mut self) -> anyhow::Result<Calls> {
-        let requests = self.emulator.requests_since(self.cursor)?;
-        self.cursor = requests.iter().map(|r| r.seq).max().unwrap_or(self.cursor);
-        Ok(calls(&requests))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -206,7 +197,6 @@ impl Runner<'_> {
         changes: usize,
         parallelism: Option<usize>,
     ) -> anyhow::Result<Measure> {
-        self.logged()?;
         let (row, plan) = self.bench.plan_with(
             self.emulator,
             latency_ms,
@@ -217,8 +207,8 @@ impl Runner<'_> {
             parallelism,
         )?;
         Ok(Measure {
+            calls: row.log.clone(),
             row,
-            calls: self.logged()?,
             plan: Some(plan),
         })
     }
@@ -232,7 +222,6 @@ impl Runner<'_> {
         operations: &[TypeCount],
         parallelism: Option<usize>,
     ) -> anyhow::Result<Measure> {
-        self.logged()?;
         let plan = measure
             .plan
             .as_deref()
@@ -247,8 +236,8 @@ impl Runner<'_> {
             parallelism,
         )?;
         Ok(Measure {
+            calls: row.log.clone(),
             row,
-            calls: self.logged()?,
             plan: None,
         })
     }
@@ -308,7 +297,6 @@ pub fn run(bench: &mut Bench) -> anyhow::Result<RoundTrips> {
     let mut runner = Runner {
         bench,
         emulator: &emulator,
-        cursor: 0,
     };
 
     // First publish at 20 ms.
@@ -422,7 +410,6 @@ pub fn run(bench: &mut Bench) -> anyhow::Result<RoundTrips> {
     let mut runner = Runner {
         bench,
         emulator: &unindexed,
-        cursor: 0,
     };
     runner.load(&replan, &empty, &replan.counts)?;
     runner.latency(100)?;

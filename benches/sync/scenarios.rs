@@ -8,6 +8,7 @@ use crate::bounds;
 use crate::dataset::{self, Connection, Dataset, TypeCount, SEED};
 use crate::emulator::{Emulator, Stats};
 use crate::measure::{self, Usage};
+use crate::round_trips::{self, Calls};
 use anyhow::Context;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -42,6 +43,8 @@ pub struct Row {
     pub emulator_cpu: Duration,
     /// Records the emulator served (query results) or operations it applied (modify).
     pub served: usize,
+    /// The command's requests from the emulator's request log.
+    pub log: Calls,
 }
 
 /// Generated inputs and the binary under test.
@@ -143,8 +146,9 @@ impl Bench {
         config: &Path,
         args: &[&str],
         expected_code: i32,
-    ) -> anyhow::Result<(Usage, Stats, Duration)> {
+    ) -> anyhow::Result<(Usage, Stats, Duration, Calls)> {
         self.runs += 1;
+        emulator.new_requests()?;
         let log = self
             .root
             .join(format!("logs/{:03}-{}.log", self.runs, args[0]));
@@ -155,7 +159,8 @@ impl Bench {
         let usage = measure::run_measured(&mut command, &log, expected_code)?;
         let cpu = measure::process_cpu(emulator.pid())?.saturating_sub(cpu_before);
         let stats = emulator.stats()?.since(&before);
-        Ok((usage, stats, cpu))
+        let log = round_trips::calls(&emulator.new_requests()?);
+        Ok((usage, stats, cpu, log))
     }
 
     /// `ckplan plan -o FILE` against a cloud holding `current`; returns the row and the plan.
@@ -195,7 +200,7 @@ impl Bench {
         args.extend(["-o".to_owned(), plan_arg]);
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let expected_code = if changes > 0 { 2 } else { 0 };
-        let (usage, stats, emulator_cpu) =
+        let (usage, stats, emulator_cpu, log) =
             self.measured(emulator, &config, &args, expected_code)?;
         let row = Row {
             scenario: scenario.to_owned(),
@@ -207,12 +212,15 @@ impl Bench {
             records: data.records,
             changes,
             calls: stats.total_requests(),
-            min_calls: bounds::min_plan_calls(current),
+            // Pages per chain + probes and refused queries (from the request log), and
+            // ⌈differences / 200⌉ confirming lookups.
+            min_calls: log.queries.minimum() + bounds::batches(changes),
             call_detail: stats.describe(),
             usage,
             bound: bounds::read_bound(current, Duration::from_millis(latency_ms)),
             emulator_cpu,
             served: current.iter().map(|t| t.count).sum(),
+            log,
         };
         Ok((row, plan))
     }
@@ -236,7 +244,7 @@ impl Bench {
             args.extend(["--parallelism".to_owned(), parallelism.to_string()]);
         }
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let (usage, stats, emulator_cpu) = self.measured(emulator, &config, &args, 0)?;
+        let (usage, stats, emulator_cpu, log) = self.measured(emulator, &config, &args, 0)?;
         let changes: usize = operations.iter().map(|t| t.count).sum();
         self.check_operations(scenario, "apply", changes, &stats);
         let used = parallelism.unwrap_or(self.default_parallelism);
@@ -257,6 +265,7 @@ impl Bench {
             bound: bounds::write_bound(operations, used, round_trip),
             emulator_cpu,
             served: changes,
+            log,
         })
     }
 
@@ -269,7 +278,7 @@ impl Bench {
         data: &DataDir,
     ) -> anyhow::Result<Row> {
         let config = self.config(data, emulator)?;
-        let (usage, stats, emulator_cpu) = self.measured(emulator, &config, &["import"], 0)?;
+        let (usage, stats, emulator_cpu, log) = self.measured(emulator, &config, &["import"], 0)?;
         self.check_operations(scenario, "import", data.records, &stats);
         Ok(Row {
             scenario: scenario.to_owned(),
@@ -284,6 +293,7 @@ impl Bench {
             bound: bounds::sequential_bound(&data.counts, Duration::from_millis(latency_ms)),
             emulator_cpu,
             served: data.records,
+            log,
         })
     }
 
