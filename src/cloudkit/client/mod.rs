@@ -55,8 +55,8 @@ pub struct ClientOptions {
 }
 
 /// The default budget of requests in flight (`--parallelism`), chosen by measurement at
-/// 100 ms round trips (README, Performance: a 50,000-record re-plan reads 5.9× faster than
-/// one chain at 8, 8.5× at 16 and 8.8× at 32; 16 is where the gain flattens).
+/// 100 ms round trips (README, Performance: the 50,000-record re-plan sweep of
+/// `cargo bench --bench sync`, where 16 is where the gain over one chain stops growing).
 pub const DEFAULT_PARALLELISM: usize = 16;
 
 impl Default for ClientOptions {
