@@ -5,16 +5,17 @@
 
 use crate::bounds::{self, min_apply_calls, min_plan_calls, pages, read_bound, write_bound};
 use crate::dataset::{self, type_counts, Connection, SEED};
-use crate::emulator::{parse_reply, Stats};
-use crate::measure::{parse_proc_stat_cpu, run_measured};
+use crate::emulator::{parse_reply, LoggedRequest, Stats};
+use crate::measure::{parse_proc_stat_cpu, parse_report, run_measured};
 use crate::report::{duration, thousands};
+use crate::round_trips;
 use crate::scenarios::parse_default_parallelism;
 use std::process::{Command, ExitCode};
 use std::time::Duration;
 
 type CheckFn = fn();
 
-const CHECKS: [(&str, CheckFn); 11] = [
+const CHECKS: [(&str, CheckFn); 14] = [
     ("generator sizes", generator_sizes),
     ("generator is deterministic", generator_is_deterministic),
     ("two percent change", two_percent_change),
@@ -23,8 +24,14 @@ const CHECKS: [(&str, CheckFn); 11] = [
     ("bounds", round_trip_bounds),
     ("parsers", parsers),
     ("stats difference", stats_difference),
-    ("measured child", measured_child),
+    ("measured child, its own peak RSS", measured_child),
     ("formatting", formatting),
+    ("request log calls", request_log_calls),
+    (
+        "per record from rows",
+        crate::target_checks::per_record_from_rows,
+    ),
+    ("plans compared", plans_compared),
     (
         "targets met and missed",
         crate::target_checks::targets_are_met_and_missed_by_the_numbers,
@@ -250,6 +257,18 @@ fn measured_child() {
     assert!(message.contains("oops"), "{message}");
     let expected = run_measured(Command::new("sh").args(["-c", "exit 2"]), &log, 2);
     assert!(expected.is_ok(), "exit 2 was the expected code");
+    // A child's peak RSS is its own, not the peak of a bench that has grown (Linux starts
+    // a forked child's peak at its parent's).
+    let ballast = vec![1_u8; 256 << 20];
+    std::hint::black_box(&ballast);
+    let small = run_measured(Command::new("sh").args(["-c", "true"]), &log, 0).expect("sh");
+    drop(ballast);
+    assert!(small.max_rss_kib < 64 << 10, "{} KiB", small.max_rss_kib);
+    assert_eq!(
+        parse_report("0 5 6 7\n").map(|(s, u)| (s, u.cpu(), u.max_rss_kib)),
+        Some((0, Duration::from_micros(11), 7))
+    );
+    assert_eq!(parse_report("0 5"), None);
 }
 
 fn formatting() {
@@ -259,4 +278,78 @@ fn formatting() {
     assert_eq!(duration(Duration::from_millis(42)), "42 ms");
     assert_eq!(duration(Duration::from_millis(1_500)), "1.50 s");
     assert_eq!(duration(Duration::from_secs(75)), "75.0 s");
+}
+
+fn page_request(
+    seq: u64,
+    query: &str,
+    continued: bool,
+    limit: usize,
+    records: usize,
+    more: bool,
+) -> LoggedRequest {
+    let text = serde_json::json!({
+        "seq": seq, "endpoint": "records/query",
+        "operations": [{"operation": "query", "outcome": "ok", "page": {
+            "query": query, "continued": continued, "limit": limit, "records": records,
+            "more": more}}]
+    });
+    serde_json::from_value(text).unwrap()
+}
+
+fn request_log_calls() {
+    let other = |seq: u64, endpoint: &str| -> LoggedRequest {
+        serde_json::from_value(serde_json::json!({"seq": seq, "endpoint": endpoint})).unwrap()
+    };
+    // Two chains of one type (3 full pages + 1 short; 1 page), a probe, a lookup, two
+    // modifies, an admin request and a refused query (no page).
+    let log = vec![
+        page_request(1, "a", false, 200, 200, true),
+        page_request(2, "p", false, 1, 1, false),
+        page_request(3, "b", false, 200, 17, false),
+        page_request(4, "a", true, 200, 200, true),
+        page_request(5, "a", true, 200, 200, true),
+        page_request(6, "a", true, 200, 3, false),
+        other(7, "records/lookup"),
+        other(8, "records/modify"),
+        other(9, "records/modify"),
+        serde_json::from_value(serde_json::json!({"seq": 10})).unwrap(),
+        other(11, "records/query"),
+    ];
+    let calls = round_trips::calls(&log);
+    assert_eq!((calls.queries.probes, calls.queries.refused), (1, 1));
+    assert_eq!(calls.queries.chain_pages, vec![4, 1]);
+    assert_eq!(calls.queries.total(), 7);
+    assert_eq!(calls.queries.minimum(), 7);
+    assert_eq!(calls.queries.deepest(), 4);
+    assert_eq!((calls.lookups, calls.modifies, calls.other), (1, 2, 0));
+    // A short page with more to come costs a page the minimum does not have; an empty
+    // type is one page.
+    let log = vec![
+        page_request(1, "a", false, 200, 150, true),
+        page_request(2, "a", true, 200, 50, false),
+        page_request(3, "e", false, 200, 0, false),
+    ];
+    let calls = round_trips::calls(&log);
+    assert_eq!(calls.queries.total(), 3);
+    assert_eq!(calls.queries.minimum(), 2);
+}
+
+fn plans_compared() {
+    let plan = |created: &str, checksum: &str, config: &str, value: i64| {
+        serde_json::json!({
+            "format": "ckplan-plan", "created_at": created, "checksum": checksum,
+            "endpoint": config,
+            "inputs": [{"path": "ckplan.yaml", "blake3": config},
+                       {"path": "games.ndjson", "blake3": "g"}],
+            "changes": [{"record_name": "game-1", "after": {"start": {"value": value}}}]
+        })
+        .to_string()
+    };
+    let a = round_trips::normalized_plan(&plan("t1", "blake3:1", "c1", 5)).unwrap();
+    let b = round_trips::normalized_plan(&plan("t2", "blake3:2", "c2", 5)).unwrap();
+    let c = round_trips::normalized_plan(&plan("t1", "blake3:1", "c1", 6)).unwrap();
+    assert_eq!(a, b);
+    assert_ne!(a, c);
+    assert_eq!(a["inputs"].as_array().unwrap().len(), 1);
 }

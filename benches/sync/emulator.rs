@@ -66,17 +66,60 @@ impl Stats {
     }
 }
 
+/// One entry of `GET /_emulator/requests`, as much as the bench reads.
+#[derive(Clone, Debug, Deserialize)]
+pub struct LoggedRequest {
+    pub seq: u64,
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    #[serde(default)]
+    pub operations: Vec<LoggedOperation>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct LoggedOperation {
+    #[serde(default)]
+    pub page: Option<LoggedPage>,
+}
+
+/// A query page: the query it belongs to (shared by a chain's pages) and what it returned.
+#[derive(Clone, Debug, Deserialize)]
+pub struct LoggedPage {
+    pub query: String,
+    pub continued: bool,
+    pub limit: usize,
+    pub records: usize,
+}
+
+#[derive(Deserialize)]
+struct RequestsReply {
+    requests: Vec<LoggedRequest>,
+}
+
 /// A running `ckplan emulator`; killed when dropped.
 pub struct Emulator {
     child: Child,
     pub url: String,
     authority: String,
+    /// The last request-log sequence number read by [`Emulator::new_requests`].
+    cursor: std::cell::Cell<u64>,
 }
 
 impl Emulator {
     /// Starts `binary emulator` on a free 127.0.0.1 port with one registered key and the
     /// given latency, and waits for the URL it prints.
     pub fn start(binary: &Path, key: &str, latency_ms: u64, log: &Path) -> anyhow::Result<Self> {
+        Self::start_with(binary, key, latency_ms, log, &[])
+    }
+
+    /// As [`Emulator::start`], with more `ckplan emulator` flags (`--require-indexes`, ...).
+    pub fn start_with(
+        binary: &Path,
+        key: &str,
+        latency_ms: u64,
+        log: &Path,
+        flags: &[&str],
+    ) -> anyhow::Result<Self> {
         let log = std::fs::File::create(log)?;
         let mut child = Command::new(binary)
             .args([
@@ -88,6 +131,7 @@ impl Emulator {
                 key,
             ])
             .args(["--latency-ms", &latency_ms.to_string()])
+            .args(flags)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(log)
@@ -106,6 +150,7 @@ impl Emulator {
             child,
             url,
             authority,
+            cursor: std::cell::Cell::new(0),
         })
     }
 
@@ -118,20 +163,51 @@ impl Emulator {
         serde_json::from_str(&body).context("failed to decode `/_emulator/stats`")
     }
 
-    /// Empties the store and the counters.
+    /// Empties the store and the counters (the request log starts again at 1).
     pub fn reset(&self) -> anyhow::Result<()> {
-        self.admin("POST", "/_emulator/reset").map(drop)
+        self.admin("POST", "/_emulator/reset")?;
+        self.cursor.set(0);
+        Ok(())
+    }
+
+    /// Answers every database request `latency_ms` late from now on (no other fault).
+    pub fn set_latency(&self, latency_ms: u64) -> anyhow::Result<()> {
+        let body = format!("{{\"latencyMs\":{latency_ms}}}");
+        self.admin_with("POST", "/_emulator/faults", &body)
+            .map(drop)
+    }
+
+    /// The requests logged since the last call (or the last reset).
+    pub fn new_requests(&self) -> anyhow::Result<Vec<LoggedRequest>> {
+        let requests = self.requests_since(self.cursor.get())?;
+        if let Some(last) = requests.iter().map(|r| r.seq).max() {
+            self.cursor.set(last);
+        }
+        Ok(requests)
+    }
+
+    /// The request log after sequence number `since`.
+    pub fn requests_since(&self, since: u64) -> anyhow::Result<Vec<LoggedRequest>> {
+        let body = self.admin("GET", &format!("/_emulator/requests?since={since}"))?;
+        let reply: RequestsReply =
+            serde_json::from_str(&body).context("failed to decode `/_emulator/requests`")?;
+        Ok(reply.requests)
     }
 
     fn admin(&self, method: &str, path: &str) -> anyhow::Result<String> {
+        self.admin_with(method, path, "")
+    }
+
+    fn admin_with(&self, method: &str, path: &str, body: &str) -> anyhow::Result<String> {
         let mut stream = TcpStream::connect(&self.authority)
             .with_context(|| format!("failed to connect to `{}`", self.url))?;
         stream.set_read_timeout(Some(Duration::from_secs(30)))?;
         write!(
             stream,
             "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\
-             Content-Length: 0\r\n\r\n",
-            self.authority
+             Content-Length: {}\r\n\r\n{body}",
+            self.authority,
+            body.len()
         )?;
         let mut reply = String::new();
         stream.read_to_string(&mut reply)?;

@@ -6,7 +6,9 @@
 //! time against the round-trip bound, CPU time, peak RSS, the sequential-baseline
 //! comparison, emulator and diff-engine throughput, and every target met or missed.
 //!
-//! `CKPLAN_BENCH_QUICK=1` runs only the 5,852-record set (a smoke check);
+//! The full run ends with issue 18's side by side at 20 and 100 ms against a seed-style
+//! sync (`round_trips`); `CKPLAN_BENCH_ROUND_TRIPS=1` runs only that section.
+//! `CKPLAN_BENCH_QUICK=1` runs only the 5,852-record set (a smoke check, without it);
 //! `CKPLAN_BENCH_KEEP=1` keeps the generated inputs, plans and logs. Run without
 //! `--bench` (as `cargo test` does), it runs its own checks of the generator and the
 //! measurement helpers instead.
@@ -18,6 +20,7 @@ mod emulator;
 mod measure;
 mod per_record;
 mod report;
+mod round_trips;
 mod scenarios;
 mod suite;
 mod target_checks;
@@ -35,6 +38,10 @@ const LATENCIES_MS: [u64; 2] = [0, 20];
 const DIFF_RECORDS: usize = 1_000_000;
 
 fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some(measure::INTERMEDIATE) {
+        return measure::intermediate_main(&args[2..]);
+    }
     if !std::env::args().any(|arg| arg == "--bench") {
         return checks::run();
     }
@@ -49,8 +56,12 @@ fn main() -> ExitCode {
     let keep = std::env::var_os("CKPLAN_BENCH_KEEP").is_some();
     let per_record_only =
         std::env::var("CKPLAN_BENCH_PER_RECORD").is_ok_and(|v| !v.is_empty() && v != "0");
+    let round_trips_only =
+        std::env::var("CKPLAN_BENCH_ROUND_TRIPS").is_ok_and(|v| !v.is_empty() && v != "0");
     let result = if per_record_only {
         run_per_record(root.path(), quick)
+    } else if round_trips_only {
+        run_round_trips(root.path())
     } else {
         run(root.path(), quick)
     };
@@ -85,6 +96,10 @@ fn run(root: &Path, quick: bool) -> anyhow::Result<String> {
         rows.extend(suite::run_latency(&mut bench, &inputs, latency_ms)?);
     }
     let per_record = per_record::from_rows(&rows);
+    let round_trips = match quick {
+        true => String::new(),
+        false => round_trips::render(&round_trips::run(&mut bench)?),
+    };
     eprintln!("bench: diff engine on {DIFF_RECORDS} records");
     let diff = throughput::measure(DIFF_RECORDS);
     let results = Results {
@@ -105,12 +120,32 @@ fn run(root: &Path, quick: bool) -> anyhow::Result<String> {
     Ok(format!(
         "## ckplan sync benchmark{mode}\n\n{cores} cores; 1-minute load average {} before, {} \
          after (other work on the machine lengthens wall times, not CPU times); seed {}; \
-         emulator on 127.0.0.1 in its own process; every command a release child process.\n\n{}\n{}",
+         emulator on 127.0.0.1 in its own process; every command a release child process.\n\n{}\n{}\n{}",
         load(load_before),
         load(measure::load_average()),
         dataset::SEED,
         report::render(&results),
-        per_record
+        per_record,
+        round_trips
+    ))
+}
+
+/// `CKPLAN_BENCH_ROUND_TRIPS=1`: only the seed-style side by side at 20 and 100 ms
+/// ([`round_trips`]).
+fn run_round_trips(root: &Path) -> anyhow::Result<String> {
+    let binary = PathBuf::from(env!("CARGO_BIN_EXE_ckplan"));
+    let mut bench = Bench::new(binary, root.to_owned())?;
+    let cores = std::thread::available_parallelism().map_or(0, usize::from);
+    let load = |value: Option<f64>| value.map_or("?".to_owned(), |v| format!("{v:.1}"));
+    let load_before = measure::load_average();
+    let section = round_trips::render(&round_trips::run(&mut bench)?);
+    Ok(format!(
+        "## ckplan sync benchmark: round trips\n\n{cores} cores; 1-minute load average {} \
+         before, {} after; seed {}; emulator on 127.0.0.1 in its own process; every command a \
+         release child process.\n\n{section}",
+        load(load_before),
+        load(measure::load_average()),
+        dataset::SEED,
     ))
 }
 

@@ -41,36 +41,55 @@ fn timeval(tv: libc::timeval) -> Duration {
     Duration::from_secs(tv.tv_sec as u64) + Duration::from_micros(tv.tv_usec as u64)
 }
 
+/// The first argument that makes this bench binary the measuring intermediate
+/// ([`intermediate_main`]).
+pub const INTERMEDIATE: &str = "--measure-child";
+
 /// Runs `command` to its end with stdout and stderr in `log`; fails, quoting the log's
 /// tail, unless it exits with `expected_code`.
+///
+/// The command runs as the grandchild of a fresh copy of this binary
+/// ([`intermediate_main`]), which reports its rusage: Linux gives a child the peak RSS of
+/// the process it was forked (or vforked) from as its own starting peak, so a command
+/// started straight from a bench that has grown (generated data, parsed plans) would report
+/// the bench's size as its peak RSS.
 pub fn run_measured(
     command: &mut Command,
     log: &Path,
     expected_code: i32,
 ) -> anyhow::Result<Usage> {
     let out = File::create(log).with_context(|| format!("failed to create `{}`", log.display()))?;
+    let report = log.with_extension("rusage");
+    let mut outer = Command::new(std::env::current_exe()?);
+    outer
+        .arg(INTERMEDIATE)
+        .arg(&report)
+        .arg(command.get_program())
+        .args(command.get_args());
+    for (key, value) in command.get_envs() {
+        match value {
+            Some(value) => outer.env(key, value),
+            None => outer.env_remove(key),
+        };
+    }
+    if let Some(dir) = command.get_current_dir() {
+        outer.current_dir(dir);
+    }
     let started = Instant::now();
-    let child = command
+    let status = outer
         .stdin(Stdio::null())
         .stdout(out.try_clone()?)
         .stderr(out)
-        .spawn()
+        .status()
         .with_context(|| format!("failed to start {command:?}"))?;
-    let pid = child.id() as libc::pid_t;
-    let mut status = 0;
-    // SAFETY: an all-zero rusage is a valid value; wait4 fills it.
-    let mut rusage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: `pid` is our own unreaped child; `status` and `rusage` are valid for writes.
-    // The `Child` is dropped afterwards without waiting, so it is reaped exactly once.
-    let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut rusage) };
     let wall = started.elapsed();
-    drop(child);
-    if reaped != pid {
-        bail!(
-            "wait4 on {command:?} failed: {}",
-            std::io::Error::last_os_error()
-        );
-    }
+    anyhow::ensure!(status.success(), "measuring {command:?} failed: {status}");
+    let text = std::fs::read_to_string(&report)
+        .with_context(|| format!("failed to read `{}`", report.display()))?;
+    let _ = std::fs::remove_file(&report);
+    let (status, mut usage) = parse_report(&text)
+        .with_context(|| format!("unexpected contents of `{}`: {text}", report.display()))?;
+    usage.wall = wall;
     if !(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == expected_code) {
         let text = std::fs::read_to_string(log).unwrap_or_default();
         let tail: Vec<&str> = text.lines().rev().take(20).collect();
@@ -82,12 +101,68 @@ pub fn run_measured(
             tail.join("\n")
         );
     }
-    Ok(Usage {
-        wall,
-        user: timeval(rusage.ru_utime),
-        system: timeval(rusage.ru_stime),
-        max_rss_kib: rusage.ru_maxrss as u64,
-    })
+    Ok(usage)
+}
+
+/// `INTERMEDIATE REPORT PROGRAM ARGS...`: runs PROGRAM with this process's stdio, reaps it
+/// with `wait4` and writes `status user_µs system_µs max_rss_kib` to REPORT.
+pub fn intermediate_main(args: &[String]) -> std::process::ExitCode {
+    let run = || -> anyhow::Result<()> {
+        let [report, program, rest @ ..] = args else {
+            bail!("usage: {INTERMEDIATE} REPORT PROGRAM [ARGS...]");
+        };
+        let child = Command::new(program)
+            .args(rest)
+            .spawn()
+            .with_context(|| format!("failed to start `{program}`"))?;
+        let pid = child.id() as libc::pid_t;
+        let mut status = 0;
+        // SAFETY: an all-zero rusage is a valid value; wait4 fills it.
+        let mut rusage: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: `pid` is our own unreaped child; `status` and `rusage` are valid for
+        // writes. The `Child` is dropped afterwards without waiting, so it is reaped once.
+        let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut rusage) };
+        drop(child);
+        if reaped != pid {
+            bail!("wait4 failed: {}", std::io::Error::last_os_error());
+        }
+        let micros = |d: Duration| d.as_micros();
+        std::fs::write(
+            report,
+            format!(
+                "{status} {} {} {}\n",
+                micros(timeval(rusage.ru_utime)),
+                micros(timeval(rusage.ru_stime)),
+                rusage.ru_maxrss
+            ),
+        )?;
+        Ok(())
+    };
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("bench: error: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// `status user_µs system_µs max_rss_kib`, as [`intermediate_main`] writes it.
+pub fn parse_report(text: &str) -> Option<(i32, Usage)> {
+    let mut fields = text.split_whitespace();
+    let status = fields.next()?.parse().ok()?;
+    let user = Duration::from_micros(fields.next()?.parse().ok()?);
+    let system = Duration::from_micros(fields.next()?.parse().ok()?);
+    let max_rss_kib = fields.next()?.parse().ok()?;
+    Some((
+        status,
+        Usage {
+            wall: Duration::ZERO,
+            user,
+            system,
+            max_rss_kib,
+        },
+    ))
 }
 
 /// CPU time the calling thread has used so far.

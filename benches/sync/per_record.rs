@@ -149,7 +149,7 @@ pub fn from_rows(rows: &[Row]) -> String {
             r.scenario == FIRST_PUBLISH
                 && r.latency_ms == 0
                 && r.records == records
-                && r.command == command
+                && r.command.starts_with(command)
         })
     };
     let mut sizes: Vec<usize> = rows.iter().map(|r| r.records).collect();
@@ -162,7 +162,7 @@ pub fn from_rows(rows: &[Row]) -> String {
                 binary: "this build".to_owned(),
                 records,
                 plan: find(records, "plan")?.usage,
-                apply: find(records, "apply")?.usage,
+                apply: find(records, "apply (")?.usage,
             })
         })
         .collect();

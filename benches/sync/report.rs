@@ -89,8 +89,9 @@ pub fn render(results: &Results) -> String {
          operations in dependency order cut into batches of 200 across type boundaries, each \
          run of one level's batches ⌈run / parallelism⌉ × RTT and each batch spanning levels \
          one RTT (default parallelism {}); import = one batch at a time. Minimum calls: plan \
-         Σ over types ⌈records / 200⌉ (1 for an empty type), apply and import ⌈operations / \
-         200⌉. CPU and peak RSS are the command's own (wait4); emulator CPU is what the \
+         Σ over query chains ⌈records / 200⌉ (1 for an empty chain) + probes and refused \
+         queries, from the emulator's request log, + ⌈differences / 200⌉ lookups; apply and \
+         import ⌈operations / 200⌉. CPU and peak RSS are the command's own (wait4); emulator CPU is what the \
          emulator process used meanwhile.",
         results.default_parallelism
     );

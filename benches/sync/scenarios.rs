@@ -8,6 +8,7 @@ use crate::bounds;
 use crate::dataset::{self, Connection, Dataset, TypeCount, SEED};
 use crate::emulator::{Emulator, Stats};
 use crate::measure::{self, Usage};
+use crate::round_trips::{self, Calls};
 use anyhow::Context;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -42,6 +43,8 @@ pub struct Row {
     pub emulator_cpu: Duration,
     /// Records the emulator served (query results) or operations it applied (modify).
     pub served: usize,
+    /// The command's requests from the emulator's request log.
+    pub log: Calls,
 }
 
 /// Generated inputs and the binary under test.
@@ -119,6 +122,13 @@ impl Bench {
         Emulator::start(&self.binary, &key, latency_ms, &log)
     }
 
+    /// An emulator at 0 ms with more flags, its log named after `name`.
+    pub fn start_emulator_with(&self, name: &str, flags: &[&str]) -> anyhow::Result<Emulator> {
+        let key = format!("{KEY_ID}={}", self.public_key.display());
+        let log = self.root.join(format!("logs/emulator-{name}.log"));
+        Emulator::start_with(&self.binary, &key, 0, &log, flags)
+    }
+
     fn config(&self, data: &DataDir, emulator: &Emulator) -> anyhow::Result<PathBuf> {
         let connection = Connection {
             endpoint: &emulator.url,
@@ -136,8 +146,9 @@ impl Bench {
         config: &Path,
         args: &[&str],
         expected_code: i32,
-    ) -> anyhow::Result<(Usage, Stats, Duration)> {
+    ) -> anyhow::Result<(Usage, Stats, Duration, Calls)> {
         self.runs += 1;
+        emulator.new_requests()?;
         let log = self
             .root
             .join(format!("logs/{:03}-{}.log", self.runs, args[0]));
@@ -148,7 +159,8 @@ impl Bench {
         let usage = measure::run_measured(&mut command, &log, expected_code)?;
         let cpu = measure::process_cpu(emulator.pid())?.saturating_sub(cpu_before);
         let stats = emulator.stats()?.since(&before);
-        Ok((usage, stats, cpu))
+        let log = round_trips::calls(&emulator.new_requests()?);
+        Ok((usage, stats, cpu, log))
     }
 
     /// `ckplan plan -o FILE` against a cloud holding `current`; returns the row and the plan.
@@ -161,28 +173,54 @@ impl Bench {
         current: &[TypeCount],
         changes: usize,
     ) -> anyhow::Result<(Row, PathBuf)> {
+        self.plan_with(emulator, latency_ms, scenario, data, current, changes, None)
+    }
+
+    /// As [`Bench::plan`], with `--parallelism N` when given.
+    #[allow(clippy::too_many_arguments)]
+    pub fn plan_with(
+        &mut self,
+        emulator: &Emulator,
+        latency_ms: u64,
+        scenario: &str,
+        data: &DataDir,
+        current: &[TypeCount],
+        changes: usize,
+        parallelism: Option<usize>,
+    ) -> anyhow::Result<(Row, PathBuf)> {
         let config = self.config(data, emulator)?;
         let plan = self.root.join(format!("plans/{:03}.plan", self.runs + 1));
         let plan_arg = plan.to_string_lossy().into_owned();
         // `--detailed-exitcode`: 2 when the plan holds changes, 0 when not, so a plan that
         // misses the expected changes (or finds some where none are) stops the bench.
-        let args = ["plan", "--detailed-exitcode", "-o", &plan_arg];
+        let mut args = vec!["plan".to_owned(), "--detailed-exitcode".to_owned()];
+        if let Some(parallelism) = parallelism {
+            args.extend(["--parallelism".to_owned(), parallelism.to_string()]);
+        }
+        args.extend(["-o".to_owned(), plan_arg]);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let expected_code = if changes > 0 { 2 } else { 0 };
-        let (usage, stats, emulator_cpu) =
+        let (usage, stats, emulator_cpu, log) =
             self.measured(emulator, &config, &args, expected_code)?;
         let row = Row {
             scenario: scenario.to_owned(),
-            command: "plan".to_owned(),
+            command: match parallelism {
+                Some(p) => format!("plan --parallelism {p}"),
+                None => "plan".to_owned(),
+            },
             latency_ms,
             records: data.records,
             changes,
             calls: stats.total_requests(),
-            min_calls: bounds::min_plan_calls(current),
+            // Pages per chain + probes and refused queries (from the request log), and
+            // ⌈differences / 200⌉ confirming lookups.
+            min_calls: log.queries.minimum() + bounds::batches(changes),
             call_detail: stats.describe(),
             usage,
             bound: bounds::read_bound(current, Duration::from_millis(latency_ms)),
             emulator_cpu,
             served: current.iter().map(|t| t.count).sum(),
+            log,
         };
         Ok((row, plan))
     }
@@ -206,7 +244,7 @@ impl Bench {
             args.extend(["--parallelism".to_owned(), parallelism.to_string()]);
         }
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let (usage, stats, emulator_cpu) = self.measured(emulator, &config, &args, 0)?;
+        let (usage, stats, emulator_cpu, log) = self.measured(emulator, &config, &args, 0)?;
         let changes: usize = operations.iter().map(|t| t.count).sum();
         self.check_operations(scenario, "apply", changes, &stats);
         let used = parallelism.unwrap_or(self.default_parallelism);
@@ -227,6 +265,7 @@ impl Bench {
             bound: bounds::write_bound(operations, used, round_trip),
             emulator_cpu,
             served: changes,
+            log,
         })
     }
 
@@ -239,7 +278,7 @@ impl Bench {
         data: &DataDir,
     ) -> anyhow::Result<Row> {
         let config = self.config(data, emulator)?;
-        let (usage, stats, emulator_cpu) = self.measured(emulator, &config, &["import"], 0)?;
+        let (usage, stats, emulator_cpu, log) = self.measured(emulator, &config, &["import"], 0)?;
         self.check_operations(scenario, "import", data.records, &stats);
         Ok(Row {
             scenario: scenario.to_owned(),
@@ -254,6 +293,7 @@ impl Bench {
             bound: bounds::sequential_bound(&data.counts, Duration::from_millis(latency_ms)),
             emulator_cpu,
             served: data.records,
+            log,
         })
     }
 

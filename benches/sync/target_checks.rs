@@ -29,6 +29,7 @@ fn row(scenario: &str, command: &str, wall_ms: u64, bound_ms: u64, calls: u64) -
         bound: Duration::from_millis(bound_ms),
         emulator_cpu: Duration::ZERO,
         served: 1000,
+        log: Default::default(),
     }
 }
 
@@ -123,4 +124,14 @@ pub fn targets_are_met_and_missed_by_the_numbers() {
         |r| r.emulator[0].per_cpu_second = Some(19_999.0),
         "emulator ≥ 20,000",
     );
+}
+
+/// The CPU-per-record section finds the first publish's plan and apply at 0 ms.
+pub fn per_record_from_rows() {
+    let mut plan = row(FIRST_PUBLISH, "plan", 100, 0, 3);
+    let mut apply = row(FIRST_PUBLISH, "apply (parallelism 16)", 100, 0, 3);
+    plan.latency_ms = 0;
+    apply.latency_ms = 0;
+    let table = crate::per_record::from_rows(&[plan, apply]);
+    assert!(table.contains("| this build | 1000 |"), "{table}");
 }

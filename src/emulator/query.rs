@@ -366,7 +366,8 @@ fn compare(
     a_name.cmp(b_name)
 }
 
-fn query_digest(scope: &Scope, request: &QueryRequest) -> String {
+/// The query a continuation marker belongs to (and the request log names a page by).
+pub(super) fn query_digest(scope: &Scope, request: &QueryRequest) -> String {
     let canonical = serde_json::json!({
         "scope": scope,
         "recordType": request.query.record_type,

@@ -28,6 +28,26 @@ pub struct OperationOutcome {
     /// `ok`, a serverErrorCode (`EXISTS`, `CONFLICT`, `THROTTLED`, …), or for a query page
     /// `ok` / `repeated` / `skipped` (an injected page fault).
     pub outcome: String,
+    /// For a query page: which query it belongs to and what it returned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page: Option<QueryPageLog>,
+}
+
+/// One query page as the request log keeps it: the pages of one query chain share `query`
+/// (a digest of the scope, record type, filters and sorts, the one its continuation
+/// markers carry), so a reader can count pages per chain and tell a short page that still
+/// had more to come.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QueryPageLog {
+    pub query: String,
+    /// The request carried a continuation marker.
+    pub continued: bool,
+    /// The request's `resultsLimit` after the emulator's cap.
+    pub limit: usize,
+    pub records: usize,
+    /// The reply carried a continuation marker.
+    pub more: bool,
 }
 
 impl OperationOutcome {
@@ -36,6 +56,7 @@ impl OperationOutcome {
             operation: operation.to_owned(),
             record_name: record_name.map(str::to_owned),
             outcome: outcome.to_owned(),
+            page: None,
         }
     }
 }

@@ -10,7 +10,7 @@ use super::domain::{ReadOutcome, WriteBatch, WriteOutcome};
 use super::faults::{CommitFault, Hook, PageFault, RequestFault};
 use super::persist::Pending;
 use super::protocol::{self, Endpoint, Reply, Route};
-use super::requests::{LoggedRequest, OperationOutcome};
+use super::requests::{LoggedRequest, OperationOutcome, QueryPageLog};
 use super::schema_api;
 use super::signature::{self, SignedRequest};
 use super::store::{RequestError, Scope};
@@ -383,9 +383,19 @@ fn read(
                 Some(PageFault::RepeatPrevious) => "repeated",
                 Some(PageFault::SkipOne) => "skipped",
             };
-            trace
-                .operations
-                .push(OperationOutcome::new("query", None, outcome));
+            let mut logged = OperationOutcome::new("query", None, outcome);
+            logged.page = Some(QueryPageLog {
+                query: super::query::query_digest(scope, &request),
+                continued: request.continuation_marker.is_some(),
+                limit: request
+                    .results_limit
+                    .map_or(super::query::MAX_RESULTS, |l| {
+                        l.min(super::query::MAX_RESULTS)
+                    }) as usize,
+                records: reply.records.len(),
+                more: reply.continuation_marker.is_some(),
+            });
+            trace.operations.push(logged);
             Ok(protocol::query_reply(&reply))
         }
         Endpoint::Lookup => lookup(shared, scope, body, trace),

@@ -123,6 +123,72 @@ async fn issue_10_request_log_records_every_request_with_its_operation_outcomes(
     );
 }
 
+/// Issue 18: the log names each query page's query (shared by a chain's pages, as its
+/// continuation marker is), whether it was continued, its limit, how many records it
+/// returned and whether more followed, so a benchmark can count pages per chain.
+#[tokio::test]
+async fn issue_18_request_log_names_each_query_page_and_its_chain() {
+    let emu = Emu::default().await;
+    emu.modify(json!([
+        {"operationType": "create", "record": {"recordName": "a", "recordType": "T"}},
+        {"operationType": "create", "record": {"recordName": "b", "recordType": "T"}},
+        {"operationType": "create", "record": {"recordName": "c", "recordType": "T"}}
+    ]))
+    .await;
+    let query = json!({"recordType": "T"});
+    let first = emu
+        .post("records/query", &json!({"query": query, "resultsLimit": 2}))
+        .await;
+    assert_eq!(first.status, 200, "{}", first.text);
+    let marker = first.json["continuationMarker"].clone();
+    let next = emu
+        .post(
+            "records/query",
+            &json!({"query": query, "resultsLimit": 2, "continuationMarker": marker}),
+        )
+        .await;
+    assert_eq!(next.status, 200, "{}", next.text);
+    let filtered = json!({"recordType": "T", "filterBy": [{"fieldName": "x",
+        "comparator": "EQUALS", "fieldValue": {"value": 1, "type": "INT64"}}]});
+    emu.post("records/query", &json!({"query": filtered})).await;
+
+    let pages: Vec<_> = emu
+        .running
+        .requests()
+        .iter()
+        .filter(|r| r.endpoint.as_deref() == Some("records/query"))
+        .map(|r| {
+            r.operations[0]
+                .page
+                .clone()
+                .expect("a query page is described")
+        })
+        .collect();
+    assert_eq!(pages.len(), 3);
+    let described: Vec<(bool, usize, usize, bool)> = pages
+        .iter()
+        .map(|p| (p.continued, p.limit, p.records, p.more))
+        .collect();
+    assert_eq!(
+        described,
+        [
+            (false, 2, 2, true),
+            (true, 2, 1, false),
+            (false, 200, 0, false)
+        ]
+    );
+    assert_eq!(pages[0].query, pages[1].query, "one chain, one query");
+    assert_ne!(
+        pages[0].query, pages[2].query,
+        "another filter, another query"
+    );
+    // Other operations carry no page.
+    assert!(emu.running.requests()[0]
+        .operations
+        .iter()
+        .all(|o| o.page.is_none()));
+}
+
 #[tokio::test]
 async fn issue_10_dump_returns_the_exact_stored_records_sorted() {
     let emu = Emu::default().await;
