@@ -172,10 +172,14 @@ impl Journal {
     /// appending.
     pub fn open(path: &Path) -> Result<Self, JournalError> {
         let mut options = OpenOptions::new();
-        options.create(true).append(true);
+        options.create(true).append(true).read(true);
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
         let file = options.open(path).map_err(|source| JournalError::Write {
+            path: path.to_owned(),
+            source,
+        })?;
+        cut_torn_tail(&file).map_err(|source| JournalError::Write {
             path: path.to_owned(),
             source,
         })?;
@@ -201,6 +205,37 @@ impl Journal {
     pub fn path(&self) -> &Path {
         &self.path
     }
+}
+
+/// Cuts a torn last line (a run killed, or out of disk space, mid-write) off the journal
+/// before anything is appended: appended after it, the next entry would join it into one
+/// unreadable line in the middle of the journal, which replay must take as corruption.
+fn cut_torn_tail(file: &File) -> std::io::Result<()> {
+    use std::io::{Read, Seek, SeekFrom};
+    let length = file.metadata()?.len();
+    if length == 0 {
+        return Ok(());
+    }
+    let mut reader = file;
+    // Read back from the end in blocks to the last line end.
+    let mut end = length;
+    let mut block = vec![0_u8; 4096];
+    while end > 0 {
+        let start = end.saturating_sub(block.len() as u64);
+        let size = (end - start) as usize;
+        reader.seek(SeekFrom::Start(start))?;
+        reader.read_exact(&mut block[..size])?;
+        if let Some(at) = block[..size].iter().rposition(|b| *b == b'\n') {
+            let keep = start + at as u64 + 1;
+            if keep != length {
+                file.set_len(keep)?;
+            }
+            return Ok(());
+        }
+        end = start;
+    }
+    // No line end at all: the whole file is one torn line.
+    file.set_len(0)
 }
 
 /// One line as an entry; `None` for a torn last line (a run killed mid-write). A `start`
@@ -438,5 +473,37 @@ mod tests {
         std::fs::write(&path, serde_json::to_string(&newer).unwrap() + "\n").unwrap();
         let error = Journal::replay(&path, "c").unwrap_err();
         assert!(error.to_string().contains("a newer ckplan"), "{error}");
+    }
+
+    #[test]
+    fn a_torn_tail_is_cut_before_the_next_entry_is_appended() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.journal");
+        let mut journal = Journal::open(&path).unwrap();
+        journal
+            .append(&Entry::Finished {
+                at: "2026-01-01T00:00:00Z".parse().unwrap(),
+                complete: false,
+            })
+            .unwrap();
+        drop(journal);
+        let mut text = std::fs::read(&path).unwrap();
+        text.extend_from_slice(b"{\"event\":\"outco");
+        std::fs::write(&path, &text).unwrap();
+        let mut journal = Journal::open(&path).unwrap();
+        journal
+            .append(&Entry::Finished {
+                at: "2026-01-01T00:00:01Z".parse().unwrap(),
+                complete: true,
+            })
+            .unwrap();
+        let lines = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(lines.lines().count(), 2, "{lines}");
+        assert!(
+            lines
+                .lines()
+                .all(|l| l.starts_with("{\"event\":\"finished\"")),
+            "{lines}"
+        );
     }
 }
