@@ -90,7 +90,7 @@ pub fn run(args: Args, globals: &Globals) -> CommandResult {
                 ..Text::default()
             };
             if args.summary {
-                crate::render::summary::plan_summary(&plan)
+                crate::render::summary::plan_counts(&plan)
             } else if args.types.is_empty() {
                 text.plan(&plan)
             } else {

@@ -181,15 +181,26 @@ pub fn no_changes_line(plan: &Plan) -> String {
 
 /// Per-type lines, the orphan line and the totals of a plan, one per line.
 pub fn plan_summary(plan: &Plan) -> String {
+    summary_lines(plan, true)
+}
+
+/// The per-type lines, the orphan line and the totals only: `show --summary`.
+pub fn plan_counts(plan: &Plan) -> String {
+    summary_lines(plan, false)
+}
+
+fn summary_lines(plan: &Plan, referenced: bool) -> String {
     let mut out = String::new();
     for summary in &plan.summary {
         out.push_str(&type_line(summary.into()));
         out.push('\n');
     }
     let (orphans, fate) = plan_orphans(plan);
-    for line in referenced_orphan_lines(plan) {
-        out.push_str(&line);
-        out.push('\n');
+    if referenced {
+        for line in referenced_orphan_lines(plan) {
+            out.push_str(&line);
+            out.push('\n');
+        }
     }
     if let Some(line) = orphan_line(orphans, fate) {
         out.push_str(&line);

@@ -208,6 +208,16 @@ fn issue_17_delete_orphans_keeps_a_record_the_local_data_references_and_says_so(
         "{}",
         show.stdout
     );
+    // `--summary` is the counts only (issue 19); markdown lists the kept orphans too.
+    let summary = env.run(&["show", "keep.plan", "--summary"]);
+    assert!(!summary.stdout.contains("stadium-3"), "{}", summary.stdout);
+    assert!(
+        summary.stdout.contains("Plan: 0 to create"),
+        "{}",
+        summary.stdout
+    );
+    let markdown = env.run(&["show", "keep.plan", "--format", "markdown"]);
+    assert!(markdown.stdout.contains("stadium-3"), "{}", markdown.stdout);
     let shown: Json = serde_json::from_str(&env.run(&["show", "--json", "keep.plan"]).stdout)
         .expect("show --json prints JSON");
     assert_eq!(shown["referenced_orphans"][0]["record_name"], "stadium-3");
