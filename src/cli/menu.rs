@@ -83,7 +83,7 @@ async fn dispatch(choice: &str, globals: &Globals) -> CommandResult {
         .map_err(|error| CommandError::user(error.to_string().trim_end()))?;
     let globals = Globals {
         config: cli.config.or_else(|| globals.config.clone()),
-        environment: cli.environment.or(globals.environment),
+        environment: cli.environment.and_then(|c| c.0).or(globals.environment),
         verbose: globals.verbose.max(cli.verbose),
         printer: globals.printer,
         context: globals.context.clone(),

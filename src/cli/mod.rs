@@ -63,7 +63,7 @@ pub struct Cli {
     /// The environment to target, over `environment:` in the config (and its key from
     /// `auth.development` / `auth.production`)
     #[arg(long, global = true, env = "CKPLAN_ENVIRONMENT", value_name = "ENVIRONMENT", value_parser = parse_environment)]
-    pub environment: Option<crate::record::Environment>,
+    pub environment: Option<EnvironmentChoice>,
     /// Never colour output (NO_COLOR is honoured too)
     #[arg(long, global = true)]
     pub no_color: bool,
@@ -211,11 +211,21 @@ fn context_from_environment() -> Result<Context, CommandError> {
     })
 }
 
-/// `development` or `production`.
-fn parse_environment(text: &str) -> Result<crate::record::Environment, String> {
+/// `--environment` as given: `None` for an empty `CKPLAN_ENVIRONMENT` (a CI variable that is
+/// set but empty means "not chosen").
+#[derive(Clone, Copy, Debug)]
+pub struct EnvironmentChoice(Option<crate::record::Environment>);
+
+/// `development`, `production`, or empty.
+fn parse_environment(text: &str) -> Result<EnvironmentChoice, String> {
     match text {
-        "development" => Ok(crate::record::Environment::Development),
-        "production" => Ok(crate::record::Environment::Production),
+        "" => Ok(EnvironmentChoice(None)),
+        "development" => Ok(EnvironmentChoice(Some(
+            crate::record::Environment::Development,
+        ))),
+        "production" => Ok(EnvironmentChoice(Some(
+            crate::record::Environment::Production,
+        ))),
         _ => Err(format!("`{text}` is not `development` or `production`")),
     }
 }
@@ -224,7 +234,7 @@ fn parse_environment(text: &str) -> Result<crate::record::Environment, String> {
 pub fn run(cli: Cli, printer: Printer) -> CommandResult {
     let globals = Globals {
         config: cli.config,
-        environment: cli.environment,
+        environment: cli.environment.and_then(|choice| choice.0),
         verbose: cli.verbose,
         printer,
         context: context_from_environment()?,

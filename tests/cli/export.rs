@@ -256,6 +256,19 @@ fn issue_19_environment_flag_plans_production_and_apply_keeps_the_guard() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     let run = env.run(&["--environment", "staging", "plan"]);
     assert_eq!(run.code, 1, "{}", run.stderr);
+    // An empty CKPLAN_ENVIRONMENT (a CI variable set to nothing) is no choice.
+    let output = env
+        .ckplan()
+        .env("CKPLAN_ENVIRONMENT", "")
+        .args(["plan", "--detailed-exitcode", "-o", "dev.plan"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
 
 /// Issue 19: `delete-all` warns when other configured types reference the type it empties.
