@@ -6,11 +6,10 @@ pub use super::connect::connect;
 use super::{credentials, Globals, Printer};
 use crate::config::Config;
 use crate::local::{self, LocalData};
-use crate::plan::{Plan, PlanOptions};
+use crate::plan::Plan;
 use crate::record::{Environment, RecordType};
 use crate::sync::{self, Survey};
 use anyhow::{bail, Context};
-use std::path::PathBuf;
 
 pub use super::read_bar::ReadBar;
 
@@ -131,56 +130,19 @@ pub async fn make_plan(
         globals.printer.warn(note);
     }
     refuse_type_conflicts(&survey)?;
-    let Survey {
-        diffs,
-        type_order,
-        mut references,
-        ..
-    } = survey;
-    references.extend(untouched?);
-    if let Some(cycle) = &type_order.cycle {
-        let names: Vec<_> = cycle.iter().map(|t| t.as_str()).collect();
-        globals.printer.warn(format_args!(
-            "record types reference each other in a cycle ({}); they are applied by name",
-            names.join(", ")
-        ));
-    }
-    let options = PlanOptions {
+    let request = crate::ops::plan::PlanRequest {
+        selected,
+        filtered: !types.is_empty(),
         delete_orphans,
-        delete_referenced: delete_orphans && delete_referenced,
-        types: (!types.is_empty()).then_some(selected.clone()),
-    };
-    let rules = config
-        .types
-        .iter()
-        .map(|(t, c)| (t.clone(), c.compare_rules()))
-        .collect();
-    let plan = Plan::build(
-        config.target(),
-        options,
+        delete_referenced,
         inputs,
-        type_order.types,
-        diffs,
-        globals.context.clock.timestamp(),
-    )
-    .with_rules(rules)
-    .with_endpoint(config.endpoint_text())
-    .guard_references(references);
-    // Dangling-reference warnings say whether the plan deletes or keeps the record.
-    for problem in sync::references::with_plan_fate(dangling, &plan) {
-        globals.printer.warn(&problem);
+        created_at: globals.context.clock.timestamp(),
+    };
+    let planned = crate::ops::plan::build(config, survey, untouched?, dangling, request);
+    for warning in &planned.warnings {
+        globals.printer.warn(warning);
     }
-    // Said loudly: an empty or truncated data file reads as "delete them all".
-    for summary in plan.emptied_types() {
-        let files = config.types.get(&summary.record_type).map(|t| {
-            let shown = |f: &PathBuf| f.strip_prefix(config.directory()).unwrap_or(f).to_owned();
-            t.files.iter().map(shown).collect::<Vec<_>>()
-        });
-        let files = files.unwrap_or_default();
-        globals
-            .printer
-            .warn(crate::render::summary::emptied_type(summary, &files));
-    }
+    let plan = planned.plan;
     Ok(plan)
 }
 

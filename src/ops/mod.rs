@@ -6,5 +6,6 @@ pub mod delete_all;
 pub mod export;
 pub mod guard;
 pub mod import;
+pub mod plan;
 pub mod plan_check;
 pub mod schema;
