@@ -8,43 +8,13 @@
 
 mod common;
 
-use common::{Env, CONTAINER};
+use common::{on_terminal, Env, CONTAINER};
 use serde_json::Value as Json;
-use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
 fn ckplan_bin() -> String {
     assert_cmd::cargo::cargo_bin("ckplan").display().to_string()
-}
-
-/// Runs `ckplan ARGS` on a pseudo-terminal in `dir` (via `script -qec`), typing `input`;
-/// returns the exit code and everything the terminal showed (stdout and stderr together).
-fn on_terminal(dir: &Path, args: &str, input: &str, env: &[(&str, &str)]) -> (i32, String) {
-    let mut child = Command::new("script")
-        .args(["-qec", &format!("{} {args}", ckplan_bin()), "/dev/null"])
-        .current_dir(dir)
-        .env_remove("NO_COLOR")
-        .env_remove("CLICOLOR_FORCE")
-        .env_remove("CKPLAN_CONFIG")
-        .env_remove("CKPLAN_KEY_ID")
-        .env_remove("CKPLAN_PRIVATE_KEY_FILE")
-        .env("TERM", "xterm")
-        .envs(env.iter().copied())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("script(1) is installed (util-linux)");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
-    let text = String::from_utf8_lossy(&output.stdout).into_owned();
-    (output.status.code().unwrap_or(-1), text)
 }
 
 fn modify_count(env: &Env) -> u64 {

@@ -11,40 +11,8 @@ use ckplan::lock::Holder;
 use ckplan::plan::file;
 use ckplan::record::FieldValue;
 use common::{modify_requests, stadium, Env};
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
-
-/// Runs `ckplan ARGS` on a pseudo-terminal in `dir` (via `script -qec`), typing `input`;
-/// returns the exit code and what the terminal showed.
-fn on_terminal(dir: &Path, args: &str, input: &str) -> (i32, String) {
-    let binary = assert_cmd::cargo::cargo_bin("ckplan");
-    let mut child = Command::new("script")
-        .args(["-qec", &format!("{} {args}", binary.display()), "/dev/null"])
-        .current_dir(dir)
-        .env("NO_COLOR", "1")
-        .env_remove("CKPLAN_CONFIG")
-        .env_remove("CKPLAN_KEY_ID")
-        .env_remove("CKPLAN_PRIVATE_KEY_FILE")
-        .env_remove("CKPLAN_PRIVATE_KEY")
-        .env("TERM", "xterm")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("script(1) is installed (util-linux)");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
-    (
-        output.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-    )
-}
+use std::process::Command;
 
 /// Runs `openssl ARGS` in `dir`; panics (with the way out) when openssl is missing.
 fn openssl(dir: &Path, args: &[&str]) {
@@ -208,7 +176,8 @@ fn issue_17_a_declined_prompt_exits_1_and_sends_nothing() {
     assert!(run.stderr.contains("Apply cancelled."), "{}", run.stderr);
     // On a terminal: an answer that is not `yes`, and Ctrl-D.
     for input in ["no\n", "\u{4}"] {
-        let (code, shown) = on_terminal(env.dir.path(), "apply", input);
+        let (code, shown) =
+            common::on_terminal(env.dir.path(), "apply", input, &[("NO_COLOR", "1")]);
         assert_eq!(code, 1, "{input:?}: {shown}");
         assert!(shown.contains("Apply cancelled."), "{input:?}: {shown}");
     }

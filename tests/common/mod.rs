@@ -587,3 +587,36 @@ pub fn all_requests(before: &Stats, after: &Stats) -> u64 {
 pub fn path_text(path: &Path) -> String {
     path.display().to_string()
 }
+
+/// Runs `ckplan ARGS` on a pseudo-terminal in `dir` (via `script -qec`), typing `input`,
+/// without the caller's ckplan environment and with `env` set; returns the exit code and
+/// everything the terminal showed (stdout and stderr together).
+pub fn on_terminal(dir: &Path, args: &str, input: &str, env: &[(&str, &str)]) -> (i32, String) {
+    use std::io::Write;
+    let binary = assert_cmd::cargo::cargo_bin("ckplan");
+    let mut child = std::process::Command::new("script")
+        .args(["-qec", &format!("{} {args}", binary.display()), "/dev/null"])
+        .current_dir(dir)
+        .env_remove("NO_COLOR")
+        .env_remove("CLICOLOR_FORCE")
+        .env_remove("CKPLAN_CONFIG")
+        .env_remove("CKPLAN_KEY_ID")
+        .env_remove("CKPLAN_PRIVATE_KEY_FILE")
+        .env_remove("CKPLAN_PRIVATE_KEY")
+        .env("TERM", "xterm")
+        .envs(env.iter().copied())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("script(1) is installed (util-linux)");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    (output.status.code().unwrap_or(-1), text)
+}
