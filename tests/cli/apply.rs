@@ -564,13 +564,7 @@ fn killed_apply_resumes_to_completion_without_creating_anything_twice() {
     // the first write and before the last, whatever the machine's load (issue 17).
     let proxy = env.hold_modify(2);
     assert_eq!(env.run(&["plan", "-o", "out.plan"]).code, 0);
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("ckplan"))
-        .args(["apply", "out.plan", "--parallelism", "1"])
-        .current_dir(env.dir.path())
-        .env("NO_COLOR", "1")
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = env.spawn_apply(std::process::Stdio::null());
     proxy.wait_held();
     assert!(
         child.try_wait().unwrap().is_none(),

@@ -216,13 +216,7 @@ fn a_killed_apply_resumed_uploads_no_file_twice() {
     env.set_teams(&json!([]));
     let proxy = env.hold_modify(2);
     assert_eq!(env.run(&["plan", "-o", "out.plan"]).code, 0);
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("ckplan"))
-        .args(["apply", "out.plan", "--parallelism", "1"])
-        .current_dir(env.dir.path())
-        .env("NO_COLOR", "1")
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = env.spawn_apply(std::process::Stdio::null());
     proxy.wait_held();
     child.kill().unwrap();
     child.wait().unwrap();

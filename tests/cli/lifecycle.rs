@@ -28,14 +28,7 @@ fn count(map: &std::collections::BTreeMap<String, u64>, key: &str) -> u64 {
 }
 
 fn spawn_apply(env: &Env) -> Child {
-    std::process::Command::new(assert_cmd::cargo::cargo_bin("ckplan"))
-        .args(["apply", "out.plan", "--parallelism", "1"])
-        .current_dir(env.dir.path())
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
+    env.spawn_apply(Stdio::piped())
 }
 
 /// A child's stderr read line by line on a thread, so a test can wait for a line.

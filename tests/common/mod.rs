@@ -261,6 +261,19 @@ impl Env {
         command
     }
 
+    /// Starts `ckplan apply out.plan --parallelism 1` in the project without waiting (for
+    /// tests that kill it), stdout discarded and stderr as given.
+    pub fn spawn_apply(&self, stderr: Stdio) -> std::process::Child {
+        std::process::Command::new(assert_cmd::cargo::cargo_bin("ckplan"))
+            .args(["apply", "out.plan", "--parallelism", "1"])
+            .current_dir(self.dir.path())
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .unwrap()
+    }
+
     /// Runs `ckplan ARGS` with empty stdin; paths and the URL filtered out of the output.
     pub fn run(&self, args: &[&str]) -> Run {
         self.run_with_stdin(args, "")
