@@ -177,40 +177,34 @@ pub fn selected_types(config: &Config, only: &[RecordType]) -> Result<Vec<Record
 /// BLAKE3 digests of the config file and every data file, paths relative to the config's
 /// directory with `/` separators.
 pub fn input_digests(config: &Config) -> std::io::Result<Vec<InputDigest>> {
-    let directory = config.directory();
-    let mut files = vec![config.path.clone()];
-    for type_config in config.types.values() {
-        files.extend(type_config.files.iter().cloned());
-    }
-    files
+    input_files(config)
         .iter()
-        .map(|file| {
-            let bytes = std::fs::read(file)?;
-            Ok(InputDigest {
-                path: relative(directory, file),
-                blake3: blake3::hash(&bytes).to_hex().to_string(),
-            })
-        })
+        .map(|file| Ok(digest(config, file, &std::fs::read(file)?)))
         .collect()
 }
 
 /// As [`input_digests`], a file that cannot be read left out (it differs from any digest).
 pub fn input_digests_lenient(config: &Config) -> Vec<InputDigest> {
-    let directory = config.directory();
+    input_files(config)
+        .iter()
+        .filter_map(|file| Some(digest(config, file, &std::fs::read(file).ok()?)))
+        .collect()
+}
+
+/// The config file and every data file it names.
+fn input_files(config: &Config) -> Vec<std::path::PathBuf> {
     let mut files = vec![config.path.clone()];
     for type_config in config.types.values() {
         files.extend(type_config.files.iter().cloned());
     }
     files
-        .iter()
-        .filter_map(|file| {
-            let bytes = std::fs::read(file).ok()?;
-            Some(InputDigest {
-                path: relative(directory, file),
-                blake3: blake3::hash(&bytes).to_hex().to_string(),
-            })
-        })
-        .collect()
+}
+
+fn digest(config: &Config, file: &std::path::Path, bytes: &[u8]) -> InputDigest {
+    InputDigest {
+        path: relative(config.directory(), file),
+        blake3: blake3::hash(bytes).to_hex().to_string(),
+    }
 }
 
 fn relative(directory: &Path, file: &Path) -> String {
