@@ -19,6 +19,7 @@ fn plan_with(changes: Vec<Change>, delete_orphans: bool, orphans: usize) -> Plan
             types: None,
         },
         referenced_orphans: Vec::new(),
+        schema: None,
         inputs: Vec::new(),
         summary: vec![crate::plan::TypeSummary {
             record_type: "Game".into(),
