@@ -206,7 +206,11 @@ async fn apply_plan(
         )),
         _ => {}
     }
-    let connection = workspace::connect(config, globals, args.parallelism).await?;
+    let token = super::schema_steps::token(config)?;
+    let connection =
+        super::connect::connect_with_token(config, globals, args.parallelism, token).await?;
+    let replan = globals.command_line(&["plan"]);
+    super::schema_steps::apply_first(config, plan, &connection, printer, &replan).await?;
     let options = ApplyOptions {
         on_conflict: args.on_conflict,
         parallelism: args.parallelism,

@@ -22,13 +22,23 @@ pub async fn connect(
     globals: &Globals,
     parallelism: usize,
 ) -> anyhow::Result<Connection> {
+    connect_with_token(config, globals, parallelism, None).await
+}
+
+/// As [`connect`]; an embedded emulator also serves the schema API to `management_token`.
+pub async fn connect_with_token(
+    config: &Config,
+    globals: &Globals,
+    parallelism: usize,
+    management_token: Option<crate::cloudkit::token::ManagementToken>,
+) -> anyhow::Result<Connection> {
     let options = ClientOptions {
         seed: globals.context.seed,
         parallelism,
         partitions: parallelism,
         ..ClientOptions::default()
     };
-    sync::connect(config, options)
+    sync::connect_with_token(config, options, management_token)
         .await
         .with_context(|| format!("failed to connect to CloudKit for `{}`", config.target()))
 }

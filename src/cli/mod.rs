@@ -39,6 +39,7 @@ mod plan_config;
 mod prompt;
 mod read_bar;
 pub mod schema;
+mod schema_steps;
 pub mod show;
 mod signals;
 pub mod validate;

@@ -111,9 +111,15 @@ pub async fn make_plan(
     // Local data first: it names every unreadable file with its problem.
     let (local, dangling) = load_local_deferring(config, &globals.printer, true)?;
     let inputs = sync::input_digests(config).context("failed to read an input file")?;
-    let connection = connect(config, globals, parallelism).await?;
+    let token = super::schema_steps::token(config)?;
+    let connection =
+        super::connect::connect_with_token(config, globals, parallelism, token.clone()).await?;
     let bar = ReadBar::new(globals.printer.shows_progress());
     let survey = sync::survey(config, local, &connection.client, &selected, &bar).await;
+    let schema = match &survey {
+        Ok(_) => super::schema_steps::read(config, &connection, &selected, token).await,
+        Err(_) => Ok(None),
+    };
     let untouched = match &survey {
         Ok(survey) if delete_orphans => {
             let client = &connection.client;
@@ -142,7 +148,9 @@ pub async fn make_plan(
     for warning in &planned.warnings {
         globals.printer.warn(warning);
     }
-    let plan = planned.plan;
+    let mut plan = planned.plan;
+    plan.schema = schema?;
+    super::schema_steps::report(&plan, &globals.printer);
     Ok(plan)
 }
 

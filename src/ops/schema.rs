@@ -4,9 +4,11 @@
 //! confirmed by a fresh export). Production is never written: its difference is the list
 //! of CloudKit Console steps.
 
-use crate::cloudkit::management::{ManagementError, SchemaApi};
-use crate::config::Config;
-use crate::record::Database;
+use crate::cloudkit::management::{ManagementError, SchemaApi, DEFAULT_MANAGEMENT_ENDPOINT};
+use crate::cloudkit::token::ManagementToken;
+use crate::config::{Config, Endpoint, DEFAULT_ENDPOINT};
+use crate::plan::PlanSchema;
+use crate::record::{Database, Environment, RecordType};
 use crate::schema::{
     self, DataType, FieldDef, Index, Permission, Primitive, RecordTypeDef, Schema, SchemaDiff,
     SchemaError, CREATE_TIME, RECORD_ID,
@@ -26,6 +28,10 @@ pub enum SchemaOpError {
     Invalid { reason: String },
     #[error("after the import CloudKit's schema still lacks {}", list.join("; "))]
     NotConfirmed { list: Vec<String> },
+    #[error("no team: the schema API of `{container}` names the team that owns it")]
+    NoTeam { container: String },
+    #[error("the embedded emulator, which serves the schema API of `endpoint: embedded`, is not running")]
+    NotRunning,
 }
 
 /// The schema the configuration needs: every configured type with its configured fields
@@ -118,4 +124,67 @@ pub async fn apply(api: &SchemaApi, needed: &Schema) -> Result<SchemaDiff, Schem
         });
     }
     Ok(diff)
+}
+
+/// The schema API of `environment` for `config`: CloudKit's own host when the records go to
+/// CloudKit, else the configured endpoint's server (an emulator serves the schema API beside
+/// the records API); `emulator_url` is the embedded emulator's address when one runs. The
+/// embedded emulator has no team; any other endpoint needs `team_id`.
+pub fn api(
+    config: &Config,
+    environment: Environment,
+    emulator_url: Option<&str>,
+    token: ManagementToken,
+) -> Result<SchemaApi, SchemaOpError> {
+    let url = match (&config.endpoint, emulator_url) {
+        (_, Some(url)) => url.to_owned(),
+        (Endpoint::Url(url), None) if url == DEFAULT_ENDPOINT => {
+            DEFAULT_MANAGEMENT_ENDPOINT.to_owned()
+        }
+        (Endpoint::Url(url), None) => url.clone(),
+        (Endpoint::Embedded { .. }, None) => return Err(SchemaOpError::NotRunning),
+    };
+    let team = match (&config.team_id, &config.endpoint) {
+        (Some(team), _) => team.clone(),
+        (None, Endpoint::Embedded { .. }) => "EMBEDDED".to_owned(),
+        (None, _) => {
+            return Err(SchemaOpError::NoTeam {
+                container: config.container.clone(),
+            })
+        }
+    };
+    Ok(SchemaApi::new(
+        &url,
+        &team,
+        &config.container,
+        environment,
+        token,
+    )?)
+}
+
+/// What the plan's record types need of the schema: [`needed`] for `types` only.
+pub fn needed_for(config: &Config, types: &[RecordType]) -> Schema {
+    let mut schema = needed(config);
+    schema
+        .types
+        .retain(|name, _| types.iter().any(|t| t.as_str() == name));
+    schema
+}
+
+/// The plan's schema part: the environment's schema exported, its digest, and what
+/// `needed` lacks in it. A field CloudKit holds with another type is an error: no apply
+/// could make it so.
+pub async fn plan_part(api: &SchemaApi, needed: &Schema) -> Result<PlanSchema, SchemaOpError> {
+    let actual = export(api).await?;
+    let diff = schema::missing(needed, &actual);
+    if !diff.conflicts.is_empty() {
+        return Err(SchemaOpError::Conflicts {
+            count: diff.conflicts.len(),
+            list: diff.conflicts.iter().map(ToString::to_string).collect(),
+        });
+    }
+    Ok(PlanSchema {
+        digest: schema::digest(&actual),
+        additions: diff.additions,
+    })
 }

@@ -236,7 +236,12 @@ impl Plan {
     }
 
     pub fn has_changes(&self) -> bool {
-        !self.changes.is_empty()
+        !self.changes.is_empty() || self.schema_additions() > 0
+    }
+
+    /// How many schema additions the plan carries (0 without a schema part).
+    pub fn schema_additions(&self) -> usize {
+        self.schema.as_ref().map_or(0, |part| part.additions.len())
     }
 
     /// The number of creates, updates and deletes.

@@ -12,6 +12,7 @@ pub mod escape;
 pub mod json;
 pub mod markdown;
 pub mod plan;
+pub mod schema_part;
 pub mod summary;
 
 pub use diff::Listing;

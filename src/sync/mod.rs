@@ -22,7 +22,7 @@ use futures::future::try_join_all;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-pub use connect::{connect, ConnectError, Connection};
+pub use connect::{connect, connect_with_token, ConnectError, Connection};
 
 /// Reading progress: records read so far over all types.
 pub trait ReadProgress: Send + Sync {
