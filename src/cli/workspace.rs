@@ -114,12 +114,11 @@ pub async fn make_plan(
     let token = super::schema_steps::token(config)?;
     let connection =
         super::connect::connect_with_token(config, globals, parallelism, token.clone()).await?;
+    let schema = super::schema_steps::read(config, &connection, &selected, token).await?;
+    let undeployed = crate::ops::schema::undeployed_types(config.environment, schema.as_ref());
     let bar = ReadBar::new(globals.printer.shows_progress());
-    let survey = sync::survey(config, local, &connection.client, &selected, &bar).await;
-    let schema = match &survey {
-        Ok(_) => super::schema_steps::read(config, &connection, &selected, token).await,
-        Err(_) => Ok(None),
-    };
+    let client = &connection.client;
+    let survey = sync::survey_with(config, local, client, &selected, &bar, &undeployed).await;
     let untouched = match &survey {
         Ok(survey) if delete_orphans => {
             let client = &connection.client;
@@ -149,7 +148,7 @@ pub async fn make_plan(
         globals.printer.warn(warning);
     }
     let mut plan = planned.plan;
-    plan.schema = schema?;
+    plan.schema = schema;
     super::schema_steps::report(&plan, &globals.printer);
     Ok(plan)
 }

@@ -188,3 +188,21 @@ pub async fn plan_part(api: &SchemaApi, needed: &Schema) -> Result<PlanSchema, S
         additions: diff.additions,
     })
 }
+
+/// The record types a production plan's schema part lists as missing: production does not
+/// know them yet, so the plan reads them as no records. None in development (which
+/// reads an unknown type as empty anyway) or without a schema part.
+pub fn undeployed_types(environment: Environment, part: Option<&PlanSchema>) -> Vec<RecordType> {
+    let Some(part) = part.filter(|_| environment == Environment::Production) else {
+        return Vec::new();
+    };
+    part.additions
+        .iter()
+        .filter_map(|addition| match addition {
+            schema::Addition::RecordType { record_type } => {
+                Some(RecordType::new(record_type.as_str()))
+            }
+            _ => None,
+        })
+        .collect()
+}
