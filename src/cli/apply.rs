@@ -123,6 +123,7 @@ async fn smart_sync(config: &Config, args: &Args, globals: &Globals) -> CommandR
     )
     .await?;
     printer.status(render::summary::plan_summary(&plan).trim_end());
+    super::schema_steps::report(&plan, printer);
     args.guards.check(&plan, "nothing was sent")?;
     if args.dry_run {
         printer.data(&render::plan::dry_run(&plan))?;

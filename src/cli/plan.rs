@@ -78,6 +78,7 @@ pub async fn run(args: Args, globals: &Globals) -> CommandResult {
     )
     .await?;
     printer.status(render::summary::plan_summary(&plan).trim_end());
+    super::schema_steps::report(&plan, printer);
     args.guards.check(&plan, "no plan was written")?;
     match &args.out {
         Some(path) => {

@@ -149,7 +149,6 @@ pub async fn make_plan(
     }
     let mut plan = planned.plan;
     plan.schema = schema;
-    super::schema_steps::report(&plan, &globals.printer);
     Ok(plan)
 }
 

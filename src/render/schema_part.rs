@@ -10,8 +10,8 @@ use crate::record::Environment;
 use std::fmt::Write as _;
 
 /// How to let a plan read the schema.
-pub const ENABLE: &str = "set CKPLAN_MANAGEMENT_TOKEN or `auth: management_token_file:` \
-    (CloudKit Console > Settings > Tokens & Keys) to plan the schema with the records";
+pub const ENABLE: &str =
+    "set CKPLAN_MANAGEMENT_TOKEN or `auth: management_token_file:` to plan it with the records";
 
 /// The lines `plan` prints about the schema, once: skipped (no token), what apply imports,
 /// or what production lacks; nothing when the schema has everything.
