@@ -22,7 +22,8 @@ use std::time::Duration;
     (a 404 means the schema is not deployed; \"not marked queryable\" means recordName lacks a QUERYABLE index)\n  \
     environment  production warns: users' apps read it\n  \
     database     server-to-server keys reach the public database only\n  \
-    local data   the data files validate\n\n\
+    local data   the data files validate\n  \
+    schema       with a management token: the schema has every type, field, index and grant\n\n\
     Exit status: 0 when no check failed (warnings allowed), 1 otherwise. Never writes.")]
 pub struct Args {
     /// Print the checks as JSON on stdout
@@ -48,9 +49,14 @@ pub async fn run(args: Args, globals: &Globals) -> CommandResult {
         parallelism: args.parallelism,
         ..ClientOptions::default()
     };
-    let report = match crate::sync::connect(&config, options).await {
+    let token = super::schema_steps::token(&config)?;
+    let report = match crate::sync::connect_with_token(&config, options, token.clone()).await {
         Ok(connection) => {
-            let report = doctor::run(&config, &connection.client).await;
+            let mut report = doctor::run(&config, &connection.client).await;
+            // With a management token: whether the schema has what the config needs.
+            if let Some(check) = super::schema_steps::doctor(&config, &connection, token).await {
+                report.checks.push(check);
+            }
             connection.close().await;
             report
         }

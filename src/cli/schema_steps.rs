@@ -57,6 +57,26 @@ pub async fn read(
     Ok(Some(part))
 }
 
+/// `ckplan doctor`'s schema check, when a management token is configured.
+pub async fn doctor(
+    config: &Config,
+    connection: &Connection,
+    token: Option<ManagementToken>,
+) -> Option<crate::sync::doctor::Check> {
+    let url = connection.emulator.as_ref().map(|e| e.url());
+    let api = ops::api(config, config.environment, url.as_deref(), token?);
+    let check = match api {
+        Ok(api) => ops::doctor_check(&api, &ops::needed(config), config.environment).await,
+        Err(error) => crate::sync::doctor::Check {
+            name: "schema".to_owned(),
+            status: crate::sync::doctor::Status::Fail,
+            detail: error.to_string(),
+            fix: Some("add `team_id: YOURTEAMID` to ckplan.yaml or set CKPLAN_TEAM_ID".to_owned()),
+        },
+    };
+    Some(check)
+}
+
 /// What the plan says of its schema part on stderr, once.
 pub fn report(plan: &Plan, printer: &Printer) {
     for line in schema_part::plan_note(plan) {

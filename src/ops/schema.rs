@@ -13,6 +13,7 @@ use crate::schema::{
     self, DataType, FieldDef, Index, Permission, Primitive, RecordTypeDef, Schema, SchemaDiff,
     SchemaError, CREATE_TIME, RECORD_ID,
 };
+use crate::sync::doctor::{Check, Status};
 use std::collections::BTreeSet;
 
 /// Why the schema could not be compared or applied.
@@ -205,4 +206,58 @@ pub fn undeployed_types(environment: Environment, part: Option<&PlanSchema>) -> 
             _ => None,
         })
         .collect()
+}
+
+/// `ckplan doctor`'s `schema` check: whether the environment's schema has what the config
+/// needs. Development lacking something is a warning (the next apply adds it); production
+/// lacking something, a retype, or a schema API that refuses is a failure.
+pub async fn doctor_check(api: &SchemaApi, needed: &Schema, environment: Environment) -> Check {
+    let check = |status, detail: String, fix: Option<&str>| Check {
+        name: "schema".to_owned(),
+        status,
+        detail,
+        fix: fix.map(str::to_owned),
+    };
+    let diff = match compare(api, needed).await {
+        Ok(diff) => diff,
+        Err(error) => {
+            let fix = match &error {
+                SchemaOpError::Api(ManagementError::Unauthorized { .. }) => {
+                    "create a management token in CloudKit Console (Settings > Tokens & Keys) and set CKPLAN_MANAGEMENT_TOKEN or `auth: management_token_file:`"
+                }
+                _ => "check `team_id` and the token's container (`ckplan schema diff` shows the error)",
+            };
+            return check(Status::Fail, error.to_string(), Some(fix));
+        }
+    };
+    let count = diff.additions.len();
+    let first: Vec<String> = diff
+        .additions
+        .iter()
+        .take(3)
+        .map(ToString::to_string)
+        .collect();
+    let more = if count > 3 { ", …" } else { "" };
+    match (diff.conflicts.first(), count, environment) {
+        (Some(conflict), _, _) => check(
+            Status::Fail,
+            conflict.to_string(),
+            Some("a field's type never changes in CloudKit: give the field a new name in the config and the data"),
+        ),
+        (None, 0, _) => check(
+            Status::Pass,
+            "has every type, field, index and grant the config needs".to_owned(),
+            None,
+        ),
+        (None, _, Environment::Development) => check(
+            Status::Warn,
+            format!("lacks {count} item(s): {}{more}", first.join(", ")),
+            Some("`ckplan plan` then `ckplan apply` adds them before the records (`ckplan schema diff` lists them)"),
+        ),
+        (None, _, Environment::Production) => check(
+            Status::Fail,
+            format!("lacks {count} item(s): {}{more}", first.join(", ")),
+            Some("add them in development, then Deploy Schema Changes in CloudKit Console (`ckplan schema diff --environment production` lists them)"),
+        ),
+    }
 }

@@ -375,3 +375,44 @@ fn issue_20_without_a_token_the_plan_says_once_that_the_schema_was_not_checked()
     ok(&env, &["apply", "out.plan"]);
     assert_eq!(env.records("Team").len(), 2);
 }
+
+#[test]
+fn issue_20_doctor_reports_the_schema_with_a_token() {
+    let env = fresh("development");
+    let before = run(&env, Some(TOKEN), &["doctor"]);
+    assert!(
+        before
+            .stdout
+            .contains("  warn  schema        lacks 25 item(s): record type `Stadium`, "),
+        "{}",
+        before.stdout
+    );
+    assert!(
+        before
+            .stdout
+            .contains("fix: `ckplan plan` then `ckplan apply`"),
+        "{}",
+        before.stdout
+    );
+    ok(&env, &["apply", "--auto-approve"]);
+    let after = run(&env, Some(TOKEN), &["doctor"]);
+    assert!(
+        after
+            .stdout
+            .lines()
+            .any(|line| line.starts_with("  ok    schema ")
+                && line.ends_with(" has every type, field, index and grant the config needs")),
+        "{}",
+        after.stdout
+    );
+    let wrong = run(&env, Some("wrong-token-value"), &["doctor"]);
+    assert_eq!(wrong.code, 1, "{}", wrong.stdout);
+    assert!(
+        wrong.stdout.contains("refused the management token"),
+        "{}",
+        wrong.stdout
+    );
+    // Without a token there is no schema check.
+    let without = run(&env, None, &["doctor"]);
+    assert!(!without.stdout.contains("schema  "), "{}", without.stdout);
+}
