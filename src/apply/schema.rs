@@ -30,13 +30,31 @@ pub enum SchemaApplyError {
     #[error(
         "the production schema lacks {} item(s) the plan needs: {}",
         list.len(),
-        list.join("; ")
+        shortened(list)
     )]
     NotDeployed { list: Vec<String> },
     #[error("CloudKit refused the merged schema: {reason}")]
     Invalid { reason: String },
     #[error("after the import CloudKit's schema still lacks {}", list.join("; "))]
     NotConfirmed { list: Vec<String> },
+}
+
+/// The first few items, and how many more (the review lists them all).
+fn shortened(list: &[String]) -> String {
+    const SHOWN: usize = 5;
+    let mut text = list
+        .iter()
+        .take(SHOWN)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join("; ");
+    if list.len() > SHOWN {
+        text.push_str(&format!(
+            "; and {} more (`ckplan show` lists them)",
+            list.len() - SHOWN
+        ));
+    }
+    text
 }
 
 /// What applying the schema part did.
