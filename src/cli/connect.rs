@@ -22,13 +22,18 @@ pub async fn connect(
     globals: &Globals,
     parallelism: usize,
 ) -> anyhow::Result<Connection> {
-    let options = ClientOptions {
+    sync::connect(config, client_options(globals, parallelism))
+        .await
+        .with_context(|| format!("failed to connect to CloudKit for `{}`", config.target()))
+}
+
+/// The client options of every command: the run's seed, `parallelism` requests in flight
+/// and chains per type read.
+pub fn client_options(globals: &Globals, parallelism: usize) -> ClientOptions {
+    ClientOptions {
         seed: globals.context.seed,
         parallelism,
         partitions: parallelism,
         ..ClientOptions::default()
-    };
-    sync::connect(config, options)
-        .await
-        .with_context(|| format!("failed to connect to CloudKit for `{}`", config.target()))
+    }
 }

@@ -1,6 +1,7 @@
 //! `ckplan diff`: what a plan would change, per type, without writing anything.
 
 use super::{workspace, CommandResult, ExitStatus, Globals};
+use crate::ops::make_plan::{self, PlanObserver as _};
 use crate::render::{Backend, Json, Listing, Text};
 use crate::sync;
 
@@ -30,15 +31,15 @@ pub async fn run(args: Args, globals: &Globals) -> CommandResult {
     let types = workspace::selected_types(&config, &args.types)?;
     let local = workspace::load_local(&config, &globals.printer)?;
     let connection = workspace::connect(&config, globals, args.parallelism).await?;
-    let bar = workspace::ReadBar::new(globals.printer.shows_progress() && !args.json);
-    let survey = sync::survey(&config, local, &connection.client, &types, &bar).await;
-    bar.finish();
+    let talk = workspace::PlanTalk::new(globals.printer, !args.json);
+    let survey = sync::survey(&config, local, &connection.client, &types, &talk).await;
+    talk.read_finished();
     connection.close().await;
     let survey = survey?;
     for note in &survey.notes {
-        globals.printer.warn(note);
+        talk.warning(note);
     }
-    workspace::refuse_type_conflicts(&survey)?;
+    make_plan::refuse_type_conflicts(&survey, &talk)?;
     let listing = match (args.changes_only, globals.verbose > 0) {
         (true, _) => Listing::ChangesOnly,
         (false, true) => Listing::All,

@@ -6,6 +6,7 @@ pub mod delete_all;
 pub mod export;
 pub mod guard;
 pub mod import;
+pub mod make_plan;
 pub mod plan;
 pub mod plan_check;
 pub mod schema;

@@ -1,0 +1,175 @@
+//! Everything up to an in-memory plan, for `plan` and smart sync (and the parts `diff`
+//! shares): the selected types, the local data with its problems, the input digests,
+//! connecting, reading CloudKit, refusing a survey no apply could converge, and
+//! [`super::plan::build`]. Failures are typed ([`PlanError`]); what a person must see on
+//! the way (each local problem as it is found, the read's notes, each refused field, the
+//! plan's warnings) goes to a [`PlanObserver`], which the command renders.
+
+use super::plan::{build, PlanRequest};
+use crate::cloudkit::{ClientOptions, CloudKitError};
+use crate::config::Config;
+use crate::local::{self, LocalData, Problem};
+use crate::plan::Plan;
+use crate::record::{RecordType, Target, Timestamp};
+use crate::sync::{self, ConnectError, ReadProgress, Survey};
+
+/// What the person running the command sees while a plan is made, in order.
+pub trait PlanObserver: ReadProgress {
+    /// A problem in the local data: an error (the plan then stops) or a warning.
+    fn local_problem(&self, problem: &Problem);
+    /// A warning: a note of the read, or one the plan carries.
+    fn warning(&self, warning: &dyn std::fmt::Display);
+    /// One field or record name that makes the survey unplannable, before the
+    /// [`PlanError`] that counts them.
+    fn refusal(&self, refusal: &dyn std::fmt::Display);
+    /// The read is over (a spinner can go).
+    fn read_finished(&self) {}
+}
+
+/// Why no plan was made.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    /// `--type` named a type the configuration does not define.
+    #[error("{0}")]
+    Types(String),
+    #[error("local data has {}; nothing was sent (run `ckplan validate` for the full report)", crate::render::plural(*.errors, "error"))]
+    LocalData { errors: usize },
+    #[error("failed to read an input file")]
+    Inputs(#[source] std::io::Error),
+    #[error("failed to connect to CloudKit for `{target}`")]
+    Connect {
+        target: Target,
+        #[source]
+        source: ConnectError,
+    },
+    /// Reading CloudKit failed: its own message, hints and kind.
+    #[error(transparent)]
+    Read(CloudKitError),
+    #[error("failed to read the other record types for references to orphans")]
+    References(#[source] CloudKitError),
+    #[error("{count} record name{} taken by a record of another type in CloudKit; nothing was planned", if *.count == 1 { " is" } else { "s are" })]
+    NameClashes { count: usize },
+    #[error("{count} field{} would change type in CloudKit, which it refuses; nothing was planned", if *.count == 1 { "" } else { "s" })]
+    TypeConflicts { count: usize },
+}
+
+/// What a plan is asked to do, beside the configuration.
+pub struct PlanArgs<'a> {
+    /// `--type` (empty: every configured type).
+    pub types: &'a [String],
+    pub delete_orphans: bool,
+    pub delete_referenced: bool,
+    /// How to connect (parallelism, seed).
+    pub client: ClientOptions,
+    pub created_at: Timestamp,
+}
+
+/// The record types named with `--type` (each must be configured), or every configured type.
+pub fn selected_types(config: &Config, types: &[String]) -> Result<Vec<RecordType>, PlanError> {
+    let only: Vec<RecordType> = types.iter().map(|t| RecordType::new(t.as_str())).collect();
+    sync::selected_types(config, &only).map_err(PlanError::Types)
+}
+
+/// Loads every data file, shows every problem, and fails if any is an error. With
+/// `defer_dangling`, warnings about references to records no local file defines are
+/// returned instead, for a plan to say what it does with those records.
+pub fn load_local(
+    config: &Config,
+    observer: &dyn PlanObserver,
+    defer_dangling: bool,
+) -> Result<(LocalData, Vec<Problem>), PlanError> {
+    let local = local::load_all(config);
+    let errors = local.error_count();
+    let mut deferred = Vec::new();
+    for problem in local.problems() {
+        if defer_dangling && errors == 0 && problem.dangling_target.is_some() {
+            deferred.push(problem.clone());
+        } else {
+            observer.local_problem(problem);
+        }
+    }
+    if errors > 0 {
+        return Err(PlanError::LocalData { errors });
+    }
+    Ok((local, deferred))
+}
+
+/// Stops when a field's local type differs from CloudKit's, or a local record's name is
+/// held by a record of another type: each is shown as a refusal, and nothing is planned
+/// (no apply could ever make the two sides equal).
+pub fn refuse_type_conflicts(
+    survey: &Survey,
+    observer: &dyn PlanObserver,
+) -> Result<(), PlanError> {
+    for clash in &survey.name_clashes {
+        observer.refusal(clash);
+    }
+    if !survey.name_clashes.is_empty() {
+        let count = survey.name_clashes.len();
+        return Err(PlanError::NameClashes { count });
+    }
+    for conflict in &survey.type_conflicts {
+        observer.refusal(conflict);
+    }
+    if !survey.type_conflicts.is_empty() {
+        let count = survey.type_conflicts.len();
+        return Err(PlanError::TypeConflicts { count });
+    }
+    Ok(())
+}
+
+/// Connects to the configured target.
+pub async fn connect(
+    config: &Config,
+    options: ClientOptions,
+) -> Result<sync::Connection, PlanError> {
+    sync::connect(config, options)
+        .await
+        .map_err(|source| PlanError::Connect {
+            target: config.target(),
+            source,
+        })
+}
+
+/// Reads the local data and CloudKit and makes the plan: shared by `plan` and smart sync.
+pub async fn make_plan(
+    config: &Config,
+    args: PlanArgs<'_>,
+    observer: &dyn PlanObserver,
+) -> Result<Plan, PlanError> {
+    let selected = selected_types(config, args.types)?;
+    // Local data first: it names every unreadable file with its problem.
+    let (local, dangling) = load_local(config, observer, true)?;
+    let inputs = sync::input_digests(config).map_err(PlanError::Inputs)?;
+    let connection = connect(config, args.client).await?;
+    let survey = sync::survey(config, local, &connection.client, &selected, observer).await;
+    let untouched = match &survey {
+        Ok(survey) if args.delete_orphans => {
+            let client = &connection.client;
+            sync::references::untouched_references(config, client, &selected, &survey.diffs)
+                .await
+                .map_err(PlanError::References)
+        }
+        _ => Ok(Vec::new()),
+    };
+    observer.read_finished();
+    connection.close().await;
+    let survey = survey.map_err(PlanError::Read)?;
+    for note in &survey.notes {
+        observer.warning(note);
+    }
+    refuse_type_conflicts(&survey, observer)?;
+    let request = PlanRequest {
+        selected,
+        filtered: !args.types.is_empty(),
+        delete_orphans: args.delete_orphans,
+        delete_referenced: args.delete_referenced,
+        inputs,
+        created_at: args.created_at,
+    };
+    let planned = build(config, survey, untouched?, dangling, request);
+    for warning in &planned.warnings {
+        observer.warning(warning);
+    }
+    Ok(planned.plan)
+}
