@@ -2,6 +2,7 @@
 //! does one job of a command (force-replacing records, emptying a type), and returns what
 //! happened as data for the command to render. Commands never build wire operations.
 
+pub mod apply;
 pub mod delete_all;
 pub mod export;
 pub mod guard;
