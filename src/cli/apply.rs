@@ -9,7 +9,7 @@ use crate::config::Config;
 use crate::lock::Holder;
 use crate::ops::apply as ops;
 use crate::plan::{file, Plan};
-use crate::render::{self, plural};
+use crate::render;
 use anyhow::Context;
 use std::path::{Path, PathBuf};
 
@@ -119,17 +119,15 @@ async fn smart_sync(config: &Config, args: &Args, globals: &Globals) -> CommandR
         if !prompter.can_ask() {
             return Err(CommandError::user("refusing to ask for confirmation: stdin is not a terminal (use --auto-approve, or save a plan with `ckplan plan -o FILE` and apply it)"));
         }
-        stderr!(
-            "{}",
-            render::plan::review(&plan, false, printer.colour_stderr())
-        );
+        let review = render::plan::review(&plan, false, printer.colour_stderr());
+        printer.say(&render::Line::Always(review));
         let answer = prompter
             .ask("Do you want to perform these actions? Only 'yes' will be accepted.\n  Enter a value: ")
             .context("failed to read the answer")?;
         // Anything but `yes`, end of input included, is a refusal: exit 1 (as Terraform
         // does), so that a script does not carry on as if the apply ran.
         if answer.as_deref() != Some("yes") {
-            stderrln!("Apply cancelled.");
+            printer.say(&render::apply::declined());
             return Ok(ExitStatus::Error);
         }
     }
@@ -153,20 +151,19 @@ async fn apply_plan(
     let holder = Holder::this_process("ckplan apply", &clock.timestamp().to_string());
     let session = ops::open_session(config, plan, checksum, path, args.receipt.clone(), &holder)?;
     if let Some(kept) = session.kept_aside() {
-        apply_view::kept_aside(kept, printer);
+        printer.say(&render::apply::kept_aside(kept));
     }
     match session.previous() {
         Previous::Finished { conflicts } => {
-            return Ok(apply_view::already_run(
-                conflicts,
-                &session.paths().receipt,
-                &globals.command_line(&["plan"]),
-            ))
+            let receipt = &session.paths().receipt;
+            let plan_command = globals.command_line(&["plan"]);
+            let (line, verdict) = render::apply::already_run(conflicts, receipt, &plan_command);
+            printer.say(&line);
+            return Ok(apply_view::exit_status(verdict));
         }
-        Previous::Resume { done, uncertain } => printer.status(format_args!(
-            "Resuming: {} done in an earlier run, {uncertain} uncertain (looked up first).",
-            plural(done, "record")
-        )),
+        Previous::Resume { done, uncertain } => {
+            printer.say(&render::apply::resuming(done, uncertain));
+        }
         _ => {}
     }
     let connection = workspace::connect(config, globals, args.parallelism).await?;
@@ -177,7 +174,7 @@ async fn apply_plan(
         clock,
     };
     let stop = StopFlag::new();
-    let listening = signals::stop_on_signal(stop.clone());
+    let listening = signals::stop_on_signal(stop.clone(), *printer);
     let bar = ApplyBar::new(*printer);
     let applied = session.run(&connection.client, &options, &bar, &stop).await;
     drop(listening);
@@ -193,7 +190,7 @@ async fn apply_plan(
         // Stopped mid-run (a journal that could not be written, a full disk, a failed
         // lookup): what was sent is journaled or looked up first by the next run.
         SessionError::Journal(_) | SessionError::Apply(_) => anyhow::Error::new(error)
-            .context(format!("apply stopped; run `{again}` again to resume")),
+            .context(format!("apply stopped; {}", render::apply::resume(&again))),
         other => anyhow::Error::new(other),
     })?;
     if applied.uploaded.files + applied.uploaded.reused > 0 {

@@ -58,7 +58,7 @@ pub async fn run(args: Args, globals: &Globals) -> CommandResult {
         ))?;
         if answer.as_deref() != Some(record_type.as_str()) {
             // A refusal is not a success (exit 1), as for smart sync's prompt.
-            stderrln!("Cancelled; nothing was deleted.");
+            globals.printer.say(&crate::render::talk::delete_declined());
             return Ok(ExitStatus::Error);
         }
     }

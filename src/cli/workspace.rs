@@ -112,10 +112,9 @@ pub fn production_guard(config: &Config, allowed: bool, globals: &Globals) -> an
             config.container
         );
     }
-    stderrln!(
-        "This writes to the PRODUCTION environment of `{}`.",
-        config.container
-    );
+    globals
+        .printer
+        .say(&crate::render::talk::production_warning(&config.container));
     let answer = prompter
         .ask("Type the container name to continue: ")
         .context("failed to read the answer")?;

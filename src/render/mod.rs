@@ -7,15 +7,19 @@
 //! untrusted: every view escapes it with [`escape`] (one function, in [`escape`]'s module).
 //! Counts are worded with [`plural`] and per-type lines with [`summary`].
 
+pub mod apply;
 pub mod diff;
 pub mod escape;
 pub mod json;
 pub mod markdown;
+pub mod menu;
 pub mod plan;
 pub mod summary;
+pub mod talk;
 
 pub use diff::Listing;
 pub use escape::{escape, escape_lines};
+pub use talk::Line;
 
 use crate::diff::TypeDiff;
 use crate::plan::Plan;
