@@ -9,6 +9,7 @@
 
 pub mod apply;
 pub mod diff;
+pub mod doctor;
 pub mod escape;
 pub mod json;
 pub mod markdown;
