@@ -17,6 +17,7 @@ pub mod menu;
 pub mod plan;
 pub mod summary;
 pub mod talk;
+pub mod validate;
 
 pub use diff::Listing;
 pub use escape::{escape, escape_lines};
