@@ -2,7 +2,7 @@
 
 use super::{workspace, CommandResult, ExitStatus, Globals};
 use crate::ops::make_plan::{self, PlanObserver as _};
-use crate::render::{Backend, Json, Listing, Text};
+use crate::render::{self, Listing};
 use crate::sync;
 
 /// Compare local data with CloudKit and report per type; never writes.
@@ -45,11 +45,8 @@ pub async fn run(args: Args, globals: &Globals) -> CommandResult {
         (false, true) => Listing::All,
         (false, false) => Listing::None,
     };
-    let text = Text {
-        listing,
-        ..Text::default()
-    };
-    let backend: &dyn Backend = if args.json { &Json } else { &text };
-    globals.printer.data(&backend.diff(&survey.diffs))?;
+    let format = render::Format::json_if(args.json);
+    let report = render::diff_report(&survey.diffs, format, listing);
+    globals.printer.data(&report)?;
     Ok(ExitStatus::Success)
 }

@@ -73,12 +73,11 @@ pub async fn run(args: Args, globals: &Globals) -> CommandResult {
             return Err(anyhow::Error::from(error).context(context).into());
         }
     };
-    let text = if args.json {
-        render::doctor::json(&report).context("cannot encode the report")?
-    } else {
-        render::doctor::text(&report, globals.printer.colour_stdout())
-    };
-    globals.printer.data(&text)?;
+    let format = render::Format::json_if(args.json);
+    let colour = globals.printer.colour_stdout();
+    let output =
+        render::doctor::view(&report, format, colour).context("cannot encode the report")?;
+    globals.printer.show(&output)?;
     Ok(if report.passed() {
         ExitStatus::Success
     } else {

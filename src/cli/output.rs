@@ -123,6 +123,15 @@ impl Printer {
         self.stderr_line(&format!("{prefix} {}", render::escape_lines(&message)));
     }
 
+    /// A view's output: its data on stdout (when there is any), then its lines on stderr.
+    pub fn show(&self, output: &render::Output) -> Result<(), CommandError> {
+        if !output.data.is_empty() {
+            self.data(&output.data)?;
+        }
+        self.say_all(&output.talk);
+        Ok(())
+    }
+
     /// One line of a view, as loud as its level says.
     pub fn say(&self, line: &render::Line) {
         match line {

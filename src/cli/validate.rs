@@ -5,7 +5,7 @@
 use super::{CommandResult, ExitStatus, Globals};
 use crate::config::Config;
 use crate::local::load_all;
-use crate::render::validate as view;
+use crate::render::{self, validate as view};
 use anyhow::Context;
 
 /// Check ckplan.yaml and every data file it names (no network).
@@ -28,19 +28,15 @@ pub struct Args {
 }
 
 pub fn run(args: Args, globals: &Globals) -> CommandResult {
-    let printer = &globals.printer;
     let path = globals.config_path();
     let config = Config::load(&path).context("cannot validate")?;
     let data = load_all(&config);
     let order = data.type_order(&config);
     let cycle_warning = view::cycle_warning(&config.path, &order);
-    if args.json {
-        let json = view::json(&data, cycle_warning.as_ref()).map_err(anyhow::Error::from)?;
-        printer.data(&json)?;
-    } else {
-        printer.say_all(&view::text(&data, &order, cycle_warning.as_ref()));
-    }
-    printer.say(&view::verdict(&data, cycle_warning.as_ref()));
+    let format = render::Format::json_if(args.json);
+    let output =
+        view::view(&data, &order, cycle_warning.as_ref(), format).map_err(anyhow::Error::from)?;
+    globals.printer.show(&output)?;
     Ok(if data.error_count() > 0 {
         ExitStatus::Error
     } else {

@@ -2,7 +2,7 @@
 //! problem and a verdict, or as JSON. Text that came from CloudKit (user names, error
 //! reasons) is escaped.
 
-use super::escape;
+use super::{escape, Format, Output};
 use crate::sync::doctor::{Report, Status};
 use console::Style;
 
@@ -54,6 +54,14 @@ pub fn text(report: &Report, colour: bool) -> String {
         (n, _) => format!("{n} checks failed.\n"),
     });
     out
+}
+
+/// The report in `format`: JSON or text (colour on request), on stdout.
+pub fn view(report: &Report, format: Format, colour: bool) -> serde_json::Result<Output> {
+    Ok(Output::data(match format {
+        Format::Json => json(report)?,
+        Format::Text | Format::Markdown => text(report, colour),
+    }))
 }
 
 /// The report as a JSON document (invisible characters in strings escaped), ending in a

@@ -3,7 +3,7 @@
 //! and the verdict; or all of it as one JSON document.
 
 use super::talk::Line;
-use super::{escape, plural};
+use super::{escape, plural, Format, Output};
 use crate::config::TypeOrder;
 use crate::local::{LocalData, Problem, Severity};
 use std::path::Path;
@@ -62,6 +62,25 @@ pub fn verdict(data: &LocalData, cycle_warning: Option<&String>) -> Line {
     } else {
         Line::Status(text)
     }
+}
+
+/// In `format`: the JSON document on stdout, or the text lines on stderr; the verdict
+/// after either.
+pub fn view(
+    data: &LocalData,
+    order: &TypeOrder,
+    cycle_warning: Option<&String>,
+    format: Format,
+) -> serde_json::Result<Output> {
+    let mut output = match format {
+        Format::Json => Output::data(json(data, cycle_warning)?),
+        Format::Text | Format::Markdown => Output {
+            data: String::new(),
+            talk: text(data, order, cycle_warning),
+        },
+    };
+    output.talk.push(verdict(data, cycle_warning));
+    Ok(output)
 }
 
 /// `{"problems": [...], "cycle_warning": …, "types": {...}, "errors": N, "warnings": N}`,
