@@ -81,15 +81,10 @@ fn warn_about_changed_inputs(plan: &Plan, config: &Config, globals: &Globals) {
     if changed.is_empty() {
         return;
     }
-    let names: Vec<String> = changed
-        .iter()
-        .map(|path| format!("`{}`", render::escape(path)))
-        .collect();
-    globals.printer.warn(format_args!(
-        "{} changed since this plan was made; apply writes what the plan says, not the files as they are now (run `{}` to plan the change)",
-        names.join(", "),
-        globals.command_line(&["plan"])
-    ));
+    let plan_command = globals.command_line(&["plan"]);
+    globals
+        .printer
+        .say(&render::apply::changed_inputs(&changed, &plan_command));
 }
 
 async fn smart_sync(config: &Config, args: &Args, globals: &Globals) -> CommandResult {

@@ -138,6 +138,7 @@ impl Printer {
             render::Line::Status(text) => self.status(text),
             render::Line::Warning(text) => self.warn(text),
             render::Line::Error(text) => self.error(text),
+            render::Line::Hint(text) => self.hint(text),
             render::Line::Always(text) => self.stderr_line(text),
         }
     }

@@ -54,6 +54,19 @@ pub fn already_run(conflicts: usize, receipt: &Path, plan_command: &str) -> (Lin
     (Line::Always(line), Verdict::Complete)
 }
 
+/// The config or data files (`changed`, as the plan names them) changed since the plan was
+/// made; `plan_command` plans again.
+pub fn changed_inputs(changed: &[&str], plan_command: &str) -> Line {
+    let names: Vec<String> = changed
+        .iter()
+        .map(|path| format!("`{}`", escape(path)))
+        .collect();
+    Line::Warning(format!(
+        "{} changed since this plan was made; apply writes what the plan says, not the files as they are now (run `{plan_command}` to plan the change)",
+        names.join(", ")
+    ))
+}
+
 /// An earlier run of the plan stopped part way.
 pub fn resuming(done: usize, uncertain: usize) -> Line {
     Line::Status(format!(
@@ -379,6 +392,15 @@ mod tests {
         assert_eq!(
             lines.last(),
             Some(&Line::Always("Apply finished with 1 record failed: 0 created, 0 updated, 0 deleted, 0 unchanged skipped.".to_owned()))
+        );
+    }
+
+    #[test]
+    fn changed_inputs_are_named_escaped_with_the_command_that_plans_again() {
+        let line = changed_inputs(&["data/a.yaml", "data/\u{1b}b.yaml"], "ckplan plan");
+        assert_eq!(
+            line,
+            Line::Warning("`data/a.yaml`, `data/\\u{1b}b.yaml` changed since this plan was made; apply writes what the plan says, not the files as they are now (run `ckplan plan` to plan the change)".to_owned())
         );
     }
 
