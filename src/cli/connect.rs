@@ -4,8 +4,7 @@
 use super::Globals;
 use crate::cloudkit::ClientOptions;
 use crate::config::Config;
-use crate::sync::{self, Connection};
-use anyhow::Context;
+use crate::sync::Connection;
 
 /// `--parallelism N`: requests to CloudKit in flight at once, from 1 to 64.
 pub fn parse_parallelism(text: &str) -> Result<usize, String> {
@@ -22,9 +21,9 @@ pub async fn connect(
     globals: &Globals,
     parallelism: usize,
 ) -> anyhow::Result<Connection> {
-    sync::connect(config, client_options(globals, parallelism))
+    crate::ops::connect(config, client_options(globals, parallelism))
         .await
-        .with_context(|| format!("failed to connect to CloudKit for `{}`", config.target()))
+        .map_err(anyhow::Error::new)
 }
 
 /// The client options of every command: the run's seed, `parallelism` requests in flight

@@ -68,9 +68,10 @@ pub async fn run(args: Args, globals: &Globals) -> CommandResult {
             let fix = "point `auth.private_key_file` in ckplan.yaml (or CKPLAN_PRIVATE_KEY_FILE, or put the PEM text in CKPLAN_PRIVATE_KEY) at the P-256 private key whose public half is registered in CloudKit Console, and set `auth.key_id`; `ckplan keygen` makes a new pair".to_owned();
             doctor::without_client(&config, endpoint, problem, fix)
         }
-        Err(error) => {
-            let context = format!("failed to connect to CloudKit for `{}`", config.target());
-            return Err(anyhow::Error::from(error).context(context).into());
+        Err(source) => {
+            let target = config.target();
+            let error = crate::ops::ConnectFailed { target, source };
+            return Err(anyhow::Error::new(error).into());
         }
     };
     let format = render::Format::json_if(args.json);

@@ -10,8 +10,8 @@ use crate::cloudkit::{ClientOptions, CloudKitError};
 use crate::config::Config;
 use crate::local::{self, LocalData, Problem};
 use crate::plan::Plan;
-use crate::record::{RecordType, Target, Timestamp};
-use crate::sync::{self, ConnectError, ReadProgress, Survey};
+use crate::record::{RecordType, Timestamp};
+use crate::sync::{self, ReadProgress, Survey};
 
 /// What the person running the command sees while a plan is made, in order.
 pub trait PlanObserver: ReadProgress {
@@ -36,12 +36,8 @@ pub enum PlanError {
     LocalData { errors: usize },
     #[error("failed to read an input file")]
     Inputs(#[source] std::io::Error),
-    #[error("failed to connect to CloudKit for `{target}`")]
-    Connect {
-        target: Target,
-        #[source]
-        source: ConnectError,
-    },
+    #[error(transparent)]
+    Connect(#[from] super::ConnectFailed),
     /// Reading CloudKit failed: its own message, hints and kind.
     #[error(transparent)]
     Read(CloudKitError),
@@ -118,19 +114,6 @@ pub fn refuse_type_conflicts(
     Ok(())
 }
 
-/// Connects to the configured target.
-pub async fn connect(
-    config: &Config,
-    options: ClientOptions,
-) -> Result<sync::Connection, PlanError> {
-    sync::connect(config, options)
-        .await
-        .map_err(|source| PlanError::Connect {
-            target: config.target(),
-            source,
-        })
-}
-
 /// Reads the local data and CloudKit and makes the plan: shared by `plan` and smart sync.
 pub async fn make_plan(
     config: &Config,
@@ -141,7 +124,7 @@ pub async fn make_plan(
     // Local data first: it names every unreadable file with its problem.
     let (local, dangling) = load_local(config, observer, true)?;
     let inputs = sync::input_digests(config).map_err(PlanError::Inputs)?;
-    let connection = connect(config, args.client).await?;
+    let connection = super::connect(config, args.client).await?;
     let survey = sync::survey(config, local, &connection.client, &selected, observer).await;
     let untouched = match &survey {
         Ok(survey) if args.delete_orphans => {

@@ -11,3 +11,27 @@ pub mod make_plan;
 pub mod plan;
 pub mod plan_check;
 pub mod schema;
+
+use crate::cloudkit::ClientOptions;
+use crate::config::Config;
+use crate::record::Target;
+use crate::sync::{ConnectError, Connection};
+
+/// Connecting to the configured target failed.
+#[derive(Debug, thiserror::Error)]
+#[error("failed to connect to CloudKit for `{target}`")]
+pub struct ConnectFailed {
+    pub target: Target,
+    #[source]
+    pub source: ConnectError,
+}
+
+/// Connects to `config`'s target (the embedded emulator started when it is the endpoint).
+pub async fn connect(config: &Config, options: ClientOptions) -> Result<Connection, ConnectFailed> {
+    crate::sync::connect(config, options)
+        .await
+        .map_err(|source| ConnectFailed {
+            target: config.target(),
+            source,
+        })
+}
