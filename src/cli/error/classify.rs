@@ -9,7 +9,6 @@ use crate::cloudkit::auth::{KeyError, KeyProblem};
 use crate::cloudkit::CloudKitError;
 use crate::config::ConfigError;
 use crate::ops::import::ImportError;
-use crate::ops::make_plan::PlanError;
 use crate::plan::file::PlanFileError;
 use crate::sync::ConnectError;
 
@@ -223,17 +222,6 @@ from_core_errors!(
     SessionError,
     ImportError,
 );
-
-impl From<PlanError> for CommandError {
-    /// Classified by its causes, which stay in the chain; a failed read is CloudKit's own
-    /// error.
-    fn from(error: PlanError) -> Self {
-        match error {
-            PlanError::Read(error) => anyhow::Error::new(error).into(),
-            other => anyhow::Error::new(other).into(),
-        }
-    }
-}
 
 impl From<anyhow::Error> for CommandError {
     /// Errors raised in command code with `anyhow` are user errors unless a core error in
