@@ -97,6 +97,23 @@ fn shown(value: &Option<WireField>) -> String {
     }
 }
 
+/// `    FIELD: planned before A, LABEL B, LABEL C`: one field of a conflict.
+fn field_line(
+    field: &str,
+    planned_before: &Option<WireField>,
+    then: [(&str, &Option<WireField>); 2],
+) -> Line {
+    let mut line = format!(
+        "    {}: planned before {}",
+        escape(field),
+        shown(planned_before)
+    );
+    for (label, value) in then {
+        line.push_str(&format!(", {label} {}", shown(value)));
+    }
+    Line::Always(line)
+}
+
 /// One final outcome worth lines of its own: a conflict (reported or overwritten) or a
 /// failure; nothing for the others.
 pub fn outcome(key: &RecordKey, outcome: &Outcome) -> Vec<Line> {
@@ -105,14 +122,9 @@ pub fn outcome(key: &RecordKey, outcome: &Outcome) -> Vec<Line> {
     match outcome {
         Outcome::Conflict { reason, fields } => {
             lines.push(Line::Warning(format!("conflict: {name}: {reason}")));
-            for field in fields {
-                lines.push(Line::Always(format!(
-                    "    {}: planned before {}, now {}, wanted {}",
-                    escape(&field.field),
-                    shown(&field.planned_before),
-                    shown(&field.now),
-                    shown(&field.wanted)
-                )));
+            for f in fields {
+                let then = [("now", &f.now), ("wanted", &f.wanted)];
+                lines.push(field_line(&f.field, &f.planned_before, then));
             }
         }
         Outcome::Updated { overwritten, .. } | Outcome::Deleted { overwritten, .. }
@@ -121,14 +133,9 @@ pub fn outcome(key: &RecordKey, outcome: &Outcome) -> Vec<Line> {
             lines.push(Line::Warning(format!(
                 "conflict: {name}: changed meanwhile; overwritten (--on-conflict overwrite)"
             )));
-            for field in overwritten {
-                lines.push(Line::Always(format!(
-                    "    {}: planned before {}, overwritten {}, written {}",
-                    escape(&field.field),
-                    shown(&field.planned_before),
-                    shown(&field.overwritten),
-                    shown(&field.written)
-                )));
+            for f in overwritten {
+                let then = [("overwritten", &f.overwritten), ("written", &f.written)];
+                lines.push(field_line(&f.field, &f.planned_before, then));
             }
         }
         Outcome::Updated { reapplied, .. } if !reapplied.is_empty() => {
