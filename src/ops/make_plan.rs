@@ -32,7 +32,7 @@ pub enum PlanError {
     /// `--type` named a type the configuration does not define.
     #[error("{0}")]
     Types(String),
-    #[error("local data has {}; nothing was sent (run `ckplan validate` for the full report)", crate::render::plural(*.errors, "error"))]
+    #[error("local data has {errors} error{}; nothing was sent (run `ckplan validate` for the full report)", if *.errors == 1 { "" } else { "s" })]
     LocalData { errors: usize },
     #[error("failed to read an input file")]
     Inputs(#[source] std::io::Error),

@@ -1,6 +1,8 @@
-//! Operations between the commands and the cores: each takes a connected client and data,
-//! does one job of a command (force-replacing records, emptying a type), and returns what
-//! happened as data for the command to render. Commands never build wire operations.
+//! Operations between the commands and the cores: each does one job of a command (making a
+//! plan, checking a saved one, force-replacing records, emptying a type) and returns what
+//! happened as data, or a typed error, for the command to render. What a person must see
+//! while one runs goes to an observer the command passes in. Commands never build wire
+//! operations and never orchestrate the layers themselves.
 
 pub mod apply;
 pub mod delete_all;

@@ -1,9 +1,11 @@
 //! Views: turning plans, diffs and counts into text for people or JSON for programs.
 //! Pure: every function returns a string and prints nothing (`cli` decides where it goes).
 //!
-//! A [`Backend`] renders each view one way: [`Text`] (the terminal review, coloured on
-//! request) and [`Json`] exist; a markdown backend for review in pull requests would be a
-//! third implementation of the same trait. Text from data files, plan files and CloudKit is
+//! Each command picks its output with one [`Format`] (text, JSON, markdown) and hands it to
+//! its view (one module per view: [`plan`], [`diff`], [`apply`], [`doctor`], [`validate`],
+//! [`markdown`], [`menu`]); a view returns text for stdout or [`Line`]s for stderr, each
+//! with its level, so that `-q` is decided by the printer alone ([`talk`]). Plans and
+//! diffs render through a [`Backend`]: [`Text`] (coloured on request) and [`Json`]. Text from data files, plan files and CloudKit is
 //! untrusted: every view escapes it with [`escape`] (one function, in [`escape`]'s module).
 //! Counts are worded with [`plural`] and per-type lines with [`summary`].
 
