@@ -2,6 +2,9 @@
 //! decides from the level alone whether `-q` leaves a line out and which label it carries,
 //! so no view decides quietness at its call site.
 
+use super::plural;
+use crate::record::{RecordName, RecordType, Target};
+
 /// One message of a view for stderr (without its line end).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Line {
@@ -40,6 +43,50 @@ pub fn production_warning(container: &str) -> Line {
     ))
 }
 
+/// A verdict: shown even with `-q` when it reports a failure.
+pub fn verdict(text: String, failed: bool) -> Line {
+    if failed {
+        Line::Always(text)
+    } else {
+        Line::Status(text)
+    }
+}
+
+/// `import`: `Type: done/total` after each batch.
+pub fn import_progress(record_type: &RecordType, done: usize, total: usize) -> Line {
+    Line::Status(format!("{record_type}: {done}/{total}"))
+}
+
+/// `import`: CloudKit refused one record.
+pub fn import_refused(
+    record_type: &RecordType,
+    name: &RecordName,
+    code: &str,
+    reason: &str,
+) -> Line {
+    Line::Warning(format!("{record_type} `{name}`: {code} {reason}"))
+}
+
+/// `import`'s verdict.
+pub fn imported(imported: usize, failed: usize) -> Line {
+    let text = format!(
+        "Import complete: {} force-replaced, {failed} failed.",
+        plural(imported, "record")
+    );
+    verdict(text, failed > 0)
+}
+
+/// `delete-all` found nothing to delete.
+pub fn nothing_to_delete(record_type: &RecordType, target: &Target) -> Line {
+    Line::Status(format!("No `{record_type}` records in `{target}`."))
+}
+
+/// `delete-all`'s verdict.
+pub fn deleted(record_type: &RecordType, deleted: usize, failed: usize) -> Line {
+    let records = plural(deleted, &format!("`{record_type}` record"));
+    verdict(format!("Deleted {records}, {failed} failed."), failed > 0)
+}
+
 /// `delete-all`'s question was answered with anything but the type's name.
 pub fn delete_declined() -> Line {
     Line::Always("Cancelled; nothing was deleted.".to_owned())
@@ -59,5 +106,23 @@ mod tests {
             plan_not_saved("ckplan plan -o out.plan", "ckplan plan"),
             Line::Hint(text) if text.contains("(or `ckplan plan > out.plan`)")
         ));
+    }
+
+    #[test]
+    fn a_verdict_that_reports_a_failure_is_shown_even_with_quiet() {
+        let team = RecordType::new("Team");
+        assert_eq!(
+            deleted(&team, 2, 0),
+            Line::Status("Deleted 2 `Team` records, 0 failed.".to_owned())
+        );
+        assert_eq!(
+            deleted(&team, 1, 1),
+            Line::Always("Deleted 1 `Team` record, 1 failed.".to_owned())
+        );
+        assert_eq!(
+            imported(3, 1),
+            Line::Always("Import complete: 3 records force-replaced, 1 failed.".to_owned())
+        );
+        assert!(matches!(imported(3, 0), Line::Status(_)));
     }
 }

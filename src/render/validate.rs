@@ -57,11 +57,7 @@ pub fn verdict(data: &LocalData, cycle_warning: Option<&String>) -> Line {
         plural(errors, "error"),
         plural(warnings, "warning")
     );
-    if errors > 0 {
-        Line::Always(text)
-    } else {
-        Line::Status(text)
-    }
+    super::talk::verdict(text, errors > 0)
 }
 
 /// In `format`: the JSON document on stdout, or the text lines on stderr; the verdict
