@@ -60,9 +60,9 @@ pub async fn run(args: Args, globals: &Globals) -> CommandResult {
     match args.plan.clone() {
         Some(path) => {
             let file::VerifiedPlan { plan, checksum } =
-                ops::read_plan(&path).map_err(anyhow::Error::new)?;
+                ops::read_plan(&path).map_err(|error| anyhow::Error::new(*error))?;
             let (config, from_file) = super::plan_config::config_for_plan(&plan, &path, globals)?;
-            ops::check_target(&plan, &config, &path).map_err(anyhow::Error::new)?;
+            ops::check_target(&plan, &config, &path).map_err(|error| anyhow::Error::new(*error))?;
             if from_file {
                 warn_about_changed_inputs(&plan, &config, globals);
             }

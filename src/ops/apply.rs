@@ -51,24 +51,26 @@ pub enum KeepPlanError {
 }
 
 /// Reads the plan at `path` and verifies its format version and checksum.
-pub fn read_plan(path: &Path) -> Result<VerifiedPlan, SavedPlanError> {
+pub fn read_plan(path: &Path) -> Result<VerifiedPlan, Box<SavedPlanError>> {
     let bytes = std::fs::read(path).map_err(|source| SavedPlanError::Read {
         path: path.to_owned(),
         source,
     })?;
-    file::read_bytes(&bytes).map_err(|source| SavedPlanError::Verify {
-        path: path.to_owned(),
-        source,
+    file::read_bytes(&bytes).map_err(|source| {
+        Box::new(SavedPlanError::Verify {
+            path: path.to_owned(),
+            source,
+        })
     })
 }
 
 /// Refuses a plan made for another target or endpoint than `config`'s.
-pub fn check_target(plan: &Plan, config: &Config, path: &Path) -> Result<(), SavedPlanError> {
+pub fn check_target(plan: &Plan, config: &Config, path: &Path) -> Result<(), Box<SavedPlanError>> {
     plan_check::check(plan, config, Checks::TargetAndEndpoint).map_err(|mismatch| {
-        SavedPlanError::Mismatch {
+        Box::new(SavedPlanError::Mismatch {
             path: path.to_owned(),
             mismatch,
-        }
+        })
     })
 }
 

@@ -37,7 +37,7 @@ pub enum PlanError {
     #[error("failed to read an input file")]
     Inputs(#[source] std::io::Error),
     #[error(transparent)]
-    Connect(#[from] super::ConnectFailed),
+    Connect(Box<super::ConnectFailed>),
     /// Reading CloudKit failed: its own message, hints and kind.
     #[error(transparent)]
     Read(CloudKitError),
@@ -124,7 +124,9 @@ pub async fn make_plan(
     // Local data first: it names every unreadable file with its problem.
     let (local, dangling) = load_local(config, observer, true)?;
     let inputs = sync::input_digests(config).map_err(PlanError::Inputs)?;
-    let connection = super::connect(config, args.client).await?;
+    let connection = super::connect(config, args.client)
+        .await
+        .map_err(|error| PlanError::Connect(Box::new(error)))?;
     let survey = sync::survey(config, local, &connection.client, &selected, observer).await;
     let untouched = match &survey {
         Ok(survey) if args.delete_orphans => {
