@@ -195,6 +195,23 @@ mod tests {
         let references = CommandError::from(PlanError::References(refused()));
         assert_eq!(references.kind(), ErrorKind::Service);
         assert_eq!(references.hints(), error.hints());
+        // Connecting: its own message first, the connection's kind and hint from the chain.
+        let failed = crate::ops::ConnectFailed {
+            target: crate::record::Target {
+                container: "iCloud.x".into(),
+                environment: crate::record::Environment::Development,
+                database: crate::record::Database::Public,
+                zone: "_defaultZone".into(),
+            },
+            source: crate::sync::ConnectError::Client(refused()),
+        };
+        let connect = CommandError::from(PlanError::Connect(Box::new(failed)));
+        assert_eq!(connect.kind(), ErrorKind::Service);
+        assert_eq!(connect.hints(), error.hints());
+        assert!(connect
+            .error()
+            .to_string()
+            .starts_with("failed to connect to CloudKit for `iCloud.x"));
         let local = CommandError::from(PlanError::LocalData { errors: 2 });
         assert_eq!(local.kind(), ErrorKind::User);
         assert_eq!(
