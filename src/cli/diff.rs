@@ -1,9 +1,8 @@
 //! `ckplan diff`: what a plan would change, per type, without writing anything.
 
 use super::{workspace, CommandResult, ExitStatus, Globals};
-use crate::ops::make_plan::{self, PlanObserver as _};
+use crate::ops::make_plan;
 use crate::render::{self, Listing};
-use crate::sync;
 
 /// Compare local data with CloudKit and report per type; never writes.
 #[derive(Debug, clap::Args)]
@@ -28,18 +27,9 @@ pub struct Args {
 
 pub async fn run(args: Args, globals: &Globals) -> CommandResult {
     let config = workspace::load_config(globals)?;
-    let types = workspace::selected_types(&config, &args.types)?;
-    let local = workspace::load_local(&config, &globals.printer)?;
-    let connection = workspace::connect(&config, globals, args.parallelism).await?;
     let talk = workspace::PlanTalk::new(globals.printer, !args.json);
-    let survey = sync::survey(&config, local, &connection.client, &types, &talk).await;
-    talk.read_finished();
-    connection.close().await;
-    let survey = survey?;
-    for note in &survey.notes {
-        talk.warning(note);
-    }
-    make_plan::refuse_type_conflicts(&survey, &talk)?;
+    let client = super::connect::client_options(globals, args.parallelism);
+    let survey = make_plan::survey(&config, &args.types, client, &talk).await?;
     let listing = match (args.changes_only, globals.verbose > 0) {
         (true, _) => Listing::ChangesOnly,
         (false, true) => Listing::All,

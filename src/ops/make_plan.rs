@@ -9,7 +9,7 @@ use super::plan::{build, PlanRequest};
 use crate::cloudkit::{ClientOptions, CloudKitError};
 use crate::config::Config;
 use crate::local::{self, LocalData, Problem};
-use crate::plan::Plan;
+use crate::plan::{FoundReference, Plan};
 use crate::record::{RecordType, Timestamp};
 use crate::sync::{self, ReadProgress, Survey};
 
@@ -114,24 +114,32 @@ pub fn refuse_type_conflicts(
     Ok(())
 }
 
-/// Reads the local data and CloudKit and makes the plan: shared by `plan` and smart sync.
-pub async fn make_plan(
+/// What to read from CloudKit.
+struct Read<'a> {
+    selected: &'a [RecordType],
+    client: ClientOptions,
+    /// Also read the other configured types for references to orphans (`--delete-orphans`).
+    orphan_references: bool,
+}
+
+/// Connects, reads CloudKit and compares it with `local`, and refuses a survey no apply
+/// could converge; returns it with the references to orphans found outside the selected
+/// types (when asked).
+async fn read_cloudkit(
     config: &Config,
-    args: PlanArgs<'_>,
+    local: LocalData,
+    read: Read<'_>,
     observer: &dyn PlanObserver,
-) -> Result<Plan, PlanError> {
-    let selected = selected_types(config, args.types)?;
-    // Local data first: it names every unreadable file with its problem.
-    let (local, dangling) = load_local(config, observer, true)?;
-    let inputs = sync::input_digests(config).map_err(PlanError::Inputs)?;
-    let connection = super::connect(config, args.client)
+) -> Result<(Survey, Vec<FoundReference>), PlanError> {
+    let selected = read.selected;
+    let connection = super::connect(config, read.client)
         .await
         .map_err(|error| PlanError::Connect(Box::new(error)))?;
-    let survey = sync::survey(config, local, &connection.client, &selected, observer).await;
+    let survey = sync::survey(config, local, &connection.client, selected, observer).await;
     let untouched = match &survey {
-        Ok(survey) if args.delete_orphans => {
+        Ok(survey) if read.orphan_references => {
             let client = &connection.client;
-            sync::references::untouched_references(config, client, &selected, &survey.diffs)
+            sync::references::untouched_references(config, client, selected, &survey.diffs)
                 .await
                 .map_err(PlanError::References)
         }
@@ -144,6 +152,42 @@ pub async fn make_plan(
         observer.warning(note);
     }
     refuse_type_conflicts(&survey, observer)?;
+    Ok((survey, untouched?))
+}
+
+/// `diff`: the survey of the selected types (`--type`, or all) against the local data.
+pub async fn survey(
+    config: &Config,
+    types: &[String],
+    client: ClientOptions,
+    observer: &dyn PlanObserver,
+) -> Result<Survey, PlanError> {
+    let selected = selected_types(config, types)?;
+    let (local, _) = load_local(config, observer, false)?;
+    let read = Read {
+        selected: &selected,
+        client,
+        orphan_references: false,
+    };
+    Ok(read_cloudkit(config, local, read, observer).await?.0)
+}
+
+/// Reads the local data and CloudKit and makes the plan: shared by `plan` and smart sync.
+pub async fn make_plan(
+    config: &Config,
+    args: PlanArgs<'_>,
+    observer: &dyn PlanObserver,
+) -> Result<Plan, PlanError> {
+    let selected = selected_types(config, args.types)?;
+    // Local data first: it names every unreadable file with its problem.
+    let (local, dangling) = load_local(config, observer, true)?;
+    let inputs = sync::input_digests(config).map_err(PlanError::Inputs)?;
+    let read = Read {
+        selected: &selected,
+        client: args.client,
+        orphan_references: args.delete_orphans,
+    };
+    let (survey, untouched) = read_cloudkit(config, local, read, observer).await?;
     let request = PlanRequest {
         selected,
         filtered: !args.types.is_empty(),
@@ -152,7 +196,7 @@ pub async fn make_plan(
         inputs,
         created_at: args.created_at,
     };
-    let planned = build(config, survey, untouched?, dangling, request);
+    let planned = build(config, survey, untouched, dangling, request);
     for warning in &planned.warnings {
         observer.warning(warning);
     }
