@@ -183,7 +183,7 @@ pub(super) fn api_error(error: ops::SchemaOpError) -> CommandError {
     let team = matches!(error, ops::SchemaOpError::NoTeam { .. });
     let error = CommandError::user(error);
     match team {
-        true => error.with_hint("add `team_id: YOURTEAMID` to ckplan.yaml or set CKPLAN_TEAM_ID"),
+        true => error.with_hint(TEAM_HINT),
         false => error,
     }
 }
@@ -193,6 +193,9 @@ async fn shutdown(emulator: Option<RunningEmulator>) {
         running.shutdown().await;
     }
 }
+
+/// How to name the team that owns the container.
+pub(super) const TEAM_HINT: &str = "add `team_id: YOURTEAMID` to ckplan.yaml or set CKPLAN_TEAM_ID";
 
 /// How to give ckplan a management token.
 pub(super) const TOKEN_HINT: &str = "create one in CloudKit Console (Settings > Tokens & Keys) \

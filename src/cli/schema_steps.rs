@@ -11,8 +11,7 @@ use crate::cloudkit::management::ManagementError;
 use crate::cloudkit::token::ManagementToken;
 use crate::config::Config;
 use crate::ops::schema as ops;
-use crate::plan::{Plan, PlanSchema};
-use crate::record::RecordType;
+use crate::plan::Plan;
 use crate::render::schema_part;
 use crate::sync::Connection;
 
@@ -30,31 +29,18 @@ fn api(
     ops::api(config, config.environment, url.as_deref(), token).map_err(api_error)
 }
 
-/// The plan's schema part (`None` without a token): what `selected` types need that the
-/// environment's schema lacks. A field CloudKit holds with another type stops the plan.
-pub async fn read(
-    config: &Config,
-    connection: &Connection,
-    selected: &[RecordType],
-    token: Option<ManagementToken>,
-) -> Result<Option<PlanSchema>, CommandError> {
-    let Some(token) = token else {
-        return Ok(None);
+/// The command error of a plan whose schema part could not be read, with the way out.
+pub fn plan_error(error: ops::SchemaOpError) -> CommandError {
+    let hint = match &error {
+        ops::SchemaOpError::Conflicts { .. } => Some(super::schema::RETYPE_WAY_OUT),
+        ops::SchemaOpError::Api(ManagementError::Unauthorized { .. }) => Some(TOKEN_HINT),
+        ops::SchemaOpError::NoTeam { .. } => Some(super::schema::TEAM_HINT),
+        _ => None,
     };
-    let api = api(config, connection, token)?;
-    let needed = ops::needed_for(config, selected);
-    let part = ops::plan_part(&api, &needed).await.map_err(|error| {
-        let hint = match &error {
-            ops::SchemaOpError::Conflicts { .. } => Some(super::schema::RETYPE_WAY_OUT),
-            ops::SchemaOpError::Api(ManagementError::Unauthorized { .. }) => Some(TOKEN_HINT),
-            _ => None,
-        };
-        hinted(
-            CommandError::user(error).context("cannot plan the schema; nothing was planned"),
-            hint,
-        )
-    })?;
-    Ok(Some(part))
+    hinted(
+        CommandError::user(error).context("cannot plan the schema; nothing was planned"),
+        hint,
+    )
 }
 
 /// `ckplan doctor`'s schema check, when a management token is configured.
@@ -71,7 +57,7 @@ pub async fn doctor(
             name: "schema".to_owned(),
             status: crate::sync::doctor::Status::Fail,
             detail: error.to_string(),
-            fix: Some("add `team_id: YOURTEAMID` to ckplan.yaml or set CKPLAN_TEAM_ID".to_owned()),
+            fix: Some(super::schema::TEAM_HINT.to_owned()),
         },
     };
     Some(check)

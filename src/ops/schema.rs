@@ -190,6 +190,24 @@ pub async fn plan_part(api: &SchemaApi, needed: &Schema) -> Result<PlanSchema, S
     })
 }
 
+/// A plan's schema part read over `connection` (`None` without a management token): what
+/// the `selected` types need that the environment's schema lacks, as [`plan_part`].
+pub async fn read_plan_part(
+    config: &Config,
+    connection: &crate::sync::Connection,
+    selected: &[RecordType],
+    token: Option<ManagementToken>,
+) -> Result<Option<PlanSchema>, SchemaOpError> {
+    let Some(token) = token else {
+        return Ok(None);
+    };
+    let url = connection.emulator.as_ref().map(|e| e.url());
+    let api = api(config, config.environment, url.as_deref(), token)?;
+    plan_part(&api, &needed_for(config, selected))
+        .await
+        .map(Some)
+}
+
 /// The record types a production plan's schema part lists as missing: production does not
 /// know them yet, so the plan reads them as no records. None in development (which
 /// reads an unknown type as empty anyway) or without a schema part.
