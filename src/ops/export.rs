@@ -2,12 +2,14 @@
 //! CloudKit-native form (`{"recordName", "fields": {name: {"value", "type"}}}`) plus a
 //! `ckplan.yaml` that names them, so a team whose data already lives in CloudKit starts
 //! from it and `ckplan plan` right after shows no changes. Pure: records in, file texts
-//! out; the command reads CloudKit and writes the files.
+//! out; the command reads CloudKit and writes the files. An asset becomes a file under
+//! `data/assets/` (`ops::export_assets` names and downloads it), which its field names.
 
+use super::export_assets::{self, AssetFile};
 use crate::cloudkit::wire::WireField;
-use crate::record::{FieldType, Record, RecordType, ScalarType, Target};
+use crate::record::{FieldType, FieldValue, Record, RecordType, ScalarType, Target, Value};
 use serde_json::{Map, Value as Json};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// The data file format `--format` chooses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -31,7 +33,7 @@ impl ExportFormat {
 }
 
 /// One exported type: its data file (relative to the export directory) and contents, the
-/// CloudKit type of each field, and the record count.
+/// CloudKit type of each field, the record count and the asset files its data names.
 #[derive(Debug)]
 pub struct ExportedType {
     pub record_type: RecordType,
@@ -39,6 +41,7 @@ pub struct ExportedType {
     pub text: String,
     pub fields: BTreeMap<String, FieldType>,
     pub records: usize,
+    pub assets: Vec<AssetFile>,
 }
 
 /// Why nothing was exported.
@@ -64,6 +67,15 @@ pub enum ExportError {
         second: String,
         second_type: String,
     },
+    #[error(
+        "record type `{record_type}`, record `{record_name}`, field `{field}`: the asset has no {missing}, so it cannot be downloaded; nothing was written"
+    )]
+    AssetIncomplete {
+        record_type: String,
+        record_name: String,
+        field: String,
+        missing: &'static str,
+    },
 }
 
 /// Renders every type's records, ordered by record name, in `format`. Fails on the first
@@ -77,13 +89,24 @@ pub fn export(
         .map(|(record_type, mut records)| {
             records.sort_by(|a, b| a.record_name.cmp(&b.record_name));
             let fields = field_types(&record_type, &records)?;
-            let natives: Vec<Json> = records.iter().map(native).collect();
+            let assets = export_assets::asset_files(&record_type, &records)?;
+            let paths: HashMap<(&str, &str), &str> = assets
+                .iter()
+                .map(|a| {
+                    (
+                        (a.record_name.as_str(), a.field.as_str()),
+                        a.written.as_str(),
+                    )
+                })
+                .collect();
+            let natives: Vec<Json> = records.iter().map(|r| native(r, &paths)).collect();
             Ok(ExportedType {
                 file: format!("data/{record_type}.{}", format.extension()),
                 text: render(&natives, format),
                 fields,
                 records: records.len(),
                 record_type,
+                assets,
             })
         })
         .collect()
@@ -128,23 +151,31 @@ fn field_types(
     Ok(types.into_iter().map(|(f, (t, _))| (f, t)).collect())
 }
 
-/// Assets are fetched as a `downloadURL` CloudKit mints per read, which no local file
-/// holds; a type CloudKit named but ckplan does not know has no local form.
+/// An asset becomes a downloaded file; a list of assets has no local form yet, nor has a
+/// type CloudKit named but ckplan does not know.
 fn representable(field_type: &FieldType) -> bool {
     match field_type {
-        FieldType::Scalar(t) | FieldType::List(t) => *t != ScalarType::AssetId,
+        FieldType::Scalar(_) => true,
+        FieldType::List(t) => *t != ScalarType::AssetId,
         FieldType::Unknown(_) => false,
     }
 }
 
-/// A record in CloudKit-native local form: the name and each field in wire form.
-fn native(record: &Record) -> Json {
+/// A record in CloudKit-native local form: the name and each field in wire form; an
+/// asset as the path of its downloaded file, relative to the data file.
+fn native(record: &Record, assets: &HashMap<(&str, &str), &str>) -> Json {
     let fields: Map<String, Json> = record
         .fields
         .iter()
         .map(|(name, value)| {
-            let wire = WireField::from_value(value);
-            let json = serde_json::to_value(wire).expect("a wire field is JSON");
+            let key = (record.record_name.as_str(), name.as_str());
+            let json = match (value, assets.get(&key)) {
+                (FieldValue::Scalar(Value::Asset(_)), Some(path)) => {
+                    serde_json::json!({"value": path, "type": "ASSETID"})
+                }
+                _ => serde_json::to_value(WireField::from_value(value))
+                    .expect("a wire field is JSON"),
+            };
             (name.clone(), json)
         })
         .collect();
@@ -211,7 +242,7 @@ pub fn config_text(source: &ConfigSource<'_>, types: &[ExportedType]) -> String 
         let fields: Mapping = exported
             .fields
             .iter()
-            .map(|(name, field_type)| (text(name), text(&field_type.to_string())))
+            .map(|(name, field_type)| (text(name), text(&config_type(field_type))))
             .collect();
         if !fields.is_empty() {
             entry.insert(text("fields"), Yaml::Mapping(fields));
@@ -224,6 +255,14 @@ pub fn config_text(source: &ConfigSource<'_>, types: &[ExportedType]) -> String 
         "# Written by `ckplan export` from what CloudKit held for {}.\n{body}",
         source.target
     )
+}
+
+/// A field type as `fields:` says it: an asset is a file, `ASSET`.
+fn config_type(field_type: &FieldType) -> String {
+    match field_type {
+        FieldType::Scalar(ScalarType::AssetId) => "ASSET".to_owned(),
+        other => other.to_string(),
+    }
 }
 
 #[cfg(test)]
@@ -272,17 +311,52 @@ mod tests {
     }
 
     #[test]
-    fn an_asset_is_named_not_dropped() {
-        let asset = FieldValue::Scalar(crate::record::Value::Asset(Box::new(
-            serde_json::json!({"fileChecksum": "AQ", "size": 1}),
-        )));
-        let read = vec![(RecordType::new("Team"), vec![team("team-1", asset)])];
+    fn a_list_of_assets_is_named_not_dropped() {
+        let asset = crate::record::Value::Asset(Box::new(
+            serde_json::json!({"fileChecksum": "AQ", "size": 1, "downloadURL": "u"}),
+        ));
+        let list = FieldValue::List(ScalarType::AssetId, vec![asset]);
+        let read = vec![(RecordType::new("Team"), vec![team("team-1", list)])];
         let error = export(read, ExportFormat::Yaml).unwrap_err();
         assert!(matches!(
             &*error,
             ExportError::Unrepresentable { field, field_type, .. }
-                if field == "founded" && field_type == "ASSETID"
+                if field == "founded" && field_type == "ASSETID_LIST"
         ));
+    }
+
+    #[test]
+    fn an_asset_is_written_as_the_path_of_its_file_and_configured_as_asset() {
+        let asset = FieldValue::Scalar(crate::record::Value::Asset(Box::new(
+            serde_json::json!({"fileChecksum": "AQ", "size": 1, "downloadURL": "http://h/${f}"}),
+        )));
+        let read = vec![(RecordType::new("Team"), vec![team("team-1", asset)])];
+        let exported = export(read, ExportFormat::Ndjson).unwrap();
+        assert!(
+            exported[0]
+                .text
+                .contains(r#""founded":{"type":"ASSETID","value":"assets/Team/team-1/founded"}"#),
+            "{}",
+            exported[0].text
+        );
+        assert_eq!(
+            exported[0].assets[0].file,
+            "data/assets/Team/team-1/founded"
+        );
+        let target = Target {
+            container: "iCloud.x".into(),
+            environment: crate::record::Environment::Development,
+            database: crate::record::Database::Public,
+            zone: "_defaultZone".into(),
+        };
+        let source = ConfigSource {
+            target: &target,
+            endpoint: "http://127.0.0.1:1",
+            key_id: None,
+            private_key_file: None,
+        };
+        let config = config_text(&source, &exported);
+        assert!(config.contains("founded: ASSET\n"), "{config}");
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 pub mod delete_all;
 pub mod export;
+pub mod export_assets;
 pub mod guard;
 pub mod import;
 pub mod plan;

@@ -260,3 +260,135 @@ fn an_asset_the_config_does_not_manage_is_left_alone() {
     assert_eq!(stored["stadium-1"]["name"]["value"], "Harbor Field II");
     assert_eq!(stored["stadium-1"]["banner"]["value"]["size"], 20);
 }
+
+/// Every file under `root`, relative to it, sorted.
+fn files_under(root: &std::path::Path) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut pending = vec![root.to_owned()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                let relative = path.strip_prefix(root).unwrap();
+                found.push(relative.to_string_lossy().into_owned());
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+fn copy_tree(from: &std::path::Path, to: &std::path::Path, skip: &str) {
+    for relative in files_under(from) {
+        if relative.starts_with(skip) {
+            continue;
+        }
+        let target = to.join(&relative);
+        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+        std::fs::copy(from.join(&relative), target).unwrap();
+    }
+}
+
+/// Issue 21: export downloads every asset into `data/assets/<Type>/<record>/<field>` (names
+/// from CloudKit made safe: no traversal, no absolute path, no control character, no merge
+/// by case), names the field `ASSET`, and the plan right after shows no changes and uploads
+/// nothing; from a copy without `.ckplan`, it probes and is still exact.
+#[test]
+fn export_downloads_assets_and_a_plan_right_after_uploads_nothing() {
+    let env = Env::new();
+    stadiums_with_photos(&env, 2, 1500);
+    env.set_teams(&json!([]));
+    env.publish();
+    let hostile = ["../../escaped", "/absolute", "..", "Case-Twin", "case-twin"];
+    let records: Vec<_> = hostile
+        .iter()
+        .enumerate()
+        .map(|(index, name)| {
+            let bytes = format!("hostile asset {index}").repeat(10);
+            ckplan::record::Record::new("Stadium", *name)
+                .with_field("photo", env.upload_asset(bytes.as_bytes()))
+        })
+        .collect();
+    env.seed(&records);
+    let before = uploads(&env);
+
+    let run = env.run(&["export", "--type", "Stadium", "-o", "adopted"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("Assets: 7 files downloaded (3750 bytes)"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(env.stats().assets.downloads, 7);
+    assert_eq!(
+        std::fs::read(env.path("adopted/data/assets/Stadium/stadium-2/photo")).unwrap(),
+        photo(2, 1500).as_bytes()
+    );
+    let config = env.read("adopted/ckplan.yaml");
+    assert!(config.contains("photo: ASSET"), "{config}");
+    let data = env.read("adopted/data/Stadium.json");
+    assert!(
+        data.contains(r#""value": "assets/Stadium/stadium-1/photo""#),
+        "{data}"
+    );
+    // Nothing written outside the export directory, every asset under data/assets/.
+    assert!(!env.path("escaped").exists() && !env.path("adopted/escaped").exists());
+    let files = files_under(&env.path("adopted"));
+    let assets: Vec<&String> = files.iter().filter(|f| f.contains("assets")).collect();
+    assert_eq!(assets.len(), 8, "7 files and the ledger: {files:?}");
+    for file in &files {
+        assert!(
+            file.starts_with("data/assets/Stadium/")
+                || file == "data/Stadium.json"
+                || file == "ckplan.yaml"
+                || file == ".ckplan/assets.json",
+            "{file}"
+        );
+        assert!(!file.chars().any(|c| c.is_control()), "{file:?}");
+    }
+    let twins: Vec<&&String> = assets
+        .iter()
+        .filter(|f| f.to_lowercase().contains("/case-twin/"))
+        .collect();
+    assert_eq!(twins.len(), 2, "{assets:?}");
+    assert_ne!(twins[0].to_lowercase(), twins[1].to_lowercase());
+
+    let plan = |config: &str| {
+        let run = env.run(&[
+            "--config",
+            config,
+            "plan",
+            "--detailed-exitcode",
+            "-o",
+            "check.plan",
+        ]);
+        assert_eq!(
+            run.code, 0,
+            "{config}: changes after export:\n{}",
+            run.stderr
+        );
+    };
+    plan("adopted/ckplan.yaml");
+    assert_eq!(uploads(&env), before, "the plan after export uploaded");
+
+    copy_tree(&env.path("adopted"), &env.path("fresh"), ".ckplan");
+    assert!(!env.path("fresh/.ckplan").exists());
+    plan("fresh/ckplan.yaml");
+    assert_eq!(uploads(&env), before + 7, "one probe per distinct file");
+
+    // A control character (which a plan then refuses as a recordName) is no file name.
+    let escape = env.upload_asset(b"escape");
+    env.seed(&[
+        ckplan::record::Record::new("Stadium", "a\u{1b}[31mred").with_field("photo", escape)
+    ]);
+    let run = env.run(&["export", "--type", "Stadium", "-o", "again"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let files = files_under(&env.path("again/data/assets"));
+    assert!(
+        files.contains(&"Stadium/a%1B%5B31mred/photo".to_owned()),
+        "{files:?}"
+    );
+}

@@ -127,13 +127,17 @@ fn issue_19_export_refuses_to_overwrite_without_force_and_names_an_asset_field()
     let run = env.run(&["export", "--type", "Stadium", "-o", "adopted", "--force"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
 
-    let asset = env.upload_asset(b"abc");
-    env.seed(&[Record::new("Stadium", "stadium-9").with_field("photo", asset)]);
+    // A list of assets has no local form yet (a single asset does: tests/cli/assets.rs).
+    let FieldValue::Scalar(asset) = env.upload_asset(b"abc") else {
+        unreachable!()
+    };
+    let photos = FieldValue::List(ScalarType::AssetId, vec![asset]);
+    env.seed(&[Record::new("Stadium", "stadium-9").with_field("photos", photos)]);
     let run = env.run(&["export", "--type", "Stadium", "-o", "with-asset"]);
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert!(
         run.stderr.contains(
-            "record `stadium-9`, field `photo`: CloudKit type `ASSETID` cannot be exported"
+            "record `stadium-9`, field `photos`: CloudKit type `ASSETID_LIST` cannot be exported"
         ),
         "{}",
         run.stderr
