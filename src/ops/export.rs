@@ -195,9 +195,11 @@ fn render(records: &[Json], format: ExportFormat) -> String {
             text.push('\n');
             text
         }
+        // One empty line: a file that holds no records on purpose. Only a 0-byte file, as a
+        // truncated one would be, is warned about when loaded.
+        ExportFormat::Ndjson if records.is_empty() => "\n".to_owned(),
         ExportFormat::Ndjson => records.iter().map(|record| format!("{record}\n")).collect(),
-        ExportFormat::Yaml if records.is_empty() => "[]\n".to_owned(),
-        ExportFormat::Yaml => serde_yaml::to_string(records).expect("YAML"),
+        ExportFormat::Yaml => super::export_yaml::render(records),
     }
 }
 
@@ -367,7 +369,7 @@ mod tests {
             assert!(exported[0].fields.is_empty());
             let expected = match format {
                 ExportFormat::Json | ExportFormat::Yaml => "[]\n",
-                ExportFormat::Ndjson => "",
+                ExportFormat::Ndjson => "\n",
             };
             assert_eq!(exported[0].text, expected, "{format:?}");
         }

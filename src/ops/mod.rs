@@ -5,6 +5,7 @@
 pub mod delete_all;
 pub mod export;
 pub mod export_assets;
+pub mod export_yaml;
 pub mod guard;
 pub mod import;
 pub mod plan;

@@ -324,3 +324,60 @@ fn issue_19_a_container_that_would_leave_its_path_is_refused() {
     }
     assert_eq!(crate::common::all_requests(&before, &env.stats()), 0);
 }
+
+/// Issue 19 leftovers: YAML that YAML 1.1 tools read as ckplan does (`yes`, `off`, `~`,
+/// numbers as strings quoted), and an empty type in NDJSON that the next plan does not
+/// warn about (one empty line, not a 0-byte file).
+#[test]
+fn issue_19_yaml_quotes_ambiguous_strings_and_an_empty_ndjson_export_plans_quietly() {
+    let env = Env::new();
+    env.set_teams(&serde_json::json!([]));
+    env.publish();
+    // No Team in CloudKit.
+    let run = env.run(&[
+        "export", "--type", "Team", "-o", "empty", "--format", "ndjson",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(env.read("empty/data/Team.ndjson"), "\n");
+    let plan = env.run(&[
+        "--config",
+        "empty/ckplan.yaml",
+        "plan",
+        "--detailed-exitcode",
+        "-o",
+        "e.plan",
+    ]);
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    assert!(!plan.stderr.contains("empty file"), "{}", plan.stderr);
+
+    let words = ["yes", "off", "~", "1901", "null", "1_000"];
+    let records: Vec<Record> = words
+        .iter()
+        .enumerate()
+        .map(|(index, word)| {
+            Record::new("Team", format!("team-{index}").as_str())
+                .with_field("name", FieldValue::string(*word))
+        })
+        .collect();
+    env.seed(&records);
+    let run = env.run(&[
+        "export", "--type", "Team", "-o", "words", "--format", "yaml",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let yaml = env.read("words/data/Team.yaml");
+    for word in words {
+        assert!(
+            yaml.contains(&format!("value: \"{word}\"\n")),
+            "{word}:\n{yaml}"
+        );
+    }
+    let plan = env.run(&[
+        "--config",
+        "words/ckplan.yaml",
+        "plan",
+        "--detailed-exitcode",
+        "-o",
+        "w.plan",
+    ]);
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+}
