@@ -14,10 +14,11 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 /// (files, bytes per file, latency in ms) of each measured publish.
-pub const CASES: [(usize, usize, u64); 3] = [
+pub const CASES: [(usize, usize, u64); 4] = [
     (500, 16 * 1024, 0),
     (20, 5 * 1024 * 1024, 0),
     (500, 16 * 1024, 20),
+    (500, 16 * 1024, 100),
 ];
 
 /// One publish of assets and the re-plans after it.
@@ -76,7 +77,7 @@ pub fn run(bench: &mut Bench) -> anyhow::Result<Vec<Measured>> {
         eprintln!("bench: assets, {files} files of {bytes} bytes at {latency_ms} ms");
         let emulator = bench.start_emulator(latency_ms)?;
         let root = bench.root.clone();
-        let config = project(&root, bench, &emulator, files, bytes)?;
+        let config = project(&root, bench, &emulator, (files, bytes, latency_ms))?;
         let plan_file = root.join(format!("plans/assets-{files}x{bytes}-{latency_ms}.plan"));
         let plan_arg = plan_file.to_string_lossy().into_owned();
         let check = root

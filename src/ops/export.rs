@@ -90,15 +90,12 @@ pub fn export(
             records.sort_by(|a, b| a.record_name.cmp(&b.record_name));
             let fields = field_types(&record_type, &records)?;
             let assets = export_assets::asset_files(&record_type, &records)?;
-            let paths: HashMap<(&str, &str), &str> = assets
-                .iter()
-                .map(|a| {
-                    (
-                        (a.record_name.as_str(), a.field.as_str()),
-                        a.written.as_str(),
-                    )
-                })
-                .collect();
+            // In element order: `asset_files` lists a list's elements in order.
+            let mut paths: HashMap<(&str, &str), Vec<&str>> = HashMap::new();
+            for asset in &assets {
+                let key = (asset.record_name.as_str(), asset.field.as_str());
+                paths.entry(key).or_default().push(asset.written.as_str());
+            }
             let natives: Vec<Json> = records.iter().map(|r| native(r, &paths)).collect();
             Ok(ExportedType {
                 file: format!("data/{record_type}.{}", format.extension()),
@@ -151,27 +148,26 @@ fn field_types(
     Ok(types.into_iter().map(|(f, (t, _))| (f, t)).collect())
 }
 
-/// An asset becomes a downloaded file; a list of assets has no local form yet, nor has a
-/// type CloudKit named but ckplan does not know.
+/// An asset becomes a downloaded file (each element of a list of them, one file); a type
+/// CloudKit named but ckplan does not know has no local form.
 fn representable(field_type: &FieldType) -> bool {
-    match field_type {
-        FieldType::Scalar(_) => true,
-        FieldType::List(t) => *t != ScalarType::AssetId,
-        FieldType::Unknown(_) => false,
-    }
+    !matches!(field_type, FieldType::Unknown(_))
 }
 
 /// A record in CloudKit-native local form: the name and each field in wire form; an
 /// asset as the path of its downloaded file, relative to the data file.
-fn native(record: &Record, assets: &HashMap<(&str, &str), &str>) -> Json {
+fn native(record: &Record, assets: &HashMap<(&str, &str), Vec<&str>>) -> Json {
     let fields: Map<String, Json> = record
         .fields
         .iter()
         .map(|(name, value)| {
             let key = (record.record_name.as_str(), name.as_str());
             let json = match (value, assets.get(&key)) {
-                (FieldValue::Scalar(Value::Asset(_)), Some(path)) => {
-                    serde_json::json!({"value": path, "type": "ASSETID"})
+                (FieldValue::Scalar(Value::Asset(_)), Some(paths)) if paths.len() == 1 => {
+                    serde_json::json!({"value": paths[0], "type": "ASSETID"})
+                }
+                (FieldValue::List(ScalarType::AssetId, _), Some(paths)) => {
+                    serde_json::json!({"value": paths, "type": "ASSETID_LIST"})
                 }
                 _ => serde_json::to_value(WireField::from_value(value))
                     .expect("a wire field is JSON"),
@@ -263,6 +259,7 @@ pub fn config_text(source: &ConfigSource<'_>, types: &[ExportedType]) -> String 
 fn config_type(field_type: &FieldType) -> String {
     match field_type {
         FieldType::Scalar(ScalarType::AssetId) => "ASSET".to_owned(),
+        FieldType::List(ScalarType::AssetId) => "ASSET_LIST".to_owned(),
         other => other.to_string(),
     }
 }
@@ -313,17 +310,45 @@ mod tests {
     }
 
     #[test]
-    fn a_list_of_assets_is_named_not_dropped() {
-        let asset = crate::record::Value::Asset(Box::new(
-            serde_json::json!({"fileChecksum": "AQ", "size": 1, "downloadURL": "u"}),
-        ));
-        let list = FieldValue::List(ScalarType::AssetId, vec![asset]);
+    fn a_list_of_assets_is_one_file_per_element_and_configured_as_asset_list() {
+        let asset = |checksum: &str| {
+            crate::record::Value::Asset(Box::new(serde_json::json!(
+                {"fileChecksum": checksum, "size": 1, "downloadURL": "http://h/${f}"}
+            )))
+        };
+        let list = FieldValue::List(ScalarType::AssetId, vec![asset("AQ"), asset("Ag")]);
         let read = vec![(RecordType::new("Team"), vec![team("team-1", list)])];
+        let exported = export(read, ExportFormat::Ndjson).unwrap();
+        assert!(
+            exported[0].text.contains(
+                r#""founded":{"type":"ASSETID_LIST","value":["assets/Team/team-1/founded/0","assets/Team/team-1/founded/1"]}"#
+            ),
+            "{}",
+            exported[0].text
+        );
+        let files: Vec<&str> = exported[0].assets.iter().map(|a| a.file.as_str()).collect();
+        assert_eq!(
+            files,
+            [
+                "data/assets/Team/team-1/founded/0",
+                "data/assets/Team/team-1/founded/1"
+            ]
+        );
+        assert_eq!(config_type(&exported[0].fields["founded"]), "ASSET_LIST");
+    }
+
+    #[test]
+    fn an_unknown_type_is_named_not_dropped() {
+        let unknown = FieldValue::Unknown {
+            type_name: "ENCRYPTED_BYTES".to_owned(),
+            value: Box::new(serde_json::json!("AA")),
+        };
+        let read = vec![(RecordType::new("Team"), vec![team("team-1", unknown)])];
         let error = export(read, ExportFormat::Yaml).unwrap_err();
         assert!(matches!(
             &*error,
             ExportError::Unrepresentable { field, field_type, .. }
-                if field == "founded" && field_type == "ASSETID_LIST"
+                if field == "founded" && field_type == "ENCRYPTED_BYTES"
         ));
     }
 

@@ -1,5 +1,6 @@
 //! The asset files of `ckplan export` (issue 21): each ASSET value CloudKit holds becomes
-//! the file `data/assets/<Type>/<recordName>/<field>`, which the exported record names
+//! the file `data/assets/<Type>/<recordName>/<field>` (an ASSET_LIST's elements
+//! `…/<field>/0`, `…/1`, …), which the exported record names
 //! (`assets/<Type>/<recordName>/<field>`, relative to its data file), downloaded from the
 //! asset's `downloadURL` (`cloudkit::client::AssetDownloader` decides which URLs may be
 //! fetched and checks the size). Record and field names come from a database other apps
@@ -11,8 +12,8 @@
 
 use super::export::ExportError;
 use crate::cloudkit::client::{AssetDownloader, DownloadError};
-use crate::local::asset::{sha256_hex, Ledger, LocalAsset};
-use crate::record::{FieldValue, Record, RecordType, Value};
+use crate::local::asset::{assets_of, sha256_hex, Ledger, LocalAsset};
+use crate::record::{Record, RecordType};
 use futures::StreamExt;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -34,72 +35,69 @@ pub struct AssetFile {
     pub file_checksum: String,
 }
 
-/// The asset files of one type's records, ordered by record and field.
+/// The asset files of one type's records, ordered by record, field and list element.
 pub fn asset_files(
     record_type: &RecordType,
     records: &[Record],
 ) -> Result<Vec<AssetFile>, Box<ExportError>> {
-    let mut found = Vec::new();
+    // Each asset with its path components (type, record, field) and list element.
+    let mut found: Vec<([String; 3], Option<usize>, AssetFile)> = Vec::new();
     for record in records {
         for (field, value) in &record.fields {
-            let FieldValue::Scalar(Value::Asset(json)) = value else {
-                continue;
-            };
-            let incomplete = |missing| {
-                Box::new(ExportError::AssetIncomplete {
-                    record_type: record_type.to_string(),
+            for (element, json) in assets_of(value) {
+                let incomplete = |missing| {
+                    Box::new(ExportError::AssetIncomplete {
+                        record_type: record_type.to_string(),
+                        record_name: record.record_name.to_string(),
+                        field: field.clone(),
+                        missing,
+                    })
+                };
+                let text = |name| json.get(name).and_then(|v| v.as_str()).map(str::to_owned);
+                let asset = AssetFile {
                     record_name: record.record_name.to_string(),
                     field: field.clone(),
-                    missing,
-                })
-            };
-            let text = |name| json.get(name).and_then(|v| v.as_str()).map(str::to_owned);
-            let download_url = text("downloadURL").ok_or_else(|| incomplete("`downloadURL`"))?;
-            let file_checksum = text("fileChecksum").ok_or_else(|| incomplete("`fileChecksum`"))?;
-            let size = json
-                .get("size")
-                .and_then(|v| v.as_u64())
-                .ok_or_else(|| incomplete("`size`"))?;
-            let parts = [
-                component(record_type.as_str()),
-                component(record.record_name.as_str()),
-                component(field),
-            ];
-            found.push((
-                parts,
-                record.record_name.to_string(),
-                field.clone(),
-                download_url,
-                size,
-                file_checksum,
-            ));
+                    file: String::new(),
+                    written: String::new(),
+                    download_url: text("downloadURL").ok_or_else(|| incomplete("`downloadURL`"))?,
+                    size: json
+                        .get("size")
+                        .and_then(|v| v.as_u64())
+                        .ok_or_else(|| incomplete("`size`"))?,
+                    file_checksum: text("fileChecksum")
+                        .ok_or_else(|| incomplete("`fileChecksum`"))?,
+                };
+                let parts = [
+                    component(record_type.as_str()),
+                    component(record.record_name.as_str()),
+                    component(field),
+                ];
+                found.push((parts, element, asset));
+            }
         }
     }
-    // Paths that a case-insensitive file system would take for one: each gets a suffix.
+    // Paths that a case-insensitive file system would take for one each get a suffix (the
+    // elements of one list share their field's path: counted once).
     let mut folded: BTreeMap<String, usize> = BTreeMap::new();
-    for (parts, ..) in &found {
-        *folded.entry(parts.join("/").to_lowercase()).or_default() += 1;
+    for (parts, element, _) in &found {
+        if element.is_none_or(|index| index == 0) {
+            *folded.entry(parts.join("/").to_lowercase()).or_default() += 1;
+        }
     }
     Ok(found
         .into_iter()
-        .map(
-            |(mut parts, record_name, field, download_url, size, file_checksum)| {
-                if folded[&parts.join("/").to_lowercase()] > 1 {
-                    let digest = sha256_hex(format!("{record_name}\0{field}").as_bytes());
-                    parts[2] = format!("{}~{}", parts[2], &digest[..8]);
-                }
-                let written = format!("assets/{}", parts.join("/"));
-                AssetFile {
-                    file: format!("data/{written}"),
-                    written,
-                    record_name,
-                    field,
-                    download_url,
-                    size,
-                    file_checksum,
-                }
-            },
-        )
+        .map(|(mut parts, element, mut asset)| {
+            if folded[&parts.join("/").to_lowercase()] > 1 {
+                let name = format!("{}\0{}", asset.record_name, asset.field);
+                parts[2] = format!("{}~{}", parts[2], &sha256_hex(name.as_bytes())[..8]);
+            }
+            asset.written = match element {
+                Some(index) => format!("assets/{}/{index}", parts.join("/")),
+                None => format!("assets/{}", parts.join("/")),
+            };
+            asset.file = format!("data/{}", asset.written);
+            asset
+        })
         .collect())
 }
 
@@ -232,6 +230,7 @@ fn url_file_name(field: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::record::{FieldValue, Value};
     use serde_json::json;
 
     #[test]

@@ -109,7 +109,7 @@ fn issue_19_a_plan_right_after_export_is_empty_for_every_field_type_and_format()
 }
 
 #[test]
-fn issue_19_export_refuses_to_overwrite_without_force_and_names_an_asset_field() {
+fn issue_19_export_refuses_to_overwrite_without_force_and_names_an_unknown_field() {
     let env = Env::new();
     env.publish();
     let run = env.run(&["export", "--type", "Stadium", "-o", "adopted"]);
@@ -127,17 +127,17 @@ fn issue_19_export_refuses_to_overwrite_without_force_and_names_an_asset_field()
     let run = env.run(&["export", "--type", "Stadium", "-o", "adopted", "--force"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
 
-    // A list of assets has no local form yet (a single asset does: tests/cli/assets.rs).
-    let FieldValue::Scalar(asset) = env.upload_asset(b"abc") else {
-        unreachable!()
+    // A type ckplan does not know has no local form.
+    let unknown = FieldValue::Unknown {
+        type_name: "ENCRYPTED_BYTES".to_owned(),
+        value: Box::new(serde_json::json!("AAEC")),
     };
-    let photos = FieldValue::List(ScalarType::AssetId, vec![asset]);
-    env.seed(&[Record::new("Stadium", "stadium-9").with_field("photos", photos)]);
+    env.seed(&[Record::new("Stadium", "stadium-9").with_field("secret", unknown)]);
     let run = env.run(&["export", "--type", "Stadium", "-o", "with-asset"]);
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert!(
         run.stderr.contains(
-            "record `stadium-9`, field `photos`: CloudKit type `ASSETID_LIST` cannot be exported"
+            "record `stadium-9`, field `secret`: CloudKit type `ENCRYPTED_BYTES` cannot be exported"
         ),
         "{}",
         run.stderr
