@@ -40,10 +40,9 @@ fn project(
     root: &Path,
     bench: &Bench,
     emulator: &Emulator,
-    files: usize,
-    bytes: usize,
+    (files, bytes, latency_ms): (usize, usize, u64),
 ) -> anyhow::Result<PathBuf> {
-    let dir = root.join(format!("assets-{files}x{bytes}"));
+    let dir = root.join(format!("assets-{files}x{bytes}-{latency_ms}ms"));
     std::fs::create_dir_all(dir.join("data/files"))?;
     let mut random = rand::rngs::StdRng::seed_from_u64(SEED);
     let mut records = Vec::with_capacity(files);
