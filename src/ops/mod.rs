@@ -7,6 +7,8 @@
 pub mod apply;
 pub mod delete_all;
 pub mod export;
+pub mod export_assets;
+pub mod export_yaml;
 pub mod guard;
 pub mod import;
 pub mod make_plan;
