@@ -106,7 +106,13 @@ pub fn plan(plan: &Plan, options: &MarkdownOptions) -> String {
         );
     }
     let _ = writeln!(out, "\n**{}**", summary::plan_totals(plan));
-    out.push_str(&super::schema_part::markdown(plan));
+    if options.summary_only {
+        for line in summary::schema_counts(plan) {
+            let _ = writeln!(out, "\n**{line}**");
+        }
+    } else {
+        out.push_str(&super::schema_part::markdown(plan));
+    }
     let (orphans, fate) = summary::plan_orphans(plan);
     if let (Some(line), OrphanFate::Kept) = (summary::orphan_line(orphans, fate), fate) {
         let _ = writeln!(out, "\n{}", inert_sentence(&line));
@@ -130,7 +136,12 @@ pub fn plan(plan: &Plan, options: &MarkdownOptions) -> String {
         .filter(|c| selected(c.record_type.as_str()))
         .collect();
     if changes.is_empty() {
-        let _ = writeln!(out, "\nNo changes to show.");
+        // The schema section above lists what the plan adds to the schema.
+        let nothing = match plan.schema_additions() {
+            0 => "No changes to show.",
+            _ => "No record changes to show.",
+        };
+        let _ = writeln!(out, "\n{nothing}");
         return out;
     }
     let budget = if options.budget == 0 {

@@ -65,10 +65,18 @@ impl ChangeBlocks {
     }
 }
 
-/// `would create Team team-1` per change, then the unchanged count: what smart sync would
-/// do, without the fields.
+/// `would add to the schema …` per schema addition, `would create Team team-1` per change,
+/// then the unchanged count: what smart sync would do, without the fields.
 pub fn dry_run(plan: &Plan) -> String {
     let mut out = String::new();
+    // The schema part goes first, as apply takes it first.
+    let verb = match plan.target.environment {
+        crate::record::Environment::Development => "would add to the schema",
+        crate::record::Environment::Production => "would need deployed first",
+    };
+    for addition in plan.schema.iter().flat_map(|part| &part.additions) {
+        let _ = writeln!(out, "{verb}: {}", escape(&addition.to_string()));
+    }
     for action in [Action::Create, Action::Update, Action::Delete] {
         for change in plan.changes.iter().filter(|c| c.action == action) {
             let _ = writeln!(

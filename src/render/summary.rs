@@ -184,9 +184,24 @@ pub fn plan_summary(plan: &Plan) -> String {
     summary_lines(plan, true)
 }
 
-/// The per-type lines, the orphan line and the totals only: `show --summary`.
+/// The per-type lines, the orphan line, the totals and the schema part's count only:
+/// `show --summary`.
 pub fn plan_counts(plan: &Plan) -> String {
-    summary_lines(plan, false)
+    let mut out = summary_lines(plan, false);
+    for line in schema_counts(plan) {
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out
+}
+
+/// The schema part's count, as `plan` says it: nothing for a plan made without a
+/// management token (it holds no schema part) or whose schema lacked nothing.
+pub fn schema_counts(plan: &Plan) -> Vec<String> {
+    match &plan.schema {
+        Some(_) => super::schema_part::plan_note(plan),
+        None => Vec::new(),
+    }
 }
 
 fn summary_lines(plan: &Plan, referenced: bool) -> String {
