@@ -29,7 +29,10 @@ pub async fn run(args: Args, globals: &Globals) -> CommandResult {
     let config = workspace::load_config(globals)?;
     let talk = workspace::PlanTalk::new(globals.printer, !args.json);
     let client = super::connect::client_options(globals, args.parallelism);
-    let survey = make_plan::survey(&config, &args.types, client, &talk).await?;
+    let has_token = super::schema_steps::token(&config)?.is_some();
+    let survey = make_plan::survey(&config, &args.types, client, &talk)
+        .await
+        .map_err(|error| super::schema_steps::read_error(error, &config, has_token))?;
     let listing = match (args.changes_only, globals.verbose > 0) {
         (true, _) => Listing::ChangesOnly,
         (false, true) => Listing::All,

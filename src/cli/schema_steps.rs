@@ -5,11 +5,14 @@
 //! printer.
 
 use super::schema::{api_error, configured_token, TOKEN_HINT};
+use super::ErrorKind;
 use super::{CommandError, Printer};
 use crate::apply::schema::{self as apply_schema, SchemaApplied, SchemaApplyError};
 use crate::cloudkit::management::ManagementError;
 use crate::cloudkit::token::ManagementToken;
+use crate::cloudkit::CloudKitError;
 use crate::config::Config;
+use crate::ops::make_plan::PlanError;
 use crate::ops::schema as ops;
 use crate::plan::Plan;
 use crate::render::schema_part;
@@ -41,6 +44,34 @@ pub fn plan_error(error: ops::SchemaOpError) -> CommandError {
         CommandError::user(error).context("cannot plan the schema; nothing was planned"),
         hint,
     )
+}
+
+/// The advice for a read CloudKit refused for want of an index: what `plan`, `diff` and
+/// `doctor` say instead of the error's own hint (`ops::schema::unqueryable_fix`).
+pub fn read_advice(
+    config: &Config,
+    management_token: bool,
+) -> impl Fn(&CloudKitError) -> Option<String> + Sync + '_ {
+    move |error| match error {
+        CloudKitError::NotQueryable { record_type, field } => Some(ops::unqueryable_fix(
+            record_type,
+            field,
+            config.environment,
+            management_token,
+        )),
+        _ => None,
+    }
+}
+
+/// A failed plan or diff, with [`read_advice`] for a read refused for want of an index.
+pub fn read_error(error: PlanError, config: &Config, management_token: bool) -> CommandError {
+    match error {
+        PlanError::Read(error) => match read_advice(config, management_token)(&error) {
+            Some(fix) => CommandError::new(ErrorKind::Service, error).with_hint(fix),
+            None => PlanError::Read(error).into(),
+        },
+        other => other.into(),
+    }
 }
 
 /// `ckplan doctor`'s schema check, when a management token is configured.

@@ -85,16 +85,20 @@ pub async fn make_plan(
     delete_referenced: bool,
     parallelism: usize,
 ) -> Result<Plan, super::CommandError> {
+    let management_token = super::schema_steps::token(config)?;
+    let has_token = management_token.is_some();
     let args = PlanArgs {
         types,
         delete_orphans,
         delete_referenced,
         client: connect::client_options(globals, parallelism),
-        management_token: super::schema_steps::token(config)?,
+        management_token,
         created_at: globals.context.clock.timestamp(),
     };
     let talk = PlanTalk::new(globals.printer, true);
-    Ok(make_plan::make_plan(config, args, &talk).await?)
+    make_plan::make_plan(config, args, &talk)
+        .await
+        .map_err(|error| super::schema_steps::read_error(error, config, has_token))
 }
 
 /// The guard of every command that writes (`apply`, `import`, `delete-all`): a

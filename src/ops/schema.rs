@@ -226,6 +226,69 @@ pub fn undeployed_types(environment: Environment, part: Option<&PlanSchema>) -> 
         .collect()
 }
 
+/// The one way out when CloudKit refuses to query `record_type` because `field` has no
+/// QUERYABLE index (a type that exists without `___recordID` QUERYABLE: created by a
+/// record write, CloudKit's just-in-time schema, rather than by ckplan). `plan`, `diff` and
+/// `doctor` all give it. No plan can carry that index with the records: a plan that
+/// cannot read the type's records cannot know which of them exist (counting them as none
+/// would plan creates of records CloudKit holds), so the index goes in first, on its own.
+/// `management_token`: whether one is configured, for `ckplan schema apply`.
+pub fn unqueryable_fix(
+    record_type: &str,
+    field: &str,
+    environment: Environment,
+    management_token: bool,
+) -> String {
+    let index = match field {
+        "recordName" => format!(
+            "a QUERYABLE index on `recordName` (`{RECORD_ID}` in the schema) of `{record_type}`"
+        ),
+        _ => format!("a QUERYABLE index on `{field}` of `{record_type}`"),
+    };
+    let again = format!(
+        "then `ckplan plan` again (no plan can read `{record_type}` before, so none can add \
+         the index with the records)"
+    );
+    match (environment, management_token) {
+        (Environment::Development, true) => format!(
+            "run `ckplan schema apply`: it adds {index} to development's schema, with \
+             whatever else the config needs; {again}"
+        ),
+        (Environment::Development, false) => format!(
+            "add {index}: with a management token (set CKPLAN_MANAGEMENT_TOKEN or \
+             `auth: management_token_file:`) run `ckplan schema apply`, or in CloudKit \
+             Console open Schema > Indexes and save it there; {again}"
+        ),
+        (Environment::Production, _) => format!(
+            "add {index} in development (`ckplan --environment development schema apply` \
+             with a management token, or CloudKit Console > Schema > Indexes), deploy it to \
+             production from CloudKit Console (Deploy Schema Changes), then `ckplan plan` \
+             again"
+        ),
+    }
+}
+
+/// The record types that exist in the environment (no record type to add for them) but
+/// lack `___recordID` QUERYABLE: no plan can read them until it is added.
+fn unqueryable_types(additions: &[schema::Addition]) -> Vec<&str> {
+    let added = |name: &str| {
+        additions.iter().any(
+            |a| matches!(a, schema::Addition::RecordType { record_type } if record_type == name),
+        )
+    };
+    additions
+        .iter()
+        .filter_map(|addition| match addition {
+            schema::Addition::Index {
+                record_type,
+                field,
+                index: Index::Queryable,
+            } if field == RECORD_ID && !added(record_type) => Some(record_type.as_str()),
+            _ => None,
+        })
+        .collect()
+}
+
 /// `ckplan doctor`'s `schema` check: whether the environment's schema has what the config
 /// needs. Development lacking something is a warning (the next apply adds it); production
 /// lacking something, a retype, or a schema API that refuses is a failure.
@@ -267,11 +330,27 @@ pub async fn doctor_check(api: &SchemaApi, needed: &Schema, environment: Environ
             "has every type, field, index and grant the config needs".to_owned(),
             None,
         ),
-        (None, _, Environment::Development) => check(
-            Status::Warn,
-            format!("lacks {count} item(s): {}{more}", first.join(", ")),
-            Some("`ckplan plan` then `ckplan apply` adds them before the records (`ckplan schema diff` lists them)"),
-        ),
+        (None, _, Environment::Development) => {
+            let unqueryable = unqueryable_types(&diff.additions);
+            let fix = match unqueryable.first() {
+                // No plan can read such a type: the schema goes first, on its own.
+                Some(record_type) => format!(
+                    "`ckplan schema apply` adds them now (no plan can read `{record_type}` \
+                     until `{RECORD_ID}` is QUERYABLE), then `ckplan plan` and `ckplan apply` \
+                     (`ckplan schema diff` lists them)"
+                ),
+                None => "`ckplan plan` then `ckplan apply` adds them before the records \
+                         (`ckplan schema diff` lists them)"
+                    .to_owned(),
+            };
+            let mut found = check(
+                Status::Warn,
+                format!("lacks {count} item(s): {}{more}", first.join(", ")),
+                None,
+            );
+            found.fix = Some(fix);
+            found
+        }
         (None, _, Environment::Production) => check(
             Status::Fail,
             format!("lacks {count} item(s): {}{more}", first.join(", ")),

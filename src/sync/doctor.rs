@@ -75,6 +75,15 @@ impl Report {
 /// single-record queries per configured type (can it be queried; is `createdTimestamp`
 /// indexed for the fast read).
 pub async fn run(config: &Config, client: &Client) -> Report {
+    run_advised(config, client, &|_| None).await
+}
+
+/// What a check says to do about a CloudKit error, when the caller knows better than the
+/// error's own hint (`None`: the hint).
+pub type Advice<'a> = &'a (dyn Fn(&CloudKitError) -> Option<String> + Sync);
+
+/// [`run`], with `advice` over each failed type check's hint.
+pub async fn run_advised(config: &Config, client: &Client, advice: Advice<'_>) -> Report {
     let (key, reached) = key(client).await;
     let clock = match &reached {
         Reached::No(why) => skipped("clock", why),
@@ -90,7 +99,7 @@ pub async fn run(config: &Config, client: &Client) -> Report {
     for record_type in config.types.keys() {
         match &reached {
             Reached::Authenticated => {
-                let check = record_type_check(client, record_type).await;
+                let check = record_type_check(client, record_type, advice).await;
                 let passed = check.status == Status::Pass;
                 checks.push(check);
                 if passed {
@@ -249,7 +258,7 @@ fn clock(client: &Client) -> Check {
     Check::new("clock", status, detail).with_fix(fix)
 }
 
-async fn record_type_check(client: &Client, record_type: &RecordType) -> Check {
+async fn record_type_check(client: &Client, record_type: &RecordType, advice: Advice<'_>) -> Check {
     let name = format!("type {record_type}");
     match client.probe_query(record_type).await {
         Ok(_) => Check::new(
@@ -268,7 +277,10 @@ async fn record_type_check(client: &Client, record_type: &RecordType) -> Check {
         .with_fix(Some(format!(
             "none needed now: the first `ckplan apply` creates `{record_type}` in development; before using production, deploy the schema to production in CloudKit Console"
         ))),
-        Err(error) => Check::new(name, Status::Fail, error.to_string()).with_fix(error.hint()),
+        Err(error) => {
+            let fix = advice(&error).or_else(|| error.hint());
+            Check::new(name, Status::Fail, error.to_string()).with_fix(fix)
+        }
     }
 }
 

@@ -71,7 +71,7 @@ async fn issue_11_a_missing_queryable_index_is_explained_naming_the_type() {
         "{stderr}"
     );
     assert!(
-        stderr.contains("QUERYABLE index on `recordName` for record type `Team`"),
+        stderr.contains("QUERYABLE index on `recordName` (`___recordID` in the schema) of `Team`"),
         "{stderr}"
     );
     server.shutdown().await;

@@ -69,3 +69,99 @@ fn issue_20_a_plan_that_only_adds_to_the_schema_is_not_called_changeless() {
         assert!(!shown.contains("No changes"), "{shown}");
     }
 }
+
+/// What `plan`, `diff` and `doctor` all advise for a type that cannot be queried yet.
+fn advice(record_type: &str) -> String {
+    format!(
+        "run `ckplan schema apply`: it adds a QUERYABLE index on `recordName` (`___recordID` \
+         in the schema) of `{record_type}` to development's schema, with whatever else the \
+         config needs; then `ckplan plan` again"
+    )
+}
+
+/// Whether `text` holds the refusal of one of the types (both are read at once: either
+/// may be the one that fails) followed by [`advice`] for it.
+fn advised(text: &str) -> bool {
+    ["Stadium", "Team"].iter().any(|record_type| {
+        text.contains(&format!(
+            "error: cloudkit cannot query record type `{record_type}`: field `recordName` is \
+             not marked queryable\nhint: {}",
+            advice(record_type)
+        ))
+    })
+}
+
+#[test]
+fn issue_20_a_type_without_the_record_id_index_gets_one_advice_that_converges() {
+    let env = fresh("development");
+    // Published without a management token: the records' writes created both types
+    // (CloudKit's just-in-time schema in development), without any index.
+    let first = run(&env, None, &["apply", "--auto-approve"]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+
+    let plan = run(&env, Some(TOKEN), &["plan", "-o", "out.plan"]);
+    assert_eq!(plan.code, 1, "{}", plan.stderr);
+    assert!(advised(&plan.stderr), "{}", plan.stderr);
+    assert!(!plan.stderr.contains("CloudKit Console"), "{}", plan.stderr);
+    assert!(!env.path("out.plan").exists());
+    let diff = run(&env, Some(TOKEN), &["diff"]);
+    assert_eq!(diff.code, 1, "{}", diff.stderr);
+    assert!(advised(&diff.stderr), "{}", diff.stderr);
+
+    // Doctor says the same, in the type check and in the schema check.
+    let doctor = run(&env, Some(TOKEN), &["doctor"]);
+    assert_eq!(doctor.code, 1, "{}", doctor.stdout);
+    for record_type in ["Stadium", "Team"] {
+        let fix = format!("fix: {}", advice(record_type));
+        assert!(doctor.stdout.contains(&fix), "{}", doctor.stdout);
+    }
+    assert!(
+        doctor.stdout.contains(
+            "fix: `ckplan schema apply` adds them now (no plan can read `Stadium` until \
+             `___recordID` is QUERYABLE), then `ckplan plan` and `ckplan apply`"
+        ),
+        "{}",
+        doctor.stdout
+    );
+    assert!(
+        !doctor
+            .stdout
+            .contains("`ckplan plan` then `ckplan apply` adds them"),
+        "{}",
+        doctor.stdout
+    );
+    // Without a token the advice names both ways to add the index.
+    let without = run(&env, None, &["plan", "-o", "out.plan"]);
+    assert!(
+        without
+            .stderr
+            .contains("with a management token (set CKPLAN_MANAGEMENT_TOKEN"),
+        "{}",
+        without.stderr
+    );
+
+    // Following the advice converges.
+    ok(&env, &["schema", "apply"]);
+    let plan = ok(&env, &["plan", "-o", "out.plan"]);
+    assert!(
+        plan.stderr.contains("Stadium: 3 unchanged, 0 new"),
+        "{}",
+        plan.stderr
+    );
+    ok(&env, &["apply", "out.plan"]);
+    let again = ok(&env, &["plan", "-o", "again.plan", "--detailed-exitcode"]);
+    assert!(
+        again
+            .stderr
+            .contains("Plan: 0 to create, 0 to update, 0 to delete."),
+        "{}",
+        again.stderr
+    );
+    let doctor = ok(&env, &["doctor"]);
+    assert!(
+        doctor.stdout.ends_with("All checks passed.\n"),
+        "{}",
+        doctor.stdout
+    );
+    assert_eq!(env.records("Stadium").len(), 3);
+}
