@@ -38,6 +38,10 @@ pub enum Entry {
     },
     /// Final outcomes, as they become known.
     Outcomes { outcomes: Vec<(RecordKey, Outcome)> },
+    /// What the run did with the plan's schema part, before any record (a plan that adds
+    /// nothing to the schema has none). Format 2 still: only a ckplan that reads schema
+    /// parts in plans applies a plan that has one.
+    Schema(super::receipt::SchemaStep),
     /// The run ended (every record has a final outcome, or the run stopped).
     Finished { at: Timestamp, complete: bool },
 }
@@ -318,6 +322,8 @@ impl Replay {
                 }
             }
             Entry::Finished { complete, .. } => self.complete = complete,
+            // The schema step is checked afresh by every run (an export).
+            Entry::Schema(_) => {}
         }
         Ok(())
     }

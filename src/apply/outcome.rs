@@ -280,6 +280,10 @@ pub struct Receipt {
     pub finished_at: Timestamp,
     pub on_conflict: super::OnConflict,
     pub complete: bool,
+    /// What this run did with the plan's schema part; absent for a plan that adds
+    /// nothing to the schema.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema: Option<super::receipt::SchemaStep>,
     pub totals: Totals,
     /// Every conflict met, reported or overwritten, with its resolution.
     #[serde(default)]

@@ -1,12 +1,15 @@
 //! The receipt: the audit record of an apply, written next to the plan. It names the plan
 //! (checksum), when, by which key ID (never the key), each change's outcome with its new
 //! change tag, every conflict and how it was resolved (reported, or overwritten with the
-//! value that was lost), and totals.
+//! value that was lost), the plan's schema step (what was imported, when, and the digests
+//! of the schema before and after), and totals.
 
 use super::outcome::{ConflictEntry, Receipt, ReceiptEntry, Totals};
+use super::schema::SchemaApplied;
 use super::{ApplyReport, OnConflict};
-use crate::plan::Plan;
+use crate::plan::{Plan, PlanSchema};
 use crate::record::Timestamp;
+use serde::{Deserialize, Serialize};
 use std::path::Path;
 
 /// The receipt's format name; a reader refuses others. 2: a failed record says its `cause`
@@ -22,6 +25,63 @@ pub struct Header<'a> {
     pub started_at: Timestamp,
     pub finished_at: Timestamp,
     pub on_conflict: OnConflict,
+    /// What this run did with the plan's schema part (none: the plan adds nothing to it).
+    pub schema: Option<&'a SchemaStep>,
+}
+
+/// What an apply did with the plan's schema part, in the receipt and in the journal.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SchemaStep {
+    pub outcome: SchemaOutcome,
+    /// When the step ended.
+    pub at: Timestamp,
+    /// The plan's schema additions, as `ckplan show` lists them.
+    pub additions: Vec<String>,
+    /// How many of them this run imported (the others were there already).
+    pub imported: usize,
+    /// The digest of the schema exported before the import (`blake3:`…), as the plan's
+    /// `schema.digest`; none when the run stopped before reading it.
+    pub digest_before: Option<String>,
+    /// The digest of the schema exported after the import, confirming it; none when
+    /// nothing was imported.
+    pub digest_after: Option<String>,
+}
+
+/// How the schema step ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SchemaOutcome {
+    /// Imported into development and confirmed by an export.
+    Imported,
+    /// The environment held every addition already (a run before, or production deployed).
+    AlreadyThere,
+    /// Ctrl-C before the import was sent: the schema was not written, nor any record.
+    Stopped,
+}
+
+impl SchemaStep {
+    /// The record of `applied`, the result of applying `part`, ended at `at`.
+    pub fn of(applied: &SchemaApplied, part: &PlanSchema, at: Timestamp) -> Self {
+        let (outcome, imported, digest_before, digest_after) = match applied.clone() {
+            SchemaApplied::Imported {
+                count,
+                before,
+                after,
+            } => (SchemaOutcome::Imported, count, Some(before), Some(after)),
+            SchemaApplied::AlreadyThere { digest } => {
+                (SchemaOutcome::AlreadyThere, 0, Some(digest), None)
+            }
+            SchemaApplied::Stopped { digest } => (SchemaOutcome::Stopped, 0, digest, None),
+        };
+        SchemaStep {
+            outcome,
+            at,
+            additions: part.additions.iter().map(ToString::to_string).collect(),
+            imported,
+            digest_before,
+            digest_after,
+        }
+    }
 }
 
 pub fn build(plan: &Plan, header: &Header<'_>, report: &ApplyReport) -> Receipt {
@@ -53,6 +113,7 @@ pub fn build(plan: &Plan, header: &Header<'_>, report: &ApplyReport) -> Receipt 
         finished_at: header.finished_at,
         on_conflict: header.on_conflict,
         complete: report.complete,
+        schema: header.schema.cloned(),
         totals: Totals::count(records.iter().map(|r| &r.outcome), unchanged),
         conflicts,
         records,

@@ -5,7 +5,10 @@
 //! apps' fields, system-field indexes), validated, imported, and confirmed by exporting
 //! again. Production is never written (CloudKit refuses import there): apply refuses while
 //! the fresh export lacks any addition, which must be deployed from CloudKit Console.
+//! Ctrl-C (the run's [`StopFlag`]) starts no new request: a read in flight finishes and
+//! nothing more is sent; an import already sent finishes and is confirmed.
 
+use super::StopFlag;
 use crate::cloudkit::management::{ManagementError, SchemaApi};
 use crate::plan::PlanSchema;
 use crate::record::Environment;
@@ -57,13 +60,22 @@ fn shortened(list: &[String]) -> String {
     text
 }
 
-/// What applying the schema part did.
+/// What applying the schema part did, with the digests of the schemas it read.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SchemaApplied {
-    /// The environment already held every addition (production: deployed).
-    AlreadyThere,
-    /// This many additions were imported (development) and confirmed by an export.
-    Imported(usize),
+    /// The environment already held every addition (production: deployed); `digest`:
+    /// the schema found.
+    AlreadyThere { digest: String },
+    /// This many additions were imported (development) into the schema of digest
+    /// `before`, and confirmed by an export of digest `after`.
+    Imported {
+        count: usize,
+        before: String,
+        after: String,
+    },
+    /// Stopped (Ctrl-C) before the import was sent: nothing was written. `digest`: the
+    /// schema exported before the stop, if any was.
+    Stopped { digest: Option<String> },
 }
 
 async fn export(api: &SchemaApi) -> Result<Schema, SchemaApplyError> {
@@ -75,16 +87,23 @@ fn listed(additions: &[Addition]) -> Vec<String> {
     additions.iter().map(ToString::to_string).collect()
 }
 
-/// Applies `part` to the environment `api` speaks to (see the module).
+/// Applies `part` to the environment `api` speaks to (see the module); once `stop` is
+/// raised no new request starts.
 pub async fn apply(
     api: &SchemaApi,
     part: &PlanSchema,
     environment: Environment,
+    stop: &StopFlag,
 ) -> Result<SchemaApplied, SchemaApplyError> {
+    if stop.is_stopped() {
+        return Ok(SchemaApplied::Stopped { digest: None });
+    }
     let actual = export(api).await?;
     let lacking = schema::lacking(&actual, &part.additions);
     if lacking.is_empty() {
-        return Ok(SchemaApplied::AlreadyThere);
+        return Ok(SchemaApplied::AlreadyThere {
+            digest: schema::digest(&actual),
+        });
     }
     if environment == Environment::Production {
         return Err(SchemaApplyError::NotDeployed {
@@ -99,9 +118,18 @@ pub async fn apply(
             found,
         });
     }
+    let stopped = || SchemaApplied::Stopped {
+        digest: Some(found.clone()),
+    };
+    if stop.is_stopped() {
+        return Ok(stopped());
+    }
     let text = schema::print(&schema::with_additions(&actual, &part.additions));
     if let Some(reason) = api.validate(&text).await? {
         return Err(SchemaApplyError::Invalid { reason });
+    }
+    if stop.is_stopped() {
+        return Ok(stopped());
     }
     api.import(&text).await?;
     let after = export(api).await?;
@@ -111,5 +139,9 @@ pub async fn apply(
             list: listed(&still),
         });
     }
-    Ok(SchemaApplied::Imported(lacking.len()))
+    Ok(SchemaApplied::Imported {
+        count: lacking.len(),
+        before: found,
+        after: schema::digest(&after),
+    })
 }

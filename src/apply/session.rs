@@ -6,7 +6,7 @@
 
 use super::journal::{self, Entry, Journal, JournalError, Replay};
 use super::outcome::{Outcome, Receipt};
-use super::receipt::{self, Header};
+use super::receipt::{self, Header, SchemaOutcome, SchemaStep};
 use super::{execute, ApplyError, ApplyOptions, ApplyReport, Observer, StopFlag};
 use crate::cloudkit::Client;
 use crate::lock::{FileLock, Holder, LockError};
@@ -135,6 +135,8 @@ pub struct Session<'p> {
     kept_aside: Option<KeptAside>,
     /// Where asset files are; `None`: a plan with local assets is applied without them.
     assets: Option<super::upload::AssetFiles>,
+    /// What was done with the plan's schema part before the records.
+    schema: Option<SchemaStep>,
     _lock: FileLock,
 }
 
@@ -188,6 +190,7 @@ impl<'p> Session<'p> {
             replay,
             kept_aside,
             assets: None,
+            schema: None,
             _lock: lock,
         })
     }
@@ -195,6 +198,13 @@ impl<'p> Session<'p> {
     /// Uploads the plan's local asset files from `files` before its records are written.
     pub fn with_assets(mut self, files: super::upload::AssetFiles) -> Self {
         self.assets = Some(files);
+        self
+    }
+
+    /// Records what was done with the plan's schema part (journal and receipt); a step
+    /// that stopped before the import ends the run before any record or upload.
+    pub fn with_schema(mut self, step: SchemaStep) -> Self {
+        self.schema = Some(step);
         self
     }
 
@@ -252,8 +262,13 @@ impl<'p> Session<'p> {
         cancel: &StopFlag,
     ) -> Result<Applied, SessionError> {
         let started_at = options.clock.timestamp();
+        let schema_stopped = self
+            .schema
+            .as_ref()
+            .is_some_and(|step| step.outcome == SchemaOutcome::Stopped);
         let (uploaded_plan, uploaded) = match &self.assets {
-            Some(files) => {
+            // Stopped: nothing more is sent, uploads included.
+            Some(files) if !cancel.is_stopped() && !schema_stopped => {
                 let done = &self.replay.done;
                 let pending = |c: &Change| {
                     !done
@@ -264,20 +279,33 @@ impl<'p> Session<'p> {
                 let now = options.clock.now().timestamp_millis();
                 super::upload::prepare(self.plan, &pending, client, files, &journal, now).await?
             }
-            None => (None, Default::default()),
+            _ => (None, Default::default()),
         };
         let mut journal = Journal::open(&self.paths.journal)?;
         journal.append(&Entry::start(&self.checksum, started_at, client.key_id()))?;
-        let report = execute(
-            uploaded_plan.as_ref().unwrap_or(self.plan),
-            client,
-            options,
-            self.replay,
-            journal,
-            observer,
-            cancel,
-        )
-        .await?;
+        if let Some(step) = &self.schema {
+            journal.append(&Entry::Schema(step.clone()))?;
+        }
+        let report = if schema_stopped {
+            // The records wait for the schema: none is sent, and the run is not complete
+            // even when the plan changes no record.
+            journal.append(&Entry::Finished {
+                at: options.clock.timestamp(),
+                complete: false,
+            })?;
+            stopped_before_records(self.replay)
+        } else {
+            execute(
+                uploaded_plan.as_ref().unwrap_or(self.plan),
+                client,
+                options,
+                self.replay,
+                journal,
+                observer,
+                cancel,
+            )
+            .await?
+        };
         let header = Header {
             plan_checksum: &self.checksum,
             plan_file: &self.paths.plan,
@@ -285,6 +313,7 @@ impl<'p> Session<'p> {
             started_at,
             finished_at: options.clock.timestamp(),
             on_conflict: options.on_conflict,
+            schema: self.schema.as_ref(),
         };
         let receipt = receipt::build(self.plan, &header, &report);
         receipt::write(&receipt, &self.paths.receipt).map_err(|source| {
@@ -305,6 +334,21 @@ impl<'p> Session<'p> {
             receipt_path: self.paths.receipt,
             uploaded,
         })
+    }
+}
+
+/// The report of a run interrupted before its first record: what earlier runs decided.
+fn stopped_before_records(replay: super::journal::Replay) -> ApplyReport {
+    let mut outcomes = replay.done;
+    // A failure is not final: a later run tries again.
+    outcomes.retain(|_, outcome| !matches!(outcome, Outcome::Failed { .. }));
+    ApplyReport {
+        from_earlier_runs: outcomes.keys().cloned().collect(),
+        outcomes,
+        complete: false,
+        error: None,
+        was_already_complete: replay.complete,
+        cancelled: true,
     }
 }
 

@@ -165,16 +165,23 @@ async fn apply_plan(
     let token = super::schema_steps::token(config)?;
     let connection =
         super::connect::connect_with_token(config, globals, args.parallelism, token).await?;
+    // Ctrl-C from here on, the schema step included, ends the run resumable.
+    let stop = StopFlag::new();
+    let listening = signals::stop_on_signal(stop.clone(), *printer);
     let replan = globals.command_line(&["plan"]);
-    super::schema_steps::apply_first(config, plan, &connection, printer, &replan).await?;
+    let schema =
+        super::schema_steps::apply_first(config, plan, &connection, printer, &replan, &stop, clock)
+            .await?;
+    let session = match schema {
+        Some(step) => session.with_schema(step),
+        None => session,
+    };
     let options = ApplyOptions {
         on_conflict: args.on_conflict,
         parallelism: args.parallelism,
         max_rounds: 5,
         clock,
     };
-    let stop = StopFlag::new();
-    let listening = signals::stop_on_signal(stop.clone(), *printer);
     let bar = ApplyBar::new(*printer);
     let applied = session.run(&connection.client, &options, &bar, &stop).await;
     drop(listening);

@@ -7,11 +7,14 @@
 use super::schema::{api_error, configured_token, TOKEN_HINT};
 use super::ErrorKind;
 use super::{CommandError, Printer};
+use crate::apply::receipt::SchemaStep;
 use crate::apply::schema::{self as apply_schema, SchemaApplied, SchemaApplyError};
+use crate::apply::StopFlag;
 use crate::cloudkit::management::ManagementError;
 use crate::cloudkit::token::ManagementToken;
 use crate::cloudkit::CloudKitError;
 use crate::config::Config;
+use crate::context::Clock;
 use crate::ops::make_plan::PlanError;
 use crate::ops::schema as ops;
 use crate::plan::Plan;
@@ -102,16 +105,20 @@ pub fn report(plan: &Plan, printer: &Printer) {
 }
 
 /// Before any record is written: the plan's schema additions imported (development) or
-/// found deployed (production). Nothing to do for a plan without them.
+/// found deployed (production); once `stop` is raised (Ctrl-C) no new schema request
+/// starts. Returns the step's record for the journal and the receipt; nothing for a plan
+/// without additions.
 pub async fn apply_first(
     config: &Config,
     plan: &Plan,
     connection: &Connection,
     printer: &Printer,
     replan: &str,
-) -> Result<(), CommandError> {
+    stop: &StopFlag,
+    clock: Clock,
+) -> Result<Option<SchemaStep>, CommandError> {
     let Some(part) = plan.schema.as_ref().filter(|p| !p.additions.is_empty()) else {
-        return Ok(());
+        return Ok(None);
     };
     let token = configured_token(config)?.ok_or_else(|| {
         CommandError::user(
@@ -121,11 +128,20 @@ pub async fn apply_first(
     })?;
     let api = api(config, connection, token)?;
     let environment = plan.target.environment;
-    match apply_schema::apply(&api, part, environment).await {
-        Ok(SchemaApplied::Imported(count)) => printer.status(format_args!(
-            "Schema: {count} addition(s) imported into development and confirmed."
-        )),
-        Ok(SchemaApplied::AlreadyThere) => {}
+    match apply_schema::apply(&api, part, environment, stop).await {
+        Ok(applied) => {
+            match &applied {
+                SchemaApplied::Imported { count, .. } => printer.status(format_args!(
+                    "Schema: {count} addition(s) imported into development and confirmed."
+                )),
+                SchemaApplied::Stopped { .. } => printer.status(
+                    "Schema: interrupted before the import; neither the schema nor any record \
+                     was written.",
+                ),
+                SchemaApplied::AlreadyThere { .. } => {}
+            }
+            Ok(Some(SchemaStep::of(&applied, part, clock.timestamp())))
+        }
         Err(error) => {
             let hint = match &error {
                 SchemaApplyError::Moved { .. } => Some(format!(
@@ -143,10 +159,9 @@ pub async fn apply_first(
             };
             let error = CommandError::user(error)
                 .context("cannot apply the plan's schema; no record was written");
-            return Err(hinted(error, hint));
+            Err(hinted(error, hint))
         }
     }
-    Ok(())
 }
 
 fn hinted(error: CommandError, hint: Option<impl std::fmt::Display>) -> CommandError {

@@ -32,13 +32,13 @@ fn spawn_apply(env: &Env) -> Child {
 }
 
 /// A child's stderr read line by line on a thread, so a test can wait for a line.
-struct StderrLines {
+pub(crate) struct StderrLines {
     lines: std::sync::mpsc::Receiver<String>,
     read: String,
 }
 
 impl StderrLines {
-    fn of(child: &mut Child) -> Self {
+    pub(crate) fn of(child: &mut Child) -> Self {
         let stderr = child.stderr.take().unwrap();
         let (send, lines) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
@@ -58,7 +58,7 @@ impl StderrLines {
 
     /// Waits for a line containing `needle`. (The bound turns a line that never comes into
     /// a failure instead of a hang.)
-    fn wait_for(&mut self, needle: &str) {
+    pub(crate) fn wait_for(&mut self, needle: &str) {
         loop {
             match self.lines.recv_timeout(Duration::from_secs(120)) {
                 Ok(line) => {
@@ -74,7 +74,7 @@ impl StderrLines {
     }
 
     /// Everything the child wrote, once its stderr is closed.
-    fn all(mut self) -> String {
+    pub(crate) fn all(mut self) -> String {
         while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(120)) {
             self.read.push_str(&line);
             self.read.push('\n');
@@ -84,7 +84,7 @@ impl StderrLines {
 }
 
 /// What the first Ctrl-C or SIGTERM makes apply say once its stop flag is raised.
-const STOPPING: &str = "Stopping after the batches in flight";
+pub(crate) const STOPPING: &str = "Stopping after the batches in flight";
 
 fn receipt(env: &Env) -> Json {
     serde_json::from_str(&env.read("out.plan.receipt.json")).unwrap()

@@ -4,6 +4,8 @@
 //! the schema step ends like one during the records, and the receipt records the import.
 //! Against an emulator that requires indexes from its schema, from a fresh container.
 
+#[cfg(unix)]
+use super::lifecycle::{StderrLines, STOPPING};
 use super::schema_plan::{fresh, ok, run, TOKEN};
 use crate::common::Env;
 
@@ -164,4 +166,145 @@ fn issue_20_a_type_without_the_record_id_index_gets_one_advice_that_converges() 
         doctor.stdout
     );
     assert_eq!(env.records("Stadium").len(), 3);
+}
+
+/// `ckplan apply out.plan` with the management token, stderr piped, not waited for.
+#[cfg(unix)]
+fn spawn_apply(env: &Env) -> std::process::Child {
+    std::process::Command::new(assert_cmd::cargo::cargo_bin("ckplan"))
+        .args(["apply", "out.plan"])
+        .current_dir(env.path(""))
+        .env("NO_COLOR", "1")
+        .env("CKPLAN_MANAGEMENT_TOKEN", TOKEN)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+#[cfg(unix)]
+fn sigterm(child: &std::process::Child) {
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
+}
+
+fn json(env: &Env, file: &str) -> serde_json::Value {
+    serde_json::from_str(&env.read(file)).unwrap()
+}
+
+/// The journal's `event` names, in order.
+fn events(env: &Env) -> Vec<String> {
+    env.read("out.plan.journal")
+        .lines()
+        .map(|line| {
+            let entry: serde_json::Value = serde_json::from_str(line).unwrap();
+            entry["event"].as_str().unwrap().to_owned()
+        })
+        .collect()
+}
+
+#[cfg(unix)]
+#[test]
+fn issue_20_sigterm_during_the_schema_import_finishes_it_and_stops_before_the_records() {
+    let env = fresh("development");
+    // Apply's schema import is held until apply has taken the signal, then let through:
+    // the request in flight finishes, no record is sent, and the run resumes.
+    let proxy = env.hold_request(crate::common::hold::SCHEMA_IMPORT, 1);
+    ok(&env, &["plan", "-o", "out.plan"]);
+    let planned = json(&env, "out.plan")["schema"]["digest"].clone();
+    let mut child = spawn_apply(&env);
+    let mut stderr = StderrLines::of(&mut child);
+    proxy.wait_held();
+    sigterm(&child);
+    stderr.wait_for(STOPPING);
+    proxy.release();
+    let status = child.wait().unwrap();
+    let stderr = stderr.all();
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    for line in [
+        "Schema: 25 addition(s) imported into development and confirmed.\n",
+        "Apply interrupted: 0 created, 0 updated, 0 deleted, 0 unchanged skipped; 5 planned \
+         changes not started.\n",
+        "error: apply interrupted; the journal holds every outcome so far; run `ckplan apply \
+         out.plan` again to resume\n",
+    ] {
+        assert!(stderr.contains(line), "{line}\n{stderr}");
+    }
+    assert!(env.records("Stadium").is_empty());
+    assert_eq!(events(&env), ["start", "schema", "finished"]);
+    let receipt = json(&env, "out.plan.receipt.json");
+    assert_eq!(receipt["complete"], false, "{receipt}");
+    let schema = &receipt["schema"];
+    assert_eq!(schema["outcome"], "imported", "{receipt}");
+    assert_eq!(schema["imported"], 25);
+    assert_eq!(schema["additions"][0], "record type `Stadium`");
+    assert_eq!(schema["additions"].as_array().unwrap().len(), 25);
+    assert_eq!(schema["digest_before"], planned);
+    let after = schema["digest_after"].as_str().unwrap();
+    assert!(
+        after.starts_with("blake3:") && planned != after,
+        "{receipt}"
+    );
+    assert!(schema["at"].is_string(), "{receipt}");
+
+    // The next run finds the schema there and writes the records.
+    let again = ok(&env, &["apply", "out.plan"]);
+    assert!(!again.stderr.contains("Schema:"), "{}", again.stderr);
+    assert_eq!(env.records("Stadium").len(), 3);
+    let receipt = json(&env, "out.plan.receipt.json");
+    assert_eq!(receipt["complete"], true, "{receipt}");
+    assert_eq!(receipt["schema"]["outcome"], "already_there", "{receipt}");
+    assert_eq!(receipt["schema"]["digest_before"], after);
+    assert_eq!(receipt["schema"]["imported"], 0);
+}
+
+#[cfg(unix)]
+#[test]
+fn issue_20_sigterm_before_the_schema_import_sends_nothing_more_even_without_record_changes() {
+    let env = one_index_to_add();
+    // Apply's export (the plan's is the first) is held while the signal arrives: the read
+    // finishes, then nothing more is sent, and a plan that changes no record is still
+    // not done.
+    let proxy = env.hold_request(b"/schema/export HTTP/1.1", 2);
+    ok(&env, &["plan", "-o", "out.plan"]);
+    let before = super::schema_plan::endpoints(&env).len();
+    let mut child = spawn_apply(&env);
+    let mut stderr = StderrLines::of(&mut child);
+    proxy.wait_held();
+    sigterm(&child);
+    stderr.wait_for(STOPPING);
+    proxy.release();
+    let status = child.wait().unwrap();
+    let stderr = stderr.all();
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    assert!(
+        stderr.contains(
+            "Schema: interrupted before the import; neither the schema nor any record was \
+             written.\n"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("run `ckplan apply out.plan` again to resume"),
+        "{stderr}"
+    );
+    let sent = super::schema_plan::endpoints(&env)[before..].to_vec();
+    assert_eq!(sent, ["schema/export"], "{sent:?}");
+    assert_eq!(events(&env), ["start", "schema", "finished"]);
+    let receipt = json(&env, "out.plan.receipt.json");
+    assert_eq!(receipt["complete"], false, "{receipt}");
+    assert_eq!(receipt["schema"]["outcome"], "stopped", "{receipt}");
+    assert_eq!(receipt["schema"]["imported"], 0);
+    assert!(receipt["schema"]["digest_after"].is_null(), "{receipt}");
+
+    // Resumed: the index is imported; then the plan is done.
+    let again = ok(&env, &["apply", "out.plan"]);
+    assert!(
+        again
+            .stderr
+            .contains("Schema: 1 addition(s) imported into development and confirmed."),
+        "{}",
+        again.stderr
+    );
+    let third = ok(&env, &["apply", "out.plan"]);
+    assert!(third.stderr.contains("already applied"), "{}", third.stderr);
 }

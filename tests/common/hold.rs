@@ -1,4 +1,5 @@
 //! A TCP proxy between `ckplan` and the emulator that holds one `records/modify` request
+//! (or another request, by its request line's end: [`HoldProxy::start_matching`])
 //! until the test says what becomes of it, so a test that must act while a batch is in
 //! flight (kill, signal, start a second apply) waits on that event, never on a latency
 //! window that a loaded machine can miss (issue 17).
@@ -15,6 +16,10 @@ use std::time::{Duration, Instant};
 
 /// The request line of a modify, as every HTTP/1.1 client writes it.
 const MARKER: &[u8] = b"/records/modify HTTP/1.1";
+
+/// The request line of a schema import (`PUT …/environments/{ENV}/schema`); the export
+/// and validate paths go on (`/schema/export`), so only the import matches.
+pub const SCHEMA_IMPORT: &[u8] = b"/schema HTTP/1.1";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Phase {
@@ -44,6 +49,12 @@ impl HoldProxy {
     /// A proxy on 127.0.0.1 to `upstream` (`http://127.0.0.1:PORT`) that holds its `hold`-th
     /// `records/modify` request.
     pub fn start(upstream: &str, hold: u64) -> Self {
+        Self::start_matching(upstream, MARKER, hold)
+    }
+
+    /// A proxy on 127.0.0.1 to `upstream` that holds the `hold`-th request whose request
+    /// line ends in `marker` (its path and `HTTP/1.1`).
+    pub fn start_matching(upstream: &str, marker: &'static [u8], hold: u64) -> Self {
         let target = upstream
             .strip_prefix("http://")
             .expect("an http upstream")
@@ -71,7 +82,7 @@ impl HoldProxy {
                     continue;
                 };
                 let shared = accepting.clone();
-                std::thread::spawn(move || forward(client, server, &shared));
+                std::thread::spawn(move || forward(client, server, &shared, marker));
             }
         });
         Self {
@@ -94,7 +105,7 @@ impl HoldProxy {
         while state.phase == Phase::Waiting {
             assert!(
                 started.elapsed() < Duration::from_secs(120),
-                "modify request {} never came ({} seen)",
+                "request {} never came ({} seen)",
                 state.hold,
                 state.seen
             );
@@ -140,7 +151,7 @@ impl Drop for HoldProxy {
 }
 
 /// Copies `client` to `server` (holding the chosen request) and `server` back to `client`.
-fn forward(mut client: TcpStream, mut server: TcpStream, shared: &Shared) {
+fn forward(mut client: TcpStream, mut server: TcpStream, shared: &Shared, marker: &[u8]) {
     let (Ok(mut replies), Ok(mut back)) = (server.try_clone(), client.try_clone()) else {
         return;
     };
@@ -158,8 +169,8 @@ fn forward(mut client: TcpStream, mut server: TcpStream, shared: &Shared) {
         let mut window = std::mem::take(&mut tail);
         window.extend_from_slice(&buffer[..read]);
         let found = window
-            .windows(MARKER.len())
-            .filter(|w| *w == MARKER)
+            .windows(marker.len())
+            .filter(|w| *w == marker)
             .count() as u64;
         if found > 0 && !pass(shared, found) {
             break;
@@ -167,7 +178,7 @@ fn forward(mut client: TcpStream, mut server: TcpStream, shared: &Shared) {
         if server.write_all(&buffer[..read]).is_err() {
             break;
         }
-        tail = window[window.len().saturating_sub(MARKER.len() - 1)..].to_vec();
+        tail = window[window.len().saturating_sub(marker.len() - 1)..].to_vec();
     }
     let _ = server.shutdown(Shutdown::Both);
     let _ = client.shutdown(Shutdown::Both);

@@ -312,7 +312,16 @@ impl Env {
     /// holds the `hold`-th `records/modify` request (plan after this, so the plan names the
     /// proxy). Admin routes and the second writer still go to the emulator directly.
     pub fn hold_modify(&self, hold: u64) -> hold::HoldProxy {
-        let proxy = hold::HoldProxy::start(&self.url, hold);
+        self.hold_with(hold::HoldProxy::start(&self.url, hold))
+    }
+
+    /// [`Env::hold_modify`] for the `hold`-th request whose request line ends in `marker`
+    /// (such as [`hold::SCHEMA_IMPORT`]).
+    pub fn hold_request(&self, marker: &'static [u8], hold: u64) -> hold::HoldProxy {
+        self.hold_with(hold::HoldProxy::start_matching(&self.url, marker, hold))
+    }
+
+    fn hold_with(&self, proxy: hold::HoldProxy) -> hold::HoldProxy {
         let config = self.read("ckplan.yaml").replace(
             &format!("endpoint: {}\n", self.url),
             &format!("endpoint: {}\n", proxy.url()),
