@@ -3,6 +3,7 @@
 //! v1), and, in development, adding what is missing. Production is only ever read: its
 //! difference is the list of CloudKit Console steps.
 
+use super::schema_steps::op_error;
 use super::workspace::load_config;
 use super::{CommandError, CommandResult, ExitStatus, Globals};
 use crate::cloudkit::management::SchemaApi;
@@ -59,8 +60,7 @@ pub async fn run(args: Args, globals: &Globals) -> CommandResult {
             let (api, emulator) = connect(&config, environment).await?;
             let diff = ops::compare(&api, &needed).await;
             shutdown(emulator).await;
-            let diff =
-                diff.map_err(|e| CommandError::user(e).context("cannot compare the schema"))?;
+            let diff = diff.map_err(|e| op_error(e, "cannot compare the schema"))?;
             report(globals, &config.container, environment, &diff)?;
             Ok(
                 match (diff.conflicts.is_empty(), diff.additions.is_empty()) {
@@ -83,11 +83,7 @@ pub async fn run(args: Args, globals: &Globals) -> CommandResult {
             let (api, emulator) = connect(&config, config.environment).await?;
             let outcome = ops::apply(&api, &needed).await;
             shutdown(emulator).await;
-            let added = outcome.map_err(|e| {
-                CommandError::user(e)
-                    .context("cannot apply the schema")
-                    .with_hint(RETYPE_WAY_OUT)
-            })?;
+            let added = outcome.map_err(|e| op_error(e, "cannot apply the schema"))?;
             for addition in &added.additions {
                 globals
                     .printer

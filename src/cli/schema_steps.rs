@@ -37,16 +37,19 @@ fn api(
 
 /// The command error of a plan whose schema part could not be read, with the way out.
 pub fn plan_error(error: ops::SchemaOpError) -> CommandError {
+    op_error(error, "cannot plan the schema; nothing was planned")
+}
+
+/// A schema operation's failure (`plan`, `schema diff`, `schema apply`) under `context`,
+/// with the way out its cause has: the same hint for a refused token everywhere.
+pub fn op_error(error: ops::SchemaOpError, context: &'static str) -> CommandError {
     let hint = match &error {
         ops::SchemaOpError::Conflicts { .. } => Some(super::schema::RETYPE_WAY_OUT),
         ops::SchemaOpError::Api(ManagementError::Unauthorized { .. }) => Some(TOKEN_HINT),
         ops::SchemaOpError::NoTeam { .. } => Some(super::schema::TEAM_HINT),
         _ => None,
     };
-    hinted(
-        CommandError::user(error).context("cannot plan the schema; nothing was planned"),
-        hint,
-    )
+    hinted(CommandError::user(error).context(context), hint)
 }
 
 /// The advice for a read CloudKit refused for want of an index: what `plan`, `diff` and

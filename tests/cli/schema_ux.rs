@@ -308,3 +308,36 @@ fn issue_20_sigterm_before_the_schema_import_sends_nothing_more_even_without_rec
     let third = ok(&env, &["apply", "out.plan"]);
     assert!(third.stderr.contains("already applied"), "{}", third.stderr);
 }
+
+#[test]
+fn issue_20_a_refused_token_gets_the_same_hint_from_plan_schema_diff_and_schema_apply() {
+    let env = fresh("development");
+    let hint = "hint: create one in CloudKit Console (Settings > Tokens & Keys) and set \
+                CKPLAN_MANAGEMENT_TOKEN or `auth: management_token_file:`\n";
+    for args in [
+        &["plan", "-o", "out.plan"][..],
+        &["schema", "diff"],
+        &["schema", "apply"],
+    ] {
+        let refused = run(&env, Some("expired-token-value"), args);
+        assert_eq!(refused.code, 1, "{args:?}\n{}", refused.stderr);
+        assert!(
+            refused
+                .stderr
+                .contains("refused the management token (HTTP 401)"),
+            "{args:?}\n{}",
+            refused.stderr
+        );
+        assert!(
+            refused.stderr.ends_with(hint),
+            "{args:?}\n{}",
+            refused.stderr
+        );
+        assert!(
+            !refused.stderr.contains("a field's type"),
+            "{}",
+            refused.stderr
+        );
+        assert!(!refused.stderr.contains("expired-token-value"));
+    }
+}
