@@ -88,9 +88,40 @@ pub struct Args {
     #[arg(long, value_name = "MS", default_value_t = 0)]
     pub cascade_delay_ms: u64,
     /// The management token the schema API (`/v1/database/…`) accepts; without it every
-    /// schema request is refused with 401
-    #[arg(long, value_name = "TOKEN", value_parser = management_token)]
+    /// schema request is refused with 401. On the command line it shows in `ps`: prefer
+    /// the environment variable or --management-token-file
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        value_parser = management_token,
+        env = "CKPLAN_EMULATOR_MANAGEMENT_TOKEN",
+        hide_env_values = true
+    )]
     pub management_token: Option<ManagementToken>,
+    /// A file holding the management token the schema API accepts (surrounding whitespace
+    /// ignored)
+    #[arg(long, value_name = "FILE", conflicts_with = "management_token")]
+    pub management_token_file: Option<std::path::PathBuf>,
+}
+
+/// The token of `--management-token` (or its environment variable), else of
+/// `--management-token-file`.
+fn accepted_token(args: &Args) -> anyhow::Result<Option<ManagementToken>> {
+    if let Some(token) = &args.management_token {
+        return Ok(Some(token.clone()));
+    }
+    let Some(path) = &args.management_token_file else {
+        return Ok(None);
+    };
+    let text = std::fs::read_to_string(path).with_context(|| {
+        format!(
+            "failed to read `--management-token-file {}`",
+            path.display()
+        )
+    })?;
+    let token = ManagementToken::new(&text)
+        .with_context(|| format!("`--management-token-file {}`", path.display()))?;
+    Ok(Some(token))
 }
 
 fn management_token(text: &str) -> Result<ManagementToken, String> {
@@ -132,6 +163,7 @@ pub async fn run(args: Args, globals: &Globals) -> CommandResult {
         .iter()
         .map(|spec| registered_key(spec))
         .collect::<anyhow::Result<Vec<_>>>()?;
+    let management_token = accepted_token(&args)?;
     if keys.is_empty() {
         globals.printer.warn(
             "no `--key` given: every signed request will be refused with AUTHENTICATION_FAILED",
@@ -164,7 +196,7 @@ pub async fn run(args: Args, globals: &Globals) -> CommandResult {
         gzip: !args.no_gzip,
         record_types: args.record_types,
         cascade_delay_ms: args.cascade_delay_ms,
-        management_token: args.management_token,
+        management_token,
     };
     let running = emulator::start(config)
         .await

@@ -341,3 +341,77 @@ fn issue_20_a_refused_token_gets_the_same_hint_from_plan_schema_diff_and_schema_
         assert!(!refused.stderr.contains("expired-token-value"));
     }
 }
+
+/// `ckplan emulator` started with `how` naming its management token, and the export its
+/// schema API answers to that token: status, and whether the token is in the process's
+/// command line (what `ps` shows).
+#[cfg(target_os = "linux")]
+fn emulator_export(how: impl FnOnce(&mut std::process::Command)) -> (u16, bool) {
+    use std::io::BufRead;
+    let mut command = std::process::Command::new(assert_cmd::cargo::cargo_bin("ckplan"));
+    command
+        .args(["emulator", "--listen", "127.0.0.1:0", "-q"])
+        .env_remove("CKPLAN_EMULATOR_MANAGEMENT_TOKEN")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null());
+    how(&mut command);
+    let mut child = command.spawn().unwrap();
+    let mut url = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut url)
+        .unwrap();
+    let cmdline = std::fs::read(format!("/proc/{}/cmdline", child.id())).unwrap();
+    let shown = String::from_utf8_lossy(&cmdline).contains(TOKEN);
+    let export = format!(
+        "{}/v1/database/teams/T/containers/iCloud.x/environments/DEVELOPMENT/schema/export",
+        url.trim()
+    );
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let request = client
+        .get(export)
+        .header("X-Apple-CloudKit-Management-Token", TOKEN);
+    let status = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(request.send())
+        .unwrap()
+        .status()
+        .as_u16();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    (status, shown)
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn issue_20_the_emulators_management_token_can_stay_out_of_its_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("token");
+    std::fs::write(&file, format!("{TOKEN}\n")).unwrap();
+    let from_env = emulator_export(|c| {
+        c.env("CKPLAN_EMULATOR_MANAGEMENT_TOKEN", TOKEN);
+    });
+    assert_eq!(from_env, (200, false));
+    let from_file = emulator_export(|c| {
+        c.arg("--management-token-file").arg(&file);
+    });
+    assert_eq!(from_file, (200, false));
+    // As before: on the command line (shown by `ps`), and refused without any.
+    assert_eq!(
+        emulator_export(|c| {
+            c.args(["--management-token", TOKEN]);
+        }),
+        (200, true)
+    );
+    assert_eq!(emulator_export(|_| {}).0, 401);
+    // `--help` does not print the variable's value.
+    let help = std::process::Command::new(assert_cmd::cargo::cargo_bin("ckplan"))
+        .args(["emulator", "--help"])
+        .env("CKPLAN_EMULATOR_MANAGEMENT_TOKEN", TOKEN)
+        .output()
+        .unwrap();
+    let help = String::from_utf8(help.stdout).unwrap();
+    assert!(help.contains("CKPLAN_EMULATOR_MANAGEMENT_TOKEN"), "{help}");
+    assert!(!help.contains(TOKEN), "{help}");
+}
