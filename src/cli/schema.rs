@@ -5,6 +5,7 @@
 
 use super::workspace::load_config;
 use super::{CommandError, CommandResult, ExitStatus, Globals};
+use crate::apply::schema::SchemaApplyError;
 use crate::cloudkit::management::SchemaApi;
 use crate::cloudkit::token::ManagementToken;
 use crate::config::{Config, Endpoint};
@@ -84,9 +85,19 @@ pub async fn run(args: Args, globals: &Globals) -> CommandResult {
             let outcome = ops::apply(&api, &needed).await;
             shutdown(emulator).await;
             let added = outcome.map_err(|e| {
-                CommandError::user(e)
-                    .context("cannot apply the schema")
-                    .with_hint(RETYPE_WAY_OUT)
+                let hint = match &e {
+                    ops::SchemaOpError::Conflicts { .. } => Some(RETYPE_WAY_OUT),
+                    ops::SchemaOpError::Import(SchemaApplyError::Moved { .. }) => Some(
+                        "another writer changed the schema meanwhile: run `ckplan schema \
+                         apply` again",
+                    ),
+                    _ => None,
+                };
+                let error = CommandError::user(e).context("cannot apply the schema");
+                match hint {
+                    Some(hint) => error.with_hint(hint),
+                    None => error,
+                }
             })?;
             for addition in &added.additions {
                 globals

@@ -30,7 +30,10 @@ pub enum ManagementError {
         "the schema API answered `{operation}` with a redirect (HTTP {status}); ckplan follows \
          no redirect, so the management token went no further"
     )]
-    Redirect { operation: &'static str, status: u16 },
+    Redirect {
+        operation: &'static str,
+        status: u16,
+    },
     #[error("the schema API answered `{operation}` with HTTP {status}{}: {reason}", code_suffix(.code))]
     Service {
         operation: &'static str,

@@ -4,6 +4,7 @@
 //! confirmed by a fresh export). Production is never written: its difference is the list
 //! of CloudKit Console steps.
 
+use crate::apply::schema::{import_over, SchemaApplyError};
 use crate::cloudkit::management::{ManagementError, SchemaApi, DEFAULT_MANAGEMENT_ENDPOINT};
 use crate::cloudkit::token::ManagementToken;
 use crate::config::{Config, Endpoint, DEFAULT_ENDPOINT};
@@ -25,8 +26,10 @@ pub enum SchemaOpError {
     Unreadable(#[source] SchemaError),
     #[error("{count} field(s) exist in CloudKit with another type than the config needs: {}", list.join("; "))]
     Conflicts { count: usize, list: Vec<String> },
-    #[error("CloudKit refused the merged schema: {reason}")]
-    Invalid { reason: String },
+    /// The import itself: refused by validation, the schema moved before it, or something
+    /// lost by it.
+    #[error(transparent)]
+    Import(#[from] SchemaApplyError),
     #[error("after the import CloudKit's schema still lacks {}", list.join("; "))]
     NotConfirmed { list: Vec<String> },
     #[error("no team: the schema API of `{container}` names the team that owns it")]
@@ -114,11 +117,8 @@ pub async fn apply(api: &SchemaApi, needed: &Schema) -> Result<SchemaDiff, Schem
         return Ok(diff);
     }
     let text = schema::print(&schema::merged(&actual, needed));
-    if let Some(reason) = api.validate(&text).await? {
-        return Err(SchemaOpError::Invalid { reason });
-    }
-    api.import(&text).await?;
-    let after = compare(api, needed).await?;
+    let after = import_over(api, &actual, &text).await?;
+    let after = schema::missing(needed, &after);
     if !after.additions.is_empty() {
         return Err(SchemaOpError::NotConfirmed {
             list: after.additions.iter().map(ToString::to_string).collect(),

@@ -117,7 +117,11 @@ fn issue_20_a_signed_records_request_never_follows_a_redirect() {
     point_at(&env, &url);
     let diff = run(&env, None, &["diff"]);
     assert_eq!(diff.code, 1, "{}", diff.stderr);
-    assert!(diff.stderr.contains("redirect (http 302)"), "{}", diff.stderr);
+    assert!(
+        diff.stderr.contains("redirect (http 302)"),
+        "{}",
+        diff.stderr
+    );
     let first = first.lock().unwrap().join("").to_ascii_lowercase();
     assert!(
         first.contains("x-apple-cloudkit-request-signaturev1:"),
