@@ -16,7 +16,7 @@
 use crate::cloudkit::management::{ManagementError, SchemaApi};
 use crate::plan::PlanSchema;
 use crate::record::Environment;
-use crate::schema::{self, Addition, Schema, SchemaError};
+use crate::schema::{self, Addition, Schema, SchemaError, Unprintable};
 
 /// Why the schema part could not be applied; no record was written then.
 #[derive(Debug, thiserror::Error)]
@@ -25,6 +25,8 @@ pub enum SchemaApplyError {
     Api(#[from] ManagementError),
     #[error("the schema exported from CloudKit is unreadable at {0}")]
     Unreadable(#[source] SchemaError),
+    #[error(transparent)]
+    Unprintable(#[from] Unprintable),
     #[error(
         "the {environment} schema changed since the plan was made (planned against \
          `{planned}`, now `{found}`)"
@@ -117,7 +119,7 @@ pub async fn apply(
             found,
         });
     }
-    let text = schema::print(&schema::with_additions(&actual, &part.additions));
+    let text = schema::print(&schema::with_additions(&actual, &part.additions))?;
     let after = import_over(api, &actual, &text).await?;
     let still = schema::lacking(&after, &part.additions);
     if !still.is_empty() {

@@ -116,7 +116,7 @@ pub async fn apply(api: &SchemaApi, needed: &Schema) -> Result<SchemaDiff, Schem
     if diff.additions.is_empty() {
         return Ok(diff);
     }
-    let text = schema::print(&schema::merged(&actual, needed));
+    let text = schema::print(&schema::merged(&actual, needed)).map_err(SchemaApplyError::from)?;
     let after = import_over(api, &actual, &text).await?;
     let after = schema::missing(needed, &after);
     if !after.additions.is_empty() {

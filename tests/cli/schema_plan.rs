@@ -8,11 +8,11 @@ use crate::common::{Env, Run, CONTAINER};
 use ckplan::cloudkit::token::ManagementToken;
 use serde_json::Value as Json;
 
-const TOKEN: &str = "plan-token-3c9e1a";
-const TEAM: &str = "TEAM123456";
+pub(crate) const TOKEN: &str = "plan-token-3c9e1a";
+pub(crate) const TEAM: &str = "TEAM123456";
 
 /// A fresh container (no type deployed) whose emulator requires indexes.
-fn fresh(environment: &str) -> Env {
+pub(crate) fn fresh(environment: &str) -> Env {
     let env = Env::with_emulator(|config| {
         config.management_token = Some(ManagementToken::new(TOKEN).unwrap());
         config.require_indexes = true;
@@ -24,7 +24,7 @@ fn fresh(environment: &str) -> Env {
     env
 }
 
-fn run(env: &Env, token: Option<&str>, args: &[&str]) -> Run {
+pub(crate) fn run(env: &Env, token: Option<&str>, args: &[&str]) -> Run {
     let mut command = env.ckplan();
     if let Some(token) = token {
         command.env("CKPLAN_MANAGEMENT_TOKEN", token);
@@ -37,7 +37,7 @@ fn run(env: &Env, token: Option<&str>, args: &[&str]) -> Run {
     }
 }
 
-fn ok(env: &Env, args: &[&str]) -> Run {
+pub(crate) fn ok(env: &Env, args: &[&str]) -> Run {
     let out = run(env, Some(TOKEN), args);
     assert_eq!(out.code, 0, "{args:?}\n{}{}", out.stdout, out.stderr);
     out
@@ -45,7 +45,7 @@ fn ok(env: &Env, args: &[&str]) -> Run {
 
 /// Raw HTTP to the documented schema API: `GET …/environments/{ENV}/schema/export` with
 /// the token header, or `PUT …/schema` with the multipart part `file`.
-fn raw_schema(env: &Env, environment: &str, import: Option<&str>) -> (u16, String) {
+pub(crate) fn raw_schema(env: &Env, environment: &str, import: Option<&str>) -> (u16, String) {
     let url = format!(
         "{}/v1/database/teams/{TEAM}/containers/{CONTAINER}/environments/{environment}/schema",
         env.url()
@@ -70,7 +70,7 @@ fn raw_schema(env: &Env, environment: &str, import: Option<&str>) -> (u16, Strin
 }
 
 /// The endpoints of the requests the emulator logged, in order.
-fn endpoints(env: &Env) -> Vec<String> {
+pub(crate) fn endpoints(env: &Env) -> Vec<String> {
     let url = format!("{}/_emulator/requests?since=0", env.url());
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
     let reply: Json = env

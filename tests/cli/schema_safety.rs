@@ -2,13 +2,12 @@
 //! another host, a tampered plan's schema part cannot inject schema text, the managed
 //! `Users` type gets no grants, and a plan applies its schema to the team it was made for.
 
-use crate::common::{Env, Run, CONTAINER};
+use crate::common::{Env, CONTAINER};
+use crate::schema_plan::{endpoints, fresh, ok, raw_schema, run, TEAM, TOKEN};
+use serde_json::Value as Json;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
-
-const TOKEN: &str = "safety-token-7d21b0";
-const TEAM: &str = "TEAM123456";
 
 /// Everything a listener on 127.0.0.1 received, one request head per connection.
 type Heads = Arc<Mutex<Vec<String>>>;
@@ -65,19 +64,6 @@ fn redirecting() -> (String, Heads, Heads) {
     )
 }
 
-fn run(env: &Env, token: Option<&str>, args: &[&str]) -> Run {
-    let mut command = env.ckplan();
-    if let Some(token) = token {
-        command.env("CKPLAN_MANAGEMENT_TOKEN", token);
-    }
-    let output = command.args(args).output().unwrap();
-    Run {
-        code: output.status.code().unwrap_or(-1),
-        stdout: env.filter(&String::from_utf8(output.stdout).unwrap()),
-        stderr: env.filter(&String::from_utf8(output.stderr).unwrap()),
-    }
-}
-
 /// The project's config with `endpoint:` replaced by `url` and `team_id:` added.
 fn point_at(env: &Env, url: &str) {
     let config = env.read("ckplan.yaml").replace(env.url(), url);
@@ -129,4 +115,76 @@ fn issue_20_a_signed_records_request_never_follows_a_redirect() {
     );
     let second = second.lock().unwrap();
     assert!(second.is_empty(), "{second:?}");
+}
+
+/// `text` with the first `from` in its schema additions replaced by `to`, and its checksum
+/// recomputed, as anyone who edits a plan can (`plan::file::canonical_body` is what the
+/// checksum hashes).
+fn tamper(text: &str, from: &str, to: &str) -> String {
+    let start = text.find("\"additions\": [").expect("a schema part");
+    let (head, tail) = text.split_at(start);
+    assert!(tail.contains(from), "{from} not in the schema part");
+    let edited = format!("{head}{}", tail.replacen(from, to, 1));
+    let json: Json = serde_json::from_str(&edited).unwrap();
+    let old = json["checksum"].as_str().unwrap().to_owned();
+    let body = ckplan::plan::file::canonical_body(&edited).unwrap();
+    let new = format!("blake3:{}", blake3::hash(&body).to_hex());
+    edited.replacen(&old, &new, 1)
+}
+
+#[test]
+fn issue_20_a_tampered_schema_part_cannot_inject_schema_text() {
+    let env = fresh("development");
+    ok(&env, &["plan", "-o", "out.plan"]);
+    let text = env.read("out.plan");
+    let injected = serde_json::to_string("_icloud\" ); RECORD TYPE Evil ( x STRING").unwrap();
+    let tampered = tamper(
+        &text,
+        "\"role\": \"_icloud\"",
+        &format!("\"role\": {injected}"),
+    );
+    env.write("out.plan", &tampered);
+    let show = run(&env, None, &["show", "out.plan"]);
+    assert_eq!(show.code, 1, "{}", show.stdout);
+    assert!(
+        show.stderr.contains("refusing plan `out.plan`"),
+        "{}",
+        show.stderr
+    );
+    assert!(show.stderr.contains(".role`"), "{}", show.stderr);
+    assert!(
+        show.stderr
+            .contains("cannot be written inside a quoted schema name"),
+        "{}",
+        show.stderr
+    );
+    let apply = run(&env, Some(TOKEN), &["apply", "out.plan"]);
+    assert_eq!(apply.code, 1, "{}", apply.stderr);
+    assert!(
+        apply.stderr.contains("schema.additions["),
+        "{}",
+        apply.stderr
+    );
+    let log = endpoints(&env);
+    assert!(!log.iter().any(|e| e == "schema/import"), "{log:?}");
+    assert!(!log.iter().any(|e| e == "records/modify"), "{log:?}");
+    let (_, schema) = raw_schema(&env, "DEVELOPMENT", None);
+    assert!(!schema.contains("Evil"), "{schema}");
+
+    // A type name with schema syntax in it is refused the same way.
+    let tampered = tamper(
+        &text,
+        "\"record_type\": \"Stadium\"",
+        "\"record_type\": \"Stadium (x STRING); RECORD TYPE Evil\"",
+    );
+    env.write("out.plan", &tampered);
+    let show = run(&env, None, &["show", "out.plan"]);
+    assert_eq!(show.code, 1, "{}", show.stdout);
+    assert!(show.stderr.contains(".record_type`"), "{}", show.stderr);
+    assert!(
+        show.stderr
+            .contains("schema names are ASCII letters, digits and `_`"),
+        "{}",
+        show.stderr
+    );
 }
