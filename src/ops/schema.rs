@@ -44,10 +44,13 @@ pub enum SchemaOpError {
 /// queries, `___createTime` QUERYABLE and SORTABLE for partitioned reads) and, in the
 /// public database, the grants server-to-server writes need (CREATE and WRITE to
 /// `_creator` and `_icloud`) and the app's readers (READ to `_world`). Fields of an
-/// unknown type (reported by `validate`) are left out.
+/// unknown type (reported by `validate`) are left out. CloudKit's managed `Users` type
+/// gets only the fields (and their indexes) the config declares: its security and its
+/// system fields are CloudKit's, never ckplan's to change.
 pub fn needed(config: &Config) -> Schema {
     let mut schema = Schema::default();
     for (record_type, type_config) in &config.types {
+        let managed = record_type.as_str() == schema::USERS;
         let mut definition = RecordTypeDef::default();
         let system = [
             (RECORD_ID, Primitive::Reference, vec![Index::Queryable]),
@@ -57,7 +60,7 @@ pub fn needed(config: &Config) -> Schema {
                 vec![Index::Queryable, Index::Sortable],
             ),
         ];
-        for (name, primitive, indexes) in system {
+        for (name, primitive, indexes) in system.into_iter().filter(|_| !managed) {
             definition.fields.insert(
                 name.to_owned(),
                 FieldDef {
@@ -75,7 +78,7 @@ pub fn needed(config: &Config) -> Schema {
                 .fields
                 .insert(field.clone(), FieldDef { data_type, indexes });
         }
-        if config.database == Database::Public {
+        if config.database == Database::Public && !managed {
             let writes: BTreeSet<_> = [Permission::Create, Permission::Write].into();
             definition.grants.insert("_creator".into(), writes.clone());
             definition.grants.insert("_icloud".into(), writes);

@@ -188,3 +188,64 @@ fn issue_20_a_tampered_schema_part_cannot_inject_schema_text() {
         show.stderr
     );
 }
+
+/// The lines of `RECORD TYPE Users ( … );` in schema text.
+fn users_block(text: &str) -> String {
+    let start = text.find("RECORD TYPE Users (").expect(text);
+    let end = text[start..]
+        .find(");")
+        .map_or(text.len(), |n| start + n + 2);
+    text[start..end].to_owned()
+}
+
+#[test]
+fn issue_20_the_managed_users_type_gets_no_grants_and_no_system_indexes() {
+    let env = fresh("development");
+    let config = env.read("ckplan.yaml");
+    env.write(
+        "ckplan.yaml",
+        &format!(
+            "{config}  Users:\n    file: data/users.json\n    record_name: \"user-{{id}}\"\n    \
+             fields: {{nickname: {{type: STRING, indexes: [QUERYABLE]}}}}\n"
+        ),
+    );
+    env.write("data/users.json", "[]");
+    let show = ok(&env, &["schema", "show"]);
+    assert_eq!(
+        users_block(&show.stdout),
+        "RECORD TYPE Users (\n        nickname STRING QUERYABLE\n    );",
+        "{}",
+        show.stdout
+    );
+    let diff = run(&env, Some(TOKEN), &["schema", "diff"]);
+    let users: Vec<&str> = diff
+        .stdout
+        .lines()
+        .filter(|line| line.contains("Users"))
+        .collect();
+    assert_eq!(
+        users,
+        [
+            "+ field `Users.nickname` STRING",
+            "+ index QUERYABLE on `Users.nickname`"
+        ],
+        "{}",
+        diff.stdout
+    );
+    let (_, before) = raw_schema(&env, "DEVELOPMENT", None);
+    ok(&env, &["schema", "apply"]);
+    let (_, after) = raw_schema(&env, "DEVELOPMENT", None);
+    let grants = |text: &str| -> Vec<String> {
+        users_block(text)
+            .lines()
+            .filter(|line| line.contains("GRANT"))
+            .map(|line| line.trim().trim_end_matches(',').to_owned())
+            .collect()
+    };
+    assert_eq!(grants(&after), grants(&before), "{before}\n{after}");
+    assert!(users_block(&after).contains("nickname"), "{after}");
+    assert!(
+        !users_block(&after).contains("QUERYABLE SORTABLE"),
+        "{after}"
+    );
+}
