@@ -269,6 +269,7 @@ mod tests {
     fn part() -> PlanSchema {
         PlanSchema {
             digest: schema::digest(&schema::parse(BEFORE).unwrap()),
+            team: None,
             additions: vec![
                 Addition::RecordType {
                     record_type: "Game".into(),

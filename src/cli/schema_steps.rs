@@ -11,7 +11,7 @@ use crate::cloudkit::management::ManagementError;
 use crate::cloudkit::token::ManagementToken;
 use crate::config::Config;
 use crate::ops::schema as ops;
-use crate::plan::Plan;
+use crate::plan::{Plan, PlanSchema};
 use crate::render::schema_part;
 use crate::sync::Connection;
 
@@ -20,13 +20,17 @@ pub fn token(config: &Config) -> Result<Option<ManagementToken>, CommandError> {
     configured_token(config)
 }
 
+/// The schema API for `part`: the team the plan read, unless the configuration names
+/// another (refused), else the configuration's.
 fn api(
     config: &Config,
+    part: &PlanSchema,
     connection: &Connection,
     token: ManagementToken,
 ) -> Result<crate::cloudkit::management::SchemaApi, CommandError> {
     let url = connection.emulator.as_ref().map(|e| e.url());
-    ops::api(config, config.environment, url.as_deref(), token).map_err(api_error)
+    let team = ops::plan_team(config, part).map_err(api_error)?;
+    ops::api_for_team(config, team, config.environment, url.as_deref(), token).map_err(api_error)
 }
 
 /// The command error of a plan whose schema part could not be read, with the way out.
@@ -88,7 +92,7 @@ pub async fn apply_first(
         )
         .with_hint(TOKEN_HINT)
     })?;
-    let api = api(config, connection, token)?;
+    let api = api(config, part, connection, token)?;
     let environment = plan.target.environment;
     match apply_schema::apply(&api, part, environment).await {
         Ok(SchemaApplied::Imported(count)) => printer.status(format_args!(

@@ -34,6 +34,13 @@ pub enum SchemaOpError {
     NotConfirmed { list: Vec<String> },
     #[error("no team: the schema API of `{container}` names the team that owns it")]
     NoTeam { container: String },
+    #[error("{0}")]
+    BadTeam(String),
+    #[error(
+        "the plan's schema was read for team `{planned}` but the configuration names team \
+         `{configured}`; nothing was sent"
+    )]
+    TeamMismatch { planned: String, configured: String },
     #[error("the embedded emulator, which serves the schema API of `endpoint: embedded`, is not running")]
     NotRunning,
 }
@@ -140,6 +147,42 @@ pub fn api(
     emulator_url: Option<&str>,
     token: ManagementToken,
 ) -> Result<SchemaApi, SchemaOpError> {
+    api_for_team(
+        config,
+        config.team_id.as_deref(),
+        environment,
+        emulator_url,
+        token,
+    )
+}
+
+/// The team a plan's schema part is applied for: the plan's (the team whose schema it
+/// read), which the configuration must not contradict; the configuration's for plans that
+/// record none (made before the team was recorded).
+pub fn plan_team<'a>(
+    config: &'a Config,
+    part: &'a PlanSchema,
+) -> Result<Option<&'a str>, SchemaOpError> {
+    match (part.team.as_deref(), config.team_id.as_deref()) {
+        (Some(planned), Some(configured)) if planned != configured => {
+            Err(SchemaOpError::TeamMismatch {
+                planned: planned.to_owned(),
+                configured: configured.to_owned(),
+            })
+        }
+        (Some(planned), _) => Ok(Some(planned)),
+        (None, configured) => Ok(configured),
+    }
+}
+
+/// As [`api`], for `team` rather than the configuration's.
+pub fn api_for_team(
+    config: &Config,
+    team: Option<&str>,
+    environment: Environment,
+    emulator_url: Option<&str>,
+    token: ManagementToken,
+) -> Result<SchemaApi, SchemaOpError> {
     let url = match (&config.endpoint, emulator_url) {
         (_, Some(url)) => url.to_owned(),
         (Endpoint::Url(url), None) if url == DEFAULT_ENDPOINT => {
@@ -148,8 +191,11 @@ pub fn api(
         (Endpoint::Url(url), None) => url.clone(),
         (Endpoint::Embedded { .. }, None) => return Err(SchemaOpError::NotRunning),
     };
-    let team = match (&config.team_id, &config.endpoint) {
-        (Some(team), _) => team.clone(),
+    if let Some(problem) = team.and_then(schema::team_problem) {
+        return Err(SchemaOpError::BadTeam(problem));
+    }
+    let team = match (team, &config.endpoint) {
+        (Some(team), _) => team.to_owned(),
         (None, Endpoint::Embedded { .. }) => "EMBEDDED".to_owned(),
         (None, _) => {
             return Err(SchemaOpError::NoTeam {
@@ -189,6 +235,7 @@ pub async fn plan_part(api: &SchemaApi, needed: &Schema) -> Result<PlanSchema, S
     }
     Ok(PlanSchema {
         digest: schema::digest(&actual),
+        team: None,
         additions: diff.additions,
     })
 }
@@ -206,9 +253,9 @@ pub async fn read_plan_part(
     };
     let url = connection.emulator.as_ref().map(|e| e.url());
     let api = api(config, config.environment, url.as_deref(), token)?;
-    plan_part(&api, &needed_for(config, selected))
-        .await
-        .map(Some)
+    let mut part = plan_part(&api, &needed_for(config, selected)).await?;
+    part.team = config.team_id.clone();
+    Ok(Some(part))
 }
 
 /// The record types a production plan's schema part lists as missing: production does not

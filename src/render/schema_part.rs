@@ -110,6 +110,7 @@ mod tests {
     fn part() -> PlanSchema {
         PlanSchema {
             digest: "blake3:00".into(),
+            team: None,
             additions: vec![Addition::RecordType {
                 record_type: "Ga\u{202e}me".into(),
             }],
@@ -141,6 +142,7 @@ mod tests {
     fn issue_20_the_markdown_section_keeps_every_name_inside_its_fence() {
         let hostile = PlanSchema {
             digest: "blake3:00".into(),
+            team: None,
             additions: vec![
                 Addition::Role {
                     role: "@octocat <img src=x onerror=alert(1)> [link](https://e.example) | a |"

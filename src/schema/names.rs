@@ -51,6 +51,18 @@ pub fn quotable_problem(what: &str, text: &str) -> Option<String> {
     too_long(what, text)
 }
 
+/// Why `team` is not a team ID (Apple's are ten letters and digits; any 1 to 64 ASCII
+/// letters and digits are taken); `None` when it is one. It goes into the schema API's path.
+pub fn team_problem(team: &str) -> Option<String> {
+    let fine = (1..=64).contains(&team.len()) && team.chars().all(|c| c.is_ascii_alphanumeric());
+    (!fine).then(|| {
+        format!(
+            "team ID {} is not 1 to 64 ASCII letters and digits",
+            quoted(team)
+        )
+    })
+}
+
 /// Unicode line and paragraph separators: not control characters, but line breaks.
 fn is_break(c: char) -> bool {
     matches!(c, '\u{2028}' | '\u{2029}' | '\u{85}')

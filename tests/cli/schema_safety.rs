@@ -249,3 +249,70 @@ fn issue_20_the_managed_users_type_gets_no_grants_and_no_system_indexes() {
         "{after}"
     );
 }
+
+/// The paths of the schema API requests the emulator logged.
+fn schema_paths(env: &Env) -> Vec<String> {
+    let url = format!("{}/_emulator/requests?since=0", env.url());
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let reply: Json = env
+        .runtime
+        .block_on(async { client.get(url).send().await.unwrap().json().await.unwrap() });
+    reply["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["path"].as_str())
+        .filter(|path| path.starts_with("/v1/database/"))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn issue_20_a_plan_applies_its_schema_to_the_team_it_was_made_for() {
+    let env = fresh("development");
+    ok(&env, &["plan", "-o", "out.plan"]);
+    let plan: Json = serde_json::from_str(&env.read("out.plan")).unwrap();
+    assert_eq!(plan["schema"]["team_id"], TEAM, "{plan:#}");
+
+    // Another team in the config: refused before anything is sent.
+    let config = env.read("ckplan.yaml");
+    env.write(
+        "ckplan.yaml",
+        &config.replace(&format!("team_id: {TEAM}"), "team_id: OTHER98765"),
+    );
+    let before = endpoints(&env).len();
+    let apply = run(&env, Some(TOKEN), &["apply", "out.plan"]);
+    assert_eq!(apply.code, 1, "{}", apply.stderr);
+    assert!(
+        apply.stderr.contains(&format!(
+            "its schema was read for team `{TEAM}` but the configuration names team `OTHER98765`"
+        )),
+        "{}",
+        apply.stderr
+    );
+    assert_eq!(endpoints(&env).len(), before, "{:?}", endpoints(&env));
+
+    // From the plan alone, in a directory without a config: the plan's team.
+    let deploy = tempfile::tempdir().unwrap();
+    std::fs::copy(env.path("out.plan"), deploy.path().join("out.plan")).unwrap();
+    let output = env
+        .ckplan()
+        .current_dir(deploy.path())
+        .env("CKPLAN_KEY_ID", crate::common::KEY_ID)
+        .env("CKPLAN_PRIVATE_KEY_FILE", env.path("keys/test.pem"))
+        .env("CKPLAN_MANAGEMENT_TOKEN", TOKEN)
+        .args(["apply", "out.plan"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("Schema: 25 addition(s) imported into development and confirmed."),
+        "{stderr}"
+    );
+    let paths = schema_paths(&env);
+    assert!(!paths.is_empty());
+    let prefix = format!("/v1/database/teams/{TEAM}/containers/{CONTAINER}/");
+    assert!(paths.iter().all(|p| p.starts_with(&prefix)), "{paths:?}");
+    assert_eq!(env.records("Team").len(), 2);
+}

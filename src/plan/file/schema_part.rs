@@ -18,6 +18,12 @@ pub(super) struct SchemaDocument {
     /// `blake3:` and the hex BLAKE3 of the environment's schema as the plan read it
     /// (printed canonically); apply refuses to import into a schema that moved since.
     pub(super) digest: String,
+    /// The team whose schema API the plan read (`team_id:`); apply refuses a configuration
+    /// naming another, and uses it when the configuration names none. Absent from plans
+    /// made before it was recorded (they use the configuration's) and from plans against
+    /// the embedded emulator without `team_id:`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) team_id: Option<String>,
     /// The types, fields, indexes and grants to add, in the order CloudKit Console takes
     /// them.
     pub(super) additions: Vec<AdditionDocument>,
@@ -57,6 +63,7 @@ impl From<&PlanSchema> for SchemaDocument {
     fn from(part: &PlanSchema) -> Self {
         SchemaDocument {
             digest: part.digest.clone(),
+            team_id: part.team.clone(),
             additions: part.additions.iter().map(AdditionDocument::from).collect(),
         }
     }
@@ -209,8 +216,19 @@ impl SchemaDocument {
             check_names(index, &addition)?;
             additions.push(addition);
         }
+        if let Some(problem) = self
+            .team_id
+            .as_deref()
+            .and_then(crate::schema::team_problem)
+        {
+            return Err(PlanFileError::Structure {
+                path: "schema.team_id".to_owned(),
+                message: problem,
+            });
+        }
         Ok(PlanSchema {
             digest: self.digest,
+            team: self.team_id,
             additions,
         })
     }
@@ -249,6 +267,7 @@ mod tests {
         let mut with = plan();
         with.schema = Some(PlanSchema {
             digest: format!("blake3:{}", "0".repeat(64)),
+            team: None,
             additions: vec![
                 Addition::RecordType {
                     record_type: "Team".into(),
@@ -337,6 +356,7 @@ mod tests {
             let mut tampered = plan();
             tampered.schema = Some(PlanSchema {
                 digest: format!("blake3:{}", "0".repeat(64)),
+                team: None,
                 additions: vec![addition.clone()],
             });
             // Written with a correct checksum, as anyone who edits a plan can.
@@ -352,6 +372,7 @@ mod tests {
         let mut fine = plan();
         fine.schema = Some(PlanSchema {
             digest: format!("blake3:{}", "0".repeat(64)),
+            team: None,
             additions: vec![
                 grant("Team", "_icloud"),
                 field("Users", "nickname"),
@@ -363,5 +384,33 @@ mod tests {
             ],
         });
         assert_eq!(read_text(&to_text(&fine)).unwrap().plan, fine);
+    }
+
+    #[test]
+    fn issue_20_the_team_is_recorded_and_checked_and_older_plans_read_without_it() {
+        let part = |team: Option<&str>| PlanSchema {
+            digest: format!("blake3:{}", "0".repeat(64)),
+            team: team.map(str::to_owned),
+            additions: vec![],
+        };
+        let mut with = plan();
+        with.schema = Some(part(Some("ABCDE12345")));
+        let text = to_text(&with);
+        assert!(text.contains("\"team_id\": \"ABCDE12345\""), "{text}");
+        assert_eq!(read_text(&text).unwrap().plan, with);
+        // A plan written before the team was recorded reads as one without it.
+        let mut older = plan();
+        older.schema = Some(part(None));
+        let text = to_text(&older);
+        assert!(!text.contains("team_id"), "{text}");
+        assert_eq!(read_text(&text).unwrap().plan, older);
+        // A team that is not one would go into the schema API's path.
+        let mut tampered = plan();
+        tampered.schema = Some(part(Some("ABC/../../x")));
+        let error = read_text(&to_text(&tampered)).unwrap_err();
+        assert!(
+            matches!(&error, PlanFileError::Structure { path, .. } if path == "schema.team_id"),
+            "{error}"
+        );
     }
 }
