@@ -306,23 +306,24 @@ pub async fn doctor_check(api: &SchemaApi, needed: &Schema, environment: Environ
         .map(ToString::to_string)
         .collect();
     let more = if count > 3 { ", …" } else { "" };
-    match (diff.conflicts.first(), count, environment) {
-        (Some(conflict), _, _) => check(
+    let retyped: Vec<String> = diff.conflicts.iter().map(ToString::to_string).collect();
+    match (retyped.is_empty(), count, environment) {
+        (false, _, _) => check(
             Status::Fail,
-            conflict.to_string(),
+            retyped.join("; "),
             Some("a field's type never changes in CloudKit: give the field a new name in the config and the data"),
         ),
-        (None, 0, _) => check(
+        (true, 0, _) => check(
             Status::Pass,
             "has every type, field, index and grant the config needs".to_owned(),
             None,
         ),
-        (None, _, Environment::Development) => check(
+        (true, _, Environment::Development) => check(
             Status::Warn,
             format!("lacks {count} item(s): {}{more}", first.join(", ")),
             Some("`ckplan plan` then `ckplan apply` adds them before the records (`ckplan schema diff` lists them)"),
         ),
-        (None, _, Environment::Production) => check(
+        (true, _, Environment::Production) => check(
             Status::Fail,
             format!("lacks {count} item(s): {}{more}", first.join(", ")),
             Some("add them in development, then Deploy Schema Changes in CloudKit Console (`ckplan schema diff --environment production` lists them)"),
