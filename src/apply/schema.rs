@@ -2,17 +2,24 @@
 //! schema is exported fresh; if it already holds every addition (an earlier run imported
 //! them) nothing is sent; else it must still be the schema the plan read (its digest), and
 //! the additions are merged into it (nothing there is lost: the managed `Users` type, other
-//! apps' fields, system-field indexes), validated, imported, and confirmed by exporting
-//! again. Production is never written (CloudKit refuses import there): apply refuses while
-//! the fresh export lacks any addition, which must be deployed from CloudKit Console.
+//! apps' fields, system-field indexes), validated, and imported through [`import_over`],
+//! which exports once more right before the import and refuses if the schema moved, then
+//! confirms by exporting again that nothing the schema held was lost. Production is never
+//! written (CloudKit refuses import there): apply refuses while the fresh export lacks any
+//! addition, which must be deployed from CloudKit Console.
 //! Ctrl-C (the run's [`StopFlag`]) starts no new request: a read in flight finishes and
 //! nothing more is sent; an import already sent finishes and is confirmed.
+//!
+//! CloudKit's import has no precondition (no version, no etag), so a writer that imports
+//! between the last export and the import is still overwritten; the confirming export then
+//! names what it lost, if that writer's import had replaced anything of ours
+//! (`docs/protocol.md`, "Schema API").
 
 use super::StopFlag;
 use crate::cloudkit::management::{ManagementError, SchemaApi};
 use crate::plan::PlanSchema;
 use crate::record::Environment;
-use crate::schema::{self, Addition, Schema, SchemaError};
+use crate::schema::{self, Addition, Schema, SchemaError, Unprintable};
 
 /// Why the schema part could not be applied; no record was written then.
 #[derive(Debug, thiserror::Error)]
@@ -21,6 +28,8 @@ pub enum SchemaApplyError {
     Api(#[from] ManagementError),
     #[error("the schema exported from CloudKit is unreadable at {0}")]
     Unreadable(#[source] SchemaError),
+    #[error(transparent)]
+    Unprintable(#[from] Unprintable),
     #[error(
         "the {environment} schema changed since the plan was made (planned against \
          `{planned}`, now `{found}`)"
@@ -40,6 +49,17 @@ pub enum SchemaApplyError {
     Invalid { reason: String },
     #[error("after the import CloudKit's schema still lacks {}", list.join("; "))]
     NotConfirmed { list: Vec<String> },
+    #[error(
+        "the import lost {} item(s) the {environment} schema held before it: {}; another \
+         writer may have imported at the same moment (CloudKit's import has no precondition): \
+         restore them in CloudKit Console or import them again",
+        list.len(),
+        shortened(list)
+    )]
+    Lost {
+        environment: &'static str,
+        list: Vec<String>,
+    },
 }
 
 /// The first few items, and how many more (the review lists them all).
@@ -124,15 +144,10 @@ pub async fn apply(
     if stop.is_stopped() {
         return Ok(stopped());
     }
-    let text = schema::print(&schema::with_additions(&actual, &part.additions));
-    if let Some(reason) = api.validate(&text).await? {
-        return Err(SchemaApplyError::Invalid { reason });
-    }
-    if stop.is_stopped() {
+    let text = schema::print(&schema::with_additions(&actual, &part.additions))?;
+    let Some(after) = import_over(api, &actual, &text, stop).await? else {
         return Ok(stopped());
-    }
-    api.import(&text).await?;
-    let after = export(api).await?;
+    };
     let still = schema::lacking(&after, &part.additions);
     if !still.is_empty() {
         return Err(SchemaApplyError::NotConfirmed {
@@ -144,4 +159,237 @@ pub async fn apply(
         before: found,
         after: schema::digest(&after),
     })
+}
+
+/// Imports `text`, made from `base` (the development schema as exported), as safely as an
+/// import without a precondition allows: validated; exported again right before the import
+/// and refused (`Moved`) unless that export is still `base`; after the import, exported
+/// once more and refused (`Lost`) if that lacks anything `base` held (a type, field, index,
+/// grant or role, or a field now of another type). Returns the confirming export, or
+/// `None` when `stop` was raised before the import was sent (nothing was written then).
+pub async fn import_over(
+    api: &SchemaApi,
+    base: &Schema,
+    text: &str,
+    stop: &StopFlag,
+) -> Result<Option<Schema>, SchemaApplyError> {
+    if let Some(reason) = api.validate(text).await? {
+        return Err(SchemaApplyError::Invalid { reason });
+    }
+    if stop.is_stopped() {
+        return Ok(None);
+    }
+    // Validation takes a round trip: look again as late as the API lets us.
+    let planned = schema::digest(base);
+    let found = schema::digest(&export(api).await?);
+    if found != planned {
+        return Err(SchemaApplyError::Moved {
+            environment: "development",
+            planned,
+            found,
+        });
+    }
+    if stop.is_stopped() {
+        return Ok(None);
+    }
+    api.import(text).await?;
+    let after = export(api).await?;
+    let lost = schema::missing(base, &after);
+    if !lost.is_empty() {
+        let mut list = listed(&lost.additions);
+        list.extend(lost.conflicts.iter().map(ToString::to_string));
+        return Err(SchemaApplyError::Lost {
+            environment: "development",
+            list,
+        });
+    }
+    Ok(Some(after))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cloudkit::token::ManagementToken;
+    use crate::schema::{Addition, DataType, Primitive};
+    use std::sync::{Arc, Mutex};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A schema API on 127.0.0.1 holding one schema text. `at_validate` is another writer's
+    /// import that lands while ckplan validates; `after_import`, what an export shows after
+    /// ckplan's import (another writer's import right after it). Counts the imports.
+    #[derive(Default)]
+    struct Fake {
+        text: String,
+        at_validate: Option<String>,
+        after_import: Option<String>,
+        imports: usize,
+    }
+
+    async fn serve(fake: Arc<Mutex<Fake>>) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let fake = fake.clone();
+                tokio::spawn(async move {
+                    let request = read_request(&mut stream).await;
+                    let reply = answer(&fake, &request);
+                    let _ = stream.write_all(reply.as_bytes()).await;
+                    let _ = stream.shutdown().await;
+                });
+            }
+        });
+        format!("http://{address}")
+    }
+
+    /// The request line and body (by `content-length`).
+    async fn read_request(stream: &mut tokio::net::TcpStream) -> (String, String) {
+        let mut bytes = Vec::new();
+        let mut buffer = [0u8; 4096];
+        loop {
+            let text = String::from_utf8_lossy(&bytes).into_owned();
+            if let Some(end) = text.find("\r\n\r\n") {
+                let length = text[..end]
+                    .lines()
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length: ")
+                            .map(str::to_owned)
+                    })
+                    .and_then(|n| n.trim().parse::<usize>().ok())
+                    .unwrap_or(0);
+                if bytes.len() >= end + 4 + length {
+                    let line = text.lines().next().unwrap_or_default().to_owned();
+                    return (line, text[end + 4..].to_owned());
+                }
+            }
+            match stream.read(&mut buffer).await {
+                Ok(0) | Err(_) => return (String::new(), String::new()),
+                Ok(n) => bytes.extend_from_slice(&buffer[..n]),
+            }
+        }
+    }
+
+    fn answer(fake: &Mutex<Fake>, (line, body): &(String, String)) -> String {
+        let mut fake = fake.lock().unwrap();
+        let (status, body) = if line.starts_with("GET ") {
+            ("200 OK", fake.text.clone())
+        } else if line.starts_with("POST ") {
+            if let Some(other) = fake.at_validate.take() {
+                fake.text = other;
+            }
+            ("200 OK", r#"{"isValid": true}"#.to_owned())
+        } else {
+            // The one part's content, between its headers and the closing boundary.
+            let start = body.find("\r\n\r\n").map_or(0, |i| i + 4);
+            let end = body.rfind("\r\n--").unwrap_or(body.len());
+            fake.text = body[start..end].to_owned();
+            if let Some(after) = fake.after_import.take() {
+                fake.text = after;
+            }
+            fake.imports += 1;
+            ("202 Accepted", String::new())
+        };
+        format!(
+            "HTTP/1.1 {status}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        )
+    }
+
+    const BEFORE: &str =
+        "DEFINE SCHEMA\n    RECORD TYPE Team (name STRING QUERYABLE, GRANT READ TO \"_world\");\n";
+
+    async fn api(fake: &Arc<Mutex<Fake>>) -> SchemaApi {
+        let url = serve(fake.clone()).await;
+        let token = ManagementToken::new("fake-token").unwrap();
+        SchemaApi::new(&url, "TEAM", "iCloud.x", Environment::Development, token).unwrap()
+    }
+
+    fn part() -> PlanSchema {
+        PlanSchema {
+            digest: schema::digest(&schema::parse(BEFORE).unwrap()),
+            team: None,
+            additions: vec![
+                Addition::RecordType {
+                    record_type: "Game".into(),
+                },
+                Addition::Field {
+                    record_type: "Game".into(),
+                    field: "at".into(),
+                    data_type: DataType::scalar(Primitive::Timestamp),
+                },
+            ],
+        }
+    }
+
+    #[tokio::test]
+    async fn issue_20_an_import_between_the_digest_check_and_the_put_is_caught() {
+        let other = format!("{BEFORE}    RECORD TYPE Other (note STRING);\n");
+        let fake = Arc::new(Mutex::new(Fake {
+            text: BEFORE.to_owned(),
+            at_validate: Some(other.clone()),
+            ..Fake::default()
+        }));
+        let error = apply(
+            &api(&fake).await,
+            &part(),
+            Environment::Development,
+            &StopFlag::new(),
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(error, SchemaApplyError::Moved { .. }), "{error}");
+        let fake = fake.lock().unwrap();
+        assert_eq!(fake.imports, 0);
+        assert_eq!(fake.text, other, "the other writer's type is kept");
+    }
+
+    #[tokio::test]
+    async fn issue_20_an_import_that_loses_what_the_schema_held_fails_naming_it() {
+        let fake = Arc::new(Mutex::new(Fake {
+            text: BEFORE.to_owned(),
+            after_import: Some(
+                "DEFINE SCHEMA RECORD TYPE Team (name STRING); RECORD TYPE Game (at TIMESTAMP);"
+                    .to_owned(),
+            ),
+            ..Fake::default()
+        }));
+        let error = apply(
+            &api(&fake).await,
+            &part(),
+            Environment::Development,
+            &StopFlag::new(),
+        )
+        .await
+        .unwrap_err();
+        let SchemaApplyError::Lost { list, .. } = &error else {
+            panic!("{error}")
+        };
+        assert_eq!(
+            list,
+            &[
+                "index QUERYABLE on `Team.name`".to_owned(),
+                "grant READ on `Team` to `_world`".to_owned()
+            ]
+        );
+        assert!(error.to_string().contains("lost 2 item(s)"), "{error}");
+        // Without another writer, the same apply imports and confirms.
+        let fake = Arc::new(Mutex::new(Fake {
+            text: BEFORE.to_owned(),
+            ..Fake::default()
+        }));
+        let applied = apply(
+            &api(&fake).await,
+            &part(),
+            Environment::Development,
+            &StopFlag::new(),
+        )
+        .await
+        .unwrap();
+        assert!(
+            matches!(applied, SchemaApplied::Imported { count: 2, .. }),
+            "{applied:?}"
+        );
+        assert_eq!(fake.lock().unwrap().imports, 1);
+    }
 }

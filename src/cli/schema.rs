@@ -49,9 +49,9 @@ pub async fn run(args: Args, globals: &Globals) -> CommandResult {
     let needed = ops::needed(&config);
     match args.action {
         Action::Show => {
-            globals
-                .printer
-                .data(&escape_lines(&schema::print(&needed)))?;
+            globals.printer.data(&escape_lines(
+                &schema::print(&needed).map_err(CommandError::user)?,
+            ))?;
             Ok(ExitStatus::Success)
         }
         Action::Diff { detailed_exitcode } => {

@@ -17,7 +17,7 @@ use crate::config::Config;
 use crate::context::Clock;
 use crate::ops::make_plan::PlanError;
 use crate::ops::schema as ops;
-use crate::plan::Plan;
+use crate::plan::{Plan, PlanSchema};
 use crate::render::schema_part;
 use crate::sync::Connection;
 
@@ -26,13 +26,17 @@ pub fn token(config: &Config) -> Result<Option<ManagementToken>, CommandError> {
     configured_token(config)
 }
 
+/// The schema API for `part`: the team the plan read, unless the configuration names
+/// another (refused), else the configuration's.
 fn api(
     config: &Config,
+    part: &PlanSchema,
     connection: &Connection,
     token: ManagementToken,
 ) -> Result<crate::cloudkit::management::SchemaApi, CommandError> {
     let url = connection.emulator.as_ref().map(|e| e.url());
-    ops::api(config, config.environment, url.as_deref(), token).map_err(api_error)
+    let team = ops::plan_team(config, part).map_err(api_error)?;
+    ops::api_for_team(config, team, config.environment, url.as_deref(), token).map_err(api_error)
 }
 
 /// The command error of a plan whose schema part could not be read, with the way out.
@@ -47,6 +51,9 @@ pub fn op_error(error: ops::SchemaOpError, context: &'static str) -> CommandErro
         ops::SchemaOpError::Conflicts { .. } => Some(super::schema::RETYPE_WAY_OUT),
         ops::SchemaOpError::Api(ManagementError::Unauthorized { .. }) => Some(TOKEN_HINT),
         ops::SchemaOpError::NoTeam { .. } => Some(super::schema::TEAM_HINT),
+        ops::SchemaOpError::Import(SchemaApplyError::Moved { .. }) => {
+            Some("another writer changed the schema meanwhile: run `ckplan schema apply` again")
+        }
         _ => None,
     };
     hinted(CommandError::user(error).context(context), hint)
@@ -129,7 +136,7 @@ pub async fn apply_first(
         )
         .with_hint(TOKEN_HINT)
     })?;
-    let api = api(config, connection, token)?;
+    let api = api(config, part, connection, token)?;
     let environment = plan.target.environment;
     match apply_schema::apply(&api, part, environment, stop).await {
         Ok(applied) => {

@@ -95,6 +95,11 @@ pub enum CloudKitError {
         excerpt: Option<String>,
     },
 
+    /// A 3xx reply. ckplan follows no redirect: the signed request (key ID, date,
+    /// signature) is sent to the configured endpoint only, never on to where a reply points.
+    #[error("`{operation}` got a redirect (http {status}) instead of a reply; ckplan follows no redirect, so the request went no further")]
+    Redirect { operation: Endpoint, status: u16 },
+
     /// One record of a modify is over the documented record size limit; nothing was sent.
     #[error("record `{record_name}` is {bytes} bytes on the wire, over cloudkit's record size limit of {limit} bytes")]
     RecordTooLarge {

@@ -25,7 +25,16 @@ pub enum ManagementError {
     },
     #[error("the schema API refused the management token (HTTP 401): {reason}")]
     Unauthorized { reason: String },
-    #[error("the schema API answered `{operation}` with HTTP {status} {code}: {reason}")]
+    /// A 3xx reply: never followed, so the token goes to the configured host only.
+    #[error(
+        "the schema API answered `{operation}` with a redirect (HTTP {status}); ckplan follows \
+         no redirect, so the management token went no further"
+    )]
+    Redirect {
+        operation: &'static str,
+        status: u16,
+    },
+    #[error("the schema API answered `{operation}` with HTTP {status}{}: {reason}", code_suffix(.code))]
     Service {
         operation: &'static str,
         status: u16,
@@ -37,6 +46,14 @@ pub enum ManagementError {
         operation: &'static str,
         reason: String,
     },
+}
+
+/// ` CODE` after the status, or nothing when the reply named no code.
+fn code_suffix(code: &str) -> String {
+    match code.is_empty() {
+        true => String::new(),
+        false => format!(" {code}"),
+    }
 }
 
 /// `RequestError` of the Database API (`@apple/cktool.api.base`).
@@ -86,8 +103,16 @@ impl SchemaApi {
             encoded(team_id),
             encoded(container),
         );
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(60))
+            // The token goes to the configured host and nowhere else: a 3xx is an error
+            // (`ManagementError::Redirect`), never followed with the header re-sent.
+            .redirect(reqwest::redirect::Policy::none());
+        if reqwest::Url::parse(&base).is_ok_and(|url| super::client::is_loopback(&url)) {
+            // A local emulator must never be reached through a proxy from the environment.
+            builder = builder.no_proxy();
+        }
+        let http = builder
             .build()
             .map_err(|source| ManagementError::Transport {
                 operation: "connect",
@@ -170,6 +195,12 @@ impl SchemaApi {
         if status.is_success() {
             return Ok(body);
         }
+        if status.is_redirection() {
+            return Err(ManagementError::Redirect {
+                operation,
+                status: status.as_u16(),
+            });
+        }
         let error: RequestError = serde_json::from_slice(&body).unwrap_or(RequestError {
             message: String::new(),
             reason: String::from_utf8_lossy(&body).chars().take(200).collect(),
@@ -199,4 +230,27 @@ fn encoded(segment: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn issue_20_a_service_error_without_a_code_has_no_stray_space() {
+        let error = |code: &str| ManagementError::Service {
+            operation: "import",
+            status: 500,
+            code: code.to_owned(),
+            reason: "boom".to_owned(),
+        };
+        assert_eq!(
+            error("").to_string(),
+            "the schema API answered `import` with HTTP 500: boom"
+        );
+        assert_eq!(
+            error("INTERNAL_ERROR").to_string(),
+            "the schema API answered `import` with HTTP 500 INTERNAL_ERROR: boom"
+        );
+    }
 }

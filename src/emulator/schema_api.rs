@@ -87,6 +87,16 @@ fn answer(shared: &Shared, route: &Route, headers: &HeaderMap, body: &[u8]) -> R
         let state = shared.lock();
         let text =
             crate::schema::print(&state.schemas.export(&state.store, container, environment));
+        drop(state);
+        // A name a record write brought in that schema text cannot hold: no text at all,
+        // rather than text that says something else.
+        let text = match text {
+            Ok(text) => text,
+            Err(unprintable) => {
+                let reason = unprintable.to_string();
+                return error(shared, StatusCode::INTERNAL_SERVER_ERROR, &reason);
+            }
+        };
         return Response::builder()
             .status(StatusCode::OK)
             .header("Content-Type", "application/octet-stream")

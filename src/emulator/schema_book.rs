@@ -111,12 +111,16 @@ impl SchemaBook {
         });
         let entries: Vec<_> = held
             .into_iter()
-            .map(|((container, environment), schema)| {
-                serde_json::json!({
+            .filter_map(|((container, environment), schema)| {
+                // Held schemas were parsed from imports, whose names always print.
+                let text = schema::print(schema)
+                    .map_err(|error| tracing::warn!("emulator: not saving a schema: {error}"))
+                    .ok()?;
+                Some(serde_json::json!({
                     "container": container,
                     "environment": environment,
-                    "schema": schema::print(schema),
-                })
+                    "schema": text,
+                }))
             })
             .collect();
         serde_json::Value::Array(entries)

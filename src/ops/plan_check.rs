@@ -17,6 +17,11 @@ pub enum PlanMismatch {
         "it was made against endpoint `{planned}` but the configuration points at `{configured}`"
     )]
     Endpoint { planned: String, configured: String },
+    /// Only `apply` checks it: the schema part is imported into the team it was read from.
+    #[error(
+        "its schema was read for team `{planned}` but the configuration names team `{configured}`"
+    )]
+    Team { planned: String, configured: String },
 }
 
 /// What to compare.
@@ -24,12 +29,14 @@ pub enum PlanMismatch {
 pub enum Checks {
     /// Container, environment, database and zone (`show`).
     Target,
-    /// The target, then the endpoint the plan's reads went to (`apply`).
+    /// The target, then the endpoint the plan's reads went to and the team its schema
+    /// part was read for (`apply`).
     TargetAndEndpoint,
 }
 
-/// `Ok` when `plan` was made for `config`'s target (and endpoint, when asked). A plan that
-/// records no endpoint (older plans) passes the endpoint check.
+/// `Ok` when `plan` was made for `config`'s target (and endpoint and team, when asked). A
+/// plan that records no endpoint or team (older plans), or a configuration that names no
+/// team (apply then uses the plan's), passes those checks.
 pub fn check(plan: &Plan, config: &Config, checks: Checks) -> Result<(), PlanMismatch> {
     let configured = config.target();
     if plan.target != configured {
@@ -42,10 +49,17 @@ pub fn check(plan: &Plan, config: &Config, checks: Checks) -> Result<(), PlanMis
         return Ok(());
     }
     let endpoint = config.endpoint_text();
-    match &plan.endpoint {
-        Some(planned) if *planned != endpoint => Err(PlanMismatch::Endpoint {
+    if let Some(planned) = plan.endpoint.as_ref().filter(|p| **p != endpoint) {
+        return Err(PlanMismatch::Endpoint {
             planned: planned.clone(),
             configured: endpoint,
+        });
+    }
+    let planned = plan.schema.as_ref().and_then(|part| part.team.as_ref());
+    match (planned, &config.team_id) {
+        (Some(planned), Some(configured)) if planned != configured => Err(PlanMismatch::Team {
+            planned: planned.clone(),
+            configured: configured.clone(),
         }),
         _ => Ok(()),
     }

@@ -4,6 +4,7 @@
 //! confirmed by a fresh export). Production is never written: its difference is the list
 //! of CloudKit Console steps.
 
+use crate::apply::schema::{import_over, SchemaApplyError};
 use crate::cloudkit::management::{ManagementError, SchemaApi, DEFAULT_MANAGEMENT_ENDPOINT};
 use crate::cloudkit::token::ManagementToken;
 use crate::config::{Config, Endpoint, DEFAULT_ENDPOINT};
@@ -25,12 +26,21 @@ pub enum SchemaOpError {
     Unreadable(#[source] SchemaError),
     #[error("{count} field(s) exist in CloudKit with another type than the config needs: {}", list.join("; "))]
     Conflicts { count: usize, list: Vec<String> },
-    #[error("CloudKit refused the merged schema: {reason}")]
-    Invalid { reason: String },
+    /// The import itself: refused by validation, the schema moved before it, or something
+    /// lost by it.
+    #[error(transparent)]
+    Import(#[from] SchemaApplyError),
     #[error("after the import CloudKit's schema still lacks {}", list.join("; "))]
     NotConfirmed { list: Vec<String> },
     #[error("no team: the schema API of `{container}` names the team that owns it")]
     NoTeam { container: String },
+    #[error("{0}")]
+    BadTeam(String),
+    #[error(
+        "the plan's schema was read for team `{planned}` but the configuration names team \
+         `{configured}`; nothing was sent"
+    )]
+    TeamMismatch { planned: String, configured: String },
     #[error("the embedded emulator, which serves the schema API of `endpoint: embedded`, is not running")]
     NotRunning,
 }
@@ -41,10 +51,13 @@ pub enum SchemaOpError {
 /// queries, `___createTime` QUERYABLE and SORTABLE for partitioned reads) and, in the
 /// public database, the grants server-to-server writes need (CREATE and WRITE to
 /// `_creator` and `_icloud`) and the app's readers (READ to `_world`). Fields of an
-/// unknown type (reported by `validate`) are left out.
+/// unknown type (reported by `validate`) are left out. CloudKit's managed `Users` type
+/// gets only the fields (and their indexes) the config declares: its security and its
+/// system fields are CloudKit's, never ckplan's to change.
 pub fn needed(config: &Config) -> Schema {
     let mut schema = Schema::default();
     for (record_type, type_config) in &config.types {
+        let managed = record_type.as_str() == schema::USERS;
         let mut definition = RecordTypeDef::default();
         let system = [
             (RECORD_ID, Primitive::Reference, vec![Index::Queryable]),
@@ -54,7 +67,7 @@ pub fn needed(config: &Config) -> Schema {
                 vec![Index::Queryable, Index::Sortable],
             ),
         ];
-        for (name, primitive, indexes) in system {
+        for (name, primitive, indexes) in system.into_iter().filter(|_| !managed) {
             definition.fields.insert(
                 name.to_owned(),
                 FieldDef {
@@ -72,7 +85,7 @@ pub fn needed(config: &Config) -> Schema {
                 .fields
                 .insert(field.clone(), FieldDef { data_type, indexes });
         }
-        if config.database == Database::Public {
+        if config.database == Database::Public && !managed {
             let writes: BTreeSet<_> = [Permission::Create, Permission::Write].into();
             definition.grants.insert("_creator".into(), writes.clone());
             definition.grants.insert("_icloud".into(), writes);
@@ -113,12 +126,12 @@ pub async fn apply(api: &SchemaApi, needed: &Schema) -> Result<SchemaDiff, Schem
     if diff.additions.is_empty() {
         return Ok(diff);
     }
-    let text = schema::print(&schema::merged(&actual, needed));
-    if let Some(reason) = api.validate(&text).await? {
-        return Err(SchemaOpError::Invalid { reason });
-    }
-    api.import(&text).await?;
-    let after = compare(api, needed).await?;
+    let text = schema::print(&schema::merged(&actual, needed)).map_err(SchemaApplyError::from)?;
+    // `schema apply` installs no Ctrl-C handling: its import is never stopped.
+    let after = import_over(api, &actual, &text, &crate::apply::StopFlag::new())
+        .await?
+        .unwrap_or_default();
+    let after = schema::missing(needed, &after);
     if !after.additions.is_empty() {
         return Err(SchemaOpError::NotConfirmed {
             list: after.additions.iter().map(ToString::to_string).collect(),
@@ -137,6 +150,42 @@ pub fn api(
     emulator_url: Option<&str>,
     token: ManagementToken,
 ) -> Result<SchemaApi, SchemaOpError> {
+    api_for_team(
+        config,
+        config.team_id.as_deref(),
+        environment,
+        emulator_url,
+        token,
+    )
+}
+
+/// The team a plan's schema part is applied for: the plan's (the team whose schema it
+/// read), which the configuration must not contradict; the configuration's for plans that
+/// record none (made before the team was recorded).
+pub fn plan_team<'a>(
+    config: &'a Config,
+    part: &'a PlanSchema,
+) -> Result<Option<&'a str>, SchemaOpError> {
+    match (part.team.as_deref(), config.team_id.as_deref()) {
+        (Some(planned), Some(configured)) if planned != configured => {
+            Err(SchemaOpError::TeamMismatch {
+                planned: planned.to_owned(),
+                configured: configured.to_owned(),
+            })
+        }
+        (Some(planned), _) => Ok(Some(planned)),
+        (None, configured) => Ok(configured),
+    }
+}
+
+/// As [`api`], for `team` rather than the configuration's.
+pub fn api_for_team(
+    config: &Config,
+    team: Option<&str>,
+    environment: Environment,
+    emulator_url: Option<&str>,
+    token: ManagementToken,
+) -> Result<SchemaApi, SchemaOpError> {
     let url = match (&config.endpoint, emulator_url) {
         (_, Some(url)) => url.to_owned(),
         (Endpoint::Url(url), None) if url == DEFAULT_ENDPOINT => {
@@ -145,8 +194,11 @@ pub fn api(
         (Endpoint::Url(url), None) => url.clone(),
         (Endpoint::Embedded { .. }, None) => return Err(SchemaOpError::NotRunning),
     };
-    let team = match (&config.team_id, &config.endpoint) {
-        (Some(team), _) => team.clone(),
+    if let Some(problem) = team.and_then(schema::team_problem) {
+        return Err(SchemaOpError::BadTeam(problem));
+    }
+    let team = match (team, &config.endpoint) {
+        (Some(team), _) => team.to_owned(),
         (None, Endpoint::Embedded { .. }) => "EMBEDDED".to_owned(),
         (None, _) => {
             return Err(SchemaOpError::NoTeam {
@@ -186,6 +238,7 @@ pub async fn plan_part(api: &SchemaApi, needed: &Schema) -> Result<PlanSchema, S
     }
     Ok(PlanSchema {
         digest: schema::digest(&actual),
+        team: None,
         additions: diff.additions,
     })
 }
@@ -203,9 +256,9 @@ pub async fn read_plan_part(
     };
     let url = connection.emulator.as_ref().map(|e| e.url());
     let api = api(config, config.environment, url.as_deref(), token)?;
-    plan_part(&api, &needed_for(config, selected))
-        .await
-        .map(Some)
+    let mut part = plan_part(&api, &needed_for(config, selected)).await?;
+    part.team = config.team_id.clone();
+    Ok(Some(part))
 }
 
 /// The record types a production plan's schema part lists as missing: production does not
@@ -319,18 +372,19 @@ pub async fn doctor_check(api: &SchemaApi, needed: &Schema, environment: Environ
         .map(ToString::to_string)
         .collect();
     let more = if count > 3 { ", …" } else { "" };
-    match (diff.conflicts.first(), count, environment) {
-        (Some(conflict), _, _) => check(
+    let retyped: Vec<String> = diff.conflicts.iter().map(ToString::to_string).collect();
+    match (retyped.is_empty(), count, environment) {
+        (false, _, _) => check(
             Status::Fail,
-            conflict.to_string(),
+            retyped.join("; "),
             Some("a field's type never changes in CloudKit: give the field a new name in the config and the data"),
         ),
-        (None, 0, _) => check(
+        (true, 0, _) => check(
             Status::Pass,
             "has every type, field, index and grant the config needs".to_owned(),
             None,
         ),
-        (None, _, Environment::Development) => {
+        (true, _, Environment::Development) => {
             let unqueryable = unqueryable_types(&diff.additions);
             let fix = match unqueryable.first() {
                 // No plan can read such a type: the schema goes first, on its own.
@@ -351,7 +405,7 @@ pub async fn doctor_check(api: &SchemaApi, needed: &Schema, environment: Environ
             found.fix = Some(fix);
             found
         }
-        (None, _, Environment::Production) => check(
+        (true, _, Environment::Production) => check(
             Status::Fail,
             format!("lacks {count} item(s): {}{more}", first.join(", ")),
             Some("add them in development, then Deploy Schema Changes in CloudKit Console (`ckplan schema diff --environment production` lists them)"),

@@ -134,6 +134,10 @@ pub struct Plan {
 pub struct PlanSchema {
     /// `blake3:<hex>` of the schema the plan read (`crate::schema::digest`).
     pub digest: String,
+    /// The team whose schema API the plan read (`team_id:`), so apply imports into that
+    /// team's container and refuses a configuration naming another. `None` in plans made
+    /// before it was recorded, and against the embedded emulator without `team_id:`.
+    pub team: Option<String>,
     /// In the order CloudKit Console would take them.
     pub additions: Vec<crate::schema::Addition>,
 }

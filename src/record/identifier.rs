@@ -156,7 +156,7 @@ fn describe_char(c: char) -> String {
 
 /// Format characters that change how text around them is shown: bidirectional controls,
 /// zero-width characters, the byte-order mark.
-fn is_invisible(c: char) -> bool {
+pub fn is_invisible(c: char) -> bool {
     matches!(c as u32, 0x200B..=0x200F | 0x202A..=0x202E | 0x2060..=0x206F | 0xFEFF)
 }
 

@@ -63,7 +63,7 @@ fn code_span(text: &str) -> String {
 }
 
 /// A fence of backticks longer than any run of backticks in `text` (at least three).
-fn fence_for(text: &str) -> String {
+pub(super) fn fence_for(text: &str) -> String {
     "`".repeat((longest_backtick_run(text) + 1).max(3))
 }
 

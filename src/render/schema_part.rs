@@ -64,21 +64,20 @@ pub fn markdown(plan: &Plan) -> String {
     let Some(part) = plan.schema.as_ref().filter(|p| !p.additions.is_empty()) else {
         return String::new();
     };
+    // As the record part: hidden characters and line breaks escaped, so each addition is
+    // one line of the fence and none can pose as another, and a fence longer than any
+    // backtick run, so nothing closes it early.
     let lines: Vec<String> = part
         .additions
         .iter()
-        .map(|addition| format!("+ {addition}"))
+        .map(|addition| format!("+ {}", escape(&addition.to_string())))
         .collect();
     let text = lines.join("\n");
-    let fence = "`".repeat(longest_run(&text) + 1).max("```".to_owned());
+    let fence = super::markdown::fence_for(&text);
     format!(
         "\n**{}**\n\n{fence}diff\n{text}\n{fence}\n",
         heading(plan, part.additions.len())
     )
-}
-
-fn longest_run(text: &str) -> usize {
-    text.split(|c| c != '`').map(str::len).max().unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -111,6 +110,7 @@ mod tests {
     fn part() -> PlanSchema {
         PlanSchema {
             digest: "blake3:00".into(),
+            team: None,
             additions: vec![Addition::RecordType {
                 record_type: "Ga\u{202e}me".into(),
             }],
@@ -130,11 +130,44 @@ mod tests {
         let production = plan(Environment::Production, Some(part()));
         assert!(review(&production).contains("CloudKit Console"));
         assert!(plan_note(&production)[0].contains("production lacks 1 item(s)"));
-        assert!(markdown(&production).contains("```diff\n+ record type `Ga\u{202e}me`\n```"));
+        assert!(markdown(&production).contains("```diff\n+ record type `Ga\\u{202e}me`\n```"));
         let nothing = PlanSchema {
             additions: vec![],
             ..part()
         };
         assert!(plan_note(&plan(Environment::Development, Some(nothing))).is_empty());
+    }
+
+    #[test]
+    fn issue_20_the_markdown_section_keeps_every_name_inside_its_fence() {
+        let hostile = PlanSchema {
+            digest: "blake3:00".into(),
+            team: None,
+            additions: vec![
+                Addition::Role {
+                    role: "@octocat <img src=x onerror=alert(1)> [link](https://e.example) | a |"
+                        .into(),
+                },
+                Addition::RecordType {
+                    record_type: "A\n```\n</details>\n- delete Team team-1\n".into(),
+                },
+                Addition::Grant {
+                    record_type: "Team".into(),
+                    role: "x````y\u{1b}[2J".into(),
+                    permission: crate::schema::Permission::Read,
+                },
+            ],
+        };
+        let text = markdown(&plan(Environment::Development, Some(hostile)));
+        let fence = "`````";
+        let (before, rest) = text.split_once(&format!("{fence}diff\n")).expect(&text);
+        let (inside, after) = rest.split_once(&format!("\n{fence}\n")).expect(&text);
+        assert!(!before.contains('@') && !before.contains('<'), "{text}");
+        assert_eq!(after, "", "{text}");
+        let lines: Vec<&str> = inside.lines().collect();
+        assert_eq!(lines.len(), 3, "{text}");
+        assert!(lines.iter().all(|l| l.starts_with("+ ")), "{text}");
+        assert!(lines[1].contains("A\\u{a}```\\u{a}</details>"), "{text}");
+        assert!(!inside.contains('\u{1b}'), "{text}");
     }
 }

@@ -7,13 +7,15 @@
 
 mod additions;
 mod diff;
+mod names;
 mod parse;
 mod print;
 
 pub use additions::{digest, holds, lacking, with_additions, UnknownKeyword};
 pub use diff::{merged, missing, Addition, Conflict, SchemaDiff};
+pub use names::{identifier_problem, quotable_problem, team_problem, USERS};
 pub use parse::{parse, SchemaError};
-pub use print::print;
+pub use print::{print, Unprintable};
 
 use crate::record::{FieldType, ScalarType};
 use std::collections::{BTreeMap, BTreeSet};

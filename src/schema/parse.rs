@@ -123,6 +123,9 @@ fn lex(text: &str) -> Result<Vec<Token>, SchemaError> {
                     }
                 }
             }
+            if let Some(problem) = super::names::quotable_problem("a quoted name", &name) {
+                return Err(error_at(start_line, start_column, problem));
+            }
             tokens.push(token(Kind::Quoted(name)));
         } else if is_word_char(c) {
             let mut word = String::new();

@@ -59,7 +59,7 @@ fn parses_apple_example() {
 #[test]
 fn prints_deterministically_with_system_fields_first() {
     let schema = parse(APPLE_EXAMPLE).unwrap();
-    let text = print(&schema);
+    let text = print(&schema).unwrap();
     assert_eq!(parse(&text).unwrap(), schema);
     let note = text.split("RECORD TYPE Note").nth(1).unwrap();
     let create = note.find("\"___createTime\"").unwrap();
@@ -119,7 +119,7 @@ fn keywords_and_odd_names_are_quoted() {
         );
     }
     schema.types.insert("TYPE".to_owned(), definition);
-    let text = print(&schema);
+    let text = print(&schema).unwrap();
     assert!(text.contains("RECORD TYPE \"TYPE\" ("), "{text}");
     assert!(text.contains("\"GRANT\"    STRING,"), "{text}");
     assert!(text.contains("plain_name STRING\n"), "{text}");
@@ -233,7 +233,67 @@ proptest! {
         types in proptest::collection::btree_map(arb_name(), arb_type(), 0..4),
     ) {
         let schema = Schema { roles, types };
-        let text = print(&schema);
+        let text = print(&schema).unwrap();
         prop_assert_eq!(parse(&text).map_err(|e| e.to_string()), Ok(schema), "{}", text);
     }
+}
+
+#[test]
+fn issue_20_the_printer_refuses_names_it_cannot_quote() {
+    let field = FieldDef {
+        data_type: DataType::scalar(Primitive::String),
+        indexes: Default::default(),
+    };
+    let with_type = |name: &str| Schema {
+        roles: Default::default(),
+        types: [(name.to_owned(), RecordTypeDef::default())].into(),
+    };
+    let with_field = |name: &str| Schema {
+        roles: Default::default(),
+        types: [(
+            "Team".to_owned(),
+            RecordTypeDef {
+                fields: [(name.to_owned(), field.clone())].into(),
+                grants: Default::default(),
+            },
+        )]
+        .into(),
+    };
+    let with_grant = |role: &str| Schema {
+        roles: Default::default(),
+        types: [(
+            "Team".to_owned(),
+            RecordTypeDef {
+                fields: Default::default(),
+                grants: [(role.to_owned(), [Permission::Read].into())].into(),
+            },
+        )]
+        .into(),
+    };
+    let with_role = |role: &str| Schema {
+        roles: [role.to_owned()].into(),
+        types: Default::default(),
+    };
+    for schema in [
+        with_type("Team\" (x STRING); RECORD TYPE \"Evil"),
+        with_type(""),
+        with_field("name\nGRANT WRITE TO \"_world\""),
+        with_field("a\u{1b}[2Jb"),
+        with_grant("_world\" ); RECORD TYPE Evil ( x STRING"),
+        with_grant("a\u{2028}b"),
+        with_role("a\\"),
+        with_role("r\u{202e}"),
+    ] {
+        let error = print(&schema).unwrap_err().to_string();
+        assert!(
+            !error.contains('\n') && !error.contains('\u{1b}') && !error.contains('\u{202e}'),
+            "{error}"
+        );
+    }
+    // Quotable names that are not bare words are quoted, not refused.
+    let text = print(&with_field("two words")).unwrap();
+    assert!(text.contains("\"two words\" STRING"), "{text}");
+    // The parser refuses the same names inside quotes.
+    let error = parse("DEFINE SCHEMA RECORD TYPE \"a\\b\" (x STRING);").unwrap_err();
+    assert_eq!((error.line, error.column), (1, 27), "{error}");
 }

@@ -236,8 +236,19 @@ fn issue_20_a_retype_is_an_error_with_the_way_out() {
     env.publish();
     let config = env
         .read("ckplan.yaml")
-        .replace("founded: INT64", "founded: STRING");
+        .replace("founded: INT64", "founded: STRING")
+        .replace("capacity: INT64", "capacity: DOUBLE");
     env.write("ckplan.yaml", &config);
+    // `doctor` names every retyped field, not the first only.
+    let doctor = run_with_token(&env, TOKEN, &["doctor"]);
+    assert!(
+        doctor.stdout.contains(
+            "field `Stadium.capacity` is INT64 in CloudKit but the config needs DOUBLE; \
+             field `Team.founded` is INT64 in CloudKit but the config needs STRING"
+        ),
+        "{}",
+        doctor.stdout
+    );
     let diff = run_with_token(&env, TOKEN, &["schema", "diff"]);
     assert_eq!(diff.code, 1, "{}", diff.stderr);
     assert!(

@@ -166,7 +166,10 @@ impl Client {
             .pool_max_idle_per_host(64)
             .pool_idle_timeout(Duration::from_secs(90))
             .tcp_keepalive(Duration::from_secs(60))
-            .tcp_nodelay(true);
+            .tcp_nodelay(true)
+            // The signature goes to the configured endpoint and nowhere else: a 3xx is an
+            // error (`CloudKitError::Redirect`), never followed.
+            .redirect(reqwest::redirect::Policy::none());
         if is_loopback(&endpoint) {
             // A local emulator must never be reached through a proxy from the environment.
             builder = builder.no_proxy();
@@ -386,6 +389,8 @@ impl Client {
         );
         if (200..300).contains(&status) {
             Ok((status, reply.into()))
+        } else if (300..400).contains(&status) {
+            Err(CloudKitError::Redirect { operation, status })
         } else {
             Err(reply_error(operation, status, &reply))
         }
@@ -508,7 +513,7 @@ pub fn parse_endpoint(endpoint: &str) -> Result<Url, CloudKitError> {
     Ok(url)
 }
 
-fn is_loopback(url: &Url) -> bool {
+pub(crate) fn is_loopback(url: &Url) -> bool {
     let Some(host) = url.host_str() else {
         return false;
     };

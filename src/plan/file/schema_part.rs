@@ -6,7 +6,7 @@
 
 use super::PlanFileError;
 use crate::plan::PlanSchema;
-use crate::schema::{Addition, Index};
+use crate::schema::{identifier_problem, quotable_problem, Addition, Index, SYSTEM_FIELDS, USERS};
 use serde::{Deserialize, Serialize};
 
 /// What the target environment's schema lacked when the plan was made.
@@ -18,6 +18,12 @@ pub(super) struct SchemaDocument {
     /// `blake3:` and the hex BLAKE3 of the environment's schema as the plan read it
     /// (printed canonically); apply refuses to import into a schema that moved since.
     pub(super) digest: String,
+    /// The team whose schema API the plan read (`team_id:`); apply refuses a configuration
+    /// naming another, and uses it when the configuration names none. Absent from plans
+    /// made before it was recorded (they use the configuration's) and from plans against
+    /// the embedded emulator without `team_id:`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) team_id: Option<String>,
     /// The types, fields, indexes and grants to add, in the order CloudKit Console takes
     /// them.
     pub(super) additions: Vec<AdditionDocument>,
@@ -57,6 +63,7 @@ impl From<&PlanSchema> for SchemaDocument {
     fn from(part: &PlanSchema) -> Self {
         SchemaDocument {
             digest: part.digest.clone(),
+            team_id: part.team.clone(),
             additions: part.additions.iter().map(AdditionDocument::from).collect(),
         }
     }
@@ -98,17 +105,78 @@ impl From<&Addition> for AdditionDocument {
     }
 }
 
+fn structure(index: usize, member: &str, message: String) -> PlanFileError {
+    PlanFileError::Structure {
+        path: format!("schema.additions[{index}].{member}"),
+        message,
+    }
+}
+
+/// Refuses an addition whose names could not be imported as they read: a type or field
+/// name that is not a schema identifier, a role that cannot be quoted. The checksum proves
+/// nothing here (whoever edits a plan can recompute it), so every name is checked on every
+/// read. Also refuses a grant or system-field index on CloudKit's managed `Users` type,
+/// which ckplan never plans.
+fn check_names(index: usize, addition: &Addition) -> Result<(), PlanFileError> {
+    let identifier = |member: &str, what: &str, name: &str| match identifier_problem(what, name) {
+        Some(problem) => Err(structure(index, member, problem)),
+        None => Ok(()),
+    };
+    let role = |role: &str| match quotable_problem("role", role) {
+        Some(problem) => Err(structure(index, "role", problem)),
+        None => Ok(()),
+    };
+    let users = |member: &str, what: &str| {
+        Err(structure(
+            index,
+            member,
+            format!("{what} on CloudKit's managed `{USERS}` type, which ckplan never adds"),
+        ))
+    };
+    match addition {
+        Addition::Role { role: name } => role(name),
+        Addition::RecordType { record_type } => {
+            identifier("record_type", "record type", record_type)
+        }
+        Addition::Field {
+            record_type, field, ..
+        } => {
+            identifier("record_type", "record type", record_type)?;
+            identifier("field", "field name", field)
+        }
+        Addition::Index {
+            record_type, field, ..
+        } => {
+            identifier("record_type", "record type", record_type)?;
+            identifier("field", "field name", field)?;
+            let system = SYSTEM_FIELDS.iter().any(|(name, _)| name == field);
+            match record_type == USERS && system {
+                true => users("field", "a system-field index"),
+                false => Ok(()),
+            }
+        }
+        Addition::Grant {
+            record_type,
+            role: name,
+            ..
+        } => {
+            identifier("record_type", "record type", record_type)?;
+            role(name)?;
+            match record_type == USERS {
+                true => users("record_type", "a grant"),
+                false => Ok(()),
+            }
+        }
+    }
+}
+
 impl SchemaDocument {
     /// The plan's schema part; a data type or permission the schema language does not
-    /// have is a structure error naming the addition.
+    /// have, or a name [`check_names`] refuses, is a structure error naming the addition.
     pub(super) fn into_part(self) -> Result<PlanSchema, PlanFileError> {
-        let structure = |index: usize, member: &str, message: String| PlanFileError::Structure {
-            path: format!("schema.additions[{index}].{member}"),
-            message,
-        };
         let mut additions = Vec::with_capacity(self.additions.len());
         for (index, document) in self.additions.into_iter().enumerate() {
-            additions.push(match document {
+            let addition = match document {
                 AdditionDocument::Role { role } => Addition::Role { role },
                 AdditionDocument::RecordType { record_type } => {
                     Addition::RecordType { record_type }
@@ -144,10 +212,23 @@ impl SchemaDocument {
                         .parse()
                         .map_err(|e| structure(index, "permission", format!("{e}")))?,
                 },
+            };
+            check_names(index, &addition)?;
+            additions.push(addition);
+        }
+        if let Some(problem) = self
+            .team_id
+            .as_deref()
+            .and_then(crate::schema::team_problem)
+        {
+            return Err(PlanFileError::Structure {
+                path: "schema.team_id".to_owned(),
+                message: problem,
             });
         }
         Ok(PlanSchema {
             digest: self.digest,
+            team: self.team_id,
             additions,
         })
     }
@@ -186,6 +267,7 @@ mod tests {
         let mut with = plan();
         with.schema = Some(PlanSchema {
             digest: format!("blake3:{}", "0".repeat(64)),
+            team: None,
             additions: vec![
                 Addition::RecordType {
                     record_type: "Team".into(),
@@ -223,5 +305,112 @@ mod tests {
             read_text(&edited),
             Err(PlanFileError::ChecksumMismatch { .. })
         ));
+    }
+
+    #[test]
+    fn issue_20_a_schema_part_that_could_inject_schema_text_is_refused_whatever_its_checksum() {
+        let grant = |record_type: &str, role: &str| Addition::Grant {
+            record_type: record_type.into(),
+            role: role.into(),
+            permission: Permission::Read,
+        };
+        let field = |record_type: &str, field: &str| Addition::Field {
+            record_type: record_type.into(),
+            field: field.into(),
+            data_type: DataType::scalar(Primitive::String),
+        };
+        let cases = [
+            (
+                Addition::RecordType {
+                    record_type: "Team (x STRING); RECORD TYPE Evil".into(),
+                },
+                "schema.additions[0].record_type",
+            ),
+            (
+                field("Team", "name STRING,\n GRANT WRITE TO \"_world\""),
+                "schema.additions[0].field",
+            ),
+            (field("Te\"am", "name"), "schema.additions[0].record_type"),
+            (
+                grant("Team", "_world\" ); RECORD TYPE Evil ( x STRING"),
+                "schema.additions[0].role",
+            ),
+            (grant("Team", "a\u{202e}b"), "schema.additions[0].role"),
+            (
+                Addition::Role {
+                    role: "r\nCREATE ROLE \"x".into(),
+                },
+                "schema.additions[0].role",
+            ),
+            (grant("Users", "_icloud"), "schema.additions[0].record_type"),
+            (
+                Addition::Index {
+                    record_type: "Users".into(),
+                    field: "___recordID".into(),
+                    index: Index::Queryable,
+                },
+                "schema.additions[0].field",
+            ),
+        ];
+        for (addition, member) in cases {
+            let mut tampered = plan();
+            tampered.schema = Some(PlanSchema {
+                digest: format!("blake3:{}", "0".repeat(64)),
+                team: None,
+                additions: vec![addition.clone()],
+            });
+            // Written with a correct checksum, as anyone who edits a plan can.
+            let text = to_text(&tampered);
+            let error = read_text(&text).unwrap_err();
+            let PlanFileError::Structure { path, message } = &error else {
+                panic!("{addition:?}: {error}")
+            };
+            assert_eq!(path, member, "{addition:?}: {message}");
+            assert!(!message.contains('\n'), "{message}");
+        }
+        // The names ckplan plans read back.
+        let mut fine = plan();
+        fine.schema = Some(PlanSchema {
+            digest: format!("blake3:{}", "0".repeat(64)),
+            team: None,
+            additions: vec![
+                grant("Team", "_icloud"),
+                field("Users", "nickname"),
+                Addition::Index {
+                    record_type: "Team".into(),
+                    field: "___createTime".into(),
+                    index: Index::Sortable,
+                },
+            ],
+        });
+        assert_eq!(read_text(&to_text(&fine)).unwrap().plan, fine);
+    }
+
+    #[test]
+    fn issue_20_the_team_is_recorded_and_checked_and_older_plans_read_without_it() {
+        let part = |team: Option<&str>| PlanSchema {
+            digest: format!("blake3:{}", "0".repeat(64)),
+            team: team.map(str::to_owned),
+            additions: vec![],
+        };
+        let mut with = plan();
+        with.schema = Some(part(Some("ABCDE12345")));
+        let text = to_text(&with);
+        assert!(text.contains("\"team_id\": \"ABCDE12345\""), "{text}");
+        assert_eq!(read_text(&text).unwrap().plan, with);
+        // A plan written before the team was recorded reads as one without it.
+        let mut older = plan();
+        older.schema = Some(part(None));
+        let text = to_text(&older);
+        assert!(!text.contains("team_id"), "{text}");
+        assert_eq!(read_text(&text).unwrap().plan, older);
+        // A team that is not one would go into the schema API's path.
+        let mut tampered = plan();
+        tampered.schema = Some(part(Some("ABC/../../x")));
+        let error = read_text(&to_text(&tampered)).unwrap_err();
+        assert!(
+            matches!(&error, PlanFileError::Structure { path, .. } if path == "schema.team_id"),
+            "{error}"
+        );
     }
 }
