@@ -229,7 +229,7 @@ fn signing_key() -> SigningKey {
 fn options(retry: RetryPolicy) -> ClientOptions {
     ClientOptions {
         retry,
-        request_timeout: Duration::from_secs(10),
+        request_timeout: Some(Duration::from_secs(10)),
         connect_timeout: Duration::from_secs(2),
         ..ClientOptions::default()
     }
@@ -873,7 +873,7 @@ async fn modify_timeout_is_maybe_sent_and_not_resent() {
         RequestSigner::new(KEY_ID, signing_key()),
         ClientOptions {
             retry: RetryPolicy::immediate(5),
-            request_timeout: Duration::from_millis(300),
+            request_timeout: Some(Duration::from_millis(300)),
             connect_timeout: Duration::from_secs(2),
             ..ClientOptions::default()
         },

@@ -44,7 +44,7 @@ pub async fn run(args: Args, globals: &Globals) -> CommandResult {
             max_delay: Duration::from_secs(2),
             max_total: Duration::from_secs(10),
         },
-        request_timeout: Duration::from_secs(20),
+        request_timeout: super::connect::request_timeout(globals, Duration::from_secs(20)),
         seed: globals.context.seed,
         parallelism: args.parallelism,
         ..ClientOptions::default()

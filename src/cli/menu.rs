@@ -87,6 +87,7 @@ async fn dispatch(choice: &str, globals: &Globals) -> CommandResult {
         verbose: globals.verbose.max(cli.verbose),
         printer: globals.printer,
         context: globals.context.clone(),
+        request_timeout: cli.request_timeout.or(globals.request_timeout),
     };
     super::dispatch(cli.command, globals).await
 }

@@ -65,6 +65,10 @@ pub struct Cli {
     /// Only errors
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
+    /// Longest one request to CloudKit may take, in seconds; 0: no limit [default: 60, doctor
+    /// 20]
+    #[arg(long, global = true, value_name = "SECONDS", value_parser = connect::parse_request_timeout)]
+    pub request_timeout: Option<connect::RequestTimeout>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -144,6 +148,8 @@ pub struct Globals {
     pub printer: Printer,
     /// Clock, seed and prompter (`CKPLAN_TIMESTAMP`, `CKPLAN_RANDOMNESS_SEED`, stdin).
     pub context: Context,
+    /// `--request-timeout`, when given.
+    pub request_timeout: Option<connect::RequestTimeout>,
 }
 
 impl Globals {
@@ -230,6 +236,7 @@ pub fn run(cli: Cli, printer: Printer) -> CommandResult {
         verbose: cli.verbose,
         printer,
         context: context_from_environment()?,
+        request_timeout: cli.request_timeout,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -65,7 +65,7 @@ fn client(url: &str, signer: RequestSigner) -> Client {
     };
     let options = ClientOptions {
         retry: RetryPolicy::none(),
-        request_timeout: Duration::from_secs(10),
+        request_timeout: Some(Duration::from_secs(10)),
         ..ClientOptions::default()
     };
     Client::new(url, target, signer, options).expect("client")

@@ -773,23 +773,61 @@ fn issue_13_a_symlinked_plan_writes_its_receipt_beside_its_file() {
     );
 }
 
+/// `--request-timeout SECONDS` ends a request that gets no reply: the held batch's request
+/// gives up, its records are looked up (its writes may have been committed) and sent again,
+/// and the apply completes while the proxy still holds the first attempt.
+#[test]
+fn a_request_timeout_gives_up_on_a_held_batch_and_the_apply_completes() {
+    let env = Env::with_emulator_process(&[]);
+    env.set_stadiums(&many_stadiums(3));
+    let proxy = env.hold_modify(1);
+    assert_eq!(env.run(&["plan", "-o", "out.plan"]).code, 0);
+    let mut child = env.spawn(
+        &["apply", "out.plan", "--request-timeout", "1"],
+        Stdio::piped(),
+    );
+    let stderr = StderrLines::of(&mut child);
+    proxy.wait_held();
+    let status = child.wait().unwrap();
+    let stderr = stderr.all();
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert!(proxy.is_held(), "the first attempt left the proxy");
+    assert_eq!(env.records("Stadium").len(), 3, "{stderr}");
+    drop(proxy);
+}
+
 #[test]
 fn issue_13_a_second_sigterm_quits_at_once() {
     // The first signal asks apply to finish the batch in flight, held by the proxy and never
     // let through; the second must not wait for it. (Issue 17: no sleep before the second
-    // signal, no clock: apply is known to have taken the first from its own line.)
+    // signal, no clock: apply is known to have taken the first from its own line.) The hold
+    // is indefinite: the proxy never lets go, and `--request-timeout 0` keeps ckplan from
+    // giving up on the request after its default 60 s, which let a run that ignored the
+    // second signal end on its own, stopped as asked, and pass.
     let env = Env::with_emulator_process(&[]);
     env.set_stadiums(&many_stadiums(1000));
     let proxy = env.hold_modify(1);
     assert_eq!(env.run(&["plan", "-o", "out.plan"]).code, 0);
-    let mut child = spawn_apply(&env);
+    let mut child = env.spawn(
+        &[
+            "apply",
+            "out.plan",
+            "--parallelism",
+            "1",
+            "--request-timeout",
+            "0",
+        ],
+        Stdio::piped(),
+    );
     let mut stderr = StderrLines::of(&mut child);
     proxy.wait_held();
     assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
     stderr.wait_for(STOPPING);
+    assert!(proxy.is_held(), "the batch left the proxy");
     assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
-    // The batch is still held: only quitting at once ends the process. (The bound turns a
-    // process that waits for the batch into a failure instead of a hang.)
+    // Only quitting at once ends the process: the held batch never ends. (The bound, far
+    // longer than quitting takes, turns a process that waits for the batch into a failure
+    // instead of a hang; it asserts nothing about speed.)
     let started = Instant::now();
     let status = loop {
         if let Some(status) = child.try_wait().unwrap() {
@@ -801,8 +839,15 @@ fn issue_13_a_second_sigterm_quits_at_once() {
         }
         std::thread::sleep(Duration::from_millis(20));
     };
+    // The process is gone while its request is still held: it quit with the batch in
+    // flight instead of winding down after it (which ends in the interrupted verdict).
+    assert!(
+        proxy.is_held(),
+        "the proxy let the held batch go before the exit"
+    );
     let stderr = stderr.all();
     assert_eq!(status.code(), Some(130), "{stderr}");
+    assert!(!stderr.contains("apply interrupted"), "{stderr}");
     assert_eq!(env.stats().records, 0, "the held batch was sent");
     drop(proxy);
 }

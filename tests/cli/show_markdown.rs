@@ -138,6 +138,51 @@ fn issue_19_hostile_values_stay_inside_their_code_block() {
     );
 }
 
+/// Issue 19: the names written outside code blocks (the zone in the title, the record type
+/// in the table and its section's title) come from a plan file anyone may have written;
+/// none of them becomes a mention, a link, HTML or a table cell of its own.
+#[test]
+fn issue_19_names_outside_code_blocks_are_inert() {
+    let hostile_type = "T|<b>x</b>|@octocat";
+    let mut plan = hostile_plan(0, "");
+    plan = Plan::build(
+        Target {
+            zone: "<img src=x onerror=alert(1)> [x](https://evil.example) @octocat".into(),
+            ..plan.target.clone()
+        },
+        PlanOptions::default(),
+        Vec::new(),
+        vec![hostile_type.into()],
+        vec![TypeDiff {
+            record_type: hostile_type.into(),
+            records: vec![record(
+                hostile_type,
+                "team-1",
+                Category::New,
+                &[("name", FieldValue::string("Harbor"))],
+            )],
+        }],
+        plan.created_at,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_plan(dir.path(), &file::to_text(&plan));
+    let (code, stdout, stderr) = show(
+        dir.path(),
+        &[path.to_str().unwrap(), "--format", "markdown"],
+    );
+    assert_eq!((code, stderr.as_str()), (0, ""));
+    let outside = outside_fences(&stdout);
+    for bad in ["@", "<img", "<b>", "](", "https:"] {
+        assert!(
+            !outside.contains(bad),
+            "`{bad}` outside a code block:\n{outside}"
+        );
+    }
+    // Each name is still there, coded.
+    assert!(outside.contains("onerror\\u{3d}alert"), "{outside}");
+    assert!(outside.contains("T\\u{7c}\\u{3c}b\\u{3e}x"), "{outside}");
+}
+
 #[test]
 fn issue_19_a_long_plan_is_cut_to_a_comment_with_a_count_and_a_pointer() {
     let dir = tempfile::tempdir().unwrap();

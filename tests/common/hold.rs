@@ -8,6 +8,11 @@
 //! the client sends; the chosen one (1-based) and everything after it on its connection
 //! stay with the proxy until [`HoldProxy::release`] forwards them or [`HoldProxy::discard`]
 //! closes the connection unsent. Later requests pass.
+//!
+//! The proxy never lets go of the held request on its own: it holds it for as long as the
+//! test does. ckplan, though, gives up on a request after its request timeout (60 s); a
+//! test whose hold must outlast that (one that proves the process quit while the request
+//! was in flight) runs ckplan with `--request-timeout 0`.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -114,6 +119,12 @@ impl HoldProxy {
                 .unwrap()
                 .0;
         }
+    }
+
+    /// Whether the chosen request is held now: it came and was neither released nor
+    /// discarded.
+    pub fn is_held(&self) -> bool {
+        self.shared.0.lock().unwrap().phase == Phase::Held
     }
 
     /// Sends the held request on, and lets everything after it pass.

@@ -264,8 +264,14 @@ impl Env {
     /// Starts `ckplan apply out.plan --parallelism 1` in the project without waiting (for
     /// tests that kill it), stdout discarded and stderr as given.
     pub fn spawn_apply(&self, stderr: Stdio) -> std::process::Child {
+        self.spawn(&["apply", "out.plan", "--parallelism", "1"], stderr)
+    }
+
+    /// Starts `ckplan ARGS` in the project without waiting, stdout discarded and stderr as
+    /// given.
+    pub fn spawn(&self, args: &[&str], stderr: Stdio) -> std::process::Child {
         std::process::Command::new(assert_cmd::cargo::cargo_bin("ckplan"))
-            .args(["apply", "out.plan", "--parallelism", "1"])
+            .args(args)
             .current_dir(self.dir.path())
             .env("NO_COLOR", "1")
             .stdout(Stdio::null())

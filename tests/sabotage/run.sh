@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Breaks ckplan on purpose, one patch at a time, and checks that the test each patch names
-# goes red (README "Development"). Each `*.patch` here starts with one line saying what it
-# breaks and a `test:` line with the `cargo test` arguments that must then fail; the rest
-# is a `git diff`.
+# goes red (README "Development"; README.md here lists them). Each `*.patch` here starts
+# with one line saying what it breaks and a `test:` line with the `cargo test` arguments
+# that must then fail; the rest is a `git diff`.
 #
 #   bash tests/sabotage/run.sh                  # every patch
 #   bash tests/sabotage/run.sh dropped-write    # some, by name

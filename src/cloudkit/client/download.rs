@@ -48,10 +48,12 @@ impl Client {
         let endpoint = self.inner.endpoint.clone();
         let mut builder = reqwest::Client::builder()
             .user_agent(concat!("ckplan/", env!("CARGO_PKG_VERSION")))
-            .timeout(self.inner.options.request_timeout)
             .connect_timeout(self.inner.options.connect_timeout)
             // A redirect could lead anywhere: the URL CloudKit gave is the only one fetched.
             .redirect(reqwest::redirect::Policy::none());
+        if let Some(timeout) = self.inner.options.request_timeout {
+            builder = builder.timeout(timeout);
+        }
         if is_loopback(&endpoint) {
             builder = builder.no_proxy();
         }

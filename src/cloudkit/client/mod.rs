@@ -45,8 +45,9 @@ const CONTENT_TYPE_JSON: &str = "application/json; charset=utf-8";
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ClientOptions {
     pub retry: RetryPolicy,
-    /// Whole request, from sending to the last byte of the reply.
-    pub request_timeout: Duration,
+    /// Whole request, from sending to the last byte of the reply; `None`: no limit (the
+    /// request lasts until its reply, the connection breaks or the run ends).
+    pub request_timeout: Option<Duration>,
     pub connect_timeout: Duration,
     /// Seeds the retry jitter (`CKPLAN_RANDOMNESS_SEED`); `None`: fresh randomness.
     pub seed: Option<u64>,
@@ -63,11 +64,14 @@ pub struct ClientOptions {
 /// `cargo bench --bench sync`, where 16 is where the gain over one chain stops growing).
 pub const DEFAULT_PARALLELISM: usize = 16;
 
+/// How long one request may take unless `--request-timeout` says otherwise.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
 impl Default for ClientOptions {
     fn default() -> Self {
         Self {
             retry: RetryPolicy::default(),
-            request_timeout: Duration::from_secs(60),
+            request_timeout: Some(DEFAULT_REQUEST_TIMEOUT),
             connect_timeout: Duration::from_secs(10),
             seed: None,
             parallelism: DEFAULT_PARALLELISM,
@@ -160,7 +164,6 @@ impl Client {
         }
         let mut builder = reqwest::Client::builder()
             .user_agent(concat!("ckplan/", env!("CARGO_PKG_VERSION")))
-            .timeout(options.request_timeout)
             .connect_timeout(options.connect_timeout)
             // Batches run in parallel; keep their connections instead of reopening them.
             .pool_max_idle_per_host(64)
@@ -170,6 +173,9 @@ impl Client {
             // The signature goes to the configured endpoint and nowhere else: a 3xx is an
             // error (`CloudKitError::Redirect`), never followed.
             .redirect(reqwest::redirect::Policy::none());
+        if let Some(timeout) = options.request_timeout {
+            builder = builder.timeout(timeout);
+        }
         if is_loopback(&endpoint) {
             // A local emulator must never be reached through a proxy from the environment.
             builder = builder.no_proxy();
