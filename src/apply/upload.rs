@@ -11,6 +11,7 @@ use super::resolve::wanted_fields;
 use crate::cloudkit::client::{AssetToken, UploadedAsset};
 use crate::cloudkit::{Client, CloudKitError};
 use crate::local::asset::{assets_of, sha256_hex, Ledger, LocalAsset};
+use crate::local::asset_file::{AssetFileError, Project};
 use crate::plan::{Change, Plan};
 use crate::record::{FieldValue, Value};
 use futures::StreamExt;
@@ -25,8 +26,8 @@ const REUSE_MILLIS: i64 = 15 * 60 * 1000;
 /// Where asset files are and what ckplan keeps of their uploads.
 #[derive(Clone, Debug)]
 pub struct AssetFiles {
-    /// The config's directory: plan paths are relative to it.
-    pub directory: PathBuf,
+    /// The config's directory (plan paths are relative to it), less ckplan's own files.
+    pub project: Project,
     /// The ledger's key of the target (`local::asset::ledger_key`).
     pub ledger_key: String,
 }
@@ -69,13 +70,21 @@ pub enum UploadError {
         record_name: String,
         field: String,
     },
-    #[error("failed to read asset `{file}` of record `{record_name}` (field `{field}`); nothing was sent")]
+    #[error(
+        "cannot take asset `{file}` of record `{record_name}` (field `{field}`); nothing was sent"
+    )]
     Read {
         file: String,
         record_name: String,
         field: String,
         #[source]
-        source: std::io::Error,
+        source: Box<AssetFileError>,
+    },
+    #[error("asset `{file}` of record `{record_name}` (field `{field}`) changed while apply was uploading it; the changed bytes were not uploaded and no record was written (make a new plan)")]
+    ChangedDuringUpload {
+        file: String,
+        record_name: String,
+        field: String,
     },
     #[error("failed to upload asset `{file}`; no record was written")]
     Upload {
@@ -110,6 +119,18 @@ struct Wanted {
     asset: LocalAsset,
 }
 
+impl Wanted {
+    /// Whether `bytes` are the ones the plan recorded (size and SHA-256).
+    fn holds(&self, bytes: &[u8]) -> bool {
+        bytes.len() as u64 == self.asset.size && sha256_hex(bytes) == self.asset.sha256
+    }
+
+    fn names(&self, plan: &Plan) -> (String, String, String) {
+        let record_name = plan.changes[self.change].record_name.as_str().to_owned();
+        (self.asset.file.clone(), record_name, self.field.clone())
+    }
+}
+
 /// The local assets that the changes `pending` says are not done send.
 fn wanted(plan: &Plan, pending: &dyn Fn(&Change) -> bool) -> Vec<Wanted> {
     let mut found = Vec::new();
@@ -134,27 +155,19 @@ fn wanted(plan: &Plan, pending: &dyn Fn(&Change) -> bool) -> Vec<Wanted> {
 }
 
 /// Checks every asset file the pending changes send against the plan's SHA-256 and size.
-fn check(plan: &Plan, wanted: &[Wanted], directory: &Path) -> Result<(), UploadError> {
+fn check(plan: &Plan, wanted: &[Wanted], project: &Project) -> Result<(), UploadError> {
     for item in wanted {
-        let change = &plan.changes[item.change];
-        let names = || {
-            (
-                item.asset.file.clone(),
-                change.record_name.as_str().to_owned(),
-                item.field.clone(),
-            )
-        };
-        let bytes = std::fs::read(item.asset.path(directory)).map_err(|source| {
-            let (file, record_name, field) = names();
+        let bytes = item.asset.read(project).map_err(|source| {
+            let (file, record_name, field) = item.names(plan);
             UploadError::Read {
                 file,
                 record_name,
                 field,
-                source,
+                source: Box::new(source),
             }
         })?;
-        if bytes.len() as u64 != item.asset.size || sha256_hex(&bytes) != item.asset.sha256 {
-            let (file, record_name, field) = names();
+        if !item.holds(&bytes) {
+            let (file, record_name, field) = item.names(plan);
             return Err(UploadError::Changed {
                 file,
                 record_name,
@@ -180,7 +193,7 @@ pub async fn prepare(
     if wanted.is_empty() {
         return Ok((None, Uploaded::default()));
     }
-    check(plan, &wanted, &files.directory)?;
+    check(plan, &wanted, &files.project)?;
     let mut journaled: BTreeMap<String, Journaled> = std::fs::read(journal)
         .ok()
         .and_then(|bytes| serde_json::from_slice(&bytes).ok())
@@ -217,35 +230,51 @@ pub async fn prepare(
             .asset_upload_urls(&tokens)
             .await
             .map_err(failed(to_send[0]))?;
-        let directory = &files.directory;
+        let project = &files.project;
         let results = futures::stream::iter(to_send.iter().zip(urls))
             .map(|(item, url)| async move {
-                let bytes = std::fs::read(item.asset.path(directory)).map_err(|source| {
-                    let (file, field) = (item.asset.file.clone(), item.field.clone());
-                    let record_name = plan.changes[item.change].record_name.as_str().to_owned();
+                // Read once, checked, and exactly these bytes uploaded: a file changed
+                // after `check` is refused here, never uploaded under the plan's digest.
+                let bytes = item.asset.read(project).map_err(|source| {
+                    let (file, record_name, field) = item.names(plan);
                     UploadError::Read {
                         file,
                         record_name,
                         field,
-                        source,
+                        source: Box::new(source),
                     }
                 })?;
-                client
+                if !item.holds(&bytes) {
+                    let (file, record_name, field) = item.names(plan);
+                    return Err(UploadError::ChangedDuringUpload {
+                        file,
+                        record_name,
+                        field,
+                    });
+                }
+                let uploaded = client
                     .upload_asset_bytes(&url, &bytes)
                     .await
-                    .map_err(failed(item))
+                    .map_err(failed(item))?;
+                Ok((sha256_hex(&bytes), bytes.len() as u64, uploaded))
             })
             .buffered(client.parallelism())
             .collect::<Vec<_>>()
             .await;
-        let mut ledger = Ledger::load(&Ledger::path(&files.directory));
+        let mut ledger = Ledger::load(&Ledger::path(&files.project.directory));
         let mut first_error = None;
         for (item, result) in to_send.iter().zip(results) {
             match result {
-                Ok(asset) => {
+                Ok((sha256, size, asset)) => {
                     report.files += 1;
-                    report.bytes += item.asset.size;
-                    ledger.learn(&files.ledger_key, &item.asset, &asset.file_checksum);
+                    report.bytes += size;
+                    // What the uploaded bytes are (checked equal to the plan's above).
+                    let sent = LocalAsset {
+                        sha256,
+                        size,
+                        ..item.asset.clone()
+                    };
+                    ledger.learn(&files.ledger_key, &sent, &asset.file_checksum);
                     let entry = Journaled {
                         asset,
                         at: now_millis,
@@ -263,7 +292,7 @@ pub async fn prepare(
                 source,
             })?;
         // Only a cache (see `sync::assets`): a failed write costs a probe in the next plan.
-        let ledger_path = Ledger::path(&files.directory);
+        let ledger_path = Ledger::path(&files.project.directory);
         if let Err(error) = ledger.save(&ledger_path) {
             tracing::warn!("cannot write `{}`: {error}", ledger_path.display());
         }

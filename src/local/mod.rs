@@ -4,6 +4,7 @@
 //! everything is loaded.
 
 pub mod asset;
+pub mod asset_file;
 mod convert;
 mod formats;
 mod strict;
@@ -254,7 +255,7 @@ pub fn load_all(config: &Config) -> LocalData {
             })
             .collect(),
     };
-    asset::resolve_all(config.directory(), &mut data);
+    asset::resolve_all(&asset_file::Project::of(config), &mut data);
     let dangling = dangling_references(config, &data);
     for (record_type, problems) in dangling {
         if let Some(loaded) = data.types.get_mut(&record_type) {

@@ -181,6 +181,7 @@ pub async fn download_all(
             crate::durable::write_atomically(&path, &bytes).map_err(write)?;
             let local = LocalAsset {
                 file: asset.file.clone(),
+                written: None,
                 size: bytes.len() as u64,
                 sha256: sha256_hex(&bytes),
             };

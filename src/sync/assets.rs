@@ -11,7 +11,7 @@
 use crate::cloudkit::client::AssetToken;
 use crate::cloudkit::{Client, CloudKitError};
 use crate::config::Config;
-use crate::local::asset::{assets_of, assets_of_mut, ledger_key, Ledger, LocalAsset};
+use crate::local::asset::{assets_of, assets_of_mut, ledger_key, sha256_hex, Ledger, LocalAsset};
 use crate::local::LocalData;
 use crate::record::{FieldValue, Record, RecordType};
 use futures::StreamExt;
@@ -59,22 +59,29 @@ pub async fn learn(
         let probes: Vec<_> = probes.into_values().collect();
         let tokens: Vec<AssetToken> = probes.iter().map(|(t, _)| t.clone()).collect();
         let urls = client.asset_upload_urls(&tokens).await?;
-        let directory = config.directory();
+        let project = &crate::local::asset_file::Project::of(config);
         let uploads = futures::stream::iter(probes.iter().zip(urls))
             .map(|((_, asset), url)| async move {
-                // A file that cannot be read now stays unknown: planned as a change, and
-                // apply's digest check names it.
-                let Ok(bytes) = std::fs::read(asset.path(directory)) else {
+                // A file that cannot be taken now stays unknown: planned as a change, and
+                // apply's checks name it.
+                let Ok(bytes) = asset.read(project) else {
                     return Ok(None);
                 };
-                client.upload_asset_bytes(&url, &bytes).await.map(Some)
+                // What is learned is keyed by the bytes probed, not by what loading saw.
+                let probed = LocalAsset {
+                    size: bytes.len() as u64,
+                    sha256: sha256_hex(&bytes),
+                    ..asset.clone()
+                };
+                let uploaded = client.upload_asset_bytes(&url, &bytes).await?;
+                Ok(Some((probed, uploaded)))
             })
             .buffered(client.parallelism())
             .collect::<Vec<_>>()
             .await;
-        for ((_, asset), uploaded) in probes.iter().zip(uploads) {
-            if let Some(uploaded) = uploaded? {
-                ledger.learn(&key, asset, &uploaded.file_checksum);
+        for uploaded in uploads {
+            if let Some((probed, uploaded)) = uploaded? {
+                ledger.learn(&key, &probed, &uploaded.file_checksum);
             }
         }
         // Only a cache: a ledger that cannot be written costs a probe next time.

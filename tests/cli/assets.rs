@@ -54,7 +54,7 @@ fn published_assets_download_as_the_local_bytes_and_a_replan_uploads_nothing() {
     assert_eq!(uploads(&env), 0, "nothing to probe against an empty store");
     let show = env.run(&["show", "out.plan"]);
     assert!(
-        show.stdout.contains("photo: 1.png 2.0 KB"),
+        show.stdout.contains("photo: photos/1.png 2.0 KB"),
         "{}",
         show.stdout
     );
@@ -127,7 +127,8 @@ fn a_changed_file_plans_one_update_with_sizes_and_uploads_once() {
     );
     let show = env.run(&["show", "out.plan"]);
     assert!(
-        show.stdout.contains("~ photo: 2.png 2.1 KB (was 2.0 KB)"),
+        show.stdout
+            .contains("~ photo: photos/2.png 2.1 KB (was 2.0 KB)"),
         "{}",
         show.stdout
     );

@@ -1,0 +1,179 @@
+//! Issue 21, what a hostile review of assets found: an asset path that leads outside the
+//! project (or to ckplan's own keys and state), special files, a file changed while apply
+//! uploads it. Every case runs the binary against the emulator and counts what reached it.
+
+use crate::common::Env;
+use serde_json::json;
+
+/// The project's config with `photo: ASSET` on stadiums, and stadiums 1 and 2 whose photos
+/// are `first` (as written in the data file) and `photos/2.png`.
+fn stadiums_with(env: &Env, first: &str) {
+    let config = env
+        .read("ckplan.yaml")
+        .replace("capacity: INT64}", "capacity: INT64, photo: ASSET}");
+    env.write("ckplan.yaml", &config);
+    env.write("data/photos/2.png", "two");
+    let records: Vec<_> = [(1, first), (2, "photos/2.png")]
+        .iter()
+        .map(|(id, photo)| {
+            json!({"id": id, "name": format!("Stadium {id}"), "city": "Springfield",
+                   "location": {"latitude": 1.0, "longitude": 2.0}, "capacity": 100,
+                   "photo": photo})
+        })
+        .collect();
+    env.set_stadiums(&json!(records));
+    env.set_teams(&json!([]));
+}
+
+/// `validate` and `plan` refuse stadium-1's photo with `message`, naming the data file,
+/// the record and the field; no plan is written and nothing is uploaded.
+fn refused(env: &Env, message: &str) {
+    let validate = env.run(&["validate"]);
+    assert_eq!(validate.code, 1, "{}", validate.stderr);
+    for expected in ["data/stadiums.json", "`stadium-1` field `photo`", message] {
+        assert!(
+            validate.stderr.contains(expected),
+            "validate does not say {expected:?}:\n{}",
+            validate.stderr
+        );
+    }
+    let plan = env.run(&["plan", "-o", "out.plan"]);
+    assert_eq!(plan.code, 1, "{}", plan.stderr);
+    assert!(plan.stderr.contains(message), "{}", plan.stderr);
+    assert!(!env.path("out.plan").exists(), "a plan was written");
+    let stats = env.stats();
+    assert_eq!(stats.assets.uploads, 0);
+    assert_eq!(stats.records, 0);
+}
+
+/// Issue 21 (review 1): an asset naming the signing key, an absolute path, a `..` escape,
+/// ckplan's own state or a symlink leading outside is refused by validate and plan.
+#[test]
+fn asset_paths_outside_the_project_or_to_its_keys_are_refused() {
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("secret.txt"), "outside").unwrap();
+    let escape = format!(
+        "../../{}/secret.txt",
+        outside.path().file_name().unwrap().to_string_lossy()
+    );
+    let cases = [
+        ("/etc/passwd", "asset `/etc/passwd` is an absolute path"),
+        ("/proc/self/environ", "is an absolute path"),
+        (escape.as_str(), "leads outside the project directory"),
+        ("../keys/test.pem", "is one of ckplan's own files"),
+        ("../.ckplan/emulator/lock", "is one of ckplan's own files"),
+        ("photos/link.png", "leads outside the project directory"),
+    ];
+    for (written, message) in cases {
+        let env = Env::new();
+        std::fs::create_dir_all(env.path("data/photos")).unwrap();
+        std::fs::create_dir_all(env.path(".ckplan/emulator")).unwrap();
+        std::fs::write(env.path(".ckplan/emulator/lock"), "state").unwrap();
+        std::os::unix::fs::symlink(
+            outside.path().join("secret.txt"),
+            env.path("data/photos/link.png"),
+        )
+        .unwrap();
+        stadiums_with(&env, written);
+        refused(&env, message);
+    }
+}
+
+/// Issue 21 (review 1): apply checks again. A file replaced after the plan by a symlink to
+/// an outside file of the very same bytes passes the digest check, and is still refused.
+#[test]
+fn apply_refuses_an_asset_that_became_a_symlink_out_of_the_project() {
+    let env = Env::new();
+    std::fs::create_dir_all(env.path("data/photos")).unwrap();
+    env.write("data/photos/1.png", "the same bytes");
+    stadiums_with(&env, "photos/1.png");
+    let plan = env.run(&["plan", "-o", "out.plan"]);
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("same.png"), "the same bytes").unwrap();
+    std::fs::remove_file(env.path("data/photos/1.png")).unwrap();
+    std::os::unix::fs::symlink(
+        outside.path().join("same.png"),
+        env.path("data/photos/1.png"),
+    )
+    .unwrap();
+    let apply = env.run(&["apply", "out.plan"]);
+    assert_eq!(apply.code, 1, "{}", apply.stderr);
+    assert!(
+        apply.stderr.contains(
+            "cannot take asset `data/photos/1.png` of record `stadium-1` (field `photo`); nothing was sent"
+        ),
+        "{}",
+        apply.stderr
+    );
+    assert!(
+        apply.stderr.contains("leads outside the project directory"),
+        "{}",
+        apply.stderr
+    );
+    let stats = env.stats();
+    assert_eq!(stats.assets.uploads, 0);
+    assert_eq!(stats.records, 0);
+}
+
+/// Issue 21 (review 4): a named pipe is refused from its metadata, never opened (opening
+/// it for reading would block `validate` for good); a device behind a symlink is outside.
+#[test]
+fn a_named_pipe_or_a_device_as_an_asset_is_refused_without_hanging() {
+    let env = Env::new();
+    std::fs::create_dir_all(env.path("data/photos")).unwrap();
+    let fifo = std::ffi::CString::new(env.path("data/photos/pipe.png").to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path; mkfifo only creates the node.
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+    stadiums_with(&env, "photos/pipe.png");
+    refused(
+        &env,
+        "asset `photos/pipe.png` is not a regular file (a named pipe)",
+    );
+
+    let env = Env::new();
+    std::fs::create_dir_all(env.path("data/photos")).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", env.path("data/photos/zero.png")).unwrap();
+    stadiums_with(&env, "photos/zero.png");
+    refused(&env, "leads outside the project directory (to `/dev/zero`)");
+}
+
+/// Issue 21 (review 1): `show` prints the path as the data file wrote it, escaped, in
+/// text and markdown, and the plan keeps it with the path relative to the config.
+#[test]
+fn show_prints_the_asset_path_as_written_and_escaped() {
+    let env = Env::new();
+    std::fs::create_dir_all(env.path("data/photos/deep")).unwrap();
+    env.write("data/photos/deep/a\u{1b}[2J.png", "escape");
+    stadiums_with(&env, "photos/deep/a\u{1b}[2J.png");
+    let plan = env.run(&["plan", "-o", "out.plan"]);
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    let show = env.run(&["show", "out.plan"]);
+    assert!(
+        show.stdout
+            .contains("photo: photos/deep/a\\u{1b}[2J.png 6 bytes"),
+        "{}",
+        show.stdout
+    );
+    assert!(!show.stdout.contains('\u{1b}'), "{}", show.stdout);
+    let markdown = env.run(&["show", "out.plan", "--format", "markdown"]);
+    assert!(
+        markdown
+            .stdout
+            .contains("photos/deep/a\\u{1b}[2J.png 6 bytes"),
+        "{}",
+        markdown.stdout
+    );
+    let json = env.run(&["show", "out.plan", "--format", "json"]);
+    let document: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    let change = document["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["record_name"] == "stadium-1")
+        .unwrap();
+    let photo = &change["after"]["photo"]["value"];
+    assert_eq!(photo["path"], "photos/deep/a\u{1b}[2J.png", "{photo}");
+    assert_eq!(photo["file"], "data/photos/deep/a\u{1b}[2J.png", "{photo}");
+    assert!(json.stdout.contains("\\u001b"), "{}", json.stdout);
+}
