@@ -177,3 +177,42 @@ fn show_prints_the_asset_path_as_written_and_escaped() {
     assert_eq!(photo["file"], "data/photos/deep/a\u{1b}[2J.png", "{photo}");
     assert!(json.stdout.contains("\\u001b"), "{}", json.stdout);
 }
+
+/// Issue 21 (review 2): apply reads each file once, checks those bytes against the plan and
+/// uploads exactly them. A file changed after the up-front digest check, while the upload
+/// URL is being asked for, is refused: its new bytes are not uploaded, no record is
+/// written, and the ledger learns nothing under the planned digest (so restoring the file
+/// still plans it as new).
+#[test]
+fn a_file_changed_between_the_digest_check_and_its_upload_is_not_uploaded() {
+    let env = Env::new();
+    std::fs::create_dir_all(env.path("data/photos")).unwrap();
+    env.write("data/photos/1.png", "planned bytes");
+    stadiums_with(&env, "photos/1.png");
+    let proxy = env.hold_request(crate::common::hold::ASSETS_UPLOAD, 1);
+    let plan = env.run(&["plan", "-o", "out.plan"]);
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    let child = env.spawn_apply(std::process::Stdio::piped());
+    proxy.wait_held();
+    env.write("data/photos/1.png", "altered bytes");
+    proxy.release();
+    let output = child.wait_with_output().unwrap();
+    let stderr = env.filter(&String::from_utf8(output.stderr).unwrap());
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(
+            "asset `data/photos/1.png` of record `stadium-1` (field `photo`) changed while apply was uploading it"
+        ),
+        "{stderr}"
+    );
+    let stats = env.stats();
+    assert_eq!(stats.records, 0, "a record was written");
+    assert_eq!(stats.assets.uploads, 1, "only photos/2.png is uploaded");
+    env.write("data/photos/1.png", "planned bytes");
+    let plan = env.run(&["plan", "-o", "again.plan"]);
+    assert!(
+        plan.stderr.contains("Stadium: 0 unchanged, 2 new"),
+        "{}",
+        plan.stderr
+    );
+}

@@ -1,4 +1,5 @@
 //! A TCP proxy between `ckplan` and the emulator that holds one `records/modify` request
+//! (or another request, by its request line's end)
 //! until the test says what becomes of it, so a test that must act while a batch is in
 //! flight (kill, signal, start a second apply) waits on that event, never on a latency
 //! window that a loaded machine can miss (issue 17).
@@ -14,7 +15,11 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 /// The request line of a modify, as every HTTP/1.1 client writes it.
-const MARKER: &[u8] = b"/records/modify HTTP/1.1";
+pub const MODIFY: &[u8] = b"/records/modify HTTP/1.1";
+
+/// The request line of an upload-URL request (`assets/upload`; not the bytes' `POST` to
+/// `/_assets/upload/{token}`).
+pub const ASSETS_UPLOAD: &[u8] = b"/assets/upload HTTP/1.1";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Phase {
@@ -26,6 +31,7 @@ enum Phase {
 }
 
 struct State {
+    marker: &'static [u8],
     seen: u64,
     hold: u64,
     phase: Phase,
@@ -44,6 +50,12 @@ impl HoldProxy {
     /// A proxy on 127.0.0.1 to `upstream` (`http://127.0.0.1:PORT`) that holds its `hold`-th
     /// `records/modify` request.
     pub fn start(upstream: &str, hold: u64) -> Self {
+        Self::start_on(upstream, MODIFY, hold)
+    }
+
+    /// As [`HoldProxy::start`], holding the `hold`-th request whose request line ends in
+    /// `marker`.
+    pub fn start_on(upstream: &str, marker: &'static [u8], hold: u64) -> Self {
         let target = upstream
             .strip_prefix("http://")
             .expect("an http upstream")
@@ -53,6 +65,7 @@ impl HoldProxy {
         let address = listener.local_addr().expect("proxy address");
         let shared: Shared = Arc::new((
             Mutex::new(State {
+                marker,
                 seen: 0,
                 hold,
                 phase: Phase::Waiting,
@@ -148,6 +161,7 @@ fn forward(mut client: TcpStream, mut server: TcpStream, shared: &Shared) {
         let _ = std::io::copy(&mut replies, &mut back);
         let _ = back.shutdown(Shutdown::Both);
     });
+    let marker = shared.0.lock().unwrap().marker;
     let mut buffer = [0_u8; 16 * 1024];
     let mut tail: Vec<u8> = Vec::new();
     loop {
@@ -158,8 +172,8 @@ fn forward(mut client: TcpStream, mut server: TcpStream, shared: &Shared) {
         let mut window = std::mem::take(&mut tail);
         window.extend_from_slice(&buffer[..read]);
         let found = window
-            .windows(MARKER.len())
-            .filter(|w| *w == MARKER)
+            .windows(marker.len())
+            .filter(|w| *w == marker)
             .count() as u64;
         if found > 0 && !pass(shared, found) {
             break;
@@ -167,7 +181,7 @@ fn forward(mut client: TcpStream, mut server: TcpStream, shared: &Shared) {
         if server.write_all(&buffer[..read]).is_err() {
             break;
         }
-        tail = window[window.len().saturating_sub(MARKER.len() - 1)..].to_vec();
+        tail = window[window.len().saturating_sub(marker.len() - 1)..].to_vec();
     }
     let _ = server.shutdown(Shutdown::Both);
     let _ = client.shutdown(Shutdown::Both);

@@ -312,7 +312,13 @@ impl Env {
     /// holds the `hold`-th `records/modify` request (plan after this, so the plan names the
     /// proxy). Admin routes and the second writer still go to the emulator directly.
     pub fn hold_modify(&self, hold: u64) -> hold::HoldProxy {
-        let proxy = hold::HoldProxy::start(&self.url, hold);
+        self.hold_request(hold::MODIFY, hold)
+    }
+
+    /// As [`Env::hold_modify`], holding the `hold`-th request whose request line ends in
+    /// `marker` (`hold::ASSETS_UPLOAD`, …).
+    pub fn hold_request(&self, marker: &'static [u8], hold: u64) -> hold::HoldProxy {
+        let proxy = hold::HoldProxy::start_on(&self.url, marker, hold);
         let config = self.read("ckplan.yaml").replace(
             &format!("endpoint: {}\n", self.url),
             &format!("endpoint: {}\n", proxy.url()),
