@@ -261,7 +261,8 @@ pub async fn prepare(
             .buffered(client.parallelism())
             .collect::<Vec<_>>()
             .await;
-        let mut ledger = Ledger::load(&Ledger::path(&files.project.directory));
+        // A malformed ledger (the plan warned of it) is replaced by what was learned here.
+        let mut ledger = Ledger::load(&Ledger::path(&files.project.directory)).0;
         let mut first_error = None;
         for (item, result) in to_send.iter().zip(results) {
             match result {

@@ -84,11 +84,13 @@ pub async fn make_plan(
     delete_orphans: bool,
     delete_referenced: bool,
     parallelism: usize,
+    refresh_assets: bool,
 ) -> Result<Plan, super::CommandError> {
     let args = PlanArgs {
         types,
         delete_orphans,
         delete_referenced,
+        refresh_assets,
         client: connect::client_options(globals, parallelism),
         management_token: super::schema_steps::token(config)?,
         created_at: globals.context.clock.timestamp(),

@@ -7,11 +7,12 @@
 //! file it cannot take is an error naming the data file, the record and the field.
 
 use super::asset_file::{AssetFileError, Project};
+pub use super::ledger::{ledger_key, Learned, Ledger, LedgerIgnored};
 use super::{LocalData, Problem};
 use crate::record::{FieldValue, ScalarType, Value};
 use serde_json::{json, Value as Json};
 use sha2::{Digest, Sha256};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// The member of a local asset value holding its path as written (relative to the data
 /// file): before it is resolved, the only member; after, kept beside `file` for `show`.
@@ -164,96 +165,10 @@ fn resolve(project: &Project, data_directory: &Path, written: &str) -> Result<Lo
     })
 }
 
-/// What ckplan learned of its uploads, kept with the project in `.ckplan/assets.json`:
-/// per target (endpoint and container/environment/database/zone), SHA-256 → the `size`
-/// and `fileChecksum` CloudKit answered for those bytes. Only a cache: a lost or corrupt
-/// file is read as empty, and a plan then probes (uploads without saving) to stay exact.
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Ledger {
-    pub targets: std::collections::BTreeMap<String, std::collections::BTreeMap<String, Learned>>,
-}
-
-/// What CloudKit answered for one file's bytes.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Learned {
-    pub size: u64,
-    pub file_checksum: String,
-}
-
-/// The ledger's key of a target: the endpoint, then container/environment/database/zone.
-pub fn ledger_key(endpoint: &str, target: &crate::record::Target) -> String {
-    format!("{endpoint} {target}")
-}
-
-impl Ledger {
-    /// `.ckplan/assets.json` in the config's directory.
-    pub fn path(directory: &Path) -> PathBuf {
-        directory.join(".ckplan").join("assets.json")
-    }
-
-    /// The ledger at `path`; empty when it is missing or unreadable (see above).
-    pub fn load(path: &Path) -> Self {
-        std::fs::read(path)
-            .ok()
-            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-            .unwrap_or_default()
-    }
-
-    pub fn save(&self, path: &Path) -> std::io::Result<()> {
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)?;
-        }
-        let mut text = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
-        text.push(b'\n');
-        crate::durable::write_atomically(path, &text)
-    }
-
-    /// The checksum learned for `asset`'s bytes at `target`, when its size agrees.
-    pub fn checksum(&self, target: &str, asset: &LocalAsset) -> Option<&str> {
-        let learned = self.targets.get(target)?.get(&asset.sha256)?;
-        (learned.size == asset.size).then_some(learned.file_checksum.as_str())
-    }
-
-    /// Notes what an upload of `asset`'s bytes answered; whether that is new.
-    pub fn learn(&mut self, target: &str, asset: &LocalAsset, file_checksum: &str) -> bool {
-        let learned = Learned {
-            size: asset.size,
-            file_checksum: file_checksum.to_owned(),
-        };
-        let known = self.targets.entry(target.to_owned()).or_default();
-        known.insert(asset.sha256.clone(), learned.clone()) != Some(learned)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::record::MAX_ASSET_BYTES;
-
-    #[test]
-    fn the_ledger_knows_bytes_by_digest_and_size_per_target() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = Ledger::path(dir.path());
-        assert_eq!(Ledger::load(&path), Ledger::default());
-        let asset = LocalAsset {
-            file: "a.png".into(),
-            written: None,
-            size: 3,
-            sha256: "ab".into(),
-        };
-        let mut ledger = Ledger::default();
-        assert!(ledger.learn("t", &asset, "AQ=="));
-        assert!(!ledger.learn("t", &asset, "AQ=="));
-        ledger.save(&path).unwrap();
-        let ledger = Ledger::load(&path);
-        assert_eq!(ledger.checksum("t", &asset), Some("AQ=="));
-        assert_eq!(ledger.checksum("other", &asset), None);
-        let resized = LocalAsset { size: 4, ..asset };
-        assert_eq!(ledger.checksum("t", &resized), None);
-        std::fs::write(&path, b"{not json").unwrap();
-        assert_eq!(Ledger::load(&path), Ledger::default());
-    }
 
     #[test]
     fn a_missing_or_oversized_file_is_refused() {

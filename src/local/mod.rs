@@ -7,6 +7,7 @@ pub mod asset;
 pub mod asset_file;
 mod convert;
 mod formats;
+mod ledger;
 mod strict;
 mod values;
 

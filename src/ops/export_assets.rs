@@ -207,7 +207,7 @@ pub fn remember(
     ledger_key: &str,
     downloaded: &Downloaded,
 ) -> std::io::Result<()> {
-    let mut ledger = Ledger::load(ledger_path);
+    let mut ledger = Ledger::load(ledger_path).0;
     for (asset, checksum) in &downloaded.learned {
         ledger.learn(ledger_key, asset, checksum);
     }

@@ -216,3 +216,86 @@ fn a_file_changed_between_the_digest_check_and_its_upload_is_not_uploaded() {
         plan.stderr
     );
 }
+
+/// The ledger entry of `bytes`, with `checksum`, as `{sha256: {size, fileChecksum}}`.
+fn ledger_entry(bytes: &str, checksum: &serde_json::Value) -> (String, serde_json::Value) {
+    let sha256 = ckplan::local::asset::sha256_hex(bytes.as_bytes());
+    (
+        sha256,
+        json!({"size": bytes.len(), "fileChecksum": checksum}),
+    )
+}
+
+/// Issue 21 (review 3): a stale or poisoned ledger entry makes a changed file plan as
+/// unchanged; `plan --refresh-assets` trusts none of it, probes, finds the change and
+/// mends the ledger. A malformed ledger is ignored whole with a warning (its well-formed
+/// poisoned entry is not trusted either), and `.ckplan/` ignores itself for git.
+#[test]
+fn a_poisoned_ledger_is_caught_by_refresh_and_a_malformed_one_is_ignored_whole() {
+    let env = Env::new();
+    std::fs::create_dir_all(env.path("data/photos")).unwrap();
+    env.write("data/photos/1.png", "original");
+    stadiums_with(&env, "photos/1.png");
+    let apply = env.run(&["apply", "--auto-approve"]);
+    assert_eq!(apply.code, 0, "{}", apply.stderr);
+    assert_eq!(env.read(".ckplan/.gitignore").lines().last(), Some("*"));
+    let stored = env.stored_fields()["stadium-1"]["photo"]["value"]["fileChecksum"].clone();
+
+    // Same size, other bytes; the ledger says they are what CloudKit holds.
+    env.write("data/photos/1.png", "poisoned");
+    let mut ledger: serde_json::Value =
+        serde_json::from_str(&env.read(".ckplan/assets.json")).unwrap();
+    let target = ledger["targets"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .next()
+        .unwrap()
+        .clone();
+    let (sha256, entry) = ledger_entry("poisoned", &stored);
+    ledger["targets"][&target][&sha256] = entry;
+    env.write(".ckplan/assets.json", &ledger.to_string());
+    let trusting = env.run(&["plan", "-o", "out.plan"]);
+    assert!(
+        trusting
+            .stderr
+            .contains("Stadium: 2 unchanged, 0 new, 0 updated"),
+        "the ledger is trusted as documented: {}",
+        trusting.stderr
+    );
+
+    let before = env.stats().assets.uploads;
+    let refreshed = env.run(&["plan", "--refresh-assets", "-o", "out.plan"]);
+    assert_eq!(refreshed.code, 0, "{}", refreshed.stderr);
+    assert!(
+        refreshed
+            .stderr
+            .contains("Stadium: 1 unchanged, 0 new, 1 updated"),
+        "{}",
+        refreshed.stderr
+    );
+    assert_eq!(env.stats().assets.uploads, before + 2, "one probe per file");
+    let again = env.run(&["plan", "-o", "out.plan"]);
+    assert!(
+        again.stderr.contains("1 updated"),
+        "the probe mended the ledger: {}",
+        again.stderr
+    );
+
+    // Poisoned again, next to an entry of the wrong shape: nothing of it is trusted.
+    let mut ledger: serde_json::Value =
+        serde_json::from_str(&env.read(".ckplan/assets.json")).unwrap();
+    ledger["targets"][&target][&sha256]["fileChecksum"] = stored;
+    ledger["targets"][&target]["NOT-A-DIGEST"] = json!({"size": 1, "fileChecksum": "AQ=="});
+    env.write(".ckplan/assets.json", &ledger.to_string());
+    let ignored = env.run(&["plan", "-o", "out.plan"]);
+    assert_eq!(ignored.code, 0, "{}", ignored.stderr);
+    assert!(
+        ignored.stderr.contains(
+            "warning: ignoring the asset ledger `.ckplan/assets.json`: `NOT-A-DIGEST` is not a SHA-256 in lowercase hex"
+        ),
+        "{}",
+        ignored.stderr
+    );
+    assert!(ignored.stderr.contains("1 updated"), "{}", ignored.stderr);
+}

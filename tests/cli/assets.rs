@@ -345,7 +345,8 @@ fn export_downloads_assets_and_a_plan_right_after_uploads_nothing() {
             file.starts_with("data/assets/Stadium/")
                 || file == "data/Stadium.json"
                 || file == "ckplan.yaml"
-                || file == ".ckplan/assets.json",
+                || file == ".ckplan/assets.json"
+                || file == ".ckplan/.gitignore",
             "{file}"
         );
         assert!(!file.chars().any(|c| c.is_control()), "{file:?}");
