@@ -152,3 +152,25 @@ fn annotate(local: &mut LocalData, ledger: &Ledger, key: &str) {
         }
     }
 }
+
+/// Issue 21: an asset CloudKit holds in a field that the type's `fields:` does not declare
+/// and the local record does not set is the app's own (a photo a user attached, say):
+/// taken out of `current` before comparing, so it is never planned for removal, as if the
+/// type listed it in `ignore_fields`. Other fields absent locally stay differences (README,
+/// comparison rules); to have ckplan remove such an asset, declare the field.
+pub fn drop_unmanaged(
+    declared: &BTreeMap<String, crate::config::FieldSpec>,
+    desired: Option<&crate::record::Fields>,
+    current: &mut Record,
+) {
+    current.fields.retain(|name, value| {
+        let is_asset = !assets_of(value).is_empty()
+            || matches!(
+                value,
+                FieldValue::List(crate::record::ScalarType::AssetId, _)
+            );
+        !is_asset
+            || declared.contains_key(name)
+            || desired.is_some_and(|fields| fields.contains_key(name))
+    });
+}

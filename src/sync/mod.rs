@@ -17,8 +17,9 @@ use crate::diff::{compare_type, type_conflicts, CompareRules, NameClash, TypeCon
 use crate::local::LocalData;
 use crate::plan::InputDigest;
 use crate::record::Environment;
-use crate::record::{Record, RecordType};
+use crate::record::{Record, RecordName, RecordType};
 use futures::future::try_join_all;
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -168,6 +169,15 @@ pub fn compare(
         .map(|(record_type, records)| {
             let rules = rules_for(config, &record_type);
             let desired = local.take_records(&record_type);
+            let mut records = records;
+            if let Some(type_config) = config.types.get(&record_type) {
+                let by_name: HashMap<&RecordName, &Record> =
+                    desired.iter().map(|r| (&r.record_name, r)).collect();
+                for current in &mut records {
+                    let fields = by_name.get(&current.record_name).map(|r| &r.fields);
+                    assets::drop_unmanaged(&type_config.fields, fields, current);
+                }
+            }
             compare_type(&record_type, desired, records, &rules)
         })
         .collect()

@@ -299,3 +299,38 @@ fn a_poisoned_ledger_is_caught_by_refresh_and_a_malformed_one_is_ignored_whole()
     );
     assert!(ignored.stderr.contains("1 updated"), "{}", ignored.stderr);
 }
+
+/// Issue 21 (review 5): an asset the app keeps in a field the config does not declare (and
+/// the local record does not set) is left alone: not planned for removal, not touched by
+/// an apply that updates the record. Declaring the field makes it ckplan's, and then a
+/// record without it has it removed, as any declared field.
+#[test]
+fn an_asset_field_outside_the_config_is_never_planned_for_removal() {
+    let env = Env::new();
+    env.publish();
+    let asset = env.upload_asset_for("Stadium", "appAsset", b"the app's own asset");
+    env.edit("Stadium", "stadium-1", &[("appAsset", Some(asset))]);
+    let plan = env.run(&["plan", "--detailed-exitcode", "-o", "out.plan"]);
+    assert_eq!(plan.code, 0, "planned a change: {}", plan.stderr);
+    let mut stadiums = crate::common::stadiums();
+    stadiums[0]["name"] = json!("Renamed");
+    env.set_stadiums(&stadiums);
+    let plan = env.run(&["plan", "-o", "out.plan"]);
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    let show = env.run(&["show", "out.plan"]);
+    assert!(!show.stdout.contains("appAsset"), "{}", show.stdout);
+    let apply = env.run(&["apply", "out.plan"]);
+    assert_eq!(apply.code, 0, "{}", apply.stderr);
+    let stored = env.stored_fields();
+    assert_eq!(stored["stadium-1"]["name"]["value"], "Renamed");
+    assert_eq!(stored["stadium-1"]["appAsset"]["value"]["size"], 19);
+
+    let config = env
+        .read("ckplan.yaml")
+        .replace("capacity: INT64}", "capacity: INT64, appAsset: ASSET}");
+    env.write("ckplan.yaml", &config);
+    let plan = env.run(&["plan", "-o", "declared.plan"]);
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    let show = env.run(&["show", "declared.plan"]);
+    assert!(show.stdout.contains("- appAsset"), "{}", show.stdout);
+}
