@@ -2,7 +2,8 @@
 //! pending changes send is checked against the SHA-256 the plan recorded before anything
 //! is sent (a file edited since the plan is refused: apply writes what was reviewed), then
 //! uploaded, and the change's value becomes the `{fileChecksum, size, receipt}` that
-//! records/modify saves. Each upload is journaled beside the plan's journal
+//! records/modify saves. Every slot (record, field, list element) gets its own upload,
+//! since a receipt saves one field of one record. Each upload is journaled beside the plan's journal
 //! (`PLAN.journal.uploads.json`), so a resumed apply reuses an upload younger than an
 //! upload URL's 15 minutes instead of sending the file again; what CloudKit answered is
 //! also kept in `.ckplan/assets.json`, so the next plan knows those bytes are in CloudKit.
@@ -100,12 +101,14 @@ pub enum UploadError {
     },
 }
 
-/// One journaled upload.
+/// One journaled upload, under its slot's key ([`Wanted::slot`]).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Journaled {
     #[serde(flatten)]
     asset: UploadedAsset,
+    /// The SHA-256 of the bytes uploaded: reused only for the same bytes.
+    sha256: String,
     /// Milliseconds since 1970 when it was uploaded.
     at: i64,
 }
@@ -123,6 +126,21 @@ impl Wanted {
     /// Whether `bytes` are the ones the plan recorded (size and SHA-256).
     fn holds(&self, bytes: &[u8]) -> bool {
         bytes.len() as u64 == self.asset.size && sha256_hex(bytes) == self.asset.sha256
+    }
+
+    /// The slot the upload is for, as the journal's key: `[type, record, field, element]`.
+    /// CloudKit asks for an upload per record type, field and record name, and a receipt
+    /// saves one field of one record: every slot gets its own upload, even of the same
+    /// bytes (`assets/rereference` is not used).
+    fn slot(&self, plan: &Plan) -> String {
+        let change = &plan.changes[self.change];
+        let slot = (
+            change.record_type.as_str(),
+            change.record_name.as_str(),
+            &self.field,
+            self.element,
+        );
+        serde_json::to_string(&slot).unwrap_or_default()
     }
 
     fn names(&self, plan: &Plan) -> (String, String, String) {
@@ -200,16 +218,18 @@ pub async fn prepare(
         .unwrap_or_default();
     journaled.retain(|_, entry| now_millis - entry.at < REUSE_MILLIS);
     let mut report = Uploaded::default();
-    // One upload per distinct content not journaled.
-    let mut to_send: BTreeMap<&str, &Wanted> = BTreeMap::new();
+    // One upload per slot, unless an earlier run's upload for it, of these bytes, is
+    // journaled (and so was never saved: a saved record is not pending).
+    let mut to_send: Vec<&Wanted> = Vec::new();
     for item in &wanted {
-        if journaled.contains_key(&item.asset.sha256) {
-            report.reused += 1;
-        } else {
-            to_send.entry(item.asset.sha256.as_str()).or_insert(item);
+        let reusable = journaled
+            .get(&item.slot(plan))
+            .is_some_and(|entry| entry.sha256 == item.asset.sha256);
+        match reusable {
+            true => report.reused += 1,
+            false => to_send.push(item),
         }
     }
-    let to_send: Vec<&Wanted> = to_send.into_values().collect();
     if !to_send.is_empty() {
         let tokens: Vec<AssetToken> = to_send
             .iter()
@@ -278,9 +298,10 @@ pub async fn prepare(
                     ledger.learn(&files.ledger_key, &sent, &asset.file_checksum);
                     let entry = Journaled {
                         asset,
+                        sha256: sent.sha256.clone(),
                         at: now_millis,
                     };
-                    journaled.insert(item.asset.sha256.clone(), entry);
+                    journaled.insert(item.slot(plan), entry);
                 }
                 Err(error) => first_error = first_error.or(Some(error)),
             }
@@ -303,7 +324,9 @@ pub async fn prepare(
     }
     let mut uploaded = plan.clone();
     for item in &wanted {
-        let entry = &journaled[&item.asset.sha256];
+        let Some(entry) = journaled.get(&item.slot(plan)) else {
+            continue;
+        };
         let value = serde_json::json!({
             "fileChecksum": entry.asset.file_checksum,
             "size": entry.asset.size,

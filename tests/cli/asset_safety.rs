@@ -334,3 +334,43 @@ fn an_asset_field_outside_the_config_is_never_planned_for_removal() {
     let show = env.run(&["show", "declared.plan"]);
     assert!(show.stdout.contains("- appAsset"), "{}", show.stdout);
 }
+
+/// Issue 21 (review 6): one upload per slot (record, field, list element), even of the same
+/// bytes, since a receipt saves one field of one record (the emulator refuses a reused
+/// one); a re-plan after the apply uploads nothing.
+#[test]
+fn the_same_file_in_several_slots_is_uploaded_once_per_slot() {
+    let env = Env::new();
+    let config = env.read("ckplan.yaml").replace(
+        "capacity: INT64}",
+        "capacity: INT64, photo: ASSET, gallery: ASSET_LIST}",
+    );
+    env.write("ckplan.yaml", &config);
+    env.write("data/shared.png", "the same photo");
+    env.write("data/g1.png", "first");
+    env.write("data/g2.png", "second");
+    let records: Vec<_> = (1..=2)
+        .map(|id| {
+            json!({"id": id, "name": format!("Stadium {id}"), "city": "Springfield",
+                   "location": {"latitude": 1.0, "longitude": 2.0}, "capacity": 100,
+                   "photo": "shared.png", "gallery": ["g1.png", "g2.png", "g1.png"]})
+        })
+        .collect();
+    env.set_stadiums(&json!(records));
+    env.set_teams(&json!([]));
+    let apply = env.run(&["apply", "--auto-approve"]);
+    assert_eq!(apply.code, 0, "{}", apply.stderr);
+    assert!(
+        apply
+            .stderr
+            .contains("Assets: 8 files uploaded (60 bytes)."),
+        "{}",
+        apply.stderr
+    );
+    assert_eq!(env.stats().assets.uploads, 8);
+    let stored = env.stored_fields();
+    assert_eq!(stored["stadium-2"]["gallery"]["value"][2]["size"], 5);
+    let plan = env.run(&["plan", "--detailed-exitcode", "-o", "out.plan"]);
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    assert_eq!(env.stats().assets.uploads, 8, "the re-plan uploaded");
+}

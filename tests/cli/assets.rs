@@ -249,7 +249,7 @@ fn an_asset_the_config_does_not_manage_is_left_alone() {
         "capacity: INT64}\n    ignore_fields: [banner]\n",
     );
     env.write("ckplan.yaml", &config);
-    let banner = env.upload_asset(b"the app's own banner");
+    let banner = env.upload_asset_for("Stadium", "banner", b"the app's own banner");
     env.edit("Stadium", "stadium-1", &[("banner", Some(banner))]);
     assert!(plan_has_no_changes(&env), "the app's asset is a change");
     let mut stadiums = crate::common::stadiums();
