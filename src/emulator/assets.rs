@@ -445,6 +445,24 @@ pub fn accept_fields(
     Ok(taken)
 }
 
+/// The receipts of [`accept_fields`] to give back: those of every write that did not save
+/// (all of them when the request failed, `outcomes` `None`). A receipt is used up only by
+/// a write that saved.
+pub fn unsaved(
+    taken: Vec<Vec<Nonce>>,
+    outcomes: Option<&[super::domain::WriteOutcome]>,
+) -> Vec<Nonce> {
+    let Some(outcomes) = outcomes else {
+        return taken.concat();
+    };
+    taken
+        .into_iter()
+        .zip(outcomes)
+        .filter(|(_, outcome)| !matches!(outcome, super::domain::WriteOutcome::Saved { .. }))
+        .flat_map(|(nonces, _)| nonces)
+        .collect()
+}
+
 /// Adds a `downloadURL` (`{base}/_assets/download/{id}/${f}`) to every asset in `records`.
 pub fn add_download_urls(records: &mut [RecordResult], base: &str) {
     for record in records {

@@ -545,16 +545,8 @@ fn modify(
     let taken = super::assets::accept_fields(&mut shared.lock().assets, scope, &mut batch)?;
     let now = shared.clock.now_millis();
     let applied = apply_modify(shared, scope, &batch, now);
-    // A receipt is used up only by a write that saved.
-    let unsaved: Vec<_> = match &applied {
-        Ok((outcomes, ..)) => taken
-            .iter()
-            .zip(outcomes)
-            .filter(|(_, outcome)| !matches!(outcome, WriteOutcome::Saved { .. }))
-            .flat_map(|(nonces, _)| nonces.iter().copied())
-            .collect(),
-        Err(_) => taken.concat(),
-    };
+    let outcomes = applied.as_ref().map(|(outcomes, ..)| &outcomes[..]);
+    let unsaved = super::assets::unsaved(taken, outcomes.ok());
     shared.lock().assets.release(&unsaved);
     let (outcomes, pending, user_record_name) = applied?;
     if let Some(pending) = pending {
