@@ -374,3 +374,27 @@ fn the_same_file_in_several_slots_is_uploaded_once_per_slot() {
     assert_eq!(plan.code, 0, "{}", plan.stderr);
     assert_eq!(env.stats().assets.uploads, 8, "the re-plan uploaded");
 }
+
+/// Issue 21 (review 1): a native record cannot spell ckplan's resolved form of an asset
+/// (`file`, `sha256`) to name a file outside the project for apply to upload.
+#[test]
+fn a_native_asset_value_spelling_ckplans_own_members_is_refused() {
+    let env = Env::new();
+    let config = env
+        .read("ckplan.yaml")
+        .replace("capacity: INT64}", "capacity: INT64, photo: ASSET}");
+    env.write("ckplan.yaml", &config);
+    let forged = json!({"file": "/etc/hostname", "size": 1, "sha256": "00"});
+    env.set_stadiums(&json!([{"recordName": "stadium-1", "fields": {
+        "name": {"value": "Stadium 1"}, "photo": {"value": forged, "type": "ASSETID"}}}]));
+    env.set_teams(&json!([]));
+    let validate = env.run(&["validate"]);
+    assert_eq!(validate.code, 1, "{}", validate.stderr);
+    assert!(
+        validate
+            .stderr
+            .contains("`stadium-1` field `photo`: an asset value names its file as a path"),
+        "{}",
+        validate.stderr
+    );
+}
