@@ -262,7 +262,13 @@ impl Emu {
     /// An asset uploaded as CloudKit clients do (issue 21): `assets/upload`, then the bytes
     /// POSTed unsigned to the URL it answers; returns the `singleFile` dictionary.
     async fn upload(&self, bytes: &[u8]) -> Json {
-        let tokens = json!({"tokens": [{"recordType": "Thing", "fieldName": "asset"}]});
+        self.upload_for("Thing", "asset", bytes).await
+    }
+
+    /// As [`Emu::upload`], for field `field` of `record_type` (the emulator saves the
+    /// receipt only there).
+    async fn upload_for(&self, record_type: &str, field: &str, bytes: &[u8]) -> Json {
+        let tokens = json!({"tokens": [{"recordType": record_type, "fieldName": field}]});
         let reply = ok(&self.post("assets/upload", &tokens).await);
         let url = reply["tokens"][0]["url"].as_str().unwrap();
         let target = format!("/{}", url.splitn(4, '/').nth(3).unwrap());
@@ -949,7 +955,7 @@ async fn request_shapes_with_nulls_owner_names_and_untyped_values() {
             "nums": {"value": [1, 2, 3]},
             "spots": {"value": [{"latitude": 1.0, "longitude": 2.0}]},
             "when": {"value": 1_700_000_000_000_i64, "type": "TIMESTAMP"},
-            "file": {"value": emu.upload(b"foo").await}}}}]});
+            "file": {"value": emu.upload_for("Mixed", "file", b"foo").await}}}}]});
     let created = ok(&emu.post("records/modify", &create).await);
     let record = &created["records"][0];
     assert_record(record);
@@ -1032,4 +1038,76 @@ async fn assets_save_only_with_a_receipt_and_download_as_uploaded() {
     assert_eq!(download.body, b"the bytes");
     let stats = emu.running.stats().assets;
     assert_eq!((stats.uploads, stats.bytes, stats.downloads), (2, 18, 1));
+}
+
+/// Issue 21 (hostile review 6), the emulator stricter than anything known of CloudKit
+/// (`docs/protocol.md`, *Assets*): a receipt saves one field of one record, of its token's
+/// recordType and fieldName, in the container, environment and database the token was
+/// asked in, with the uploaded size; anything else is refused with 400 BAD_REQUEST.
+#[tokio::test]
+async fn a_receipt_saves_one_field_of_one_record_in_its_own_scope() {
+    let emu = Emu::start().await;
+    let create = |name: &str, field: &str, value: &Json| {
+        json!({"operations": [{"operationType": "create", "record": {
+            "recordName": name, "recordType": "Thing",
+            "fields": {field: {"value": value, "type": "ASSETID"}}}}]})
+    };
+    let refused = |reply: &Raw, reason: &str| {
+        assert_request_error(reply, 400, "BAD_REQUEST");
+        let text = String::from_utf8_lossy(&reply.body);
+        assert!(text.contains(reason), "{text}");
+    };
+    let asset = emu.upload(b"one slot").await;
+    // Another field of the same type, another record type, a wrong size.
+    let reply = emu
+        .post("records/modify", &create("a1", "other", &asset))
+        .await;
+    refused(
+        &reply,
+        "asset receipt was not issued for field 'other' of Thing record",
+    );
+    let mut other_type = create("a1", "asset", &asset);
+    other_type["operations"][0]["record"]["recordType"] = json!("Other");
+    refused(
+        &emu.post("records/modify", &other_type).await,
+        "was not issued for",
+    );
+    let mut resized = asset.clone();
+    resized["size"] = json!(99);
+    let reply = emu
+        .post("records/modify", &create("a1", "asset", &resized))
+        .await;
+    refused(&reply, "asset size 99 does not match the uploaded 8 bytes");
+    // Another environment of the same container.
+    let target = format!("/database/1/{CONTAINER}/production/public/records/modify");
+    let body = create("a1", "asset", &asset).to_string();
+    let extra = [("Content-Type", "text/plain")];
+    let signed = emu.signed(
+        "POST",
+        &target,
+        &target,
+        body.as_bytes(),
+        Hash::OfBody,
+        &extra,
+    );
+    refused(&emu.send(signed).await, "was not issued for");
+    // Its own slot saves; a second record, or the same record again, does not.
+    ok(&emu
+        .post("records/modify", &create("a1", "asset", &asset))
+        .await);
+    let reply = emu
+        .post("records/modify", &create("a2", "asset", &asset))
+        .await;
+    refused(&reply, "already saved in a record field");
+    // Two elements of one list need two uploads.
+    let list = json!([emu.upload(b"element").await, emu.upload(b"element").await]);
+    ok(&emu
+        .post("records/modify", &create("a3", "asset", &list))
+        .await);
+    let shared = emu.upload(b"element").await;
+    let twice = json!([shared.clone(), shared]);
+    let reply = emu
+        .post("records/modify", &create("a4", "asset", &twice))
+        .await;
+    refused(&reply, "already saved in a record field");
 }

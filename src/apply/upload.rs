@@ -2,7 +2,8 @@
 //! pending changes send is checked against the SHA-256 the plan recorded before anything
 //! is sent (a file edited since the plan is refused: apply writes what was reviewed), then
 //! uploaded, and the change's value becomes the `{fileChecksum, size, receipt}` that
-//! records/modify saves. Each upload is journaled beside the plan's journal
+//! records/modify saves. Every slot (record, field, list element) gets its own upload,
+//! since a receipt saves one field of one record. Each upload is journaled beside the plan's journal
 //! (`PLAN.journal.uploads.json`), so a resumed apply reuses an upload younger than an
 //! upload URL's 15 minutes instead of sending the file again; what CloudKit answered is
 //! also kept in `.ckplan/assets.json`, so the next plan knows those bytes are in CloudKit.
@@ -11,6 +12,7 @@ use super::resolve::wanted_fields;
 use crate::cloudkit::client::{AssetToken, UploadedAsset};
 use crate::cloudkit::{Client, CloudKitError};
 use crate::local::asset::{assets_of, sha256_hex, Ledger, LocalAsset};
+use crate::local::asset_file::{AssetFileError, Project};
 use crate::plan::{Change, Plan};
 use crate::record::{FieldValue, Value};
 use futures::StreamExt;
@@ -25,8 +27,8 @@ const REUSE_MILLIS: i64 = 15 * 60 * 1000;
 /// Where asset files are and what ckplan keeps of their uploads.
 #[derive(Clone, Debug)]
 pub struct AssetFiles {
-    /// The config's directory: plan paths are relative to it.
-    pub directory: PathBuf,
+    /// The config's directory (plan paths are relative to it), less ckplan's own files.
+    pub project: Project,
     /// The ledger's key of the target (`local::asset::ledger_key`).
     pub ledger_key: String,
 }
@@ -69,13 +71,21 @@ pub enum UploadError {
         record_name: String,
         field: String,
     },
-    #[error("failed to read asset `{file}` of record `{record_name}` (field `{field}`); nothing was sent")]
+    #[error(
+        "cannot take asset `{file}` of record `{record_name}` (field `{field}`); nothing was sent"
+    )]
     Read {
         file: String,
         record_name: String,
         field: String,
         #[source]
-        source: std::io::Error,
+        source: Box<AssetFileError>,
+    },
+    #[error("asset `{file}` of record `{record_name}` (field `{field}`) changed while apply was uploading it; the changed bytes were not uploaded and no record was written (make a new plan)")]
+    ChangedDuringUpload {
+        file: String,
+        record_name: String,
+        field: String,
     },
     #[error("failed to upload asset `{file}`; no record was written")]
     Upload {
@@ -91,12 +101,14 @@ pub enum UploadError {
     },
 }
 
-/// One journaled upload.
+/// One journaled upload, under its slot's key ([`Wanted::slot`]).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Journaled {
     #[serde(flatten)]
     asset: UploadedAsset,
+    /// The SHA-256 of the bytes uploaded: reused only for the same bytes.
+    sha256: String,
     /// Milliseconds since 1970 when it was uploaded.
     at: i64,
 }
@@ -108,6 +120,33 @@ struct Wanted {
     /// The element of an `ASSET_LIST` field; `None` for an `ASSET` field.
     element: Option<usize>,
     asset: LocalAsset,
+}
+
+impl Wanted {
+    /// Whether `bytes` are the ones the plan recorded (size and SHA-256).
+    fn holds(&self, bytes: &[u8]) -> bool {
+        bytes.len() as u64 == self.asset.size && sha256_hex(bytes) == self.asset.sha256
+    }
+
+    /// The slot the upload is for, as the journal's key: `[type, record, field, element]`.
+    /// CloudKit asks for an upload per record type, field and record name, and a receipt
+    /// saves one field of one record: every slot gets its own upload, even of the same
+    /// bytes (`assets/rereference` is not used).
+    fn slot(&self, plan: &Plan) -> String {
+        let change = &plan.changes[self.change];
+        let slot = (
+            change.record_type.as_str(),
+            change.record_name.as_str(),
+            &self.field,
+            self.element,
+        );
+        serde_json::to_string(&slot).unwrap_or_default()
+    }
+
+    fn names(&self, plan: &Plan) -> (String, String, String) {
+        let record_name = plan.changes[self.change].record_name.as_str().to_owned();
+        (self.asset.file.clone(), record_name, self.field.clone())
+    }
 }
 
 /// The local assets that the changes `pending` says are not done send.
@@ -134,27 +173,19 @@ fn wanted(plan: &Plan, pending: &dyn Fn(&Change) -> bool) -> Vec<Wanted> {
 }
 
 /// Checks every asset file the pending changes send against the plan's SHA-256 and size.
-fn check(plan: &Plan, wanted: &[Wanted], directory: &Path) -> Result<(), UploadError> {
+fn check(plan: &Plan, wanted: &[Wanted], project: &Project) -> Result<(), UploadError> {
     for item in wanted {
-        let change = &plan.changes[item.change];
-        let names = || {
-            (
-                item.asset.file.clone(),
-                change.record_name.as_str().to_owned(),
-                item.field.clone(),
-            )
-        };
-        let bytes = std::fs::read(item.asset.path(directory)).map_err(|source| {
-            let (file, record_name, field) = names();
+        let bytes = item.asset.read(project).map_err(|source| {
+            let (file, record_name, field) = item.names(plan);
             UploadError::Read {
                 file,
                 record_name,
                 field,
-                source,
+                source: Box::new(source),
             }
         })?;
-        if bytes.len() as u64 != item.asset.size || sha256_hex(&bytes) != item.asset.sha256 {
-            let (file, record_name, field) = names();
+        if !item.holds(&bytes) {
+            let (file, record_name, field) = item.names(plan);
             return Err(UploadError::Changed {
                 file,
                 record_name,
@@ -180,23 +211,25 @@ pub async fn prepare(
     if wanted.is_empty() {
         return Ok((None, Uploaded::default()));
     }
-    check(plan, &wanted, &files.directory)?;
+    check(plan, &wanted, &files.project)?;
     let mut journaled: BTreeMap<String, Journaled> = std::fs::read(journal)
         .ok()
         .and_then(|bytes| serde_json::from_slice(&bytes).ok())
         .unwrap_or_default();
     journaled.retain(|_, entry| now_millis - entry.at < REUSE_MILLIS);
     let mut report = Uploaded::default();
-    // One upload per distinct content not journaled.
-    let mut to_send: BTreeMap<&str, &Wanted> = BTreeMap::new();
+    // One upload per slot, unless an earlier run's upload for it, of these bytes, is
+    // journaled (and so was never saved: a saved record is not pending).
+    let mut to_send: Vec<&Wanted> = Vec::new();
     for item in &wanted {
-        if journaled.contains_key(&item.asset.sha256) {
-            report.reused += 1;
-        } else {
-            to_send.entry(item.asset.sha256.as_str()).or_insert(item);
+        let reusable = journaled
+            .get(&item.slot(plan))
+            .is_some_and(|entry| entry.sha256 == item.asset.sha256);
+        match reusable {
+            true => report.reused += 1,
+            false => to_send.push(item),
         }
     }
-    let to_send: Vec<&Wanted> = to_send.into_values().collect();
     if !to_send.is_empty() {
         let tokens: Vec<AssetToken> = to_send
             .iter()
@@ -217,40 +250,58 @@ pub async fn prepare(
             .asset_upload_urls(&tokens)
             .await
             .map_err(failed(to_send[0]))?;
-        let directory = &files.directory;
+        let project = &files.project;
         let results = futures::stream::iter(to_send.iter().zip(urls))
             .map(|(item, url)| async move {
-                let bytes = std::fs::read(item.asset.path(directory)).map_err(|source| {
-                    let (file, field) = (item.asset.file.clone(), item.field.clone());
-                    let record_name = plan.changes[item.change].record_name.as_str().to_owned();
+                // Read once, checked, and exactly these bytes uploaded: a file changed
+                // after `check` is refused here, never uploaded under the plan's digest.
+                let bytes = item.asset.read(project).map_err(|source| {
+                    let (file, record_name, field) = item.names(plan);
                     UploadError::Read {
                         file,
                         record_name,
                         field,
-                        source,
+                        source: Box::new(source),
                     }
                 })?;
-                client
+                if !item.holds(&bytes) {
+                    let (file, record_name, field) = item.names(plan);
+                    return Err(UploadError::ChangedDuringUpload {
+                        file,
+                        record_name,
+                        field,
+                    });
+                }
+                let uploaded = client
                     .upload_asset_bytes(&url, &bytes)
                     .await
-                    .map_err(failed(item))
+                    .map_err(failed(item))?;
+                Ok((sha256_hex(&bytes), bytes.len() as u64, uploaded))
             })
             .buffered(client.parallelism())
             .collect::<Vec<_>>()
             .await;
-        let mut ledger = Ledger::load(&Ledger::path(&files.directory));
+        // A malformed ledger (the plan warned of it) is replaced by what was learned here.
+        let mut ledger = Ledger::load(&Ledger::path(&files.project.directory)).0;
         let mut first_error = None;
         for (item, result) in to_send.iter().zip(results) {
             match result {
-                Ok(asset) => {
+                Ok((sha256, size, asset)) => {
                     report.files += 1;
-                    report.bytes += item.asset.size;
-                    ledger.learn(&files.ledger_key, &item.asset, &asset.file_checksum);
+                    report.bytes += size;
+                    // What the uploaded bytes are (checked equal to the plan's above).
+                    let sent = LocalAsset {
+                        sha256,
+                        size,
+                        ..item.asset.clone()
+                    };
+                    ledger.learn(&files.ledger_key, &sent, &asset.file_checksum);
                     let entry = Journaled {
                         asset,
+                        sha256: sent.sha256.clone(),
                         at: now_millis,
                     };
-                    journaled.insert(item.asset.sha256.clone(), entry);
+                    journaled.insert(item.slot(plan), entry);
                 }
                 Err(error) => first_error = first_error.or(Some(error)),
             }
@@ -263,7 +314,7 @@ pub async fn prepare(
                 source,
             })?;
         // Only a cache (see `sync::assets`): a failed write costs a probe in the next plan.
-        let ledger_path = Ledger::path(&files.directory);
+        let ledger_path = Ledger::path(&files.project.directory);
         if let Err(error) = ledger.save(&ledger_path) {
             tracing::warn!("cannot write `{}`: {error}", ledger_path.display());
         }
@@ -273,7 +324,9 @@ pub async fn prepare(
     }
     let mut uploaded = plan.clone();
     for item in &wanted {
-        let entry = &journaled[&item.asset.sha256];
+        let Some(entry) = journaled.get(&item.slot(plan)) else {
+            continue;
+        };
         let value = serde_json::json!({
             "fileChecksum": entry.asset.file_checksum,
             "size": entry.asset.size,

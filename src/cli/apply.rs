@@ -97,6 +97,7 @@ async fn smart_sync(config: &Config, args: &Args, globals: &Globals) -> CommandR
         args.delete_orphans,
         false,
         args.parallelism,
+        false,
     )
     .await?;
     printer.status(render::summary::plan_summary(&plan).trim_end());

@@ -35,6 +35,10 @@ pub struct Args {
     /// Requests to CloudKit in flight at once
     #[arg(long, default_value_t = crate::cloudkit::client::DEFAULT_PARALLELISM, value_parser = super::connect::parse_parallelism)]
     pub parallelism: usize,
+    /// Trust nothing `.ckplan/assets.json` says: probe (upload without saving) every asset
+    /// file of the size CloudKit holds, and keep what the probes answer
+    #[arg(long)]
+    pub refresh_assets: bool,
     #[command(flatten)]
     pub guards: GuardArgs,
 }
@@ -75,6 +79,7 @@ pub async fn run(args: Args, globals: &Globals) -> CommandResult {
         args.delete_orphans,
         args.delete_referenced_orphans,
         args.parallelism,
+        args.refresh_assets,
     )
     .await?;
     printer.status(render::summary::plan_summary(&plan).trim_end());

@@ -84,6 +84,7 @@ pub async fn make_plan(
     delete_orphans: bool,
     delete_referenced: bool,
     parallelism: usize,
+    refresh_assets: bool,
 ) -> Result<Plan, super::CommandError> {
     let management_token = super::schema_steps::token(config)?;
     let has_token = management_token.is_some();
@@ -91,6 +92,7 @@ pub async fn make_plan(
         types,
         delete_orphans,
         delete_referenced,
+        refresh_assets,
         client: connect::client_options(globals, parallelism),
         management_token,
         created_at: globals.context.clock.timestamp(),

@@ -248,6 +248,27 @@ impl Config {
         self.path.parent().unwrap_or(Path::new(""))
     }
 
+    /// Every key and token file the configuration names (in force or not), which no asset
+    /// may name (`local::asset_file`).
+    pub fn private_files(&self) -> Vec<PathBuf> {
+        let keys = &self.auth.keys;
+        let key_files = [
+            Some(&keys.default),
+            keys.development.as_ref(),
+            keys.production.as_ref(),
+        ]
+        .into_iter()
+        .flatten()
+        .filter_map(|key| key.private_key_file.clone());
+        self.auth
+            .private_key_file
+            .iter()
+            .chain(&self.auth.management_token_file)
+            .cloned()
+            .chain(key_files)
+            .collect()
+    }
+
     /// How a plan records where its reads went: the base URL, or `embedded:DIR` with the
     /// embedded store's directory relative to the config's, normalised (`.` and `..`
     /// resolved lexically, so `embedded` and `embedded:./.ckplan/emulator/` agree and

@@ -434,7 +434,9 @@ fn read(
                 assets, entropy, ..
             } = &mut *state;
             let now = shared.clock.now_millis();
-            let reply = assets.request_urls(body, &shared.base_url, now, || entropy.uuid())?;
+            let scope = super::assets::Slot::scope_key(scope);
+            let base = &shared.base_url;
+            let reply = assets.request_urls(body, &scope, base, now, || entropy.uuid())?;
             Ok(protocol::json_reply(&reply))
         }
         other => Err(internal(&format!("`{other}` is not served"))),
@@ -540,9 +542,13 @@ fn modify(
     request: &ModifyRequest,
 ) -> Result<ModifyOutcome, RequestError> {
     let mut batch = translate::write_batch(request)?;
-    super::assets::accept_fields(&shared.lock().assets, &mut batch)?;
+    let taken = super::assets::accept_fields(&mut shared.lock().assets, scope, &mut batch)?;
     let now = shared.clock.now_millis();
-    let (outcomes, pending, user_record_name) = apply_modify(shared, scope, &batch, now)?;
+    let applied = apply_modify(shared, scope, &batch, now);
+    let outcomes = applied.as_ref().map(|(outcomes, ..)| &outcomes[..]);
+    let unsaved = super::assets::unsaved(taken, outcomes.ok());
+    shared.lock().assets.release(&unsaved);
+    let (outcomes, pending, user_record_name) = applied?;
     if let Some(pending) = pending {
         pending.wait().map_err(|e| internal(&e))?;
     }

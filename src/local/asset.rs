@@ -1,24 +1,31 @@
 //! ASSET fields naming local files. A data file names a file relative to itself (`logo:
-//! logos/team-7.png`); loading reads it once and keeps its path (relative to the config's
-//! directory, with `/` separators), size and SHA-256 as the field's value, never the bytes:
-//! `{"file": "data/logos/team-7.png", "size": 18234, "sha256": "…"}`. A file that is
-//! missing, unreadable, a directory or over CloudKit's asset size limit is an error naming
-//! the record and the field.
+//! logos/team-7.png`); loading reads it once (`asset_file::read`: relative, inside the
+//! project directory, a regular file, within CloudKit's size limit) and keeps its path
+//! relative to the config's directory (`/` separators, symlinks resolved), the path as
+//! written, size and SHA-256 as the field's value, never the bytes: `{"file":
+//! "data/logos/team-7.png", "path": "logos/team-7.png", "size": 18234, "sha256": "…"}`. A
+//! file it cannot take is an error naming the data file, the record and the field.
 
+use super::asset_file::{AssetFileError, Project};
+pub use super::ledger::{ledger_key, Learned, Ledger, LedgerIgnored};
 use super::{LocalData, Problem};
-use crate::record::{FieldValue, ScalarType, Value, MAX_ASSET_BYTES};
+use crate::record::{FieldValue, ScalarType, Value};
 use serde_json::{json, Value as Json};
 use sha2::{Digest, Sha256};
-use std::path::{Component, Path, PathBuf};
+use std::path::Path;
 
-/// The member of a local asset value holding its path as written, before it is resolved.
+/// The member of a local asset value holding its path as written (relative to the data
+/// file): before it is resolved, the only member; after, kept beside `file` for `show`.
 pub const WRITTEN: &str = "path";
 
 /// A local asset as planned: where its file is and what it held.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LocalAsset {
-    /// Relative to the config's directory, `/` separators.
+    /// Relative to the config's directory, `/` separators, symlinks resolved.
     pub file: String,
+    /// The path as the data file wrote it, relative to the data file (`path`), which
+    /// `show` prints; `None` in plans made before it was kept.
+    pub written: Option<String>,
     pub size: u64,
     /// Lowercase hex.
     pub sha256: String,
@@ -29,18 +36,25 @@ impl LocalAsset {
     pub fn of(json: &Json) -> Option<Self> {
         Some(Self {
             file: json.get("file")?.as_str()?.to_owned(),
+            written: json.get(WRITTEN).and_then(Json::as_str).map(str::to_owned),
             size: json.get("size")?.as_u64()?,
             sha256: json.get("sha256")?.as_str()?.to_owned(),
         })
     }
 
     pub fn to_json(&self) -> Json {
-        json!({"file": self.file, "size": self.size, "sha256": self.sha256})
+        let mut json = json!({"file": self.file, "size": self.size, "sha256": self.sha256});
+        if let Some(written) = &self.written {
+            json[WRITTEN] = Json::String(written.clone());
+        }
+        json
     }
 
-    /// Its file, from the directory the config is in.
-    pub fn path(&self, directory: &Path) -> PathBuf {
-        directory.join(&self.file)
+    /// Its bytes, read safely (`asset_file::read`) from the project directory `directory`,
+    /// the config's: a plan's path is untrusted too, so apply checks it again.
+    pub fn read(&self, project: &Project) -> Result<Vec<u8>, AssetFileError> {
+        let directory = &project.directory;
+        super::asset_file::read(project, directory, &self.file).map(|taken| taken.bytes)
     }
 }
 
@@ -85,21 +99,27 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
         .collect()
 }
 
-/// Resolves every written asset path of `data` (read from files under `directory`, the
-/// config's), adding a problem for each file it cannot take; such a record is dropped
-/// from the desired records, as any record with an error is.
-pub fn resolve_all(directory: &Path, data: &mut LocalData) {
+/// Resolves every written asset path of `data` (files inside `project`), adding a problem
+/// for each file it cannot take; such a record is dropped from the desired records, as any
+/// record with an error is.
+pub fn resolve_all(project: &Project, data: &mut LocalData) {
     for (record_type, loaded) in &mut data.types {
         let mut keep = Vec::with_capacity(loaded.records.len());
         for (record, origin) in loaded.records.iter_mut().zip(&loaded.origins) {
             let mut ok = true;
             for (field, value) in record.fields.iter_mut() {
                 for (index, json) in assets_of_mut(value) {
-                    let Some(written) = json.get(WRITTEN).and_then(Json::as_str) else {
-                        continue;
-                    };
                     let data_directory = origin.file.parent().unwrap_or(Path::new(""));
-                    match resolve(directory, data_directory, written) {
+                    let resolved = match json.get(WRITTEN).and_then(Json::as_str) {
+                        Some(written) => resolve(project, data_directory, written),
+                        // Only `resolve` makes a local asset: a data file that spells one
+                        // (`file`, `sha256`) would name any file for apply to upload.
+                        None if json.get("file").is_some() || json.get("sha256").is_some() => {
+                            Err("an asset value names its file as a path relative to the data file (a string); `file` and `sha256` are ckplan's own members".to_owned())
+                        }
+                        None => continue,
+                    };
+                    match resolved {
                         Ok(asset) => *json = asset.to_json(),
                         Err(message) => {
                             ok = false;
@@ -132,152 +152,32 @@ pub fn resolve_all(directory: &Path, data: &mut LocalData) {
     }
 }
 
-/// The file `written` names, relative to `data_directory`, as a [`LocalAsset`].
-fn resolve(directory: &Path, data_directory: &Path, written: &str) -> Result<LocalAsset, String> {
-    let path = data_directory.join(written);
-    let shown = crate::render::escape(written);
-    if path.is_dir() {
-        return Err(format!("asset `{shown}` is a directory, not a file"));
-    }
-    let size = std::fs::metadata(&path)
-        .map_err(|error| format!("failed to read asset `{shown}`: {error}"))?
-        .len();
-    if size > MAX_ASSET_BYTES as u64 {
-        return Err(format!(
-            "asset `{shown}` is {size} bytes, over CloudKit's 15 MB asset size limit ({MAX_ASSET_BYTES} bytes)"
-        ));
-    }
-    let bytes =
-        std::fs::read(&path).map_err(|error| format!("failed to read asset `{shown}`: {error}"))?;
+/// The file `written` names, relative to `data_directory`, as a [`LocalAsset`]: read
+/// through [`super::asset_file::read`], so it must be a regular file inside `project`.
+fn resolve(project: &Project, data_directory: &Path, written: &str) -> Result<LocalAsset, String> {
+    let taken = super::asset_file::read(project, data_directory, written)
+        .map_err(|error| error.to_string())?;
     Ok(LocalAsset {
-        file: relative(directory, &path),
-        size: bytes.len() as u64,
-        sha256: sha256_hex(&bytes),
+        file: taken.file,
+        written: Some(written.to_owned()),
+        size: taken.bytes.len() as u64,
+        sha256: sha256_hex(&taken.bytes),
     })
-}
-
-/// `path` relative to `directory`, `/` separators, `.` and `..` folded where they can be.
-fn relative(directory: &Path, path: &Path) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let shown = path.strip_prefix(directory).unwrap_or(path);
-    for component in shown.components() {
-        match component {
-            Component::CurDir => {}
-            Component::ParentDir if parts.last().is_some_and(|p| p != "..") => {
-                parts.pop();
-            }
-            other => parts.push(other.as_os_str().to_string_lossy().into_owned()),
-        }
-    }
-    parts.join("/")
-}
-
-/// What ckplan learned of its uploads, kept with the project in `.ckplan/assets.json`:
-/// per target (endpoint and container/environment/database/zone), SHA-256 → the `size`
-/// and `fileChecksum` CloudKit answered for those bytes. Only a cache: a lost or corrupt
-/// file is read as empty, and a plan then probes (uploads without saving) to stay exact.
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Ledger {
-    pub targets: std::collections::BTreeMap<String, std::collections::BTreeMap<String, Learned>>,
-}
-
-/// What CloudKit answered for one file's bytes.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Learned {
-    pub size: u64,
-    pub file_checksum: String,
-}
-
-/// The ledger's key of a target: the endpoint, then container/environment/database/zone.
-pub fn ledger_key(endpoint: &str, target: &crate::record::Target) -> String {
-    format!("{endpoint} {target}")
-}
-
-impl Ledger {
-    /// `.ckplan/assets.json` in the config's directory.
-    pub fn path(directory: &Path) -> PathBuf {
-        directory.join(".ckplan").join("assets.json")
-    }
-
-    /// The ledger at `path`; empty when it is missing or unreadable (see above).
-    pub fn load(path: &Path) -> Self {
-        std::fs::read(path)
-            .ok()
-            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-            .unwrap_or_default()
-    }
-
-    pub fn save(&self, path: &Path) -> std::io::Result<()> {
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)?;
-        }
-        let mut text = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
-        text.push(b'\n');
-        crate::durable::write_atomically(path, &text)
-    }
-
-    /// The checksum learned for `asset`'s bytes at `target`, when its size agrees.
-    pub fn checksum(&self, target: &str, asset: &LocalAsset) -> Option<&str> {
-        let learned = self.targets.get(target)?.get(&asset.sha256)?;
-        (learned.size == asset.size).then_some(learned.file_checksum.as_str())
-    }
-
-    /// Notes what an upload of `asset`'s bytes answered; whether that is new.
-    pub fn learn(&mut self, target: &str, asset: &LocalAsset, file_checksum: &str) -> bool {
-        let learned = Learned {
-            size: asset.size,
-            file_checksum: file_checksum.to_owned(),
-        };
-        let known = self.targets.entry(target.to_owned()).or_default();
-        known.insert(asset.sha256.clone(), learned.clone()) != Some(learned)
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_ledger_knows_bytes_by_digest_and_size_per_target() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = Ledger::path(dir.path());
-        assert_eq!(Ledger::load(&path), Ledger::default());
-        let asset = LocalAsset {
-            file: "a.png".into(),
-            size: 3,
-            sha256: "ab".into(),
-        };
-        let mut ledger = Ledger::default();
-        assert!(ledger.learn("t", &asset, "AQ=="));
-        assert!(!ledger.learn("t", &asset, "AQ=="));
-        ledger.save(&path).unwrap();
-        let ledger = Ledger::load(&path);
-        assert_eq!(ledger.checksum("t", &asset), Some("AQ=="));
-        assert_eq!(ledger.checksum("other", &asset), None);
-        let resized = LocalAsset { size: 4, ..asset };
-        assert_eq!(ledger.checksum("t", &resized), None);
-        std::fs::write(&path, b"{not json").unwrap();
-        assert_eq!(Ledger::load(&path), Ledger::default());
-    }
-
-    #[test]
-    fn paths_are_relative_to_the_config_directory() {
-        let directory = Path::new("/p");
-        assert_eq!(
-            relative(directory, Path::new("/p/data/./logos/a.png")),
-            "data/logos/a.png"
-        );
-        assert_eq!(
-            relative(directory, Path::new("/p/data/../logos/a.png")),
-            "logos/a.png"
-        );
-    }
+    use crate::record::MAX_ASSET_BYTES;
 
     #[test]
     fn a_missing_or_oversized_file_is_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let error = resolve(dir.path(), dir.path(), "nope.png").unwrap_err();
+        let project = Project {
+            directory: dir.path().to_owned(),
+            private: Vec::new(),
+        };
+        let error = resolve(&project, dir.path(), "nope.png").unwrap_err();
         assert!(
             error.starts_with("failed to read asset `nope.png`"),
             "{error}"
@@ -285,13 +185,13 @@ mod tests {
         let big = dir.path().join("big.bin");
         let file = std::fs::File::create(&big).unwrap();
         file.set_len(MAX_ASSET_BYTES as u64 + 1).unwrap();
-        let error = resolve(dir.path(), dir.path(), "big.bin").unwrap_err();
+        let error = resolve(&project, dir.path(), "big.bin").unwrap_err();
         assert!(
             error.contains("over CloudKit's 15 MB asset size limit"),
             "{error}"
         );
         std::fs::write(dir.path().join("a.txt"), b"abc").unwrap();
-        let asset = resolve(dir.path(), dir.path(), "a.txt").unwrap();
+        let asset = resolve(&project, dir.path(), "a.txt").unwrap();
         assert_eq!(asset.size, 3);
         assert_eq!(
             asset.sha256,

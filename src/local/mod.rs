@@ -4,8 +4,10 @@
 //! everything is loaded.
 
 pub mod asset;
+pub mod asset_file;
 mod convert;
 mod formats;
+mod ledger;
 mod strict;
 mod values;
 
@@ -254,7 +256,7 @@ pub fn load_all(config: &Config) -> LocalData {
             })
             .collect(),
     };
-    asset::resolve_all(config.directory(), &mut data);
+    asset::resolve_all(&asset_file::Project::of(config), &mut data);
     let dangling = dangling_references(config, &data);
     for (record_type, problems) in dangling {
         if let Some(loaded) = data.types.get_mut(&record_type) {

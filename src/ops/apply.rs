@@ -123,7 +123,7 @@ pub fn open_session<'p>(
 ) -> Result<Session<'p>, SessionError> {
     let session = Session::open(plan, checksum, Paths::beside(path, receipt), holder)?;
     Ok(session.with_assets(crate::apply::upload::AssetFiles {
-        directory: config.directory().to_owned(),
+        project: crate::local::asset_file::Project::of(config),
         ledger_key: crate::local::asset::ledger_key(&config.endpoint_text(), &config.target()),
     }))
 }

@@ -181,6 +181,7 @@ pub async fn download_all(
             crate::durable::write_atomically(&path, &bytes).map_err(write)?;
             let local = LocalAsset {
                 file: asset.file.clone(),
+                written: None,
                 size: bytes.len() as u64,
                 sha256: sha256_hex(&bytes),
             };
@@ -206,7 +207,7 @@ pub fn remember(
     ledger_key: &str,
     downloaded: &Downloaded,
 ) -> std::io::Result<()> {
-    let mut ledger = Ledger::load(ledger_path);
+    let mut ledger = Ledger::load(ledger_path).0;
     for (asset, checksum) in &downloaded.learned {
         ledger.learn(ledger_key, asset, checksum);
     }

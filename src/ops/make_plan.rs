@@ -63,6 +63,8 @@ pub struct PlanArgs<'a> {
     pub client: ClientOptions,
     /// With a management token the plan carries a schema part (issue 20).
     pub management_token: Option<ManagementToken>,
+    /// Probe every asset of CloudKit's size instead of trusting `.ckplan/assets.json`.
+    pub refresh_assets: bool,
     pub created_at: Timestamp,
 }
 
@@ -128,6 +130,8 @@ struct Read<'a> {
     orphan_references: bool,
     /// Read the schema too, for the plan's schema part.
     management_token: Option<ManagementToken>,
+    /// Probe every asset instead of trusting the ledger (`--refresh-assets`).
+    refresh_assets: bool,
 }
 
 /// What a read found: the survey, references to orphans outside the selected types, and
@@ -162,7 +166,11 @@ async fn read_cloudkit(
     // A type production does not know yet reads as no records (the plan lists it).
     let undeployed = super::schema::undeployed_types(config.environment, schema.as_ref());
     let client = &connection.client;
-    let survey = sync::survey_with(config, local, client, selected, observer, &undeployed).await;
+    let options = sync::SurveyOptions {
+        undeployed: &undeployed,
+        refresh_assets: read.refresh_assets,
+    };
+    let survey = sync::survey_with(config, local, client, selected, observer, options).await;
     let untouched = match &survey {
         Ok(survey) if read.orphan_references => {
             let client = &connection.client;
@@ -201,6 +209,7 @@ pub async fn survey(
         client,
         orphan_references: false,
         management_token: None,
+        refresh_assets: false,
     };
     Ok(read_cloudkit(config, local, read, observer).await?.survey)
 }
@@ -220,6 +229,7 @@ pub async fn make_plan(
         client: args.client,
         orphan_references: args.delete_orphans,
         management_token: args.management_token,
+        refresh_assets: args.refresh_assets,
     };
     let found = read_cloudkit(config, local, read, observer).await?;
     let (survey, untouched) = (found.survey, found.untouched);

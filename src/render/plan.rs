@@ -408,16 +408,20 @@ fn element_text(value: &Value, full: bool) -> String {
     }
 }
 
-/// `team-7.png 18.2 KB`: a local asset's file name and size (never its bytes).
+/// `logos/team-7.png 18.2 KB`: a local asset's path as its data file wrote it (relative
+/// to the data file; in plans that predate it, the path relative to the config) and size,
+/// never its bytes. The whole path, escaped, so a reviewer sees where it points.
 fn asset_file_text(value: &FieldValue) -> Option<String> {
     let FieldValue::Scalar(Value::Asset(asset)) = value else {
         return None;
     };
     asset.get("sha256")?;
-    let file = asset.get("file")?.as_str()?;
-    let name = file.rsplit('/').next().unwrap_or(file);
+    let file = asset
+        .get(crate::local::asset::WRITTEN)
+        .or_else(|| asset.get("file"))?
+        .as_str()?;
     let size = asset_size_text(asset).unwrap_or_default();
-    Some(format!("{} {size}", escape(name)))
+    Some(format!("{} {size}", escape(file)))
 }
 
 /// `18.2 KB` (1 KB = 1,000 bytes), `940 bytes`, `3.1 MB`.

@@ -6,28 +6,50 @@
 //! the checksum the upload answers is compared and kept in the ledger. A file whose size
 //! differs from CloudKit's asset, or a field with no asset in CloudKit, needs no probe: it
 //! differs. So a fresh checkout plans exactly, and a plan right after an apply uploads
-//! nothing (apply writes the ledger).
+//! nothing (apply writes the ledger). The ledger is trusted as it stands (a local cache,
+//! never committed; a malformed one is ignored whole), unless the plan is asked to probe
+//! everything instead ([`Trust::Probe`]).
 
 use crate::cloudkit::client::AssetToken;
 use crate::cloudkit::{Client, CloudKitError};
 use crate::config::Config;
-use crate::local::asset::{assets_of, assets_of_mut, ledger_key, Ledger, LocalAsset};
+use crate::local::asset::{
+    assets_of, assets_of_mut, ledger_key, sha256_hex, Ledger, LedgerIgnored, LocalAsset,
+};
 use crate::local::LocalData;
 use crate::record::{FieldValue, Record, RecordType};
 use futures::StreamExt;
 use std::collections::{BTreeMap, HashMap};
 
+/// How far a plan trusts the ledger.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Trust {
+    /// A file whose SHA-256 and size the ledger knows has the checksum it says.
+    Ledger,
+    /// Nothing the ledger says is used: every local asset of the size CloudKit holds is
+    /// probed (`plan --refresh-assets`), and what the probes answer replaces the ledger's
+    /// entries for those bytes.
+    Probe,
+}
+
 /// Gives every local asset of `local` whose checksum is known or probed a `fileChecksum`
-/// member, so that comparison sees it equal to CloudKit's asset of those bytes.
+/// member, so that comparison sees it equal to CloudKit's asset of those bytes. Returns why
+/// the ledger on disk was ignored, if it was.
 pub async fn learn(
     config: &Config,
     local: &mut LocalData,
     current: &[(RecordType, Vec<Record>)],
     client: &Client,
-) -> Result<(), CloudKitError> {
+    trust: Trust,
+) -> Result<Option<LedgerIgnored>, CloudKitError> {
     let path = Ledger::path(config.directory());
     let key = ledger_key(&config.endpoint_text(), &config.target());
-    let mut ledger = Ledger::load(&path);
+    let (mut stored, ignored) = Ledger::load(&path);
+    // What this plan goes by: the stored ledger, or only what it probes now.
+    let mut ledger = match trust {
+        Trust::Ledger => stored.clone(),
+        Trust::Probe => Ledger::default(),
+    };
     // Probes wanted, one per distinct file content: the token names a record and field.
     let mut probes: BTreeMap<String, (AssetToken, LocalAsset)> = BTreeMap::new();
     for (record_type, records) in current {
@@ -59,31 +81,39 @@ pub async fn learn(
         let probes: Vec<_> = probes.into_values().collect();
         let tokens: Vec<AssetToken> = probes.iter().map(|(t, _)| t.clone()).collect();
         let urls = client.asset_upload_urls(&tokens).await?;
-        let directory = config.directory();
+        let project = &crate::local::asset_file::Project::of(config);
         let uploads = futures::stream::iter(probes.iter().zip(urls))
             .map(|((_, asset), url)| async move {
-                // A file that cannot be read now stays unknown: planned as a change, and
-                // apply's digest check names it.
-                let Ok(bytes) = std::fs::read(asset.path(directory)) else {
+                // A file that cannot be taken now stays unknown: planned as a change, and
+                // apply's checks name it.
+                let Ok(bytes) = asset.read(project) else {
                     return Ok(None);
                 };
-                client.upload_asset_bytes(&url, &bytes).await.map(Some)
+                // What is learned is keyed by the bytes probed, not by what loading saw.
+                let probed = LocalAsset {
+                    size: bytes.len() as u64,
+                    sha256: sha256_hex(&bytes),
+                    ..asset.clone()
+                };
+                let uploaded = client.upload_asset_bytes(&url, &bytes).await?;
+                Ok(Some((probed, uploaded)))
             })
             .buffered(client.parallelism())
             .collect::<Vec<_>>()
             .await;
-        for ((_, asset), uploaded) in probes.iter().zip(uploads) {
-            if let Some(uploaded) = uploaded? {
-                ledger.learn(&key, asset, &uploaded.file_checksum);
+        for uploaded in uploads {
+            if let Some((probed, uploaded)) = uploaded? {
+                ledger.learn(&key, &probed, &uploaded.file_checksum);
+                stored.learn(&key, &probed, &uploaded.file_checksum);
             }
         }
         // Only a cache: a ledger that cannot be written costs a probe next time.
-        if let Err(error) = ledger.save(&path) {
+        if let Err(error) = stored.save(&path) {
             tracing::warn!("cannot write `{}`: {error}", path.display());
         }
     }
     annotate(local, &ledger, &key);
-    Ok(())
+    Ok(ignored)
 }
 
 /// The local assets of `record`, by field and list index (`None`: an `ASSET` field).
@@ -121,4 +151,26 @@ fn annotate(local: &mut LocalData, ledger: &Ledger, key: &str) {
             }
         }
     }
+}
+
+/// Issue 21: an asset CloudKit holds in a field that the type's `fields:` does not declare
+/// and the local record does not set is the app's own (a photo a user attached, say):
+/// taken out of `current` before comparing, so it is never planned for removal, as if the
+/// type listed it in `ignore_fields`. Other fields absent locally stay differences (README,
+/// comparison rules); to have ckplan remove such an asset, declare the field.
+pub fn drop_unmanaged(
+    declared: &BTreeMap<String, crate::config::FieldSpec>,
+    desired: Option<&crate::record::Fields>,
+    current: &mut Record,
+) {
+    current.fields.retain(|name, value| {
+        let is_asset = !assets_of(value).is_empty()
+            || matches!(
+                value,
+                FieldValue::List(crate::record::ScalarType::AssetId, _)
+            );
+        !is_asset
+            || declared.contains_key(name)
+            || desired.is_some_and(|fields| fields.contains_key(name))
+    });
 }

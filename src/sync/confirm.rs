@@ -62,11 +62,9 @@ pub async fn confirm_differences(
     }
     let mut clashes = Vec::new();
     for diff in diffs.iter_mut() {
-        let rules = config
-            .types
-            .get(&diff.record_type)
-            .map(|t| t.compare_rules())
-            .unwrap_or_default();
+        let type_config = config.types.get(&diff.record_type);
+        let rules = type_config.map(|t| t.compare_rules()).unwrap_or_default();
+        let declared = type_config.map(|t| t.fields.clone()).unwrap_or_default();
         let records = std::mem::take(&mut diff.records);
         diff.records = records
             .into_iter()
@@ -74,13 +72,16 @@ pub async fn confirm_differences(
                 if record.category == Category::Unchanged {
                     return vec![record];
                 }
-                recompare(record, &mut found, &rules, &mut clashes)
+                recompare(record, &mut found, (&rules, &declared), &mut clashes)
             })
             .collect();
     }
     clashes.sort_by(|a: &NameClash, b| a.record_name.cmp(&b.record_name));
     Ok(clashes)
 }
+
+/// The fields a type's `fields:` declares.
+type Declared = std::collections::BTreeMap<String, crate::config::FieldSpec>;
 
 /// The comparison of one record redone against its looked-up state (`found` holds every
 /// record the lookup returned). A record of another type under the same name is not this
@@ -89,7 +90,7 @@ pub async fn confirm_differences(
 fn recompare(
     record: RecordDiff,
     found: &mut HashMap<RecordName, Record>,
-    rules: &crate::diff::CompareRules,
+    (rules, declared): (&crate::diff::CompareRules, &Declared),
     clashes: &mut Vec<NameClash>,
 ) -> Vec<RecordDiff> {
     let current = match found.remove(&record.record_name) {
@@ -106,6 +107,10 @@ fn recompare(
         }
         current => current,
     };
+    let mut current = current;
+    if let Some(current) = &mut current {
+        super::assets::drop_unmanaged(declared, record.desired.as_ref(), current);
+    }
     let desired = record.desired.map(|fields| Record {
         record_type: record.record_type.clone(),
         record_name: record.record_name,

@@ -17,8 +17,9 @@ use crate::diff::{compare_type, type_conflicts, CompareRules, NameClash, TypeCon
 use crate::local::LocalData;
 use crate::plan::InputDigest;
 use crate::record::Environment;
-use crate::record::{Record, RecordType};
+use crate::record::{Record, RecordName, RecordType};
 use futures::future::try_join_all;
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -44,6 +45,8 @@ pub enum ReadNote {
     /// CloudKit refused to sort or filter these types by `createdTimestamp` (no index on
     /// `___createTime`), so each was read as one query chain instead of several at once.
     NoCreatedIndex(Vec<RecordType>),
+    /// `.ckplan/assets.json` was unreadable or malformed, and ignored as a whole.
+    AssetLedgerIgnored(crate::local::asset::LedgerIgnored),
 }
 
 impl std::fmt::Display for ReadNote {
@@ -65,6 +68,7 @@ impl std::fmt::Display for ReadNote {
                     names.join(", ")
                 )
             }
+            ReadNote::AssetLedgerIgnored(ignored) => write!(f, "{ignored}"),
         }
     }
 }
@@ -165,6 +169,15 @@ pub fn compare(
         .map(|(record_type, records)| {
             let rules = rules_for(config, &record_type);
             let desired = local.take_records(&record_type);
+            let mut records = records;
+            if let Some(type_config) = config.types.get(&record_type) {
+                let by_name: HashMap<&RecordName, &Record> =
+                    desired.iter().map(|r| (&r.record_name, r)).collect();
+                for current in &mut records {
+                    let fields = by_name.get(&current.record_name).map(|r| &r.fields);
+                    assets::drop_unmanaged(&type_config.fields, fields, current);
+                }
+            }
             compare_type(&record_type, desired, records, &rules)
         })
         .collect()
@@ -271,20 +284,38 @@ pub async fn survey(
     types: &[RecordType],
     progress: &dyn ReadProgress,
 ) -> Result<Survey, CloudKitError> {
-    survey_with(config, local, client, types, progress, &[]).await
+    survey_with(
+        config,
+        local,
+        client,
+        types,
+        progress,
+        SurveyOptions::default(),
+    )
+    .await
 }
 
-/// As [`survey`]; `undeployed` as in [`read_current_with`].
+/// How a survey reads, beyond [`survey`]'s defaults.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SurveyOptions<'a> {
+    /// As in [`read_current_with`].
+    pub undeployed: &'a [RecordType],
+    /// Trust nothing the asset ledger says: probe every asset of CloudKit's size
+    /// (`plan --refresh-assets`; see `assets`).
+    pub refresh_assets: bool,
+}
+
+/// As [`survey`], with `options`.
 pub async fn survey_with(
     config: &Config,
     mut local: LocalData,
     client: &Client,
     types: &[RecordType],
     progress: &dyn ReadProgress,
-    undeployed: &[RecordType],
+    options: SurveyOptions<'_>,
 ) -> Result<Survey, CloudKitError> {
     let type_order = local.type_order(config);
-    let current = read_current_with(client, types, progress, undeployed).await?;
+    let mut current = read_current_with(client, types, progress, options.undeployed).await?;
     let type_conflicts = current
         .records
         .iter()
@@ -304,7 +335,14 @@ pub async fn survey_with(
         Some(&local),
         &current.records,
     ));
-    assets::learn(config, &mut local, &current.records, client).await?;
+    let trust = match options.refresh_assets {
+        true => assets::Trust::Probe,
+        false => assets::Trust::Ledger,
+    };
+    let ignored = assets::learn(config, &mut local, &current.records, client, trust).await?;
+    current
+        .notes
+        .extend(ignored.map(ReadNote::AssetLedgerIgnored));
     let mut diffs = compare(config, &mut local, current.records);
     let name_clashes = confirm::confirm_differences(client, config, &mut diffs).await?;
     Ok(Survey {

@@ -54,7 +54,7 @@ fn published_assets_download_as_the_local_bytes_and_a_replan_uploads_nothing() {
     assert_eq!(uploads(&env), 0, "nothing to probe against an empty store");
     let show = env.run(&["show", "out.plan"]);
     assert!(
-        show.stdout.contains("photo: 1.png 2.0 KB"),
+        show.stdout.contains("photo: photos/1.png 2.0 KB"),
         "{}",
         show.stdout
     );
@@ -127,7 +127,8 @@ fn a_changed_file_plans_one_update_with_sizes_and_uploads_once() {
     );
     let show = env.run(&["show", "out.plan"]);
     assert!(
-        show.stdout.contains("~ photo: 2.png 2.1 KB (was 2.0 KB)"),
+        show.stdout
+            .contains("~ photo: photos/2.png 2.1 KB (was 2.0 KB)"),
         "{}",
         show.stdout
     );
@@ -248,7 +249,7 @@ fn an_asset_the_config_does_not_manage_is_left_alone() {
         "capacity: INT64}\n    ignore_fields: [banner]\n",
     );
     env.write("ckplan.yaml", &config);
-    let banner = env.upload_asset(b"the app's own banner");
+    let banner = env.upload_asset_for("Stadium", "banner", b"the app's own banner");
     env.edit("Stadium", "stadium-1", &[("banner", Some(banner))]);
     assert!(plan_has_no_changes(&env), "the app's asset is a change");
     let mut stadiums = crate::common::stadiums();
@@ -344,7 +345,8 @@ fn export_downloads_assets_and_a_plan_right_after_uploads_nothing() {
             file.starts_with("data/assets/Stadium/")
                 || file == "data/Stadium.json"
                 || file == "ckplan.yaml"
-                || file == ".ckplan/assets.json",
+                || file == ".ckplan/assets.json"
+                || file == ".ckplan/.gitignore",
             "{file}"
         );
         assert!(!file.chars().any(|c| c.is_control()), "{file:?}");

@@ -7,6 +7,7 @@
 mod common;
 
 mod apply;
+mod asset_safety;
 mod assets;
 mod basics;
 mod example_sportstime;

@@ -20,7 +20,11 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 /// The request line of a modify, as every HTTP/1.1 client writes it.
-const MARKER: &[u8] = b"/records/modify HTTP/1.1";
+pub const MODIFY: &[u8] = b"/records/modify HTTP/1.1";
+
+/// The request line of an upload-URL request (`assets/upload`; not the bytes' `POST` to
+/// `/_assets/upload/{token}`).
+pub const ASSETS_UPLOAD: &[u8] = b"/assets/upload HTTP/1.1";
 
 /// The request line of a schema import (`PUT …/environments/{ENV}/schema`); the export
 /// and validate paths go on (`/schema/export`), so only the import matches.
@@ -54,7 +58,7 @@ impl HoldProxy {
     /// A proxy on 127.0.0.1 to `upstream` (`http://127.0.0.1:PORT`) that holds its `hold`-th
     /// `records/modify` request.
     pub fn start(upstream: &str, hold: u64) -> Self {
-        Self::start_matching(upstream, MARKER, hold)
+        Self::start_matching(upstream, MODIFY, hold)
     }
 
     /// A proxy on 127.0.0.1 to `upstream` that holds the `hold`-th request whose request

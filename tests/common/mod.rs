@@ -409,11 +409,22 @@ impl Env {
     /// `bytes` uploaded as an asset with the second writer (issue 21): the field value a
     /// record saves, `{fileChecksum, size, receipt}`.
     pub fn upload_asset(&self, bytes: &[u8]) -> FieldValue {
+        self.upload_asset_for("Stadium", "photo", bytes)
+    }
+
+    /// As [`Env::upload_asset`], for a field `field_name` of `record_type` (the upload
+    /// token names them, and the emulator saves the receipt in that field only).
+    pub fn upload_asset_for(
+        &self,
+        record_type: &str,
+        field_name: &str,
+        bytes: &[u8],
+    ) -> FieldValue {
         let writer = self.writer();
         let token = ckplan::cloudkit::client::AssetToken {
             record_name: None,
-            record_type: "Stadium".to_owned(),
-            field_name: "photo".to_owned(),
+            record_type: record_type.to_owned(),
+            field_name: field_name.to_owned(),
         };
         let uploaded = self.runtime.block_on(async {
             let urls = writer.asset_upload_urls(&[token]).await.unwrap();
