@@ -251,6 +251,8 @@ impl<'p> Session<'p> {
         observer: &dyn Observer,
         cancel: &StopFlag,
     ) -> Result<Applied, SessionError> {
+        // Ctrl-C ends every retry wait of this run at once, the client's included.
+        let client = &client.interruptible(cancel.token());
         let started_at = options.clock.timestamp();
         let (uploaded_plan, uploaded) = match &self.assets {
             Some(files) => {

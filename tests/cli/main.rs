@@ -12,6 +12,7 @@ mod basics;
 mod example_sportstime;
 mod export;
 mod field_safety;
+mod interrupts;
 mod lifecycle;
 mod misleads;
 mod plan;
