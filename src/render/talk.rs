@@ -3,7 +3,7 @@
 //! so no view decides quietness at its call site.
 
 use super::plural;
-use crate::record::{RecordName, RecordType, Target};
+use crate::record::{Environment, RecordName, RecordType, Target};
 
 /// One message of a view for stderr (without its line end).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -25,6 +25,22 @@ pub enum Line {
 pub fn plan_saved(path: &str, show: &str, apply: &str) -> Line {
     Line::Status(format!(
         "Saved the plan to `{path}`. Review it with `{show}`, then `{apply}`."
+    ))
+}
+
+/// `show` of a plan made for another environment than the configuration in use (`config`)
+/// targets: a promotion under review; `apply` is the command line that applies it.
+pub fn plan_for_other_environment(
+    path: &str,
+    planned: Environment,
+    configured: Environment,
+    config: &str,
+    apply: &str,
+) -> Line {
+    Line::Warning(format!(
+        "plan `{path}` is for the {} environment, not {} as `{config}` says; shown as planned (apply it with `{apply}`)",
+        planned.as_str().to_uppercase(),
+        configured.as_str()
     ))
 }
 

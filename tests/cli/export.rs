@@ -201,7 +201,7 @@ fn issue_19_environment_flag_plans_production_and_apply_keeps_the_guard() {
     // The suggested apply carries the environment it was planned for.
     assert!(
         run.stderr
-            .contains("`ckplan --environment production apply prod.plan`"),
+            .contains("`ckplan --environment production apply prod.plan --allow-production`"),
         "{}",
         run.stderr
     );

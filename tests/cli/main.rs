@@ -9,6 +9,7 @@ mod common;
 mod apply;
 mod assets;
 mod basics;
+mod environments;
 mod example_sportstime;
 mod export;
 mod field_safety;
