@@ -44,6 +44,7 @@ pub fn config_for_plan(
             path.display()
         )
     })?;
+    globals.note_key_settings(&config);
     if let Endpoint::Embedded { dir } = &config.endpoint {
         if !dir.is_dir() {
             bail!(

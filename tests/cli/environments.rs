@@ -143,3 +143,67 @@ fn issue_19_a_refused_plan_for_another_environment_names_the_flag() {
         show.stderr
     );
 }
+
+/// Issue 19: CloudKit refusing production's key is advised about production's key — the
+/// settings that gave it, and a doctor command that checks production — and `doctor` in
+/// production by `--environment` does not tell to set what the file already says.
+#[test]
+fn issue_19_a_refused_production_key_names_production_settings() {
+    let env = Env::new();
+    let config = env.read("ckplan.yaml").replace(
+        "  private_key_file: keys/test.pem\n",
+        "  private_key_file: keys/test.pem\n  production:\n    key_id: unregistered-production-key\n",
+    );
+    env.write("ckplan.yaml", &config);
+    let run = env.run(&[
+        "--config",
+        "ckplan.yaml",
+        "--environment",
+        "production",
+        "plan",
+    ]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains(
+            "hint: check `auth.production.key_id` and `auth.private_key_file`, that the key is registered"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains(
+            "(`ckplan --config ckplan.yaml --environment production doctor` checks all three)"
+        ),
+        "{}",
+        run.stderr
+    );
+    // Development still signs with `auth:`'s key and passes.
+    assert_eq!(env.run(&["plan"]).code, 0);
+
+    let doctor = env.run(&["--environment", "production", "doctor"]);
+    assert_eq!(doctor.code, 1, "{}", doctor.stderr);
+    let report = format!("{}{}", doctor.stdout, doctor.stderr);
+    assert!(report.contains("`auth.production.key_id`"), "{report}");
+    assert!(
+        report.contains("leave out `--environment production`"),
+        "{report}"
+    );
+    assert!(
+        !report.contains("set `environment: development`"),
+        "{report}"
+    );
+
+    // A key from the environment is named as such.
+    let output = env
+        .ckplan()
+        .env("CKPLAN_KEY_ID", "unregistered-ci-key")
+        .args(["plan"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("check `CKPLAN_KEY_ID` and `auth.private_key_file`"),
+        "{stderr}"
+    );
+}
