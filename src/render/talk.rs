@@ -97,6 +97,33 @@ pub fn nothing_to_delete(record_type: &RecordType, target: &Target) -> Line {
     Line::Status(format!("No `{record_type}` records in `{target}`."))
 }
 
+/// `delete-all`: the local data holds `references` (each `Type `name` field `f` →
+/// `target` (ACTION)`) to records about to be deleted, `delete_self` of them with action
+/// `DELETE_SELF`. The first five are named.
+pub fn local_references_to_deleted(
+    record_type: &RecordType,
+    references: &[String],
+    delete_self: usize,
+) -> Line {
+    const NAMED: usize = 5;
+    let mut named = references.iter().take(NAMED).cloned().collect::<Vec<_>>();
+    if references.len() > NAMED {
+        named.push(format!("and {} more", references.len() - NAMED));
+    }
+    let cascade = match delete_self {
+        0 => "none has action DELETE_SELF, so their references will dangle".to_owned(),
+        n => format!(
+            "CloudKit deletes the {} whose reference has action DELETE_SELF (if they are in CloudKit), and the others' references will dangle",
+            plural(n, "record")
+        ),
+    };
+    Line::Warning(format!(
+        "the local data references `{record_type}` records about to be deleted ({}): {}; {cascade}",
+        plural(references.len(), "reference"),
+        named.join(", ")
+    ))
+}
+
 /// `delete-all`'s verdict.
 pub fn deleted(record_type: &RecordType, deleted: usize, failed: usize) -> Line {
     let records = plural(deleted, &format!("`{record_type}` record"));

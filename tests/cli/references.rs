@@ -375,3 +375,54 @@ fn issue_19_guards_count_the_deletes_cloudkit_cascades() {
     ]);
     assert_eq!(run.code, 0, "{}", run.stderr);
 }
+
+/// Issue 19: `delete-all` warns about references in the local data itself — native records
+/// hold `{"type": "REFERENCE", "value": {"recordName": …}}` whatever `fields:` declares — to
+/// the records it is about to delete, and says which CloudKit then deletes by DELETE_SELF.
+#[test]
+fn issue_19_delete_all_warns_about_native_records_referencing_the_type() {
+    let env = Env::new();
+    let config = env.read("ckplan.yaml");
+    env.write(
+        "ckplan.yaml",
+        &format!("{config}  Seat:\n    file: data/seats.json\n"),
+    );
+    let seat = |name: &str, target: &str, action: &str| {
+        json!({"recordName": name, "recordType": "Seat", "fields": {
+            "section": {"type": "STRING", "value": "A"},
+            "venue": {"type": "REFERENCE", "value": {"recordName": target, "action": action}}}})
+    };
+    env.write(
+        "data/seats.json",
+        &json!([
+            seat("seat-1", "stadium-1", "DELETE_SELF"),
+            seat("seat-2", "stadium-1", "DELETE_SELF"),
+            seat("seat-3", "stadium-2", "NONE"),
+            seat("seat-4", "team-1", "DELETE_SELF"),
+        ])
+        .to_string(),
+    );
+    env.publish();
+    let run = env.run(&["delete-all", "--type", "Stadium", "--yes"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr.contains(
+            "warning: the local data references `Stadium` records about to be deleted (5 references): \
+             Seat `seat-1` field `venue` → `stadium-1` (DELETE_SELF), \
+             Seat `seat-2` field `venue` → `stadium-1` (DELETE_SELF), \
+             Seat `seat-3` field `venue` → `stadium-2` (NONE), \
+             Team `team-1` field `stadium` → `stadium-1` (NONE), \
+             Team `team-2` field `stadium` → `stadium-2` (NONE); \
+             CloudKit deletes the 2 records whose reference has action DELETE_SELF"
+        ),
+        "{}",
+        run.stderr
+    );
+    // The warning comes before anything is deleted.
+    let warned = run.stderr.find("about to be deleted").unwrap();
+    assert!(
+        warned < run.stderr.find("Deleted 3").unwrap(),
+        "{}",
+        run.stderr
+    );
+}
