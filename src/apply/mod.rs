@@ -292,13 +292,13 @@ impl<'a> Run<'a> {
         self.stop.load(Ordering::SeqCst) || self.cancel.is_stopped()
     }
 
-    /// Sleeps `wait`, waking early when a stop is requested (Ctrl-C must not wait out a
-    /// long `retryAfter`).
+    /// Sleeps `wait`, ending at once when Ctrl-C or SIGTERM stops the run (it must not
+    /// wait out a long `retryAfter`).
     async fn pause(&self, wait: Duration) {
-        let until = tokio::time::Instant::now() + wait;
-        while !self.stopping() && tokio::time::Instant::now() < until {
-            let slice = until.saturating_duration_since(tokio::time::Instant::now());
-            tokio::time::sleep(slice.min(Duration::from_millis(100))).await;
+        tokio::select! {
+            biased;
+            () = self.cancel.stopped() => {}
+            () = tokio::time::sleep(wait) => {}
         }
     }
 
@@ -526,6 +526,12 @@ impl<'a> Run<'a> {
                 }
                 self.finish(finals)?;
             }
+            Err(CloudKitError::Interrupted { .. }) => {
+                // Ctrl-C or SIGTERM ended the wait before the batch was sent again: its
+                // records stay journaled as sent without an outcome, so the next run looks
+                // them up before anything else and sends only what is not there.
+                tracing::debug!("batch {number}: interrupted while waiting to retry");
+            }
             Err(error) if error.may_have_been_applied() => {
                 tracing::warn!("batch {number}: outcome unknown ({error}); looking the records up");
                 leftovers.unknown = batch;
@@ -558,11 +564,13 @@ impl<'a> Run<'a> {
             .chain(&unknown)
             .map(|w| w.change.record_name.clone())
             .collect();
-        let found = self
-            .client
-            .lookup(&names)
-            .await
-            .map_err(ApplyError::Lookup)?;
+        let found = match self.client.lookup(&names).await {
+            Ok(found) => found,
+            // Interrupted while waiting to ask again: these records keep no outcome (the
+            // journal has them as sent), and the next run looks them up first.
+            Err(CloudKitError::Interrupted { .. }) => return Ok(Vec::new()),
+            Err(error) => return Err(ApplyError::Lookup(error)),
+        };
         let mut current: HashMap<_, Record> = HashMap::new();
         // A lookup that kept failing says nothing about the record: it is neither absent nor
         // present. Its change gets no outcome (the journal keeps it uncertain, so a later
@@ -579,7 +587,10 @@ impl<'a> Run<'a> {
                 }
             }
         }
-        if let Some((name, error)) = unreadable.iter().min_by(|a, b| a.0.cmp(b.0)) {
+        // (Unless Ctrl-C ended the lookup's retries: then the run is interrupted, not
+        // failed, and those records stay uncertain the same way.)
+        let unread = unreadable.iter().min_by(|a, b| a.0.cmp(b.0));
+        if let Some((name, error)) = unread.filter(|_| !self.cancel.is_stopped()) {
             self.stop.store(true, Ordering::SeqCst);
             self.error
                 .lock()

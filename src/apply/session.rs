@@ -261,6 +261,8 @@ impl<'p> Session<'p> {
         observer: &dyn Observer,
         cancel: &StopFlag,
     ) -> Result<Applied, SessionError> {
+        // Ctrl-C ends every retry wait of this run at once, the client's included.
+        let client = &client.interruptible(cancel.token());
         let started_at = options.clock.timestamp();
         let schema_stopped = self
             .schema

@@ -62,7 +62,8 @@ pub async fn run(args: Args, globals: &Globals) -> CommandResult {
             let file::VerifiedPlan { plan, checksum } =
                 ops::read_plan(&path).map_err(|error| anyhow::Error::new(*error))?;
             let (config, from_file) = super::plan_config::config_for_plan(&plan, &path, globals)?;
-            ops::check_target(&plan, &config, &path).map_err(|error| anyhow::Error::new(*error))?;
+            ops::check_target(&plan, &config, &path)
+                .map_err(|error| mismatch(*error, &plan, globals))?;
             if from_file {
                 warn_about_changed_inputs(&plan, &config, globals);
             }
@@ -71,6 +72,24 @@ pub async fn run(args: Args, globals: &Globals) -> CommandResult {
             Ok(apply_plan(&config, &plan, &checksum, &path, &args, globals).await?)
         }
         None => smart_sync(&workspace::load_config(globals)?, &args, globals).await,
+    }
+}
+
+/// A refused saved plan as an error, with the command that applies it when only the
+/// `--environment` differs.
+fn mismatch(error: ops::SavedPlanError, plan: &Plan, globals: &Globals) -> CommandError {
+    let hint = match &error {
+        ops::SavedPlanError::Mismatch { path, mismatch } => {
+            let path = path.display().to_string();
+            let words = super::plan_config::apply_words(&path, plan.target.environment);
+            Some(super::plan_config::mismatch_hint(mismatch, globals, &words))
+        }
+        _ => None,
+    };
+    let error = CommandError::from(anyhow::Error::new(error));
+    match hint {
+        Some(hint) => error.with_hint(hint),
+        None => error,
     }
 }
 

@@ -43,6 +43,28 @@ pub async fn run(args: Args, globals: &Globals) -> CommandResult {
     if let Some(warning) = referencing_fields(&config, &record_type) {
         globals.printer.warn(warning);
     }
+    // The data's own references too: native records hold them whatever `fields:` says.
+    let local = crate::local::load_all(&config);
+    let zone = &config.zone;
+    let references = delete_all::local_references(&local, &record_type, &names, zone);
+    if !references.is_empty() {
+        let shown: Vec<String> = references
+            .iter()
+            .map(|r| {
+                let (kind, name, field) = (&r.record_type, &r.record_name, &r.field);
+                format!(
+                    "{kind} `{name}` field `{field}` → `{}` ({})",
+                    r.target, r.action
+                )
+            })
+            .collect();
+        let delete_self = references.iter().filter(|r| r.deletes_self()).count();
+        globals.printer.say(&talk::local_references_to_deleted(
+            &record_type,
+            &shown,
+            delete_self,
+        ));
+    }
     if !args.yes {
         let prompter = &globals.context.prompter;
         if !prompter.can_ask() {

@@ -88,8 +88,11 @@ async fn dispatch(choice: &str, globals: &Globals) -> CommandResult {
         printer: globals.printer,
         context: globals.context.clone(),
         request_timeout: cli.request_timeout.or(globals.request_timeout),
+        key_settings: globals.key_settings.clone(),
     };
-    super::dispatch(cli.command, globals).await
+    super::dispatch(cli.command, globals.clone())
+        .await
+        .map_err(|error| globals.finish_hints(error))
 }
 
 /// Runs the items chosen on stdin until `0` (exit 0: each item's failure was reported when

@@ -43,7 +43,7 @@ pub use output::Printer;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// Terraform-style plan and apply for Apple CloudKit records.
 #[derive(Debug, Parser)]
@@ -150,22 +150,74 @@ pub struct Globals {
     pub context: Context,
     /// `--request-timeout`, when given.
     pub request_timeout: Option<connect::RequestTimeout>,
+    /// Where the key of the configuration last loaded was set, for the advice after
+    /// CloudKit refused it (`auth.production.key_id`, `CKPLAN_KEY_ID`, …).
+    pub key_settings: Arc<Mutex<Option<crate::config::KeySettings>>>,
 }
 
 impl Globals {
     /// A `ckplan` command line to suggest: the `--config` and `--environment` this run was
     /// given (or `CKPLAN_CONFIG`, `CKPLAN_ENVIRONMENT`), then `args`, every word shell-quoted.
     pub fn command_line(&self, args: &[&str]) -> String {
+        self.command_line_with(self.environment, args)
+    }
+
+    /// As [`Globals::command_line`], with `--environment ENVIRONMENT` instead of this run's
+    /// (a plan made for another environment is shown or applied with it).
+    pub fn command_line_in(
+        &self,
+        environment: crate::record::Environment,
+        args: &[&str],
+    ) -> String {
+        self.command_line_with(Some(environment), args)
+    }
+
+    fn command_line_with(
+        &self,
+        environment: Option<crate::record::Environment>,
+        args: &[&str],
+    ) -> String {
         let config = self.config.as_ref().map(|path| path.display().to_string());
         let mut words: Vec<&str> = Vec::new();
         if let Some(config) = &config {
             words.extend(["--config", config.as_str()]);
         }
-        if let Some(environment) = self.environment {
+        if let Some(environment) = environment {
             words.extend(["--environment", environment.as_str()]);
         }
         words.extend_from_slice(args);
         crate::render::shell_command(&words)
+    }
+
+    /// Notes where `config`'s key was set, for [`Globals::finish_hints`].
+    pub fn note_key_settings(&self, config: &crate::config::Config) {
+        let settings = config.auth.settings(config.environment);
+        *self
+            .key_settings
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(settings);
+    }
+
+    /// Makes the commands and settings `error`'s hints name the ones this run used: the key
+    /// settings in force (`auth.production.key_id`, `CKPLAN_PRIVATE_KEY`, …), then
+    /// `--environment` and `--config` in every suggested `ckplan` command.
+    pub fn finish_hints(&self, error: CommandError) -> CommandError {
+        let settings = self
+            .key_settings
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        let mut error = match settings {
+            Some(settings) => error.map_hints(|hint| settings.name_in(hint)),
+            None => error,
+        };
+        if let Some(environment) = self.environment {
+            error = error.with_environment_in_hints(environment);
+        }
+        match &self.config {
+            Some(config) => error.with_config_in_hints(config),
+            None => error,
+        }
     }
 
     /// The configuration file: `--config`, `CKPLAN_CONFIG`, or `./ckplan.yaml`.
@@ -237,6 +289,7 @@ pub fn run(cli: Cli, printer: Printer) -> CommandResult {
         printer,
         context: context_from_environment()?,
         request_timeout: cli.request_timeout,
+        key_settings: Arc::default(),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -244,13 +297,9 @@ pub fn run(cli: Cli, printer: Printer) -> CommandResult {
         .map_err(|error| {
             CommandError::new(ErrorKind::Internal, error).context("failed to start the runtime")
         })?;
-    let config = globals.config.clone();
     runtime
-        .block_on(dispatch(cli.command, globals))
-        .map_err(|error| match config {
-            Some(config) => error.with_config_in_hints(&config),
-            None => error,
-        })
+        .block_on(dispatch(cli.command, globals.clone()))
+        .map_err(|error| globals.finish_hints(error))
 }
 
 /// Runs one parsed command (the binary's, or one chosen in `ckplan menu`).

@@ -90,10 +90,12 @@ pub async fn run(args: Args, globals: &Globals) -> CommandResult {
             crate::durable::write_atomically_with(path, |out| file::write_to(&plan, out).map(drop))
                 .with_context(|| format!("failed to write plan `{}`", path.display()))?;
             let shown = path.display().to_string();
+            // The production guard needs `--allow-production` without a terminal.
+            let apply = super::plan_config::apply_words(&shown, plan.target.environment);
             printer.say(&render::talk::plan_saved(
                 &shown,
                 &globals.command_line(&["show", &shown]),
-                &globals.command_line(&["apply", &shown]),
+                &globals.command_line(&apply),
             ));
         }
         None if output::stdout_is_terminal() => {

@@ -1,9 +1,12 @@
 //! The configuration `apply PLAN` runs with: the config file in force, or, where there is
-//! none, the plan's own target and endpoint with the credentials from the environment.
+//! none, the plan's own target and endpoint with the credentials from the environment; and
+//! the advice for a plan whose target is not the configuration's.
 
 use super::Globals;
 use crate::config::{Config, Endpoint};
+use crate::ops::plan_check::PlanMismatch;
 use crate::plan::Plan;
+use crate::record::Environment;
 use anyhow::{bail, Context};
 use std::path::Path;
 
@@ -41,6 +44,7 @@ pub fn config_for_plan(
             path.display()
         )
     })?;
+    globals.note_key_settings(&config);
     if let Endpoint::Embedded { dir } = &config.endpoint {
         if !dir.is_dir() {
             bail!(
@@ -52,4 +56,32 @@ pub fn config_for_plan(
         }
     }
     Ok((config, false))
+}
+
+/// The `ckplan` words that apply the plan at `path` to `environment`: with
+/// `--allow-production` when that is production, which the production guard needs.
+pub fn apply_words(path: &str, environment: Environment) -> Vec<&str> {
+    let mut words = vec!["apply", path];
+    if environment == Environment::Production {
+        words.push("--allow-production");
+    }
+    words
+}
+
+/// The `hint:` for a plan refused because its target is not the configuration's. When the
+/// environments differ it names `--environment` with the command to run (`args`, such as
+/// `apply out.plan`); otherwise the `--config` the plan was made with.
+pub fn mismatch_hint(mismatch: &PlanMismatch, globals: &Globals, args: &[&str]) -> String {
+    match mismatch.planned_environment() {
+        Some(environment) if mismatch.only_environment() => format!(
+            "the plan is for the {} environment: run `{}`",
+            environment.as_str(),
+            globals.command_line_in(environment, args)
+        ),
+        Some(environment) => format!(
+            "the plan is for the {0} environment of another target: pass the --config it was made with and `--environment {0}`",
+            environment.as_str()
+        ),
+        None => "pass the --config the plan was made with".to_owned(),
+    }
 }

@@ -21,7 +21,8 @@ Examples:
   ckplan show out.plan --summary --type Game
 
 A plan that was edited, truncated, or written by an unknown format version is refused
-with exit status 1. No configuration or credentials are needed.")]
+with exit status 1. No configuration or credentials are needed; a plan for another
+environment than the configuration's (a promotion) is shown with a warning.")]
 pub struct Args {
     /// The plan file written by `ckplan plan`
     #[arg(value_name = "PLAN")]
@@ -86,10 +87,12 @@ pub fn run(args: Args, globals: &Globals) -> CommandResult {
     Ok(ExitStatus::Success)
 }
 
-/// Refuses a plan made for another target than the configuration in use, when there is one
-/// (`--config`, `CKPLAN_CONFIG` or `./ckplan.yaml`): a plan reviewed against the wrong
-/// container or environment is the mistake the target check exists for. Without a
-/// configuration, `show` works offline on the plan alone.
+/// Refuses a plan made for another container, database or zone than the configuration in
+/// use, when there is one (`--config`, `CKPLAN_CONFIG` or `./ckplan.yaml`): a plan reviewed
+/// against the wrong project is the mistake the target check exists for. A plan for another
+/// environment of the same target is a promotion under review (`--environment production
+/// plan`, then `show`): it is shown, with a warning naming its environment and how to apply
+/// it. Without a configuration, `show` works offline on the plan alone.
 fn check_target(plan: &Plan, globals: &Globals, path: &str) -> Result<(), CommandError> {
     let config_path = globals.config_path();
     if globals.config.is_none() && !config_path.exists() {
@@ -100,11 +103,29 @@ fn check_target(plan: &Plan, globals: &Globals, path: &str) -> Result<(), Comman
     if let Some(environment) = globals.environment {
         config.set_environment(environment);
     }
-    plan_check::check(plan, &config, Checks::Target).map_err(|mismatch| {
-        CommandError::user(format_args!(
-            "refusing plan `{path}`: {mismatch} (`{}`)",
-            config_path.display()
-        ))
-        .with_hint("pass the matching --config, or review it where no ckplan.yaml is in use")
-    })
+    let Err(mismatch) = plan_check::check(plan, &config, Checks::Target) else {
+        return Ok(());
+    };
+    let planned = plan.target.environment;
+    let apply = super::plan_config::apply_words(path, planned);
+    if mismatch.only_environment() {
+        globals
+            .printer
+            .say(&render::talk::plan_for_other_environment(
+                path,
+                planned,
+                config.target().environment,
+                &config_path.display().to_string(),
+                &globals.command_line_in(planned, &apply),
+            ));
+        return Ok(());
+    }
+    let hint = super::plan_config::mismatch_hint(&mismatch, globals, &apply);
+    Err(CommandError::user(format_args!(
+        "refusing plan `{path}`: {mismatch} (`{}`)",
+        config_path.display()
+    ))
+    .with_hint(format!(
+        "{hint}, or review it where no ckplan.yaml is in use"
+    )))
 }

@@ -19,6 +19,7 @@ pub use super::read_bar::ReadBar;
 pub fn load_config(globals: &Globals) -> anyhow::Result<Config> {
     let overrides = credentials::environment_overrides(globals.environment, &globals.printer);
     let config = Config::resolve(&globals.config_path(), &overrides)?;
+    globals.note_key_settings(&config);
     credentials::warn_about_key_file(&config, &globals.printer);
     Ok(config)
 }

@@ -121,6 +121,16 @@ pub enum CloudKitError {
         message: String,
     },
 
+    /// A retry wait was ended by the caller's stop token (Ctrl-C during an apply): the
+    /// request was not sent again. `last` is the failure that was being waited out; it
+    /// decides whether the request may have taken effect.
+    #[error("`{operation}` request was not sent again: interrupted while waiting to retry")]
+    Interrupted {
+        operation: Endpoint,
+        #[source]
+        last: Box<CloudKitError>,
+    },
+
     #[error("the `{operation}` reply holds an error for record `{record_name}`: `{code}`{}", reason_suffix(.reason))]
     RecordFailed {
         operation: Endpoint,
@@ -142,6 +152,7 @@ impl CloudKitError {
     pub fn may_have_been_applied(&self) -> bool {
         match self {
             CloudKitError::MaybeSent { .. } => true,
+            CloudKitError::Interrupted { last, .. } => last.may_have_been_applied(),
             CloudKitError::Gateway { operation, .. }
             | CloudKitError::Undecodable { operation, .. }
             | CloudKitError::Decode { operation, .. } => !operation.retry_safe(),

@@ -39,6 +39,42 @@ pub struct Auth {
     /// `auth.production`; [`Config::set_environment`] puts the one in force in `key_id` and
     /// `private_key_file`.
     pub keys: EnvironmentKeys,
+    /// Whether `key_id` and `private_key_file` came from `CKPLAN_KEY_ID` and
+    /// `CKPLAN_PRIVATE_KEY_FILE` rather than the file.
+    pub from_variables: KeyVariables,
+}
+
+/// Which key settings environment variables gave.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KeyVariables {
+    pub key_id: bool,
+    pub private_key_file: bool,
+}
+
+/// Where the key in force was set, as the names a person fixes: `auth.production.key_id`,
+/// `CKPLAN_KEY_ID`, `CKPLAN_PRIVATE_KEY`, … (for advice after CloudKit refused the key).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeySettings {
+    pub key_id: String,
+    pub key: String,
+    /// Production signs with `auth:`'s own key because no `auth.production` names one.
+    pub production_uses_default: bool,
+}
+
+impl KeySettings {
+    /// `text` (advice written for the default names `auth.key_id` and
+    /// `auth.private_key_file`) naming the settings actually in force.
+    pub fn name_in(&self, text: &str) -> String {
+        let text = text
+            .replace("`auth.key_id`", &format!("`{}`", self.key_id))
+            .replace("`auth.private_key_file`", &format!("`{}`", self.key));
+        match self.production_uses_default && text.contains(&self.key_id) {
+            true => format!(
+                "{text}; no `auth.production` key is set, so production is signed with `auth:`'s own key, and CloudKit keys are per environment"
+            ),
+            false => text,
+        }
+    }
 }
 
 /// One key ID and key file, either possibly unset.
@@ -111,9 +147,93 @@ impl Auth {
     /// wins over any file) and passphrase.
     pub fn apply(&mut self, overrides: &Overrides) {
         self.override_with(overrides.key_id.clone(), overrides.private_key_file.clone());
+        self.from_variables.key_id |= overrides.key_id.is_some();
+        self.from_variables.private_key_file |= overrides.private_key_file.is_some();
         if let Some(pem) = &overrides.private_key_pem {
             self.private_key_pem = Some(pem.clone());
         }
         self.key_passphrase = overrides.key_passphrase.clone();
+    }
+}
+
+impl Auth {
+    /// Where the key ID and the key used for `environment` were set.
+    pub fn settings(&self, environment: Environment) -> KeySettings {
+        let block = match environment {
+            Environment::Development => self.keys.development.as_ref(),
+            Environment::Production => self.keys.production.as_ref(),
+        };
+        let in_block = |has: fn(&Key) -> bool, member: &str| match block.is_some_and(has) {
+            true => format!("auth.{}.{member}", environment.as_str()),
+            false => format!("auth.{member}"),
+        };
+        let key_id = match self.from_variables.key_id {
+            true => "CKPLAN_KEY_ID".to_owned(),
+            false => in_block(|k| k.key_id.is_some(), "key_id"),
+        };
+        let key = if self.private_key_pem.is_some() {
+            "CKPLAN_PRIVATE_KEY".to_owned()
+        } else if self.from_variables.private_key_file {
+            "CKPLAN_PRIVATE_KEY_FILE".to_owned()
+        } else {
+            in_block(|k| k.private_key_file.is_some(), "private_key_file")
+        };
+        let production_uses_default = environment == Environment::Production
+            && key_id == "auth.key_id"
+            && self.keys.production.is_none();
+        KeySettings {
+            key_id,
+            key,
+            production_uses_default,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn auth(production: Option<Key>) -> Auth {
+        Auth {
+            keys: EnvironmentKeys {
+                default: Key {
+                    key_id: Some("dev".into()),
+                    private_key_file: Some("dev.pem".into()),
+                },
+                development: None,
+                production,
+            },
+            ..Auth::default()
+        }
+    }
+
+    #[test]
+    fn issue_19_key_settings_name_what_signed() {
+        let hint = "check `auth.key_id` and `auth.private_key_file`, that the key is registered";
+        let block = Some(Key {
+            key_id: Some("prod".into()),
+            private_key_file: Some("prod.pem".into()),
+        });
+        let production = auth(block.clone()).settings(Environment::Production);
+        assert_eq!(
+            production.name_in(hint),
+            "check `auth.production.key_id` and `auth.production.private_key_file`, that the key is registered"
+        );
+        let development = auth(block).settings(Environment::Development);
+        assert_eq!(development.name_in(hint), hint);
+        let fallback = auth(None).settings(Environment::Production);
+        assert!(fallback
+            .name_in(hint)
+            .ends_with("no `auth.production` key is set, so production is signed with `auth:`'s own key, and CloudKit keys are per environment"));
+        let mut from_ci = auth(None);
+        from_ci.apply(&Overrides {
+            key_id: Some("ci".into()),
+            private_key_pem: Some(Secret::new("pem")),
+            ..Overrides::default()
+        });
+        assert_eq!(
+            from_ci.settings(Environment::Production).name_in(hint),
+            "check `CKPLAN_KEY_ID` and `CKPLAN_PRIVATE_KEY`, that the key is registered"
+        );
     }
 }

@@ -11,7 +11,7 @@ mod order;
 mod problem;
 mod template;
 
-pub use auth::{Auth, EnvironmentKeys, Key, Overrides, Secret};
+pub use auth::{Auth, EnvironmentKeys, Key, KeySettings, KeyVariables, Overrides, Secret};
 pub use file::{
     AuthFile, ConfigFile, EnvironmentKeyFile, FieldDetail, FieldEntry, FileList, TypeFile,
 };
@@ -91,6 +91,9 @@ pub struct Config {
     /// The Apple Developer team, for the schema API.
     pub team_id: Option<String>,
     pub environment: Environment,
+    /// The environment the file names (`environment:`), whatever `--environment` chose; a
+    /// plan applied without a file: the plan's.
+    pub configured_environment: Environment,
     pub database: Database,
     pub zone: String,
     pub endpoint: Endpoint,
@@ -209,6 +212,7 @@ impl Config {
         let endpoint = parse_endpoint(Some(endpoint), directory).map_err(invalid)?;
         let mut auth = Auth::default();
         auth.apply(overrides);
+        let planned = target.environment;
         let target = Target {
             environment: overrides.environment.unwrap_or(target.environment),
             ..target
@@ -218,6 +222,7 @@ impl Config {
             container: target.container,
             team_id: overrides.team_id.clone(),
             environment: target.environment,
+            configured_environment: planned,
             database: target.database,
             zone: target.zone,
             endpoint,
@@ -378,6 +383,7 @@ fn resolve(path: &Path, text: &str, file: ConfigFile) -> Result<Config, ConfigEr
         container: file.container,
         team_id: file.team_id,
         environment: file.environment,
+        configured_environment: file.environment,
         database: file.database,
         zone: file.zone,
         endpoint,

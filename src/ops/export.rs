@@ -56,6 +56,19 @@ pub enum ExportError {
         field: String,
         field_type: String,
     },
+    /// CloudKit holds something the plan's reader of local data would refuse (another
+    /// app's write: a LOCATION with a member CloudKit does not document, BYTES that are not
+    /// base64, a record or field name ckplan cannot use).
+    #[error(
+        "record type `{record_type}`, record `{record_name}`{}: {problem}; a plan could not read it back, so it cannot be exported; nothing was written",
+        field.as_ref().map_or_else(String::new, |field| format!(", field `{field}`"))
+    )]
+    Unreadable {
+        record_type: String,
+        record_name: String,
+        field: Option<String>,
+        problem: String,
+    },
     #[error(
         "record type `{record_type}`, field `{field}`: `{first_type}` in record `{first}` but `{second_type}` in record `{second}`; ckplan needs one type per field; nothing was written"
     )]
@@ -97,6 +110,9 @@ pub fn export(
                 paths.entry(key).or_default().push(asset.written.as_str());
             }
             let natives: Vec<Json> = records.iter().map(|r| native(r, &paths)).collect();
+            for (record, json) in records.iter().zip(&natives) {
+                readable(&record_type, record, json, &fields)?;
+            }
             Ok(ExportedType {
                 file: format!("data/{record_type}.{}", format.extension()),
                 text: render(&natives, format),
@@ -146,6 +162,40 @@ fn field_types(
         }
     }
     Ok(types.into_iter().map(|(f, (t, _))| (f, t)).collect())
+}
+
+/// Checks one exported record with the rules and the value decoder `plan` reads local data
+/// with (`fields` is what the exported config declares), so that what export writes is
+/// what the next plan reads: an error names the record and the field.
+fn readable(
+    record_type: &RecordType,
+    record: &Record,
+    json: &Json,
+    fields: &BTreeMap<String, FieldType>,
+) -> Result<(), Box<ExportError>> {
+    use crate::record::identifier::{field_name_problem, record_name_problem};
+    let refuse = |field: Option<&str>, problem: String| {
+        Box::new(ExportError::Unreadable {
+            record_type: record_type.to_string(),
+            record_name: record.record_name.to_string(),
+            field: field.map(str::to_owned),
+            problem,
+        })
+    };
+    if let Some(problem) = record_name_problem(record.record_name.as_str()) {
+        return Err(refuse(None, problem));
+    }
+    let empty = Map::new();
+    let written = json["fields"].as_object().unwrap_or(&empty);
+    for (field, wire) in written {
+        if let Some(problem) = field_name_problem(field) {
+            return Err(refuse(Some(field), problem));
+        }
+        let field_type = &fields[field];
+        crate::local::decode_value(field_type, &wire["value"])
+            .map_err(|problem| refuse(Some(field), problem))?;
+    }
+    Ok(())
 }
 
 /// An asset becomes a downloaded file (each element of a list of them, one file); a type
@@ -384,6 +434,43 @@ mod tests {
         };
         let config = config_text(&source, &exported);
         assert!(config.contains("founded: ASSET\n"), "{config}");
+    }
+
+    #[test]
+    fn issue_19_a_value_the_plan_would_refuse_is_named_not_written() {
+        use crate::record::Location;
+        let mut location = Location::new(40.0, -75.0);
+        location.extra.insert("foo".into(), serde_json::json!(1));
+        let odd_location = FieldValue::Scalar(Value::Location(Box::new(location)));
+        let read = vec![(RecordType::new("Team"), vec![team("team-1", odd_location)])];
+        let error = export(read, ExportFormat::Json).unwrap_err().to_string();
+        assert!(
+            error.starts_with("record type `Team`, record `team-1`, field `founded`: unknown LOCATION member `foo`"),
+            "{error}"
+        );
+        assert!(error.ends_with("nothing was written"), "{error}");
+        let bytes = FieldValue::Scalar(Value::Bytes("not base64!".into()));
+        let read = vec![(RecordType::new("Team"), vec![team("team-1", bytes)])];
+        let error = export(read, ExportFormat::Ndjson).unwrap_err().to_string();
+        assert!(
+            error.contains("field `founded`: BYTES value is not base64"),
+            "{error}"
+        );
+        // Documented location members and real base64 pass.
+        let mut location = Location::new(40.0, -75.0);
+        location
+            .extra
+            .insert("altitude".into(), serde_json::json!(12.5));
+        let fine = team(
+            "team-1",
+            FieldValue::Scalar(Value::Location(Box::new(location))),
+        )
+        .with_field("blob", FieldValue::Scalar(Value::Bytes("AAE=".into())));
+        assert!(export(
+            vec![(RecordType::new("Team"), vec![fine])],
+            ExportFormat::Yaml
+        )
+        .is_ok());
     }
 
     #[test]

@@ -5,7 +5,7 @@
 
 use crate::config::Config;
 use crate::plan::Plan;
-use crate::record::Target;
+use crate::record::{Environment, Target};
 
 /// Why a plan does not belong to the configuration in use.
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -24,10 +24,42 @@ pub enum PlanMismatch {
     Team { planned: String, configured: String },
 }
 
+impl PlanMismatch {
+    /// The plan's environment, when it is not the configuration's (whatever else differs):
+    /// the one difference `--environment` mends for a command.
+    pub fn planned_environment(&self) -> Option<Environment> {
+        match self {
+            PlanMismatch::Target {
+                planned,
+                configured,
+            } if planned.environment != configured.environment => Some(planned.environment),
+            _ => None,
+        }
+    }
+
+    /// Whether the environment is all that differs (container, database and zone match).
+    pub fn only_environment(&self) -> bool {
+        match self {
+            PlanMismatch::Target {
+                planned,
+                configured,
+            } => {
+                planned.environment != configured.environment
+                    && Target {
+                        environment: configured.environment,
+                        ..planned.clone()
+                    } == *configured
+            }
+            PlanMismatch::Endpoint { .. } | PlanMismatch::Team { .. } => false,
+        }
+    }
+}
+
 /// What to compare.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Checks {
-    /// Container, environment, database and zone (`show`).
+    /// Container, environment, database and zone (`show`, which warns about an
+    /// environment-only difference instead of refusing).
     Target,
     /// The target, then the endpoint the plan's reads went to and the team its schema
     /// part was read for (`apply`).
@@ -62,5 +94,46 @@ pub fn check(plan: &Plan, config: &Config, checks: Checks) -> Result<(), PlanMis
             configured: configured.clone(),
         }),
         _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::Database;
+
+    fn target(container: &str, environment: Environment) -> Target {
+        Target {
+            container: container.into(),
+            environment,
+            database: Database::Public,
+            zone: "_defaultZone".into(),
+        }
+    }
+
+    #[test]
+    fn issue_19_an_environment_difference_is_named_apart_from_the_rest() {
+        let mismatch = |planned, configured| PlanMismatch::Target {
+            planned,
+            configured,
+        };
+        let prod = mismatch(
+            target("c", Environment::Production),
+            target("c", Environment::Development),
+        );
+        assert!(prod.only_environment());
+        assert_eq!(prod.planned_environment(), Some(Environment::Production));
+        let both = mismatch(
+            target("c", Environment::Production),
+            target("d", Environment::Development),
+        );
+        assert!(!both.only_environment());
+        assert_eq!(both.planned_environment(), Some(Environment::Production));
+        let container = mismatch(
+            target("c", Environment::Development),
+            target("d", Environment::Development),
+        );
+        assert!(!container.only_environment());
+        assert_eq!(container.planned_environment(), None);
     }
 }

@@ -161,6 +161,28 @@ impl Plan {
     }
 }
 
+impl Plan {
+    /// The records CloudKit deletes by itself after this plan's deletes (`DELETE_SELF`
+    /// references to a record the plan deletes, followed transitively), as the plan lists
+    /// them: each once, sorted, none the plan deletes itself.
+    pub fn cascaded_deletes(&self) -> Vec<(RecordType, RecordName)> {
+        let planned: BTreeSet<(&RecordType, &RecordName)> = self
+            .changes
+            .iter()
+            .filter(|c| c.action == Action::Delete)
+            .map(|c| (&c.record_type, &c.record_name))
+            .collect();
+        let cascaded: BTreeSet<(RecordType, RecordName)> = self
+            .referenced_orphans
+            .iter()
+            .filter(|orphan| orphan.deleted)
+            .flat_map(|orphan| orphan.cascade.iter().cloned())
+            .filter(|(record_type, name)| !planned.contains(&(record_type, name)))
+            .collect();
+        cascaded.into_iter().collect()
+    }
+}
+
 /// What CloudKit deletes after `name`: holders of a `DELETE_SELF` reference to it that
 /// the plan does not delete itself, then theirs, in the order found.
 fn cascade_of(

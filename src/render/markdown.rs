@@ -75,11 +75,16 @@ fn longest_backtick_run(text: &str) -> usize {
 pub fn plan(plan: &Plan, options: &MarkdownOptions) -> String {
     let mut out = String::new();
     let target = &plan.target;
+    // A promotion's review must not read like development's: production stands out.
+    let environment = match target.environment {
+        crate::record::Environment::Production => "**PRODUCTION**",
+        crate::record::Environment::Development => "development",
+    };
     let _ = writeln!(
         out,
         "### ckplan plan for `{}` ({}, {} database, zone `{}`)\n",
         inert(&target.container),
-        target.environment.as_str(),
+        environment,
         target.database.as_str(),
         inert(&target.zone)
     );

@@ -3,7 +3,7 @@
 //! so no view decides quietness at its call site.
 
 use super::plural;
-use crate::record::{RecordName, RecordType, Target};
+use crate::record::{Environment, RecordName, RecordType, Target};
 
 /// One message of a view for stderr (without its line end).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -25,6 +25,22 @@ pub enum Line {
 pub fn plan_saved(path: &str, show: &str, apply: &str) -> Line {
     Line::Status(format!(
         "Saved the plan to `{path}`. Review it with `{show}`, then `{apply}`."
+    ))
+}
+
+/// `show` of a plan made for another environment than the configuration in use (`config`)
+/// targets: a promotion under review; `apply` is the command line that applies it.
+pub fn plan_for_other_environment(
+    path: &str,
+    planned: Environment,
+    configured: Environment,
+    config: &str,
+    apply: &str,
+) -> Line {
+    Line::Warning(format!(
+        "plan `{path}` is for the {} environment, not {} as `{config}` says; shown as planned (apply it with `{apply}`)",
+        planned.as_str().to_uppercase(),
+        configured.as_str()
     ))
 }
 
@@ -79,6 +95,33 @@ pub fn imported(imported: usize, failed: usize) -> Line {
 /// `delete-all` found nothing to delete.
 pub fn nothing_to_delete(record_type: &RecordType, target: &Target) -> Line {
     Line::Status(format!("No `{record_type}` records in `{target}`."))
+}
+
+/// `delete-all`: the local data holds `references` (each `Type `name` field `f` →
+/// `target` (ACTION)`) to records about to be deleted, `delete_self` of them with action
+/// `DELETE_SELF`. The first five are named.
+pub fn local_references_to_deleted(
+    record_type: &RecordType,
+    references: &[String],
+    delete_self: usize,
+) -> Line {
+    const NAMED: usize = 5;
+    let mut named = references.iter().take(NAMED).cloned().collect::<Vec<_>>();
+    if references.len() > NAMED {
+        named.push(format!("and {} more", references.len() - NAMED));
+    }
+    let cascade = match delete_self {
+        0 => "none has action DELETE_SELF, so their references will dangle".to_owned(),
+        n => format!(
+            "CloudKit deletes the {} whose reference has action DELETE_SELF (if they are in CloudKit), and the others' references will dangle",
+            plural(n, "record")
+        ),
+    };
+    Line::Warning(format!(
+        "the local data references `{record_type}` records about to be deleted ({}): {}; {cascade}",
+        plural(references.len(), "reference"),
+        named.join(", ")
+    ))
 }
 
 /// `delete-all`'s verdict.

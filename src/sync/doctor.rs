@@ -84,18 +84,13 @@ pub type Advice<'a> = &'a (dyn Fn(&CloudKitError) -> Option<String> + Sync);
 
 /// [`run`], with `advice` over each failed type check's hint.
 pub async fn run_advised(config: &Config, client: &Client, advice: Advice<'_>) -> Report {
-    let (key, reached) = key(client).await;
+    let (key, reached) = key(config, client).await;
     let clock = match &reached {
         Reached::No(why) => skipped("clock", why),
         // The clock comes from the reply's `Date` header, a 401 included.
         _ => clock(client),
     };
-    let mut checks = vec![
-        key,
-        clock,
-        environment(config.environment),
-        database(config.database),
-    ];
+    let mut checks = vec![key, clock, environment(config), database(config.database)];
     for record_type in config.types.keys() {
         match &reached {
             Reached::Authenticated => {
@@ -130,7 +125,7 @@ pub fn without_client(config: &Config, endpoint: String, problem: String, fix: S
     let mut checks = vec![
         Check::new("key", Status::Fail, problem).with_fix(Some(fix)),
         skipped("clock", why),
-        environment(config.environment),
+        environment(config),
         database(config.database),
     ];
     for record_type in config.types.keys() {
@@ -156,7 +151,7 @@ enum Reached {
     No(&'static str),
 }
 
-async fn key(client: &Client) -> (Check, Reached) {
+async fn key(config: &Config, client: &Client) -> (Check, Reached) {
     let key_id = client.key_id();
     let shown = &key_id[..key_id.len().min(8)];
     match client
@@ -206,7 +201,10 @@ async fn key(client: &Client) -> (Check, Reached) {
         }
         Err(error) => {
             let check = Check::new("key", Status::Fail, format!("key `{shown}...`: {error}"));
-            (check.with_fix(error.hint()), Reached::Refused)
+            // The advice names the settings that gave this environment's key.
+            let settings = config.auth.settings(config.environment);
+            let fix = error.hint().map(|hint| settings.name_in(&hint));
+            (check.with_fix(fix), Reached::Refused)
         }
     }
 }
@@ -306,8 +304,8 @@ async fn created_index_check(client: &Client, record_type: &RecordType) -> Check
     }
 }
 
-fn environment(environment: Environment) -> Check {
-    match environment {
+fn environment(config: &Config) -> Check {
+    match config.environment {
         Environment::Development => Check::new(
             "environment",
             Status::Pass,
@@ -318,9 +316,13 @@ fn environment(environment: Environment) -> Check {
             Status::Warn,
             "production: apps from the App Store and TestFlight read these records; an apply changes what users see",
         )
-        .with_fix(Some(
-            "if you meant to try things first, set `environment: development`".to_owned(),
-        )),
+        .with_fix(Some(match config.configured_environment {
+            // The file already says development: production came from `--environment`.
+            Environment::Development => "if you meant to try things first, leave out `--environment production` (or `CKPLAN_ENVIRONMENT`): the configuration says `environment: development`".to_owned(),
+            Environment::Production => {
+                "if you meant to try things first, set `environment: development`".to_owned()
+            }
+        })),
     }
 }
 

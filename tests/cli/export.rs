@@ -201,7 +201,7 @@ fn issue_19_environment_flag_plans_production_and_apply_keeps_the_guard() {
     // The suggested apply carries the environment it was planned for.
     assert!(
         run.stderr
-            .contains("`ckplan --environment production apply prod.plan`"),
+            .contains("`ckplan --environment production apply prod.plan --allow-production`"),
         "{}",
         run.stderr
     );
@@ -368,4 +368,39 @@ fn issue_19_yaml_quotes_ambiguous_strings_and_an_empty_ndjson_export_plans_quiet
         "w.plan",
     ]);
     assert_eq!(plan.code, 0, "{}", plan.stderr);
+}
+
+/// Issue 19: another app's writes that the plan's reader of local data would refuse — a
+/// LOCATION with a member CloudKit does not document, BYTES that are not base64 — are named
+/// (type, record, field) and nothing is written, instead of an export whose next plan fails.
+#[test]
+fn issue_19_export_refuses_values_the_next_plan_could_not_read() {
+    let env = Env::new();
+    env.publish();
+    let mut odd = Location::new(40.0, -75.0);
+    odd.extra.insert("foo".into(), serde_json::json!(1));
+    let cases = [
+        (
+            Record::new("Team", "team-odd-place")
+                .with_field("place", FieldValue::Scalar(Value::Location(Box::new(odd)))),
+            "record type `Team`, record `team-odd-place`, field `place`: unknown LOCATION member `foo`",
+        ),
+        (
+            Record::new("Team", "team-odd-blob")
+                .with_field("blob", FieldValue::Scalar(Value::Bytes("not base64!".into()))),
+            "record type `Team`, record `team-odd-blob`, field `blob`: BYTES value is not base64",
+        ),
+    ];
+    for (record, named) in cases {
+        env.seed(std::slice::from_ref(&record));
+        let run = env.run(&["export", "--type", "Team", "-o", "adopted"]);
+        assert_eq!(run.code, 1, "{}", run.stderr);
+        assert!(run.stderr.contains(named), "{}", run.stderr);
+        assert!(run.stderr.contains("nothing was written"), "{}", run.stderr);
+        assert!(!env.path("adopted").exists(), "something was written");
+        env.force_delete(record.record_name.as_str());
+    }
+    // Without them the export plans clean.
+    let run = env.run(&["export", "--type", "Team", "-o", "adopted"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
 }

@@ -309,3 +309,120 @@ fn issue_17_with_type_an_orphan_another_type_references_in_cloudkit_is_kept() {
     let stored = env.stored_fields();
     assert!(!stored.contains_key("stadium-3") && stored.contains_key("team-1"));
 }
+
+/// Issue 19: `--max-deletes` and `--max-changes` count the records the plan says CloudKit
+/// deletes by cascade. One stadium that ten teams reference with `DELETE_SELF`: a plan that
+/// deletes it makes eleven records vanish, and `--max-deletes 1` must refuse it.
+#[test]
+fn issue_19_guards_count_the_deletes_cloudkit_cascades() {
+    let env = Env::new();
+    let teams: Vec<Json> = (1..=10)
+        .map(|id| {
+            json!({"id": id, "name": format!("Team {id}"), "founded": 1900 + id,
+                   "stadium": {"recordName": "stadium-1", "action": "DELETE_SELF"}})
+        })
+        .collect();
+    env.set_teams(&Json::Array(teams));
+    env.publish();
+    // The stadium leaves the local data; the teams still point at it.
+    let stadiums: Vec<Json> = common::stadiums().as_array().unwrap()[1..].to_vec();
+    env.set_stadiums(&Json::Array(stadiums));
+    let delete = ["plan", "--delete-orphans", "--delete-referenced-orphans"];
+    let before = env.stats();
+    let run = env.run(&[&delete[..], &["--max-deletes", "1", "-o", "guarded.plan"]].concat());
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains(
+            "refusing the plan: the plan deletes 1 record, and CloudKit then deletes 10 more by DELETE_SELF (Team `team-1`, Team `team-10`, Team `team-2`, Team `team-3`, Team `team-4`, and 5 more): 11 records in all, over --max-deletes 1; no plan was written"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(!env.path("guarded.plan").exists());
+    let run = env.run(&[&delete[..], &["--max-changes", "10", "-o", "guarded.plan"]].concat());
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("the plan changes 11 records (0 to create, 0 to update, 1 to delete, and CloudKit then deletes 10 more by DELETE_SELF"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(common::modify_requests(&before, &env.stats()), 0);
+
+    // A saved plan is refused by apply's guards the same way, with nothing sent.
+    let run = env.run(&[&delete[..], &["-o", "big.plan"]].concat());
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let before = env.stats();
+    for guard in [["--max-deletes", "10"], ["--max-changes", "10"]] {
+        let run = env.run(&[&["apply", "big.plan"][..], &guard].concat());
+        assert_eq!(run.code, 1, "{}", run.stderr);
+        assert!(
+            run.stderr
+                .contains("and CloudKit then deletes 10 more by DELETE_SELF"),
+            "{}",
+            run.stderr
+        );
+        assert!(run.stderr.contains("nothing was sent"), "{}", run.stderr);
+    }
+    assert_eq!(common::all_requests(&before, &env.stats()), 0);
+    let run = env.run(&[
+        "apply",
+        "big.plan",
+        "--max-deletes",
+        "11",
+        "--max-changes",
+        "11",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+}
+
+/// Issue 19: `delete-all` warns about references in the local data itself — native records
+/// hold `{"type": "REFERENCE", "value": {"recordName": …}}` whatever `fields:` declares — to
+/// the records it is about to delete, and says which CloudKit then deletes by DELETE_SELF.
+#[test]
+fn issue_19_delete_all_warns_about_native_records_referencing_the_type() {
+    let env = Env::new();
+    let config = env.read("ckplan.yaml");
+    env.write(
+        "ckplan.yaml",
+        &format!("{config}  Seat:\n    file: data/seats.json\n"),
+    );
+    let seat = |name: &str, target: &str, action: &str| {
+        json!({"recordName": name, "recordType": "Seat", "fields": {
+            "section": {"type": "STRING", "value": "A"},
+            "venue": {"type": "REFERENCE", "value": {"recordName": target, "action": action}}}})
+    };
+    env.write(
+        "data/seats.json",
+        &json!([
+            seat("seat-1", "stadium-1", "DELETE_SELF"),
+            seat("seat-2", "stadium-1", "DELETE_SELF"),
+            seat("seat-3", "stadium-2", "NONE"),
+            seat("seat-4", "team-1", "DELETE_SELF"),
+        ])
+        .to_string(),
+    );
+    env.publish();
+    let run = env.run(&["delete-all", "--type", "Stadium", "--yes"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr.contains(
+            "warning: the local data references `Stadium` records about to be deleted (5 references): \
+             Seat `seat-1` field `venue` → `stadium-1` (DELETE_SELF), \
+             Seat `seat-2` field `venue` → `stadium-1` (DELETE_SELF), \
+             Seat `seat-3` field `venue` → `stadium-2` (NONE), \
+             Team `team-1` field `stadium` → `stadium-1` (NONE), \
+             Team `team-2` field `stadium` → `stadium-2` (NONE); \
+             CloudKit deletes the 2 records whose reference has action DELETE_SELF"
+        ),
+        "{}",
+        run.stderr
+    );
+    // The warning comes before anything is deleted.
+    let warned = run.stderr.find("about to be deleted").unwrap();
+    assert!(
+        warned < run.stderr.find("Deleted 3").unwrap(),
+        "{}",
+        run.stderr
+    );
+}

@@ -98,6 +98,25 @@ impl CommandError {
         self
     }
 
+    /// Makes every command a hint suggests (`` `ckplan …` ``) carry `--environment
+    /// ENVIRONMENT`, the one this run was given, unless the hint names an environment
+    /// already.
+    pub fn with_environment_in_hints(self, environment: crate::record::Environment) -> Self {
+        let option = format!("`ckplan --environment {} ", environment.as_str());
+        self.map_hints(|hint| match hint.contains("--environment") {
+            true => hint.to_owned(),
+            false => hint.replace("`ckplan ", &option),
+        })
+    }
+
+    /// Rewrites every hint with `rewrite`.
+    pub fn map_hints(mut self, rewrite: impl Fn(&str) -> String) -> Self {
+        for hint in &mut self.hints {
+            *hint = rewrite(hint);
+        }
+        self
+    }
+
     /// Wraps the error in `context`, keeping kind and hints.
     pub fn context(self, context: impl std::fmt::Display + Send + Sync + 'static) -> Self {
         Self {

@@ -29,6 +29,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
 /// Apple's endpoint.
@@ -88,6 +89,8 @@ pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
 #[derive(Clone)]
 pub struct Client {
     inner: Arc<Inner>,
+    /// Ends every retry wait of this handle at once when cancelled (`interruptible`).
+    stop: Option<CancellationToken>,
 }
 
 struct Inner {
@@ -199,7 +202,34 @@ impl Client {
                 }),
                 in_flight: tokio::sync::Semaphore::new(options.parallelism.max(1)),
             }),
+            stop: None,
         })
+    }
+
+    /// This client (same connections, budget and counts) with every retry wait — a
+    /// whole request's backoff or `retryAfter`, a per-record resend's — ending at once when
+    /// `stop` is cancelled. A request then ends without sending again: `Interrupted` for a
+    /// whole request, and the per-record results as they last came for a resend. Requests
+    /// already on the wire are never cut short.
+    pub fn interruptible(&self, stop: CancellationToken) -> Client {
+        Client {
+            inner: self.inner.clone(),
+            stop: Some(stop),
+        }
+    }
+
+    /// Sleeps `wait`; false, at once, when this client's stop token is (or becomes)
+    /// cancelled first.
+    async fn wait(&self, wait: Duration) -> bool {
+        let Some(stop) = &self.stop else {
+            tokio::time::sleep(wait).await;
+            return true;
+        };
+        tokio::select! {
+            biased;
+            () = stop.cancelled() => false,
+            () = tokio::time::sleep(wait) => true,
+        }
     }
 
     pub fn target(&self) -> &Target {
@@ -345,7 +375,12 @@ impl Client {
                 return Err(error);
             };
             debug!(operation = operation.path(), attempt = attempts, wait_ms = millis(wait), error = %error, "cloudkit request will be retried");
-            tokio::time::sleep(wait).await;
+            if !self.wait(wait).await {
+                return Err(CloudKitError::Interrupted {
+                    operation,
+                    last: Box::new(error),
+                });
+            }
         }
     }
 

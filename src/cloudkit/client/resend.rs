@@ -84,7 +84,9 @@ impl Client {
                 wait_ms = wait.as_millis() as u64,
                 "lookup errors will be asked again"
             );
-            tokio::time::sleep(wait).await;
+            if !self.wait(wait).await {
+                return Ok(results);
+            }
             attempts += 1;
             let again: Vec<RecordName> = failing.iter().map(|&i| names[i].clone()).collect();
             for (index, result) in failing.into_iter().zip(self.lookup_once(&again).await?) {
@@ -159,7 +161,9 @@ impl Client {
                 wait_ms = wait.as_millis() as u64,
                 "throttled records will be resent"
             );
-            tokio::time::sleep(wait).await;
+            if !self.wait(wait).await {
+                return Ok(results);
+            }
             attempts += 1;
             let again = throttled.iter().map(|&i| operations[i].clone()).collect();
             for (index, result) in throttled.into_iter().zip(self.modify_request(again).await?) {
