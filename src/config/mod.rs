@@ -161,7 +161,7 @@ impl Config {
         }
         config.auth.apply(overrides);
         if let Some(team_id) = &overrides.team_id {
-            config.team_id = Some(team_id.clone());
+            config.team_id = Some(checked_team_variable(path, team_id)?);
         }
         Ok(config)
     }
@@ -213,10 +213,15 @@ impl Config {
             environment: overrides.environment.unwrap_or(target.environment),
             ..target
         };
+        let team_id = overrides
+            .team_id
+            .as_deref()
+            .map(|team| checked_team_variable(path, team))
+            .transpose()?;
         Ok(Config {
             path: path.to_owned(),
             container: target.container,
-            team_id: overrides.team_id.clone(),
+            team_id,
             environment: target.environment,
             database: target.database,
             zone: target.zone,
@@ -271,6 +276,18 @@ impl Config {
             database: self.database,
             zone: self.zone.clone(),
         }
+    }
+}
+
+/// `CKPLAN_TEAM_ID`'s value, if it is a team ID; else an error naming the variable.
+fn checked_team_variable(path: &Path, team: &str) -> Result<String, ConfigError> {
+    match crate::schema::team_problem(team) {
+        None => Ok(team.to_owned()),
+        Some(problem) => Err(ConfigError::Invalid {
+            path: path.to_owned(),
+            line: None,
+            message: format!("environment variable `CKPLAN_TEAM_ID`: {problem}"),
+        }),
     }
 }
 
@@ -341,6 +358,12 @@ fn resolve(path: &Path, text: &str, file: ConfigFile) -> Result<Config, ConfigEr
     if let Some(problem) = crate::record::container_problem(&file.container) {
         let line = key_line::top_level(text, "container");
         return Err(invalid(line)(problem));
+    }
+    // The team goes into the schema API's path: checked here, where the file and line of
+    // the key are known, not when the first schema request is built.
+    if let Some(problem) = file.team_id.as_deref().and_then(crate::schema::team_problem) {
+        let line = key_line::top_level(text, "team_id");
+        return Err(invalid(line)(format!("`team_id`: {problem}")));
     }
     let endpoint = parse_endpoint(file.endpoint.as_deref(), directory)
         .map_err(invalid(key_line::top_level(text, "endpoint")))?;

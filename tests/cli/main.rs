@@ -19,6 +19,7 @@ mod preflight;
 mod references;
 mod schema;
 mod schema_plan;
+mod schema_input;
 mod schema_safety;
 mod schema_ux;
 mod show;
