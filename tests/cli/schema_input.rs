@@ -67,3 +67,74 @@ fn issue_20_one_record_name_in_two_types_is_refused_by_validate_and_plan() {
     assert!(!env.path("out.plan").exists());
     assert_eq!(crate::common::modify_requests(&before, &env.stats()), 0);
 }
+
+/// A secret-looking value: the marker, then a tab (no header or key may hold one).
+const MARKED: &str = "MARKER7q\tz";
+
+fn assert_unmarked(what: &str, output: &std::process::Output) {
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_ne!(output.status.code(), Some(0), "{what}: {stderr}");
+    assert!(
+        !stdout.contains("MARKER7q") && !stderr.contains("MARKER7q"),
+        "{what} echoed the secret:\n{stdout}{stderr}"
+    );
+    assert!(!stderr.trim().is_empty(), "{what}: no error shown");
+}
+
+#[test]
+fn issue_20_no_secret_flag_or_variable_is_echoed_in_its_error() {
+    let env = Env::new();
+    env.set_config(CONTAINER, "development");
+    let emulator = ["emulator", "--listen", "127.0.0.1:0"];
+    let by_variable = env
+        .ckplan()
+        .env("CKPLAN_EMULATOR_MANAGEMENT_TOKEN", MARKED)
+        .args(emulator)
+        .output()
+        .unwrap();
+    assert_unmarked("CKPLAN_EMULATOR_MANAGEMENT_TOKEN", &by_variable);
+    let by_flag = env
+        .ckplan()
+        .args(emulator)
+        .args(["--management-token", MARKED])
+        .output()
+        .unwrap();
+    assert_unmarked("--management-token", &by_flag);
+    // A key file that is not a key: its text is never quoted.
+    env.write("keys/not-a-key.pem", &format!("-----BEGIN PUBLIC KEY-----\n{MARKED}\n"));
+    let key = env
+        .ckplan()
+        .args(emulator)
+        .args(["--key", "keys/not-a-key.pem"])
+        .output()
+        .unwrap();
+    assert_unmarked("--key", &key);
+    // The test key, encrypted, so that the passphrase is read and found wrong.
+    let encrypted = std::process::Command::new("openssl")
+        .current_dir(env.path("keys"))
+        .args(["pkcs8", "-topk8", "-in", "test.pem", "-passout", "pass:sesame"])
+        .args(["-out", "encrypted.pem"])
+        .status()
+        .unwrap();
+    assert!(encrypted.success());
+    for (variable, args) in [
+        ("CKPLAN_PRIVATE_KEY", &["plan", "-o", "out.plan"][..]),
+        ("CKPLAN_KEY_PASSPHRASE", &["plan", "-o", "out.plan"][..]),
+        ("CKPLAN_MANAGEMENT_TOKEN", &["plan", "-o", "out.plan"][..]),
+        ("CKPLAN_MANAGEMENT_TOKEN", &["schema", "diff"][..]),
+    ] {
+        let mut command = env.ckplan();
+        if variable == "CKPLAN_KEY_PASSPHRASE" {
+            // The passphrase is only read for an encrypted key.
+            command.env("CKPLAN_PRIVATE_KEY_FILE", "keys/encrypted.pem");
+        }
+        let output = command
+            .env(variable, MARKED)
+            .env("CKPLAN_TEAM_ID", "TEAM123456")
+            .args(args)
+            .output()
+            .unwrap();
+        assert_unmarked(variable, &output);
+    }
+}
