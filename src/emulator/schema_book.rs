@@ -144,6 +144,18 @@ impl SchemaBook {
         Ok(book)
     }
 
+    /// Whether development of `container` has a schema of its own: one imported, or a
+    /// type a record write taught (the managed `Users` type alone does not count).
+    pub fn has_development(&self, store: &Store, container: &str) -> bool {
+        let key = (container.to_owned(), Environment::Development);
+        self.held.contains_key(&key)
+            || store.scopes.iter().any(|(scope, data)| {
+                scope.container == container
+                    && scope.environment == Environment::Development
+                    && !data.schema.is_empty()
+            })
+    }
+
     /// "Deploy Schema Changes": production gains everything development has (additively).
     pub fn deploy(&mut self, store: &Store, container: &str) {
         let development = self.export(store, container, Environment::Development);

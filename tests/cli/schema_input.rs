@@ -138,3 +138,36 @@ fn issue_20_no_secret_flag_or_variable_is_echoed_in_its_error() {
         assert_unmarked(variable, &output);
     }
 }
+
+/// `POST /_emulator/schema/deploy?QUERY`: the status and body.
+fn deploy(env: &Env, query: &str) -> (u16, String) {
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let url = format!("{}/_emulator/schema/deploy?{query}", env.url());
+    env.runtime.block_on(async {
+        let reply = client.post(url).send().await.unwrap();
+        (reply.status().as_u16(), reply.text().await.unwrap())
+    })
+}
+
+#[test]
+fn issue_20_schema_deploy_decodes_its_parameter_and_refuses_an_unknown_container() {
+    let env = crate::schema_plan::fresh("development");
+    crate::schema_plan::ok(&env, &["schema", "apply"]);
+    // Nothing in development for a misspelt container: 404 naming it, nothing deployed.
+    let (status, body) = deploy(&env, "container=iCloud.com.example.Nope");
+    assert_eq!(status, 404, "{body}");
+    assert!(
+        body.contains("container `iCloud.com.example.Nope` has no development schema"),
+        "{body}"
+    );
+    // The container percent-encoded, as URL builders write it: the one with the schema.
+    let encoded = CONTAINER.replace('.', "%2E");
+    let (status, body) = deploy(&env, &format!("other=1&container={encoded}"));
+    assert_eq!(status, 200, "{body}");
+    let diff = crate::schema_plan::run(
+        &env,
+        Some(crate::schema_plan::TOKEN),
+        &["schema", "diff", "--environment", "production"],
+    );
+    assert_eq!((diff.code, diff.stdout.as_str()), (0, ""), "{}", diff.stderr);
+}
