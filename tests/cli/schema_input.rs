@@ -171,3 +171,33 @@ fn issue_20_schema_deploy_decodes_its_parameter_and_refuses_an_unknown_container
     );
     assert_eq!((diff.code, diff.stdout.as_str()), (0, ""), "{}", diff.stderr);
 }
+
+/// Every `Users` record a query finds, or the error, as text.
+fn query_users(env: &Env) -> Result<usize, String> {
+    let client = env.writer();
+    let users = ckplan::record::RecordType::new("Users");
+    env.runtime
+        .block_on(client.query_all(&users, &mut |_| {}))
+        .map(|records| records.len())
+        .map_err(|error| error.to_string())
+}
+
+#[test]
+fn issue_20_the_managed_users_type_the_export_lists_can_be_queried() {
+    // Without index checks: the type exists, with no records.
+    let plain = Env::with_emulator(|config| config.record_types = Vec::new());
+    assert_eq!(query_users(&plain), Ok(0));
+    // With them: the type exists but needs its index, as in CloudKit; once the schema
+    // gives it one, the query answers.
+    let env = crate::schema_plan::fresh("development");
+    let error = query_users(&env).unwrap_err();
+    assert!(!error.contains("Did not find record type"), "{error}");
+    assert!(error.contains("not marked queryable"), "{error}");
+    let (status, reply) = crate::schema_plan::raw_schema(&env, "development", None);
+    assert_eq!(status, 200, "{reply}");
+    assert!(reply.contains("RECORD TYPE Users"), "{reply}");
+    let text = "DEFINE SCHEMA\nRECORD TYPE Users (\"___recordID\" REFERENCE QUERYABLE);\n";
+    let (status, reply) = crate::schema_plan::raw_schema(&env, "development", Some(text));
+    assert_eq!(status, 202, "{reply}");
+    assert_eq!(query_users(&env), Ok(0));
+}
