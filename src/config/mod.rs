@@ -361,7 +361,11 @@ fn resolve(path: &Path, text: &str, file: ConfigFile) -> Result<Config, ConfigEr
     }
     // The team goes into the schema API's path: checked here, where the file and line of
     // the key are known, not when the first schema request is built.
-    if let Some(problem) = file.team_id.as_deref().and_then(crate::schema::team_problem) {
+    if let Some(problem) = file
+        .team_id
+        .as_deref()
+        .and_then(crate::schema::team_problem)
+    {
         let line = key_line::top_level(text, "team_id");
         return Err(invalid(line)(format!("`team_id`: {problem}")));
     }

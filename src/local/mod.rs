@@ -294,7 +294,10 @@ fn shared_names(data: &LocalData) -> BTreeMap<RecordType, Vec<Problem>> {
                     let problem = Problem::error(&origin.file, record_type, message)
                         .at(Some(origin.place))
                         .record(Some(&record.record_name));
-                    problems.entry(record_type.clone()).or_default().push(problem);
+                    problems
+                        .entry(record_type.clone())
+                        .or_default()
+                        .push(problem);
                 }
                 None => {
                     first.insert(name, (record_type, origin));

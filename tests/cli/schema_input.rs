@@ -18,7 +18,9 @@ fn issue_20_a_bad_team_id_is_refused_at_config_load_with_file_and_line() {
     let validate = env.run(&["validate"]);
     assert_eq!(validate.code, 1, "{}", validate.stderr);
     assert!(
-        validate.stderr.contains("ckplan.yaml`:1: `team_id`: team ID `../../evil`"),
+        validate
+            .stderr
+            .contains("ckplan.yaml`:1: `team_id`: team ID `../../evil`"),
         "{}",
         validate.stderr
     );
@@ -53,17 +55,32 @@ fn issue_20_one_record_name_in_two_types_is_refused_by_validate_and_plan() {
     let validate = env.run(&["validate"]);
     assert_eq!(validate.code, 1, "{}", validate.stderr);
     for name in ["stadium-1", "stadium-2"] {
-        let line = format!(
-            "Team `{name}`: recordName `{name}` is also used by a `Stadium` record at "
+        let line =
+            format!("Team `{name}`: recordName `{name}` is also used by a `Stadium` record at ");
+        assert!(
+            validate.stderr.contains(&line),
+            "{line}\n{}",
+            validate.stderr
         );
-        assert!(validate.stderr.contains(&line), "{line}\n{}", validate.stderr);
     }
-    assert!(validate.stderr.contains("data/teams.json:"), "{}", validate.stderr);
-    assert!(validate.stderr.contains("data/stadiums.json:"), "{}", validate.stderr);
+    assert!(
+        validate.stderr.contains("data/teams.json:"),
+        "{}",
+        validate.stderr
+    );
+    assert!(
+        validate.stderr.contains("data/stadiums.json:"),
+        "{}",
+        validate.stderr
+    );
     let before = env.stats();
     let plan = env.run(&["plan", "-o", "out.plan"]);
     assert_eq!(plan.code, 1, "{}", plan.stderr);
-    assert!(plan.stderr.contains("is also used by a `Stadium` record"), "{}", plan.stderr);
+    assert!(
+        plan.stderr.contains("is also used by a `Stadium` record"),
+        "{}",
+        plan.stderr
+    );
     assert!(!env.path("out.plan").exists());
     assert_eq!(crate::common::modify_requests(&before, &env.stats()), 0);
 }
@@ -102,7 +119,10 @@ fn issue_20_no_secret_flag_or_variable_is_echoed_in_its_error() {
         .unwrap();
     assert_unmarked("--management-token", &by_flag);
     // A key file that is not a key: its text is never quoted.
-    env.write("keys/not-a-key.pem", &format!("-----BEGIN PUBLIC KEY-----\n{MARKED}\n"));
+    env.write(
+        "keys/not-a-key.pem",
+        &format!("-----BEGIN PUBLIC KEY-----\n{MARKED}\n"),
+    );
     let key = env
         .ckplan()
         .args(emulator)
@@ -113,7 +133,14 @@ fn issue_20_no_secret_flag_or_variable_is_echoed_in_its_error() {
     // The test key, encrypted, so that the passphrase is read and found wrong.
     let encrypted = std::process::Command::new("openssl")
         .current_dir(env.path("keys"))
-        .args(["pkcs8", "-topk8", "-in", "test.pem", "-passout", "pass:sesame"])
+        .args([
+            "pkcs8",
+            "-topk8",
+            "-in",
+            "test.pem",
+            "-passout",
+            "pass:sesame",
+        ])
         .args(["-out", "encrypted.pem"])
         .status()
         .unwrap();
@@ -169,7 +196,12 @@ fn issue_20_schema_deploy_decodes_its_parameter_and_refuses_an_unknown_container
         Some(crate::schema_plan::TOKEN),
         &["schema", "diff", "--environment", "production"],
     );
-    assert_eq!((diff.code, diff.stdout.as_str()), (0, ""), "{}", diff.stderr);
+    assert_eq!(
+        (diff.code, diff.stdout.as_str()),
+        (0, ""),
+        "{}",
+        diff.stderr
+    );
 }
 
 /// Every `Users` record a query finds, or the error, as text.
@@ -200,4 +232,45 @@ fn issue_20_the_managed_users_type_the_export_lists_can_be_queried() {
     let (status, reply) = crate::schema_plan::raw_schema(&env, "development", Some(text));
     assert_eq!(status, 202, "{reply}");
     assert_eq!(query_users(&env), Ok(0));
+}
+
+#[test]
+fn issue_20_values_of_a_tampered_schema_part_are_shown_escaped() {
+    let env = crate::schema_plan::fresh("development");
+    crate::schema_plan::ok(&env, &["plan", "-o", "out.plan"]);
+    let text = env.read("out.plan");
+    let forged = "\\nerror: forged line\\u001b[2J";
+    for (from, to, member) in [
+        (
+            "\"data_type\": \"INT64\"",
+            format!("\"data_type\": \"INT64{forged}\""),
+            ".data_type`",
+        ),
+        (
+            "\"index\": \"QUERYABLE\"",
+            format!("\"index\": \"QUERYABLE{forged}\""),
+            "at `schema.additions[",
+        ),
+        (
+            "\"permission\": \"CREATE\"",
+            format!("\"permission\": \"CREATE{forged}\""),
+            ".permission`",
+        ),
+    ] {
+        let tampered = crate::schema_safety::tamper(&text, from, &to);
+        env.write("out.plan", &tampered);
+        let show = env.run(&["show", "out.plan"]);
+        assert_eq!(show.code, 1, "{to}: {}", show.stdout);
+        assert!(show.stderr.contains(member), "{to}: {}", show.stderr);
+        assert!(
+            !show.stderr.contains("\nerror: forged") && !show.stderr.contains('\u{1b}'),
+            "{to}: {}",
+            show.stderr
+        );
+        assert!(
+            show.stderr.contains("\\u{a}error: forged"),
+            "{to}: {}",
+            show.stderr
+        );
+    }
 }
