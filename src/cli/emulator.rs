@@ -119,7 +119,7 @@ fn accepted_token(args: &Args) -> anyhow::Result<Option<ManagementToken>> {
     let Some(path) = &args.management_token_file else {
         return Ok(None);
     };
-    let text = std::fs::read_to_string(path).with_context(|| {
+    let text = crate::cloudkit::secret_file::read_secret_file(path).with_context(|| {
         format!(
             "failed to read `--management-token-file {}`",
             path.display()

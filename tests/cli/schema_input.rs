@@ -274,3 +274,91 @@ fn issue_20_values_of_a_tampered_schema_part_are_shown_escaped() {
         );
     }
 }
+
+/// A server on 127.0.0.1 answering every request with 200 and `size` bytes of schema-like
+/// text, without `Content-Length` (read until the connection closes).
+fn oversized_server(size: usize) -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).is_ok_and(|n| n == 1) {
+                head.push(byte[0]);
+            }
+            let _ = stream.write_all(
+                b"HTTP/1.1 200 OK\r\ncontent-type: application/octet-stream\r\n\
+                  connection: close\r\n\r\nDEFINE SCHEMA\n",
+            );
+            let line = b"RECORD TYPE T (f STRING);\n".repeat(4096);
+            let mut sent = 0;
+            while sent < size && stream.write_all(&line).is_ok() {
+                sent += line.len();
+            }
+            let _ = stream.shutdown(std::net::Shutdown::Both);
+        }
+    });
+    format!("http://127.0.0.1:{port}")
+}
+
+#[test]
+fn issue_20_an_oversized_schema_export_is_refused_unread() {
+    let env = Env::new();
+    env.set_config(CONTAINER, "development");
+    let url = oversized_server(12 << 20);
+    let config = env.read("ckplan.yaml").replace(env.url(), &url);
+    env.write("ckplan.yaml", &format!("team_id: TEAM123456\n{config}"));
+    let diff = crate::schema_plan::run(&env, Some("a-token"), &["schema", "diff"]);
+    assert_eq!(diff.code, 1, "{}", diff.stderr);
+    assert!(
+        diff.stderr
+            .contains("reply to `export` is over 10 MiB, the most ckplan reads"),
+        "{}",
+        diff.stderr
+    );
+}
+
+#[test]
+fn issue_20_token_and_key_files_are_regular_files_of_bounded_size() {
+    let env = Env::new();
+    env.set_config(CONTAINER, "development");
+    let config = env.read("ckplan.yaml");
+    let with_token_file = |file: &str| {
+        let text = config.replace(
+            "auth:\n",
+            &format!("auth:\n  management_token_file: {file}\n"),
+        );
+        env.write("ckplan.yaml", &text);
+    };
+    with_token_file("/dev/zero");
+    let diff = env.run(&["schema", "diff"]);
+    assert_eq!(diff.code, 1, "{}", diff.stderr);
+    assert!(
+        diff.stderr.contains("management token file `/dev/zero`"),
+        "{}",
+        diff.stderr
+    );
+    assert!(
+        diff.stderr.contains("not a regular file"),
+        "{}",
+        diff.stderr
+    );
+    env.write("big-token", &"t".repeat(65 << 10));
+    with_token_file("big-token");
+    let diff = env.run(&["schema", "diff"]);
+    assert_eq!(diff.code, 1, "{}", diff.stderr);
+    assert!(diff.stderr.contains("over 64 KiB"), "{}", diff.stderr);
+    env.write("ckplan.yaml", &config);
+    let plan = env
+        .ckplan()
+        .env("CKPLAN_PRIVATE_KEY_FILE", "/dev/zero")
+        .args(["plan", "-o", "out.plan"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&plan.stderr);
+    assert_eq!(plan.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("`/dev/zero`"), "{stderr}");
+    assert!(stderr.contains("not a regular file"), "{stderr}");
+}
