@@ -376,6 +376,13 @@ fn resolve(path: &Path, text: &str, file: ConfigFile) -> Result<Config, ConfigEr
     for (name, type_file) in file.types {
         let type_config = resolve_type(&name, type_file, directory)
             .map_err(|(key, message)| invalid(key_line::in_type(text, &name, key))(message))?;
+        if let Some((field, message)) = index_type_problem(&type_config) {
+            let line = find_field_place(text, &name, &field).map(|(line, _)| line);
+            let shown = crate::record::identifier::escaped(&field);
+            return Err(invalid(line)(format!(
+                "type `{name}`, field `{shown}`: {message}"
+            )));
+        }
         types.insert(RecordType::new(name), type_config);
     }
     let problems = field_problems(path, text, &types);
@@ -512,6 +519,18 @@ fn resolve_type(
         indexes,
         ignore_fields: file.ignore_fields.into_iter().collect(),
         location_tolerance,
+    })
+}
+
+/// The first field whose declared indexes its type cannot have in CloudKit's schema
+/// (`schema::index_problem`), with why. A field of an unknown type is reported elsewhere.
+fn index_type_problem(type_config: &TypeConfig) -> Option<(String, String)> {
+    type_config.indexes.iter().find_map(|(field, indexes)| {
+        let spec = type_config.fields.get(field)?;
+        let data_type = crate::schema::DataType::of_field_type(&spec.field_type)?;
+        indexes.iter().find_map(|index| {
+            crate::schema::index_problem(data_type, *index).map(|problem| (field.clone(), problem))
+        })
     })
 }
 

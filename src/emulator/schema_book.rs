@@ -50,7 +50,8 @@ impl SchemaBook {
         if environment == Environment::Production {
             return Err(NOT_APPLICABLE_IN_PRODUCTION.to_owned());
         }
-        let incoming = schema::parse(text).map_err(|error| format!("schema error at {error}"))?;
+        let incoming =
+            schema::parse_strict(text).map_err(|error| format!("schema error at {error}"))?;
         let current = self.export(store, container, environment);
         for (record_type, definition) in &incoming.types {
             let Some(existing) = current.types.get(record_type) else {

@@ -362,3 +362,65 @@ fn issue_20_token_and_key_files_are_regular_files_of_bounded_size() {
     assert!(stderr.contains("`/dev/zero`"), "{stderr}");
     assert!(stderr.contains("not a regular file"), "{stderr}");
 }
+
+#[test]
+fn issue_20_an_index_the_field_type_cannot_have_is_refused_at_config_load() {
+    let env = Env::new();
+    env.set_config(CONTAINER, "development");
+    let config = env.read("ckplan.yaml");
+    let line = config
+        .lines()
+        .position(|l| l.contains("founded: INT64"))
+        .unwrap()
+        + 1;
+    for (declared, says) in [
+        (
+            "{type: INT64, indexes: [SEARCHABLE]}",
+            "INT64 cannot be SEARCHABLE: CloudKit allows QUERYABLE and SORTABLE on a INT64 field",
+        ),
+        (
+            "{type: BYTES, indexes: [QUERYABLE]}",
+            "BYTES cannot be QUERYABLE: CloudKit allows no index on a BYTES field",
+        ),
+        (
+            "{type: STRING_LIST, indexes: [SORTABLE]}",
+            "LIST<STRING> cannot be SORTABLE",
+        ),
+    ] {
+        env.write(
+            "ckplan.yaml",
+            &config.replace("founded: INT64", &format!("founded: {declared}")),
+        );
+        for args in [
+            &["validate"][..],
+            &["schema", "show"][..],
+            &["plan", "-o", "out.plan"][..],
+        ] {
+            let out = env.run(args);
+            assert_eq!(out.code, 1, "{args:?} {declared}: {}", out.stderr);
+            let expected = format!("ckplan.yaml`:{line}: type `Team`, field `founded`: {says}");
+            assert!(
+                out.stderr.contains(&expected),
+                "{args:?}\n{expected}\n{}",
+                out.stderr
+            );
+        }
+    }
+}
+
+#[test]
+fn issue_20_the_emulator_refuses_an_index_the_field_type_cannot_have() {
+    let env = crate::schema_plan::fresh("development");
+    let text = "DEFINE SCHEMA\nRECORD TYPE Photo (\n    image ASSET QUERYABLE\n);\n";
+    let (status, reply) = crate::schema_plan::raw_schema(&env, "development", Some(text));
+    assert_eq!(status, 400, "{reply}");
+    assert!(
+        reply.contains("schema error at line 3, column 17: ASSET cannot be QUERYABLE"),
+        "{reply}"
+    );
+    let (_, schema) = crate::schema_plan::raw_schema(&env, "development", None);
+    assert!(!schema.contains("Photo"), "{schema}");
+    let fine = "DEFINE SCHEMA\nRECORD TYPE Photo (\n    title STRING SEARCHABLE SORTABLE\n);\n";
+    let (status, reply) = crate::schema_plan::raw_schema(&env, "development", Some(fine));
+    assert_eq!(status, 202, "{reply}");
+}
