@@ -4,6 +4,7 @@
 use super::{CommandResult, ExitStatus, Globals};
 use crate::cloudkit::auth;
 use crate::cloudkit::token::ManagementToken;
+use crate::config::Secret;
 use crate::emulator::{self, EmulatorConfig, Faults, RegisteredKey};
 use anyhow::Context;
 use std::net::SocketAddr;
@@ -90,14 +91,16 @@ pub struct Args {
     /// The management token the schema API (`/v1/database/…`) accepts; without it every
     /// schema request is refused with 401. On the command line it shows in `ps`: prefer
     /// the environment variable or --management-token-file
+    // Taken as a plain string and checked in `accepted_token`: a clap value parser's error
+    // would quote the value, the token, in the usage error.
     #[arg(
         long,
         value_name = "TOKEN",
-        value_parser = management_token,
+        value_parser = raw_secret,
         env = "CKPLAN_EMULATOR_MANAGEMENT_TOKEN",
         hide_env_values = true
     )]
-    pub management_token: Option<ManagementToken>,
+    pub management_token: Option<Secret>,
     /// A file holding the management token the schema API accepts (surrounding whitespace
     /// ignored)
     #[arg(long, value_name = "FILE", conflicts_with = "management_token")]
@@ -107,13 +110,16 @@ pub struct Args {
 /// The token of `--management-token` (or its environment variable), else of
 /// `--management-token-file`.
 fn accepted_token(args: &Args) -> anyhow::Result<Option<ManagementToken>> {
-    if let Some(token) = &args.management_token {
-        return Ok(Some(token.clone()));
+    if let Some(text) = &args.management_token {
+        // The error names where the token came from, never the token.
+        let token = ManagementToken::new(text.expose())
+            .context("`--management-token` (or CKPLAN_EMULATOR_MANAGEMENT_TOKEN)")?;
+        return Ok(Some(token));
     }
     let Some(path) = &args.management_token_file else {
         return Ok(None);
     };
-    let text = std::fs::read_to_string(path).with_context(|| {
+    let text = crate::cloudkit::secret_file::read_secret_file(path).with_context(|| {
         format!(
             "failed to read `--management-token-file {}`",
             path.display()
@@ -124,8 +130,10 @@ fn accepted_token(args: &Args) -> anyhow::Result<Option<ManagementToken>> {
     Ok(Some(token))
 }
 
-fn management_token(text: &str) -> Result<ManagementToken, String> {
-    ManagementToken::new(text).map_err(|error| error.to_string())
+/// Any text, kept as a [`Secret`] (its `Debug` hides it); never fails, so clap never
+/// quotes it.
+fn raw_secret(text: &str) -> Result<Secret, std::convert::Infallible> {
+    Ok(Secret::new(text))
 }
 
 fn seconds(text: &str) -> Result<f64, String> {

@@ -218,7 +218,7 @@ pub(super) fn configured_token(config: &Config) -> Result<Option<ManagementToken
     let Some(path) = config.auth.management_token_file.as_ref() else {
         return Ok(None);
     };
-    let text = std::fs::read_to_string(path).map_err(|error| {
+    let text = crate::cloudkit::secret_file::read_secret_file(path).map_err(|error| {
         CommandError::user(error).context(format!(
             "failed to read the management token file `{}`",
             path.display()

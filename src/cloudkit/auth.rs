@@ -155,7 +155,7 @@ impl RequestSigner {
         path: &Path,
         passphrase: Option<&str>,
     ) -> Result<Self, KeyError> {
-        let pem = std::fs::read_to_string(path).map_err(|source| KeyError::Read {
+        let pem = super::secret_file::read_secret_file(path).map_err(|source| KeyError::Read {
             path: path.to_owned(),
             source,
         })?;
@@ -369,7 +369,7 @@ pub fn parse_public_pem(pem: &str) -> Result<VerifyingKey, String> {
 }
 
 pub fn load_public_pem(path: &Path) -> Result<VerifyingKey, KeyError> {
-    let pem = std::fs::read_to_string(path).map_err(|source| KeyError::Read {
+    let pem = super::secret_file::read_secret_file(path).map_err(|source| KeyError::Read {
         path: path.to_owned(),
         source,
     })?;

@@ -43,6 +43,14 @@ pub enum CloudKitError {
         source: reqwest::Error,
     },
 
+    /// A reply over [`crate::cloudkit::client::MAX_REPLY_BYTES`]: not read further. To a
+    /// write, the request may have taken effect.
+    #[error(
+        "the `{operation}` reply is over {}, the most ckplan reads; if it was a write, it may have taken effect",
+        super::body::shown_size(*limit)
+    )]
+    ReplyTooLarge { operation: Endpoint, limit: usize },
+
     #[error("cannot decode the `{operation}` reply (http {status}) at `{path}`: {message}")]
     Undecodable {
         operation: Endpoint,

@@ -13,6 +13,11 @@ use serde::Deserialize;
 pub const DEFAULT_MANAGEMENT_ENDPOINT: &str = "https://api.icloud.apple.com";
 const TOKEN_HEADER: &str = "X-Apple-CloudKit-Management-Token";
 
+/// The largest schema API reply ckplan reads: 10 MiB. A schema export is text of a few
+/// lines per field; real ones are kilobytes (even hundreds of types with dozens of fields
+/// stay well under 1 MiB). A longer reply is refused unread.
+pub const MAX_SCHEMA_REPLY_BYTES: usize = 10 << 20;
+
 /// What the schema API said no to, or why it could not be asked.
 #[derive(Debug, thiserror::Error)]
 pub enum ManagementError {
@@ -40,6 +45,14 @@ pub enum ManagementError {
         status: u16,
         code: String,
         reason: String,
+    },
+    #[error(
+        "the schema API's reply to `{operation}` is over {}, the most ckplan reads",
+        super::body::shown_size(*limit)
+    )]
+    TooLarge {
+        operation: &'static str,
+        limit: usize,
     },
     #[error("the schema API's reply to `{operation}` is not what the API documents: {reason}")]
     Decode {
@@ -191,7 +204,14 @@ impl SchemaApi {
             .await
             .map_err(transport)?;
         let status = reply.status();
-        let body = reply.bytes().await.map_err(transport)?.to_vec();
+        let body = super::body::read_bounded(reply, MAX_SCHEMA_REPLY_BYTES)
+            .await
+            .map_err(|error| match error {
+                super::body::BodyError::TooLarge { limit } => {
+                    ManagementError::TooLarge { operation, limit }
+                }
+                super::body::BodyError::Transport(source) => transport(source),
+            })?;
         if status.is_success() {
             return Ok(body);
         }

@@ -1,11 +1,13 @@
 //! CloudKit Web Services: wire shapes, request signing, and the HTTP client.
 
 pub mod auth;
+pub mod body;
 pub mod client;
 pub mod error;
 pub mod management;
 pub mod query;
 pub mod retry;
+pub mod secret_file;
 pub mod token;
 pub mod wire;
 

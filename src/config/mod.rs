@@ -164,7 +164,7 @@ impl Config {
         }
         config.auth.apply(overrides);
         if let Some(team_id) = &overrides.team_id {
-            config.team_id = Some(team_id.clone());
+            config.team_id = Some(checked_team_variable(path, team_id)?);
         }
         Ok(config)
     }
@@ -217,10 +217,15 @@ impl Config {
             environment: overrides.environment.unwrap_or(target.environment),
             ..target
         };
+        let team_id = overrides
+            .team_id
+            .as_deref()
+            .map(|team| checked_team_variable(path, team))
+            .transpose()?;
         Ok(Config {
             path: path.to_owned(),
             container: target.container,
-            team_id: overrides.team_id.clone(),
+            team_id,
             environment: target.environment,
             configured_environment: planned,
             database: target.database,
@@ -300,6 +305,18 @@ impl Config {
     }
 }
 
+/// `CKPLAN_TEAM_ID`'s value, if it is a team ID; else an error naming the variable.
+fn checked_team_variable(path: &Path, team: &str) -> Result<String, ConfigError> {
+    match crate::schema::team_problem(team) {
+        None => Ok(team.to_owned()),
+        Some(problem) => Err(ConfigError::Invalid {
+            path: path.to_owned(),
+            line: None,
+            message: format!("environment variable `CKPLAN_TEAM_ID`: {problem}"),
+        }),
+    }
+}
+
 /// 1-based line and column (in characters) of byte `offset`.
 fn text_position(bytes: &[u8], offset: usize) -> (usize, usize) {
     let before = String::from_utf8_lossy(&bytes[..offset.min(bytes.len())]);
@@ -368,6 +385,16 @@ fn resolve(path: &Path, text: &str, file: ConfigFile) -> Result<Config, ConfigEr
         let line = key_line::top_level(text, "container");
         return Err(invalid(line)(problem));
     }
+    // The team goes into the schema API's path: checked here, where the file and line of
+    // the key are known, not when the first schema request is built.
+    if let Some(problem) = file
+        .team_id
+        .as_deref()
+        .and_then(crate::schema::team_problem)
+    {
+        let line = key_line::top_level(text, "team_id");
+        return Err(invalid(line)(format!("`team_id`: {problem}")));
+    }
     let endpoint = parse_endpoint(file.endpoint.as_deref(), directory)
         .map_err(invalid(key_line::top_level(text, "endpoint")))?;
     let auth = file.auth.unwrap_or_default();
@@ -375,6 +402,13 @@ fn resolve(path: &Path, text: &str, file: ConfigFile) -> Result<Config, ConfigEr
     for (name, type_file) in file.types {
         let type_config = resolve_type(&name, type_file, directory)
             .map_err(|(key, message)| invalid(key_line::in_type(text, &name, key))(message))?;
+        if let Some((field, message)) = index_type_problem(&type_config) {
+            let line = find_field_place(text, &name, &field).map(|(line, _)| line);
+            let shown = crate::record::identifier::escaped(&field);
+            return Err(invalid(line)(format!(
+                "type `{name}`, field `{shown}`: {message}"
+            )));
+        }
         types.insert(RecordType::new(name), type_config);
     }
     let problems = field_problems(path, text, &types);
@@ -512,6 +546,18 @@ fn resolve_type(
         indexes,
         ignore_fields: file.ignore_fields.into_iter().collect(),
         location_tolerance,
+    })
+}
+
+/// The first field whose declared indexes its type cannot have in CloudKit's schema
+/// (`schema::index_problem`), with why. A field of an unknown type is reported elsewhere.
+fn index_type_problem(type_config: &TypeConfig) -> Option<(String, String)> {
+    type_config.indexes.iter().find_map(|(field, indexes)| {
+        let spec = type_config.fields.get(field)?;
+        let data_type = crate::schema::DataType::of_field_type(&spec.field_type)?;
+        indexes.iter().find_map(|index| {
+            crate::schema::index_problem(data_type, *index).map(|problem| (field.clone(), problem))
+        })
     })
 }
 

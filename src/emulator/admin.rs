@@ -88,11 +88,7 @@ fn refuse(shared: &Shared, error: RequestError) -> Reply {
 
 /// `since=N` from the query string; absent means 0.
 fn since(query: Option<&str>) -> Option<u64> {
-    let Some(query) = query else { return Some(0) };
-    match query
-        .split('&')
-        .find_map(|pair| pair.strip_prefix("since="))
-    {
+    match protocol::query_parameter(query, "since") {
         Some(value) => value.parse().ok(),
         None => Some(0),
     }

@@ -147,8 +147,19 @@ pub fn route(method: &Method, path: &str) -> Result<Route, Refused> {
     })
 }
 
+/// The value of parameter `name` in a query string (`a=1&container=iCloud.x`), with `+`
+/// and `%XX` decoded in names and values as HTML forms and URL builders encode them; the
+/// first occurrence wins. `None` when the parameter is absent.
+pub fn query_parameter(query: Option<&str>, name: &str) -> Option<String> {
+    query?.split('&').find_map(|pair| {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let decoded = |text: &str| percent_decode(&text.replace('+', " "));
+        (decoded(key) == name).then(|| decoded(value))
+    })
+}
+
 /// `%XX` escapes decoded; a malformed escape or non-UTF-8 result leaves the text as is.
-fn percent_decode(text: &str) -> String {
+pub(super) fn percent_decode(text: &str) -> String {
     let bytes = text.as_bytes();
     let mut decoded = Vec::with_capacity(bytes.len());
     let mut index = 0;
@@ -397,6 +408,22 @@ fn reply(status: StatusCode, body: Vec<u8>) -> Reply {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn issue_20_query_parameters_are_decoded() {
+        let query = Some("a=1&container=iCloud%2Ecom.x&since=4&name+with=a+b%20c");
+        assert_eq!(
+            query_parameter(query, "container").as_deref(),
+            Some("iCloud.com.x")
+        );
+        assert_eq!(query_parameter(query, "since").as_deref(), Some("4"));
+        assert_eq!(
+            query_parameter(query, "name with").as_deref(),
+            Some("a b c")
+        );
+        assert_eq!(query_parameter(query, "contain"), None);
+        assert_eq!(query_parameter(None, "since"), None);
+    }
+
     use super::*;
 
     #[test]

@@ -171,8 +171,9 @@ fn route(method: &Method, path: &str) -> Result<Route, (StatusCode, String)> {
         }
         _ => return Err(not_found()),
     };
+    // As the records API: clients encode the container differently.
     Ok(Route {
-        container: container.to_owned(),
+        container: super::protocol::percent_decode(container),
         environment,
         operation,
     })
@@ -262,10 +263,7 @@ pub(super) fn admin(
     if method != Method::POST {
         return Some(error(shared, StatusCode::METHOD_NOT_ALLOWED, "use POST"));
     }
-    let container = query
-        .unwrap_or("")
-        .split('&')
-        .find_map(|pair| pair.strip_prefix("container="));
+    let container = super::protocol::query_parameter(query, "container");
     let Some(container) = container.filter(|c| !c.is_empty()) else {
         return Some(error(
             shared,
@@ -273,8 +271,19 @@ pub(super) fn admin(
             "`container` is required",
         ));
     };
+    let container = container.as_str();
     let mut state = shared.lock();
     let super::State { schemas, store, .. } = &mut *state;
+    // A misspelt container would deploy nothing and look done: refused, named (escaped,
+    // the parameter is the caller's text).
+    if !schemas.has_development(store, container) {
+        drop(state);
+        let reason = format!(
+            "container `{}` has no development schema to deploy",
+            crate::record::identifier::escaped(container)
+        );
+        return Some(error(shared, StatusCode::NOT_FOUND, &reason));
+    }
     schemas.deploy(store, container);
     if let Err(error) = state.save_schemas() {
         tracing::warn!("emulator: failed to save the schema: {error}");

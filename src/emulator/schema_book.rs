@@ -50,7 +50,8 @@ impl SchemaBook {
         if environment == Environment::Production {
             return Err(NOT_APPLICABLE_IN_PRODUCTION.to_owned());
         }
-        let incoming = schema::parse(text).map_err(|error| format!("schema error at {error}"))?;
+        let incoming =
+            schema::parse_strict(text).map_err(|error| format!("schema error at {error}"))?;
         let current = self.export(store, container, environment);
         for (record_type, definition) in &incoming.types {
             let Some(existing) = current.types.get(record_type) else {
@@ -142,6 +143,18 @@ impl SchemaBook {
                 .insert((entry.container, entry.environment), schema);
         }
         Ok(book)
+    }
+
+    /// Whether development of `container` has a schema of its own: one imported, or a
+    /// type a record write taught (the managed `Users` type alone does not count).
+    pub fn has_development(&self, store: &Store, container: &str) -> bool {
+        let key = (container.to_owned(), Environment::Development);
+        self.held.contains_key(&key)
+            || store.scopes.iter().any(|(scope, data)| {
+                scope.container == container
+                    && scope.environment == Environment::Development
+                    && !data.schema.is_empty()
+            })
     }
 
     /// "Deploy Schema Changes": production gains everything development has (additively).

@@ -146,10 +146,13 @@ impl Store {
         self.scopes.values().map(|s| s.records().len()).sum()
     }
 
-    /// Whether queries on `record_type` in `scope` find the type: a record of it was
-    /// written there once, or its schema is deployed (`deployed_types`).
+    /// Whether queries on `record_type` in `scope` find the type: the managed `Users`
+    /// type (CloudKit keeps it in every container, and every schema export lists it), a
+    /// type a record of which was written there once, or whose schema is deployed
+    /// (`deployed_types`).
     pub fn knows_type(&self, scope: &Scope, record_type: &str) -> bool {
-        self.deployed_types.contains(record_type)
+        record_type == crate::schema::USERS
+            || self.deployed_types.contains(record_type)
             || self.indexes.schema_type(scope, record_type).is_some()
             || self
                 .scopes

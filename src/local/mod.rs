@@ -17,6 +17,7 @@ pub use strict::{Flaw, FlawKind};
 pub use values::decode as decode_value;
 
 use crate::config::{type_order, Config, TypeConfig, TypeOrder};
+use crate::record::identifier::escaped;
 use crate::record::{FieldType, Record, RecordName, RecordType};
 use convert::Converter;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -258,7 +259,7 @@ pub fn load_all(config: &Config) -> LocalData {
     };
     asset::resolve_all(&asset_file::Project::of(config), &mut data);
     let dangling = dangling_references(config, &data);
-    for (record_type, problems) in dangling {
+    for (record_type, problems) in dangling.into_iter().chain(shared_names(&data)) {
         if let Some(loaded) = data.types.get_mut(&record_type) {
             loaded.problems.extend(problems);
         }
@@ -272,6 +273,41 @@ pub fn load_all(config: &Config) -> LocalData {
             .sort_by_key(|p| (file_index(p), place_key(p.place)));
     }
     data
+}
+
+/// Errors for a recordName that records of two types share: record names are unique in a
+/// zone across types, so CloudKit would refuse all but the first create (issue 20). Each
+/// later use is reported, naming the first one's type and place.
+fn shared_names(data: &LocalData) -> BTreeMap<RecordType, Vec<Problem>> {
+    let mut first: HashMap<&str, (&RecordType, &Origin)> = HashMap::new();
+    let mut problems: BTreeMap<RecordType, Vec<Problem>> = BTreeMap::new();
+    for (record_type, loaded) in &data.types {
+        for (record, origin) in loaded.records.iter().zip(&loaded.origins) {
+            let name = record.record_name.as_str();
+            match first.get(name) {
+                Some((other_type, other_origin)) => {
+                    let message = format!(
+                        "recordName `{}` is also used by a `{}` record at {}: record names are \
+                         unique in a zone across types",
+                        escaped(name),
+                        escaped(other_type.as_str()),
+                        other_origin
+                    );
+                    let problem = Problem::error(&origin.file, record_type, message)
+                        .at(Some(origin.place))
+                        .record(Some(&record.record_name));
+                    problems
+                        .entry(record_type.clone())
+                        .or_default()
+                        .push(problem);
+                }
+                None => {
+                    first.insert(name, (record_type, origin));
+                }
+            }
+        }
+    }
+    problems
 }
 
 fn place_key(place: Option<Place>) -> (usize, usize) {

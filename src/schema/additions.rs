@@ -122,9 +122,10 @@ pub fn with_additions(actual: &Schema, additions: &[Addition]) -> Schema {
     out
 }
 
-/// A type name that is not one of the schema language's.
+/// A type name that is not one of the schema language's. The text comes from a plan file
+/// or CloudKit: shown escaped.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("`{0}` is not a schema type or permission")]
+#[error("{} is not a schema type or permission", crate::record::identifier::quoted(.0))]
 pub struct UnknownKeyword(pub String);
 
 impl FromStr for DataType {

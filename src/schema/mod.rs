@@ -14,7 +14,7 @@ mod print;
 pub use additions::{digest, holds, lacking, with_additions, UnknownKeyword};
 pub use diff::{merged, missing, Addition, Conflict, SchemaDiff};
 pub use names::{identifier_problem, quotable_problem, team_problem, USERS};
-pub use parse::{parse, SchemaError};
+pub use parse::{parse, parse_strict, SchemaError};
 pub use print::{print, Unprintable};
 
 use crate::record::{FieldType, ScalarType};
@@ -208,6 +208,49 @@ impl fmt::Display for Index {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.keyword())
     }
+}
+
+/// The indexes a field of `data_type` may have, the strict reading of what CloudKit
+/// Console offers (`docs/protocol.md`, "Indexes by type"): STRING all three; INT64,
+/// DOUBLE, NUMBER, TIMESTAMP and LOCATION QUERYABLE and SORTABLE; REFERENCE QUERYABLE;
+/// ASSET and BYTES none; a list QUERYABLE (none for a list of assets or bytes); an
+/// ENCRYPTED field none.
+pub fn allowed_indexes(data_type: DataType) -> &'static [Index] {
+    use Primitive::*;
+    const ALL: &[Index] = &[Index::Queryable, Index::Searchable, Index::Sortable];
+    const ORDERED: &[Index] = &[Index::Queryable, Index::Sortable];
+    const EQUALITY: &[Index] = &[Index::Queryable];
+    if data_type.encrypted {
+        return &[];
+    }
+    match (data_type.primitive, data_type.list) {
+        (Asset | Bytes, _) => &[],
+        (_, true) => EQUALITY,
+        (String, false) => ALL,
+        (Int64 | Double | Number | NumberInt64 | NumberDouble | Timestamp | Location, false) => {
+            ORDERED
+        }
+        (Reference, false) => EQUALITY,
+    }
+}
+
+/// Why a field of `data_type` cannot have `index`; `None` when it can.
+pub fn index_problem(data_type: DataType, index: Index) -> Option<String> {
+    let allowed = allowed_indexes(data_type);
+    if allowed.contains(&index) {
+        return None;
+    }
+    let may = match allowed {
+        [] => "no index".to_owned(),
+        some => some
+            .iter()
+            .map(|i| i.keyword())
+            .collect::<Vec<_>>()
+            .join(" and "),
+    };
+    Some(format!(
+        "{data_type} cannot be {index}: CloudKit allows {may} on a {data_type} field"
+    ))
 }
 
 /// A permission a grant gives a role.

@@ -58,10 +58,28 @@ impl Token {
     }
 }
 
-/// Reads schema text.
+/// Reads schema text. Index options are taken as written (an export is what CloudKit
+/// holds); [`parse_strict`] refuses the ones CloudKit does not allow on a type.
 pub fn parse(text: &str) -> Result<Schema, SchemaError> {
     let tokens = lex(text)?;
-    let mut parser = Parser { tokens, at: 0 };
+    let mut parser = Parser {
+        tokens,
+        at: 0,
+        strict: false,
+    };
+    parser.schema()
+}
+
+/// As [`parse`], refusing an index option its field's type cannot have
+/// ([`super::index_problem`]) at the option's line and column: what an import or
+/// validate checks.
+pub fn parse_strict(text: &str) -> Result<Schema, SchemaError> {
+    let tokens = lex(text)?;
+    let mut parser = Parser {
+        tokens,
+        at: 0,
+        strict: true,
+    };
     parser.schema()
 }
 
@@ -168,6 +186,8 @@ fn error_at(line: usize, column: usize, message: String) -> SchemaError {
 struct Parser {
     tokens: Vec<Token>,
     at: usize,
+    /// Whether index options are checked against their field's type.
+    strict: bool,
 }
 
 impl Parser {
@@ -334,7 +354,10 @@ impl Parser {
             .into_iter()
             .find(|i| self.peek().is_word(i.keyword()))
         {
-            self.next();
+            let token = self.next();
+            if let Some(problem) = super::index_problem(data_type, index).filter(|_| self.strict) {
+                return Err(error_at(token.line, token.column, problem));
+            }
             indexes.insert(index);
         }
         Ok(FieldDef { data_type, indexes })

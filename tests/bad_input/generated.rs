@@ -375,7 +375,7 @@ fn expected(name: &str) -> Expected {
             None,
             None,
             None,
-            "Is a directory (os error 21)",
+            "not a regular file (a device, FIFO or directory is never read)",
         ),
         "generated_plan_edited" => (
             "bad.plan",

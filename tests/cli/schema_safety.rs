@@ -120,7 +120,7 @@ fn issue_20_a_signed_records_request_never_follows_a_redirect() {
 /// `text` with the first `from` in its schema additions replaced by `to`, and its checksum
 /// recomputed, as anyone who edits a plan can (`plan::file::canonical_body` is what the
 /// checksum hashes).
-fn tamper(text: &str, from: &str, to: &str) -> String {
+pub(crate) fn tamper(text: &str, from: &str, to: &str) -> String {
     let start = text.find("\"additions\": [").expect("a schema part");
     let (head, tail) = text.split_at(start);
     assert!(tail.contains(from), "{from} not in the schema part");

@@ -37,6 +37,10 @@ pub const DEFAULT_ENDPOINT: &str = "https://api.apple-cloudkit.com";
 /// Most operations one modify request may carry, and most records one reply holds
 /// (Apple, CloudKit Web Services Reference, "Data Size Limits": 200 and 200).
 pub const MAX_RECORDS_PER_REQUEST: usize = 200;
+/// The largest records API reply ckplan reads: 256 MiB, above the most a reply can
+/// legitimately hold (200 records of at most `MAX_RECORD_BYTES` each, about 200 MB, plus
+/// the JSON around them). A longer reply is refused unread.
+pub const MAX_REPLY_BYTES: usize = 256 << 20;
 
 pub use limits::{record_bytes, MAX_RECORD_BYTES, MAX_REQUEST_BYTES};
 
@@ -415,10 +419,16 @@ impl Client {
         let status = response.status().as_u16();
         self.note_server_date(response.headers(), signed_at);
         // The reply has begun, so the request was sent: a failure now leaves its effect unknown.
-        let reply = response
-            .bytes()
+        let reply = super::body::read_bounded(response, MAX_REPLY_BYTES)
             .await
-            .map_err(|source| CloudKitError::MaybeSent { operation, source })?;
+            .map_err(|error| match error {
+                super::body::BodyError::TooLarge { limit } => {
+                    CloudKitError::ReplyTooLarge { operation, limit }
+                }
+                super::body::BodyError::Transport(source) => {
+                    CloudKitError::MaybeSent { operation, source }
+                }
+            })?;
         debug!(
             operation = operation.path(),
             attempt,
@@ -429,7 +439,7 @@ impl Client {
             "cloudkit request"
         );
         if (200..300).contains(&status) {
-            Ok((status, reply.into()))
+            Ok((status, reply))
         } else if (300..400).contains(&status) {
             Err(CloudKitError::Redirect { operation, status })
         } else {

@@ -50,6 +50,12 @@ pub const FORMAT_NAME: &str = "ckplan-plan";
 /// writes, [`crate::plan::FORMAT_VERSION`].
 pub const SUPPORTED_VERSIONS: &str = "1 and 2";
 
+/// Text from the plan file, as an error shows it: escaped (whoever edited the plan chose
+/// it; a line break could forge a line of output).
+fn shown(text: &str) -> std::borrow::Cow<'_, str> {
+    crate::render::escape::escape(text)
+}
+
 /// Why a plan file cannot be used.
 #[derive(Debug, PartialEq, thiserror::Error)]
 pub enum PlanFileError {
@@ -76,10 +82,16 @@ pub enum PlanFileError {
     ChecksumMissing,
     #[error("plan was modified after it was written: checksum mismatch")]
     ChecksumMismatch { expected: String, found: String },
-    #[error("plan is invalid at `{path}`: {message}")]
+    /// `path` and `message` quote the plan's own text (a key, a value serde could not
+    /// read): shown escaped, since whoever edited the plan chose them.
+    #[error("plan is invalid at `{}`: {}", shown(path), shown(message))]
     Structure { path: String, message: String },
     #[error(
-        "plan change {index} ({record_type} `{record_name}`): `{side}` field `{field}`: {message}"
+        "plan change {index} ({} `{}`): `{side}` field `{}`: {}",
+        shown(record_type.as_str()),
+        shown(record_name.as_str()),
+        shown(field),
+        shown(message)
     )]
     FieldValue {
         index: usize,
@@ -89,13 +101,20 @@ pub enum PlanFileError {
         field: String,
         message: String,
     },
-    #[error("plan summary for `{record_type}` says {summary} but its changes are {changes}")]
+    #[error(
+        "plan summary for `{}` says {summary} but its changes are {changes}",
+        shown(record_type.as_str())
+    )]
     SummaryMismatch {
         record_type: RecordType,
         summary: String,
         changes: String,
     },
-    #[error("plan change {index} ({action} {record_type} `{record_name}`): {problem}")]
+    #[error(
+        "plan change {index} ({action} {} `{}`): {problem}",
+        shown(record_type.as_str()),
+        shown(record_name.as_str())
+    )]
     Inconsistent {
         index: usize,
         action: Action,
