@@ -52,8 +52,9 @@ pub enum SchemaOpError {
 /// public database, the grants server-to-server writes need (CREATE and WRITE to
 /// `_creator` and `_icloud`) and the app's readers (READ to `_world`). Fields of an
 /// unknown type (reported by `validate`) are left out. CloudKit's managed `Users` type
-/// gets only the fields (and their indexes) the config declares: its security and its
-/// system fields are CloudKit's, never ckplan's to change.
+/// gets the same fields and indexes (CloudKit Console adds indexes to its system fields
+/// too, and ckplan cannot read it without `___recordID` QUERYABLE) but never a grant: its
+/// roles' permissions are CloudKit's, never ckplan's to change.
 pub fn needed(config: &Config) -> Schema {
     let mut schema = Schema::default();
     for (record_type, type_config) in &config.types {
@@ -67,7 +68,7 @@ pub fn needed(config: &Config) -> Schema {
                 vec![Index::Queryable, Index::Sortable],
             ),
         ];
-        for (name, primitive, indexes) in system.into_iter().filter(|_| !managed) {
+        for (name, primitive, indexes) in system {
             definition.fields.insert(
                 name.to_owned(),
                 FieldDef {

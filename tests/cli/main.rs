@@ -18,6 +18,7 @@ mod plan;
 mod preflight;
 mod references;
 mod schema;
+mod schema_findings;
 mod schema_plan;
 mod schema_safety;
 mod schema_ux;
