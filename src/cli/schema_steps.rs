@@ -18,6 +18,7 @@ use crate::context::Clock;
 use crate::ops::make_plan::PlanError;
 use crate::ops::schema as ops;
 use crate::plan::{Plan, PlanSchema};
+use crate::record::Environment;
 use crate::render::schema_part;
 use crate::sync::Connection;
 
@@ -127,18 +128,36 @@ pub async fn apply_first(
     stop: &StopFlag,
     clock: Clock,
 ) -> Result<Option<SchemaStep>, CommandError> {
-    let Some(part) = plan.schema.as_ref().filter(|p| !p.additions.is_empty()) else {
-        return Ok(None);
+    let environment = plan.target.environment;
+    let production = environment == Environment::Production;
+    // Production is checked fresh at apply time whatever the plan lists: what its record
+    // changes write must be deployed there.
+    let unlisted = PlanSchema {
+        digest: String::new(),
+        team: None,
+        additions: Vec::new(),
     };
-    let token = configured_token(config)?.ok_or_else(|| {
-        CommandError::user(
+    let part = match plan.schema.as_ref() {
+        Some(part) if production || !part.additions.is_empty() => part,
+        None if production => &unlisted,
+        _ => return Ok(None),
+    };
+    let Some(token) = configured_token(config)? else {
+        if part.additions.is_empty() {
+            if plan.changes.iter().any(|c| c.after.is_some()) {
+                printer.status(
+                    "Schema: production's schema not checked for the records' types and fields                      (no management token); set CKPLAN_MANAGEMENT_TOKEN or `auth:                      management_token_file:` to check it before any record is written.",
+                );
+            }
+            return Ok(None);
+        }
+        return Err(CommandError::user(
             "this plan adds to the schema, which needs a management token; nothing was sent",
         )
-        .with_hint(TOKEN_HINT)
-    })?;
+        .with_hint(TOKEN_HINT));
+    };
     let api = api(config, part, connection, token)?;
-    let environment = plan.target.environment;
-    match apply_schema::apply(&api, part, environment, stop).await {
+    match apply_schema::apply(&api, part, &plan.changes, environment, stop).await {
         Ok(applied) => {
             match &applied {
                 SchemaApplied::Imported { count, .. } => printer.status(format_args!(
@@ -157,6 +176,7 @@ pub async fn apply_first(
                 SchemaApplyError::Moved { .. } => Some(format!(
                     "another writer changed the schema since: make a new plan with `{replan}`"
                 )),
+                SchemaApplyError::Retyped { .. } => Some(super::schema::RETYPE_WAY_OUT.to_owned()),
                 SchemaApplyError::NotDeployed { .. } => Some(
                     "deploy these from CloudKit Console (Deploy Schema Changes), then apply \
                      this plan again"

@@ -4,10 +4,12 @@
 //! an interrupted schema-only apply, partial imports in journal and receipt, and hints that
 //! carry the user's `--config` and `--environment`.
 
-use crate::schema_plan::{fresh, ok, raw_schema, run, TOKEN};
+use crate::common::Env;
+use crate::schema_plan::{endpoints, fresh, ok, raw_schema, run, TOKEN};
+use serde_json::Value as Json;
 
 /// `config` with a `Users` entry declaring one indexed field, and its one record.
-fn with_users(env: &crate::common::Env) {
+fn with_users(env: &Env) {
     let config = env.read("ckplan.yaml");
     env.write(
         "ckplan.yaml",
@@ -58,4 +60,51 @@ fn issue_20_a_config_declaring_users_converges() {
         "{schema}"
     );
     assert_eq!(grants(&schema), grants(&before), "{schema}");
+}
+
+/// The plan at `path` edited by `edit`, its checksum recomputed, as anyone who edits a plan
+/// can (`plan::file::canonical_body` is what the checksum hashes).
+fn edit_plan(env: &Env, path: &str, edit: impl FnOnce(&mut Json)) {
+    let mut json: Json = serde_json::from_str(&env.read(path)).unwrap();
+    edit(&mut json);
+    let text = serde_json::to_string_pretty(&json).unwrap();
+    let body = ckplan::plan::file::canonical_body(&text).unwrap();
+    json["checksum"] = Json::from(format!("blake3:{}", blake3::hash(&body).to_hex()));
+    env.write(path, &serde_json::to_string_pretty(&json).unwrap());
+}
+
+#[test]
+fn issue_20_production_apply_checks_what_the_record_changes_write() {
+    let env = fresh("production");
+    ok(&env, &["plan", "-o", "out.plan"]);
+    edit_plan(&env, "out.plan", |plan| {
+        plan["schema"]["additions"] = Json::Array(Vec::new());
+    });
+    let show = ok(&env, &["show", "out.plan"]);
+    assert!(!show.stdout.contains("+ record type"), "{}", show.stdout);
+    let apply = run(
+        &env,
+        Some(TOKEN),
+        &["apply", "out.plan", "--allow-production"],
+    );
+    assert_eq!(apply.code, 1, "{}", apply.stderr);
+    for item in [
+        "the production schema lacks 9 item(s) the plan needs: record type `Stadium`",
+        "field `Stadium.capacity` INT64",
+        "`ckplan schema diff --environment production` lists them",
+    ] {
+        assert!(apply.stderr.contains(item), "{item}\n{}", apply.stderr);
+    }
+    assert!(
+        apply.stderr.contains("no record was written"),
+        "{}",
+        apply.stderr
+    );
+    let log = endpoints(&env);
+    assert!(!log.iter().any(|e| e == "records/modify"), "{log:?}");
+
+    // Without a token the check cannot run, and apply says so, once.
+    let apply = run(&env, None, &["apply", "out.plan", "--allow-production"]);
+    let skipped = "Schema: production's schema not checked for the records' types and fields";
+    assert_eq!(apply.stderr.matches(skipped).count(), 1, "{}", apply.stderr);
 }
