@@ -107,4 +107,13 @@ fn issue_20_production_apply_checks_what_the_record_changes_write() {
     let apply = run(&env, None, &["apply", "out.plan", "--allow-production"]);
     let skipped = "Schema: production's schema not checked for the records' types and fields";
     assert_eq!(apply.stderr.matches(skipped).count(), 1, "{}", apply.stderr);
+    // Production has no just-in-time schema: the emulator refuses each record, as CloudKit.
+    assert_ne!(apply.code, 0, "{}", apply.stderr);
+    assert!(
+        apply
+            .stderr
+            .contains("Cannot create new type Stadium in production schema"),
+        "{}",
+        apply.stderr
+    );
 }
