@@ -415,3 +415,44 @@ fn issue_20_the_emulators_management_token_can_stay_out_of_its_command_line() {
     assert!(help.contains("CKPLAN_EMULATOR_MANAGEMENT_TOKEN"), "{help}");
     assert!(!help.contains(TOKEN), "{help}");
 }
+
+/// Issue 20: the verdict after Ctrl-C is the plan's, on the schema path as on the record
+/// path. A signal while the last request the plan needs is in flight (here the import of a
+/// plan that changes no record) lets it finish: the plan is done, apply says `Apply
+/// complete` and exits 0, as when the signal arrives during the last batch of records.
+#[cfg(unix)]
+#[test]
+fn issue_20_sigterm_during_the_import_of_a_schema_only_plan_completes_it_as_the_last_batch() {
+    let env = one_index_to_add();
+    let proxy = env.hold_request(crate::common::hold::SCHEMA_IMPORT, 1);
+    ok(&env, &["plan", "-o", "out.plan"]);
+    let mut child = spawn_apply(&env);
+    let mut stderr = StderrLines::of(&mut child);
+    proxy.wait_held();
+    sigterm(&child);
+    stderr.wait_for(STOPPING);
+    proxy.release();
+    let status = child.wait().unwrap();
+    let stderr = stderr.all();
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("Apply complete"), "{stderr}");
+    let receipt = json(&env, "out.plan.receipt.json");
+    assert_eq!(receipt["complete"], true, "{receipt}");
+    assert_eq!(receipt["schema"]["outcome"], "imported", "{receipt}");
+
+    // The record path: a signal during the plan's last (here only) batch.
+    let env = Env::new();
+    env.set_teams(&serde_json::json!([]));
+    let proxy = env.hold_modify(1);
+    assert_eq!(env.run(&["plan", "-o", "out.plan"]).code, 0);
+    let mut child = env.spawn_apply(std::process::Stdio::piped());
+    let mut stderr = StderrLines::of(&mut child);
+    proxy.wait_held();
+    sigterm(&child);
+    stderr.wait_for(STOPPING);
+    proxy.release();
+    let status = child.wait().unwrap();
+    let stderr = stderr.all();
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("Apply complete"), "{stderr}");
+}
