@@ -67,7 +67,28 @@ pub enum SchemaApplyError {
     Lost {
         environment: &'static str,
         list: Vec<String>,
+        /// The digest of the export that showed the loss.
+        after: String,
     },
+    /// The import was sent but its confirmation failed (`cause`: `NotConfirmed` or
+    /// `Lost`); `sent` says what was imported and what the confirming export lacks, for
+    /// the journal and the receipt.
+    #[error("{cause}")]
+    Unconfirmed {
+        sent: SentImport,
+        cause: Box<SchemaApplyError>,
+    },
+}
+
+/// An import that was sent and not confirmed: how many additions it carried, the digests
+/// of the schema it was merged into and of the export after it, and what that export
+/// lacks (additions still missing, or items the schema held before and lost).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SentImport {
+    pub count: usize,
+    pub before: String,
+    pub after: String,
+    pub missing: Vec<String>,
 }
 
 /// The first few items, and how many more (the review lists them all).
@@ -217,14 +238,37 @@ pub async fn apply(
         return Ok(stopped());
     }
     let text = schema::print(&schema::with_additions(&actual, &part.additions))?;
-    let Some(after) = import_over(api, &actual, &text, stop).await? else {
-        return Ok(stopped());
+    let unconfirmed = |after: String, missing: Vec<String>, cause| SchemaApplyError::Unconfirmed {
+        sent: SentImport {
+            count: lacking.len(),
+            before: found.clone(),
+            after,
+            missing,
+        },
+        cause: Box::new(cause),
+    };
+    let after = match import_over(api, &actual, &text, stop).await {
+        Ok(Some(after)) => after,
+        Ok(None) => return Ok(stopped()),
+        Err(SchemaApplyError::Lost {
+            environment,
+            list,
+            after,
+        }) => {
+            let cause = SchemaApplyError::Lost {
+                environment,
+                list: list.clone(),
+                after: after.clone(),
+            };
+            return Err(unconfirmed(after, list, cause));
+        }
+        Err(other) => return Err(other),
     };
     let still = schema::lacking(&after, &part.additions);
     if !still.is_empty() {
-        return Err(SchemaApplyError::NotConfirmed {
-            list: listed(&still),
-        });
+        let list = listed(&still);
+        let cause = SchemaApplyError::NotConfirmed { list: list.clone() };
+        return Err(unconfirmed(schema::digest(&after), list, cause));
     }
     Ok(SchemaApplied::Imported {
         count: lacking.len(),
@@ -273,6 +317,7 @@ pub async fn import_over(
         return Err(SchemaApplyError::Lost {
             environment: "development",
             list,
+            after: schema::digest(&after),
         });
     }
     Ok(Some(after))
@@ -436,9 +481,14 @@ mod tests {
         )
         .await
         .unwrap_err();
-        let SchemaApplyError::Lost { list, .. } = &error else {
+        let SchemaApplyError::Unconfirmed { sent, cause } = &error else {
             panic!("{error}")
         };
+        assert_eq!(sent.count, 2);
+        let SchemaApplyError::Lost { list, .. } = cause.as_ref() else {
+            panic!("{error}")
+        };
+        assert_eq!(&sent.missing, list);
         assert_eq!(
             list,
             &[

@@ -115,6 +115,19 @@ pub fn report(plan: &Plan, printer: &Printer) {
     }
 }
 
+/// A schema step that failed: the error, and, when an import was sent before it failed
+/// (its confirmation did), the step to record in the journal and the receipt.
+pub struct SchemaFailure {
+    pub error: CommandError,
+    pub sent: Option<SchemaStep>,
+}
+
+impl From<CommandError> for SchemaFailure {
+    fn from(error: CommandError) -> Self {
+        SchemaFailure { error, sent: None }
+    }
+}
+
 /// Before any record is written: the plan's schema additions imported (development) or
 /// found deployed (production); once `stop` is raised (Ctrl-C) no new schema request
 /// starts. Returns the step's record for the journal and the receipt; nothing for a plan
@@ -127,7 +140,7 @@ pub async fn apply_first(
     replan: &str,
     stop: &StopFlag,
     clock: Clock,
-) -> Result<Option<SchemaStep>, CommandError> {
+) -> Result<Option<SchemaStep>, SchemaFailure> {
     let environment = plan.target.environment;
     let production = environment == Environment::Production;
     // Production is checked fresh at apply time whatever the plan lists: what its record
@@ -154,7 +167,8 @@ pub async fn apply_first(
         return Err(CommandError::user(
             "this plan adds to the schema, which needs a management token; nothing was sent",
         )
-        .with_hint(TOKEN_HINT));
+        .with_hint(TOKEN_HINT)
+        .into());
     };
     let api = api(config, part, connection, token)?;
     match apply_schema::apply(&api, part, &plan.changes, environment, stop).await {
@@ -187,9 +201,24 @@ pub async fn apply_first(
                 }
                 _ => None,
             };
-            let error = CommandError::user(error)
-                .context("cannot apply the plan's schema; no record was written");
-            Err(hinted(error, hint))
+            let sent = match &error {
+                SchemaApplyError::Unconfirmed { sent, .. } => {
+                    Some(SchemaStep::unconfirmed(sent, part, clock.timestamp()))
+                }
+                _ => None,
+            };
+            let context = match sent {
+                Some(_) => {
+                    "the plan's schema was imported but not confirmed; no record was \
+                            written (the journal and the receipt record the import)"
+                }
+                None => "cannot apply the plan's schema; no record was written",
+            };
+            let error = CommandError::user(error).context(context);
+            Err(SchemaFailure {
+                error: hinted(error, hint),
+                sent,
+            })
         }
     }
 }

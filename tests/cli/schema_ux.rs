@@ -252,9 +252,21 @@ fn issue_20_sigterm_during_the_schema_import_finishes_it_and_stops_before_the_re
     assert_eq!(env.records("Stadium").len(), 3);
     let receipt = json(&env, "out.plan.receipt.json");
     assert_eq!(receipt["complete"], true, "{receipt}");
-    assert_eq!(receipt["schema"]["outcome"], "already_there", "{receipt}");
-    assert_eq!(receipt["schema"]["digest_before"], after);
-    assert_eq!(receipt["schema"]["imported"], 0);
+    // Issue 20: the resumed run's receipt carries the import as the journal recorded it
+    // (the first run's), not "already there" with the post-import digest as `digest_before`.
+    assert_eq!(receipt["schema"]["outcome"], "imported", "{receipt}");
+    assert_eq!(receipt["schema"]["imported"], 25, "{receipt}");
+    assert_eq!(receipt["schema"]["digest_before"], planned, "{receipt}");
+    assert_eq!(receipt["schema"]["digest_after"], after, "{receipt}");
+    // The journal keeps this run's own step too.
+    let journal = env.read("out.plan.journal");
+    let steps: Vec<serde_json::Value> = journal
+        .lines()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
+        .filter(|entry| entry["event"] == "schema")
+        .collect();
+    assert_eq!(steps.len(), 2, "{journal}");
+    assert_eq!(steps[1]["outcome"], "already_there", "{journal}");
 }
 
 #[cfg(unix)]
@@ -455,4 +467,53 @@ fn issue_20_sigterm_during_the_import_of_a_schema_only_plan_completes_it_as_the_
     let stderr = stderr.all();
     assert_eq!(status.code(), Some(0), "{stderr}");
     assert!(stderr.contains("Apply complete"), "{stderr}");
+}
+
+/// Issue 20: an import that was sent but whose confirmation failed is recorded, with what
+/// the confirming export lacks, in the journal and the receipt; no record is written.
+#[cfg(unix)]
+#[test]
+fn issue_20_an_import_sent_but_not_confirmed_is_journaled_and_in_the_receipt() {
+    let env = fresh("development");
+    // Exports: the plan's, then apply's first, its re-check before the import, and the
+    // confirming one (the fourth), held while another writer drops one of our indexes.
+    let proxy = env.hold_request(b"/schema/export HTTP/1.1", 4);
+    ok(&env, &["plan", "-o", "out.plan"]);
+    let mut child = spawn_apply(&env);
+    let stderr = StderrLines::of(&mut child);
+    proxy.wait_held();
+    let (_, text) = super::schema_plan::raw_schema(&env, "DEVELOPMENT", None);
+    let mut schema = ckplan::schema::parse(&text).unwrap();
+    let created = schema
+        .types
+        .get_mut("Stadium")
+        .and_then(|t| t.fields.get_mut("___createTime"))
+        .expect(&text);
+    assert!(created.indexes.remove(&ckplan::schema::Index::Sortable));
+    let other = ckplan::schema::print(&schema).unwrap();
+    let (status, reply) = super::schema_plan::raw_schema(&env, "DEVELOPMENT", Some(&other));
+    assert!(status < 300, "{status} {reply}");
+    proxy.release();
+    let status = child.wait().unwrap();
+    let stderr = stderr.all();
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("the plan's schema was imported but not confirmed; no record was written"),
+        "{stderr}"
+    );
+    let missing = "index SORTABLE on `Stadium.___createTime`";
+    assert!(stderr.contains(missing), "{stderr}");
+    assert!(env.records("Stadium").is_empty());
+    assert_eq!(events(&env), ["start", "schema", "finished"]);
+    let journal = env.read("out.plan.journal");
+    let entry: serde_json::Value = serde_json::from_str(journal.lines().nth(1).unwrap()).unwrap();
+    assert_eq!(entry["outcome"], "imported_unconfirmed", "{journal}");
+    assert_eq!(entry["missing"], serde_json::json!([missing]), "{journal}");
+    let receipt = json(&env, "out.plan.receipt.json");
+    assert_eq!(receipt["complete"], false, "{receipt}");
+    let step = &receipt["schema"];
+    assert_eq!(step["outcome"], "imported_unconfirmed", "{receipt}");
+    assert_eq!(step["imported"], 25, "{receipt}");
+    assert_eq!(step["missing"], serde_json::json!([missing]), "{receipt}");
+    assert!(step["digest_after"].is_string(), "{receipt}");
 }
