@@ -156,12 +156,25 @@ impl Globals {
     /// A `ckplan` command line to suggest: the `--config` and `--environment` this run was
     /// given (or `CKPLAN_CONFIG`, `CKPLAN_ENVIRONMENT`), then `args`, every word shell-quoted.
     pub fn command_line(&self, args: &[&str]) -> String {
+        self.line(self.environment, args)
+    }
+
+    /// [`Self::command_line`] against `environment` rather than this run's.
+    pub fn command_line_in(
+        &self,
+        environment: crate::record::Environment,
+        args: &[&str],
+    ) -> String {
+        self.line(Some(environment), args)
+    }
+
+    fn line(&self, environment: Option<crate::record::Environment>, args: &[&str]) -> String {
         let config = self.config.as_ref().map(|path| path.display().to_string());
         let mut words: Vec<&str> = Vec::new();
         if let Some(config) = &config {
             words.extend(["--config", config.as_str()]);
         }
-        if let Some(environment) = self.environment {
+        if let Some(environment) = environment {
             words.extend(["--environment", environment.as_str()]);
         }
         words.extend_from_slice(args);

@@ -6,7 +6,7 @@
 
 use super::schema::{api_error, configured_token, TOKEN_HINT};
 use super::ErrorKind;
-use super::{CommandError, Printer};
+use super::{CommandError, Globals, Printer};
 use crate::apply::receipt::SchemaStep;
 use crate::apply::schema::{self as apply_schema, SchemaApplied, SchemaApplyError};
 use crate::apply::StopFlag;
@@ -60,27 +60,46 @@ pub fn op_error(error: ops::SchemaOpError, context: &'static str) -> CommandErro
     hinted(CommandError::user(error).context(context), hint)
 }
 
+/// The command lines schema hints suggest, with this run's `--config` and
+/// `--environment` (issue 20: a hint that drops them runs against another target).
+pub fn fix_commands(globals: &Globals) -> ops::FixCommands {
+    ops::FixCommands {
+        schema_apply: globals.command_line(&["schema", "apply"]),
+        schema_apply_in_development: globals
+            .command_line_in(Environment::Development, &["schema", "apply"]),
+        plan: globals.command_line(&["plan"]),
+    }
+}
+
 /// The advice for a read CloudKit refused for want of an index: what `plan`, `diff` and
 /// `doctor` say instead of the error's own hint (`ops::schema::unqueryable_fix`).
-pub fn read_advice(
-    config: &Config,
+pub fn read_advice<'a>(
+    config: &'a Config,
     management_token: bool,
-) -> impl Fn(&CloudKitError) -> Option<String> + Sync + '_ {
+    globals: &Globals,
+) -> impl Fn(&CloudKitError) -> Option<String> + Sync + 'a {
+    let commands = fix_commands(globals);
     move |error| match error {
         CloudKitError::NotQueryable { record_type, field } => Some(ops::unqueryable_fix(
             record_type,
             field,
             config.environment,
             management_token,
+            &commands,
         )),
         _ => None,
     }
 }
 
 /// A failed plan or diff, with [`read_advice`] for a read refused for want of an index.
-pub fn read_error(error: PlanError, config: &Config, management_token: bool) -> CommandError {
+pub fn read_error(
+    error: PlanError,
+    config: &Config,
+    management_token: bool,
+    globals: &Globals,
+) -> CommandError {
     match error {
-        PlanError::Read(error) => match read_advice(config, management_token)(&error) {
+        PlanError::Read(error) => match read_advice(config, management_token, globals)(&error) {
             Some(fix) => CommandError::new(ErrorKind::Service, error).with_hint(fix),
             None => PlanError::Read(error).into(),
         },

@@ -117,3 +117,62 @@ fn issue_20_production_apply_checks_what_the_record_changes_write() {
         apply.stderr
     );
 }
+
+#[test]
+fn issue_20_schema_hints_carry_the_config_and_environment_the_user_ran_with() {
+    let env = fresh("development");
+    // Production holds `Stadium` without `___recordID` QUERYABLE (deployed so).
+    let (status, reply) = raw_schema(
+        &env,
+        "DEVELOPMENT",
+        Some("DEFINE SCHEMA RECORD TYPE Stadium (name STRING);"),
+    );
+    assert!(status < 300, "{status} {reply}");
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let deploy = format!(
+        "{}/_emulator/schema/deploy?container={}",
+        env.url(),
+        crate::common::CONTAINER
+    );
+    let deployed = env.runtime.block_on(client.post(deploy).send()).unwrap();
+    assert_eq!(deployed.status().as_u16(), 200);
+    env.write("c2.yaml", &env.read("ckplan.yaml"));
+    let plan = run(
+        &env,
+        Some(TOKEN),
+        &[
+            "--config",
+            "c2.yaml",
+            "--environment",
+            "production",
+            "plan",
+            "-o",
+            "p.plan",
+        ],
+    );
+    assert_eq!(plan.code, 1, "{}", plan.stderr);
+    assert!(
+        plan.stderr.contains("`recordName` is not marked queryable")
+            || plan.stderr.contains("not marked queryable"),
+        "{}",
+        plan.stderr
+    );
+    for command in [
+        "`ckplan --config c2.yaml --environment development schema apply`",
+        "then `ckplan --config c2.yaml --environment production plan` again",
+    ] {
+        assert!(plan.stderr.contains(command), "{command}\n{}", plan.stderr);
+    }
+    // Without `--config`, the environment still goes with every command.
+    let plan = run(
+        &env,
+        Some(TOKEN),
+        &["--environment", "production", "plan", "-o", "p.plan"],
+    );
+    assert!(
+        plan.stderr
+            .contains("then `ckplan --environment production plan` again"),
+        "{}",
+        plan.stderr
+    );
+}
