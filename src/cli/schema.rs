@@ -90,7 +90,8 @@ pub async fn run(args: Args, globals: &Globals) -> CommandResult {
                     .data(&format!("+ {}\n", escape(&addition.to_string())))?;
             }
             globals.printer.status(format_args!(
-                "schema: {} addition(s) imported into development and confirmed",
+                "schema: {} addition(s) imported into development; an export after it holds \
+                 them all and lost nothing ckplan had seen",
                 added.additions.len()
             ));
             Ok(ExitStatus::Success)

@@ -194,7 +194,8 @@ pub async fn apply_first(
         Ok(applied) => {
             match &applied {
                 SchemaApplied::Imported { count, .. } => printer.status(format_args!(
-                    "Schema: {count} addition(s) imported into development and confirmed."
+                    "Schema: {count} addition(s) imported into development; an export after it holds \
+                     them all and lost nothing ckplan had seen."
                 )),
                 SchemaApplied::Stopped { .. } => printer.status(
                     "Schema: interrupted before the import; neither the schema nor any record \

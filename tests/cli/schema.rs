@@ -113,7 +113,7 @@ fn issue_20_diff_apply_and_an_independent_export() {
     assert!(
         apply
             .stderr
-            .contains("imported into development and confirmed"),
+            .contains("imported into development; an export after it holds them all and lost nothing ckplan had seen"),
         "{}",
         apply.stderr
     );

@@ -221,7 +221,7 @@ fn issue_20_sigterm_during_the_schema_import_finishes_it_and_stops_before_the_re
     let stderr = stderr.all();
     assert_eq!(status.code(), Some(130), "{stderr}");
     for line in [
-        "Schema: 25 addition(s) imported into development and confirmed.\n",
+        "Schema: 25 addition(s) imported into development; an export after it holds them all and lost nothing ckplan had seen.\n",
         "Apply interrupted: 0 created, 0 updated, 0 deleted, 0 unchanged skipped; 5 planned \
          changes not started.\n",
         "error: apply interrupted; the journal holds every outcome so far; run `ckplan apply \
@@ -313,7 +313,7 @@ fn issue_20_sigterm_before_the_schema_import_sends_nothing_more_even_without_rec
     assert!(
         again
             .stderr
-            .contains("Schema: 1 addition(s) imported into development and confirmed."),
+            .contains("Schema: 1 addition(s) imported into development; an export after it holds them all and lost nothing ckplan had seen."),
         "{}",
         again.stderr
     );
