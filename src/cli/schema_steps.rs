@@ -60,8 +60,7 @@ pub fn op_error(error: ops::SchemaOpError, context: &'static str) -> CommandErro
     hinted(CommandError::user(error).context(context), hint)
 }
 
-/// The command lines schema hints suggest, with this run's `--config` and
-/// `--environment` (issue 20: a hint that drops them runs against another target).
+/// The command lines schema hints suggest, with this run's `--config` and `--environment`.
 pub fn fix_commands(globals: &Globals) -> ops::FixCommands {
     ops::FixCommands {
         schema_apply: globals.command_line(&["schema", "apply"]),
