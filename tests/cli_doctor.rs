@@ -138,7 +138,12 @@ async fn issue_11_doctor_fails_an_unqueryable_type_with_the_fix_and_json() {
     assert_eq!(code, 1, "{stdout}");
     assert!(stdout.contains("FAIL  type Team"), "{stdout}");
     assert!(
-        stdout.contains("fix: add a QUERYABLE index on `recordName` (`___recordID` in the schema) of `Team`: with a management token (set CKPLAN_MANAGEMENT_TOKEN or `auth: management_token_file:`) run `ckplan schema apply`, or in CloudKit Console open Schema > Indexes and save it there"),
+        stdout.contains("fix: add a QUERYABLE index on `recordName` (`___recordID` in the schema) of `Team`: with a management token (set CKPLAN_MANAGEMENT_TOKEN or `auth: management_token_file:`) run `ckplan --config "),
+        "{stdout}"
+    );
+    // Issue 20: the suggested command carries the `--config` doctor was given.
+    assert!(
+        stdout.contains("ckplan.yaml schema apply`, or in CloudKit Console open Schema > Indexes and save it there"),
         "{stdout}"
     );
     assert!(stdout.contains("1 check failed."), "{stdout}");

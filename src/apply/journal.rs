@@ -120,6 +120,10 @@ pub struct Replay {
     pub complete: bool,
     /// Earlier runs found.
     pub runs: usize,
+    /// The last schema step of an earlier run that sent an import (`imported` or
+    /// `imported_unconfirmed`): a resumed run's receipt carries it, since the run that finds
+    /// the schema there imports nothing itself.
+    pub schema_import: Option<super::receipt::SchemaStep>,
 }
 
 /// The journal of one plan, open for appending.
@@ -322,8 +326,13 @@ impl Replay {
                 }
             }
             Entry::Finished { complete, .. } => self.complete = complete,
-            // The schema step is checked afresh by every run (an export).
-            Entry::Schema(_) => {}
+            // The schema step is checked afresh by every run (an export); the journal keeps
+            // the import an earlier run sent, for the receipt.
+            Entry::Schema(step) => {
+                if step.outcome.sent_import() {
+                    self.schema_import = Some(step);
+                }
+            }
         }
         Ok(())
     }

@@ -5,7 +5,7 @@
 //! of the schema before and after), and totals.
 
 use super::outcome::{ConflictEntry, Receipt, ReceiptEntry, Totals};
-use super::schema::SchemaApplied;
+use super::schema::{SchemaApplied, SentImport};
 use super::{ApplyReport, OnConflict};
 use crate::plan::{Plan, PlanSchema};
 use crate::record::Timestamp;
@@ -42,9 +42,13 @@ pub struct SchemaStep {
     /// The digest of the schema exported before the import (`blake3:`…), as the plan's
     /// `schema.digest`; none when the run stopped before reading it.
     pub digest_before: Option<String>,
-    /// The digest of the schema exported after the import, confirming it; none when
-    /// nothing was imported.
+    /// The digest of the schema exported after the import, confirming it (or, when
+    /// `imported_unconfirmed`, showing what is missing); none when nothing was imported.
     pub digest_after: Option<String>,
+    /// `imported_unconfirmed` only: what the export after the import lacks (additions
+    /// still missing, or items the schema held before the import and lost).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing: Vec<String>,
 }
 
 /// How the schema step ended.
@@ -57,6 +61,28 @@ pub enum SchemaOutcome {
     AlreadyThere,
     /// Ctrl-C before the import was sent: the schema was not written, nor any record.
     Stopped,
+    /// The import was sent (development's schema may have changed) but the export after it
+    /// lacks something (`missing`): no record was written.
+    ImportedUnconfirmed,
+}
+
+impl SchemaOutcome {
+    /// Whether the step keeps the run from writing records: stopped before the import, or
+    /// an import that was not confirmed.
+    pub fn blocks_records(self) -> bool {
+        matches!(
+            self,
+            SchemaOutcome::Stopped | SchemaOutcome::ImportedUnconfirmed
+        )
+    }
+
+    /// Whether an import was sent.
+    pub fn sent_import(self) -> bool {
+        matches!(
+            self,
+            SchemaOutcome::Imported | SchemaOutcome::ImportedUnconfirmed
+        )
+    }
 }
 
 impl SchemaStep {
@@ -80,6 +106,20 @@ impl SchemaStep {
             imported,
             digest_before,
             digest_after,
+            missing: Vec::new(),
+        }
+    }
+
+    /// The record of an import that was sent but not confirmed (`sent`), ended at `at`.
+    pub fn unconfirmed(sent: &SentImport, part: &PlanSchema, at: Timestamp) -> Self {
+        SchemaStep {
+            outcome: SchemaOutcome::ImportedUnconfirmed,
+            at,
+            additions: part.additions.iter().map(ToString::to_string).collect(),
+            imported: sent.count,
+            digest_before: Some(sent.before.clone()),
+            digest_after: Some(sent.after.clone()),
+            missing: sent.missing.clone(),
         }
     }
 }

@@ -6,7 +6,9 @@
 //! which exports once more right before the import and refuses if the schema moved, then
 //! confirms by exporting again that nothing the schema held was lost. Production is never
 //! written (CloudKit refuses import there): apply refuses while the fresh export lacks any
-//! addition, which must be deployed from CloudKit Console.
+//! addition, or lacks a record type or field the plan's record changes write (derived from
+//! the changes themselves, so a plan whose schema list was emptied is still checked), or
+//! holds such a field with another type; those must be deployed from CloudKit Console.
 //! Ctrl-C (the run's [`StopFlag`]) starts no new request: a read in flight finishes and
 //! nothing more is sent; an import already sent finishes and is confirmed.
 //!
@@ -17,9 +19,9 @@
 
 use super::StopFlag;
 use crate::cloudkit::management::{ManagementError, SchemaApi};
-use crate::plan::PlanSchema;
+use crate::plan::{Change, PlanSchema};
 use crate::record::Environment;
-use crate::schema::{self, Addition, Schema, SchemaError, Unprintable};
+use crate::schema::{self, Addition, DataType, FieldDef, Schema, SchemaError, Unprintable};
 
 /// Why the schema part could not be applied; no record was written then.
 #[derive(Debug, thiserror::Error)]
@@ -42,9 +44,15 @@ pub enum SchemaApplyError {
     #[error(
         "the production schema lacks {} item(s) the plan needs: {}",
         list.len(),
-        shortened(list)
+        shortened_for(list, "`ckplan schema diff --environment production`")
     )]
     NotDeployed { list: Vec<String> },
+    #[error(
+        "the production schema holds {} field(s) the plan writes with another type: {}",
+        list.len(),
+        shortened(list)
+    )]
+    Retyped { list: Vec<String> },
     #[error("CloudKit refused the merged schema: {reason}")]
     Invalid { reason: String },
     #[error("after the import CloudKit's schema still lacks {}", list.join("; "))]
@@ -59,11 +67,37 @@ pub enum SchemaApplyError {
     Lost {
         environment: &'static str,
         list: Vec<String>,
+        /// The digest of the export that showed the loss.
+        after: String,
     },
+    /// The import was sent but its confirmation failed (`cause`: `NotConfirmed` or
+    /// `Lost`); `sent` says what was imported and what the confirming export lacks, for
+    /// the journal and the receipt.
+    #[error("{cause}")]
+    Unconfirmed {
+        sent: SentImport,
+        cause: Box<SchemaApplyError>,
+    },
+}
+
+/// An import that was sent and not confirmed: how many additions it carried, the digests
+/// of the schema it was merged into and of the export after it, and what that export
+/// lacks (additions still missing, or items the schema held before and lost).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SentImport {
+    pub count: usize,
+    pub before: String,
+    pub after: String,
+    pub missing: Vec<String>,
 }
 
 /// The first few items, and how many more (the review lists them all).
 fn shortened(list: &[String]) -> String {
+    shortened_for(list, "`ckplan show`")
+}
+
+/// The first few items, and how many more, which `lister` lists.
+fn shortened_for(list: &[String], lister: &str) -> String {
     const SHOWN: usize = 5;
     let mut text = list
         .iter()
@@ -73,7 +107,7 @@ fn shortened(list: &[String]) -> String {
         .join("; ");
     if list.len() > SHOWN {
         text.push_str(&format!(
-            "; and {} more (`ckplan show` lists them)",
+            "; and {} more ({lister} lists them)",
             list.len() - SHOWN
         ));
     }
@@ -107,11 +141,72 @@ fn listed(additions: &[Addition]) -> Vec<String> {
     additions.iter().map(ToString::to_string).collect()
 }
 
-/// Applies `part` to the environment `api` speaks to (see the module); once `stop` is
-/// raised no new request starts.
+/// The record types and fields `changes` write (creates and updates), each field with the
+/// schema type of its value; fields of a type ckplan does not know are left out.
+pub fn written(changes: &[Change]) -> Schema {
+    let mut out = Schema::default();
+    for change in changes {
+        let Some(fields) = &change.after else {
+            continue;
+        };
+        let definition = out
+            .types
+            .entry(change.record_type.as_str().to_owned())
+            .or_default();
+        for (field, value) in fields {
+            if let Some(data_type) = DataType::of_field_type(&value.field_type()) {
+                definition.fields.entry(field.clone()).or_insert(FieldDef {
+                    data_type,
+                    indexes: Default::default(),
+                });
+            }
+        }
+    }
+    out
+}
+
+/// Production is never written: what the plan needs must already be deployed. Refuses,
+/// naming each, while `actual` lacks an addition of `part` or a type or field `changes`
+/// write, or holds such a field with another type.
+fn deployed(
+    actual: &Schema,
+    part: &PlanSchema,
+    changes: &[Change],
+) -> Result<SchemaApplied, SchemaApplyError> {
+    let writes = schema::missing(&written(changes), actual);
+    if !writes.conflicts.is_empty() {
+        let list = writes
+            .conflicts
+            .iter()
+            .map(|c| {
+                format!(
+                    "field `{}.{}` is {} in production but the plan writes {}",
+                    c.record_type, c.field, c.found, c.wanted
+                )
+            })
+            .collect();
+        return Err(SchemaApplyError::Retyped { list });
+    }
+    let mut list = listed(&schema::lacking(actual, &part.additions));
+    for addition in listed(&writes.additions) {
+        if !list.contains(&addition) {
+            list.push(addition);
+        }
+    }
+    if !list.is_empty() {
+        return Err(SchemaApplyError::NotDeployed { list });
+    }
+    Ok(SchemaApplied::AlreadyThere {
+        digest: schema::digest(actual),
+    })
+}
+
+/// Applies `part` to the environment `api` speaks to (see the module), for a plan whose
+/// record changes are `changes`; once `stop` is raised no new request starts.
 pub async fn apply(
     api: &SchemaApi,
     part: &PlanSchema,
+    changes: &[Change],
     environment: Environment,
     stop: &StopFlag,
 ) -> Result<SchemaApplied, SchemaApplyError> {
@@ -119,15 +214,13 @@ pub async fn apply(
         return Ok(SchemaApplied::Stopped { digest: None });
     }
     let actual = export(api).await?;
+    if environment == Environment::Production {
+        return deployed(&actual, part, changes);
+    }
     let lacking = schema::lacking(&actual, &part.additions);
     if lacking.is_empty() {
         return Ok(SchemaApplied::AlreadyThere {
             digest: schema::digest(&actual),
-        });
-    }
-    if environment == Environment::Production {
-        return Err(SchemaApplyError::NotDeployed {
-            list: listed(&lacking),
         });
     }
     let found = schema::digest(&actual);
@@ -145,14 +238,37 @@ pub async fn apply(
         return Ok(stopped());
     }
     let text = schema::print(&schema::with_additions(&actual, &part.additions))?;
-    let Some(after) = import_over(api, &actual, &text, stop).await? else {
-        return Ok(stopped());
+    let unconfirmed = |after: String, missing: Vec<String>, cause| SchemaApplyError::Unconfirmed {
+        sent: SentImport {
+            count: lacking.len(),
+            before: found.clone(),
+            after,
+            missing,
+        },
+        cause: Box::new(cause),
+    };
+    let after = match import_over(api, &actual, &text, stop).await {
+        Ok(Some(after)) => after,
+        Ok(None) => return Ok(stopped()),
+        Err(SchemaApplyError::Lost {
+            environment,
+            list,
+            after,
+        }) => {
+            let cause = SchemaApplyError::Lost {
+                environment,
+                list: list.clone(),
+                after: after.clone(),
+            };
+            return Err(unconfirmed(after, list, cause));
+        }
+        Err(other) => return Err(other),
     };
     let still = schema::lacking(&after, &part.additions);
     if !still.is_empty() {
-        return Err(SchemaApplyError::NotConfirmed {
-            list: listed(&still),
-        });
+        let list = listed(&still);
+        let cause = SchemaApplyError::NotConfirmed { list: list.clone() };
+        return Err(unconfirmed(schema::digest(&after), list, cause));
     }
     Ok(SchemaApplied::Imported {
         count: lacking.len(),
@@ -201,6 +317,7 @@ pub async fn import_over(
         return Err(SchemaApplyError::Lost {
             environment: "development",
             list,
+            after: schema::digest(&after),
         });
     }
     Ok(Some(after))
@@ -333,6 +450,7 @@ mod tests {
         let error = apply(
             &api(&fake).await,
             &part(),
+            &[],
             Environment::Development,
             &StopFlag::new(),
         )
@@ -357,14 +475,20 @@ mod tests {
         let error = apply(
             &api(&fake).await,
             &part(),
+            &[],
             Environment::Development,
             &StopFlag::new(),
         )
         .await
         .unwrap_err();
-        let SchemaApplyError::Lost { list, .. } = &error else {
+        let SchemaApplyError::Unconfirmed { sent, cause } = &error else {
             panic!("{error}")
         };
+        assert_eq!(sent.count, 2);
+        let SchemaApplyError::Lost { list, .. } = cause.as_ref() else {
+            panic!("{error}")
+        };
+        assert_eq!(&sent.missing, list);
         assert_eq!(
             list,
             &[
@@ -381,6 +505,7 @@ mod tests {
         let applied = apply(
             &api(&fake).await,
             &part(),
+            &[],
             Environment::Development,
             &StopFlag::new(),
         )

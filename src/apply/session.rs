@@ -267,7 +267,7 @@ impl<'p> Session<'p> {
         let schema_stopped = self
             .schema
             .as_ref()
-            .is_some_and(|step| step.outcome == SchemaOutcome::Stopped);
+            .is_some_and(|step| step.outcome.blocks_records());
         let (uploaded_plan, uploaded) = match &self.assets {
             // Stopped: nothing more is sent, uploads included.
             Some(files) if !cancel.is_stopped() && !schema_stopped => {
@@ -288,9 +288,18 @@ impl<'p> Session<'p> {
         if let Some(step) = &self.schema {
             journal.append(&Entry::Schema(step.clone()))?;
         }
+        // The receipt carries the import as the journal recorded it: a run that finds the
+        // schema there (`already_there`) after an earlier run's import shows that import.
+        let receipt_schema = match (&self.schema, &self.replay.schema_import) {
+            (Some(step), Some(earlier)) if step.outcome == SchemaOutcome::AlreadyThere => {
+                Some(earlier.clone())
+            }
+            (step, _) => step.clone(),
+        };
         let report = if schema_stopped {
-            // The records wait for the schema: none is sent, and the run is not complete
-            // even when the plan changes no record.
+            // The records wait for the schema (stopped before the import, or an import not
+            // confirmed): none is sent, and the run is not complete even when the plan
+            // changes no record.
             journal.append(&Entry::Finished {
                 at: options.clock.timestamp(),
                 complete: false,
@@ -315,7 +324,7 @@ impl<'p> Session<'p> {
             started_at,
             finished_at: options.clock.timestamp(),
             on_conflict: options.on_conflict,
-            schema: self.schema.as_ref(),
+            schema: receipt_schema.as_ref(),
         };
         let receipt = receipt::build(self.plan, &header, &report);
         receipt::write(&receipt, &self.paths.receipt).map_err(|source| {

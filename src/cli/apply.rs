@@ -2,6 +2,7 @@
 //! in memory, show it, ask, apply.
 
 use super::apply_view::{self, ApplyBar};
+use super::schema_steps::SchemaFailure;
 use super::{signals, workspace, CommandError, CommandResult, ExitStatus, Globals};
 use crate::apply::session::{Previous, SessionError};
 use crate::apply::{ApplyOptions, OnConflict, StopFlag};
@@ -191,7 +192,13 @@ async fn apply_plan(
     let replan = globals.command_line(&["plan"]);
     let schema =
         super::schema_steps::apply_first(config, plan, &connection, printer, &replan, &stop, clock)
-            .await?;
+            .await;
+    // An import sent but not confirmed is recorded (journal, receipt); no record is sent.
+    let (schema, failed) = match schema {
+        Ok(step) => (step, None),
+        Err(SchemaFailure { error, sent: None }) => return Err(error.into()),
+        Err(SchemaFailure { error, sent }) => (sent, Some(error)),
+    };
     let session = match schema {
         Some(step) => session.with_schema(step),
         None => session,
@@ -220,6 +227,9 @@ async fn apply_plan(
             .context(format!("apply stopped; {}", render::apply::resume(&again))),
         other => anyhow::Error::new(other),
     })?;
+    if let Some(error) = failed {
+        return Err(error.into());
+    }
     if applied.uploaded.files + applied.uploaded.reused > 0 {
         printer.status(applied.uploaded);
     }

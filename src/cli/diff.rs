@@ -32,7 +32,7 @@ pub async fn run(args: Args, globals: &Globals) -> CommandResult {
     let has_token = super::schema_steps::token(&config)?.is_some();
     let survey = make_plan::survey(&config, &args.types, client, &talk)
         .await
-        .map_err(|error| super::schema_steps::read_error(error, &config, has_token))?;
+        .map_err(|error| super::schema_steps::read_error(error, &config, has_token, globals))?;
     let listing = match (args.changes_only, globals.verbose > 0) {
         (true, _) => Listing::ChangesOnly,
         (false, true) => Listing::All,

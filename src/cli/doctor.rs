@@ -52,7 +52,7 @@ pub async fn run(args: Args, globals: &Globals) -> CommandResult {
     let token = super::schema_steps::token(&config)?;
     let report = match crate::sync::connect_with_token(&config, options, token.clone()).await {
         Ok(connection) => {
-            let advice = super::schema_steps::read_advice(&config, token.is_some());
+            let advice = super::schema_steps::read_advice(&config, token.is_some(), globals);
             let mut report = doctor::run_advised(&config, &connection.client, &advice).await;
             // With a management token: whether the schema has what the config needs.
             if let Some(check) = super::schema_steps::doctor(&config, &connection, token).await {

@@ -90,7 +90,8 @@ pub async fn run(args: Args, globals: &Globals) -> CommandResult {
                     .data(&format!("+ {}\n", escape(&addition.to_string())))?;
             }
             globals.printer.status(format_args!(
-                "schema: {} addition(s) imported into development and confirmed",
+                "schema: {} addition(s) imported into development; an export after it holds \
+                 them all and lost nothing ckplan had seen",
                 added.additions.len()
             ));
             Ok(ExitStatus::Success)
@@ -120,11 +121,19 @@ fn report(
     if !diff.conflicts.is_empty() {
         printer.hint(RETYPE_WAY_OUT);
     }
+    // One verdict: a retype is never "everything the config needs".
     if diff.additions.is_empty() {
-        printer.status(format_args!(
-            "schema: `{}` ({name}) has everything the config needs",
-            escape(container)
-        ));
+        match diff.conflicts.len() {
+            0 => printer.status(format_args!(
+                "schema: `{}` ({name}) has everything the config needs",
+                escape(container)
+            )),
+            retyped => printer.status(format_args!(
+                "schema: `{}` ({name}) holds {retyped} field(s) with another type than the \
+                 config's; nothing else is missing",
+                escape(container)
+            )),
+        }
         return Ok(());
     }
     let mut out = String::new();

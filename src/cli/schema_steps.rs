@@ -6,7 +6,7 @@
 
 use super::schema::{api_error, configured_token, TOKEN_HINT};
 use super::ErrorKind;
-use super::{CommandError, Printer};
+use super::{CommandError, Globals, Printer};
 use crate::apply::receipt::SchemaStep;
 use crate::apply::schema::{self as apply_schema, SchemaApplied, SchemaApplyError};
 use crate::apply::StopFlag;
@@ -18,6 +18,7 @@ use crate::context::Clock;
 use crate::ops::make_plan::PlanError;
 use crate::ops::schema as ops;
 use crate::plan::{Plan, PlanSchema};
+use crate::record::Environment;
 use crate::render::schema_part;
 use crate::sync::Connection;
 
@@ -59,27 +60,45 @@ pub fn op_error(error: ops::SchemaOpError, context: &'static str) -> CommandErro
     hinted(CommandError::user(error).context(context), hint)
 }
 
+/// The command lines schema hints suggest, with this run's `--config` and `--environment`.
+pub fn fix_commands(globals: &Globals) -> ops::FixCommands {
+    ops::FixCommands {
+        schema_apply: globals.command_line(&["schema", "apply"]),
+        schema_apply_in_development: globals
+            .command_line_in(Environment::Development, &["schema", "apply"]),
+        plan: globals.command_line(&["plan"]),
+    }
+}
+
 /// The advice for a read CloudKit refused for want of an index: what `plan`, `diff` and
 /// `doctor` say instead of the error's own hint (`ops::schema::unqueryable_fix`).
-pub fn read_advice(
-    config: &Config,
+pub fn read_advice<'a>(
+    config: &'a Config,
     management_token: bool,
-) -> impl Fn(&CloudKitError) -> Option<String> + Sync + '_ {
+    globals: &Globals,
+) -> impl Fn(&CloudKitError) -> Option<String> + Sync + 'a {
+    let commands = fix_commands(globals);
     move |error| match error {
         CloudKitError::NotQueryable { record_type, field } => Some(ops::unqueryable_fix(
             record_type,
             field,
             config.environment,
             management_token,
+            &commands,
         )),
         _ => None,
     }
 }
 
 /// A failed plan or diff, with [`read_advice`] for a read refused for want of an index.
-pub fn read_error(error: PlanError, config: &Config, management_token: bool) -> CommandError {
+pub fn read_error(
+    error: PlanError,
+    config: &Config,
+    management_token: bool,
+    globals: &Globals,
+) -> CommandError {
     match error {
-        PlanError::Read(error) => match read_advice(config, management_token)(&error) {
+        PlanError::Read(error) => match read_advice(config, management_token, globals)(&error) {
             Some(fix) => CommandError::new(ErrorKind::Service, error).with_hint(fix),
             None => PlanError::Read(error).into(),
         },
@@ -114,6 +133,19 @@ pub fn report(plan: &Plan, printer: &Printer) {
     }
 }
 
+/// A schema step that failed: the error, and, when an import was sent before it failed
+/// (its confirmation did), the step to record in the journal and the receipt.
+pub struct SchemaFailure {
+    pub error: CommandError,
+    pub sent: Option<SchemaStep>,
+}
+
+impl From<CommandError> for SchemaFailure {
+    fn from(error: CommandError) -> Self {
+        SchemaFailure { error, sent: None }
+    }
+}
+
 /// Before any record is written: the plan's schema additions imported (development) or
 /// found deployed (production); once `stop` is raised (Ctrl-C) no new schema request
 /// starts. Returns the step's record for the journal and the receipt; nothing for a plan
@@ -126,23 +158,43 @@ pub async fn apply_first(
     replan: &str,
     stop: &StopFlag,
     clock: Clock,
-) -> Result<Option<SchemaStep>, CommandError> {
-    let Some(part) = plan.schema.as_ref().filter(|p| !p.additions.is_empty()) else {
-        return Ok(None);
+) -> Result<Option<SchemaStep>, SchemaFailure> {
+    let environment = plan.target.environment;
+    let production = environment == Environment::Production;
+    // Production is checked fresh at apply time whatever the plan lists: what its record
+    // changes write must be deployed there.
+    let unlisted = PlanSchema {
+        digest: String::new(),
+        team: None,
+        additions: Vec::new(),
     };
-    let token = configured_token(config)?.ok_or_else(|| {
-        CommandError::user(
+    let part = match plan.schema.as_ref() {
+        Some(part) if production || !part.additions.is_empty() => part,
+        None if production => &unlisted,
+        _ => return Ok(None),
+    };
+    let Some(token) = configured_token(config)? else {
+        if part.additions.is_empty() {
+            if plan.changes.iter().any(|c| c.after.is_some()) {
+                printer.status(
+                    "Schema: production's schema not checked for the records' types and fields                      (no management token); set CKPLAN_MANAGEMENT_TOKEN or `auth:                      management_token_file:` to check it before any record is written.",
+                );
+            }
+            return Ok(None);
+        }
+        return Err(CommandError::user(
             "this plan adds to the schema, which needs a management token; nothing was sent",
         )
         .with_hint(TOKEN_HINT)
-    })?;
+        .into());
+    };
     let api = api(config, part, connection, token)?;
-    let environment = plan.target.environment;
-    match apply_schema::apply(&api, part, environment, stop).await {
+    match apply_schema::apply(&api, part, &plan.changes, environment, stop).await {
         Ok(applied) => {
             match &applied {
                 SchemaApplied::Imported { count, .. } => printer.status(format_args!(
-                    "Schema: {count} addition(s) imported into development and confirmed."
+                    "Schema: {count} addition(s) imported into development; an export after it holds \
+                     them all and lost nothing ckplan had seen."
                 )),
                 SchemaApplied::Stopped { .. } => printer.status(
                     "Schema: interrupted before the import; neither the schema nor any record \
@@ -157,6 +209,7 @@ pub async fn apply_first(
                 SchemaApplyError::Moved { .. } => Some(format!(
                     "another writer changed the schema since: make a new plan with `{replan}`"
                 )),
+                SchemaApplyError::Retyped { .. } => Some(super::schema::RETYPE_WAY_OUT.to_owned()),
                 SchemaApplyError::NotDeployed { .. } => Some(
                     "deploy these from CloudKit Console (Deploy Schema Changes), then apply \
                      this plan again"
@@ -167,9 +220,24 @@ pub async fn apply_first(
                 }
                 _ => None,
             };
-            let error = CommandError::user(error)
-                .context("cannot apply the plan's schema; no record was written");
-            Err(hinted(error, hint))
+            let sent = match &error {
+                SchemaApplyError::Unconfirmed { sent, .. } => {
+                    Some(SchemaStep::unconfirmed(sent, part, clock.timestamp()))
+                }
+                _ => None,
+            };
+            let context = match sent {
+                Some(_) => {
+                    "the plan's schema was imported but not confirmed; no record was \
+                            written (the journal and the receipt record the import)"
+                }
+                None => "cannot apply the plan's schema; no record was written",
+            };
+            let error = CommandError::user(error).context(context);
+            Err(SchemaFailure {
+                error: hinted(error, hint),
+                sent,
+            })
         }
     }
 }

@@ -101,7 +101,7 @@ pub async fn make_plan(
     let talk = PlanTalk::new(globals.printer, true);
     make_plan::make_plan(config, args, &talk)
         .await
-        .map_err(|error| super::schema_steps::read_error(error, config, has_token))
+        .map_err(|error| super::schema_steps::read_error(error, config, has_token, globals))
 }
 
 /// The guard of every command that writes (`apply`, `import`, `delete-all`): a

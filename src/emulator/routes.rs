@@ -578,9 +578,16 @@ fn apply_modify(
         store,
         persister,
         faults,
+        schemas,
         ..
     } = &mut *state;
-    let outcomes = store.modify(scope, batch, now, faults)?;
+    let outcomes = match scope.environment {
+        // Production has no just-in-time schema: undeployed types and fields are refused.
+        crate::record::Environment::Production => {
+            schemas.modify_production(store, scope, batch, now, faults)?
+        }
+        crate::record::Environment::Development => store.modify(scope, batch, now, faults)?,
+    };
     let pending = match persister {
         Some(persister) => Some(
             persister

@@ -3,12 +3,17 @@
 //! what record writes taught the store (CloudKit's just-in-time schema: a type written
 //! once exists with its fields, CloudKit's default grants and no indexes). Pure rules:
 //! import refused in production, and refused when it would drop a field or type deployed
-//! to production or change an existing field's type.
+//! to production or change an existing field's type; in production, where CloudKit has no
+//! just-in-time schema, a record write of a type or field never deployed is refused
+//! ([`production_refusal`]).
 
-use super::store::Store;
+use super::domain::{RecordFailure, Write, WriteBatch, WriteOutcome};
+use super::faults::Hook;
+use super::store::{RequestError, Scope, Store};
+use crate::cloudkit::wire::ServerErrorCode;
 use crate::record::Environment;
 use crate::schema::{self, DataType, FieldDef, Permission, RecordTypeDef, Schema, SYSTEM_FIELDS};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// CloudKit's refusal of import and validate outside development.
 pub const NOT_APPLICABLE_IN_PRODUCTION: &str =
@@ -165,6 +170,84 @@ impl SchemaBook {
         self.held
             .insert(key, schema::merged(&production, &development));
     }
+
+    /// records/modify in production: the writes [`production_refusal`] refuses fail, per
+    /// record, with its reason (BAD_REQUEST); the others go to the store. Outcomes in the
+    /// batch's order.
+    pub fn modify_production(
+        &self,
+        store: &mut Store,
+        scope: &Scope,
+        batch: &WriteBatch,
+        now: i64,
+        hook: &mut dyn Hook,
+    ) -> Result<Vec<WriteOutcome>, RequestError> {
+        let deployed = self.export(store, &scope.container, Environment::Production);
+        let refusals: Vec<Option<String>> = batch
+            .writes
+            .iter()
+            .map(|write| production_refusal(&deployed, &store.deployed_types, write))
+            .collect();
+        if refusals.iter().all(Option::is_none) {
+            return store.modify(scope, batch, now, hook);
+        }
+        let allowed = WriteBatch {
+            writes: batch
+                .writes
+                .iter()
+                .zip(&refusals)
+                .filter(|(_, refusal)| refusal.is_none())
+                .map(|(write, _)| write.clone())
+                .collect(),
+            atomic: batch.atomic,
+        };
+        let mut applied = store.modify(scope, &allowed, now, hook)?.into_iter();
+        let mut outcomes = Vec::with_capacity(batch.writes.len());
+        for (write, refusal) in batch.writes.iter().zip(refusals) {
+            let outcome = match refusal {
+                Some(reason) => WriteOutcome::Failed(RecordFailure::new(
+                    write.record_name.as_deref().unwrap_or_default(),
+                    ServerErrorCode::BadRequest,
+                    &reason,
+                )),
+                None => applied.next().ok_or_else(|| {
+                    RequestError::new(ServerErrorCode::InternalError, "a write without an outcome")
+                })?,
+            };
+            outcomes.push(outcome);
+        }
+        Ok(outcomes)
+    }
+}
+
+/// Why production refuses `write` (`None`: it may be written), given production's schema
+/// `deployed` and the types deployed with any field (`--record-type`). CloudKit creates
+/// types and fields on first write only in development; production refuses the record with
+/// "Cannot create new type T in production schema" or "Cannot create or modify field 'f'
+/// in record 'T' in production schema" (CKError "Invalid Arguments", BAD_REQUEST on the
+/// web; quoted in caiyue1993/IceCream#164 and TableProApp/TablePro#2226).
+pub fn production_refusal(
+    deployed: &Schema,
+    any_field: &BTreeSet<String>,
+    write: &Write,
+) -> Option<String> {
+    let record_type = write.record_type.as_deref()?;
+    if write.kind.deletes() || any_field.contains(record_type) {
+        return None;
+    }
+    let Some(definition) = deployed.types.get(record_type) else {
+        return Some(format!(
+            "Cannot create new type {record_type} in production schema"
+        ));
+    };
+    let field = write
+        .fields
+        .iter()
+        .map(|(name, _)| name)
+        .find(|name| !definition.fields.contains_key(*name) && !is_system(name))?;
+    Some(format!(
+        "Cannot create or modify field '{field}' in record '{record_type}' in production schema"
+    ))
 }
 
 fn is_system(field: &str) -> bool {
@@ -282,6 +365,36 @@ mod tests {
         assert_eq!(
             round.export(&store, "c", Environment::Production),
             book.export(&store, "c", Environment::Production)
+        );
+    }
+
+    #[test]
+    fn issue_20_production_refuses_undeployed_types_and_fields() {
+        let deployed = schema::parse(TEXT).unwrap();
+        let write = |record_type: &str, field: &str| Write {
+            kind: super::super::domain::WriteKind::Create,
+            record_name: Some("r".into()),
+            record_type: Some(record_type.into()),
+            change_tag: None,
+            fields: vec![(field.into(), super::super::domain::FieldInput::Remove)],
+        };
+        let none = BTreeSet::new();
+        assert_eq!(
+            production_refusal(&deployed, &none, &write("Team", "name")),
+            None
+        );
+        assert_eq!(
+            production_refusal(&deployed, &none, &write("Game", "at")).as_deref(),
+            Some("Cannot create new type Game in production schema")
+        );
+        assert_eq!(
+            production_refusal(&deployed, &none, &write("Team", "city")).as_deref(),
+            Some("Cannot create or modify field 'city' in record 'Team' in production schema")
+        );
+        let any: BTreeSet<String> = ["Game".to_owned()].into();
+        assert_eq!(
+            production_refusal(&deployed, &any, &write("Game", "at")),
+            None
         );
     }
 }

@@ -52,8 +52,9 @@ pub enum SchemaOpError {
 /// public database, the grants server-to-server writes need (CREATE and WRITE to
 /// `_creator` and `_icloud`) and the app's readers (READ to `_world`). Fields of an
 /// unknown type (reported by `validate`) are left out. CloudKit's managed `Users` type
-/// gets only the fields (and their indexes) the config declares: its security and its
-/// system fields are CloudKit's, never ckplan's to change.
+/// gets the same fields and indexes (CloudKit Console adds indexes to its system fields
+/// too, and ckplan cannot read it without `___recordID` QUERYABLE) but never a grant: its
+/// roles' permissions are CloudKit's, never ckplan's to change.
 pub fn needed(config: &Config) -> Schema {
     let mut schema = Schema::default();
     for (record_type, type_config) in &config.types {
@@ -67,7 +68,7 @@ pub fn needed(config: &Config) -> Schema {
                 vec![Index::Queryable, Index::Sortable],
             ),
         ];
-        for (name, primitive, indexes) in system.into_iter().filter(|_| !managed) {
+        for (name, primitive, indexes) in system {
             definition.fields.insert(
                 name.to_owned(),
                 FieldDef {
@@ -279,19 +280,38 @@ pub fn undeployed_types(environment: Environment, part: Option<&PlanSchema>) -> 
         .collect()
 }
 
+/// The command lines a schema hint suggests, as the user must type them: with the
+/// `--config` and `--environment` the failed command ran with (`Globals::command_line`).
+#[derive(Clone, Debug)]
+pub struct FixCommands {
+    /// `ckplan schema apply` against the run's environment.
+    pub schema_apply: String,
+    /// `ckplan schema apply` against development (production is changed from there).
+    pub schema_apply_in_development: String,
+    /// `ckplan plan` against the run's environment.
+    pub plan: String,
+}
+
 /// The one way out when CloudKit refuses to query `record_type` because `field` has no
 /// QUERYABLE index (a type that exists without `___recordID` QUERYABLE: created by a
 /// record write, CloudKit's just-in-time schema, rather than by ckplan). `plan`, `diff` and
 /// `doctor` all give it. No plan can carry that index with the records: a plan that
 /// cannot read the type's records cannot know which of them exist (counting them as none
 /// would plan creates of records CloudKit holds), so the index goes in first, on its own.
-/// `management_token`: whether one is configured, for `ckplan schema apply`.
+/// `management_token`: whether one is configured, for `ckplan schema apply`; `commands`:
+/// the command lines to suggest.
 pub fn unqueryable_fix(
     record_type: &str,
     field: &str,
     environment: Environment,
     management_token: bool,
+    commands: &FixCommands,
 ) -> String {
+    let FixCommands {
+        schema_apply,
+        schema_apply_in_development,
+        plan,
+    } = commands;
     let index = match field {
         "recordName" => format!(
             "a QUERYABLE index on `recordName` (`{RECORD_ID}` in the schema) of `{record_type}`"
@@ -299,24 +319,23 @@ pub fn unqueryable_fix(
         _ => format!("a QUERYABLE index on `{field}` of `{record_type}`"),
     };
     let again = format!(
-        "then `ckplan plan` again (no plan can read `{record_type}` before, so none can add \
+        "then `{plan}` again (no plan can read `{record_type}` before, so none can add \
          the index with the records)"
     );
     match (environment, management_token) {
         (Environment::Development, true) => format!(
-            "run `ckplan schema apply`: it adds {index} to development's schema, with \
+            "run `{schema_apply}`: it adds {index} to development's schema, with \
              whatever else the config needs; {again}"
         ),
         (Environment::Development, false) => format!(
             "add {index}: with a management token (set CKPLAN_MANAGEMENT_TOKEN or \
-             `auth: management_token_file:`) run `ckplan schema apply`, or in CloudKit \
+             `auth: management_token_file:`) run `{schema_apply}`, or in CloudKit \
              Console open Schema > Indexes and save it there; {again}"
         ),
         (Environment::Production, _) => format!(
-            "add {index} in development (`ckplan --environment development schema apply` \
-             with a management token, or CloudKit Console > Schema > Indexes), deploy it to \
-             production from CloudKit Console (Deploy Schema Changes), then `ckplan plan` \
-             again"
+            "add {index} in development (`{schema_apply_in_development}` with a management \
+             token, or CloudKit Console > Schema > Indexes), deploy it to production from \
+             CloudKit Console (Deploy Schema Changes), then `{plan}` again"
         ),
     }
 }

@@ -8,8 +8,9 @@
 
 use crate::record::identifier::{is_invisible, quoted, MAX_NAME_CHARS};
 
-/// The managed record type CloudKit keeps for user records: ckplan never adds grants or
-/// system-field indexes to it (`ops::schema::needed`), and a plan that does is refused.
+/// The managed record type CloudKit keeps for user records: ckplan adds fields and indexes
+/// to it (system fields' included, as CloudKit Console does) but never a grant
+/// (`ops::schema::needed`), and a plan that does is refused.
 pub const USERS: &str = "Users";
 
 /// Why `name` is not a record type or field name of the schema language (`what` says

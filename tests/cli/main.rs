@@ -21,6 +21,7 @@ mod plan;
 mod preflight;
 mod references;
 mod schema;
+mod schema_findings;
 mod schema_input;
 mod schema_plan;
 mod schema_safety;

@@ -113,7 +113,7 @@ fn issue_20_diff_apply_and_an_independent_export() {
     assert!(
         apply
             .stderr
-            .contains("imported into development and confirmed"),
+            .contains("imported into development; an export after it holds them all and lost nothing ckplan had seen"),
         "{}",
         apply.stderr
     );
@@ -234,6 +234,9 @@ fn issue_20_production_lists_console_steps_and_is_never_written() {
 fn issue_20_a_retype_is_an_error_with_the_way_out() {
     let env = schema_env();
     env.publish();
+    // Everything else is there: the retypes are all `schema diff` finds.
+    let applied = run_with_token(&env, TOKEN, &["schema", "apply"]);
+    assert_eq!(applied.code, 0, "{}", applied.stderr);
     let config = env
         .read("ckplan.yaml")
         .replace("founded: INT64", "founded: STRING")
@@ -259,6 +262,16 @@ fn issue_20_a_retype_is_an_error_with_the_way_out() {
     );
     assert!(
         diff.stderr.contains("give the field a new name"),
+        "{}",
+        diff.stderr
+    );
+    // One verdict: never "has everything the config needs" beside a retype.
+    assert!(!diff.stderr.contains("has everything"), "{}", diff.stderr);
+    assert!(
+        diff.stderr.contains(
+            "(development) holds 2 field(s) with another type than the config's; nothing else \
+             is missing"
+        ),
         "{}",
         diff.stderr
     );

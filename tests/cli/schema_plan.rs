@@ -137,7 +137,7 @@ fn issue_20_a_fresh_container_is_published_by_plan_and_apply_alone() {
     assert!(
         apply
             .stderr
-            .contains("Schema: 25 addition(s) imported into development and confirmed."),
+            .contains("Schema: 25 addition(s) imported into development; an export after it holds them all and lost nothing ckplan had seen."),
         "{}",
         apply.stderr
     );

@@ -1,6 +1,6 @@
 //! Issue 20's safety findings, through the binary: credentials never follow a redirect to
 //! another host, a tampered plan's schema part cannot inject schema text, the managed
-//! `Users` type gets no grants, and a plan applies its schema to the team it was made for.
+//! `Users` type gets indexes but no grants, and a plan applies its schema to the team it was made for.
 
 use crate::common::{Env, CONTAINER};
 use crate::schema_plan::{endpoints, fresh, ok, raw_schema, run, TEAM, TOKEN};
@@ -199,7 +199,7 @@ fn users_block(text: &str) -> String {
 }
 
 #[test]
-fn issue_20_the_managed_users_type_gets_no_grants_and_no_system_indexes() {
+fn issue_20_the_managed_users_type_gets_indexes_but_no_grants() {
     let env = fresh("development");
     let config = env.read("ckplan.yaml");
     env.write(
@@ -213,7 +213,8 @@ fn issue_20_the_managed_users_type_gets_no_grants_and_no_system_indexes() {
     let show = ok(&env, &["schema", "show"]);
     assert_eq!(
         users_block(&show.stdout),
-        "RECORD TYPE Users (\n        nickname STRING QUERYABLE\n    );",
+        "RECORD TYPE Users (\n        \"___createTime\" TIMESTAMP QUERYABLE SORTABLE,\n        \
+         \"___recordID\"   REFERENCE QUERYABLE,\n        nickname        STRING QUERYABLE\n    );",
         "{}",
         show.stdout
     );
@@ -226,6 +227,9 @@ fn issue_20_the_managed_users_type_gets_no_grants_and_no_system_indexes() {
     assert_eq!(
         users,
         [
+            "+ index QUERYABLE on `Users.___createTime`",
+            "+ index SORTABLE on `Users.___createTime`",
+            "+ index QUERYABLE on `Users.___recordID`",
             "+ field `Users.nickname` STRING",
             "+ index QUERYABLE on `Users.nickname`"
         ],
@@ -244,8 +248,13 @@ fn issue_20_the_managed_users_type_gets_no_grants_and_no_system_indexes() {
     };
     assert_eq!(grants(&after), grants(&before), "{before}\n{after}");
     assert!(users_block(&after).contains("nickname"), "{after}");
+    // Issue 20: ckplan cannot query `Users` without `___recordID` QUERYABLE.
+    let record_id = users_block(&after)
+        .lines()
+        .find(|line| line.contains("\"___recordID\""))
+        .map(str::to_owned);
     assert!(
-        !users_block(&after).contains("QUERYABLE SORTABLE"),
+        record_id.is_some_and(|line| line.contains("QUERYABLE")),
         "{after}"
     );
 }
@@ -307,7 +316,7 @@ fn issue_20_a_plan_applies_its_schema_to_the_team_it_was_made_for() {
     let stderr = String::from_utf8(output.stderr).unwrap();
     assert_eq!(output.status.code(), Some(0), "{stderr}");
     assert!(
-        stderr.contains("Schema: 25 addition(s) imported into development and confirmed."),
+        stderr.contains("Schema: 25 addition(s) imported into development; an export after it holds them all and lost nothing ckplan had seen."),
         "{stderr}"
     );
     let paths = schema_paths(&env);

@@ -221,7 +221,7 @@ fn issue_20_sigterm_during_the_schema_import_finishes_it_and_stops_before_the_re
     let stderr = stderr.all();
     assert_eq!(status.code(), Some(130), "{stderr}");
     for line in [
-        "Schema: 25 addition(s) imported into development and confirmed.\n",
+        "Schema: 25 addition(s) imported into development; an export after it holds them all and lost nothing ckplan had seen.\n",
         "Apply interrupted: 0 created, 0 updated, 0 deleted, 0 unchanged skipped; 5 planned \
          changes not started.\n",
         "error: apply interrupted; the journal holds every outcome so far; run `ckplan apply \
@@ -252,9 +252,21 @@ fn issue_20_sigterm_during_the_schema_import_finishes_it_and_stops_before_the_re
     assert_eq!(env.records("Stadium").len(), 3);
     let receipt = json(&env, "out.plan.receipt.json");
     assert_eq!(receipt["complete"], true, "{receipt}");
-    assert_eq!(receipt["schema"]["outcome"], "already_there", "{receipt}");
-    assert_eq!(receipt["schema"]["digest_before"], after);
-    assert_eq!(receipt["schema"]["imported"], 0);
+    // Issue 20: the resumed run's receipt carries the import as the journal recorded it
+    // (the first run's), not "already there" with the post-import digest as `digest_before`.
+    assert_eq!(receipt["schema"]["outcome"], "imported", "{receipt}");
+    assert_eq!(receipt["schema"]["imported"], 25, "{receipt}");
+    assert_eq!(receipt["schema"]["digest_before"], planned, "{receipt}");
+    assert_eq!(receipt["schema"]["digest_after"], after, "{receipt}");
+    // The journal keeps this run's own step too.
+    let journal = env.read("out.plan.journal");
+    let steps: Vec<serde_json::Value> = journal
+        .lines()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
+        .filter(|entry| entry["event"] == "schema")
+        .collect();
+    assert_eq!(steps.len(), 2, "{journal}");
+    assert_eq!(steps[1]["outcome"], "already_there", "{journal}");
 }
 
 #[cfg(unix)]
@@ -301,7 +313,7 @@ fn issue_20_sigterm_before_the_schema_import_sends_nothing_more_even_without_rec
     assert!(
         again
             .stderr
-            .contains("Schema: 1 addition(s) imported into development and confirmed."),
+            .contains("Schema: 1 addition(s) imported into development; an export after it holds them all and lost nothing ckplan had seen."),
         "{}",
         again.stderr
     );
@@ -414,4 +426,94 @@ fn issue_20_the_emulators_management_token_can_stay_out_of_its_command_line() {
     let help = String::from_utf8(help.stdout).unwrap();
     assert!(help.contains("CKPLAN_EMULATOR_MANAGEMENT_TOKEN"), "{help}");
     assert!(!help.contains(TOKEN), "{help}");
+}
+
+/// Issue 20: the verdict after Ctrl-C is the plan's, on the schema path as on the record
+/// path. A signal while the last request the plan needs is in flight (here the import of a
+/// plan that changes no record) lets it finish: the plan is done, apply says `Apply
+/// complete` and exits 0, as when the signal arrives during the last batch of records.
+#[cfg(unix)]
+#[test]
+fn issue_20_sigterm_during_the_import_of_a_schema_only_plan_completes_it_as_the_last_batch() {
+    let env = one_index_to_add();
+    let proxy = env.hold_request(crate::common::hold::SCHEMA_IMPORT, 1);
+    ok(&env, &["plan", "-o", "out.plan"]);
+    let mut child = spawn_apply(&env);
+    let mut stderr = StderrLines::of(&mut child);
+    proxy.wait_held();
+    sigterm(&child);
+    stderr.wait_for(STOPPING);
+    proxy.release();
+    let status = child.wait().unwrap();
+    let stderr = stderr.all();
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("Apply complete"), "{stderr}");
+    let receipt = json(&env, "out.plan.receipt.json");
+    assert_eq!(receipt["complete"], true, "{receipt}");
+    assert_eq!(receipt["schema"]["outcome"], "imported", "{receipt}");
+
+    // The record path: a signal during the plan's last (here only) batch.
+    let env = Env::new();
+    env.set_teams(&serde_json::json!([]));
+    let proxy = env.hold_modify(1);
+    assert_eq!(env.run(&["plan", "-o", "out.plan"]).code, 0);
+    let mut child = env.spawn_apply(std::process::Stdio::piped());
+    let mut stderr = StderrLines::of(&mut child);
+    proxy.wait_held();
+    sigterm(&child);
+    stderr.wait_for(STOPPING);
+    proxy.release();
+    let status = child.wait().unwrap();
+    let stderr = stderr.all();
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("Apply complete"), "{stderr}");
+}
+
+/// Issue 20: an import that was sent but whose confirmation failed is recorded, with what
+/// the confirming export lacks, in the journal and the receipt; no record is written.
+#[cfg(unix)]
+#[test]
+fn issue_20_an_import_sent_but_not_confirmed_is_journaled_and_in_the_receipt() {
+    let env = fresh("development");
+    // Exports: the plan's, then apply's first, its re-check before the import, and the
+    // confirming one (the fourth), held while another writer drops one of our indexes.
+    let proxy = env.hold_request(b"/schema/export HTTP/1.1", 4);
+    ok(&env, &["plan", "-o", "out.plan"]);
+    let mut child = spawn_apply(&env);
+    let stderr = StderrLines::of(&mut child);
+    proxy.wait_held();
+    let (_, text) = super::schema_plan::raw_schema(&env, "DEVELOPMENT", None);
+    let mut schema = ckplan::schema::parse(&text).unwrap();
+    let created = schema
+        .types
+        .get_mut("Stadium")
+        .and_then(|t| t.fields.get_mut("___createTime"))
+        .expect(&text);
+    assert!(created.indexes.remove(&ckplan::schema::Index::Sortable));
+    let other = ckplan::schema::print(&schema).unwrap();
+    let (status, reply) = super::schema_plan::raw_schema(&env, "DEVELOPMENT", Some(&other));
+    assert!(status < 300, "{status} {reply}");
+    proxy.release();
+    let status = child.wait().unwrap();
+    let stderr = stderr.all();
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("the plan's schema was imported but not confirmed; no record was written"),
+        "{stderr}"
+    );
+    let missing = "index SORTABLE on `Stadium.___createTime`";
+    assert!(stderr.contains(missing), "{stderr}");
+    assert!(env.records("Stadium").is_empty());
+    assert_eq!(events(&env), ["start", "schema", "finished"]);
+    let journal = env.read("out.plan.journal");
+    let entry: serde_json::Value = serde_json::from_str(journal.lines().nth(1).unwrap()).unwrap();
+    assert_eq!(entry["outcome"], "imported_unconfirmed", "{journal}");
+    assert_eq!(entry["missing"], serde_json::json!([missing]), "{journal}");
+    let receipt = json(&env, "out.plan.receipt.json");
+    assert_eq!(receipt["complete"], false, "{receipt}");
+    let step = &receipt["schema"];
+    assert_eq!(step["outcome"], "imported_unconfirmed", "{receipt}");
+    assert_eq!(step["imported"], 25, "{receipt}");
+    assert_eq!(step["missing"], serde_json::json!([missing]), "{receipt}");
+    assert!(step["digest_after"].is_string(), "{receipt}");
 }

@@ -6,7 +6,7 @@
 
 use super::PlanFileError;
 use crate::plan::PlanSchema;
-use crate::schema::{identifier_problem, quotable_problem, Addition, Index, SYSTEM_FIELDS, USERS};
+use crate::schema::{identifier_problem, quotable_problem, Addition, Index, USERS};
 use serde::{Deserialize, Serialize};
 
 /// What the target environment's schema lacked when the plan was made.
@@ -115,8 +115,8 @@ fn structure(index: usize, member: &str, message: String) -> PlanFileError {
 /// Refuses an addition whose names could not be imported as they read: a type or field
 /// name that is not a schema identifier, a role that cannot be quoted. The checksum proves
 /// nothing here (whoever edits a plan can recompute it), so every name is checked on every
-/// read. Also refuses a grant or system-field index on CloudKit's managed `Users` type,
-/// which ckplan never plans.
+/// read. Also refuses a grant on CloudKit's managed `Users` type, which ckplan never plans
+/// (its indexes, system fields' included, ckplan may add).
 fn check_names(index: usize, addition: &Addition) -> Result<(), PlanFileError> {
     let identifier = |member: &str, what: &str, name: &str| match identifier_problem(what, name) {
         Some(problem) => Err(structure(index, member, problem)),
@@ -148,12 +148,7 @@ fn check_names(index: usize, addition: &Addition) -> Result<(), PlanFileError> {
             record_type, field, ..
         } => {
             identifier("record_type", "record type", record_type)?;
-            identifier("field", "field name", field)?;
-            let system = SYSTEM_FIELDS.iter().any(|(name, _)| name == field);
-            match record_type == USERS && system {
-                true => users("field", "a system-field index"),
-                false => Ok(()),
-            }
+            identifier("field", "field name", field)
         }
         Addition::Grant {
             record_type,
@@ -343,14 +338,6 @@ mod tests {
                 "schema.additions[0].role",
             ),
             (grant("Users", "_icloud"), "schema.additions[0].record_type"),
-            (
-                Addition::Index {
-                    record_type: "Users".into(),
-                    field: "___recordID".into(),
-                    index: Index::Queryable,
-                },
-                "schema.additions[0].field",
-            ),
         ];
         for (addition, member) in cases {
             let mut tampered = plan();
@@ -376,6 +363,11 @@ mod tests {
             additions: vec![
                 grant("Team", "_icloud"),
                 field("Users", "nickname"),
+                Addition::Index {
+                    record_type: "Users".into(),
+                    field: "___recordID".into(),
+                    index: Index::Queryable,
+                },
                 Addition::Index {
                     record_type: "Team".into(),
                     field: "___createTime".into(),
