@@ -203,7 +203,8 @@ impl Client {
         &self.inner.endpoint
     }
 
-    /// The most query chains one type is read with (`ClientOptions::partitions`).
+    /// The query chains one type's read starts with (`ClientOptions::partitions`; a long
+    /// chain is split again, see `partition`).
     pub fn partitions(&self) -> usize {
         self.inner.options.partitions.max(1)
     }
