@@ -9,9 +9,11 @@
 //! up to the first cut, and every other range is a chain of its own (a filtered query),
 //! all within the client's request budget. Records written in batches share their
 //! `createdTimestamp`, so even cuts leave some ranges several pages deep: after each page
-//! that leaves more, the rest of a chain is split again (`split_rest`) into as many parts
-//! as the pages left look like at the density it read at (`rest_parts`), as far as requests
-//! are free in the budget right then (up to four times `partitions` chains in all). A span
+//! that leaves more, the rest of a chain is split again (`split_rest`): its marker goes on
+//! through the rest of its last record's millisecond, and new filtered chains, as many as
+//! the pages left look like at the density it read at (`rest_parts`), take the rest, as
+//! far as requests are free in the budget right then (up to four times `partitions`
+//! chains in all). A span
 //! that cannot be cut (a bulk import within one millisecond) leaves the first chain to read
 //! everything, as one chain would. A record
 //! seen by two chains is kept once (`QueryRead`). Without an index on `___createTime`
@@ -85,16 +87,32 @@ pub fn rest_parts(
 }
 
 /// The rest of a chain that has read up to `last` and answers for timestamps below `end`
-/// (`None`: unbounded), cut into at most `parts` ranges over `(last, high]`: the first
-/// range, unbounded below, stays with the chain (its end is the chain's new stop), every
-/// other is a chain of its own; the last ends at `end`. Together they cover what the chain
-/// covered, with no gap and no overlap; every cut lies past `last` and before `end`.
+/// (`None`: unbounded), cut into at most `parts` ranges: the first, unbounded below and
+/// ending at `last + 1`, stays with the chain (its marker goes on only through records
+/// created in the same millisecond as `last`; its end is the chain's new stop); the rest,
+/// `(last, high]` cut evenly, become chains of their own, the last ending at `end`. Filtered
+/// chains end where their range ends, where a chain going on by marker has to read a page
+/// past its stop to know it is done. Together the ranges cover what the chain covered,
+/// with no gap and no overlap; every cut lies past `last` and before `end`.
 pub fn split_rest(last: i64, high: i64, end: Option<i64>, parts: usize) -> Vec<CreatedRange> {
     let high = end.map_or(high, |end| high.min(end.saturating_sub(1)));
-    if high <= last {
+    if high <= last || parts < 2 {
         return vec![CreatedRange { start: None, end }];
     }
-    let mut ranges = split(last, high, parts);
+    // `last < high <= i64::MAX`, so `last + 1` does not overflow.
+    let next = last + 1;
+    let mut ranges = vec![CreatedRange {
+        start: None,
+        end: Some(next),
+    }];
+    ranges.extend(
+        split(next, high, parts - 1)
+            .into_iter()
+            .map(|range| CreatedRange {
+                start: range.start.or(Some(next)),
+                end: range.end,
+            }),
+    );
     if let Some(rest) = ranges.last_mut() {
         rest.end = end;
     }
@@ -218,6 +236,7 @@ impl Client {
             let last = page.last().map(|(record, _)| created(record));
             read.extend(page);
             on_page(read.records.len());
+            debug!(record_type = %record_type, chain = index, records, last, stop = chains[index].stop, more = next.is_some(), "partitioned read page");
             let Some(next) = next else { continue };
             // New chains only into requests free now, so none waits behind the budget.
             let room = self.inner.in_flight.available_permits().saturating_sub(1);
@@ -246,7 +265,9 @@ impl Client {
                     (None, newest) => newest,
                 };
                 if let Some(high) = high.filter(|_| last > i64::MIN && room > 0) {
-                    let parts = rest_parts(from, last, high, records, PAGE, room + 1);
+                    // The same millisecond's leftovers and the pages left, if free.
+                    let parts =
+                        (rest_parts(from, last, high, records, PAGE, room) + 1).min(room + 1);
                     let rest = split_rest(last, high, chain.stop, parts);
                     if rest.len() > 1 {
                         debug!(record_type = %record_type, chains = rest.len(), "a long chain split again");
@@ -463,18 +484,33 @@ mod tests {
             vec![
                 CreatedRange {
                     start: None,
-                    end: Some(21)
+                    end: Some(11)
                 },
                 CreatedRange {
-                    start: Some(21),
-                    end: Some(31)
+                    start: Some(11),
+                    end: Some(26)
                 },
                 CreatedRange {
-                    start: Some(31),
+                    start: Some(26),
                     end: Some(50)
                 },
             ]
         );
+        // The chain keeps its own millisecond's leftovers; the next one is a chain's.
+        assert_eq!(
+            split_rest(10, 11, None, 4),
+            vec![
+                CreatedRange {
+                    start: None,
+                    end: Some(11)
+                },
+                CreatedRange {
+                    start: Some(11),
+                    end: None
+                },
+            ]
+        );
+        assert_eq!(split_rest(10, 40, Some(50), 1).len(), 1);
         // Nothing past `last` below `end`: the chain goes on alone.
         assert_eq!(
             split_rest(10, 40, Some(11), 3),
