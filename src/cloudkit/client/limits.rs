@@ -39,7 +39,24 @@ pub fn record_bytes(operation: &Operation) -> usize {
 }
 
 fn json_length(value: &serde_json::Value) -> usize {
-    serde_json::to_vec(value).map_or(0, |bytes| bytes.len())
+    encoded_length(value).unwrap_or(0)
+}
+
+/// The length of `value`'s JSON, counted as it is written (nothing is kept).
+fn encoded_length<T: serde::Serialize + ?Sized>(value: &T) -> Result<usize, serde_json::Error> {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0 += bytes.len();
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    serde_json::to_writer(&mut count, value)?;
+    Ok(count.0)
 }
 
 /// Splits `operations` (in order) into consecutive groups that each fit one request: at
@@ -61,13 +78,10 @@ pub fn split(
                 limit: MAX_RECORD_BYTES,
             });
         }
-        let size = serde_json::to_vec(&operation)
-            .map_err(|source| CloudKitError::Encode {
-                operation: Endpoint::Modify,
-                source,
-            })?
-            .len()
-            + 1;
+        let size = encoded_length(&operation).map_err(|source| CloudKitError::Encode {
+            operation: Endpoint::Modify,
+            source,
+        })? + 1;
         if ENVELOPE_BYTES + size > max_request_bytes {
             return Err(CloudKitError::RecordTooLarge {
                 record_name: name(),
@@ -101,6 +115,20 @@ mod tests {
             operation_type: OperationType::Create,
             record: WireRecord::from_record(&record),
             desired_keys: None,
+        }
+    }
+
+    #[test]
+    fn lengths_are_counted_as_written() {
+        let values = [
+            serde_json::json!(null),
+            serde_json::json!("a \"quoted\" é"),
+            serde_json::json!({"b": [1, 2.5, {"c": "d"}], "a": true}),
+        ];
+        for value in &values {
+            let written = serde_json::to_vec(value).unwrap().len();
+            assert_eq!(encoded_length(value).unwrap(), written, "{value}");
+            assert_eq!(json_length(value), written);
         }
     }
 

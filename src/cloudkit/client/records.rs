@@ -244,29 +244,40 @@ impl Client {
     /// `false` in a custom zone.
     pub(super) async fn modify_request(
         &self,
-        operations: Vec<Operation>,
+        operations: &[Operation],
     ) -> Result<Vec<OperationResult>, CloudKitError> {
         if operations.is_empty() {
             return Ok(Vec::new());
         }
         let zone_id = self.zone_id();
-        let request = ModifyRequest {
+        let request = ModifyBody {
+            operations,
             atomic: zone_id.as_ref().map(|_| false),
             zone_id,
-            ..ModifyRequest::new(operations)
         };
         let (status, reply): (u16, RecordsResponse) = self.call(MODIFY, &request).await?;
-        let count = request.operations.len();
+        let count = operations.len();
         expect_one_per_request(MODIFY, status, count, reply.records.len())?;
         debug!(records = count, "cloudkit modify batch");
-        request
-            .operations
+        operations
             .iter()
             .zip(reply.records)
             .enumerate()
             .map(|(index, (operation, entry))| operation_result(status, index, operation, entry))
             .collect()
     }
+}
+
+/// A `records/modify` body as `ModifyRequest` sends it, over borrowed operations (the
+/// caller keeps them to resend the throttled ones, without a copy of every batch).
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ModifyBody<'a> {
+    operations: &'a [Operation],
+    #[serde(rename = "zoneID", skip_serializing_if = "Option::is_none")]
+    zone_id: Option<crate::cloudkit::wire::ZoneId>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    atomic: Option<bool>,
 }
 
 /// `f` from CloudKit's "Field 'f' is not marked queryable", when it has that shape (the

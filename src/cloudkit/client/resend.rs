@@ -134,7 +134,7 @@ impl Client {
         &self,
         operations: Vec<Operation>,
     ) -> Result<Vec<OperationResult>, CloudKitError> {
-        let mut results = self.modify_request(operations.clone()).await?;
+        let mut results = self.modify_request(&operations).await?;
         let started = Instant::now();
         let mut attempts = 1;
         loop {
@@ -161,8 +161,11 @@ impl Client {
             );
             tokio::time::sleep(wait).await;
             attempts += 1;
-            let again = throttled.iter().map(|&i| operations[i].clone()).collect();
-            for (index, result) in throttled.into_iter().zip(self.modify_request(again).await?) {
+            let again: Vec<Operation> = throttled.iter().map(|&i| operations[i].clone()).collect();
+            for (index, result) in throttled
+                .into_iter()
+                .zip(self.modify_request(&again).await?)
+            {
                 results[index] = result;
             }
         }
