@@ -21,10 +21,13 @@
 //!   name, formats versioned).
 //! - `emulator`: a CloudKit-compatible server sharing only the wire types and signing
 //!   with the client.
-//! - `render`: pure views (plan review, diff, counts) with text and JSON backends, and the
-//!   one escaping of untrusted text for terminals; returns strings, prints nothing.
-//! - `ops`: one job of a command each (import, delete-all) over a connected client,
-//!   returning data; commands call these instead of building wire operations.
+//! - `render`: pure views, one per command's output (plan review, diff, apply, doctor,
+//!   validate, counts), chosen by one `render::Format` (text, JSON, markdown), and the one
+//!   escaping of untrusted text for terminals; returns strings and leveled lines, prints
+//!   nothing.
+//! - `ops`: one job of a command each (making a plan, reading and checking a saved plan,
+//!   import, delete-all, export), returning data or a typed error; commands call these
+//!   instead of orchestrating the layers above.
 //! - `cli`: the only part that prints, prompts, reads the environment or exits: one
 //!   `Printer` built from `-q`/`-v`/colour, one `CommandError` with kind and hints.
 //!

@@ -5,6 +5,7 @@
 //! - a key file readable by group or others is warned about, a private one is not;
 //! - a plan's integrity and target are checked before any network call;
 //! - the production guard refuses to write without `--allow-production`;
+//! - the management token (issue 20) appears in no output or file;
 //! - the emulator refuses a replayed request once its date is stale, a date changed after
 //!   signing, and a signature presented under another registered key's ID (the other
 //!   tamper cases are in `tests/emulator.rs`).
@@ -236,6 +237,74 @@ fn encrypted_pkcs8(pem: &str, passphrase: &str) -> String {
         .to_pem("ENCRYPTED PRIVATE KEY", pkcs8::LineEnding::LF)
         .unwrap()
         .to_string()
+}
+
+/// Issue 20: the management token, given in the environment or in a token file, appears
+/// in no output (at the most verbose level, with tracing), no plan, journal or receipt, and
+/// no file the run leaves; a wrong one is refused without being quoted.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_management_token_never_appears_in_any_output_or_file() {
+    const TOKEN: &str = "mgmt-7c1f0e9d4b2a8c3e";
+    let token = ckplan::cloudkit::token::ManagementToken::new(TOKEN).unwrap();
+    assert!(!format!("{token:?}").contains(TOKEN));
+    let setup = Setup::with_schema_token(3, &[], Some(token)).await;
+    let root = setup.directory.path();
+    let with_token = [
+        ("CKPLAN_MANAGEMENT_TOKEN", TOKEN),
+        ("CKPLAN_TEAM_ID", "TEAM123456"),
+        ("CKPLAN_LOG", "trace"),
+    ];
+    let mut outputs = Vec::new();
+    for args in [
+        vec!["-vv", "plan", "-o", "x.plan"],
+        vec!["-vv", "show", "x.plan", "--json"],
+        vec!["-vv", "apply", "x.plan"],
+        vec!["-vv", "schema", "diff"],
+        vec!["-vv", "doctor"],
+    ] {
+        let (ended, stderr, stdout) = setup.ckplan(&args, &with_token).await;
+        assert_eq!(ended, Ended::Exited(0), "{args:?}: {stderr}");
+        outputs.push((format!("{args:?}"), format!("{stderr}\n{stdout}")));
+    }
+    assert!(std::fs::read_to_string(root.join("x.plan"))
+        .unwrap()
+        .contains("\"schema\""));
+    // From a token file named in the config.
+    std::fs::write(root.join("token.txt"), format!("{TOKEN}\n")).unwrap();
+    let config = std::fs::read_to_string(root.join("ckplan.yaml")).unwrap();
+    let config = config.replacen("auth:\n", "auth:\n  management_token_file: token.txt\n", 1);
+    std::fs::write(root.join("ckplan.yaml"), config).unwrap();
+    let from_file = [("CKPLAN_TEAM_ID", "TEAM123456"), ("CKPLAN_LOG", "trace")];
+    let (ended, stderr, stdout) = setup
+        .ckplan(&["-vv", "plan", "-o", "y.plan"], &from_file)
+        .await;
+    assert_eq!(ended, Ended::Exited(0), "{stderr}");
+    outputs.push(("from a file".into(), format!("{stderr}\n{stdout}")));
+    let wrong = [
+        ("CKPLAN_MANAGEMENT_TOKEN", "wrong-9a8b7c6d5e"),
+        ("CKPLAN_TEAM_ID", "TEAM123456"),
+    ];
+    let (ended, stderr, _) = setup.ckplan(&["plan", "-o", "z.plan"], &wrong).await;
+    assert_eq!(ended, Ended::Exited(1), "{stderr}");
+    assert!(stderr.contains("refused the management token"), "{stderr}");
+    assert!(!stderr.contains("wrong-9a8b7c6d5e"), "{stderr}");
+    for (what, text) in &outputs {
+        assert!(!text.contains(TOKEN), "{what} shows the token:\n{text}");
+    }
+    let mut files = Vec::new();
+    files_under(root, &mut files);
+    for file in files.iter().filter(|f| !f.ends_with("token.txt")) {
+        let bytes = std::fs::read(file).unwrap();
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains(TOKEN),
+            "`{}` holds the token",
+            file.display()
+        );
+    }
+    assert!(
+        root.join("x.plan.receipt.json").exists(),
+        "the apply ran and was scanned"
+    );
 }
 
 #[cfg(unix)]

@@ -8,11 +8,13 @@
 //!
 //! The full run ends with issue 18's side by side at 20 and 100 ms against a seed-style
 //! sync (`round_trips`); `CKPLAN_BENCH_ROUND_TRIPS=1` runs only that section.
+//! Then upload throughput of ASSET files (`assets`); `CKPLAN_BENCH_ASSETS=1` runs only that.
 //! `CKPLAN_BENCH_QUICK=1` runs only the 5,852-record set (a smoke check, without it);
 //! `CKPLAN_BENCH_KEEP=1` keeps the generated inputs, plans and logs. Run without
 //! `--bench` (as `cargo test` does), it runs its own checks of the generator and the
 //! measurement helpers instead.
 
+mod assets;
 mod bounds;
 mod checks;
 mod dataset;
@@ -58,8 +60,11 @@ fn main() -> ExitCode {
         std::env::var("CKPLAN_BENCH_PER_RECORD").is_ok_and(|v| !v.is_empty() && v != "0");
     let round_trips_only =
         std::env::var("CKPLAN_BENCH_ROUND_TRIPS").is_ok_and(|v| !v.is_empty() && v != "0");
+    let assets_only = std::env::var("CKPLAN_BENCH_ASSETS").is_ok_and(|v| !v.is_empty() && v != "0");
     let result = if per_record_only {
         run_per_record(root.path(), quick)
+    } else if assets_only {
+        run_assets(root.path())
     } else if round_trips_only {
         run_round_trips(root.path())
     } else {
@@ -100,6 +105,10 @@ fn run(root: &Path, quick: bool) -> anyhow::Result<String> {
         true => String::new(),
         false => round_trips::render(&round_trips::run(&mut bench)?),
     };
+    let assets = match quick {
+        true => String::new(),
+        false => assets::render(&assets::run(&mut bench)?),
+    };
     eprintln!("bench: diff engine on {DIFF_RECORDS} records");
     let diff = throughput::measure(DIFF_RECORDS);
     let results = Results {
@@ -120,13 +129,14 @@ fn run(root: &Path, quick: bool) -> anyhow::Result<String> {
     Ok(format!(
         "## ckplan sync benchmark{mode}\n\n{cores} cores; 1-minute load average {} before, {} \
          after (other work on the machine lengthens wall times, not CPU times); seed {}; \
-         emulator on 127.0.0.1 in its own process; every command a release child process.\n\n{}\n{}\n{}",
+         emulator on 127.0.0.1 in its own process; every command a release child process.\n\n{}\n{}\n{}\n{}",
         load(load_before),
         load(measure::load_average()),
         dataset::SEED,
         report::render(&results),
         per_record,
-        round_trips
+        round_trips,
+        assets
     ))
 }
 
@@ -146,6 +156,23 @@ fn run_round_trips(root: &Path) -> anyhow::Result<String> {
         load(load_before),
         load(measure::load_average()),
         dataset::SEED,
+    ))
+}
+
+/// `CKPLAN_BENCH_ASSETS=1`: only the upload throughput section ([`assets`]).
+fn run_assets(root: &Path) -> anyhow::Result<String> {
+    let binary = PathBuf::from(env!("CARGO_BIN_EXE_ckplan"));
+    let mut bench = Bench::new(binary, root.to_owned())?;
+    let cores = std::thread::available_parallelism().map_or(0, usize::from);
+    let load = |value: Option<f64>| value.map_or("?".to_owned(), |v| format!("{v:.1}"));
+    let load_before = measure::load_average();
+    let section = assets::render(&assets::run(&mut bench)?);
+    Ok(format!(
+        "## ckplan sync benchmark: assets\n\n{cores} cores; 1-minute load average {} before, \
+         {} after; emulator on 127.0.0.1 in its own process; every command a release child \
+         process.\n\n{section}",
+        load(load_before),
+        load(measure::load_average()),
     ))
 }
 

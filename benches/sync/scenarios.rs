@@ -22,7 +22,7 @@ pub const CHANGED_FRACTION: f64 = 0.02;
 pub const BASELINE_SIZE: usize = 50_000;
 /// The latency the sequential baseline runs at (the issue compares there only).
 pub const BASELINE_LATENCY_MS: u64 = 20;
-const KEY_ID: &str = "bench-key";
+pub const KEY_ID: &str = "bench-key";
 
 /// What one measured command did.
 #[derive(Clone, Debug)]
@@ -50,8 +50,8 @@ pub struct Row {
 /// Generated inputs and the binary under test.
 pub struct Bench {
     pub binary: PathBuf,
-    root: PathBuf,
-    private_key: PathBuf,
+    pub root: PathBuf,
+    pub private_key: PathBuf,
     public_key: PathBuf,
     pub default_parallelism: usize,
     pub notes: Vec<String>,
@@ -140,7 +140,7 @@ impl Bench {
 
     /// Runs `ckplan --config CONFIG ARGS...`, measured, with the emulator's counters and CPU
     /// time around it.
-    fn measured(
+    pub fn measured(
         &mut self,
         emulator: &Emulator,
         config: &Path,

@@ -9,6 +9,7 @@ pub mod journal;
 pub mod outcome;
 pub mod receipt;
 pub mod resolve;
+pub mod schema;
 pub mod session;
 pub mod upload;
 mod work;

@@ -10,7 +10,7 @@
 use super::resolve::wanted_fields;
 use crate::cloudkit::client::{AssetToken, UploadedAsset};
 use crate::cloudkit::{Client, CloudKitError};
-use crate::local::asset::{sha256_hex, Ledger, LocalAsset};
+use crate::local::asset::{assets_of, sha256_hex, Ledger, LocalAsset};
 use crate::plan::{Change, Plan};
 use crate::record::{FieldValue, Value};
 use futures::StreamExt;
@@ -105,6 +105,8 @@ struct Journaled {
 struct Wanted {
     change: usize,
     field: String,
+    /// The element of an `ASSET_LIST` field; `None` for an `ASSET` field.
+    element: Option<usize>,
     asset: LocalAsset,
 }
 
@@ -116,12 +118,12 @@ fn wanted(plan: &Plan, pending: &dyn Fn(&Change) -> bool) -> Vec<Wanted> {
             continue;
         }
         for (field, value) in wanted_fields(change) {
-            if let Some(FieldValue::Scalar(Value::Asset(json))) = value {
+            for (element, json) in value.map(assets_of).unwrap_or_default() {
                 if let Some(asset) = LocalAsset::of(json) {
-                    let field = field.to_owned();
                     found.push(Wanted {
                         change: index,
-                        field,
+                        field: field.to_owned(),
+                        element,
                         asset,
                     });
                 }
@@ -277,11 +279,19 @@ pub async fn prepare(
             "size": entry.asset.size,
             "receipt": entry.asset.receipt,
         });
-        if let Some(after) = uploaded.changes[item.change].after.as_mut() {
-            after.insert(
-                item.field.clone(),
-                FieldValue::Scalar(Value::Asset(Box::new(value))),
-            );
+        let Some(after) = uploaded.changes[item.change].after.as_mut() else {
+            continue;
+        };
+        match (item.element, after.get_mut(&item.field)) {
+            (Some(element), Some(FieldValue::List(_, items))) if element < items.len() => {
+                items[element] = Value::Asset(Box::new(value));
+            }
+            _ => {
+                after.insert(
+                    item.field.clone(),
+                    FieldValue::Scalar(Value::Asset(Box::new(value))),
+                );
+            }
         }
     }
     Ok((Some(uploaded), report))

@@ -3,14 +3,14 @@
 
 use super::apply_view::{self, ApplyBar};
 use super::{signals, workspace, CommandError, CommandResult, ExitStatus, Globals};
-use crate::apply::session::{Paths, Previous, Session, SessionError};
+use crate::apply::session::{Previous, SessionError};
 use crate::apply::{ApplyOptions, OnConflict, StopFlag};
 use crate::config::Config;
 use crate::lock::Holder;
-use crate::ops::plan_check::{self, Checks};
+use crate::ops::apply as ops;
 use crate::plan::{file, Plan};
-use crate::render::{self, plural};
-use anyhow::{anyhow, Context};
+use crate::render;
+use anyhow::Context;
 use std::path::{Path, PathBuf};
 
 /// Batches in flight by default (see the README's Performance section for the measurement).
@@ -59,18 +59,10 @@ pub struct Args {
 pub async fn run(args: Args, globals: &Globals) -> CommandResult {
     match args.plan.clone() {
         Some(path) => {
-            let bytes = std::fs::read(&path)
-                .with_context(|| format!("failed to read plan `{}`", path.display()))?;
-            let file::VerifiedPlan { plan, checksum } = file::read_bytes(&bytes)
-                .with_context(|| format!("refusing plan `{}`", path.display()))?;
-            drop(bytes);
+            let file::VerifiedPlan { plan, checksum } =
+                ops::read_plan(&path).map_err(|error| anyhow::Error::new(*error))?;
             let (config, from_file) = super::plan_config::config_for_plan(&plan, &path, globals)?;
-            plan_check::check(&plan, &config, Checks::TargetAndEndpoint).map_err(|mismatch| {
-                anyhow!(
-                    "refusing plan `{}`: {mismatch}; nothing was sent",
-                    path.display()
-                )
-            })?;
+            ops::check_target(&plan, &config, &path).map_err(|error| anyhow::Error::new(*error))?;
             if from_file {
                 warn_about_changed_inputs(&plan, &config, globals);
             }
@@ -85,29 +77,14 @@ pub async fn run(args: Args, globals: &Globals) -> CommandResult {
 /// Warns, naming each file, when the config or data files the plan was made from changed
 /// since (the plan holds their digests): apply writes what the plan says, not the files.
 fn warn_about_changed_inputs(plan: &Plan, config: &Config, globals: &Globals) {
-    let now = crate::sync::input_digests_lenient(config);
-    let changed: Vec<&str> = plan
-        .inputs
-        .iter()
-        .filter(|planned| {
-            now.iter()
-                .find(|input| input.path == planned.path)
-                .is_none_or(|input| input.blake3 != planned.blake3)
-        })
-        .map(|input| input.path.as_str())
-        .collect();
+    let changed = ops::changed_inputs(plan, config);
     if changed.is_empty() {
         return;
     }
-    let names: Vec<String> = changed
-        .iter()
-        .map(|path| format!("`{}`", render::escape(path)))
-        .collect();
-    globals.printer.warn(format_args!(
-        "{} changed since this plan was made; apply writes what the plan says, not the files as they are now (run `{}` to plan the change)",
-        names.join(", "),
-        globals.command_line(&["plan"])
-    ));
+    let plan_command = globals.command_line(&["plan"]);
+    globals
+        .printer
+        .say(&render::apply::changed_inputs(&changed, &plan_command));
 }
 
 async fn smart_sync(config: &Config, args: &Args, globals: &Globals) -> CommandResult {
@@ -123,6 +100,7 @@ async fn smart_sync(config: &Config, args: &Args, globals: &Globals) -> CommandR
     )
     .await?;
     printer.status(render::summary::plan_summary(&plan).trim_end());
+    super::schema_steps::report(&plan, printer);
     args.guards.check(&plan, "nothing was sent")?;
     if args.dry_run {
         printer.data(&render::plan::dry_run(&plan))?;
@@ -137,33 +115,21 @@ async fn smart_sync(config: &Config, args: &Args, globals: &Globals) -> CommandR
         if !prompter.can_ask() {
             return Err(CommandError::user("refusing to ask for confirmation: stdin is not a terminal (use --auto-approve, or save a plan with `ckplan plan -o FILE` and apply it)"));
         }
-        stderr!(
-            "{}",
-            render::plan::review(&plan, false, printer.colour_stderr())
-        );
+        let review = render::plan::review(&plan, false, printer.colour_stderr());
+        printer.say(&render::Line::Always(review));
         let answer = prompter
             .ask("Do you want to perform these actions? Only 'yes' will be accepted.\n  Enter a value: ")
             .context("failed to read the answer")?;
         // Anything but `yes`, end of input included, is a refusal: exit 1 (as Terraform
         // does), so that a script does not carry on as if the apply ran.
         if answer.as_deref() != Some("yes") {
-            stderrln!("Apply cancelled.");
+            printer.say(&render::apply::declined());
             return Ok(ExitStatus::Error);
         }
     }
     workspace::production_guard(config, args.allow_production, globals)?;
     // The plan is kept like a saved one, so the journal and receipt have a home.
-    let directory = config.directory().join(".ckplan").join("plans");
-    std::fs::create_dir_all(&directory)
-        .with_context(|| format!("failed to create `{}`", directory.display()))?;
-    let stamp = plan.created_at.to_string().replace(':', "");
-    let path = directory.join(format!("{stamp}.plan"));
-    let mut checksum = String::new();
-    crate::durable::write_atomically_with(&path, |out| {
-        checksum = file::write_to(&plan, out)?;
-        Ok(())
-    })
-    .with_context(|| format!("failed to write plan `{}`", path.display()))?;
+    let (path, checksum) = ops::keep_plan(config, &plan).map_err(anyhow::Error::new)?;
     Ok(apply_plan(config, &plan, &checksum, &path, args, globals).await?)
 }
 
@@ -179,34 +145,28 @@ async fn apply_plan(
     let clock = globals.context.clock;
     let printer = &globals.printer;
     let holder = Holder::this_process("ckplan apply", &clock.timestamp().to_string());
-    let session = Session::open(
-        plan,
-        checksum,
-        Paths::beside(path, args.receipt.clone()),
-        &holder,
-    )?
-    .with_assets(crate::apply::upload::AssetFiles {
-        directory: config.directory().to_owned(),
-        ledger_key: crate::local::asset::ledger_key(&config.endpoint_text(), &config.target()),
-    });
+    let session = ops::open_session(config, plan, checksum, path, args.receipt.clone(), &holder)?;
     if let Some(kept) = session.kept_aside() {
-        apply_view::kept_aside(kept, printer);
+        printer.say(&render::apply::kept_aside(kept));
     }
     match session.previous() {
         Previous::Finished { conflicts } => {
-            return Ok(apply_view::already_run(
-                conflicts,
-                &session.paths().receipt,
-                &globals.command_line(&["plan"]),
-            ))
+            let receipt = &session.paths().receipt;
+            let plan_command = globals.command_line(&["plan"]);
+            let (line, verdict) = render::apply::already_run(conflicts, receipt, &plan_command);
+            printer.say(&line);
+            return Ok(apply_view::exit_status(verdict));
         }
-        Previous::Resume { done, uncertain } => printer.status(format_args!(
-            "Resuming: {} done in an earlier run, {uncertain} uncertain (looked up first).",
-            plural(done, "record")
-        )),
+        Previous::Resume { done, uncertain } => {
+            printer.say(&render::apply::resuming(done, uncertain));
+        }
         _ => {}
     }
-    let connection = workspace::connect(config, globals, args.parallelism).await?;
+    let token = super::schema_steps::token(config)?;
+    let connection =
+        super::connect::connect_with_token(config, globals, args.parallelism, token).await?;
+    let replan = globals.command_line(&["plan"]);
+    super::schema_steps::apply_first(config, plan, &connection, printer, &replan).await?;
     let options = ApplyOptions {
         on_conflict: args.on_conflict,
         parallelism: args.parallelism,
@@ -214,7 +174,7 @@ async fn apply_plan(
         clock,
     };
     let stop = StopFlag::new();
-    let listening = signals::stop_on_signal(stop.clone());
+    let listening = signals::stop_on_signal(stop.clone(), *printer);
     let bar = ApplyBar::new(*printer);
     let applied = session.run(&connection.client, &options, &bar, &stop).await;
     drop(listening);
@@ -230,7 +190,7 @@ async fn apply_plan(
         // Stopped mid-run (a journal that could not be written, a full disk, a failed
         // lookup): what was sent is journaled or looked up first by the next run.
         SessionError::Journal(_) | SessionError::Apply(_) => anyhow::Error::new(error)
-            .context(format!("apply stopped; run `{again}` again to resume")),
+            .context(format!("apply stopped; {}", render::apply::resume(&again))),
         other => anyhow::Error::new(other),
     })?;
     if applied.uploaded.files + applied.uploaded.reused > 0 {

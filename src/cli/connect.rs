@@ -4,8 +4,7 @@
 use super::Globals;
 use crate::cloudkit::ClientOptions;
 use crate::config::Config;
-use crate::sync::{self, Connection};
-use anyhow::Context;
+use crate::sync::Connection;
 
 /// `--parallelism N`: requests to CloudKit in flight at once, from 1 to 64.
 pub fn parse_parallelism(text: &str) -> Result<usize, String> {
@@ -22,13 +21,31 @@ pub async fn connect(
     globals: &Globals,
     parallelism: usize,
 ) -> anyhow::Result<Connection> {
-    let options = ClientOptions {
+    crate::ops::connect(config, client_options(globals, parallelism))
+        .await
+        .map_err(anyhow::Error::new)
+}
+
+/// As [`connect`]; an embedded emulator also serves the schema API to `management_token`.
+pub async fn connect_with_token(
+    config: &Config,
+    globals: &Globals,
+    parallelism: usize,
+    management_token: Option<crate::cloudkit::token::ManagementToken>,
+) -> anyhow::Result<Connection> {
+    let options = client_options(globals, parallelism);
+    crate::ops::connect_with_token(config, options, management_token)
+        .await
+        .map_err(anyhow::Error::new)
+}
+
+/// The client options of every command: the run's seed, `parallelism` requests in flight
+/// and chains per type read.
+pub fn client_options(globals: &Globals, parallelism: usize) -> ClientOptions {
+    ClientOptions {
         seed: globals.context.seed,
         parallelism,
         partitions: parallelism,
         ..ClientOptions::default()
-    };
-    sync::connect(config, options)
-        .await
-        .with_context(|| format!("failed to connect to CloudKit for `{}`", config.target()))
+    }
 }

@@ -3,6 +3,7 @@
 
 use super::{workspace, CommandError, CommandResult, ExitStatus, Globals};
 use crate::ops::delete_all;
+use crate::render::talk;
 use anyhow::Context;
 
 /// Delete every record of one type from CloudKit (asks first).
@@ -35,10 +36,8 @@ pub async fn run(args: Args, globals: &Globals) -> CommandResult {
     let connection = workspace::connect(&config, globals, args.parallelism).await?;
     let names = delete_all::list(&connection.client, &record_type).await?;
     if names.is_empty() {
-        globals.printer.status(format_args!(
-            "No `{record_type}` records in `{}`.",
-            config.target()
-        ));
+        let line = talk::nothing_to_delete(&record_type, &config.target());
+        globals.printer.say(&line);
         return Ok(ExitStatus::Success);
     }
     if let Some(warning) = referencing_fields(&config, &record_type) {
@@ -58,7 +57,7 @@ pub async fn run(args: Args, globals: &Globals) -> CommandResult {
         ))?;
         if answer.as_deref() != Some(record_type.as_str()) {
             // A refusal is not a success (exit 1), as for smart sync's prompt.
-            stderrln!("Cancelled; nothing was deleted.");
+            globals.printer.say(&talk::delete_declined());
             return Ok(ExitStatus::Error);
         }
     }
@@ -66,14 +65,8 @@ pub async fn run(args: Args, globals: &Globals) -> CommandResult {
         .await
         .context("delete-all stopped")?;
     connection.close().await;
-    globals.printer.outcome(
-        format_args!(
-            "Deleted {}, {} failed.",
-            crate::render::plural(deleted.deleted, &format!("`{record_type}` record")),
-            deleted.failed
-        ),
-        deleted.failed > 0,
-    );
+    let verdict = talk::deleted(&record_type, deleted.deleted, deleted.failed);
+    globals.printer.say(&verdict);
     Ok(if deleted.failed > 0 {
         ExitStatus::Error
     } else {

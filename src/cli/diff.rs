@@ -1,8 +1,8 @@
 //! `ckplan diff`: what a plan would change, per type, without writing anything.
 
 use super::{workspace, CommandResult, ExitStatus, Globals};
-use crate::render::{Backend, Json, Listing, Text};
-use crate::sync;
+use crate::ops::make_plan;
+use crate::render::{self, Listing};
 
 /// Compare local data with CloudKit and report per type; never writes.
 #[derive(Debug, clap::Args)]
@@ -27,28 +27,16 @@ pub struct Args {
 
 pub async fn run(args: Args, globals: &Globals) -> CommandResult {
     let config = workspace::load_config(globals)?;
-    let types = workspace::selected_types(&config, &args.types)?;
-    let local = workspace::load_local(&config, &globals.printer)?;
-    let connection = workspace::connect(&config, globals, args.parallelism).await?;
-    let bar = workspace::ReadBar::new(globals.printer.shows_progress() && !args.json);
-    let survey = sync::survey(&config, local, &connection.client, &types, &bar).await;
-    bar.finish();
-    connection.close().await;
-    let survey = survey?;
-    for note in &survey.notes {
-        globals.printer.warn(note);
-    }
-    workspace::refuse_type_conflicts(&survey)?;
+    let talk = workspace::PlanTalk::new(globals.printer, !args.json);
+    let client = super::connect::client_options(globals, args.parallelism);
+    let survey = make_plan::survey(&config, &args.types, client, &talk).await?;
     let listing = match (args.changes_only, globals.verbose > 0) {
         (true, _) => Listing::ChangesOnly,
         (false, true) => Listing::All,
         (false, false) => Listing::None,
     };
-    let text = Text {
-        listing,
-        ..Text::default()
-    };
-    let backend: &dyn Backend = if args.json { &Json } else { &text };
-    globals.printer.data(&backend.diff(&survey.diffs))?;
+    let format = render::Format::json_if(args.json);
+    let report = render::diff_report(&survey.diffs, format, listing);
+    globals.printer.data(&report)?;
     Ok(ExitStatus::Success)
 }

@@ -1,14 +1,14 @@
 //! `ckplan doctor`: a read-only preflight of the configured target before the first plan
-//! against real CloudKit. Renders `sync::doctor`'s checks; exit 0 when none failed.
+//! against real CloudKit. Runs `sync::doctor`'s checks, renders them with
+//! [`render::doctor`]; exit 0 when none failed.
 
 use super::{workspace, CommandResult, ExitStatus, Globals};
 use crate::cloudkit::{ClientOptions, RetryPolicy};
 use crate::config::Endpoint;
-use crate::render::escape;
-use crate::sync::doctor::{self, Report, Status};
+use crate::render;
+use crate::sync::doctor;
 use crate::sync::ConnectError;
 use anyhow::Context;
-use console::Style;
 use std::time::Duration;
 
 /// Check the key, the clock, each record type, the indexes, the environment and the local
@@ -22,7 +22,8 @@ use std::time::Duration;
     (a 404 means the schema is not deployed; \"not marked queryable\" means recordName lacks a QUERYABLE index)\n  \
     environment  production warns: users' apps read it\n  \
     database     server-to-server keys reach the public database only\n  \
-    local data   the data files validate\n\n\
+    local data   the data files validate\n  \
+    schema       with a management token: the schema has every type, field, index and grant\n\n\
     Exit status: 0 when no check failed (warnings allowed), 1 otherwise. Never writes.")]
 pub struct Args {
     /// Print the checks as JSON on stdout
@@ -48,9 +49,14 @@ pub async fn run(args: Args, globals: &Globals) -> CommandResult {
         parallelism: args.parallelism,
         ..ClientOptions::default()
     };
-    let report = match crate::sync::connect(&config, options).await {
+    let token = super::schema_steps::token(&config)?;
+    let report = match crate::sync::connect_with_token(&config, options, token.clone()).await {
         Ok(connection) => {
-            let report = doctor::run(&config, &connection.client).await;
+            let mut report = doctor::run(&config, &connection.client).await;
+            // With a management token: whether the schema has what the config needs.
+            if let Some(check) = super::schema_steps::doctor(&config, &connection, token).await {
+                report.checks.push(check);
+            }
             connection.close().await;
             report
         }
@@ -68,74 +74,20 @@ pub async fn run(args: Args, globals: &Globals) -> CommandResult {
             let fix = "point `auth.private_key_file` in ckplan.yaml (or CKPLAN_PRIVATE_KEY_FILE, or put the PEM text in CKPLAN_PRIVATE_KEY) at the P-256 private key whose public half is registered in CloudKit Console, and set `auth.key_id`; `ckplan keygen` makes a new pair".to_owned();
             doctor::without_client(&config, endpoint, problem, fix)
         }
-        Err(error) => {
-            let context = format!("failed to connect to CloudKit for `{}`", config.target());
-            return Err(anyhow::Error::from(error).context(context).into());
+        Err(source) => {
+            let target = config.target();
+            let error = crate::ops::ConnectFailed { target, source };
+            return Err(anyhow::Error::new(error).into());
         }
     };
-    let text = if args.json {
-        let mut json =
-            crate::render::json::to_string_pretty(&report).context("cannot encode the report")?;
-        json.push('\n');
-        json
-    } else {
-        render(&report, globals.printer.colour_stdout())
-    };
-    globals.printer.data(&text)?;
+    let format = render::Format::json_if(args.json);
+    let colour = globals.printer.colour_stdout();
+    let output =
+        render::doctor::view(&report, format, colour).context("cannot encode the report")?;
+    globals.printer.show(&output)?;
     Ok(if report.passed() {
         ExitStatus::Success
     } else {
         ExitStatus::Error
     })
-}
-
-/// The report as aligned lines, a `fix:` under each problem, and a verdict. Text that
-/// came from CloudKit (user names, error reasons) is escaped.
-pub fn render(report: &Report, colour: bool) -> String {
-    let mut out = format!(
-        "ckplan doctor: {} at {}\n",
-        escape(&report.target.to_string()),
-        escape(&report.endpoint)
-    );
-    let width = report
-        .checks
-        .iter()
-        .map(|c| c.name.len())
-        .max()
-        .unwrap_or(0);
-    for check in &report.checks {
-        let (label, style) = match check.status {
-            Status::Pass => ("ok  ", Style::new().green()),
-            Status::Warn => ("warn", Style::new().yellow()),
-            Status::Fail => ("FAIL", Style::new().red().bold()),
-            Status::Skipped => ("skip", Style::new().dim()),
-        };
-        let status = style.force_styling(colour).apply_to(label);
-        out.push_str(&format!(
-            "  {status}  {:width$}  {}\n",
-            escape(&check.name),
-            escape(&check.detail)
-        ));
-        if let Some(fix) = &check.fix {
-            out.push_str(&format!("        {:width$}  fix: {}\n", "", escape(fix)));
-        }
-    }
-    let failed = report
-        .checks
-        .iter()
-        .filter(|c| c.status == Status::Fail)
-        .count();
-    let warned = report
-        .checks
-        .iter()
-        .filter(|c| c.status == Status::Warn)
-        .count();
-    out.push_str(&match (failed, warned) {
-        (0, 0) => "All checks passed.\n".to_owned(),
-        (0, 1) => "No check failed, 1 warning.\n".to_owned(),
-        (0, n) => format!("No check failed, {n} warnings.\n"),
-        (1, _) => "1 check failed.\n".to_owned(),
-        (n, _) => format!("{n} checks failed.\n"),
-    });
-    out
 }

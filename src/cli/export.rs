@@ -3,7 +3,9 @@
 
 use super::{workspace, CommandError, CommandResult, ExitStatus, Globals};
 use crate::config::{Config, Endpoint};
+use crate::local::asset::{ledger_key, Ledger};
 use crate::ops::export::{self, ConfigSource, ExportFormat};
+use crate::ops::export_assets::{self, Downloaded};
 use crate::record::RecordType;
 use anyhow::Context;
 use std::path::{Component, Path, PathBuf};
@@ -73,7 +75,14 @@ pub async fn run(args: Args, globals: &Globals) -> CommandResult {
     let config_path = args.output.join("ckplan.yaml");
     let data_paths: Vec<PathBuf> = types
         .iter()
-        .map(|t| args.output.join(format!("data/{t}.{}", format.extension())))
+        .flat_map(|t| {
+            [
+                args.output.join(format!("data/{t}.{}", format.extension())),
+                args.output
+                    .join(export_assets::ASSETS_DIR)
+                    .join(export_assets::component(t.as_str())),
+            ]
+        })
         .collect();
     if !args.force {
         if let Some(existing) = std::iter::once(&config_path)
@@ -90,14 +99,26 @@ pub async fn run(args: Args, globals: &Globals) -> CommandResult {
     let bar = workspace::ReadBar::new(globals.printer.shows_progress());
     let read = crate::sync::read_current(&connection.client, &types, &bar).await;
     bar.finish();
+    let exported = match read {
+        Ok(current) => {
+            for note in &current.notes {
+                globals.printer.warn(note);
+            }
+            export::export(current.records, format).map_err(|e| CommandError::user(e.to_string()))
+        }
+        Err(error) => Err(CommandError::from(
+            anyhow::Error::new(error)
+                .context(format!("failed to read CloudKit for `{}`", config.target())),
+        )),
+    };
+    // Assets are downloaded before anything else is written, while the connection (an
+    // embedded store's server) is up.
+    let downloaded = match &exported {
+        Ok(exported) => download_assets(&connection.client, exported, &args).await,
+        Err(_) => Ok(Downloaded::default()),
+    };
     connection.close().await;
-    let current =
-        read.with_context(|| format!("failed to read CloudKit for `{}`", config.target()))?;
-    for note in &current.notes {
-        globals.printer.warn(note);
-    }
-    let exported =
-        export::export(current.records, format).map_err(|e| CommandError::user(e.to_string()))?;
+    let (exported, downloaded) = (exported?, downloaded?);
     let key_file = config
         .auth
         .private_key_file
@@ -125,6 +146,20 @@ pub async fn run(args: Args, globals: &Globals) -> CommandResult {
     }
     crate::durable::write_atomically(&config_path, config_text.as_bytes())
         .with_context(|| format!("failed to write `{}`", config_path.display()))?;
+    if downloaded.files > 0 {
+        // Keyed as the exported config's plan will look it up.
+        let written = Config::load(&config_path)?;
+        let key = ledger_key(&written.endpoint_text(), &written.target());
+        let ledger = Ledger::path(written.directory());
+        export_assets::remember(&ledger, &key, &downloaded)
+            .with_context(|| format!("failed to write `{}`", ledger.display()))?;
+        globals.printer.status(format_args!(
+            "Assets: {} downloaded ({} bytes) → `{}`",
+            crate::render::plural(downloaded.files, "file"),
+            downloaded.bytes,
+            args.output.join(export_assets::ASSETS_DIR).display()
+        ));
+    }
     globals.printer.outcome(
         format_args!(
             "Export complete: `{}`; `ckplan plan` there shows no changes.",
@@ -133,6 +168,22 @@ pub async fn run(args: Args, globals: &Globals) -> CommandResult {
         false,
     );
     Ok(ExitStatus::Success)
+}
+
+/// Downloads every asset the exported records name into the export directory.
+async fn download_assets(
+    client: &crate::cloudkit::Client,
+    exported: &[export::ExportedType],
+    args: &Args,
+) -> Result<Downloaded, CommandError> {
+    let files: Vec<_> = exported.iter().flat_map(|one| &one.assets).collect();
+    if files.is_empty() {
+        return Ok(Downloaded::default());
+    }
+    let downloader = client.asset_downloader()?;
+    export_assets::download_all(&downloader, &args.output, &files, args.parallelism)
+        .await
+        .map_err(|e| CommandError::user(e.to_string()))
 }
 
 /// The endpoint as the exported config must say it: a URL as it is; the embedded store by

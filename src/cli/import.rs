@@ -4,6 +4,7 @@
 use super::{workspace, CommandResult, ExitStatus, Globals, Printer};
 use crate::ops::import::{self, ImportObserver};
 use crate::record::{RecordName, RecordType};
+use crate::render::talk;
 
 /// Force-replace every local record (no diff, no change tags: overwrites concurrent edits).
 #[derive(Debug, clap::Args)]
@@ -35,14 +36,8 @@ pub async fn run(args: Args, globals: &Globals) -> CommandResult {
     let imported =
         import::force_replace(&connection.client, &mut local, &order, &selected, &observer).await?;
     connection.close().await;
-    globals.printer.outcome(
-        format_args!(
-            "Import complete: {} force-replaced, {} failed.",
-            crate::render::plural(imported.imported, "record"),
-            imported.failed
-        ),
-        imported.failed > 0,
-    );
+    let verdict = talk::imported(imported.imported, imported.failed);
+    globals.printer.say(&verdict);
     Ok(if imported.failed > 0 {
         ExitStatus::Error
     } else {
@@ -58,11 +53,11 @@ struct Progress {
 impl ImportObserver for Progress {
     fn batch_done(&self, record_type: &RecordType, done: usize, total: usize) {
         self.printer
-            .status(format_args!("{record_type}: {done}/{total}"));
+            .say(&talk::import_progress(record_type, done, total));
     }
 
     fn failed(&self, record_type: &RecordType, name: &RecordName, code: &str, reason: &str) {
-        self.printer
-            .warn(format_args!("{record_type} `{name}`: {code} {reason}"));
+        let line = talk::import_refused(record_type, name, code, reason);
+        self.printer.say(&line);
     }
 }

@@ -76,7 +76,7 @@ fn command_line(choice: &str, globals: &Globals) -> Result<Option<Vec<String>>, 
 /// global options.
 async fn dispatch(choice: &str, globals: &Globals) -> CommandResult {
     let Some(words) = command_line(choice, globals)? else {
-        stderrln!("No item `{choice}`; choose a number from the list.");
+        globals.printer.say(&crate::render::menu::no_item(choice));
         return Ok(ExitStatus::Error);
     };
     let cli = Cli::try_parse_from(std::iter::once("ckplan".to_owned()).chain(words))
@@ -110,10 +110,7 @@ pub async fn run(_args: Args, globals: &Globals) -> CommandResult {
     };
     let mut last = ExitStatus::Success;
     loop {
-        stderrln!("\nckplan menu");
-        for (number, label) in ITEMS {
-            stderrln!("  {number:>2}. {label}");
-        }
+        globals.printer.say(&crate::render::menu::menu(ITEMS));
         let Some(choice) = globals.context.prompter.ask("Choose: ")? else {
             // Input ended without `0`: the menu ends as its last item did.
             return Ok(last);

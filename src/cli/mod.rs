@@ -2,20 +2,11 @@
 //! prompts, reads environment variables or decides the exit code.
 
 /// `stderr!` that cannot panic: a closed stderr drops the text ([`output::stderr_fmt`]).
-/// Every line ckplan writes to stderr outside the [`output::Printer`] goes through this.
+/// Only the prompter's question is written with it; every other line goes through the
+/// [`output::Printer`].
 macro_rules! stderr {
     ($($arg:tt)*) => {
         $crate::cli::output::stderr_fmt(format_args!($($arg)*))
-    };
-}
-
-/// `stderrln!` that cannot panic: a closed stderr drops the line.
-macro_rules! stderrln {
-    () => {
-        $crate::cli::output::stderr_fmt(format_args!("\n"))
-    };
-    ($($arg:tt)*) => {
-        $crate::cli::output::stderr_fmt(format_args!("{}\n", format_args!($($arg)*)))
     };
 }
 
@@ -39,6 +30,7 @@ mod plan_config;
 mod prompt;
 mod read_bar;
 pub mod schema;
+mod schema_steps;
 pub mod show;
 mod signals;
 pub mod validate;

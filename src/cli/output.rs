@@ -123,6 +123,31 @@ impl Printer {
         self.stderr_line(&format!("{prefix} {}", render::escape_lines(&message)));
     }
 
+    /// A view's output: its data on stdout (when there is any), then its lines on stderr.
+    pub fn show(&self, output: &render::Output) -> Result<(), CommandError> {
+        if !output.data.is_empty() {
+            self.data(&output.data)?;
+        }
+        self.say_all(&output.talk);
+        Ok(())
+    }
+
+    /// One line of a view, as loud as its level says.
+    pub fn say(&self, line: &render::Line) {
+        match line {
+            render::Line::Status(text) => self.status(text),
+            render::Line::Warning(text) => self.warn(text),
+            render::Line::Error(text) => self.error(text),
+            render::Line::Hint(text) => self.hint(text),
+            render::Line::Always(text) => self.stderr_line(text),
+        }
+    }
+
+    /// Every line of a view, in order.
+    pub fn say_all(&self, lines: &[render::Line]) {
+        lines.iter().for_each(|line| self.say(line));
+    }
+
     /// A question on stderr, without a line end, shown even with `-q`.
     pub fn prompt(&self, question: &str) {
         stderr_fmt(format_args!("{question}"));
@@ -177,7 +202,7 @@ impl Printer {
 
 /// Writes formatted text to stderr and flushes it. Nobody is left to tell when stderr is
 /// closed, so its write errors (`EPIPE`, `EBADF`) are dropped: a command keeps going and
-/// still writes its files. The `stderr!` / `stderrln!` macros call this.
+/// still writes its files. The `stderr!` macro calls this.
 pub fn stderr_fmt(args: std::fmt::Arguments<'_>) {
     let mut err = std::io::stderr().lock();
     let _ = err.write_fmt(args).and_then(|()| err.flush());

@@ -78,24 +78,24 @@ pub async fn run(args: Args, globals: &Globals) -> CommandResult {
     )
     .await?;
     printer.status(render::summary::plan_summary(&plan).trim_end());
+    super::schema_steps::report(&plan, printer);
     args.guards.check(&plan, "no plan was written")?;
     match &args.out {
         Some(path) => {
             crate::durable::write_atomically_with(path, |out| file::write_to(&plan, out).map(drop))
                 .with_context(|| format!("failed to write plan `{}`", path.display()))?;
             let shown = path.display().to_string();
-            printer.status(format_args!(
-                "Saved the plan to `{shown}`. Review it with `{}`, then `{}`.",
-                globals.command_line(&["show", &shown]),
-                globals.command_line(&["apply", &shown])
+            printer.say(&render::talk::plan_saved(
+                &shown,
+                &globals.command_line(&["show", &shown]),
+                &globals.command_line(&["apply", &shown]),
             ));
         }
         None if output::stdout_is_terminal() => {
             printer.data(&render::plan::review(&plan, false, printer.colour_stdout()))?;
-            printer.hint(format_args!(
-                "this plan was not saved; run `{}` (or `{} > out.plan`) to keep it for `ckplan apply`",
-                globals.command_line(&["plan", "-o", "out.plan"]),
-                globals.command_line(&["plan"])
+            printer.say(&render::talk::plan_not_saved(
+                &globals.command_line(&["plan", "-o", "out.plan"]),
+                &globals.command_line(&["plan"]),
             ));
         }
         None => printer.data_with(|out| file::write_to(&plan, out).map(drop))?,

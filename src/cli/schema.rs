@@ -5,9 +5,9 @@
 
 use super::workspace::load_config;
 use super::{CommandError, CommandResult, ExitStatus, Globals};
-use crate::cloudkit::management::{SchemaApi, DEFAULT_MANAGEMENT_ENDPOINT};
+use crate::cloudkit::management::SchemaApi;
 use crate::cloudkit::token::ManagementToken;
-use crate::config::{Config, Endpoint, DEFAULT_ENDPOINT};
+use crate::config::{Config, Endpoint};
 use crate::emulator::{self, EmulatorConfig, RunningEmulator};
 use crate::ops::schema as ops;
 use crate::record::Environment;
@@ -102,7 +102,8 @@ pub async fn run(args: Args, globals: &Globals) -> CommandResult {
     }
 }
 
-const RETYPE_WAY_OUT: &str = "a field's type can never change in CloudKit: give the field a new \
+pub(super) const RETYPE_WAY_OUT: &str =
+    "a field's type can never change in CloudKit: give the field a new \
     name in the config and the data, or (development only) delete the field in CloudKit Console \
     first";
 
@@ -157,13 +158,10 @@ async fn connect(
     environment: Environment,
 ) -> Result<(SchemaApi, Option<RunningEmulator>), CommandError> {
     let token = management_token(config)?;
-    let (url, running) = match &config.endpoint {
-        Endpoint::Url(url) if url == DEFAULT_ENDPOINT => {
-            (DEFAULT_MANAGEMENT_ENDPOINT.to_owned(), None)
-        }
-        Endpoint::Url(url) => (url.clone(), None),
-        Endpoint::Embedded { dir } => {
-            let running = emulator::start(EmulatorConfig {
+    let running = match &config.endpoint {
+        Endpoint::Url(_) => None,
+        Endpoint::Embedded { dir } => Some(
+            emulator::start(EmulatorConfig {
                 data_dir: Some(dir.clone()),
                 management_token: Some(token.clone()),
                 ..EmulatorConfig::default()
@@ -172,21 +170,22 @@ async fn connect(
             .map_err(|e| {
                 CommandError::user(format!("{e:#}"))
                     .context("failed to start the embedded emulator")
-            })?;
-            (running.url(), Some(running))
-        }
+            })?,
+        ),
     };
-    let team = match (&config.team_id, &config.endpoint) {
-        (Some(team), _) => team.clone(),
-        (None, Endpoint::Embedded { .. }) => "EMBEDDED".to_owned(),
-        (None, _) => {
-            return Err(CommandError::user("no team: the schema API names the team")
-                .with_hint("add `team_id: YOURTEAMID` to ckplan.yaml or set CKPLAN_TEAM_ID"))
-        }
-    };
-    let api = SchemaApi::new(&url, &team, &config.container, environment, token)
-        .map_err(CommandError::user)?;
+    let url = running.as_ref().map(RunningEmulator::url);
+    let api = ops::api(config, environment, url.as_deref(), token).map_err(api_error)?;
     Ok((api, running))
+}
+
+/// A schema API that cannot be reached, with the way to name the team.
+pub(super) fn api_error(error: ops::SchemaOpError) -> CommandError {
+    let team = matches!(error, ops::SchemaOpError::NoTeam { .. });
+    let error = CommandError::user(error);
+    match team {
+        true => error.with_hint(TEAM_HINT),
+        false => error,
+    }
 }
 
 async fn shutdown(emulator: Option<RunningEmulator>) {
@@ -195,33 +194,41 @@ async fn shutdown(emulator: Option<RunningEmulator>) {
     }
 }
 
+/// How to name the team that owns the container.
+pub(super) const TEAM_HINT: &str = "add `team_id: YOURTEAMID` to ckplan.yaml or set CKPLAN_TEAM_ID";
+
+/// How to give ckplan a management token.
+pub(super) const TOKEN_HINT: &str = "create one in CloudKit Console (Settings > Tokens & Keys) \
+    and set CKPLAN_MANAGEMENT_TOKEN or `auth: management_token_file:`";
+
 /// `CKPLAN_MANAGEMENT_TOKEN`, else the file `auth: management_token_file:` names.
 fn management_token(config: &Config) -> Result<ManagementToken, CommandError> {
-    let missing = || {
-        CommandError::user("no management token: the schema API needs one").with_hint(
-            "create one in CloudKit Console (Settings > Tokens & Keys) and set \
-             CKPLAN_MANAGEMENT_TOKEN or `auth: management_token_file:`",
-        )
-    };
+    configured_token(config)?.ok_or_else(|| {
+        CommandError::user("no management token: the schema API needs one").with_hint(TOKEN_HINT)
+    })
+}
+
+/// The management token configured, if any (`CKPLAN_MANAGEMENT_TOKEN`, else the file
+/// `auth: management_token_file:` names); an unreadable or malformed one is an error.
+pub(super) fn configured_token(config: &Config) -> Result<Option<ManagementToken>, CommandError> {
     if let Some(text) = std::env::var("CKPLAN_MANAGEMENT_TOKEN")
         .ok()
         .filter(|t| !t.is_empty())
     {
         return ManagementToken::new(&text)
+            .map(Some)
             .map_err(|e| CommandError::user(e).context("CKPLAN_MANAGEMENT_TOKEN"));
     }
-    let path = config
-        .auth
-        .management_token_file
-        .as_ref()
-        .ok_or_else(missing)?;
+    let Some(path) = config.auth.management_token_file.as_ref() else {
+        return Ok(None);
+    };
     let text = std::fs::read_to_string(path).map_err(|error| {
         CommandError::user(error).context(format!(
             "failed to read the management token file `{}`",
             path.display()
         ))
     })?;
-    ManagementToken::new(&text).map_err(|e| {
+    ManagementToken::new(&text).map(Some).map_err(|e| {
         CommandError::user(e).context(format!("management token file `{}`", path.display()))
     })
 }

@@ -1,12 +1,11 @@
 //! `ckplan show PLAN [--json]`: verifies a saved plan (format version, checksum) and renders
 //! it for review, Terraform-style. Works offline: no configuration, no credentials.
-//! [`render_plan`] is shared with `ckplan plan`, which shows the same text on terminals.
+//! The views are [`render::plan_review`]'s, one per `--format`.
 
 use super::{CommandError, CommandResult, ExitStatus, Globals};
 use crate::ops::plan_check::{self, Checks};
 use crate::plan::{file, Plan};
-use crate::render::markdown::{self, MarkdownOptions};
-use crate::render::{Backend, Json, Text};
+use crate::render::{self, markdown, ReviewOptions};
 use anyhow::Context;
 use std::path::PathBuf;
 
@@ -70,41 +69,19 @@ pub fn run(args: Args, globals: &Globals) -> CommandResult {
             )));
         }
     }
-    let shown = match format {
-        Format::Json => Json.plan(&plan),
-        Format::Markdown => markdown::plan(
-            &plan,
-            &MarkdownOptions {
-                summary_only: args.summary,
-                types: args.types.clone(),
-                unchanged_fields: globals.verbose > 0,
-                full_plan_command: globals
-                    .command_line(&["show", &args.plan.display().to_string()]),
-                budget: markdown::COMMENT_BUDGET,
-            },
-        ),
-        Format::Text => {
-            let text = Text {
-                colour: globals.printer.colour_stdout(),
-                unchanged_fields: globals.verbose > 0,
-                ..Text::default()
-            };
-            if args.summary {
-                crate::render::summary::plan_counts(&plan)
-            } else if args.types.is_empty() {
-                text.plan(&plan)
-            } else {
-                let mut filtered = plan.clone();
-                filtered
-                    .changes
-                    .retain(|c| args.types.iter().any(|t| t == c.record_type.as_str()));
-                filtered
-                    .summary
-                    .retain(|s| args.types.iter().any(|t| t == s.record_type.as_str()));
-                text.plan(&filtered)
-            }
-        }
+    let options = ReviewOptions {
+        summary_only: args.summary,
+        types: args.types.clone(),
+        unchanged_fields: globals.verbose > 0,
+        full_plan_command: globals.command_line(&["show", &args.plan.display().to_string()]),
+        budget: markdown::COMMENT_BUDGET,
     };
+    let format = match format {
+        Format::Text => render::Format::Text,
+        Format::Json => render::Format::Json,
+        Format::Markdown => render::Format::Markdown,
+    };
+    let shown = render::plan_review(&plan, format, &options, globals.printer.colour_stdout());
     globals.printer.data(&shown)?;
     Ok(ExitStatus::Success)
 }

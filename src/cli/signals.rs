@@ -13,15 +13,13 @@ impl Drop for Listening {
 }
 
 /// Raises `stop` on the first Ctrl-C or SIGTERM; exits 130 on the second.
-pub fn stop_on_signal(stop: StopFlag) -> Listening {
+pub fn stop_on_signal(stop: StopFlag, printer: super::Printer) -> Listening {
     Listening(tokio::spawn(async move {
         if signal().await.is_err() {
             return;
         }
         stop.stop();
-        stderrln!(
-            "\nStopping after the batches in flight (their outcomes are journaled); press Ctrl-C again to quit at once."
-        );
+        printer.say(&crate::render::apply::stopping());
         if signal().await.is_ok() {
             std::process::exit(130);
         }

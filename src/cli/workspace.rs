@@ -3,12 +3,13 @@
 //! data with every problem shown, connecting, and reading progress on stderr.
 
 pub use super::connect::connect;
-use super::{credentials, Globals, Printer};
+use super::{connect, credentials, Globals, Printer};
 use crate::config::Config;
 use crate::local::{self, LocalData};
+use crate::ops::make_plan::{self, PlanArgs, PlanError, PlanObserver};
 use crate::plan::Plan;
 use crate::record::{Environment, RecordType};
-use crate::sync::{self, Survey};
+use crate::sync;
 use anyhow::{bail, Context};
 
 pub use super::read_bar::ReadBar;
@@ -22,80 +23,57 @@ pub fn load_config(globals: &Globals) -> anyhow::Result<Config> {
     Ok(config)
 }
 
-/// Loads every data file, prints every problem on stderr, and fails if any is an error.
-pub fn load_local(config: &Config, printer: &Printer) -> anyhow::Result<LocalData> {
-    load_local_deferring(config, printer, false).map(|(local, _)| local)
+/// Shows what making a plan finds on the way: local problems and warnings through the
+/// printer, refusals as errors, the read's progress on a spinner.
+pub struct PlanTalk {
+    printer: Printer,
+    bar: ReadBar,
 }
 
-/// As [`load_local`]; with `defer_dangling`, warnings about references to records no local
-/// file defines are returned, for a plan to say what it does with those records.
-fn load_local_deferring(
-    config: &Config,
-    printer: &Printer,
-    defer_dangling: bool,
-) -> anyhow::Result<(LocalData, Vec<local::Problem>)> {
-    let local = local::load_all(config);
-    let errors = local.error_count();
-    let mut deferred = Vec::new();
-    for problem in local.problems() {
+impl PlanTalk {
+    /// `spinner`: the command wants a spinner (drawn only where progress is shown).
+    pub fn new(printer: Printer, spinner: bool) -> Self {
+        let bar = ReadBar::new(spinner && printer.shows_progress());
+        Self { printer, bar }
+    }
+}
+
+impl sync::ReadProgress for PlanTalk {
+    fn records_read(&self, total: usize) {
+        sync::ReadProgress::records_read(&self.bar, total);
+    }
+}
+
+impl PlanObserver for PlanTalk {
+    fn local_problem(&self, problem: &local::Problem) {
         if problem.is_error() {
-            printer.error(problem);
-        } else if defer_dangling && errors == 0 && problem.dangling_target.is_some() {
-            deferred.push(problem.clone());
+            self.printer.error(problem);
         } else {
-            printer.warn(problem);
+            self.printer.warn(problem);
         }
     }
-    if errors > 0 {
-        bail!(
-            "local data has {}; nothing was sent (run `ckplan validate` for the full report)",
-            crate::render::plural(errors, "error")
-        );
+    fn warning(&self, warning: &dyn std::fmt::Display) {
+        self.printer.warn(warning);
     }
-    Ok((local, deferred))
+    fn refusal(&self, refusal: &dyn std::fmt::Display) {
+        // One line: a record name from CloudKit cannot break it.
+        self.printer
+            .error(crate::render::escape(&refusal.to_string()));
+    }
+    fn read_finished(&self) {
+        self.bar.finish();
+    }
 }
 
-/// Stops when a field's local type differs from CloudKit's, or a local record's name is
-/// held by a record of another type: each is printed as an error, and nothing is planned
-/// (no apply could ever make the two sides equal).
-pub fn refuse_type_conflicts(survey: &Survey) -> anyhow::Result<()> {
-    for clash in &survey.name_clashes {
-        stderrln!(
-            "{} {}",
-            console::style("error:").red().bold().for_stderr(),
-            crate::render::escape::escape(&clash.to_string())
-        );
-    }
-    if !survey.name_clashes.is_empty() {
-        let count = survey.name_clashes.len();
-        bail!(
-            "{count} record name{} taken by a record of another type in CloudKit; nothing was \
-             planned",
-            if count == 1 { " is" } else { "s are" }
-        );
-    }
-    let conflicts = &survey.type_conflicts;
-    for conflict in conflicts {
-        stderrln!(
-            "{} {}",
-            console::style("error:").red().bold().for_stderr(),
-            crate::render::escape::escape(&conflict.to_string())
-        );
-    }
-    if !conflicts.is_empty() {
-        bail!(
-            "{} field{} would change type in CloudKit, which it refuses; nothing was planned",
-            conflicts.len(),
-            if conflicts.len() == 1 { "" } else { "s" }
-        );
-    }
-    Ok(())
+/// Loads every data file, prints every problem on stderr, and fails if any is an error.
+pub fn load_local(config: &Config, printer: &Printer) -> Result<LocalData, PlanError> {
+    let talk = PlanTalk::new(*printer, false);
+    make_plan::load_local(config, &talk, false).map(|(local, _)| local)
 }
 
 /// The record types named with `--type` (each must be configured), or every configured type.
-pub fn selected_types(config: &Config, types: &[String]) -> anyhow::Result<Vec<RecordType>> {
-    let only: Vec<RecordType> = types.iter().map(|t| RecordType::new(t.as_str())).collect();
-    sync::selected_types(config, &only).map_err(anyhow::Error::msg)
+pub fn selected_types(config: &Config, types: &[String]) -> Result<Vec<RecordType>, PlanError> {
+    make_plan::selected_types(config, types)
 }
 
 /// Everything up to an in-memory plan: shared with smart sync.
@@ -106,44 +84,17 @@ pub async fn make_plan(
     delete_orphans: bool,
     delete_referenced: bool,
     parallelism: usize,
-) -> anyhow::Result<Plan> {
-    let selected = selected_types(config, types)?;
-    // Local data first: it names every unreadable file with its problem.
-    let (local, dangling) = load_local_deferring(config, &globals.printer, true)?;
-    let inputs = sync::input_digests(config).context("failed to read an input file")?;
-    let connection = connect(config, globals, parallelism).await?;
-    let bar = ReadBar::new(globals.printer.shows_progress());
-    let survey = sync::survey(config, local, &connection.client, &selected, &bar).await;
-    let untouched = match &survey {
-        Ok(survey) if delete_orphans => {
-            let client = &connection.client;
-            sync::references::untouched_references(config, client, &selected, &survey.diffs)
-                .await
-                .context("failed to read the other record types for references to orphans")
-        }
-        _ => Ok(Vec::new()),
-    };
-    bar.finish();
-    connection.close().await;
-    let survey = survey?;
-    for note in &survey.notes {
-        globals.printer.warn(note);
-    }
-    refuse_type_conflicts(&survey)?;
-    let request = crate::ops::plan::PlanRequest {
-        selected,
-        filtered: !types.is_empty(),
+) -> Result<Plan, super::CommandError> {
+    let args = PlanArgs {
+        types,
         delete_orphans,
         delete_referenced,
-        inputs,
+        client: connect::client_options(globals, parallelism),
+        management_token: super::schema_steps::token(config)?,
         created_at: globals.context.clock.timestamp(),
     };
-    let planned = crate::ops::plan::build(config, survey, untouched?, dangling, request);
-    for warning in &planned.warnings {
-        globals.printer.warn(warning);
-    }
-    let plan = planned.plan;
-    Ok(plan)
+    let talk = PlanTalk::new(globals.printer, true);
+    Ok(make_plan::make_plan(config, args, &talk).await?)
 }
 
 /// The guard of every command that writes (`apply`, `import`, `delete-all`): a
@@ -163,10 +114,9 @@ pub fn production_guard(config: &Config, allowed: bool, globals: &Globals) -> an
             config.container
         );
     }
-    stderrln!(
-        "This writes to the PRODUCTION environment of `{}`.",
-        config.container
-    );
+    globals
+        .printer
+        .say(&crate::render::talk::production_warning(&config.container));
     let answer = prompter
         .ask("Type the container name to continue: ")
         .context("failed to read the answer")?;

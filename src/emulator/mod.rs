@@ -299,8 +299,10 @@ struct State {
 const SCHEMA_FILE: &str = "schema.json";
 
 impl State {
-    /// Writes the held schemas to the data directory, when there is one.
-    fn save_schemas(&self) -> std::io::Result<()> {
+    /// After the held schemas changed: their indexes count for `--require-indexes`, and
+    /// they are written to the data directory, when there is one.
+    fn save_schemas(&mut self) -> std::io::Result<()> {
+        self.store.indexes.schemas = self.schemas.held().clone();
         match &self.schema_file {
             Some(path) => {
                 let text = self.schemas.to_json().to_string();
@@ -398,6 +400,7 @@ pub async fn start(config: EmulatorConfig) -> anyhow::Result<RunningEmulator> {
     let indexes = Indexes {
         required: config.require_indexes,
         queryable: config.indexes.iter().cloned().collect::<BTreeSet<_>>(),
+        schemas: Default::default(),
     };
     let mut store = Store::new(indexes);
     store.seed = config.seed;
@@ -416,6 +419,7 @@ pub async fn start(config: EmulatorConfig) -> anyhow::Result<RunningEmulator> {
         }
         _ => schema_book::SchemaBook::default(),
     };
+    store.indexes.schemas = schemas.held().clone();
     let assets = assets::AssetBook::open(config.data_dir.clone(), config.seed)?;
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;

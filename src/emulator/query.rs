@@ -57,7 +57,7 @@ pub fn run<'a>(
     if !store.knows_type(scope, &query.record_type) {
         return Err(unknown_type(&query.record_type));
     }
-    check_indexes(store, request)?;
+    check_indexes(store, scope, request)?;
     let filters = filter::compile(store, scope, query)?;
     let digest = query_digest(scope, request);
     let after = match &request.continuation_marker {
@@ -272,8 +272,10 @@ fn created_order(sorts: &[Sort]) -> Option<bool> {
 /// field a SORTABLE one (`--index Type.field` declares both); a query without a filter
 /// also needs `Type.recordName`, as live CloudKit reports it. A system field is named by its
 /// index in the refusal (`Field '___createTime' is not marked queryable`), except
-/// `recordName`, which live refusals name so; `--index` accepts either spelling.
-fn check_indexes(store: &Store, request: &QueryRequest) -> Result<(), RequestError> {
+/// `recordName`, which live refusals name so; `--index` accepts either spelling. A schema
+/// imported or deployed through the schema API declares indexes too: QUERYABLE for a
+/// filter, SORTABLE for a sort, system fields by their schema names (`___recordID`).
+fn check_indexes(store: &Store, scope: &Scope, request: &QueryRequest) -> Result<(), RequestError> {
     if !store.indexes.required {
         return Ok(());
     }
@@ -306,7 +308,8 @@ fn check_indexes(store: &Store, request: &QueryRequest) -> Result<(), RequestErr
         };
         let system = SystemField::parse(name);
         let indexed = declared(name)
-            || system.is_some_and(|field| declared(field.name()) || declared(field.index_name()));
+            || system.is_some_and(|field| declared(field.name()) || declared(field.index_name()))
+            || in_schema(store, scope, &query.record_type, name, kind);
         if !indexed {
             return Err(RequestError::bad_request(format!(
                 "Field '{name}' is not marked {kind}"
@@ -314,6 +317,29 @@ fn check_indexes(store: &Store, request: &QueryRequest) -> Result<(), RequestErr
         }
     }
     Ok(())
+}
+
+/// Whether the schema held for `scope` gives `record_type`'s field `name` (a system field
+/// by either spelling) the index `kind` (`queryable` or `sortable`).
+fn in_schema(store: &Store, scope: &Scope, record_type: &str, name: &str, kind: &str) -> bool {
+    let Some(definition) = store.indexes.schema_type(scope, record_type) else {
+        return false;
+    };
+    let index = match kind {
+        "sortable" => crate::schema::Index::Sortable,
+        _ => crate::schema::Index::Queryable,
+    };
+    let schema_name: &str = match SystemField::parse(name) {
+        Some(field) => field.index_name(),
+        None => name,
+    };
+    definition.fields.iter().any(|(field, def)| {
+        let same = match schema_name.starts_with("___") {
+            true => field.eq_ignore_ascii_case(schema_name),
+            false => field == schema_name,
+        };
+        same && def.indexes.contains(&index)
+    })
 }
 
 /// The name a refusal gives a filtered or sorted field: a field's own name, a system

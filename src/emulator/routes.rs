@@ -632,6 +632,11 @@ async fn asset_route(
     use super::assets::{MAX_ASSET_BYTES, PREFIX};
     let rest = &path[PREFIX.len()..];
     let mut trace = Trace::default();
+    // CloudKit's asset host is as far away as its API: the same round trip.
+    let latency = shared.lock().faults.latency();
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
     let reply = if let (&Method::POST, Some(token)) = (method, rest.strip_prefix("upload/")) {
         trace.endpoint = Some("assets/upload/bytes");
         let fault = shared.lock().faults.request(false);

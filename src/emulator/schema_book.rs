@@ -90,6 +90,12 @@ impl SchemaBook {
         Ok(incoming)
     }
 
+    /// The schemas imported (development) or deployed (production), without what record
+    /// writes taught.
+    pub fn held(&self) -> &HashMap<(String, Environment), Schema> {
+        &self.held
+    }
+
     /// Replaces the held development schema by `schema` (checked by [`Self::check`]).
     pub fn import(&mut self, container: &str, environment: Environment, schema: Schema) {
         self.held

@@ -71,11 +71,27 @@ impl RequestError {
     }
 }
 
-/// Index declarations for `--require-indexes`: `Type.field` names that are queryable.
+/// Index declarations for `--require-indexes`: `Type.field` names that are queryable
+/// (`--index`), and the schemas imported or deployed through the schema API, whose
+/// QUERYABLE and SORTABLE indexes count per container and environment.
 #[derive(Clone, Debug, Default)]
 pub struct Indexes {
     pub required: bool,
     pub queryable: BTreeSet<String>,
+    pub schemas: HashMap<(String, Environment), crate::schema::Schema>,
+}
+
+impl Indexes {
+    /// The record type `record_type` as the schema held for `scope` defines it.
+    pub fn schema_type(
+        &self,
+        scope: &Scope,
+        record_type: &str,
+    ) -> Option<&crate::schema::RecordTypeDef> {
+        self.schemas
+            .get(&(scope.container.clone(), scope.environment))
+            .and_then(|schema| schema.types.get(record_type))
+    }
 }
 
 /// A `DELETE_SELF` cascade waiting to run: when `due` (the emulator's clock, in
@@ -134,6 +150,7 @@ impl Store {
     /// written there once, or its schema is deployed (`deployed_types`).
     pub fn knows_type(&self, scope: &Scope, record_type: &str) -> bool {
         self.deployed_types.contains(record_type)
+            || self.indexes.schema_type(scope, record_type).is_some()
             || self
                 .scopes
                 .get(scope)

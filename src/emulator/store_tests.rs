@@ -346,6 +346,44 @@ fn index_enforcement() {
     assert!(store.query(&scope(), &request, &mut Exact).is_ok());
 }
 
+/// Issue 20: with `--require-indexes`, a schema imported through the schema API declares
+/// indexes too (QUERYABLE for filters, SORTABLE for sorts, `___recordID` for `recordName`),
+/// for its own container and environment only, and makes its types known before a write.
+#[test]
+fn issue_20_indexes_come_from_the_held_schema() {
+    let mut store = Store::new(Indexes {
+        required: true,
+        ..Indexes::default()
+    });
+    let query_of = |body: Json| serde_json::from_value::<QueryRequest>(body).unwrap();
+    let unfiltered = query_of(json!({"query": {"recordType": "Team",
+        "sortBy": [{"systemFieldName": "createdTimestamp"}]}}));
+    let error = store.query(&scope(), &unfiltered, &mut Exact).unwrap_err();
+    assert_eq!(error.reason, "Did not find record type: Team");
+    let schema = crate::schema::parse(
+        "DEFINE SCHEMA RECORD TYPE Team (\"___createTime\" TIMESTAMP QUERYABLE, \
+         \"___recordID\" REFERENCE QUERYABLE, n INT64 QUERYABLE);",
+    )
+    .unwrap();
+    let held = scope();
+    let other = (held.container.clone(), Environment::Production);
+    store.indexes.schemas.insert(other, schema.clone());
+    let error = store.query(&scope(), &unfiltered, &mut Exact).unwrap_err();
+    assert_eq!(error.reason, "Did not find record type: Team");
+    store
+        .indexes
+        .schemas
+        .insert((held.container.clone(), held.environment), schema);
+    let error = store.query(&scope(), &unfiltered, &mut Exact).unwrap_err();
+    assert_eq!(error.reason, "Field '___createTime' is not marked sortable");
+    let filtered = query_of(json!({"query": {"recordType": "Team",
+        "filterBy": [{"fieldName": "n", "comparator": "EQUALS",
+            "fieldValue": {"value": 1, "type": "INT64"}}]}}));
+    assert!(store.query(&scope(), &filtered, &mut Exact).is_ok());
+    let plain = query_of(json!({"query": {"recordType": "Team"}}));
+    assert!(store.query(&scope(), &plain, &mut Exact).is_ok());
+}
+
 /// Every recordName of `query` followed page by page (`resultsLimit` 3); `between` runs
 /// after each page with the page's last name.
 fn paged_names(

@@ -6,7 +6,7 @@
 //! the record and the field.
 
 use super::{LocalData, Problem};
-use crate::record::{FieldValue, Value, MAX_ASSET_BYTES};
+use crate::record::{FieldValue, ScalarType, Value, MAX_ASSET_BYTES};
 use serde_json::{json, Value as Json};
 use sha2::{Digest, Sha256};
 use std::path::{Component, Path, PathBuf};
@@ -44,6 +44,39 @@ impl LocalAsset {
     }
 }
 
+/// The asset values of a field: one for `ASSET`, each element's (with its index) for
+/// `ASSET_LIST`; none for any other field.
+pub fn assets_of(value: &FieldValue) -> Vec<(Option<usize>, &Json)> {
+    match value {
+        FieldValue::Scalar(Value::Asset(json)) => vec![(None, &**json)],
+        FieldValue::List(ScalarType::AssetId, items) => items
+            .iter()
+            .enumerate()
+            .filter_map(|(index, item)| match item {
+                Value::Asset(json) => Some((Some(index), &**json)),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// As [`assets_of`], to change them.
+pub fn assets_of_mut(value: &mut FieldValue) -> Vec<(Option<usize>, &mut Json)> {
+    match value {
+        FieldValue::Scalar(Value::Asset(json)) => vec![(None, &mut **json)],
+        FieldValue::List(ScalarType::AssetId, items) => items
+            .iter_mut()
+            .enumerate()
+            .filter_map(|(index, item)| match item {
+                Value::Asset(json) => Some((Some(index), &mut **json)),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
 /// SHA-256 of `bytes`, lowercase hex.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes)
@@ -61,23 +94,26 @@ pub fn resolve_all(directory: &Path, data: &mut LocalData) {
         for (record, origin) in loaded.records.iter_mut().zip(&loaded.origins) {
             let mut ok = true;
             for (field, value) in record.fields.iter_mut() {
-                let FieldValue::Scalar(Value::Asset(json)) = value else {
-                    continue;
-                };
-                let Some(written) = json.get(WRITTEN).and_then(Json::as_str) else {
-                    continue;
-                };
-                let data_directory = origin.file.parent().unwrap_or(Path::new(""));
-                match resolve(directory, data_directory, written) {
-                    Ok(asset) => **json = asset.to_json(),
-                    Err(message) => {
-                        ok = false;
-                        loaded.problems.push(
-                            Problem::error(&origin.file, record_type, message)
-                                .at(Some(origin.place))
-                                .record(Some(&record.record_name))
-                                .field(field),
-                        );
+                for (index, json) in assets_of_mut(value) {
+                    let Some(written) = json.get(WRITTEN).and_then(Json::as_str) else {
+                        continue;
+                    };
+                    let data_directory = origin.file.parent().unwrap_or(Path::new(""));
+                    match resolve(directory, data_directory, written) {
+                        Ok(asset) => *json = asset.to_json(),
+                        Err(message) => {
+                            ok = false;
+                            let message = match index {
+                                Some(index) => format!("element {index}: {message}"),
+                                None => message,
+                            };
+                            loaded.problems.push(
+                                Problem::error(&origin.file, record_type, message)
+                                    .at(Some(origin.place))
+                                    .record(Some(&record.record_name))
+                                    .field(field),
+                            );
+                        }
                     }
                 }
             }

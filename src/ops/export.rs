@@ -2,12 +2,14 @@
 //! CloudKit-native form (`{"recordName", "fields": {name: {"value", "type"}}}`) plus a
 //! `ckplan.yaml` that names them, so a team whose data already lives in CloudKit starts
 //! from it and `ckplan plan` right after shows no changes. Pure: records in, file texts
-//! out; the command reads CloudKit and writes the files.
+//! out; the command reads CloudKit and writes the files. An asset becomes a file under
+//! `data/assets/` (`ops::export_assets` names and downloads it), which its field names.
 
+use super::export_assets::{self, AssetFile};
 use crate::cloudkit::wire::WireField;
-use crate::record::{FieldType, Record, RecordType, ScalarType, Target};
+use crate::record::{FieldType, FieldValue, Record, RecordType, ScalarType, Target, Value};
 use serde_json::{Map, Value as Json};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// The data file format `--format` chooses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -31,7 +33,7 @@ impl ExportFormat {
 }
 
 /// One exported type: its data file (relative to the export directory) and contents, the
-/// CloudKit type of each field, and the record count.
+/// CloudKit type of each field, the record count and the asset files its data names.
 #[derive(Debug)]
 pub struct ExportedType {
     pub record_type: RecordType,
@@ -39,6 +41,7 @@ pub struct ExportedType {
     pub text: String,
     pub fields: BTreeMap<String, FieldType>,
     pub records: usize,
+    pub assets: Vec<AssetFile>,
 }
 
 /// Why nothing was exported.
@@ -64,6 +67,15 @@ pub enum ExportError {
         second: String,
         second_type: String,
     },
+    #[error(
+        "record type `{record_type}`, record `{record_name}`, field `{field}`: the asset has no {missing}, so it cannot be downloaded; nothing was written"
+    )]
+    AssetIncomplete {
+        record_type: String,
+        record_name: String,
+        field: String,
+        missing: &'static str,
+    },
 }
 
 /// Renders every type's records, ordered by record name, in `format`. Fails on the first
@@ -77,13 +89,21 @@ pub fn export(
         .map(|(record_type, mut records)| {
             records.sort_by(|a, b| a.record_name.cmp(&b.record_name));
             let fields = field_types(&record_type, &records)?;
-            let natives: Vec<Json> = records.iter().map(native).collect();
+            let assets = export_assets::asset_files(&record_type, &records)?;
+            // In element order: `asset_files` lists a list's elements in order.
+            let mut paths: HashMap<(&str, &str), Vec<&str>> = HashMap::new();
+            for asset in &assets {
+                let key = (asset.record_name.as_str(), asset.field.as_str());
+                paths.entry(key).or_default().push(asset.written.as_str());
+            }
+            let natives: Vec<Json> = records.iter().map(|r| native(r, &paths)).collect();
             Ok(ExportedType {
                 file: format!("data/{record_type}.{}", format.extension()),
                 text: render(&natives, format),
                 fields,
                 records: records.len(),
                 record_type,
+                assets,
             })
         })
         .collect()
@@ -128,23 +148,30 @@ fn field_types(
     Ok(types.into_iter().map(|(f, (t, _))| (f, t)).collect())
 }
 
-/// Assets are fetched as a `downloadURL` CloudKit mints per read, which no local file
-/// holds; a type CloudKit named but ckplan does not know has no local form.
+/// An asset becomes a downloaded file (each element of a list of them, one file); a type
+/// CloudKit named but ckplan does not know has no local form.
 fn representable(field_type: &FieldType) -> bool {
-    match field_type {
-        FieldType::Scalar(t) | FieldType::List(t) => *t != ScalarType::AssetId,
-        FieldType::Unknown(_) => false,
-    }
+    !matches!(field_type, FieldType::Unknown(_))
 }
 
-/// A record in CloudKit-native local form: the name and each field in wire form.
-fn native(record: &Record) -> Json {
+/// A record in CloudKit-native local form: the name and each field in wire form; an
+/// asset as the path of its downloaded file, relative to the data file.
+fn native(record: &Record, assets: &HashMap<(&str, &str), Vec<&str>>) -> Json {
     let fields: Map<String, Json> = record
         .fields
         .iter()
         .map(|(name, value)| {
-            let wire = WireField::from_value(value);
-            let json = serde_json::to_value(wire).expect("a wire field is JSON");
+            let key = (record.record_name.as_str(), name.as_str());
+            let json = match (value, assets.get(&key)) {
+                (FieldValue::Scalar(Value::Asset(_)), Some(paths)) if paths.len() == 1 => {
+                    serde_json::json!({"value": paths[0], "type": "ASSETID"})
+                }
+                (FieldValue::List(ScalarType::AssetId, _), Some(paths)) => {
+                    serde_json::json!({"value": paths, "type": "ASSETID_LIST"})
+                }
+                _ => serde_json::to_value(WireField::from_value(value))
+                    .expect("a wire field is JSON"),
+            };
             (name.clone(), json)
         })
         .collect();
@@ -164,9 +191,11 @@ fn render(records: &[Json], format: ExportFormat) -> String {
             text.push('\n');
             text
         }
+        // One empty line: a file that holds no records on purpose. Only a 0-byte file, as a
+        // truncated one would be, is warned about when loaded.
+        ExportFormat::Ndjson if records.is_empty() => "\n".to_owned(),
         ExportFormat::Ndjson => records.iter().map(|record| format!("{record}\n")).collect(),
-        ExportFormat::Yaml if records.is_empty() => "[]\n".to_owned(),
-        ExportFormat::Yaml => serde_yaml::to_string(records).expect("YAML"),
+        ExportFormat::Yaml => super::export_yaml::render(records),
     }
 }
 
@@ -211,7 +240,7 @@ pub fn config_text(source: &ConfigSource<'_>, types: &[ExportedType]) -> String 
         let fields: Mapping = exported
             .fields
             .iter()
-            .map(|(name, field_type)| (text(name), text(&field_type.to_string())))
+            .map(|(name, field_type)| (text(name), text(&config_type(field_type))))
             .collect();
         if !fields.is_empty() {
             entry.insert(text("fields"), Yaml::Mapping(fields));
@@ -224,6 +253,15 @@ pub fn config_text(source: &ConfigSource<'_>, types: &[ExportedType]) -> String 
         "# Written by `ckplan export` from what CloudKit held for {}.\n{body}",
         source.target
     )
+}
+
+/// A field type as `fields:` says it: an asset is a file, `ASSET`.
+fn config_type(field_type: &FieldType) -> String {
+    match field_type {
+        FieldType::Scalar(ScalarType::AssetId) => "ASSET".to_owned(),
+        FieldType::List(ScalarType::AssetId) => "ASSET_LIST".to_owned(),
+        other => other.to_string(),
+    }
 }
 
 #[cfg(test)]
@@ -272,17 +310,80 @@ mod tests {
     }
 
     #[test]
-    fn an_asset_is_named_not_dropped() {
-        let asset = FieldValue::Scalar(crate::record::Value::Asset(Box::new(
-            serde_json::json!({"fileChecksum": "AQ", "size": 1}),
-        )));
-        let read = vec![(RecordType::new("Team"), vec![team("team-1", asset)])];
+    fn a_list_of_assets_is_one_file_per_element_and_configured_as_asset_list() {
+        let asset = |checksum: &str| {
+            crate::record::Value::Asset(Box::new(serde_json::json!(
+                {"fileChecksum": checksum, "size": 1, "downloadURL": "http://h/${f}"}
+            )))
+        };
+        let list = FieldValue::List(ScalarType::AssetId, vec![asset("AQ"), asset("Ag")]);
+        let read = vec![(RecordType::new("Team"), vec![team("team-1", list)])];
+        let exported = export(read, ExportFormat::Ndjson).unwrap();
+        assert!(
+            exported[0].text.contains(
+                r#""founded":{"type":"ASSETID_LIST","value":["assets/Team/team-1/founded/0","assets/Team/team-1/founded/1"]}"#
+            ),
+            "{}",
+            exported[0].text
+        );
+        let files: Vec<&str> = exported[0].assets.iter().map(|a| a.file.as_str()).collect();
+        assert_eq!(
+            files,
+            [
+                "data/assets/Team/team-1/founded/0",
+                "data/assets/Team/team-1/founded/1"
+            ]
+        );
+        assert_eq!(config_type(&exported[0].fields["founded"]), "ASSET_LIST");
+    }
+
+    #[test]
+    fn an_unknown_type_is_named_not_dropped() {
+        let unknown = FieldValue::Unknown {
+            type_name: "ENCRYPTED_BYTES".to_owned(),
+            value: Box::new(serde_json::json!("AA")),
+        };
+        let read = vec![(RecordType::new("Team"), vec![team("team-1", unknown)])];
         let error = export(read, ExportFormat::Yaml).unwrap_err();
         assert!(matches!(
             &*error,
             ExportError::Unrepresentable { field, field_type, .. }
-                if field == "founded" && field_type == "ASSETID"
+                if field == "founded" && field_type == "ENCRYPTED_BYTES"
         ));
+    }
+
+    #[test]
+    fn an_asset_is_written_as_the_path_of_its_file_and_configured_as_asset() {
+        let asset = FieldValue::Scalar(crate::record::Value::Asset(Box::new(
+            serde_json::json!({"fileChecksum": "AQ", "size": 1, "downloadURL": "http://h/${f}"}),
+        )));
+        let read = vec![(RecordType::new("Team"), vec![team("team-1", asset)])];
+        let exported = export(read, ExportFormat::Ndjson).unwrap();
+        assert!(
+            exported[0]
+                .text
+                .contains(r#""founded":{"type":"ASSETID","value":"assets/Team/team-1/founded"}"#),
+            "{}",
+            exported[0].text
+        );
+        assert_eq!(
+            exported[0].assets[0].file,
+            "data/assets/Team/team-1/founded"
+        );
+        let target = Target {
+            container: "iCloud.x".into(),
+            environment: crate::record::Environment::Development,
+            database: crate::record::Database::Public,
+            zone: "_defaultZone".into(),
+        };
+        let source = ConfigSource {
+            target: &target,
+            endpoint: "http://127.0.0.1:1",
+            key_id: None,
+            private_key_file: None,
+        };
+        let config = config_text(&source, &exported);
+        assert!(config.contains("founded: ASSET\n"), "{config}");
     }
 
     #[test]
@@ -293,7 +394,7 @@ mod tests {
             assert!(exported[0].fields.is_empty());
             let expected = match format {
                 ExportFormat::Json | ExportFormat::Yaml => "[]\n",
-                ExportFormat::Ndjson => "",
+                ExportFormat::Ndjson => "\n",
             };
             assert_eq!(exported[0].text, expected, "{format:?}");
         }

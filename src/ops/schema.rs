@@ -4,13 +4,16 @@
 //! confirmed by a fresh export). Production is never written: its difference is the list
 //! of CloudKit Console steps.
 
-use crate::cloudkit::management::{ManagementError, SchemaApi};
-use crate::config::Config;
-use crate::record::Database;
+use crate::cloudkit::management::{ManagementError, SchemaApi, DEFAULT_MANAGEMENT_ENDPOINT};
+use crate::cloudkit::token::ManagementToken;
+use crate::config::{Config, Endpoint, DEFAULT_ENDPOINT};
+use crate::plan::PlanSchema;
+use crate::record::{Database, Environment, RecordType};
 use crate::schema::{
     self, DataType, FieldDef, Index, Permission, Primitive, RecordTypeDef, Schema, SchemaDiff,
     SchemaError, CREATE_TIME, RECORD_ID,
 };
+use crate::sync::doctor::{Check, Status};
 use std::collections::BTreeSet;
 
 /// Why the schema could not be compared or applied.
@@ -26,6 +29,10 @@ pub enum SchemaOpError {
     Invalid { reason: String },
     #[error("after the import CloudKit's schema still lacks {}", list.join("; "))]
     NotConfirmed { list: Vec<String> },
+    #[error("no team: the schema API of `{container}` names the team that owns it")]
+    NoTeam { container: String },
+    #[error("the embedded emulator, which serves the schema API of `endpoint: embedded`, is not running")]
+    NotRunning,
 }
 
 /// The schema the configuration needs: every configured type with its configured fields
@@ -118,4 +125,157 @@ pub async fn apply(api: &SchemaApi, needed: &Schema) -> Result<SchemaDiff, Schem
         });
     }
     Ok(diff)
+}
+
+/// The schema API of `environment` for `config`: CloudKit's own host when the records go to
+/// CloudKit, else the configured endpoint's server (an emulator serves the schema API beside
+/// the records API); `emulator_url` is the embedded emulator's address when one runs. The
+/// embedded emulator has no team; any other endpoint needs `team_id`.
+pub fn api(
+    config: &Config,
+    environment: Environment,
+    emulator_url: Option<&str>,
+    token: ManagementToken,
+) -> Result<SchemaApi, SchemaOpError> {
+    let url = match (&config.endpoint, emulator_url) {
+        (_, Some(url)) => url.to_owned(),
+        (Endpoint::Url(url), None) if url == DEFAULT_ENDPOINT => {
+            DEFAULT_MANAGEMENT_ENDPOINT.to_owned()
+        }
+        (Endpoint::Url(url), None) => url.clone(),
+        (Endpoint::Embedded { .. }, None) => return Err(SchemaOpError::NotRunning),
+    };
+    let team = match (&config.team_id, &config.endpoint) {
+        (Some(team), _) => team.clone(),
+        (None, Endpoint::Embedded { .. }) => "EMBEDDED".to_owned(),
+        (None, _) => {
+            return Err(SchemaOpError::NoTeam {
+                container: config.container.clone(),
+            })
+        }
+    };
+    Ok(SchemaApi::new(
+        &url,
+        &team,
+        &config.container,
+        environment,
+        token,
+    )?)
+}
+
+/// What the plan's record types need of the schema: [`needed`] for `types` only.
+pub fn needed_for(config: &Config, types: &[RecordType]) -> Schema {
+    let mut schema = needed(config);
+    schema
+        .types
+        .retain(|name, _| types.iter().any(|t| t.as_str() == name));
+    schema
+}
+
+/// The plan's schema part: the environment's schema exported, its digest, and what
+/// `needed` lacks in it. A field CloudKit holds with another type is an error: no apply
+/// could make it so.
+pub async fn plan_part(api: &SchemaApi, needed: &Schema) -> Result<PlanSchema, SchemaOpError> {
+    let actual = export(api).await?;
+    let diff = schema::missing(needed, &actual);
+    if !diff.conflicts.is_empty() {
+        return Err(SchemaOpError::Conflicts {
+            count: diff.conflicts.len(),
+            list: diff.conflicts.iter().map(ToString::to_string).collect(),
+        });
+    }
+    Ok(PlanSchema {
+        digest: schema::digest(&actual),
+        additions: diff.additions,
+    })
+}
+
+/// A plan's schema part read over `connection` (`None` without a management token): what
+/// the `selected` types need that the environment's schema lacks, as [`plan_part`].
+pub async fn read_plan_part(
+    config: &Config,
+    connection: &crate::sync::Connection,
+    selected: &[RecordType],
+    token: Option<ManagementToken>,
+) -> Result<Option<PlanSchema>, SchemaOpError> {
+    let Some(token) = token else {
+        return Ok(None);
+    };
+    let url = connection.emulator.as_ref().map(|e| e.url());
+    let api = api(config, config.environment, url.as_deref(), token)?;
+    plan_part(&api, &needed_for(config, selected))
+        .await
+        .map(Some)
+}
+
+/// The record types a production plan's schema part lists as missing: production does not
+/// know them yet, so the plan reads them as no records. None in development (which
+/// reads an unknown type as empty anyway) or without a schema part.
+pub fn undeployed_types(environment: Environment, part: Option<&PlanSchema>) -> Vec<RecordType> {
+    let Some(part) = part.filter(|_| environment == Environment::Production) else {
+        return Vec::new();
+    };
+    part.additions
+        .iter()
+        .filter_map(|addition| match addition {
+            schema::Addition::RecordType { record_type } => {
+                Some(RecordType::new(record_type.as_str()))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// `ckplan doctor`'s `schema` check: whether the environment's schema has what the config
+/// needs. Development lacking something is a warning (the next apply adds it); production
+/// lacking something, a retype, or a schema API that refuses is a failure.
+pub async fn doctor_check(api: &SchemaApi, needed: &Schema, environment: Environment) -> Check {
+    let check = |status, detail: String, fix: Option<&str>| Check {
+        name: "schema".to_owned(),
+        status,
+        detail,
+        fix: fix.map(str::to_owned),
+    };
+    let diff = match compare(api, needed).await {
+        Ok(diff) => diff,
+        Err(error) => {
+            let fix = match &error {
+                SchemaOpError::Api(ManagementError::Unauthorized { .. }) => {
+                    "create a management token in CloudKit Console (Settings > Tokens & Keys) and set CKPLAN_MANAGEMENT_TOKEN or `auth: management_token_file:`"
+                }
+                _ => "check `team_id` and the token's container (`ckplan schema diff` shows the error)",
+            };
+            return check(Status::Fail, error.to_string(), Some(fix));
+        }
+    };
+    let count = diff.additions.len();
+    let first: Vec<String> = diff
+        .additions
+        .iter()
+        .take(3)
+        .map(ToString::to_string)
+        .collect();
+    let more = if count > 3 { ", …" } else { "" };
+    match (diff.conflicts.first(), count, environment) {
+        (Some(conflict), _, _) => check(
+            Status::Fail,
+            conflict.to_string(),
+            Some("a field's type never changes in CloudKit: give the field a new name in the config and the data"),
+        ),
+        (None, 0, _) => check(
+            Status::Pass,
+            "has every type, field, index and grant the config needs".to_owned(),
+            None,
+        ),
+        (None, _, Environment::Development) => check(
+            Status::Warn,
+            format!("lacks {count} item(s): {}{more}", first.join(", ")),
+            Some("`ckplan plan` then `ckplan apply` adds them before the records (`ckplan schema diff` lists them)"),
+        ),
+        (None, _, Environment::Production) => check(
+            Status::Fail,
+            format!("lacks {count} item(s): {}{more}", first.join(", ")),
+            Some("add them in development, then Deploy Schema Changes in CloudKit Console (`ckplan schema diff --environment production` lists them)"),
+        ),
+    }
 }

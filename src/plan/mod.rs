@@ -122,6 +122,20 @@ pub struct Plan {
     /// Orphans that records staying in CloudKit reference, deleted or kept (see
     /// [`Plan::guard_references`]).
     pub referenced_orphans: Vec<ReferencedOrphan>,
+    /// The CloudKit schema changes the records need, when the plan could read the
+    /// environment's schema (a management token); `None` when schema checks were skipped.
+    pub schema: Option<PlanSchema>,
+}
+
+/// The schema part of a plan: what the target environment's schema lacked when the plan
+/// was made, and the digest of that schema. Apply adds the additions first (development)
+/// or refuses while any is missing (production, deployed from CloudKit Console).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlanSchema {
+    /// `blake3:<hex>` of the schema the plan read (`crate::schema::digest`).
+    pub digest: String,
+    /// In the order CloudKit Console would take them.
+    pub additions: Vec<crate::schema::Addition>,
 }
 
 impl Plan {
@@ -193,6 +207,7 @@ impl Plan {
             rules: BTreeMap::new(),
             changes,
             referenced_orphans: Vec::new(),
+            schema: None,
         }
     }
 
@@ -221,7 +236,12 @@ impl Plan {
     }
 
     pub fn has_changes(&self) -> bool {
-        !self.changes.is_empty()
+        !self.changes.is_empty() || self.schema_additions() > 0
+    }
+
+    /// How many schema additions the plan carries (0 without a schema part).
+    pub fn schema_additions(&self) -> usize {
+        self.schema.as_ref().map_or(0, |part| part.additions.len())
     }
 
     /// The number of creates, updates and deletes.

@@ -106,6 +106,7 @@ pub fn plan(plan: &Plan, options: &MarkdownOptions) -> String {
         );
     }
     let _ = writeln!(out, "\n**{}**", summary::plan_totals(plan));
+    out.push_str(&super::schema_part::markdown(plan));
     let (orphans, fate) = summary::plan_orphans(plan);
     if let (Some(line), OrphanFate::Kept) = (summary::orphan_line(orphans, fate), fate) {
         let _ = writeln!(out, "\n{}", inert_sentence(&line));

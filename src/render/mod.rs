@@ -1,21 +1,30 @@
 //! Views: turning plans, diffs and counts into text for people or JSON for programs.
 //! Pure: every function returns a string and prints nothing (`cli` decides where it goes).
 //!
-//! A [`Backend`] renders each view one way: [`Text`] (the terminal review, coloured on
-//! request) and [`Json`] exist; a markdown backend for review in pull requests would be a
-//! third implementation of the same trait. Text from data files, plan files and CloudKit is
+//! Each command picks its output with one [`Format`] (text, JSON, markdown) and hands it to
+//! its view (one module per view: [`plan`], [`diff`], [`apply`], [`doctor`], [`validate`],
+//! [`markdown`], [`menu`]); a view returns text for stdout or [`Line`]s for stderr, each
+//! with its level, so that `-q` is decided by the printer alone ([`talk`]). Plans and
+//! diffs render through a [`Backend`]: [`Text`] (coloured on request) and [`Json`]. Text from data files, plan files and CloudKit is
 //! untrusted: every view escapes it with [`escape`] (one function, in [`escape`]'s module).
 //! Counts are worded with [`plural`] and per-type lines with [`summary`].
 
+pub mod apply;
 pub mod diff;
+pub mod doctor;
 pub mod escape;
 pub mod json;
 pub mod markdown;
+pub mod menu;
 pub mod plan;
+pub mod schema_part;
 pub mod summary;
+pub mod talk;
+pub mod validate;
 
 pub use diff::Listing;
 pub use escape::{escape, escape_lines};
+pub use talk::Line;
 
 use crate::diff::TypeDiff;
 use crate::plan::Plan;
@@ -63,6 +72,89 @@ impl Backend for Json {
     }
     fn diff(&self, diffs: &[TypeDiff]) -> String {
         diff::json(diffs, *self)
+    }
+}
+
+/// The one output-format choice of every view: a command maps its flags (`--json`,
+/// `--format`) to one of these and hands it to the view, which says what goes to stdout
+/// and what to stderr ([`Output`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Format {
+    /// For people: the terminal review, coloured on request.
+    #[default]
+    Text,
+    /// For programs: one JSON document on stdout.
+    Json,
+    /// For a pull-request comment (plans; other views render it as text).
+    Markdown,
+}
+
+impl Format {
+    /// `--json` given or not.
+    pub fn json_if(json: bool) -> Self {
+        if json {
+            Format::Json
+        } else {
+            Format::Text
+        }
+    }
+}
+
+/// What a view puts on stdout (pipeable data, possibly empty) and what it says on stderr
+/// after it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Output {
+    pub data: String,
+    pub talk: Vec<Line>,
+}
+
+impl Output {
+    /// Data only.
+    pub fn data(data: String) -> Self {
+        Self {
+            data,
+            talk: Vec::new(),
+        }
+    }
+}
+
+/// How `show` reviews a plan, whatever the format.
+pub type ReviewOptions = markdown::MarkdownOptions;
+
+/// A verified plan for review: `Json` the plan file's document, `Markdown` a pull-request
+/// comment, `Text` the review (or only the counts with `summary_only`, only `types`'
+/// changes when given). `colour` is for text.
+pub fn plan_review(plan: &Plan, format: Format, options: &ReviewOptions, colour: bool) -> String {
+    let text = Text {
+        colour,
+        unchanged_fields: options.unchanged_fields,
+        ..Text::default()
+    };
+    match format {
+        Format::Json => Json.plan(plan),
+        Format::Markdown => markdown::plan(plan, options),
+        Format::Text if options.summary_only => summary::plan_counts(plan),
+        Format::Text if options.types.is_empty() => text.plan(plan),
+        Format::Text => {
+            let wanted =
+                |t: &crate::record::RecordType| options.types.iter().any(|n| n == t.as_str());
+            let mut filtered = plan.clone();
+            filtered.changes.retain(|c| wanted(&c.record_type));
+            filtered.summary.retain(|s| wanted(&s.record_type));
+            text.plan(&filtered)
+        }
+    }
+}
+
+/// What a plan would change, per type: JSON, or text listing `listing`'s records.
+pub fn diff_report(diffs: &[TypeDiff], format: Format, listing: Listing) -> String {
+    match format {
+        Format::Json => Json.diff(diffs),
+        Format::Text | Format::Markdown => Text {
+            listing,
+            ..Text::default()
+        }
+        .diff(diffs),
     }
 }
 

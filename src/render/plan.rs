@@ -21,6 +21,11 @@ pub fn review(plan: &Plan, verbose_unchanged: bool, colour: bool) -> String {
     };
     let mut out = String::new();
     renderer.header(plan, &mut out);
+    out.push_str(&super::schema_part::review(plan));
+    if plan.changes.is_empty() && plan.schema_additions() > 0 {
+        let _ = writeln!(out, "\nNo record changes.");
+        return out;
+    }
     if plan.changes.is_empty() {
         let _ = writeln!(out, "\n{}", summary::no_changes_line(plan));
         return out;

@@ -5,10 +5,12 @@
 //! (`parse(print(s)) == s`), `diff` compares what a configuration needs with what an
 //! environment holds and merges the two. Pure: no I/O, no configuration, no HTTP.
 
+mod additions;
 mod diff;
 mod parse;
 mod print;
 
+pub use additions::{digest, holds, lacking, with_additions, UnknownKeyword};
 pub use diff::{merged, missing, Addition, Conflict, SchemaDiff};
 pub use parse::{parse, SchemaError};
 pub use print::print;

@@ -11,9 +11,9 @@
 use crate::cloudkit::client::AssetToken;
 use crate::cloudkit::{Client, CloudKitError};
 use crate::config::Config;
-use crate::local::asset::{ledger_key, Ledger, LocalAsset};
+use crate::local::asset::{assets_of, assets_of_mut, ledger_key, Ledger, LocalAsset};
 use crate::local::LocalData;
-use crate::record::{FieldValue, Record, RecordType, Value};
+use crate::record::{FieldValue, Record, RecordType};
 use futures::StreamExt;
 use std::collections::{BTreeMap, HashMap};
 
@@ -36,14 +36,14 @@ pub async fn learn(
             .map(|r| (r.record_name.as_str(), r))
             .collect();
         for record in local.records(record_type) {
-            for (field, asset) in local_assets(record) {
+            for (field, index, asset) in local_assets(record) {
                 if ledger.checksum(&key, &asset).is_some() {
                     continue;
                 }
                 let cloud_size = cloud
                     .get(record.record_name.as_str())
                     .and_then(|r| r.fields.get(field))
-                    .and_then(asset_size);
+                    .and_then(|value| asset_size(value, index));
                 if cloud_size == Some(asset.size) {
                     let token = AssetToken {
                         record_name: Some(record.record_name.as_str().to_owned()),
@@ -86,25 +86,23 @@ pub async fn learn(
     Ok(())
 }
 
-/// The local assets of `record`, by field.
-fn local_assets(record: &Record) -> impl Iterator<Item = (&str, LocalAsset)> {
-    record
-        .fields
-        .iter()
-        .filter_map(|(field, value)| match value {
-            FieldValue::Scalar(Value::Asset(json)) => {
-                LocalAsset::of(json).map(|asset| (field.as_str(), asset))
-            }
-            _ => None,
-        })
+/// The local assets of `record`, by field and list index (`None`: an `ASSET` field).
+fn local_assets(record: &Record) -> impl Iterator<Item = (&str, Option<usize>, LocalAsset)> {
+    record.fields.iter().flat_map(|(field, value)| {
+        assets_of(value)
+            .into_iter()
+            .filter_map(|(index, json)| LocalAsset::of(json).map(|a| (field.as_str(), index, a)))
+    })
 }
 
-/// The `size` of a CloudKit asset value.
-fn asset_size(value: &FieldValue) -> Option<u64> {
-    match value {
-        FieldValue::Scalar(Value::Asset(json)) => json.get("size")?.as_u64(),
-        _ => None,
-    }
+/// The `size` of a CloudKit asset value (the element at `index` of a list of them).
+fn asset_size(value: &FieldValue, index: Option<usize>) -> Option<u64> {
+    assets_of(value)
+        .into_iter()
+        .find(|(at, _)| *at == index)?
+        .1
+        .get("size")?
+        .as_u64()
 }
 
 /// Adds the learned `fileChecksum` to every local asset the ledger knows.
@@ -112,14 +110,13 @@ fn annotate(local: &mut LocalData, ledger: &Ledger, key: &str) {
     for loaded in local.types.values_mut() {
         for record in &mut loaded.records {
             for value in record.fields.values_mut() {
-                let FieldValue::Scalar(Value::Asset(json)) = value else {
-                    continue;
-                };
-                let Some(asset) = LocalAsset::of(json) else {
-                    continue;
-                };
-                if let Some(checksum) = ledger.checksum(key, &asset) {
-                    json["fileChecksum"] = serde_json::Value::String(checksum.to_owned());
+                for (_, json) in assets_of_mut(value) {
+                    let Some(asset) = LocalAsset::of(json) else {
+                        continue;
+                    };
+                    if let Some(checksum) = ledger.checksum(key, &asset) {
+                        json["fileChecksum"] = serde_json::Value::String(checksum.to_owned());
+                    }
                 }
             }
         }

@@ -96,6 +96,16 @@ pub fn signer(config: &Config) -> Result<RequestSigner, ConnectError> {
 }
 
 pub async fn connect(config: &Config, options: ClientOptions) -> Result<Connection, ConnectError> {
+    connect_with_token(config, options, None).await
+}
+
+/// As [`connect`]; an embedded emulator also accepts `management_token` on its schema API
+/// (`endpoint: embedded` serves the schema beside the records, as an emulator does).
+pub async fn connect_with_token(
+    config: &Config,
+    options: ClientOptions,
+    management_token: Option<crate::cloudkit::token::ManagementToken>,
+) -> Result<Connection, ConnectError> {
     let signer = signer(config)?;
     let (endpoint, emulator) = match &config.endpoint {
         Endpoint::Url(url) => (url.clone(), None),
@@ -106,6 +116,7 @@ pub async fn connect(config: &Config, options: ClientOptions) -> Result<Connecti
                     key_id: Some(signer.key_id().to_owned()),
                     key: signer.verifying_key(),
                 }],
+                management_token,
                 ..EmulatorConfig::default()
             };
             // The run's seed (`CKPLAN_RANDOMNESS_SEED`) seeds the embedded server too.

@@ -22,7 +22,7 @@ use futures::future::try_join_all;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-pub use connect::{connect, ConnectError, Connection};
+pub use connect::{connect, connect_with_token, ConnectError, Connection};
 
 /// Reading progress: records read so far over all types.
 pub trait ReadProgress: Send + Sync {
@@ -38,6 +38,9 @@ pub enum ReadNote {
     /// Development answered 404 "Did not find record type": no record of this type was
     /// ever saved there, so it was read as no records.
     TypeNotCreatedYet(RecordType),
+    /// Production does not have this type, and the plan's schema part lists it among the
+    /// items to deploy from CloudKit Console: read as no records.
+    TypeNotDeployed(RecordType),
     /// CloudKit refused to sort or filter these types by `createdTimestamp` (no index on
     /// `___createTime`), so each was read as one query chain instead of several at once.
     NoCreatedIndex(Vec<RecordType>),
@@ -49,6 +52,10 @@ impl std::fmt::Display for ReadNote {
             ReadNote::TypeNotCreatedYet(record_type) => write!(
                 f,
                 "record type `{record_type}` does not exist in development yet (no record of it was ever saved); counted as no records"
+            ),
+            ReadNote::TypeNotDeployed(record_type) => write!(
+                f,
+                "record type `{record_type}` is not deployed to production yet; counted as no records (the plan lists it among the schema items to deploy)"
             ),
             ReadNote::NoCreatedIndex(types) => {
                 let names: Vec<String> = types.iter().map(|t| format!("`{t}`")).collect();
@@ -75,6 +82,17 @@ pub async fn read_current(
     client: &Client,
     types: &[RecordType],
     progress: &dyn ReadProgress,
+) -> Result<Current, CloudKitError> {
+    read_current_with(client, types, progress, &[]).await
+}
+
+/// As [`read_current`]; a type of `undeployed` that production does not know is read as
+/// no records, with a note (the plan's schema part lists it to deploy).
+pub async fn read_current_with(
+    client: &Client,
+    types: &[RecordType],
+    progress: &dyn ReadProgress,
+    undeployed: &[RecordType],
 ) -> Result<Current, CloudKitError> {
     let total = AtomicUsize::new(0);
     let reads = types.iter().map(|record_type| {
@@ -103,6 +121,14 @@ pub async fn read_current(
                     record_type.clone(),
                     Vec::new(),
                     Some(ReadNote::TypeNotCreatedYet(record_type.clone())),
+                )),
+                Err(CloudKitError::UnknownRecordType {
+                    environment: Environment::Production,
+                    ..
+                }) if undeployed.contains(record_type) => Ok((
+                    record_type.clone(),
+                    Vec::new(),
+                    Some(ReadNote::TypeNotDeployed(record_type.clone())),
                 )),
                 Err(error) => Err(error),
             }
@@ -240,13 +266,25 @@ pub struct Survey {
 /// requests, none when nothing differs.
 pub async fn survey(
     config: &Config,
-    mut local: LocalData,
+    local: LocalData,
     client: &Client,
     types: &[RecordType],
     progress: &dyn ReadProgress,
 ) -> Result<Survey, CloudKitError> {
+    survey_with(config, local, client, types, progress, &[]).await
+}
+
+/// As [`survey`]; `undeployed` as in [`read_current_with`].
+pub async fn survey_with(
+    config: &Config,
+    mut local: LocalData,
+    client: &Client,
+    types: &[RecordType],
+    progress: &dyn ReadProgress,
+    undeployed: &[RecordType],
+) -> Result<Survey, CloudKitError> {
     let type_order = local.type_order(config);
-    let current = read_current(client, types, progress).await?;
+    let current = read_current_with(client, types, progress, undeployed).await?;
     let type_conflicts = current
         .records
         .iter()

@@ -59,6 +59,15 @@ impl Setup {
     /// Like [`Setup::new`], with `types` deployed in the emulator's schema from the start
     /// (production knows a deployed type before any record of it exists).
     pub async fn with_deployed_types(seed: u64, types: &[&str]) -> Setup {
+        Self::with_schema_token(seed, types, None).await
+    }
+
+    /// Like [`Setup::with_deployed_types`], the emulator's schema API accepting `token`.
+    pub async fn with_schema_token(
+        seed: u64,
+        types: &[&str],
+        token: Option<ckplan::cloudkit::token::ManagementToken>,
+    ) -> Setup {
         let world = World::generate(seed);
         let (private_pem, public_pem) = auth::generate_key_pair();
         let public = auth::parse_public_pem(&public_pem).expect("generated public key");
@@ -68,6 +77,7 @@ impl Setup {
                 key: public,
             }],
             record_types: types.iter().map(|t| (*t).to_owned()).collect(),
+            management_token: token,
             ..EmulatorConfig::default()
         })
         .await
@@ -320,6 +330,8 @@ impl Setup {
             .env_remove("CKPLAN_PRIVATE_KEY_FILE")
             .env_remove("CKPLAN_PRIVATE_KEY")
             .env_remove("CKPLAN_KEY_PASSPHRASE")
+            .env_remove("CKPLAN_MANAGEMENT_TOKEN")
+            .env_remove("CKPLAN_TEAM_ID")
             .env_remove("CKPLAN_LOG")
             .env("NO_COLOR", "1")
             .envs(env.iter().copied())

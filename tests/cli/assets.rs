@@ -260,3 +260,261 @@ fn an_asset_the_config_does_not_manage_is_left_alone() {
     assert_eq!(stored["stadium-1"]["name"]["value"], "Harbor Field II");
     assert_eq!(stored["stadium-1"]["banner"]["value"]["size"], 20);
 }
+
+/// Every file under `root`, relative to it, sorted.
+fn files_under(root: &std::path::Path) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut pending = vec![root.to_owned()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                let relative = path.strip_prefix(root).unwrap();
+                found.push(relative.to_string_lossy().into_owned());
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+fn copy_tree(from: &std::path::Path, to: &std::path::Path, skip: &str) {
+    for relative in files_under(from) {
+        if relative.starts_with(skip) {
+            continue;
+        }
+        let target = to.join(&relative);
+        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+        std::fs::copy(from.join(&relative), target).unwrap();
+    }
+}
+
+/// Issue 21: export downloads every asset into `data/assets/<Type>/<record>/<field>` (names
+/// from CloudKit made safe: no traversal, no absolute path, no control character, no merge
+/// by case), names the field `ASSET`, and the plan right after shows no changes and uploads
+/// nothing; from a copy without `.ckplan`, it probes and is still exact.
+#[test]
+fn export_downloads_assets_and_a_plan_right_after_uploads_nothing() {
+    let env = Env::new();
+    stadiums_with_photos(&env, 2, 1500);
+    env.set_teams(&json!([]));
+    env.publish();
+    let hostile = ["../../escaped", "/absolute", "..", "Case-Twin", "case-twin"];
+    let records: Vec<_> = hostile
+        .iter()
+        .enumerate()
+        .map(|(index, name)| {
+            let bytes = format!("hostile asset {index}").repeat(10);
+            ckplan::record::Record::new("Stadium", *name)
+                .with_field("photo", env.upload_asset(bytes.as_bytes()))
+        })
+        .collect();
+    env.seed(&records);
+    let before = uploads(&env);
+
+    let run = env.run(&["export", "--type", "Stadium", "-o", "adopted"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("Assets: 7 files downloaded (3750 bytes)"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(env.stats().assets.downloads, 7);
+    assert_eq!(
+        std::fs::read(env.path("adopted/data/assets/Stadium/stadium-2/photo")).unwrap(),
+        photo(2, 1500).as_bytes()
+    );
+    let config = env.read("adopted/ckplan.yaml");
+    assert!(config.contains("photo: ASSET"), "{config}");
+    let data = env.read("adopted/data/Stadium.json");
+    assert!(
+        data.contains(r#""value": "assets/Stadium/stadium-1/photo""#),
+        "{data}"
+    );
+    // Nothing written outside the export directory, every asset under data/assets/.
+    assert!(!env.path("escaped").exists() && !env.path("adopted/escaped").exists());
+    let files = files_under(&env.path("adopted"));
+    let assets: Vec<&String> = files.iter().filter(|f| f.contains("assets")).collect();
+    assert_eq!(assets.len(), 8, "7 files and the ledger: {files:?}");
+    for file in &files {
+        assert!(
+            file.starts_with("data/assets/Stadium/")
+                || file == "data/Stadium.json"
+                || file == "ckplan.yaml"
+                || file == ".ckplan/assets.json",
+            "{file}"
+        );
+        assert!(!file.chars().any(|c| c.is_control()), "{file:?}");
+    }
+    let twins: Vec<&&String> = assets
+        .iter()
+        .filter(|f| f.to_lowercase().contains("/case-twin/"))
+        .collect();
+    assert_eq!(twins.len(), 2, "{assets:?}");
+    assert_ne!(twins[0].to_lowercase(), twins[1].to_lowercase());
+
+    let plan = |config: &str| {
+        let run = env.run(&[
+            "--config",
+            config,
+            "plan",
+            "--detailed-exitcode",
+            "-o",
+            "check.plan",
+        ]);
+        assert_eq!(
+            run.code, 0,
+            "{config}: changes after export:\n{}",
+            run.stderr
+        );
+    };
+    plan("adopted/ckplan.yaml");
+    assert_eq!(uploads(&env), before, "the plan after export uploaded");
+
+    copy_tree(&env.path("adopted"), &env.path("fresh"), ".ckplan");
+    assert!(!env.path("fresh/.ckplan").exists());
+    plan("fresh/ckplan.yaml");
+    assert_eq!(uploads(&env), before + 7, "one probe per distinct file");
+
+    // A control character (which a plan then refuses as a recordName) is no file name.
+    let escape = env.upload_asset(b"escape");
+    env.seed(&[
+        ckplan::record::Record::new("Stadium", "a\u{1b}[31mred").with_field("photo", escape)
+    ]);
+    let run = env.run(&["export", "--type", "Stadium", "-o", "again"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let files = files_under(&env.path("again/data/assets"));
+    assert!(
+        files.contains(&"Stadium/a%1B%5B31mred/photo".to_owned()),
+        "{files:?}"
+    );
+}
+
+/// Issue 21, ASSET_LIST: each element a file, uploaded once per content, compared per
+/// element by checksum and size; an independent client finds every element's bytes; one
+/// changed element plans one update of that record only; a fresh checkout probes and is
+/// exact; export writes one file per element and plans empty.
+#[test]
+fn asset_lists_publish_compare_per_element_and_export() {
+    let env = Env::new();
+    let config = env
+        .read("ckplan.yaml")
+        .replace("capacity: INT64}", "capacity: INT64, gallery: ASSET_LIST}");
+    env.write("ckplan.yaml", &config);
+    let records: Vec<_> = (1..=2)
+        .map(|id| {
+            for element in 0..3 {
+                env.write(
+                    &format!("data/gallery/{id}-{element}.png"),
+                    &photo(id * 10 + element, 700 + element),
+                );
+            }
+            json!({"id": id, "name": format!("Stadium {id}"), "city": "Springfield",
+                   "location": {"latitude": 1.0, "longitude": 2.0}, "capacity": 100,
+                   "gallery": (0..3).map(|e| format!("gallery/{id}-{e}.png")).collect::<Vec<_>>()})
+        })
+        .collect();
+    env.set_stadiums(&json!(records));
+    env.set_teams(&json!([]));
+    let apply = env.run(&["apply", "--auto-approve"]);
+    assert_eq!(apply.code, 0, "{}", apply.stderr);
+    assert!(
+        apply.stderr.contains("Assets: 6 files uploaded"),
+        "{}",
+        apply.stderr
+    );
+    assert_eq!(uploads(&env), 6);
+
+    // Every element, downloaded by plain HTTP from the downloadURL a lookup answers.
+    let names: Vec<RecordName> = vec!["stadium-1".into(), "stadium-2".into()];
+    let found = env.runtime.block_on(env.writer().lookup(&names)).unwrap();
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    for (id, lookup) in (1..=2).zip(found) {
+        let Lookup::Found(record) = lookup else {
+            panic!("stadium-{id} not found: {lookup:?}");
+        };
+        let Some(FieldValue::List(_, items)) = record.fields.get("gallery") else {
+            panic!("no gallery: {record:?}");
+        };
+        assert_eq!(items.len(), 3);
+        for (element, item) in items.iter().enumerate() {
+            let Value::Asset(asset) = item else {
+                panic!("{item:?}")
+            };
+            let url = asset["downloadURL"]
+                .as_str()
+                .unwrap()
+                .replace("${f}", "g.png");
+            let bytes = env
+                .runtime
+                .block_on(async { http.get(&url).send().await?.bytes().await })
+                .unwrap();
+            assert_eq!(bytes, photo(id * 10 + element, 700 + element).as_bytes());
+        }
+    }
+    assert!(
+        plan_has_no_changes(&env),
+        "a re-plan after apply has changes"
+    );
+    assert_eq!(uploads(&env), 6, "a re-plan uploaded");
+
+    // One element changed, same size: one update. The whole list is sent, and CloudKit
+    // saves an asset only with an upload's receipt: its 3 files are uploaded.
+    env.write("data/gallery/2-1.png", &photo(99, 701));
+    let plan = env.run(&["plan", "-o", "out.plan"]);
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    let show = env.run(&["show", "out.plan"]);
+    assert!(show.stdout.contains("stadium-2"), "{}", show.stdout);
+    assert!(!show.stdout.contains("stadium-1"), "{}", show.stdout);
+    let apply = env.run(&["apply", "out.plan"]);
+    assert_eq!(apply.code, 0, "{}", apply.stderr);
+    assert!(
+        apply
+            .stderr
+            .contains("Assets: 3 files uploaded (2103 bytes)."),
+        "{}",
+        apply.stderr
+    );
+    assert!(plan_has_no_changes(&env));
+
+    // A fresh checkout: probes, one per element of CloudKit's size, and exact.
+    std::fs::remove_file(env.path(".ckplan/assets.json")).unwrap();
+    let before = uploads(&env);
+    assert!(plan_has_no_changes(&env), "a fresh checkout plans changes");
+    assert_eq!(uploads(&env), before + 6);
+
+    let run = env.run(&["export", "--type", "Stadium", "-o", "adopted"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(env
+        .read("adopted/ckplan.yaml")
+        .contains("gallery: ASSET_LIST"));
+    assert_eq!(
+        std::fs::read(env.path("adopted/data/assets/Stadium/stadium-2/gallery/1")).unwrap(),
+        photo(99, 701).as_bytes()
+    );
+    let before = uploads(&env);
+    let run = env.run(&[
+        "--config",
+        "adopted/ckplan.yaml",
+        "plan",
+        "--detailed-exitcode",
+        "-o",
+        "check.plan",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(uploads(&env), before, "the plan after export uploaded");
+
+    std::fs::remove_file(env.path("data/gallery/1-2.png")).unwrap();
+    let run = env.run(&["validate"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains(
+            "`stadium-1` field `gallery`: element 2: failed to read asset `gallery/1-2.png`"
+        ),
+        "{}",
+        run.stderr
+    );
+}

@@ -18,6 +18,7 @@ mod plan;
 mod preflight;
 mod references;
 mod schema;
+mod schema_plan;
 mod show;
 mod show_markdown;
 mod validate;

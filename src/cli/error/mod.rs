@@ -145,6 +145,20 @@ impl std::error::Error for CommandError {
     }
 }
 
+impl From<crate::ops::make_plan::PlanError> for CommandError {
+    /// Classified by its causes, which stay in the chain; a failed read is CloudKit's own
+    /// error.
+    fn from(error: crate::ops::make_plan::PlanError) -> Self {
+        match error {
+            crate::ops::make_plan::PlanError::Read(error) => anyhow::Error::new(error).into(),
+            crate::ops::make_plan::PlanError::Schema(error) => {
+                super::schema_steps::plan_error(error)
+            }
+            other => anyhow::Error::new(other).into(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -165,6 +179,48 @@ mod tests {
         assert_eq!(hints.len(), 1, "{hints:?}");
         assert!(hints[0].starts_with("check `auth.key_id`"), "{hints:?}");
         assert_eq!(error.exit_status(), ExitStatus::Error);
+    }
+
+    #[test]
+    fn a_failed_read_for_a_plan_is_cloudkits_error_with_its_kind_and_hint() {
+        use crate::ops::make_plan::PlanError;
+        let refused = || {
+            reply_error(
+                crate::cloudkit::wire::Endpoint::Query,
+                401,
+                br#"{"serverErrorCode":"AUTHENTICATION_FAILED"}"#,
+            )
+        };
+        let error = CommandError::from(PlanError::Read(refused()));
+        assert_eq!(error.kind(), ErrorKind::Service);
+        assert_eq!(error.error().to_string(), refused().to_string());
+        assert!(error.hints()[0].starts_with("check `auth.key_id`"));
+        let references = CommandError::from(PlanError::References(refused()));
+        assert_eq!(references.kind(), ErrorKind::Service);
+        assert_eq!(references.hints(), error.hints());
+        // Connecting: its own message first, the connection's kind and hint from the chain.
+        let failed = crate::ops::ConnectFailed {
+            target: crate::record::Target {
+                container: "iCloud.x".into(),
+                environment: crate::record::Environment::Development,
+                database: crate::record::Database::Public,
+                zone: "_defaultZone".into(),
+            },
+            source: crate::sync::ConnectError::Client(refused()),
+        };
+        let connect = CommandError::from(PlanError::Connect(Box::new(failed)));
+        assert_eq!(connect.kind(), ErrorKind::Service);
+        assert_eq!(connect.hints(), error.hints());
+        assert!(connect
+            .error()
+            .to_string()
+            .starts_with("failed to connect to CloudKit for `iCloud.x"));
+        let local = CommandError::from(PlanError::LocalData { errors: 2 });
+        assert_eq!(local.kind(), ErrorKind::User);
+        assert_eq!(
+            local.error().to_string(),
+            "local data has 2 errors; nothing was sent (run `ckplan validate` for the full report)"
+        );
     }
 
     #[test]

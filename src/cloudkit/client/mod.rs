@@ -5,12 +5,14 @@
 //! results come back typed, in request order.
 
 mod assets;
+mod download;
 mod limits;
 mod partition;
 mod records;
 mod resend;
 
 pub use assets::{AssetToken, UploadedAsset};
+pub use download::{AssetDownloader, DownloadError};
 pub use partition::{split as split_created, CreatedRange, PartitionedRead};
 pub use records::{Lookup, OperationResult, RecordFailure};
 

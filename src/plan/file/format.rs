@@ -55,6 +55,10 @@ pub(super) struct PlanDocument {
     /// `delete_referenced`) deleted with the cascade CloudKit then runs. Absent when none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(super) referenced_orphans: Vec<ReferencedOrphanDocument>,
+    /// The CloudKit schema changes the records need (types, fields, indexes, grants to
+    /// add). Absent when the plan could not read the schema (no management token).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) schema: Option<super::schema_part::SchemaDocument>,
     /// `blake3:` and the hex BLAKE3 of the document's text without this member and without
     /// whitespace outside strings.
     #[cfg_attr(

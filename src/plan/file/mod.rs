@@ -27,6 +27,7 @@ mod checksum;
 mod format;
 mod hashing;
 mod read;
+mod schema_part;
 #[cfg(test)]
 mod tests;
 mod typed;

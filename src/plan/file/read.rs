@@ -101,6 +101,7 @@ pub(super) fn read_typed(text: &str) -> Option<Result<VerifiedPlan, PlanFileErro
         rules: document.rules.0,
         summary: document.summary,
         referenced_orphans: document.referenced_orphans,
+        schema: document.schema,
     };
     Some(header.into_plan(changes).map(|plan| VerifiedPlan {
         plan,
@@ -232,6 +233,7 @@ impl PlanDocument {
             rules: self.rules,
             summary: self.summary,
             referenced_orphans: self.referenced_orphans,
+            schema: self.schema,
         };
         header.into_plan(changes)
     }
@@ -249,6 +251,7 @@ struct Header {
     rules: BTreeMap<RecordType, RulesDocument>,
     summary: Vec<SummaryDocument>,
     referenced_orphans: Vec<ReferencedOrphanDocument>,
+    schema: Option<super::schema_part::SchemaDocument>,
 }
 
 impl Header {
@@ -304,6 +307,7 @@ impl Header {
                 .into_iter()
                 .map(Into::into)
                 .collect(),
+            schema: self.schema.map(|part| part.into_part()).transpose()?,
         };
         if let Some((record_type, summary, changes)) = plan.summary_disagreement() {
             let counts = |[c, u, d]: [usize; 3]| format!("create {c}, update {u}, delete {d}");

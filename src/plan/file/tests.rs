@@ -60,6 +60,7 @@ fn sample_plan() -> Plan {
             }],
             cascade: vec![("Team".into(), "team-9".into())],
         }],
+        schema: None,
         rules: BTreeMap::new(),
         format_version: FORMAT_VERSION,
         tool_version: "0.1.0".into(),
@@ -574,6 +575,7 @@ fn arb_plan() -> impl Strategy<Value = Plan> {
         .prop_map(
             |(options, inputs, quiet, order, changes, created_at)| Plan {
                 referenced_orphans: Vec::new(),
+                schema: None,
                 summary: summary_of(&changes, quiet),
                 format_version: FORMAT_VERSION,
                 tool_version: "0.1.0".into(),

@@ -35,6 +35,8 @@ pub(super) struct TypedDocument {
     pub(super) changes: Vec<TypedChange>,
     #[serde(default)]
     pub(super) referenced_orphans: Vec<ReferencedOrphanDocument>,
+    #[serde(default)]
+    pub(super) schema: Option<super::schema_part::SchemaDocument>,
     pub(super) checksum: String,
 }
 

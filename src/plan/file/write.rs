@@ -69,6 +69,8 @@ pub(super) struct PlanView<'a> {
     changes: ChangesView<'a>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     referenced_orphans: Vec<ReferencedOrphanDocument>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    schema: Option<super::schema_part::SchemaDocument>,
 }
 
 /// The changes, serialized one at a time from the plan's own values.
@@ -194,6 +196,7 @@ impl<'a> PlanView<'a> {
             summary: plan.summary.iter().map(SummaryDocument::from).collect(),
             changes: ChangesView(&plan.changes),
             referenced_orphans: plan.referenced_orphans.iter().map(Into::into).collect(),
+            schema: plan.schema.as_ref().map(Into::into),
         }
     }
 }

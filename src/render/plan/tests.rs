@@ -19,6 +19,7 @@ fn plan_with(changes: Vec<Change>, delete_orphans: bool, orphans: usize) -> Plan
             types: None,
         },
         referenced_orphans: Vec::new(),
+        schema: None,
         inputs: Vec::new(),
         summary: vec![crate::plan::TypeSummary {
             record_type: "Game".into(),
@@ -141,4 +142,38 @@ fn dry_run_counts_agree_with_their_nouns() {
         dry_run(&plan),
         "would delete Game game-9\nwould skip 4 unchanged records\n"
     );
+}
+
+#[test]
+fn one_format_choice_picks_the_review_the_counts_or_the_document() {
+    let plan = plan_with(vec![delete("game-1")], true, 0);
+    let options = crate::render::ReviewOptions {
+        summary_only: false,
+        types: Vec::new(),
+        unchanged_fields: false,
+        full_plan_command: "ckplan show out.plan".into(),
+        budget: crate::render::markdown::COMMENT_BUDGET,
+    };
+    let review = |format, options: &crate::render::ReviewOptions| {
+        crate::render::plan_review(&plan, format, options, false)
+    };
+    use crate::render::Format;
+    assert_eq!(
+        review(Format::Text, &options),
+        super::review(&plan, false, false)
+    );
+    assert!(review(Format::Json, &options).starts_with('{'));
+    assert!(review(Format::Markdown, &options).contains("<details>"));
+    let counts = crate::render::ReviewOptions {
+        summary_only: true,
+        ..options.clone()
+    };
+    assert_eq!(review(Format::Text, &counts), summary::plan_counts(&plan));
+    let other = crate::render::ReviewOptions {
+        types: vec!["Team".into()],
+        ..options.clone()
+    };
+    let filtered = review(Format::Text, &other);
+    assert!(review(Format::Text, &options).contains("game-1"));
+    assert!(!filtered.contains("game-1"), "{filtered}");
 }
