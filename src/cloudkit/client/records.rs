@@ -7,8 +7,8 @@ use super::{decode, Client, MAX_RECORDS_PER_REQUEST};
 use crate::cloudkit::error::CloudKitError;
 use crate::cloudkit::query::QuerySpec;
 use crate::cloudkit::wire::{
-    Endpoint, LookupEntry, LookupRequest, ModifyRequest, Operation, OperationType, QueryRequest,
-    RecordError, RecordResult, RecordsResponse, ServerErrorCode, WireRecord, ZoneId, DEFAULT_ZONE,
+    Endpoint, LookupEntry, LookupRequest, Operation, OperationType, QueryRequest, RecordError,
+    RecordResult, RecordsResponse, ServerErrorCode, WireRecord, ZoneId, DEFAULT_ZONE,
 };
 use crate::record::{Record, RecordName, RecordType};
 use futures::{StreamExt, TryStreamExt};
