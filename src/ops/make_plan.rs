@@ -124,8 +124,9 @@ pub fn refuse_type_conflicts(
 struct Read<'a> {
     selected: &'a [RecordType],
     client: ClientOptions,
-    /// Also read the other configured types for references to orphans (`--delete-orphans`).
-    orphan_references: bool,
+    /// The plan may delete orphans (`--delete-orphans`): gather the references that keep
+    /// one from deletion, reading the other configured types for theirs too.
+    delete_orphans: bool,
     /// Read the schema too, for the plan's schema part.
     management_token: Option<ManagementToken>,
 }
@@ -162,9 +163,19 @@ async fn read_cloudkit(
     // A type production does not know yet reads as no records (the plan lists it).
     let undeployed = super::schema::undeployed_types(config.environment, schema.as_ref());
     let client = &connection.client;
-    let survey = sync::survey_with(config, local, client, selected, observer, &undeployed).await;
+    let deletes = read.delete_orphans;
+    let survey = sync::survey_with(
+        config,
+        local,
+        client,
+        selected,
+        observer,
+        &undeployed,
+        deletes,
+    )
+    .await;
     let untouched = match &survey {
-        Ok(survey) if read.orphan_references => {
+        Ok(survey) if read.delete_orphans => {
             let client = &connection.client;
             sync::references::untouched_references(config, client, selected, &survey.diffs)
                 .await
@@ -199,7 +210,7 @@ pub async fn survey(
     let read = Read {
         selected: &selected,
         client,
-        orphan_references: false,
+        delete_orphans: false,
         management_token: None,
     };
     Ok(read_cloudkit(config, local, read, observer).await?.survey)
@@ -218,7 +229,7 @@ pub async fn make_plan(
     let read = Read {
         selected: &selected,
         client: args.client,
-        orphan_references: args.delete_orphans,
+        delete_orphans: args.delete_orphans,
         management_token: args.management_token,
     };
     let found = read_cloudkit(config, local, read, observer).await?;

@@ -271,10 +271,11 @@ pub async fn survey(
     types: &[RecordType],
     progress: &dyn ReadProgress,
 ) -> Result<Survey, CloudKitError> {
-    survey_with(config, local, client, types, progress, &[]).await
+    survey_with(config, local, client, types, progress, &[], true).await
 }
 
-/// As [`survey`]; `undeployed` as in [`read_current_with`].
+/// As [`survey`]; `undeployed` as in [`read_current_with`]. `deletes`: whether the plan
+/// made from it may delete orphans; without, no reference can matter and none is gathered.
 pub async fn survey_with(
     config: &Config,
     mut local: LocalData,
@@ -282,6 +283,7 @@ pub async fn survey_with(
     types: &[RecordType],
     progress: &dyn ReadProgress,
     undeployed: &[RecordType],
+    deletes: bool,
 ) -> Result<Survey, CloudKitError> {
     let type_order = local.type_order(config);
     let current = read_current_with(client, types, progress, undeployed).await?;
@@ -298,12 +300,10 @@ pub async fn survey_with(
             )
         })
         .collect();
-    let mut references = references::local_references(config, &local);
-    references.extend(references::cloud_references(
-        config,
-        Some(&local),
-        &current.records,
-    ));
+    let references = match deletes {
+        true => references::guarding_references(config, &local, &current.records),
+        false => Vec::new(),
+    };
     assets::learn(config, &mut local, &current.records, client).await?;
     let mut diffs = compare(config, &mut local, current.records);
     let name_clashes = confirm::confirm_differences(client, config, &mut diffs).await?;
