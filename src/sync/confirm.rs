@@ -27,27 +27,27 @@ pub async fn confirm_differences(
     config: &Config,
     diffs: &mut [TypeDiff],
 ) -> Result<Vec<NameClash>, CloudKitError> {
+    // A name in two types' differences (a clash) is looked up once.
+    let mut seen = std::collections::HashSet::new();
     let names: Vec<RecordName> = diffs
         .iter()
         .flat_map(|diff| diff.records.iter())
         .filter(|record| record.category != Category::Unchanged)
-        .map(|record| record.record_name.clone())
+        .map(|record| &record.record_name)
+        .filter(|&name| seen.insert(name))
+        .cloned()
         .collect();
-    // A name in two types' differences (a clash) is looked up once.
-    let mut seen = std::collections::HashSet::with_capacity(names.len());
-    let names: Vec<RecordName> = names
-        .into_iter()
-        .filter(|name| seen.insert(name.clone()))
-        .collect();
+    drop(seen);
     if names.is_empty() {
         return Ok(Vec::new());
     }
     debug!(records = names.len(), "confirming differences by lookup");
-    let mut found: HashMap<RecordName, Record> = HashMap::with_capacity(names.len());
+    // Not sized for every name: in a first publish none is found.
+    let mut found: HashMap<RecordName, Record> = HashMap::new();
     for lookup in client.lookup(&names).await? {
         match lookup {
             Lookup::Found(record) => {
-                found.insert(record.record_name.clone(), record);
+                found.insert(record.record_name.clone(), *record);
             }
             Lookup::NotFound(_) => {}
             Lookup::Error(name, error) => {
