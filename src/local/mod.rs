@@ -15,7 +15,7 @@ pub use strict::{Flaw, FlawKind};
 pub use values::decode as decode_value;
 
 use crate::config::{type_order, Config, TypeConfig, TypeOrder};
-use crate::record::{FieldType, Record, RecordName, RecordType};
+use crate::record::{encoded_length, FieldType, Record, RecordName, RecordType};
 use convert::Converter;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
@@ -210,7 +210,7 @@ fn oversized(
     let bytes: usize = record
         .fields
         .iter()
-        .map(|(name, value)| name.len() + value.to_json(false).to_string().len())
+        .map(|(name, value)| name.len() + encoded_length(value).unwrap_or(0))
         .sum();
     (bytes > MAX_RECORD_BYTES).then(|| {
         let message = format!(

@@ -12,6 +12,7 @@ use super::MAX_RECORDS_PER_REQUEST;
 use crate::cloudkit::error::CloudKitError;
 use crate::cloudkit::wire::Endpoint;
 use crate::cloudkit::wire::Operation;
+use crate::record::encoded_length;
 
 /// Largest record CloudKit stores, assets excluded: 1 MB = 1,000,000 bytes, measured as
 /// the field names plus their values' JSON on the wire (`record_bytes`).
@@ -40,23 +41,6 @@ pub fn record_bytes(operation: &Operation) -> usize {
 
 fn json_length(value: &serde_json::Value) -> usize {
     encoded_length(value).unwrap_or(0)
-}
-
-/// The length of `value`'s JSON, counted as it is written (nothing is kept).
-fn encoded_length<T: serde::Serialize + ?Sized>(value: &T) -> Result<usize, serde_json::Error> {
-    struct Count(usize);
-    impl std::io::Write for Count {
-        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-            self.0 += bytes.len();
-            Ok(bytes.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let mut count = Count(0);
-    serde_json::to_writer(&mut count, value)?;
-    Ok(count.0)
 }
 
 /// Splits `operations` (in order) into consecutive groups that each fit one request: at
