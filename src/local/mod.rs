@@ -89,10 +89,11 @@ pub fn load_type(record_type: &RecordType, type_config: &TypeConfig) -> LoadedTy
     let mut field_types = FieldTypes::default();
     for file in &type_config.files {
         let problems_before = loaded.problems.len();
+        let shared: std::sync::Arc<Path> = file.as_path().into();
         let mut sink = |item: Item| match item {
             Item::Record(json, place) => {
                 let origin = Origin {
-                    file: file.clone(),
+                    file: shared.clone(),
                     place,
                 };
                 let Some(record) = converter.convert(json, &origin, &mut loaded.problems) else {
@@ -120,7 +121,7 @@ pub fn load_type(record_type: &RecordType, type_config: &TypeConfig) -> LoadedTy
             }
             Item::Flawed(json, place, flaws) => {
                 let origin = Origin {
-                    file: file.clone(),
+                    file: shared.clone(),
                     place,
                 };
                 converter.refuse(&json, &flaws, &origin, &mut loaded.problems);
@@ -184,7 +185,7 @@ impl FieldTypes {
                  give every record the same type or use another field name"
             );
             problems.push(
-                Problem::error(&origin.file, record_type, message)
+                Problem::error(&*origin.file, record_type, message)
                     .at(Some(origin.place))
                     .record(Some(&record.record_name))
                     .field(name),
@@ -343,7 +344,7 @@ fn dangling_references(config: &Config, data: &LocalData) -> BTreeMap<RecordType
                     }
                     let key = (record_type.clone(), field.clone(), name.to_owned());
                     let entry = found.entry(key).or_insert_with(|| {
-                        let problem = Problem::warning(&origin.file, record_type, String::new())
+                        let problem = Problem::warning(&*origin.file, record_type, String::new())
                             .at(Some(origin.place))
                             .record(Some(&record.record_name))
                             .field(field);

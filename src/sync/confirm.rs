@@ -67,16 +67,17 @@ pub async fn confirm_differences(
             .get(&diff.record_type)
             .map(|t| t.compare_rules())
             .unwrap_or_default();
+        // Sized once (a record stays one record or goes): growing it by doubling beside
+        // the old one would hold up to three times a large first publish's diffs.
         let records = std::mem::take(&mut diff.records);
-        diff.records = records
-            .into_iter()
-            .flat_map(|record| {
-                if record.category == Category::Unchanged {
-                    return vec![record];
-                }
-                recompare(record, &mut found, &rules, &mut clashes)
-            })
-            .collect();
+        let mut confirmed = Vec::with_capacity(records.len());
+        for record in records {
+            match record.category {
+                Category::Unchanged => confirmed.push(record),
+                _ => confirmed.extend(recompare(record, &mut found, &rules, &mut clashes)),
+            }
+        }
+        diff.records = confirmed;
     }
     clashes.sort_by(|a: &NameClash, b| a.record_name.cmp(&b.record_name));
     Ok(clashes)
