@@ -329,3 +329,55 @@ async fn issue_18_partitioned_reads_merge_repeats_and_only_ever_hide_records() {
         .unwrap();
     assert_eq!(read.records.len(), all.len() + 1);
 }
+
+/// Issue 18: records written in batches share their `createdTimestamp`, so ranges cut
+/// evenly over time hold very different numbers of pages. A chain that turns out long is
+/// split again past what it has read, and the read still finds every record exactly once,
+/// with repeated pages merged.
+#[tokio::test]
+async fn issue_18_a_long_chain_is_split_again_and_still_reads_everything_once() {
+    let signer = new_signer("client-test-key");
+    let clock = emulator::ManualClock::at_millis(1_700_000_000_000);
+    let emulator = start_with(
+        &signer,
+        EmulatorConfig {
+            clock: emulator::Clock::Manual(clock.clone()),
+            clock_skew: std::time::Duration::ZERO,
+            ..EmulatorConfig::default()
+        },
+    )
+    .await;
+    let client = Client::new(&emulator.url(), target(), signer, ClientOptions::default()).unwrap();
+    // Eight batches of 200, each within one millisecond: six of them in the first of the
+    // four ranges the read starts with.
+    let mut at = 0;
+    for (batch, offset_ms) in [0u64, 10, 11, 12, 13, 14, 15, 400].into_iter().enumerate() {
+        clock.advance(std::time::Duration::from_millis(offset_ms - at));
+        at = offset_ms;
+        let operations: Vec<_> = (0..200)
+            .map(|i| create(&format!("game-{batch}-{i:03}"), (batch * 200 + i) as i64))
+            .collect();
+        client.modify(operations).await.unwrap();
+    }
+    let game = RecordType::new("Game");
+    let all = names(&client.query_all(&game, &mut |_| {}).await.unwrap());
+    assert_eq!(all.len(), 1600);
+    for (seed, repeat) in [(0, 0.0), (1, 0.5)] {
+        emulator.set_faults(emulator::Faults {
+            page_repeat_rate: repeat,
+            seed,
+            ..emulator::Faults::default()
+        });
+        let read = client
+            .query_partitioned(&game, 4, &mut |_| {})
+            .await
+            .unwrap();
+        assert_eq!(names(&read.records), all, "seed {seed}: each record once");
+        assert_eq!(read.records.len(), all.len(), "seed {seed}");
+        assert!(
+            read.chains > 4,
+            "seed {seed}: the long first range was split again ({} chains)",
+            read.chains
+        );
+    }
+}

@@ -579,7 +579,7 @@ impl<'a> Run<'a> {
         for lookup in found {
             match lookup {
                 Lookup::Found(record) => {
-                    current.insert(record.record_name.clone(), record);
+                    current.insert(record.record_name.clone(), *record);
                 }
                 Lookup::NotFound(_) => {}
                 Lookup::Error(name, error) => {

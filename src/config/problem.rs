@@ -6,7 +6,8 @@
 use crate::record::{RecordName, RecordType};
 use serde::Serialize;
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// Errors stop `plan` and fail `validate`; warnings are shown and do not.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -52,11 +53,17 @@ impl fmt::Display for Place {
     }
 }
 
-/// Where a loaded record came from.
+/// Where a loaded record came from. The file is shared by every record read from it
+/// (one path per file, not one per record).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Origin {
-    pub file: PathBuf,
+    #[serde(serialize_with = "shared_path")]
+    pub file: Arc<Path>,
     pub place: Place,
+}
+
+fn shared_path<S: serde::Serializer>(file: &Arc<Path>, serializer: S) -> Result<S::Ok, S::Error> {
+    file.serialize(serializer)
 }
 
 impl fmt::Display for Origin {

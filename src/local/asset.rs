@@ -128,7 +128,7 @@ pub fn resolve_all(project: &Project, data: &mut LocalData) {
                                 None => message,
                             };
                             loaded.problems.push(
-                                Problem::error(&origin.file, record_type, message)
+                                Problem::error(&*origin.file, record_type, message)
                                     .at(Some(origin.place))
                                     .record(Some(&record.record_name))
                                     .field(field),

@@ -45,12 +45,12 @@ struct Report<'a> {
 impl Report<'_> {
     fn error(&mut self, field: Option<&str>, message: String) {
         self.errors += 1;
-        let problem = Problem::error(&self.origin.file, self.record_type, message);
+        let problem = Problem::error(&*self.origin.file, self.record_type, message);
         self.push(problem, field);
     }
 
     fn warning(&mut self, field: Option<&str>, message: String) {
-        let problem = Problem::warning(&self.origin.file, self.record_type, message);
+        let problem = Problem::warning(&*self.origin.file, self.record_type, message);
         self.push(problem, field);
     }
 

@@ -18,7 +18,7 @@ pub use values::decode as decode_value;
 
 use crate::config::{type_order, Config, TypeConfig, TypeOrder};
 use crate::record::identifier::escaped;
-use crate::record::{FieldType, Record, RecordName, RecordType};
+use crate::record::{encoded_length, FieldType, Record, RecordName, RecordType};
 use convert::Converter;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
@@ -92,10 +92,11 @@ pub fn load_type(record_type: &RecordType, type_config: &TypeConfig) -> LoadedTy
     let mut field_types = FieldTypes::default();
     for file in &type_config.files {
         let problems_before = loaded.problems.len();
+        let shared: std::sync::Arc<Path> = file.as_path().into();
         let mut sink = |item: Item| match item {
             Item::Record(json, place) => {
                 let origin = Origin {
-                    file: file.clone(),
+                    file: shared.clone(),
                     place,
                 };
                 let Some(record) = converter.convert(json, &origin, &mut loaded.problems) else {
@@ -123,7 +124,7 @@ pub fn load_type(record_type: &RecordType, type_config: &TypeConfig) -> LoadedTy
             }
             Item::Flawed(json, place, flaws) => {
                 let origin = Origin {
-                    file: file.clone(),
+                    file: shared.clone(),
                     place,
                 };
                 converter.refuse(&json, &flaws, &origin, &mut loaded.problems);
@@ -187,7 +188,7 @@ impl FieldTypes {
                  give every record the same type or use another field name"
             );
             problems.push(
-                Problem::error(&origin.file, record_type, message)
+                Problem::error(&*origin.file, record_type, message)
                     .at(Some(origin.place))
                     .record(Some(&record.record_name))
                     .field(name),
@@ -213,7 +214,7 @@ fn oversized(
     let bytes: usize = record
         .fields
         .iter()
-        .map(|(name, value)| name.len() + value.to_json(false).to_string().len())
+        .map(|(name, value)| name.len() + encoded_length(value).unwrap_or(0))
         .sum();
     (bytes > MAX_RECORD_BYTES).then(|| {
         let message = format!(
@@ -293,7 +294,7 @@ fn shared_names(data: &LocalData) -> BTreeMap<RecordType, Vec<Problem>> {
                         escaped(other_type.as_str()),
                         other_origin
                     );
-                    let problem = Problem::error(&origin.file, record_type, message)
+                    let problem = Problem::error(origin.file.to_path_buf(), record_type, message)
                         .at(Some(origin.place))
                         .record(Some(&record.record_name));
                     problems
@@ -381,7 +382,7 @@ fn dangling_references(config: &Config, data: &LocalData) -> BTreeMap<RecordType
                     }
                     let key = (record_type.clone(), field.clone(), name.to_owned());
                     let entry = found.entry(key).or_insert_with(|| {
-                        let problem = Problem::warning(&origin.file, record_type, String::new())
+                        let problem = Problem::warning(&*origin.file, record_type, String::new())
                             .at(Some(origin.place))
                             .record(Some(&record.record_name))
                             .field(field);

@@ -126,8 +126,9 @@ pub fn refuse_type_conflicts(
 struct Read<'a> {
     selected: &'a [RecordType],
     client: ClientOptions,
-    /// Also read the other configured types for references to orphans (`--delete-orphans`).
-    orphan_references: bool,
+    /// The plan may delete orphans (`--delete-orphans`): gather the references that keep
+    /// one from deletion, reading the other configured types for theirs too.
+    delete_orphans: bool,
     /// Read the schema too, for the plan's schema part.
     management_token: Option<ManagementToken>,
     /// Probe every asset instead of trusting the ledger (`--refresh-assets`).
@@ -169,10 +170,11 @@ async fn read_cloudkit(
     let options = sync::SurveyOptions {
         undeployed: &undeployed,
         refresh_assets: read.refresh_assets,
+        deletes: read.delete_orphans,
     };
     let survey = sync::survey_with(config, local, client, selected, observer, options).await;
     let untouched = match &survey {
-        Ok(survey) if read.orphan_references => {
+        Ok(survey) if read.delete_orphans => {
             let client = &connection.client;
             sync::references::untouched_references(config, client, selected, &survey.diffs)
                 .await
@@ -207,7 +209,7 @@ pub async fn survey(
     let read = Read {
         selected: &selected,
         client,
-        orphan_references: false,
+        delete_orphans: false,
         management_token: None,
         refresh_assets: false,
     };
@@ -227,7 +229,7 @@ pub async fn make_plan(
     let read = Read {
         selected: &selected,
         client: args.client,
-        orphan_references: args.delete_orphans,
+        delete_orphans: args.delete_orphans,
         management_token: args.management_token,
         refresh_assets: args.refresh_assets,
     };

@@ -167,8 +167,15 @@ impl Plan {
         created_at: Timestamp,
     ) -> Plan {
         let mut summary = Vec::new();
-        let mut changes = Vec::new();
         let diffs = without_local_orphans(diffs);
+        // Sized once: grown by doubling, a large first publish's changes would take up to
+        // twice their room beside the diffs they come from.
+        let most = diffs
+            .iter()
+            .flat_map(|diff| &diff.records)
+            .filter(|record| record.category != Category::Unchanged)
+            .count();
+        let mut changes = Vec::with_capacity(most);
         for diff in diffs {
             let selected = options
                 .types
@@ -195,9 +202,14 @@ impl Plan {
             ));
         }
         summary.sort_by(|a, b| a.record_type.cmp(&b.record_type));
-        changes.sort_by(|a, b| {
+        // Usually in order already (types and names come sorted); a sort would still take
+        // a scratch buffer of half the changes.
+        let ordered = |a: &Change, b: &Change| {
             (&a.record_type, &a.record_name).cmp(&(&b.record_type, &b.record_name))
-        });
+        };
+        if !changes.is_sorted_by(|a, b| ordered(a, b).is_le()) {
+            changes.sort_by(ordered);
+        }
         Plan {
             format_version: FORMAT_VERSION,
             tool_version: env!("CARGO_PKG_VERSION").to_owned(),

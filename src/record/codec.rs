@@ -58,6 +58,23 @@ impl Serialize for Value {
     }
 }
 
+/// The length of `value`'s JSON, counted as it is written (nothing is kept).
+pub fn encoded_length<T: Serialize + ?Sized>(value: &T) -> Result<usize, serde_json::Error> {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0 += bytes.len();
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    serde_json::to_writer(&mut count, value)?;
+    Ok(count.0)
+}
+
 /// The location's members sorted by key, `latitude` and `longitude` among the others.
 fn serialize_location<S: Serializer>(
     location: &Location,

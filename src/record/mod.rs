@@ -9,7 +9,7 @@ mod target;
 mod timestamp;
 mod value;
 
-pub use codec::TypedValue;
+pub use codec::{encoded_length, TypedValue};
 pub use target::{container_problem, Database, Environment, Target};
 pub use timestamp::{Timestamp, TimestampError};
 /// The largest asset file: 15 MB, read as 15,000,000 bytes (Apple, CloudKit Web Services

@@ -27,27 +27,27 @@ pub async fn confirm_differences(
     config: &Config,
     diffs: &mut [TypeDiff],
 ) -> Result<Vec<NameClash>, CloudKitError> {
+    // A name in two types' differences (a clash) is looked up once.
+    let mut seen = std::collections::HashSet::new();
     let names: Vec<RecordName> = diffs
         .iter()
         .flat_map(|diff| diff.records.iter())
         .filter(|record| record.category != Category::Unchanged)
-        .map(|record| record.record_name.clone())
+        .map(|record| &record.record_name)
+        .filter(|&name| seen.insert(name))
+        .cloned()
         .collect();
-    // A name in two types' differences (a clash) is looked up once.
-    let mut seen = std::collections::HashSet::with_capacity(names.len());
-    let names: Vec<RecordName> = names
-        .into_iter()
-        .filter(|name| seen.insert(name.clone()))
-        .collect();
+    drop(seen);
     if names.is_empty() {
         return Ok(Vec::new());
     }
     debug!(records = names.len(), "confirming differences by lookup");
-    let mut found: HashMap<RecordName, Record> = HashMap::with_capacity(names.len());
+    // Not sized for every name: in a first publish none is found.
+    let mut found: HashMap<RecordName, Record> = HashMap::new();
     for lookup in client.lookup(&names).await? {
         match lookup {
             Lookup::Found(record) => {
-                found.insert(record.record_name.clone(), record);
+                found.insert(record.record_name.clone(), *record);
             }
             Lookup::NotFound(_) => {}
             Lookup::Error(name, error) => {
@@ -65,16 +65,22 @@ pub async fn confirm_differences(
         let type_config = config.types.get(&diff.record_type);
         let rules = type_config.map(|t| t.compare_rules()).unwrap_or_default();
         let declared = type_config.map(|t| t.fields.clone()).unwrap_or_default();
+        // Sized once (a record stays one record or goes): growing it by doubling beside
+        // the old one would hold up to three times a large first publish's diffs.
         let records = std::mem::take(&mut diff.records);
-        diff.records = records
-            .into_iter()
-            .flat_map(|record| {
-                if record.category == Category::Unchanged {
-                    return vec![record];
-                }
-                recompare(record, &mut found, (&rules, &declared), &mut clashes)
-            })
-            .collect();
+        let mut confirmed = Vec::with_capacity(records.len());
+        for record in records {
+            match record.category {
+                Category::Unchanged => confirmed.push(record),
+                _ => confirmed.extend(recompare(
+                    record,
+                    &mut found,
+                    (&rules, &declared),
+                    &mut clashes,
+                )),
+            }
+        }
+        diff.records = confirmed;
     }
     clashes.sort_by(|a: &NameClash, b| a.record_name.cmp(&b.record_name));
     Ok(clashes)

@@ -290,7 +290,10 @@ pub async fn survey(
         client,
         types,
         progress,
-        SurveyOptions::default(),
+        SurveyOptions {
+            deletes: true,
+            ..SurveyOptions::default()
+        },
     )
     .await
 }
@@ -303,6 +306,9 @@ pub struct SurveyOptions<'a> {
     /// Trust nothing the asset ledger says: probe every asset of CloudKit's size
     /// (`plan --refresh-assets`; see `assets`).
     pub refresh_assets: bool,
+    /// Whether the plan made from it may delete orphans; without, no reference can matter
+    /// and none is gathered.
+    pub deletes: bool,
 }
 
 /// As [`survey`], with `options`.
@@ -329,12 +335,10 @@ pub async fn survey_with(
             )
         })
         .collect();
-    let mut references = references::local_references(config, &local);
-    references.extend(references::cloud_references(
-        config,
-        Some(&local),
-        &current.records,
-    ));
+    let references = match options.deletes {
+        true => references::guarding_references(config, &local, &current.records),
+        false => Vec::new(),
+    };
     let trust = match options.refresh_assets {
         true => assets::Trust::Probe,
         false => assets::Trust::Ledger,

@@ -69,6 +69,39 @@ pub fn local_references(config: &Config, local: &LocalData) -> Vec<FoundReferenc
     found
 }
 
+/// The references that can keep an orphan from deletion: the local data's and CloudKit's
+/// that an apply leaves in place, or none when CloudKit holds no record the local data does
+/// not name (no orphan, so nothing to delete and nothing to guard; a first publish or an
+/// edit of records that all exist is the usual case, and its references are most of a
+/// plan's memory: three strings and a name per reference, three references per game).
+pub fn guarding_references(
+    config: &Config,
+    local: &LocalData,
+    current: &[(RecordType, Vec<Record>)],
+) -> Vec<FoundReference> {
+    if !has_unnamed(local, current) {
+        return Vec::new();
+    }
+    let mut found = local_references(config, local);
+    found.extend(cloud_references(config, Some(local), current));
+    found
+}
+
+/// Whether `current` holds a record `local` does not name under its type: the only
+/// records a plan can delete.
+fn has_unnamed(local: &LocalData, current: &[(RecordType, Vec<Record>)]) -> bool {
+    current.iter().any(|(record_type, records)| {
+        let named: HashSet<&str> = local
+            .records(record_type)
+            .iter()
+            .map(|r| r.record_name.as_str())
+            .collect();
+        records
+            .iter()
+            .any(|r| !named.contains(r.record_name.as_str()))
+    })
+}
+
 /// CloudKit's references that an apply leaves in place: all of a record the local data
 /// does not name (an orphan), or of every record when the types were not planned
 /// (`local` is `None`: types outside `--type`), and those in ignored fields of a record
@@ -147,4 +180,60 @@ pub fn with_plan_fate(problems: Vec<Problem>, plan: &Plan) -> Vec<Problem> {
             .replace(crate::local::ONLY_IN_CLOUDKIT, fate);
     }
     problems
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::local::LoadedType;
+    use std::path::Path;
+
+    fn config() -> Config {
+        let text = "container: iCloud.com.example.App\nenvironment: development\ntypes:\n  \
+                    Team:\n    file: teams.json\n    fields:\n      stadium: REFERENCE(Stadium)\n";
+        Config::parse(Path::new("project/ckplan.yaml"), text).unwrap()
+    }
+
+    fn team(name: &str, stadium: &str) -> Record {
+        Record::new("Team", name).with_field("stadium", FieldValue::reference(stadium))
+    }
+
+    fn local(records: Vec<Record>) -> LocalData {
+        let loaded = LoadedType {
+            records,
+            ..LoadedType::default()
+        };
+        LocalData {
+            types: [(RecordType::new("Team"), loaded)].into(),
+            ..LocalData::default()
+        }
+    }
+
+    fn targets(found: &[FoundReference]) -> Vec<(&str, &str)> {
+        found
+            .iter()
+            .map(|f| (f.referrer.record_name.as_str(), f.target.as_str()))
+            .collect()
+    }
+
+    #[test]
+    fn issue_18_no_references_are_gathered_when_cloudkit_holds_only_named_records() {
+        let local = local(vec![team("t-1", "s-1"), team("t-2", "s-2")]);
+        let current = vec![(RecordType::new("Team"), vec![team("t-1", "s-9")])];
+        assert!(guarding_references(&config(), &local, &current).is_empty());
+        assert!(guarding_references(&config(), &local, &[]).is_empty());
+    }
+
+    #[test]
+    fn an_unnamed_record_in_cloudkit_gathers_the_local_references_and_its_own() {
+        let local = local(vec![team("t-1", "s-1")]);
+        let current = vec![(
+            RecordType::new("Team"),
+            vec![team("t-1", "s-9"), team("t-8", "s-8")],
+        )];
+        let found = guarding_references(&config(), &local, &current);
+        assert_eq!(targets(&found), [("t-1", "s-1"), ("t-8", "s-8")]);
+        assert_eq!(found[0].referrer.source, ReferenceSource::Local);
+        assert_eq!(found[1].referrer.source, ReferenceSource::CloudKit);
+    }
 }

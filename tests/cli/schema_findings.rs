@@ -35,6 +35,16 @@ fn issue_20_a_config_declaring_users_converges() {
             .collect()
     };
     let (_, before) = raw_schema(&env, "DEVELOPMENT", None);
+    // The managed `Users` type always exists, so no plan can read it before its
+    // `___recordID` index does: the plan says so and names `schema apply`, which works.
+    let first = run(&env, Some(TOKEN), &["plan", "-o", "out.plan"]);
+    assert_eq!(first.code, 1, "{}{}", first.stdout, first.stderr);
+    assert!(
+        first.stderr.contains("run `ckplan schema apply`") && first.stderr.contains("of `Users`"),
+        "{}",
+        first.stderr
+    );
+    ok(&env, &["schema", "apply"]);
     ok(&env, &["plan", "-o", "out.plan"]);
     ok(&env, &["apply", "out.plan"]);
     let again = run(

@@ -12,6 +12,7 @@ use super::MAX_RECORDS_PER_REQUEST;
 use crate::cloudkit::error::CloudKitError;
 use crate::cloudkit::wire::Endpoint;
 use crate::cloudkit::wire::Operation;
+use crate::record::encoded_length;
 
 /// Largest record CloudKit stores, assets excluded: 1 MB = 1,000,000 bytes, measured as
 /// the field names plus their values' JSON on the wire (`record_bytes`).
@@ -39,7 +40,7 @@ pub fn record_bytes(operation: &Operation) -> usize {
 }
 
 fn json_length(value: &serde_json::Value) -> usize {
-    serde_json::to_vec(value).map_or(0, |bytes| bytes.len())
+    encoded_length(value).unwrap_or(0)
 }
 
 /// Splits `operations` (in order) into consecutive groups that each fit one request: at
@@ -61,13 +62,10 @@ pub fn split(
                 limit: MAX_RECORD_BYTES,
             });
         }
-        let size = serde_json::to_vec(&operation)
-            .map_err(|source| CloudKitError::Encode {
-                operation: Endpoint::Modify,
-                source,
-            })?
-            .len()
-            + 1;
+        let size = encoded_length(&operation).map_err(|source| CloudKitError::Encode {
+            operation: Endpoint::Modify,
+            source,
+        })? + 1;
         if ENVELOPE_BYTES + size > max_request_bytes {
             return Err(CloudKitError::RecordTooLarge {
                 record_name: name(),
@@ -101,6 +99,20 @@ mod tests {
             operation_type: OperationType::Create,
             record: WireRecord::from_record(&record),
             desired_keys: None,
+        }
+    }
+
+    #[test]
+    fn lengths_are_counted_as_written() {
+        let values = [
+            serde_json::json!(null),
+            serde_json::json!("a \"quoted\" é"),
+            serde_json::json!({"b": [1, 2.5, {"c": "d"}], "a": true}),
+        ];
+        for value in &values {
+            let written = serde_json::to_vec(value).unwrap().len();
+            assert_eq!(encoded_length(value).unwrap(), written, "{value}");
+            assert_eq!(json_length(value), written);
         }
     }
 

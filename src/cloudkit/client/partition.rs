@@ -7,8 +7,15 @@
 //! probe for the newest record go out together; when more pages follow, the span from the
 //! first page's last record to the newest is split, the first chain goes on with its marker
 //! up to the first cut, and every other range is a chain of its own (a filtered query),
-//! all within the client's request budget. A span that cannot be cut (a bulk import within
-//! one millisecond) leaves the first chain to read everything, as one chain would. A record
+//! all within the client's request budget. Records written in batches share their
+//! `createdTimestamp`, so even cuts leave some ranges several pages deep: after each page
+//! that leaves more, the rest of a chain is split again (`split_rest`): its marker goes on
+//! through the rest of its last record's millisecond, and new filtered chains, as many as
+//! the pages left look like at the density it read at (`rest_parts`), take the rest, as
+//! far as requests are free in the budget right then (up to four times `partitions`
+//! chains in all). A span
+//! that cannot be cut (a bulk import within one millisecond) leaves the first chain to read
+//! everything, as one chain would. A record
 //! seen by two chains is kept once (`QueryRead`). Without an index on `___createTime`
 //! CloudKit refuses the sorted query; the type is then read as one unsorted chain and the
 //! read says so (`PartitionedRead::unindexed`).
@@ -57,8 +64,63 @@ pub fn split(low: i64, high: i64, parts: usize) -> Vec<CreatedRange> {
     ranges
 }
 
+/// How many chains the rest of a chain is worth, at most `most`: the pages left up to
+/// `high` (the newest `createdTimestamp` it can hold) if the rest is as dense as its last
+/// page, which read `records` records over `(from, last]`. 1: go on as one chain.
+pub fn rest_parts(
+    from: i64,
+    last: i64,
+    high: i64,
+    records: usize,
+    page: usize,
+    most: usize,
+) -> usize {
+    let (from, last, high) = (i128::from(from), i128::from(last), i128::from(high));
+    if high <= last || records == 0 {
+        return 1;
+    }
+    let read_span = (last - from).max(1);
+    let left = i128::try_from(records).unwrap_or(i128::MAX / 4) * (high - last) / read_span;
+    let page = i128::try_from(page.max(1)).unwrap_or(1);
+    let pages = (left + page - 1) / page;
+    usize::try_from(pages.clamp(1, i128::try_from(most.max(1)).unwrap_or(1))).unwrap_or(1)
+}
+
+/// The rest of a chain that has read up to `last` and answers for timestamps below `end`
+/// (`None`: unbounded), cut into at most `parts` ranges: the first, unbounded below and
+/// ending at `last + 1`, stays with the chain (its marker goes on only through records
+/// created in the same millisecond as `last`; its end is the chain's new stop); the rest,
+/// `(last, high]` cut evenly, become chains of their own, the last ending at `end`. Filtered
+/// chains end where their range ends, where a chain going on by marker has to read a page
+/// past its stop to know it is done. Together the ranges cover what the chain covered,
+/// with no gap and no overlap; every cut lies past `last` and before `end`.
+pub fn split_rest(last: i64, high: i64, end: Option<i64>, parts: usize) -> Vec<CreatedRange> {
+    let high = end.map_or(high, |end| high.min(end.saturating_sub(1)));
+    if high <= last || parts < 2 {
+        return vec![CreatedRange { start: None, end }];
+    }
+    // `last < high <= i64::MAX`, so `last + 1` does not overflow.
+    let next = last + 1;
+    let mut ranges = vec![CreatedRange {
+        start: None,
+        end: Some(next),
+    }];
+    ranges.extend(
+        split(next, high, parts - 1)
+            .into_iter()
+            .map(|range| CreatedRange {
+                start: range.start.or(Some(next)),
+                end: range.end,
+            }),
+    );
+    if let Some(rest) = ranges.last_mut() {
+        rest.end = end;
+    }
+    ranges
+}
+
 use super::records::{decode_page_in_background, QueryPage, QueryRead};
-use super::Client;
+use super::{Client, MAX_RECORDS_PER_REQUEST};
 use crate::cloudkit::error::CloudKitError;
 use crate::cloudkit::query::{QueryField, QuerySpec};
 use crate::cloudkit::wire::{
@@ -149,20 +211,87 @@ impl Client {
             (Some(last), Some(newest)) => split(last, newest, partitions),
             _ => vec![CreatedRange::ALL],
         };
-        let chains = ranges.len();
-        debug!(record_type = %record_type, chains, "partitioned read");
-        let mut running = FuturesUnordered::new();
-        running.push(self.range_chain(whole, Some(marker), ranges[0].end));
+        debug!(record_type = %record_type, chains = ranges.len(), "partitioned read");
+        let mut chains = Vec::with_capacity(ranges.len());
+        chains.push(Chain::new(whole, last, ranges[0].end, Some(marker.clone())));
         for range in &ranges[1..] {
-            running.push(self.range_chain(range_query(record_type, *range), None, None));
+            chains.push(Chain::new(
+                range_query(record_type, *range),
+                range.start,
+                range.end,
+                None,
+            ));
         }
-        while let Some(chain) = running.next().await {
-            read.extend(chain?);
+        let mut running = FuturesUnordered::new();
+        for (index, chain) in chains.iter().enumerate() {
+            let marker = (index == 0).then(|| marker.clone());
+            running.push(self.chain_page(index, chain.spec.clone(), marker));
+        }
+        // A chain found long is split again, up to this many chains in all.
+        let most_chains = partitions.saturating_mul(4);
+        while let Some((index, page)) = running.next().await {
+            let (page, next) = page?;
+            let records = page.len();
+            let first = page.first().map(|(record, _)| created(record));
+            let last = page.last().map(|(record, _)| created(record));
+            read.extend(page);
             on_page(read.records.len());
+            debug!(record_type = %record_type, chain = index, records, last, stop = chains[index].stop, more = next.is_some(), "partitioned read page");
+            let Some(next) = next else { continue };
+            // New chains only into requests free now, so none waits behind the budget.
+            let room = self.inner.in_flight.available_permits().saturating_sub(1);
+            let room = if chains.len() < most_chains { room } else { 0 };
+            let chain = &mut chains[index];
+            if let (Some(stop), Some(last)) = (chain.stop, last) {
+                if last >= stop {
+                    // Every record before `stop` has been passed (the order is by
+                    // `createdTimestamp`); the rest is another chain's.
+                    continue;
+                }
+            }
+            if !chain.markers_seen.insert(next.clone()) {
+                return Err(CloudKitError::RepeatedMarker {
+                    record_type: record_type.0.clone(),
+                });
+            }
+            let mut more = Vec::new();
+            if let (Some(first), Some(last)) = (first, last) {
+                let from = chain.from.unwrap_or(first);
+                // The newest record this chain can hold, as far as the probe knew.
+                let high = match (chain.stop, newest) {
+                    (Some(stop), newest) => {
+                        Some(newest.unwrap_or(i64::MAX).min(stop.saturating_sub(1)))
+                    }
+                    (None, newest) => newest,
+                };
+                if let Some(high) = high.filter(|_| last > i64::MIN && room > 0) {
+                    // The same millisecond's leftovers and the pages left, if free.
+                    let parts =
+                        (rest_parts(from, last, high, records, PAGE, room) + 1).min(room + 1);
+                    let rest = split_rest(last, high, chain.stop, parts);
+                    if rest.len() > 1 {
+                        debug!(record_type = %record_type, chains = rest.len(), "a long chain split again");
+                        chain.stop = rest[0].end;
+                        more.extend(rest[1..].iter().copied());
+                    }
+                }
+                chain.from = Some(last);
+            }
+            running.push(self.chain_page(index, chain.spec.clone(), Some(next)));
+            for range in more {
+                let chain = Chain::new(
+                    range_query(record_type, range),
+                    range.start,
+                    range.end,
+                    None,
+                );
+                running.push(self.chain_page(chains.len(), chain.spec.clone(), None));
+                chains.push(chain);
+            }
         }
         Ok(PartitionedRead {
             records: read.records,
-            chains,
+            chains: chains.len(),
             unindexed: None,
         })
     }
@@ -240,41 +369,51 @@ impl Client {
         }))
     }
 
-    /// One chain of `spec`, from `marker` (or its first page), to its end or, with `stop`,
-    /// until a page ends at or past that `createdTimestamp` (every record before it has then
-    /// been passed, the order being by `createdTimestamp`). A marker that comes back is the
-    /// chain going round: `RepeatedMarker`.
-    async fn range_chain(
+    /// One page of a chain of `spec` (its first, or the one `marker` points at), decoded,
+    /// with the marker of the next page; `index` names the chain.
+    async fn chain_page(
         &self,
+        index: usize,
         spec: QuerySpec,
         marker: Option<String>,
-        stop: Option<i64>,
-    ) -> Result<Vec<(Record, i64)>, CloudKitError> {
-        let mut records = Vec::new();
-        let mut markers_seen = HashSet::new();
-        let mut marker = marker;
-        loop {
-            let mut page: QueryPage = self.query_page(&spec, marker.take()).await?;
+    ) -> (usize, Result<ChainPage, CloudKitError>) {
+        let page = async {
+            let mut page: QueryPage = self.query_page(&spec, marker).await?;
             let next = page.continuation_marker.take().filter(|m| !m.is_empty());
-            let decoded = decode_page_in_background(page).await?;
-            let passed_stop = stop.is_some_and(|stop| {
-                decoded
-                    .last()
-                    .is_some_and(|(record, _)| created(record) >= stop)
-            });
-            records.extend(decoded);
-            match next {
-                Some(_) if passed_stop => return Ok(records),
-                Some(next) => {
-                    if !markers_seen.insert(next.clone()) {
-                        return Err(CloudKitError::RepeatedMarker {
-                            record_type: spec.record_type.0.clone(),
-                        });
-                    }
-                    marker = Some(next);
-                }
-                None => return Ok(records),
-            }
+            Ok((decode_page_in_background(page).await?, next))
+        };
+        (index, page.await)
+    }
+}
+
+/// A decoded page and the marker of the next.
+type ChainPage = (Vec<(Record, i64)>, Option<String>);
+
+/// Records per query page.
+const PAGE: usize = MAX_RECORDS_PER_REQUEST;
+
+/// One query chain of a partitioned read.
+struct Chain {
+    /// Its query (the whole type, or one range).
+    spec: QuerySpec,
+    /// Where its next page starts reading, as far as is known: the range's start, then
+    /// the `createdTimestamp` its last page ended at (the density of the rest is guessed
+    /// from the records read since).
+    from: Option<i64>,
+    /// The chain ends at the first page that ends at or past this `createdTimestamp`
+    /// (every record before it has then been passed); the rest is other chains'.
+    stop: Option<i64>,
+    /// Markers it was given, to catch a chain going round.
+    markers_seen: HashSet<String>,
+}
+
+impl Chain {
+    fn new(spec: QuerySpec, from: Option<i64>, stop: Option<i64>, marker: Option<String>) -> Self {
+        Chain {
+            spec,
+            from,
+            stop,
+            markers_seen: marker.into_iter().collect(),
         }
     }
 }
@@ -323,6 +462,66 @@ mod tests {
         assert_eq!(split(i64::MIN, i64::MAX, 1), vec![CreatedRange::ALL]);
     }
 
+    #[test]
+    fn a_chain_is_worth_the_pages_left_at_its_density() {
+        // 200 records over 10 ms, 30 ms left: three pages.
+        assert_eq!(rest_parts(0, 10, 40, 200, 200, 16), 3);
+        // The budget caps it; nothing left, nothing read or a narrow span: one chain.
+        assert_eq!(rest_parts(0, 10, 40, 200, 200, 2), 2);
+        assert_eq!(rest_parts(0, 10, 10, 200, 200, 16), 1);
+        assert_eq!(rest_parts(0, 10, 9, 200, 200, 16), 1);
+        assert_eq!(rest_parts(0, 10, 40, 0, 200, 16), 1);
+        assert_eq!(rest_parts(0, 10, 11, 200, 200, 16), 1);
+        // A page within one millisecond: every millisecond left may hold a page.
+        assert_eq!(rest_parts(5, 5, 9, 200, 200, 16), 4);
+        assert_eq!(rest_parts(i64::MIN, i64::MIN, i64::MAX, 200, 200, 16), 16);
+    }
+
+    #[test]
+    fn the_rest_of_a_chain_splits_past_what_it_read() {
+        assert_eq!(
+            split_rest(10, 40, Some(50), 3),
+            vec![
+                CreatedRange {
+                    start: None,
+                    end: Some(11)
+                },
+                CreatedRange {
+                    start: Some(11),
+                    end: Some(26)
+                },
+                CreatedRange {
+                    start: Some(26),
+                    end: Some(50)
+                },
+            ]
+        );
+        // The chain keeps its own millisecond's leftovers; the next one is a chain's.
+        assert_eq!(
+            split_rest(10, 11, None, 4),
+            vec![
+                CreatedRange {
+                    start: None,
+                    end: Some(11)
+                },
+                CreatedRange {
+                    start: Some(11),
+                    end: None
+                },
+            ]
+        );
+        assert_eq!(split_rest(10, 40, Some(50), 1).len(), 1);
+        // Nothing past `last` below `end`: the chain goes on alone.
+        assert_eq!(
+            split_rest(10, 40, Some(11), 3),
+            vec![CreatedRange {
+                start: None,
+                end: Some(11)
+            }]
+        );
+        assert_eq!(split_rest(10, 10, None, 3), vec![CreatedRange::ALL]);
+    }
+
     proptest! {
         /// Issue 18: complete. Every timestamp, inside the span or not, is in exactly one
         /// range, whatever the span and the number of parts.
@@ -343,6 +542,47 @@ mod tests {
                 let holding = ranges.iter().filter(|r| r.contains(value)).count();
                 prop_assert_eq!(holding, 1, "{} in {:?}", value, ranges);
             }
+        }
+
+        /// Issue 18: complete after a split again. The part kept by the chain (below the
+        /// first range's end) and the new ranges hold every timestamp below the chain's `end`
+        /// exactly once and none at or past it; every cut lies past what the chain read.
+        #[test]
+        fn issue_18_the_rest_of_a_chain_is_covered_once(
+            last in any::<i64>(),
+            high in any::<i64>(),
+            end in proptest::option::of(any::<i64>()),
+            parts in 0usize..70,
+            probes in proptest::collection::vec(any::<i64>(), 16),
+        ) {
+            let ranges = split_rest(last, high, end, parts);
+            prop_assert!(!ranges.is_empty() && ranges.len() <= parts.max(1));
+            prop_assert_eq!(ranges[0].start, None);
+            prop_assert_eq!(ranges.last().unwrap().end, end);
+            for pair in ranges.windows(2) {
+                let cut = pair[0].end.expect("an inner range is bounded");
+                prop_assert_eq!(pair[1].start, Some(cut));
+                prop_assert!(cut > last, "{} not past {}: {:?}", cut, last, ranges);
+                prop_assert!(end.is_none_or(|end| cut < end), "{:?}", ranges);
+            }
+            let edges = [i64::MIN, i64::MAX, last, high, last.wrapping_add(1)];
+            let around = ranges.iter().filter_map(|r| r.start).flat_map(|c| [c.wrapping_sub(1), c]);
+            let around_end = end.into_iter().flat_map(|e| [e.wrapping_sub(1), e]);
+            for value in probes.into_iter().chain(edges).chain(around).chain(around_end) {
+                let holding = ranges.iter().filter(|r| r.contains(value)).count();
+                let expected = usize::from(end.is_none_or(|end| value < end));
+                prop_assert_eq!(holding, expected, "{} in {:?}", value, ranges);
+            }
+        }
+
+        /// At most `most`, at least one, whatever the numbers.
+        #[test]
+        fn rest_parts_stays_within_its_budget(
+            from in any::<i64>(), last in any::<i64>(), high in any::<i64>(),
+            records in 0usize..100_000, page in 0usize..1000, most in 0usize..100,
+        ) {
+            let parts = rest_parts(from, last, high, records, page, most);
+            prop_assert!((1..=most.max(1)).contains(&parts));
         }
 
         /// A span wide enough is cut into exactly `parts` ranges, each inner one non-empty.

@@ -7,8 +7,8 @@ use super::{decode, Client, MAX_RECORDS_PER_REQUEST};
 use crate::cloudkit::error::CloudKitError;
 use crate::cloudkit::query::QuerySpec;
 use crate::cloudkit::wire::{
-    Endpoint, LookupEntry, LookupRequest, ModifyRequest, Operation, OperationType, QueryRequest,
-    RecordError, RecordResult, RecordsResponse, ServerErrorCode, WireRecord, ZoneId, DEFAULT_ZONE,
+    Endpoint, LookupEntry, LookupRequest, Operation, OperationType, QueryRequest, RecordError,
+    RecordResult, RecordsResponse, ServerErrorCode, WireRecord, ZoneId, DEFAULT_ZONE,
 };
 use crate::record::{Record, RecordName, RecordType};
 use futures::{StreamExt, TryStreamExt};
@@ -21,12 +21,13 @@ const QUERY: Endpoint = Endpoint::Query;
 const LOOKUP: Endpoint = Endpoint::Lookup;
 const MODIFY: Endpoint = Endpoint::Modify;
 
-/// The outcome for one name of a lookup.
+/// The outcome for one name of a lookup. Boxed, so that the outcomes of a large lookup,
+/// mostly `NotFound` in a first publish, each take a pointer's room and a name's.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Lookup {
-    Found(Record),
+    Found(Box<Record>),
     NotFound(RecordName),
-    Error(RecordName, RecordError),
+    Error(RecordName, Box<RecordError>),
 }
 
 /// A per-record failure inside a successful modify reply.
@@ -203,11 +204,14 @@ impl Client {
         let chunks = names
             .chunks(MAX_RECORDS_PER_REQUEST)
             .map(|chunk| self.lookup_chunk(chunk));
-        let replies: Vec<Vec<Lookup>> = futures::stream::iter(chunks)
-            .buffered(self.parallelism())
-            .try_collect()
-            .await?;
-        Ok(replies.into_iter().flatten().collect())
+        // Into one vector as the replies arrive, without a vector of every reply's first.
+        let mut results = Vec::with_capacity(names.len());
+        let mut replies =
+            std::pin::pin!(futures::stream::iter(chunks).buffered(self.parallelism()));
+        while let Some(reply) = replies.try_next().await? {
+            results.extend(reply);
+        }
+        Ok(results)
     }
 
     /// One lookup request of at most 200 names.
@@ -244,29 +248,40 @@ impl Client {
     /// `false` in a custom zone.
     pub(super) async fn modify_request(
         &self,
-        operations: Vec<Operation>,
+        operations: &[Operation],
     ) -> Result<Vec<OperationResult>, CloudKitError> {
         if operations.is_empty() {
             return Ok(Vec::new());
         }
         let zone_id = self.zone_id();
-        let request = ModifyRequest {
+        let request = ModifyBody {
+            operations,
             atomic: zone_id.as_ref().map(|_| false),
             zone_id,
-            ..ModifyRequest::new(operations)
         };
         let (status, reply): (u16, RecordsResponse) = self.call(MODIFY, &request).await?;
-        let count = request.operations.len();
+        let count = operations.len();
         expect_one_per_request(MODIFY, status, count, reply.records.len())?;
         debug!(records = count, "cloudkit modify batch");
-        request
-            .operations
+        operations
             .iter()
             .zip(reply.records)
             .enumerate()
             .map(|(index, (operation, entry))| operation_result(status, index, operation, entry))
             .collect()
     }
+}
+
+/// A `records/modify` body as `ModifyRequest` sends it, over borrowed operations (the
+/// caller keeps them to resend the throttled ones, without a copy of every batch).
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ModifyBody<'a> {
+    operations: &'a [Operation],
+    #[serde(rename = "zoneID", skip_serializing_if = "Option::is_none")]
+    zone_id: Option<crate::cloudkit::wire::ZoneId>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    atomic: Option<bool>,
 }
 
 /// `f` from CloudKit's "Field 'f' is not marked queryable", when it has that shape (the
@@ -410,11 +425,11 @@ fn query_record(entry: RecordResult) -> Result<(Record, i64), CloudKitError> {
 fn lookup_result(name: &RecordName, entry: RecordResult) -> Result<Lookup, CloudKitError> {
     Ok(match entry {
         RecordResult::Record(wire) if wire.deleted == Some(true) => Lookup::NotFound(name.clone()),
-        RecordResult::Record(wire) => Lookup::Found(decode_record(LOOKUP, &wire)?),
+        RecordResult::Record(wire) => Lookup::Found(Box::new(decode_record(LOOKUP, &wire)?)),
         RecordResult::Error(error) if error.server_error_code == ServerErrorCode::NotFound => {
             Lookup::NotFound(name.clone())
         }
-        RecordResult::Error(error) => Lookup::Error(name.clone(), error),
+        RecordResult::Error(error) => Lookup::Error(name.clone(), Box::new(error)),
     })
 }
 
@@ -505,6 +520,12 @@ mod tests {
     use super::*;
     use crate::record::FieldValue;
     use serde_json::json;
+
+    #[test]
+    fn issue_18_a_lookup_outcome_takes_a_names_room() {
+        // A first publish of 100,000 records holds 100,000 outcomes, nearly all `NotFound`.
+        assert!(std::mem::size_of::<Lookup>() <= std::mem::size_of::<RecordName>() + 8);
+    }
 
     fn operation(kind: OperationType, name: &str) -> Operation {
         let record = Record::new("Team", name).with_field("n", FieldValue::int64(1));

@@ -136,7 +136,7 @@ impl Client {
         &self,
         operations: Vec<Operation>,
     ) -> Result<Vec<OperationResult>, CloudKitError> {
-        let mut results = self.modify_request(operations.clone()).await?;
+        let mut results = self.modify_request(&operations).await?;
         let started = Instant::now();
         let mut attempts = 1;
         loop {
@@ -165,8 +165,11 @@ impl Client {
                 return Ok(results);
             }
             attempts += 1;
-            let again = throttled.iter().map(|&i| operations[i].clone()).collect();
-            for (index, result) in throttled.into_iter().zip(self.modify_request(again).await?) {
+            let again: Vec<Operation> = throttled.iter().map(|&i| operations[i].clone()).collect();
+            for (index, result) in throttled
+                .into_iter()
+                .zip(self.modify_request(&again).await?)
+            {
                 results[index] = result;
             }
         }

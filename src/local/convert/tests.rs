@@ -18,7 +18,7 @@ fn convert(config: &Config, json: Json) -> (Option<Record>, Vec<String>) {
     let (record_type, type_config) = config.types.iter().next().unwrap();
     let mut converter = Converter::new(record_type, type_config);
     let origin = Origin {
-        file: "teams.yaml".into(),
+        file: std::path::Path::new("teams.yaml").into(),
         place: Place::Line(3),
     };
     let mut problems = Vec::new();
