@@ -398,3 +398,51 @@ fn a_native_asset_value_spelling_ckplans_own_members_is_refused() {
         validate.stderr
     );
 }
+
+/// Issue 21 (review 7): removing a field from records that hold an unchanged asset applies
+/// on the first run. A `replace` would have to send the unchanged asset back without a
+/// receipt, which CloudKit (and the emulator) refuses for the whole batch; the removal
+/// goes as a tag-checked update with the field null instead, and the asset stays.
+#[test]
+fn removing_a_field_beside_an_unchanged_asset_applies_the_whole_batch() {
+    let env = Env::new();
+    std::fs::create_dir_all(env.path("data/photos")).unwrap();
+    env.write("data/photos/1.png", "one");
+    stadiums_with(&env, "photos/1.png");
+    let apply = env.run(&["apply", "--auto-approve"]);
+    assert_eq!(apply.code, 0, "{}", apply.stderr);
+    let stored = env.stored_fields();
+    let checksum = stored["stadium-1"]["photo"]["value"]["fileChecksum"].clone();
+    let mut stadiums: serde_json::Value =
+        serde_json::from_str(&env.read("data/stadiums.json")).unwrap();
+    for stadium in stadiums.as_array_mut().unwrap() {
+        stadium.as_object_mut().unwrap().remove("city");
+    }
+    env.set_stadiums(&stadiums);
+    let uploads = env.stats().assets.uploads;
+    let plan = env.run(&["plan", "-o", "out.plan"]);
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    assert!(plan.stderr.contains("2 updated"), "{}", plan.stderr);
+    let apply = env.run(&["apply", "out.plan"]);
+    assert_eq!(apply.code, 0, "{}", apply.stderr);
+    assert!(apply.stderr.contains("2 updated"), "{}", apply.stderr);
+    let stored = env.stored_fields();
+    for name in ["stadium-1", "stadium-2"] {
+        assert!(
+            stored[name].get("city").is_none(),
+            "{name}: {}",
+            stored[name]
+        );
+    }
+    assert_eq!(
+        stored["stadium-1"]["photo"]["value"]["fileChecksum"],
+        checksum
+    );
+    assert_eq!(
+        env.stats().assets.uploads,
+        uploads,
+        "an unchanged asset was uploaded"
+    );
+    let again = env.run(&["plan", "--detailed-exitcode", "-o", "again.plan"]);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+}
