@@ -176,6 +176,7 @@ mod tests {
         let project = Project {
             directory: dir.path().to_owned(),
             private: Vec::new(),
+            private_dirs: Vec::new(),
         };
         let error = resolve(&project, dir.path(), "nope.png").unwrap_err();
         assert!(

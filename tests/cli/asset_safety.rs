@@ -446,3 +446,85 @@ fn removing_a_field_beside_an_unchanged_asset_applies_the_whole_batch() {
     let again = env.run(&["plan", "--detailed-exitcode", "-o", "again.plan"]);
     assert_eq!(again.code, 0, "{}", again.stderr);
 }
+
+/// `validate` refuses stadium-1's photo as one of ckplan's own files, naming the data file,
+/// the record and the field, with `variables` set.
+fn validate_refuses_as_own(env: &Env, variables: &[(&str, &str)]) {
+    let mut command = env.ckplan();
+    command.arg("validate");
+    for (name, value) in variables {
+        command.env(name, value);
+    }
+    let output = command.output().unwrap();
+    let stderr = env.filter(&String::from_utf8(output.stderr).unwrap());
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    for expected in [
+        "data/stadiums.json",
+        "`stadium-1` field `photo`",
+        "is one of ckplan's own files",
+    ] {
+        assert!(stderr.contains(expected), "no {expected:?}:\n{stderr}");
+    }
+}
+
+/// Issue 21 (review 7): a hard link to the signing key or to a file under `.ckplan/` is the
+/// same file under another path: refused by its identity (device and inode), by validate
+/// and plan, nothing uploaded. A plain second link to an ordinary file is still taken.
+#[test]
+fn a_hard_link_to_the_key_or_to_ckplans_state_is_refused() {
+    for target in ["keys/test.pem", ".ckplan/assets.json"] {
+        let env = Env::new();
+        std::fs::create_dir_all(env.path("data/photos")).unwrap();
+        std::fs::create_dir_all(env.path(".ckplan")).unwrap();
+        env.write(".ckplan/assets.json", "{}");
+        std::fs::hard_link(env.path(target), env.path("data/photos/1.png")).unwrap();
+        stadiums_with(&env, "photos/1.png");
+        refused(&env, "is one of ckplan's own files");
+    }
+    let env = Env::new();
+    std::fs::create_dir_all(env.path("data/photos")).unwrap();
+    env.write("data/photos/0.png", "an ordinary photo");
+    std::fs::hard_link(env.path("data/photos/0.png"), env.path("data/photos/1.png")).unwrap();
+    stadiums_with(&env, "photos/1.png");
+    assert_eq!(env.run(&["validate"]).code, 0);
+}
+
+/// Issue 21 (review 7): the embedded emulator's store, wherever `endpoint: embedded:DIR`
+/// puts it (its `assets/key` secret, its log), is ckplan's own like `.ckplan/`, under its
+/// path or through a hard link.
+#[test]
+fn the_embedded_emulators_store_is_never_an_asset() {
+    for (written, link) in [("../store/assets/key", false), ("photos/1.png", true)] {
+        let env = Env::new();
+        let config = env.read("ckplan.yaml");
+        let endpoint = config
+            .lines()
+            .find(|line| line.starts_with("endpoint:"))
+            .unwrap()
+            .to_owned();
+        env.write(
+            "ckplan.yaml",
+            &config.replace(&endpoint, "endpoint: embedded:store"),
+        );
+        std::fs::create_dir_all(env.path("store/assets")).unwrap();
+        std::fs::create_dir_all(env.path("data/photos")).unwrap();
+        env.write("store/assets/key", "the store's secret");
+        if link {
+            std::fs::hard_link(env.path("store/assets/key"), env.path("data/photos/1.png"))
+                .unwrap();
+        }
+        stadiums_with(&env, written);
+        validate_refuses_as_own(&env, &[]);
+    }
+}
+
+/// Issue 21 (review 7): `validate` protects the key file `CKPLAN_PRIVATE_KEY_FILE` names,
+/// as `plan` does.
+#[test]
+fn validate_refuses_the_key_file_the_environment_names() {
+    let env = Env::new();
+    std::fs::create_dir_all(env.path("data")).unwrap();
+    env.write("data/envkey.pem", "stands for a key");
+    stadiums_with(&env, "envkey.pem");
+    validate_refuses_as_own(&env, &[("CKPLAN_PRIVATE_KEY_FILE", "data/envkey.pem")]);
+}
