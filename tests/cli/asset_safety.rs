@@ -528,3 +528,37 @@ fn validate_refuses_the_key_file_the_environment_names() {
     stadiums_with(&env, "envkey.pem");
     validate_refuses_as_own(&env, &[("CKPLAN_PRIVATE_KEY_FILE", "data/envkey.pem")]);
 }
+
+/// Issue 21 (review 7): a plan edited so that an asset's `file` (what apply uploads) is not
+/// where its `path` (what `show` prints) leads from the type's data file is refused before
+/// anything is sent, naming the record and the field — even with the same bytes.
+#[test]
+fn a_plan_whose_asset_file_is_not_its_shown_path_is_refused() {
+    let env = Env::new();
+    std::fs::create_dir_all(env.path("data/photos")).unwrap();
+    env.write("data/photos/1.png", "same bytes");
+    env.write("data/notes.txt", "same bytes");
+    stadiums_with(&env, "photos/1.png");
+    let plan = env.run(&["plan", "-o", "out.plan"]);
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    let text = env.read("out.plan");
+    assert!(text.contains("\"data/photos/1.png\""), "{text}");
+    let edited = text.replacen("\"data/photos/1.png\"", "\"data/notes.txt\"", 1);
+    let json: serde_json::Value = serde_json::from_str(&edited).unwrap();
+    let old = json["checksum"].as_str().unwrap().to_owned();
+    let body = ckplan::plan::file::canonical_body(&edited).unwrap();
+    let new = format!("blake3:{}", blake3::hash(&body).to_hex());
+    env.write("out.plan", &edited.replacen(&old, &new, 1));
+    let apply = env.run(&["apply", "out.plan"]);
+    assert_eq!(apply.code, 1, "{}", apply.stderr);
+    assert!(
+        apply.stderr.contains(
+            "the plan's asset of record `stadium-1` (field `photo`) is shown as `photos/1.png` but names the file `data/notes.txt`"
+        ),
+        "{}",
+        apply.stderr
+    );
+    let stats = env.stats();
+    assert_eq!(stats.assets.uploads, 0);
+    assert_eq!(stats.records, 0);
+}
