@@ -562,3 +562,51 @@ fn a_plan_whose_asset_file_is_not_its_shown_path_is_refused() {
     assert_eq!(stats.assets.uploads, 0);
     assert_eq!(stats.records, 0);
 }
+
+/// Issue 21 (review 7): a native ASSETID value written in CloudKit's fetched shape names no
+/// file (and CloudKit would refuse it without a receipt, failing the whole batch at
+/// apply), and an unknown member beside `path` is a typo: validate refuses both, naming
+/// the data file, the line, the record and the field.
+#[test]
+fn a_native_asset_without_a_path_or_with_unknown_members_is_refused() {
+    let cases = [
+        (
+            json!({"fileChecksum": "AQ==", "size": 3}),
+            "an asset in local data must name a file",
+        ),
+        (
+            json!({"path": "photos/1.png", "bogus": 1}),
+            "an asset value has one member, `path`; `bogus` is not one",
+        ),
+    ];
+    for (value, message) in cases {
+        let env = Env::new();
+        std::fs::create_dir_all(env.path("data/photos")).unwrap();
+        env.write("data/photos/1.png", "one");
+        let config = env
+            .read("ckplan.yaml")
+            .replace("capacity: INT64}", "capacity: INT64, photo: ASSET}");
+        env.write("ckplan.yaml", &config);
+        env.write(
+            "data/stadiums.json",
+            &format!(
+                "[\n{}\n]",
+                json!({"recordName": "stadium-1", "fields": {
+                    "name": {"value": "Stadium 1"}, "photo": {"value": value, "type": "ASSETID"}}})
+            ),
+        );
+        env.set_teams(&json!([]));
+        let validate = env.run(&["validate"]);
+        assert_eq!(validate.code, 1, "{}", validate.stderr);
+        for expected in ["data/stadiums.json:2", "`stadium-1` field `photo`", message] {
+            assert!(
+                validate.stderr.contains(expected),
+                "no {expected:?}: {}",
+                validate.stderr
+            );
+        }
+        let plan = env.run(&["plan", "-o", "out.plan"]);
+        assert_eq!(plan.code, 1, "{}", plan.stderr);
+        assert_eq!(env.stats().records, 0);
+    }
+}
