@@ -220,6 +220,30 @@ fn wanted(plan: &Plan, pending: &dyn Fn(&Change) -> bool) -> Vec<Wanted> {
     found
 }
 
+/// Forgets the uploads an earlier run journaled at `journal` (those not made at
+/// `now_millis`, this run's), after CloudKit refused a receipt: the next `prepare` uploads
+/// those bytes again.
+pub fn forget_earlier(journal: &Path, now_millis: i64) -> Result<(), UploadError> {
+    let mut journaled: BTreeMap<String, Journaled> = std::fs::read(journal)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .unwrap_or_default();
+    journaled.retain(|_, entry| entry.at == now_millis);
+    let text = serde_json::to_vec_pretty(&journaled).map_err(std::io::Error::other);
+    text.and_then(|text| crate::durable::write_atomically(journal, &text))
+        .map_err(|source| UploadError::Journal {
+            path: journal.to_owned(),
+            source,
+        })
+}
+
+/// Whether `error` is CloudKit refusing a records/modify for an asset receipt (the bytes it
+/// names are gone, or it expired): a reused upload is then uploaded again, once.
+pub fn rejects_receipt(error: &CloudKitError) -> bool {
+    matches!(error, CloudKitError::Service { status: 400, reason: Some(reason), .. }
+        if reason.to_ascii_lowercase().contains("receipt"))
+}
+
 /// Checks every asset file the pending changes send against the plan's SHA-256 and size.
 fn check(plan: &Plan, wanted: &[Wanted], files: &AssetFiles) -> Result<(), UploadError> {
     let project = &files.project;
