@@ -268,26 +268,6 @@ impl<'p> Session<'p> {
             .schema
             .as_ref()
             .is_some_and(|step| step.outcome.blocks_records());
-        let (uploaded_plan, uploaded) = match &self.assets {
-            // Stopped: nothing more is sent, uploads included.
-            Some(files) if !cancel.is_stopped() && !schema_stopped => {
-                let done = &self.replay.done;
-                let pending = |c: &Change| {
-                    !done
-                        .get(&super::work::key(c))
-                        .is_some_and(|o| !matches!(o, Outcome::Failed { .. }))
-                };
-                let journal = self.paths.journal.with_extension("journal.uploads.json");
-                let now = options.clock.now().timestamp_millis();
-                super::upload::prepare(self.plan, &pending, client, files, &journal, now).await?
-            }
-            _ => (None, Default::default()),
-        };
-        let mut journal = Journal::open(&self.paths.journal)?;
-        journal.append(&Entry::start(&self.checksum, started_at, client.key_id()))?;
-        if let Some(step) = &self.schema {
-            journal.append(&Entry::Schema(step.clone()))?;
-        }
         // The receipt carries the import as the journal recorded it: a run that finds the
         // schema there (`already_there`) after an earlier run's import shows that import.
         let receipt_schema = match (&self.schema, &self.replay.schema_import) {
@@ -296,26 +276,67 @@ impl<'p> Session<'p> {
             }
             (step, _) => step.clone(),
         };
-        let report = if schema_stopped {
-            // The records wait for the schema (stopped before the import, or an import not
-            // confirmed): none is sent, and the run is not complete even when the plan
-            // changes no record.
-            journal.append(&Entry::Finished {
-                at: options.clock.timestamp(),
-                complete: false,
-            })?;
-            stopped_before_records(self.replay)
-        } else {
-            execute(
+        let journal_path = self.paths.journal.with_extension("journal.uploads.json");
+        let mut replay = self.replay;
+        let mut uploaded = super::upload::Uploaded::default();
+        let mut first_attempt = true;
+        let report = loop {
+            let now = options.clock.now().timestamp_millis();
+            let (uploaded_plan, this_run) = match &self.assets {
+                // Stopped: nothing more is sent, uploads included.
+                Some(files) if !cancel.is_stopped() && !schema_stopped => {
+                    let done = &replay.done;
+                    let pending = |c: &Change| {
+                        !done
+                            .get(&super::work::key(c))
+                            .is_some_and(|o| !matches!(o, Outcome::Failed { .. }))
+                    };
+                    super::upload::prepare(self.plan, &pending, client, files, &journal_path, now)
+                        .await?
+                }
+                _ => (None, Default::default()),
+            };
+            uploaded.files += this_run.files;
+            uploaded.bytes += this_run.bytes;
+            uploaded.reused += this_run.reused;
+            let mut journal = Journal::open(&self.paths.journal)?;
+            journal.append(&Entry::start(&self.checksum, started_at, client.key_id()))?;
+            if let (Some(step), true) = (&self.schema, first_attempt) {
+                journal.append(&Entry::Schema(step.clone()))?;
+            }
+            if schema_stopped {
+                // The records wait for the schema (stopped before the import, or an import
+                // not confirmed): none is sent, and the run is not complete even when the
+                // plan changes no record.
+                journal.append(&Entry::Finished {
+                    at: options.clock.timestamp(),
+                    complete: false,
+                })?;
+                break stopped_before_records(replay);
+            }
+            let report = execute(
                 uploaded_plan.as_ref().unwrap_or(self.plan),
                 client,
                 options,
-                self.replay,
+                replay,
                 journal,
                 observer,
                 cancel,
             )
-            .await?
+            .await?;
+            // An earlier run's upload whose receipt CloudKit no longer takes (its bytes are
+            // gone): forgotten, uploaded again, and the records sent again, once.
+            let refused = report
+                .error
+                .as_ref()
+                .is_some_and(super::upload::rejects_receipt);
+            if !(first_attempt && refused && this_run.reused > 0) || cancel.is_stopped() {
+                break report;
+            }
+            super::upload::forget_earlier(&journal_path, now)?;
+            uploaded.reused -= this_run.reused;
+            replay = Journal::replay(&self.paths.journal, &self.checksum)?;
+            first_attempt = false;
         };
         let header = Header {
             plan_checksum: &self.checksum,

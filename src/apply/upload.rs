@@ -31,6 +31,47 @@ pub struct AssetFiles {
     pub project: Project,
     /// The ledger's key of the target (`local::asset::ledger_key`).
     pub ledger_key: String,
+    /// Per record type, the directories of its data files (the config's `files`), which
+    /// an asset's `path` is relative to: apply checks that the plan's `file` is that path.
+    pub data_directories: BTreeMap<String, Vec<PathBuf>>,
+}
+
+impl AssetFiles {
+    /// Where `config`'s asset files are, and its target's ledger key.
+    pub fn of(config: &crate::config::Config) -> Self {
+        let data_directories = (config.types.iter())
+            .map(|(record_type, spec)| {
+                let directories = (spec.files.iter())
+                    .map(|file| file.parent().unwrap_or(Path::new("")).to_owned())
+                    .collect();
+                (record_type.as_str().to_owned(), directories)
+            })
+            .collect();
+        Self {
+            project: Project::of(config),
+            ledger_key: crate::local::asset::ledger_key(&config.endpoint_text(), &config.target()),
+            data_directories,
+        }
+    }
+
+    /// Whether the plan's `file` is where `written` (the path `show` prints) leads from a
+    /// data file of `record_type`: a plan whose two disagree was altered after it was made.
+    fn agrees(&self, record_type: &str, asset: &LocalAsset) -> bool {
+        let Some(written) = &asset.written else {
+            // A plan made before `path` was kept: `show` prints `file` itself.
+            return true;
+        };
+        let root = &self.project.directory;
+        let Ok(file) = root.join(&asset.file).canonicalize() else {
+            return false;
+        };
+        (self.data_directories.get(record_type).into_iter().flatten()).any(|directory| {
+            root.join(directory)
+                .join(written)
+                .canonicalize()
+                .is_ok_and(|found| found == file)
+        })
+    }
 }
 
 /// Files uploaded by this run.
@@ -65,6 +106,13 @@ impl std::fmt::Display for Uploaded {
 
 #[derive(Debug, thiserror::Error)]
 pub enum UploadError {
+    #[error("the plan's asset of record `{record_name}` (field `{field}`) is shown as `{written}` but names the file `{file}`, which that path does not lead to from a data file of its type; the plan was altered or the config changed since it was made; nothing was sent (make a new plan)")]
+    Mismatch {
+        written: String,
+        file: String,
+        record_name: String,
+        field: String,
+    },
     #[error("asset `{file}` of record `{record_name}` (field `{field}`) changed since the plan was made; nothing was sent (make a new plan)")]
     Changed {
         file: String,
@@ -172,9 +220,44 @@ fn wanted(plan: &Plan, pending: &dyn Fn(&Change) -> bool) -> Vec<Wanted> {
     found
 }
 
+/// Forgets the uploads an earlier run journaled at `journal` (those not made at
+/// `now_millis`, this run's), after CloudKit refused a receipt: the next `prepare` uploads
+/// those bytes again.
+pub fn forget_earlier(journal: &Path, now_millis: i64) -> Result<(), UploadError> {
+    let mut journaled: BTreeMap<String, Journaled> = std::fs::read(journal)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .unwrap_or_default();
+    journaled.retain(|_, entry| entry.at == now_millis);
+    let text = serde_json::to_vec_pretty(&journaled).map_err(std::io::Error::other);
+    text.and_then(|text| crate::durable::write_atomically(journal, &text))
+        .map_err(|source| UploadError::Journal {
+            path: journal.to_owned(),
+            source,
+        })
+}
+
+/// Whether `error` is CloudKit refusing a records/modify for an asset receipt (the bytes it
+/// names are gone, or it expired): a reused upload is then uploaded again, once.
+pub fn rejects_receipt(error: &CloudKitError) -> bool {
+    matches!(error, CloudKitError::Service { status: 400, reason: Some(reason), .. }
+        if reason.to_ascii_lowercase().contains("receipt"))
+}
+
 /// Checks every asset file the pending changes send against the plan's SHA-256 and size.
-fn check(plan: &Plan, wanted: &[Wanted], project: &Project) -> Result<(), UploadError> {
+fn check(plan: &Plan, wanted: &[Wanted], files: &AssetFiles) -> Result<(), UploadError> {
+    let project = &files.project;
     for item in wanted {
+        let change = &plan.changes[item.change];
+        if !files.agrees(change.record_type.as_str(), &item.asset) {
+            let escape = |text: &str| crate::render::escape(text).into_owned();
+            return Err(UploadError::Mismatch {
+                written: escape(item.asset.written.as_deref().unwrap_or_default()),
+                file: escape(&item.asset.file),
+                record_name: escape(change.record_name.as_str()),
+                field: escape(&item.field),
+            });
+        }
         let bytes = item.asset.read(project).map_err(|source| {
             let (file, record_name, field) = item.names(plan);
             UploadError::Read {
@@ -211,7 +294,7 @@ pub async fn prepare(
     if wanted.is_empty() {
         return Ok((None, Uploaded::default()));
     }
-    check(plan, &wanted, &files.project)?;
+    check(plan, &wanted, files)?;
     let mut journaled: BTreeMap<String, Journaled> = std::fs::read(journal)
         .ok()
         .and_then(|bytes| serde_json::from_slice(&bytes).ok())

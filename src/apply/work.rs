@@ -81,12 +81,14 @@ fn replace_fields(
     fields
 }
 
-/// Whether `base` holds a field the write must keep but cannot send back: an asset, which
-/// CloudKit saves only with the receipt of an upload (Apple, "Uploading Assets"), and a
-/// fetched asset carries none.
+/// Whether the fields a `replace` would carry back unchanged — those of `base`, or of the
+/// plan's `after` when sent as planned — hold one the write cannot send back: an asset,
+/// which CloudKit saves only with the receipt of an upload (Apple, "Uploading Assets"),
+/// and an unchanged asset (fetched, or a local file not uploaded by this apply) has none.
 fn keeps_an_asset(change: &Change, base: Option<&Fields>) -> bool {
     let wanted = wanted_fields(change);
-    base.into_iter().flatten().any(|(name, value)| {
+    let kept = base.or(change.after.as_ref());
+    kept.into_iter().flatten().any(|(name, value)| {
         !wanted.contains_key(name.as_str())
             && (matches!(value, FieldValue::Scalar(Value::Asset(_)))
                 || matches!(value, FieldValue::List(ScalarType::AssetId, _)))
@@ -150,8 +152,9 @@ impl<'a> Work<'a> {
     /// The operation to send. An update that removes fields is sent as a `replace` (tag
     /// checked like an update) carrying every desired field, the documented way to remove
     /// fields (see `cloudkit::wire`, "Removing fields"), unless the type has
-    /// `ignore_fields` (a replace would erase the fields the app writes) or the record now
-    /// holds an asset the change does not own (a replace cannot send it back): there the
+    /// `ignore_fields` (a replace would erase the fields the app writes) or the record
+    /// holds an asset the change does not send (a replace cannot send it back without an
+    /// upload's receipt, and CloudKit refuses the whole request): there the
     /// removal goes as `"field": null` in the update. After a conflict the replace is
     /// rebuilt over the record as CloudKit holds it now (`base`), never re-sent as planned.
     pub fn operation(&self, rules: &CompareRules) -> Operation {
@@ -339,6 +342,25 @@ mod tests {
         let work = Work::after_conflict(0, &change, now.change_tag.clone(), Some(&now), &rules);
         let operation = work.operation(&rules);
         assert_eq!(operation.operation_type, OperationType::Update);
+        let fields = operation.record.fields.unwrap();
+        assert_eq!(fields.get("city"), Some(&None));
+        assert!(!fields.contains_key("photo"));
+    }
+
+    #[test]
+    fn a_planned_removal_beside_an_unchanged_local_asset_is_an_update_with_nulls() {
+        let mut change = removing_update();
+        let local = FieldValue::Scalar(Value::Asset(Box::new(serde_json::json!({
+            "path": "a.png", "file": "data/a.png", "size": 3, "sha256": "00"
+        }))));
+        change
+            .after
+            .as_mut()
+            .unwrap()
+            .insert("photo".to_owned(), local);
+        let operation = Work::fresh(0, &change).operation(&CompareRules::default());
+        assert_eq!(operation.operation_type, OperationType::Update);
+        assert_eq!(operation.record.record_change_tag.as_deref(), Some("t1"));
         let fields = operation.record.fields.unwrap();
         assert_eq!(fields.get("city"), Some(&None));
         assert!(!fields.contains_key("photo"));

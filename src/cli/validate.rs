@@ -29,7 +29,11 @@ pub struct Args {
 
 pub fn run(args: Args, globals: &Globals) -> CommandResult {
     let path = globals.config_path();
-    let config = Config::load(&path).context("cannot validate")?;
+    // With the credential environment, as `plan` has it: a key file CKPLAN_PRIVATE_KEY_FILE
+    // names is one of ckplan's own files, never an asset.
+    let overrides =
+        super::credentials::environment_overrides(globals.environment, &globals.printer);
+    let config = Config::resolve(&path, &overrides).context("cannot validate")?;
     let data = load_all(&config);
     let order = data.type_order(&config);
     let cycle_warning = view::cycle_warning(&config.path, &order);

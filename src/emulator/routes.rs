@@ -411,7 +411,12 @@ fn read(
         }
         Endpoint::ZonesLookup => {
             let request: ZonesLookupRequest = protocol::parse_body(body)?;
-            Ok(protocol::json_reply(&zones_lookup(shared, &request)))
+            {
+                let user = shared.lock().store.user_record_name().to_owned();
+                Ok(protocol::json_reply(&translate::zones_lookup(
+                    &user, &request,
+                )))
+            }
         }
         Endpoint::UsersCurrent => {
             let user_record_name = shared.lock().store.user_record_name().to_owned();
@@ -597,26 +602,6 @@ fn apply_modify(
         None => None,
     };
     Ok((outcomes, pending, store.user_record_name().to_owned()))
-}
-
-fn zones_lookup(shared: &Shared, request: &ZonesLookupRequest) -> serde_json::Value {
-    let default_zone = translate::zone_id(shared.lock().store.user_record_name());
-    let zones: Vec<serde_json::Value> = request
-        .zones
-        .iter()
-        .map(|zone| {
-            if zone.is_default() {
-                json!({"zoneID": default_zone, "atomic": false})
-            } else {
-                json!({
-                    "zoneID": zone,
-                    "reason": format!("Zone '{}' does not exist", zone.zone_name),
-                    "serverErrorCode": "ZONE_NOT_FOUND",
-                })
-            }
-        })
-        .collect();
-    json!({ "zones": zones })
 }
 
 fn count(

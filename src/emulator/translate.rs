@@ -257,3 +257,29 @@ pub fn query_response(
         continuation_marker: page.continuation_marker.clone(),
     }
 }
+
+/// `zones/lookup`'s reply: the default zone (owned by `user_record_name`) exists, as in
+/// every database; any other zone answers `ZONE_NOT_FOUND` (the emulator has no custom
+/// zones).
+pub fn zones_lookup(
+    user_record_name: &str,
+    request: &crate::cloudkit::wire::ZonesLookupRequest,
+) -> serde_json::Value {
+    let default_zone = zone_id(user_record_name);
+    let zones: Vec<serde_json::Value> = request
+        .zones
+        .iter()
+        .map(|zone| {
+            if zone.is_default() {
+                serde_json::json!({"zoneID": default_zone, "atomic": false})
+            } else {
+                serde_json::json!({
+                    "zoneID": zone,
+                    "reason": format!("Zone '{}' does not exist", zone.zone_name),
+                    "serverErrorCode": "ZONE_NOT_FOUND",
+                })
+            }
+        })
+        .collect();
+    serde_json::json!({ "zones": zones })
+}

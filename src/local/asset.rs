@@ -110,15 +110,8 @@ pub fn resolve_all(project: &Project, data: &mut LocalData) {
             for (field, value) in record.fields.iter_mut() {
                 for (index, json) in assets_of_mut(value) {
                     let data_directory = origin.file.parent().unwrap_or(Path::new(""));
-                    let resolved = match json.get(WRITTEN).and_then(Json::as_str) {
-                        Some(written) => resolve(project, data_directory, written),
-                        // Only `resolve` makes a local asset: a data file that spells one
-                        // (`file`, `sha256`) would name any file for apply to upload.
-                        None if json.get("file").is_some() || json.get("sha256").is_some() => {
-                            Err("an asset value names its file as a path relative to the data file (a string); `file` and `sha256` are ckplan's own members".to_owned())
-                        }
-                        None => continue,
-                    };
+                    let resolved = written_path(json)
+                        .and_then(|written| resolve(project, data_directory, written));
                     match resolved {
                         Ok(asset) => *json = asset.to_json(),
                         Err(message) => {
@@ -152,6 +145,32 @@ pub fn resolve_all(project: &Project, data: &mut LocalData) {
     }
 }
 
+/// The path an asset value of local data names: its only member, `path`. Anything else is
+/// refused: ckplan's resolved form (`file`, `sha256`) would name any file for apply to
+/// upload; CloudKit's form (`fileChecksum`, `size`, …) names no file, and CloudKit saves
+/// no asset without an upload's receipt; an unknown member is a typo.
+fn written_path(json: &Json) -> Result<&str, String> {
+    let members = json.as_object();
+    let ours = members.is_some_and(|m| m.contains_key("file") || m.contains_key("sha256"));
+    if ours {
+        return Err("an asset value names its file as a path relative to the data file (a string); `file` and `sha256` are ckplan's own members".to_owned());
+    }
+    let Some(written) = members.and_then(|m| m.get(WRITTEN)).and_then(Json::as_str) else {
+        return Err("an asset in local data must name a file (a path relative to the data file); a value as CloudKit returns it (`fileChecksum`, `size`, `downloadURL`) names none, and CloudKit saves no asset without uploading one".to_owned());
+    };
+    match members
+        .into_iter()
+        .flatten()
+        .find(|(name, _)| *name != WRITTEN)
+    {
+        Some((name, _)) => Err(format!(
+            "an asset value has one member, `path`; `{}` is not one",
+            crate::render::escape(name)
+        )),
+        None => Ok(written),
+    }
+}
+
 /// The file `written` names, relative to `data_directory`, as a [`LocalAsset`]: read
 /// through [`super::asset_file::read`], so it must be a regular file inside `project`.
 fn resolve(project: &Project, data_directory: &Path, written: &str) -> Result<LocalAsset, String> {
@@ -176,6 +195,7 @@ mod tests {
         let project = Project {
             directory: dir.path().to_owned(),
             private: Vec::new(),
+            private_dirs: Vec::new(),
         };
         let error = resolve(&project, dir.path(), "nope.png").unwrap_err();
         assert!(

@@ -7,8 +7,14 @@
 //! - the path must be relative (no root, no drive prefix);
 //! - joined to its base and canonicalized (every symlink and `..` followed), it must lie
 //!   inside the project directory (the config file's directory, canonicalized too), and be
-//!   none of ckplan's own files there: not a key or token file the config names, nothing
-//!   under `.ckplan/` (the ledger, journals, the embedded emulator's store and its secret);
+//!   none of ckplan's own files there: not a key or token file the config or the
+//!   environment names, nothing under `.ckplan/` (the ledger, journals, the default
+//!   embedded emulator's store and its secret) or under the embedded emulator's store
+//!   wherever `endpoint: embedded:DIR` puts it;
+//! - the opened file must not be one of those files under another name: its identity
+//!   (device and inode) is compared with the key and token files', and a file with more
+//!   than one link with every file under `.ckplan/` and the emulator's store (a hard link
+//!   is the same file at a path the checks above do not see);
 //! - the file must be a regular file, judged from its metadata before it is opened, so a
 //!   FIFO is never opened for reading (it would block) and a device (`/dev/zero`) is never
 //!   read; it is opened non-blocking and without following a symlink swapped in meanwhile,
@@ -28,7 +34,7 @@ pub enum AssetFileError {
     Absolute { shown: String },
     #[error("asset `{shown}` leads outside the project directory (to `{resolved}`); an asset must be a file inside the directory of the config file")]
     Outside { shown: String, resolved: String },
-    #[error("asset `{shown}` is one of ckplan's own files (a key or token file the config names, or under `.ckplan/`); it is never uploaded")]
+    #[error("asset `{shown}` is one of ckplan's own files (a key or token file the config or environment names, anything under `.ckplan/` or the embedded emulator's store, or a hard link to one of them); it is never uploaded")]
     Private { shown: String },
     #[error("failed to read asset `{shown}`: {source}")]
     Read {
@@ -60,6 +66,9 @@ pub struct Project {
     pub directory: PathBuf,
     /// Key and token files (`Config::private_files`).
     pub private: Vec<PathBuf>,
+    /// Directories every file of which is ckplan's own, besides the project's `.ckplan/`:
+    /// the embedded emulator's store (`endpoint: embedded:DIR`).
+    pub private_dirs: Vec<PathBuf>,
 }
 
 impl Project {
@@ -67,13 +76,30 @@ impl Project {
         Self {
             directory: config.directory().to_owned(),
             private: config.private_files(),
+            private_dirs: match &config.endpoint {
+                crate::config::Endpoint::Embedded { dir } => vec![dir.clone()],
+                crate::config::Endpoint::Url(_) => Vec::new(),
+            },
         }
+    }
+
+    /// The private directories, canonical: `.ckplan/` and the emulator's store (those that
+    /// exist).
+    fn private_directories(&self, root: &Path) -> Vec<PathBuf> {
+        std::iter::once(root.join(".ckplan"))
+            .chain(self.private_dirs.iter().map(|dir| root.join(dir)))
+            .filter_map(|dir| canonical(&dir).ok())
+            .collect()
     }
 
     /// Whether the canonical `path` (`inside` the canonical project `root`) is ckplan's own.
     fn is_private(&self, root: &Path, path: &Path, inside: &Path) -> bool {
         let state = inside.components().next() == Some(Component::Normal(".ckplan".as_ref()));
         state
+            || self
+                .private_directories(root)
+                .iter()
+                .any(|dir| path.starts_with(dir))
             || self.private.iter().any(|file| {
                 canonical(&root.join(file)).is_ok_and(|file| file == path)
                     || canonical(file).is_ok_and(|file| file == path)
@@ -114,13 +140,63 @@ pub fn read(project: &Project, base: &Path, written: &str) -> Result<AssetBytes,
     let metadata = std::fs::metadata(&path).map_err(read_error)?;
     regular(&metadata, &shown)?;
     let opened = open(&path).map_err(read_error)?;
-    regular(&opened.metadata().map_err(read_error)?, &shown)?;
+    let metadata = opened.metadata().map_err(read_error)?;
+    regular(&metadata, &shown)?;
+    if project.holds_identity(&root, &metadata) {
+        return Err(AssetFileError::Private { shown });
+    }
     let bytes = read_bounded(opened, MAX_ASSET_BYTES).map_err(read_error)?;
     if bytes.len() > MAX_ASSET_BYTES {
         let size = format!("more than {MAX_ASSET_BYTES}");
         return Err(AssetFileError::TooLarge { shown, size });
     }
     Ok(AssetBytes { file, bytes })
+}
+
+impl Project {
+    /// Whether the opened file (its `metadata`) is one of ckplan's own files under another
+    /// name: the same device and inode as a key or token file, or, for a file with more
+    /// than one link, as any file under the private directories. A private directory that
+    /// cannot be read through cannot rule the file out, so it counts as a match.
+    #[cfg(unix)]
+    fn holds_identity(&self, root: &Path, metadata: &std::fs::Metadata) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        let identity = (metadata.dev(), metadata.ino());
+        let same = |path: &Path| {
+            std::fs::metadata(path).is_ok_and(|found| (found.dev(), found.ino()) == identity)
+        };
+        if (self.private.iter()).any(|file| same(&root.join(file)) || same(file)) {
+            return true;
+        }
+        metadata.nlink() > 1
+            && self
+                .private_directories(root)
+                .iter()
+                .any(|dir| tree_holds(dir, identity).unwrap_or(true))
+    }
+
+    #[cfg(not(unix))]
+    fn holds_identity(&self, _: &Path, _: &std::fs::Metadata) -> bool {
+        false
+    }
+}
+
+/// Whether a file under `dir` (symlinks not followed) has `identity` (device, inode).
+#[cfg(unix)]
+fn tree_holds(dir: &Path, identity: (u64, u64)) -> std::io::Result<bool> {
+    use std::os::unix::fs::MetadataExt;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let metadata = std::fs::symlink_metadata(entry.path())?;
+        if metadata.is_dir() {
+            if tree_holds(&entry.path(), identity)? {
+                return Ok(true);
+            }
+        } else if (metadata.dev(), metadata.ino()) == identity {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// `path` canonicalized; the empty path (a config named without a directory) is `.`.
@@ -216,6 +292,7 @@ mod tests {
         let project = Project {
             directory: project.clone(),
             private: vec![project.join("keys/dev.pem")],
+            private_dirs: vec![project.join("store")],
         };
         let taken = read(&project, &data, "a.png").unwrap();
         assert_eq!(
@@ -231,6 +308,19 @@ mod tests {
         assert!(refused("../").contains("is a directory"));
         assert!(refused("../keys/dev.pem").contains("one of ckplan's own files"));
         assert!(refused("../.ckplan/assets.json").contains("one of ckplan's own files"));
+        std::fs::create_dir_all(project.directory.join("store/assets")).unwrap();
+        std::fs::write(project.directory.join("store/assets/key"), b"secret").unwrap();
+        assert!(refused("../store/assets/key").contains("one of ckplan's own files"));
+        std::fs::hard_link(project.directory.join("keys/dev.pem"), data.join("k.png")).unwrap();
+        assert!(refused("k.png").contains("one of ckplan's own files"));
+        let ledger = project.directory.join(".ckplan/assets.json");
+        std::fs::hard_link(&ledger, data.join("l.png")).unwrap();
+        assert!(refused("l.png").contains("one of ckplan's own files"));
+        let store_key = project.directory.join("store/assets/key");
+        std::fs::hard_link(store_key, data.join("s.png")).unwrap();
+        assert!(refused("s.png").contains("one of ckplan's own files"));
+        std::fs::hard_link(data.join("a.png"), data.join("b.png")).unwrap();
+        assert_eq!(read(&project, &data, "b.png").unwrap().bytes, b"abc");
         #[cfg(unix)]
         {
             std::os::unix::fs::symlink(dir.path().join("secret.pem"), data.join("link.png"))

@@ -122,8 +122,5 @@ pub fn open_session<'p>(
     holder: &Holder,
 ) -> Result<Session<'p>, SessionError> {
     let session = Session::open(plan, checksum, Paths::beside(path, receipt), holder)?;
-    Ok(session.with_assets(crate::apply::upload::AssetFiles {
-        project: crate::local::asset_file::Project::of(config),
-        ledger_key: crate::local::asset::ledger_key(&config.endpoint_text(), &config.target()),
-    }))
+    Ok(session.with_assets(crate::apply::upload::AssetFiles::of(config)))
 }

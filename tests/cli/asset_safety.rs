@@ -398,3 +398,215 @@ fn a_native_asset_value_spelling_ckplans_own_members_is_refused() {
         validate.stderr
     );
 }
+
+/// Issue 21 (review 7): removing a field from records that hold an unchanged asset applies
+/// on the first run. A `replace` would have to send the unchanged asset back without a
+/// receipt, which CloudKit (and the emulator) refuses for the whole batch; the removal
+/// goes as a tag-checked update with the field null instead, and the asset stays.
+#[test]
+fn removing_a_field_beside_an_unchanged_asset_applies_the_whole_batch() {
+    let env = Env::new();
+    std::fs::create_dir_all(env.path("data/photos")).unwrap();
+    env.write("data/photos/1.png", "one");
+    stadiums_with(&env, "photos/1.png");
+    let apply = env.run(&["apply", "--auto-approve"]);
+    assert_eq!(apply.code, 0, "{}", apply.stderr);
+    let stored = env.stored_fields();
+    let checksum = stored["stadium-1"]["photo"]["value"]["fileChecksum"].clone();
+    let mut stadiums: serde_json::Value =
+        serde_json::from_str(&env.read("data/stadiums.json")).unwrap();
+    for stadium in stadiums.as_array_mut().unwrap() {
+        stadium.as_object_mut().unwrap().remove("city");
+    }
+    env.set_stadiums(&stadiums);
+    let uploads = env.stats().assets.uploads;
+    let plan = env.run(&["plan", "-o", "out.plan"]);
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    assert!(plan.stderr.contains("2 updated"), "{}", plan.stderr);
+    let apply = env.run(&["apply", "out.plan"]);
+    assert_eq!(apply.code, 0, "{}", apply.stderr);
+    assert!(apply.stderr.contains("2 updated"), "{}", apply.stderr);
+    let stored = env.stored_fields();
+    for name in ["stadium-1", "stadium-2"] {
+        assert!(
+            stored[name].get("city").is_none(),
+            "{name}: {}",
+            stored[name]
+        );
+    }
+    assert_eq!(
+        stored["stadium-1"]["photo"]["value"]["fileChecksum"],
+        checksum
+    );
+    assert_eq!(
+        env.stats().assets.uploads,
+        uploads,
+        "an unchanged asset was uploaded"
+    );
+    let again = env.run(&["plan", "--detailed-exitcode", "-o", "again.plan"]);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+}
+
+/// `validate` refuses stadium-1's photo as one of ckplan's own files, naming the data file,
+/// the record and the field, with `variables` set.
+fn validate_refuses_as_own(env: &Env, variables: &[(&str, &str)]) {
+    let mut command = env.ckplan();
+    command.arg("validate");
+    for (name, value) in variables {
+        command.env(name, value);
+    }
+    let output = command.output().unwrap();
+    let stderr = env.filter(&String::from_utf8(output.stderr).unwrap());
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    for expected in [
+        "data/stadiums.json",
+        "`stadium-1` field `photo`",
+        "is one of ckplan's own files",
+    ] {
+        assert!(stderr.contains(expected), "no {expected:?}:\n{stderr}");
+    }
+}
+
+/// Issue 21 (review 7): a hard link to the signing key or to a file under `.ckplan/` is the
+/// same file under another path: refused by its identity (device and inode), by validate
+/// and plan, nothing uploaded. A plain second link to an ordinary file is still taken.
+#[test]
+fn a_hard_link_to_the_key_or_to_ckplans_state_is_refused() {
+    for target in ["keys/test.pem", ".ckplan/assets.json"] {
+        let env = Env::new();
+        std::fs::create_dir_all(env.path("data/photos")).unwrap();
+        std::fs::create_dir_all(env.path(".ckplan")).unwrap();
+        env.write(".ckplan/assets.json", "{}");
+        std::fs::hard_link(env.path(target), env.path("data/photos/1.png")).unwrap();
+        stadiums_with(&env, "photos/1.png");
+        refused(&env, "is one of ckplan's own files");
+    }
+    let env = Env::new();
+    std::fs::create_dir_all(env.path("data/photos")).unwrap();
+    env.write("data/photos/0.png", "an ordinary photo");
+    std::fs::hard_link(env.path("data/photos/0.png"), env.path("data/photos/1.png")).unwrap();
+    stadiums_with(&env, "photos/1.png");
+    assert_eq!(env.run(&["validate"]).code, 0);
+}
+
+/// Issue 21 (review 7): the embedded emulator's store, wherever `endpoint: embedded:DIR`
+/// puts it (its `assets/key` secret, its log), is ckplan's own like `.ckplan/`, under its
+/// path or through a hard link.
+#[test]
+fn the_embedded_emulators_store_is_never_an_asset() {
+    for (written, link) in [("../store/assets/key", false), ("photos/1.png", true)] {
+        let env = Env::new();
+        let config = env.read("ckplan.yaml");
+        let endpoint = config
+            .lines()
+            .find(|line| line.starts_with("endpoint:"))
+            .unwrap()
+            .to_owned();
+        env.write(
+            "ckplan.yaml",
+            &config.replace(&endpoint, "endpoint: embedded:store"),
+        );
+        std::fs::create_dir_all(env.path("store/assets")).unwrap();
+        std::fs::create_dir_all(env.path("data/photos")).unwrap();
+        env.write("store/assets/key", "the store's secret");
+        if link {
+            std::fs::hard_link(env.path("store/assets/key"), env.path("data/photos/1.png"))
+                .unwrap();
+        }
+        stadiums_with(&env, written);
+        validate_refuses_as_own(&env, &[]);
+    }
+}
+
+/// Issue 21 (review 7): `validate` protects the key file `CKPLAN_PRIVATE_KEY_FILE` names,
+/// as `plan` does.
+#[test]
+fn validate_refuses_the_key_file_the_environment_names() {
+    let env = Env::new();
+    std::fs::create_dir_all(env.path("data")).unwrap();
+    env.write("data/envkey.pem", "stands for a key");
+    stadiums_with(&env, "envkey.pem");
+    validate_refuses_as_own(&env, &[("CKPLAN_PRIVATE_KEY_FILE", "data/envkey.pem")]);
+}
+
+/// Issue 21 (review 7): a plan edited so that an asset's `file` (what apply uploads) is not
+/// where its `path` (what `show` prints) leads from the type's data file is refused before
+/// anything is sent, naming the record and the field — even with the same bytes.
+#[test]
+fn a_plan_whose_asset_file_is_not_its_shown_path_is_refused() {
+    let env = Env::new();
+    std::fs::create_dir_all(env.path("data/photos")).unwrap();
+    env.write("data/photos/1.png", "same bytes");
+    env.write("data/notes.txt", "same bytes");
+    stadiums_with(&env, "photos/1.png");
+    let plan = env.run(&["plan", "-o", "out.plan"]);
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    let text = env.read("out.plan");
+    assert!(text.contains("\"data/photos/1.png\""), "{text}");
+    let edited = text.replacen("\"data/photos/1.png\"", "\"data/notes.txt\"", 1);
+    let json: serde_json::Value = serde_json::from_str(&edited).unwrap();
+    let old = json["checksum"].as_str().unwrap().to_owned();
+    let body = ckplan::plan::file::canonical_body(&edited).unwrap();
+    let new = format!("blake3:{}", blake3::hash(&body).to_hex());
+    env.write("out.plan", &edited.replacen(&old, &new, 1));
+    let apply = env.run(&["apply", "out.plan"]);
+    assert_eq!(apply.code, 1, "{}", apply.stderr);
+    assert!(
+        apply.stderr.contains(
+            "the plan's asset of record `stadium-1` (field `photo`) is shown as `photos/1.png` but names the file `data/notes.txt`"
+        ),
+        "{}",
+        apply.stderr
+    );
+    let stats = env.stats();
+    assert_eq!(stats.assets.uploads, 0);
+    assert_eq!(stats.records, 0);
+}
+
+/// Issue 21 (review 7): a native ASSETID value written in CloudKit's fetched shape names no
+/// file (and CloudKit would refuse it without a receipt, failing the whole batch at
+/// apply), and an unknown member beside `path` is a typo: validate refuses both, naming
+/// the data file, the line, the record and the field.
+#[test]
+fn a_native_asset_without_a_path_or_with_unknown_members_is_refused() {
+    let cases = [
+        (
+            json!({"fileChecksum": "AQ==", "size": 3}),
+            "an asset in local data must name a file",
+        ),
+        (
+            json!({"path": "photos/1.png", "bogus": 1}),
+            "an asset value has one member, `path`; `bogus` is not one",
+        ),
+    ];
+    for (value, message) in cases {
+        let env = Env::new();
+        std::fs::create_dir_all(env.path("data/photos")).unwrap();
+        env.write("data/photos/1.png", "one");
+        let config = env
+            .read("ckplan.yaml")
+            .replace("capacity: INT64}", "capacity: INT64, photo: ASSET}");
+        env.write("ckplan.yaml", &config);
+        env.write(
+            "data/stadiums.json",
+            &format!(
+                "[\n{}\n]",
+                json!({"recordName": "stadium-1", "fields": {
+                    "name": {"value": "Stadium 1"}, "photo": {"value": value, "type": "ASSETID"}}})
+            ),
+        );
+        env.set_teams(&json!([]));
+        let validate = env.run(&["validate"]);
+        assert_eq!(validate.code, 1, "{}", validate.stderr);
+        for expected in ["data/stadiums.json:2", "`stadium-1` field `photo`", message] {
+            assert!(
+                validate.stderr.contains(expected),
+                "no {expected:?}: {}",
+                validate.stderr
+            );
+        }
+        let plan = env.run(&["plan", "-o", "out.plan"]);
+        assert_eq!(plan.code, 1, "{}", plan.stderr);
+        assert_eq!(env.stats().records, 0);
+    }
+}

@@ -524,3 +524,35 @@ fn asset_lists_publish_compare_per_element_and_export() {
         run.stderr
     );
 }
+
+/// Issue 21 (review 7): a resumed apply reuses an earlier run's upload, but the emulator was
+/// restarted meanwhile and no longer holds those bytes; the receipt it refuses is
+/// forgotten, the file uploaded again once, and the records saved on that same run.
+#[test]
+fn a_reused_upload_whose_receipt_the_server_refuses_is_uploaded_again_once() {
+    let mut env = Env::with_emulator_process(&[]);
+    stadiums_with_photos(&env, 2, 64);
+    env.set_teams(&json!([]));
+    let proxy = env.hold_modify(1);
+    assert_eq!(env.run(&["plan", "-o", "out.plan"]).code, 0);
+    let mut child = env.spawn_apply(std::process::Stdio::null());
+    proxy.wait_held();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    proxy.discard();
+    assert_eq!(uploads(&env), 2);
+    assert_eq!(env.stats().records, 0);
+    env.restart_emulator_process();
+    let run = env.run(&["apply", "out.plan", "--parallelism", "1"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("Assets: 2 files uploaded (128 bytes)."),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(uploads(&env), 2, "uploaded again more than once");
+    assert_eq!(env.stats().records, 2);
+    let again = env.run(&["apply", "out.plan"]);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert_eq!(uploads(&env), 2);
+}

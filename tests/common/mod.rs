@@ -559,6 +559,29 @@ impl Env {
         std::fs::remove_file(self.path("setup.plan")).unwrap();
     }
 
+    /// Kills the `ckplan emulator` process ([`Env::with_emulator_process`]) and starts a new
+    /// one with no `--data` on the same address: everything it held is gone, the uploaded
+    /// bytes included.
+    pub fn restart_emulator_process(&mut self) {
+        self.stop();
+        let public_path = self.path("keys/test.pub.pem");
+        let listen = self.url.trim_start_matches("http://").to_owned();
+        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("ckplan"))
+            .args(["emulator", "--listen", &listen, "--key"])
+            .arg(format!("{KEY_ID}={}", public_path.display()))
+            .args(DEPLOYED_TYPES.iter().flat_map(|t| ["--record-type", t]))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line.trim(), self.url, "the emulator moved");
+        self.server = Some(Server::Process(child));
+    }
+
     /// Stops the server (waiting for an in-process one to finish).
     pub fn stop(&mut self) {
         match self.server.take() {
