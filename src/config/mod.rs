@@ -90,6 +90,8 @@ pub struct Config {
     pub container: String,
     /// The Apple Developer team, for the schema API.
     pub team_id: Option<String>,
+    /// Whether `team_id` is `CKPLAN_TEAM_ID`'s, not the file's `team_id:`.
+    pub team_from_variable: bool,
     pub environment: Environment,
     /// The environment the file names (`environment:`), whatever `--environment` chose; a
     /// plan applied without a file: the plan's.
@@ -165,6 +167,7 @@ impl Config {
         config.auth.apply(overrides);
         if let Some(team_id) = &overrides.team_id {
             config.team_id = Some(checked_team_variable(path, team_id)?);
+            config.team_from_variable = true;
         }
         Ok(config)
     }
@@ -225,6 +228,7 @@ impl Config {
         Ok(Config {
             path: path.to_owned(),
             container: target.container,
+            team_from_variable: team_id.is_some(),
             team_id,
             environment: target.environment,
             configured_environment: planned,
@@ -292,6 +296,15 @@ impl Config {
                 let shown = dir.strip_prefix(&base).unwrap_or(&dir);
                 format!("embedded:{}", shown.display())
             }
+        }
+    }
+
+    /// What names the team in force, for messages: `CKPLAN_TEAM_ID` or the file's
+    /// `team_id:`.
+    pub fn team_setting(&self) -> &'static str {
+        match self.team_from_variable {
+            true => "`CKPLAN_TEAM_ID`",
+            false => "the configuration's `team_id:`",
         }
     }
 
@@ -416,6 +429,7 @@ fn resolve(path: &Path, text: &str, file: ConfigFile) -> Result<Config, ConfigEr
         path: path.to_owned(),
         container: file.container,
         team_id: file.team_id,
+        team_from_variable: false,
         environment: file.environment,
         configured_environment: file.environment,
         database: file.database,

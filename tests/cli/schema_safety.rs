@@ -294,11 +294,44 @@ fn issue_20_a_plan_applies_its_schema_to_the_team_it_was_made_for() {
     assert_eq!(apply.code, 1, "{}", apply.stderr);
     assert!(
         apply.stderr.contains(&format!(
-            "its schema was read for team `{TEAM}` but the configuration names team `OTHER98765`"
+            "its schema was read for team `{TEAM}` but the configuration's `team_id:` names team `OTHER98765`"
         )),
         "{}",
         apply.stderr
     );
+    assert!(
+        apply
+            .stderr
+            .contains(&format!("set `team_id: {TEAM}` in it")),
+        "{}",
+        apply.stderr
+    );
+    assert_eq!(endpoints(&env).len(), before, "{:?}", endpoints(&env));
+
+    // The team from CKPLAN_TEAM_ID: the message and the fix name the variable.
+    env.write("ckplan.yaml", &config);
+    let output = env
+        .ckplan()
+        .env("CKPLAN_MANAGEMENT_TOKEN", TOKEN)
+        .env("CKPLAN_TEAM_ID", "OTHER98765")
+        .args(["apply", "out.plan"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "its schema was read for team `{TEAM}` but `CKPLAN_TEAM_ID` names team `OTHER98765`"
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "hint: unset CKPLAN_TEAM_ID, or set it to `{TEAM}`, the team the plan was made for"
+        )),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("pass the --config"), "{stderr}");
     assert_eq!(endpoints(&env).len(), before, "{:?}", endpoints(&env));
 
     // From the plan alone, in a directory without a config: the plan's team.
