@@ -177,7 +177,9 @@ pub async fn apply_first(
         if part.additions.is_empty() {
             if plan.changes.iter().any(|c| c.after.is_some()) {
                 printer.status(
-                    "Schema: production's schema not checked for the records' types and fields                      (no management token); set CKPLAN_MANAGEMENT_TOKEN or `auth:                      management_token_file:` to check it before any record is written.",
+                    "Schema: production's schema not checked for the records' types and fields \
+                     (no management token); set CKPLAN_MANAGEMENT_TOKEN or `auth: \
+                     management_token_file:` to check it before any record is written.",
                 );
             }
             return Ok(None);

@@ -105,8 +105,12 @@ fn issue_20_production_apply_checks_what_the_record_changes_write() {
 
     // Without a token the check cannot run, and apply says so, once.
     let apply = run(&env, None, &["apply", "out.plan", "--allow-production"]);
-    let skipped = "Schema: production's schema not checked for the records' types and fields";
+    let skipped = "Schema: production's schema not checked for the records' types and fields \
+                   (no management token); set CKPLAN_MANAGEMENT_TOKEN or `auth: \
+                   management_token_file:` to check it before any record is written.";
     assert_eq!(apply.stderr.matches(skipped).count(), 1, "{}", apply.stderr);
+    // One line, with no run of spaces where a string literal was wrapped.
+    assert!(!apply.stderr.contains("   "), "{}", apply.stderr);
     // Production has no just-in-time schema: the emulator refuses each record, as CloudKit.
     assert_ne!(apply.code, 0, "{}", apply.stderr);
     assert!(
