@@ -299,15 +299,6 @@ impl Config {
         }
     }
 
-    /// What names the team in force, for messages: `CKPLAN_TEAM_ID` or the file's
-    /// `team_id:`.
-    pub fn team_setting(&self) -> &'static str {
-        match self.team_from_variable {
-            true => "`CKPLAN_TEAM_ID`",
-            false => "the configuration's `team_id:`",
-        }
-    }
-
     pub fn target(&self) -> Target {
         Target {
             container: self.container.clone(),

@@ -85,13 +85,21 @@ fn issue_20_production_apply_checks_what_the_record_changes_write() {
     let apply = run(
         &env,
         Some(TOKEN),
-        &["apply", "out.plan", "--allow-production"],
+        &[
+            "--config",
+            "ckplan.yaml",
+            "apply",
+            "out.plan",
+            "--allow-production",
+        ],
     );
     assert_eq!(apply.code, 1, "{}", apply.stderr);
     for item in [
         "the production schema lacks 9 item(s) the plan needs: record type `Stadium`",
         "field `Stadium.capacity` INT64",
-        "`ckplan schema diff --environment production` lists them",
+        "; and 4 more\n",
+        // The lister carries the --config the user ran with.
+        "`ckplan --config ckplan.yaml --environment production schema diff` lists them all",
     ] {
         assert!(apply.stderr.contains(item), "{item}\n{}", apply.stderr);
     }
