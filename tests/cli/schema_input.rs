@@ -424,3 +424,30 @@ fn issue_20_the_emulator_refuses_an_index_the_field_type_cannot_have() {
     let (status, reply) = crate::schema_plan::raw_schema(&env, "development", Some(fine));
     assert_eq!(status, 202, "{reply}");
 }
+
+#[cfg(unix)]
+#[test]
+fn issue_20_a_token_file_readable_by_others_is_warned_about_as_a_key_file_is() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = crate::schema_plan::fresh("development");
+    env.write("secrets/token", &format!("{}\n", crate::schema_plan::TOKEN));
+    let config = env
+        .read("ckplan.yaml")
+        .replace("auth:\n", "auth:\n  management_token_file: secrets/token\n");
+    env.write("ckplan.yaml", &config);
+    let warning = "management token `";
+    let chmod = "is readable by group or others; run `chmod 600";
+    for (mode, warned) in [(0o600, false), (0o640, true), (0o604, true), (0o400, false)] {
+        let permissions = std::fs::Permissions::from_mode(mode);
+        std::fs::set_permissions(env.path("secrets/token"), permissions).unwrap();
+        let run = crate::schema_plan::run(&env, None, &["schema", "diff"]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        let found = run.stderr.contains(warning) && run.stderr.contains(chmod);
+        assert_eq!(found, warned, "mode {mode:o}: {}", run.stderr);
+        assert!(
+            !run.stderr.contains(crate::schema_plan::TOKEN),
+            "{}",
+            run.stderr
+        );
+    }
+}
