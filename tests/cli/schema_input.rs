@@ -451,3 +451,48 @@ fn issue_20_a_token_file_readable_by_others_is_warned_about_as_a_key_file_is() {
         );
     }
 }
+
+#[test]
+fn issue_20_an_index_error_names_the_line_of_its_field_in_flow_and_block_form() {
+    let env = Env::new();
+    env.set_config(CONTAINER, "development");
+    let config = env.read("ckplan.yaml");
+    let fields = "    fields: {name: STRING, stadium: REFERENCE, founded: INT64}\n";
+    assert!(config.contains(fields), "{config}");
+    let line = config.lines().position(|l| l == fields.trim_end()).unwrap() + 2;
+    let flow = |founded: &str| {
+        format!("    fields: {{name: STRING, stadium: REFERENCE,\n      founded: {founded}}}\n")
+    };
+    let block = |indexes: &str| {
+        format!(
+            "    fields:\n      founded:\n        type: INT64\n        indexes: {indexes}\n\
+             \x20     name: STRING\n"
+        )
+    };
+    for (declared, says) in [
+        (
+            flow("{type: INT64, indexes: [QUERYABEL]}"),
+            "unknown index `QUERYABEL`",
+        ),
+        (
+            flow("{type: INT64, indexes: [SORTABLE, SORTABLE]}"),
+            "index `SORTABLE` is listed twice",
+        ),
+        (block("[QUERYABEL]"), "unknown index `QUERYABEL`"),
+        (
+            block("\n          - QUERYABLE\n          - QUERYABLE"),
+            "index `QUERYABLE` is listed twice",
+        ),
+        (block("[SEARCHABLE]"), "INT64 cannot be SEARCHABLE"),
+    ] {
+        env.write("ckplan.yaml", &config.replace(fields, &declared));
+        let out = env.run(&["validate"]);
+        assert_eq!(out.code, 1, "{declared}: {}", out.stderr);
+        let expected = format!("ckplan.yaml`:{line}: type `Team`, field `founded`: {says}");
+        assert!(
+            out.stderr.contains(&expected),
+            "{declared}\n{expected}\n{}",
+            out.stderr
+        );
+    }
+}
