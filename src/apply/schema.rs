@@ -44,7 +44,7 @@ pub enum SchemaApplyError {
     #[error(
         "the production schema lacks {} item(s) the plan needs: {}",
         list.len(),
-        shortened_for(list, "`ckplan schema diff --environment production`")
+        shortened_for(list, None)
     )]
     NotDeployed { list: Vec<String> },
     #[error(
@@ -93,11 +93,13 @@ pub struct SentImport {
 
 /// The first few items, and how many more (the review lists them all).
 fn shortened(list: &[String]) -> String {
-    shortened_for(list, "`ckplan show`")
+    shortened_for(list, Some("`ckplan show`"))
 }
 
-/// The first few items, and how many more, which `lister` lists.
-fn shortened_for(list: &[String], lister: &str) -> String {
+/// The first few items, and how many more, which `lister` lists (for a missing
+/// deployment, the command's hint names the `schema diff` that does, with the user's
+/// `--config`).
+fn shortened_for(list: &[String], lister: Option<&str>) -> String {
     const SHOWN: usize = 5;
     let mut text = list
         .iter()
@@ -106,10 +108,9 @@ fn shortened_for(list: &[String], lister: &str) -> String {
         .collect::<Vec<_>>()
         .join("; ");
     if list.len() > SHOWN {
-        text.push_str(&format!(
-            "; and {} more ({lister} lists them)",
-            list.len() - SHOWN
-        ));
+        let lister = lister.map(|l| format!(" ({l} lists them)"));
+        let more = list.len() - SHOWN;
+        text.push_str(&format!("; and {more} more{}", lister.unwrap_or_default()));
     }
     text
 }

@@ -189,10 +189,8 @@ async fn apply_plan(
     // Ctrl-C from here on, the schema step included, ends the run resumable.
     let stop = StopFlag::new();
     let listening = signals::stop_on_signal(stop.clone(), *printer);
-    let replan = globals.command_line(&["plan"]);
     let schema =
-        super::schema_steps::apply_first(config, plan, &connection, printer, &replan, &stop, clock)
-            .await;
+        super::schema_steps::apply_first(config, plan, &connection, globals, &stop, clock).await;
     // An import sent but not confirmed is recorded (journal, receipt); no record is sent.
     let (schema, failed) = match schema {
         Ok(step) => (step, None),

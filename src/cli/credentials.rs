@@ -47,17 +47,30 @@ pub fn warn_about_key_file(config: &Config, printer: &Printer) {
         &config.auth.private_key_pem,
         embedded,
     ) {
-        warn_if_readable_by_others(key_file, printer);
+        warn_if_readable_by_others("private key", key_file, printer);
+    }
+}
+
+/// A management token file readable by others is warned about as a key file is (both
+/// are secrets); unused when `CKPLAN_MANAGEMENT_TOKEN` is set, or against the embedded
+/// emulator, whose token guards nothing.
+pub fn warn_about_token_file(config: &Config, printer: &Printer) {
+    let embedded = matches!(config.endpoint, Endpoint::Embedded { .. });
+    let variable = super::non_empty_variable("CKPLAN_MANAGEMENT_TOKEN").is_some();
+    if let (Some(token_file), false, false) =
+        (&config.auth.management_token_file, variable, embedded)
+    {
+        warn_if_readable_by_others("management token", token_file, printer);
     }
 }
 
 #[cfg(unix)]
-fn warn_if_readable_by_others(path: &std::path::Path, printer: &Printer) {
+fn warn_if_readable_by_others(what: &str, path: &std::path::Path, printer: &Printer) {
     use std::os::unix::fs::PermissionsExt;
     if let Ok(metadata) = std::fs::metadata(path) {
         if metadata.permissions().mode() & 0o077 != 0 {
             printer.warn(format_args!(
-                "private key `{}` is readable by group or others; run `chmod 600 {}`",
+                "{what} `{}` is readable by group or others; run `chmod 600 {}`",
                 path.display(),
                 path.display()
             ));
@@ -66,4 +79,4 @@ fn warn_if_readable_by_others(path: &std::path::Path, printer: &Printer) {
 }
 
 #[cfg(not(unix))]
-fn warn_if_readable_by_others(_path: &std::path::Path, _printer: &Printer) {}
+fn warn_if_readable_by_others(_what: &str, _path: &std::path::Path, _printer: &Printer) {}

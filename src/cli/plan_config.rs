@@ -72,6 +72,19 @@ pub fn apply_words(path: &str, environment: Environment) -> Vec<&str> {
 /// environments differ it names `--environment` with the command to run (`args`, such as
 /// `apply out.plan`); otherwise the `--config` the plan was made with.
 pub fn mismatch_hint(mismatch: &PlanMismatch, globals: &Globals, args: &[&str]) -> String {
+    if let PlanMismatch::Team {
+        planned, setting, ..
+    } = mismatch
+    {
+        return match setting.contains("CKPLAN_TEAM_ID") {
+            true => format!(
+                "unset CKPLAN_TEAM_ID, or set it to `{planned}`, the team the plan was made for"
+            ),
+            false => format!(
+                "pass the --config the plan was made with, or set `team_id: {planned}` in it"
+            ),
+        };
+    }
     match mismatch.planned_environment() {
         Some(environment) if mismatch.only_environment() => format!(
             "the plan is for the {} environment: run `{}`",

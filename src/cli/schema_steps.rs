@@ -154,20 +154,16 @@ pub async fn apply_first(
     config: &Config,
     plan: &Plan,
     connection: &Connection,
-    printer: &Printer,
-    replan: &str,
+    globals: &Globals,
     stop: &StopFlag,
     clock: Clock,
 ) -> Result<Option<SchemaStep>, SchemaFailure> {
+    let printer = &globals.printer;
     let environment = plan.target.environment;
     let production = environment == Environment::Production;
     // Production is checked fresh at apply time whatever the plan lists: what its record
     // changes write must be deployed there.
-    let unlisted = PlanSchema {
-        digest: String::new(),
-        team: None,
-        additions: Vec::new(),
-    };
+    let unlisted = PlanSchema::default();
     let part = match plan.schema.as_ref() {
         Some(part) if production || !part.additions.is_empty() => part,
         None if production => &unlisted,
@@ -177,7 +173,9 @@ pub async fn apply_first(
         if part.additions.is_empty() {
             if plan.changes.iter().any(|c| c.after.is_some()) {
                 printer.status(
-                    "Schema: production's schema not checked for the records' types and fields                      (no management token); set CKPLAN_MANAGEMENT_TOKEN or `auth:                      management_token_file:` to check it before any record is written.",
+                    "Schema: production's schema not checked for the records' types and fields \
+                     (no management token); set CKPLAN_MANAGEMENT_TOKEN or `auth: \
+                     management_token_file:` to check it before any record is written.",
                 );
             }
             return Ok(None);
@@ -207,14 +205,15 @@ pub async fn apply_first(
         Err(error) => {
             let hint = match &error {
                 SchemaApplyError::Moved { .. } => Some(format!(
-                    "another writer changed the schema since: make a new plan with `{replan}`"
+                    "another writer changed the schema since: make a new plan with `{}`",
+                    globals.command_line(&["plan"])
                 )),
                 SchemaApplyError::Retyped { .. } => Some(super::schema::RETYPE_WAY_OUT.to_owned()),
-                SchemaApplyError::NotDeployed { .. } => Some(
+                SchemaApplyError::NotDeployed { .. } => Some(format!(
                     "deploy these from CloudKit Console (Deploy Schema Changes), then apply \
-                     this plan again"
-                        .to_owned(),
-                ),
+                     this plan again; `{}` lists them all",
+                    globals.command_line_in(environment, &["schema", "diff"])
+                )),
                 SchemaApplyError::Api(ManagementError::Unauthorized { .. }) => {
                     Some(TOKEN_HINT.to_owned())
                 }

@@ -21,6 +21,7 @@ pub fn load_config(globals: &Globals) -> anyhow::Result<Config> {
     let config = Config::resolve(&globals.config_path(), &overrides)?;
     globals.note_key_settings(&config);
     credentials::warn_about_key_file(&config, &globals.printer);
+    credentials::warn_about_token_file(&config, &globals.printer);
     Ok(config)
 }
 

@@ -189,6 +189,17 @@ impl Auth {
     }
 }
 
+impl super::Config {
+    /// What names the team in force, for messages: `CKPLAN_TEAM_ID` or the file's
+    /// `team_id:`.
+    pub fn team_setting(&self) -> &'static str {
+        match self.team_from_variable {
+            true => "`CKPLAN_TEAM_ID`",
+            false => "the configuration's `team_id:`",
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

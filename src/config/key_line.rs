@@ -40,6 +40,24 @@ pub(super) fn in_type(text: &str, record_type: &str, key: &str) -> Option<usize>
         .map(|(index, _)| index + 1)
 }
 
+/// The 1-based line and column of the key declaring `field` under `record_type`, in block
+/// (`field: TYPE` on its own line) or flow style (`fields: {a: STRING, field: TYPE}`), found
+/// by indentation-blind search (serde_yaml keeps no positions of values). `None` if not found.
+pub(super) fn field_place(text: &str, record_type: &str, field: &str) -> Option<(usize, usize)> {
+    let mut lines = text.lines().enumerate();
+    let type_key = format!("{record_type}:");
+    lines.find(|(_, line)| line.trim_start().starts_with(&type_key))?;
+    let field_key = format!("{field}:");
+    lines.find_map(|(index, line)| {
+        let starts = line.match_indices(&field_key).map(|(at, _)| at);
+        let key = starts.into_iter().find(|&at| {
+            let before = line[..at].trim_end();
+            before.is_empty() || before.ends_with('{') || before.ends_with(',')
+        })?;
+        Some((index + 1, line[..key].chars().count() + 1))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -90,6 +90,8 @@ pub struct Config {
     pub container: String,
     /// The Apple Developer team, for the schema API.
     pub team_id: Option<String>,
+    /// Whether `team_id` is `CKPLAN_TEAM_ID`'s, not the file's `team_id:`.
+    pub team_from_variable: bool,
     pub environment: Environment,
     /// The environment the file names (`environment:`), whatever `--environment` chose; a
     /// plan applied without a file: the plan's.
@@ -165,6 +167,7 @@ impl Config {
         config.auth.apply(overrides);
         if let Some(team_id) = &overrides.team_id {
             config.team_id = Some(checked_team_variable(path, team_id)?);
+            config.team_from_variable = true;
         }
         Ok(config)
     }
@@ -225,6 +228,7 @@ impl Config {
         Ok(Config {
             path: path.to_owned(),
             container: target.container,
+            team_from_variable: team_id.is_some(),
             team_id,
             environment: target.environment,
             configured_environment: planned,
@@ -400,15 +404,26 @@ fn resolve(path: &Path, text: &str, file: ConfigFile) -> Result<Config, ConfigEr
     let auth = file.auth.unwrap_or_default();
     let mut types = BTreeMap::new();
     for (name, type_file) in file.types {
-        let type_config = resolve_type(&name, type_file, directory)
-            .map_err(|(key, message)| invalid(key_line::in_type(text, &name, key))(message))?;
-        if let Some((field, message)) = index_type_problem(&type_config) {
-            let line = find_field_place(text, &name, &field).map(|(line, _)| line);
+        // An index is reported at its field's line (block or flow style), not at `fields:`.
+        let bad_name = type_file.fields.iter().find_map(|(field, entry)| {
+            let problem = parse_indexes(entry.index_names()).err();
+            problem.map(|message| (field.clone(), message))
+        });
+        let resolved = match bad_name {
+            Some(problem) => Err(problem),
+            None => {
+                let type_config =
+                    resolve_type(&name, type_file, directory).map_err(|(key, message)| {
+                        invalid(key_line::in_type(text, &name, key))(message)
+                    })?;
+                index_type_problem(&type_config).map_or(Ok(type_config), Err)
+            }
+        };
+        let type_config = resolved.map_err(|(field, message)| {
+            let line = key_line::field_place(text, &name, &field).map(|(line, _)| line);
             let shown = crate::record::identifier::escaped(&field);
-            return Err(invalid(line)(format!(
-                "type `{name}`, field `{shown}`: {message}"
-            )));
-        }
+            invalid(line)(format!("type `{name}`, field `{shown}`: {message}"))
+        })?;
         types.insert(RecordType::new(name), type_config);
     }
     let problems = field_problems(path, text, &types);
@@ -416,6 +431,7 @@ fn resolve(path: &Path, text: &str, file: ConfigFile) -> Result<Config, ConfigEr
         path: path.to_owned(),
         container: file.container,
         team_id: file.team_id,
+        team_from_variable: false,
         environment: file.environment,
         configured_environment: file.environment,
         database: file.database,
@@ -629,7 +645,7 @@ fn field_problems(
             problems.push(problem.at(line.map(Place::Line)));
         }
         for (field, spec) in &type_config.fields {
-            let place = find_field_place(text, record_type.as_str(), field);
+            let place = key_line::field_place(text, record_type.as_str(), field);
             let problem = |message: String| {
                 // A name with invisible characters is shown escaped.
                 Problem::error(path, record_type, message)
@@ -665,24 +681,6 @@ fn find_type_line(text: &str, record_type: &str) -> Option<usize> {
             line.starts_with(&type_key) || line.starts_with(&quoted_key)
         })
         .map(|index| index + 1)
-}
-
-/// The 1-based line and column of the key declaring `field` under `record_type`, in block
-/// (`field: TYPE` on its own line) or flow style (`fields: {a: STRING, field: TYPE}`), found
-/// by indentation-blind search (serde_yaml keeps no positions of values). `None` if not found.
-fn find_field_place(text: &str, record_type: &str, field: &str) -> Option<(usize, usize)> {
-    let mut lines = text.lines().enumerate();
-    let type_key = format!("{record_type}:");
-    lines.find(|(_, line)| line.trim_start().starts_with(&type_key))?;
-    let field_key = format!("{field}:");
-    lines.find_map(|(index, line)| {
-        let starts = line.match_indices(&field_key).map(|(at, _)| at);
-        let key = starts.into_iter().find(|&at| {
-            let before = line[..at].trim_end();
-            before.is_empty() || before.ends_with('{') || before.ends_with(',')
-        })?;
-        Some((index + 1, line[..key].chars().count() + 1))
-    })
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use super::faults::Hook;
 use super::store::{RequestError, Scope, Store};
 use crate::cloudkit::wire::ServerErrorCode;
 use crate::record::Environment;
-use crate::schema::{self, DataType, FieldDef, Permission, RecordTypeDef, Schema, SYSTEM_FIELDS};
+use crate::schema::{self, DataType, FieldDef, RecordTypeDef, Schema, SYSTEM_FIELDS};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// CloudKit's refusal of import and validate outside development.
@@ -297,11 +297,7 @@ fn just_in_time_type(fields: BTreeMap<String, FieldDef>) -> RecordTypeDef {
             },
         );
     }
-    for (role, permission) in [
-        ("_creator", Permission::Write),
-        ("_icloud", Permission::Create),
-        ("_world", Permission::Read),
-    ] {
+    for (role, permission) in schema::DEFAULT_GRANTS {
         definition
             .grants
             .entry(role.to_owned())

@@ -18,10 +18,13 @@ pub enum PlanMismatch {
     )]
     Endpoint { planned: String, configured: String },
     /// Only `apply` checks it: the schema part is imported into the team it was read from.
-    #[error(
-        "its schema was read for team `{planned}` but the configuration names team `{configured}`"
-    )]
-    Team { planned: String, configured: String },
+    #[error("its schema was read for team `{planned}` but {setting} names team `{configured}`")]
+    Team {
+        planned: String,
+        configured: String,
+        /// `CKPLAN_TEAM_ID` or the configuration's `team_id:` (`Config::team_setting`).
+        setting: &'static str,
+    },
 }
 
 impl PlanMismatch {
@@ -92,6 +95,7 @@ pub fn check(plan: &Plan, config: &Config, checks: Checks) -> Result<(), PlanMis
         (Some(planned), Some(configured)) if planned != configured => Err(PlanMismatch::Team {
             planned: planned.clone(),
             configured: configured.clone(),
+            setting: config.team_setting(),
         }),
         _ => Ok(()),
     }

@@ -37,10 +37,14 @@ pub enum SchemaOpError {
     #[error("{0}")]
     BadTeam(String),
     #[error(
-        "the plan's schema was read for team `{planned}` but the configuration names team \
+        "the plan's schema was read for team `{planned}` but {setting} names team \
          `{configured}`; nothing was sent"
     )]
-    TeamMismatch { planned: String, configured: String },
+    TeamMismatch {
+        planned: String,
+        configured: String,
+        setting: &'static str,
+    },
     #[error("the embedded emulator, which serves the schema API of `endpoint: embedded`, is not running")]
     NotRunning,
 }
@@ -172,6 +176,7 @@ pub fn plan_team<'a>(
             Err(SchemaOpError::TeamMismatch {
                 planned: planned.to_owned(),
                 configured: configured.to_owned(),
+                setting: config.team_setting(),
             })
         }
         (Some(planned), _) => Ok(Some(planned)),

@@ -130,7 +130,7 @@ pub struct Plan {
 /// The schema part of a plan: what the target environment's schema lacked when the plan
 /// was made, and the digest of that schema. Apply adds the additions first (development)
 /// or refuses while any is missing (production, deployed from CloudKit Console).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PlanSchema {
     /// `blake3:<hex>` of the schema the plan read (`crate::schema::digest`).
     pub digest: String,

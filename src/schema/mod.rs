@@ -6,16 +6,20 @@
 //! environment holds and merges the two. Pure: no I/O, no configuration, no HTTP.
 
 mod additions;
+mod coherence;
 mod diff;
 mod names;
 mod parse;
 mod print;
+mod strict;
 
 pub use additions::{digest, holds, lacking, with_additions, UnknownKeyword};
+pub use coherence::contradiction;
 pub use diff::{merged, missing, Addition, Conflict, SchemaDiff};
 pub use names::{identifier_problem, quotable_problem, team_problem, USERS};
 pub use parse::{parse, parse_strict, SchemaError};
 pub use print::{print, Unprintable};
+pub use strict::DEFAULT_GRANTS;
 
 use crate::record::{FieldType, ScalarType};
 use std::collections::{BTreeMap, BTreeSet};

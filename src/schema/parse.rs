@@ -70,9 +70,10 @@ pub fn parse(text: &str) -> Result<Schema, SchemaError> {
     parser.schema()
 }
 
-/// As [`parse`], refusing an index option its field's type cannot have
-/// ([`super::index_problem`]) at the option's line and column: what an import or
-/// validate checks.
+/// As [`parse`], refusing at its line and column what CloudKit's import and validate
+/// refuse: an index option its field's type cannot have ([`super::index_problem`]) or
+/// given twice, and what `strict` lists (a name that is no identifier or is too long, a
+/// system field retyped or invented, a reserved field name, a grant on `Users`).
 pub fn parse_strict(text: &str) -> Result<Schema, SchemaError> {
     let tokens = lex(text)?;
     let mut parser = Parser {
@@ -264,7 +265,8 @@ impl Parser {
                 self.next();
                 self.keyword("TYPE")?;
                 let (name, name_token) = self.name("a record type name")?;
-                let definition = self.record_type()?;
+                self.check(&name_token, super::strict::type_name_problem(&name))?;
+                let definition = self.record_type(&name)?;
                 if schema.types.insert(name.clone(), definition).is_some() {
                     let message = format!("record type `{}` is defined twice", escaped(&name));
                     return Err(error_at(name_token.line, name_token.column, message));
@@ -279,7 +281,15 @@ impl Parser {
         }
     }
 
-    fn record_type(&mut self) -> Result<RecordTypeDef, SchemaError> {
+    /// In strict mode, `problem` as an error at `token`.
+    fn check(&self, token: &Token, problem: Option<String>) -> Result<(), SchemaError> {
+        match problem.filter(|_| self.strict) {
+            Some(message) => Err(error_at(token.line, token.column, message)),
+            None => Ok(()),
+        }
+    }
+
+    fn record_type(&mut self, record_type: &str) -> Result<RecordTypeDef, SchemaError> {
         self.punct('(')?;
         let mut definition = RecordTypeDef::default();
         if self.eat(')') {
@@ -287,8 +297,12 @@ impl Parser {
         }
         loop {
             if self.peek().is_word("GRANT") {
-                self.next();
+                let grant = self.next();
                 let (role, permissions) = self.grant()?;
+                for permission in &permissions {
+                    let problem = super::strict::grant_problem(record_type, &role, *permission);
+                    self.check(&grant, problem)?;
+                }
                 definition
                     .grants
                     .entry(role)
@@ -296,7 +310,11 @@ impl Parser {
                     .extend(permissions);
             } else {
                 let (name, token) = self.name("a field name or `GRANT`")?;
+                self.check(&token, super::strict::field_name_problem(&name))?;
+                let type_token = self.peek().clone();
                 let field = self.field()?;
+                let problem = super::strict::system_type_problem(&name, field.data_type);
+                self.check(&type_token, problem)?;
                 if definition.fields.insert(name.clone(), field).is_some() {
                     let message = format!("field `{}` is defined twice", escaped(&name));
                     return Err(error_at(token.line, token.column, message));
@@ -355,10 +373,9 @@ impl Parser {
             .find(|i| self.peek().is_word(i.keyword()))
         {
             let token = self.next();
-            if let Some(problem) = super::index_problem(data_type, index).filter(|_| self.strict) {
-                return Err(error_at(token.line, token.column, problem));
-            }
-            indexes.insert(index);
+            self.check(&token, super::index_problem(data_type, index))?;
+            let repeated = (!indexes.insert(index)).then(|| format!("{index} is repeated"));
+            self.check(&token, repeated)?;
         }
         Ok(FieldDef { data_type, indexes })
     }

@@ -95,13 +95,21 @@ fn issue_20_production_apply_checks_what_the_record_changes_write() {
     let apply = run(
         &env,
         Some(TOKEN),
-        &["apply", "out.plan", "--allow-production"],
+        &[
+            "--config",
+            "ckplan.yaml",
+            "apply",
+            "out.plan",
+            "--allow-production",
+        ],
     );
     assert_eq!(apply.code, 1, "{}", apply.stderr);
     for item in [
         "the production schema lacks 9 item(s) the plan needs: record type `Stadium`",
         "field `Stadium.capacity` INT64",
-        "`ckplan schema diff --environment production` lists them",
+        "; and 4 more\n",
+        // The lister carries the --config the user ran with.
+        "`ckplan --config ckplan.yaml --environment production schema diff` lists them all",
     ] {
         assert!(apply.stderr.contains(item), "{item}\n{}", apply.stderr);
     }
@@ -115,8 +123,12 @@ fn issue_20_production_apply_checks_what_the_record_changes_write() {
 
     // Without a token the check cannot run, and apply says so, once.
     let apply = run(&env, None, &["apply", "out.plan", "--allow-production"]);
-    let skipped = "Schema: production's schema not checked for the records' types and fields";
+    let skipped = "Schema: production's schema not checked for the records' types and fields \
+                   (no management token); set CKPLAN_MANAGEMENT_TOKEN or `auth: \
+                   management_token_file:` to check it before any record is written.";
     assert_eq!(apply.stderr.matches(skipped).count(), 1, "{}", apply.stderr);
+    // One line, with no run of spaces where a string literal was wrapped.
+    assert!(!apply.stderr.contains("   "), "{}", apply.stderr);
     // Production has no just-in-time schema: the emulator refuses each record, as CloudKit.
     assert_ne!(apply.code, 0, "{}", apply.stderr);
     assert!(
@@ -185,4 +197,60 @@ fn issue_20_schema_hints_carry_the_config_and_environment_the_user_ran_with() {
         "{}",
         plan.stderr
     );
+}
+
+#[test]
+fn issue_20_the_emulator_refuses_schema_text_cloudkit_would_with_line_and_column() {
+    let env = fresh("development");
+    let long = "T".repeat(256);
+    let cases = [
+        (
+            "DEFINE SCHEMA\nRECORD TYPE Team (\n    \"___recordID\" STRING QUERYABLE\n);",
+            "line 3, column 19",
+            "its type cannot change",
+        ),
+        (
+            "DEFINE SCHEMA\nRECORD TYPE Team (\"___createTime\" INT64);",
+            "line 2, column 35",
+            "its type cannot change",
+        ),
+        (
+            "DEFINE SCHEMA\nRECORD TYPE Team (\"___foo\" STRING);",
+            "line 2, column 19",
+            "no system field",
+        ),
+        (
+            "DEFINE SCHEMA\nRECORD TYPE Users (\n  GRANT WRITE TO \"_world\"\n);",
+            "line 3, column 3",
+            "managed record type `Users`",
+        ),
+        (
+            &format!("DEFINE SCHEMA\nRECORD TYPE {long} (x STRING);"),
+            "line 2, column 13",
+            "over the limit of 255",
+        ),
+        (
+            "DEFINE SCHEMA\nRECORD TYPE Team (x STRING QUERYABLE QUERYABLE);",
+            "line 2, column 38",
+            "QUERYABLE is repeated",
+        ),
+        (
+            "DEFINE SCHEMA\nRECORD TYPE Team (recordName STRING);",
+            "line 2, column 19",
+            "is reserved",
+        ),
+    ];
+    for (text, at, words) in cases {
+        let (status, reply) = raw_schema(&env, "DEVELOPMENT", Some(text));
+        assert_eq!(status, 400, "{text}: {reply}");
+        assert!(reply.contains(at), "{at}: {reply}");
+        assert!(reply.contains(words), "{words}: {reply}");
+    }
+    let (_, schema) = raw_schema(&env, "DEVELOPMENT", None);
+    assert!(!schema.contains("Team"), "{schema}");
+    // The managed type's own grants, and the system fields as CloudKit types them, import.
+    let fine = "DEFINE SCHEMA\nRECORD TYPE Users (\"___recordID\" REFERENCE QUERYABLE, \
+                roles LIST<INT64>, GRANT WRITE TO \"_creator\", GRANT READ TO \"_world\");";
+    let (status, reply) = raw_schema(&env, "DEVELOPMENT", Some(fine));
+    assert!(status < 300, "{status} {reply}");
 }

@@ -424,3 +424,75 @@ fn issue_20_the_emulator_refuses_an_index_the_field_type_cannot_have() {
     let (status, reply) = crate::schema_plan::raw_schema(&env, "development", Some(fine));
     assert_eq!(status, 202, "{reply}");
 }
+
+#[cfg(unix)]
+#[test]
+fn issue_20_a_token_file_readable_by_others_is_warned_about_as_a_key_file_is() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = crate::schema_plan::fresh("development");
+    env.write("secrets/token", &format!("{}\n", crate::schema_plan::TOKEN));
+    let config = env
+        .read("ckplan.yaml")
+        .replace("auth:\n", "auth:\n  management_token_file: secrets/token\n");
+    env.write("ckplan.yaml", &config);
+    let warning = "management token `";
+    let chmod = "is readable by group or others; run `chmod 600";
+    for (mode, warned) in [(0o600, false), (0o640, true), (0o604, true), (0o400, false)] {
+        let permissions = std::fs::Permissions::from_mode(mode);
+        std::fs::set_permissions(env.path("secrets/token"), permissions).unwrap();
+        let run = crate::schema_plan::run(&env, None, &["schema", "diff"]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        let found = run.stderr.contains(warning) && run.stderr.contains(chmod);
+        assert_eq!(found, warned, "mode {mode:o}: {}", run.stderr);
+        assert!(
+            !run.stderr.contains(crate::schema_plan::TOKEN),
+            "{}",
+            run.stderr
+        );
+    }
+}
+
+#[test]
+fn issue_20_an_index_error_names_the_line_of_its_field_in_flow_and_block_form() {
+    let env = Env::new();
+    env.set_config(CONTAINER, "development");
+    let config = env.read("ckplan.yaml");
+    let fields = "    fields: {name: STRING, stadium: REFERENCE, founded: INT64}\n";
+    assert!(config.contains(fields), "{config}");
+    let line = config.lines().position(|l| l == fields.trim_end()).unwrap() + 2;
+    let flow = |founded: &str| {
+        format!("    fields: {{name: STRING, stadium: REFERENCE,\n      founded: {founded}}}\n")
+    };
+    let block = |indexes: &str| {
+        format!(
+            "    fields:\n      founded:\n        type: INT64\n        indexes: {indexes}\n\
+             \x20     name: STRING\n"
+        )
+    };
+    for (declared, says) in [
+        (
+            flow("{type: INT64, indexes: [QUERYABEL]}"),
+            "unknown index `QUERYABEL`",
+        ),
+        (
+            flow("{type: INT64, indexes: [SORTABLE, SORTABLE]}"),
+            "index `SORTABLE` is listed twice",
+        ),
+        (block("[QUERYABEL]"), "unknown index `QUERYABEL`"),
+        (
+            block("\n          - QUERYABLE\n          - QUERYABLE"),
+            "index `QUERYABLE` is listed twice",
+        ),
+        (block("[SEARCHABLE]"), "INT64 cannot be SEARCHABLE"),
+    ] {
+        env.write("ckplan.yaml", &config.replace(fields, &declared));
+        let out = env.run(&["validate"]);
+        assert_eq!(out.code, 1, "{declared}: {}", out.stderr);
+        let expected = format!("ckplan.yaml`:{line}: type `Team`, field `founded`: {says}");
+        assert!(
+            out.stderr.contains(&expected),
+            "{declared}\n{expected}\n{}",
+            out.stderr
+        );
+    }
+}

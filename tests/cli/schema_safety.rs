@@ -294,11 +294,44 @@ fn issue_20_a_plan_applies_its_schema_to_the_team_it_was_made_for() {
     assert_eq!(apply.code, 1, "{}", apply.stderr);
     assert!(
         apply.stderr.contains(&format!(
-            "its schema was read for team `{TEAM}` but the configuration names team `OTHER98765`"
+            "its schema was read for team `{TEAM}` but the configuration's `team_id:` names team `OTHER98765`"
         )),
         "{}",
         apply.stderr
     );
+    assert!(
+        apply
+            .stderr
+            .contains(&format!("set `team_id: {TEAM}` in it")),
+        "{}",
+        apply.stderr
+    );
+    assert_eq!(endpoints(&env).len(), before, "{:?}", endpoints(&env));
+
+    // The team from CKPLAN_TEAM_ID: the message and the fix name the variable.
+    env.write("ckplan.yaml", &config);
+    let output = env
+        .ckplan()
+        .env("CKPLAN_MANAGEMENT_TOKEN", TOKEN)
+        .env("CKPLAN_TEAM_ID", "OTHER98765")
+        .args(["apply", "out.plan"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "its schema was read for team `{TEAM}` but `CKPLAN_TEAM_ID` names team `OTHER98765`"
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "hint: unset CKPLAN_TEAM_ID, or set it to `{TEAM}`, the team the plan was made for"
+        )),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("pass the --config"), "{stderr}");
     assert_eq!(endpoints(&env).len(), before, "{:?}", endpoints(&env));
 
     // From the plan alone, in a directory without a config: the plan's team.
@@ -324,4 +357,65 @@ fn issue_20_a_plan_applies_its_schema_to_the_team_it_was_made_for() {
     let prefix = format!("/v1/database/teams/{TEAM}/containers/{CONTAINER}/");
     assert!(paths.iter().all(|p| p.starts_with(&prefix)), "{paths:?}");
     assert_eq!(env.records("Team").len(), 2);
+}
+
+#[test]
+fn issue_20_a_tampered_plan_with_contradictory_schema_additions_imports_nothing() {
+    let env = fresh("development");
+    ok(&env, &["plan", "-o", "out.plan"]);
+    let text = env.read("out.plan");
+    assert!(
+        text.contains("\"field\": \"city\""),
+        "the plan adds `Stadium.city`: {text}"
+    );
+    let add = |first: &str| {
+        tamper(
+            &text,
+            "\"additions\": [",
+            &format!("\"additions\": [{first},"),
+        )
+    };
+    let cases = [
+        // The same field again with another type.
+        (
+            r#"{"add": "field", "record_type": "Stadium", "field": "city", "data_type": "INT64"}"#,
+            "a field has one type",
+        ),
+        // A system field added as a field, known or invented.
+        (
+            r#"{"add": "field", "record_type": "Stadium", "field": "___createTime", "data_type": "INT64"}"#,
+            "never added as a field",
+        ),
+        (
+            r#"{"add": "field", "record_type": "Stadium", "field": "___foo", "data_type": "STRING"}"#,
+            "never added as a field",
+        ),
+        // An index the field's type does not allow, as the config loader refuses it.
+        (
+            r#"{"add": "field", "record_type": "Stadium", "field": "seats", "data_type": "INT64"},
+               {"add": "index", "record_type": "Stadium", "field": "seats", "index": "SEARCHABLE"}"#,
+            "INT64 cannot be SEARCHABLE",
+        ),
+        // An index on a field of a type the plan adds that no addition defines.
+        (
+            r#"{"add": "record_type", "record_type": "Ghost"},
+               {"add": "index", "record_type": "Ghost", "field": "name", "index": "QUERYABLE"}"#,
+            "no addition defines",
+        ),
+    ];
+    for (first, words) in cases {
+        env.write("out.plan", &add(first));
+        let show = run(&env, None, &["show", "out.plan"]);
+        assert_eq!(show.code, 1, "{first}: {}", show.stdout);
+        assert!(show.stderr.contains("schema.additions["), "{}", show.stderr);
+        assert!(show.stderr.contains(words), "{words}: {}", show.stderr);
+        let apply = run(&env, Some(TOKEN), &["apply", "out.plan"]);
+        assert_eq!(apply.code, 1, "{}", apply.stderr);
+        assert!(apply.stderr.contains(words), "{words}: {}", apply.stderr);
+    }
+    let log = endpoints(&env);
+    assert!(!log.iter().any(|e| e == "schema/import"), "{log:?}");
+    assert!(!log.iter().any(|e| e == "records/modify"), "{log:?}");
+    let (_, schema) = raw_schema(&env, "DEVELOPMENT", None);
+    assert!(!schema.contains("city"), "{schema}");
 }

@@ -167,7 +167,8 @@ fn check_names(index: usize, addition: &Addition) -> Result<(), PlanFileError> {
 
 impl SchemaDocument {
     /// The plan's schema part; a data type or permission the schema language does not
-    /// have, or a name [`check_names`] refuses, is a structure error naming the addition.
+    /// have, a name [`check_names`] refuses, or additions that contradict each other
+    /// (`schema::contradiction`) are a structure error naming the addition.
     pub(super) fn into_part(self) -> Result<PlanSchema, PlanFileError> {
         let mut additions = Vec::with_capacity(self.additions.len());
         for (index, document) in self.additions.into_iter().enumerate() {
@@ -210,6 +211,9 @@ impl SchemaDocument {
             };
             check_names(index, &addition)?;
             additions.push(addition);
+        }
+        if let Some((index, member, message)) = crate::schema::contradiction(&additions) {
+            return Err(structure(index, member, message));
         }
         if let Some(problem) = self
             .team_id
