@@ -11,8 +11,8 @@ use super::faults::{Hook, RecordFault};
 use super::query;
 pub use super::scope::{RecordSet, Schema, ScopeData};
 use crate::cloudkit::wire::{QueryRequest, ServerErrorCode, WireField};
+use crate::record::{encoded_length, FieldType, FieldValue, Fields, Value};
 use crate::record::{Database, Environment};
-use crate::record::{FieldType, FieldValue, Fields, Value};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
@@ -472,26 +472,15 @@ fn resolve_type(
 /// The size of a record's fields once `set` is applied: bytes of the JSON object of
 /// `{name: {value, type}}`, counted without building it.
 fn record_size(fields: &Fields, set: &[(String, FieldValue)]) -> usize {
-    struct Count(usize);
-    impl std::io::Write for Count {
-        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-            self.0 += bytes.len();
-            Ok(bytes.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let mut count = Count(2);
     let replaced: HashSet<&str> = set.iter().map(|(name, _)| name.as_str()).collect();
     let kept = fields
         .iter()
         .filter(|(name, _)| !replaced.contains(name.as_str()));
-    for (name, value) in kept.chain(set.iter().map(|(name, value)| (name, value))) {
-        count.0 += name.len() + 4;
-        let _ = serde_json::to_writer(&mut count, &WireField::from_value(value));
-    }
-    count.0
+    let fields = kept.chain(set.iter().map(|(name, value)| (name, value)));
+    fields.fold(2, |size, (name, value)| {
+        let value = encoded_length(&WireField::from_value(value)).unwrap_or(0);
+        size + name.len() + 4 + value
+    })
 }
 
 /// The failure of an injected per-record fault, `retryAfter` in whole seconds.

@@ -117,17 +117,24 @@ pub async fn compare(api: &SchemaApi, needed: &Schema) -> Result<SchemaDiff, Sch
     Ok(schema::missing(needed, &actual))
 }
 
-/// Brings a development environment up to `needed`; returns what was added (empty when
-/// nothing was missing). A retype is refused before anything is sent.
-pub async fn apply(api: &SchemaApi, needed: &Schema) -> Result<SchemaDiff, SchemaOpError> {
-    let actual = export(api).await?;
-    let diff = schema::missing(needed, &actual);
+/// What `needed` lacks in `actual`, refused when CloudKit holds a field with another type
+/// (no import can change a field's type).
+fn addable(needed: &Schema, actual: &Schema) -> Result<SchemaDiff, SchemaOpError> {
+    let diff = schema::missing(needed, actual);
     if !diff.conflicts.is_empty() {
         return Err(SchemaOpError::Conflicts {
             count: diff.conflicts.len(),
             list: diff.conflicts.iter().map(ToString::to_string).collect(),
         });
     }
+    Ok(diff)
+}
+
+/// Brings a development environment up to `needed`; returns what was added (empty when
+/// nothing was missing). A retype is refused before anything is sent.
+pub async fn apply(api: &SchemaApi, needed: &Schema) -> Result<SchemaDiff, SchemaOpError> {
+    let actual = export(api).await?;
+    let diff = addable(needed, &actual)?;
     if diff.additions.is_empty() {
         return Ok(diff);
     }
@@ -235,13 +242,7 @@ pub fn needed_for(config: &Config, types: &[RecordType]) -> Schema {
 /// could make it so.
 pub async fn plan_part(api: &SchemaApi, needed: &Schema) -> Result<PlanSchema, SchemaOpError> {
     let actual = export(api).await?;
-    let diff = schema::missing(needed, &actual);
-    if !diff.conflicts.is_empty() {
-        return Err(SchemaOpError::Conflicts {
-            count: diff.conflicts.len(),
-            list: diff.conflicts.iter().map(ToString::to_string).collect(),
-        });
-    }
+    let diff = addable(needed, &actual)?;
     Ok(PlanSchema {
         digest: schema::digest(&actual),
         team: None,
