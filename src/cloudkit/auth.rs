@@ -7,7 +7,7 @@
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
 use chrono::{DateTime, NaiveDateTime, Utc};
-use p256::ecdsa::signature::{Signer, Verifier};
+use p256::ecdsa::signature::Signer;
 use p256::ecdsa::{Signature, SigningKey, VerifyingKey};
 use p256::pkcs8::{
     DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey, LineEnding,
@@ -119,10 +119,17 @@ fn found_labels(found: &[String]) -> String {
 }
 
 /// A server-to-server key: its ID and private half. `Debug` shows only the key ID.
+///
+/// Requests are signed with `ring`'s P-256 (already built for rustls), about ten times
+/// faster than the pure-Rust `p256` signer, which stays for parsing keys and for the rare
+/// key `ring` would not take; every request carries a signature, so at 200 records per
+/// request its cost is a share of the CPU per record.
 #[derive(Clone)]
 pub struct RequestSigner {
     key_id: String,
     key: SigningKey,
+    fast: Option<std::sync::Arc<ring::signature::EcdsaKeyPair>>,
+    random: ring::rand::SystemRandom,
 }
 
 impl fmt::Debug for RequestSigner {
@@ -143,9 +150,21 @@ pub struct SignedHeaders {
 
 impl RequestSigner {
     pub fn new(key_id: impl Into<String>, key: SigningKey) -> Self {
+        let random = ring::rand::SystemRandom::new();
+        let public = key.verifying_key().to_encoded_point(false);
+        let fast = ring::signature::EcdsaKeyPair::from_private_key_and_public_key(
+            &ring::signature::ECDSA_P256_SHA256_ASN1_SIGNING,
+            &key.to_bytes(),
+            public.as_bytes(),
+            &random,
+        )
+        .ok()
+        .map(std::sync::Arc::new);
         Self {
             key_id: key_id.into(),
             key,
+            fast,
+            random,
         }
     }
 
@@ -188,11 +207,21 @@ impl RequestSigner {
     pub fn sign(&self, at: DateTime<Utc>, body: &[u8], subpath: &str) -> SignedHeaders {
         let date = format_date(at);
         let message = signed_message(&date, body, subpath);
-        let signature: Signature = self.key.sign(message.as_bytes());
+        let fast = self
+            .fast
+            .as_ref()
+            .and_then(|pair| pair.sign(&self.random, message.as_bytes()).ok());
+        let signature = match fast {
+            Some(der) => BASE64.encode(der.as_ref()),
+            None => {
+                let signature: Signature = self.key.sign(message.as_bytes());
+                BASE64.encode(signature.to_der().as_bytes())
+            }
+        };
         SignedHeaders {
             key_id: self.key_id.clone(),
             date,
-            signature: BASE64.encode(signature.to_der().as_bytes()),
+            signature,
         }
     }
 }
@@ -417,14 +446,47 @@ pub fn verify(
     let der = BASE64
         .decode(signature_base64.trim())
         .map_err(|_| VerifyError::NotBase64)?;
-    let signature = Signature::from_der(&der).map_err(|_| VerifyError::NotDer)?;
-    key.verify(signed_message(date, body, subpath).as_bytes(), &signature)
-        .map_err(|_| VerifyError::Mismatch)
+    Signature::from_der(&der).map_err(|_| VerifyError::NotDer)?;
+    match verifies(key, signed_message(date, body, subpath).as_bytes(), &der) {
+        true => Ok(()),
+        false => Err(VerifyError::Mismatch),
+    }
+}
+
+/// Whether `der` (an ASN.1 DER ECDSA signature) is `key`'s over SHA-256 of `message`,
+/// checked with `ring` (several times faster than `p256`, and the emulator checks every
+/// request).
+pub fn verifies(key: &VerifyingKey, message: &[u8], der: &[u8]) -> bool {
+    let public = key.to_encoded_point(false);
+    ring::signature::UnparsedPublicKey::new(
+        &ring::signature::ECDSA_P256_SHA256_ASN1,
+        public.as_bytes(),
+    )
+    .verify(message, der)
+    .is_ok()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ring_signatures_verify_with_p256_and_p256_signatures_with_ring() {
+        use p256::ecdsa::signature::Verifier;
+        let (private_pem, _) = generate_key_pair();
+        let key = parse_private_pem(&private_pem).unwrap();
+        let signer = RequestSigner::new("id", key.clone());
+        assert!(signer.fast.is_some(), "ring takes every P-256 key p256 parses");
+        let at = Utc.with_ymd_and_hms(2026, 12, 8, 3, 0, 0).unwrap();
+        let headers = signer.sign(at, b"{}", "/database/1/x");
+        let der = BASE64.decode(&headers.signature).unwrap();
+        let message = signed_message(&headers.date, b"{}", "/database/1/x");
+        let signature = Signature::from_der(&der).unwrap();
+        assert!(key.verifying_key().verify(message.as_bytes(), &signature).is_ok());
+        let theirs: Signature = key.sign(message.as_bytes());
+        assert!(verifies(key.verifying_key(), message.as_bytes(), theirs.to_der().as_bytes()));
+        assert!(!verifies(key.verifying_key(), b"other", theirs.to_der().as_bytes()));
+    }
 
     #[test]
     fn issue_12_keys_saved_with_a_bom_parse() {

@@ -15,7 +15,6 @@ use crate::cloudkit::auth::{self, HEADER_DATE, HEADER_KEY_ID, HEADER_SIGNATURE};
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
 use chrono::{DateTime, Utc};
-use p256::ecdsa::signature::Verifier;
 use p256::ecdsa::{Signature, VerifyingKey};
 use std::time::Duration;
 
@@ -95,9 +94,8 @@ fn verify_empty_slot(key: &VerifyingKey, date: &str, subpath: &str, signature: &
     let Ok(der) = BASE64.decode(signature.trim()) else {
         return false;
     };
-    let Ok(signature) = Signature::from_der(&der) else {
+    if Signature::from_der(&der).is_err() {
         return false;
-    };
-    key.verify(format!("{date}::{subpath}").as_bytes(), &signature)
-        .is_ok()
+    }
+    auth::verifies(key, format!("{date}::{subpath}").as_bytes(), &der)
 }
