@@ -170,7 +170,13 @@ pub fn compare(
             let rules = rules_for(config, &record_type);
             let desired = local.take_records(&record_type);
             let mut records = records;
-            if let Some(type_config) = config.types.get(&record_type) {
+            // Only an asset field can be unmanaged: without one, no record needs looking at.
+            let holds_assets = || {
+                records
+                    .iter()
+                    .any(|r| r.fields.values().any(assets::is_asset))
+            };
+            if let Some(type_config) = config.types.get(&record_type).filter(|_| holds_assets()) {
                 let by_name: HashMap<&RecordName, &Record> =
                     desired.iter().map(|r| (&r.record_name, r)).collect();
                 for current in &mut records {
