@@ -72,6 +72,19 @@ impl Client {
         record_type: &RecordType,
         on_page: &mut (dyn FnMut(usize) + Send),
     ) -> Result<Vec<Record>, CloudKitError> {
+        self.query_all_kept(record_type, on_page, &mut |record| record)
+            .await
+    }
+
+    /// As [`Client::query_all`], each record passed through `keep` as its page is decoded
+    /// (the copy a repeated recordName keeps is chosen as there), so a caller can keep
+    /// less than the whole record.
+    pub async fn query_all_kept<T: Send>(
+        &self,
+        record_type: &RecordType,
+        on_page: &mut (dyn FnMut(usize) + Send),
+        keep: &mut (dyn FnMut(Record) -> T + Send),
+    ) -> Result<Vec<T>, CloudKitError> {
         let spec = QuerySpec::all(record_type);
         let mut read = QueryRead::default();
         let mut markers_seen = HashSet::new();
@@ -95,7 +108,7 @@ impl Client {
             };
             let decoded = decoded?;
             let page_size = decoded.len();
-            read.extend(decoded);
+            read.extend(decoded, keep);
             debug!(record_type = %record_type, page_size, records = read.records.len(), "cloudkit query page");
             on_page(read.records.len());
             if repeated {
@@ -307,29 +320,43 @@ fn quoted_field(reason: &str) -> Option<String> {
     plain.then(|| field.to_owned())
 }
 
-/// The records of a query so far, each recordName once (see `query_all`).
-#[derive(Default)]
-pub(super) struct QueryRead {
-    pub(super) records: Vec<Record>,
+/// The records of a query so far, each recordName once (see `query_all`), as `keep` made
+/// them.
+pub(super) struct QueryRead<T> {
+    pub(super) records: Vec<T>,
     /// `modified.timestamp` of each record (`i64::MIN` when the reply had none).
     modified: Vec<i64>,
     position: HashMap<RecordName, usize>,
 }
 
-impl QueryRead {
-    pub(super) fn extend(&mut self, page: Vec<(Record, i64)>) {
+impl<T> Default for QueryRead<T> {
+    fn default() -> Self {
+        Self {
+            records: Vec::new(),
+            modified: Vec::new(),
+            position: HashMap::new(),
+        }
+    }
+}
+
+impl<T> QueryRead<T> {
+    pub(super) fn extend(
+        &mut self,
+        page: Vec<(Record, i64)>,
+        keep: &mut (dyn FnMut(Record) -> T + Send),
+    ) {
         for (record, modified) in page {
             match self.position.get(&record.record_name) {
                 Some(&at) => {
                     if modified >= self.modified[at] {
-                        self.records[at] = record;
+                        self.records[at] = keep(record);
                         self.modified[at] = modified;
                     }
                 }
                 None => {
                     self.position
                         .insert(record.record_name.clone(), self.records.len());
-                    self.records.push(record);
+                    self.records.push(keep(record));
                     self.modified.push(modified);
                 }
             }
