@@ -41,6 +41,7 @@ use std::fmt;
 mod comparator;
 mod endpoint;
 mod entry;
+pub mod read;
 
 pub use comparator::{Comparator, SystemField};
 pub use endpoint::Endpoint;

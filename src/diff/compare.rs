@@ -6,7 +6,7 @@
 
 use super::report::{Category, FieldChange, RecordDiff, TypeDiff};
 use crate::record::{
-    FieldType, FieldValue, Fields, Record, RecordType, Reference, ScalarType, Value,
+    ChangeTag, FieldType, FieldValue, Fields, Record, RecordType, Reference, ScalarType, Value,
 };
 use std::cmp::Ordering;
 use std::collections::BTreeSet;
@@ -274,6 +274,45 @@ fn both(desired: Record, current: Record, rules: &CompareRules) -> RecordDiff {
         change_tag: current.change_tag,
         changes,
         desired: Some(fields),
+    }
+}
+
+/// Whether `compare_type` finds `current` unchanged against `desired` (no field change),
+/// without building the changes or settling references: settling fills only what the
+/// desired value leaves unstated from the current value of the same recordName, which no
+/// comparison looks at (`references_equal`), so it never changes the outcome.
+pub fn fields_equal(desired: &Fields, current: &Fields, rules: &CompareRules) -> bool {
+    let compared = |(name, _): &(&String, &FieldValue)| !rules.ignore_fields.contains(*name);
+    let mut desired = desired.iter().filter(compared);
+    let mut current = current.iter().filter(compared);
+    loop {
+        match (desired.next(), current.next()) {
+            (None, None) => return true,
+            (Some((name, after)), Some((current_name, before))) => {
+                if name != current_name || !values_equal(after, before, rules) {
+                    return false;
+                }
+            }
+            _ => return false,
+        }
+    }
+}
+
+/// The comparison of a record already found equal to CloudKit's (`fields_equal`), whose
+/// tag was `change_tag`. Its references are left unsettled: an unchanged record is never
+/// written, so nothing reads them.
+pub fn unchanged_record(
+    desired: Record,
+    change_tag: Option<ChangeTag>,
+    rules: &CompareRules,
+) -> RecordDiff {
+    RecordDiff {
+        record_type: desired.record_type,
+        record_name: desired.record_name,
+        category: Category::Unchanged,
+        change_tag,
+        changes: Vec::new(),
+        desired: Some(without_ignored(desired.fields, rules)),
     }
 }
 

@@ -58,14 +58,32 @@ pub fn type_conflicts(
     current: &[Record],
     rules: &CompareRules,
 ) -> Vec<TypeConflict> {
-    let mut stored: HashMap<&str, FieldType> = HashMap::new();
+    let mut stored = StoredTypes::new();
     for record in current {
-        for (name, value) in &record.fields {
-            if !stored.contains_key(name.as_str()) {
-                stored.insert(name, value.field_type());
-            }
+        stored_types(&mut stored, record);
+    }
+    type_conflicts_with(record_type, desired, &stored, rules)
+}
+
+/// The type CloudKit holds for each field, from the first record read that holds it.
+pub type StoredTypes = HashMap<String, FieldType>;
+
+/// Adds the types of `record`'s fields not yet in `stored` (records in the order read).
+pub fn stored_types(stored: &mut StoredTypes, record: &Record) {
+    for (name, value) in &record.fields {
+        if !stored.contains_key(name.as_str()) {
+            stored.insert(name.clone(), value.field_type());
         }
     }
+}
+
+/// As [`type_conflicts`], against the types `stored_types` gathered from the records read.
+pub fn type_conflicts_with(
+    record_type: &RecordType,
+    desired: &[Record],
+    stored: &StoredTypes,
+    rules: &CompareRules,
+) -> Vec<TypeConflict> {
     let mut found: BTreeMap<(&str, FieldType), TypeConflict> = BTreeMap::new();
     for record in desired {
         for (name, value) in &record.fields {

@@ -53,11 +53,16 @@ pub async fn learn(
     // Probes wanted, one per distinct file content: the token names a record and field.
     let mut probes: BTreeMap<String, (AssetToken, LocalAsset)> = BTreeMap::new();
     for (record_type, records) in current {
+        let desired = local.records(record_type);
+        // Only a type whose local data holds an asset can need a probe.
+        if !desired.iter().any(|r| r.fields.values().any(is_asset)) {
+            continue;
+        }
         let cloud: HashMap<&str, &Record> = records
             .iter()
             .map(|r| (r.record_name.as_str(), r))
             .collect();
-        for record in local.records(record_type) {
+        for record in desired {
             for (field, index, asset) in local_assets(record) {
                 if ledger.checksum(&key, &asset).is_some() {
                     continue;
@@ -164,13 +169,17 @@ pub fn drop_unmanaged(
     current: &mut Record,
 ) {
     current.fields.retain(|name, value| {
-        let is_asset = !assets_of(value).is_empty()
-            || matches!(
-                value,
-                FieldValue::List(crate::record::ScalarType::AssetId, _)
-            );
-        !is_asset
+        !is_asset(value)
             || declared.contains_key(name)
             || desired.is_some_and(|fields| fields.contains_key(name))
     });
+}
+
+/// Whether `value` is an `ASSETID` or an `ASSETID_LIST` (empty or not).
+pub fn is_asset(value: &FieldValue) -> bool {
+    matches!(
+        value,
+        FieldValue::Scalar(crate::record::Value::Asset(_))
+            | FieldValue::List(crate::record::ScalarType::AssetId, _)
+    )
 }

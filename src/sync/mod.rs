@@ -10,10 +10,13 @@ mod confirm;
 pub mod connect;
 pub mod doctor;
 pub mod references;
+mod settle;
 
 use crate::cloudkit::{Client, CloudKitError};
 use crate::config::Config;
-use crate::diff::{compare_type, type_conflicts, CompareRules, NameClash, TypeConflict, TypeDiff};
+use crate::diff::{
+    compare_type, type_conflicts_with, CompareRules, NameClash, TypeConflict, TypeDiff,
+};
 use crate::local::LocalData;
 use crate::plan::InputDigest;
 use crate::record::Environment;
@@ -98,9 +101,53 @@ pub async fn read_current_with(
     progress: &dyn ReadProgress,
     undeployed: &[RecordType],
 ) -> Result<Current, CloudKitError> {
+    let (read, notes) = read_kept(client, types, progress, undeployed, |_| Whole).await?;
+    let records = read
+        .into_iter()
+        .map(|(record_type, records, _)| (record_type, records))
+        .collect();
+    Ok(Current { records, notes })
+}
+
+/// What [`read_kept`] read of each type: what `keep` made of each record, and the keeper.
+type Kept<T, K> = Vec<(RecordType, Vec<T>, K)>;
+
+/// What a read keeps of each record of one type, as its page is decoded.
+trait Keeper: Send {
+    type Kept: Send;
+    fn keep(&mut self, record: Record) -> Self::Kept;
+}
+
+/// Keeps every record whole.
+struct Whole;
+
+impl Keeper for Whole {
+    type Kept = Record;
+    fn keep(&mut self, record: Record) -> Record {
+        record
+    }
+}
+
+impl Keeper for settle::Settler<'_> {
+    type Kept = (Record, bool);
+    fn keep(&mut self, record: Record) -> (Record, bool) {
+        settle::Settler::keep(self, record)
+    }
+}
+
+/// Reads every type of `types` at once, as [`read_current_with`] does, each record passed
+/// through the keeper `keeper(type)` makes for its type as its page is decoded.
+async fn read_kept<K: Keeper>(
+    client: &Client,
+    types: &[RecordType],
+    progress: &dyn ReadProgress,
+    undeployed: &[RecordType],
+    keeper: impl Fn(&RecordType) -> K,
+) -> Result<(Kept<K::Kept, K>, Vec<ReadNote>), CloudKitError> {
     let total = AtomicUsize::new(0);
     let reads = types.iter().map(|record_type| {
         let total = &total;
+        let mut keep = keeper(record_type);
         async move {
             let mut last = 0;
             let mut on_page = |so_far: usize| {
@@ -108,13 +155,19 @@ pub async fn read_current_with(
                 last = so_far;
                 progress.records_read(now);
             };
-            match client
-                .query_partitioned(record_type, client.partitions(), &mut on_page)
-                .await
-            {
+            let read = client
+                .query_partitioned_kept(
+                    record_type,
+                    client.partitions(),
+                    &mut on_page,
+                    &mut |record| keep.keep(record),
+                )
+                .await;
+            match read {
                 Ok(read) => Ok((
                     record_type.clone(),
                     read.records,
+                    keep,
                     read.unindexed
                         .map(|_| ReadNote::NoCreatedIndex(vec![record_type.clone()])),
                 )),
@@ -124,6 +177,7 @@ pub async fn read_current_with(
                 }) => Ok((
                     record_type.clone(),
                     Vec::new(),
+                    keep,
                     Some(ReadNote::TypeNotCreatedYet(record_type.clone())),
                 )),
                 Err(CloudKitError::UnknownRecordType {
@@ -132,6 +186,7 @@ pub async fn read_current_with(
                 }) if undeployed.contains(record_type) => Ok((
                     record_type.clone(),
                     Vec::new(),
+                    keep,
                     Some(ReadNote::TypeNotDeployed(record_type.clone())),
                 )),
                 Err(error) => Err(error),
@@ -139,23 +194,21 @@ pub async fn read_current_with(
         }
     });
     let read = try_join_all(reads).await?;
-    let mut current = Current {
-        records: Vec::with_capacity(read.len()),
-        notes: Vec::new(),
-    };
+    let mut kept = Vec::with_capacity(read.len());
+    let mut notes = Vec::new();
     let mut unindexed = Vec::new();
-    for (record_type, records, note) in read {
-        current.records.push((record_type, records));
+    for (record_type, records, keep, note) in read {
+        kept.push((record_type, records, keep));
         match note {
             Some(ReadNote::NoCreatedIndex(types)) => unindexed.extend(types),
-            other => current.notes.extend(other),
+            other => notes.extend(other),
         }
     }
     // Said once for every type it concerns.
     if !unindexed.is_empty() {
-        current.notes.push(ReadNote::NoCreatedIndex(unindexed));
+        notes.push(ReadNote::NoCreatedIndex(unindexed));
     }
-    Ok(current)
+    Ok((kept, notes))
 }
 
 /// Compares each type's desired records with the current ones.
@@ -169,21 +222,37 @@ pub fn compare(
         .map(|(record_type, records)| {
             let rules = rules_for(config, &record_type);
             let desired = local.take_records(&record_type);
-            let mut records = records;
-            if let Some(type_config) = config.types.get(&record_type) {
-                let by_name: HashMap<&RecordName, &Record> =
-                    desired.iter().map(|r| (&r.record_name, r)).collect();
-                for current in &mut records {
-                    let fields = by_name.get(&current.record_name).map(|r| &r.fields);
-                    assets::drop_unmanaged(&type_config.fields, fields, current);
-                }
-            }
-            compare_type(&record_type, desired, records, &rules)
+            compare_one(config, &record_type, desired, records, &rules)
         })
         .collect()
 }
 
-fn rules_for(config: &Config, record_type: &RecordType) -> CompareRules {
+/// One type's comparison, CloudKit's unmanaged assets left out first (`assets::drop_unmanaged`).
+fn compare_one(
+    config: &Config,
+    record_type: &RecordType,
+    desired: Vec<Record>,
+    mut records: Vec<Record>,
+    rules: &CompareRules,
+) -> TypeDiff {
+    // Only an asset field can be unmanaged: without one, no record needs looking at.
+    let holds_assets = || {
+        records
+            .iter()
+            .any(|r| r.fields.values().any(assets::is_asset))
+    };
+    if let Some(type_config) = config.types.get(record_type).filter(|_| holds_assets()) {
+        let by_name: HashMap<&RecordName, &Record> =
+            desired.iter().map(|r| (&r.record_name, r)).collect();
+        for current in &mut records {
+            let fields = by_name.get(&current.record_name).map(|r| &r.fields);
+            assets::drop_unmanaged(&type_config.fields, fields, current);
+        }
+    }
+    compare_type(record_type, desired, records, rules)
+}
+
+pub(crate) fn rules_for(config: &Config, record_type: &RecordType) -> CompareRules {
     config
         .types
         .get(record_type)
@@ -321,20 +390,31 @@ pub async fn survey_with(
     options: SurveyOptions<'_>,
 ) -> Result<Survey, CloudKitError> {
     let type_order = local.type_order(config);
-    let mut current = read_current_with(client, types, progress, options.undeployed).await?;
-    let type_conflicts = current
-        .records
-        .iter()
-        .flat_map(|(record_type, records)| {
-            let desired = local.records(record_type);
-            type_conflicts(
-                record_type,
-                desired,
-                records,
-                &rules_for(config, record_type),
-            )
+    let (read, mut notes) = {
+        let local = &local;
+        read_kept(client, types, progress, options.undeployed, |record_type| {
+            settle::Settler::new(config, local, record_type)
         })
-        .collect();
+        .await?
+    };
+    let mut type_conflicts = Vec::new();
+    let mut records = Vec::with_capacity(read.len());
+    let mut equal = Vec::with_capacity(read.len());
+    for (record_type, kept, settler) in read {
+        type_conflicts.extend(type_conflicts_with(
+            &record_type,
+            local.records(&record_type),
+            settler.stored(),
+            &rules_for(config, &record_type),
+        ));
+        let (kept, same): (Vec<Record>, Vec<bool>) = kept.into_iter().unzip();
+        records.push((record_type, kept));
+        equal.push(same);
+    }
+    let current = Current {
+        records,
+        notes: Vec::new(),
+    };
     let references = match options.deletes {
         true => references::guarding_references(config, &local, &current.records),
         false => Vec::new(),
@@ -344,17 +424,15 @@ pub async fn survey_with(
         false => assets::Trust::Ledger,
     };
     let ignored = assets::learn(config, &mut local, &current.records, client, trust).await?;
-    current
-        .notes
-        .extend(ignored.map(ReadNote::AssetLedgerIgnored));
-    let mut diffs = compare(config, &mut local, current.records);
+    notes.extend(ignored.map(ReadNote::AssetLedgerIgnored));
+    let mut diffs = settle::compare_settled(config, &mut local, current.records, equal);
     let name_clashes = confirm::confirm_differences(client, config, &mut diffs).await?;
     Ok(Survey {
         diffs,
         type_order,
         type_conflicts,
         name_clashes,
-        notes: current.notes,
+        notes,
         references,
     })
 }

@@ -131,10 +131,10 @@ use futures::stream::{FuturesUnordered, StreamExt};
 use std::collections::HashSet;
 use tracing::debug;
 
-/// What a partitioned read of one type found.
+/// What a partitioned read of one type found: its records, or what `keep` made of them.
 #[derive(Debug)]
-pub struct PartitionedRead {
-    pub records: Vec<Record>,
+pub struct PartitionedRead<T = Record> {
+    pub records: Vec<T>,
     /// Query chains the read used (1 when it fell back or the span could not be cut).
     pub chains: usize,
     /// `Some(field)` when CloudKit refused the sorted query on `field` (no index on
@@ -177,8 +177,22 @@ impl Client {
         partitions: usize,
         on_page: &mut (dyn FnMut(usize) + Send),
     ) -> Result<PartitionedRead, CloudKitError> {
+        self.query_partitioned_kept(record_type, partitions, on_page, &mut |record| record)
+            .await
+    }
+
+    /// As [`Client::query_partitioned`], each record passed through `keep` as its page is
+    /// decoded (a repeated recordName keeps the copy `query_all` keeps), so that a caller
+    /// holds what it needs of a record, not the record.
+    pub async fn query_partitioned_kept<T: Send>(
+        &self,
+        record_type: &RecordType,
+        partitions: usize,
+        on_page: &mut (dyn FnMut(usize) + Send),
+        keep: &mut (dyn FnMut(Record) -> T + Send),
+    ) -> Result<PartitionedRead<T>, CloudKitError> {
         if partitions <= 1 {
-            return self.one_chain(record_type, None, on_page).await;
+            return self.one_chain(record_type, None, on_page, keep).await;
         }
         let whole = range_query(record_type, CreatedRange::ALL);
         let (first, newest) = tokio::join!(
@@ -189,7 +203,9 @@ impl Client {
             (Err(CloudKitError::NotQueryable { field, .. }), _)
             | (_, Err(CloudKitError::NotQueryable { field, .. })) => {
                 debug!(record_type = %record_type, field, "no createdTimestamp index; one query chain");
-                return self.one_chain(record_type, Some(field), on_page).await;
+                return self
+                    .one_chain(record_type, Some(field), on_page, keep)
+                    .await;
             }
             (first, newest) => (first?, newest?),
         };
@@ -197,7 +213,7 @@ impl Client {
         let page = decode_page_in_background(first).await?;
         let mut read = QueryRead::default();
         let last = page.last().map(|(record, _)| created(record));
-        read.extend(page);
+        read.extend(page, keep);
         on_page(read.records.len());
         let Some(marker) = marker else {
             return Ok(PartitionedRead {
@@ -234,7 +250,7 @@ impl Client {
             let records = page.len();
             let first = page.first().map(|(record, _)| created(record));
             let last = page.last().map(|(record, _)| created(record));
-            read.extend(page);
+            read.extend(page, keep);
             on_page(read.records.len());
             debug!(record_type = %record_type, chain = index, records, last, stop = chains[index].stop, more = next.is_some(), "partitioned read page");
             let Some(next) = next else { continue };
@@ -332,14 +348,15 @@ impl Client {
     }
 
     /// The read of `query_all`, as a `PartitionedRead`.
-    async fn one_chain(
+    async fn one_chain<T: Send>(
         &self,
         record_type: &RecordType,
         unindexed: Option<String>,
         on_page: &mut (dyn FnMut(usize) + Send),
-    ) -> Result<PartitionedRead, CloudKitError> {
+        keep: &mut (dyn FnMut(Record) -> T + Send),
+    ) -> Result<PartitionedRead<T>, CloudKitError> {
         Ok(PartitionedRead {
-            records: self.query_all(record_type, on_page).await?,
+            records: self.query_all_kept(record_type, on_page, keep).await?,
             chains: 1,
             unindexed,
         })

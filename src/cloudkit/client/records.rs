@@ -6,6 +6,7 @@
 use super::{decode, Client, MAX_RECORDS_PER_REQUEST};
 use crate::cloudkit::error::CloudKitError;
 use crate::cloudkit::query::QuerySpec;
+use crate::cloudkit::wire::read::{ReadEntry, ReadReply};
 use crate::cloudkit::wire::{
     Endpoint, LookupEntry, LookupRequest, Operation, OperationType, QueryRequest, RecordError,
     RecordResult, RecordsResponse, ServerErrorCode, WireRecord, ZoneId, DEFAULT_ZONE,
@@ -71,6 +72,19 @@ impl Client {
         record_type: &RecordType,
         on_page: &mut (dyn FnMut(usize) + Send),
     ) -> Result<Vec<Record>, CloudKitError> {
+        self.query_all_kept(record_type, on_page, &mut |record| record)
+            .await
+    }
+
+    /// As [`Client::query_all`], each record passed through `keep` as its page is decoded
+    /// (the copy a repeated recordName keeps is chosen as there), so a caller can keep
+    /// less than the whole record.
+    pub async fn query_all_kept<T: Send>(
+        &self,
+        record_type: &RecordType,
+        on_page: &mut (dyn FnMut(usize) + Send),
+        keep: &mut (dyn FnMut(Record) -> T + Send),
+    ) -> Result<Vec<T>, CloudKitError> {
         let spec = QuerySpec::all(record_type);
         let mut read = QueryRead::default();
         let mut markers_seen = HashSet::new();
@@ -94,7 +108,7 @@ impl Client {
             };
             let decoded = decoded?;
             let page_size = decoded.len();
-            read.extend(decoded);
+            read.extend(decoded, keep);
             debug!(record_type = %record_type, page_size, records = read.records.len(), "cloudkit query page");
             on_page(read.records.len());
             if repeated {
@@ -228,9 +242,19 @@ impl Client {
             desired_keys: None,
             numbers_as_strings: None,
         };
-        let (status, reply): (u16, RecordsResponse) = self.call(LOOKUP, &request).await?;
-        expect_one_per_request(LOOKUP, status, chunk.len(), reply.records.len())?;
+        let (status, body) = self.call_raw(LOOKUP, &request).await?;
         debug!(records = chunk.len(), "cloudkit lookup chunk");
+        if let Ok(reply) = serde_json::from_slice::<ReadReply>(&body) {
+            expect_one_per_request(LOOKUP, status, chunk.len(), reply.records.len())?;
+            return chunk
+                .iter()
+                .zip(reply.records)
+                .enumerate()
+                .map(|(index, (name, entry))| read_lookup_result(status, index, name, entry))
+                .collect();
+        }
+        let reply: RecordsResponse = decode(LOOKUP, status, &body)?;
+        expect_one_per_request(LOOKUP, status, chunk.len(), reply.records.len())?;
         chunk
             .iter()
             .zip(reply.records)
@@ -296,29 +320,43 @@ fn quoted_field(reason: &str) -> Option<String> {
     plain.then(|| field.to_owned())
 }
 
-/// The records of a query so far, each recordName once (see `query_all`).
-#[derive(Default)]
-pub(super) struct QueryRead {
-    pub(super) records: Vec<Record>,
+/// The records of a query so far, each recordName once (see `query_all`), as `keep` made
+/// them.
+pub(super) struct QueryRead<T> {
+    pub(super) records: Vec<T>,
     /// `modified.timestamp` of each record (`i64::MIN` when the reply had none).
     modified: Vec<i64>,
     position: HashMap<RecordName, usize>,
 }
 
-impl QueryRead {
-    pub(super) fn extend(&mut self, page: Vec<(Record, i64)>) {
+impl<T> Default for QueryRead<T> {
+    fn default() -> Self {
+        Self {
+            records: Vec::new(),
+            modified: Vec::new(),
+            position: HashMap::new(),
+        }
+    }
+}
+
+impl<T> QueryRead<T> {
+    pub(super) fn extend(
+        &mut self,
+        page: Vec<(Record, i64)>,
+        keep: &mut (dyn FnMut(Record) -> T + Send),
+    ) {
         for (record, modified) in page {
             match self.position.get(&record.record_name) {
                 Some(&at) => {
                     if modified >= self.modified[at] {
-                        self.records[at] = record;
+                        self.records[at] = keep(record);
                         self.modified[at] = modified;
                     }
                 }
                 None => {
                     self.position
                         .insert(record.record_name.clone(), self.records.len());
-                    self.records.push(record);
+                    self.records.push(keep(record));
                     self.modified.push(modified);
                 }
             }
@@ -374,8 +412,20 @@ pub(super) async fn decode_page_in_background(
     }
 }
 
-/// The records of one query reply; a mismatch names its path from the reply's root.
+/// The records of one query reply, decoded the fast way (`wire::read`) where it can, else
+/// the general way; a mismatch names its path from the reply's root.
 fn decode_page(status: u16, raw: &RawValue) -> Result<Vec<(Record, i64)>, CloudKitError> {
+    if let Ok(entries) = serde_json::from_str::<Vec<ReadEntry>>(raw.get()) {
+        return entries
+            .into_iter()
+            .map(|entry| match entry {
+                ReadEntry::Record {
+                    record, modified, ..
+                } => Ok((record, modified.unwrap_or(i64::MIN))),
+                ReadEntry::Error(error) => Err(query_failure(error)),
+            })
+            .collect();
+    }
     let entries: Vec<RecordResult> =
         decode(QUERY, status, raw.get().as_bytes()).map_err(|error| match error {
             CloudKitError::Undecodable {
@@ -413,13 +463,47 @@ fn query_record(entry: RecordResult) -> Result<(Record, i64), CloudKitError> {
             let modified = wire.modified.as_ref().map_or(i64::MIN, |m| m.timestamp);
             decode_record(QUERY, &wire).map(|record| (record, modified))
         }
-        RecordResult::Error(error) => Err(CloudKitError::RecordFailed {
-            operation: QUERY,
-            record_name: error.record_name.unwrap_or_default(),
-            code: error.server_error_code,
-            reason: error.reason,
-        }),
+        RecordResult::Error(error) => Err(query_failure(error)),
     }
+}
+
+/// An error entry of a query reply: the read fails.
+fn query_failure(error: RecordError) -> CloudKitError {
+    CloudKitError::RecordFailed {
+        operation: QUERY,
+        record_name: error.record_name.unwrap_or_default(),
+        code: error.server_error_code,
+        reason: error.reason,
+    }
+}
+
+/// [`lookup_result`] of an entry decoded the fast way, after the same name check.
+fn read_lookup_result(
+    status: u16,
+    index: usize,
+    name: &RecordName,
+    entry: ReadEntry,
+) -> Result<Lookup, CloudKitError> {
+    let replied = match &entry {
+        ReadEntry::Record { record, .. } => Some(record.record_name.as_str()),
+        ReadEntry::Error(error) => error.record_name.as_deref(),
+    };
+    if let Some(replied) = replied.filter(|&replied| replied != name.as_str()) {
+        return Err(CloudKitError::Undecodable {
+            operation: LOOKUP,
+            status,
+            path: format!("records[{index}].recordName"),
+            message: format!("expected `{name}` (request order), got `{replied}`"),
+        });
+    }
+    Ok(match entry {
+        ReadEntry::Record { deleted: true, .. } => Lookup::NotFound(name.clone()),
+        ReadEntry::Record { record, .. } => Lookup::Found(Box::new(record)),
+        ReadEntry::Error(error) if error.server_error_code == ServerErrorCode::NotFound => {
+            Lookup::NotFound(name.clone())
+        }
+        ReadEntry::Error(error) => Lookup::Error(name.clone(), Box::new(error)),
+    })
 }
 
 fn lookup_result(name: &RecordName, entry: RecordResult) -> Result<Lookup, CloudKitError> {

@@ -405,7 +405,60 @@ fn records() -> impl Strategy<Value = Vec<Record>> {
     })
 }
 
+/// Fields of one record, often alike: few names, few values, so that pairs are often equal.
+fn alike_fields() -> impl Strategy<Value = Fields> {
+    let value = prop_oneof![
+        (0i64..3).prop_map(FieldValue::int64),
+        (0i64..2).prop_map(FieldValue::timestamp),
+        prop_oneof![Just(0.0f64), Just(-0.0), Just(f64::NAN), Just(1.0)]
+            .prop_map(FieldValue::double),
+        "[ab]".prop_map(FieldValue::string),
+        (
+            "[ab]",
+            proptest::option::of(prop_oneof![Just("NONE"), Just("DELETE_SELF")])
+        )
+            .prop_map(|(name, action)| {
+                let mut reference = Reference::named(name.as_str());
+                reference.action = action.map(str::to_owned);
+                FieldValue::Scalar(Value::Reference(Box::new(reference)))
+            }),
+        (0i64..2, 0i64..2).prop_map(|(a, b)| FieldValue::location(a as f64 * 0.00005, b as f64)),
+        proptest::collection::vec((0i64..2).prop_map(Value::Int64), 0..2)
+            .prop_map(|items| FieldValue::List(ScalarType::Int64, items)),
+        Just(FieldValue::List(ScalarType::String, Vec::new())),
+    ];
+    proptest::collection::btree_map("[a-c]", value, 0..4)
+}
+
 proptest! {
+    /// Issue 18: `fields_equal` says unchanged exactly when `compare_type` does, with or
+    /// without ignored fields.
+    #[test]
+    fn issue_18_fields_equal_agrees_with_compare_type(
+        desired in alike_fields(),
+        current in alike_fields(),
+        ignore in proptest::option::of("[a-c]"),
+    ) {
+        let rules = CompareRules {
+            ignore_fields: ignore.into_iter().collect(),
+            ..rules()
+        };
+        let diff = compare_type(
+            &"Team".into(),
+            vec![Record { fields: desired.clone(), ..Record::new("Team", "a") }],
+            vec![Record { fields: current.clone(), ..cloud("a", "tag") }],
+            &rules,
+        );
+        let unchanged = diff.records[0].category == Category::Unchanged;
+        prop_assert_eq!(fields_equal(&desired, &current, &rules), unchanged);
+        if unchanged {
+            let record = unchanged_record(Record { fields: desired, ..Record::new("Team", "a") }, Some(ChangeTag::new("tag")), &rules);
+            prop_assert_eq!(record.category, Category::Unchanged);
+            prop_assert_eq!(record.change_tag, diff.records[0].change_tag.clone());
+            prop_assert_eq!(record.desired.map(|d| d.keys().cloned().collect::<Vec<_>>()), diff.records[0].desired.as_ref().map(|d| d.keys().cloned().collect::<Vec<_>>()));
+        }
+    }
+
     #[test]
     fn comparing_records_with_themselves_finds_no_changes(records in records()) {
         let diff = compare_type(&"Team".into(), records.clone(), records.clone(), &rules());
