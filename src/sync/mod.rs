@@ -9,8 +9,10 @@ pub mod assets;
 mod confirm;
 pub mod connect;
 pub mod doctor;
+pub mod read_hints;
 pub mod references;
 
+use crate::cloudkit::client::ReadHint;
 use crate::cloudkit::{Client, CloudKitError};
 use crate::config::Config;
 use crate::diff::{compare_type, type_conflicts, CompareRules, NameClash, TypeConflict, TypeDiff};
@@ -19,7 +21,7 @@ use crate::plan::InputDigest;
 use crate::record::Environment;
 use crate::record::{Record, RecordName, RecordType};
 use futures::future::try_join_all;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -87,16 +89,18 @@ pub async fn read_current(
     types: &[RecordType],
     progress: &dyn ReadProgress,
 ) -> Result<Current, CloudKitError> {
-    read_current_with(client, types, progress, &[]).await
+    read_current_with(client, types, progress, &[], &BTreeMap::new()).await
 }
 
 /// As [`read_current`]; a type of `undeployed` that production does not know is read as
-/// no records, with a note (the plan's schema part lists it to deploy).
+/// no records, with a note (the plan's schema part lists it to deploy); a type with a hint
+/// in `hints` starts its read from it (`Client::query_partitioned`).
 pub async fn read_current_with(
     client: &Client,
     types: &[RecordType],
     progress: &dyn ReadProgress,
     undeployed: &[RecordType],
+    hints: &BTreeMap<RecordType, ReadHint>,
 ) -> Result<Current, CloudKitError> {
     let total = AtomicUsize::new(0);
     let reads = types.iter().map(|record_type| {
@@ -109,7 +113,12 @@ pub async fn read_current_with(
                 progress.records_read(now);
             };
             match client
-                .query_partitioned(record_type, client.partitions(), &mut on_page)
+                .query_partitioned(
+                    record_type,
+                    client.partitions(),
+                    hints.get(record_type),
+                    &mut on_page,
+                )
                 .await
             {
                 Ok(read) => Ok((
@@ -298,6 +307,37 @@ pub async fn survey(
     .await
 }
 
+/// Notes where each type read in `current` is worth cutting next time, in the hints file at
+/// `path` (a type read as one chain teaches nothing). Not saving it costs only speed.
+fn learn_hints(
+    client: &Client,
+    current: &Current,
+    hints: &mut read_hints::ReadHints,
+    endpoint: &str,
+    target: &crate::record::Target,
+    path: &std::path::Path,
+) {
+    let partitions = client.partitions();
+    if partitions <= 1 {
+        return;
+    }
+    let learned = current.records.iter().filter_map(|(record_type, records)| {
+        let mut created: Vec<i64> = records
+            .iter()
+            .filter_map(|record| record.stamps.map(|stamps| stamps.created))
+            .collect();
+        // Chains beside the other types' first pages, within the request budget.
+        let chains = partitions
+            .saturating_sub(current.records.len().saturating_sub(1))
+            .max(2);
+        ReadHint::of(&mut created, chains).map(|hint| (record_type.clone(), hint))
+    });
+    hints.learn(endpoint, target, learned.collect::<Vec<_>>());
+    if let Err(error) = hints.save(path) {
+        tracing::debug!(path = %path.display(), %error, "read hints not saved");
+    }
+}
+
 /// How a survey reads, beyond [`survey`]'s defaults.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct SurveyOptions<'a> {
@@ -321,7 +361,25 @@ pub async fn survey_with(
     options: SurveyOptions<'_>,
 ) -> Result<Survey, CloudKitError> {
     let type_order = local.type_order(config);
-    let mut current = read_current_with(client, types, progress, options.undeployed).await?;
+    let hints_path = read_hints::ReadHints::path(config.directory());
+    let mut hints = read_hints::ReadHints::load(&hints_path);
+    let (endpoint, target) = (config.endpoint_text(), config.target());
+    let mut current = read_current_with(
+        client,
+        types,
+        progress,
+        options.undeployed,
+        &hints.of(&endpoint, &target),
+    )
+    .await?;
+    learn_hints(
+        client,
+        &current,
+        &mut hints,
+        &endpoint,
+        &target,
+        &hints_path,
+    );
     let type_conflicts = current
         .records
         .iter()
