@@ -213,7 +213,7 @@ async fn issue_18_a_partitioned_read_finds_every_record_once() {
             .copied()
             .unwrap();
         let read = client
-            .query_partitioned(&game, 4, &mut |_| {})
+            .query_partitioned(&game, 4, None, &mut |_| {})
             .await
             .unwrap();
         assert_eq!(
@@ -261,7 +261,7 @@ async fn issue_18_without_the_created_index_the_read_falls_back_to_one_chain() {
     let operations: Vec<_> = (0..450).map(|i| create(&format!("g-{i:03}"), i)).collect();
     client.modify(operations).await.unwrap();
     let read = client
-        .query_partitioned(&RecordType::new("Game"), 8, &mut |_| {})
+        .query_partitioned(&RecordType::new("Game"), 8, None, &mut |_| {})
         .await
         .unwrap();
     assert_eq!(read.records.len(), 450);
@@ -297,7 +297,7 @@ async fn issue_18_partitioned_reads_merge_repeats_and_only_ever_hide_records() {
             ..emulator::Faults::default()
         });
         let read = client
-            .query_partitioned(&game, 4, &mut |_| {})
+            .query_partitioned(&game, 4, None, &mut |_| {})
             .await
             .unwrap();
         assert_eq!(read.chains, 4);
@@ -318,13 +318,13 @@ async fn issue_18_partitioned_reads_merge_repeats_and_only_ever_hide_records() {
     });
     client.modify(vec![create("late", 9999)]).await.unwrap();
     let read = client
-        .query_partitioned(&game, 4, &mut |_| {})
+        .query_partitioned(&game, 4, None, &mut |_| {})
         .await
         .unwrap();
     assert_eq!(names(&read.records), all);
     clock.advance(std::time::Duration::from_secs(61));
     let read = client
-        .query_partitioned(&game, 4, &mut |_| {})
+        .query_partitioned(&game, 4, None, &mut |_| {})
         .await
         .unwrap();
     assert_eq!(read.records.len(), all.len() + 1);
@@ -369,7 +369,7 @@ async fn issue_18_a_long_chain_is_split_again_and_still_reads_everything_once() 
             ..emulator::Faults::default()
         });
         let read = client
-            .query_partitioned(&game, 4, &mut |_| {})
+            .query_partitioned(&game, 4, None, &mut |_| {})
             .await
             .unwrap();
         assert_eq!(names(&read.records), all, "seed {seed}: each record once");
@@ -379,5 +379,61 @@ async fn issue_18_a_long_chain_is_split_again_and_still_reads_everything_once() 
             "seed {seed}: the long first range was split again ({} chains)",
             read.chains
         );
+    }
+}
+
+#[tokio::test]
+async fn issue_18_a_read_from_a_hint_starts_every_chain_at_once_and_any_hint_misses_nothing() {
+    let signer = new_signer("client-test-key");
+    let clock = emulator::ManualClock::at_millis(1_700_000_000_000);
+    let emulator = start_with(
+        &signer,
+        EmulatorConfig {
+            clock: emulator::Clock::Manual(clock.clone()),
+            clock_skew: std::time::Duration::ZERO,
+            ..EmulatorConfig::default()
+        },
+    )
+    .await;
+    let client = Client::new(&emulator.url(), target(), signer, ClientOptions::default()).unwrap();
+    seed_games(&client, &clock, 1_000).await;
+    let game = RecordType::new("Game");
+    let one = client.query_all(&game, &mut |_| {}).await.unwrap();
+    let mut created: Vec<i64> = one.iter().map(|r| r.stamps.unwrap().created).collect();
+    let hint = ckplan::cloudkit::client::ReadHint::of(&mut created, 4).unwrap();
+    // Six pages of 180 in at most four chains: two deep, three chains.
+    assert_eq!(hint.cuts.len(), 2, "{hint:?}");
+    let queries = || {
+        emulator
+            .stats()
+            .requests
+            .get("records/query")
+            .copied()
+            .unwrap_or(0)
+    };
+    let before = queries();
+    let read = client
+        .query_partitioned(&game, 4, Some(&hint), &mut |_| {})
+        .await
+        .unwrap();
+    assert_eq!(read.records.len(), 1000);
+    assert_eq!(names(&read.records), names(&one));
+    assert_eq!(read.chains, 3);
+    // 340 records a chain (20 a second): two pages each, no first page of the whole type,
+    // no probe.
+    assert_eq!(queries() - before, 6);
+    // A stale or edited hint costs speed, never a record.
+    let odd = [
+        vec![i64::MIN + 1, 0, 0, 5],
+        vec![1_700_000_030_000, 1_700_000_010_000],
+        vec![i64::MAX],
+    ];
+    for cuts in odd {
+        let hint = ckplan::cloudkit::client::ReadHint { cuts, newest: 0 };
+        let read = client
+            .query_partitioned(&game, 4, Some(&hint), &mut |_| {})
+            .await
+            .unwrap();
+        assert_eq!(names(&read.records), names(&one), "{hint:?}");
     }
 }

@@ -476,16 +476,30 @@ mod tests {
         let (private_pem, _) = generate_key_pair();
         let key = parse_private_pem(&private_pem).unwrap();
         let signer = RequestSigner::new("id", key.clone());
-        assert!(signer.fast.is_some(), "ring takes every P-256 key p256 parses");
+        assert!(
+            signer.fast.is_some(),
+            "ring takes every P-256 key p256 parses"
+        );
         let at = Utc.with_ymd_and_hms(2026, 12, 8, 3, 0, 0).unwrap();
         let headers = signer.sign(at, b"{}", "/database/1/x");
         let der = BASE64.decode(&headers.signature).unwrap();
         let message = signed_message(&headers.date, b"{}", "/database/1/x");
         let signature = Signature::from_der(&der).unwrap();
-        assert!(key.verifying_key().verify(message.as_bytes(), &signature).is_ok());
+        assert!(key
+            .verifying_key()
+            .verify(message.as_bytes(), &signature)
+            .is_ok());
         let theirs: Signature = key.sign(message.as_bytes());
-        assert!(verifies(key.verifying_key(), message.as_bytes(), theirs.to_der().as_bytes()));
-        assert!(!verifies(key.verifying_key(), b"other", theirs.to_der().as_bytes()));
+        assert!(verifies(
+            key.verifying_key(),
+            message.as_bytes(),
+            theirs.to_der().as_bytes()
+        ));
+        assert!(!verifies(
+            key.verifying_key(),
+            b"other",
+            theirs.to_der().as_bytes()
+        ));
     }
 
     #[test]

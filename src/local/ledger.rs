@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// What `.ckplan/.gitignore` says: everything under `.ckplan/` is this machine's.
-const GITIGNORE: &str = "# ckplan's local state (asset ledger, smart-sync plans, the embedded emulator's store):\n# never committed.\n*\n";
+const GITIGNORE: &str = "# ckplan's local state (asset ledger, read hints, smart-sync plans, the embedded emulator's store):\n# never committed.\n*\n";
 
 /// The ledger: target → SHA-256 → what CloudKit answered.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -37,6 +37,19 @@ pub struct Learned {
 pub struct LedgerIgnored {
     pub path: PathBuf,
     pub reason: String,
+}
+
+/// Makes the directory of `path` (a file under `.ckplan/`) with `.ckplan/.gitignore` when
+/// it has none.
+pub fn prepare_state_dir(path: &Path) -> std::io::Result<()> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+        let ignore = parent.join(".gitignore");
+        if !ignore.exists() {
+            crate::durable::write_atomically(&ignore, GITIGNORE.as_bytes())?;
+        }
+    }
+    Ok(())
 }
 
 /// The ledger's key of a target: the endpoint, then container/environment/database/zone.
@@ -115,13 +128,7 @@ impl Ledger {
 
     /// Writes it atomically, with `.ckplan/.gitignore` when there is none.
     pub fn save(&self, path: &Path) -> std::io::Result<()> {
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)?;
-            let ignore = parent.join(".gitignore");
-            if !ignore.exists() {
-                crate::durable::write_atomically(&ignore, GITIGNORE.as_bytes())?;
-            }
-        }
+        prepare_state_dir(path)?;
         let mut text = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
         text.push(b'\n');
         crate::durable::write_atomically(path, &text)

@@ -9,9 +9,11 @@ pub mod assets;
 mod confirm;
 pub mod connect;
 pub mod doctor;
+pub mod read_hints;
 pub mod references;
 mod settle;
 
+use crate::cloudkit::client::ReadHint;
 use crate::cloudkit::{Client, CloudKitError};
 use crate::config::Config;
 use crate::diff::{
@@ -22,7 +24,7 @@ use crate::plan::InputDigest;
 use crate::record::Environment;
 use crate::record::{Record, RecordName, RecordType};
 use futures::future::try_join_all;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -90,18 +92,20 @@ pub async fn read_current(
     types: &[RecordType],
     progress: &dyn ReadProgress,
 ) -> Result<Current, CloudKitError> {
-    read_current_with(client, types, progress, &[]).await
+    read_current_with(client, types, progress, &[], &BTreeMap::new()).await
 }
 
 /// As [`read_current`]; a type of `undeployed` that production does not know is read as
-/// no records, with a note (the plan's schema part lists it to deploy).
+/// no records, with a note (the plan's schema part lists it to deploy); a type with a hint
+/// in `hints` starts its read from it (`Client::query_partitioned`).
 pub async fn read_current_with(
     client: &Client,
     types: &[RecordType],
     progress: &dyn ReadProgress,
     undeployed: &[RecordType],
+    hints: &BTreeMap<RecordType, ReadHint>,
 ) -> Result<Current, CloudKitError> {
-    let (read, notes) = read_kept(client, types, progress, undeployed, |_| Whole).await?;
+    let (read, notes, _) = read_kept(client, types, progress, undeployed, hints, |_| Whole).await?;
     let records = read
         .into_iter()
         .map(|(record_type, records, _)| (record_type, records))
@@ -111,6 +115,10 @@ pub async fn read_current_with(
 
 /// What [`read_kept`] read of each type: what `keep` made of each record, and the keeper.
 type Kept<T, K> = Vec<(RecordType, Vec<T>, K)>;
+
+/// The `createdTimestamp` of every record [`read_kept`] read of each type it read by
+/// `createdTimestamp` (what read hints are learned from).
+type Created = Vec<(RecordType, Vec<i64>)>;
 
 /// What a read keeps of each record of one type, as its page is decoded.
 trait Keeper: Send {
@@ -142,13 +150,15 @@ async fn read_kept<K: Keeper>(
     types: &[RecordType],
     progress: &dyn ReadProgress,
     undeployed: &[RecordType],
+    hints: &BTreeMap<RecordType, ReadHint>,
     keeper: impl Fn(&RecordType) -> K,
-) -> Result<(Kept<K::Kept, K>, Vec<ReadNote>), CloudKitError> {
+) -> Result<(Kept<K::Kept, K>, Vec<ReadNote>, Created), CloudKitError> {
     let total = AtomicUsize::new(0);
     let reads = types.iter().map(|record_type| {
         let total = &total;
         let mut keep = keeper(record_type);
         async move {
+            let mut created = Vec::new();
             let mut last = 0;
             let mut on_page = |so_far: usize| {
                 let now = total.fetch_add(so_far - last, Ordering::Relaxed) + so_far - last;
@@ -159,17 +169,23 @@ async fn read_kept<K: Keeper>(
                 .query_partitioned_kept(
                     record_type,
                     client.partitions(),
+                    hints.get(record_type),
                     &mut on_page,
-                    &mut |record| keep.keep(record),
+                    &mut |record| {
+                        created.extend(record.stamps.map(|stamps| stamps.created));
+                        keep.keep(record)
+                    },
                 )
                 .await;
             match read {
+                // A type read as one chain for want of the index teaches no cuts.
                 Ok(read) => Ok((
                     record_type.clone(),
                     read.records,
                     keep,
                     read.unindexed
                         .map(|_| ReadNote::NoCreatedIndex(vec![record_type.clone()])),
+                    created,
                 )),
                 Err(CloudKitError::UnknownRecordType {
                     environment: Environment::Development,
@@ -179,6 +195,7 @@ async fn read_kept<K: Keeper>(
                     Vec::new(),
                     keep,
                     Some(ReadNote::TypeNotCreatedYet(record_type.clone())),
+                    Vec::new(),
                 )),
                 Err(CloudKitError::UnknownRecordType {
                     environment: Environment::Production,
@@ -188,6 +205,7 @@ async fn read_kept<K: Keeper>(
                     Vec::new(),
                     keep,
                     Some(ReadNote::TypeNotDeployed(record_type.clone())),
+                    Vec::new(),
                 )),
                 Err(error) => Err(error),
             }
@@ -197,18 +215,22 @@ async fn read_kept<K: Keeper>(
     let mut kept = Vec::with_capacity(read.len());
     let mut notes = Vec::new();
     let mut unindexed = Vec::new();
-    for (record_type, records, keep, note) in read {
-        kept.push((record_type, records, keep));
+    let mut stamps = Vec::with_capacity(read.len());
+    for (record_type, records, keep, note, created) in read {
         match note {
             Some(ReadNote::NoCreatedIndex(types)) => unindexed.extend(types),
-            other => notes.extend(other),
+            other => {
+                notes.extend(other);
+                stamps.push((record_type.clone(), created));
+            }
         }
+        kept.push((record_type, records, keep));
     }
     // Said once for every type it concerns.
     if !unindexed.is_empty() {
         notes.push(ReadNote::NoCreatedIndex(unindexed));
     }
-    Ok((kept, notes))
+    Ok((kept, notes, stamps))
 }
 
 /// Compares each type's desired records with the current ones.
@@ -367,6 +389,36 @@ pub async fn survey(
     .await
 }
 
+/// Notes where each type read is worth cutting next time (`created`: its records'
+/// `createdTimestamp`s), in the hints file at `path`. Not saving it costs only speed.
+fn learn_hints(
+    client: &Client,
+    created: Created,
+    hints: &mut read_hints::ReadHints,
+    endpoint: &str,
+    target: &crate::record::Target,
+    path: &std::path::Path,
+) {
+    let partitions = client.partitions();
+    if partitions <= 1 {
+        return;
+    }
+    // Chains beside the other types' first pages, within the request budget.
+    let chains = partitions
+        .saturating_sub(created.len().saturating_sub(1))
+        .max(2);
+    let learned: Vec<(RecordType, ReadHint)> = created
+        .into_iter()
+        .filter_map(|(record_type, mut created)| {
+            ReadHint::of(&mut created, chains).map(|hint| (record_type, hint))
+        })
+        .collect();
+    hints.learn(endpoint, target, learned);
+    if let Err(error) = hints.save(path) {
+        tracing::debug!(path = %path.display(), %error, "read hints not saved");
+    }
+}
+
 /// How a survey reads, beyond [`survey`]'s defaults.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct SurveyOptions<'a> {
@@ -390,13 +442,23 @@ pub async fn survey_with(
     options: SurveyOptions<'_>,
 ) -> Result<Survey, CloudKitError> {
     let type_order = local.type_order(config);
-    let (read, mut notes) = {
+    let hints_path = read_hints::ReadHints::path(config.directory());
+    let mut hints = read_hints::ReadHints::load(&hints_path);
+    let (endpoint, target) = (config.endpoint_text(), config.target());
+    let hinted = hints.of(&endpoint, &target);
+    let (read, mut notes, created) = {
         let local = &local;
-        read_kept(client, types, progress, options.undeployed, |record_type| {
-            settle::Settler::new(config, local, record_type)
-        })
+        read_kept(
+            client,
+            types,
+            progress,
+            options.undeployed,
+            &hinted,
+            |record_type| settle::Settler::new(config, local, record_type),
+        )
         .await?
     };
+    learn_hints(client, created, &mut hints, &endpoint, &target, &hints_path);
     let mut type_conflicts = Vec::new();
     let mut records = Vec::with_capacity(read.len());
     let mut equal = Vec::with_capacity(read.len());

@@ -13,7 +13,7 @@ mod resend;
 
 pub use assets::{AssetToken, UploadedAsset};
 pub use download::{AssetDownloader, DownloadError};
-pub use partition::{split as split_created, CreatedRange, PartitionedRead};
+pub use partition::{split as split_created, CreatedRange, PartitionedRead, ReadHint};
 pub use records::{Lookup, OperationResult, RecordFailure};
 
 use super::auth::{RequestSigner, HEADER_DATE, HEADER_KEY_ID, HEADER_SIGNATURE};

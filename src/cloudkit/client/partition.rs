@@ -19,6 +19,13 @@
 //! seen by two chains is kept once (`QueryRead`). Without an index on `___createTime`
 //! CloudKit refuses the sorted query; the type is then read as one unsorted chain and the
 //! read says so (`PartitionedRead::unindexed`).
+//!
+//! A read can start from a hint (`ReadHint`): the cuts that would have split the type's
+//! records into chains of about equal length at its last read (`balanced_cuts`). The chains
+//! then all start at once, without the first page and the probe, so a type read again costs
+//! one round trip fewer and its chains come out even. The hint only moves the cuts: its
+//! ranges (`split_at`) cover every timestamp whatever it holds, so a stale or edited hint
+//! can make a read slower, never miss a record.
 
 /// `[start, end)` of `createdTimestamp` in milliseconds; `None` is unbounded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,9 +54,62 @@ pub fn split(low: i64, high: i64, parts: usize) -> Vec<CreatedRange> {
     let (low, high) = (i128::from(low.min(high)), i128::from(low.max(high)));
     let width = high - low;
     let parts = i128::try_from(parts.max(1)).unwrap_or(1).min(width.max(1));
-    let mut cuts: Vec<i64> = (1..parts)
+    let cuts: Vec<i64> = (1..parts)
         .filter_map(|index| i64::try_from(low + width * index / parts + 1).ok())
         .collect();
+    split_at(&cuts)
+}
+
+/// Where a type read before is worth cutting: `createdTimestamp` cut points in increasing
+/// order, and the newest `createdTimestamp` that read saw (milliseconds).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReadHint {
+    pub cuts: Vec<i64>,
+    pub newest: i64,
+}
+
+impl ReadHint {
+    /// The hint for a type whose records were created at `created` (any order), read as at
+    /// most `chains` chains next time; `None` when it has no record.
+    pub fn of(created: &mut [i64], chains: usize) -> Option<Self> {
+        let newest = created.iter().copied().max()?;
+        Some(Self {
+            cuts: balanced_cuts(created, chains),
+            newest,
+        })
+    }
+}
+
+/// Cut points splitting records created at `created` (sorted here) into ranges of about the
+/// same number of records, as few as keep every range within the fewest pages `chains`
+/// ranges allow (a page counted as nine tenths full: room for records of one millisecond
+/// and for some growth). Each cut is the `createdTimestamp` of the first record of its
+/// range, strictly increasing, and never the oldest (a range below it would be empty);
+/// records of one millisecond stay in one range.
+pub fn balanced_cuts(created: &mut [i64], chains: usize) -> Vec<i64> {
+    created.sort_unstable();
+    let count = created.len();
+    let pages = count.div_ceil(PAGE * 9 / 10);
+    let depth = pages.div_ceil(chains.max(1)).max(1);
+    let chains = pages.div_ceil(depth).max(1);
+    let per_chain = count.div_ceil(chains).max(1);
+    let mut cuts: Vec<i64> = Vec::with_capacity(chains - 1);
+    for index in 1..chains {
+        let cut = created[(index * per_chain).min(count - 1)];
+        if cut > created[0] && cuts.last().is_none_or(|&last| cut > last) {
+            cuts.push(cut);
+        }
+    }
+    cuts
+}
+
+/// The ranges `cuts` make, in order, covering every `i64` exactly once whatever `cuts`
+/// holds (sorted and deduplicated here): unbounded below up to the first cut, from each cut
+/// to the next, the last unbounded above.
+pub fn split_at(cuts: &[i64]) -> Vec<CreatedRange> {
+    let mut cuts = cuts.to_vec();
+    cuts.sort_unstable();
     cuts.dedup();
     let mut ranges = Vec::with_capacity(cuts.len() + 1);
     let mut start = None;
@@ -175,9 +235,10 @@ impl Client {
         &self,
         record_type: &RecordType,
         partitions: usize,
+        hint: Option<&ReadHint>,
         on_page: &mut (dyn FnMut(usize) + Send),
     ) -> Result<PartitionedRead, CloudKitError> {
-        self.query_partitioned_kept(record_type, partitions, on_page, &mut |record| record)
+        self.query_partitioned_kept(record_type, partitions, hint, on_page, &mut |record| record)
             .await
     }
 
@@ -188,11 +249,18 @@ impl Client {
         &self,
         record_type: &RecordType,
         partitions: usize,
+        hint: Option<&ReadHint>,
         on_page: &mut (dyn FnMut(usize) + Send),
         keep: &mut (dyn FnMut(Record) -> T + Send),
     ) -> Result<PartitionedRead<T>, CloudKitError> {
         if partitions <= 1 {
             return self.one_chain(record_type, None, on_page, keep).await;
+        }
+        // A hint of more cuts than the read would ever make is not one of ckplan's.
+        if let Some(hint) = hint.filter(|h| h.cuts.len() < partitions) {
+            return self
+                .read_hinted(record_type, partitions, hint, on_page, keep)
+                .await;
         }
         let whole = range_query(record_type, CreatedRange::ALL);
         let (first, newest) = tokio::join!(
@@ -238,10 +306,104 @@ impl Client {
                 None,
             ));
         }
+        let first_markers = std::iter::once(Some(marker)).chain(std::iter::repeat(None));
+        let started = chains
+            .iter()
+            .zip(first_markers)
+            .map(|(chain, marker)| (chain.spec.clone(), marker));
+        let started: Vec<_> = started.collect();
+        self.run_chains(
+            record_type,
+            partitions,
+            chains,
+            started,
+            newest,
+            read,
+            on_page,
+            keep,
+            true,
+        )
+        .await
+    }
+
+    /// The read from a hint: a chain per range of its cuts, all at once, none split again
+    /// (the cuts already balance them; re-splitting on one page's density spends requests
+    /// on empty ranges and makes the chains queue behind the budget); without the index,
+    /// one chain (what the chains read is dropped, and the progress heard never goes back).
+    async fn read_hinted<T: Send>(
+        &self,
+        record_type: &RecordType,
+        partitions: usize,
+        hint: &ReadHint,
+        on_page: &mut (dyn FnMut(usize) + Send),
+        keep: &mut (dyn FnMut(Record) -> T + Send),
+    ) -> Result<PartitionedRead<T>, CloudKitError> {
+        let ranges = split_at(&hint.cuts);
+        debug!(record_type = %record_type, chains = ranges.len(), "partitioned read from a hint");
+        let chains: Vec<Chain> = ranges
+            .iter()
+            .map(|range| {
+                Chain::new(
+                    range_query(record_type, *range),
+                    range.start,
+                    range.end,
+                    None,
+                )
+            })
+            .collect();
+        let started = chains
+            .iter()
+            .map(|chain| (chain.spec.clone(), None))
+            .collect();
+        let newest = hint.cuts.iter().copied().chain([hint.newest]).max();
+        let mut heard = 0;
+        let mut hear = |so_far: usize| {
+            heard = heard.max(so_far);
+            on_page(heard);
+        };
+        let read = self
+            .run_chains(
+                record_type,
+                partitions,
+                chains,
+                started,
+                newest,
+                QueryRead::default(),
+                &mut hear,
+                keep,
+                false,
+            )
+            .await;
+        match read {
+            Err(CloudKitError::NotQueryable { field, .. }) => {
+                debug!(record_type = %record_type, field, "no createdTimestamp index; one query chain");
+                self.one_chain(record_type, Some(field), &mut hear, keep)
+                    .await
+            }
+            read => read,
+        }
+    }
+
+    /// Runs `chains` (the first page of each as `started` says: its query and marker) to
+    /// their ends, with `resplit` splitting the rest of a long one again while requests are
+    /// free (see the module's documentation); `newest` is the newest `createdTimestamp`
+    /// known.
+    #[allow(clippy::too_many_arguments)]
+    async fn run_chains<T: Send>(
+        &self,
+        record_type: &RecordType,
+        partitions: usize,
+        mut chains: Vec<Chain>,
+        started: Vec<(QuerySpec, Option<String>)>,
+        newest: Option<i64>,
+        mut read: QueryRead<T>,
+        on_page: &mut (dyn FnMut(usize) + Send),
+        keep: &mut (dyn FnMut(Record) -> T + Send),
+        resplit: bool,
+    ) -> Result<PartitionedRead<T>, CloudKitError> {
         let mut running = FuturesUnordered::new();
-        for (index, chain) in chains.iter().enumerate() {
-            let marker = (index == 0).then(|| marker.clone());
-            running.push(self.chain_page(index, chain.spec.clone(), marker));
+        for (index, (spec, marker)) in started.into_iter().enumerate() {
+            running.push(self.chain_page(index, spec, marker));
         }
         // A chain found long is split again, up to this many chains in all.
         let most_chains = partitions.saturating_mul(4);
@@ -256,7 +418,11 @@ impl Client {
             let Some(next) = next else { continue };
             // New chains only into requests free now, so none waits behind the budget.
             let room = self.inner.in_flight.available_permits().saturating_sub(1);
-            let room = if chains.len() < most_chains { room } else { 0 };
+            let room = if resplit && chains.len() < most_chains {
+                room
+            } else {
+                0
+            };
             let chain = &mut chains[index];
             if let (Some(stop), Some(last)) = (chain.stop, last) {
                 if last >= stop {
@@ -281,9 +447,13 @@ impl Client {
                     (None, newest) => newest,
                 };
                 if let Some(high) = high.filter(|_| last > i64::MIN && room > 0) {
-                    // The same millisecond's leftovers and the pages left, if free.
-                    let parts =
-                        (rest_parts(from, last, high, records, PAGE, room) + 1).min(room + 1);
+                    // The same millisecond's leftovers and the pages left, if free; a rest
+                    // of one page is read as soon by the marker, with one request.
+                    let pages_left = rest_parts(from, last, high, records, PAGE, room);
+                    let parts = match pages_left {
+                        0 | 1 => 1,
+                        _ => (pages_left + 1).min(room + 1),
+                    };
                     let rest = split_rest(last, high, chain.stop, parts);
                     if rest.len() > 1 {
                         debug!(record_type = %record_type, chains = rest.len(), "a long chain split again");
@@ -539,9 +709,52 @@ mod tests {
         assert_eq!(split_rest(10, 10, None, 3), vec![CreatedRange::ALL]);
     }
 
+    #[test]
+    fn cuts_balance_pages_and_keep_a_millisecond_whole() {
+        // 1,000 records in 1,000 milliseconds, at most 4 chains: 6 pages of 180, so 2
+        // deep, so 3 chains of 334 records.
+        let mut created: Vec<i64> = (0..1000).rev().collect();
+        assert_eq!(balanced_cuts(&mut created, 4), vec![334, 668]);
+        // Everything in one millisecond: nothing to cut.
+        assert_eq!(balanced_cuts(&mut vec![5; 1000], 8), Vec::<i64>::new());
+        // One page: one chain.
+        assert_eq!(
+            balanced_cuts(&mut (0..150).collect::<Vec<_>>(), 8),
+            Vec::<i64>::new()
+        );
+        assert_eq!(ReadHint::of(&mut Vec::new(), 8), None);
+    }
+
     proptest! {
         /// Issue 18: complete. Every timestamp, inside the span or not, is in exactly one
         /// range, whatever the span and the number of parts.
+        #[test]
+        fn issue_18_hinted_ranges_cover_every_timestamp_once(
+            cuts in proptest::collection::vec(any::<i64>(), 0..40),
+            probes in proptest::collection::vec(any::<i64>(), 16),
+        ) {
+            // Whatever a hints file holds (unsorted, repeated, extreme), nothing is missed.
+            let ranges = split_at(&cuts);
+            assert_cover(&ranges);
+            for probe in probes.into_iter().chain(cuts.iter().copied()).chain([i64::MIN, i64::MAX]) {
+                let holding = ranges.iter().filter(|r| r.contains(probe)).count();
+                prop_assert_eq!(holding, 1, "{} in {:?}", probe, ranges);
+            }
+        }
+
+        #[test]
+        fn issue_18_balanced_cuts_are_increasing_real_and_within_the_chains(
+            mut created in proptest::collection::vec(-1_000i64..1_000, 0..3_000),
+            chains in 1usize..40,
+        ) {
+            let cuts = balanced_cuts(&mut created, chains);
+            prop_assert!(cuts.len() < chains.max(2));
+            prop_assert!(cuts.windows(2).all(|pair| pair[0] < pair[1]));
+            for cut in &cuts {
+                prop_assert!(created.contains(cut) && *cut > created[0]);
+            }
+        }
+
         #[test]
         fn issue_18_ranges_cover_every_timestamp_once(
             low in any::<i64>(),
