@@ -228,7 +228,7 @@ fn next<I: Iterator<Item = Record>>(records: &mut Peekable<I>) -> Record {
 
 fn without_ignored(mut fields: Fields, rules: &CompareRules) -> Fields {
     if !rules.ignore_fields.is_empty() {
-        fields.retain(|name, _| !rules.ignore_fields.contains(name));
+        fields.retain(|name, _| !rules.ignore_fields.contains(name.as_str()));
     }
     fields
 }
@@ -284,7 +284,7 @@ fn field_changes(desired: &Fields, current: Fields, rules: &CompareRules) -> Vec
     let mut desired = desired.iter().peekable();
     let mut current = current
         .into_iter()
-        .filter(|(name, _)| !rules.ignore_fields.contains(name))
+        .filter(|(name, _)| !rules.ignore_fields.contains(name.as_str()))
         .peekable();
     loop {
         let order = match (desired.peek(), current.peek()) {
@@ -295,12 +295,12 @@ fn field_changes(desired: &Fields, current: Fields, rules: &CompareRules) -> Vec
         };
         let change = match order {
             Ordering::Less => desired.next().map(|(name, after)| FieldChange {
-                field: name.clone(),
+                field: name.to_string(),
                 before: None,
                 after: Some(after.clone()),
             }),
             Ordering::Greater => current.next().map(|(name, before)| FieldChange {
-                field: name,
+                field: name.into(),
                 before: Some(before),
                 after: None,
             }),
@@ -308,7 +308,7 @@ fn field_changes(desired: &Fields, current: Fields, rules: &CompareRules) -> Vec
                 let (name, after) = desired.next().expect("peeked a field");
                 let (_, before) = current.next().expect("peeked a field");
                 (!values_equal(after, &before, rules)).then(|| FieldChange {
-                    field: name.clone(),
+                    field: name.to_string(),
                     before: Some(before),
                     after: Some(after.clone()),
                 })

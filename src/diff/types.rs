@@ -74,7 +74,7 @@ pub fn type_conflicts(
             };
             let local = value.field_type();
             if local == *stored_type
-                || rules.ignore_fields.contains(name)
+                || rules.ignore_fields.contains(name.as_str())
                 || matches!(local, FieldType::Unknown(_))
                 || matches!(stored_type, FieldType::Unknown(_))
             {
@@ -84,7 +84,7 @@ pub fn type_conflicts(
                 .entry((name.as_str(), local.clone()))
                 .or_insert_with(|| TypeConflict {
                     record_type: record_type.clone(),
-                    field: name.clone(),
+                    field: name.to_string(),
                     local,
                     stored: stored_type.clone(),
                     records: 0,

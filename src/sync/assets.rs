@@ -170,7 +170,7 @@ pub fn drop_unmanaged(
                 FieldValue::List(crate::record::ScalarType::AssetId, _)
             );
         !is_asset
-            || declared.contains_key(name)
+            || declared.contains_key(name.as_str())
             || desired.is_some_and(|fields| fields.contains_key(name))
     });
 }

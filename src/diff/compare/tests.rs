@@ -398,7 +398,7 @@ fn records() -> impl Strategy<Value = Vec<Record>> {
         by_name
             .into_iter()
             .map(|(name, fields)| Record {
-                fields,
+                fields: fields.into_iter().collect(),
                 ..cloud(&name, "tag")
             })
             .collect()
@@ -482,9 +482,7 @@ fn throughput() {
         for (index, record) in current.iter_mut().enumerate() {
             record.change_tag = Some(format!("tag-{index}").into());
             if changed_every > 0 && index % changed_every == 0 {
-                record
-                    .fields
-                    .insert("homeScore".into(), FieldValue::int64(-1));
+                record.fields.insert("homeScore", FieldValue::int64(-1));
             }
         }
         current
