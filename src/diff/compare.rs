@@ -112,7 +112,7 @@ fn references_equal(desired: &Reference, current: &Reference) -> bool {
         && desired
             .zone_id
             .as_ref()
-            .is_none_or(|zone| zones_equal(zone, current.zone_id.as_ref()))
+            .is_none_or(|zone| zones_equal(zone, current.zone_id.as_deref()))
 }
 
 const DEFAULT_ZONE: &str = "_defaultZone";

@@ -299,7 +299,7 @@ fn reference<'de, A: MapAccess<'de>>(mut map: A) -> Result<Reference, A::Error> 
     Ok(Reference {
         record_name: RecordName::new(record_name),
         action: action.flatten(),
-        zone_id: zone_id.filter(|z| !z.is_null()),
+        zone_id: zone_id.filter(|z| !z.is_null()).map(Box::new),
     })
 }
 

@@ -95,8 +95,9 @@ pub struct Reference {
     pub record_name: RecordName,
     /// `NONE`, `DELETE_SELF` or `VALIDATE`; `None`: not stated, sent as `NONE`.
     pub action: Option<String>,
-    /// The zone dictionary as given, kept for round trips; `None`: not stated.
-    pub zone_id: Option<Json>,
+    /// The zone dictionary as given, kept for round trips; `None`: not stated. Boxed: most
+    /// references state none, and a reference then takes 56 bytes instead of 80.
+    pub zone_id: Option<Box<Json>>,
 }
 
 impl Reference {
@@ -330,7 +331,10 @@ fn decode_element(t: ScalarType, json: &Json) -> Result<Value, ValueError> {
             Value::Reference(Box::new(Reference {
                 record_name: RecordName::new(name),
                 action: map.get("action").and_then(Json::as_str).map(str::to_owned),
-                zone_id: map.get("zoneID").filter(|z| !z.is_null()).cloned(),
+                zone_id: map
+                    .get("zoneID")
+                    .filter(|z| !z.is_null())
+                    .map(|z| Box::new(z.clone())),
             }))
         }
         ScalarType::Location => {
@@ -384,7 +388,7 @@ fn encode_element(value: &Value, numbers_as_strings: bool) -> Json {
             // CloudKit requires `action` outside query filters; unstated is `NONE`.
             map.insert("action".into(), Json::String(r.action_or_none().to_owned()));
             if let Some(zone) = &r.zone_id {
-                map.insert("zoneID".into(), zone.clone());
+                map.insert("zoneID".into(), Json::clone(zone));
             }
             Json::Object(map)
         }
@@ -464,6 +468,9 @@ mod tests {
         // type cannot share the niche of the element's tag, hence the 8 more bytes.
         assert_eq!(std::mem::size_of::<Value>(), 32);
         assert_eq!(std::mem::size_of::<FieldValue>(), 40);
+        // Every game holds three references on each side of a diff: 56 bytes (a 64-byte
+        // allocation) instead of 80 (96) since the rarely stated zone is boxed.
+        assert_eq!(std::mem::size_of::<Reference>(), 56);
     }
 
     #[test]

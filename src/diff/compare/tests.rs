@@ -48,7 +48,7 @@ fn stated(name: &str, action: &str, zone: Option<serde_json::Value>) -> FieldVal
     FieldValue::Scalar(Value::Reference(Box::new(Reference {
         record_name: name.into(),
         action: Some(action.into()),
-        zone_id: zone,
+        zone_id: zone.map(Box::new),
     })))
 }
 

@@ -440,7 +440,7 @@ fn arb_element(element: ScalarType) -> BoxedStrategy<Value> {
                 Value::Reference(Box::new(Reference {
                     record_name: RecordName::new(name),
                     action,
-                    zone_id: zoned.then(|| json!({"zoneName": "_defaultZone"})),
+                    zone_id: zoned.then(|| Box::new(json!({"zoneName": "_defaultZone"}))),
                 }))
             })
             .boxed(),
