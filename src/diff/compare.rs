@@ -141,7 +141,7 @@ fn settle_references(desired: &mut FieldValue, current: Option<&FieldValue>) {
         };
         if reference.action.is_none() {
             let action = current.map_or("NONE", |c| c.action_or_none());
-            reference.action = Some(action.to_owned());
+            reference.action = Some(Reference::shared_action(action));
         }
         if reference.zone_id.is_none() {
             reference.zone_id = current.and_then(|c| c.zone_id.clone());

@@ -565,7 +565,9 @@ fn deletes_self_with(record: &StoredRecord, target: &str) -> bool {
 fn with_reference_actions(value: FieldValue) -> FieldValue {
     fn fill(value: &mut Value) {
         if let Value::Reference(reference) = value {
-            reference.action.get_or_insert_with(|| "NONE".to_owned());
+            reference
+                .action
+                .get_or_insert_with(|| crate::record::Reference::shared_action("NONE"));
         }
     }
     match value {

@@ -206,7 +206,7 @@ fn decode_reference_shape(json: &Json) -> Result<Reference, String> {
                 Some(Json::String(action))
                     if ["NONE", "DELETE_SELF", "VALIDATE"].contains(&action.as_str()) =>
                 {
-                    Some(action.to_owned())
+                    Some(Reference::shared_action(action))
                 }
                 Some(other) => {
                     return Err(format!(

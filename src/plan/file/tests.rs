@@ -439,7 +439,7 @@ fn arb_element(element: ScalarType) -> BoxedStrategy<Value> {
             .prop_map(|(name, action, zoned)| {
                 Value::Reference(Box::new(Reference {
                     record_name: RecordName::new(name),
-                    action,
+                    action: action.map(Into::into),
                     zone_id: zoned.then(|| Box::new(json!({"zoneName": "_defaultZone"}))),
                 }))
             })
