@@ -4,7 +4,7 @@
 
 use crate::diff::{values_equal, CompareRules};
 use crate::plan::{Action, Change};
-use crate::record::{ChangeTag, FieldValue, Record};
+use crate::record::{ChangeTag, FieldName, FieldValue, Record};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -105,7 +105,7 @@ fn field_conflicts(change: &Change, current: &Record, rules: &CompareRules) -> V
     wanted_fields(change)
         .into_iter()
         // The wanted value first: it decides whether a reference's action is compared.
-        .filter(|(name, wanted)| !same(*wanted, current.fields.get(*name), rules))
+        .filter(|(name, wanted)| !same(*wanted, current.fields.get(name), rules))
         .map(|(name, wanted)| FieldConflict {
             field: name.to_owned(),
             planned_before: change.before.get(name).cloned().flatten(),
@@ -125,10 +125,10 @@ fn create_conflicts(change: &Change, current: &Record, rules: &CompareRules) -> 
         current
             .fields
             .iter()
-            .filter(|(name, _)| !rules.ignore_fields.contains(*name))
-            .filter(|(name, _)| !after.is_some_and(|after| after.contains_key(*name)))
+            .filter(|(name, _)| !rules.ignore_fields.contains(name.as_str()))
+            .filter(|(name, _)| !after.is_some_and(|after| after.contains_key(name)))
             .map(|(name, value)| FieldConflict {
-                field: name.clone(),
+                field: name.to_string(),
                 planned_before: None,
                 now: Some(value.clone()),
                 wanted: None,
@@ -165,7 +165,7 @@ pub fn changed_meanwhile(
     let state = planned_state(change);
     let wanted = wanted_fields(change);
     let mut names: Vec<&str> = state.keys().copied().collect();
-    names.extend(current.fields.keys().map(String::as_str));
+    names.extend(current.fields.keys().map(FieldName::as_str));
     names.sort_unstable();
     names.dedup();
     names
@@ -202,7 +202,7 @@ pub fn is_applied(change: &Change, current: Option<&Record>, rules: &CompareRule
         (Action::Create, Some(record)) => {
             field_conflicts(change, record, rules).is_empty()
                 && record.fields.keys().all(|name| {
-                    rules.ignore_fields.contains(name)
+                    rules.ignore_fields.contains(name.as_str())
                         || change
                             .after
                             .as_ref()

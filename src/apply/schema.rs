@@ -156,10 +156,13 @@ pub fn written(changes: &[Change]) -> Schema {
             .or_default();
         for (field, value) in fields {
             if let Some(data_type) = DataType::of_field_type(&value.field_type()) {
-                definition.fields.entry(field.clone()).or_insert(FieldDef {
-                    data_type,
-                    indexes: Default::default(),
-                });
+                definition
+                    .fields
+                    .entry(field.to_string())
+                    .or_insert(FieldDef {
+                        data_type,
+                        indexes: Default::default(),
+                    });
             }
         }
     }

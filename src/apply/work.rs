@@ -64,14 +64,16 @@ fn replace_fields(
             .after
             .iter()
             .flatten()
-            .map(|(name, value)| (name.clone(), Some(WireField::from_value(value))))
+            .map(|(name, value)| (name.to_string(), Some(WireField::from_value(value))))
             .collect();
     };
     let wanted = wanted_fields(change);
     let mut fields: BTreeMap<String, Option<WireField>> = base
         .iter()
-        .filter(|(name, _)| !wanted.contains_key(name.as_str()) && !also_removed.contains(name))
-        .map(|(name, value)| (name.clone(), Some(WireField::from_value(value))))
+        .filter(|(name, _)| {
+            !wanted.contains_key(name.as_str()) && !also_removed.iter().any(|n| n == name.as_str())
+        })
+        .map(|(name, value)| (name.to_string(), Some(WireField::from_value(value))))
         .collect();
     for (name, value) in wanted {
         if let Some(value) = value {
@@ -137,8 +139,8 @@ impl<'a> Work<'a> {
             let wanted = change.after.as_ref();
             for name in current.into_iter().flat_map(|r| r.fields.keys()) {
                 let planned = wanted.is_some_and(|fields| fields.contains_key(name));
-                if !rules.ignore_fields.contains(name) && !planned {
-                    work.also_removed.push(name.clone());
+                if !rules.ignore_fields.contains(name.as_str()) && !planned {
+                    work.also_removed.push(name.to_string());
                 }
             }
         }

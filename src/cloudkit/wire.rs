@@ -163,7 +163,7 @@ impl WireRecord {
                 record
                     .fields
                     .iter()
-                    .map(|(name, value)| (name.clone(), Some(WireField::from_value(value))))
+                    .map(|(name, value)| (name.to_string(), Some(WireField::from_value(value))))
                     .collect(),
             ),
             ..Self::default()
@@ -181,7 +181,7 @@ impl WireRecord {
             .record_type
             .clone()
             .ok_or("record has no `recordType`")?;
-        let mut fields = Fields::new();
+        let mut fields = Fields::with_capacity(self.fields.as_ref().map_or(0, BTreeMap::len));
         for (name, field) in self.fields.iter().flatten() {
             let Some(field) = field else { continue };
             if field.value.is_null() {
@@ -190,7 +190,7 @@ impl WireRecord {
             let value = field
                 .to_value(None)
                 .map_err(|e| format!("fields.{name}: {e}"))?;
-            fields.insert(name.clone(), value);
+            fields.insert(name.as_str(), value);
         }
         Ok(Record {
             record_type: RecordType(record_type),

@@ -76,7 +76,7 @@ fn dependencies<'a>(
         for (field, value) in &record.fields {
             let declared = type_config
                 .fields
-                .get(field)
+                .get(field.as_str())
                 .and_then(|f| f.target.as_ref());
             if declared.is_some() {
                 continue;

@@ -112,7 +112,7 @@ fn references_equal(desired: &Reference, current: &Reference) -> bool {
         && desired
             .zone_id
             .as_ref()
-            .is_none_or(|zone| zones_equal(zone, current.zone_id.as_ref()))
+            .is_none_or(|zone| zones_equal(zone, current.zone_id.as_deref()))
 }
 
 const DEFAULT_ZONE: &str = "_defaultZone";
@@ -141,7 +141,7 @@ fn settle_references(desired: &mut FieldValue, current: Option<&FieldValue>) {
         };
         if reference.action.is_none() {
             let action = current.map_or("NONE", |c| c.action_or_none());
-            reference.action = Some(action.to_owned());
+            reference.action = Some(Reference::shared_action(action));
         }
         if reference.zone_id.is_none() {
             reference.zone_id = current.and_then(|c| c.zone_id.clone());
@@ -228,7 +228,7 @@ fn next<I: Iterator<Item = Record>>(records: &mut Peekable<I>) -> Record {
 
 fn without_ignored(mut fields: Fields, rules: &CompareRules) -> Fields {
     if !rules.ignore_fields.is_empty() {
-        fields.retain(|name, _| !rules.ignore_fields.contains(name));
+        fields.retain(|name, _| !rules.ignore_fields.contains(name.as_str()));
     }
     fields
 }
@@ -282,7 +282,9 @@ fn both(desired: Record, current: Record, rules: &CompareRules) -> RecordDiff {
 /// desired value leaves unstated from the current value of the same recordName, which no
 /// comparison looks at (`references_equal`), so it never changes the outcome.
 pub fn fields_equal(desired: &Fields, current: &Fields, rules: &CompareRules) -> bool {
-    let compared = |(name, _): &(&String, &FieldValue)| !rules.ignore_fields.contains(*name);
+    let compared = |(name, _): &(&crate::record::FieldName, &FieldValue)| {
+        !rules.ignore_fields.contains(name.as_str())
+    };
     let mut desired = desired.iter().filter(compared);
     let mut current = current.iter().filter(compared);
     loop {
@@ -323,7 +325,7 @@ fn field_changes(desired: &Fields, current: Fields, rules: &CompareRules) -> Vec
     let mut desired = desired.iter().peekable();
     let mut current = current
         .into_iter()
-        .filter(|(name, _)| !rules.ignore_fields.contains(name))
+        .filter(|(name, _)| !rules.ignore_fields.contains(name.as_str()))
         .peekable();
     loop {
         let order = match (desired.peek(), current.peek()) {
@@ -334,12 +336,12 @@ fn field_changes(desired: &Fields, current: Fields, rules: &CompareRules) -> Vec
         };
         let change = match order {
             Ordering::Less => desired.next().map(|(name, after)| FieldChange {
-                field: name.clone(),
+                field: name.to_string(),
                 before: None,
                 after: Some(after.clone()),
             }),
             Ordering::Greater => current.next().map(|(name, before)| FieldChange {
-                field: name,
+                field: name.into(),
                 before: Some(before),
                 after: None,
             }),
@@ -347,7 +349,7 @@ fn field_changes(desired: &Fields, current: Fields, rules: &CompareRules) -> Vec
                 let (name, after) = desired.next().expect("peeked a field");
                 let (_, before) = current.next().expect("peeked a field");
                 (!values_equal(after, &before, rules)).then(|| FieldChange {
-                    field: name.clone(),
+                    field: name.to_string(),
                     before: Some(before),
                     after: Some(after.clone()),
                 })

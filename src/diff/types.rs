@@ -72,7 +72,7 @@ pub type StoredTypes = HashMap<String, FieldType>;
 pub fn stored_types(stored: &mut StoredTypes, record: &Record) {
     for (name, value) in &record.fields {
         if !stored.contains_key(name.as_str()) {
-            stored.insert(name.clone(), value.field_type());
+            stored.insert(name.as_str().to_owned(), value.field_type());
         }
     }
 }
@@ -92,7 +92,7 @@ pub fn type_conflicts_with(
             };
             let local = value.field_type();
             if local == *stored_type
-                || rules.ignore_fields.contains(name)
+                || rules.ignore_fields.contains(name.as_str())
                 || matches!(local, FieldType::Unknown(_))
                 || matches!(stored_type, FieldType::Unknown(_))
             {
@@ -102,7 +102,7 @@ pub fn type_conflicts_with(
                 .entry((name.as_str(), local.clone()))
                 .or_insert_with(|| TypeConflict {
                     record_type: record_type.clone(),
-                    field: name.clone(),
+                    field: name.to_string(),
                     local,
                     stored: stored_type.clone(),
                     records: 0,

@@ -152,7 +152,7 @@ pub fn dump(store: &Store) -> Dump {
                     fields: record
                         .fields
                         .iter()
-                        .map(|(field, value)| (field.clone(), WireField::from_value(value)))
+                        .map(|(field, value)| (field.to_string(), WireField::from_value(value)))
                         .collect(),
                 })
                 .collect();

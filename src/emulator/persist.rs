@@ -13,7 +13,7 @@
 use super::domain::WriteOutcome;
 use super::store::{Change, Scope, ScopeData, Store, StoredRecord};
 use crate::cloudkit::wire::WireField;
-use crate::record::FieldType;
+use crate::record::{FieldType, Fields};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
@@ -290,7 +290,7 @@ fn persisted(name: &str, record: &StoredRecord) -> PersistedRecord {
         fields: record
             .fields
             .iter()
-            .map(|(f, v)| (f.clone(), WireField::from_value(v)))
+            .map(|(f, v)| (f.to_string(), WireField::from_value(v)))
             .collect(),
         record_change_tag: record.change_tag.clone(),
         created: record.created,
@@ -308,7 +308,7 @@ fn logged(outcome: &WriteOutcome) -> Option<LoggedChange> {
 }
 
 fn restored(record: PersistedRecord) -> Result<(String, StoredRecord), String> {
-    let mut fields = BTreeMap::new();
+    let mut fields = Fields::with_capacity(record.fields.len());
     for (name, field) in record.fields {
         let value = field
             .to_value(None)

@@ -283,7 +283,7 @@ impl Store {
                 let types = data.schema.entry(record.record_type.clone()).or_default();
                 for (field, value) in &record.fields {
                     types
-                        .entry(field.clone())
+                        .entry(field.to_string())
                         .or_insert_with(|| value.field_type());
                 }
                 data.insert(name, record);
@@ -475,8 +475,9 @@ fn record_size(fields: &Fields, set: &[(String, FieldValue)]) -> usize {
     let replaced: HashSet<&str> = set.iter().map(|(name, _)| name.as_str()).collect();
     let kept = fields
         .iter()
-        .filter(|(name, _)| !replaced.contains(name.as_str()));
-    let fields = kept.chain(set.iter().map(|(name, value)| (name, value)));
+        .map(|(name, value)| (name.as_str(), value))
+        .filter(|(name, _)| !replaced.contains(name));
+    let fields = kept.chain(set.iter().map(|(name, value)| (name.as_str(), value)));
     fields.fold(2, |size, (name, value)| {
         let value = encoded_length(&WireField::from_value(value)).unwrap_or(0);
         size + name.len() + 4 + value
@@ -564,7 +565,9 @@ fn deletes_self_with(record: &StoredRecord, target: &str) -> bool {
 fn with_reference_actions(value: FieldValue) -> FieldValue {
     fn fill(value: &mut Value) {
         if let Value::Reference(reference) = value {
-            reference.action.get_or_insert_with(|| "NONE".to_owned());
+            reference
+                .action
+                .get_or_insert_with(|| crate::record::Reference::shared_action("NONE"));
         }
     }
     match value {

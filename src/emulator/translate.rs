@@ -120,13 +120,13 @@ impl Render<'_> {
                 record
                     .fields
                     .iter()
-                    .filter(|(field, _)| keys.is_none_or(|k| k.iter().any(|d| d == *field)))
+                    .filter(|(field, _)| keys.is_none_or(|k| k.iter().any(|d| *field == d)))
                     .map(|(field, value)| {
                         let wire = WireField {
                             value: value.to_json(self.numbers_as_strings),
                             field_type: Some(value.field_type().to_string()),
                         };
-                        (field.clone(), Some(wire))
+                        (field.to_string(), Some(wire))
                     })
                     .collect(),
             ),

@@ -198,10 +198,10 @@ impl<'a> Converter<'a> {
         for key in object.keys().filter(|k| !NATIVE_KEYS.contains(&k.as_str())) {
             report.error(None, format!("unknown key `{key}` in a CloudKit record"));
         }
-        let mut fields = Fields::new();
         let Some(Json::Object(raw_fields)) = object.remove("fields") else {
-            return (name, fields);
+            return (name, Fields::new());
         };
+        let mut fields = Fields::with_capacity(raw_fields.len());
         for (field, wire) in raw_fields {
             if let Some(value) = self.native_field(&field, wire, report) {
                 fields.insert(field, value);
@@ -319,7 +319,7 @@ impl<'a> Converter<'a> {
             Some(template) => template.keys().collect(),
             None => BTreeSet::from(["recordName"]),
         };
-        let mut fields = Fields::new();
+        let mut fields = Fields::with_capacity(self.config.fields.len().min(object.len()));
         for (key, value) in object {
             if !self.config.fields.contains_key(&key) {
                 if self.config.ignore_fields.contains(&key) {

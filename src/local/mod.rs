@@ -174,9 +174,9 @@ impl FieldTypes {
     ) {
         for (name, value) in &record.fields {
             let field_type = value.field_type();
-            let Some((first, first_record, first_origin)) = self.first.get(name) else {
+            let Some((first, first_record, first_origin)) = self.first.get(name.as_str()) else {
                 let first = (field_type, record.record_name.clone(), origin.clone());
-                self.first.insert(name.clone(), first);
+                self.first.insert(name.to_string(), first);
                 continue;
             };
             if *first == field_type {
@@ -373,14 +373,14 @@ fn dangling_references(config: &Config, data: &LocalData) -> BTreeMap<RecordType
             for (field, value) in &record.fields {
                 let target = type_config
                     .fields
-                    .get(field)
+                    .get(field.as_str())
                     .and_then(|f| f.target.as_ref());
                 for name in crate::config::referenced_names(value) {
                     // `None`: the declared target is not configured, reported by the config.
                     if defined(target, name) != Some(false) {
                         continue;
                     }
-                    let key = (record_type.clone(), field.clone(), name.to_owned());
+                    let key = (record_type.clone(), field.to_string(), name.to_owned());
                     let entry = found.entry(key).or_insert_with(|| {
                         let problem = Problem::warning(&*origin.file, record_type, String::new())
                             .at(Some(origin.place))

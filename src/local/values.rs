@@ -206,7 +206,7 @@ fn decode_reference_shape(json: &Json) -> Result<Reference, String> {
                 Some(Json::String(action))
                     if ["NONE", "DELETE_SELF", "VALIDATE"].contains(&action.as_str()) =>
                 {
-                    Some(action.to_owned())
+                    Some(Reference::shared_action(action))
                 }
                 Some(other) => {
                     return Err(format!(
@@ -218,7 +218,10 @@ fn decode_reference_shape(json: &Json) -> Result<Reference, String> {
             Ok(Reference {
                 record_name: RecordName::new(name),
                 action,
-                zone_id: map.get("zoneID").filter(|zone| !zone.is_null()).cloned(),
+                zone_id: map
+                    .get("zoneID")
+                    .filter(|zone| !zone.is_null())
+                    .map(|zone| Box::new(zone.clone())),
             })
         }
         _ => Err(bad()),
@@ -448,7 +451,7 @@ mod tests {
             panic!("a reference");
         };
         assert_eq!(reference.action.as_deref(), Some("DELETE_SELF"));
-        assert_eq!(reference.zone_id, Some(json!({"zoneName": "z"})));
+        assert_eq!(reference.zone_id, Some(Box::new(json!({"zoneName": "z"}))));
         assert_eq!(
             decode_as("REFERENCE", json!({"recordName": "s-1", "action": 1})),
             Err("reference action must be NONE, DELETE_SELF or VALIDATE, found number 1".into())

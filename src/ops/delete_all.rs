@@ -107,7 +107,7 @@ pub fn local_references(
                     found.push(LocalReference {
                         record_type: holder_type.clone(),
                         record_name: record.record_name.clone(),
-                        field: field.clone(),
+                        field: field.to_string(),
                         target: reference.record_name.clone(),
                         action: reference.action_or_none().to_owned(),
                     });

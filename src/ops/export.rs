@@ -139,15 +139,15 @@ fn field_types(
                 return Err(Box::new(ExportError::Unrepresentable {
                     record_type: record_type.to_string(),
                     record_name: record.record_name.to_string(),
-                    field: field.clone(),
+                    field: field.to_string(),
                     field_type: field_type.to_string(),
                 }));
             }
-            match types.get(field) {
+            match types.get(field.as_str()) {
                 Some((first_type, first)) if *first_type != field_type => {
                     return Err(Box::new(ExportError::MixedTypes {
                         record_type: record_type.to_string(),
-                        field: field.clone(),
+                        field: field.to_string(),
                         first: (*first).to_owned(),
                         first_type: first_type.to_string(),
                         second: record.record_name.to_string(),
@@ -156,7 +156,7 @@ fn field_types(
                 }
                 Some(_) => {}
                 None => {
-                    types.insert(field.clone(), (field_type, record.record_name.as_str()));
+                    types.insert(field.to_string(), (field_type, record.record_name.as_str()));
                 }
             }
         }
@@ -222,7 +222,7 @@ fn native(record: &Record, assets: &HashMap<(&str, &str), Vec<&str>>) -> Json {
                 _ => serde_json::to_value(WireField::from_value(value))
                     .expect("a wire field is JSON"),
             };
-            (name.clone(), json)
+            (name.to_string(), json)
         })
         .collect();
     let mut object = Map::new();

@@ -49,14 +49,14 @@ pub fn asset_files(
                     Box::new(ExportError::AssetIncomplete {
                         record_type: record_type.to_string(),
                         record_name: record.record_name.to_string(),
-                        field: field.clone(),
+                        field: field.to_string(),
                         missing,
                     })
                 };
                 let text = |name| json.get(name).and_then(|v| v.as_str()).map(str::to_owned);
                 let asset = AssetFile {
                     record_name: record.record_name.to_string(),
-                    field: field.clone(),
+                    field: field.to_string(),
                     file: String::new(),
                     written: String::new(),
                     download_url: text("downloadURL").ok_or_else(|| incomplete("`downloadURL`"))?,

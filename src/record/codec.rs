@@ -44,7 +44,7 @@ impl Serialize for Value {
                 // Members in key order: action, recordName, zoneID.
                 let mut map = serializer.serialize_map(None)?;
                 if let Some(action) = &reference.action {
-                    map.serialize_entry("action", action)?;
+                    map.serialize_entry("action", &**action)?;
                 }
                 map.serialize_entry("recordName", reference.record_name.as_str())?;
                 if let Some(zone) = &reference.zone_id {
@@ -298,8 +298,8 @@ fn reference<'de, A: MapAccess<'de>>(mut map: A) -> Result<Reference, A::Error> 
         .ok_or_else(|| fail(expected_type(ScalarType::Reference)))?;
     Ok(Reference {
         record_name: RecordName::new(record_name),
-        action: action.flatten(),
-        zone_id: zone_id.filter(|z| !z.is_null()),
+        action: action.flatten().as_deref().map(Reference::shared_action),
+        zone_id: zone_id.filter(|z| !z.is_null()).map(Box::new),
     })
 }
 

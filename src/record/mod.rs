@@ -3,6 +3,7 @@
 //! the JSON shapes on the wire, and `local` (local data) builds these from files.
 
 mod codec;
+mod fields;
 pub mod identifier;
 pub mod strict_json;
 mod target;
@@ -10,6 +11,7 @@ mod timestamp;
 mod value;
 
 pub use codec::{encoded_length, TypedValue};
+pub use fields::{FieldName, Fields};
 pub use target::{container_problem, Database, Environment, Target};
 pub use timestamp::{Timestamp, TimestampError};
 /// The largest asset file: 15 MB, read as 15,000,000 bytes (Apple, CloudKit Web Services
@@ -20,7 +22,6 @@ pub const MAX_ASSET_BYTES: usize = 15_000_000;
 pub use value::{FieldType, FieldValue, Location, Reference, ScalarType, Value, ValueError};
 
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 use std::fmt;
 
 macro_rules! string_newtype {
@@ -79,9 +80,6 @@ string_newtype!(
     ChangeTag
 );
 
-/// The fields of a record, ordered by name so that every rendering is deterministic.
-pub type Fields = BTreeMap<String, FieldValue>;
-
 /// One record: the desired state from local files, or the current state read from CloudKit.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Record {
@@ -114,7 +112,7 @@ impl Record {
     }
 
     pub fn with_field(mut self, name: &str, value: FieldValue) -> Self {
-        self.fields.insert(name.to_owned(), value);
+        self.fields.insert(name, value);
         self
     }
 }

@@ -225,7 +225,7 @@ impl Renderer {
         }
         let unchanged: Vec<_> = after
             .iter()
-            .filter(|(field, _)| !change.before.contains_key(*field))
+            .filter(|(field, _)| !change.before.contains_key(field.as_str()))
             .collect();
         if unchanged.is_empty() {
             return;

@@ -170,7 +170,7 @@ pub fn drop_unmanaged(
 ) {
     current.fields.retain(|name, value| {
         !is_asset(value)
-            || declared.contains_key(name)
+            || declared.contains_key(name.as_str())
             || desired.is_some_and(|fields| fields.contains_key(name))
     });
 }

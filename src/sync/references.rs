@@ -34,7 +34,7 @@ fn references_of(
                     referrer: Referrer {
                         record_type: record.record_type.clone(),
                         record_name: record.record_name.clone(),
-                        field: field.clone(),
+                        field: field.to_string(),
                         action: reference.action_or_none().to_owned(),
                         source,
                     },

@@ -61,7 +61,9 @@ impl<'a> Settler<'a> {
             return (record, false);
         }
         let ignored = &self.rules.ignore_fields;
-        record.fields.retain(|name, _| ignored.contains(name));
+        record
+            .fields
+            .retain(|name, _| ignored.contains(name.as_str()));
         (record, true)
     }
 

@@ -119,7 +119,7 @@ impl World {
         }
         for index in 0..random.gen_range(10..=40) {
             let mut fields = game_fields(index, teams, &mut random);
-            fields.insert("note".into(), FieldValue::string(format!("orphan {index}")));
+            fields.insert("note", FieldValue::string(format!("orphan {index}")));
             let entry = Entry {
                 category: Category::Orphan,
                 desired: None,
@@ -240,14 +240,14 @@ fn expect(entry: &Entry, written: Option<Fields>, policy: Policy) -> (Option<Fie
     let merged = |plan_sets: &[&str], plan_removes: &[&str]| {
         let mut fields = written.clone();
         for name in plan_sets {
-            let value = desired.as_ref().and_then(|d| d.get(*name)).cloned();
+            let value = desired.as_ref().and_then(|d| d.get(name)).cloned();
             if let Some(value) = value {
                 set(&mut fields, name, value);
             }
         }
         if let Some(fields) = &mut fields {
             for name in plan_removes {
-                fields.remove(*name);
+                fields.remove(name);
             }
         }
         fields
@@ -310,7 +310,7 @@ pub fn wire_json(fields: &Fields) -> serde_json::Value {
             }
             other => panic!("the world has no {other:?}"),
         };
-        object.insert(name.clone(), wire);
+        object.insert(name.to_string(), wire);
     }
     serde_json::Value::Object(object)
 }
@@ -327,22 +327,19 @@ fn writer_score(key: &Key) -> i64 {
 
 fn team_fields(index: usize, random: &mut StdRng) -> Fields {
     let mut fields = Fields::new();
-    fields.insert("name".into(), FieldValue::string(format!("Team {index}")));
-    fields.insert("score".into(), FieldValue::int64(random.gen_range(0..1000)));
+    fields.insert("name", FieldValue::string(format!("Team {index}")));
+    fields.insert("score", FieldValue::int64(random.gen_range(0..1000)));
+    fields.insert("note", FieldValue::string(format!("team note {index}")));
     fields.insert(
-        "note".into(),
-        FieldValue::string(format!("team note {index}")),
-    );
-    fields.insert(
-        "rating".into(),
+        "rating",
         FieldValue::double(f64::from(random.gen_range(0..400)) / 8.0),
     );
     fields.insert(
-        "founded".into(),
+        "founded",
         FieldValue::timestamp(random.gen_range(-2_000_000_000_000..2_000_000_000_000)),
     );
     fields.insert(
-        "ground".into(),
+        "ground",
         FieldValue::location(
             f64::from(random.gen_range(-9000..9000)) / 100.0,
             f64::from(random.gen_range(-18000..18000)) / 100.0,
@@ -352,7 +349,7 @@ fn team_fields(index: usize, random: &mut StdRng) -> Fields {
         .map(|n| ckplan::record::Value::String(format!("tag {n}")))
         .collect();
     fields.insert(
-        "tags".into(),
+        "tags",
         FieldValue::List(ckplan::record::ScalarType::String, tags),
     );
     fields
@@ -361,12 +358,9 @@ fn team_fields(index: usize, random: &mut StdRng) -> Fields {
 fn game_fields(index: usize, teams: usize, random: &mut StdRng) -> Fields {
     let mut fields = Fields::new();
     let home = random.gen_range(0..teams);
-    fields.insert("home".into(), FieldValue::reference(format!("team-{home}")));
-    fields.insert("score".into(), FieldValue::int64(random.gen_range(0..1000)));
-    fields.insert(
-        "note".into(),
-        FieldValue::string(format!("game note {index}")),
-    );
+    fields.insert("home", FieldValue::reference(format!("team-{home}")));
+    fields.insert("score", FieldValue::int64(random.gen_range(0..1000)));
+    fields.insert("note", FieldValue::string(format!("game note {index}")));
     fields
 }
 
@@ -381,15 +375,12 @@ fn local_entry(desired: Fields, random: &mut StdRng) -> Entry {
                 Some(FieldValue::Scalar(ckplan::record::Value::Int64(n))) => *n,
                 _ => 0,
             };
-            initial.insert(
-                "score".into(),
-                FieldValue::int64(score + random.gen_range(1..100)),
-            );
+            initial.insert("score", FieldValue::int64(score + random.gen_range(1..100)));
             (Category::Update, Some(initial))
         }
         75..=87 => {
             let mut initial = desired.clone();
-            initial.insert("legacy".into(), FieldValue::string("dropped locally"));
+            initial.insert("legacy", FieldValue::string("dropped locally"));
             (Category::Strip, Some(initial))
         }
         _ => (Category::Unchanged, Some(desired.clone())),
@@ -457,7 +448,7 @@ fn plain_json(name: &str, fields: &Fields) -> serde_json::Value {
             }
             other => other.to_json(false),
         };
-        object.insert(field.clone(), json);
+        object.insert(field.to_string(), json);
     }
     serde_json::Value::Object(object)
 }

@@ -9,7 +9,7 @@ fn every_type(name: &str) -> Record {
     let reference = |target: &str, action: &str| {
         Value::Reference(Box::new(Reference {
             record_name: target.into(),
-            action: Some(action.to_owned()),
+            action: Some(action.into()),
             zone_id: None,
         }))
     };

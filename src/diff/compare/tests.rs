@@ -48,7 +48,7 @@ fn stated(name: &str, action: &str, zone: Option<serde_json::Value>) -> FieldVal
     FieldValue::Scalar(Value::Reference(Box::new(Reference {
         record_name: name.into(),
         action: Some(action.into()),
-        zone_id: zone,
+        zone_id: zone.map(Box::new),
     })))
 }
 
@@ -398,7 +398,7 @@ fn records() -> impl Strategy<Value = Vec<Record>> {
         by_name
             .into_iter()
             .map(|(name, fields)| Record {
-                fields,
+                fields: fields.into_iter().collect(),
                 ..cloud(&name, "tag")
             })
             .collect()
@@ -535,9 +535,7 @@ fn throughput() {
         for (index, record) in current.iter_mut().enumerate() {
             record.change_tag = Some(format!("tag-{index}").into());
             if changed_every > 0 && index % changed_every == 0 {
-                record
-                    .fields
-                    .insert("homeScore".into(), FieldValue::int64(-1));
+                record.fields.insert("homeScore", FieldValue::int64(-1));
             }
         }
         current

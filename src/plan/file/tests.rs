@@ -439,8 +439,8 @@ fn arb_element(element: ScalarType) -> BoxedStrategy<Value> {
             .prop_map(|(name, action, zoned)| {
                 Value::Reference(Box::new(Reference {
                     record_name: RecordName::new(name),
-                    action,
-                    zone_id: zoned.then(|| json!({"zoneName": "_defaultZone"})),
+                    action: action.map(Into::into),
+                    zone_id: zoned.then(|| Box::new(json!({"zoneName": "_defaultZone"}))),
                 }))
             })
             .boxed(),
@@ -478,6 +478,7 @@ fn arb_field_value() -> impl Strategy<Value = FieldValue> {
 
 fn arb_fields() -> impl Strategy<Value = Fields> {
     proptest::collection::btree_map("[a-z][a-zA-Z_]{0,7}", arb_field_value(), 0..4)
+        .prop_map(|fields| fields.into_iter().collect())
 }
 
 fn arb_change() -> impl Strategy<Value = Change> {

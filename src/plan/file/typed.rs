@@ -10,7 +10,9 @@ use super::format::{
 };
 use crate::plan::{Action, Change};
 use crate::record::strict_json::UniqueKeys;
-use crate::record::{ChangeTag, FieldType, FieldValue, Fields, RecordName, RecordType, TypedValue};
+use crate::record::{
+    ChangeTag, FieldName, FieldType, FieldValue, Fields, RecordName, RecordType, TypedValue,
+};
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -49,7 +51,7 @@ pub(super) struct TypedChange {
     pub(super) record_name: RecordName,
     pub(super) change_tag: Option<ChangeTag>,
     pub(super) before: UniqueMap<String, Option<TypedField>>,
-    pub(super) after: Option<UniqueMap<String, TypedField>>,
+    pub(super) after: Option<UniqueMap<FieldName, TypedField>>,
     pub(super) removed: Vec<String>,
 }
 
