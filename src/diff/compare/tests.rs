@@ -419,7 +419,7 @@ fn alike_fields() -> impl Strategy<Value = Fields> {
         )
             .prop_map(|(name, action)| {
                 let mut reference = Reference::named(name.as_str());
-                reference.action = action.map(str::to_owned);
+                reference.action = action.map(Reference::shared_action);
                 FieldValue::Scalar(Value::Reference(Box::new(reference)))
             }),
         (0i64..2, 0i64..2).prop_map(|(a, b)| FieldValue::location(a as f64 * 0.00005, b as f64)),
@@ -428,6 +428,7 @@ fn alike_fields() -> impl Strategy<Value = Fields> {
         Just(FieldValue::List(ScalarType::String, Vec::new())),
     ];
     proptest::collection::btree_map("[a-c]", value, 0..4)
+        .prop_map(|fields| fields.into_iter().collect())
 }
 
 proptest! {

@@ -82,7 +82,7 @@ fn cloud(record: Record, tag: &str) -> Record {
     if let Some(FieldValue::Scalar(crate::record::Value::Reference(reference))) =
         record.fields.get_mut("stadium")
     {
-        reference.action = Some("NONE".to_owned());
+        reference.action = Some(crate::record::Reference::shared_action("NONE"));
     }
     record
 }
