@@ -27,7 +27,7 @@ use crate::diff::CompareRules;
 use crate::plan::{Action, Change, Plan};
 use crate::record::{ChangeTag, Record, RecordType};
 use futures::stream::{self, StreamExt};
-use journal::{Entry, Journal, JournalError, Replay, SentRecord};
+use journal::{Entry, Journal, JournalError, KeyRef, Replay, SentRef};
 use resolve::Decision;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -358,9 +358,7 @@ impl<'a> Run<'a> {
         self.journal
             .lock()
             .expect("lock")
-            .append(&Entry::Outcomes {
-                outcomes: finals.clone(),
-            })?;
+            .append_outcomes(&finals)?;
         self.observer.changes_finished(&finals);
         self.outcomes.lock().expect("lock").extend(finals);
         Ok(())
@@ -478,18 +476,21 @@ impl<'a> Run<'a> {
             return Ok(Leftovers::default());
         }
         let number = self.batches.fetch_add(1, Ordering::SeqCst);
-        let sent = batch
+        let sent: Vec<SentRef<'_>> = batch
             .iter()
-            .map(|w| SentRecord {
-                key: w.key(),
+            .map(|w| SentRef {
+                key: KeyRef {
+                    record_type: &w.change.record_type,
+                    record_name: &w.change.record_name,
+                },
                 operation: w.operation,
-                change_tag: w.change_tag.clone(),
+                change_tag: w.change_tag.as_ref(),
             })
             .collect();
-        self.journal.lock().expect("lock").append(&Entry::Sent {
-            batch: number,
-            records: sent,
-        })?;
+        self.journal
+            .lock()
+            .expect("lock")
+            .append_sent(number, &sent)?;
         let operations = batch
             .iter()
             .map(|work| work.operation(self.rules(&work.change.record_type)))

@@ -150,10 +150,6 @@ impl<'a> Work<'a> {
         work
     }
 
-    pub fn key(&self) -> RecordKey {
-        key(self.change)
-    }
-
     /// The operation to send. An update that removes fields is sent as a `replace` (tag
     /// checked like an update) carrying every desired field, the documented way to remove
     /// fields (see `cloudkit::wire`, "Removing fields"), unless the type has
