@@ -8,7 +8,7 @@
 //! another version is refused with [`JournalError::Version`], never half-read.
 
 use super::outcome::{Outcome, RecordKey};
-use crate::record::{ChangeTag, Timestamp};
+use crate::record::{ChangeTag, RecordName, RecordType, Timestamp};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
@@ -63,6 +63,34 @@ pub struct SentRecord {
     pub key: RecordKey,
     pub operation: WriteKind,
     pub change_tag: Option<ChangeTag>,
+}
+
+/// A [`SentRecord`] borrowed from the work it describes: the same JSON.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct SentRef<'a> {
+    pub key: KeyRef<'a>,
+    pub operation: WriteKind,
+    pub change_tag: Option<&'a ChangeTag>,
+}
+
+/// A [`RecordKey`] borrowed from a change: the same JSON.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct KeyRef<'a> {
+    pub record_type: &'a RecordType,
+    pub record_name: &'a RecordName,
+}
+
+/// The entries a run writes per batch, from borrowed data: the lines [`Entry`] writes.
+#[derive(Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+enum Borrowed<'a> {
+    Sent {
+        batch: u64,
+        records: &'a [SentRef<'a>],
+    },
+    Outcomes {
+        outcomes: &'a [(RecordKey, Outcome)],
+    },
 }
 
 /// The operations apply sends, written by name: `create`, `update` (against a change tag)
@@ -199,6 +227,25 @@ impl Journal {
 
     /// Appends one entry and syncs it to disk before returning.
     pub fn append(&mut self, entry: &Entry) -> Result<(), JournalError> {
+        self.append_line(entry)
+    }
+
+    /// Appends the `sent` entry of `batch` (as [`Entry::Sent`] writes it) from borrowed
+    /// records, and syncs it to disk before returning.
+    pub fn append_sent(&mut self, batch: u64, records: &[SentRef<'_>]) -> Result<(), JournalError> {
+        self.append_line(&Borrowed::Sent { batch, records })
+    }
+
+    /// Appends an `outcomes` entry (as [`Entry::Outcomes`] writes it) without copying the
+    /// outcomes, and syncs it to disk before returning.
+    pub fn append_outcomes(
+        &mut self,
+        outcomes: &[(RecordKey, Outcome)],
+    ) -> Result<(), JournalError> {
+        self.append_line(&Borrowed::Outcomes { outcomes })
+    }
+
+    fn append_line(&mut self, entry: &impl Serialize) -> Result<(), JournalError> {
         let mut line = serde_json::to_vec(entry).expect("journal entries always serialize");
         line.push(b'\n');
         self.file
@@ -391,6 +438,70 @@ mod tests {
             Journal::replay(&path, "other"),
             Err(JournalError::OtherPlan { .. })
         ));
+    }
+
+    #[test]
+    fn the_borrowed_batch_entries_write_the_lines_entry_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let owned = dir.path().join("owned.journal");
+        let borrowed = dir.path().join("borrowed.journal");
+        let records = [
+            SentRecord {
+                key: key("a \"quoted\""),
+                operation: WriteKind::Create,
+                change_tag: None,
+            },
+            SentRecord {
+                key: key("b"),
+                operation: WriteKind::Update,
+                change_tag: Some(ChangeTag::new("t1")),
+            },
+        ];
+        let outcomes = vec![
+            (
+                key("a"),
+                Outcome::Created {
+                    change_tag: ChangeTag::new("t2"),
+                },
+            ),
+            (
+                key("b"),
+                Outcome::Deleted {
+                    overwritten: Vec::new(),
+                    reapplied: true,
+                },
+            ),
+        ];
+        let mut journal = Journal::open(&owned).unwrap();
+        journal
+            .append(&Entry::Sent {
+                batch: 7,
+                records: records.to_vec(),
+            })
+            .unwrap();
+        journal
+            .append(&Entry::Outcomes {
+                outcomes: outcomes.clone(),
+            })
+            .unwrap();
+        let refs: Vec<SentRef<'_>> = records
+            .iter()
+            .map(|r| SentRef {
+                key: KeyRef {
+                    record_type: &r.key.record_type,
+                    record_name: &r.key.record_name,
+                },
+                operation: r.operation,
+                change_tag: r.change_tag.as_ref(),
+            })
+            .collect();
+        let mut journal = Journal::open(&borrowed).unwrap();
+        journal.append_sent(7, &refs).unwrap();
+        journal.append_outcomes(&outcomes).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&borrowed).unwrap(),
+            std::fs::read_to_string(&owned).unwrap()
+        );
     }
 
     #[test]

@@ -27,7 +27,7 @@ use crate::diff::CompareRules;
 use crate::plan::{Action, Change, Plan};
 use crate::record::{ChangeTag, Record, RecordType};
 use futures::stream::{self, StreamExt};
-use journal::{Entry, Journal, JournalError, Replay, SentRecord};
+use journal::{Entry, Journal, JournalError, KeyRef, Replay, SentRef};
 use resolve::Decision;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -115,6 +115,8 @@ struct Run<'a> {
     settled: Mutex<Vec<Option<bool>>>,
     options: &'a ApplyOptions,
     rules: HashMap<RecordType, CompareRules>,
+    /// The rules of a type the plan states none for.
+    default_rules: CompareRules,
     journal: Mutex<Journal>,
     outcomes: Mutex<Outcomes>,
     /// Set by the run itself (`--on-conflict abort`, a request that failed for good).
@@ -172,6 +174,7 @@ pub async fn execute(
         settled: Mutex::new(settled),
         options,
         rules: plan.compare_rules(),
+        default_rules: CompareRules::default(),
         journal: Mutex::new(journal),
         outcomes: Mutex::new(done),
         stop: AtomicBool::new(false),
@@ -302,8 +305,8 @@ impl<'a> Run<'a> {
         }
     }
 
-    fn rules(&self, record_type: &RecordType) -> CompareRules {
-        self.rules.get(record_type).cloned().unwrap_or_default()
+    fn rules(&self, record_type: &RecordType) -> &CompareRules {
+        self.rules.get(record_type).unwrap_or(&self.default_rules)
     }
 
     /// The outcome of a delete that must not be sent: a change of this plan that dropped
@@ -355,9 +358,7 @@ impl<'a> Run<'a> {
         self.journal
             .lock()
             .expect("lock")
-            .append(&Entry::Outcomes {
-                outcomes: finals.clone(),
-            })?;
+            .append_outcomes(&finals)?;
         self.observer.changes_finished(&finals);
         self.outcomes.lock().expect("lock").extend(finals);
         Ok(())
@@ -475,24 +476,34 @@ impl<'a> Run<'a> {
             return Ok(Leftovers::default());
         }
         let number = self.batches.fetch_add(1, Ordering::SeqCst);
-        let sent = batch
+        let sent: Vec<SentRef<'_>> = batch
             .iter()
-            .map(|w| SentRecord {
-                key: w.key(),
+            .map(|w| SentRef {
+                key: KeyRef {
+                    record_type: &w.change.record_type,
+                    record_name: &w.change.record_name,
+                },
                 operation: w.operation,
-                change_tag: w.change_tag.clone(),
+                change_tag: w.change_tag.as_ref(),
             })
             .collect();
-        self.journal.lock().expect("lock").append(&Entry::Sent {
-            batch: number,
-            records: sent,
-        })?;
+        self.journal
+            .lock()
+            .expect("lock")
+            .append_sent(number, &sent)?;
         let operations = batch
             .iter()
-            .map(|work| work.operation(&self.rules(&work.change.record_type)))
-            .collect();
+            .map(|work| work.operation(self.rules(&work.change.record_type)))
+            .collect::<Result<Vec<_>, _>>();
+        let sent = match operations {
+            Ok(operations) => self.client.modify_encoded(operations).await,
+            Err(source) => Err(CloudKitError::Encode {
+                operation: crate::cloudkit::wire::Endpoint::Modify,
+                source,
+            }),
+        };
         let mut leftovers = Leftovers::default();
-        match self.client.modify_batch(operations).await {
+        match sent {
             Ok(results) => {
                 let mut finals = Vec::new();
                 for (work, result) in batch.into_iter().zip(results) {
@@ -621,10 +632,10 @@ impl<'a> Run<'a> {
                     work.change_tag.as_ref(),
                     now,
                     policy,
-                    &rules,
+                    rules,
                 )
             } else {
-                resolve::after_refusal(work.change, now, policy, &rules)
+                resolve::after_refusal(work.change, now, policy, rules)
             };
             match decision {
                 // This run's write whose reply was lost, found as planned: the write did it.
@@ -641,17 +652,17 @@ impl<'a> Run<'a> {
                     work.change,
                     change_tag,
                     now,
-                    &rules,
+                    rules,
                 )),
                 Decision::Overwrite { change_tag, fields } => {
                     let mut work =
-                        Work::after_conflict(work.index, work.change, change_tag, now, &rules);
+                        Work::after_conflict(work.index, work.change, change_tag, now, rules);
                     work.overwritten = fields;
                     again.push(work)
                 }
                 Decision::Reapply { change_tag, fields } => {
                     let mut work =
-                        Work::after_conflict(work.index, work.change, change_tag, now, &rules);
+                        Work::after_conflict(work.index, work.change, change_tag, now, rules);
                     work.reapplied = Some(fields);
                     again.push(work)
                 }

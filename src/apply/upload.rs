@@ -14,7 +14,7 @@ use crate::cloudkit::{Client, CloudKitError};
 use crate::local::asset::{assets_of, sha256_hex, Ledger, LocalAsset};
 use crate::local::asset_file::{AssetFileError, Project};
 use crate::plan::{Change, Plan};
-use crate::record::{FieldValue, Value};
+use crate::record::{FieldValue, ScalarType, Value};
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -201,7 +201,10 @@ impl Wanted {
 fn wanted(plan: &Plan, pending: &dyn Fn(&Change) -> bool) -> Vec<Wanted> {
     let mut found = Vec::new();
     for (index, change) in plan.changes.iter().enumerate() {
-        if !pending(change) {
+        // Every value a change sends is one of its `after`: one without an asset there
+        // sends none, whether it is done or not (most changes of most plans).
+        let holds_an_asset = change.after.iter().flatten().any(|(_, v)| is_an_asset(v));
+        if !holds_an_asset || !pending(change) {
             continue;
         }
         for (field, value) in wanted_fields(change) {
@@ -218,6 +221,14 @@ fn wanted(plan: &Plan, pending: &dyn Fn(&Change) -> bool) -> Vec<Wanted> {
         }
     }
     found
+}
+
+/// Whether `value` is an asset or a list of assets (perhaps empty).
+fn is_an_asset(value: &FieldValue) -> bool {
+    matches!(
+        value,
+        FieldValue::Scalar(Value::Asset(_)) | FieldValue::List(ScalarType::AssetId, _)
+    )
 }
 
 /// Forgets the uploads an earlier run journaled at `journal` (those not made at

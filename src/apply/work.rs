@@ -4,7 +4,7 @@
 use super::journal::WriteKind;
 use super::outcome::{Outcome, OverwrittenField, RecordKey};
 use super::resolve::{wanted_fields, FieldConflict};
-use crate::cloudkit::wire::{Operation, OperationType, WireField, WireRecord};
+use crate::cloudkit::wire::{EncodedOperation, OperationType, RecordWrite};
 use crate::diff::CompareRules;
 use crate::plan::{Action, Change};
 use crate::record::{ChangeTag, FieldValue, Fields, Record, ScalarType, Value};
@@ -36,17 +36,24 @@ pub struct Work<'a> {
     pub base: Option<Fields>,
 }
 
-/// The fields to send, built from the change when the operation is sent (so a work item
-/// holds no copy of them); `None` removes the field.
-fn planned_fields(change: &Change, also_removed: &[String]) -> BTreeMap<String, Option<WireField>> {
-    let mut fields: BTreeMap<String, Option<WireField>> = wanted_fields(change)
-        .into_iter()
-        .map(|(name, value)| (name.to_owned(), value.map(WireField::from_value)))
-        .collect();
-    for name in also_removed {
-        fields.entry(name.clone()).or_insert(None);
+/// A record's fields as sent: each name once, in name order, `None` removes the field.
+type SentFields<'a> = Vec<(&'a str, Option<&'a FieldValue>)>;
+
+/// The fields to send, borrowed from the change when the operation is sent (so a work item
+/// holds no copy of them).
+fn planned_fields<'a>(change: &'a Change, also_removed: &'a [String]) -> SentFields<'a> {
+    if change.action == Action::Create && also_removed.is_empty() {
+        // A create as planned sets exactly its desired fields, already in name order.
+        let after = change.after.iter().flatten();
+        return after
+            .map(|(name, value)| (name.as_str(), Some(value)))
+            .collect();
     }
-    fields
+    let mut fields = wanted_fields(change);
+    for name in also_removed {
+        fields.entry(name.as_str()).or_insert(None);
+    }
+    fields.into_iter().collect()
 }
 
 /// Every field a `replace` carries (the rest become null): as planned, every desired
@@ -54,33 +61,31 @@ fn planned_fields(change: &Change, also_removed: &[String]) -> BTreeMap<String, 
 /// sets, and every field of `base` it neither sets nor removes, with the value it has now.
 /// A `replace` sent as planned carries the plan's change tag, so `base` and the plan's view
 /// are then the same record.
-fn replace_fields(
-    change: &Change,
-    base: Option<&Fields>,
+fn replace_fields<'a>(
+    change: &'a Change,
+    base: Option<&'a Fields>,
     also_removed: &[String],
-) -> BTreeMap<String, Option<WireField>> {
+) -> SentFields<'a> {
     let Some(base) = base else {
-        return change
-            .after
-            .iter()
-            .flatten()
-            .map(|(name, value)| (name.to_string(), Some(WireField::from_value(value))))
+        let after = change.after.iter().flatten();
+        return after
+            .map(|(name, value)| (name.as_str(), Some(value)))
             .collect();
     };
     let wanted = wanted_fields(change);
-    let mut fields: BTreeMap<String, Option<WireField>> = base
+    let mut fields: BTreeMap<&str, Option<&FieldValue>> = base
         .iter()
         .filter(|(name, _)| {
             !wanted.contains_key(name.as_str()) && !also_removed.iter().any(|n| n == name.as_str())
         })
-        .map(|(name, value)| (name.to_string(), Some(WireField::from_value(value))))
+        .map(|(name, value)| (name.as_str(), Some(value)))
         .collect();
     for (name, value) in wanted {
         if let Some(value) = value {
-            fields.insert(name.to_owned(), Some(WireField::from_value(value)));
+            fields.insert(name, Some(value));
         }
     }
-    fields
+    fields.into_iter().collect()
 }
 
 /// Whether the fields a `replace` would carry back unchanged — those of `base`, or of the
@@ -147,10 +152,6 @@ impl<'a> Work<'a> {
         work
     }
 
-    pub fn key(&self) -> RecordKey {
-        key(self.change)
-    }
-
     /// The operation to send. An update that removes fields is sent as a `replace` (tag
     /// checked like an update) carrying every desired field, the documented way to remove
     /// fields (see `cloudkit::wire`, "Removing fields"), unless the type has
@@ -159,7 +160,7 @@ impl<'a> Work<'a> {
     /// upload's receipt, and CloudKit refuses the whole request): there the
     /// removal goes as `"field": null` in the update. After a conflict the replace is
     /// rebuilt over the record as CloudKit holds it now (`base`), never re-sent as planned.
-    pub fn operation(&self, rules: &CompareRules) -> Operation {
+    pub fn operation(&self, rules: &CompareRules) -> Result<EncodedOperation, serde_json::Error> {
         let removes = !self.also_removed.is_empty() || !self.change.removed.is_empty();
         let whole = self.operation == WriteKind::Update
             && removes
@@ -174,29 +175,22 @@ impl<'a> Work<'a> {
             )),
             _ => Some(planned_fields(self.change, &self.also_removed)),
         };
-        let record = WireRecord {
-            record_name: Some(self.change.record_name.0.clone()),
-            record_type: Some(self.change.record_type.0.clone()),
-            record_change_tag: self.change_tag.as_ref().map(|t| t.0.clone()),
-            fields,
-            ..WireRecord::default()
-        };
-        // Only the new change tag is read from a save's reply: ask for no fields back.
-        let desired_keys = (self.operation != WriteKind::Delete).then(Vec::new);
         let operation_type = match self.operation {
+            _ if whole => OperationType::Replace,
             WriteKind::Create => OperationType::Create,
             WriteKind::Update => OperationType::Update,
             WriteKind::Delete => OperationType::Delete,
         };
-        Operation {
-            operation_type: if whole {
-                OperationType::Replace
-            } else {
-                operation_type
-            },
-            record,
-            desired_keys,
+        RecordWrite {
+            operation_type,
+            record_name: self.change.record_name.as_str(),
+            record_type: self.change.record_type.as_str(),
+            change_tag: self.change_tag.as_ref().map(ChangeTag::as_str),
+            fields: fields.as_deref(),
+            // Only the new change tag is read from a save's reply: ask for no fields back.
+            tag_only: self.operation != WriteKind::Delete,
         }
+        .encode()
     }
 
     /// The outcome of this work's write when its reply was lost and a lookup found the
@@ -244,7 +238,14 @@ fn listed(fields: &[FieldConflict]) -> Vec<OverwrittenField> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cloudkit::wire::{Operation, WireField};
     use crate::record::FieldValue;
+
+    /// The operation `work` sends, read back from its JSON.
+    fn sent(work: &Work<'_>, rules: &CompareRules) -> Operation {
+        let encoded = work.operation(rules).expect("encodes");
+        serde_json::from_slice(encoded.json()).expect("an operation")
+    }
 
     fn removing_update() -> Change {
         Change {
@@ -261,7 +262,7 @@ mod tests {
     #[test]
     fn issue_11_a_field_removal_is_sent_as_a_tag_checked_replace_with_every_desired_field() {
         let change = removing_update();
-        let operation = Work::fresh(0, &change).operation(&CompareRules::default());
+        let operation = sent(&Work::fresh(0, &change), &CompareRules::default());
         assert_eq!(operation.operation_type, OperationType::Replace);
         assert_eq!(operation.record.record_change_tag.as_deref(), Some("t1"));
         let fields = operation.record.fields.unwrap();
@@ -276,7 +277,7 @@ mod tests {
             ignore_fields: ["followers".to_owned()].into_iter().collect(),
             ..CompareRules::default()
         };
-        let operation = Work::fresh(0, &change).operation(&rules);
+        let operation = sent(&Work::fresh(0, &change), &rules);
         assert_eq!(operation.operation_type, OperationType::Update);
         assert_eq!(operation.record.fields.unwrap()["city"], None);
     }
@@ -300,7 +301,7 @@ mod tests {
         ]);
         let rules = CompareRules::default();
         let work = Work::after_conflict(0, &change, now.change_tag.clone(), Some(&now), &rules);
-        let operation = work.operation(&rules);
+        let operation = sent(&work, &rules);
         assert_eq!(operation.operation_type, OperationType::Replace);
         assert_eq!(operation.record.record_change_tag.as_deref(), Some("t2"));
         let fields = operation.record.fields.unwrap();
@@ -320,7 +321,7 @@ mod tests {
         ]);
         let rules = CompareRules::default();
         let work = Work::after_conflict(0, &change, now.change_tag.clone(), Some(&now), &rules);
-        let fields = work.operation(&rules).record.fields.unwrap();
+        let fields = sent(&work, &rules).record.fields.unwrap();
         // `name` is in the plan's `after` but not changed by it: their value stays.
         assert_eq!(
             fields["name"],
@@ -342,7 +343,7 @@ mod tests {
         ]);
         let rules = CompareRules::default();
         let work = Work::after_conflict(0, &change, now.change_tag.clone(), Some(&now), &rules);
-        let operation = work.operation(&rules);
+        let operation = sent(&work, &rules);
         assert_eq!(operation.operation_type, OperationType::Update);
         let fields = operation.record.fields.unwrap();
         assert_eq!(fields.get("city"), Some(&None));
@@ -360,7 +361,7 @@ mod tests {
             .as_mut()
             .unwrap()
             .insert("photo".to_owned(), local);
-        let operation = Work::fresh(0, &change).operation(&CompareRules::default());
+        let operation = sent(&Work::fresh(0, &change), &CompareRules::default());
         assert_eq!(operation.operation_type, OperationType::Update);
         assert_eq!(operation.record.record_change_tag.as_deref(), Some("t1"));
         let fields = operation.record.fields.unwrap();
@@ -382,7 +383,7 @@ mod tests {
         let now = current(&[("likes", FieldValue::int64(1))]);
         let rules = CompareRules::default();
         let work = Work::after_conflict(0, &change, now.change_tag.clone(), Some(&now), &rules);
-        let operation = work.operation(&rules);
+        let operation = sent(&work, &rules);
         assert_eq!(operation.operation_type, OperationType::Replace);
         let fields = operation.record.fields.unwrap();
         assert_eq!(fields.keys().collect::<Vec<_>>(), ["name"]);

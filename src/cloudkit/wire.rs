@@ -41,10 +41,12 @@ use std::fmt;
 mod comparator;
 mod endpoint;
 mod entry;
+mod modify;
 pub mod read;
 
 pub use comparator::{Comparator, SystemField};
 pub use endpoint::Endpoint;
+pub use modify::{decode_modify_reply, record_bytes, EncodedOperation, RecordWrite, WireValue};
 
 /// The zone of the public database's only zone.
 pub const DEFAULT_ZONE: &str = "_defaultZone";

@@ -10,9 +10,7 @@
 
 use super::MAX_RECORDS_PER_REQUEST;
 use crate::cloudkit::error::CloudKitError;
-use crate::cloudkit::wire::Endpoint;
-use crate::cloudkit::wire::Operation;
-use crate::record::encoded_length;
+use crate::cloudkit::wire::{EncodedOperation, Operation};
 
 /// Largest record CloudKit stores, assets excluded: 1 MB = 1,000,000 bytes, measured as
 /// the field names plus their values' JSON on the wire (`record_bytes`).
@@ -28,33 +26,22 @@ const ENVELOPE_BYTES: usize = 1_024;
 /// The size of an operation's record as CloudKit counts it against `MAX_RECORD_BYTES`:
 /// each field's name plus its value's JSON.
 pub fn record_bytes(operation: &Operation) -> usize {
-    operation
-        .record
-        .fields
-        .iter()
-        .flatten()
-        .fold(0, |sum, (name, field)| {
-            let value = field.as_ref().map_or(4, |field| json_length(&field.value));
-            sum + name.len() + value
-        })
+    crate::cloudkit::wire::record_bytes(&operation.record).unwrap_or(0)
 }
 
-fn json_length(value: &serde_json::Value) -> usize {
-    encoded_length(value).unwrap_or(0)
-}
-
-/// Splits `operations` (in order) into consecutive groups that each fit one request: at
-/// most 200 operations and `max_request_bytes` of body. Refuses, before anything is sent,
-/// a record over `MAX_RECORD_BYTES` or an operation that alone exceeds a request.
+/// Splits encoded `operations` (in order) into consecutive groups that each fit one
+/// request: at most 200 operations and `max_request_bytes` of body. Refuses, before
+/// anything is sent, a record over `MAX_RECORD_BYTES` or an operation that alone exceeds a
+/// request.
 pub fn split(
-    operations: Vec<Operation>,
+    operations: Vec<EncodedOperation>,
     max_request_bytes: usize,
-) -> Result<Vec<Vec<Operation>>, CloudKitError> {
-    let mut groups: Vec<Vec<Operation>> = Vec::new();
+) -> Result<Vec<Vec<EncodedOperation>>, CloudKitError> {
+    let mut groups: Vec<Vec<EncodedOperation>> = Vec::new();
     let mut bytes = ENVELOPE_BYTES;
     for operation in operations {
-        let name = || operation.record.record_name.clone().unwrap_or_default();
-        let record = record_bytes(&operation);
+        let name = || operation.record_name.clone().unwrap_or_default();
+        let record = operation.record_bytes;
         if record > MAX_RECORD_BYTES {
             return Err(CloudKitError::RecordTooLarge {
                 record_name: name(),
@@ -62,10 +49,7 @@ pub fn split(
                 limit: MAX_RECORD_BYTES,
             });
         }
-        let size = encoded_length(&operation).map_err(|source| CloudKitError::Encode {
-            operation: Endpoint::Modify,
-            source,
-        })? + 1;
+        let size = operation.json().len() + 1;
         if ENVELOPE_BYTES + size > max_request_bytes {
             return Err(CloudKitError::RecordTooLarge {
                 record_name: name(),
@@ -90,16 +74,17 @@ pub fn split(
 mod tests {
     use super::*;
     use crate::cloudkit::wire::{OperationType, WireRecord};
-    use crate::record::{FieldValue, Record};
+    use crate::record::{encoded_length, FieldValue, Record};
 
-    fn create(name: &str, text_bytes: usize) -> Operation {
+    fn create(name: &str, text_bytes: usize) -> EncodedOperation {
         let record = Record::new("Team", name)
             .with_field("text", FieldValue::string("x".repeat(text_bytes)));
-        Operation {
+        let operation = Operation {
             operation_type: OperationType::Create,
             record: WireRecord::from_record(&record),
             desired_keys: None,
-        }
+        };
+        EncodedOperation::new(&operation).unwrap()
     }
 
     #[test]
@@ -112,7 +97,6 @@ mod tests {
         for value in &values {
             let written = serde_json::to_vec(value).unwrap().len();
             assert_eq!(encoded_length(value).unwrap(), written, "{value}");
-            assert_eq!(json_length(value), written);
         }
     }
 
@@ -124,7 +108,7 @@ mod tests {
         let sizes: Vec<usize> = groups.iter().map(Vec::len).collect();
         assert_eq!(sizes, [3, 2]);
         for group in &groups {
-            let body = serde_json::to_vec(group).unwrap().len();
+            let body = group.iter().map(|o| o.json().len() + 1).sum::<usize>() + 1;
             assert!(body + ENVELOPE_BYTES <= MAX_REQUEST_BYTES, "{body}");
         }
         // Small records: by count.
@@ -141,7 +125,7 @@ mod tests {
             .unwrap()
             .into_iter()
             .flatten()
-            .map(|o| o.record.record_name.unwrap())
+            .map(|o| o.record_name.unwrap())
             .collect();
         assert_eq!(names, ["r0", "r1", "r2", "r3", "r4"]);
     }

@@ -8,11 +8,13 @@ use crate::cloudkit::error::CloudKitError;
 use crate::cloudkit::query::QuerySpec;
 use crate::cloudkit::wire::read::{ReadEntry, ReadReply};
 use crate::cloudkit::wire::{
-    Endpoint, LookupEntry, LookupRequest, Operation, OperationType, QueryRequest, RecordError,
-    RecordResult, RecordsResponse, ServerErrorCode, WireRecord, ZoneId, DEFAULT_ZONE,
+    decode_modify_reply, EncodedOperation, Endpoint, LookupEntry, LookupRequest, OperationType,
+    QueryRequest, RecordError, RecordResult, RecordsResponse, ServerErrorCode, WireRecord, ZoneId,
+    DEFAULT_ZONE,
 };
 use crate::record::{Record, RecordName, RecordType};
 use futures::{StreamExt, TryStreamExt};
+use reqwest::Method;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::collections::{HashMap, HashSet};
@@ -269,43 +271,61 @@ impl Client {
     /// Sends `operations` in exactly one modify request (the caller keeps it within the
     /// limits); one result per operation, in order. Ops succeed or fail independently:
     /// `atomic` is never sent in the default zone (CloudKit refuses it there) and is sent as
-    /// `false` in a custom zone.
+    /// `false` in a custom zone. The body is the operations' JSON as encoded, joined.
     pub(super) async fn modify_request(
         &self,
-        operations: &[Operation],
+        operations: &[EncodedOperation],
     ) -> Result<Vec<OperationResult>, CloudKitError> {
         if operations.is_empty() {
             return Ok(Vec::new());
         }
-        let zone_id = self.zone_id();
-        let request = ModifyBody {
-            operations,
-            atomic: zone_id.as_ref().map(|_| false),
-            zone_id,
+        let body = modify_body(operations, self.zone_id().as_ref()).map_err(|source| {
+            CloudKitError::Encode {
+                operation: MODIFY,
+                source,
+            }
+        })?;
+        let (status, reply) = self.execute(Method::POST, MODIFY, body).await?;
+        let records = match decode_modify_reply(&reply, operations) {
+            Ok(records) => records,
+            Err(_) => decode::<RecordsResponse>(MODIFY, status, &reply)?.records,
         };
-        let (status, reply): (u16, RecordsResponse) = self.call(MODIFY, &request).await?;
         let count = operations.len();
-        expect_one_per_request(MODIFY, status, count, reply.records.len())?;
+        expect_one_per_request(MODIFY, status, count, records.len())?;
         debug!(records = count, "cloudkit modify batch");
         operations
             .iter()
-            .zip(reply.records)
+            .zip(records)
             .enumerate()
             .map(|(index, (operation, entry))| operation_result(status, index, operation, entry))
             .collect()
     }
 }
 
-/// A `records/modify` body as `ModifyRequest` sends it, over borrowed operations (the
-/// caller keeps them to resend the throttled ones, without a copy of every batch).
-#[derive(serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-struct ModifyBody<'a> {
-    operations: &'a [Operation],
-    #[serde(rename = "zoneID", skip_serializing_if = "Option::is_none")]
-    zone_id: Option<crate::cloudkit::wire::ZoneId>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    atomic: Option<bool>,
+/// A `records/modify` body, `{"operations": [...], "zoneID": ..., "atomic": false}` with
+/// the last two only for a custom zone: the operations' own JSON joined, as serde writes
+/// the request.
+fn modify_body(
+    operations: &[EncodedOperation],
+    zone_id: Option<&ZoneId>,
+) -> Result<Vec<u8>, serde_json::Error> {
+    let length: usize = operations.iter().map(|o| o.json().len() + 1).sum();
+    let mut body = Vec::with_capacity(length + 128);
+    body.extend_from_slice(b"{\"operations\":[");
+    for (index, operation) in operations.iter().enumerate() {
+        if index > 0 {
+            body.push(b',');
+        }
+        body.extend_from_slice(operation.json());
+    }
+    body.push(b']');
+    if let Some(zone_id) = zone_id {
+        body.extend_from_slice(b",\"zoneID\":");
+        serde_json::to_writer(&mut body, zone_id)?;
+        body.extend_from_slice(b",\"atomic\":false");
+    }
+    body.push(b'}');
+    Ok(body)
 }
 
 /// `f` from CloudKit's "Field 'f' is not marked queryable", when it has that shape (the
@@ -520,10 +540,10 @@ fn lookup_result(name: &RecordName, entry: RecordResult) -> Result<Lookup, Cloud
 fn operation_result(
     status: u16,
     index: usize,
-    operation: &Operation,
+    operation: &EncodedOperation,
     entry: RecordResult,
 ) -> Result<OperationResult, CloudKitError> {
-    let requested = operation.record.record_name.as_deref();
+    let requested = operation.record_name.as_deref();
     expect_name(MODIFY, status, index, requested, &entry)?;
     let name = |reply_name: Option<&String>| {
         RecordName::new(reply_name.map_or(requested.unwrap_or_default(), |n| n.as_str()))
@@ -545,10 +565,10 @@ fn operation_result(
                 // Replies may leave out what the request said (type, name); fill it in.
                 let mut wire = wire;
                 if wire.record_type.is_none() {
-                    wire.record_type = operation.record.record_type.clone();
+                    wire.record_type = operation.record_type.clone();
                 }
                 if wire.record_name.is_none() {
-                    wire.record_name = operation.record.record_name.clone();
+                    wire.record_name = operation.record_name.clone();
                 }
                 OperationResult::Saved(decode_record(MODIFY, &wire)?)
             }
@@ -611,13 +631,14 @@ mod tests {
         assert!(std::mem::size_of::<Lookup>() <= std::mem::size_of::<RecordName>() + 8);
     }
 
-    fn operation(kind: OperationType, name: &str) -> Operation {
+    fn operation(kind: OperationType, name: &str) -> EncodedOperation {
         let record = Record::new("Team", name).with_field("n", FieldValue::int64(1));
-        Operation {
+        EncodedOperation::new(&crate::cloudkit::wire::Operation {
             operation_type: kind,
             record: WireRecord::from_record(&record),
             desired_keys: None,
-        }
+        })
+        .unwrap()
     }
 
     fn entry(value: serde_json::Value) -> RecordResult {

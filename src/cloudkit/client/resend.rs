@@ -10,7 +10,7 @@ use super::records::{Lookup, OperationResult};
 use super::{Client, MAX_RECORDS_PER_REQUEST};
 use crate::cloudkit::error::CloudKitError;
 use crate::cloudkit::retry::retry_after_duration;
-use crate::cloudkit::wire::{Operation, ServerErrorCode};
+use crate::cloudkit::wire::{EncodedOperation, Endpoint, Operation, ServerErrorCode};
 use crate::record::RecordName;
 use std::time::{Duration, Instant};
 use tracing::debug;
@@ -117,6 +117,33 @@ impl Client {
         operations: Vec<Operation>,
         max_request_bytes: usize,
     ) -> Result<Vec<OperationResult>, CloudKitError> {
+        let operations = operations
+            .iter()
+            .map(EncodedOperation::new)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|source| CloudKitError::Encode {
+                operation: Endpoint::Modify,
+                source,
+            })?;
+        self.modify_encoded_within(operations, max_request_bytes)
+            .await
+    }
+
+    /// As `modify_batch`, for operations already encoded (the caller wrote them once,
+    /// straight from its own values: see [`crate::cloudkit::wire::RecordWrite`]).
+    pub async fn modify_encoded(
+        &self,
+        operations: Vec<EncodedOperation>,
+    ) -> Result<Vec<OperationResult>, CloudKitError> {
+        self.modify_encoded_within(operations, MAX_REQUEST_BYTES)
+            .await
+    }
+
+    async fn modify_encoded_within(
+        &self,
+        operations: Vec<EncodedOperation>,
+        max_request_bytes: usize,
+    ) -> Result<Vec<OperationResult>, CloudKitError> {
         if operations.len() > MAX_RECORDS_PER_REQUEST {
             return Err(CloudKitError::TooManyOperations {
                 count: operations.len(),
@@ -134,7 +161,7 @@ impl Client {
     /// nothing is throttled or the retry budget is spent.
     async fn modify_until_accepted(
         &self,
-        operations: Vec<Operation>,
+        operations: Vec<EncodedOperation>,
     ) -> Result<Vec<OperationResult>, CloudKitError> {
         let mut results = self.modify_request(&operations).await?;
         let started = Instant::now();
@@ -165,7 +192,8 @@ impl Client {
                 return Ok(results);
             }
             attempts += 1;
-            let again: Vec<Operation> = throttled.iter().map(|&i| operations[i].clone()).collect();
+            let again: Vec<EncodedOperation> =
+                throttled.iter().map(|&i| operations[i].clone()).collect();
             for (index, result) in throttled
                 .into_iter()
                 .zip(self.modify_request(&again).await?)

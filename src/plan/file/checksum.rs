@@ -42,7 +42,7 @@ pub fn checksum(plan: &Plan) -> String {
 /// Hands `sink` a string token: as written, or, when it holds an escape, decoded and
 /// escaped again as serde_json escapes (only `"`, `\` and control characters), so that
 /// `\u0041` and `A` hash alike (`ckplan show --json` escapes invisible characters).
-fn hash_string(token: &[u8], has_escape: bool, sink: &mut dyn FnMut(&[u8])) {
+fn hash_string(token: &[u8], has_escape: bool, sink: &mut impl FnMut(&[u8])) {
     if has_escape {
         if let Ok(text) = serde_json::from_slice::<String>(token) {
             let mut canonical = Vec::with_capacity(token.len());
@@ -71,6 +71,7 @@ impl Batched {
         }
     }
 
+    #[inline]
     fn update(&mut self, bytes: &[u8]) {
         if self.buffer.len() + bytes.len() > Self::CAPACITY {
             self.hasher.update(&self.buffer);
@@ -107,7 +108,7 @@ pub(super) fn checksum_of_text(text: &str) -> (String, Option<String>) {
 /// member and the comma that separates it from a neighbour, strings with escapes in
 /// canonical form; returns that member's string value. Bytes go out in runs, as long as
 /// nothing needs leaving out.
-fn compact_without_checksum(bytes: &[u8], sink: &mut dyn FnMut(&[u8])) -> Option<String> {
+fn compact_without_checksum(bytes: &[u8], sink: &mut impl FnMut(&[u8])) -> Option<String> {
     let mut found = None;
     let mut depth = 0usize;
     // At depth 1 a comma is held back until what follows it is known: the comma before

@@ -75,8 +75,8 @@ pub(super) fn read_typed(text: &str) -> Option<Result<VerifiedPlan, PlanFileErro
             found: document.checksum,
         }));
     }
-    let mut changes = Vec::with_capacity(document.changes.len());
-    for (index, change) in document.changes.into_iter().enumerate() {
+    let changes = document.changes.0;
+    for (index, change) in changes.iter().enumerate() {
         let consistent = check_consistency(
             index,
             change.action,
@@ -88,7 +88,6 @@ pub(super) fn read_typed(text: &str) -> Option<Result<VerifiedPlan, PlanFileErro
         if let Err(error) = consistent {
             return Some(Err(error));
         }
-        changes.push(change.into_change());
     }
     let header = Header {
         tool_version: document.tool_version,

@@ -11,11 +11,11 @@ use super::format::{
 use crate::plan::{Action, Change};
 use crate::record::strict_json::UniqueKeys;
 use crate::record::{
-    ChangeTag, FieldName, FieldType, FieldValue, Fields, RecordName, RecordType, TypedValue,
+    ChangeTag, FieldName, FieldType, FieldValue, RecordName, RecordType, TypedValue,
 };
-use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
-use std::collections::BTreeMap;
+use std::collections::btree_map::{BTreeMap, Entry};
 use std::fmt;
 
 /// `format::PlanDocument` with typed changes.
@@ -34,7 +34,7 @@ pub(super) struct TypedDocument {
     pub(super) type_order: Vec<RecordType>,
     pub(super) rules: UniqueMap<RecordType, RulesDocument>,
     pub(super) summary: Vec<SummaryDocument>,
-    pub(super) changes: Vec<TypedChange>,
+    pub(super) changes: Changes,
     #[serde(default)]
     pub(super) referenced_orphans: Vec<ReferencedOrphanDocument>,
     #[serde(default)]
@@ -42,58 +42,99 @@ pub(super) struct TypedDocument {
     pub(super) checksum: String,
 }
 
+/// The plan's changes, each converted into a `Change` as soon as it is read (no vector of
+/// document changes beside the changes).
+pub(super) struct Changes(pub(super) Vec<Change>);
+
+impl<'de> Deserialize<'de> for Changes {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ChangesVisitor;
+        impl<'de> Visitor<'de> for ChangesVisitor {
+            type Value = Changes;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a list of changes")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Changes, A::Error> {
+                let mut changes = Vec::new();
+                while let Some(change) = seq.next_element::<TypedChange>()? {
+                    changes.push(change.into_change());
+                }
+                Ok(Changes(changes))
+            }
+        }
+        deserializer.deserialize_seq(ChangesVisitor)
+    }
+}
+
 /// `format::ChangeDocument` with decoded field values.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct TypedChange {
-    pub(super) action: Action,
-    pub(super) record_type: RecordType,
-    pub(super) record_name: RecordName,
-    pub(super) change_tag: Option<ChangeTag>,
-    pub(super) before: UniqueMap<String, Option<TypedField>>,
-    pub(super) after: Option<UniqueMap<FieldName, TypedField>>,
-    pub(super) removed: Vec<String>,
+struct TypedChange {
+    action: Action,
+    record_type: RecordType,
+    record_name: RecordName,
+    change_tag: Option<ChangeTag>,
+    before: UniqueMap<String, Option<TypedField>>,
+    after: Option<UniqueMap<FieldName, TypedField>>,
+    removed: Vec<String>,
 }
 
 impl TypedChange {
-    pub(super) fn into_change(self) -> Change {
+    fn into_change(self) -> Change {
         Change {
             action: self.action,
             record_type: self.record_type,
             record_name: self.record_name,
             change_tag: self.change_tag,
-            before: self
-                .before
-                .0
-                .into_iter()
-                .map(|(name, field)| (name, field.map(|f| f.0)))
-                .collect(),
-            after: self.after.map(|fields| {
-                fields
-                    .0
-                    .into_iter()
-                    .map(|(n, f)| (n, f.0))
-                    .collect::<Fields>()
-            }),
+            before: self.before.0,
+            after: self.after.map(|fields| fields.0.into_iter().collect()),
             removed: self.removed,
         }
     }
 }
 
-/// A map that refuses a key given twice (serde's own keeps the last one silently).
-pub(super) struct UniqueMap<K, V>(pub(super) BTreeMap<K, V>);
+/// A map that refuses a key given twice (serde's own keeps the last one silently), each
+/// value kept as what it decodes to ([`Member`]), so that the map needs no converting.
+pub(super) struct UniqueMap<K, V: Member>(pub(super) BTreeMap<K, V::Kept>);
+
+/// A map value as read, and what the map keeps of it.
+pub(super) trait Member {
+    type Kept;
+    fn kept(self) -> Self::Kept;
+}
+
+impl Member for TypedField {
+    type Kept = FieldValue;
+    fn kept(self) -> FieldValue {
+        self.0
+    }
+}
+
+impl Member for Option<TypedField> {
+    type Kept = Option<FieldValue>;
+    fn kept(self) -> Option<FieldValue> {
+        self.map(|field| field.0)
+    }
+}
+
+impl Member for RulesDocument {
+    type Kept = RulesDocument;
+    fn kept(self) -> RulesDocument {
+        self
+    }
+}
 
 impl<'de, K, V> Deserialize<'de> for UniqueMap<K, V>
 where
     K: Deserialize<'de> + Ord + fmt::Display,
-    V: Deserialize<'de>,
+    V: Deserialize<'de> + Member,
 {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct MapVisitor<K, V>(std::marker::PhantomData<(K, V)>);
         impl<'de, K, V> Visitor<'de> for MapVisitor<K, V>
         where
             K: Deserialize<'de> + Ord + fmt::Display,
-            V: Deserialize<'de>,
+            V: Deserialize<'de> + Member,
         {
             type Value = UniqueMap<K, V>;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -102,11 +143,15 @@ where
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
                 let mut entries = BTreeMap::new();
                 while let Some(key) = map.next_key::<K>()? {
-                    if entries.contains_key(&key) {
-                        return Err(de::Error::custom(format_args!("duplicate key `{key}`")));
+                    match entries.entry(key) {
+                        Entry::Vacant(entry) => {
+                            entry.insert(map.next_value::<V>()?.kept());
+                        }
+                        Entry::Occupied(entry) => {
+                            let key = entry.key();
+                            return Err(de::Error::custom(format_args!("duplicate key `{key}`")));
+                        }
                     }
-                    let value = map.next_value()?;
-                    entries.insert(key, value);
                 }
                 Ok(UniqueMap(entries))
             }
