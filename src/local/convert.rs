@@ -3,6 +3,7 @@
 //! "name": ...}`, typed by the config's `fields:` and named by its `record_name` template).
 //! A record with any error yields no `Record`; every problem in it is reported.
 
+use super::fast::{Fallback, PlainShape};
 use super::strict::Flaw;
 use super::values::{decode, describe};
 use crate::config::{FieldSpec, Origin, Problem, TypeConfig};
@@ -30,7 +31,9 @@ const NATIVE_KEYS: [&str; 11] = [
 pub struct Converter<'a> {
     record_type: &'a RecordType,
     config: &'a TypeConfig,
-    warned_ignored: BTreeSet<String>,
+    pub(super) warned_ignored: BTreeSet<String>,
+    /// The fast path for the type's plain records (see `fast`), while it is worth trying.
+    pub(super) fast: Option<PlainShape<'a>>,
 }
 
 /// The problems of one record, with its origin and (once known) its name.
@@ -70,6 +73,29 @@ impl<'a> Converter<'a> {
             record_type,
             config,
             warned_ignored: BTreeSet::new(),
+            fast: PlainShape::of(config),
+        }
+    }
+
+    /// The record in `text` (one NDJSON line) when the fast path takes it, with no problem;
+    /// `None` when the text must be read and converted by the general path, which then
+    /// reports whatever is wrong with it. After a record whose keys the type does not
+    /// declare (CloudKit-native records, for one) the fast path is not tried again.
+    pub fn convert_text(&mut self, text: &str) -> Option<Record> {
+        let fast = self.fast.as_mut()?;
+        match fast.read(text, &self.warned_ignored) {
+            Ok((record_name, fields)) => Some(Record {
+                record_type: self.record_type.clone(),
+                record_name,
+                change_tag: None,
+                fields,
+                stamps: None,
+            }),
+            Err(Fallback::Shape) => {
+                self.fast = None;
+                None
+            }
+            Err(Fallback::Other) => None,
         }
     }
 

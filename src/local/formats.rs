@@ -48,8 +48,35 @@ pub enum Item {
 /// The UTF-8 encoding of U+FEFF, the byte-order mark.
 pub const BOM: &[u8] = b"\xEF\xBB\xBF";
 
+/// Where the records of a file go.
+pub trait RecordSink {
+    /// Offered the text of one NDJSON record (one line, without its line ending) before it
+    /// is parsed: `true` when the sink took the record from the text itself, `false` to
+    /// have it read as an [`Item`].
+    fn record_text(&mut self, text: &str, place: Place) -> bool;
+    /// A record, flawed record or error, in file order.
+    fn item(&mut self, item: Item);
+}
+
+/// A sink that takes every record as an [`Item`].
+struct Items<'a>(&'a mut dyn FnMut(Item));
+
+impl RecordSink for Items<'_> {
+    fn record_text(&mut self, _: &str, _: Place) -> bool {
+        false
+    }
+    fn item(&mut self, item: Item) {
+        (self.0)(item)
+    }
+}
+
 /// Reads every record of `reader` in `format`, handing each to `sink`.
 pub fn read_records(reader: impl Read, format: Format, sink: &mut dyn FnMut(Item)) {
+    read_records_into(reader, format, &mut Items(sink));
+}
+
+/// As [`read_records`], offering `sink` each NDJSON record's text first.
+pub fn read_records_into(reader: impl Read, format: Format, sink: &mut dyn RecordSink) {
     let mut reader = BufReader::new(reader);
     if let Ok(start) = reader.fill_buf() {
         if start.starts_with(BOM) {
@@ -57,9 +84,9 @@ pub fn read_records(reader: impl Read, format: Format, sink: &mut dyn FnMut(Item
         }
     }
     match format {
-        Format::Json => read_json(reader, sink),
+        Format::Json => read_json(reader, &mut |item| sink.item(item)),
         Format::Ndjson => read_ndjson(reader, sink),
-        Format::Yaml => read_yaml(reader, sink),
+        Format::Yaml => read_yaml(reader, &mut |item| sink.item(item)),
     }
 }
 
@@ -190,7 +217,7 @@ impl<'de> DeserializeSeed<'de> for ElementSeed<'_> {
     }
 }
 
-fn read_ndjson(mut reader: impl BufRead, sink: &mut dyn FnMut(Item)) {
+fn read_ndjson(mut reader: impl BufRead, sink: &mut dyn RecordSink) {
     let mut buffer = Vec::new();
     for line_number in 1.. {
         buffer.clear();
@@ -199,7 +226,7 @@ fn read_ndjson(mut reader: impl BufRead, sink: &mut dyn FnMut(Item)) {
             Ok(_) => {}
             Err(error) => {
                 let message = format!("failed to read: {error}");
-                return sink(Item::Error(Some(Place::Line(line_number)), message));
+                return sink.item(Item::Error(Some(Place::Line(line_number)), message));
             }
         }
         let text = match std::str::from_utf8(&buffer) {
@@ -207,7 +234,7 @@ fn read_ndjson(mut reader: impl BufRead, sink: &mut dyn FnMut(Item)) {
             Err(error) => {
                 let column = error.valid_up_to() + 1;
                 let place = Some(Place::LineColumn(line_number, column));
-                sink(Item::Error(place, "invalid UTF-8".into()));
+                sink.item(Item::Error(place, "invalid UTF-8".into()));
                 continue;
             }
         };
@@ -216,20 +243,26 @@ fn read_ndjson(mut reader: impl BufRead, sink: &mut dyn FnMut(Item)) {
         if text.trim().is_empty() {
             continue;
         }
-        let collector = RefCell::new(Collector::default());
-        let mut deserializer = serde_json::Deserializer::from_str(text);
-        let result = RecordSeed(&collector)
-            .deserialize(&mut deserializer)
-            .and_then(|json| deserializer.end().map(|()| json));
-        let collector = collector.into_inner();
-        match result {
-            Ok(json) => sink(record_item(json, Place::Line(line_number), collector.flaws)),
-            Err(error) => {
-                let place = Place::LineColumn(line_number, error.column());
-                let item = out_of_range(&error, Some(collector), place)
-                    .unwrap_or_else(|| json_error(&error, Some(line_number)));
-                sink(item);
-            }
+        if !sink.record_text(text, Place::Line(line_number)) {
+            sink.item(ndjson_record(text, line_number));
+        }
+    }
+}
+
+/// The record on NDJSON line `line_number`, as an item.
+pub(super) fn ndjson_record(text: &str, line_number: usize) -> Item {
+    let collector = RefCell::new(Collector::default());
+    let mut deserializer = serde_json::Deserializer::from_str(text);
+    let result = RecordSeed(&collector)
+        .deserialize(&mut deserializer)
+        .and_then(|json| deserializer.end().map(|()| json));
+    let collector = collector.into_inner();
+    match result {
+        Ok(json) => record_item(json, Place::Line(line_number), collector.flaws),
+        Err(error) => {
+            let place = Place::LineColumn(line_number, error.column());
+            out_of_range(&error, Some(collector), place)
+                .unwrap_or_else(|| json_error(&error, Some(line_number)))
         }
     }
 }

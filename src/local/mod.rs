@@ -5,14 +5,15 @@
 
 pub mod asset;
 pub mod asset_file;
-mod convert;
+pub(crate) mod convert;
+mod fast;
 mod formats;
 mod ledger;
 mod strict;
 mod values;
 
 pub use crate::config::{Origin, Place, Problem, Severity};
-pub use formats::{read_records, Format, Item};
+pub use formats::{read_records, read_records_into, Format, Item, RecordSink};
 pub use strict::{Flaw, FlawKind};
 pub use values::decode as decode_value;
 
@@ -86,71 +87,113 @@ impl LocalData {
 
 /// Loads every file of one type and checks that record names are unique across them.
 pub fn load_type(record_type: &RecordType, type_config: &TypeConfig) -> LoadedType {
-    let mut loaded = LoadedType::default();
-    let mut converter = Converter::new(record_type, type_config);
-    let mut first_seen: HashMap<RecordName, usize> = HashMap::new();
-    let mut field_types = FieldTypes::default();
+    let mut loader = TypeLoader {
+        record_type,
+        converter: Converter::new(record_type, type_config),
+        loaded: LoadedType::default(),
+        first_seen: HashMap::new(),
+        field_types: FieldTypes::default(),
+        file: Path::new("").into(),
+    };
     for file in &type_config.files {
-        let problems_before = loaded.problems.len();
-        let shared: std::sync::Arc<Path> = file.as_path().into();
-        let mut sink = |item: Item| match item {
-            Item::Record(json, place) => {
-                let origin = Origin {
-                    file: shared.clone(),
-                    place,
-                };
-                let Some(record) = converter.convert(json, &origin, &mut loaded.problems) else {
-                    return;
-                };
-                if let Some(problem) = oversized(&record, file, record_type, place) {
-                    loaded.problems.push(problem);
-                    return;
-                }
-                if let Some(&first) = first_seen.get(&record.record_name) {
-                    let message = format!(
-                        "duplicate recordName `{}`: first defined at {}",
-                        record.record_name, loaded.origins[first]
-                    );
-                    let problem = Problem::error(file, record_type, message)
-                        .at(Some(place))
-                        .record(Some(&record.record_name));
-                    loaded.problems.push(problem);
-                    return;
-                }
-                field_types.check(record_type, &record, &origin, &mut loaded.problems);
-                first_seen.insert(record.record_name.clone(), loaded.records.len());
-                loaded.records.push(record);
-                loaded.origins.push(origin);
-            }
-            Item::Flawed(json, place, flaws) => {
-                let origin = Origin {
-                    file: shared.clone(),
-                    place,
-                };
-                converter.refuse(&json, &flaws, &origin, &mut loaded.problems);
-            }
-            Item::Error(place, message) => {
-                loaded
-                    .problems
-                    .push(Problem::error(file, record_type, message).at(place));
-            }
-        };
-        read_file(file, &mut sink);
+        let problems_before = loader.loaded.problems.len();
+        loader.file = file.as_path().into();
+        read_file(file, &mut loader);
         // An empty file reads as no records (NDJSON, YAML), which is also what "delete every
         // record of this type" looks like to `--delete-orphans`: say so, naming the file.
-        let refused = loaded.problems[problems_before..]
+        let refused = loader.loaded.problems[problems_before..]
             .iter()
             .any(Problem::is_error);
         if !refused && std::fs::metadata(file).is_ok_and(|m| m.len() == 0) {
             let message = format!(
                 "empty file (0 bytes): no `{record_type}` records; a plan with --delete-orphans would delete every `{record_type}` record in CloudKit"
             );
-            loaded
+            loader
+                .loaded
                 .problems
                 .push(Problem::warning(file, record_type, message));
         }
     }
-    loaded
+    loader.loaded
+}
+
+/// The state of loading one type's files: records kept so far and their names.
+struct TypeLoader<'a> {
+    record_type: &'a RecordType,
+    converter: Converter<'a>,
+    loaded: LoadedType,
+    first_seen: HashMap<RecordName, usize>,
+    field_types: FieldTypes,
+    /// The file being read.
+    file: std::sync::Arc<Path>,
+}
+
+impl TypeLoader<'_> {
+    fn origin(&self, place: Place) -> Origin {
+        Origin {
+            file: self.file.clone(),
+            place,
+        }
+    }
+
+    /// Keeps `record` unless it is too large or its name was taken by an earlier one.
+    fn accept(&mut self, record: Record, origin: Origin) {
+        let (file, record_type) = (&*self.file, self.record_type);
+        let place = origin.place;
+        let loaded = &mut self.loaded;
+        if let Some(problem) = oversized(&record, file, record_type, place) {
+            loaded.problems.push(problem);
+            return;
+        }
+        if let Some(&first) = self.first_seen.get(&record.record_name) {
+            let message = format!(
+                "duplicate recordName `{}`: first defined at {}",
+                record.record_name, loaded.origins[first]
+            );
+            let problem = Problem::error(file, record_type, message)
+                .at(Some(place))
+                .record(Some(&record.record_name));
+            loaded.problems.push(problem);
+            return;
+        }
+        self.field_types
+            .check(record_type, &record, &origin, &mut loaded.problems);
+        self.first_seen
+            .insert(record.record_name.clone(), loaded.records.len());
+        loaded.records.push(record);
+        loaded.origins.push(origin);
+    }
+}
+
+impl RecordSink for TypeLoader<'_> {
+    fn record_text(&mut self, text: &str, place: Place) -> bool {
+        let Some(record) = self.converter.convert_text(text) else {
+            return false;
+        };
+        self.accept(record, self.origin(place));
+        true
+    }
+
+    fn item(&mut self, item: Item) {
+        match item {
+            Item::Record(json, place) => {
+                let origin = self.origin(place);
+                let problems = &mut self.loaded.problems;
+                if let Some(record) = self.converter.convert(json, &origin, problems) {
+                    self.accept(record, origin);
+                }
+            }
+            Item::Flawed(json, place, flaws) => {
+                let origin = self.origin(place);
+                let problems = &mut self.loaded.problems;
+                self.converter.refuse(&json, &flaws, &origin, problems);
+            }
+            Item::Error(place, message) => {
+                let problem = Problem::error(&*self.file, self.record_type, message).at(place);
+                self.loaded.problems.push(problem);
+            }
+        }
+    }
 }
 
 /// The type each field was first given in one record type's data. CloudKit's schema holds
@@ -226,20 +269,20 @@ fn oversized(
     })
 }
 
-fn read_file(path: &Path, sink: &mut dyn FnMut(Item)) {
+fn read_file(path: &Path, sink: &mut dyn RecordSink) {
     let Some(format) = Format::of(path) else {
         let message =
             "unsupported data file extension (expected .json, .ndjson, .jsonl, .yaml or .yml)";
-        return sink(Item::Error(None, message.to_owned()));
+        return sink.item(Item::Error(None, message.to_owned()));
     };
     match std::fs::File::open(path) {
         // Opening a directory succeeds on Unix; reading it would be called malformed data.
-        Ok(_) if path.is_dir() => sink(Item::Error(
+        Ok(_) if path.is_dir() => sink.item(Item::Error(
             None,
             format!("failed to read `{}`: it is a directory", path.display()),
         )),
-        Ok(file) => read_records(file, format, sink),
-        Err(error) => sink(Item::Error(
+        Ok(file) => read_records_into(file, format, sink),
+        Err(error) => sink.item(Item::Error(
             None,
             format!("failed to read `{}`: {error}", path.display()),
         )),

@@ -7,6 +7,7 @@
 use crate::record::{FieldType, FieldValue, RecordName, Reference, ScalarType, Value};
 use base64::Engine as _;
 use serde_json::Value as Json;
+use std::borrow::Cow;
 
 /// Decodes `json` as a value of `field_type`.
 pub fn decode(field_type: &FieldType, json: &Json) -> Result<FieldValue, String> {
@@ -57,11 +58,10 @@ fn mismatch(t: ScalarType, json: &Json) -> String {
 }
 
 fn decode_element(t: ScalarType, json: &Json) -> Result<Value, String> {
+    if let Json::String(text) = json {
+        return decode_text(t, Cow::Borrowed(text));
+    }
     match t {
-        ScalarType::String => match json {
-            Json::String(text) => Ok(Value::String(text.clone())),
-            _ => Err(mismatch(t, json)),
-        },
         ScalarType::Int64 => match json {
             Json::Number(n) if n.is_i64() => Ok(Value::Int64(n.as_i64().unwrap_or_default())),
             // Any other whole number is beyond the INT64 range (an unsigned one from 2^63 up,
@@ -87,25 +87,50 @@ fn decode_element(t: ScalarType, json: &Json) -> Result<Value, String> {
             .map(Value::Double)
             .ok_or_else(|| mismatch(t, json)),
         ScalarType::Timestamp => decode_timestamp(json).map(Value::Timestamp),
-        ScalarType::Bytes => match json {
-            Json::String(text) => match base64::engine::general_purpose::STANDARD.decode(text) {
-                Ok(_) => Ok(Value::Bytes(text.clone())),
-                Err(error) => Err(format!("BYTES value is not base64: {error}")),
-            },
-            _ => Err(mismatch(t, json)),
-        },
         ScalarType::Reference => {
             decode_reference(json).map(|reference| Value::Reference(Box::new(reference)))
         }
         ScalarType::Location => decode_location(json),
         ScalarType::AssetId => match json {
             Json::Object(_) => Ok(Value::Asset(Box::new(json.clone()))),
-            // A file, relative to the data file: resolved by `asset::resolve_all`.
-            Json::String(path) if !path.is_empty() => Ok(Value::Asset(Box::new(
-                serde_json::json!({ super::asset::WRITTEN: path }),
-            ))),
             _ => Err(mismatch(t, json)),
         },
+        ScalarType::String | ScalarType::Bytes => Err(mismatch(t, json)),
+    }
+}
+
+/// Decodes a JSON string as an element of type `t`, exactly as [`decode`] decodes it from
+/// a `Json::String`: the local reader's fast path hands strings over as it parses them,
+/// without a JSON value around them (and without copying an owned one).
+pub(super) fn decode_text(t: ScalarType, text: Cow<'_, str>) -> Result<Value, String> {
+    // Errors describe the value as `decode` does: the JSON value is built only for them.
+    let json = |text: Cow<'_, str>| Json::String(text.into_owned());
+    match t {
+        ScalarType::String => Ok(Value::String(text.into_owned())),
+        ScalarType::Bytes => match base64::engine::general_purpose::STANDARD.decode(&*text) {
+            Ok(_) => Ok(Value::Bytes(text.into_owned())),
+            Err(error) => Err(format!("BYTES value is not base64: {error}")),
+        },
+        ScalarType::Timestamp => timestamp_text(&text).map(Value::Timestamp),
+        // A bare name states only the target: its action and zone are not compared.
+        ScalarType::Reference if !text.is_empty() => match referenced_name_problem(&text) {
+            Some(problem) => Err(format!("reference target: {problem}")),
+            None => Ok(Value::Reference(Box::new(Reference::named(
+                text.into_owned(),
+            )))),
+        },
+        ScalarType::Reference => Err(format!(
+            "expected REFERENCE (a recordName or {{recordName}}), found {}",
+            describe(&json(text))
+        )),
+        ScalarType::Location => decode_location(&json(text)),
+        // A file, relative to the data file: resolved by `asset::resolve_all`.
+        ScalarType::AssetId if !text.is_empty() => Ok(Value::Asset(Box::new(
+            serde_json::json!({ super::asset::WRITTEN: text }),
+        ))),
+        ScalarType::AssetId | ScalarType::Int64 | ScalarType::Double => {
+            Err(mismatch(t, &json(text)))
+        }
     }
 }
 
@@ -148,18 +173,23 @@ fn decode_timestamp(json: &Json) -> Result<i64, String> {
                 _ => Err(format!("TIMESTAMP `{n}` is out of range")),
             }
         }
-        Json::String(text) => {
-            let parsed = chrono::DateTime::parse_from_rfc3339(text)
-                .map_err(|_| format!("expected {TIMESTAMP}, found {}", describe(json)))?;
-            if parsed.timestamp_subsec_nanos() % 1_000_000 != 0 {
-                return Err(format!(
-                    "TIMESTAMP `{text}` has sub-millisecond precision, which CloudKit cannot store"
-                ));
-            }
-            Ok(parsed.timestamp_millis())
-        }
+        Json::String(text) => timestamp_text(text),
         _ => Err(format!("expected {TIMESTAMP}, found {}", describe(json))),
     }
+}
+
+/// A TIMESTAMP written as RFC 3339 text.
+fn timestamp_text(text: &str) -> Result<i64, String> {
+    let parsed = chrono::DateTime::parse_from_rfc3339(text).map_err(|_| {
+        let json = Json::String(text.to_owned());
+        format!("expected {TIMESTAMP}, found {}", describe(&json))
+    })?;
+    if parsed.timestamp_subsec_nanos() % 1_000_000 != 0 {
+        return Err(format!(
+            "TIMESTAMP `{text}` has sub-millisecond precision, which CloudKit cannot store"
+        ));
+    }
+    Ok(parsed.timestamp_millis())
 }
 
 fn decode_reference(json: &Json) -> Result<Reference, String> {
@@ -185,6 +215,7 @@ fn referenced_name_problem(name: &str) -> Option<String> {
     record_name_problem(name)
 }
 
+/// A reference written as `{recordName, action?, zoneID?}`.
 fn decode_reference_shape(json: &Json) -> Result<Reference, String> {
     let bad = || {
         format!(
@@ -192,9 +223,8 @@ fn decode_reference_shape(json: &Json) -> Result<Reference, String> {
             describe(json)
         )
     };
+    // Strings are decoded by `decode_text`.
     match json {
-        // A bare name states only the target: its action and zone are not compared.
-        Json::String(name) if !name.is_empty() => Ok(Reference::named(name.as_str())),
         Json::Object(map) => {
             let name = map
                 .get("recordName")

@@ -12,7 +12,7 @@ use crate::diff::{Category, CompareRules, RecordDiff, TypeDiff};
 use crate::record::{ChangeTag, FieldValue, Fields, RecordName, RecordType};
 use crate::record::{Target, Timestamp};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 
 /// The plan format version this build writes (it also reads version 1; see `file`).
@@ -346,21 +346,62 @@ fn change_for(record: RecordDiff, delete_orphans: bool) -> Option<Change> {
 /// The diffs without an orphan whose name is in the local data (a repeated page can make
 /// one record both "unchanged" and "orphan"), and with each (type, name) once.
 fn without_local_orphans(mut diffs: Vec<TypeDiff>) -> Vec<TypeDiff> {
-    let local: std::collections::HashSet<RecordName> = diffs
-        .iter()
-        .flat_map(|diff| &diff.records)
-        .filter(|record| record.desired.is_some() || record.category != Category::Orphan)
-        .map(|record| record.record_name.clone())
-        .collect();
-    for diff in &mut diffs {
-        let mut seen = std::collections::HashSet::new();
-        diff.records.retain(|record| {
-            let local_orphan =
-                record.category == Category::Orphan && local.contains(&record.record_name);
-            !local_orphan && seen.insert(record.record_name.clone())
-        });
+    let keep: Vec<Vec<bool>> = {
+        let local_orphans = local_orphan_names(&diffs);
+        diffs
+            .iter()
+            .map(|diff| kept(&diff.records, &local_orphans))
+            .collect()
+    };
+    for (diff, keep) in diffs.iter_mut().zip(keep) {
+        let mut keep = keep.into_iter();
+        diff.records.retain(|_| keep.next().unwrap_or(true));
     }
     diffs
+}
+
+/// The names of orphans that a record of the local data (of any type) also has: orphans
+/// only for a read that repeated or skipped pages. Usually there is no orphan at all, and
+/// nothing is hashed.
+fn local_orphan_names(diffs: &[TypeDiff]) -> HashSet<&str> {
+    let records = || diffs.iter().flat_map(|diff| &diff.records);
+    let orphans: HashSet<&str> = records()
+        .filter(|record| record.category == Category::Orphan)
+        .map(|record| record.record_name.as_str())
+        .collect();
+    if orphans.is_empty() {
+        return orphans;
+    }
+    records()
+        .filter(|record| record.desired.is_some() || record.category != Category::Orphan)
+        .filter_map(|record| orphans.get(record.record_name.as_str()).copied())
+        .collect()
+}
+
+/// Which of one type's records stay: not a local orphan, and the first of its name. The
+/// records come sorted by name, so repeats are neighbours; otherwise names are hashed.
+fn kept(records: &[RecordDiff], local_orphans: &HashSet<&str>) -> Vec<bool> {
+    let local_orphan = |record: &RecordDiff| {
+        record.category == Category::Orphan && local_orphans.contains(record.record_name.as_str())
+    };
+    if records.is_sorted_by(|a, b| a.record_name <= b.record_name) {
+        let mut last: Option<&RecordName> = None;
+        return records
+            .iter()
+            .map(|record| {
+                let keep = !local_orphan(record) && last != Some(&record.record_name);
+                if keep {
+                    last = Some(&record.record_name);
+                }
+                keep
+            })
+            .collect();
+    }
+    let mut seen = HashSet::with_capacity(records.len());
+    records
+        .iter()
+        .map(|record| !local_orphan(record) && seen.insert(record.record_name.as_str()))
+        .collect()
 }
 
 fn summarize(
@@ -452,6 +493,66 @@ mod tests {
             diffs(),
             "2025-01-01T00:00:00Z".parse().unwrap(),
         )
+    }
+
+    /// The rule as it was first written (every name cloned into two sets), kept as the
+    /// oracle of the one that hashes only what it must.
+    fn without_local_orphans_oracle(mut diffs: Vec<TypeDiff>) -> Vec<TypeDiff> {
+        let local: HashSet<RecordName> = diffs
+            .iter()
+            .flat_map(|diff| &diff.records)
+            .filter(|record| record.desired.is_some() || record.category != Category::Orphan)
+            .map(|record| record.record_name.clone())
+            .collect();
+        for diff in &mut diffs {
+            let mut seen = HashSet::new();
+            diff.records.retain(|record| {
+                let local_orphan =
+                    record.category == Category::Orphan && local.contains(&record.record_name);
+                !local_orphan && seen.insert(record.record_name.clone())
+            });
+        }
+        diffs
+    }
+
+    proptest::proptest! {
+        /// Issue 18: local orphans and repeated names go as they went, sorted or not.
+        #[test]
+        fn issue_18_local_orphans_and_repeats_go_as_before(
+            types in proptest::collection::vec(
+                (
+                    proptest::collection::vec((0u8..6, 0u8..4, proptest::bool::ANY), 0..12),
+                    proptest::bool::ANY,
+                ),
+                0..3,
+            )
+        ) {
+            let categories = [Category::New, Category::Updated, Category::Unchanged, Category::Orphan];
+            let diffs: Vec<TypeDiff> = types
+                .into_iter()
+                .enumerate()
+                .map(|(index, (records, sorted))| {
+                    let mut records: Vec<RecordDiff> = records
+                        .into_iter()
+                        .map(|(name, category, desired)| {
+                            let mut record = record("T", &format!("r{name}"), categories[category as usize]);
+                            if desired && record.desired.is_none() {
+                                record.desired = Some(Fields::new());
+                            }
+                            record
+                        })
+                        .collect();
+                    if sorted {
+                        records.sort_by(|a, b| a.record_name.cmp(&b.record_name));
+                    }
+                    TypeDiff { record_type: format!("T{index}").into(), records }
+                })
+                .collect();
+            proptest::prop_assert_eq!(
+                without_local_orphans(diffs.clone()),
+                without_local_orphans_oracle(diffs)
+            );
+        }
     }
 
     #[test]

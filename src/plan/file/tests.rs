@@ -630,6 +630,19 @@ proptest! {
         prop_assert_eq!(&value["checksum"], &json!(documented));
     }
 
+    /// Issue 18: the file's writer (compact, then laid out) writes the bytes and checksum
+    /// that serde_json's pretty formatter with the hashing formatter writes.
+    #[test]
+    fn issue_18_the_laid_out_writer_writes_what_the_pretty_formatter_writes(plan in arb_plan()) {
+        let (mut laid_out, mut formatted) = (Vec::new(), Vec::new());
+        let written = write_to(&plan, &mut laid_out).unwrap();
+        let pretty = serde_json::ser::PrettyFormatter::new();
+        let expected = write_formatted(&plan, &mut formatted, pretty).unwrap();
+        prop_assert_eq!(String::from_utf8(laid_out).unwrap(), String::from_utf8(formatted).unwrap());
+        prop_assert_eq!(&written, &expected);
+        prop_assert_eq!(checksum(&plan), expected);
+    }
+
     /// Issue 18: the one-pass reader and the checked reader read every written plan alike.
     #[test]
     fn issue_18_the_one_pass_and_checked_readers_agree(plan in arb_plan()) {

@@ -1,10 +1,10 @@
-//! Plan → document: the plan file's text, streamed one change at a time.
+//! Plan → document: the plan file's text, streamed in pieces.
 
 use super::format::{
     InputDocument, OptionsDocument, ReferencedOrphanDocument, RulesDocument, SummaryDocument,
     TargetDocument,
 };
-use super::hashing::{CompactHash, HashingFormatter};
+use super::hashing::{CompactHash, HashingFormatter, PrettyHashWriter};
 use super::FORMAT_NAME;
 use crate::plan::{Action, Change, Plan, TypeSummary};
 use crate::record::{ChangeTag, FieldValue, Fields, RecordName, RecordType};
@@ -20,15 +20,35 @@ pub fn to_text(plan: &Plan) -> String {
     String::from_utf8(bytes).expect("plan text is UTF-8")
 }
 
-/// Streams the plan file's text (as [`to_text`]) to `out`, one change at a time, without
-/// holding the whole document; returns the checksum it wrote. Pass a buffered writer.
+/// Streams the plan file's text (as [`to_text`]) to `out`, in pieces of about 64 KiB,
+/// without holding the whole document; returns the checksum it wrote.
+///
+/// The document is serialized once, in compact form, and [`PrettyHashWriter`] hashes
+/// those bytes and lays them out as [`write_formatted`] with serde_json's
+/// `PrettyFormatter` writes them (the tests hold the two to the same bytes).
 pub fn write_to(plan: &Plan, out: impl std::io::Write) -> std::io::Result<String> {
-    write_formatted(plan, out, serde_json::ser::PrettyFormatter::new())
+    let mut writer = PrettyHashWriter::new(out);
+    serde_json::to_writer(&mut writer, &PlanView::new(plan))?;
+    let (hash, mut out) = writer.finish()?;
+    let checksum = hash.finish();
+    write!(out, ",\n  \"checksum\": \"{checksum}\"\n}}\n")?;
+    out.flush()?;
+    Ok(checksum)
+}
+
+/// The checksum [`write_to`] writes for `plan`, computed without laying the text out.
+pub(super) fn checksum(plan: &Plan) -> String {
+    let mut writer = PrettyHashWriter::hash_only();
+    // Serializing into memory cannot fail.
+    serde_json::to_writer(&mut writer, &PlanView::new(plan)).expect("plans hash in memory");
+    let (hash, _) = writer.finish().expect("plans hash in memory");
+    hash.finish()
 }
 
 /// As [`write_to`], laid out by `formatter` (a pretty formatter: the checksum member is
 /// written in its layout): the same document for display (`ckplan show --json` escapes
 /// invisible characters in strings; the checksum, over the strings' content, is the file's).
+/// With serde_json's `PrettyFormatter` it writes exactly what [`write_to`] writes.
 ///
 /// The document is serialized once, without its checksum, by a formatter that hashes its
 /// compact form as it goes ([`HashingFormatter`], see [`super::checksum`]); the `checksum`
