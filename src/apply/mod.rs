@@ -27,7 +27,7 @@ use crate::diff::CompareRules;
 use crate::plan::{Action, Change, Plan};
 use crate::record::{ChangeTag, Record, RecordType};
 use futures::stream::{self, StreamExt};
-use journal::{Entry, Journal, JournalError, KeyRef, Replay, SentRef};
+use journal::{Entry, Journal, JournalError, Replay, SentRef};
 use resolve::Decision;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -476,17 +476,7 @@ impl<'a> Run<'a> {
             return Ok(Leftovers::default());
         }
         let number = self.batches.fetch_add(1, Ordering::SeqCst);
-        let sent: Vec<SentRef<'_>> = batch
-            .iter()
-            .map(|w| SentRef {
-                key: KeyRef {
-                    record_type: &w.change.record_type,
-                    record_name: &w.change.record_name,
-                },
-                operation: w.operation,
-                change_tag: w.change_tag.as_ref(),
-            })
-            .collect();
+        let sent: Vec<SentRef<'_>> = batch.iter().map(Work::sent).collect();
         self.journal
             .lock()
             .expect("lock")

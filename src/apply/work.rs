@@ -103,6 +103,18 @@ fn keeps_an_asset(change: &Change, base: Option<&Fields>) -> bool {
 }
 
 impl<'a> Work<'a> {
+    /// What the journal's `sent` entry says of this work, borrowed from it.
+    pub fn sent(&self) -> super::journal::SentRef<'_> {
+        super::journal::SentRef {
+            key: super::journal::KeyRef {
+                record_type: &self.change.record_type,
+                record_name: &self.change.record_name,
+            },
+            operation: self.operation,
+            change_tag: self.change_tag.as_ref(),
+        }
+    }
+
     /// The change as planned: `create`, `update` with the planned tag and the changed fields
     /// (removed fields as null), or `delete` with the planned tag. Never a `force*` operation.
     pub fn fresh(index: usize, change: &'a Change) -> Self {
