@@ -523,3 +523,47 @@ fn issue_13_show_refuses_a_plan_for_another_zone_or_database() {
         );
     }
 }
+
+/// Issue 18: a plan leaves read hints (`.ckplan/read-hints.json`), the next plan reads from
+/// them with fewer queries, and a hints file edited to anything at all gives the same plan.
+#[test]
+fn issue_18_read_hints_save_queries_and_never_change_a_plan() {
+    let env = seeded();
+    let queries = |env: &Env| {
+        env.stats()
+            .requests
+            .get("records/query")
+            .copied()
+            .unwrap_or(0)
+    };
+    let before = queries(&env);
+    let first = env.run(&["plan", "-o", "first.plan"]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    let cold = queries(&env) - before;
+    let hints = env.read(".ckplan/read-hints.json");
+    assert!(hints.contains("\"Stadium\""), "{hints}");
+    let before = queries(&env);
+    let second = env.run(&["plan", "-o", "second.plan"]);
+    assert_eq!(second.code, 0, "{}", second.stderr);
+    let warm = queries(&env) - before;
+    assert!(warm < cold, "{warm} queries from the hints, {cold} without");
+    let reference = plan_of(&env.read("first.plan")).changes;
+    assert_eq!(plan_of(&env.read("second.plan")).changes, reference);
+    let target = hints.split("\":{\"Stadium\"").next().unwrap();
+    let edited = [
+        "{\"targets\":5}".to_owned(),
+        "not json".to_owned(),
+        format!("{target}\":{{\"Stadium\":{{\"cuts\":[9223372036854775807],\"newest\":0}}}}}}}}"),
+        format!("{target}\":{{\"Stadium\":{{\"cuts\":[-1,-1,5,-9223372036854775808],\"newest\":-3}}}}}}}}"),
+    ];
+    for text in edited {
+        env.write(".ckplan/read-hints.json", &text);
+        let run = env.run(&["plan", "-o", "edited.plan"]);
+        assert_eq!(run.code, 0, "{text}: {}", run.stderr);
+        assert_eq!(
+            plan_of(&env.read("edited.plan")).changes,
+            reference,
+            "{text}"
+        );
+    }
+}
