@@ -400,7 +400,7 @@ async fn issue_18_a_read_from_a_hint_starts_every_chain_at_once_and_any_hint_mis
     let game = RecordType::new("Game");
     let one = client.query_all(&game, &mut |_| {}).await.unwrap();
     let mut created: Vec<i64> = one.iter().map(|r| r.stamps.unwrap().created).collect();
-    let hint = ckplan::cloudkit::client::ReadHint::of(&mut created, 4).unwrap();
+    let hint = ckplan::cloudkit::client::ReadHint::of(&mut created, 4, 4).unwrap();
     // Six pages of 180 in at most four chains: two deep, three chains.
     assert_eq!(hint.cuts.len(), 2, "{hint:?}");
     let queries = || {
@@ -429,11 +429,28 @@ async fn issue_18_a_read_from_a_hint_starts_every_chain_at_once_and_any_hint_mis
         vec![i64::MAX],
     ];
     for cuts in odd {
-        let hint = ckplan::cloudkit::client::ReadHint { cuts, newest: 0 };
+        let hint = ckplan::cloudkit::client::ReadHint {
+            cuts,
+            newest: 0,
+            parallelism: 4,
+        };
         let read = client
             .query_partitioned(&game, 4, Some(&hint), &mut |_| {})
             .await
             .unwrap();
         assert_eq!(names(&read.records), names(&one), "{hint:?}");
     }
+    // Cuts made for another budget are not used: the read starts as without a hint.
+    let before = queries();
+    let other = ckplan::cloudkit::client::ReadHint::of(&mut created, 2, 2).unwrap();
+    let read = client
+        .query_partitioned(&game, 4, Some(&other), &mut |_| {})
+        .await
+        .unwrap();
+    assert_eq!(names(&read.records), names(&one));
+    assert!(
+        read.chains > 2 && queries() - before > 6,
+        "{} chains",
+        read.chains
+    );
 }

@@ -410,7 +410,7 @@ fn learn_hints(
     let learned: Vec<(RecordType, ReadHint)> = created
         .into_iter()
         .filter_map(|(record_type, mut created)| {
-            ReadHint::of(&mut created, chains).map(|hint| (record_type, hint))
+            ReadHint::of(&mut created, chains, partitions).map(|hint| (record_type, hint))
         })
         .collect();
     hints.learn(endpoint, target, learned);

@@ -96,6 +96,7 @@ mod tests {
         let hint = ReadHint {
             cuts: vec![10, 20],
             newest: 30,
+            parallelism: 16,
         };
         hints.learn(
             "http://a",

@@ -553,8 +553,8 @@ fn issue_18_read_hints_save_queries_and_never_change_a_plan() {
     let edited = [
         "{\"targets\":5}".to_owned(),
         "not json".to_owned(),
-        format!("{target}\":{{\"Stadium\":{{\"cuts\":[9223372036854775807],\"newest\":0}}}}}}}}"),
-        format!("{target}\":{{\"Stadium\":{{\"cuts\":[-1,-1,5,-9223372036854775808],\"newest\":-3}}}}}}}}"),
+        format!("{target}\":{{\"Stadium\":{{\"cuts\":[9223372036854775807],\"newest\":0,\"parallelism\":16}}}}}}}}"),
+        format!("{target}\":{{\"Stadium\":{{\"cuts\":[-1,-1,5,-9223372036854775808],\"newest\":-3,\"parallelism\":16}}}}}}}}"),
     ];
     for text in edited {
         env.write(".ckplan/read-hints.json", &text);

@@ -61,22 +61,27 @@ pub fn split(low: i64, high: i64, parts: usize) -> Vec<CreatedRange> {
 }
 
 /// Where a type read before is worth cutting: `createdTimestamp` cut points in increasing
-/// order, and the newest `createdTimestamp` that read saw (milliseconds).
+/// order, the newest `createdTimestamp` that read saw (milliseconds), and the request
+/// budget (`--parallelism`) the cuts were made for: a read with another budget does not
+/// use them (cuts made for 4 requests would hold back a read of 32).
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReadHint {
     pub cuts: Vec<i64>,
     pub newest: i64,
+    pub parallelism: usize,
 }
 
 impl ReadHint {
     /// The hint for a type whose records were created at `created` (any order), read as at
-    /// most `chains` chains next time; `None` when it has no record.
-    pub fn of(created: &mut [i64], chains: usize) -> Option<Self> {
+    /// most `chains` chains of a budget of `parallelism` requests next time; `None` when it
+    /// has no record.
+    pub fn of(created: &mut [i64], chains: usize, parallelism: usize) -> Option<Self> {
         let newest = created.iter().copied().max()?;
         Some(Self {
             cuts: balanced_cuts(created, chains),
             newest,
+            parallelism,
         })
     }
 }
@@ -256,8 +261,11 @@ impl Client {
         if partitions <= 1 {
             return self.one_chain(record_type, None, on_page, keep).await;
         }
-        // A hint of more cuts than the read would ever make is not one of ckplan's.
-        if let Some(hint) = hint.filter(|h| h.cuts.len() < partitions) {
+        // A hint made for another budget, or of more cuts than a read would ever make, is
+        // not used.
+        if let Some(hint) =
+            hint.filter(|h| h.parallelism == partitions && h.cuts.len() < partitions)
+        {
             return self
                 .read_hinted(record_type, partitions, hint, on_page, keep)
                 .await;
@@ -722,7 +730,7 @@ mod tests {
             balanced_cuts(&mut (0..150).collect::<Vec<_>>(), 8),
             Vec::<i64>::new()
         );
-        assert_eq!(ReadHint::of(&mut Vec::new(), 8), None);
+        assert_eq!(ReadHint::of(&mut Vec::new(), 8, 8), None);
     }
 
     proptest! {
