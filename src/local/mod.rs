@@ -21,6 +21,7 @@ use crate::config::{type_order, Config, TypeConfig, TypeOrder};
 use crate::record::identifier::escaped;
 use crate::record::{encoded_length, FieldType, Record, RecordName, RecordType};
 use convert::Converter;
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 
@@ -145,21 +146,25 @@ impl TypeLoader<'_> {
             loaded.problems.push(problem);
             return;
         }
-        if let Some(&first) = self.first_seen.get(&record.record_name) {
-            let message = format!(
-                "duplicate recordName `{}`: first defined at {}",
-                record.record_name, loaded.origins[first]
-            );
-            let problem = Problem::error(file, record_type, message)
-                .at(Some(place))
-                .record(Some(&record.record_name));
-            loaded.problems.push(problem);
-            return;
-        }
+        // One lookup: the name is hashed once per record.
+        let first_seen = match self.first_seen.entry(record.record_name.clone()) {
+            Entry::Occupied(first) => {
+                let message = format!(
+                    "duplicate recordName `{}`: first defined at {}",
+                    record.record_name,
+                    loaded.origins[*first.get()]
+                );
+                let problem = Problem::error(file, record_type, message)
+                    .at(Some(place))
+                    .record(Some(&record.record_name));
+                loaded.problems.push(problem);
+                return;
+            }
+            Entry::Vacant(vacant) => vacant,
+        };
         self.field_types
             .check(record_type, &record, &origin, &mut loaded.problems);
-        self.first_seen
-            .insert(record.record_name.clone(), loaded.records.len());
+        first_seen.insert(loaded.records.len());
         loaded.records.push(record);
         loaded.origins.push(origin);
     }
@@ -202,7 +207,9 @@ impl RecordSink for TypeLoader<'_> {
 /// apply would fail with `BAD_REQUEST` on every run. Said here, before anything is planned.
 #[derive(Default)]
 struct FieldTypes {
-    first: HashMap<String, (FieldType, RecordName, Origin)>,
+    /// A type has a handful of fields, looked up for every record: a few comparisons of
+    /// short names cost less than hashing them.
+    first: BTreeMap<String, (FieldType, RecordName, Origin)>,
 }
 
 impl FieldTypes {
@@ -323,13 +330,15 @@ pub fn load_all(config: &Config) -> LocalData {
 /// zone across types, so CloudKit would refuse all but the first create (issue 20). Each
 /// later use is reported, naming the first one's type and place.
 fn shared_names(data: &LocalData) -> BTreeMap<RecordType, Vec<Problem>> {
-    let mut first: HashMap<&str, (&RecordType, &Origin)> = HashMap::new();
+    let records = data.types.values().map(|loaded| loaded.records.len()).sum();
+    let mut first: HashMap<&str, (&RecordType, &Origin)> = HashMap::with_capacity(records);
     let mut problems: BTreeMap<RecordType, Vec<Problem>> = BTreeMap::new();
     for (record_type, loaded) in &data.types {
         for (record, origin) in loaded.records.iter().zip(&loaded.origins) {
             let name = record.record_name.as_str();
-            match first.get(name) {
-                Some((other_type, other_origin)) => {
+            match first.entry(name) {
+                Entry::Occupied(entry) => {
+                    let (other_type, other_origin) = entry.get();
                     let message = format!(
                         "recordName `{}` is also used by a `{}` record at {}: record names are \
                          unique in a zone across types",
@@ -345,8 +354,8 @@ fn shared_names(data: &LocalData) -> BTreeMap<RecordType, Vec<Problem>> {
                         .or_default()
                         .push(problem);
                 }
-                None => {
-                    first.insert(name, (record_type, origin));
+                Entry::Vacant(entry) => {
+                    entry.insert((record_type, origin));
                 }
             }
         }
@@ -366,7 +375,8 @@ fn place_key(place: Option<Place>) -> (usize, usize) {
 /// Warnings for references to recordNames no local file defines (they may exist only in
 /// CloudKit), one per type, field and missing name, at its first occurrence.
 fn dangling_references(config: &Config, data: &LocalData) -> BTreeMap<RecordType, Vec<Problem>> {
-    let names_by_type: HashMap<&RecordType, HashSet<&str>> = data
+    // By type in a tree: a handful of types, looked up for every reference.
+    let names_by_type: BTreeMap<&RecordType, HashSet<&str>> = data
         .types
         .iter()
         .map(|(t, loaded)| {
@@ -385,7 +395,7 @@ fn dangling_references(config: &Config, data: &LocalData) -> BTreeMap<RecordType
         None => Some(names_by_type.values().any(|names| names.contains(name))),
     };
     // Records left out because of their errors are defined, only invalid.
-    let invalid_by_type: HashMap<&RecordType, HashSet<&str>> = data
+    let invalid_by_type: BTreeMap<&RecordType, HashSet<&str>> = data
         .types
         .iter()
         .map(|(t, loaded)| {

@@ -21,15 +21,22 @@
 //! Python pads negative exponents (`1e-07`).
 
 use super::read::parse_json;
+use super::write::write_formatted;
 use super::PlanFileError;
 use crate::plan::Plan;
 use serde_json::Value as Json;
 use std::io::Write as _;
 
 /// The checksum `to_text` writes for `plan` (`blake3:<hex>`): the plan's identity in
-/// journals and receipts. Computed by hashing the compact document, without writing it.
+/// journals and receipts. Computed by writing the plan to nowhere.
 pub fn checksum(plan: &Plan) -> String {
-    super::write::checksum(plan)
+    // Writing to a sink cannot fail.
+    write_formatted(
+        plan,
+        std::io::sink(),
+        serde_json::ser::PrettyFormatter::new(),
+    )
+    .expect("plans write to a sink")
 }
 
 /// Hands `sink` a string token: as written, or, when it holds an escape, decoded and

@@ -11,8 +11,8 @@
 //!
 //! The checksum and the bytes it hashes are described in [`checksum`].
 //!
-//! Writing serializes the plan's own values once (no JSON tree) in compact form, hashes
-//! those bytes and lays them out for the file in large pieces (`hashing`). Reading takes one typed pass over the text and one hashing pass over the same
+//! Writing serializes the plan's own values once (no JSON tree), hashing the compact form
+//! as the bytes go out, in pieces of 64 KiB (`hashing`). Reading takes one typed pass over the text and one hashing pass over the same
 //! bytes (`typed`); a text that pass does not accept, and every version 1 plan, is read by
 //! the checked path, which checks in this order so that the message is the useful one: JSON
 //! syntax (with line and column), the format name, the format version, the checksum, the

@@ -4,7 +4,7 @@ use super::format::{
     InputDocument, OptionsDocument, ReferencedOrphanDocument, RulesDocument, SummaryDocument,
     TargetDocument,
 };
-use super::hashing::{CompactHash, HashingFormatter, PrettyHashWriter};
+use super::hashing::{CompactHash, HashingFormatter, Indented};
 use super::FORMAT_NAME;
 use crate::plan::{Action, Change, Plan, TypeSummary};
 use crate::record::{ChangeTag, FieldValue, Fields, RecordName, RecordType};
@@ -23,26 +23,50 @@ pub fn to_text(plan: &Plan) -> String {
 /// Streams the plan file's text (as [`to_text`]) to `out`, in pieces of about 64 KiB,
 /// without holding the whole document; returns the checksum it wrote.
 ///
-/// The document is serialized once, in compact form, and [`PrettyHashWriter`] hashes
-/// those bytes and lays them out as [`write_formatted`] with serde_json's
-/// `PrettyFormatter` writes them (the tests hold the two to the same bytes).
+/// serde_json writes each token on its own; into `out` (a buffered file behind
+/// `dyn Write`) every token was a call through it. Tokens go into a buffer of this
+/// module's own type instead, which `out` gets whole, laid out by [`Indented`] (serde_json's
+/// pretty layout in fewer pieces: the tests hold it to `PrettyFormatter`'s bytes).
 pub fn write_to(plan: &Plan, out: impl std::io::Write) -> std::io::Result<String> {
-    let mut writer = PrettyHashWriter::new(out);
-    serde_json::to_writer(&mut writer, &PlanView::new(plan))?;
-    let (hash, mut out) = writer.finish()?;
-    let checksum = hash.finish();
-    write!(out, ",\n  \"checksum\": \"{checksum}\"\n}}\n")?;
-    out.flush()?;
+    let mut pieces = Pieces {
+        out,
+        buffer: Vec::with_capacity(2 * PIECE),
+    };
+    let checksum = write_formatted(plan, &mut pieces, Indented::default())?;
+    pieces.out.write_all(&pieces.buffer)?;
+    pieces.out.flush()?;
     Ok(checksum)
 }
 
-/// The checksum [`write_to`] writes for `plan`, computed without laying the text out.
-pub(super) fn checksum(plan: &Plan) -> String {
-    let mut writer = PrettyHashWriter::hash_only();
-    // Serializing into memory cannot fail.
-    serde_json::to_writer(&mut writer, &PlanView::new(plan)).expect("plans hash in memory");
-    let (hash, _) = writer.finish().expect("plans hash in memory");
-    hash.finish()
+/// How much [`Pieces`] gathers before writing.
+const PIECE: usize = 1 << 16;
+
+/// A buffer that writes to `out` when it holds [`PIECE`] bytes (and never flushes `out`
+/// itself before the end).
+struct Pieces<W> {
+    out: W,
+    buffer: Vec<u8>,
+}
+
+impl<W: std::io::Write> std::io::Write for Pieces<W> {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.write_all(bytes).map(|()| bytes.len())
+    }
+
+    #[inline]
+    fn write_all(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.buffer.extend_from_slice(bytes);
+        if self.buffer.len() >= PIECE {
+            self.out.write_all(&self.buffer)?;
+            self.buffer.clear();
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// As [`write_to`], laid out by `formatter` (a pretty formatter: the checksum member is
