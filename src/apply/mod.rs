@@ -234,21 +234,24 @@ fn ordered(plan: &Plan) -> Vec<(usize, Indexed<'_>)> {
     extra.sort();
     extra.dedup();
     order.extend(extra);
-    let groups = order
-        .iter()
-        .map(|t| (*t, false))
-        .chain(order.iter().rev().map(|t| (*t, true)));
-    groups
+    // Level of the writes of the type at position `p`: `p`; of its deletions: counted
+    // from the other end after every write level. Each level keeps the plan's order.
+    let types = order.len();
+    let position: HashMap<&RecordType, usize> =
+        order.iter().enumerate().map(|(p, t)| (*t, p)).collect();
+    let mut levels: Vec<Vec<Indexed<'_>>> = vec![Vec::new(); 2 * types];
+    for (index, change) in plan.changes.iter().enumerate() {
+        let p = position[&change.record_type];
+        let level = match change.action {
+            Action::Delete => 2 * types - 1 - p,
+            Action::Create | Action::Update => p,
+        };
+        levels[level].push((index, change));
+    }
+    levels
+        .into_iter()
         .enumerate()
-        .flat_map(|(level, (record_type, deletes))| {
-            plan.changes
-                .iter()
-                .enumerate()
-                .filter(move |(_, c)| {
-                    &c.record_type == record_type && (c.action == Action::Delete) == deletes
-                })
-                .map(move |indexed| (level, indexed))
-        })
+        .flat_map(|(level, changes)| changes.into_iter().map(move |c| (level, c)))
         .collect()
 }
 

@@ -4,10 +4,10 @@
 //! value that was lost), the plan's schema step (what was imported, when, and the digests
 //! of the schema before and after), and totals.
 
-use super::outcome::{ConflictEntry, Receipt, ReceiptEntry, Totals};
+use super::outcome::{ConflictEntry, Outcome, Outcomes, Receipt, ReceiptEntry, RecordKey, Totals};
 use super::schema::{SchemaApplied, SentImport};
 use super::{ApplyReport, OnConflict};
-use crate::plan::{Plan, PlanSchema};
+use crate::plan::{Change, Plan, PlanSchema};
 use crate::record::Timestamp;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -126,13 +126,13 @@ impl SchemaStep {
 
 pub fn build(plan: &Plan, header: &Header<'_>, report: &ApplyReport) -> Receipt {
     let mut conflicts = Vec::new();
+    let mut outcomes = OutcomeOf::new(&plan.changes, &report.outcomes);
     let records = plan
         .changes
         .iter()
         .filter_map(|change| {
-            let key = super::work::key(change);
-            let outcome = report.outcomes.get(&key)?;
-            conflicts.extend(ConflictEntry::of(&key, outcome));
+            let (key, outcome) = outcomes.of(change)?;
+            conflicts.extend(ConflictEntry::of(key, outcome));
             Some(ReceiptEntry {
                 record_type: change.record_type.clone(),
                 record_name: change.record_name.clone(),
@@ -160,8 +160,99 @@ pub fn build(plan: &Plan, header: &Header<'_>, report: &ApplyReport) -> Receipt 
     }
 }
 
+/// The outcome of each change, asked in plan order. A plan's changes are in key order (by
+/// type, then name), as the outcomes are: then both are walked side by side, with no
+/// search or key built per change; any other order is looked up.
+struct OutcomeOf<'a> {
+    outcomes: &'a Outcomes,
+    /// The outcomes from the current change's key on, when the changes are in key order.
+    walk: Option<std::iter::Peekable<std::collections::btree_map::Iter<'a, RecordKey, Outcome>>>,
+}
+
+impl<'a> OutcomeOf<'a> {
+    fn new(changes: &[Change], outcomes: &'a Outcomes) -> Self {
+        let in_order = changes.is_sorted_by(|a, b| place(a) <= place(b));
+        Self {
+            outcomes,
+            walk: in_order.then(|| outcomes.iter().peekable()),
+        }
+    }
+
+    fn of(&mut self, change: &Change) -> Option<(&'a RecordKey, &'a Outcome)> {
+        let Some(walk) = &mut self.walk else {
+            return self.outcomes.get_key_value(&super::work::key(change));
+        };
+        let wanted = place(change);
+        while walk.next_if(|(key, _)| key_place(key) < wanted).is_some() {}
+        walk.peek()
+            .copied()
+            .filter(|(key, _)| key_place(key) == wanted)
+    }
+}
+
+/// A change's place in key order.
+fn place(change: &Change) -> (&str, &str) {
+    (change.record_type.as_str(), change.record_name.as_str())
+}
+
+fn key_place(key: &RecordKey) -> (&str, &str) {
+    (key.record_type.as_str(), key.record_name.as_str())
+}
+
 /// Writes `receipt` to `path` atomically (mode 0600).
 pub fn write(receipt: &Receipt, path: &Path) -> std::io::Result<()> {
     let text = serde_json::to_string_pretty(receipt).map_err(std::io::Error::other)?;
     crate::durable::write_atomically(path, text.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::Action;
+    use crate::record::ChangeTag;
+    use proptest::prelude::*;
+
+    fn change(record_type: &str, name: &str) -> Change {
+        Change {
+            action: Action::Create,
+            record_type: record_type.into(),
+            record_name: name.into(),
+            change_tag: None,
+            before: Default::default(),
+            after: Some(Default::default()),
+            removed: Vec::new(),
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn each_change_finds_the_outcome_a_lookup_finds(
+            keys in prop::collection::vec((0..3usize, 0..12usize), 0..24),
+            with_outcome in prop::collection::vec(any::<bool>(), 24),
+            sorted in any::<bool>(),
+        ) {
+            let types = ["Game", "Stadium", "Team"];
+            let mut changes: Vec<Change> = keys
+                .iter()
+                .map(|(t, n)| change(types[*t], &format!("r-{n}")))
+                .collect();
+            if sorted {
+                changes.sort_by(|a, b| place(a).cmp(&place(b)));
+            }
+            let outcomes: Outcomes = changes
+                .iter()
+                .zip(&with_outcome)
+                .filter(|(_, has)| **has)
+                .map(|(c, _)| {
+                    let tag = ChangeTag::new(c.record_name.as_str());
+                    (super::super::work::key(c), Outcome::Created { change_tag: tag })
+                })
+                .collect();
+            let mut of = OutcomeOf::new(&changes, &outcomes);
+            for change in &changes {
+                let looked_up = outcomes.get_key_value(&super::super::work::key(change));
+                prop_assert_eq!(of.of(change), looked_up);
+            }
+        }
+    }
 }

@@ -183,6 +183,42 @@ impl WireRecord {
             .record_type
             .clone()
             .ok_or("record has no `recordType`")?;
+        Ok(Record {
+            record_type: RecordType(record_type),
+            record_name: RecordName(record_name),
+            change_tag: self.record_change_tag.clone().map(ChangeTag),
+            fields: self.decoded_fields()?,
+            stamps: self.stamps(),
+        })
+    }
+
+    /// As [`WireRecord::to_record`], taking the record's name, type and change tag instead
+    /// of copying them; a record that does not convert comes back with the message.
+    pub fn into_record(self) -> Result<Record, (Box<WireRecord>, String)> {
+        let fields = match (&self.record_name, &self.record_type) {
+            (None, _) => Err("record has no `recordName`".to_owned()),
+            (_, None) => Err("record has no `recordType`".to_owned()),
+            _ => self.decoded_fields(),
+        };
+        let fields = match fields {
+            Ok(fields) => fields,
+            Err(message) => return Err((Box::new(self), message)),
+        };
+        let stamps = self.stamps();
+        let (Some(record_name), Some(record_type)) = (self.record_name, self.record_type) else {
+            unreachable!("checked above")
+        };
+        Ok(Record {
+            record_type: RecordType(record_type),
+            record_name: RecordName(record_name),
+            change_tag: self.record_change_tag.map(ChangeTag),
+            fields,
+            stamps,
+        })
+    }
+
+    /// The record's non-null fields, decoded; fails naming the field.
+    fn decoded_fields(&self) -> Result<Fields, String> {
         let mut fields = Fields::with_capacity(self.fields.as_ref().map_or(0, BTreeMap::len));
         for (name, field) in self.fields.iter().flatten() {
             let Some(field) = field else { continue };
@@ -194,19 +230,14 @@ impl WireRecord {
                 .map_err(|e| format!("fields.{name}: {e}"))?;
             fields.insert(name.as_str(), value);
         }
-        Ok(Record {
-            record_type: RecordType(record_type),
-            record_name: RecordName(record_name),
-            change_tag: self.record_change_tag.clone().map(ChangeTag),
-            fields,
-            stamps: self
-                .created
-                .as_ref()
-                .zip(self.modified.as_ref())
-                .map(|(created, modified)| Stamps {
-                    created: created.timestamp,
-                    modified: modified.timestamp,
-                }),
+        Ok(fields)
+    }
+
+    fn stamps(&self) -> Option<Stamps> {
+        let (created, modified) = self.created.as_ref().zip(self.modified.as_ref())?;
+        Some(Stamps {
+            created: created.timestamp,
+            modified: modified.timestamp,
         })
     }
 }

@@ -570,7 +570,14 @@ fn operation_result(
                 if wire.record_name.is_none() {
                     wire.record_name = operation.record_name.clone();
                 }
-                OperationResult::Saved(decode_record(MODIFY, &wire)?)
+                let record =
+                    wire.into_record()
+                        .map_err(|(wire, message)| CloudKitError::Decode {
+                            operation: MODIFY,
+                            record_name: wire.record_name.unwrap_or_default(),
+                            message,
+                        })?;
+                OperationResult::Saved(record)
             }
         },
     })
