@@ -7,7 +7,7 @@
 //! file it cannot take is an error naming the data file, the record and the field.
 
 use super::asset_file::{AssetFileError, Project};
-pub use super::ledger::{ledger_key, prepare_state_dir, Learned, Ledger, LedgerIgnored};
+pub use super::ledger::{ledger_key, save_state_file, Learned, Ledger, LedgerIgnored};
 use super::{LocalData, Problem};
 use crate::record::{FieldValue, ScalarType, Value};
 use serde_json::{json, Value as Json};

@@ -39,9 +39,23 @@ pub struct LedgerIgnored {
     pub reason: String,
 }
 
+/// Writes `bytes` to `path`, a file of ckplan's own under `.ckplan/`, atomically and with
+/// `.ckplan/.gitignore` when there is none; refuses when something other than a regular
+/// file is there (a FIFO would block the write, a device or a link would send it elsewhere).
+pub fn save_state_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    prepare_state_dir(path)?;
+    match std::fs::symlink_metadata(path) {
+        Ok(metadata) if !metadata.file_type().is_file() => Err(std::io::Error::other(format!(
+            "`{}` is not a regular file",
+            path.display()
+        ))),
+        _ => crate::durable::write_atomically(path, bytes),
+    }
+}
+
 /// Makes the directory of `path` (a file under `.ckplan/`) with `.ckplan/.gitignore` when
 /// it has none.
-pub fn prepare_state_dir(path: &Path) -> std::io::Result<()> {
+fn prepare_state_dir(path: &Path) -> std::io::Result<()> {
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent)?;
         let ignore = parent.join(".gitignore");
@@ -128,10 +142,9 @@ impl Ledger {
 
     /// Writes it atomically, with `.ckplan/.gitignore` when there is none.
     pub fn save(&self, path: &Path) -> std::io::Result<()> {
-        prepare_state_dir(path)?;
         let mut text = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
         text.push(b'\n');
-        crate::durable::write_atomically(path, &text)
+        save_state_file(path, &text)
     }
 
     /// The checksum learned for `asset`'s bytes at `target`, when its size agrees.

@@ -7,7 +7,7 @@
 //! is read without a word when it is not exactly this shape, and not writing it is no error.
 
 use crate::cloudkit::client::ReadHint;
-use crate::local::asset::{ledger_key, prepare_state_dir};
+use crate::local::asset::{ledger_key, save_state_file};
 use crate::record::{RecordType, Target};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -65,12 +65,12 @@ impl ReadHints {
         }
     }
 
-    /// Writes it atomically, with `.ckplan/.gitignore` when there is none.
+    /// Writes it atomically, with `.ckplan/.gitignore` when there is none; refused when
+    /// something other than a regular file is at `path` (`save_state_file`).
     pub fn save(&self, path: &Path) -> std::io::Result<()> {
-        prepare_state_dir(path)?;
         let mut text = serde_json::to_vec(self).map_err(std::io::Error::other)?;
         text.push(b'\n');
-        crate::durable::write_atomically(path, &text)
+        save_state_file(path, &text)
     }
 }
 
