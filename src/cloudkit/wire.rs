@@ -194,7 +194,7 @@ impl WireRecord {
 
     /// As [`WireRecord::to_record`], taking the record's name, type and change tag instead
     /// of copying them; a record that does not convert comes back with the message.
-    pub fn into_record(self) -> Result<Record, (Box<WireRecord>, String)> {
+    pub fn into_record(mut self) -> Result<Record, (Box<WireRecord>, String)> {
         let fields = match (&self.record_name, &self.record_type) {
             (None, _) => Err("record has no `recordName`".to_owned()),
             (_, None) => Err("record has no `recordType`".to_owned()),
@@ -205,13 +205,10 @@ impl WireRecord {
             Err(message) => return Err((Box::new(self), message)),
         };
         let stamps = self.stamps();
-        let (Some(record_name), Some(record_type)) = (self.record_name, self.record_type) else {
-            unreachable!("checked above")
-        };
         Ok(Record {
-            record_type: RecordType(record_type),
-            record_name: RecordName(record_name),
-            change_tag: self.record_change_tag.map(ChangeTag),
+            record_type: RecordType(self.record_type.take().unwrap_or_default()),
+            record_name: RecordName(self.record_name.take().unwrap_or_default()),
+            change_tag: self.record_change_tag.take().map(ChangeTag),
             fields,
             stamps,
         })

@@ -375,6 +375,28 @@ fn location<'de, A: MapAccess<'de>>(mut map: A) -> Result<Location, A::Error> {
     })
 }
 
+/// A field's `type` name parsed as it is read (known names allocate nothing; an unknown
+/// name is kept), shared by the reply and plan-file readers.
+pub struct TypeName(pub FieldType);
+
+impl<'de> serde::Deserialize<'de> for TypeName {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct NameVisitor;
+        impl Visitor<'_> for NameVisitor {
+            type Value = TypeName;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a CloudKit type name")
+            }
+            fn visit_str<E: de::Error>(self, name: &str) -> Result<TypeName, E> {
+                Ok(TypeName(
+                    name.parse().unwrap_or_else(|never| match never {}),
+                ))
+            }
+        }
+        deserializer.deserialize_str(NameVisitor)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,7 +10,7 @@ mod target;
 mod timestamp;
 mod value;
 
-pub use codec::{encoded_length, TypedValue};
+pub use codec::{encoded_length, TypeName, TypedValue};
 pub use fields::{FieldName, Fields};
 pub use target::{container_problem, Database, Environment, Target};
 pub use timestamp::{Timestamp, TimestampError};

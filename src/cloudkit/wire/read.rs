@@ -277,7 +277,9 @@ impl<'de: 'a, 'a> Deserialize<'de> for FieldEntry<'a> {
                             entry.value = map.next_value::<Option<&RawValue>>()?;
                         }
                         FieldMember::Type => {
-                            entry.field_type = map.next_value::<Option<TypeName>>()?.map(|t| t.0);
+                            entry.field_type = map
+                                .next_value::<Option<crate::record::TypeName>>()?
+                                .map(|t| t.0);
                         }
                         FieldMember::Other => {
                             map.next_value::<IgnoredAny>()?;
@@ -314,27 +316,6 @@ impl<'de> Deserialize<'de> for FieldMember {
             }
         }
         deserializer.deserialize_identifier(MemberVisitor)
-    }
-}
-
-/// A `type` member parsed as it is read (an unknown name is kept, as `WireField` keeps it).
-struct TypeName(FieldType);
-
-impl<'de> Deserialize<'de> for TypeName {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct NameVisitor;
-        impl Visitor<'_> for NameVisitor {
-            type Value = TypeName;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a type name")
-            }
-            fn visit_str<E: de::Error>(self, name: &str) -> Result<TypeName, E> {
-                Ok(TypeName(
-                    name.parse().unwrap_or_else(|never| match never {}),
-                ))
-            }
-        }
-        deserializer.deserialize_str(NameVisitor)
     }
 }
 

@@ -185,7 +185,7 @@ impl<'de> Visitor<'de> for FieldVisitor {
         while let Some(key) = map.next_key::<FieldKey>()? {
             match key {
                 FieldKey::Type if field_type.is_none() => {
-                    field_type = Some(map.next_value::<TypeName>()?.0);
+                    field_type = Some(map.next_value::<crate::record::TypeName>()?.0);
                 }
                 FieldKey::Value if value.is_none() && early.is_none() => match &field_type {
                     Some(field_type) => {
@@ -213,25 +213,4 @@ impl<'de> Visitor<'de> for FieldVisitor {
 enum FieldKey {
     Type,
     Value,
-}
-
-/// A type name parsed as it is read (known names allocate nothing).
-struct TypeName(FieldType);
-
-impl<'de> Deserialize<'de> for TypeName {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct NameVisitor;
-        impl Visitor<'_> for NameVisitor {
-            type Value = TypeName;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a CloudKit type name")
-            }
-            fn visit_str<E: de::Error>(self, name: &str) -> Result<TypeName, E> {
-                Ok(TypeName(
-                    name.parse().unwrap_or_else(|never| match never {}),
-                ))
-            }
-        }
-        deserializer.deserialize_str(NameVisitor)
-    }
 }
